@@ -1,0 +1,138 @@
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::cli::{Failure, Session};
+use crate::clock::format_time;
+use crate::store::{self, tickets::TicketFilter};
+use crate::ticket::{HistoryEvent, Status, Ticket, TicketId};
+
+/// Look at tickets without mail.
+#[derive(Debug, clap::Subcommand)]
+pub enum TicketCommand {
+    /// One ticket with its history.
+    Show {
+        number: i64,
+        /// Print JSON (DESIGN §5) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tickets, oldest first.
+    List {
+        #[arg(long)]
+        status: Option<Status>,
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long, value_name = "ADDRESS")]
+        requester: Option<String>,
+        #[arg(long, value_name = "ADDRESS")]
+        owner: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl TicketCommand {
+    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+        let store = session.open_store()?;
+        match self {
+            TicketCommand::Show { number, json } => {
+                let ticket = store::tickets::get(&store.conn, TicketId(*number))?
+                    .ok_or_else(|| anyhow::anyhow!("there is no ticket {number}; `reqmail ticket list` shows the tickets"))?;
+                let history = store::tickets::history(&store.conn, ticket.number)?;
+                if *json {
+                    let mut object = ticket_json(&ticket);
+                    object["history"] = history.iter().map(history_json).collect();
+                    println!("{}", serde_json::to_string_pretty(&object).expect("JSON values serialise"));
+                } else {
+                    print!("{}", ticket_text(&ticket, &history));
+                }
+            }
+            TicketCommand::List { status, queue, requester, owner, limit, json } => {
+                let filter = TicketFilter {
+                    status: *status,
+                    queue: queue.clone(),
+                    requester: requester.clone(),
+                    owner: owner.clone(),
+                    limit: *limit,
+                };
+                let tickets = store::tickets::list(&store.conn, &filter)?;
+                if *json {
+                    let list: Vec<Value> = tickets.iter().map(ticket_json).collect();
+                    println!("{}", serde_json::to_string_pretty(&list).expect("JSON values serialise"));
+                } else {
+                    for ticket in &tickets {
+                        println!(
+                            "{:>6}  {:<8}  {:<8}  {:<12}  {:<28}  {}",
+                            ticket.number, ticket.status, ticket.priority, ticket.queue, ticket.requester, ticket.subject
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ticket object of DESIGN §5, without history.
+pub fn ticket_json(ticket: &Ticket) -> Value {
+    let time = |at: Option<chrono::DateTime<chrono::Utc>>| at.map(format_time);
+    json!({
+        "number": ticket.number.0,
+        "subject": ticket.subject,
+        "status": ticket.status.as_str(),
+        "queue": ticket.queue,
+        "importance": ticket.importance.as_str(),
+        "priority": ticket.priority.as_str(),
+        "owner": ticket.owner,
+        "requester": ticket.requester,
+        "cc": ticket.cc,
+        "category": ticket.category,
+        "host": ticket.host,
+        "due": time(ticket.due),
+        "requested_due": time(ticket.requested_due),
+        "committed_due": time(ticket.committed_due),
+        "created": format_time(ticket.created),
+        "updated": format_time(ticket.updated),
+        "time_spent_minutes": ticket.time_spent_minutes,
+    })
+}
+
+fn history_json(event: &HistoryEvent) -> Value {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        at: String,
+        actor: &'a str,
+        action: &'a str,
+        detail: &'a str,
+    }
+    serde_json::to_value(Entry { at: format_time(event.at), actor: &event.actor, action: &event.action, detail: &event.detail })
+        .expect("history entries serialise")
+}
+
+fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
+    let mut text = format!("Ticket #{}: {}\n", ticket.number, ticket.subject);
+    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+    for (label, value) in [
+        ("Status", ticket.status.to_string()),
+        ("Queue", ticket.queue.clone()),
+        ("Importance", ticket.importance.to_string()),
+        ("Priority", ticket.priority.to_string()),
+        ("Requester", ticket.requester.clone()),
+        ("Owner", optional(&ticket.owner)),
+        ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
+        ("Created", format_time(ticket.created)),
+        ("Updated", format_time(ticket.updated)),
+    ] {
+        text.push_str(&format!("  {label:<11} {value}\n"));
+    }
+    text.push_str("History:\n");
+    for event in history {
+        text.push_str(&format!("  {}  {}  {}\n", format_time(event.at), event.actor, event.action));
+        for line in event.detail.lines() {
+            text.push_str(&format!("      {line}\n"));
+        }
+    }
+    text
+}

@@ -1,0 +1,316 @@
+//! Configuration: one `Config` tree, read from TOML, with every default in code.
+//!
+//! Load order (DESIGN §5): `--config FILE`, else `$REQMAIL_CONFIG`, else `./reqmail.toml`
+//! when it exists, else the built-in defaults. Unknown keys and bad values are errors
+//! that name the key and the file; the binary turns them into exit status 78.
+//! Relative paths in a file are taken relative to that file's folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The environment variable naming the configuration file.
+pub const CONFIG_VARIABLE: &str = "REQMAIL_CONFIG";
+/// The file looked for in the working directory when nothing else names one.
+pub const DEFAULT_CONFIG_FILE: &str = "reqmail.toml";
+
+/// A configuration problem; always names where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("configuration file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub mail: MailConfig,
+    pub store: StoreConfig,
+    pub inbound: InboundConfig,
+    pub outbound: OutboundConfig,
+    pub templates: TemplatesConfig,
+    /// Where the configuration came from, for messages; not a key.
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The help alias; plus-addresses (`help+123@…`) derive from it.
+    pub address: String,
+    /// Display name on outgoing mail.
+    pub name: String,
+    /// The word in the subject tag, `[REQ #123]`.
+    pub subject_tag: String,
+    /// The queue new tickets land in.
+    pub default_queue: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            address: "help@example.com".into(),
+            name: "Help Desk".into(),
+            subject_tag: "REQ".into(),
+            default_queue: "general".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// The number the first ticket gets; numbers are sequential and never reused.
+    pub first_ticket_number: i64,
+    /// How long a writer waits for a lock before `ingest` answers "try again" (75).
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { path: "reqmail.db".into(), first_ticket_number: 1, busy_timeout_ms: 10_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Maildir drained by `fetch` and watched by `serve`.
+    pub maildir: PathBuf,
+    /// Messages larger than this are quarantined unread.
+    pub max_message_bytes: usize,
+    /// How many Maildir files one transaction takes in a batch pass.
+    pub batch_size: usize,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig { maildir: "mail/inbox".into(), max_message_bytes: 64 << 20, batch_size: 500 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    Maildir,
+    Smtp,
+    Sendmail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    pub transport: TransportKind,
+    /// Outgoing mail, one file per message, when `transport = "maildir"`.
+    pub maildir: PathBuf,
+    /// Deliver the mail a command produced before it exits (else `tick`/`serve` do).
+    pub deliver_immediately: bool,
+    /// First retry delay after a transient failure; doubles each attempt.
+    pub retry_initial_seconds: u64,
+    /// Longest delay between two attempts.
+    pub retry_max_seconds: u64,
+    /// After this many failed attempts the message is given up and the ticket says so.
+    pub max_attempts: u32,
+    pub smtp: SmtpConfig,
+    pub sendmail: SendmailConfig,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            transport: TransportKind::Maildir,
+            maildir: "mail/outbox".into(),
+            deliver_immediately: true,
+            retry_initial_seconds: 60,
+            retry_max_seconds: 3600,
+            max_attempts: 30,
+            smtp: SmtpConfig::default(),
+            sendmail: SendmailConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// No encryption: only for a relay on the same machine.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// PEM file with extra CA certificates to trust (for a private relay).
+    pub ca_file: Option<PathBuf>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "localhost".into(),
+            port: 25,
+            security: SmtpSecurity::None,
+            username: None,
+            password: None,
+            ca_file: None,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendmailConfig {
+    pub command: PathBuf,
+}
+
+impl Default for SendmailConfig {
+    fn default() -> Self {
+        SendmailConfig { command: "/usr/sbin/sendmail".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// A folder whose `*.hbs` files replace the built-in templates of the same name.
+    pub dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Finds and reads the configuration as DESIGN §5 says.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let from_env = std::env::var_os(CONFIG_VARIABLE).filter(|value| !value.is_empty()).map(PathBuf::from);
+        let path = match (explicit, from_env) {
+            (Some(path), _) => Some(path.to_path_buf()),
+            (None, Some(path)) => Some(path),
+            (None, None) => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        match path {
+            Some(path) => Config::from_file(&path),
+            None => Ok(Config::default()),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        let base = path.parent().filter(|parent| !parent.as_os_str().is_empty());
+        if let Some(base) = base {
+            config.resolve_paths(base);
+        }
+        config.origin = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; the error names the key.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|error| error.to_string().trim_end().to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if split_address(&self.mail.address).is_none() {
+            problems.push(format!("mail.address = {:?} is not an address like help@example.com", self.mail.address));
+        }
+        if self.mail.address.contains('+') {
+            problems.push("mail.address must not contain '+': reqmail adds +NUMBER to it for replies".to_string());
+        }
+        if self.mail.subject_tag.is_empty() || !self.mail.subject_tag.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+            problems.push(format!("mail.subject_tag = {:?} must be a word of letters and digits, e.g. \"REQ\"", self.mail.subject_tag));
+        }
+        if self.store.first_ticket_number < 1 {
+            problems.push("store.first_ticket_number must be 1 or more".to_string());
+        }
+        if self.inbound.batch_size == 0 {
+            problems.push("inbound.batch_size must be 1 or more".to_string());
+        }
+        if self.outbound.retry_initial_seconds == 0 {
+            problems.push("outbound.retry_initial_seconds must be 1 or more".to_string());
+        }
+        if self.outbound.max_attempts == 0 {
+            problems.push("outbound.max_attempts must be 1 or more".to_string());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for path in [&mut self.store.path, &mut self.inbound.maildir, &mut self.outbound.maildir] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        if let Some(dir) = self.templates.dir.as_mut().filter(|dir| dir.is_relative()) {
+            *dir = base.join(&*dir);
+        }
+        if let Some(file) = self.outbound.smtp.ca_file.as_mut().filter(|file| file.is_relative()) {
+            *file = base.join(&*file);
+        }
+    }
+
+    /// `help` and `example.com` of `help@example.com`.
+    pub fn help_address_parts(&self) -> (&str, &str) {
+        split_address(&self.mail.address).expect("validated when loaded")
+    }
+
+    /// Where this configuration came from, for messages.
+    pub fn origin_text(&self) -> String {
+        match &self.origin {
+            Some(path) => path.display().to_string(),
+            None => "built-in defaults".to_string(),
+        }
+    }
+}
+
+/// Splits `local@domain`; `None` unless both parts are present and plausible.
+pub fn split_address(address: &str) -> Option<(&str, &str)> {
+    let (local, domain) = address.rsplit_once('@')?;
+    let plausible = !local.is_empty()
+        && !domain.is_empty()
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    plausible.then_some((local, domain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_matches_defaults() {
+        let example = include_str!("../deploy/reqmail.example.toml");
+        let parsed = Config::from_toml(example).unwrap();
+        let defaults = Config::default();
+        assert_eq!(format!("{parsed:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let error = Config::from_toml("[store]\npaht = \"x.db\"\n").unwrap_err();
+        assert!(error.contains("paht"), "{error}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let error = Config::from_toml("[outbound]\ntransport = \"pigeon\"\n").unwrap_err();
+        assert!(error.contains("pigeon") && error.contains("transport"), "{error}");
+        let error = Config::from_toml("[mail]\naddress = \"nobody\"\n").unwrap_err();
+        assert!(error.contains("mail.address"), "{error}");
+    }
+}

@@ -1,0 +1,34 @@
+//! reqmail: a mail-first trouble-ticket gateway.
+//!
+//! # Layout, in the order a message flows (DESIGN §1)
+//!
+//! 1. [`source`]: mail comes in (MTA pipe on stdin, inbound Maildir).
+//! 2. [`pipeline::spool`]: the raw bytes are durable in SQLite before any source acknowledges them.
+//! 3. [`parse`]: mail-parser turns bytes into [`parse::Mail`].
+//! 4. [`classify`]: a person or a machine (RFC 3834), our own mail coming back.
+//! 5. [`identify`]: the sender's person and role; the ticket the message continues.
+//! 6. [`interpret`]: the note (quotes and signatures removed), subject tags.
+//! 7. [`plan`]: the change, decided without writing anything.
+//! 8. [`notify`]: templates rendered and one message composed per recipient.
+//! 9. [`apply`]: ticket, history, messages and outbox rows in one transaction.
+//! 10. [`transport`]: the outbox delivered after commit (Maildir, SMTP, sendmail).
+//!
+//! Around them: [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
+//! domain types, [`config`] and [`clock`] what every command starts from, [`cli`] the
+//! commands.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod source;
+pub mod pipeline;
+pub mod parse;
+pub mod classify;
+pub mod identify;
+pub mod interpret;
+pub mod plan;
+pub mod notify;
+pub mod apply;
+pub mod transport;
+pub mod store;
+pub mod ticket;

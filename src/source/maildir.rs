@@ -1,0 +1,103 @@
+//! The inbound Maildir. Files in `new/` are spooled in batches; once a batch is on
+//! the disk each file is moved to `cur/` with the Maildir "seen" flag (`:2,S`), or
+//! `:2,FS` ("flagged") when it went to quarantine. Files in `tmp/` are still being
+//! written by their deliverer and are never read.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+use crate::pipeline::{self, Context, Incoming, Outcome};
+use crate::store::messages::Spooled;
+use crate::store::Store;
+use crate::transport::maildir::ensure_maildir;
+
+/// What one pass over the Maildir did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    pub files: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub quarantined: usize,
+    pub ignored: usize,
+    pub duplicates: usize,
+}
+
+impl DrainReport {
+    pub fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Applied { created: true, .. } => self.created += 1,
+            Outcome::Applied { created: false, .. } => self.updated += 1,
+            Outcome::Quarantined { .. } => self.quarantined += 1,
+            Outcome::Ignored { .. } => self.ignored += 1,
+            Outcome::Duplicate => self.duplicates += 1,
+        }
+    }
+}
+
+/// The files waiting in `root/new`, oldest name first.
+pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let new = root.join("new");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&new).with_context(|| format!("cannot list the inbound Maildir {}", new.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') || !entry.file_type()?.is_file() {
+            continue;
+        }
+        files.push(entry.path());
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Spools and processes every file in `root/new`, `batch_size` files per transaction.
+pub fn drain(context: &Context, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
+    ensure_maildir(root)?;
+    let mut report = DrainReport::default();
+    let files = waiting_files(root)?;
+    for batch in files.chunks(context.config.inbound.batch_size) {
+        let mut read = Vec::with_capacity(batch.len());
+        for path in batch {
+            match std::fs::read(path) {
+                Ok(raw) => read.push((path, raw)),
+                // Another fetcher took it first.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+            }
+        }
+        let sources: Vec<String> =
+            read.iter().map(|(path, _)| format!("maildir:{}", path.file_name().unwrap_or_default().to_string_lossy())).collect();
+        let incoming: Vec<Incoming<'_>> = read
+            .iter()
+            .zip(&sources)
+            .map(|((_, raw), source)| Incoming { raw, source, recipient: None })
+            .collect();
+        let spooled = pipeline::spool(store, &incoming, now)?;
+        let outcomes = pipeline::process(context, store, &pipeline::waiting(&spooled), now)?;
+        for ((path, _), spooled) in read.iter().zip(&spooled) {
+            let id = match spooled {
+                Spooled::New(id) | Spooled::Known { id, .. } => *id,
+            };
+            let outcome = outcomes.iter().find(|(done, _)| *done == id).map(|(_, outcome)| outcome.clone()).unwrap_or(Outcome::Duplicate);
+            report.files += 1;
+            report.count(&outcome);
+            acknowledge(root, path, matches!(outcome, Outcome::Quarantined { .. }))?;
+        }
+    }
+    Ok(report)
+}
+
+/// Moves a spooled file from `new/` to `cur/` with the seen flag (and flagged when quarantined).
+fn acknowledge(root: &Path, path: &Path, quarantined: bool) -> anyhow::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let base = name.split(":2,").next().unwrap_or(&name);
+    let flags = if quarantined { "FS" } else { "S" };
+    let target = root.join("cur").join(format!("{base}:2,{flags}"));
+    match std::fs::rename(path, &target) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot move {} to {}", path.display(), target.display())),
+    }
+}

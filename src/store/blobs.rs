@@ -1,0 +1,26 @@
+//! Attachment contents, stored once by SHA-256 however often they arrive.
+
+use rusqlite::{params, Connection};
+use sha2::{Digest, Sha256};
+
+use crate::ticket::SpoolId;
+
+/// Stores `content` once and links it to `message` under `filename`.
+pub fn attach(conn: &Connection, message: SpoolId, filename: &str, content_type: &str, content: &[u8]) -> rusqlite::Result<String> {
+    let sha256 = hex::encode(Sha256::digest(content));
+    conn.prepare_cached("INSERT INTO blobs (sha256, size, content) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING")?
+        .execute(params![sha256, content.len() as i64, content])?;
+    conn.prepare_cached("INSERT INTO attachments (message, blob, filename, content_type) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![message.0, sha256, filename, content_type])?;
+    Ok(sha256)
+}
+
+/// Name, type and size of each attachment of a ticket's messages.
+pub fn list_for_ticket(conn: &Connection, ticket: i64) -> rusqlite::Result<Vec<(String, String, i64)>> {
+    conn.prepare_cached(
+        "SELECT a.filename, a.content_type, b.size FROM attachments a JOIN blobs b ON b.sha256 = a.blob
+         JOIN messages m ON m.id = a.message WHERE m.ticket = ?1 ORDER BY a.id",
+    )?
+    .query_map([ticket], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+    .collect()
+}

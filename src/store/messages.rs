@@ -1,0 +1,149 @@
+//! Messages in and out. Inbound rows are the spool.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::clock::format_time;
+use crate::ticket::{SpoolId, TicketId};
+
+/// What `spool` did with the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spooled {
+    /// Newly stored; processing is due.
+    New(SpoolId),
+    /// Seen before (same Message-ID or the same bytes); `processed` tells whether it still waits.
+    Known { id: SpoolId, processed: bool },
+}
+
+/// Facts about an inbound message known before parsing.
+#[derive(Debug, Clone)]
+pub struct Arrival<'a> {
+    pub raw: &'a [u8],
+    pub dedupe_key: &'a str,
+    pub source: &'a str,
+    pub recipient: Option<&'a str>,
+    pub received: DateTime<Utc>,
+}
+
+pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spooled> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw)
+             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (dedupe_key) WHERE direction = 'in' DO NOTHING",
+        )?
+        .execute(params![
+            arrival.dedupe_key,
+            arrival.source,
+            arrival.recipient,
+            format_time(arrival.received),
+            arrival.raw.len() as i64,
+            arrival.raw
+        ])?;
+    if inserted == 1 {
+        return Ok(Spooled::New(SpoolId(conn.last_insert_rowid())));
+    }
+    conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(
+        [arrival.dedupe_key],
+        |row| {
+            let state: String = row.get(1)?;
+            Ok(Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" })
+        },
+    )
+}
+
+/// Inbound messages stored but not yet processed, oldest first.
+pub fn pending(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<SpoolId>> {
+    conn.prepare_cached("SELECT id FROM messages WHERE state = 'spooled' ORDER BY id LIMIT ?1")?
+        .query_map([limit], |row| Ok(SpoolId(row.get(0)?)))?
+        .collect()
+}
+
+pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT raw FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional()
+}
+
+/// The facts `process` records about an inbound message once it is decided.
+#[derive(Debug, Clone, Default)]
+pub struct Decided<'a> {
+    pub state: &'a str,
+    pub ticket: Option<TicketId>,
+    pub message_id: Option<&'a str>,
+    pub from_address: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub outcome: &'a str,
+}
+
+pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, note = ?7, outcome = ?8
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id.0,
+        decided.state,
+        decided.ticket.map(|ticket| ticket.0),
+        decided.message_id,
+        decided.from_address,
+        decided.subject,
+        decided.note,
+        decided.outcome
+    ])?;
+    Ok(())
+}
+
+/// The ticket a stored message (ours or theirs) belongs to.
+pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> rusqlite::Result<Option<TicketId>> {
+    conn.prepare_cached("SELECT ticket FROM messages WHERE message_id = ?1 AND ticket IS NOT NULL ORDER BY id LIMIT 1")?
+        .query_row([message_id], |row| Ok(TicketId(row.get(0)?)))
+        .optional()
+}
+
+/// Stores one composed outgoing message.
+pub fn insert_outgoing(
+    conn: &Connection,
+    ticket: Option<TicketId>,
+    message_id: &str,
+    recipient: &str,
+    subject: &str,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO messages (direction, state, message_id, ticket, source, recipient, subject, received, size, raw)
+         VALUES ('out', 'outgoing', ?1, ?2, 'reqmail', ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64, raw])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A summary row of an inbound message, for `quarantine list` and friends.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MessageSummary {
+    pub id: i64,
+    pub received: String,
+    pub from_address: Option<String>,
+    pub subject: Option<String>,
+    pub size: i64,
+}
+
+pub fn summary(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<MessageSummary>> {
+    conn.prepare_cached("SELECT id, received, from_address, subject, size FROM messages WHERE id = ?1")?
+        .query_row([id.0], |row| {
+            Ok(MessageSummary {
+                id: row.get(0)?,
+                received: row.get(1)?,
+                from_address: row.get(2)?,
+                subject: row.get(3)?,
+                size: row.get(4)?,
+            })
+        })
+        .optional()
+}
+
+/// Marks a decided message as waiting again (quarantine retry).
+pub fn respool(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
+    conn.execute("UPDATE messages SET state = 'spooled', outcome = NULL WHERE id = ?1 AND direction = 'in'", [id.0])?;
+    Ok(())
+}

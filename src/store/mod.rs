@@ -1,0 +1,102 @@
+//! The storage interface: one SQLite file, all SQL of reqmail lives below this module.
+//!
+//! `open` sets the pragmas (WAL, foreign keys, busy timeout) and applies the numbered
+//! migrations in `migrations/` in one transaction; a database written by a newer
+//! reqmail is refused, never rewritten. The submodules hold the queries by subject.
+
+pub mod blobs;
+pub mod messages;
+pub mod outbox;
+pub mod people;
+pub mod quarantine;
+pub mod tickets;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+
+use crate::config::StoreConfig;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+
+/// An open database with the schema at the latest version.
+pub struct Store {
+    pub conn: Connection,
+}
+
+impl Store {
+    pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
+        if let Some(parent) = config.path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the folder {} for the database", parent.display()))?;
+        }
+        let conn = Connection::open(&config.path)
+            .with_context(|| format!("cannot open the database {}", config.path.display()))?;
+        Store::prepare(conn, config).with_context(|| format!("database {}", config.path.display()))
+    }
+
+    /// A private in-memory database, for unit tests and `rules test`-style dry runs.
+    pub fn open_in_memory(config: &StoreConfig) -> anyhow::Result<Store> {
+        Store::prepare(Connection::open_in_memory()?, config)
+    }
+
+    fn prepare(mut conn: Connection, config: &StoreConfig) -> anyhow::Result<Store> {
+        conn.busy_timeout(Duration::from_millis(config.busy_timeout_ms))?;
+        // journal_mode answers with a row, so it is read, not executed.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        let migrations = Migrations::from_slice(MIGRATIONS);
+        let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if current != MIGRATIONS.len() as i64 {
+            // Two processes may start on a new file at once; the write lock orders them.
+            let lock = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            lock.commit()?;
+            migrations.to_latest(&mut conn).context(
+                "cannot bring the schema up to date (a database from a newer reqmail is refused; restore a backup or upgrade reqmail)",
+            )?;
+        }
+        conn.execute(
+            "INSERT OR IGNORE INTO settings (name, value) VALUES ('next_ticket_number', ?1)",
+            [config.first_ticket_number.to_string()],
+        )?;
+        Ok(Store { conn })
+    }
+
+    /// Starts a write transaction that holds the write lock from its first statement,
+    /// so that what it reads cannot change before it commits.
+    pub fn write(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn.transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+
+    /// Runs `work` in a write transaction whose commit waits until the data is on the
+    /// disk: used for the spool, before a source is acknowledged.
+    pub fn write_flushed<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        let result = (|| {
+            let tx = self.write()?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        result
+    }
+}
+
+pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |row| row.get(0)).optional()
+}
+
+pub fn set_setting(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [name, value],
+    )?;
+    Ok(())
+}
+

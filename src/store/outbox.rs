@@ -1,0 +1,80 @@
+//! The outbox queue: rows written with the ticket change, delivered after commit.
+//!
+//! Delivery only updates rows (status, attempts, next attempt, last error); history is
+//! never erased.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+use crate::clock::format_time;
+use crate::ticket::TicketId;
+
+/// One message due for delivery.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub id: i64,
+    pub ticket: Option<TicketId>,
+    pub sender: String,
+    pub recipient: String,
+    pub attempts: u32,
+    pub raw: Vec<u8>,
+}
+
+pub fn enqueue(
+    conn: &Connection,
+    message: i64,
+    ticket: Option<TicketId>,
+    sender: &str,
+    recipient: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (message, ticket, sender, recipient, status, next_attempt) VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+    )?
+    .execute(params![message, ticket.map(|ticket| ticket.0), sender, recipient, format_time(now)])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Queued rows whose next attempt is due at `now`, oldest first; `only` restricts to given ids.
+pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<Due>> {
+    conn.prepare_cached(
+        "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, m.raw FROM outbox o JOIN messages m ON m.id = o.message
+         WHERE o.status = 'queued' AND o.next_attempt <= ?1 ORDER BY o.next_attempt, o.id LIMIT ?2",
+    )?
+    .query_map(params![format_time(now), limit], |row| {
+        Ok(Due {
+            id: row.get(0)?,
+            ticket: row.get::<_, Option<i64>>(1)?.map(TicketId),
+            sender: row.get(2)?,
+            recipient: row.get(3)?,
+            attempts: row.get(4)?,
+            raw: row.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?2, last_error = NULL WHERE id = ?1")?
+        .execute(params![id, format_time(now)])?;
+    Ok(())
+}
+
+pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1")?
+        .execute(params![id, format_time(next_attempt), error])?;
+    Ok(())
+}
+
+pub fn give_up(conn: &Connection, id: i64, error: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
+        .execute(params![id, error])?;
+    Ok(())
+}
+
+/// Counts by status, for `outbox` summaries and tests.
+pub fn counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    conn.prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect()
+}

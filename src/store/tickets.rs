@@ -1,0 +1,209 @@
+//! Tickets, their Cc lists and their history.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::clock::{format_time, parse_time};
+use crate::ticket::{HistoryEvent, Level, PersonId, SpoolId, Status, Ticket, TicketId};
+
+/// What a new ticket starts with.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub subject: String,
+    pub queue: String,
+    pub importance: Level,
+    pub priority: Level,
+    pub requester: PersonId,
+}
+
+/// Takes the next ticket number; numbers are never reused, even after a rollback
+/// of a later transaction, because the counter moves in the same transaction.
+fn allocate_number(conn: &Connection) -> rusqlite::Result<TicketId> {
+    let next: i64 = conn
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'next_ticket_number'")?
+        .query_row([], |row| row.get(0))?;
+    // A restored or imported database may already hold higher numbers.
+    let highest: i64 = conn.prepare_cached("SELECT COALESCE(MAX(number), 0) FROM tickets")?.query_row([], |row| row.get(0))?;
+    let number = next.max(highest + 1);
+    conn.prepare_cached("UPDATE settings SET value = ?1 WHERE name = 'next_ticket_number'")?
+        .execute([(number + 1).to_string()])?;
+    Ok(TicketId(number))
+}
+
+pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> rusqlite::Result<TicketId> {
+    let number = allocate_number(conn)?;
+    let now = format_time(now);
+    conn.prepare_cached(
+        "INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+         VALUES (?1, ?2, 'new', ?3, ?4, ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![
+        number.0,
+        new.subject,
+        new.queue,
+        new.importance.as_str(),
+        new.priority.as_str(),
+        new.requester.0,
+        now
+    ])?;
+    Ok(number)
+}
+
+/// `ticket`, or the ticket it was merged into (followed to the end); `None` if there is no such ticket.
+pub fn resolve_merged(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<TicketId>> {
+    let mut current = ticket;
+    // A merge chain is short; the bound protects against a cycle written by hand.
+    for _ in 0..32 {
+        let merged_into: Option<Option<i64>> = conn
+            .prepare_cached("SELECT merged_into FROM tickets WHERE number = ?1")?
+            .query_row([current.0], |row| row.get(0))
+            .optional()?;
+        match merged_into {
+            None => return Ok(None),
+            Some(None) => return Ok(Some(current)),
+            Some(Some(next)) => current = TicketId(next),
+        }
+    }
+    Ok(Some(current))
+}
+
+pub fn touch(conn: &Connection, ticket: TicketId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET updated = ?1 WHERE number = ?2")?.execute(params![format_time(now), ticket.0])?;
+    Ok(())
+}
+
+pub fn set_status(conn: &Connection, ticket: TicketId, status: Status) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET status = ?1 WHERE number = ?2")?.execute(params![status.as_str(), ticket.0])?;
+    Ok(())
+}
+
+pub fn add_history(
+    conn: &Connection,
+    ticket: TicketId,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    detail: &str,
+    message: Option<SpoolId>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO history (ticket, at, actor, action, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![ticket.0, format_time(at), actor, action, detail, message.map(|id| id.0)])?;
+    Ok(())
+}
+
+const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importance, t.priority,
+    (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
+    (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),
+    t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes";
+
+fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
+    let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(row.get::<_, Option<String>>(index)?.as_deref().and_then(parse_time))
+    };
+    let status: String = row.get(2)?;
+    let importance: String = row.get(4)?;
+    let priority: String = row.get(5)?;
+    Ok(Ticket {
+        number: TicketId(row.get(0)?),
+        subject: row.get(1)?,
+        status: status.parse().unwrap_or(Status::Open),
+        queue: row.get(3)?,
+        importance: importance.parse().unwrap_or(Level::Medium),
+        priority: priority.parse().unwrap_or(Level::Medium),
+        owner: row.get(6)?,
+        requester: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+        cc: Vec::new(),
+        category: row.get(8)?,
+        host: row.get(9)?,
+        due: time(10)?,
+        requested_due: time(11)?,
+        committed_due: time(12)?,
+        created: time(13)?.unwrap_or_default(),
+        updated: time(14)?.unwrap_or_default(),
+        time_spent_minutes: row.get(15)?,
+    })
+}
+
+pub fn get(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<Ticket>> {
+    let found = conn
+        .prepare_cached(&format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number = ?1"))?
+        .query_row([ticket.0], ticket_from_row)
+        .optional()?;
+    match found {
+        Some(mut found) => {
+            found.cc = cc_addresses(conn, ticket)?;
+            Ok(Some(found))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Which tickets `list` returns.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<Status>,
+    pub queue: Option<String>,
+    pub requester: Option<String>,
+    pub owner: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ticket>> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t
+         WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.queue = ?2)
+           AND (?3 IS NULL OR t.requester = (SELECT person FROM addresses WHERE address = lower(?3)))
+           AND (?4 IS NULL OR t.owner = (SELECT person FROM addresses WHERE address = lower(?4)))
+         ORDER BY t.number LIMIT ?5"
+    );
+    let mut tickets: Vec<Ticket> = conn
+        .prepare(&sql)?
+        .query_map(
+            params![
+                filter.status.map(Status::as_str),
+                filter.queue,
+                filter.requester,
+                filter.owner,
+                filter.limit.unwrap_or(-1)
+            ],
+            ticket_from_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for ticket in &mut tickets {
+        ticket.cc = cc_addresses(conn, ticket.number)?;
+    }
+    Ok(tickets)
+}
+
+pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT (SELECT address FROM addresses WHERE person = c.person ORDER BY is_primary DESC, address LIMIT 1)
+         FROM ticket_cc c WHERE c.ticket = ?1 ORDER BY c.person",
+    )?
+    .query_map([ticket.0], |row| row.get::<_, Option<String>>(0))?
+    .filter_map(|address| address.transpose())
+    .collect()
+}
+
+pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<HistoryEvent>> {
+    conn.prepare_cached("SELECT at, actor, action, detail FROM history WHERE ticket = ?1 ORDER BY id")?
+        .query_map([ticket.0], |row| {
+            Ok(HistoryEvent {
+                at: row.get::<_, String>(0).map(|text| parse_time(&text).unwrap_or_default())?,
+                actor: row.get(1)?,
+                action: row.get(2)?,
+                detail: row.get(3)?,
+            })
+        })?
+        .collect()
+}
+
+/// The Message-IDs of a ticket's thread, oldest first, for References of outgoing mail.
+pub fn thread_message_ids(conn: &Connection, ticket: TicketId, limit: i64) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND message_id IS NOT NULL
+         ORDER BY id DESC LIMIT ?2) ORDER BY id",
+    )?
+    .query_map(params![ticket.0, limit], |row| row.get(0))?
+    .collect()
+}

@@ -1,0 +1,123 @@
+//! The domain: tickets, their numbers, status and levels.
+//!
+//! Pure types with their text forms; no IO. The text forms are the ones stored in the
+//! database and printed by `ticket show --json` (DESIGN §5).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+/// A ticket number, as people write it after `#`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TicketId(pub i64);
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A person's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PersonId(pub i64);
+
+/// An inbound message's row id in the spool (the `messages` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpoolId(pub i64);
+
+impl fmt::Display for SpoolId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                let wanted = text.trim();
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|value| value.as_str().eq_ignore_ascii_case(wanted))
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = $name::ALL.iter().map(|value| value.as_str()).collect();
+                        format!("{wanted:?} is not one of {}", known.join(", "))
+                    })
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Where a ticket is in its life cycle (DESIGN §3).
+    Status { New = "new", Open = "open", Hold = "hold", Resolved = "resolved", Closed = "closed", Merged = "merged", Rejected = "rejected" }
+}
+
+text_enum! {
+    /// The four levels of both the customer's importance and the support priority.
+    Level { Urgent = "urgent", High = "high", Medium = "medium", Low = "low" }
+}
+
+text_enum! {
+    /// What a person may do (DESIGN §4).
+    Role { Customer = "customer", Agent = "agent", Vendor = "vendor", Admin = "admin" }
+}
+
+impl Status {
+    /// Closed, merged and rejected tickets take no more work.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Closed | Status::Merged | Status::Rejected)
+    }
+}
+
+/// A ticket as stored, with people already resolved to their primary addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    pub number: TicketId,
+    pub subject: String,
+    pub status: Status,
+    pub queue: String,
+    pub importance: Level,
+    pub priority: Level,
+    pub owner: Option<String>,
+    pub requester: String,
+    pub cc: Vec<String>,
+    pub category: Option<String>,
+    pub host: Option<String>,
+    pub due: Option<DateTime<Utc>>,
+    pub requested_due: Option<DateTime<Utc>>,
+    pub committed_due: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub time_spent_minutes: i64,
+}
+
+/// One entry of a ticket's append-only history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEvent {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}

@@ -1,0 +1,68 @@
+//! Delivery of due outbox rows, after the change that wrote them has committed.
+//!
+//! A transient failure reschedules the row with exponential backoff; a permanent one,
+//! or too many attempts, marks it failed and writes that on the ticket's history.
+//! The row is marked only after the hand-over, so a crash in between sends the mail
+//! again on the next pass (at least once, never lost).
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::Transport;
+use crate::config::OutboundConfig;
+use crate::store::{self, Store};
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    pub deferred: usize,
+    pub failed: usize,
+}
+
+/// Rows taken per query; a pass goes on until nothing is due.
+const BATCH: i64 = 200;
+
+pub fn deliver_due(
+    store: &mut Store,
+    transport: &mut dyn Transport,
+    config: &OutboundConfig,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DeliveryReport> {
+    let mut report = DeliveryReport::default();
+    loop {
+        let due = store::outbox::due(&store.conn, now, BATCH)?;
+        if due.is_empty() {
+            return Ok(report);
+        }
+        // Each row is marked in its own short commit: no lock is held while the network is slow.
+        let tx = &store.conn;
+        for row in &due {
+            match transport.send(&row.sender, &row.recipient, &row.raw) {
+                Ok(()) => {
+                    store::outbox::mark_sent(tx, row.id, now)?;
+                    report.sent += 1;
+                }
+                Err(error) if !error.permanent && row.attempts + 1 < config.max_attempts => {
+                    let delay = backoff(config, row.attempts);
+                    tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery deferred");
+                    store::outbox::reschedule(tx, row.id, now + delay, &error.message)?;
+                    report.deferred += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery failed for good");
+                    store::outbox::give_up(tx, row.id, &error.message)?;
+                    if let Some(ticket) = row.ticket {
+                        let detail = format!("mail to {} could not be delivered: {}", row.recipient, error.message);
+                        store::tickets::add_history(tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
+                    }
+                    report.failed += 1;
+                }
+            }
+        }
+    }
+}
+
+fn backoff(config: &OutboundConfig, attempts: u32) -> Duration {
+    let seconds = config.retry_initial_seconds.saturating_mul(1u64 << attempts.min(20)).min(config.retry_max_seconds);
+    Duration::seconds(seconds as i64)
+}

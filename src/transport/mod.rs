@@ -1,0 +1,41 @@
+//! Step 10: mail leaves. One [`Transport`] trait with a Maildir, an SMTP and a sendmail
+//! backend; `deliver` takes due outbox rows, hands them over, and records the result.
+//! Only this module speaks SMTP.
+
+pub mod deliver;
+pub mod maildir;
+pub mod sendmail;
+pub mod smtp;
+
+use crate::config::{OutboundConfig, TransportKind};
+
+/// Why a hand-over failed, and whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl TransportError {
+    pub fn transient(message: impl Into<String>) -> TransportError {
+        TransportError { permanent: false, message: message.into() }
+    }
+    pub fn permanent(message: impl Into<String>) -> TransportError {
+        TransportError { permanent: true, message: message.into() }
+    }
+}
+
+/// Hands one message to the next hop.
+pub trait Transport {
+    fn send(&mut self, sender: &str, recipient: &str, raw: &[u8]) -> Result<(), TransportError>;
+}
+
+/// The transport the configuration names.
+pub fn from_config(config: &OutboundConfig) -> anyhow::Result<Box<dyn Transport>> {
+    Ok(match config.transport {
+        TransportKind::Maildir => Box::new(maildir::MaildirTransport::new(&config.maildir)?),
+        TransportKind::Smtp => Box::new(smtp::SmtpTransport::new(&config.smtp)?),
+        TransportKind::Sendmail => Box::new(sendmail::SendmailTransport::new(&config.sendmail)),
+    })
+}

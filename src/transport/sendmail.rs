@@ -1,0 +1,34 @@
+//! The local sendmail program. lettre runs `sendmail -i -f SENDER -- RECIPIENT`: the
+//! `--` keeps an address that begins with `-` from being read as an option.
+
+use lettre::address::Envelope;
+use lettre::Transport as _;
+
+use super::{Transport, TransportError};
+use crate::config::SendmailConfig;
+
+pub struct SendmailTransport {
+    inner: lettre::SendmailTransport,
+}
+
+impl SendmailTransport {
+    pub fn new(config: &SendmailConfig) -> SendmailTransport {
+        SendmailTransport { inner: lettre::SendmailTransport::new_with_command(config.command.as_os_str()) }
+    }
+}
+
+pub(super) fn envelope(sender: &str, recipient: &str) -> Result<Envelope, TransportError> {
+    let parse = |address: &str| {
+        address.parse().map_err(|error| TransportError::permanent(format!("cannot send to or from {address:?}: {error}")))
+    };
+    Envelope::new(Some(parse(sender)?), vec![parse(recipient)?])
+        .map_err(|error| TransportError::permanent(format!("bad envelope {sender} -> {recipient}: {error}")))
+}
+
+impl Transport for SendmailTransport {
+    fn send(&mut self, sender: &str, recipient: &str, raw: &[u8]) -> Result<(), TransportError> {
+        let envelope = envelope(sender, recipient)?;
+        // sendmail's exit status does not say whether another try could help; assume it can.
+        self.inner.send_raw(&envelope, raw).map_err(|error| TransportError::transient(format!("sendmail failed: {error}")))
+    }
+}
