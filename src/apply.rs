@@ -54,6 +54,7 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
                 importance: *importance,
                 priority: *priority,
                 requester: actor,
+                first_number: context.config.store.first_ticket_number,
             };
             let ticket = store::tickets::create(conn, &new, now)?;
             store::tickets::add_history(conn, ticket, now, &sender.address, "create", subject, Some(plan.message))?;
@@ -101,8 +102,12 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
         for notice in &plan.notices {
             for (recipient, recipient_name) in recipients(conn, *notice, &current, &sender.address)? {
                 sequence += 1;
-                send_letter(conn, context, plan, &current, *notice, &recipient, recipient_name.as_deref(), &references, sequence, now)?;
-                mailed.push(recipient);
+                match send_letter(conn, context, plan, &current, *notice, &recipient, recipient_name.as_deref(), &references, sequence, now)? {
+                    Ok(()) => mailed.push(recipient),
+                    Err(reason) => {
+                        store::tickets::add_history(conn, ticket, now, "reqmail", "mail-skipped", &reason, Some(plan.message))?;
+                    }
+                }
             }
         }
         if !mailed.is_empty() {
@@ -148,7 +153,7 @@ fn send_letter(
     references: &[String],
     sequence: u64,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Result<(), String>> {
     let config = &context.config;
     let data = LetterData {
         ticket: TicketView {
@@ -176,7 +181,7 @@ fn send_letter(
     let body = context.templates.render(template, &data)?;
     let subject = context.threading.tag.subject_for(ticket.number, &ticket.subject);
     let reply_to = context.threading.ticket_address(ticket.number);
-    let (message_id, raw) = compose(&Outgoing {
+    let composed = compose(&Outgoing {
         ticket: ticket.number,
         from_name: &config.mail.name,
         from_address: &config.mail.address,
@@ -191,8 +196,13 @@ fn send_letter(
         date: now,
         cause: plan.message.0,
         sequence,
-    })?;
+    });
+    // An address we cannot write to (a customer's typo) costs that one letter, not the ticket.
+    let (message_id, raw) = match composed {
+        Ok(composed) => composed,
+        Err(error) => return Ok(Err(format!("no mail to {recipient}: {error:#}"))),
+    };
     let message = store::messages::insert_outgoing(conn, Some(ticket.number), &message_id, recipient, &subject, &raw, now)?;
     store::outbox::enqueue(conn, message, Some(ticket.number), &config.mail.address, recipient, now)?;
-    Ok(())
+    Ok(Ok(()))
 }

@@ -65,10 +65,11 @@ pub fn classify(mail: &Mail, help_local: &str, help_domain: &str) -> Class {
     if return_path.is_some_and(|path| path == "<>" || path.is_empty()) {
         return machine(MachineKind::Bounce, "null return path (<>)".into());
     }
-    if let Some(from) = &mail.from {
-        let local = from.address.split('@').next().unwrap_or("");
-        if local.eq_ignore_ascii_case("mailer-daemon") || local.eq_ignore_ascii_case("postmaster") {
-            return machine(MachineKind::Bounce, format!("sent by the mail system ({})", from.address));
+    // The raw header, because a bounce's From is often not a usable address ("<MAILER-DAEMON>").
+    if let Some(from) = mail.header("from") {
+        let lower = from.to_ascii_lowercase();
+        if lower.contains("mailer-daemon") || lower.contains("postmaster@") || lower.contains("<postmaster>") {
+            return machine(MachineKind::Bounce, format!("sent by the mail system ({})", crate::parse::one_line(from)));
         }
     }
     if let Some(content_type) = mail.header("content-type") {

@@ -76,6 +76,15 @@ impl Mail {
 
 /// Reads `raw` as a message.
 pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
+    // Old Mac files end lines with CR alone; no MTA sends that, but files do arrive so.
+    let head = &raw[..raw.len().min(8192)];
+    let converted;
+    let raw = if head.contains(&b'\r') && !head.contains(&b'\n') {
+        converted = raw.iter().map(|&byte| if byte == b'\r' { b'\n' } else { byte }).collect::<Vec<u8>>();
+        &converted[..]
+    } else {
+        raw
+    };
     let message = MessageParser::default().parse(raw).ok_or(ParseError::NoHeaders)?;
     let known_header = message.headers().iter().any(|header| !matches!(header.name, mail_parser::HeaderName::Other(_)));
     if !known_header {
@@ -163,7 +172,7 @@ pub fn bare_address(text: &str) -> Option<String> {
         (Some(open), Some(close)) if open < close => &text[open + 1..close],
         _ => text,
     };
-    let text = text.trim();
+    let text = text.trim().trim_end_matches('.');
     let (local, domain) = text.rsplit_once('@')?;
     let acceptable = !local.is_empty()
         && !domain.is_empty()

@@ -174,11 +174,16 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     }
 
     // Parse
-    let mail = match parse(&raw) {
+    let mut mail = match parse(&raw) {
         Ok(mail) => mail,
         Err(error) => return quarantine(conn, id, &error.to_string(), now),
     };
     drop(raw);
+    if let Some(recipient) = store::messages::envelope_recipient(conn, id)? {
+        if !mail.recipients.contains(&recipient) {
+            mail.recipients.insert(0, recipient);
+        }
+    }
 
     // Classify
     let (help_local, help_domain) = context.config.help_address_parts();
@@ -187,10 +192,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         return ignore(conn, id, &mail, reason);
     }
 
-    // Identify and thread
-    let Some(sender) = sender::identify(conn, &mail)? else {
-        return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now);
-    };
+    // Thread and identify
     let matched = context.threading.thread(conn, &mail)?;
     if matched == crate::identify::thread::TicketMatch::New && !class.may_open_ticket() {
         let reason = match &class {
@@ -199,6 +201,12 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         };
         return ignore(conn, id, &mail, &reason);
     }
+    let Some(sender) = sender::identify(conn, &mail)? else {
+        if let Class::Machine { reason, .. } = &class {
+            return ignore(conn, id, &mail, &format!("machine mail ({reason}) without a usable From address"));
+        }
+        return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now);
+    };
 
     // Interpret, plan, apply
     let plan = plan::plan(&context.config, &context.threading.tag, id, mail, &class, sender, matched);

@@ -12,7 +12,7 @@ impl Tick {
         resume_spooled(session, &mut store)?;
         let outbound = &session.context.config.outbound;
         let mut transport = transport::from_config(outbound)?;
-        let report = transport::deliver::deliver_due(&mut store, transport.as_mut(), outbound, session.clock.now())?;
+        let report = transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now())?;
         tracing::info!(?report, "outbox pass");
         Ok(())
     }

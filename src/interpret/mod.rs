@@ -2,6 +2,5 @@
 //!
 //! Interpreting never fails: whatever cannot be understood is left as plain text.
 
-#[path = "body_stub.rs"]
 pub mod body;
 pub mod subject;

@@ -63,6 +63,11 @@ pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> 
     conn.prepare_cached("SELECT raw FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional()
 }
 
+/// The envelope recipient the source gave for an inbound message.
+pub fn envelope_recipient(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT recipient FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+}
+
 /// The facts `process` records about an inbound message once it is decided.
 #[derive(Debug, Clone, Default)]
 pub struct Decided<'a> {

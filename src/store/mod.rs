@@ -57,10 +57,6 @@ impl Store {
                 "cannot bring the schema up to date (a database from a newer reqmail is refused; restore a backup or upgrade reqmail)",
             )?;
         }
-        conn.execute(
-            "INSERT OR IGNORE INTO settings (name, value) VALUES ('next_ticket_number', ?1)",
-            [config.first_ticket_number.to_string()],
-        )?;
         Ok(Store { conn })
     }
 

@@ -35,13 +35,24 @@ pub fn enqueue(
     Ok(conn.last_insert_rowid())
 }
 
-/// Queued rows whose next attempt is due at `now`, oldest first; `only` restricts to given ids.
-pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<Due>> {
-    conn.prepare_cached(
-        "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, m.raw FROM outbox o JOIN messages m ON m.id = o.message
-         WHERE o.status = 'queued' AND o.next_attempt <= ?1 ORDER BY o.next_attempt, o.id LIMIT ?2",
-    )?
-    .query_map(params![format_time(now), limit], |row| {
+/// Claims up to `limit` queued rows due at `now`, oldest first, by moving their next
+/// attempt to `lease_until`: a concurrent deliverer does not see them, and if this one
+/// dies before marking them they become due again when the lease ends.
+pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<Due>> {
+    let claimed: Vec<i64> = conn
+        .prepare_cached(
+            "UPDATE outbox SET next_attempt = ?2 WHERE id IN
+               (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?3)
+             RETURNING id",
+        )?
+        .query_map(params![format_time(now), format_time(lease_until), limit], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut rows = Vec::with_capacity(claimed.len());
+    let mut statement = conn.prepare_cached(
+        "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, m.raw FROM outbox o JOIN messages m ON m.id = o.message WHERE o.id = ?1",
+    )?;
+    for id in claimed {
+        rows.push(statement.query_row([id], |row| {
         Ok(Due {
             id: row.get(0)?,
             ticket: row.get::<_, Option<i64>>(1)?.map(TicketId),
@@ -49,9 +60,11 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> rusqlite::Resul
             recipient: row.get(3)?,
             attempts: row.get(4)?,
             raw: row.get(5)?,
-        })
-    })?
-    .collect()
+            })
+        })?);
+    }
+    rows.sort_by_key(|row| row.id);
+    Ok(rows)
 }
 
 pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {

@@ -14,24 +14,28 @@ pub struct NewTicket {
     pub importance: Level,
     pub priority: Level,
     pub requester: PersonId,
+    /// `store.first_ticket_number`: no ticket gets a lower number.
+    pub first_number: i64,
 }
 
 /// Takes the next ticket number; numbers are never reused, even after a rollback
 /// of a later transaction, because the counter moves in the same transaction.
-fn allocate_number(conn: &Connection) -> rusqlite::Result<TicketId> {
+fn allocate_number(conn: &Connection, first_number: i64) -> rusqlite::Result<TicketId> {
     let next: i64 = conn
         .prepare_cached("SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'next_ticket_number'")?
-        .query_row([], |row| row.get(0))?;
+        .query_row([], |row| row.get(0))
+        .optional()?
+        .unwrap_or(first_number)
+        .max(first_number);
     // A restored or imported database may already hold higher numbers.
     let highest: i64 = conn.prepare_cached("SELECT COALESCE(MAX(number), 0) FROM tickets")?.query_row([], |row| row.get(0))?;
     let number = next.max(highest + 1);
-    conn.prepare_cached("UPDATE settings SET value = ?1 WHERE name = 'next_ticket_number'")?
-        .execute([(number + 1).to_string()])?;
+    crate::store::set_setting(conn, "next_ticket_number", &(number + 1).to_string())?;
     Ok(TicketId(number))
 }
 
 pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> rusqlite::Result<TicketId> {
-    let number = allocate_number(conn)?;
+    let number = allocate_number(conn, new.first_number)?;
     let now = format_time(now);
     conn.prepare_cached(
         "INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)

@@ -19,18 +19,20 @@ pub struct DeliveryReport {
     pub failed: usize,
 }
 
-/// Rows taken per query; a pass goes on until nothing is due.
-const BATCH: i64 = 200;
+/// Rows claimed at a time; a pass goes on until nothing is due.
+const BATCH: i64 = 50;
+/// How long a claim keeps other deliverers away; a crash makes the rows due again after it.
+const LEASE_MINUTES: i64 = 15;
 
 pub fn deliver_due(
-    store: &mut Store,
+    store: &Store,
     transport: &mut dyn Transport,
     config: &OutboundConfig,
     now: DateTime<Utc>,
 ) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
     loop {
-        let due = store::outbox::due(&store.conn, now, BATCH)?;
+        let due = store::outbox::claim_due(&store.conn, now, now + Duration::minutes(LEASE_MINUTES), BATCH)?;
         if due.is_empty() {
             return Ok(report);
         }

@@ -1,1 +1,9 @@
+//! Integration tests: the real `reqmail` binary on fixtures and the shared corpus.
 
+mod harness;
+
+mod cli;
+mod corpus;
+mod ingest;
+mod threading;
+mod transport;

@@ -1,0 +1,108 @@
+//! The command line contract: configuration errors, exit statuses, the main job.
+
+use crate::harness::{request, Desk};
+
+#[test]
+fn unknown_configuration_key_names_key_and_file() {
+    let desk = Desk::with_config("[store]\npaht = \"x.db\"\n");
+    let run = desk.run(&["ticket", "list"]);
+    assert_eq!(run.status, 78);
+    assert!(run.stderr.contains("paht"), "{}", run.stderr);
+    assert!(run.stderr.contains("reqmail.toml"), "{}", run.stderr);
+    let run = desk.ingest(b"From: a@b.c\r\n\r\nx");
+    assert_eq!(run.status, 78, "ingest reports configuration errors as 78");
+}
+
+#[test]
+fn bad_value_names_key() {
+    let desk = Desk::with_config("[outbound]\ntransport = \"pigeon\"\n");
+    let run = desk.run(&["ticket", "list"]);
+    assert_eq!(run.status, 78);
+    assert!(run.stderr.contains("transport") && run.stderr.contains("pigeon"), "{}", run.stderr);
+}
+
+#[test]
+fn usage_error_is_64() {
+    let desk = Desk::new();
+    assert_eq!(desk.run(&["no-such-command"]).status, 64);
+    assert_eq!(desk.run(&["ticket", "show"]).status, 64);
+}
+
+#[test]
+fn bad_reqmail_now_is_a_configuration_error() {
+    let mut desk = Desk::new();
+    desk.now = Some("yesterday".into());
+    let run = desk.run(&["ticket", "list"]);
+    assert_eq!(run.status, 78);
+    assert!(run.stderr.contains("REQMAIL_NOW"), "{}", run.stderr);
+}
+
+#[test]
+fn zero_configuration_fetch_runs_on_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("mail/inbox");
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(inbox.join(sub)).unwrap();
+    }
+    std::fs::write(inbox.join("new/1.eml"), request("z1@example.org", "ann@example.org", "Defaults", "x")).unwrap();
+    let output = std::process::Command::new(crate::harness::BINARY)
+        .arg("fetch")
+        .current_dir(dir.path())
+        .env_remove("REQMAIL_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("reqmail.db").exists());
+    assert_eq!(std::fs::read_dir(dir.path().join("mail/outbox/new")).unwrap().count(), 1, "receipt in ./mail/outbox");
+    assert_eq!(std::fs::read_dir(inbox.join("new")).unwrap().count(), 0, "inbox drained");
+    let moved: Vec<String> =
+        std::fs::read_dir(inbox.join("cur")).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(moved, ["1.eml:2,S"]);
+}
+
+#[test]
+fn fetch_drains_maildir_and_ignores_tmp() {
+    let desk = Desk::new();
+    for index in 0..30 {
+        desk.deliver_to_inbox(&format!("m{index}"), &request(&format!("f{index}@example.org"), "ann@example.org", &format!("Fetched {index}"), "x"));
+    }
+    // A deliverer still writing this one.
+    std::fs::write(desk.path().join("mail/inbox/tmp/half"), b"From: a@b.c\r\nSubj").unwrap();
+    desk.deliver_to_inbox("garbage", b"\x00\x01 not mail");
+    desk.run(&["fetch"]).ok();
+    assert_eq!(desk.tickets().len(), 30);
+    assert!(desk.path().join("mail/inbox/tmp/half").exists(), "tmp/ is never read");
+    let cur: Vec<String> = std::fs::read_dir(desk.path().join("mail/inbox/cur"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cur.len(), 31);
+    assert!(cur.contains(&"garbage:2,FS".to_string()), "quarantined file is flagged: {cur:?}");
+    // A second pass finds nothing new.
+    desk.run(&["fetch"]).ok();
+    assert_eq!(desk.tickets().len(), 30);
+}
+
+#[test]
+fn failed_delivery_stays_queued_and_is_retried() {
+    let desk = Desk::new();
+    // The outbox Maildir cannot be created: a file stands where its folder should be.
+    std::fs::create_dir_all(desk.path().join("mail")).unwrap();
+    std::fs::write(desk.path().join("mail/outbox"), b"in the way").unwrap();
+    desk.ingest(&request("q1@example.org", "ann@example.org", "Queued", "x")).ok();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'queued'"), 1, "kept in the outbox");
+    std::fs::remove_file(desk.path().join("mail/outbox")).unwrap();
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'sent'"), 1);
+    assert_eq!(desk.outbox().len(), 1);
+}
+
+#[test]
+fn person_add_and_list() {
+    let desk = Desk::new();
+    desk.run(&["person", "add", "Agent.Smith@Example.com", "--role", "agent", "--name", "Agent Smith"]).ok();
+    let people = desk.run(&["person", "list", "--json"]).ok().json();
+    assert_eq!(people[0]["role"], "agent");
+    assert_eq!(people[0]["addresses"][0], "agent.smith@example.com");
+    assert_eq!(desk.run(&["person", "add", "x@y.z", "--role", "wizard"]).status, 64);
+}

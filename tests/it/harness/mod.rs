@@ -1,0 +1,235 @@
+//! Test harness: a fresh folder per test with a configuration, and a runner for the
+//! real `reqmail` binary. Set REQMAIL_TEST_KEEP=1 to keep the folders of a run.
+
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_reqmail");
+
+/// A test installation: its own folder, configuration, database and Maildirs.
+pub struct Desk {
+    dir: tempfile::TempDir,
+    pub now: Option<String>,
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(self) -> Run {
+        assert_eq!(self.status, 0, "reqmail failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.stdout))
+    }
+}
+
+impl Desk {
+    /// A desk with the default configuration plus `extra` TOML appended.
+    pub fn with_config(extra: &str) -> Desk {
+        let dir = tempfile::Builder::new().prefix("reqmail-test-").tempdir().expect("temp dir");
+        let config = format!("[mail]\naddress = \"help@example.com\"\n{extra}\n");
+        std::fs::write(dir.path().join("reqmail.toml"), config).unwrap();
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(dir.path().join("mail/inbox").join(sub)).unwrap();
+        }
+        Desk { dir, now: None }
+    }
+
+    pub fn new() -> Desk {
+        Desk::with_config("")
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("reqmail.toml")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command.arg("--config").arg(self.config_path()).args(args).current_dir(self.path());
+        command.env_remove("REQMAIL_CONFIG").env_remove("RUST_LOG");
+        match &self.now {
+            Some(now) => command.env("REQMAIL_NOW", now),
+            None => command.env_remove("REQMAIL_NOW"),
+        };
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run reqmail"))
+    }
+
+    /// `reqmail ingest` with `raw` on stdin.
+    pub fn ingest(&self, raw: &[u8]) -> Run {
+        self.ingest_with(&[], raw)
+    }
+
+    pub fn ingest_with(&self, args: &[&str], raw: &[u8]) -> Run {
+        let mut all = vec!["ingest"];
+        all.extend_from_slice(args);
+        let mut child = self.command(&all).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // A closed pipe is fine: the process may have decided before reading everything.
+        let _ = child.stdin.take().unwrap().write_all(raw);
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    pub fn ticket(&self, number: i64) -> Value {
+        self.run(&["ticket", "show", &number.to_string(), "--json"]).ok().json()
+    }
+
+    pub fn tickets(&self) -> Vec<Value> {
+        self.run(&["ticket", "list", "--json"]).ok().json().as_array().cloned().unwrap_or_default()
+    }
+
+    /// Messages delivered into the outbound Maildir, oldest first, as text.
+    pub fn outbox(&self) -> Vec<Mail> {
+        let new = self.path().join("mail/outbox/new");
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&new) {
+            Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        };
+        files.sort_by_key(|path| std::fs::metadata(path).and_then(|meta| meta.modified()).ok());
+        files.sort();
+        files.iter().map(|path| Mail::read(path)).collect()
+    }
+
+    /// Drops what was delivered so far, so that the next `outbox()` shows only new mail.
+    pub fn clear_outbox(&self) {
+        let new = self.path().join("mail/outbox/new");
+        if let Ok(entries) = std::fs::read_dir(&new) {
+            for entry in entries {
+                std::fs::remove_file(entry.unwrap().path()).unwrap();
+            }
+        }
+    }
+
+    /// Drops a file into the inbound Maildir's `new/`.
+    pub fn deliver_to_inbox(&self, name: &str, raw: &[u8]) {
+        let tmp = self.path().join("mail/inbox/tmp").join(name);
+        std::fs::write(&tmp, raw).unwrap();
+        std::fs::rename(&tmp, self.path().join("mail/inbox/new").join(name)).unwrap();
+    }
+
+    pub fn sql(&self, query: &str) -> Vec<Vec<Value>> {
+        let conn = rusqlite::Connection::open(self.path().join("reqmail.db")).unwrap();
+        let mut statement = conn.prepare(query).unwrap();
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|index| {
+                        Ok(match row.get_ref(index)? {
+                            rusqlite::types::ValueRef::Null => Value::Null,
+                            rusqlite::types::ValueRef::Integer(number) => Value::from(number),
+                            rusqlite::types::ValueRef::Real(number) => Value::from(number),
+                            rusqlite::types::ValueRef::Text(text) => Value::from(String::from_utf8_lossy(text).into_owned()),
+                            rusqlite::types::ValueRef::Blob(blob) => Value::from(blob.len()),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    pub fn count(&self, query: &str) -> i64 {
+        self.sql(query)[0][0].as_i64().unwrap()
+    }
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        if std::env::var_os("REQMAIL_TEST_KEEP").is_some() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!("kept test folder {}", kept.keep().display());
+        }
+    }
+}
+
+/// An outgoing message read back with mail-parser.
+pub struct Mail {
+    pub raw: Vec<u8>,
+}
+
+impl Mail {
+    pub fn read(path: &Path) -> Mail {
+        Mail { raw: std::fs::read(path).unwrap() }
+    }
+
+    fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default().parse(&self.raw).expect("our mail parses")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.parsed().header_raw(name).map(|value| value.trim().to_string())
+    }
+
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or("").to_string()
+    }
+
+    pub fn to(&self) -> String {
+        let parsed = self.parsed();
+        parsed.to().and_then(|to| to.first()).and_then(|addr| addr.address.as_deref()).unwrap_or("").to_string()
+    }
+
+    pub fn message_id(&self) -> String {
+        self.parsed().message_id().unwrap_or("").to_string()
+    }
+
+    pub fn body(&self) -> String {
+        self.parsed().body_text(0).map(|text| text.into_owned()).unwrap_or_default()
+    }
+}
+
+/// The fixtures folder of this repository.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The shared public mail corpus beside the repository.
+pub fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// A fixture with `%NAME%` placeholders replaced.
+pub fn fixture(name: &str, replacements: &[(&str, &str)]) -> Vec<u8> {
+    let path = fixtures().join("mail").join(name);
+    let mut text = String::from_utf8(std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))).unwrap();
+    for (key, value) in replacements {
+        text = text.replace(&format!("%{key}%"), value);
+    }
+    text.into_bytes()
+}
+
+/// A simple new request.
+pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: help@example.com\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\nDate: Sat, 21 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}

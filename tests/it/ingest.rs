@@ -1,0 +1,243 @@
+//! A message in, a ticket stored, a receipt out.
+
+use crate::harness::{request, Desk};
+
+#[test]
+fn new_request_gives_ticket_and_receipt() {
+    let mut desk = Desk::new();
+    desk.now = Some("2026-11-21T09:00:00Z".into());
+    desk.ingest(&request("first@example.org", "Ann Example <Ann@Example.org>", "Printer on fire", "It is burning.")).ok();
+
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["number"], 1);
+    assert_eq!(ticket["subject"], "Printer on fire");
+    assert_eq!(ticket["status"], "new");
+    assert_eq!(ticket["requester"], "ann@example.org");
+    assert_eq!(ticket["created"], "2026-11-21T09:00:00Z", "REQMAIL_NOW is the creation time");
+
+    let outbox = desk.outbox();
+    assert_eq!(outbox.len(), 1, "one receipt");
+    let receipt = &outbox[0];
+    assert_eq!(receipt.to(), "ann@example.org");
+    assert_eq!(receipt.subject(), "[REQ #1] Printer on fire");
+    assert_eq!(receipt.header("In-Reply-To").as_deref(), Some("<first@example.org>"));
+    assert_eq!(receipt.header("Auto-Submitted").as_deref(), Some("auto-replied"));
+    assert!(receipt.header("Reply-To").unwrap().contains("help+1@example.com"));
+    assert!(receipt.body().contains("ticket #1"), "{}", receipt.body());
+    assert!(receipt.body().contains("Importance: urgent | high | medium | low"), "receipt shows the field template");
+
+    // The receipt is recorded on the ticket.
+    let history = ticket["history"].as_array().unwrap();
+    assert!(history.iter().any(|event| event["action"] == "mail" && event["detail"].as_str().unwrap().contains("ann@example.org")));
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND ticket = 1"), 1);
+}
+
+#[test]
+fn json_has_exactly_the_contract_fields() {
+    let desk = Desk::new();
+    desk.ingest(&request("a@example.org", "a@example.org", "Hello", "Hi")).ok();
+    let ticket = desk.ticket(1);
+    let mut keys: Vec<&str> = ticket.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "category", "cc", "committed_due", "created", "due", "history", "host", "importance", "number", "owner",
+            "priority", "queue", "requested_due", "requester", "status", "subject", "time_spent_minutes", "updated"
+        ]
+    );
+    let listed = desk.tickets();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].get("history").is_none(), "list has no history");
+    for event in ticket["history"].as_array().unwrap() {
+        let mut keys: Vec<&str> = event.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["action", "actor", "at", "detail"]);
+    }
+}
+
+#[test]
+fn duplicate_delivery_gives_one_ticket() {
+    let desk = Desk::new();
+    let raw = request("dup@example.org", "ann@example.org", "Twice", "Sent twice by a retrying MTA.");
+    desk.ingest(&raw).ok();
+    desk.ingest(&raw).ok();
+    // The same Message-ID with other trace headers (a second copy via another alias).
+    let mut copy = b"Received: from relay2.example.org\r\nDelivered-To: hardware@example.com\r\n".to_vec();
+    copy.extend_from_slice(&raw);
+    desk.ingest(&copy).ok();
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.outbox().len(), 1, "one receipt only");
+}
+
+#[test]
+fn message_without_message_id_is_deduplicated_by_content() {
+    let desk = Desk::new();
+    let raw = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: No id\r\n\r\nBody\r\n";
+    desk.ingest(raw).ok();
+    desk.ingest(raw).ok();
+    assert_eq!(desk.tickets().len(), 1);
+}
+
+#[test]
+fn sixteen_concurrent_ingests_give_sixteen_consecutive_tickets() {
+    let desk = Desk::new();
+    let runs: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|index| {
+                let desk = &desk;
+                scope.spawn(move || {
+                    desk.ingest(&request(&format!("c{index}@example.org"), "ann@example.org", &format!("Parallel {index}"), "x"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+    });
+    for run in &runs {
+        assert_eq!(run.status, 0, "stderr: {}", run.stderr);
+        assert!(run.stderr.is_empty(), "ingest is quiet on success: {}", run.stderr);
+    }
+    let mut numbers: Vec<i64> = desk.tickets().iter().map(|ticket| ticket["number"].as_i64().unwrap()).collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=16).collect::<Vec<_>>());
+    assert_eq!(desk.outbox().len(), 16);
+}
+
+#[test]
+fn ticket_numbers_start_where_configured() {
+    let desk = Desk::with_config("[store]\nfirst_ticket_number = 5000\n");
+    desk.ingest(&request("n1@example.org", "ann@example.org", "One", "x")).ok();
+    desk.ingest(&request("n2@example.org", "ann@example.org", "Two", "x")).ok();
+    let numbers: Vec<i64> = desk.tickets().iter().map(|ticket| ticket["number"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, [5000, 5001]);
+    assert_eq!(desk.outbox()[0].subject(), "[REQ #5000] One");
+}
+
+#[test]
+fn html_only_request_becomes_readable_text() {
+    let desk = Desk::new();
+    let raw = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: HTML\r\nMessage-ID: <html@example.org>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>The <b>VPN</b> drops&nbsp;every hour.</p><script>alert(1)</script></body></html>\r\n";
+    desk.ingest(raw).ok();
+    let history = desk.ticket(1)["history"].clone();
+    let note = desk.sql("SELECT note FROM messages WHERE direction = 'in'")[0][0].as_str().unwrap().to_string();
+    assert!(note.contains("VPN") && note.contains("drops"), "{note}");
+    assert!(!note.contains("<b>") && !note.contains("<p>"), "{note}");
+    assert!(history.is_array());
+}
+
+#[test]
+fn attachments_are_kept_once_with_safe_names() {
+    let desk = Desk::new();
+    let message = |id: &str, name: &str| {
+        format!(
+            "From: ann@example.org\r\nTo: help@example.com\r\nSubject: Log {id}\r\nMessage-ID: <{id}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee log.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\nbG9nIGxpbmUgMQpsb2cgbGluZSAyCg==\r\n--b--\r\n"
+        )
+        .into_bytes()
+    };
+    desk.ingest(&message("att1", "../../etc/passwd")).ok();
+    // Inside a quoted-string a backslash escapes the next character, so it is doubled.
+    desk.ingest(&message("att2", "C:\\\\Windows\\\\win.ini")).ok();
+    let names: Vec<String> =
+        desk.sql("SELECT filename FROM attachments ORDER BY id").into_iter().map(|row| row[0].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["passwd", "win.ini"]);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM blobs"), 1, "same content stored once");
+}
+
+#[test]
+fn garbage_is_quarantined_and_kept() {
+    let desk = Desk::new();
+    let garbage: Vec<u8> = (0..4000u32).map(|index| (index * 7919 % 251) as u8).collect();
+    let run = desk.ingest(&garbage);
+    assert_eq!(run.status, 0, "accepted into quarantine: {}", run.stderr);
+    assert_eq!(desk.tickets().len(), 0);
+    let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0]["reason"].as_str().unwrap().contains("not a mail message"), "{listed}");
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    let raw = desk.command(&["quarantine", "show", &id, "--raw"]).output().unwrap().stdout;
+    assert_eq!(raw, garbage, "kept byte for byte");
+    assert!(desk.outbox().is_empty(), "no answer to unreadable mail");
+}
+
+#[test]
+fn message_without_sender_is_quarantined_then_dropped() {
+    let desk = Desk::new();
+    desk.ingest(b"To: help@example.com\r\nSubject: Who am I\r\nMessage-ID: <nobody@x>\r\n\r\nHello\r\n").ok();
+    let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
+    assert!(listed[0]["reason"].as_str().unwrap().contains("From"), "{listed}");
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    desk.run(&["quarantine", "retry", &id]).ok();
+    assert_eq!(desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().unwrap().len(), 1, "still fails, still kept");
+    desk.run(&["quarantine", "drop", &id]).ok();
+    assert_eq!(desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().unwrap().len(), 0);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"), 1, "a record stays");
+}
+
+#[test]
+fn oversized_message_is_quarantined_not_lost() {
+    let desk = Desk::with_config("[inbound]\nmax_message_bytes = 1000\n");
+    let body = "x".repeat(5000);
+    desk.ingest(&request("big@example.org", "ann@example.org", "Big", &body)).ok();
+    let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
+    assert!(listed[0]["reason"].as_str().unwrap().contains("max_message_bytes"), "{listed}");
+    assert!(listed[0]["size"].as_i64().unwrap() > 5000);
+}
+
+#[test]
+fn robots_do_not_open_tickets_or_get_receipts() {
+    let desk = Desk::new();
+    let vacation = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@example.org>\r\n\r\nI am away.\r\n";
+    let list = b"From: news@lists.example.org\r\nTo: help@example.com\r\nSubject: Newsletter\r\nList-Id: <news.lists.example.org>\r\nMessage-ID: <news@example.org>\r\n\r\nNews.\r\n";
+    let monitor = b"From: nagios@example.org\r\nTo: help@example.com\r\nSubject: DISK CRITICAL\r\nAuto-Submitted: auto-generated\r\nMessage-ID: <nagios1@example.org>\r\n\r\n/var is full\r\n";
+    desk.ingest(vacation).ok();
+    desk.ingest(list).ok();
+    desk.ingest(monitor).ok();
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 1, "only the monitoring alert opens a ticket");
+    assert_eq!(tickets[0]["subject"], "DISK CRITICAL");
+    assert!(desk.outbox().is_empty(), "no automatic answer to any machine");
+    let ignored = desk.sql("SELECT outcome FROM messages WHERE state = 'ignored' ORDER BY id");
+    assert_eq!(ignored.len(), 2);
+    assert!(ignored[0][0].as_str().unwrap().contains("Auto-Submitted"), "{ignored:?}");
+}
+
+#[test]
+fn our_own_mail_coming_back_is_ignored() {
+    let desk = Desk::new();
+    desk.ingest(&request("loop1@example.org", "ann@example.org", "Loop", "x")).ok();
+    let receipt = desk.outbox().remove(0);
+    // The receipt bounced straight back into the help alias.
+    desk.ingest(&receipt.raw).ok();
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.outbox().len(), 1, "nothing answers our own mail");
+}
+
+#[test]
+fn unwritable_database_means_try_again() {
+    let desk = Desk::new();
+    std::fs::write(desk.path().join("not-a-folder"), b"file").unwrap();
+    let config = format!("[store]\npath = \"{}\"\n", desk.path().join("not-a-folder/reqmail.db").display());
+    std::fs::write(desk.config_path(), config).unwrap();
+    let run = desk.ingest(&request("t@example.org", "ann@example.org", "Later", "x"));
+    assert_eq!(run.status, 75, "{}", run.stderr);
+}
+
+#[test]
+fn spooled_message_is_resumed_by_the_next_pass() {
+    let desk = Desk::new();
+    // A message stored by a process that died before processing it.
+    desk.run(&["ticket", "list"]).ok();
+    let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
+    let raw = request("crash@example.org", "ann@example.org", "Crashed", "x");
+    conn.execute(
+        "INSERT INTO messages (direction, state, dedupe_key, source, received, size, raw) VALUES ('in', 'spooled', 'id:crash@example.org', 'pipe', '2026-11-21T09:00:00Z', ?1, ?2)",
+        rusqlite::params![raw.len() as i64, raw],
+    )
+    .unwrap();
+    drop(conn);
+    // The MTA retries the same message: still one ticket, one receipt.
+    desk.ingest(&raw).ok();
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.outbox().len(), 1);
+}

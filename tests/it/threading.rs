@@ -1,0 +1,151 @@
+//! Replies find their ticket: by plus-address, subject tag or references, from every
+//! common client, whatever prefix the client puts in front of the subject.
+
+use crate::harness::{fixture, request, Desk};
+
+/// Opens ticket 1 and returns the desk and the receipt's Message-ID.
+fn desk_with_ticket() -> (Desk, String) {
+    let desk = Desk::new();
+    desk.ingest(&request("orig@example.org", "Ann Example <ann@example.org>", "Printer on fire", "It is burning.")).ok();
+    let receipt_id = desk.outbox()[0].message_id();
+    desk.clear_outbox();
+    (desk, receipt_id)
+}
+
+/// The note stored for the last message on ticket 1.
+fn last_note(desk: &Desk) -> String {
+    let rows = desk.sql("SELECT note FROM messages WHERE direction = 'in' AND ticket = 1 ORDER BY id DESC LIMIT 1");
+    rows[0][0].as_str().unwrap_or("").to_string()
+}
+
+fn check_reply(fixture_name: &str, new_text: &str) {
+    check_reply_with(fixture_name, new_text, false)
+}
+
+/// `context_kept`: the sender answered between quoted lines, so those stay as context.
+fn check_reply_with(fixture_name: &str, new_text: &str, context_kept: bool) {
+    let (desk, receipt_id) = desk_with_ticket();
+    let raw = fixture(fixture_name, &[("TICKET", "1"), ("PARENT", &receipt_id), ("UNIQUE", fixture_name)]);
+    desk.ingest(&raw).ok();
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 1, "{fixture_name}: the reply must not open a new ticket");
+    let note = last_note(&desk);
+    assert!(note.contains(new_text), "{fixture_name}: note {note:?} lacks the new text");
+    if !context_kept {
+        assert!(!note.contains("we have received your request"), "{fixture_name}: quoted receipt kept in note {note:?}");
+    }
+    assert!(!note.contains("Printer on fire\n-- "), "{fixture_name}: signature kept in note {note:?}");
+    let history = desk.ticket(1)["history"].clone();
+    assert!(
+        history.as_array().unwrap().iter().any(|event| event["action"] == "comment"),
+        "{fixture_name}: comment recorded: {history}"
+    );
+}
+
+#[test]
+fn gmail_reply() {
+    check_reply("reply-gmail.eml", "toner cartridge is melting");
+}
+
+#[test]
+fn outlook_desktop_german_reply_by_subject_tag_only() {
+    check_reply("reply-outlook-desktop-de.eml", "Drucker steht jetzt im Flur");
+}
+
+#[test]
+fn outlook_web_html_reply_by_references_only() {
+    check_reply("reply-outlook-web.eml", "total loss");
+}
+
+#[test]
+fn outlook_ios_reply() {
+    check_reply("reply-outlook-ios.eml", "photo later");
+}
+
+#[test]
+fn apple_mail_reply() {
+    check_reply("reply-apple-mail.eml", "smoke alarm");
+}
+
+#[test]
+fn thunderbird_reply() {
+    check_reply("reply-thunderbird.eml", "LaserJet 4000");
+}
+
+#[test]
+fn mutt_interleaved_reply() {
+    check_reply_with("reply-mutt.eml", "fuser unit", true);
+}
+
+#[test]
+fn chinese_client_reply_with_full_width_prefix() {
+    check_reply("reply-chinese-client.eml", "打印机已经修好了");
+}
+
+#[test]
+fn plus_address_alone_threads() {
+    let (desk, _) = desk_with_ticket();
+    let raw = b"From: ann@example.org\r\nTo: help+1@example.com\r\nSubject: totally new words\r\nMessage-ID: <p1@example.org>\r\n\r\nMore.\r\n";
+    desk.ingest(raw).ok();
+    assert_eq!(desk.tickets().len(), 1);
+}
+
+#[test]
+fn envelope_recipient_alone_threads() {
+    let (desk, _) = desk_with_ticket();
+    let raw = b"From: ann@example.org\r\nTo: undisclosed-recipients:;\r\nSubject: another\r\nMessage-ID: <p2@example.org>\r\n\r\nMore.\r\n";
+    desk.ingest_with(&["--recipient", "help+1@example.com"], raw).ok();
+    assert_eq!(desk.tickets().len(), 1);
+}
+
+#[test]
+fn reply_to_the_requester_message_id_threads() {
+    let (desk, _) = desk_with_ticket();
+    // A colleague answers the customer's original mail, keeping help@ in Cc.
+    let raw = b"From: bob@example.org\r\nTo: ann@example.org\r\nCc: help@example.com\r\nSubject: Re: printer\r\nMessage-ID: <p3@example.org>\r\nIn-Reply-To: <orig@example.org>\r\n\r\nI saw it too.\r\n";
+    desk.ingest(raw).ok();
+    assert_eq!(desk.tickets().len(), 1);
+    // The requester hears of Bob's words.
+    let outbox = desk.outbox();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].to(), "ann@example.org");
+    assert!(outbox[0].body().contains("I saw it too."), "{}", outbox[0].body());
+    assert_eq!(outbox[0].header("Auto-Submitted").as_deref(), Some("auto-generated"));
+}
+
+#[test]
+fn unknown_ticket_number_opens_a_new_ticket() {
+    let (desk, _) = desk_with_ticket();
+    let raw = b"From: ann@example.org\r\nTo: help+99@example.com\r\nSubject: Re: [REQ #98] something\r\nMessage-ID: <p4@example.org>\r\n\r\nHello\r\n";
+    desk.ingest(raw).ok();
+    assert_eq!(desk.tickets().len(), 2);
+}
+
+#[test]
+fn new_subject_without_tag_or_reference_is_a_new_ticket() {
+    let (desk, _) = desk_with_ticket();
+    desk.ingest(&request("other@example.org", "ann@example.org", "Re: Printer on fire", "A new matter")).ok();
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 2);
+    assert_eq!(tickets[1]["subject"], "Printer on fire", "reply prefixes are not part of a ticket's subject");
+}
+
+#[test]
+fn requester_reply_is_not_echoed_back() {
+    let (desk, receipt_id) = desk_with_ticket();
+    let raw = fixture("reply-gmail.eml", &[("TICKET", "1"), ("PARENT", &receipt_id), ("UNIQUE", "echo")]);
+    desk.ingest(&raw).ok();
+    assert!(desk.outbox().is_empty(), "nobody else is on the ticket; the requester gets no copy of their own words");
+}
+
+#[test]
+fn replies_carry_references_into_the_thread() {
+    let (desk, _) = desk_with_ticket();
+    let raw = b"From: bob@example.org\r\nTo: help+1@example.com\r\nSubject: Re: [REQ #1] Printer on fire\r\nMessage-ID: <bob1@example.org>\r\n\r\nOn my way.\r\n";
+    desk.ingest(raw).ok();
+    let update = desk.outbox().remove(0);
+    assert_eq!(update.header("In-Reply-To").as_deref(), Some("<bob1@example.org>"));
+    let references = update.header("References").unwrap();
+    assert!(references.contains("<orig@example.org>") && references.contains("<bob1@example.org>"), "{references}");
+    assert_eq!(update.subject(), "[REQ #1] Printer on fire");
+}
