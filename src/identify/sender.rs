@@ -18,6 +18,25 @@ pub struct Sender {
     /// The known person, or `None` for a first-time sender.
     pub person: Option<PersonId>,
     pub role: Role,
+    /// Whether the From address is proven (DESIGN §4); only authentic senders may
+    /// issue commands, approve, or change the Cc list.
+    pub trust: Trust,
+}
+
+/// How far a sender's From address can be believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Proven: the reply token of this recipient, or aligned DMARC/DKIM/SPF results
+    /// from the trusted receiving server.
+    Authentic { by: String },
+    /// Not proven; the text may be kept as a note, flagged as unverified.
+    Unverified { reason: String },
+}
+
+impl Trust {
+    pub fn is_authentic(&self) -> bool {
+        matches!(self, Trust::Authentic { .. })
+    }
 }
 
 /// Finds the sender of `mail`; `None` when the message names no usable From address.
@@ -29,5 +48,6 @@ pub fn identify(conn: &Connection, mail: &Mail) -> rusqlite::Result<Option<Sende
         name: from.name.clone(),
         person: known.map(|(person, _)| person),
         role: known.map_or(Role::Customer, |(_, role)| role),
+        trust: Trust::Unverified { reason: "no reply token and no trusted authentication results".into() },
     }))
 }
