@@ -5,6 +5,7 @@
 //! that name the key and the file; the binary turns them into exit status 78.
 //! Relative paths in a file are taken relative to that file's folder.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -31,6 +32,18 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub outbound: OutboundConfig,
     pub templates: TemplatesConfig,
+    pub identify: IdentifyConfig,
+    pub calendar: CalendarConfig,
+    /// Queues by name; `mail.default_queue` exists even when not listed.
+    pub queues: BTreeMap<String, QueueConfig>,
+    /// People known from the configuration (they may also be added with `reqmail person add`).
+    pub people: Vec<PersonConfig>,
+    /// Organisations, recognised by the domains of their people's addresses.
+    pub organisations: Vec<OrganisationConfig>,
+    /// The root-cause category tree, as full paths: "E-Mail / MTA Problem".
+    pub categories: Vec<String>,
+    /// Checklists by category path; every item must be ticked before the ticket is resolved.
+    pub checklists: BTreeMap<String, Vec<String>>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -47,6 +60,8 @@ pub struct MailConfig {
     pub subject_tag: String,
     /// The queue new tickets land in.
     pub default_queue: String,
+    /// A second address for internal notes (RT's comment address); mail to it is never shown to customers.
+    pub comment_address: Option<String>,
 }
 
 impl Default for MailConfig {
@@ -56,6 +71,7 @@ impl Default for MailConfig {
             name: "Help Desk".into(),
             subject_tag: "REQ".into(),
             default_queue: "general".into(),
+            comment_address: None,
         }
     }
 }
@@ -189,6 +205,88 @@ impl Default for SendmailConfig {
 pub struct TemplatesConfig {
     /// A folder whose `*.hbs` files replace the built-in templates of the same name.
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownSenders {
+    /// Unknown senders become customers.
+    Customer,
+    /// Unknown senders get one polite reply and no ticket.
+    Reject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentifyConfig {
+    pub unknown_senders: UnknownSenders,
+    /// Believe the From header without a reply token or authentication results. Only for
+    /// a gateway whose receiving MTA already rejects forged senders (an internal relay).
+    pub trust_from_header: bool,
+}
+
+impl Default for IdentifyConfig {
+    fn default() -> Self {
+        IdentifyConfig { unknown_senders: UnknownSenders::Customer, trust_from_header: false }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarConfig {
+    /// IANA time zone for dates written in mail, business hours and holidays.
+    pub timezone: String,
+    /// Working time for SLA clocks, e.g. "Mon-Fri 08:00-18:00"; "always" counts every hour.
+    pub business_hours: String,
+    /// Days without working time (YYYY-MM-DD).
+    pub holidays: Vec<String>,
+}
+
+impl Default for CalendarConfig {
+    fn default() -> Self {
+        CalendarConfig { timezone: "UTC".into(), business_hours: "always".into(), holidays: Vec::new() }
+    }
+}
+
+/// Targets per level, as durations like "4h", "2d", "1h30m" (working time).
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LevelTargets {
+    pub urgent: Option<String>,
+    pub high: Option<String>,
+    pub medium: Option<String>,
+    pub low: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Time to first answer, by priority.
+    pub response: LevelTargets,
+    /// Time to resolution, by priority: the ticket's `due`.
+    pub resolution: LevelTargets,
+    /// Replaces `calendar.business_hours` for this queue.
+    pub business_hours: Option<String>,
+    /// Replaces `calendar.holidays` for this queue.
+    pub holidays: Option<Vec<String>>,
+    /// Addresses told about every change in this queue.
+    pub watchers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PersonConfig {
+    pub addresses: Vec<String>,
+    pub role: crate::ticket::Role,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationConfig {
+    pub name: String,
+    pub domains: Vec<String>,
 }
 
 impl Config {

@@ -8,7 +8,7 @@
 //! 4. [`classify`]: a person or a machine (RFC 3834), our own mail coming back.
 //! 5. [`identify`]: the sender's person and role; the ticket the message continues.
 //! 6. [`interpret`]: the note (quotes and signatures removed), subject tags.
-//! 7. [`plan`]: the change, decided without writing anything.
+//! 7. [`rules`] and [`plan`]: the site's policy; the change, decided without writing anything.
 //! 8. [`notify`]: templates rendered and one message composed per recipient.
 //! 9. [`apply`]: ticket, history, messages and outbox rows in one transaction.
 //! 10. [`transport`]: the outbox delivered after commit (Maildir, SMTP, sendmail).
@@ -26,6 +26,7 @@ pub mod parse;
 pub mod classify;
 pub mod identify;
 pub mod interpret;
+pub mod rules;
 pub mod plan;
 pub mod notify;
 pub mod apply;

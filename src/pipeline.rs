@@ -15,12 +15,15 @@ use sha2::{Digest, Sha256};
 
 use crate::classify::{classify, Class};
 use crate::config::Config;
-use crate::identify::{sender, thread::Threading};
+use crate::config::UnknownSenders;
+use crate::identify::sender;
+use crate::identify::thread::{Threading, TicketMatch};
 use crate::notify::render::Templates;
 use crate::parse::{clean_id, parse};
 use crate::store::messages::{Arrival, Decided, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{SpoolId, TicketId};
+use crate::rules::Rules;
 use crate::{apply, plan};
 
 /// What a command needs to process mail: the configuration, compiled.
@@ -28,13 +31,15 @@ pub struct Context {
     pub config: Config,
     pub threading: Threading,
     pub templates: Templates,
+    pub rules: Rules,
 }
 
 impl Context {
     pub fn new(config: Config) -> anyhow::Result<Context> {
         let templates = Templates::load(config.templates.dir.as_deref())?;
         let threading = Threading::new(&config.mail);
-        Ok(Context { config, threading, templates })
+        let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
+        Ok(Context { config, threading, templates, rules })
     }
 }
 
@@ -194,25 +199,74 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
 
     // Thread and identify
     let matched = context.threading.thread(conn, &mail)?;
-    if matched == crate::identify::thread::TicketMatch::New && !class.may_open_ticket() {
+    if matched == TicketMatch::New && !class.may_open_ticket() {
         let reason = match &class {
             Class::Machine { reason, .. } => format!("machine mail ({reason}) for no known ticket"),
             _ => "not a request".to_string(),
         };
         return ignore(conn, id, &mail, &reason);
     }
-    let Some(sender) = sender::identify(conn, &mail)? else {
+    let Some(sender) = sender::identify(conn, &context.rules, &context.config.identify, &mail)? else {
         if let Class::Machine { reason, .. } = &class {
             return ignore(conn, id, &mail, &format!("machine mail ({reason}) without a usable From address"));
         }
         return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now);
     };
+    if sender.person.is_none()
+        && context.config.identify.unknown_senders == UnknownSenders::Reject
+        && context.rules.configured_person(&sender.address).is_none()
+    {
+        return ignore(conn, id, &mail, &format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address));
+    }
 
     // Interpret, plan, apply
-    let plan = plan::plan(&context.config, &context.threading.tag, id, mail, &class, sender, matched);
+    let current = match matched {
+        TicketMatch::Existing { ticket, .. } => store::tickets::get(conn, ticket)?,
+        TicketMatch::New => None,
+    };
+    let matched_by = match matched {
+        TicketMatch::Existing { by, .. } => Some(by.as_str()),
+        TicketMatch::New => None,
+    };
+    let to_comment_address = context.config.mail.comment_address.as_deref().is_some_and(|comment| {
+        let comment = comment.to_lowercase();
+        mail.recipients.iter().any(|recipient| *recipient == comment)
+    });
+    let inbound = plan::Inbound {
+        message: Some(id),
+        message_id: mail.message_id,
+        subject: mail.subject,
+        text: mail.text,
+        attachments: mail.attachments,
+        to_comment_address,
+    };
+    let plan = plan::plan(plan::PlanInput {
+        rules: &context.rules,
+        tag: &context.threading.tag,
+        lookup: &StoreLookup(conn),
+        inbound,
+        class: &class,
+        sender,
+        current: current.as_ref(),
+        matched_by,
+        now,
+    });
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
     let ticket = apply::apply(conn, context, &plan, now)?;
     Ok(Outcome::Applied { ticket, created })
+}
+
+/// [`plan::Lookup`] over the open transaction.
+pub struct StoreLookup<'a>(pub &'a Connection);
+
+impl plan::Lookup for StoreLookup<'_> {
+    fn person(&self, text: &str) -> Option<(crate::ticket::PersonId, crate::ticket::Role, String)> {
+        store::people::find_by_address_or_name(self.0, text).ok().flatten()
+    }
+
+    fn ticket(&self, id: TicketId) -> Option<TicketId> {
+        store::tickets::resolve_merged(self.0, id).ok().flatten()
+    }
 }
 
 /// Puts message `id` into quarantine with `reason`.

@@ -1,82 +1,316 @@
-//! What one message will change, decided before anything is written.
+//! What one message (or one `ticket update`) will change, decided before anything is
+//! written.
 //!
-//! `plan` is pure: from the parsed mail, its class, its sender and its ticket match it
-//! builds a [`Plan`]; `apply` carries it out in one transaction.
+//! `plan` reads the field block, turns it into commands with the sender's rights,
+//! checks each against the ticket and the site's rules, and returns a [`Plan`]: the
+//! changes, the refusals to send back, the note and who is to be told. It reads the
+//! database only through [`Lookup`]; `apply` carries the plan out in one transaction.
+
+use chrono::{DateTime, Utc};
 
 use crate::classify::Class;
-use crate::config::Config;
 use crate::identify::sender::Sender;
-use crate::identify::thread::TicketMatch;
 use crate::interpret::body::visible_note;
+use crate::interpret::commands::{interpret, CcChange, Command, Preference, Refusal, Standing};
+use crate::interpret::fields::{split_field_block, split_subject_fields};
 use crate::interpret::subject::SubjectTag;
-use crate::parse::{Attachment, Mail};
-use crate::ticket::{Level, SpoolId, TicketId};
+use crate::parse::Attachment;
+use crate::rules::Rules;
+use crate::ticket::{transitions, Level, PersonId, Role, SpoolId, Status, Ticket, TicketId};
+
+/// Read access `plan` needs to people and tickets.
+pub trait Lookup {
+    /// A person by address or unique name: id, role, primary address.
+    fn person(&self, text: &str) -> Option<(PersonId, Role, String)>;
+    /// The ticket `id` resolves to (following merges), if it exists.
+    fn ticket(&self, id: TicketId) -> Option<TicketId>;
+}
+
+/// The parts of an incoming message that `plan` reads.
+#[derive(Debug, Clone, Default)]
+pub struct Inbound {
+    pub message: Option<SpoolId>,
+    pub message_id: Option<String>,
+    pub subject: String,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    /// Sent to the comment address: an internal note when the sender is staff.
+    pub to_comment_address: bool,
+}
 
 /// The change one message makes.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub message: SpoolId,
+    pub message: Option<SpoolId>,
     pub message_id: Option<String>,
     pub sender: Sender,
     pub subject: String,
-    /// The sender's new words: quotes and signature removed.
+    /// The sender's new words: fields, quotes and signature removed.
     pub note: String,
+    /// The note is for agents only.
+    pub internal: bool,
+    /// The sender could not be verified; the note is flagged so.
+    pub unverified: bool,
     pub ticket: TicketChange,
+    pub changes: Vec<Change>,
+    pub refusals: Vec<Refusal>,
     pub attachments: Vec<Attachment>,
     /// Why the message was tied to its ticket, for the history.
     pub matched_by: Option<&'static str>,
-    pub notices: Vec<Notice>,
-    /// Whether automatic mail may answer the sender.
+    /// Whether automatic mail may answer the sender (receipt, refusals).
     pub answerable: bool,
+    /// Whether the people on the ticket are told.
+    pub notify: bool,
 }
 
 #[derive(Debug, Clone)]
 pub enum TicketChange {
     Create { subject: String, queue: String, importance: Level, priority: Level },
-    Comment { ticket: TicketId },
+    Update { ticket: TicketId },
 }
 
-/// Which mail goes to whom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notice {
-    /// The receipt for a new ticket, to its requester.
-    Receipt,
-    /// A change notification to everyone involved except the actor.
-    Update,
+/// One attribute change, checked and ready to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Queue(String),
+    Importance(Level),
+    Priority(Level),
+    RequestedDue(DateTime<Utc>),
+    CommittedDue(DateTime<Utc>),
+    Host(String),
+    Category(String),
+    AddCc(String),
+    RemoveCc(String),
+    Status { to: Status, why: Option<&'static str> },
+    Owner(Option<(PersonId, String)>),
+    TimeMinutes(i64),
+    Check(Vec<u32>),
+    MergeInto(TicketId),
+    Preferences(Vec<Preference>),
 }
 
-pub fn plan(config: &Config, tag: &SubjectTag, spool_id: SpoolId, mail: Mail, class: &Class, sender: Sender, matched: TicketMatch) -> Plan {
-    let note = visible_note(&mail.text);
-    let answerable = class.may_be_answered();
-    let (ticket, matched_by, notices) = match matched {
-        TicketMatch::New => {
-            let subject = match tag.clean(&mail.subject) {
+/// Everything `plan` is given.
+pub struct PlanInput<'a> {
+    pub rules: &'a Rules,
+    pub tag: &'a SubjectTag,
+    pub lookup: &'a dyn Lookup,
+    pub inbound: Inbound,
+    pub class: &'a Class,
+    pub sender: Sender,
+    pub current: Option<&'a Ticket>,
+    pub matched_by: Option<&'static str>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn plan(input: PlanInput<'_>) -> Plan {
+    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, now } = input;
+    let person_wrote = class.may_be_answered();
+    let staff = matches!(sender.role, Role::Agent | Role::Admin);
+    let authentic = sender.trust.is_authentic();
+
+    // Fields: the subject block and the body block; machines command nothing.
+    let (mut fields, subject) = split_subject_fields(&inbound.subject);
+    let (body_fields, rest) = split_field_block(&inbound.text);
+    fields.extend(body_fields);
+    if !person_wrote {
+        fields.clear();
+    }
+    let queue_now = current.map_or(rules.default_queue.as_str(), |ticket| ticket.queue.as_str());
+    let standing = Standing { role: sender.role, authentic, new_ticket: current.is_none() };
+    let (commands, mut refusals) = interpret(&fields, standing, now, rules.calendar_of(queue_now));
+
+    let mut checker = Checker { rules, lookup, current, sender: &sender, refusals: &mut refusals, changes: Vec::new(), internal: None };
+    for command in commands {
+        checker.check(command);
+    }
+    let Checker { changes, internal, .. } = checker;
+    let mut changes = changes;
+    let internal = internal.unwrap_or(inbound.to_comment_address && staff) && staff;
+
+    // The next action ends a hold (DESIGN §3).
+    if let Some(ticket) = current {
+        let sets_status = changes.iter().any(|change| matches!(change, Change::Status { .. }));
+        if ticket.status == Status::Hold && person_wrote && !sets_status {
+            changes.push(Change::Status { to: Status::Open, why: Some("the next action ends the hold") });
+        }
+    }
+
+    let ticket = match current {
+        Some(ticket) => TicketChange::Update { ticket: ticket.number },
+        None => {
+            let mut queue = rules.default_queue.clone();
+            let mut importance = Level::Medium;
+            let mut priority = None;
+            changes.retain(|change| match change {
+                Change::Queue(name) => {
+                    queue = name.clone();
+                    false
+                }
+                Change::Importance(level) => {
+                    importance = *level;
+                    false
+                }
+                Change::Priority(level) => {
+                    priority = Some(*level);
+                    false
+                }
+                _ => true,
+            });
+            let subject = match tag.clean(&subject) {
                 cleaned if cleaned.is_empty() => "(no subject)".to_string(),
                 cleaned => cleaned,
             };
-            let change = TicketChange::Create {
-                subject,
-                queue: config.mail.default_queue.clone(),
-                importance: Level::Medium,
-                priority: Level::Medium,
-            };
-            (change, None, if answerable { vec![Notice::Receipt] } else { Vec::new() })
-        }
-        TicketMatch::Existing { ticket, by } => {
-            let notices = if answerable { vec![Notice::Update] } else { Vec::new() };
-            (TicketChange::Comment { ticket }, Some(by.as_str()), notices)
+            TicketChange::Create { subject, queue, importance, priority: priority.unwrap_or(importance) }
         }
     };
+
     Plan {
-        message: spool_id,
-        message_id: mail.message_id,
+        message: inbound.message,
+        message_id: inbound.message_id,
+        unverified: person_wrote && !authentic,
         sender,
-        subject: mail.subject,
-        note,
+        subject: inbound.subject,
+        note: visible_note(rest),
+        internal,
         ticket,
-        attachments: mail.attachments,
+        changes,
+        refusals,
+        attachments: inbound.attachments,
         matched_by,
-        notices,
-        answerable,
+        answerable: person_wrote,
+        notify: person_wrote,
     }
+}
+
+/// Checks commands against the ticket and the rules, collecting changes and refusals.
+struct Checker<'a, 'r> {
+    rules: &'a Rules,
+    lookup: &'a dyn Lookup,
+    current: Option<&'a Ticket>,
+    sender: &'a Sender,
+    refusals: &'r mut Vec<Refusal>,
+    changes: Vec<Change>,
+    internal: Option<bool>,
+}
+
+impl Checker<'_, '_> {
+    fn refuse(&mut self, field: &str, value: impl Into<String>, reason: impl Into<String>) {
+        self.refusals.push(Refusal { field: field.into(), value: value.into(), reason: reason.into() });
+    }
+
+    fn category_after(&self) -> Option<String> {
+        self.changes
+            .iter()
+            .rev()
+            .find_map(|change| if let Change::Category(category) = change { Some(category.clone()) } else { None })
+            .or_else(|| self.current.and_then(|ticket| ticket.category.clone()))
+    }
+
+    fn check(&mut self, command: Command) {
+        let status_now = self.current.map_or(Status::New, |ticket| ticket.status);
+        match command {
+            Command::Queue(name) => match self.rules.queue(&name) {
+                Some(queue) => self.changes.push(Change::Queue(queue.name.clone())),
+                None => {
+                    let known = self.rules.queue_names().join(", ");
+                    self.refuse("Queue", name, format!("there is no such queue; known queues: {known}"))
+                }
+            },
+            Command::Importance(level) => self.changes.push(Change::Importance(level)),
+            Command::Priority(level) => self.changes.push(Change::Priority(level)),
+            Command::RequestedDue(at) => self.changes.push(Change::RequestedDue(at)),
+            Command::CommittedDue(at) => self.changes.push(Change::CommittedDue(at)),
+            Command::Host(host) => self.changes.push(Change::Host(host)),
+            Command::Category(text) => match self.rules.category(&text) {
+                Some(category) => self.changes.push(Change::Category(category)),
+                None => {
+                    let known: Vec<&str> = self.rules.category_names().iter().take(20).map(String::as_str).collect();
+                    let known = if known.is_empty() { "none are configured".to_string() } else { known.join("; ") };
+                    self.refuse("Category", text, format!("no such category; known: {known}"))
+                }
+            },
+            Command::Cc(list) => {
+                for change in list {
+                    self.changes.push(match change {
+                        CcChange::Add(address) => Change::AddCc(address),
+                        CcChange::Remove(address) => Change::RemoveCc(address),
+                    });
+                }
+            }
+            Command::Status(to) => {
+                if let Err(reason) = transitions::check(status_now, to, self.sender.role) {
+                    return self.refuse("Status", to.as_str(), reason);
+                }
+                if to == Status::Resolved {
+                    let category = self.category_after();
+                    let checklist = self.rules.checklist(category.as_deref());
+                    let mut ticked: Vec<u32> = self.current.map(|ticket| ticket.checks.clone()).unwrap_or_default();
+                    for change in &self.changes {
+                        if let Change::Check(items) = change {
+                            ticked.extend(items);
+                        }
+                    }
+                    let left: Vec<String> = checklist
+                        .iter()
+                        .enumerate()
+                        .filter(|(index, _)| !ticked.contains(&(*index as u32 + 1)))
+                        .map(|(index, item)| format!("{}. {item}", index + 1))
+                        .collect();
+                    if !left.is_empty() {
+                        return self.refuse(
+                            "Status",
+                            "resolved",
+                            format!("the checklist is not done; still to tick (Check: N): {}", left.join("; ")),
+                        );
+                    }
+                }
+                if to != status_now {
+                    self.changes.push(Change::Status { to, why: None });
+                }
+            }
+            Command::Owner(text) => {
+                if matches!(text.to_lowercase().as_str(), "nobody" | "none" | "-") {
+                    return self.changes.push(Change::Owner(None));
+                }
+                let wanted = if text.eq_ignore_ascii_case("me") { self.sender.address.clone() } else { text.clone() };
+                let configured = crate::parse::bare_address(&wanted).and_then(|address| self.rules.configured_person(&address).cloned());
+                match self.lookup.person(&wanted) {
+                    Some((person, role, address)) => {
+                        let role = configured.map_or(role, |configured| configured.role);
+                        if matches!(role, Role::Agent | Role::Admin) {
+                            self.changes.push(Change::Owner(Some((person, address))));
+                        } else {
+                            self.refuse("Owner", text, format!("{address} is not an agent"));
+                        }
+                    }
+                    None => self.refuse("Owner", text, "no such agent; write an agent's address or name"),
+                }
+            }
+            Command::TimeMinutes(minutes) => self.changes.push(Change::TimeMinutes(minutes)),
+            Command::Check(items) => {
+                let category = self.category_after();
+                let length = self.rules.checklist(category.as_deref()).len() as u32;
+                if length == 0 {
+                    return self.refuse("Check", join_numbers(&items), "this ticket's category has no checklist");
+                }
+                match items.iter().find(|item| **item > length) {
+                    Some(item) => self.refuse("Check", join_numbers(&items), format!("item {item} does not exist; the checklist has {length} items")),
+                    None => self.changes.push(Change::Check(items)),
+                }
+            }
+            Command::Merge(target) => match self.lookup.ticket(target) {
+                Some(resolved) if Some(resolved) == self.current.map(|ticket| ticket.number) => {
+                    self.refuse("Merge", target.to_string(), "a ticket cannot be merged into itself")
+                }
+                Some(resolved) => self.changes.push(Change::MergeInto(resolved)),
+                None => self.refuse("Merge", target.to_string(), "there is no such ticket"),
+            },
+            Command::Internal(internal) => self.internal = Some(internal),
+            Command::Preferences(preferences) => self.changes.push(Change::Preferences(preferences)),
+        }
+    }
+}
+
+fn join_numbers(items: &[u32]) -> String {
+    items.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }

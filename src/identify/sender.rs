@@ -5,7 +5,9 @@
 
 use rusqlite::Connection;
 
+use crate::config::IdentifyConfig;
 use crate::parse::Mail;
+use crate::rules::Rules;
 use crate::store;
 use crate::ticket::{PersonId, Role};
 
@@ -40,14 +42,21 @@ impl Trust {
 }
 
 /// Finds the sender of `mail`; `None` when the message names no usable From address.
-pub fn identify(conn: &Connection, mail: &Mail) -> rusqlite::Result<Option<Sender>> {
+/// A role given in the configuration wins over the one stored in the database.
+pub fn identify(conn: &Connection, rules: &Rules, config: &IdentifyConfig, mail: &Mail) -> rusqlite::Result<Option<Sender>> {
     let Some(from) = &mail.from else { return Ok(None) };
     let known = store::people::find_by_address(conn, &from.address)?;
+    let configured = rules.configured_person(&from.address);
+    let trust = if config.trust_from_header && mail.from_count == 1 {
+        Trust::Authentic { by: "identify.trust_from_header".into() }
+    } else {
+        Trust::Unverified { reason: "no reply token and no trusted authentication results".into() }
+    };
     Ok(Some(Sender {
         address: from.address.clone(),
-        name: from.name.clone(),
+        name: from.name.clone().or_else(|| configured.and_then(|person| person.name.clone())),
         person: known.map(|(person, _)| person),
-        role: known.map_or(Role::Customer, |(_, role)| role),
-        trust: Trust::Unverified { reason: "no reply token and no trusted authentication results".into() },
+        role: configured.map(|person| person.role).or(known.map(|(_, role)| role)).unwrap_or(Role::Customer),
+        trust,
     }))
 }

@@ -1,6 +1,11 @@
-//! Step 6: what a message says: the note (quotes and signature removed) and the subject.
+//! Step 6: what a message says: its field block and commands, its note (quotes and
+//! signature removed), its subject.
 //!
-//! Interpreting never fails: whatever cannot be understood is left as plain text.
+//! Interpreting never fails: whatever cannot be understood is left as plain text or
+//! becomes a refusal with its reason.
 
 pub mod body;
+pub mod commands;
+pub mod dates;
+pub mod fields;
 pub mod subject;

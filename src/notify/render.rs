@@ -1,5 +1,6 @@
-//! Handlebars templates: built in from `templates/`, each replaceable by a file of the
-//! same name in the configured `templates.dir`. Compiled once when loading.
+//! Handlebars templates, per language: built in from `templates/LANG/NAME.hbs`, each
+//! replaceable by `LANG/NAME.hbs` in the configured `templates.dir`. A language that
+//! lacks a template falls back to English. Compiled once when loading.
 
 use std::path::Path;
 
@@ -7,10 +8,17 @@ use anyhow::Context as _;
 use handlebars::Handlebars;
 use serde::Serialize;
 
-/// The templates reqmail ships, by name.
-const BUILT_IN: &[(&str, &str)] = &[
-    ("receipt", include_str!("../../templates/receipt.hbs")),
-    ("update", include_str!("../../templates/update.hbs")),
+/// The language every template exists in.
+pub const FALLBACK_LANGUAGE: &str = "en";
+
+/// The templates reqmail ships: (language, name, text).
+const BUILT_IN: &[(&str, &str, &str)] = &[
+    ("en", "receipt", include_str!("../../templates/en/receipt.hbs")),
+    ("en", "update", include_str!("../../templates/en/update.hbs")),
+    ("en", "refusal", include_str!("../../templates/en/refusal.hbs")),
+    ("de", "receipt", include_str!("../../templates/de/receipt.hbs")),
+    ("de", "update", include_str!("../../templates/de/update.hbs")),
+    ("de", "refusal", include_str!("../../templates/de/refusal.hbs")),
 ];
 
 /// The compiled templates.
@@ -19,28 +27,29 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Compiles the built-in templates, replaced by `override_dir/NAME.hbs` where present.
+    /// Compiles the built-in templates, replaced by `override_dir/LANG/NAME.hbs` where present.
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<Templates> {
         let mut registry = Handlebars::new();
         // Mail is plain text: HTML escaping would garble customers' words.
         registry.register_escape_fn(handlebars::no_escape);
-        registry.set_strict_mode(false);
-        for (name, text) in BUILT_IN {
-            let replacement = override_dir.map(|dir| dir.join(format!("{name}.hbs"))).filter(|path| path.exists());
+        for (language, name, text) in BUILT_IN {
+            let key = format!("{language}/{name}");
+            let replacement = override_dir.map(|dir| dir.join(format!("{key}.hbs"))).filter(|path| path.exists());
             match replacement {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read template {}", path.display()))?;
-                    registry
-                        .register_template_string(name, text)
-                        .with_context(|| format!("template {} does not compile", path.display()))?;
+                    registry.register_template_string(&key, text).with_context(|| format!("template {} does not compile", path.display()))?;
                 }
-                None => registry.register_template_string(name, *text).with_context(|| format!("built-in template {name}"))?,
+                None => registry.register_template_string(&key, *text).with_context(|| format!("built-in template {key}"))?,
             }
         }
         Ok(Templates { registry })
     }
 
-    pub fn render(&self, name: &str, data: &impl Serialize) -> anyhow::Result<String> {
-        self.registry.render(name, data).with_context(|| format!("cannot render template {name}"))
+    /// Renders template `name` in `language`, or in English when that language lacks it.
+    pub fn render(&self, language: &str, name: &str, data: &impl Serialize) -> anyhow::Result<String> {
+        let key = format!("{language}/{name}");
+        let key = if self.registry.has_template(&key) { key } else { format!("{FALLBACK_LANGUAGE}/{name}") };
+        self.registry.render(&key, data).with_context(|| format!("cannot render template {key}"))
     }
 }

@@ -19,7 +19,10 @@ use rusqlite_migration::{Migrations, M};
 
 use crate::config::StoreConfig;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_initial.sql")),
+    M::up(include_str!("migrations/0002_mail_language.sql")),
+];
 
 /// An open database with the schema at the latest version.
 pub struct Store {

@@ -78,3 +78,95 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<PersonRow>> {
     }
     Ok(people)
 }
+
+/// What a person wants from notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub person: PersonId,
+    pub role: Role,
+    pub name: Option<String>,
+    pub brief: bool,
+    pub language: String,
+    pub notify_own_actions: bool,
+}
+
+pub fn profile(conn: &Connection, address: &str) -> rusqlite::Result<Option<Profile>> {
+    conn.prepare_cached(
+        "SELECT p.id, p.role, p.name, p.format, p.language, p.notify_own_actions
+         FROM addresses a JOIN people p ON p.id = a.person WHERE a.address = ?1",
+    )?
+    .query_row([address.to_lowercase()], |row| {
+        let role: String = row.get(1)?;
+        let format: String = row.get(3)?;
+        Ok(Profile {
+            person: PersonId(row.get(0)?),
+            role: role.parse().unwrap_or(Role::Customer),
+            name: row.get(2)?,
+            brief: format == "brief",
+            language: row.get(4)?,
+            notify_own_actions: row.get::<_, i64>(5)? != 0,
+        })
+    })
+    .optional()
+}
+
+/// Finds a person by address, or by name when exactly one person has it.
+pub fn find_by_address_or_name(conn: &Connection, text: &str) -> rusqlite::Result<Option<(PersonId, Role, String)>> {
+    if let Some(address) = crate::parse::bare_address(text) {
+        return Ok(find_by_address(conn, &address)?.map(|(person, role)| (person, role, address)));
+    }
+    let matches: Vec<(i64, String)> = conn
+        .prepare_cached("SELECT id, role FROM people WHERE lower(name) = lower(?1) LIMIT 2")?
+        .query_map([text.trim()], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    match matches.as_slice() {
+        [(id, role)] => {
+            let address = primary_address(conn, PersonId(*id))?.unwrap_or_default();
+            Ok(Some((PersonId(*id), role.parse().unwrap_or(Role::Customer), address)))
+        }
+        _ => Ok(None),
+    }
+}
+
+pub fn set_preferences(
+    conn: &Connection,
+    person: PersonId,
+    brief: Option<bool>,
+    language: Option<&str>,
+    notify_own_actions: Option<bool>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE people SET format = COALESCE(?2, format), language = COALESCE(?3, language),
+         notify_own_actions = COALESCE(?4, notify_own_actions) WHERE id = ?1",
+        params![person.0, brief.map(|brief| if brief { "brief" } else { "full" }), language, notify_own_actions],
+    )?;
+    Ok(())
+}
+
+pub fn set_organisation(conn: &Connection, person: PersonId, organisation: Option<&str>) -> rusqlite::Result<()> {
+    conn.execute("UPDATE people SET organisation = ?2 WHERE id = ?1", params![person.0, organisation])?;
+    Ok(())
+}
+
+pub fn add_address(conn: &Connection, person: PersonId, address: &str) -> rusqlite::Result<()> {
+    conn.execute("INSERT INTO addresses (address, person, is_primary) VALUES (?1, ?2, 0)", params![address.to_lowercase(), person.0])?;
+    Ok(())
+}
+
+/// Removes an address; the person keeps their identity through the others.
+pub fn remove_address(conn: &Connection, address: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM addresses WHERE address = ?1", [address.to_lowercase()])? == 1)
+}
+
+pub fn set_primary(conn: &Connection, person: PersonId, address: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE addresses SET is_primary = (address = ?2) WHERE person = ?1", params![person.0, address.to_lowercase()])?;
+    Ok(())
+}
+
+/// Whether `notice` was already sent to `address`; records it when not.
+pub fn first_notice(conn: &Connection, address: &str, notice: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("INSERT OR IGNORE INTO notices_sent (address, notice, at) VALUES (?1, ?2, ?3)")?
+        .execute(params![address, notice, format_time(now)])?
+        == 1)
+}

@@ -98,7 +98,8 @@ pub fn add_history(
 const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importance, t.priority,
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
     (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),
-    t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes";
+    t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes,
+    t.hold_started, t.held_minutes, t.merged_into";
 
 fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -125,6 +126,10 @@ fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         created: time(13)?.unwrap_or_default(),
         updated: time(14)?.unwrap_or_default(),
         time_spent_minutes: row.get(15)?,
+        checks: Vec::new(),
+        hold_started: time(16)?,
+        held_minutes: row.get(17)?,
+        merged_into: row.get::<_, Option<i64>>(18)?.map(TicketId),
     })
 }
 
@@ -136,6 +141,7 @@ pub fn get(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<Ticke
     match found {
         Some(mut found) => {
             found.cc = cc_addresses(conn, ticket)?;
+            found.checks = checks(conn, ticket)?;
             Ok(Some(found))
         }
         None => Ok(None),
@@ -210,4 +216,96 @@ pub fn thread_message_ids(conn: &Connection, ticket: TicketId, limit: i64) -> ru
     )?
     .query_map(params![ticket.0, limit], |row| row.get(0))?
     .collect()
+}
+
+pub fn checks(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<u32>> {
+    conn.prepare_cached("SELECT item FROM ticket_checks WHERE ticket = ?1 ORDER BY item")?
+        .query_map([ticket.0], |row| row.get(0))?
+        .collect()
+}
+
+pub fn add_checks(conn: &Connection, ticket: TicketId, items: &[u32]) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare_cached("INSERT OR IGNORE INTO ticket_checks (ticket, item) VALUES (?1, ?2)")?;
+    for item in items {
+        statement.execute(params![ticket.0, item])?;
+    }
+    Ok(())
+}
+
+/// A column of `tickets` that holds text set by a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextColumn {
+    Queue,
+    Importance,
+    Priority,
+    Status,
+    Host,
+    Category,
+    RequestedDue,
+    CommittedDue,
+    Due,
+    ResponseDue,
+    HoldStarted,
+}
+
+impl TextColumn {
+    fn sql(self) -> &'static str {
+        match self {
+            TextColumn::Queue => "UPDATE tickets SET queue = ?2 WHERE number = ?1",
+            TextColumn::Importance => "UPDATE tickets SET importance = ?2 WHERE number = ?1",
+            TextColumn::Priority => "UPDATE tickets SET priority = ?2 WHERE number = ?1",
+            TextColumn::Status => "UPDATE tickets SET status = ?2 WHERE number = ?1",
+            TextColumn::Host => "UPDATE tickets SET host = ?2 WHERE number = ?1",
+            TextColumn::Category => "UPDATE tickets SET category = ?2 WHERE number = ?1",
+            TextColumn::RequestedDue => "UPDATE tickets SET requested_due = ?2 WHERE number = ?1",
+            TextColumn::CommittedDue => "UPDATE tickets SET committed_due = ?2 WHERE number = ?1",
+            TextColumn::Due => "UPDATE tickets SET due = ?2 WHERE number = ?1",
+            TextColumn::ResponseDue => "UPDATE tickets SET response_due = ?2 WHERE number = ?1",
+            TextColumn::HoldStarted => "UPDATE tickets SET hold_started = ?2 WHERE number = ?1",
+        }
+    }
+}
+
+pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> rusqlite::Result<()> {
+    conn.prepare_cached(column.sql())?.execute(params![ticket.0, value])?;
+    Ok(())
+}
+
+pub fn set_owner(conn: &Connection, ticket: TicketId, owner: Option<PersonId>) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET owner = ?2 WHERE number = ?1")?.execute(params![ticket.0, owner.map(|person| person.0)])?;
+    Ok(())
+}
+
+pub fn add_time(conn: &Connection, ticket: TicketId, minutes: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET time_spent_minutes = time_spent_minutes + ?2 WHERE number = ?1")?
+        .execute(params![ticket.0, minutes])?;
+    Ok(())
+}
+
+pub fn add_held_minutes(conn: &Connection, ticket: TicketId, minutes: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET held_minutes = held_minutes + ?2, hold_started = NULL WHERE number = ?1")?
+        .execute(params![ticket.0, minutes])?;
+    Ok(())
+}
+
+pub fn add_cc(conn: &Connection, ticket: TicketId, person: PersonId) -> rusqlite::Result<bool> {
+    Ok(conn.prepare_cached("INSERT OR IGNORE INTO ticket_cc (ticket, person) VALUES (?1, ?2)")?.execute(params![ticket.0, person.0])? == 1)
+}
+
+pub fn remove_cc(conn: &Connection, ticket: TicketId, address: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM ticket_cc WHERE ticket = ?1 AND person = (SELECT person FROM addresses WHERE address = ?2)")?
+        .execute(params![ticket.0, address])?
+        == 1)
+}
+
+/// Moves every message, Cc and history entry of `from` to `into` and marks `from` merged.
+pub fn merge(conn: &Connection, from: TicketId, into: TicketId) -> rusqlite::Result<()> {
+    conn.execute("UPDATE messages SET ticket = ?2 WHERE ticket = ?1", params![from.0, into.0])?;
+    conn.execute("UPDATE history SET ticket = ?2 WHERE ticket = ?1", params![from.0, into.0])?;
+    conn.execute("INSERT OR IGNORE INTO ticket_cc (ticket, person) SELECT ?2, person FROM ticket_cc WHERE ticket = ?1", params![from.0, into.0])?;
+    conn.execute("DELETE FROM ticket_cc WHERE ticket = ?1", params![from.0])?;
+    conn.execute("UPDATE outbox SET ticket = ?2 WHERE ticket = ?1", params![from.0, into.0])?;
+    conn.execute("UPDATE tickets SET status = 'merged', merged_into = ?2 WHERE number = ?1", params![from.0, into.0])?;
+    Ok(())
 }

@@ -6,6 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod sla;
+pub mod transitions;
+
 use chrono::{DateTime, Utc};
 
 /// A ticket number, as people write it after `#`.
@@ -49,6 +52,13 @@ macro_rules! text_enum {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
             }
         }
 
@@ -111,6 +121,13 @@ pub struct Ticket {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub time_spent_minutes: i64,
+    /// Ticked checklist items, 1-based.
+    pub checks: Vec<u32>,
+    /// When the current hold began (the SLA clock is stopped since then).
+    pub hold_started: Option<DateTime<Utc>>,
+    /// Working time spent on earlier holds, which extends the SLA.
+    pub held_minutes: i64,
+    pub merged_into: Option<TicketId>,
 }
 
 /// One entry of a ticket's append-only history.

@@ -1,0 +1,185 @@
+//! The field block: `Name: value` lines at the top of a body (DESIGN §2), and the same
+//! fields in the subject as `[importance=high; queue=hardware]` (Roundup style).
+//!
+//! The block starts at the first non-blank line and ends at the first blank line or
+//! the first line that is not a known field, so a `Note: …` in the middle of prose is
+//! never read as a field. Parsing is line by line and never fails.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The fields of the mail language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldName {
+    Queue,
+    Importance,
+    Priority,
+    Due,
+    Host,
+    Category,
+    Cc,
+    Status,
+    Owner,
+    Time,
+    Check,
+    Merge,
+    Visibility,
+    Preferences,
+}
+
+impl FieldName {
+    /// The name as the field table writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldName::Queue => "Queue",
+            FieldName::Importance => "Importance",
+            FieldName::Priority => "Priority",
+            FieldName::Due => "Due",
+            FieldName::Host => "Host",
+            FieldName::Category => "Category",
+            FieldName::Cc => "Cc",
+            FieldName::Status => "Status",
+            FieldName::Owner => "Owner",
+            FieldName::Time => "Time",
+            FieldName::Check => "Check",
+            FieldName::Merge => "Merge",
+            FieldName::Visibility => "Visibility",
+            FieldName::Preferences => "Preferences",
+        }
+    }
+
+    /// Reads a field name or one of its aliases, in any case.
+    pub fn from_name(name: &str) -> Option<FieldName> {
+        let name = name.trim().to_ascii_lowercase().replace('_', "-");
+        Some(match name.as_str() {
+            "queue" => FieldName::Queue,
+            "importance" | "impact" => FieldName::Importance,
+            "priority" | "prio" => FieldName::Priority,
+            "due" | "due-date" | "deadline" => FieldName::Due,
+            "host" | "system" | "hostname" => FieldName::Host,
+            "category" | "cause" | "root-cause" => FieldName::Category,
+            "cc" => FieldName::Cc,
+            "status" | "state" => FieldName::Status,
+            "owner" | "assign" | "assignee" => FieldName::Owner,
+            "time" | "time-spent" | "worked" => FieldName::Time,
+            "check" | "checklist" => FieldName::Check,
+            "merge" | "merge-into" => FieldName::Merge,
+            "visibility" => FieldName::Visibility,
+            "preferences" | "prefs" => FieldName::Preferences,
+            _ => return None,
+        })
+    }
+}
+
+/// One field as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldLine {
+    pub name: FieldName,
+    pub value: String,
+}
+
+/// Most field lines read from one block; more is not a field block but a list.
+const MAX_FIELDS: usize = 40;
+/// Longest value kept.
+const MAX_VALUE_CHARS: usize = 500;
+
+static FIELD_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s{0,4}([A-Za-z][A-Za-z_-]{0,20})\s?:\s*(.*?)\s*$").expect("valid field pattern"));
+
+/// Splits `body` into its field block and the rest.
+pub fn split_field_block(body: &str) -> (Vec<FieldLine>, &str) {
+    let mut fields = Vec::new();
+    let mut rest_start = 0;
+    let mut offset = 0;
+    let mut started = false;
+    for line in body.split_inclusive('\n') {
+        let next_offset = offset + line.len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        if content.trim().is_empty() {
+            if started {
+                rest_start = next_offset;
+                break;
+            }
+            offset = next_offset;
+            rest_start = offset;
+            continue;
+        }
+        let parsed = FIELD_LINE
+            .captures(content)
+            .and_then(|captures| Some((FieldName::from_name(&captures[1])?, captures[2].to_string())));
+        match parsed {
+            Some((name, value)) if fields.len() < MAX_FIELDS => {
+                started = true;
+                fields.push(FieldLine { name, value: value.chars().take(MAX_VALUE_CHARS).collect() });
+                offset = next_offset;
+                rest_start = offset;
+            }
+            _ => break,
+        }
+    }
+    if fields.is_empty() {
+        return (fields, body);
+    }
+    (fields, &body[rest_start.min(body.len())..])
+}
+
+static SUBJECT_BLOCK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\[\s*([A-Za-z][A-Za-z_-]{0,20}\s*=[^\[\]]{0,300})\]").expect("valid subject pattern"));
+
+/// Finds a `[name=value; name=value]` block in `subject`; returns the fields and the
+/// subject without that block. Brackets whose names are not all fields are left alone.
+pub fn split_subject_fields(subject: &str) -> (Vec<FieldLine>, String) {
+    for found in SUBJECT_BLOCK.captures_iter(subject) {
+        let inner = &found[1];
+        let mut fields = Vec::new();
+        let mut all_known = true;
+        for pair in inner.split([';', ',']).map(str::trim).filter(|pair| !pair.is_empty()) {
+            match pair.split_once('=').and_then(|(name, value)| Some((FieldName::from_name(name)?, value.trim()))) {
+                Some((name, value)) => fields.push(FieldLine { name, value: value.to_string() }),
+                None => all_known = false,
+            }
+        }
+        if all_known && !fields.is_empty() {
+            let whole = found.get(0).expect("group 0 always exists");
+            let rest = format!("{}{}", &subject[..whole.start()], &subject[whole.end()..]);
+            return (fields, crate::parse::one_line(&rest));
+        }
+    }
+    (Vec::new(), subject.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(body: &str, expected_fields: &[(FieldName, &str)], expected_rest: &str) {
+        let (fields, rest) = split_field_block(body);
+        let got: Vec<(FieldName, &str)> = fields.iter().map(|field| (field.name, field.value.as_str())).collect();
+        assert_eq!(got, expected_fields, "{body:?}");
+        assert_eq!(rest, expected_rest, "{body:?}");
+    }
+
+    #[test]
+    fn field_blocks() {
+        use FieldName::*;
+        check("Priority: high\nOwner: bob\n\nPlease look.\n", &[(Priority, "high"), (Owner, "bob")], "Please look.\n");
+        check("\n\n  prio : urgent\nSTATUS: hold\nText right after.\n", &[(Priority, "urgent"), (Status, "hold")], "Text right after.\n");
+        check("Hello,\nPriority: high\n", &[], "Hello,\nPriority: high\n");
+        check("Note: this is not a field\nPriority: high\n", &[], "Note: this is not a field\nPriority: high\n");
+        check("Due-Date: 2026-12-01 17:00\r\nSystem: mail01\r\n\r\nbody", &[(Due, "2026-12-01 17:00"), (Host, "mail01")], "body");
+        check("Time: 1h30m", &[(Time, "1h30m")], "");
+        check("", &[], "");
+    }
+
+    #[test]
+    fn subject_blocks() {
+        let (fields, rest) = split_subject_fields("Printer down [importance=high; queue=hardware]");
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields[0], FieldLine { name: FieldName::Importance, value: "high".into() });
+        assert_eq!(rest, "Printer down");
+        let (fields, rest) = split_subject_fields("[REQ #12] a=b [x=y]");
+        assert!(fields.is_empty());
+        assert_eq!(rest, "[REQ #12] a=b [x=y]");
+    }
+}

@@ -1,0 +1,218 @@
+//! Step 7: the site's policy, compiled from the configuration when it is loaded:
+//! queues with their SLA targets and calendars, the people and organisations the
+//! configuration names, the category tree and its checklists. `notify.rs` decides who
+//! hears about a change.
+
+pub mod notify;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::{Config, LevelTargets, QueueConfig};
+use crate::interpret::commands::normalise_category;
+use crate::ticket::sla::{parse_duration, Calendar};
+use crate::ticket::{Level, Role};
+
+/// One queue, compiled.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub name: String,
+    pub calendar: Calendar,
+    response: [Option<Duration>; 4],
+    resolution: [Option<Duration>; 4],
+    pub watchers: Vec<String>,
+}
+
+/// A person the configuration names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredPerson {
+    pub role: Role,
+    pub name: Option<String>,
+    /// The first address listed: the person's primary address.
+    pub primary: String,
+}
+
+/// The compiled policy.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub calendar: Calendar,
+    queues: HashMap<String, Queue>,
+    pub default_queue: String,
+    people: HashMap<String, ConfiguredPerson>,
+    organisations: HashMap<String, String>,
+    categories: Vec<String>,
+    checklists: HashMap<String, Vec<String>>,
+}
+
+fn level_index(level: Level) -> usize {
+    match level {
+        Level::Urgent => 0,
+        Level::High => 1,
+        Level::Medium => 2,
+        Level::Low => 3,
+    }
+}
+
+impl Rules {
+    /// Compiles the policy; every error names the configuration key.
+    pub fn compile(config: &Config) -> Result<Rules, String> {
+        let calendar = Calendar::parse(&config.calendar.timezone, &config.calendar.business_hours, &config.calendar.holidays)
+            .map_err(|error| format!("calendar: {error}"))?;
+        let mut queues = HashMap::new();
+        let mut queue_configs: Vec<(&String, &QueueConfig)> = config.queues.iter().collect();
+        let default_queue_config = QueueConfig::default();
+        if !config.queues.contains_key(&config.mail.default_queue) {
+            queue_configs.push((&config.mail.default_queue, &default_queue_config));
+        }
+        for (name, queue) in queue_configs {
+            let key = format!("queues.{name}");
+            let queue_calendar = match (&queue.business_hours, &queue.holidays) {
+                (None, None) => calendar.clone(),
+                (hours, holidays) => Calendar::parse(
+                    &config.calendar.timezone,
+                    hours.as_deref().unwrap_or(&config.calendar.business_hours),
+                    holidays.as_deref().unwrap_or(&config.calendar.holidays),
+                )
+                .map_err(|error| format!("{key}: {error}"))?,
+            };
+            let day = queue_calendar.day_length();
+            let targets = |targets: &LevelTargets, what: &str| -> Result<[Option<Duration>; 4], String> {
+                let mut compiled = [None; 4];
+                for (index, (level, text)) in
+                    [("urgent", &targets.urgent), ("high", &targets.high), ("medium", &targets.medium), ("low", &targets.low)]
+                        .into_iter()
+                        .enumerate()
+                {
+                    if let Some(text) = text {
+                        compiled[index] = Some(parse_duration(text, day).ok_or_else(|| {
+                            format!("{key}.{what}.{level} = {text:?} is not a duration like \"4h\", \"2d\" or \"1h30m\"")
+                        })?);
+                    }
+                }
+                Ok(compiled)
+            };
+            let watchers = queue
+                .watchers
+                .iter()
+                .map(|address| {
+                    crate::parse::bare_address(address).ok_or_else(|| format!("{key}.watchers: {address:?} is not an address"))
+                })
+                .collect::<Result<_, _>>()?;
+            queues.insert(
+                name.to_lowercase(),
+                Queue {
+                    name: name.to_lowercase(),
+                    calendar: queue_calendar,
+                    response: targets(&queue.response, "response")?,
+                    resolution: targets(&queue.resolution, "resolution")?,
+                    watchers,
+                },
+            );
+        }
+
+        let mut people = HashMap::new();
+        for (index, person) in config.people.iter().enumerate() {
+            let mut addresses = Vec::new();
+            for address in &person.addresses {
+                addresses.push(
+                    crate::parse::bare_address(address)
+                        .ok_or_else(|| format!("people[{index}].addresses: {address:?} is not an address"))?,
+                );
+            }
+            let primary = addresses.first().cloned().ok_or_else(|| format!("people[{index}] has no address"))?;
+            for address in addresses {
+                let configured = ConfiguredPerson { role: person.role, name: person.name.clone(), primary: primary.clone() };
+                if people.insert(address.clone(), configured).is_some() {
+                    return Err(format!("people: {address} is listed twice"));
+                }
+            }
+        }
+        let mut organisations = HashMap::new();
+        for organisation in &config.organisations {
+            for domain in &organisation.domains {
+                organisations.insert(domain.trim().trim_start_matches('@').to_lowercase(), organisation.name.clone());
+            }
+        }
+        let categories: Vec<String> = config.categories.iter().map(|path| normalise_category(path)).collect();
+        let mut checklists = HashMap::new();
+        for (category, items) in &config.checklists {
+            let normalised = normalise_category(category);
+            if !categories.contains(&normalised) {
+                return Err(format!("checklists.{category:?}: no such category in `categories`"));
+            }
+            checklists.insert(normalised, items.clone());
+        }
+        if let Some(comment) = &config.mail.comment_address {
+            if crate::config::split_address(comment).is_none() {
+                return Err(format!("mail.comment_address = {comment:?} is not an address"));
+            }
+        }
+        Ok(Rules {
+            calendar,
+            queues,
+            default_queue: config.mail.default_queue.to_lowercase(),
+            people,
+            organisations,
+            categories,
+            checklists,
+        })
+    }
+
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.get(&name.to_lowercase())
+    }
+
+    pub fn queue_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.queues.keys().map(String::as_str).collect();
+        names.sort();
+        names
+    }
+
+    /// The queue's calendar, or the site calendar for an unknown queue.
+    pub fn calendar_of(&self, queue: &str) -> &Calendar {
+        self.queue(queue).map_or(&self.calendar, |queue| &queue.calendar)
+    }
+
+    pub fn configured_person(&self, address: &str) -> Option<&ConfiguredPerson> {
+        self.people.get(address)
+    }
+
+    /// The organisation whose domain `address` is in.
+    pub fn organisation_of(&self, address: &str) -> Option<&str> {
+        let domain = address.rsplit_once('@')?.1;
+        self.organisations.get(domain).map(String::as_str)
+    }
+
+    /// The category path as configured, if `text` names one (or any prefix of one).
+    pub fn category(&self, text: &str) -> Option<String> {
+        let wanted = normalise_category(text);
+        self.categories
+            .iter()
+            .find(|path| **path == wanted || path.starts_with(&format!("{wanted} / ")))
+            .map(|_| wanted)
+    }
+
+    pub fn category_names(&self) -> &[String] {
+        &self.categories
+    }
+
+    pub fn checklist(&self, category: Option<&str>) -> &[String] {
+        category.and_then(|category| self.checklists.get(category)).map_or(&[], Vec::as_slice)
+    }
+
+    /// SLA due dates for a ticket: (response, resolution), counting working time from
+    /// `created` plus the working time spent on hold.
+    pub fn sla_due(
+        &self,
+        queue: &str,
+        priority: Level,
+        created: DateTime<Utc>,
+        held: Duration,
+    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let Some(queue) = self.queue(queue) else { return (None, None) };
+        let index = level_index(priority);
+        let due = |target: Option<Duration>| target.map(|target| queue.calendar.add(created, target + held));
+        (due(queue.response[index]), due(queue.resolution[index]))
+    }
+}
