@@ -29,6 +29,10 @@ fn main() -> ExitCode {
             eprintln!("reqmail: configuration error: {error:#}");
             ExitCode::from(EX_CONFIG)
         }
+        Err(Failure::Usage(error)) => {
+            eprintln!("reqmail: {error:#}");
+            ExitCode::from(EX_USAGE)
+        }
         Err(Failure::TryAgain(error)) => {
             eprintln!("reqmail: temporary failure, try again later: {error:#}");
             ExitCode::from(EX_TEMPFAIL)

@@ -135,6 +135,7 @@ pub fn waiting(spooled: &[Spooled]) -> Vec<SpoolId> {
 /// Steps 3–9 for each spooled message in `ids`, in one write transaction.
 pub fn process(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
     let mut tx = store.write()?;
+    store::people::sync_configured(&tx, &context.rules, now)?;
     let mut outcomes = Vec::with_capacity(ids.len());
     for &id in ids {
         let span = tracing::info_span!("message", spool = id.0);

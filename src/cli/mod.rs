@@ -50,6 +50,8 @@ pub enum Command {
 pub enum Failure {
     /// The configuration is wrong (exit 78).
     Config(anyhow::Error),
+    /// The command line is wrong (exit 64).
+    Usage(anyhow::Error),
     /// Nothing durable happened; the caller should try again (exit 75).
     TryAgain(anyhow::Error),
     /// Anything else (exit 1).

@@ -18,6 +18,35 @@ pub enum PersonCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a person found by any of their addresses; they keep one identity.
+    Set {
+        address: String,
+        #[arg(long)]
+        role: Option<Role>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Another address of the same person.
+        #[arg(long, value_name = "ADDRESS")]
+        add_address: Vec<String>,
+        #[arg(long, value_name = "ADDRESS")]
+        remove_address: Vec<String>,
+        /// The address shown for the person and used for their mail.
+        #[arg(long, value_name = "ADDRESS")]
+        primary: Option<String>,
+        /// brief (the change only) or full (with the ticket's state).
+        #[arg(long, value_parser = ["brief", "full"])]
+        format: Option<String>,
+        /// Language of the mail they get (en, de).
+        #[arg(long)]
+        language: Option<String>,
+        /// Also mail them about their own actions.
+        #[arg(long)]
+        notify_own_actions: Option<bool>,
+        #[arg(long)]
+        organisation: Option<String>,
+    },
+    /// Remove one address; a person with tickets keeps at least one.
+    Remove { address: String },
 }
 
 
@@ -37,6 +66,61 @@ impl PersonCommand {
                 }
                 tx.commit()?;
             }
+            PersonCommand::Set {
+                address,
+                role,
+                name,
+                add_address,
+                remove_address,
+                primary,
+                format,
+                language,
+                notify_own_actions,
+                organisation,
+            } => {
+                let usage = |text: String| Failure::Usage(anyhow::anyhow!(text));
+                let address = crate::parse::bare_address(address).ok_or_else(|| usage(format!("{address:?} is not an address")))?;
+                if let Some(language) = language.as_deref().filter(|language| !crate::interpret::commands::LANGUAGES.contains(language)) {
+                    return Err(usage(format!("--language {language}: templates exist for {}", crate::interpret::commands::LANGUAGES.join(", "))));
+                }
+                let tx = store.write()?;
+                let (person, _) = store::people::find_by_address(&tx, &address)?
+                    .ok_or_else(|| anyhow::anyhow!("nobody has the address {address}; add them with `reqmail person add`"))?;
+                if role.is_some() || name.is_some() {
+                    let current_role = store::people::profile(&tx, &address)?.map_or(Role::Customer, |profile| profile.role);
+                    store::people::set_role(&tx, person, role.unwrap_or(current_role), name.as_deref())?;
+                }
+                for extra in add_address {
+                    let extra = crate::parse::bare_address(extra).ok_or_else(|| usage(format!("{extra:?} is not an address")))?;
+                    if let Some((other, _)) = store::people::find_by_address(&tx, &extra)? {
+                        if other != person {
+                            return Err(anyhow::anyhow!("{extra} belongs to another person already").into());
+                        }
+                        continue;
+                    }
+                    store::people::add_address(&tx, person, &extra)?;
+                }
+                for gone in remove_address {
+                    remove_address_keeping_identity(&tx, &gone.to_lowercase())?;
+                }
+                if let Some(primary) = primary {
+                    let primary = crate::parse::bare_address(primary).ok_or_else(|| usage(format!("{primary:?} is not an address")))?;
+                    if store::people::find_by_address(&tx, &primary)?.map(|(owner, _)| owner) != Some(person) {
+                        return Err(anyhow::anyhow!("{primary} is not one of this person's addresses; add it first").into());
+                    }
+                    store::people::set_primary(&tx, person, &primary)?;
+                }
+                store::people::set_preferences(&tx, person, format.as_deref().map(|format| format == "brief"), language.as_deref(), *notify_own_actions)?;
+                if let Some(organisation) = organisation {
+                    store::people::set_organisation(&tx, person, Some(organisation))?;
+                }
+                tx.commit()?;
+            }
+            PersonCommand::Remove { address } => {
+                let tx = store.write()?;
+                remove_address_keeping_identity(&tx, &address.to_lowercase())?;
+                tx.commit()?;
+            }
             PersonCommand::List { json } => {
                 let people = store::people::list(&store.conn)?;
                 if *json {
@@ -50,4 +134,28 @@ impl PersonCommand {
         }
         Ok(())
     }
+}
+
+/// Removes `address`, refusing to leave a person who has tickets without any address.
+fn remove_address_keeping_identity(conn: &rusqlite::Connection, address: &str) -> Result<(), Failure> {
+    let (person, _) = store::people::find_by_address(conn, address)?
+        .ok_or_else(|| anyhow::anyhow!("nobody has the address {address}"))?;
+    let addresses: i64 = conn.query_row("SELECT COUNT(*) FROM addresses WHERE person = ?1", [person.0], |row| row.get(0))?;
+    let tickets: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM tickets WHERE requester = ?1 OR owner = ?1",
+        [person.0],
+        |row| row.get(0),
+    )?;
+    if addresses == 1 && tickets > 0 {
+        return Err(anyhow::anyhow!("{address} is the only address of a person with {tickets} tickets; add another address first").into());
+    }
+    let was_primary: bool = conn.query_row("SELECT is_primary FROM addresses WHERE address = ?1", [address], |row| row.get(0))?;
+    store::people::remove_address(conn, address)?;
+    if was_primary {
+        conn.execute(
+            "UPDATE addresses SET is_primary = 1 WHERE address = (SELECT address FROM addresses WHERE person = ?1 ORDER BY address LIMIT 1)",
+            [person.0],
+        )?;
+    }
+    Ok(())
 }

@@ -4,7 +4,8 @@ use serde_json::{json, Value};
 use crate::cli::{Failure, Session};
 use crate::clock::format_time;
 use crate::store::{self, tickets::TicketFilter};
-use crate::ticket::{HistoryEvent, Status, Ticket, TicketId};
+use crate::identify::sender::{Sender, Trust};
+use crate::ticket::{HistoryEvent, Role, Status, Ticket, TicketId};
 
 /// Look at tickets without mail.
 #[derive(Debug, clap::Subcommand)]
@@ -31,12 +32,18 @@ pub enum TicketCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a ticket as the mail language would (for scripts and monitoring tools).
+    Update(Update),
 }
 
 impl TicketCommand {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+        if let TicketCommand::Update(update) = self {
+            return update.execute(session);
+        }
         let store = session.open_store()?;
         match self {
+            TicketCommand::Update(_) => unreachable!("handled above"),
             TicketCommand::Show { number, json } => {
                 let ticket = store::tickets::get(&store.conn, TicketId(*number))?
                     .ok_or_else(|| anyhow::anyhow!("there is no ticket {number}; `reqmail ticket list` shows the tickets"))?;
@@ -135,4 +142,81 @@ fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
         }
     }
     text
+}
+
+/// `ticket update N FIELD=VALUE…`: the mail language without mail.
+#[derive(Debug, clap::Args)]
+pub struct Update {
+    pub number: i64,
+    /// Fields as in mail, e.g. priority=high status=resolved "owner=Ann Agent".
+    #[arg(value_name = "FIELD=VALUE")]
+    pub fields: Vec<String>,
+    /// Act as this person (their role decides what is allowed); default: an administrator.
+    #[arg(long = "as", value_name = "ADDRESS")]
+    pub actor: Option<String>,
+    /// A note to add, as if written in the mail's body.
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+impl Update {
+    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+        use crate::interpret::fields::FieldName;
+        let context = &session.context;
+        let mut lines = Vec::new();
+        for field in &self.fields {
+            let Some((name, value)) = field.split_once('=') else {
+                return Err(Failure::Usage(anyhow::anyhow!("{field:?} is not FIELD=VALUE, e.g. priority=high")));
+            };
+            let Some(name) = FieldName::from_name(name) else {
+                return Err(Failure::Usage(anyhow::anyhow!("{name:?} is not a field; see DESIGN §2 (Queue, Priority, Status, Owner, …)")));
+            };
+            lines.push(format!("{}: {}", name.as_str(), value.trim()));
+        }
+        let text = format!("{}\n\n{}", lines.join("\n"), self.note.as_deref().unwrap_or(""));
+        let mut store = session.open_store()?;
+        let now = session.clock.now();
+        let tx = store.write()?;
+        store::people::sync_configured(&tx, &context.rules, now)?;
+        let ticket = store::tickets::resolve_merged(&tx, TicketId(self.number))?
+            .and_then(|number| store::tickets::get(&tx, number).transpose())
+            .transpose()?
+            .ok_or_else(|| anyhow::anyhow!("there is no ticket {}; `reqmail ticket list` shows the tickets", self.number))?;
+        let sender = match &self.actor {
+            Some(address) => {
+                let address = crate::parse::bare_address(address)
+                    .ok_or_else(|| Failure::Usage(anyhow::anyhow!("--as {address:?} is not an address")))?;
+                let known = store::people::find_by_address(&tx, &address)?;
+                let role = context.rules.configured_person(&address).map(|person| person.role).or(known.map(|(_, role)| role));
+                let role = role.ok_or_else(|| anyhow::anyhow!("{address} is not a known person; add them with `reqmail person add`"))?;
+                Sender { address, name: None, person: known.map(|(person, _)| person), role, trust: Trust::Authentic { by: "command line".into() } }
+            }
+            None => Sender {
+                address: context.config.mail.address.clone(),
+                name: Some(context.config.mail.name.clone()),
+                person: None,
+                role: Role::Admin,
+                trust: Trust::Authentic { by: "command line".into() },
+            },
+        };
+        let plan = crate::plan::plan(crate::plan::PlanInput {
+            rules: &context.rules,
+            tag: &context.threading.tag,
+            lookup: &crate::pipeline::StoreLookup(&tx),
+            inbound: crate::plan::Inbound { text, ..Default::default() },
+            class: &crate::classify::Class::Person,
+            sender,
+            current: Some(&ticket),
+            matched_by: None,
+            now,
+        });
+        crate::apply::apply(&tx, context, &plan, now)?;
+        tx.commit()?;
+        crate::cli::deliver_now(session, &mut store);
+        if plan.refusals.is_empty() {
+            return Ok(());
+        }
+        let refused: Vec<String> = plan.refusals.iter().map(|refusal| format!("{}: {} ({})", refusal.field, refusal.value, refusal.reason)).collect();
+        Err(Failure::Other(anyhow::anyhow!("not applied: {}", refused.join("; "))))
+    }
 }

@@ -178,6 +178,13 @@ impl Rules {
         self.people.get(address)
     }
 
+    /// Every configured address with its person, in a stable order.
+    pub fn configured_addresses(&self) -> Vec<(&str, &ConfiguredPerson)> {
+        let mut all: Vec<(&str, &ConfiguredPerson)> = self.people.iter().map(|(address, person)| (address.as_str(), person)).collect();
+        all.sort_by(|a, b| (a.1.primary.as_str(), a.0).cmp(&(b.1.primary.as_str(), b.0)));
+        all
+    }
+
     /// The organisation whose domain `address` is in.
     pub fn organisation_of(&self, address: &str) -> Option<&str> {
         let domain = address.rsplit_once('@')?.1;

@@ -170,3 +170,33 @@ pub fn first_notice(conn: &Connection, address: &str, notice: &str, now: DateTim
         .execute(params![address, notice, format_time(now)])?
         == 1)
 }
+
+/// Brings the people named in the configuration into the database (creating them, adding
+/// their addresses, setting role and name), once per change of that list.
+pub fn sync_configured(conn: &Connection, rules: &crate::rules::Rules, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    use sha2::{Digest, Sha256};
+    let configured = rules.configured_addresses();
+    let mut hasher = Sha256::new();
+    for (address, person) in &configured {
+        hasher.update(format!("{address}\0{}\0{}\0{:?}\n", person.primary, person.role, person.name));
+    }
+    let fingerprint = hex::encode(hasher.finalize());
+    if crate::store::setting(conn, "configured_people")?.as_deref() == Some(fingerprint.as_str()) {
+        return Ok(());
+    }
+    for (address, configured_person) in &configured {
+        let person = match find_by_address(conn, &configured_person.primary)? {
+            Some((person, _)) => person,
+            None => create(conn, &configured_person.primary, configured_person.name.as_deref(), configured_person.role, now)?,
+        };
+        match find_by_address(conn, address)? {
+            None => add_address(conn, person, address)?,
+            Some((owner, _)) if owner != person => {
+                tracing::warn!(address, "configured address already belongs to another person; left there");
+            }
+            Some(_) => {}
+        }
+        set_role(conn, person, configured_person.role, configured_person.name.as_deref())?;
+    }
+    crate::store::set_setting(conn, "configured_people", &fingerprint)
+}

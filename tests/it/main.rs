@@ -5,5 +5,6 @@ mod harness;
 mod cli;
 mod corpus;
 mod ingest;
+mod language;
 mod threading;
 mod transport;
