@@ -10,11 +10,11 @@ use crate::clock::format_time;
 use crate::interpret::commands::{Preference, Refusal};
 use crate::notify::compose::{compose, AutoSubmitted, Outgoing};
 use crate::pipeline::Context;
-use crate::plan::{Change, Plan, TicketChange};
+use crate::plan::{Change, Notice, Plan, TicketChange};
 use crate::rules::notify::{readers, Reader};
 use crate::store::tickets::{NewTicket, TextColumn};
 use crate::store::{self};
-use crate::ticket::{PersonId, Role, Status, Ticket, TicketId};
+use crate::ticket::{ApprovalStage, PersonId, Role, Status, Ticket, TicketId};
 
 /// How many earlier Message-IDs go into References.
 const REFERENCES_KEPT: i64 = 10;
@@ -80,6 +80,7 @@ struct LetterData<'a> {
     checklist: Vec<String>,
     brief: bool,
     created: bool,
+    grace_days: i64,
     internal: bool,
     unverified: bool,
     subject_tag: &'a str,
@@ -87,21 +88,20 @@ struct LetterData<'a> {
     help_address: &'a str,
 }
 
-/// The kinds of letter, each a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Letter {
-    Receipt,
-    Update,
-    Refusal,
-}
-
-impl Letter {
-    fn template(self) -> &'static str {
-        match self {
-            Letter::Receipt => "receipt",
-            Letter::Update => "update",
-            Letter::Refusal => "refusal",
-        }
+/// The template of each kind of mail.
+fn template(notice: Notice) -> &'static str {
+    match notice {
+        Notice::Receipt => "receipt",
+        Notice::Update => "update",
+        Notice::Refusal => "refusal",
+        Notice::Clarification => "clarification",
+        Notice::Resolution => "resolution",
+        Notice::AutoClosed => "closed",
+        Notice::Reminder => "reminder",
+        Notice::Escalation => "escalation",
+        Notice::Nag => "nag",
+        Notice::HoldTimeout => "hold_timeout",
+        Notice::Survey => "survey",
     }
 }
 
@@ -192,36 +192,89 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
         )?;
     }
 
+    if let Some(earlier) = plan.follow_up_of {
+        store::tickets::set_follow_up_of(conn, ticket, earlier)?;
+        let line = format!("#{ticket} follows up #{earlier}, which was closed");
+        store::tickets::add_history(conn, ticket, now, &actor_text, "follow-up", &line, plan.message)?;
+        store::tickets::add_history(conn, earlier, now, &actor_text, "follow-up", &line, plan.message)?;
+    }
+
     // The mail
     let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
-    let mut letters: Vec<(Letter, Reader)> = Vec::new();
-    let own_profile = store::people::profile(conn, &sender.address)?;
-    let sender_reader = Reader {
-        address: sender.address.clone(),
-        name: sender.name.clone(),
-        role: sender.role,
-        brief: own_profile.as_ref().is_some_and(|profile| profile.brief),
-        language: own_profile.map_or_else(|| "en".to_string(), |profile| profile.language),
-    };
-    if created && plan.answerable {
-        letters.push((Letter::Receipt, sender_reader.clone()));
-    }
-    if plan.notify {
-        for reader in readers(conn, rules, &current, &sender.address, plan.internal)? {
-            if created && reader.address == sender.address {
-                continue;
-            }
-            letters.push((Letter::Update, reader));
-        }
-    }
-    let tell_refusals = plan.answerable
-        && !plan.refusals.is_empty()
-        && (!plan.unverified || store::people::first_notice(conn, &sender.address, "unverified", now)?);
-    if tell_refusals {
-        letters.push((Letter::Refusal, sender_reader));
-    }
+    let letters = addressees(conn, context, plan, &current, created, now)?;
     send_letters(conn, context, plan, &current, &letters, &summary, created, now)?;
     Ok(ticket)
+}
+
+/// Who gets which mail.
+fn addressees(
+    conn: &Connection,
+    context: &Context,
+    plan: &Plan,
+    ticket: &Ticket,
+    created: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(Notice, Reader)>> {
+    let rules = &context.rules;
+    let sender = &plan.sender;
+    let reader_of = |address: &str| -> rusqlite::Result<Reader> {
+        let profile = store::people::profile(conn, address)?;
+        let configured = rules.configured_person(address);
+        Ok(Reader {
+            address: address.to_string(),
+            name: configured.and_then(|person| person.name.clone()).or(profile.as_ref().and_then(|profile| profile.name.clone())),
+            role: configured.map(|person| person.role).or(profile.as_ref().map(|profile| profile.role)).unwrap_or(Role::Customer),
+            brief: profile.as_ref().is_some_and(|profile| profile.brief),
+            language: profile.map_or_else(|| "en".to_string(), |profile| profile.language),
+        })
+    };
+    let queue = rules.queue(&ticket.queue);
+    let decider = match ticket.approval_stage {
+        Some(crate::ticket::ApprovalStage::Supervisor) => queue.and_then(|queue| queue.supervisor.clone()),
+        _ => Some(ticket.requester.clone()),
+    };
+    let mut letters: Vec<(Notice, Reader)> = Vec::new();
+    for notice in &plan.notices {
+        match notice {
+            Notice::Receipt | Notice::Clarification => letters.push((*notice, reader_of(&sender.address)?)),
+            Notice::Refusal => {
+                let tell = !plan.unverified || store::people::first_notice(conn, &sender.address, "unverified", now)?;
+                if tell {
+                    letters.push((*notice, reader_of(&sender.address)?));
+                }
+            }
+            Notice::Update => {
+                let resolution_goes_to = plan.notices.contains(&Notice::Resolution).then(|| decider.clone()).flatten();
+                for reader in readers(conn, rules, ticket, &sender.address, plan.internal)? {
+                    let has_receipt = created && reader.address == sender.address;
+                    if has_receipt || resolution_goes_to.as_deref() == Some(reader.address.as_str()) {
+                        continue;
+                    }
+                    letters.push((Notice::Update, reader));
+                }
+            }
+            Notice::Resolution => {
+                if let Some(decider) = &decider {
+                    letters.push((Notice::Resolution, reader_of(decider)?));
+                }
+            }
+            Notice::AutoClosed | Notice::Survey => letters.push((*notice, reader_of(&ticket.requester)?)),
+            Notice::Reminder | Notice::Nag | Notice::HoldTimeout | Notice::Escalation => {
+                let mut addresses: Vec<String> = match &ticket.owner {
+                    Some(owner) => vec![owner.clone()],
+                    None => queue.map(|queue| queue.watchers.clone()).unwrap_or_default(),
+                };
+                if *notice == Notice::Escalation {
+                    addresses.extend(queue.and_then(|queue| queue.supervisor.clone()));
+                }
+                addresses.dedup();
+                for address in addresses {
+                    letters.push((*notice, reader_of(&address)?));
+                }
+            }
+        }
+    }
+    Ok(letters)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -329,6 +382,17 @@ fn apply_change(
             store::tickets::add_history(conn, *target, now, actor, "merge", &line, plan.message)?;
             return Ok(Some(line));
         }
+        Change::AskCustomer => {
+            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, Some(ApprovalStage::Customer.as_str()))?;
+            let line = "the supervisor approved the resolution; the customer is asked".to_string();
+            store::tickets::add_history(conn, ticket, now, actor, "approval", &line, plan.message)?;
+            return Ok(Some(line));
+        }
+        Change::SurveyRating(rating) => {
+            store::tickets::record_survey(conn, ticket, *rating, plan.message, now)?;
+            store::tickets::add_history(conn, ticket, now, actor, "survey", &format!("rating {rating} of 5"), plan.message)?;
+            return Ok(None);
+        }
         Change::Preferences(preferences) => {
             let person = match store::people::find_by_address(conn, &plan.sender.address)? {
                 Some((person, _)) => person,
@@ -369,6 +433,23 @@ fn change_status(conn: &Connection, context: &Context, before: &Ticket, to: Stat
     if to == Status::Hold && before.status != Status::Hold {
         store::tickets::set_text(conn, ticket, TextColumn::HoldStarted, Some(&format_time(now)))?;
     }
+    match to {
+        Status::Resolved => {
+            let supervisor_first = context.rules.queue(&before.queue).is_some_and(|queue| queue.supervisor_approval);
+            let stage = if supervisor_first { ApprovalStage::Supervisor } else { ApprovalStage::Customer };
+            store::tickets::set_text(conn, ticket, TextColumn::ResolvedAt, Some(&format_time(now)))?;
+            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, Some(stage.as_str()))?;
+        }
+        Status::Closed => {
+            store::tickets::set_text(conn, ticket, TextColumn::ClosedAt, Some(&format_time(now)))?;
+            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, None)?;
+        }
+        _ => {
+            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, None)?;
+            store::tickets::set_text(conn, ticket, TextColumn::ResolvedAt, None)?;
+            store::tickets::set_text(conn, ticket, TextColumn::ClosedAt, None)?;
+        }
+    }
     Ok(())
 }
 
@@ -388,7 +469,7 @@ fn send_letters(
     context: &Context,
     plan: &Plan,
     ticket: &Ticket,
-    letters: &[(Letter, Reader)],
+    letters: &[(Notice, Reader)],
     summary: &[String],
     created: bool,
     now: DateTime<Utc>,
@@ -418,7 +499,7 @@ fn send_letters(
     let subject = context.threading.tag.subject_for(ticket.number, &ticket.subject);
     let reply_to = context.threading.ticket_address(ticket.number);
     let mut mailed = Vec::new();
-    for (sequence, (letter, reader)) in letters.iter().enumerate() {
+    for (sequence, (notice, reader)) in letters.iter().enumerate() {
         let data = LetterData {
             ticket: TicketView::of(ticket),
             recipient_name: reader.name.as_deref(),
@@ -434,16 +515,17 @@ fn send_letters(
             checklist: checklist.clone(),
             brief: reader.brief,
             created,
+            grace_days: context.rules.grace(&ticket.queue).num_days(),
             internal: plan.internal,
             unverified: plan.unverified,
             subject_tag: &config.mail.subject_tag,
             help_name: &config.mail.name,
             help_address: &config.mail.address,
         };
-        let body = context.templates.render(&reader.language, letter.template(), &data)?;
-        let auto_submitted = match letter {
-            Letter::Receipt | Letter::Refusal => AutoSubmitted::AutoReplied,
-            Letter::Update => AutoSubmitted::AutoGenerated,
+        let body = context.templates.render(&reader.language, template(*notice), &data)?;
+        let auto_submitted = match notice {
+            Notice::Receipt | Notice::Refusal | Notice::Clarification => AutoSubmitted::AutoReplied,
+            _ => AutoSubmitted::AutoGenerated,
         };
         let composed = compose(&Outgoing {
             ticket: ticket.number,
@@ -472,7 +554,7 @@ fn send_letters(
         };
         let message = store::messages::insert_outgoing(conn, Some(ticket.number), &message_id, &reader.address, &subject, &raw, now)?;
         store::outbox::enqueue(conn, message, Some(ticket.number), &config.mail.address, &reader.address, now)?;
-        mailed.push(format!("{} ({})", reader.address, letter.template()));
+        mailed.push(format!("{} ({})", reader.address, template(*notice)));
     }
     if !mailed.is_empty() {
         store::tickets::add_history(conn, ticket.number, now, "reqmail", "mail", &format!("to {}", mailed.join(", ")), plan.message)?;

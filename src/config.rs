@@ -34,6 +34,8 @@ pub struct Config {
     pub templates: TemplatesConfig,
     pub identify: IdentifyConfig,
     pub calendar: CalendarConfig,
+    pub approval: ApprovalConfig,
+    pub scheduler: SchedulerConfig,
     /// Queues by name; `mail.default_queue` exists even when not listed.
     pub queues: BTreeMap<String, QueueConfig>,
     /// People known from the configuration (they may also be added with `reqmail person add`).
@@ -233,6 +235,58 @@ impl Default for IdentifyConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct ApprovalConfig {
+    /// Days a resolved ticket waits for the customer's answer before it closes by itself.
+    pub grace_days: u32,
+    /// Days after closing in which a reply reopens the ticket; later replies open a new one.
+    pub follow_up_days: u32,
+    /// Phrases (any language, lower case) that, without a marked box, mean "not solved".
+    pub denial_phrases: Vec<String>,
+    /// Send a one-question satisfaction survey (1–5) after closing.
+    pub survey: bool,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        ApprovalConfig {
+            grace_days: 5,
+            follow_up_days: 14,
+            denial_phrases: [
+                "not solved",
+                "not fixed",
+                "still broken",
+                "still not working",
+                "doesn't work",
+                "does not work",
+                "nicht gelöst",
+                "funktioniert nicht",
+                "geht immer noch nicht",
+                "pas résolu",
+                "no está resuelto",
+            ]
+            .iter()
+            .map(|phrase| phrase.to_string())
+            .collect(),
+            survey: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Remind the owner when this share of the SLA time is used (each once).
+    pub reminder_thresholds: Vec<f64>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig { reminder_thresholds: vec![0.75] }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CalendarConfig {
     /// IANA time zone for dates written in mail, business hours and holidays.
     pub timezone: String,
@@ -271,6 +325,17 @@ pub struct QueueConfig {
     pub holidays: Option<Vec<String>>,
     /// Addresses told about every change in this queue.
     pub watchers: Vec<String>,
+    /// Who hears of escalations, and approves resolutions first when `supervisor_approval` is on.
+    pub supervisor: Option<String>,
+    pub supervisor_approval: bool,
+    /// Replaces `approval.grace_days` for this queue.
+    pub grace_days: Option<u32>,
+    /// Replaces `approval.follow_up_days` for this queue.
+    pub follow_up_days: Option<u32>,
+    /// A ticket on hold longer than this goes back to open and its owner is told.
+    pub hold_timeout_days: Option<u32>,
+    /// Owners get a reminder when a ticket was not touched for this many days.
+    pub nag_after_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -221,10 +221,20 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     }
 
     // Interpret, plan, apply
-    let current = match matched {
+    let mut current = match matched {
         TicketMatch::Existing { ticket, .. } => store::tickets::get(conn, ticket)?,
         TicketMatch::New => None,
     };
+    // A reply long after closing is a new request that follows up the old one.
+    let mut follow_up_of = None;
+    if let Some(ticket) = current.as_ref().filter(|ticket| ticket.status == crate::ticket::Status::Closed) {
+        let window = context.rules.follow_up(&ticket.queue);
+        let rating = crate::interpret::approval::read_rating(&mail.text).is_some();
+        if ticket.closed_at.is_some_and(|closed| now > closed + window) && class.may_open_ticket() && !rating {
+            follow_up_of = Some(ticket.number);
+            current = None;
+        }
+    }
     let matched_by = match matched {
         TicketMatch::Existing { by, .. } => Some(by.as_str()),
         TicketMatch::New => None,
@@ -249,7 +259,8 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         class: &class,
         sender,
         current: current.as_ref(),
-        matched_by,
+        matched_by: if follow_up_of.is_some() { None } else { matched_by },
+        follow_up_of,
         now,
     });
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
@@ -267,6 +278,15 @@ impl plan::Lookup for StoreLookup<'_> {
 
     fn ticket(&self, id: TicketId) -> Option<TicketId> {
         store::tickets::resolve_merged(self.0, id).ok().flatten()
+    }
+
+    fn primary_address(&self, address: &str) -> Option<String> {
+        let (person, _) = store::people::find_by_address(self.0, address).ok().flatten()?;
+        store::people::primary_address(self.0, person).ok().flatten()
+    }
+
+    fn job_done(&self, ticket: TicketId, job: &str) -> bool {
+        store::tickets::job_done(self.0, ticket, job).unwrap_or(false)
     }
 }
 

@@ -22,6 +22,10 @@ use crate::ticket::{transitions, Level, PersonId, Role, SpoolId, Status, Ticket,
 pub trait Lookup {
     /// A person by address or unique name: id, role, primary address.
     fn person(&self, text: &str) -> Option<(PersonId, Role, String)>;
+    /// The primary address of the person who has `address`.
+    fn primary_address(&self, address: &str) -> Option<String>;
+    /// Whether scheduler job `job` (e.g. the survey) ran for `ticket`.
+    fn job_done(&self, ticket: TicketId, job: &str) -> bool;
     /// The ticket `id` resolves to (following merges), if it exists.
     fn ticket(&self, id: TicketId) -> Option<TicketId>;
 }
@@ -59,8 +63,37 @@ pub struct Plan {
     pub matched_by: Option<&'static str>,
     /// Whether automatic mail may answer the sender (receipt, refusals).
     pub answerable: bool,
-    /// Whether the people on the ticket are told.
-    pub notify: bool,
+    /// The mail this change sends.
+    pub notices: Vec<Notice>,
+    /// The closed ticket this new one follows up.
+    pub follow_up_of: Option<TicketId>,
+}
+
+/// A kind of mail a change sends; `apply` finds its recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// To the sender of a new ticket.
+    Receipt,
+    /// To everyone on the ticket but the actor.
+    Update,
+    /// To the sender: the fields that were not applied.
+    Refusal,
+    /// To the sender: mark exactly one box.
+    Clarification,
+    /// The resolution with its two boxes, to whoever decides now.
+    Resolution,
+    /// To the requester: the ticket closed after the grace period.
+    AutoClosed,
+    /// To the owner (else the watchers): a share of the SLA time is used.
+    Reminder,
+    /// To the owner and the queue's supervisor: the SLA due date passed.
+    Escalation,
+    /// To the owner: nobody touched the ticket for a while.
+    Nag,
+    /// To the owner: the hold timed out and the ticket is open again.
+    HoldTimeout,
+    /// To the requester: one question, five boxes.
+    Survey,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +120,9 @@ pub enum Change {
     Check(Vec<u32>),
     MergeInto(TicketId),
     Preferences(Vec<Preference>),
+    /// The supervisor approved; now the customer is asked.
+    AskCustomer,
+    SurveyRating(u8),
 }
 
 /// Everything `plan` is given.
@@ -99,11 +135,13 @@ pub struct PlanInput<'a> {
     pub sender: Sender,
     pub current: Option<&'a Ticket>,
     pub matched_by: Option<&'static str>,
+    /// Set when the message answers a ticket closed longer than the follow-up window.
+    pub follow_up_of: Option<TicketId>,
     pub now: DateTime<Utc>,
 }
 
 pub fn plan(input: PlanInput<'_>) -> Plan {
-    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, now } = input;
+    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, now } = input;
     let person_wrote = class.may_be_answered();
     let staff = matches!(sender.role, Role::Agent | Role::Admin);
     let authentic = sender.trust.is_authentic();
@@ -127,11 +165,26 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     let mut changes = changes;
     let internal = internal.unwrap_or(inbound.to_comment_address && staff) && staff;
 
-    // The next action ends a hold (DESIGN §3).
-    if let Some(ticket) = current {
+    let mut notices = Vec::new();
+    if let Some(ticket) = current.filter(|_| person_wrote) {
         let sets_status = changes.iter().any(|change| matches!(change, Change::Status { .. }));
-        if ticket.status == Status::Hold && person_wrote && !sets_status {
-            changes.push(Change::Status { to: Status::Open, why: Some("the next action ends the hold") });
+        match ticket.status {
+            // The next action ends a hold (DESIGN §3).
+            Status::Hold if !sets_status => {
+                changes.push(Change::Status { to: Status::Open, why: Some("the next action ends the hold") });
+            }
+            Status::Resolved if !sets_status => {
+                read_approval(rules, lookup, ticket, &sender, &inbound.text, &mut changes, &mut refusals, &mut notices)
+            }
+            Status::Closed if !sets_status => {
+                let rating = crate::interpret::approval::read_rating(&inbound.text);
+                match rating {
+                    Some(rating) if lookup.job_done(ticket.number, "survey") => changes.push(Change::SurveyRating(rating)),
+                    _ if authentic => changes.push(Change::Status { to: Status::Open, why: Some("reopened by a reply") }),
+                    _ => {}
+                }
+            }
+            _ => {}
         }
     }
 
@@ -164,7 +217,21 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         }
     };
 
+    if current.is_none() && person_wrote {
+        notices.push(Notice::Receipt);
+    }
+    if person_wrote {
+        notices.push(Notice::Update);
+    }
+    if changes.iter().any(|change| matches!(change, Change::Status { to: Status::Resolved, .. } | Change::AskCustomer)) {
+        notices.push(Notice::Resolution);
+    }
+    if !refusals.is_empty() && person_wrote {
+        notices.push(Notice::Refusal);
+    }
     Plan {
+        follow_up_of,
+        notices,
         message: inbound.message,
         message_id: inbound.message_id,
         unverified: person_wrote && !authentic,
@@ -178,7 +245,56 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         attachments: inbound.attachments,
         matched_by,
         answerable: person_wrote,
-        notify: person_wrote,
+    }
+}
+
+/// Reads the answer to a resolution from the one who decides it now; anyone else's
+/// words stay a note.
+#[allow(clippy::too_many_arguments)]
+fn read_approval(
+    rules: &Rules,
+    lookup: &dyn Lookup,
+    ticket: &Ticket,
+    sender: &Sender,
+    text: &str,
+    changes: &mut Vec<Change>,
+    refusals: &mut Vec<Refusal>,
+    notices: &mut Vec<Notice>,
+) {
+    use crate::interpret::approval::{read_answer, Answer};
+    use crate::ticket::ApprovalStage;
+    let stage = ticket.approval_stage.unwrap_or(ApprovalStage::Customer);
+    let decider = match stage {
+        ApprovalStage::Supervisor => rules.queue(&ticket.queue).and_then(|queue| queue.supervisor.clone()),
+        ApprovalStage::Customer => Some(ticket.requester.clone()),
+    };
+    let sender_primary = lookup.primary_address(&sender.address).unwrap_or_else(|| sender.address.clone());
+    if decider.as_deref() != Some(sender_primary.as_str()) {
+        return;
+    }
+    let answer = read_answer(text, &rules.denial_phrases);
+    if !sender.trust.is_authentic() {
+        if answer != Answer::Unclear {
+            refusals.push(Refusal {
+                field: "Approval".into(),
+                value: if answer == Answer::Approve { "yes" } else { "no" }.into(),
+                reason: "your answer could not be verified as coming from you; reply to the resolution mail itself".into(),
+            });
+        }
+        return;
+    }
+    match (answer, stage) {
+        (Answer::Approve, ApprovalStage::Supervisor) => changes.push(Change::AskCustomer),
+        (Answer::Approve, ApprovalStage::Customer) => {
+            changes.push(Change::Status { to: Status::Closed, why: Some("approved by the customer") })
+        }
+        (Answer::Deny, ApprovalStage::Supervisor) => {
+            changes.push(Change::Status { to: Status::Open, why: Some("the supervisor did not approve the resolution") })
+        }
+        (Answer::Deny, ApprovalStage::Customer) => {
+            changes.push(Change::Status { to: Status::Open, why: Some("not solved, says the customer") })
+        }
+        (Answer::Unclear, _) => notices.push(Notice::Clarification),
     }
 }
 

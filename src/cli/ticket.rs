@@ -208,6 +208,7 @@ impl Update {
             sender,
             current: Some(&ticket),
             matched_by: None,
+            follow_up_of: None,
             now,
         });
         crate::apply::apply(&tx, context, &plan, now)?;

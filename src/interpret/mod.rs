@@ -4,6 +4,7 @@
 //! Interpreting never fails: whatever cannot be understood is left as plain text or
 //! becomes a refusal with its reason.
 
+pub mod approval;
 pub mod body;
 pub mod commands;
 pub mod dates;

@@ -16,9 +16,20 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("en", "receipt", include_str!("../../templates/en/receipt.hbs")),
     ("en", "update", include_str!("../../templates/en/update.hbs")),
     ("en", "refusal", include_str!("../../templates/en/refusal.hbs")),
+    ("en", "resolution", include_str!("../../templates/en/resolution.hbs")),
+    ("en", "clarification", include_str!("../../templates/en/clarification.hbs")),
+    ("en", "closed", include_str!("../../templates/en/closed.hbs")),
+    ("en", "reminder", include_str!("../../templates/en/reminder.hbs")),
+    ("en", "escalation", include_str!("../../templates/en/escalation.hbs")),
+    ("en", "nag", include_str!("../../templates/en/nag.hbs")),
+    ("en", "hold_timeout", include_str!("../../templates/en/hold_timeout.hbs")),
+    ("en", "survey", include_str!("../../templates/en/survey.hbs")),
     ("de", "receipt", include_str!("../../templates/de/receipt.hbs")),
     ("de", "update", include_str!("../../templates/de/update.hbs")),
     ("de", "refusal", include_str!("../../templates/de/refusal.hbs")),
+    ("de", "resolution", include_str!("../../templates/de/resolution.hbs")),
+    ("de", "clarification", include_str!("../../templates/de/clarification.hbs")),
+    ("de", "closed", include_str!("../../templates/de/closed.hbs")),
 ];
 
 /// The compiled templates.

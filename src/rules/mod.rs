@@ -22,6 +22,13 @@ pub struct Queue {
     response: [Option<Duration>; 4],
     resolution: [Option<Duration>; 4],
     pub watchers: Vec<String>,
+    pub supervisor: Option<String>,
+    /// The supervisor approves a resolution before the customer is asked.
+    pub supervisor_approval: bool,
+    pub grace: Duration,
+    pub follow_up: Duration,
+    pub hold_timeout: Option<Duration>,
+    pub nag_after: Option<Duration>,
 }
 
 /// A person the configuration names.
@@ -43,6 +50,11 @@ pub struct Rules {
     organisations: HashMap<String, String>,
     categories: Vec<String>,
     checklists: HashMap<String, Vec<String>>,
+    pub reminder_thresholds: Vec<f64>,
+    pub denial_phrases: Vec<String>,
+    pub survey: bool,
+    default_grace: Duration,
+    default_follow_up: Duration,
 }
 
 fn level_index(level: Level) -> usize {
@@ -99,6 +111,16 @@ impl Rules {
                     crate::parse::bare_address(address).ok_or_else(|| format!("{key}.watchers: {address:?} is not an address"))
                 })
                 .collect::<Result<_, _>>()?;
+            let supervisor = match &queue.supervisor {
+                Some(address) => Some(
+                    crate::parse::bare_address(address).ok_or_else(|| format!("{key}.supervisor: {address:?} is not an address"))?,
+                ),
+                None => None,
+            };
+            if queue.supervisor_approval && supervisor.is_none() {
+                return Err(format!("{key}.supervisor_approval needs {key}.supervisor"));
+            }
+            let days = |days: Option<u32>| days.map(|days| Duration::days(days as i64));
             queues.insert(
                 name.to_lowercase(),
                 Queue {
@@ -107,6 +129,12 @@ impl Rules {
                     response: targets(&queue.response, "response")?,
                     resolution: targets(&queue.resolution, "resolution")?,
                     watchers,
+                    supervisor,
+                    supervisor_approval: queue.supervisor_approval,
+                    grace: Duration::days(queue.grace_days.unwrap_or(config.approval.grace_days) as i64),
+                    follow_up: Duration::days(queue.follow_up_days.unwrap_or(config.approval.follow_up_days) as i64),
+                    hold_timeout: days(queue.hold_timeout_days),
+                    nag_after: days(queue.nag_after_days),
                 },
             );
         }
@@ -148,7 +176,17 @@ impl Rules {
                 return Err(format!("mail.comment_address = {comment:?} is not an address"));
             }
         }
+        for threshold in &config.scheduler.reminder_thresholds {
+            if !(0.0..1.0).contains(threshold) {
+                return Err(format!("scheduler.reminder_thresholds: {threshold} must be between 0 and 1 (a share of the SLA time)"));
+            }
+        }
         Ok(Rules {
+            reminder_thresholds: config.scheduler.reminder_thresholds.clone(),
+            denial_phrases: config.approval.denial_phrases.iter().map(|phrase| phrase.to_lowercase()).collect(),
+            survey: config.approval.survey,
+            default_grace: Duration::days(config.approval.grace_days as i64),
+            default_follow_up: Duration::days(config.approval.follow_up_days as i64),
             calendar,
             queues,
             default_queue: config.mail.default_queue.to_lowercase(),
@@ -167,6 +205,16 @@ impl Rules {
         let mut names: Vec<&str> = self.queues.keys().map(String::as_str).collect();
         names.sort();
         names
+    }
+
+    /// How long a resolved ticket in `queue` waits for its customer.
+    pub fn grace(&self, queue: &str) -> Duration {
+        self.queue(queue).map_or(self.default_grace, |queue| queue.grace)
+    }
+
+    /// How long after closing a reply reopens a ticket in `queue`.
+    pub fn follow_up(&self, queue: &str) -> Duration {
+        self.queue(queue).map_or(self.default_follow_up, |queue| queue.follow_up)
     }
 
     /// The queue's calendar, or the site calendar for an unknown queue.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::{format_time, parse_time};
-use crate::ticket::{HistoryEvent, Level, PersonId, SpoolId, Status, Ticket, TicketId};
+use crate::ticket::{ApprovalStage, HistoryEvent, Level, PersonId, SpoolId, Status, Ticket, TicketId};
 
 /// What a new ticket starts with.
 #[derive(Debug, Clone)]
@@ -99,7 +99,7 @@ const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importan
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
     (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),
     t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes,
-    t.hold_started, t.held_minutes, t.merged_into";
+    t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of";
 
 fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -130,6 +130,14 @@ fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         hold_started: time(16)?,
         held_minutes: row.get(17)?,
         merged_into: row.get::<_, Option<i64>>(18)?.map(TicketId),
+        resolved_at: time(19)?,
+        closed_at: time(20)?,
+        approval_stage: match row.get::<_, Option<String>>(21)?.as_deref() {
+            Some("supervisor") => Some(ApprovalStage::Supervisor),
+            Some("customer") => Some(ApprovalStage::Customer),
+            _ => None,
+        },
+        follow_up_of: row.get::<_, Option<i64>>(22)?.map(TicketId),
     })
 }
 
@@ -246,6 +254,9 @@ pub enum TextColumn {
     Due,
     ResponseDue,
     HoldStarted,
+    ResolvedAt,
+    ClosedAt,
+    ApprovalStage,
 }
 
 impl TextColumn {
@@ -262,6 +273,9 @@ impl TextColumn {
             TextColumn::Due => "UPDATE tickets SET due = ?2 WHERE number = ?1",
             TextColumn::ResponseDue => "UPDATE tickets SET response_due = ?2 WHERE number = ?1",
             TextColumn::HoldStarted => "UPDATE tickets SET hold_started = ?2 WHERE number = ?1",
+            TextColumn::ResolvedAt => "UPDATE tickets SET resolved_at = ?2 WHERE number = ?1",
+            TextColumn::ClosedAt => "UPDATE tickets SET closed_at = ?2 WHERE number = ?1",
+            TextColumn::ApprovalStage => "UPDATE tickets SET approval_stage = ?2 WHERE number = ?1",
         }
     }
 }
@@ -308,4 +322,45 @@ pub fn merge(conn: &Connection, from: TicketId, into: TicketId) -> rusqlite::Res
     conn.execute("UPDATE outbox SET ticket = ?2 WHERE ticket = ?1", params![from.0, into.0])?;
     conn.execute("UPDATE tickets SET status = 'merged', merged_into = ?2 WHERE number = ?1", params![from.0, into.0])?;
     Ok(())
+}
+
+pub fn set_follow_up_of(conn: &Connection, ticket: TicketId, earlier: TicketId) -> rusqlite::Result<()> {
+    conn.execute("UPDATE tickets SET follow_up_of = ?2 WHERE number = ?1", params![ticket.0, earlier.0])?;
+    Ok(())
+}
+
+/// Records that scheduler `job` ran for `ticket` at `key`; false when it already had.
+pub fn mark_job_done(conn: &Connection, ticket: TicketId, job: &str, key: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("INSERT OR IGNORE INTO scheduled_done (ticket, job, key, at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![ticket.0, job, key, format_time(now)])?
+        == 1)
+}
+
+pub fn job_done(conn: &Connection, ticket: TicketId, job: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM scheduled_done WHERE ticket = ?1 AND job = ?2)")?
+        .query_row(params![ticket.0, job], |row| row.get(0))
+}
+
+pub fn record_survey(conn: &Connection, ticket: TicketId, rating: u8, message: Option<SpoolId>, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO surveys (ticket, rating, at, message) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (ticket) DO UPDATE SET rating = excluded.rating, at = excluded.at, message = excluded.message",
+        params![ticket.0, rating, format_time(now), message.map(|id| id.0)],
+    )?;
+    Ok(())
+}
+
+/// Tickets in `statuses`, for the scheduler; ordered by number.
+pub fn numbers_with_status(conn: &Connection, statuses: &[Status]) -> rusqlite::Result<Vec<TicketId>> {
+    let wanted: Vec<&str> = statuses.iter().map(|status| status.as_str()).collect();
+    let mut numbers = Vec::new();
+    let mut statement = conn.prepare_cached("SELECT number FROM tickets WHERE status = ?1 ORDER BY number")?;
+    for status in wanted {
+        for number in statement.query_map([status], |row| row.get(0))? {
+            numbers.push(TicketId(number?));
+        }
+    }
+    numbers.sort();
+    Ok(numbers)
 }

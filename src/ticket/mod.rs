@@ -128,6 +128,27 @@ pub struct Ticket {
     /// Working time spent on earlier holds, which extends the SLA.
     pub held_minutes: i64,
     pub merged_into: Option<TicketId>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Who decides the resolution now, while resolved.
+    pub approval_stage: Option<ApprovalStage>,
+    pub follow_up_of: Option<TicketId>,
+}
+
+/// Who is asked to approve a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalStage {
+    Supervisor,
+    Customer,
+}
+
+impl ApprovalStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStage::Supervisor => "supervisor",
+            ApprovalStage::Customer => "customer",
+        }
+    }
 }
 
 /// One entry of a ticket's append-only history.

@@ -28,3 +28,28 @@ CREATE TABLE notices_sent (
     at      TEXT NOT NULL,
     PRIMARY KEY (address, notice)
 ) STRICT, WITHOUT ROWID;
+
+-- The close-approval loop.
+ALTER TABLE tickets ADD COLUMN resolved_at TEXT;
+ALTER TABLE tickets ADD COLUMN closed_at TEXT;
+-- Who decides a resolution now: 'supervisor' first when the queue asks for it, then 'customer'.
+ALTER TABLE tickets ADD COLUMN approval_stage TEXT CHECK (approval_stage IN ('supervisor', 'customer'));
+ALTER TABLE tickets ADD COLUMN follow_up_of INTEGER REFERENCES tickets(number);
+
+-- Scheduler jobs done, one row per ticket, job and threshold: each fires once.
+CREATE TABLE scheduled_done (
+    ticket INTEGER NOT NULL REFERENCES tickets(number),
+    job    TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    PRIMARY KEY (ticket, job, key)
+) STRICT, WITHOUT ROWID;
+
+-- Satisfaction survey answers.
+CREATE TABLE surveys (
+    ticket  INTEGER PRIMARY KEY REFERENCES tickets(number),
+    rating  INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    at      TEXT NOT NULL,
+    message INTEGER REFERENCES messages(id)
+) STRICT;
+CREATE INDEX tickets_resolved ON tickets(resolved_at) WHERE status = 'resolved';
