@@ -146,7 +146,7 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
         (false, true) => "comment",
         (false, false) => "automatic-comment",
     };
-    if !plan.note.is_empty() || !created {
+    if !plan.note.is_empty() || (plan.message.is_some() && !created) {
         let detail = match plan.matched_by {
             Some(by) => format!("{} (matched by {by})", plan.note),
             None => plan.note.clone(),

@@ -13,7 +13,8 @@
 //! 9. [`apply`]: ticket, history, messages and outbox rows in one transaction.
 //! 10. [`transport`]: the outbox delivered after commit (Maildir, SMTP, sendmail).
 //!
-//! Around them: [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
+//! Around them: [`scheduler`] runs timed jobs through the same plan and apply,
+//! [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
 //! domain types, [`config`] and [`clock`] what every command starts from, [`cli`] the
 //! commands.
 
@@ -31,5 +32,6 @@ pub mod plan;
 pub mod notify;
 pub mod apply;
 pub mod transport;
+pub mod scheduler;
 pub mod store;
 pub mod ticket;

@@ -6,7 +6,7 @@
 //! text that cannot be decoded comes out with replacement characters.
 
 use chrono::{DateTime, Utc};
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 
 /// Longest Message-ID we keep; longer ones are treated as absent (Stalwart does the same).
 pub const MAX_ID_LENGTH: usize = 250;
@@ -144,17 +144,33 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     Ok(mail)
 }
 
+/// HTML larger than this is turned into text by mail-parser's simpler converter, which
+/// keeps less structure but needs no document tree.
+const MAX_HTML_FOR_LAYOUT: usize = 2 << 20;
+/// Line width for HTML rendering: wide, so that nothing the sender wrote is re-wrapped.
+const HTML_TEXT_WIDTH: usize = 400;
+
 fn body_text(message: &mail_parser::Message<'_>) -> String {
     let mut text = String::new();
-    for position in 0..message.text_body_count() {
-        if let Some(part) = message.body_text(position) {
+    for (position, part) in message.text_bodies().enumerate() {
+        let piece = match &part.body {
+            PartType::Html(html) if html.len() <= MAX_HTML_FOR_LAYOUT => html_to_text(html),
+            _ => message.body_text(position).map(|text| text.into_owned()),
+        };
+        if let Some(piece) = piece {
             if !text.is_empty() {
                 text.push_str("\n\n");
             }
-            text.push_str(&part);
+            text.push_str(&piece);
         }
     }
     text.replace("\r\n", "\n")
+}
+
+/// Readable text from HTML: blocks become lines, block quotes get `> `, scripts and
+/// styles vanish, entities are decoded; links keep their text only.
+pub fn html_to_text(html: &str) -> Option<String> {
+    html2text::config::plain_no_decorate().string_from_read(html.as_bytes(), HTML_TEXT_WIDTH).ok()
 }
 
 fn mailboxes<'a>(address: &'a Address<'a>) -> impl Iterator<Item = Mailbox> + 'a {

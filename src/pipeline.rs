@@ -165,6 +165,18 @@ pub fn process(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateT
     Ok(outcomes)
 }
 
+/// Processes what earlier runs stored but did not process (a crash, a full disk).
+pub fn resume(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let mut resumed = 0;
+    loop {
+        let pending = store::messages::pending(&store.conn, 500)?;
+        if pending.is_empty() {
+            return Ok(resumed);
+        }
+        resumed += process(context, store, &pending, now)?.len();
+    }
+}
+
 fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
     let state: Option<String> =
         conn.query_row("SELECT state FROM messages WHERE id = ?1 AND direction = 'in'", [id.0], |row| row.get(0)).ok();

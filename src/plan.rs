@@ -430,3 +430,24 @@ impl Checker<'_, '_> {
 fn join_numbers(items: &[u32]) -> String {
     items.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
+
+/// A plan made by the scheduler or another system job: changes and mail, no message.
+pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: Vec<Notice>) -> Plan {
+    Plan {
+        message: None,
+        message_id: None,
+        sender,
+        subject: String::new(),
+        note: String::new(),
+        internal: false,
+        unverified: false,
+        ticket: TicketChange::Update { ticket },
+        changes,
+        refusals: Vec::new(),
+        attachments: Vec::new(),
+        matched_by: None,
+        answerable: false,
+        notices,
+        follow_up_of: None,
+    }
+}

@@ -10,7 +10,7 @@ impl Fetch {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
         let mut store = session.open_store()?;
         let now = session.clock.now();
-        resume_spooled(session, &mut store)?;
+        pipeline::resume(&session.context, &mut store, now)?;
         let report = maildir::drain(&session.context, &mut store, &session.context.config.inbound.maildir, now)?;
         tracing::info!(?report, "inbound Maildir drained");
         deliver_now(session, &mut store);
@@ -18,13 +18,3 @@ impl Fetch {
     }
 }
 
-/// Processes messages stored by an earlier run that stopped before processing them.
-pub fn resume_spooled(session: &Session, store: &mut crate::store::Store) -> Result<(), Failure> {
-    loop {
-        let pending = crate::store::messages::pending(&store.conn, 500)?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        pipeline::process(&session.context, store, &pending, session.clock.now())?;
-    }
-}

@@ -1,19 +1,21 @@
-use crate::cli::fetch::resume_spooled;
 use crate::cli::{Failure, Session};
-use crate::transport;
+use crate::{scheduler, transport};
 
-/// One scheduler pass: resume spooled messages, retry the outbox. Idempotent.
+/// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
+/// surveys, spooled messages, then the outbox. Idempotent; run it every minute.
 #[derive(Debug, clap::Args)]
 pub struct Tick {}
 
 impl Tick {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
         let mut store = session.open_store()?;
-        resume_spooled(session, &mut store)?;
+        let now = session.clock.now();
+        let report = scheduler::tick(&session.context, &mut store, now)?;
+        tracing::info!(?report, "scheduler pass");
         let outbound = &session.context.config.outbound;
         let mut transport = transport::from_config(outbound)?;
-        let report = transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now())?;
-        tracing::info!(?report, "outbox pass");
+        let delivery = transport::deliver::deliver_due(&store, transport.as_mut(), outbound, now)?;
+        tracing::info!(?delivery, "outbox pass");
         Ok(())
     }
 }

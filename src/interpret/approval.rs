@@ -54,11 +54,19 @@ fn marked_box(line: &str) -> Option<bool> {
 pub fn read_answer(text: &str, denial_phrases: &[String]) -> Answer {
     let mut yes = false;
     let mut no = false;
+    // The sender's own words: not quoted, not a box line (our box labels say "not solved").
+    let mut own_words = String::new();
     for line in text.lines() {
         match marked_box(line) {
             Some(true) => yes = true,
             Some(false) => no = true,
-            None => {}
+            None => {
+                let trimmed = line.trim_start();
+                if !trimmed.starts_with('>') && !trimmed.starts_with('|') && !trimmed.starts_with('[') {
+                    own_words.push_str(&line.to_lowercase());
+                    own_words.push('\n');
+                }
+            }
         }
     }
     match (yes, no) {
@@ -66,8 +74,7 @@ pub fn read_answer(text: &str, denial_phrases: &[String]) -> Answer {
         (false, true) => Answer::Deny,
         (true, true) => Answer::Unclear,
         (false, false) => {
-            let lower = text.to_lowercase();
-            if denial_phrases.iter().any(|phrase| !phrase.is_empty() && lower.contains(phrase.as_str())) {
+            if denial_phrases.iter().any(|phrase| !phrase.is_empty() && own_words.contains(phrase.as_str())) {
                 Answer::Deny
             } else {
                 Answer::Unclear
@@ -125,6 +132,7 @@ mod tests {
         check("Sorry, it is still broken.", Deny);
         check("[X] Yesterday it broke again", Unclear);
         check("[ ] Yes\n[ ] No\nThe printer is still broken.", Deny);
+        check("Thanks!\n> [ ] Yes, it is solved\n> [ ] No, it is not solved - reopen", Unclear);
     }
 
     #[test]

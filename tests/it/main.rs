@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod approval;
 mod cli;
 mod corpus;
 mod ingest;

@@ -1,0 +1,328 @@
+//! The close-approval loop and the scheduler, driven by mail and REQMAIL_NOW.
+
+use crate::harness::{Desk, Mail};
+
+const SITE: &str = r#"
+[identify]
+trust_from_header = true
+
+[approval]
+survey = true
+
+[queues.general]
+resolution = { urgent = "4h", high = "8h", medium = "3d", low = "5d" }
+watchers = ["lead@example.com"]
+hold_timeout_days = 3
+nag_after_days = 2
+
+[queues.audited]
+supervisor = "chief@example.com"
+supervisor_approval = true
+grace_days = 2
+
+[[people]]
+addresses = ["bob@example.com"]
+role = "agent"
+
+[[people]]
+addresses = ["lead@example.com"]
+role = "agent"
+
+[[people]]
+addresses = ["chief@example.com"]
+role = "agent"
+"#;
+
+fn desk_at(now: &str) -> Desk {
+    let mut desk = Desk::with_config(SITE);
+    desk.now = Some(now.into());
+    desk
+}
+
+fn mail(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
+    format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").into_bytes()
+}
+
+/// Ticket 1 from Carol, owned by Bob, resolved by Bob; returns the resolution mail.
+fn resolved_ticket(desk: &Desk, queue: &str) -> Mail {
+    desk.ingest(&mail("Carol <carol@example.org>", "help@example.com", "Printer jammed", &format!("Queue: {queue}\n\nIt jams."), "c1")).ok();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re: [REQ #1]", "Owner: me\nStatus: resolved\n\nReplaced the roller.", "b1")).ok();
+    assert_eq!(desk.ticket(1)["status"], "resolved");
+    let resolution = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes, it is solved")).expect("resolution mail");
+    desk.clear_outbox();
+    resolution
+}
+
+/// Carol's reply to `to_mail`, with `body` written above the quote in `style`.
+fn reply(to_mail: &Mail, body: &str, style: &str, id: &str) -> Vec<u8> {
+    let original = to_mail.body();
+    let reply_to = to_mail.header("Reply-To").unwrap();
+    let reply_to = reply_to.rsplit('<').next().unwrap().trim_end_matches('>');
+    let subject = format!("Re: {}", to_mail.subject());
+    let text = match style {
+        "gmail" => {
+            let quoted: String = original.lines().map(|line| format!("> {line}\n")).collect();
+            format!("{body}\n\nOn Mon, 23 Nov 2026 at 10:00, Help Desk <help@example.com> wrote:\n{quoted}")
+        }
+        "outlook" => format!(
+            "{body}\n\n________________________________\nFrom: Help Desk <help@example.com>\nSent: Monday, November 23, 2026 10:00 AM\nTo: Carol\nSubject: {}\n\n{original}",
+            to_mail.subject()
+        ),
+        "marked-in-quote" => original
+            .lines()
+            .map(|line| if line.contains("[ ] Yes") && body == "yes" { format!("> {}\n", line.replace("[ ]", "[X]")) }
+                 else if line.contains("[ ] No") && body == "no" { format!("> {}\n", line.replace("[ ]", "[x]")) }
+                 else { format!("> {line}\n") })
+            .collect(),
+        _ => unreachable!("unknown style"),
+    };
+    format!(
+        "From: Carol <carol@example.org>\r\nTo: {reply_to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\nIn-Reply-To: <{}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}",
+        to_mail.message_id()
+    )
+    .into_bytes()
+}
+
+fn status(desk: &Desk) -> String {
+    desk.ticket(1)["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn resolve_then_yes_closes() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    assert!(resolution.body().contains("within 5 days"), "grace period stated: {}", resolution.body());
+    assert_eq!(resolution.to(), "carol@example.org");
+    desk.ingest(&reply(&resolution, "yes", "marked-in-quote", "r1")).ok();
+    assert_eq!(status(&desk), "closed");
+}
+
+#[test]
+fn resolve_no_resolve_yes() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    desk.ingest(&reply(&resolution, "[ ] Yes\n[X] No, it still jams on thick paper.", "gmail", "r1")).ok();
+    assert_eq!(status(&desk), "open");
+    let to_owner: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.to() == "bob@example.com").collect();
+    assert_eq!(to_owner.len(), 1, "the owner is told");
+    assert!(to_owner[0].body().contains("thick paper"), "{}", to_owner[0].body());
+    desk.clear_outbox();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re: [REQ #1]", "Status: resolved\n\nNew roller.", "b2")).ok();
+    let second = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes")).expect("second resolution mail");
+    desk.ingest(&reply(&second, "[X] Yes, it is solved", "outlook", "r2")).ok();
+    assert_eq!(status(&desk), "closed");
+}
+
+#[test]
+fn every_client_style_is_read() {
+    for (style, body, expected) in [
+        ("gmail", "[X] Yes, it is solved - close the request", "closed"),
+        ("outlook", "[x] No, it is not solved - reopen the request", "open"),
+        ("marked-in-quote", "no", "open"),
+        ("gmail", "Still broken, sorry.", "open"),
+    ] {
+        let desk = desk_at("2026-11-23T09:00:00Z");
+        let resolution = resolved_ticket(&desk, "general");
+        desk.ingest(&reply(&resolution, body, style, "r")).ok();
+        assert_eq!(status(&desk), expected, "{style}: {body}");
+    }
+}
+
+#[test]
+fn html_only_reply_with_marked_box() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    let raw = format!(
+        "From: carol@example.org\r\nTo: help+1@example.com\r\nSubject: RE: {}\r\nMessage-ID: <html@test>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><div>Thanks!</div><hr><div><b>From:</b> Help Desk<br><b>Sent:</b> Monday</div><p>&nbsp;&nbsp;[X] Yes, it is solved - close the request<br>&nbsp;&nbsp;[ ] No, it is not solved - reopen the request</p></body></html>",
+        resolution.subject()
+    );
+    desk.ingest(raw.as_bytes()).ok();
+    assert_eq!(status(&desk), "closed");
+}
+
+#[test]
+fn no_box_or_both_boxes_get_a_clarification_and_change_nothing() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    desk.ingest(&reply(&resolution, "Thanks a lot!", "gmail", "r1")).ok();
+    assert_eq!(status(&desk), "resolved");
+    desk.ingest(&reply(&resolution, "[X] Yes\n[X] No", "gmail", "r2")).ok();
+    assert_eq!(status(&desk), "resolved");
+    let clarifications = desk.outbox().into_iter().filter(|mail| mail.body().contains("mark\nexactly one box") || mail.body().contains("exactly one box")).count();
+    assert_eq!(clarifications, 2);
+}
+
+#[test]
+fn someone_else_cannot_approve() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    let forged = String::from_utf8(reply(&resolution, "[X] Yes, it is solved", "gmail", "f1")).unwrap().replace("From: Carol <carol@example.org>", "From: mallory@example.net");
+    desk.ingest(forged.as_bytes()).ok();
+    assert_eq!(status(&desk), "resolved", "only the requester decides");
+    let history = desk.ticket(1)["history"].clone();
+    assert!(history.as_array().unwrap().iter().any(|event| event["actor"] == "mallory@example.net"), "kept as a note");
+}
+
+#[test]
+fn unverified_requester_cannot_approve() {
+    let mut desk = Desk::with_config(&SITE.replace("trust_from_header = true", "trust_from_header = false"));
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    desk.ingest(&mail("carol@example.org", "help@example.com", "Printer", "It jams.", "c1")).ok();
+    desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
+    let resolution = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes")).unwrap();
+    // Without a verifiable token or authentication results, a From alone proves nothing.
+    let forged = String::from_utf8(reply(&resolution, "[X] Yes", "gmail", "f1")).unwrap().replace("To: help+1@example.com", "To: help@example.com");
+    desk.ingest(forged.as_bytes()).ok();
+    assert_eq!(status(&desk), "resolved");
+}
+
+#[test]
+fn replayed_approval_has_no_second_effect() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    let approval = reply(&resolution, "[X] Yes", "gmail", "once");
+    desk.ingest(&approval).ok();
+    desk.run(&["ticket", "update", "1", "status=open"]).ok();
+    desk.ingest(&approval).ok();
+    assert_eq!(status(&desk), "open", "the replay changed nothing");
+}
+
+#[test]
+fn silence_closes_exactly_at_the_grace_boundary_once() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    resolved_ticket(&desk, "general");
+    desk.now = Some("2026-11-28T08:59:59Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(status(&desk), "resolved");
+    desk.now = Some("2026-11-28T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(status(&desk), "closed");
+    let closing: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.body().contains("is now closed")).collect();
+    assert_eq!(closing.len(), 1);
+    assert_eq!(closing[0].to(), "carol@example.org");
+    desk.run(&["tick"]).ok();
+    desk.now = Some("2026-11-29T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.outbox().into_iter().filter(|mail| mail.body().contains("is now closed")).count(), 1, "once");
+}
+
+#[test]
+fn grace_counts_from_the_last_resolution_after_holds() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    desk.ingest(&mail("carol@example.org", "help@example.com", "Printer", "It jams.", "c1")).ok();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re", "Status: hold\n\nWaiting for parts.", "b1")).ok();
+    desk.now = Some("2026-11-25T09:00:00Z".into());
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re", "Status: resolved\n\nParts fitted.", "b2")).ok();
+    desk.now = Some("2026-11-30T08:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(status(&desk), "resolved");
+    desk.now = Some("2026-11-30T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(status(&desk), "closed");
+}
+
+#[test]
+fn two_ticks_at_once_close_once() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    resolved_ticket(&desk, "general");
+    desk.now = Some("2026-12-01T09:00:00Z".into());
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| desk.run(&["tick"]));
+        let second = scope.spawn(|| desk.run(&["tick"]));
+        assert_eq!(first.join().unwrap().status, 0);
+        assert_eq!(second.join().unwrap().status, 0);
+    });
+    assert_eq!(desk.outbox().into_iter().filter(|mail| mail.body().contains("is now closed")).count(), 1);
+}
+
+#[test]
+fn supervisor_approves_first() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    desk.ingest(&mail("carol@example.org", "help@example.com", "Audit", "Queue: audited\n\nPlease.", "c1")).ok();
+    desk.clear_outbox();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re", "Status: resolved\n\nDone.", "b1")).ok();
+    let boxes: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.body().contains("[ ] Yes")).collect();
+    assert_eq!(boxes.len(), 1);
+    assert_eq!(boxes[0].to(), "chief@example.com", "the supervisor is asked first");
+    desk.clear_outbox();
+    desk.ingest(&mail("chief@example.com", "help+1@example.com", "Re", "[X] Yes, it is solved", "s1")).ok();
+    assert_eq!(status(&desk), "resolved");
+    let boxes: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.body().contains("[ ] Yes")).collect();
+    assert_eq!(boxes.len(), 1);
+    assert_eq!(boxes[0].to(), "carol@example.org", "then the customer");
+    desk.ingest(&mail("carol@example.org", "help+1@example.com", "Re", "[X] Yes", "c2")).ok();
+    assert_eq!(status(&desk), "closed");
+}
+
+#[test]
+fn reminder_and_escalation_fire_once_each() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    // High priority in general: 8h round the clock, due 17:00; 75% is 15:00.
+    desk.ingest(&mail("carol@example.org", "help@example.com", "Urgent-ish", "Importance: high\n\nx", "c1")).ok();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re", "Owner: me\n\nLooking.", "b1")).ok();
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T14:59:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert!(desk.outbox().is_empty());
+    desk.now = Some("2026-11-23T15:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    desk.run(&["tick"]).ok();
+    let reminders: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.body().starts_with("Reminder")).collect();
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].to(), "bob@example.com");
+    desk.now = Some("2026-11-23T17:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    desk.run(&["tick"]).ok();
+    let escalations = desk.outbox().into_iter().filter(|mail| mail.body().starts_with("Escalation")).count();
+    assert_eq!(escalations, 1);
+}
+
+#[test]
+fn hold_times_out_and_untouched_tickets_nag() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    desk.ingest(&mail("carol@example.org", "help@example.com", "Printer", "Importance: low\n\nx", "c1")).ok();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re", "Owner: me\nStatus: hold\n\nWaiting.", "b1")).ok();
+    desk.clear_outbox();
+    desk.now = Some("2026-11-26T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(status(&desk), "open");
+    assert_eq!(desk.outbox().into_iter().filter(|mail| mail.body().contains("on hold too long")).count(), 1);
+    desk.clear_outbox();
+    desk.now = Some("2026-11-28T09:00:01Z".into());
+    desk.run(&["tick"]).ok();
+    desk.run(&["tick"]).ok();
+    let nags: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.body().contains("not been touched")).collect();
+    assert_eq!(nags.len(), 1);
+    assert_eq!(nags[0].to(), "bob@example.com");
+}
+
+#[test]
+fn survey_after_closing_and_its_answer_is_stored() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    desk.ingest(&reply(&resolution, "[X] Yes", "gmail", "r1")).ok();
+    desk.now = Some("2026-11-23T10:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    let survey = desk.outbox().into_iter().find(|mail| mail.body().contains("How satisfied")).expect("survey");
+    desk.ingest(&reply(&survey, "[ ] 1\n[ ] 2\n[ ] 3\n[X] 4\n[ ] 5", "gmail", "s1")).ok();
+    assert_eq!(status(&desk), "closed", "an answer to the survey does not reopen");
+    assert_eq!(desk.sql("SELECT rating FROM surveys WHERE ticket = 1")[0][0], 4);
+}
+
+#[test]
+fn closed_ticket_reopens_within_the_window_later_a_follow_up_ticket() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    desk.ingest(&reply(&resolution, "[X] Yes", "gmail", "r1")).ok();
+    desk.now = Some("2026-11-30T09:00:00Z".into());
+    desk.ingest(&mail("carol@example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "It jams again.", "c2")).ok();
+    assert_eq!(status(&desk), "open");
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re", "Status: closed\n\nClosing.", "b3")).ok();
+    desk.now = Some("2027-01-30T09:00:00Z".into());
+    desk.ingest(&mail("carol@example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Months later, again.", "c3")).ok();
+    assert_eq!(status(&desk), "closed");
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 2);
+    let history = desk.ticket(2)["history"].clone();
+    assert!(history.as_array().unwrap().iter().any(|event| event["detail"].as_str().unwrap().contains("follows up #1")), "{history}");
+}
