@@ -180,7 +180,7 @@ fn send_letter(
     };
     let body = context.templates.render(template, &data)?;
     let subject = context.threading.tag.subject_for(ticket.number, &ticket.subject);
-    let reply_to = context.threading.ticket_address(ticket.number);
+    let reply_to = crate::identify::token::reply_address(conn, &config.mail, &context.threading, ticket.number, recipient)?;
     let composed = compose(&Outgoing {
         ticket: ticket.number,
         from_name: &config.mail.name,
@@ -202,6 +202,10 @@ fn send_letter(
         Ok(composed) => composed,
         Err(error) => return Ok(Err(format!("no mail to {recipient}: {error:#}"))),
     };
+    // RFC 3834 §2: no loops. Suppressed letters become a history note, not an outbox row.
+    if let Err(reason) = store::ratelimit::admit(conn, &config.limits, recipient, Some(ticket.number), now)? {
+        return Ok(Err(reason));
+    }
     let message = store::messages::insert_outgoing(conn, Some(ticket.number), &message_id, recipient, &subject, &raw, now)?;
     store::outbox::enqueue(conn, message, Some(ticket.number), &config.mail.address, recipient, now)?;
     Ok(Ok(()))

@@ -9,7 +9,9 @@ pub mod messages;
 pub mod outbox;
 pub mod people;
 pub mod quarantine;
+pub mod ratelimit;
 pub mod tickets;
+pub mod undeliverable;
 
 use std::time::Duration;
 
@@ -19,7 +21,11 @@ use rusqlite_migration::{Migrations, M};
 
 use crate::config::StoreConfig;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_initial.sql")),
+    // 0002 and 0003 are reserved for other branches; the order is settled when merging.
+    M::up(include_str!("migrations/0004_safety.sql")),
+];
 
 /// An open database with the schema at the latest version.
 pub struct Store {

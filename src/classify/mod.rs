@@ -4,7 +4,15 @@
 //! bulk or list mail, from a null sender or MAILER-DAEMON; recognise our own mail
 //! coming back. Machines may still add to a ticket; only a person (or an
 //! `auto-generated` monitoring message) opens one, and only a person gets a receipt.
+//!
+//! Besides RFC 3834's marks this knows Outlook's `X-Auto-Response-Suppress`, our loop
+//! header and Message-IDs, mail looping through too many hops, and reports that are
+//! not delivery reports (read receipts, abuse/ARF, DMARC aggregate and TLS reports).
+//! [`bounce`] reads delivery status reports (RFC 3464 and the common other forms).
 
+pub mod bounce;
+
+use crate::config::LimitsConfig;
 use crate::parse::Mail;
 
 /// Who wrote the message, as far as its headers tell.
@@ -28,6 +36,10 @@ pub enum MachineKind {
     Bulk,
     /// Delivery status reports and other mail from a null sender or the mail system.
     Bounce,
+    /// Read receipts (RFC 8098), abuse reports (ARF), DMARC aggregate and TLS reports.
+    Report,
+    /// Mail that went round too many hops, or through our address too often.
+    Loop,
 }
 
 impl Class {
@@ -42,8 +54,16 @@ impl Class {
     }
 }
 
-/// Classifies `mail`; `help_domain` and `help_local` come from `mail.address`.
+/// Classifies `mail` with the default limits; `help_domain` and `help_local` come from `mail.address`.
 pub fn classify(mail: &Mail, help_local: &str, help_domain: &str) -> Class {
+    classify_with_limits(mail, help_local, help_domain, &LimitsConfig::default())
+}
+
+/// Classifies `mail`; the hop limits come from `limits`.
+pub fn classify_with_limits(mail: &Mail, help_local: &str, help_domain: &str, limits: &LimitsConfig) -> Class {
+    if mail.loop_header {
+        return Class::Ours { reason: "our loop header X-Reqmail-Ticket: our own mail came back".into() };
+    }
     let ours_suffix = format!("@{}", help_domain.to_ascii_lowercase());
     if let Some(id) = &mail.message_id {
         if id.starts_with("reqmail.") && id.to_ascii_lowercase().ends_with(&ours_suffix) {
@@ -61,6 +81,23 @@ pub fn classify(mail: &Mail, help_local: &str, help_domain: &str) -> Class {
     }
 
     let machine = |kind, reason: String| Class::Machine { kind, reason };
+    let n_received = mail.headers_named("received").count();
+    if n_received > limits.max_received_hops {
+        return machine(MachineKind::Loop, format!("{n_received} Received headers: a mail loop (limits.max_received_hops)"));
+    }
+    let help_local_lower = help_local.to_ascii_lowercase();
+    let n_delivered_to_ours = mail
+        .headers_named("delivered-to")
+        .filter_map(crate::parse::bare_address)
+        .filter(|address| {
+            address.rsplit_once('@').is_some_and(|(local, domain)| {
+                local.split('+').next() == Some(help_local_lower.as_str()) && domain.eq_ignore_ascii_case(help_domain)
+            })
+        })
+        .count();
+    if n_delivered_to_ours > limits.max_delivered_to_ours {
+        return machine(MachineKind::Loop, format!("delivered to our address {n_delivered_to_ours} times: a mail loop"));
+    }
     let return_path = mail.header("return-path").map(str::trim);
     if return_path.is_some_and(|path| path == "<>" || path.is_empty()) {
         return machine(MachineKind::Bounce, "null return path (<>)".into());
@@ -75,8 +112,25 @@ pub fn classify(mail: &Mail, help_local: &str, help_domain: &str) -> Class {
     if let Some(content_type) = mail.header("content-type") {
         let content_type = content_type.to_ascii_lowercase();
         if content_type.starts_with("multipart/report") {
-            return machine(MachineKind::Bounce, "a delivery or disposition report (multipart/report)".into());
+            // RFC 6522: report-type says which; only delivery-status is a bounce.
+            if content_type.contains("delivery-status") || !content_type.contains("report-type") {
+                return machine(MachineKind::Bounce, "a delivery status report (multipart/report)".into());
+            }
+            let kind = content_type.split("report-type").nth(1).unwrap_or("").trim_start_matches(['=', ' ', '"']);
+            let kind: String = kind.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            return machine(MachineKind::Report, format!("a {kind} report (multipart/report)"));
         }
+    }
+    if mail.header("disposition-notification-to").is_none()
+        && mail.report_parts.iter().any(|(content_type, _)| content_type.contains("delivery-status"))
+    {
+        return machine(MachineKind::Bounce, "a delivery status report (message/delivery-status part)".into());
+    }
+    if looks_like_dmarc_report(mail) {
+        return machine(MachineKind::Report, "a DMARC aggregate report".into());
+    }
+    if mail.header("tls-report-domain").is_some() || mail.header("tls-report-submitter").is_some() {
+        return machine(MachineKind::Report, "an SMTP TLS report (RFC 8460)".into());
     }
     if let Some(value) = mail.header("auto-submitted") {
         let keyword = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -86,6 +140,10 @@ pub fn classify(mail: &Mail, help_local: &str, help_domain: &str) -> Class {
         if keyword != "no" {
             return machine(MachineKind::AutoReply, format!("Auto-Submitted: {keyword}"));
         }
+    }
+    // Outlook and Exchange put this on their automatic replies, often as the only mark.
+    if let Some(value) = mail.header("x-auto-response-suppress") {
+        return machine(MachineKind::AutoReply, format!("X-Auto-Response-Suppress: {}", crate::parse::one_line(value)));
     }
     for header in ["x-autoreply", "x-autorespond", "x-autogenerated"] {
         if mail.header(header).is_some() {
@@ -105,6 +163,16 @@ pub fn classify(mail: &Mail, help_local: &str, help_domain: &str) -> Class {
         }
     }
     Class::Person
+}
+
+/// RFC 7489 §7.2.1.1: "Report Domain: … Submitter: …" with a zip or gzip attachment.
+fn looks_like_dmarc_report(mail: &Mail) -> bool {
+    let subject = mail.subject.to_ascii_lowercase();
+    subject.contains("report domain")
+        && (subject.contains("submitter")
+            || mail.attachments.iter().any(|attachment| {
+                attachment.content_type.contains("zip") || attachment.content_type.contains("gzip") || attachment.filename.ends_with(".xml.gz")
+            }))
 }
 
 #[cfg(test)]
@@ -138,5 +206,15 @@ mod tests {
         check("From: Help <help@example.com>", "ours");
         check("From: help+12@Example.com", "ours");
         check("From: a@b.c\r\nMessage-ID: <reqmail.1.2.x@example.com>", "ours");
+        check("From: a@b.c\r\nX-Reqmail-Ticket: 4", "ours");
+        check("From: a@b.c\r\nX-Auto-Response-Suppress: All", "AutoReply");
+        check("From: a@b.c\r\nPrecedence: junk", "Bulk");
+        check("From: a@b.c\r\nPrecedence: auto_reply", "AutoReply");
+        check("From: a@b.c\r\nList-Unsubscribe: <mailto:u@b.c>", "Bulk");
+        check("From: postmaster@b.c", "Bounce");
+        check("From: a@b.c\r\nContent-Type: multipart/report; report-type=disposition-notification; boundary=x", "Report");
+        check("From: a@b.c\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=x", "Bounce");
+        check("From: a@b.c\r\nDelivered-To: help@example.com\r\nDelivered-To: help+3@example.com\r\nDelivered-To: help@example.com", "Loop");
+        check(&format!("From: a@b.c\r\n{}", "Received: from x by y\r\n".repeat(51).trim_end()), "Loop");
     }
 }
