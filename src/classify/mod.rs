@@ -126,6 +126,9 @@ pub fn classify_with_limits(mail: &Mail, help_local: &str, help_domain: &str, li
     {
         return machine(MachineKind::Bounce, "a delivery status report (message/delivery-status part)".into());
     }
+    if looks_like_outlook_read_receipt(mail) {
+        return machine(MachineKind::Report, "an Outlook read receipt (Read: with a TNEF body)".into());
+    }
     if looks_like_dmarc_report(mail) {
         return machine(MachineKind::Report, "a DMARC aggregate report".into());
     }
@@ -162,7 +165,30 @@ pub fn classify_with_limits(mail: &Mail, help_local: &str, help_domain: &str, li
             return machine(MachineKind::Bulk, format!("mailing-list mail ({header})"));
         }
     }
+    if let Some(prefix) = auto_reply_subject(&mail.subject) {
+        return machine(MachineKind::AutoReply, format!("subject begins like an automatic reply ({prefix:?})"));
+    }
     Class::Person
+}
+
+/// Subject prefixes that vacation responders write and people do not (Apple iCloud sends
+/// "Auto reply:" with no RFC 3834 header at all). Only whole prefixes with their colon.
+fn auto_reply_subject(subject: &str) -> Option<&'static str> {
+    const PREFIXES: &[&str] = &[
+        "auto reply:", "autoreply:", "auto-reply:", "automatic reply:", "auto response:", "autoresponse:", "out of office:",
+        "out of office reply:", "out of office autoreply:", "abwesenheitsnotiz:", "automatische antwort:", "réponse automatique:",
+        "risposta automatica:", "respuesta automática:", "automatisch antwoord:", "automatyczna odpowiedź:", "自動応答:", "自動返信:",
+    ];
+    let lower = subject.trim_start().to_lowercase();
+    PREFIXES.iter().copied().find(|prefix| lower.starts_with(prefix))
+}
+
+/// Outlook's read receipts arrive as `Read: …` with the whole body in TNEF.
+fn looks_like_outlook_read_receipt(mail: &Mail) -> bool {
+    let subject = mail.subject.trim_start().to_ascii_lowercase();
+    let tnef = mail.header("content-type").is_some_and(|value| value.to_ascii_lowercase().contains("ms-tnef"))
+        || mail.header("x-ms-tnef-correlator").is_some();
+    tnef && (subject.starts_with("read:") || subject.starts_with("gelesen:") || subject.starts_with("lu :") || subject.starts_with("lu:"))
 }
 
 /// RFC 7489 §7.2.1.1: "Report Domain: … Submitter: …" with a zip or gzip attachment.

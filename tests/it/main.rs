@@ -6,4 +6,6 @@ mod cli;
 mod corpus;
 mod ingest;
 mod threading;
+mod attacks;
+mod corpus_mangled;
 mod transport;
