@@ -46,6 +46,7 @@ pub struct Config {
     pub categories: Vec<String>,
     /// Checklists by category path; every item must be ticked before the ticket is resolved.
     pub checklists: BTreeMap<String, Vec<String>>,
+    pub limits: LimitsConfig,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -64,6 +65,12 @@ pub struct MailConfig {
     pub default_queue: String,
     /// A second address for internal notes (RT's comment address); mail to it is never shown to customers.
     pub comment_address: Option<String>,
+    /// Secret key of the reply tokens (DESIGN §4); when unset, one is generated once
+    /// and kept in the database's `settings` table.
+    pub secret: Option<String>,
+    /// The authserv-id (RFC 8601) of our own receiving MTA: only its
+    /// Authentication-Results header is believed. Unset: none is believed.
+    pub trusted_authserv_id: Option<String>,
 }
 
 impl Default for MailConfig {
@@ -74,6 +81,8 @@ impl Default for MailConfig {
             subject_tag: "REQ".into(),
             default_queue: "general".into(),
             comment_address: None,
+            secret: None,
+            trusted_authserv_id: None,
         }
     }
 }
@@ -272,6 +281,53 @@ impl Default for ApprovalConfig {
     }
 }
 
+/// Bounds on hostile or runaway mail (issue 7): sizes checked before expensive
+/// work, and the rate of automatic mail to any one address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Most MIME parts in one message.
+    pub max_parts: usize,
+    /// Deepest nesting of multiparts and attached messages.
+    pub max_depth: usize,
+    /// Largest header block, in bytes.
+    pub max_header_bytes: usize,
+    /// Longest line, in bytes (RFC 5322 allows 998; real mail is sloppier).
+    pub max_line_bytes: usize,
+    /// Most `Received` headers before a message counts as looping (RFC 5321 §6.3).
+    pub max_received_hops: usize,
+    /// How often our help address may appear in `Delivered-To` before it counts as a loop.
+    pub max_delivered_to_ours: usize,
+    /// Length of the sliding window for automatic mail, in seconds.
+    pub auto_mail_window_seconds: u64,
+    /// Automatic letters to one address about one ticket per window.
+    pub auto_mail_per_ticket: u32,
+    /// Automatic letters to one address about all tickets per window.
+    pub auto_mail_per_address: u32,
+    /// Automatic letters to all addresses together per window.
+    pub auto_mail_global: u32,
+    /// How long an address that bounced permanently gets no mail, in days.
+    pub undeliverable_days: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_parts: 1000,
+            max_depth: 30,
+            max_header_bytes: 1 << 20,
+            max_line_bytes: 4 << 20,
+            max_received_hops: 50,
+            max_delivered_to_ours: 2,
+            auto_mail_window_seconds: 3600,
+            auto_mail_per_ticket: 5,
+            auto_mail_per_address: 20,
+            auto_mail_global: 2000,
+            undeliverable_days: 7,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerConfig {
@@ -410,6 +466,12 @@ impl Config {
         }
         if self.outbound.max_attempts == 0 {
             problems.push("outbound.max_attempts must be 1 or more".to_string());
+        }
+        if self.mail.secret.as_deref().is_some_and(|secret| secret.len() < 16) {
+            problems.push("mail.secret must be at least 16 characters long".to_string());
+        }
+        if self.limits.auto_mail_window_seconds == 0 {
+            problems.push("limits.auto_mail_window_seconds must be 1 or more".to_string());
         }
         if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
     }

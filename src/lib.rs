@@ -16,11 +16,12 @@
 //! Around them: [`scheduler`] runs timed jobs through the same plan and apply,
 //! [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
 //! domain types, [`config`] and [`clock`] what every command starts from, [`cli`] the
-//! commands.
+//! commands, [`fault`] the crash points of the crash tests.
 
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod fault;
 pub mod source;
 pub mod pipeline;
 pub mod parse;

@@ -4,9 +4,17 @@
 //! this module picks what reqmail needs, bounds the size of every value it keeps, and
 //! says when the bytes are not a mail message at all. Parsing never panics on input;
 //! text that cannot be decoded comes out with replacement characters.
+//!
+//! Hostile mail (issue 7): [`parse_with_limits`] checks the header size and the line
+//! length with one linear scan before mail-parser runs, and the part count and nesting
+//! depth before any body is decoded or converted. Header fields that look like ours
+//! (`X-Reqmail-*`) are removed here, before any later step can read them: only our
+//! loop header is remembered, as a flag, and it can only make a message be ignored.
 
 use chrono::{DateTime, Utc};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+
+use crate::config::LimitsConfig;
 
 /// Longest Message-ID we keep; longer ones are treated as absent (Stalwart does the same).
 pub const MAX_ID_LENGTH: usize = 250;
@@ -16,6 +24,13 @@ const MAX_HEADERS: usize = 500;
 const MAX_HEADER_VALUE: usize = 4096;
 /// Most ids kept from References.
 const MAX_REFERENCES: usize = 50;
+/// Most text kept of one machine-readable report part (RFC 3464 delivery-status,
+/// returned headers): enough for every recipient block of a real DSN.
+const MAX_REPORT_PART: usize = 64 * 1024;
+/// Most report parts kept.
+const MAX_REPORT_PARTS: usize = 20;
+/// Prefix of the header fields only reqmail may write.
+const INTERNAL_PREFIX: &str = "x-reqmail-";
 
 /// A message as reqmail sees it.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +43,11 @@ pub struct Mail {
     pub from: Option<Mailbox>,
     /// How many mailboxes all From headers name together.
     pub from_count: usize,
+    /// How many From header fields there are (RFC 5322 allows exactly one).
+    pub from_fields: usize,
+    /// Whether an addr-spec in From is not written literally in the header (an
+    /// encoded-word or other trick that decodes into an address): never authentic.
+    pub from_disguised: bool,
     /// To, Cc and the envelope-style recipient headers, lower-cased addr-specs.
     pub recipients: Vec<String>,
     pub subject: String,
@@ -36,7 +56,17 @@ pub struct Mail {
     pub text: String,
     pub attachments: Vec<Attachment>,
     /// Header fields in order, lower-cased names, raw (unfolded, trimmed) values.
+    /// `X-Reqmail-*` fields are never here.
     pub headers: Vec<(String, String)>,
+    /// Names of the `X-Reqmail-*` fields that were removed.
+    pub removed_internal: Vec<String>,
+    /// Whether our loop header (`X-Reqmail-Ticket`) was among them.
+    pub loop_header: bool,
+    /// Machine-readable parts of a report: `(content type, text)` of
+    /// message/delivery-status, text/rfc822-headers and attached messages' headers.
+    pub report_parts: Vec<(String, String)>,
+    /// Message-IDs of attached (returned) messages.
+    pub attached_message_ids: Vec<String>,
 }
 
 /// An address with its display name.
@@ -60,6 +90,12 @@ pub struct Attachment {
 pub enum ParseError {
     #[error("not a mail message: no header field could be read")]
     NoHeaders,
+    /// The MIME parser gave up on broken structure.
+    #[error("the MIME structure is too broken to read ({0})")]
+    ParserFailed(String),
+    /// Over one of the configured `[limits]`; the text names the limit.
+    #[error("{0}")]
+    OverLimit(String),
 }
 
 impl Mail {
@@ -74,8 +110,13 @@ impl Mail {
     }
 }
 
-/// Reads `raw` as a message.
+/// Reads `raw` as a message, with the default limits.
 pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
+    parse_with_limits(raw, &LimitsConfig::default())
+}
+
+/// Reads `raw` as a message; mail over `limits` is refused before the expensive work.
+pub fn parse_with_limits(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
     // Old Mac files end lines with CR alone; no MTA sends that, but files do arrive so.
     let head = &raw[..raw.len().min(8192)];
     let converted;
@@ -85,11 +126,22 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     } else {
         raw
     };
-    let message = MessageParser::default().parse(raw).ok_or(ParseError::NoHeaders)?;
+    check_lines(raw, limits).map_err(ParseError::OverLimit)?;
+    // mail-parser 0.11.9 still panics on some corrupted multiparts (found by our mangled
+    // corpus test, kept in fixtures/mail/regression/); that is its failure, not ours.
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    let message = match parsed {
+        Ok(message) => message.ok_or(ParseError::NoHeaders)?,
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|text| text.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            return Err(ParseError::ParserFailed(what.unwrap_or_default()));
+        }
+    };
     let known_header = message.headers().iter().any(|header| !matches!(header.name, mail_parser::HeaderName::Other(_)));
     if !known_header {
         return Err(ParseError::NoHeaders);
     }
+    check_structure(&message, limits).map_err(ParseError::OverLimit)?;
 
     let mut mail = Mail {
         message_id: message.message_id().and_then(clean_id),
@@ -108,6 +160,17 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
         .flat_map(mailboxes)
         .collect();
     mail.from_count = from_mailboxes.len();
+    mail.from_fields = message.headers().iter().filter(|header| header.name == mail_parser::HeaderName::From).count();
+    let raw_from: String = message
+        .headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("from"))
+        .map(|(_, value)| unfold(value).to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The identity is the addr-spec as written: one that only appears after decoding
+    // (`=?utf-8?q?ceo=40example.com?=`) is a disguise.
+    mail.from_disguised = from_mailboxes.iter().any(|mailbox| !raw_from.contains(&mailbox.address))
+        || addr_specs_of(&raw_from).any(|spec| spec.contains("=?"));
     mail.from = from_mailboxes.into_iter().next();
 
     for address in message.to().into_iter().chain(message.cc()).flat_map(mailboxes) {
@@ -117,6 +180,16 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     for (name, value) in message.headers_raw().take(MAX_HEADERS) {
         let value = unfold(value);
         let lower = name.to_ascii_lowercase();
+        if lower.starts_with(INTERNAL_PREFIX) {
+            // Spoofed internal headers (the OTRS X-OTRS-* class of bugs) never reach a rule.
+            if lower == "x-reqmail-ticket" {
+                mail.loop_header = true;
+            }
+            if mail.removed_internal.len() < 20 {
+                mail.removed_internal.push(truncate_chars(&one_line(&lower), 100));
+            }
+            continue;
+        }
         if matches!(lower.as_str(), "delivered-to" | "x-original-to" | "envelope-to" | "x-envelope-to") {
             if let Some(address) = bare_address(&value) {
                 push_unique(&mut mail.recipients, address);
@@ -126,6 +199,7 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     }
 
     mail.text = body_text(&message);
+    collect_report_parts(&message, &mut mail);
 
     for part in message.attachments() {
         let content_type = part
@@ -149,6 +223,105 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
 const MAX_HTML_FOR_LAYOUT: usize = 2 << 20;
 /// Line width for HTML rendering: wide, so that nothing the sender wrote is re-wrapped.
 const HTML_TEXT_WIDTH: usize = 400;
+/// One linear pass before mail-parser: the header block and the longest line.
+fn check_lines(raw: &[u8], limits: &LimitsConfig) -> Result<(), String> {
+    let mut header_bytes = None;
+    let mut position = 0;
+    for line in raw.split(|&byte| byte == b'\n') {
+        let length = line.len();
+        if length > limits.max_line_bytes {
+            return Err(format!("a line of {length} bytes is longer than limits.max_line_bytes = {}", limits.max_line_bytes));
+        }
+        position += length + 1;
+        if header_bytes.is_none() && line.strip_suffix(b"\r").unwrap_or(line).is_empty() {
+            header_bytes = Some(position);
+        }
+        if header_bytes.is_none() && position > limits.max_header_bytes {
+            return Err(format!("the header block is larger than limits.max_header_bytes = {}", limits.max_header_bytes));
+        }
+    }
+    Ok(())
+}
+
+/// Part count and nesting depth, walked without recursion; before any body is decoded.
+fn check_structure(message: &mail_parser::Message<'_>, limits: &LimitsConfig) -> Result<(), String> {
+    let mut n_parts = 0usize;
+    // (message, part index, depth)
+    let mut stack: Vec<(&mail_parser::Message<'_>, usize, usize)> = vec![(message, 0, 1)];
+    while let Some((current, index, depth)) = stack.pop() {
+        if depth > limits.max_depth {
+            return Err(format!("parts nested deeper than limits.max_depth = {}", limits.max_depth));
+        }
+        let Some(part) = current.parts.get(index) else { continue };
+        n_parts += 1;
+        if n_parts > limits.max_parts {
+            return Err(format!("more than limits.max_parts = {} MIME parts", limits.max_parts));
+        }
+        match &part.body {
+            PartType::Multipart(children) => {
+                for &child in children {
+                    // A malformed tree could point back up; children always come later.
+                    if (child as usize) > index {
+                        stack.push((current, child as usize, depth + 1));
+                    }
+                }
+            }
+            PartType::Message(nested) => stack.push((nested, 0, depth + 1)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the machine-readable parts of a report (RFC 3464 §2, RFC 6522) for
+/// `classify::bounce`: bounded in number and size.
+fn collect_report_parts(message: &mail_parser::Message<'_>, mail: &mut Mail) {
+    let mut stack: Vec<(&mail_parser::Message<'_>, usize)> = vec![(message, 0)];
+    while let Some((current, depth)) = stack.pop() {
+        for part in &current.parts {
+            if mail.report_parts.len() >= MAX_REPORT_PARTS {
+                return;
+            }
+            let content_type = part
+                .content_type()
+                .map(|ctype| format!("{}/{}", ctype.ctype(), ctype.subtype().unwrap_or("")).to_ascii_lowercase())
+                .unwrap_or_default();
+            match &part.body {
+                PartType::Message(nested) => {
+                    if let Some(id) = nested.message_id().and_then(clean_id) {
+                        push_unique(&mut mail.attached_message_ids, id);
+                    }
+                    let headers: String = nested.headers_raw().take(MAX_HEADERS).map(|(name, value)| format!("{name}:{value}")).collect();
+                    mail.report_parts.push(("message/rfc822".into(), truncate_chars(&headers, MAX_REPORT_PART)));
+                    if depth < 2 {
+                        stack.push((nested, depth + 1));
+                    }
+                }
+                PartType::Text(text) | PartType::Html(text)
+                    if content_type.contains("delivery-status") || content_type.contains("rfc822-headers") =>
+                {
+                    mail.report_parts.push((content_type, truncate_chars(text, MAX_REPORT_PART)));
+                }
+                PartType::Binary(bytes) | PartType::InlineBinary(bytes)
+                    if content_type.contains("delivery-status") || content_type.contains("rfc822-headers") =>
+                {
+                    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_REPORT_PART)]).into_owned();
+                    mail.report_parts.push((content_type, text));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The addr-spec parts of a raw address list: the text in angle brackets, or a whole
+/// item when it has none.
+fn addr_specs_of(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(|item| match (item.find('<'), item.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &item[open + 1..close],
+        _ => item,
+    })
+}
 
 fn body_text(message: &mail_parser::Message<'_>) -> String {
     let mut text = String::new();
@@ -285,6 +458,40 @@ mod tests {
         assert_eq!(mail.references, vec!["p0@x", "p1@x"]);
         assert_eq!(mail.recipients, vec!["help@example.com", "help+7@example.com"]);
         assert_eq!(mail.text.trim(), "Hello");
+    }
+
+    #[test]
+    fn internal_headers_are_removed_before_anyone_reads_them() {
+        let raw = b"From: a@b.c\r\nX-Reqmail-Queue: admin\r\nX-REQMAIL-Ticket: 3\r\nSubject: s\r\n\r\nbody\r\n";
+        let mail = parse(raw).unwrap();
+        assert!(mail.headers.iter().all(|(name, _)| !name.starts_with("x-reqmail")), "{:?}", mail.headers);
+        assert_eq!(mail.removed_internal, ["x-reqmail-queue", "x-reqmail-ticket"]);
+        assert!(mail.loop_header);
+    }
+
+    #[test]
+    fn limits_are_checked_before_parsing() {
+        let limits = LimitsConfig { max_line_bytes: 100, max_header_bytes: 200, max_parts: 3, max_depth: 3, ..LimitsConfig::default() };
+        let long_line = format!("From: a@b.c\r\nSubject: s\r\n\r\n{}\r\n", "x".repeat(101));
+        assert!(matches!(parse_with_limits(long_line.as_bytes(), &limits), Err(ParseError::OverLimit(text)) if text.contains("max_line_bytes")));
+        let big_header = format!("From: a@b.c\r\n{}\r\nbody", "X-A: 1\r\n".repeat(40));
+        assert!(matches!(parse_with_limits(big_header.as_bytes(), &limits), Err(ParseError::OverLimit(text)) if text.contains("max_header_bytes")));
+        let mut nested = String::from("From: a@b.c\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n");
+        for level in 1..6 {
+            nested.push_str(&format!("--b{}\r\nContent-Type: multipart/mixed; boundary=b{level}\r\n\r\n", level - 1));
+        }
+        nested.push_str("--b5\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+        assert!(matches!(parse_with_limits(nested.as_bytes(), &limits), Err(ParseError::OverLimit(_))));
+    }
+
+    #[test]
+    fn encoded_word_inside_an_address_is_a_disguise() {
+        let honest = parse(b"From: =?utf-8?q?Ann_=C3=A9?= <ann@example.org>\r\nSubject: s\r\n\r\nx\r\n").unwrap();
+        assert!(!honest.from_disguised);
+        let disguised = parse(b"From: <=?utf-8?q?ceo=40example.com?=>\r\nSubject: s\r\n\r\nx\r\n").unwrap();
+        assert!(disguised.from_disguised || disguised.from.is_none(), "{:?}", disguised.from);
+        let two = parse(b"From: a@example.org\r\nFrom: b@example.org\r\nSubject: s\r\n\r\nx\r\n").unwrap();
+        assert_eq!(two.from_fields, 2);
     }
 
     #[test]

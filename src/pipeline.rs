@@ -6,6 +6,10 @@
 //! message that fails is rolled back alone and quarantined with its reason, while a
 //! database that cannot be written fails the whole pass and leaves everything spooled
 //! for the next one. Every message ends applied, quarantined or ignored with a reason.
+//!
+//! Delivery status reports (RFC 3464) are matched here to the letter of ours they
+//! return, through its Message-ID: a permanent failure marks the address
+//! undeliverable, a delay is noted, and a report about mail we never sent is ignored.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -13,13 +17,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::classify::{classify, Class};
+use crate::classify::{bounce, classify_with_limits, Class, MachineKind};
 use crate::config::Config;
 use crate::config::UnknownSenders;
 use crate::identify::sender;
 use crate::identify::thread::{Threading, TicketMatch};
 use crate::notify::render::Templates;
-use crate::parse::{clean_id, parse};
+use crate::parse::{clean_id, parse_with_limits, ParseError};
 use crate::store::messages::{Arrival, Decided, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{SpoolId, TicketId};
@@ -161,6 +165,7 @@ pub fn process(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateT
         log_outcome(id, &outcome);
         outcomes.push((id, outcome));
     }
+    crate::fault::point("before-apply-commit");
     tx.commit()?;
     Ok(outcomes)
 }
@@ -192,10 +197,15 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     }
 
     // Parse
-    let mut mail = match parse(&raw) {
+    let limits = &context.config.limits;
+    let mut mail = match parse_with_limits(&raw, limits) {
         Ok(mail) => mail,
+        Err(error @ ParseError::OverLimit(_)) => return quarantine(conn, id, &format!("too large to process: {error}"), now),
         Err(error) => return quarantine(conn, id, &error.to_string(), now),
     };
+    if !mail.removed_internal.is_empty() {
+        tracing::info!(spool = id.0, removed = ?mail.removed_internal, "removed inbound header fields that only reqmail may write");
+    }
     drop(raw);
     if let Some(recipient) = store::messages::envelope_recipient(conn, id)? {
         if !mail.recipients.contains(&recipient) {
@@ -205,9 +215,14 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
 
     // Classify
     let (help_local, help_domain) = context.config.help_address_parts();
-    let class = classify(&mail, help_local, help_domain);
+    let class = classify_with_limits(&mail, help_local, help_domain, limits);
     if let Class::Ours { reason } = &class {
         return ignore(conn, id, &mail, reason);
+    }
+    if let Class::Machine { kind: MachineKind::Bounce, reason } = &class {
+        if let Some(outcome) = record_bounce(conn, context, id, &mail, reason, now)? {
+            return Ok(outcome);
+        }
     }
 
     // Thread and identify
@@ -219,7 +234,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         };
         return ignore(conn, id, &mail, &reason);
     }
-    let Some(sender) = sender::identify(conn, &context.rules, &context.config.identify, &mail)? else {
+    let Some(sender) = sender::identify(conn, &mail, context)? else {
         if let Class::Machine { reason, .. } = &class {
             return ignore(conn, id, &mail, &format!("machine mail ({reason}) without a usable From address"));
         }
@@ -300,6 +315,59 @@ impl plan::Lookup for StoreLookup<'_> {
     fn job_done(&self, ticket: TicketId, job: &str) -> bool {
         store::tickets::job_done(self.0, ticket, job).unwrap_or(false)
     }
+}
+
+/// Matches a delivery report to the letter of ours it returns and records it on that
+/// letter's ticket; `None` when it names no returned message (threading decides then).
+fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate::parse::Mail, why: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
+    let (_, help_domain) = context.config.help_address_parts();
+    let report = bounce::read(mail, help_domain);
+    if report.returned_ids.is_empty() {
+        return Ok(None);
+    }
+    let mut found = None;
+    for returned in &report.returned_ids {
+        if let Some(outgoing) = store::undeliverable::find_outgoing(conn, returned)? {
+            found = Some((returned.clone(), outgoing));
+            break;
+        }
+    }
+    let Some((returned, (ticket, recipient))) = found else {
+        let reason = format!("a bounce ({why}) for mail we never sent: <{}> is not ours", report.returned_ids[0]);
+        return ignore(conn, id, mail, &reason).map(Some);
+    };
+    let status = report.status.as_deref().unwrap_or("no status code");
+    let diagnostic = report.diagnostic.as_deref().map(|text| format!(": {text}")).unwrap_or_default();
+    let (action, detail) = match report.severity {
+        bounce::Severity::Failed => {
+            let days = context.config.limits.undeliverable_days;
+            let until = now + chrono::Duration::days(i64::from(days));
+            let reason = format!("permanent failure {status}{diagnostic}");
+            store::undeliverable::mark(conn, &recipient, until, &reason, ticket, now)?;
+            let until = crate::clock::format_time(until);
+            ("bounce", format!("mail to {recipient} failed permanently ({status}{diagnostic}); no mail to it until {until}"))
+        }
+        bounce::Severity::Delayed => ("bounce-delay", format!("mail to {recipient} is delayed ({status}{diagnostic}); the mail system keeps trying")),
+        bounce::Severity::Delivered => ("delivery-report", format!("mail to {recipient} was delivered ({status})")),
+    };
+    let outcome_text = format!("{action}: {detail} (returned <{returned}>)");
+    if let Some(ticket) = ticket {
+        store::tickets::add_history(conn, ticket, now, "reqmail", action, &detail, Some(id))?;
+    }
+    let decided = Decided {
+        state: if ticket.is_some() { "applied" } else { "ignored" },
+        ticket,
+        message_id: mail.message_id.as_deref(),
+        from_address: mail.from.as_ref().map(|from| from.address.as_str()),
+        subject: Some(&mail.subject),
+        note: None,
+        outcome: &outcome_text,
+    };
+    store::messages::decide(conn, id, &decided)?;
+    Ok(Some(match ticket {
+        Some(ticket) => Outcome::Applied { ticket, created: false },
+        None => Outcome::Ignored { reason: outcome_text },
+    }))
 }
 
 /// Puts message `id` into quarantine with `reason`.

@@ -41,6 +41,7 @@ impl Ingest {
         let now = session.clock.now();
         let stored = pipeline::spool(&mut store, &[incoming], now).map_err(Failure::TryAgain)?;
         spooled.store(true, Ordering::SeqCst);
+        crate::fault::point("after-spool");
         pipeline::process(&session.context, &mut store, &pipeline::waiting(&stored), now)?;
         deliver_now(&session, &mut store);
         Ok(())

@@ -122,12 +122,21 @@ impl PersonCommand {
                 tx.commit()?;
             }
             PersonCommand::List { json } => {
-                let people = store::people::list(&store.conn)?;
+                let mut people = store::people::list(&store.conn)?;
+                let blocked = store::undeliverable::all(&store.conn, session.clock.now())?;
+                for person in &mut people {
+                    for (address, until, reason) in blocked.iter().filter(|(address, _, _)| person.addresses.contains(address)) {
+                        person.undeliverable.push(format!("{address} until {until} ({reason})"));
+                    }
+                }
                 if *json {
                     println!("{}", serde_json::to_string_pretty(&people).expect("people serialise"));
                 } else {
                     for person in &people {
                         println!("{:<9} {:<24} {}", person.role, person.name.as_deref().unwrap_or("-"), person.addresses.join(", "));
+                        for blocked in &person.undeliverable {
+                            println!("          undeliverable: {blocked}");
+                        }
                     }
                 }
             }

@@ -1,4 +1,10 @@
-//! Step 5: who sent the message, and which ticket it belongs to.
+//! Step 5: who sent the message, whether that is proven, and which ticket it belongs to.
+//!
+//! `sender.rs` finds the person and computes [`sender::Trust`] from `token.rs` (reply
+//! tokens) and `authentication.rs` (RFC 8601 results of our own MTA); `thread.rs`
+//! finds the ticket.
 
+pub mod authentication;
 pub mod sender;
 pub mod thread;
+pub mod token;

@@ -2,12 +2,18 @@
 //!
 //! The identity is the addr-spec, never the display name. Unknown senders become
 //! customers when the ticket change is applied.
+//!
+//! Trust (DESIGN §4): authentic when the message was sent to one of our ticket
+//! addresses with the reply token made for exactly this From address and that ticket
+//! ([`token`]), or when our MTA's Authentication-Results show aligned DMARC, DKIM or SPF
+//! ([`authentication`]). Never with several From mailboxes or fields, or a From address
+//! that appears only after decoding.
 
 use rusqlite::Connection;
 
-use crate::config::IdentifyConfig;
+use crate::identify::{authentication, token};
 use crate::parse::Mail;
-use crate::rules::Rules;
+use crate::pipeline::Context;
 use crate::store;
 use crate::ticket::{PersonId, Role};
 
@@ -43,14 +49,14 @@ impl Trust {
 
 /// Finds the sender of `mail`; `None` when the message names no usable From address.
 /// A role given in the configuration wins over the one stored in the database.
-pub fn identify(conn: &Connection, rules: &Rules, config: &IdentifyConfig, mail: &Mail) -> rusqlite::Result<Option<Sender>> {
+pub fn identify(conn: &Connection, mail: &Mail, context: &Context) -> rusqlite::Result<Option<Sender>> {
     let Some(from) = &mail.from else { return Ok(None) };
     let known = store::people::find_by_address(conn, &from.address)?;
-    let configured = rules.configured_person(&from.address);
-    let trust = if config.trust_from_header && mail.from_count == 1 {
+    let configured = context.rules.configured_person(&from.address);
+    let trust = if context.config.identify.trust_from_header && mail.from_count == 1 && mail.from_fields == 1 {
         Trust::Authentic { by: "identify.trust_from_header".into() }
     } else {
-        Trust::Unverified { reason: "no reply token and no trusted authentication results".into() }
+        trust(conn, mail, context)?
     };
     Ok(Some(Sender {
         address: from.address.clone(),
@@ -59,4 +65,40 @@ pub fn identify(conn: &Connection, rules: &Rules, config: &IdentifyConfig, mail:
         role: configured.map(|person| person.role).or(known.map(|(_, role)| role)).unwrap_or(Role::Customer),
         trust,
     }))
+}
+
+/// How far the From address of `mail` is proven.
+pub fn trust(conn: &Connection, mail: &Mail, context: &Context) -> rusqlite::Result<Trust> {
+    let Some(from) = &mail.from else {
+        return Ok(Trust::Unverified { reason: "no usable From address".into() });
+    };
+    if mail.from_count != 1 || mail.from_fields != 1 {
+        return Ok(Trust::Unverified { reason: format!("{} From mailboxes in {} From fields", mail.from_count, mail.from_fields) });
+    }
+    if mail.from_disguised {
+        return Ok(Trust::Unverified { reason: "the From address is disguised (encoded-word inside the address)".into() });
+    }
+    let mut token_for_someone_else = false;
+    let mut secret = None;
+    for recipient in &mail.recipients {
+        let Some(plus) = context.threading.plus_address(recipient) else { continue };
+        let Some(presented) = plus.token.as_deref() else { continue };
+        if secret.is_none() {
+            secret = Some(token::secret(conn, &context.config.mail)?);
+        }
+        let secret = secret.as_deref().expect("just set");
+        if token::verify(secret, plus.ticket, &from.address, presented) {
+            return Ok(Trust::Authentic { by: format!("reply token of {} for ticket {}", from.address, plus.ticket) });
+        }
+        token_for_someone_else = true;
+    }
+    if let Some(by) = authentication::verdict(mail, context.config.mail.trusted_authserv_id.as_deref()) {
+        return Ok(Trust::Authentic { by });
+    }
+    let reason = if token_for_someone_else {
+        "the reply token was made for another address or ticket (a forwarded letter)"
+    } else {
+        "no reply token and no trusted authentication results"
+    };
+    Ok(Trust::Unverified { reason: reason.into() })
 }

@@ -9,7 +9,9 @@ pub mod messages;
 pub mod outbox;
 pub mod people;
 pub mod quarantine;
+pub mod ratelimit;
 pub mod tickets;
+pub mod undeliverable;
 
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use crate::config::StoreConfig;
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_mail_language.sql")),
+    M::up(include_str!("migrations/0004_safety.sql")),
 ];
 
 /// An open database with the schema at the latest version.

@@ -13,6 +13,9 @@ pub struct PersonRow {
     pub name: Option<String>,
     pub role: String,
     pub addresses: Vec<String>,
+    /// Addresses that bounced permanently: `address until TIME (reason)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undeliverable: Vec<String>,
 }
 
 pub fn find_by_address(conn: &Connection, address: &str) -> rusqlite::Result<Option<(PersonId, Role)>> {
@@ -70,7 +73,7 @@ pub fn set_role(conn: &Connection, person: PersonId, role: Role, name: Option<&s
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<PersonRow>> {
     let mut people: Vec<PersonRow> = conn
         .prepare("SELECT id, name, role FROM people ORDER BY id")?
-        .query_map([], |row| Ok(PersonRow { id: row.get(0)?, name: row.get(1)?, role: row.get(2)?, addresses: Vec::new() }))?
+        .query_map([], |row| Ok(PersonRow { id: row.get(0)?, name: row.get(1)?, role: row.get(2)?, addresses: Vec::new(), undeliverable: Vec::new() }))?
         .collect::<rusqlite::Result<_>>()?;
     let mut statement = conn.prepare("SELECT address FROM addresses WHERE person = ?1 ORDER BY is_primary DESC, address")?;
     for person in &mut people {

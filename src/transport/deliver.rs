@@ -39,7 +39,21 @@ pub fn deliver_due(
         // Each row is marked in its own short commit: no lock is held while the network is slow.
         let tx = &store.conn;
         for row in &due {
-            match transport.send(&row.sender, &row.recipient, &row.raw) {
+            // A permanent bounce since the letter was queued: do not send, say so on the ticket.
+            if let Some(until) = store::undeliverable::blocked_until(tx, &row.recipient, now)? {
+                let detail = format!("mail to {} not sent: it bounced permanently; undeliverable until {until}", row.recipient);
+                store::outbox::give_up(tx, row.id, &detail)?;
+                if let Some(ticket) = row.ticket {
+                    store::tickets::add_history(tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
+                }
+                report.failed += 1;
+                continue;
+            }
+            let sent = transport.send(&row.sender, &row.recipient, &row.raw);
+            if sent.is_ok() {
+                crate::fault::point("after-send");
+            }
+            match sent {
                 Ok(()) => {
                     store::outbox::mark_sent(tx, row.id, now)?;
                     report.sent += 1;

@@ -1,5 +1,10 @@
 //! Outgoing mail as files in a Maildir (`tmp/`, `new/`, `cur/`): written to `tmp/`,
 //! flushed, then renamed into `new/`, so a reader never sees half a message.
+//!
+//! Delivery is idempotent here: after the rename an empty marker named by the SHA-256
+//! of the message goes into `reqmail-sent/` (no leading dot, so Maildir++ readers do not
+//! take it for a folder). A crash between hand-over and marking the outbox row sent
+//! makes the row due again; the marker turns that second hand-over into a no-op.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,6 +52,12 @@ impl MaildirTransport {
 
 impl Transport for MaildirTransport {
     fn send(&mut self, _sender: &str, _recipient: &str, raw: &[u8]) -> Result<(), TransportError> {
+        use sha2::{Digest, Sha256};
+        let markers = self.root.join("reqmail-sent");
+        let marker = markers.join(hex::encode(Sha256::digest(raw)));
+        if marker.exists() {
+            return Ok(());
+        }
         let name = unique_name();
         let temporary = self.root.join("tmp").join(&name);
         let delivered = self.root.join("new").join(&name);
@@ -54,7 +65,9 @@ impl Transport for MaildirTransport {
             let mut file = std::fs::File::create(&temporary)?;
             file.write_all(raw)?;
             file.sync_data()?;
-            std::fs::rename(&temporary, &delivered)
+            std::fs::rename(&temporary, &delivered)?;
+            std::fs::create_dir_all(&markers)?;
+            std::fs::File::create(&marker).map(drop)
         };
         write().map_err(|error| {
             let _ = std::fs::remove_file(&temporary);

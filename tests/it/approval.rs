@@ -171,7 +171,10 @@ fn unverified_requester_cannot_approve() {
     desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
     let resolution = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes")).unwrap();
     // Without a verifiable token or authentication results, a From alone proves nothing.
-    let forged = String::from_utf8(reply(&resolution, "[X] Yes", "gmail", "f1")).unwrap().replace("To: help+1@example.com", "To: help@example.com");
+    let reply_to = resolution.header("Reply-To").unwrap();
+    let token_address = reply_to.rsplit('<').next().unwrap().trim_end_matches('>').to_string();
+    assert!(token_address.starts_with("help+1-"), "replies carry a token: {token_address}");
+    let forged = String::from_utf8(reply(&resolution, "[X] Yes", "gmail", "f1")).unwrap().replace(&token_address, "help+1@example.com");
     desk.ingest(forged.as_bytes()).ok();
     assert_eq!(status(&desk), "resolved");
 }

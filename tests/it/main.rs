@@ -8,4 +8,6 @@ mod corpus;
 mod ingest;
 mod language;
 mod threading;
+mod attacks;
+mod corpus_mangled;
 mod transport;

@@ -1,0 +1,67 @@
+//! Sliding-window limits on automatic mail to any one address (RFC 3834 §2: an
+//! automatic responder must not answer in a loop). Two help desks answering each
+//! other stop after a few letters: per address and ticket, per address, and overall.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection};
+
+use crate::clock::format_time;
+use crate::config::LimitsConfig;
+use crate::ticket::TicketId;
+
+/// Admits one automatic letter to `address` about `ticket` and records it, or says why
+/// not (undeliverable address, or a window is full). Runs in the caller's transaction.
+pub fn admit(conn: &Connection, limits: &LimitsConfig, address: &str, ticket: Option<TicketId>, now: DateTime<Utc>) -> rusqlite::Result<Result<(), String>> {
+    let address = address.to_lowercase();
+    if let Some(until) = crate::store::undeliverable::blocked_until(conn, &address, now)? {
+        return Ok(Err(format!("no mail to {address}: it bounced permanently; undeliverable until {until}")));
+    }
+    let window = Duration::seconds(limits.auto_mail_window_seconds.min(i64::MAX as u64 / 1000) as i64);
+    let since = format_time(now - window);
+    conn.prepare_cached("DELETE FROM auto_mail WHERE at <= ?1")?.execute([&since])?;
+    let count = |sql: &str, ticket: Option<i64>| -> rusqlite::Result<i64> {
+        conn.prepare_cached(sql)?.query_row(params![address, since, ticket], |row| row.get(0))
+    };
+    let seconds = limits.auto_mail_window_seconds;
+    if let Some(ticket) = ticket {
+        let n = count("SELECT COUNT(*) FROM auto_mail WHERE address = ?1 AND at > ?2 AND ticket = ?3", Some(ticket.0))?;
+        if n >= i64::from(limits.auto_mail_per_ticket) {
+            return Ok(Err(format!(
+                "no mail to {address}: {n} automatic letters about this ticket in {seconds} s (limits.auto_mail_per_ticket); a mail loop?"
+            )));
+        }
+    }
+    let n = count("SELECT COUNT(*) FROM auto_mail WHERE address = ?1 AND at > ?2 AND ?3 IS NULL", None)?;
+    if n >= i64::from(limits.auto_mail_per_address) {
+        return Ok(Err(format!("no mail to {address}: {n} automatic letters in {seconds} s (limits.auto_mail_per_address)")));
+    }
+    let n = count("SELECT COUNT(*) FROM auto_mail WHERE ?1 IS NOT NULL AND at > ?2 AND ?3 IS NULL", None)?;
+    if n >= i64::from(limits.auto_mail_global) {
+        return Ok(Err(format!("no mail to {address}: {n} automatic letters to everyone in {seconds} s (limits.auto_mail_global)")));
+    }
+    conn.prepare_cached("INSERT INTO auto_mail (address, ticket, at) VALUES (?1, ?2, ?3)")?
+        .execute(params![address, ticket.map(|ticket| ticket.0), format_time(now)])?;
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_slide() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let limits = LimitsConfig { auto_mail_per_ticket: 2, auto_mail_per_address: 3, auto_mail_global: 4, auto_mail_window_seconds: 60, ..LimitsConfig::default() };
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let admit = |address: &str, ticket: i64, seconds: i64| admit(&store.conn, &limits, address, Some(TicketId(ticket)), start + Duration::seconds(seconds)).unwrap();
+        assert!(admit("a@x.org", 1, 0).is_ok());
+        assert!(admit("a@x.org", 1, 1).is_ok());
+        assert!(admit("a@x.org", 1, 2).unwrap_err().contains("auto_mail_per_ticket"));
+        assert!(admit("a@x.org", 2, 3).is_ok());
+        assert!(admit("a@x.org", 3, 4).unwrap_err().contains("auto_mail_per_address"));
+        assert!(admit("b@x.org", 4, 5).is_ok());
+        assert!(admit("c@x.org", 5, 6).unwrap_err().contains("auto_mail_global"));
+        // A minute later the first letters have left the window.
+        assert!(admit("a@x.org", 1, 61).is_ok());
+    }
+}

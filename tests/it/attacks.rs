@@ -1,0 +1,600 @@
+//! Issue 7: one test per attack on a mail gateway that faces the internet, named after
+//! the attack. Loops and robots (RFC 3834), bounces (RFC 3464), forged senders
+//! (DESIGN §4, RFC 8601), hostile content, crashes.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::{Duration, Instant};
+
+use reqmail::identify::sender::Trust;
+
+use crate::harness::{corpus, request, Desk};
+
+/// The address in a `Name <address>` header value.
+fn angle_address(value: &str) -> String {
+    let start = value.find('<').map_or(0, |index| index + 1);
+    let end = value.rfind('>').unwrap_or(value.len());
+    value[start..end].to_string()
+}
+
+fn history_actions(desk: &Desk, ticket: i64) -> Vec<(String, String)> {
+    desk.ticket(ticket)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| (event["action"].as_str().unwrap().to_string(), event["detail"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The trust reqmail gives `raw`, computed by the library on the desk's own database.
+fn trust_of(desk: &Desk, raw: &[u8]) -> Trust {
+    let config = reqmail::config::Config::from_file(&desk.config_path()).unwrap();
+    let context = reqmail::pipeline::Context::new(config).unwrap();
+    let store = reqmail::store::Store::open(&context.config.store).unwrap();
+    let mail = reqmail::parse::parse(raw).unwrap();
+    reqmail::identify::sender::trust(&store.conn, &mail, &context).unwrap()
+}
+
+/// A ticket from ann@example.org and the tokened reply address of her receipt.
+fn ticket_with_receipt(desk: &Desk) -> (String, String) {
+    desk.ingest(&request("orig@example.org", "Ann <ann@example.org>", "Printer", "It is broken.")).ok();
+    let receipt = desk.outbox().pop().expect("a receipt");
+    (angle_address(&receipt.header("Reply-To").unwrap()), receipt.message_id())
+}
+
+fn reply(message_id: &str, from: &str, to: &str, in_reply_to: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\n{extra_headers}Subject: Re: Printer\r\nMessage-ID: <{message_id}>\r\nIn-Reply-To: <{in_reply_to}>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+// ---- 1. Robots and loops (RFC 3834) ----
+
+#[test]
+fn rfc3834_robots_of_every_kind_get_no_answer_and_open_no_ticket() {
+    let desk = Desk::new();
+    let robots = [
+        "Auto-Submitted: auto-replied",
+        "Auto-Submitted: auto-notified",
+        "X-Autoreply: yes",
+        "X-Autorespond: yes",
+        "X-Auto-Response-Suppress: All",
+        "Precedence: bulk",
+        "Precedence: junk",
+        "Precedence: list",
+        "Precedence: auto_reply",
+        "List-Id: <news.lists.example.org>",
+        "List-Unsubscribe: <mailto:leave@lists.example.org>",
+        "Return-Path: <>",
+        "X-Reqmail-Ticket: 1",
+        "Delivered-To: help@example.com\r\nDelivered-To: help@example.com\r\nDelivered-To: help@example.com",
+    ];
+    for (index, header) in robots.iter().enumerate() {
+        let raw = format!(
+            "From: robot{index}@example.org\r\nTo: help@example.com\r\n{header}\r\nSubject: Robot {index}\r\nMessage-ID: <robot{index}@example.org>\r\n\r\nbeep\r\n"
+        );
+        desk.ingest(raw.as_bytes()).ok();
+    }
+    for (index, from) in ["MAILER-DAEMON@example.org", "postmaster@example.org", "help@example.com", "Help <HELP+7@example.com>"].iter().enumerate() {
+        desk.ingest(&request(&format!("sys{index}@example.org"), from, "System", "x")).ok();
+    }
+    desk.ingest(&request("reqmail.1.abcdef@example.com", "ann@example.org", "Our own id", "x")).ok();
+    let hops = format!("{}From: far@example.org\r\nTo: help@example.com\r\nSubject: Far\r\nMessage-ID: <far@example.org>\r\n\r\nx\r\n", "Received: from a by b\r\n".repeat(60));
+    desk.ingest(hops.as_bytes()).ok();
+    assert_eq!(desk.tickets().len(), 0, "no robot opens a ticket");
+    assert!(desk.outbox().is_empty(), "no robot is answered");
+    let ignored = desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state = 'ignored' AND outcome <> ''");
+    assert_eq!(ignored, robots.len() as i64 + 6, "each one ignored with a reason");
+}
+
+#[test]
+fn sisimai_rfc3834_auto_replies_never_open_tickets() {
+    let desk = Desk::new();
+    let mut n_files = 0;
+    for folder in ["bsd", "dos", "mac"] {
+        let dir = corpus().join("sisimai-set-of-emails").join(folder);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with("rfc3834") {
+                desk.ingest(&std::fs::read(&path).unwrap()).ok();
+                n_files += 1;
+            }
+        }
+    }
+    assert!(n_files >= 8, "{n_files}");
+    assert!(desk.outbox().is_empty(), "no answer to an auto-reply");
+    // The iCloud one carries no standard mark at all; the others must not open tickets.
+    assert!(desk.tickets().len() <= 1, "{:?}", desk.tickets());
+}
+
+#[test]
+fn auto_reply_to_our_notification_is_a_note_not_a_ticket() {
+    let desk = Desk::new();
+    let (_, receipt_id) = ticket_with_receipt(&desk);
+    desk.clear_outbox();
+    let vacation = reply("ooo1@example.org", "ann@example.org", "help@example.com", &receipt_id, "Auto-Submitted: auto-replied\r\n", "I am on holiday.");
+    desk.ingest(&vacation).ok();
+    assert_eq!(desk.tickets().len(), 1, "no new ticket");
+    assert!(history_actions(&desk, 1).iter().any(|(action, _)| action == "automatic-comment"));
+    assert!(desk.outbox().is_empty(), "the auto-reply is not answered");
+}
+
+#[test]
+fn two_help_desks_answering_each_other_stop_within_a_few_letters() {
+    // The other desk answers every letter from a no-reply address, without any RFC 3834
+    // mark, and its requester address gets our updates: a classic mail loop.
+    let desk = Desk::new();
+    desk.ingest(&request("other0@other.example", "support@other.example", "Your order", "Hello")).ok();
+    for round in 1..=15 {
+        let answer = reply(
+            &format!("other{round}@other.example"),
+            "noreply@other.example",
+            "help+1@example.com",
+            "other0@other.example",
+            "",
+            &format!("Thank you for your message ({round})."),
+        );
+        desk.ingest(&answer).ok();
+    }
+    let letters = desk.outbox().len();
+    assert!(letters <= 5, "{letters} letters: the per-ticket window (5) stops the loop");
+    let skipped = history_actions(&desk, 1).into_iter().filter(|(action, detail)| action == "mail-skipped" && detail.contains("auto_mail_per_ticket")).count();
+    assert!(skipped >= 10, "suppressed letters are noted on the ticket: {skipped}");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox"), letters as i64, "no outbox row for a suppressed letter");
+}
+
+#[test]
+fn our_mail_carries_rfc3834_marks_and_a_loop_header() {
+    let desk = Desk::new();
+    ticket_with_receipt(&desk);
+    let receipt = desk.ingest(&request("o2@example.org", "bob@example.org", "Second", "x")).ok();
+    drop(receipt);
+    for mail in desk.outbox() {
+        assert!(mail.header("Auto-Submitted").is_some_and(|value| value != "no"));
+        assert_eq!(mail.header("X-Auto-Response-Suppress").as_deref(), Some("All"));
+        assert_eq!(mail.header("Precedence").as_deref(), Some("bulk"));
+        assert!(mail.header("X-Reqmail-Ticket").is_some());
+    }
+}
+
+// ---- 2. Bounces (RFC 3464) ----
+
+fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u8> {
+    format!(
+        "Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\nTo: help@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"DSN\"\r\n\r\n--DSN\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--DSN\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; ann@example.org\r\nAction: {action}\r\nStatus: {status}\r\nDiagnostic-Code: smtp; 550 {status} mailbox unavailable\r\n--DSN\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Help Desk <help@example.com>\r\nTo: ann@example.org\r\nMessage-ID: <{returned_id}>\r\nSubject: [REQ #1] Printer\r\n--DSN--\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn rfc3464_permanent_failure_marks_the_address_undeliverable() {
+    let mut desk = Desk::new();
+    desk.now = Some("2026-11-21T09:00:00Z".into());
+    let (_, receipt_id) = ticket_with_receipt(&desk);
+    desk.clear_outbox();
+    desk.ingest(&dsn("dsn1@mx.example.org", "failed", "5.1.1", &receipt_id)).ok();
+    assert_eq!(desk.tickets().len(), 1, "a bounce never opens a ticket");
+    let history = history_actions(&desk, 1);
+    let (_, detail) = history.iter().find(|(action, _)| action == "bounce").expect("bounce on the ticket");
+    assert!(detail.contains("ann@example.org") && detail.contains("5.1.1"), "{detail}");
+    let people = desk.run(&["person", "list", "--json"]).ok().json();
+    let ann = people.as_array().unwrap().iter().find(|person| person["addresses"][0] == "ann@example.org").unwrap();
+    assert!(ann["undeliverable"][0].as_str().unwrap().contains("until 2026-11-28"), "{ann}");
+    // An agent's note now would mail Ann: skipped, and said so on the ticket.
+    desk.ingest(&reply("agent1@example.com", "bob@example.com", "help+1@example.com", "orig@example.org", "", "We are on it.")).ok();
+    assert!(desk.outbox().is_empty(), "no mail to an undeliverable address");
+    assert!(history_actions(&desk, 1).iter().any(|(action, detail)| action == "mail-skipped" && detail.contains("bounced permanently")));
+    // After the configured time, mail flows again.
+    desk.now = Some("2026-11-29T09:00:00Z".into());
+    desk.ingest(&reply("agent2@example.com", "bob@example.com", "help+1@example.com", "orig@example.org", "", "Fixed?")).ok();
+    assert_eq!(desk.outbox().len(), 1);
+}
+
+#[test]
+fn rfc3464_delay_is_only_noted() {
+    let desk = Desk::new();
+    let (_, receipt_id) = ticket_with_receipt(&desk);
+    desk.ingest(&dsn("dsn2@mx.example.org", "delayed", "4.4.7", &receipt_id)).ok();
+    assert!(history_actions(&desk, 1).iter().any(|(action, _)| action == "bounce-delay"));
+    assert_eq!(desk.count("SELECT COUNT(*) FROM undeliverable"), 0);
+}
+
+#[test]
+fn qmail_style_bounce_is_matched_by_the_pasted_message_id() {
+    let desk = Desk::new();
+    let (_, receipt_id) = ticket_with_receipt(&desk);
+    let bounce = format!(
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.org\r\nTo: help@example.com\r\nSubject: failure notice\r\nMessage-ID: <q1@mx.example.org>\r\n\r\nHi. This is the qmail-send program at mx.example.org.\r\nI'm afraid I wasn't able to deliver your message to the following addresses.\r\n\r\n<ann@example.org>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n\r\n--- Below this line is a copy of the message.\r\n\r\nFrom: help@example.com\r\nMessage-ID: <{receipt_id}>\r\nSubject: [REQ #1] Printer\r\n\r\nThank you.\r\n"
+    );
+    desk.ingest(bounce.as_bytes()).ok();
+    assert!(history_actions(&desk, 1).iter().any(|(action, _)| action == "bounce"));
+    assert_eq!(desk.count("SELECT COUNT(*) FROM undeliverable WHERE address = 'ann@example.org'"), 1);
+}
+
+#[test]
+fn backscatter_bounce_for_mail_we_never_sent_is_ignored_with_a_reason() {
+    let desk = Desk::new();
+    ticket_with_receipt(&desk);
+    desk.ingest(&dsn("dsn3@mx.example.org", "failed", "5.1.1", "spam-with-forged-sender@example.net")).ok();
+    let outcome = desk.sql("SELECT state, outcome FROM messages WHERE message_id = 'dsn3@mx.example.org'");
+    assert_eq!(outcome[0][0], "ignored");
+    assert!(outcome[0][1].as_str().unwrap().contains("never sent"), "{outcome:?}");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM undeliverable"), 0);
+    assert_eq!(desk.tickets().len(), 1);
+}
+
+#[test]
+fn read_receipts_and_abuse_dmarc_tls_reports_never_become_tickets() {
+    let desk = Desk::new();
+    let root = corpus();
+    let mut files = vec![
+        root.join("mailgun-flanker/messages/disposition-notification.eml"),
+        root.join("zbateson-mail-mime-parser/m4006.txt"),
+        root.join("mimekit/messages/feedback-report.txt"),
+    ];
+    for folder in ["stalwart-mail-auth/arf", "stalwart-mail-auth/dmarc-feedback", "stalwart-mail-auth/tlsrpt", "mailgun-flanker/messages/complaints"] {
+        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    for entry in std::fs::read_dir(root.join("mimekit/messages")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("disposition-notification") {
+            files.push(path);
+        }
+    }
+    for path in &files {
+        if path.exists() && !path.file_name().unwrap().to_string_lossy().to_lowercase().starts_with("licen") {
+            desk.ingest(&std::fs::read(path).unwrap()).ok();
+        }
+    }
+    assert!(files.len() >= 15, "{}", files.len());
+    assert_eq!(desk.tickets().len(), 0, "{:?}", desk.sql("SELECT source, subject FROM messages WHERE state = 'applied'"));
+    assert!(desk.outbox().is_empty());
+}
+
+// ---- 3. Authentic senders (DESIGN §4, RFC 8601) ----
+
+#[test]
+fn reply_token_makes_its_own_recipient_authentic() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    assert!(reply_to.starts_with("help+1-") && reply_to.len() == "help+1-".len() + 10 + "@example.com".len(), "{reply_to}");
+    let answer = reply("r1@example.org", "Ann <ann@example.org>", &reply_to, &receipt_id, "", "Thanks");
+    assert!(matches!(trust_of(&desk, &answer), Trust::Authentic { by } if by.contains("reply token")));
+    // The token also counts when it only arrives as the envelope recipient (Delivered-To).
+    let via_envelope = reply("r2@example.org", "ann@example.org", "help@example.com", &receipt_id, &format!("Delivered-To: {reply_to}\r\n"), "x");
+    assert!(trust_of(&desk, &via_envelope).is_authentic());
+}
+
+#[test]
+fn forwarded_token_does_not_work_for_a_third_person() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    let mallory = reply("m1@example.net", "Mallory <mallory@example.net>", &reply_to, &receipt_id, "", "Close it");
+    assert!(matches!(trust_of(&desk, &mallory), Trust::Unverified { reason } if reason.contains("another address")));
+    // And the token does not carry over to another ticket.
+    let other_ticket = reply_to.replace("help+1-", "help+2-");
+    desk.ingest(&request("second@example.org", "ann@example.org", "Other", "x")).ok();
+    assert!(!trust_of(&desk, &reply("m2@example.org", "ann@example.org", &other_ticket, &receipt_id, "", "x")).is_authentic());
+}
+
+#[test]
+fn forged_from_cannot_borrow_authenticity_via_display_name() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    let forged = reply("f1@evil.test", "\"ann@example.org\" <eve@evil.test>", &reply_to, &receipt_id, "", "Approve");
+    assert!(!trust_of(&desk, &forged).is_authentic());
+    desk.ingest(&forged).ok();
+    let from = desk.sql("SELECT from_address FROM messages WHERE message_id = 'f1@evil.test'");
+    assert_eq!(from[0][0], "eve@evil.test", "the identity is the addr-spec");
+}
+
+#[test]
+fn two_from_headers_or_mailboxes_are_never_authentic() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    let two_fields = reply("d1@example.org", "ann@example.org\r\nFrom: eve@evil.test", &reply_to, &receipt_id, "", "x");
+    assert!(!trust_of(&desk, &two_fields).is_authentic());
+    let two_mailboxes = reply("d2@example.org", "ann@example.org, eve@evil.test", &reply_to, &receipt_id, "", "x");
+    assert!(!trust_of(&desk, &two_mailboxes).is_authentic());
+}
+
+#[test]
+fn encoded_word_inside_the_from_address_is_rejected() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    let disguised = reply("e1@example.org", "=?utf-8?q?ann=40example=2Eorg?= <=?utf-8?q?ann=40example.org?=>", &reply_to, &receipt_id, "", "x");
+    assert!(!trust_of(&desk, &disguised).is_authentic());
+}
+
+#[test]
+fn authentication_results_forged_by_the_sender_are_not_believed() {
+    let desk = Desk::with_config("[mail]\ntrusted_authserv_id = \"mx.example.com\"\n");
+    let pass = "Authentication-Results: mx.example.com; dmarc=pass header.from=example.org\r\n";
+    let genuine = reply("a1@example.org", "ann@example.org", "help@example.com", "x@y", pass, "x");
+    assert!(matches!(trust_of(&desk, &genuine), Trust::Authentic { by } if by.contains("DMARC")));
+    // Our MTA's verdict on top says fail; the sender's forged pass below does not count.
+    let forged_below = reply("a2@example.org", "ann@example.org", "help@example.com", "x@y", &format!("Authentication-Results: mx.example.com; dmarc=fail header.from=example.org\r\n{pass}"), "x");
+    assert!(!trust_of(&desk, &forged_below).is_authentic());
+    let other_server = reply("a3@example.org", "ann@example.org", "help@example.com", "x@y", "Authentication-Results: mx.evil.test; dmarc=pass\r\n", "x");
+    assert!(!trust_of(&desk, &other_server).is_authentic());
+    let unaligned = reply("a4@example.org", "ann@example.org", "help@example.com", "x@y", "Authentication-Results: mx.example.com; dkim=pass header.d=evil.test; spf=pass smtp.mailfrom=evil.test\r\n", "x");
+    assert!(!trust_of(&desk, &unaligned).is_authentic());
+}
+
+#[test]
+fn spoofed_internal_x_reqmail_headers_cannot_steer_a_ticket() {
+    let desk = Desk::new();
+    ticket_with_receipt(&desk);
+    // A stranger claims to be our own notification about ticket 1, to slip into it.
+    let spoof = b"From: eve@evil.test\r\nTo: help@example.com\r\nX-Reqmail-Ticket: 1\r\nX-Reqmail-Queue: admin\r\nSubject: hello\r\nMessage-ID: <spoof1@evil.test>\r\n\r\nLet me in.\r\n";
+    desk.ingest(spoof).ok();
+    assert_eq!(history_actions(&desk, 1).iter().filter(|(_, detail)| detail.contains("Let me in")).count(), 0);
+    let other = b"From: eve@evil.test\r\nTo: help@example.com\r\nX-Reqmail-Queue: admin\r\nX-Reqmail-Trust: authentic\r\nSubject: queue\r\nMessage-ID: <spoof2@evil.test>\r\n\r\nx\r\n";
+    desk.ingest(other).ok();
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 2);
+    assert_eq!(tickets[1]["queue"], "general", "internal headers are removed before anything reads them");
+    let mail = reqmail::parse::parse(other).unwrap();
+    assert!(mail.headers.iter().all(|(name, _)| !name.starts_with("x-reqmail")));
+}
+
+#[test]
+fn replayed_message_has_no_second_effect() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    let answer = reply("replay1@example.org", "ann@example.org", &reply_to, &receipt_id, "", "Yes, solved.");
+    desk.ingest(&answer).ok();
+    desk.ingest(&answer).ok();
+    let mut relayed = b"Received: from relay9.example.net by mx.example.com; Sun, 22 Nov 2026 10:00:00 +0000\r\n".to_vec();
+    relayed.extend_from_slice(&answer);
+    desk.ingest(&relayed).ok();
+    let n_comments = history_actions(&desk, 1).iter().filter(|(action, detail)| action == "comment" && detail.contains("Yes, solved")).count();
+    assert_eq!(n_comments, 1);
+}
+
+#[test]
+fn old_token_reused_after_the_ticket_moved_on_has_one_effect_per_message() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    desk.ingest(&reply("old1@example.org", "ann@example.org", &reply_to, &receipt_id, "", "First answer")).ok();
+    desk.ingest(&reply("agent9@example.com", "bob@example.com", "help+1@example.com", &receipt_id, "", "Agent note")).ok();
+    let before = history_actions(&desk, 1).len();
+    // The old letter's bytes again, much later: nothing happens.
+    desk.ingest(&reply("old1@example.org", "ann@example.org", &reply_to, &receipt_id, "", "First answer")).ok();
+    assert_eq!(history_actions(&desk, 1).len(), before);
+}
+
+// ---- 4. Hostile content ----
+
+#[test]
+fn over_limit_mail_is_quarantined_before_expensive_work() {
+    let desk = Desk::with_config("[limits]\nmax_parts = 20\nmax_depth = 5\nmax_header_bytes = 4096\nmax_line_bytes = 2000\n");
+    let many_parts = {
+        let mut body = String::from("From: a@example.org\r\nSubject: parts\r\nMessage-ID: <parts@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for index in 0..50 {
+            body.push_str(&format!("--b\r\nContent-Type: text/plain\r\n\r\npart {index}\r\n"));
+        }
+        body.push_str("--b--\r\n");
+        body
+    };
+    let deep = {
+        let mut body = String::from("From: a@example.org\r\nSubject: deep\r\nMessage-ID: <deep@x>\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n");
+        for level in 1..12 {
+            body.push_str(&format!("--b{}\r\nContent-Type: multipart/mixed; boundary=b{level}\r\n\r\n", level - 1));
+        }
+        body.push_str("--b11\r\nContent-Type: text/plain\r\n\r\nbottom\r\n");
+        body
+    };
+    let big_header = format!("From: a@example.org\r\nSubject: hdr\r\nMessage-ID: <hdr@x>\r\n{}\r\nbody\r\n", "X-Junk: 0123456789012345678901234567890123456789\r\n".repeat(200));
+    let long_line = format!("From: a@example.org\r\nSubject: line\r\nMessage-ID: <line@x>\r\n\r\n{}\r\n", "y".repeat(5000));
+    for (raw, limit) in [(many_parts, "max_parts"), (deep, "max_depth"), (big_header, "max_header_bytes"), (long_line, "max_line_bytes")] {
+        desk.ingest(raw.as_bytes()).ok();
+        let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
+        assert!(listed.as_array().unwrap().iter().any(|row| row["reason"].as_str().unwrap().contains(limit)), "{limit}: {listed}");
+    }
+    assert_eq!(desk.tickets().len(), 0);
+}
+
+#[test]
+fn dos_by_huge_link_lists_nested_quotes_and_encoded_words_stays_linear() {
+    // Parse and note extraction over growing pathological inputs: 4x the input may cost
+    // at most ~4x (with slack for noise), never quadratic.
+    let shapes: [(&str, fn(usize) -> String); 4] = [
+        ("links", |n| format!("From: a@x.org\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n{}", "<a href=\"http://x.org/a\">link</a> ".repeat(n))),
+        ("quotes", |n| format!("From: a@x.org\r\nSubject: s\r\n\r\n{}", "> > > > > > quoted\r\n".repeat(n))),
+        ("encoded-words", |n| format!("From: a@x.org\r\nTo: {}\r\nSubject: s\r\n\r\nx", "=?utf-8?q?a?= <a@x.org>, ".repeat(n / 10))),
+        ("unclosed-tags", |n| format!("From: a@x.org\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n{}", "<div <p <b ".repeat(n))),
+    ];
+    for (name, make) in shapes {
+        let time = |n: usize| {
+            let raw = make(n);
+            let start = Instant::now();
+            let mail = reqmail::parse::parse(raw.as_bytes()).unwrap();
+            let _ = reqmail::interpret::body::visible_note(&mail.text);
+            start.elapsed()
+        };
+        let small = time(5_000);
+        let large = time(20_000);
+        assert!(large < small * 8 + Duration::from_millis(300), "{name}: {small:?} for n, {large:?} for 4n");
+        assert!(large < Duration::from_secs(5), "{name}: {large:?}");
+    }
+}
+
+#[test]
+fn path_traversal_through_attachment_names_never_reaches_a_path() {
+    let desk = Desk::new();
+    let names = [
+        "filename=\"../../etc/cron.d/x\"",
+        "filename=\"C:\\\\Windows\\\\x.ini\"",
+        "filename*=utf-8''..%2F..%2F..%2Fhome%2Fx%2F.ssh%2Fauthorized_keys",
+        "filename*=utf-8''evil%00.txt",
+        "filename=\"=?utf-8?q?=2E=2E=2F=2E=2E=2Fx?=\"",
+        "filename=\"..\"",
+    ];
+    for (index, name) in names.iter().enumerate() {
+        let raw = format!(
+            "From: ann@example.org\r\nTo: help@example.com\r\nSubject: File {index}\r\nMessage-ID: <file{index}@example.org>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; {name}\r\n\r\ncontent {index}\r\n--b--\r\n"
+        );
+        desk.ingest(raw.as_bytes()).ok();
+    }
+    let stored: Vec<String> = desk.sql("SELECT filename FROM attachments").into_iter().map(|row| row[0].as_str().unwrap().to_string()).collect();
+    assert_eq!(stored.len(), names.len());
+    for name in &stored {
+        assert!(!name.contains('/') && !name.contains('\\') && !name.contains('\0') && !name.starts_with('.') && !name.contains(':'), "{name:?}");
+    }
+    // Contents are only in the database, by hash; nothing was written beside it.
+    let entries: Vec<String> = std::fs::read_dir(desk.path()).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(entries.iter().all(|name| ["reqmail.toml", "reqmail.db", "reqmail.db-wal", "reqmail.db-shm", "mail"].contains(&name.as_str())), "{entries:?}");
+}
+
+#[test]
+fn header_injection_through_encoded_crlf_in_subject_and_name() {
+    let desk = Desk::new();
+    let raw = b"From: =?utf-8?q?Eve=0D=0ABcc=3A_victim=40example=2Enet?= <eve@example.org>\r\nTo: help@example.com\r\nSubject: =?utf-8?q?Hi=0D=0ABcc=3A_victim=40example=2Enet=0D=0A=0D=0Abody?=\r\nMessage-ID: <inject@example.org>\r\n\r\nx\r\n";
+    desk.ingest(raw).ok();
+    let receipt = desk.outbox().pop().expect("receipt");
+    let text = String::from_utf8_lossy(&receipt.raw).into_owned();
+    let header_block = text.split("\r\n\r\n").next().unwrap();
+    assert!(!header_block.lines().any(|line| line.to_ascii_lowercase().starts_with("bcc:")), "{header_block}");
+}
+
+#[test]
+fn sql_injection_in_subject_and_address_is_only_data() {
+    let desk = Desk::new();
+    desk.ingest(&request("sql@example.org", "robert'); DROP TABLE tickets;--@example.org", "'; DELETE FROM tickets; --", "x")).ok();
+    desk.ingest(&request("sql2@example.org", "ann@example.org", "Second", "x")).ok();
+    assert!(desk.tickets().len() >= 1);
+    assert!(desk.tickets().iter().any(|ticket| ticket["subject"] == "'; DELETE FROM tickets; --"));
+}
+
+#[test]
+fn xss_through_subject_and_html_is_never_rendered_into_our_mail() {
+    let desk = Desk::new();
+    let raw = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: <script>alert(1)</script>\r\nMessage-ID: <xss@example.org>\r\nContent-Type: text/html\r\n\r\n<p onmouseover=\"alert(2)\">Hi</p><script>alert(3)</script><img src=x onerror=alert(4)>\r\n";
+    desk.ingest(raw).ok();
+    desk.ingest(&reply("xss2@example.com", "bob@example.com", "help+1@example.com", "xss@example.org", "", "Agent")).ok();
+    for mail in desk.outbox() {
+        let content_type = mail.header("Content-Type").unwrap_or_default();
+        assert!(content_type.starts_with("text/plain"), "our mail is plain text: {content_type}");
+        // Plain text is never interpreted by a mail client, so the customer's subject is
+        // inert there; the customer's HTML itself is turned into text, never copied.
+        let raw = String::from_utf8_lossy(&mail.raw).to_ascii_lowercase();
+        assert!(!raw.contains("text/html"), "no HTML part in our mail");
+        let body = mail.body();
+        assert!(!body.contains("onerror") && !body.contains("onmouseover") && !body.contains("<img"), "{body}");
+    }
+}
+
+// ---- 5. Crashes and faults ----
+
+fn ingest_with_fault(desk: &Desk, fault: &str, raw: &[u8]) -> i32 {
+    use std::io::Write as _;
+    let mut child = desk
+        .command(&["ingest"])
+        .env("REQMAIL_FAULT", fault)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(raw);
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn killed_at_each_crash_point_then_replayed_gives_exactly_one_effect() {
+    for fault in ["after-spool", "before-apply-commit", "after-send"] {
+        let mut desk = Desk::new();
+        desk.now = Some("2026-11-21T09:00:00Z".into());
+        let raw = request("crash@example.org", "ann@example.org", "Crash", "x");
+        let status = ingest_with_fault(&desk, fault, &raw);
+        assert_ne!(status, 0, "{fault}: the process died");
+        // The MTA did not hear "accepted" and retries; then a scheduler pass once the
+        // dead process's outbox lease (15 minutes) has run out.
+        desk.ingest(&raw).ok();
+        desk.now = Some("2026-11-21T09:20:00Z".into());
+        desk.run(&["tick"]).ok();
+        assert_eq!(desk.tickets().len(), 1, "{fault}");
+        assert_eq!(history_actions(&desk, 1).iter().filter(|(action, _)| action == "create").count(), 1, "{fault}");
+        assert_eq!(desk.outbox().len(), 1, "{fault}: one receipt, neither lost nor doubled");
+        assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'sent'"), 1, "{fault}");
+    }
+}
+
+#[test]
+fn sigkill_at_random_delays_then_replay_gives_exactly_one_effect() {
+    use std::io::Write as _;
+    let desk = Desk::new();
+    // Deterministic "random" delays, so a failure reproduces.
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for round in 0..6 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let raw = request(&format!("kill{round}@example.org"), "ann@example.org", &format!("Kill {round}"), "x");
+        let mut child = desk.command(&["ingest"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(&raw);
+        std::thread::sleep(Duration::from_millis(seed % 40));
+        let _ = child.kill();
+        let _ = child.wait();
+        desk.ingest(&raw).ok();
+    }
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.tickets().len(), 6);
+    for ticket in 1..=6 {
+        assert_eq!(history_actions(&desk, ticket).iter().filter(|(action, _)| action == "create").count(), 1);
+    }
+    let mut subjects: Vec<String> = desk.outbox().iter().map(|mail| mail.subject()).collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 6, "one receipt per ticket");
+    assert_eq!(desk.outbox().len(), 6, "no receipt twice");
+}
+
+#[test]
+fn locked_database_gives_exit_75_and_nothing_half_written() {
+    let desk = Desk::with_config("[store]\nbusy_timeout_ms = 200\n");
+    desk.run(&["ticket", "list"]).ok();
+    let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let raw = request("locked@example.org", "ann@example.org", "Locked", "x");
+    let run = desk.ingest(&raw);
+    assert_eq!(run.status, 75, "{}", run.stderr);
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0, "nothing half-written");
+    desk.ingest(&raw).ok();
+    assert_eq!(desk.tickets().len(), 1);
+}
+
+#[test]
+fn half_written_maildir_file_is_never_read() {
+    let desk = Desk::new();
+    std::fs::write(desk.path().join("mail/inbox/tmp/half"), b"From: ann@example.org\r\nSubject: Half").unwrap();
+    desk.run(&["fetch"]).ok();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0);
+    assert!(desk.path().join("mail/inbox/tmp/half").exists(), "left to its writer");
+}
+
+#[test]
+fn smtp_outage_delays_mail_and_recovery_sends_it_once() {
+    let mut desk = Desk::new();
+    let script = desk.path().join("sendmail");
+    let flag = desk.path().join("up");
+    let log = desk.path().join("sent.log");
+    std::fs::write(&script, format!("#!/bin/sh\ncat > /dev/null\n[ -e {flag} ] || exit 75\necho sent >> {log}\n", flag = flag.display(), log = log.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(desk.config_path(), format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"sendmail\"\n[outbound.sendmail]\ncommand = \"{}\"\n", script.display())).unwrap();
+    desk.now = Some("2026-11-21T09:00:00Z".into());
+    desk.ingest(&request("outage@example.org", "ann@example.org", "Outage", "x")).ok();
+    desk.now = Some("2026-11-21T09:05:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert!(!log.exists(), "nothing got through during the outage");
+    std::fs::write(&flag, b"").unwrap();
+    desk.now = Some("2026-11-21T10:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    desk.run(&["tick"]).ok();
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1, "sent once after the outage");
+}
