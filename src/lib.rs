@@ -15,7 +15,8 @@
 //!
 //! Around them: [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
 //! domain types, [`config`] and [`clock`] what every command starts from, [`cli`] the
-//! commands.
+//! commands, [`scheduler`] the work that falls due with time (`tick`), and [`serve`]
+//! the daemon that runs sources, delivery and scheduler in one process.
 
 pub mod cli;
 pub mod clock;
@@ -32,3 +33,5 @@ pub mod apply;
 pub mod transport;
 pub mod store;
 pub mod ticket;
+pub mod scheduler;
+pub mod serve;

@@ -37,6 +37,9 @@ pub struct Mail {
     pub attachments: Vec<Attachment>,
     /// Header fields in order, lower-cased names, raw (unfolded, trimmed) values.
     pub headers: Vec<(String, String)>,
+    /// The queue the source tied this message to (not from the message itself); set by
+    /// the pipeline from the spool row.
+    pub queue_hint: Option<String>,
 }
 
 /// An address with its display name.

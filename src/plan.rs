@@ -56,7 +56,7 @@ pub fn plan(config: &Config, tag: &SubjectTag, spool_id: SpoolId, mail: Mail, cl
             };
             let change = TicketChange::Create {
                 subject,
-                queue: config.mail.default_queue.clone(),
+                queue: mail.queue_hint.clone().unwrap_or_else(|| config.mail.default_queue.clone()),
                 importance: Level::Medium,
                 priority: Level::Medium,
             };

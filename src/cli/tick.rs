@@ -1,6 +1,5 @@
-use crate::cli::fetch::resume_spooled;
 use crate::cli::{Failure, Session};
-use crate::transport;
+use crate::scheduler;
 
 /// One scheduler pass: resume spooled messages, retry the outbox. Idempotent.
 #[derive(Debug, clap::Args)]
@@ -9,11 +8,8 @@ pub struct Tick {}
 impl Tick {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
         let mut store = session.open_store()?;
-        resume_spooled(session, &mut store)?;
-        let outbound = &session.context.config.outbound;
-        let mut transport = transport::from_config(outbound)?;
-        let report = transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now())?;
-        tracing::info!(?report, "outbox pass");
+        let report = scheduler::tick(&session.context, &mut store, session.clock.now())?;
+        tracing::info!(?report, "scheduler pass");
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod imap;
 pub mod messages;
 pub mod outbox;
 pub mod people;
@@ -19,7 +20,10 @@ use rusqlite_migration::{Migrations, M};
 
 use crate::config::StoreConfig;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+/// The schema steps in order. 0002 belongs to another change that is merged separately;
+/// until then 0003 is the second step (the numbers name files, the order is this list).
+const MIGRATIONS: &[M<'static>] =
+    &[M::up(include_str!("migrations/0001_initial.sql")), M::up(include_str!("migrations/0003_imap.sql"))];
 
 /// An open database with the schema at the latest version.
 pub struct Store {
