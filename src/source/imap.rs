@@ -218,11 +218,6 @@ pub fn uid_set(uids: &[u32]) -> String {
     set
 }
 
-/// Quotes a mailbox name for a command (RFC 3501 quoted string).
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// One message taken from the server in a batch.
 struct Taken {
     uid: u32,
@@ -411,10 +406,10 @@ async fn acknowledge(connection: &mut Connection, config: &ImapConfig, mailbox: 
                 .await?;
         }
         Some(target) if connection.has_move => {
-            within(timeout, || what(&format!("move stored messages to {target:?} (does it exist?)")), session.uid_mv(&set, quoted(target))).await?;
+            within(timeout, || what(&format!("move stored messages to {target:?} (does it exist?)")), session.uid_mv(&set, target)).await?;
         }
         Some(target) => {
-            within(timeout, || what(&format!("copy stored messages to {target:?} (does it exist?)")), session.uid_copy(&set, quoted(target)))
+            within(timeout, || what(&format!("copy stored messages to {target:?} (does it exist?)")), session.uid_copy(&set, target))
                 .await?;
             within(timeout, || what("delete moved messages"), async {
                 session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?.try_collect::<Vec<_>>().await
@@ -500,6 +495,5 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[]), "");
-        assert_eq!(quoted("Pro\"cessed"), "\"Pro\\\"cessed\"");
     }
 }

@@ -7,3 +7,5 @@ mod corpus;
 mod ingest;
 mod threading;
 mod transport;
+mod imap;
+mod serve;

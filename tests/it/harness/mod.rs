@@ -233,3 +233,5 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
     )
     .into_bytes()
 }
+
+pub mod dovecot;
