@@ -9,3 +9,4 @@ mod threading;
 mod transport;
 mod imap;
 mod serve;
+mod smtp;

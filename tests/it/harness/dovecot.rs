@@ -101,6 +101,7 @@ impl Dovecot {
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {dir}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={dir}/home/%u\n}}\n\
              mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\n\
+             service auth {{\n  unix_listener auth-smtp {{\n    mode = 0666\n  }}\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = {imaps}\n    ssl = yes\n  }}\n}}\n",
             cert = certificates.cert.display(),
             key = certificates.key.display(),
@@ -174,6 +175,42 @@ impl Dovecot {
             }
         });
         assert!(started, "cannot restart Dovecot: {last_error}\n{}", self.log());
+    }
+
+    /// The folder holding each user's home (`USER/Maildir`), for a delivery agent.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Dovecot's authentication socket for Postfix SMTP AUTH.
+    pub fn auth_socket(&self) -> PathBuf {
+        self.dir.path().join("run/auth-smtp")
+    }
+
+    /// Every message in `mailbox` of `user`, read over IMAP (STARTTLS, LOGIN) as a mail
+    /// client would, oldest first.
+    pub fn read_over_imap(&self, user: &str, password: &str, mailbox: &str) -> Vec<Vec<u8>> {
+        use futures_util::TryStreamExt as _;
+        let config: reqmail::config::ImapConfig = toml::from_str(&format!(
+            "host = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\nusername = \"{user}\"\npassword = \"{password}\"\n",
+            self.imap_port,
+            self.ca_file().display()
+        ))
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut connection = reqmail::source::imap::connect(&config).await.unwrap();
+            let selected = connection.session.select(mailbox).await.unwrap();
+            if selected.exists == 0 {
+                return Vec::new();
+            }
+            let fetches: Vec<_> = connection.session.uid_fetch("1:*", "(UID BODY.PEEK[])").await.unwrap().try_collect().await.unwrap();
+            let mut messages: Vec<(u32, Vec<u8>)> =
+                fetches.iter().filter_map(|fetch| Some((fetch.uid?, fetch.body()?.to_vec()))).collect();
+            messages.sort();
+            connection.logout().await;
+            messages.into_iter().map(|(_, raw)| raw).collect()
+        })
     }
 
     pub fn ca_file(&self) -> &Path {

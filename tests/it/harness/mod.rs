@@ -235,3 +235,4 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
 }
 
 pub mod dovecot;
+pub mod postfix;
