@@ -10,3 +10,4 @@ mod transport;
 mod imap;
 mod serve;
 mod smtp;
+mod mta_pipe;
