@@ -47,6 +47,7 @@ pub struct Config {
     /// Checklists by category path; every item must be ticked before the ticket is resolved.
     pub checklists: BTreeMap<String, Vec<String>>,
     pub limits: LimitsConfig,
+    pub serve: ServeConfig,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -112,11 +113,141 @@ pub struct InboundConfig {
     pub max_message_bytes: usize,
     /// How many Maildir files one transaction takes in a batch pass.
     pub batch_size: usize,
+    /// IMAP accounts read by `fetch` and `serve` (`[[inbound.imap]]`); none by default.
+    pub imap: Vec<ImapConfig>,
 }
 
 impl Default for InboundConfig {
     fn default() -> Self {
-        InboundConfig { maildir: "mail/inbox".into(), max_message_bytes: 64 << 20, batch_size: 500 }
+        InboundConfig { maildir: "mail/inbox".into(), max_message_bytes: 64 << 20, batch_size: 500, imap: Vec::new() }
+    }
+}
+
+/// How the connection to a mail server is protected; shared by IMAP and SMTP.
+pub type Security = SmtpSecurity;
+
+/// How reqmail proves who it is to an IMAP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImapAuth {
+    /// The LOGIN command (RFC 3501 §6.2.3); every server has it.
+    Login,
+    /// AUTHENTICATE PLAIN (RFC 4616).
+    Plain,
+}
+
+/// One IMAP account (`[[inbound.imap]]`) and the mailboxes reqmail reads there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: String,
+    /// Default: 993 for `tls`, else 143.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_imap_security")]
+    pub security: Security,
+    pub username: String,
+    pub password: String,
+    #[serde(default = "default_imap_auth")]
+    pub auth: ImapAuth,
+    /// PEM file with CA certificates to trust instead of the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The mailboxes to read, each optionally tied to the queue its new tickets land in.
+    #[serde(default = "default_imap_mailboxes")]
+    pub mailboxes: Vec<ImapMailbox>,
+    /// The flag set on a message once it is stored, unless `move_to` is given.
+    #[serde(default = "default_imap_flag")]
+    pub flag: String,
+    /// Move stored messages to this mailbox instead of flagging them.
+    #[serde(default)]
+    pub move_to: Option<String>,
+    /// Messages downloaded and stored per round trip and transaction.
+    #[serde(default = "default_imap_batch_size")]
+    pub batch_size: usize,
+    /// How often `serve` looks for new mail when the server has no IDLE (seconds).
+    #[serde(default = "default_imap_poll_seconds")]
+    pub poll_seconds: u64,
+    /// Use IDLE (RFC 2177) in `serve` when the server offers it.
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    /// Seconds before a silent server counts as a dropped connection.
+    #[serde(default = "default_imap_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+/// One mailbox of an IMAP account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapMailbox {
+    pub name: String,
+    /// The queue new tickets from this mailbox land in; else `mail.default_queue`.
+    #[serde(default)]
+    pub queue: Option<String>,
+}
+
+fn default_imap_security() -> Security {
+    SmtpSecurity::Tls
+}
+fn default_imap_auth() -> ImapAuth {
+    ImapAuth::Login
+}
+fn default_imap_mailboxes() -> Vec<ImapMailbox> {
+    vec![ImapMailbox { name: "INBOX".into(), queue: None }]
+}
+fn default_imap_flag() -> String {
+    "\\Seen".into()
+}
+fn default_imap_batch_size() -> usize {
+    200
+}
+fn default_imap_poll_seconds() -> u64 {
+    60
+}
+fn default_true() -> bool {
+    true
+}
+fn default_imap_timeout_seconds() -> u64 {
+    60
+}
+
+impl ImapConfig {
+    /// The port to connect to: the configured one, else the standard port for `security`.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(if self.security == SmtpSecurity::Tls { 993 } else { 143 })
+    }
+
+    /// The name this account goes by in logs and in the stored fetch state.
+    pub fn account(&self) -> String {
+        format!("{}@{}:{}", self.username, self.host, self.port())
+    }
+}
+
+/// The daemon (`reqmail serve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// How often the inbound Maildir's `new/` is looked at (seconds).
+    pub maildir_poll_seconds: u64,
+    /// How often the scheduler runs when nothing wakes it (seconds).
+    pub tick_seconds: u64,
+    /// First wait before reconnecting to a server that dropped (seconds); doubles each try.
+    pub reconnect_initial_seconds: u64,
+    /// Longest wait between two reconnection attempts (seconds).
+    pub reconnect_max_seconds: u64,
+    /// On SIGTERM, how long running work may take to finish before the process exits (seconds).
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            maildir_poll_seconds: 5,
+            tick_seconds: 60,
+            reconnect_initial_seconds: 1,
+            reconnect_max_seconds: 300,
+            shutdown_grace_seconds: 30,
+        }
     }
 }
 
@@ -461,6 +592,27 @@ impl Config {
         if self.inbound.batch_size == 0 {
             problems.push("inbound.batch_size must be 1 or more".to_string());
         }
+        for (index, imap) in self.inbound.imap.iter().enumerate() {
+            let key = format!("inbound.imap[{index}] ({})", imap.host);
+            if imap.batch_size == 0 {
+                problems.push(format!("{key}: batch_size must be 1 or more"));
+            }
+            if imap.mailboxes.is_empty() {
+                problems.push(format!("{key}: mailboxes must name at least one mailbox, e.g. [{{ name = \"INBOX\" }}]"));
+            }
+            if imap.poll_seconds == 0 || imap.timeout_seconds == 0 {
+                problems.push(format!("{key}: poll_seconds and timeout_seconds must be 1 or more"));
+            }
+            if imap.move_to.as_deref().is_some_and(|target| imap.mailboxes.iter().any(|mailbox| mailbox.name == target)) {
+                problems.push(format!("{key}: move_to must not be one of the mailboxes read"));
+            }
+            if imap.move_to.is_none() && imap.flag.trim().is_empty() {
+                problems.push(format!("{key}: flag must not be empty (or give move_to)"));
+            }
+        }
+        if self.serve.maildir_poll_seconds == 0 || self.serve.tick_seconds == 0 || self.serve.reconnect_initial_seconds == 0 {
+            problems.push("serve: maildir_poll_seconds, tick_seconds and reconnect_initial_seconds must be 1 or more".to_string());
+        }
         if self.outbound.retry_initial_seconds == 0 {
             problems.push("outbound.retry_initial_seconds must be 1 or more".to_string());
         }
@@ -487,6 +639,11 @@ impl Config {
         }
         if let Some(file) = self.outbound.smtp.ca_file.as_mut().filter(|file| file.is_relative()) {
             *file = base.join(&*file);
+        }
+        for imap in &mut self.inbound.imap {
+            if let Some(file) = imap.ca_file.as_mut().filter(|file| file.is_relative()) {
+                *file = base.join(&*file);
+            }
         }
     }
 
@@ -523,6 +680,19 @@ mod tests {
         let parsed = Config::from_toml(example).unwrap();
         let defaults = Config::default();
         assert_eq!(format!("{parsed:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn imap_accounts_take_defaults_and_refuse_unknown_keys() {
+        let config = Config::from_toml(
+            "[[inbound.imap]]\nhost = \"imap.example.com\"\nusername = \"help\"\npassword = \"pw\"\nmailboxes = [{ name = \"INBOX\" }, { name = \"Billing\", queue = \"billing\" }]\n",
+        )
+        .unwrap();
+        let imap = &config.inbound.imap[0];
+        assert_eq!((imap.port(), imap.security, imap.flag.as_str(), imap.batch_size), (993, SmtpSecurity::Tls, "\\Seen", 200));
+        assert_eq!(imap.mailboxes[1].queue.as_deref(), Some("billing"));
+        let error = Config::from_toml("[[inbound.imap]]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\nmove = \"x\"\n").unwrap_err();
+        assert!(error.contains("move"), "{error}");
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! Around them: [`scheduler`] runs timed jobs through the same plan and apply,
 //! [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
 //! domain types, [`config`] and [`clock`] what every command starts from, [`cli`] the
-//! commands, [`fault`] the crash points of the crash tests.
+//! commands, [`scheduler`] the work that falls due with time (`tick`), [`serve`]
+//! the daemon that runs sources, delivery and scheduler in one process, and [`fault`]
+//! the crash points of the crash tests.
 
 pub mod cli;
 pub mod clock;
@@ -36,3 +38,4 @@ pub mod transport;
 pub mod scheduler;
 pub mod store;
 pub mod ticket;
+pub mod serve;

@@ -22,7 +22,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    init_logging(cli.verbose);
+    // The daemon's log is its record of work: one line per message handled by default.
+    let daemon = matches!(cli.command, cli::Command::Serve(_));
+    init_logging(cli.verbose + u8::from(daemon));
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(error)) => {

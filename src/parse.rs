@@ -67,6 +67,9 @@ pub struct Mail {
     pub report_parts: Vec<(String, String)>,
     /// Message-IDs of attached (returned) messages.
     pub attached_message_ids: Vec<String>,
+    /// The queue the source tied this message to (not from the message itself); set by
+    /// the pipeline from the spool row.
+    pub queue_hint: Option<String>,
 }
 
 /// An address with its display name.

@@ -103,26 +103,30 @@ pub struct Incoming<'a> {
     pub source: &'a str,
     /// The envelope recipient, when the source knows it.
     pub recipient: Option<&'a str>,
+    /// The queue a new ticket from this message lands in (an IMAP mailbox's `queue`);
+    /// `None` leaves it to the plan (`mail.default_queue`).
+    pub queue: Option<&'a str>,
 }
 
 /// Step 2: stores the raw bytes of every message in one transaction and waits until
 /// they are on the disk. Only after this returns may the source acknowledge them.
 pub fn spool(store: &mut Store, incoming: &[Incoming<'_>], now: DateTime<Utc>) -> anyhow::Result<Vec<Spooled>> {
-    store.write_flushed(|tx| {
-        let mut spooled = Vec::with_capacity(incoming.len());
-        for message in incoming {
-            let dedupe_key = dedupe_key(message.raw);
-            let arrival = Arrival {
-                raw: message.raw,
-                dedupe_key: &dedupe_key,
-                source: message.source,
-                recipient: message.recipient,
-                received: now,
-            };
-            spooled.push(store::messages::spool(tx, &arrival)?);
-        }
-        Ok(spooled)
-    })
+    store.write_flushed(|tx| incoming.iter().map(|message| spool_in(tx, message, now)).collect())
+}
+
+/// Stores one message in the caller's transaction; for sources that do more in the same
+/// commit (IMAP quarantines oversized messages there).
+pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
+    let dedupe_key = dedupe_key(message.raw);
+    let arrival = Arrival {
+        raw: message.raw,
+        dedupe_key: &dedupe_key,
+        source: message.source,
+        recipient: message.recipient,
+        queue: message.queue,
+        received: now,
+    };
+    Ok(store::messages::spool(conn, &arrival)?)
 }
 
 /// The spool ids among `spooled` that still wait for processing.
@@ -212,6 +216,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
             mail.recipients.insert(0, recipient);
         }
     }
+    mail.queue_hint = store::messages::queue_hint(conn, id)?;
 
     // Classify
     let (help_local, help_domain) = context.config.help_address_parts();
@@ -277,6 +282,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         text: mail.text,
         attachments: mail.attachments,
         to_comment_address,
+        queue_hint: mail.queue_hint,
     };
     let plan = plan::plan(plan::PlanInput {
         rules: &context.rules,

@@ -40,6 +40,8 @@ pub struct Inbound {
     pub attachments: Vec<Attachment>,
     /// Sent to the comment address: an internal note when the sender is staff.
     pub to_comment_address: bool,
+    /// The queue the source tied the message to (an IMAP mailbox's queue).
+    pub queue_hint: Option<String>,
 }
 
 /// The change one message makes.
@@ -191,7 +193,8 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     let ticket = match current {
         Some(ticket) => TicketChange::Update { ticket: ticket.number },
         None => {
-            let mut queue = rules.default_queue.clone();
+            let hinted = inbound.queue_hint.as_deref().and_then(|hint| rules.queue(hint)).map(|queue| queue.name.clone());
+            let mut queue = hinted.unwrap_or_else(|| rules.default_queue.clone());
             let mut importance = Level::Medium;
             let mut priority = None;
             changes.retain(|change| match change {

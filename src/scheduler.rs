@@ -16,6 +16,7 @@ use crate::pipeline::{self, Context};
 use crate::plan::{self, Change, Notice};
 use crate::store::{self, Store};
 use crate::ticket::{ApprovalStage, Role, Status, Ticket};
+use crate::transport::{self, deliver::DeliveryReport};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +28,10 @@ pub struct TickReport {
     pub hold_timeouts: usize,
     pub nags: usize,
     pub surveys: usize,
+    pub delivery: DeliveryReport,
 }
 
-/// One scheduler pass at `now`. Delivery of the outbox is the caller's next step.
+/// One scheduler pass at `now`, ending with delivery of the due outbox rows.
 pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
     let mut report = TickReport { resumed: pipeline::resume(context, store, now)?, ..TickReport::default() };
     let tx = store.write()?;
@@ -38,6 +40,9 @@ pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow:
         run_jobs(context, &tx, &ticket, now, &mut report)?;
     }
     tx.commit()?;
+    let outbound = &context.config.outbound;
+    let mut transport = transport::from_config(outbound)?;
+    report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;
     Ok(report)
 }
 

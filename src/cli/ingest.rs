@@ -37,7 +37,7 @@ impl Ingest {
             .map_err(|error| Failure::TryAgain(anyhow::anyhow!("cannot read the message from standard input: {error}")))?;
         let mut store = session.open_store().map_err(Failure::TryAgain)?;
         let recipient = self.recipient.as_deref().and_then(crate::parse::bare_address);
-        let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref() };
+        let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref(), queue: None };
         let now = session.clock.now();
         let stored = pipeline::spool(&mut store, &[incoming], now).map_err(Failure::TryAgain)?;
         spooled.store(true, Ordering::SeqCst);

@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod ingest;
 pub mod person;
 pub mod quarantine;
+pub mod serve;
 pub mod ticket;
 pub mod tick;
 
@@ -36,6 +37,7 @@ pub struct Cli {
 pub enum Command {
     Ingest(ingest::Ingest),
     Fetch(fetch::Fetch),
+    Serve(serve::Serve),
     Tick(tick::Tick),
     #[command(subcommand)]
     Ticket(ticket::TicketCommand),
@@ -72,7 +74,8 @@ impl From<rusqlite::Error> for Failure {
 
 /// What every command starts from.
 pub struct Session {
-    pub context: Context,
+    /// Shared, so that `fetch` and `serve` can hand it to async sources.
+    pub context: std::sync::Arc<Context>,
     pub clock: Clock,
 }
 
@@ -81,7 +84,7 @@ impl Session {
         let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
         let context = Context::new(config).map_err(Failure::Config)?;
         let clock = Clock::from_env().map_err(Failure::Config)?;
-        Ok(Session { context, clock })
+        Ok(Session { context: std::sync::Arc::new(context), clock })
     }
 
     pub fn open_store(&self) -> anyhow::Result<Store> {
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Ingest(command) => command.execute(&cli),
         Command::Fetch(command) => command.execute(&Session::start(&cli)?),
+        Command::Serve(command) => command.execute(&cli),
         Command::Tick(command) => command.execute(&Session::start(&cli)?),
         Command::Ticket(command) => command.execute(&Session::start(&cli)?),
         Command::Quarantine(command) => command.execute(&Session::start(&cli)?),

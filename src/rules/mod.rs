@@ -73,9 +73,14 @@ impl Rules {
             .map_err(|error| format!("calendar: {error}"))?;
         let mut queues = HashMap::new();
         let mut queue_configs: Vec<(&String, &QueueConfig)> = config.queues.iter().collect();
+        // The default queue and the queues IMAP mailboxes feed exist even when not listed.
         let default_queue_config = QueueConfig::default();
-        if !config.queues.contains_key(&config.mail.default_queue) {
-            queue_configs.push((&config.mail.default_queue, &default_queue_config));
+        let implicit = std::iter::once(&config.mail.default_queue)
+            .chain(config.inbound.imap.iter().flat_map(|account| account.mailboxes.iter().filter_map(|mailbox| mailbox.queue.as_ref())));
+        for name in implicit {
+            if !config.queues.contains_key(name) && !queue_configs.iter().any(|(known, _)| *known == name) {
+                queue_configs.push((name, &default_queue_config));
+            }
         }
         for (name, queue) in queue_configs {
             let key = format!("queues.{name}");

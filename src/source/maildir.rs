@@ -72,17 +72,18 @@ pub fn drain(context: &Context, store: &mut Store, root: &Path, now: DateTime<Ut
         let incoming: Vec<Incoming<'_>> = read
             .iter()
             .zip(&sources)
-            .map(|((_, raw), source)| Incoming { raw, source, recipient: None })
+            .map(|((_, raw), source)| Incoming { raw, source, recipient: None, queue: None })
             .collect();
         let spooled = pipeline::spool(store, &incoming, now)?;
         let outcomes = pipeline::process(context, store, &pipeline::waiting(&spooled), now)?;
-        for ((path, _), spooled) in read.iter().zip(&spooled) {
+        for (((path, _), spooled), source) in read.iter().zip(&spooled).zip(&sources) {
             let id = match spooled {
                 Spooled::New(id) | Spooled::Known { id, .. } => *id,
             };
             let outcome = outcomes.iter().find(|(done, _)| *done == id).map(|(_, outcome)| outcome.clone()).unwrap_or(Outcome::Duplicate);
             report.files += 1;
             report.count(&outcome);
+            super::log_handled(source, id, &outcome);
             acknowledge(root, path, matches!(outcome, Outcome::Quarantined { .. }))?;
         }
     }

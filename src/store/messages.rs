@@ -22,14 +22,16 @@ pub struct Arrival<'a> {
     pub dedupe_key: &'a str,
     pub source: &'a str,
     pub recipient: Option<&'a str>,
+    /// The queue a new ticket lands in, when the source ties one to it.
+    pub queue: Option<&'a str>,
     pub received: DateTime<Utc>,
 }
 
 pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spooled> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw)
-             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, queue)
+             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (dedupe_key) WHERE direction = 'in' DO NOTHING",
         )?
         .execute(params![
@@ -38,7 +40,8 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
             arrival.recipient,
             format_time(arrival.received),
             arrival.raw.len() as i64,
-            arrival.raw
+            arrival.raw,
+            arrival.queue
         ])?;
     if inserted == 1 {
         return Ok(Spooled::New(SpoolId(conn.last_insert_rowid())));
@@ -66,6 +69,11 @@ pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> 
 /// The envelope recipient the source gave for an inbound message.
 pub fn envelope_recipient(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT recipient FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+}
+
+/// The queue the source of an inbound message tied it to (an IMAP mailbox's `queue`).
+pub fn queue_hint(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT queue FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
 }
 
 /// The facts `process` records about an inbound message once it is decided.

@@ -5,6 +5,7 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod imap;
 pub mod messages;
 pub mod outbox;
 pub mod people;
@@ -24,6 +25,7 @@ use crate::config::StoreConfig;
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_mail_language.sql")),
+    M::up(include_str!("migrations/0003_imap.sql")),
     M::up(include_str!("migrations/0004_safety.sql")),
 ];
 

@@ -92,7 +92,7 @@ fn run_all(variant: &str, inputs: &[(String, Vec<u8>)]) -> [usize; 4] {
     let mut counts = [0usize; 4];
     for (name, raw) in inputs {
         let start = Instant::now();
-        let spooled = pipeline::spool(&mut store, &[Incoming { raw, source: "test", recipient: None }], now).unwrap();
+        let spooled = pipeline::spool(&mut store, &[Incoming { raw, source: "test", recipient: None, queue: None }], now).unwrap();
         let outcomes = pipeline::process(&context, &mut store, &pipeline::waiting(&spooled), now)
             .unwrap_or_else(|error| panic!("{variant} {name}: {error:#}"));
         if outcomes.is_empty() {

@@ -11,3 +11,7 @@ mod threading;
 mod attacks;
 mod corpus_mangled;
 mod transport;
+mod imap;
+mod serve;
+mod smtp;
+mod mta_pipe;

@@ -233,3 +233,6 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
     )
     .into_bytes()
 }
+
+pub mod dovecot;
+pub mod postfix;

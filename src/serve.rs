@@ -1,0 +1,217 @@
+//! The daemon behind `reqmail serve`: in one process, one task per IMAP mailbox (IDLE
+//! where the server has it, else polling; reconnecting with backoff when the connection
+//! drops), one task watching the inbound Maildir, and the scheduler (resume spooled
+//! mail, deliver the outbox), woken early whenever a source stored something.
+//!
+//! Signals: SIGTERM or SIGINT stop the tasks at their next waiting point, let work in
+//! progress finish (up to `serve.shutdown_grace_seconds`) and exit; since no source
+//! acknowledges anything before the spool commit, even an aborted batch loses nothing.
+//! SIGHUP reloads the configuration: the tasks stop and start again with the new one;
+//! a file with errors is refused and the old configuration kept.
+//!
+//! Async stays at the network edge: database work goes through [`Core::run`] on the
+//! blocking pool. The scheduler has its own database connection, so a slow SMTP server
+//! never keeps the sources from storing mail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::config::{Config, ImapConfig, ImapMailbox};
+use crate::pipeline::Context;
+use crate::source::{imap, maildir, Core};
+use crate::store::Store;
+use crate::scheduler;
+
+/// Why the serving loop ended a round.
+enum Next {
+    Stop,
+    Reload,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `load` reads the configuration (again on SIGHUP).
+pub fn run(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| anyhow::anyhow!("cannot start the runtime: {error}"))?;
+    let result = runtime.block_on(serve(load, clock));
+    // Blocking work still running (a batch being stored) is waited for, not cut.
+    runtime.shutdown_timeout(Duration::from_secs(60));
+    result
+}
+
+async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyhow::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut config = load()?;
+    loop {
+        let context = Arc::new(Context::new(config.clone())?);
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = start(&context, clock, &stopped)?;
+        tracing::info!(
+            imap_mailboxes = config.inbound.imap.iter().map(|account| account.mailboxes.len()).sum::<usize>(),
+            maildir = %config.inbound.maildir.display(),
+            config = config.origin_text(),
+            "serving"
+        );
+        let next = tokio::select! {
+            _ = terminate.recv() => Next::Stop,
+            _ = interrupt.recv() => Next::Stop,
+            _ = hangup.recv() => Next::Reload,
+            // A task that ends on its own is a bug; stop rather than run half a daemon.
+            Some(ended) = tasks.join_next() => {
+                tracing::error!("a serve task ended unexpectedly: {ended:?}");
+                Next::Stop
+            }
+        };
+        let _ = stop.send(true);
+        let grace = Duration::from_secs(config.serve.shutdown_grace_seconds);
+        let finished = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!("work still running after {} seconds; stopping it (nothing unstored was acknowledged)", grace.as_secs());
+            tasks.abort_all();
+        }
+        match next {
+            Next::Stop => {
+                tracing::info!("stopped");
+                return Ok(());
+            }
+            Next::Reload => match load().and_then(|new| Context::new(new.clone()).map(|_| new)) {
+                Ok(new) => {
+                    tracing::info!(config = new.origin_text(), "configuration reloaded");
+                    config = new;
+                }
+                Err(error) => tracing::error!("configuration not reloaded, keeping the old one: {error:#}"),
+            },
+        }
+    }
+}
+
+/// Starts every task for one configuration.
+fn start(context: &Arc<Context>, clock: Clock, stopped: &watch::Receiver<bool>) -> anyhow::Result<JoinSet<()>> {
+    let config = &context.config;
+    let wake = Arc::new(Notify::new());
+    let sources = Core::new(context.clone(), Store::open(&config.store)?, clock);
+    let delivery = Core::new(context.clone(), Store::open(&config.store)?, clock);
+    let mut tasks = JoinSet::new();
+    for account in &config.inbound.imap {
+        for mailbox in &account.mailboxes {
+            tasks.spawn(watch_mailbox(sources.clone(), account.clone(), mailbox.clone(), stopped.clone(), wake.clone()));
+        }
+    }
+    tasks.spawn(watch_maildir(sources, stopped.clone(), wake.clone()));
+    tasks.spawn(run_scheduler(delivery, stopped.clone(), wake));
+    Ok(tasks)
+}
+
+/// Completes when `stopped` turns true (or its sender is gone).
+async fn stop_signal(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Sleeps `duration` unless stopped first; true when stopped.
+async fn sleep_or_stop(duration: Duration, stopped: &watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => *stopped.borrow(),
+        () = stop_signal(stopped.clone()) => true,
+    }
+}
+
+/// One IMAP mailbox: connect, fetch, then IDLE or poll; reconnect with backoff.
+async fn watch_mailbox(core: Core, account: ImapConfig, mailbox: ImapMailbox, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let serve = core.context.config.serve.clone();
+    let mut backoff = Duration::from_secs(serve.reconnect_initial_seconds);
+    let max_backoff = Duration::from_secs(serve.reconnect_max_seconds.max(serve.reconnect_initial_seconds));
+    let name = format!("{} {:?}", account.account(), mailbox.name);
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        match mailbox_session(&core, &account, &mailbox, &stopped, &wake, &mut backoff).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(mailbox = name, "IMAP: {error:#}; reconnecting in {} seconds", backoff.as_secs());
+                if sleep_or_stop(backoff, &stopped).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(max_backoff);
+            }
+        }
+    }
+}
+
+/// One connection's life; `Ok` when stopped, `Err` when the connection failed.
+async fn mailbox_session(
+    core: &Core,
+    account: &ImapConfig,
+    mailbox: &ImapMailbox,
+    stopped: &watch::Receiver<bool>,
+    wake: &Notify,
+    backoff: &mut Duration,
+) -> anyhow::Result<()> {
+    let mut connection = imap::connect(account).await?;
+    *backoff = Duration::from_secs(core.context.config.serve.reconnect_initial_seconds);
+    let use_idle = account.idle && connection.has_idle;
+    tracing::info!(account = account.account(), mailbox = mailbox.name, idle = use_idle, "IMAP connected");
+    loop {
+        let report = imap::fetch_mailbox(&mut connection, account, mailbox, core).await?;
+        if report.files > 0 {
+            wake.notify_one();
+        }
+        if *stopped.borrow() {
+            connection.logout().await;
+            return Ok(());
+        }
+        if use_idle {
+            let (back, woken) = connection.idle(Duration::from_secs(10 * 60), stop_signal(stopped.clone())).await?;
+            connection = back;
+            if woken == imap::Woken::Stopped {
+                connection.logout().await;
+                return Ok(());
+            }
+        } else if sleep_or_stop(Duration::from_secs(account.poll_seconds), stopped).await {
+            connection.logout().await;
+            return Ok(());
+        }
+    }
+}
+
+/// The inbound Maildir, looked at every `serve.maildir_poll_seconds`.
+async fn watch_maildir(core: Core, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let every = Duration::from_secs(core.context.config.serve.maildir_poll_seconds);
+    loop {
+        let result = core.run(|context, store, now| maildir::drain(context, store, &context.config.inbound.maildir, now)).await;
+        match result {
+            Ok(report) if report.files > 0 => wake.notify_one(),
+            Ok(_) => {}
+            Err(error) => tracing::warn!("inbound Maildir: {error:#}; trying again in {} seconds", every.as_secs()),
+        }
+        if sleep_or_stop(every, &stopped).await {
+            return;
+        }
+    }
+}
+
+/// The scheduler: every `serve.tick_seconds`, or at once when a source stored mail.
+async fn run_scheduler(core: Core, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let every = Duration::from_secs(core.context.config.serve.tick_seconds);
+    loop {
+        match core.run(|context, store, now| scheduler::tick(context, store, now)).await {
+            Ok(report) if report != scheduler::TickReport::default() => tracing::info!(?report, "scheduler pass"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!("scheduler: {error:#}; trying again in {} seconds", every.as_secs()),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = wake.notified() => {}
+            () = stop_signal(stopped.clone()) => return,
+        }
+    }
+}
+

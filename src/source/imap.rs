@@ -1,0 +1,499 @@
+//! IMAP in (RFC 3501) with async-imap on tokio: connect with implicit TLS, STARTTLS or
+//! plain (rustls, system roots or a configured CA file), log in with LOGIN or
+//! AUTHENTICATE PLAIN, and take each configured mailbox through bounded batches:
+//!
+//! 1. list the UIDs above the stored cursor with their RFC822.SIZE (nothing downloaded);
+//! 2. download a batch of up to `batch_size` messages (`BODY.PEEK[]`, so nothing is
+//!    marked by reading); messages over `inbound.max_message_bytes` only by header;
+//! 3. spool the batch in one flushed transaction (`pipeline::spool`);
+//! 4. only then mark it on the server (flag, or move to `move_to`) and advance the
+//!    stored `(uidvalidity, last_uid)` cursor;
+//! 5. process the batch (`pipeline::process`).
+//!
+//! A crash between 3 and 4 fetches the batch again next time; the spool's dedupe
+//! (Message-ID, else content hash) makes that harmless. A changed UIDVALIDITY starts
+//! the cursor again from 0 for the same reason. Two fetchers on one mailbox both
+//! download, the spool keeps one copy, and the cursor never moves backwards.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_imap::{Client, Session};
+use futures_util::TryStreamExt as _;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::Core;
+use crate::config::{ImapAuth, ImapConfig, ImapMailbox, SmtpSecurity};
+use crate::pipeline::{self, Incoming, Outcome};
+use crate::source::maildir::DrainReport;
+use crate::store::imap::Cursor;
+use crate::store::messages::Spooled;
+
+/// The connection under an IMAP session: plain TCP or TLS over TCP.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A logged-in IMAP session and what the server can do.
+pub struct Connection {
+    pub session: Session<Stream>,
+    /// RFC 2177.
+    pub has_idle: bool,
+    /// RFC 6851.
+    pub has_move: bool,
+    /// RFC 4315 (UID EXPUNGE).
+    pub has_uidplus: bool,
+    timeout: Duration,
+}
+
+/// Runs `future` with the account's timeout; a silent server is an error naming `what`.
+async fn within<T, E>(timeout: Duration, what: impl FnOnce() -> String, future: impl std::future::Future<Output = Result<T, E>>) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(timeout, future).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(anyhow::Error::new(error).context(what())),
+        Err(_) => Err(anyhow::anyhow!("{}: no answer within {} seconds", what(), timeout.as_secs())),
+    }
+}
+
+/// The rustls settings for `config`: its CA file, else the system's roots.
+fn tls_config(config: &ImapConfig) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_file {
+        Some(file) => {
+            let certificates = rustls_pki_types::CertificateDer::pem_file_iter(file)
+                .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("inbound.imap ca_file: cannot read PEM certificates from {}", file.display()))?;
+            for certificate in certificates {
+                roots.add(certificate).with_context(|| format!("inbound.imap ca_file: a certificate in {} is not usable", file.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for certificate in found.certs {
+                // A few odd system certificates are not valid trust anchors; the rest still are.
+                let _ = roots.add(certificate);
+            }
+            if roots.is_empty() {
+                anyhow::bail!("no system CA certificates found (install ca-certificates, or set ca_file for {})", config.host);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("cannot set up TLS")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(tls))
+}
+
+async fn start_tls(config: &ImapConfig, tcp: TcpStream, timeout: Duration) -> anyhow::Result<Stream> {
+    let server_name = rustls_pki_types::ServerName::try_from(config.host.clone())
+        .with_context(|| format!("{:?} is not a host name TLS can check", config.host))?;
+    let connector = tokio_rustls::TlsConnector::from(tls_config(config)?);
+    let tls = within(timeout, || format!("TLS handshake with IMAP server {}:{}", config.host, config.port()), connector.connect(server_name, tcp)).await?;
+    Ok(Stream::Tls(Box::new(tls)))
+}
+
+/// PLAIN (RFC 4616): authorization identity empty, then user and password.
+struct Plain<'a> {
+    username: &'a str,
+    password: &'a str,
+}
+
+impl async_imap::Authenticator for Plain<'_> {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        format!("\0{}\0{}", self.username, self.password).into_bytes()
+    }
+}
+
+/// Connects and logs in as `config` says.
+pub async fn connect(config: &ImapConfig) -> anyhow::Result<Connection> {
+    let timeout = Duration::from_secs(config.timeout_seconds);
+    let (host, port) = (config.host.as_str(), config.port());
+    let where_ = || format!("IMAP server {host}:{port}");
+    let tcp = within(timeout, || format!("cannot connect to {}", where_()), TcpStream::connect((host, port))).await?;
+    tcp.set_nodelay(true).ok();
+    let stream = match config.security {
+        SmtpSecurity::Tls => start_tls(config, tcp, timeout).await?,
+        SmtpSecurity::Starttls | SmtpSecurity::None => Stream::Plain(tcp),
+    };
+    let mut client = Client::new(stream);
+    let greeting = within(timeout, || format!("greeting of {}", where_()), client.read_response()).await?;
+    if greeting.is_none() {
+        anyhow::bail!("{} closed the connection before greeting", where_());
+    }
+    if config.security == SmtpSecurity::Starttls {
+        within(timeout, || format!("STARTTLS with {} (set security = \"tls\" or \"none\" if it has none)", where_()), client.run_command_and_check_ok("STARTTLS", None)).await?;
+        let Stream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS starts on a plain connection") };
+        client = Client::new(start_tls(config, tcp, timeout).await?);
+    }
+    let login = async {
+        match config.auth {
+            ImapAuth::Login => client.login(&config.username, &config.password).await,
+            ImapAuth::Plain => client.authenticate("PLAIN", Plain { username: &config.username, password: &config.password }).await,
+        }
+    };
+    let mut session = match tokio::time::timeout(timeout, login).await {
+        Ok(Ok(session)) => session,
+        Ok(Err((error, _))) => anyhow::bail!(
+            "{} refused the login of {:?}: {error} (check username, password and auth in [[inbound.imap]])",
+            where_(),
+            config.username
+        ),
+        Err(_) => anyhow::bail!("{} did not answer the login within {} seconds", where_(), timeout.as_secs()),
+    };
+    let capabilities = within(timeout, || format!("CAPABILITY of {}", where_()), session.capabilities()).await?;
+    Ok(Connection {
+        has_idle: capabilities.has_str("IDLE"),
+        has_move: capabilities.has_str("MOVE"),
+        has_uidplus: capabilities.has_str("UIDPLUS"),
+        session,
+        timeout,
+    })
+}
+
+/// `1:3,7,9:10` for sorted UIDs: short commands even for big batches.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut set = String::new();
+    let mut index = 0;
+    while index < uids.len() {
+        let start = uids[index];
+        let mut end = start;
+        while index + 1 < uids.len() && uids[index + 1] == end + 1 {
+            index += 1;
+            end = uids[index];
+        }
+        if !set.is_empty() {
+            set.push(',');
+        }
+        if start == end {
+            set.push_str(&start.to_string());
+        } else {
+            set.push_str(&format!("{start}:{end}"));
+        }
+        index += 1;
+    }
+    set
+}
+
+/// One message taken from the server in a batch.
+struct Taken {
+    uid: u32,
+    raw: Vec<u8>,
+    /// Larger than allowed: `raw` holds only the header.
+    oversized: Option<u32>,
+}
+
+/// One pass over one mailbox: everything above the cursor, in batches.
+pub async fn fetch_mailbox(
+    connection: &mut Connection,
+    config: &ImapConfig,
+    mailbox: &ImapMailbox,
+    core: &Core,
+) -> anyhow::Result<DrainReport> {
+    let account = config.account();
+    let name = mailbox.name.clone();
+    let timeout = connection.timeout;
+    let what = |action: &str| format!("{action} in mailbox {name:?} of {account}");
+    let selected = within(timeout, || what("cannot select"), connection.session.select(&name)).await?;
+    let uidvalidity = selected.uid_validity.unwrap_or(0);
+
+    let stored = {
+        let (account, name) = (account.clone(), name.clone());
+        core.run(move |_, store, _| Ok(crate::store::imap::cursor(&store.conn, &account, &name)?)).await?
+    };
+    let start = match stored {
+        Some(cursor) if cursor.uidvalidity == uidvalidity => cursor.last_uid,
+        Some(cursor) => {
+            tracing::warn!(account, mailbox = name, old = cursor.uidvalidity, new = uidvalidity, "UIDVALIDITY changed: reading the whole mailbox again");
+            0
+        }
+        None => 0,
+    };
+
+    let mut report = DrainReport::default();
+    if selected.exists == 0 {
+        save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid: start }).await?;
+        return Ok(report);
+    }
+
+    // 1. What is there, with sizes; `N:*` also answers the highest message when N is above
+    // every UID (RFC 3501 §6.4.8), hence the filter.
+    let mut listing: Vec<(u32, u32)> = {
+        let fetches = within(timeout, || what("cannot list messages"), async {
+            connection.session.uid_fetch(format!("{}:*", start + 1), "(UID RFC822.SIZE)").await?.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        fetches.iter().filter_map(|fetch| Some((fetch.uid?, fetch.size.unwrap_or(0)))).filter(|(uid, _)| *uid > start).collect()
+    };
+    listing.sort_unstable();
+    listing.dedup_by_key(|(uid, _)| *uid);
+
+    let limit = core.context.config.inbound.max_message_bytes;
+    for batch in listing.chunks(config.batch_size) {
+        // 2. Download.
+        let (small, large): (Vec<u32>, Vec<u32>) = {
+            let mut small = Vec::new();
+            let mut large = Vec::new();
+            for (uid, size) in batch {
+                if *size as usize > limit { large.push(*uid) } else { small.push(*uid) }
+            }
+            (small, large)
+        };
+        let mut taken = Vec::with_capacity(batch.len());
+        for (uids, query, oversized) in [(&small, "(UID BODY.PEEK[])", false), (&large, "(UID RFC822.SIZE BODY.PEEK[HEADER])", true)] {
+            if uids.is_empty() {
+                continue;
+            }
+            let fetches = within(timeout, || what("cannot download messages"), async {
+                connection.session.uid_fetch(uid_set(uids), query).await?.try_collect::<Vec<_>>().await
+            })
+            .await?;
+            for fetch in &fetches {
+                let Some(uid) = fetch.uid else { continue };
+                let raw = if oversized { fetch.header() } else { fetch.body() };
+                // A message expunged meanwhile (by a person or another fetcher) is simply gone.
+                let Some(raw) = raw else { continue };
+                taken.push(Taken { uid, raw: raw.to_vec(), oversized: oversized.then(|| fetch.size.unwrap_or(0)) });
+            }
+        }
+        taken.sort_by_key(|message| message.uid);
+        taken.dedup_by_key(|message| message.uid);
+
+        // 3. Spool (and quarantine what is too large), durable before any mark.
+        let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), &taken, limit).await?;
+
+        // 4. Mark on the server, then advance the cursor.
+        let all: Vec<u32> = batch.iter().map(|(uid, _)| *uid).collect();
+        let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
+        acknowledge(connection, config, &name, &all, &oversized).await?;
+        let last_uid = all.last().copied().unwrap_or(start);
+        save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid }).await?;
+
+        // 5. Process.
+        let waiting = pipeline::waiting(&spooled.iter().map(|(_, spooled)| *spooled).collect::<Vec<_>>());
+        let outcomes = core.run(move |context, store, now| pipeline::process(context, store, &waiting, now)).await?;
+        for (source, spooled) in &spooled {
+            let id = match spooled {
+                Spooled::New(id) | Spooled::Known { id, .. } => *id,
+            };
+            let outcome = outcomes.iter().find(|(done, _)| *done == id).map(|(_, outcome)| outcome.clone());
+            let outcome = outcome.unwrap_or(match spooled {
+                Spooled::New(_) => Outcome::Quarantined { reason: "too large".into() },
+                Spooled::Known { .. } => Outcome::Duplicate,
+            });
+            report.files += 1;
+            report.count(&outcome);
+            super::log_handled(source, id, &outcome);
+        }
+    }
+    Ok(report)
+}
+
+async fn save_cursor(core: &Core, account: &str, mailbox: &str, cursor: Cursor) -> anyhow::Result<()> {
+    let (account, mailbox) = (account.to_string(), mailbox.to_string());
+    core.run(move |_, store, now| Ok(crate::store::imap::advance(&store.conn, &account, &mailbox, cursor, now)?)).await
+}
+
+/// Spools a downloaded batch; oversized messages (header only) go straight to quarantine
+/// in the same transaction. Returns each message's source name and spool result.
+async fn spool_batch(
+    core: &Core,
+    mailbox: &str,
+    account: &str,
+    queue: Option<String>,
+    taken: &[Taken],
+    limit: usize,
+) -> anyhow::Result<Vec<(String, Spooled)>> {
+    let sources: Vec<String> = taken.iter().map(|message| format!("imap:{mailbox}/{}", message.uid)).collect();
+    let reasons: Vec<Option<String>> = taken
+        .iter()
+        .map(|message| {
+            message.oversized.map(|size| {
+                format!(
+                    "message of {size} bytes is larger than inbound.max_message_bytes = {limit}; only its header was downloaded, \
+                     the whole message stays in IMAP mailbox {mailbox:?} of {account} (UID {}, flagged \\Flagged)",
+                    message.uid
+                )
+            })
+        })
+        .collect();
+    let raws: Vec<Vec<u8>> = taken.iter().map(|message| message.raw.clone()).collect();
+    let sources_for_work = sources.clone();
+    let spooled = core
+        .run(move |_, store, now| {
+            let incoming: Vec<Incoming<'_>> = raws
+                .iter()
+                .zip(&sources_for_work)
+                .map(|(raw, source)| Incoming { raw, source, recipient: None, queue: queue.as_deref() })
+                .collect();
+            store.write_flushed(|tx| {
+                let mut spooled = Vec::with_capacity(incoming.len());
+                for (message, reason) in incoming.iter().zip(&reasons) {
+                    let result = pipeline::spool_in(tx, message, now)?;
+                    if let (Some(reason), Spooled::New(id)) = (reason, result) {
+                        pipeline::quarantine(tx, id, reason, now)?;
+                    }
+                    spooled.push(result);
+                }
+                Ok(spooled)
+            })
+        })
+        .await?;
+    Ok(sources.into_iter().zip(spooled).collect())
+}
+
+/// Marks stored messages: `\Flagged` on the oversized ones, then the configured flag,
+/// or a move to `move_to` (MOVE, else COPY + `\Deleted` + expunge).
+async fn acknowledge(connection: &mut Connection, config: &ImapConfig, mailbox: &str, uids: &[u32], oversized: &[u32]) -> anyhow::Result<()> {
+    let timeout = connection.timeout;
+    let account = config.account();
+    let what = |action: &str| format!("cannot {action} in mailbox {mailbox:?} of {account}");
+    let session = &mut connection.session;
+    if !oversized.is_empty() {
+        within(timeout, || what("flag oversized messages"), async {
+            session.uid_store(uid_set(oversized), "+FLAGS.SILENT (\\Flagged)").await?.try_collect::<Vec<_>>().await
+        })
+        .await?;
+    }
+    let set = uid_set(uids);
+    match &config.move_to {
+        None => {
+            let flags = format!("+FLAGS.SILENT ({})", config.flag);
+            within(timeout, || what("flag stored messages"), async { session.uid_store(&set, &flags).await?.try_collect::<Vec<_>>().await })
+                .await?;
+        }
+        Some(target) if connection.has_move => {
+            within(timeout, || what(&format!("move stored messages to {target:?} (does it exist?)")), session.uid_mv(&set, target)).await?;
+        }
+        Some(target) => {
+            within(timeout, || what(&format!("copy stored messages to {target:?} (does it exist?)")), session.uid_copy(&set, target))
+                .await?;
+            within(timeout, || what("delete moved messages"), async {
+                session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?.try_collect::<Vec<_>>().await
+            })
+            .await?;
+            if connection.has_uidplus {
+                within(timeout, || what("expunge moved messages"), async { session.uid_expunge(&set).await?.try_collect::<Vec<_>>().await }).await?;
+            } else {
+                within(timeout, || what("expunge moved messages"), async { session.expunge().await?.try_collect::<Vec<_>>().await }).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How an IDLE wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The server said something (new mail, flags) or the wait timed out: fetch again.
+    Server,
+    /// `stop` fired.
+    Stopped,
+}
+
+impl Connection {
+    /// Waits in IDLE (RFC 2177) until the server reports something, `max_wait` passes
+    /// (RFC 2177 asks to re-issue IDLE within 29 minutes), or `stop` completes.
+    pub async fn idle(self, max_wait: Duration, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<(Connection, Woken)> {
+        let Connection { session, has_idle, has_move, has_uidplus, timeout } = self;
+        // Stale notices from earlier commands would otherwise look like news.
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        let mut handle = session.idle();
+        within(timeout, || "cannot start IDLE".to_string(), handle.init()).await?;
+        let woken = {
+            let (wait, _interrupt) = handle.wait_with_timeout(max_wait);
+            tokio::select! {
+                result = wait => {
+                    result.context("IDLE failed")?;
+                    Woken::Server
+                }
+                () = stop => Woken::Stopped,
+            }
+        };
+        // A server that went away shows here: DONE cannot be sent or is not answered.
+        let session = within(timeout, || "cannot end IDLE (connection lost?)".to_string(), handle.done()).await?;
+        Ok((Connection { session, has_idle, has_move, has_uidplus, timeout }, woken))
+    }
+
+    /// Says goodbye politely; errors do not matter any more.
+    pub async fn logout(mut self) {
+        let _ = tokio::time::timeout(self.timeout, self.session.logout()).await;
+    }
+}
+
+/// One pass over every mailbox of one account, on one connection.
+pub async fn fetch_account(config: &ImapConfig, core: &Core) -> anyhow::Result<DrainReport> {
+    let mut connection = connect(config).await?;
+    let mut total = DrainReport::default();
+    for mailbox in &config.mailboxes {
+        let report = fetch_mailbox(&mut connection, config, mailbox, core).await?;
+        add(&mut total, &report);
+    }
+    connection.logout().await;
+    Ok(total)
+}
+
+/// Adds `report` to `total`.
+pub fn add(total: &mut DrainReport, report: &DrainReport) {
+    total.files += report.files;
+    total.created += report.created;
+    total.updated += report.updated;
+    total.quarantined += report.quarantined;
+    total.ignored += report.ignored;
+    total.duplicates += report.duplicates;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compressed() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

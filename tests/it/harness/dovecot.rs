@@ -1,0 +1,305 @@
+//! A private Dovecot (IMAP) started by a test: its own configuration, certificate,
+//! users and Maildirs in a temporary folder, listening on 127.0.0.1 only, stopped in
+//! `Drop`. A test that needs it fails when it cannot start; the log is printed when the
+//! test fails.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::{chown, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The uid Dovecot's mail processes run as (Dovecot refuses root for mail access).
+pub const MAIL_UID: u32 = 65534;
+
+/// A test CA and a server certificate for `localhost` and 127.0.0.1, made once per
+/// test process with Debian's `openssl` (already needed by the servers; no crate).
+pub struct Certificates {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn certificates() -> &'static Certificates {
+    static CERTIFICATES: OnceLock<Certificates> = OnceLock::new();
+    CERTIFICATES.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("reqmail-test-certs-").tempdir().unwrap().keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run = |args: &[&str]| {
+            let output = Command::new("openssl").args(args).current_dir(&dir).output().expect("openssl must be installed (.ci/run installs it)");
+            assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        run(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=reqmail test CA"]].concat());
+        run(&[&["req"][..], &ec, &["-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=localhost"]].concat());
+        std::fs::write(dir.join("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+        run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cert.pem", "-days", "3", "-extfile", "ext"]);
+        Certificates { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") }
+    })
+}
+
+/// A free port on 127.0.0.1 at the time of asking (the caller retries on a collision).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `condition` holds, up to `timeout`; false if it never did.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub struct Dovecot {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Plain IMAP with STARTTLS offered.
+    pub imap_port: u16,
+    /// Implicit TLS.
+    pub imaps_port: u16,
+    users: Vec<String>,
+}
+
+impl Dovecot {
+    /// Starts Dovecot with `users` (name, password), each with an empty INBOX.
+    pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        let dir = tempfile::Builder::new().prefix("reqmail-dovecot-").tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let passwd: String = users.iter().map(|(user, password)| format!("{user}:{{PLAIN}}{password}\n")).collect();
+        std::fs::write(dir.path().join("passwd"), passwd).unwrap();
+        let mut dovecot = Dovecot { dir, child: None, imap_port: 0, imaps_port: 0, users: users.iter().map(|(user, _)| user.to_string()).collect() };
+        for user in dovecot.users.clone() {
+            dovecot.create_mailbox(&user, "INBOX");
+        }
+        let mut last_error = String::new();
+        for _attempt in 0..5 {
+            dovecot.imap_port = free_port();
+            dovecot.imaps_port = free_port();
+            match dovecot.launch() {
+                Ok(()) => return dovecot,
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("cannot start Dovecot: {last_error}\n--- dovecot.log ---\n{}", dovecot.log());
+    }
+
+    fn config(&self) -> String {
+        let dir = self.dir.path().display();
+        let certificates = certificates();
+        format!(
+            "base_dir = {dir}/run\nstate_dir = {dir}/state\nlog_path = {dir}/dovecot.log\nprotocols = imap\nlisten = 127.0.0.1\n\
+             ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {dir}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={dir}/home/%u\n}}\n\
+             mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\n\
+             service auth {{\n  unix_listener auth-smtp {{\n    mode = 0666\n  }}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = {imaps}\n    ssl = yes\n  }}\n}}\n",
+            cert = certificates.cert.display(),
+            key = certificates.key.display(),
+            imap = self.imap_port,
+            imaps = self.imaps_port,
+        )
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
+        let config = self.dir.path().join("dovecot.conf");
+        std::fs::write(&config, self.config()).unwrap();
+        let mut child = Command::new("dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("dovecot.stderr")).unwrap())
+            .spawn()
+            .map_err(|error| format!("cannot run dovecot (.ci/run installs dovecot-imapd): {error}"))?;
+        let port = self.imap_port;
+        let ready = wait_until(Duration::from_secs(20), || {
+            if let Ok(Some(_)) = child.try_wait() {
+                return true;
+            }
+            // Ready when the greeting says so (before that it asks to wait for auth).
+            let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+            stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|read| read > 0).unwrap_or(false) {
+                if line.contains("ready") {
+                    return true;
+                }
+                line.clear();
+            }
+            false
+        });
+        if let Ok(Some(status)) = child.try_wait() {
+            let stderr = std::fs::read_to_string(self.dir.path().join("dovecot.stderr")).unwrap_or_default();
+            return Err(format!("dovecot exited with {status}: {stderr}"));
+        }
+        if !ready {
+            let _ = child.kill();
+            return Err("dovecot did not greet within 20 seconds".into());
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL), waiting until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            if !wait_until(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Stops and starts again on the same ports.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut last_error = String::new();
+        let started = wait_until(Duration::from_secs(20), || match self.launch() {
+            Ok(()) => true,
+            Err(error) => {
+                last_error = error;
+                false
+            }
+        });
+        assert!(started, "cannot restart Dovecot: {last_error}\n{}", self.log());
+    }
+
+    /// The folder holding each user's home (`USER/Maildir`), for a delivery agent.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Dovecot's authentication socket for Postfix SMTP AUTH.
+    pub fn auth_socket(&self) -> PathBuf {
+        self.dir.path().join("run/auth-smtp")
+    }
+
+    /// Every message in `mailbox` of `user`, read over IMAP (STARTTLS, LOGIN) as a mail
+    /// client would, oldest first.
+    pub fn read_over_imap(&self, user: &str, password: &str, mailbox: &str) -> Vec<Vec<u8>> {
+        use futures_util::TryStreamExt as _;
+        let config: reqmail::config::ImapConfig = toml::from_str(&format!(
+            "host = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\nusername = \"{user}\"\npassword = \"{password}\"\n",
+            self.imap_port,
+            self.ca_file().display()
+        ))
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut connection = reqmail::source::imap::connect(&config).await.unwrap();
+            let selected = connection.session.select(mailbox).await.unwrap();
+            if selected.exists == 0 {
+                return Vec::new();
+            }
+            let fetches: Vec<_> = connection.session.uid_fetch("1:*", "(UID BODY.PEEK[])").await.unwrap().try_collect().await.unwrap();
+            let mut messages: Vec<(u32, Vec<u8>)> =
+                fetches.iter().filter_map(|fetch| Some((fetch.uid?, fetch.body()?.to_vec()))).collect();
+            messages.sort();
+            connection.logout().await;
+            messages.into_iter().map(|(_, raw)| raw).collect()
+        })
+    }
+
+    pub fn ca_file(&self) -> &Path {
+        &certificates().ca
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// The Maildir folder of `mailbox` (Maildir++: INBOX is the root, others `.Name`).
+    pub fn maildir(&self, user: &str, mailbox: &str) -> PathBuf {
+        let root = self.dir.path().join("home").join(user).join("Maildir");
+        if mailbox == "INBOX" { root } else { root.join(format!(".{mailbox}")) }
+    }
+
+    /// Creates a mailbox (folders owned by the mail uid).
+    pub fn create_mailbox(&self, user: &str, mailbox: &str) {
+        let root = self.maildir(user, mailbox);
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let mut path = root.clone();
+        while path.starts_with(self.dir.path().join("home")) {
+            chown(&path, Some(MAIL_UID), Some(MAIL_UID)).unwrap();
+            for sub in ["tmp", "new", "cur"] {
+                if path.join(sub).exists() {
+                    chown(path.join(sub), Some(MAIL_UID), Some(MAIL_UID)).unwrap();
+                }
+            }
+            path.pop();
+        }
+    }
+
+    /// Delivers `raw` into `mailbox` as a local delivery agent would (tmp/ then new/).
+    pub fn deliver(&self, user: &str, mailbox: &str, raw: &[u8]) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let root = self.maildir(user, mailbox);
+        let name = format!("{}.R{}P{}.test", 1_700_000_000 + COUNTER.fetch_add(1, Ordering::Relaxed), std::process::id(), COUNTER.load(Ordering::Relaxed));
+        let tmp = root.join("tmp").join(&name);
+        std::fs::write(&tmp, raw).unwrap();
+        chown(&tmp, Some(MAIL_UID), Some(MAIL_UID)).unwrap();
+        std::fs::rename(&tmp, root.join("new").join(&name)).unwrap();
+    }
+
+    /// The flags of every message in `mailbox` (Maildir info after `:2,`), in name order.
+    pub fn flags(&self, user: &str, mailbox: &str) -> Vec<String> {
+        let root = self.maildir(user, mailbox);
+        let mut names: Vec<String> = ["new", "cur"]
+            .iter()
+            .flat_map(|sub| std::fs::read_dir(root.join(sub)).into_iter().flatten())
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names.iter().map(|name| name.split_once(":2,").map(|(_, flags)| flags.to_string()).unwrap_or_default()).collect()
+    }
+
+    /// Forgets every UID, so that the mailbox gets a new UIDVALIDITY at the next start.
+    pub fn reset_uids(&self, user: &str, mailbox: &str) {
+        let root = self.maildir(user, mailbox);
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("dovecot") {
+                if path.is_dir() { std::fs::remove_dir_all(&path).unwrap() } else { std::fs::remove_file(&path).unwrap() }
+            }
+        }
+    }
+
+    /// The reqmail `[[inbound.imap]]` table for `user`, plus `extra` keys.
+    pub fn imap_config(&self, user: &str, password: &str, extra: &str) -> String {
+        format!(
+            "[[inbound.imap]]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\nusername = \"{user}\"\npassword = \"{password}\"\n{extra}\n",
+            self.imap_port,
+            self.ca_file().display()
+        )
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("--- dovecot.log ({}) ---\n{}", self.dir.path().display(), self.log());
+        }
+        if std::env::var_os("REQMAIL_TEST_KEEP").is_some() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!("kept Dovecot folder {}", kept.keep().display());
+        }
+    }
+}

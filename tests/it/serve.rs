@@ -1,0 +1,120 @@
+//! `reqmail serve` as a process: IMAP IDLE against a real Dovecot, the Maildir watch,
+//! reconnection after a server restart, SIGHUP reload and a clean SIGTERM.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::harness::dovecot::{wait_until, Dovecot};
+use crate::harness::{request, Desk};
+
+/// A running `reqmail serve`, killed in `Drop` if the test did not stop it.
+struct Daemon {
+    child: Option<Child>,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(desk: &Desk) -> Daemon {
+        let log = desk.path().join("serve.log");
+        let child = desk
+            .command(&["serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon { child: Some(child), log };
+        // The schema exists once it says so; the test's own queries come after.
+        assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("serving")), "serve did not start:\n{}", daemon.log());
+        daemon
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(std::process::Command::new("kill").arg(format!("-{name}")).arg(pid).status().unwrap().success());
+    }
+
+    /// SIGTERM, and the exit status.
+    fn terminate(mut self) -> i32 {
+        self.signal("TERM");
+        let mut child = self.child.take().unwrap();
+        let exited = wait_until(Duration::from_secs(20), || matches!(child.try_wait(), Ok(Some(_))));
+        assert!(exited, "serve did not stop on SIGTERM:\n{}", self.log());
+        child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- serve log ---\n{}", self.log());
+        }
+    }
+}
+
+fn tickets_reach(desk: &Desk, daemon: &Daemon, count: usize) {
+    let reached = wait_until(Duration::from_secs(30), || desk.count("SELECT COUNT(*) FROM tickets") as usize >= count);
+    assert!(reached, "expected {count} tickets; serve log:\n{}", daemon.log());
+}
+
+#[test]
+fn serve_idles_logs_each_message_and_stops_cleanly_on_sigterm() {
+    let dovecot = Dovecot::start(&[("help", "pw")]);
+    // Polling every hour: only IDLE can bring the second message in time.
+    let desk = Desk::with_config(&dovecot.imap_config("help", "pw", "poll_seconds = 3600"));
+    dovecot.deliver("help", "INBOX", &request("one@customer.test", "ann@customer.test", "First", "Help"));
+    let daemon = Daemon::start(&desk);
+    tickets_reach(&desk, &daemon, 1);
+    assert!(wait_until(Duration::from_secs(10), || daemon.log().contains("idle=true")), "{}", daemon.log());
+    dovecot.deliver("help", "INBOX", &request("two@customer.test", "bob@customer.test", "Second", "Help"));
+    tickets_reach(&desk, &daemon, 2);
+    // Receipts are delivered by the scheduler, woken by the source.
+    assert!(wait_until(Duration::from_secs(10), || desk.outbox().len() == 2), "{}", daemon.log());
+    desk.deliver_to_inbox("local-1", &request("three@customer.test", "cy@customer.test", "Third", "Help"));
+    tickets_reach(&desk, &daemon, 3);
+    let log = daemon.log();
+    assert!(log.contains("source=\"imap:INBOX/2\"") && log.contains("ticket=2") && log.contains("action=\"created\""), "{log}");
+    assert!(log.contains("source=\"maildir:local-1\""), "{log}");
+    assert_eq!(daemon.terminate(), 0);
+    assert_eq!(dovecot.flags("help", "INBOX"), ["S", "S"]);
+}
+
+#[test]
+fn serve_reconnects_after_the_server_restarts() {
+    let mut dovecot = Dovecot::start(&[("help", "pw")]);
+    let desk = Desk::with_config(&format!("[serve]\nreconnect_initial_seconds = 1\nreconnect_max_seconds = 2\n{}", dovecot.imap_config("help", "pw", "")));
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("IMAP connected")), "{}", daemon.log());
+    dovecot.stop();
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("reconnecting")), "{}", daemon.log());
+    dovecot.restart();
+    dovecot.deliver("help", "INBOX", &request("after@customer.test", "ann@customer.test", "After restart", "Help"));
+    tickets_reach(&desk, &daemon, 1);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_a_broken_file_is_refused() {
+    let dovecot = Dovecot::start(&[("help", "pw")]);
+    let desk = Desk::new();
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("serving")), "{}", daemon.log());
+    // A broken file is refused; the daemon keeps running on the old configuration.
+    std::fs::write(desk.config_path(), "[mail]\naddress = \"nobody\"\n").unwrap();
+    daemon.signal("HUP");
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("not reloaded")), "{}", daemon.log());
+    std::fs::write(desk.config_path(), format!("[mail]\naddress = \"help@example.com\"\n{}", dovecot.imap_config("help", "pw", ""))).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("configuration reloaded")), "{}", daemon.log());
+    dovecot.deliver("help", "INBOX", &request("hup@customer.test", "ann@customer.test", "After reload", "Help"));
+    tickets_reach(&desk, &daemon, 1);
+    assert_eq!(daemon.terminate(), 0);
+}
