@@ -19,14 +19,14 @@ struct Desk {
     runs: u32,
 }
 
-fn desk() -> Desk {
+fn new_desk() -> Desk {
     let config = Config::default();
     let store = Store::open_in_memory(&config.store).expect("in-memory store");
     Desk { context: Context::new(config).expect("default context"), store, runs: 0 }
 }
 
 thread_local! {
-    static DESK: RefCell<Desk> = RefCell::new(desk());
+    static DESK: RefCell<Desk> = RefCell::new(new_desk());
 }
 
 /// libfuzzer-sys aborts on every panic, even a caught one. mail-parser's own panics
@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         let mut desk = cell.borrow_mut();
         desk.runs += 1;
         if desk.runs % 2000 == 0 {
-            *desk = desk();
+            *desk = new_desk();
         }
         let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let Desk { context, store, .. } = &mut *desk;
