@@ -46,6 +46,10 @@ pub struct Config {
     pub categories: Vec<String>,
     /// Checklists by category path; every item must be ticked before the ticket is resolved.
     pub checklists: BTreeMap<String, Vec<String>>,
+    /// Routing rules, tried in order on new tickets (and on updates where a rule says so).
+    pub rules: Vec<RuleConfig>,
+    /// Duty rotations by name; `Owner: NAME` or a rule's `owner = NAME` assigns through them.
+    pub rotations: BTreeMap<String, RotationConfig>,
     pub limits: LimitsConfig,
     pub serve: ServeConfig,
     /// Where the configuration came from, for messages; not a key.
@@ -523,6 +527,92 @@ pub struct QueueConfig {
     pub hold_timeout_days: Option<u32>,
     /// Owners get a reminder when a ticket was not touched for this many days.
     pub nag_after_days: Option<u32>,
+    /// More addresses of this queue: mail to them (or to help+QUEUE@…) opens tickets here.
+    pub addresses: Vec<String>,
+    /// Priority of new tickets here when neither a rule nor the sender sets one.
+    pub default_priority: Option<crate::ticket::Level>,
+    /// Who gets a ticket assigned to a rotation when nobody is on duty.
+    pub fallback_owner: Option<String>,
+    /// A folder of LANG/NAME.hbs templates that replace the global ones for this queue.
+    pub templates_dir: Option<PathBuf>,
+}
+
+/// One routing rule: conditions and actions.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    /// When the rule runs: "create" (new tickets, default), "update" or "always".
+    #[serde(default = "default_rule_on")]
+    pub on: String,
+    /// The condition; a rule without one always matches.
+    #[serde(default)]
+    pub when: Option<toml::Value>,
+    pub then: RuleActions,
+}
+
+fn default_rule_on() -> String {
+    "create".into()
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RuleActions {
+    pub queue: Option<String>,
+    pub importance: Option<crate::ticket::Level>,
+    pub priority: Option<crate::ticket::Level>,
+    pub category: Option<String>,
+    /// An agent's address, or the name of a rotation.
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// An internal note added to the ticket.
+    pub note: Option<String>,
+    /// A template (templates.dir/LANG/NAME.hbs) sent to the requester.
+    pub template: Option<String>,
+    /// Not a request: no ticket, logged with the rule's name.
+    #[serde(default)]
+    pub junk: bool,
+    /// No later rule runs.
+    #[serde(default)]
+    pub stop: bool,
+}
+
+/// A duty rotation: who is on duty when.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotationConfig {
+    /// Members in rotation order (weekly rotation) or the pool the slots draw from.
+    pub members: Vec<String>,
+    /// How many members are on duty each week, taking turns down the list.
+    pub per_week: usize,
+    /// The Monday the weekly rotation starts from (YYYY-MM-DD), in calendar.timezone.
+    pub start: Option<String>,
+    /// Explicit duty slots; when present they replace the weekly rotation.
+    pub slots: Vec<SlotConfig>,
+    /// Times a member is away.
+    pub absences: Vec<AbsenceConfig>,
+    /// Who takes the ticket when nobody is on duty (else the queue's fallback owner).
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlotConfig {
+    pub members: Vec<String>,
+    /// Local date-times "YYYY-MM-DD HH:MM" in calendar.timezone; `to` is exclusive.
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceConfig {
+    pub who: String,
+    /// First and last day away (YYYY-MM-DD), inclusive.
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -636,6 +726,11 @@ impl Config {
         }
         if let Some(dir) = self.templates.dir.as_mut().filter(|dir| dir.is_relative()) {
             *dir = base.join(&*dir);
+        }
+        for queue in self.queues.values_mut() {
+            if let Some(dir) = queue.templates_dir.as_mut().filter(|dir| dir.is_relative()) {
+                *dir = base.join(&*dir);
+            }
         }
         if let Some(file) = self.outbound.smtp.ca_file.as_mut().filter(|file| file.is_relative()) {
             *file = base.join(&*file);

@@ -69,6 +69,22 @@ pub struct Plan {
     pub notices: Vec<Notice>,
     /// The closed ticket this new one follows up.
     pub follow_up_of: Option<TicketId>,
+    /// Changes made by routing rules, each with the rule's name; applied before the sender's.
+    pub rule_changes: Vec<(String, Change)>,
+    /// What rules decided for a new ticket's queue and levels, for the history.
+    pub rule_log: Vec<(String, String)>,
+    /// Internal notes added by rules.
+    pub rule_notes: Vec<(String, String)>,
+    /// Named templates rules send to the requester.
+    pub rule_templates: Vec<String>,
+}
+
+/// What the routing rules decided for one message (see `rules::engine`).
+#[derive(Debug, Clone, Default)]
+pub struct RuleEffects {
+    pub changes: Vec<(String, Change)>,
+    pub notes: Vec<(String, String)>,
+    pub templates: Vec<String>,
 }
 
 /// A kind of mail a change sends; `apply` finds its recipients.
@@ -96,6 +112,8 @@ pub enum Notice {
     HoldTimeout,
     /// To the requester: one question, five boxes.
     Survey,
+    /// To the requester: the template a rule named (index into `Plan::rule_templates`).
+    RuleTemplate(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -139,11 +157,14 @@ pub struct PlanInput<'a> {
     pub matched_by: Option<&'static str>,
     /// Set when the message answers a ticket closed longer than the follow-up window.
     pub follow_up_of: Option<TicketId>,
+    pub rule_effects: RuleEffects,
     pub now: DateTime<Utc>,
 }
 
 pub fn plan(input: PlanInput<'_>) -> Plan {
-    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, now } = input;
+    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, rule_effects, now } = input;
+    let mut rule_changes = rule_effects.changes;
+    let mut rule_log = Vec::new();
     let person_wrote = class.may_be_answered();
     let staff = matches!(sender.role, Role::Agent | Role::Admin);
     let authentic = sender.trust.is_authentic();
@@ -197,6 +218,25 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             let mut queue = hinted.unwrap_or_else(|| rules.default_queue.clone());
             let mut importance = Level::Medium;
             let mut priority = None;
+            // Rules decide first; what the sender asked for (and may ask for) wins.
+            rule_changes.retain(|(rule, change)| match change {
+                Change::Queue(name) => {
+                    queue = name.clone();
+                    rule_log.push((rule.clone(), format!("queue {name}")));
+                    false
+                }
+                Change::Importance(level) => {
+                    importance = *level;
+                    rule_log.push((rule.clone(), format!("importance {level}")));
+                    false
+                }
+                Change::Priority(level) => {
+                    priority = Some(*level);
+                    rule_log.push((rule.clone(), format!("priority {level}")));
+                    false
+                }
+                _ => true,
+            });
             changes.retain(|change| match change {
                 Change::Queue(name) => {
                     queue = name.clone();
@@ -216,7 +256,8 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                 cleaned if cleaned.is_empty() => "(no subject)".to_string(),
                 cleaned => cleaned,
             };
-            TicketChange::Create { subject, queue, importance, priority: priority.unwrap_or(importance) }
+            let queue_default = rules.queue(&queue).and_then(|queue| queue.default_priority);
+            TicketChange::Create { subject, queue, importance, priority: priority.or(queue_default).unwrap_or(importance) }
         }
     };
 
@@ -232,7 +273,12 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     if !refusals.is_empty() && person_wrote {
         notices.push(Notice::Refusal);
     }
+    notices.extend((0..rule_effects.templates.len()).map(Notice::RuleTemplate));
     Plan {
+        rule_changes,
+        rule_log,
+        rule_notes: rule_effects.notes,
+        rule_templates: rule_effects.templates,
         follow_up_of,
         notices,
         message: inbound.message,
@@ -452,5 +498,9 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         answerable: false,
         notices,
         follow_up_of: None,
+        rule_changes: Vec::new(),
+        rule_log: Vec::new(),
+        rule_notes: Vec::new(),
+        rule_templates: Vec::new(),
     }
 }

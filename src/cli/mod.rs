@@ -6,6 +6,8 @@ pub mod fetch;
 pub mod ingest;
 pub mod person;
 pub mod quarantine;
+pub mod rotation;
+pub mod rules;
 pub mod serve;
 pub mod ticket;
 pub mod tick;
@@ -45,6 +47,10 @@ pub enum Command {
     Quarantine(quarantine::QuarantineCommand),
     #[command(subcommand)]
     Person(person::PersonCommand),
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    #[command(subcommand)]
+    Rotation(rotation::RotationCommand),
 }
 
 /// How a command ended, for the exit status.
@@ -101,6 +107,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ticket(command) => command.execute(&Session::start(&cli)?),
         Command::Quarantine(command) => command.execute(&Session::start(&cli)?),
         Command::Person(command) => command.execute(&Session::start(&cli)?),
+        Command::Rules(command) => command.execute(&cli),
+        Command::Rotation(command) => command.execute(&Session::start(&cli)?),
     }
 }
 

@@ -202,13 +202,14 @@ impl Update {
         let plan = crate::plan::plan(crate::plan::PlanInput {
             rules: &context.rules,
             tag: &context.threading.tag,
-            lookup: &crate::pipeline::StoreLookup(&tx),
+            lookup: &crate::pipeline::StoreLookup { conn: &tx, rules: &context.rules, now },
             inbound: crate::plan::Inbound { text, ..Default::default() },
             class: &crate::classify::Class::Person,
             sender,
             current: Some(&ticket),
             matched_by: None,
             follow_up_of: None,
+            rule_effects: Default::default(),
             now,
         });
         crate::apply::apply(&tx, context, &plan, now)?;

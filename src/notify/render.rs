@@ -54,13 +54,65 @@ impl Templates {
                 None => registry.register_template_string(&key, *text).with_context(|| format!("built-in template {key}"))?,
             }
         }
+        // Further templates (named by rules) are any other LANG/NAME.hbs in the folder.
+        if let Some(dir) = override_dir.filter(|dir| dir.is_dir()) {
+            for language in std::fs::read_dir(dir).with_context(|| format!("cannot list templates in {}", dir.display()))? {
+                let language = language?.path();
+                if !language.is_dir() {
+                    continue;
+                }
+                let language_name = language.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                for file in std::fs::read_dir(&language)? {
+                    let path = file?.path();
+                    let Some(name) = path.file_name().and_then(|name| name.to_str()).and_then(|name| name.strip_suffix(".hbs")) else { continue };
+                    let key = format!("{language_name}/{name}");
+                    if registry.has_template(&key) {
+                        continue;
+                    }
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read template {}", path.display()))?;
+                    registry.register_template_string(&key, text).with_context(|| format!("template {} does not compile", path.display()))?;
+                }
+            }
+        }
         Ok(Templates { registry })
     }
 
-    /// Renders template `name` in `language`, or in English when that language lacks it.
-    pub fn render(&self, language: &str, name: &str, data: &impl Serialize) -> anyhow::Result<String> {
-        let key = format!("{language}/{name}");
-        let key = if self.registry.has_template(&key) { key } else { format!("{FALLBACK_LANGUAGE}/{name}") };
-        self.registry.render(&key, data).with_context(|| format!("cannot render template {key}"))
+    /// Whether a template of this name exists in English (every name must).
+    pub fn has(&self, name: &str) -> bool {
+        self.registry.has_template(&format!("{FALLBACK_LANGUAGE}/{name}"))
+    }
+
+    /// Adds a queue's own templates (`dir/LANG/NAME.hbs`), which win over the global ones
+    /// for tickets in that queue.
+    pub fn add_queue_templates(&mut self, queue: &str, dir: &Path) -> anyhow::Result<()> {
+        for language in std::fs::read_dir(dir).with_context(|| format!("queues.{queue}.templates_dir: cannot list {}", dir.display()))? {
+            let language = language?.path();
+            if !language.is_dir() {
+                continue;
+            }
+            let language_name = language.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            for file in std::fs::read_dir(&language)? {
+                let path = file?.path();
+                let Some(name) = path.file_name().and_then(|name| name.to_str()).and_then(|name| name.strip_suffix(".hbs")) else { continue };
+                let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read template {}", path.display()))?;
+                self.registry
+                    .register_template_string(&format!("{queue}:{language_name}/{name}"), text)
+                    .with_context(|| format!("template {} does not compile", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders template `name` for a ticket in `queue`, in `language`: the queue's own
+    /// template first, then the global one, then the same in English.
+    pub fn render(&self, queue: &str, language: &str, name: &str, data: &impl Serialize) -> anyhow::Result<String> {
+        let candidates = [
+            format!("{queue}:{language}/{name}"),
+            format!("{language}/{name}"),
+            format!("{queue}:{FALLBACK_LANGUAGE}/{name}"),
+            format!("{FALLBACK_LANGUAGE}/{name}"),
+        ];
+        let key = candidates.iter().find(|key| self.registry.has_template(key)).unwrap_or(&candidates[3]);
+        self.registry.render(key, data).with_context(|| format!("cannot render template {key}"))
     }
 }

@@ -3,7 +3,9 @@
 //! configuration names, the category tree and its checklists. `notify.rs` decides who
 //! hears about a change.
 
+pub mod engine;
 pub mod notify;
+pub mod rotation;
 
 use std::collections::HashMap;
 
@@ -22,6 +24,8 @@ pub struct Queue {
     response: [Option<Duration>; 4],
     resolution: [Option<Duration>; 4],
     pub watchers: Vec<String>,
+    pub default_priority: Option<Level>,
+    pub fallback_owner: Option<String>,
     pub supervisor: Option<String>,
     /// The supervisor approves a resolution before the customer is asked.
     pub supervisor_approval: bool,
@@ -55,6 +59,10 @@ pub struct Rules {
     pub survey: bool,
     default_grace: Duration,
     default_follow_up: Duration,
+    pub rules: Vec<engine::Rule>,
+    rotations: HashMap<String, rotation::Rotation>,
+    /// Queue by extra address (`hardware@example.com`).
+    queue_addresses: HashMap<String, String>,
 }
 
 fn level_index(level: Level) -> usize {
@@ -134,6 +142,13 @@ impl Rules {
                     response: targets(&queue.response, "response")?,
                     resolution: targets(&queue.resolution, "resolution")?,
                     watchers,
+                    default_priority: queue.default_priority,
+                    fallback_owner: match &queue.fallback_owner {
+                        Some(owner) => Some(
+                            crate::parse::bare_address(owner).ok_or_else(|| format!("{key}.fallback_owner: {owner:?} is not an address"))?,
+                        ),
+                        None => None,
+                    },
                     supervisor,
                     supervisor_approval: queue.supervisor_approval,
                     grace: Duration::days(queue.grace_days.unwrap_or(config.approval.grace_days) as i64),
@@ -186,7 +201,50 @@ impl Rules {
                 return Err(format!("scheduler.reminder_thresholds: {threshold} must be between 0 and 1 (a share of the SLA time)"));
             }
         }
+        let mut rotations = HashMap::new();
+        for (name, rotation_config) in &config.rotations {
+            rotations.insert(name.to_lowercase(), rotation::Rotation::compile(name, rotation_config, &calendar)?);
+        }
+        let mut queue_addresses = HashMap::new();
+        for (name, queue) in &config.queues {
+            for address in &queue.addresses {
+                let address = crate::parse::bare_address(address)
+                    .ok_or_else(|| format!("queues.{name}.addresses: {address:?} is not an address"))?;
+                queue_addresses.insert(address, name.to_lowercase());
+            }
+        }
+        let mut rules = Vec::new();
+        for (index, rule_config) in config.rules.iter().enumerate() {
+            let rule = engine::Rule::compile(index, rule_config)?;
+            let key = format!("rules[{index}] ({:?})", rule.name);
+            let then = &rule.then;
+            if let Some(queue) = &then.queue {
+                if !queues.contains_key(&queue.to_lowercase()) {
+                    return Err(format!("{key}.then.queue = {queue:?}: no such queue"));
+                }
+            }
+            if let Some(category) = &then.category {
+                let wanted = normalise_category(category);
+                if !categories.iter().any(|path| *path == wanted || path.starts_with(&format!("{wanted} / "))) {
+                    return Err(format!("{key}.then.category = {category:?}: no such category"));
+                }
+            }
+            if let Some(owner) = &then.owner {
+                if !rotations.contains_key(&owner.to_lowercase()) && crate::parse::bare_address(owner).is_none() {
+                    return Err(format!("{key}.then.owner = {owner:?}: neither a rotation nor an address"));
+                }
+            }
+            for cc in &then.cc {
+                if crate::parse::bare_address(cc).is_none() {
+                    return Err(format!("{key}.then.cc: {cc:?} is not an address"));
+                }
+            }
+            rules.push(rule);
+        }
         Ok(Rules {
+            rules,
+            rotations,
+            queue_addresses,
             reminder_thresholds: config.scheduler.reminder_thresholds.clone(),
             denial_phrases: config.approval.denial_phrases.iter().map(|phrase| phrase.to_lowercase()).collect(),
             survey: config.approval.survey,
@@ -210,6 +268,35 @@ impl Rules {
         let mut names: Vec<&str> = self.queues.keys().map(String::as_str).collect();
         names.sort();
         names
+    }
+
+    pub fn rotation(&self, name: &str) -> Option<&rotation::Rotation> {
+        self.rotations.get(&name.to_lowercase())
+    }
+
+    pub fn rotations(&self) -> Vec<&rotation::Rotation> {
+        let mut all: Vec<&rotation::Rotation> = self.rotations.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The queue whose address one of `recipients` is: an extra queue address, or `help+QUEUE@`.
+    pub fn queue_for_recipients(&self, recipients: &[String], help_local: &str, help_domain: &str) -> Option<String> {
+        for recipient in recipients {
+            if let Some(queue) = self.queue_addresses.get(recipient) {
+                return Some(queue.clone());
+            }
+            let Some((local, domain)) = recipient.rsplit_once('@') else { continue };
+            if !domain.eq_ignore_ascii_case(help_domain) {
+                continue;
+            }
+            if let Some(detail) = local.strip_prefix(&format!("{}+", help_local.to_lowercase())) {
+                if let Some(queue) = self.queue(detail) {
+                    return Some(queue.name.clone());
+                }
+            }
+        }
+        None
     }
 
     /// How long a resolved ticket in `queue` waits for its customer.

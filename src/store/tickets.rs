@@ -364,3 +364,12 @@ pub fn numbers_with_status(conn: &Connection, statuses: &[Status]) -> rusqlite::
     numbers.sort();
     Ok(numbers)
 }
+
+/// Active tickets (new, open, hold) owned by each of `people`, and when each last got a
+/// new ticket: what "least loaded, ties broken fairly" reads.
+pub fn load_of(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, String)> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FILTER (WHERE status IN ('new', 'open', 'hold')), COALESCE(MAX(created), '') FROM tickets WHERE owner = ?1",
+    )?
+    .query_row([person.0], |row| Ok((row.get(0)?, row.get(1)?)))
+}

@@ -7,6 +7,7 @@ mod cli;
 mod corpus;
 mod ingest;
 mod language;
+mod rules;
 mod threading;
 mod attacks;
 mod corpus_mangled;
