@@ -546,7 +546,7 @@ fn send_letters(
         };
         let reply_to = crate::identify::token::reply_address(conn, &config.mail, &context.threading, ticket.number, &reader.address)?;
         let composed = compose(&Outgoing {
-            ticket: ticket.number,
+            ticket: Some(ticket.number),
             from_name: &config.mail.name,
             from_address: &config.mail.address,
             reply_to: &reply_to,
@@ -583,4 +583,60 @@ fn send_letters(
         store::tickets::add_history(conn, ticket.number, now, "reqmail", "mail", &format!("to {}", mailed.join(", ")), plan.message)?;
     }
     Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct NoticeData<'a> {
+    recipient_name: Option<&'a str>,
+    reason: &'a str,
+    help_name: &'a str,
+    help_address: &'a str,
+}
+
+/// A short notice to a sender whose message made no ticket (an unknown sender rejected,
+/// a message too large). Sent once per `once_key` and address, within the rate limits,
+/// and never to machines: the caller checks that.
+pub fn notice_without_ticket(
+    conn: &Connection,
+    context: &Context,
+    recipient: &str,
+    template_name: &str,
+    once_key: &str,
+    reason: &str,
+    cause: Option<crate::ticket::SpoolId>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let config = &context.config;
+    if !store::people::first_notice(conn, recipient, once_key, now)? {
+        return Ok(false);
+    }
+    if store::ratelimit::admit(conn, &config.limits, recipient, None, now)?.is_err() {
+        return Ok(false);
+    }
+    let data = NoticeData { recipient_name: None, reason, help_name: &config.mail.name, help_address: &config.mail.address };
+    let body = context.templates.render(&context.rules.default_queue, "en", template_name, &data)?;
+    let subject = match template_name {
+        "rejected" => "Your message to the help desk",
+        _ => "Your message could not be processed",
+    };
+    let composed = compose(&Outgoing {
+        ticket: None,
+        from_name: &config.mail.name,
+        from_address: &config.mail.address,
+        reply_to: &config.mail.address,
+        to_address: recipient,
+        to_name: None,
+        subject,
+        body: &body,
+        in_reply_to: None,
+        references: &[],
+        auto_submitted: AutoSubmitted::AutoReplied,
+        date: now,
+        cause: cause.map_or(0, |cause| cause.0),
+        sequence: 0,
+    });
+    let Ok((message_id, raw)) = composed else { return Ok(false) };
+    let message = store::messages::insert_outgoing(conn, None, &message_id, recipient, subject, &raw, now)?;
+    store::outbox::enqueue(conn, message, None, &config.mail.address, recipient, now)?;
+    Ok(true)
 }

@@ -82,31 +82,10 @@ pub fn dedupe_key(raw: &[u8]) -> String {
 /// Finds the Message-ID in the header block without parsing the whole message, so that
 /// the spool can dedupe before anything else runs.
 fn scan_message_id(raw: &[u8]) -> Option<String> {
-    const HEADER_SCAN_LIMIT: usize = 256 * 1024;
-    let head = &raw[..raw.len().min(HEADER_SCAN_LIMIT)];
-    let mut lines = head.split(|&byte| byte == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line)).peekable();
-    while let Some(line) = lines.next() {
-        if line.is_empty() {
-            return None;
-        }
-        let Some(colon) = line.iter().position(|&byte| byte == b':') else { continue };
-        if !line[..colon].trim_ascii().eq_ignore_ascii_case(b"message-id") {
-            continue;
-        }
-        let mut value = String::from_utf8_lossy(&line[colon + 1..]).into_owned();
-        while let Some(next) = lines.peek() {
-            if next.first().is_some_and(|byte| *byte == b' ' || *byte == b'\t') {
-                value.push_str(&String::from_utf8_lossy(next));
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        let start = value.find('<')?;
-        let end = start + value[start..].find('>')?;
-        return clean_id(&value[start + 1..end]);
-    }
-    None
+    let value = crate::parse::scan_header(raw, "message-id")?;
+    let start = value.find('<')?;
+    let end = start + value[start..].find('>')?;
+    clean_id(&value[start + 1..end])
 }
 
 /// One message handed over by a source.
@@ -211,14 +190,16 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     let limit = context.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
-        return quarantine(conn, id, &reason, now);
+        return quarantine_too_large(conn, context, id, &raw, &reason, now);
     }
 
     // Parse
     let limits = &context.config.limits;
     let mut mail = match parse_with_limits(&raw, limits) {
         Ok(mail) => mail,
-        Err(error @ ParseError::OverLimit(_)) => return quarantine(conn, id, &format!("too large to process: {error}"), now),
+        Err(error @ ParseError::OverLimit(_)) => {
+            return quarantine_too_large(conn, context, id, &raw, &format!("too large to process: {error}"), now)
+        }
         Err(error) => return quarantine(conn, id, &error.to_string(), now),
     };
     if !mail.removed_internal.is_empty() {
@@ -263,6 +244,9 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         && context.config.identify.unknown_senders == UnknownSenders::Reject
         && context.rules.configured_person(&sender.address).is_none()
     {
+        if class.may_be_answered() {
+            apply::notice_without_ticket(conn, context, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)?;
+        }
         return ignore(conn, id, &mail, &format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address));
     }
 
@@ -535,6 +519,28 @@ fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate
         Some(ticket) => Outcome::Applied { ticket, created: false },
         None => Outcome::Ignored { reason: outcome_text },
     }))
+}
+
+/// Quarantines an over-limit message and tells a human sender once a day, politely;
+/// what its headers show is read without parsing the whole message.
+fn quarantine_too_large(conn: &Connection, context: &Context, id: SpoolId, raw: &[u8], reason: &str, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+    use crate::parse::scan_header;
+    let outcome = quarantine(conn, id, reason, now)?;
+    let from = scan_header(raw, "from").and_then(|from| crate::parse::bare_address(&from));
+    let null_sender = scan_header(raw, "return-path").is_some_and(|path| path.trim() == "<>");
+    let automatic = scan_header(raw, "auto-submitted").is_some_and(|value| !value.trim().eq_ignore_ascii_case("no"))
+        || scan_header(raw, "precedence").is_some_and(|value| matches!(value.trim().to_lowercase().as_str(), "bulk" | "junk" | "list"))
+        || scan_header(raw, "list-id").is_some();
+    if let Some(from) = from.filter(|_| !null_sender && !automatic) {
+        let (help_local, help_domain) = context.config.help_address_parts();
+        let ours = from.ends_with(&format!("@{}", help_domain.to_lowercase())) && from.starts_with(&help_local.to_lowercase());
+        let mail_system = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
+        if !ours && !mail_system {
+            let once = format!("too-large:{}", now.date_naive());
+            apply::notice_without_ticket(conn, context, &from, "too_large", &once, reason, Some(id), now)?;
+        }
+    }
+    Ok(outcome)
 }
 
 /// Puts message `id` into quarantine with `reason`.

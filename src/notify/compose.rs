@@ -29,7 +29,8 @@ pub enum AutoSubmitted {
 /// Everything needed to build one message.
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
-    pub ticket: TicketId,
+    /// The ticket the letter is about; `None` for a notice to a sender without one.
+    pub ticket: Option<TicketId>,
     pub from_name: &'a str,
     pub from_address: &'a str,
     pub reply_to: &'a str,
@@ -77,7 +78,7 @@ pub fn compose(outgoing: &Outgoing<'_>) -> anyhow::Result<(String, Vec<u8>)> {
         ("Auto-Submitted", auto_submitted.to_string()),
         ("X-Auto-Response-Suppress", "All".to_string()),
         ("Precedence", "bulk".to_string()),
-        (LOOP_HEADER, outgoing.ticket.to_string()),
+        (LOOP_HEADER, outgoing.ticket.map_or_else(|| "none".to_string(), |ticket| ticket.to_string())),
     ] {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
     }
@@ -99,7 +100,7 @@ fn message_id(outgoing: &Outgoing<'_>, domain: &str) -> String {
     hasher.update(outgoing.body.as_bytes());
     hasher.update(std::process::id().to_be_bytes());
     let digest = hex::encode(&hasher.finalize()[..8]);
-    format!("reqmail.{}.{}@{}", outgoing.ticket, digest, domain)
+    format!("reqmail.{}.{}@{}", outgoing.ticket.map_or(0, |ticket| ticket.0), digest, domain)
 }
 
 #[cfg(test)]
@@ -108,7 +109,7 @@ mod tests {
 
     fn outgoing<'a>(subject: &'a str, to_name: Option<&'a str>, references: &'a [String]) -> Outgoing<'a> {
         Outgoing {
-            ticket: TicketId(7),
+            ticket: Some(TicketId(7)),
             from_name: "Help Desk",
             from_address: "help@example.com",
             reply_to: "help+7@example.com",

@@ -24,6 +24,8 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("en", "nag", include_str!("../../templates/en/nag.hbs")),
     ("en", "hold_timeout", include_str!("../../templates/en/hold_timeout.hbs")),
     ("en", "survey", include_str!("../../templates/en/survey.hbs")),
+    ("en", "rejected", include_str!("../../templates/en/rejected.hbs")),
+    ("en", "too_large", include_str!("../../templates/en/too_large.hbs")),
     ("de", "receipt", include_str!("../../templates/de/receipt.hbs")),
     ("de", "update", include_str!("../../templates/de/update.hbs")),
     ("de", "refusal", include_str!("../../templates/de/refusal.hbs")),

@@ -181,6 +181,14 @@ fn oversized_message_is_quarantined_not_lost() {
     let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
     assert!(listed[0]["reason"].as_str().unwrap().contains("max_message_bytes"), "{listed}");
     assert!(listed[0]["size"].as_i64().unwrap() > 5000);
+    // The sender hears of it once, politely; a second big one the same day, and a robot's, get nothing.
+    desk.ingest(&request("big2@example.org", "ann@example.org", "Big again", &body)).ok();
+    let robot = String::from_utf8(request("big3@example.org", "bot@example.org", "Big report", &body)).unwrap().replacen("\r\n", "\r\nAuto-Submitted: auto-generated\r\n", 1);
+    desk.ingest(robot.as_bytes()).ok();
+    let notices = desk.outbox();
+    assert_eq!(notices.len(), 1, "one notice");
+    assert_eq!(notices[0].to(), "ann@example.org");
+    assert!(notices[0].body().contains("could not be processed"), "{}", notices[0].body());
 }
 
 #[test]

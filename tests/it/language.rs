@@ -348,4 +348,9 @@ fn unknown_senders_can_be_rejected() {
     assert_eq!(tickets[0]["requester"], "known@example.org");
     let outcome = desk.sql("SELECT outcome FROM messages WHERE from_address = 'stranger@example.net'");
     assert!(outcome[0][0].as_str().unwrap().contains("rejected"), "{outcome:?}");
+    desk.ingest(&mail("stranger@example.net", "help@example.com", "Hi again", "Please")).ok();
+    let polite: Vec<_> = letters_to(&desk, "stranger@example.net");
+    assert_eq!(polite.len(), 1, "one polite reply, once");
+    assert!(polite[0].body().contains("no ticket was opened"), "{}", polite[0].body());
+    assert_eq!(desk.tickets().len(), 1);
 }
