@@ -106,3 +106,25 @@ fn person_add_and_list() {
     assert_eq!(people[0]["addresses"][0], "agent.smith@example.com");
     assert_eq!(desk.run(&["person", "add", "x@y.z", "--role", "wizard"]).status, 64);
 }
+
+#[test]
+fn every_commented_example_in_the_example_configuration_is_valid() {
+    // Uncomment every example line ("# key = value", "# [table]") and check the result.
+    let example = include_str!("../../deploy/reqmail.example.toml");
+    let example_line = regex::Regex::new(r"^# (\[.*|[a-z_]+ = .*)$").unwrap();
+    let trailing_comment = regex::Regex::new(r"\s{2,}#.*$").unwrap();
+    let mut lines = Vec::new();
+    for line in example.lines() {
+        match example_line.captures(line) {
+            // Folders and files that a real site would create are left out here.
+            Some(found) if found[1].starts_with("templates_dir") || found[1].starts_with("dir =") || found[1].starts_with("ca_file") => {}
+            Some(found) => lines.push(trailing_comment.replace(&found[1], "").into_owned()),
+            None if line == "categories = []" => {}
+            None => lines.push(line.to_string()),
+        }
+    }
+    let desk = Desk::with_config(&lines.join("\n"));
+    let run = desk.run(&["rules", "check"]);
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 rules") && run.stdout.contains("1 rotations"), "{}", run.stdout);
+}
