@@ -1,7 +1,7 @@
 //! The daemon behind `reqmail serve`: in one process, one task per IMAP mailbox (IDLE
 //! where the server has it, else polling; reconnecting with backoff when the connection
-//! drops), one task watching the inbound Maildir, and the scheduler (resume spooled
-//! mail, deliver the outbox), woken early whenever a source stored something.
+//! drops), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
+//! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something.
 //!
 //! Signals: SIGTERM or SIGINT stop the tasks at their next waiting point, let work in
 //! progress finish (up to `serve.shutdown_grace_seconds`) and exit; since no source
