@@ -397,22 +397,8 @@ pub fn run_rules(
     if rules.rules.is_empty() {
         return Ok(Ok(plan::RuleEffects::default()));
     }
-    let (mut fields, _) = crate::interpret::fields::split_subject_fields(&mail.subject);
-    fields.extend(crate::interpret::fields::split_field_block(&mail.text).0);
-    let facts = crate::rules::engine::Facts {
-        sender: &sender.address,
-        sender_role: sender.role,
-        organisation: rules.organisation_of(&sender.address),
-        recipients: &mail.recipients,
-        subject: &mail.subject,
-        body: &mail.text,
-        headers: &mail.headers,
-        attachments: mail.attachments.iter().map(|attachment| (attachment.filename.as_str(), attachment.content_type.as_str())).collect(),
-        fields: &fields,
-        ticket: current,
-        now,
-        zone: rules.calendar.zone,
-    };
+    let fields = crate::rules::engine::field_lines(mail);
+    let facts = crate::rules::engine::Facts::of_mail(mail, sender, rules, &fields, current, now);
     let mut effects = plan::RuleEffects::default();
     let mut queue = current.map(|ticket| ticket.queue.clone()).or(queue_hint.map(str::to_string));
     for rule in crate::rules::engine::fire(&rules.rules, &facts, current.is_none()) {

@@ -71,23 +71,9 @@ fn test(session: &Session) -> Result<(), Failure> {
         crate::identify::thread::TicketMatch::Existing { ticket, .. } => crate::store::tickets::get(&store.conn, ticket)?,
         crate::identify::thread::TicketMatch::New => None,
     };
-    let (mut fields, _) = crate::interpret::fields::split_subject_fields(&mail.subject);
-    fields.extend(crate::interpret::fields::split_field_block(&mail.text).0);
+    let fields = engine::field_lines(&mail);
     let now = session.clock.now();
-    let facts = Facts {
-        sender: &sender.address,
-        sender_role: sender.role,
-        organisation: context.rules.organisation_of(&sender.address),
-        recipients: &mail.recipients,
-        subject: &mail.subject,
-        body: &mail.text,
-        headers: &mail.headers,
-        attachments: mail.attachments.iter().map(|attachment| (attachment.filename.as_str(), attachment.content_type.as_str())).collect(),
-        fields: &fields,
-        ticket: current.as_ref(),
-        now,
-        zone: context.rules.calendar.zone,
-    };
+    let facts = Facts::of_mail(&mail, &sender, &context.rules, &fields, current.as_ref(), now);
     let creating = current.is_none();
     match &current {
         Some(ticket) => println!("continues ticket #{} (rules with on = \"update\" or \"always\" run)", ticket.number),

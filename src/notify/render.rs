@@ -40,43 +40,20 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Compiles the built-in templates, replaced by `override_dir/LANG/NAME.hbs` where present.
+    /// Compiles the built-in templates, then every `override_dir/LANG/NAME.hbs`: files
+    /// with a built-in's name replace it, others (named by rules) are added.
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<Templates> {
         let mut registry = Handlebars::new();
         // Mail is plain text: HTML escaping would garble customers' words.
         registry.register_escape_fn(handlebars::no_escape);
         for (language, name, text) in BUILT_IN {
-            let key = format!("{language}/{name}");
-            let replacement = override_dir.map(|dir| dir.join(format!("{key}.hbs"))).filter(|path| path.exists());
-            match replacement {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read template {}", path.display()))?;
-                    registry.register_template_string(&key, text).with_context(|| format!("template {} does not compile", path.display()))?;
-                }
-                None => registry.register_template_string(&key, *text).with_context(|| format!("built-in template {key}"))?,
-            }
+            registry.register_template_string(&format!("{language}/{name}"), *text).with_context(|| format!("built-in template {language}/{name}"))?;
         }
-        // Further templates (named by rules) are any other LANG/NAME.hbs in the folder.
-        if let Some(dir) = override_dir.filter(|dir| dir.is_dir()) {
-            for language in std::fs::read_dir(dir).with_context(|| format!("cannot list templates in {}", dir.display()))? {
-                let language = language?.path();
-                if !language.is_dir() {
-                    continue;
-                }
-                let language_name = language.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                for file in std::fs::read_dir(&language)? {
-                    let path = file?.path();
-                    let Some(name) = path.file_name().and_then(|name| name.to_str()).and_then(|name| name.strip_suffix(".hbs")) else { continue };
-                    let key = format!("{language_name}/{name}");
-                    if registry.has_template(&key) {
-                        continue;
-                    }
-                    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read template {}", path.display()))?;
-                    registry.register_template_string(&key, text).with_context(|| format!("template {} does not compile", path.display()))?;
-                }
-            }
+        let mut templates = Templates { registry };
+        if let Some(dir) = override_dir {
+            templates.add_folder("", dir).with_context(|| format!("templates.dir {}", dir.display()))?;
         }
-        Ok(Templates { registry })
+        Ok(templates)
     }
 
     /// Whether a template of this name exists in English (every name must).
@@ -87,7 +64,12 @@ impl Templates {
     /// Adds a queue's own templates (`dir/LANG/NAME.hbs`), which win over the global ones
     /// for tickets in that queue.
     pub fn add_queue_templates(&mut self, queue: &str, dir: &Path) -> anyhow::Result<()> {
-        for language in std::fs::read_dir(dir).with_context(|| format!("queues.{queue}.templates_dir: cannot list {}", dir.display()))? {
+        self.add_folder(&format!("{queue}:"), dir).with_context(|| format!("queues.{queue}.templates_dir {}", dir.display()))
+    }
+
+    /// Registers every `dir/LANG/NAME.hbs` as `PREFIXLANG/NAME`.
+    fn add_folder(&mut self, prefix: &str, dir: &Path) -> anyhow::Result<()> {
+        for language in std::fs::read_dir(dir).context("cannot list the folder")? {
             let language = language?.path();
             if !language.is_dir() {
                 continue;
@@ -98,7 +80,7 @@ impl Templates {
                 let Some(name) = path.file_name().and_then(|name| name.to_str()).and_then(|name| name.strip_suffix(".hbs")) else { continue };
                 let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read template {}", path.display()))?;
                 self.registry
-                    .register_template_string(&format!("{queue}:{language_name}/{name}"), text)
+                    .register_template_string(&format!("{prefix}{language_name}/{name}"), text)
                     .with_context(|| format!("template {} does not compile", path.display()))?;
             }
         }

@@ -86,6 +86,40 @@ pub struct Facts<'a> {
     pub zone: Tz,
 }
 
+impl<'a> Facts<'a> {
+    /// The facts of `mail` from `sender`, with the field lines already read from it.
+    pub fn of_mail(
+        mail: &'a crate::parse::Mail,
+        sender: &'a crate::identify::sender::Sender,
+        rules: &'a super::Rules,
+        fields: &'a [FieldLine],
+        ticket: Option<&'a Ticket>,
+        now: DateTime<Utc>,
+    ) -> Facts<'a> {
+        Facts {
+            sender: &sender.address,
+            sender_role: sender.role,
+            organisation: rules.organisation_of(&sender.address),
+            recipients: &mail.recipients,
+            subject: &mail.subject,
+            body: &mail.text,
+            headers: &mail.headers,
+            attachments: mail.attachments.iter().map(|attachment| (attachment.filename.as_str(), attachment.content_type.as_str())).collect(),
+            fields,
+            ticket,
+            now,
+            zone: rules.calendar.zone,
+        }
+    }
+}
+
+/// The field lines of `mail`: the subject's `[name=value]` block and the body's block.
+pub fn field_lines(mail: &crate::parse::Mail) -> Vec<FieldLine> {
+    let (mut fields, _) = crate::interpret::fields::split_subject_fields(&mail.subject);
+    fields.extend(crate::interpret::fields::split_field_block(&mail.text).0);
+    fields
+}
+
 /// Longest body text a rule looks at; rules route, they do not read novels.
 const MAX_BODY_FOR_RULES: usize = 64 * 1024;
 

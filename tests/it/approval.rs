@@ -1,6 +1,6 @@
 //! The close-approval loop and the scheduler, driven by mail and REQMAIL_NOW.
 
-use crate::harness::{Desk, Mail};
+use crate::harness::{letter as mail, Desk, Mail};
 
 const SITE: &str = r#"
 [identify]
@@ -39,9 +39,6 @@ fn desk_at(now: &str) -> Desk {
     desk
 }
 
-fn mail(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
-    format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").into_bytes()
-}
 
 /// Ticket 1 from Carol, owned by Bob, resolved by Bob; returns the resolution mail.
 fn resolved_ticket(desk: &Desk, queue: &str) -> Mail {

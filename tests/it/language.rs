@@ -52,9 +52,7 @@ fn desk() -> Desk {
 }
 
 fn mail(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
-    let id = format!("{:x}", sha_of(&format!("{from}{to}{subject}{body}")));
-    format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n")
-        .into_bytes()
+    crate::harness::letter(from, to, subject, body, &format!("{:x}", sha_of(&format!("{from}{to}{subject}{body}"))))
 }
 
 fn sha_of(text: &str) -> u64 {

@@ -1,6 +1,6 @@
 //! Rules engine: queues by address, routing rules, rotations and assignment.
 
-use crate::harness::Desk;
+use crate::harness::{letter as mail, Desk};
 
 const SITE: &str = r#"
 categories = ["Hardware / Printer", "E-Mail"]
@@ -78,9 +78,6 @@ fn desk_at(now: &str) -> Desk {
     desk
 }
 
-fn mail(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
-    format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\n\r\n{body}\r\n").into_bytes()
-}
 
 // Monday 23 Nov 2026, 10:00 in Berlin.
 const MONDAY_MORNING: &str = "2026-11-23T09:00:00Z";

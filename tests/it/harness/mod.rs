@@ -236,3 +236,8 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
 
 pub mod dovecot;
 pub mod postfix;
+
+/// A plain message from `from` to `to` with Message-ID `<ID@test>`.
+pub fn letter(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
+    format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").into_bytes()
+}
