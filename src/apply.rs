@@ -449,7 +449,10 @@ fn change_status(conn: &Connection, context: &Context, before: &Ticket, to: Stat
     }
     match to {
         Status::Resolved => {
-            let supervisor_first = context.rules.queue(&before.queue).is_some_and(|queue| queue.supervisor_approval);
+            // The supervisor decides first when the queue asks for it, or when the ticket was escalated.
+            let queue = context.rules.queue(&before.queue);
+            let supervisor_first = queue.is_some_and(|queue| queue.supervisor_approval)
+                || (queue.is_some_and(|queue| queue.supervisor.is_some()) && store::tickets::job_done(conn, ticket, "escalation")?);
             let stage = if supervisor_first { ApprovalStage::Supervisor } else { ApprovalStage::Customer };
             store::tickets::set_text(conn, ticket, TextColumn::ResolvedAt, Some(&format_time(now)))?;
             store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, Some(stage.as_str()))?;

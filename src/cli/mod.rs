@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod ingest;
 pub mod person;
 pub mod quarantine;
+pub mod report;
 pub mod rotation;
 pub mod rules;
 pub mod serve;
@@ -49,6 +50,8 @@ pub enum Command {
     Person(person::PersonCommand),
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
 }
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Quarantine(command) => command.execute(&Session::start(&cli)?),
         Command::Person(command) => command.execute(&Session::start(&cli)?),
         Command::Rules(command) => command.execute(&cli),
+        Command::Report(command) => command.execute(&Session::start(&cli)?),
         Command::Rotation(command) => command.execute(&Session::start(&cli)?),
     }
 }

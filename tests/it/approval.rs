@@ -307,6 +307,9 @@ fn survey_after_closing_and_its_answer_is_stored() {
     desk.ingest(&reply(&survey, "[ ] 1\n[ ] 2\n[ ] 3\n[X] 4\n[ ] 5", "gmail", "s1")).ok();
     assert_eq!(status(&desk), "closed", "an answer to the survey does not reopen");
     assert_eq!(desk.sql("SELECT rating FROM surveys WHERE ticket = 1")[0][0], 4);
+    let report = desk.run(&["report", "surveys", "--json"]).ok().json();
+    assert_eq!(report["answers"], 1);
+    assert_eq!(report["by_rating"][3], 1);
 }
 
 #[test]
@@ -325,4 +328,20 @@ fn closed_ticket_reopens_within_the_window_later_a_follow_up_ticket() {
     assert_eq!(tickets.len(), 2);
     let history = desk.ticket(2)["history"].clone();
     assert!(history.as_array().unwrap().iter().any(|event| event["detail"].as_str().unwrap().contains("follows up #1")), "{history}");
+}
+
+#[test]
+fn escalated_ticket_asks_the_supervisor_first() {
+    let site = SITE.replace("watchers = [\"lead@example.com\"]", "watchers = [\"lead@example.com\"]\nsupervisor = \"chief@example.com\"");
+    let mut desk = Desk::with_config(&site);
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    desk.ingest(&mail("carol@example.org", "help@example.com", "Urgent", "Importance: urgent\n\nx", "c1")).ok();
+    desk.now = Some("2026-11-23T14:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert!(desk.outbox().iter().any(|mail| mail.to() == "chief@example.com" && mail.body().starts_with("Escalation")));
+    desk.clear_outbox();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re", "Status: resolved\n\nFixed late.", "b1")).ok();
+    let boxes: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.body().contains("[ ] Yes")).collect();
+    assert_eq!(boxes.len(), 1);
+    assert_eq!(boxes[0].to(), "chief@example.com");
 }
