@@ -596,6 +596,7 @@ struct NoticeData<'a> {
     help_address: &'a str,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// A short notice to a sender whose message made no ticket (an unknown sender rejected,
 /// a message too large). Sent once per `once_key` and address, within the rate limits,
 /// and never to machines: the caller checks that.

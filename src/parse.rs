@@ -423,6 +423,34 @@ pub fn safe_filename(name: &str) -> String {
     if cleaned.is_empty() { "attachment".to_string() } else { cleaned }
 }
 
+/// The first header field `name` (lower case), unfolded, read from the header block
+/// without parsing the message: for decisions that come before parsing (dedupe, limits).
+pub fn scan_header(raw: &[u8], name: &str) -> Option<String> {
+    const HEADER_SCAN_LIMIT: usize = 256 * 1024;
+    let head = &raw[..raw.len().min(HEADER_SCAN_LIMIT)];
+    let mut lines = head.split(|&byte| byte == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line)).peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            return None;
+        }
+        let Some(colon) = line.iter().position(|&byte| byte == b':') else { continue };
+        if !line[..colon].trim_ascii().eq_ignore_ascii_case(name.as_bytes()) {
+            continue;
+        }
+        let mut value = String::from_utf8_lossy(&line[colon + 1..]).into_owned();
+        while let Some(next) = lines.peek() {
+            if next.first().is_some_and(|byte| *byte == b' ' || *byte == b'\t') {
+                value.push_str(&String::from_utf8_lossy(next));
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        return Some(value.trim().to_string());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,30 +534,3 @@ mod tests {
     }
 }
 
-/// The first header field `name` (lower case), unfolded, read from the header block
-/// without parsing the message: for decisions that come before parsing (dedupe, limits).
-pub fn scan_header(raw: &[u8], name: &str) -> Option<String> {
-    const HEADER_SCAN_LIMIT: usize = 256 * 1024;
-    let head = &raw[..raw.len().min(HEADER_SCAN_LIMIT)];
-    let mut lines = head.split(|&byte| byte == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line)).peekable();
-    while let Some(line) = lines.next() {
-        if line.is_empty() {
-            return None;
-        }
-        let Some(colon) = line.iter().position(|&byte| byte == b':') else { continue };
-        if !line[..colon].trim_ascii().eq_ignore_ascii_case(name.as_bytes()) {
-            continue;
-        }
-        let mut value = String::from_utf8_lossy(&line[colon + 1..]).into_owned();
-        while let Some(next) = lines.peek() {
-            if next.first().is_some_and(|byte| *byte == b' ' || *byte == b'\t') {
-                value.push_str(&String::from_utf8_lossy(next));
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        return Some(value.trim().to_string());
-    }
-    None
-}

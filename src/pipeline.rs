@@ -271,7 +271,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     };
     let to_comment_address = context.config.mail.comment_address.as_deref().is_some_and(|comment| {
         let comment = comment.to_lowercase();
-        mail.recipients.iter().any(|recipient| *recipient == comment)
+        mail.recipients.contains(&comment)
     });
     if mail.queue_hint.is_none() {
         let (help_local, help_domain) = context.config.help_address_parts();

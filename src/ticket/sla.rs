@@ -10,12 +10,15 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
+/// Opening and closing time per weekday, Monday first; `None` for days off.
+type Week = [Option<(NaiveTime, NaiveTime)>; 7];
+
 /// When working time runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calendar {
     pub zone: Tz,
-    /// Opening and closing time per weekday, Monday first; `None` for days off.
-    hours: Option<[Option<(NaiveTime, NaiveTime)>; 7]>,
+    /// `None`: every hour counts.
+    hours: Option<Week>,
     holidays: BTreeSet<NaiveDate>,
 }
 
@@ -138,7 +141,7 @@ impl Calendar {
     }
 }
 
-fn parse_hours(text: &str) -> Result<Option<[Option<(NaiveTime, NaiveTime)>; 7]>, String> {
+fn parse_hours(text: &str) -> Result<Option<Week>, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("always") || text.is_empty() {
         return Ok(None);
@@ -214,7 +217,7 @@ pub fn parse_duration(text: &str, day_length: Duration) -> Option<Duration> {
         total_seconds += value * 60.0;
         saw_unit = true;
     }
-    (saw_unit && total_seconds.is_finite() && total_seconds >= 0.0 && total_seconds < 1e10)
+    (saw_unit && total_seconds.is_finite() && (0.0..1e10).contains(&total_seconds))
         .then(|| Duration::seconds(total_seconds.round() as i64))
 }
 
