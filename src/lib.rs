@@ -33,5 +33,6 @@ pub mod apply;
 pub mod transport;
 pub mod store;
 pub mod ticket;
+pub mod tls;
 pub mod scheduler;
 pub mod serve;

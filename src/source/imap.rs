@@ -16,7 +16,6 @@
 //! download, the spool keeps one copy, and the cursor never moves backwards.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -94,45 +93,14 @@ where
     }
 }
 
-/// The rustls settings for `config`: its CA file, else the system's roots.
-fn tls_config(config: &ImapConfig) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    use rustls_pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        Some(file) => {
-            let certificates = rustls_pki_types::CertificateDer::pem_file_iter(file)
-                .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("inbound.imap ca_file: cannot read PEM certificates from {}", file.display()))?;
-            for certificate in certificates {
-                roots.add(certificate).with_context(|| format!("inbound.imap ca_file: a certificate in {} is not usable", file.display()))?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for certificate in found.certs {
-                // A few odd system certificates are not valid trust anchors; the rest still are.
-                let _ = roots.add(certificate);
-            }
-            if roots.is_empty() {
-                anyhow::bail!("no system CA certificates found (install ca-certificates, or set ca_file for {})", config.host);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("cannot set up TLS")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(tls))
-}
-
 async fn start_tls(config: &ImapConfig, tcp: TcpStream, timeout: Duration) -> anyhow::Result<Stream> {
-    let server_name = rustls_pki_types::ServerName::try_from(config.host.clone())
-        .with_context(|| format!("{:?} is not a host name TLS can check", config.host))?;
-    let connector = tokio_rustls::TlsConnector::from(tls_config(config)?);
-    let tls = within(timeout, || format!("TLS handshake with IMAP server {}:{}", config.host, config.port()), connector.connect(server_name, tcp)).await?;
-    Ok(Stream::Tls(Box::new(tls)))
+    let tls = crate::tls::client_config(config.ca_file.as_deref(), "inbound.imap ca_file")?;
+    let what = || format!("TLS handshake with IMAP server {}:{}", config.host, config.port());
+    match tokio::time::timeout(timeout, crate::tls::connect(tls, &config.host, tcp)).await {
+        Ok(Ok(stream)) => Ok(Stream::Tls(Box::new(stream))),
+        Ok(Err(error)) => Err(error.context(what())),
+        Err(_) => anyhow::bail!("{}: no answer within {} seconds", what(), timeout.as_secs()),
+    }
 }
 
 /// PLAIN (RFC 4616): authorization identity empty, then user and password.
