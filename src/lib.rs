@@ -15,8 +15,9 @@
 //!
 //! Around them: [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
 //! domain types, [`config`] and [`clock`] what every command starts from, [`cli`] the
-//! commands, [`scheduler`] the work that falls due with time (`tick`), and [`serve`]
-//! the daemon that runs sources, delivery and scheduler in one process.
+//! commands, [`scheduler`] the work that falls due with time (`tick`), [`serve`]
+//! the daemon that runs sources, delivery and scheduler in one process, and [`tls`]
+//! the TLS client settings of the network edges.
 
 pub mod cli;
 pub mod clock;

@@ -240,7 +240,7 @@ pub async fn fetch_mailbox(
     listing.dedup_by_key(|(uid, _)| *uid);
 
     let limit = core.context.config.inbound.max_message_bytes;
-    for batch in listing.chunks(config.batch_size) {
+    for batch in batches(&listing, config.batch_size, limit) {
         // 2. Download.
         let (small, large): (Vec<u32>, Vec<u32>) = {
             let mut small = Vec::new();
@@ -432,6 +432,30 @@ impl Connection {
     }
 }
 
+/// Bytes one batch may download, besides its count limit: big messages come in
+/// smaller batches so that memory and the per-command timeout stay bounded.
+const BATCH_BYTES: usize = 32 << 20;
+
+/// Splits `(uid, size)` into batches of at most `count` messages and about
+/// `BATCH_BYTES` (a single larger message still gets its own batch; oversized
+/// messages count only a header's worth, as only that is downloaded).
+fn batches(listing: &[(u32, u32)], count: usize, limit: usize) -> Vec<&[(u32, u32)]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (index, (_, size)) in listing.iter().enumerate() {
+        let size = if *size as usize > limit { 4096 } else { *size as usize };
+        if index > start && (index - start >= count || bytes + size > BATCH_BYTES) {
+            batches.push(&listing[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < listing.len() {
+        batches.push(&listing[start..]);
+    }
+    batches
+}
+
 /// One pass over every mailbox of one account, on one connection.
 pub async fn fetch_account(config: &ImapConfig, core: &Core) -> anyhow::Result<DrainReport> {
     let mut connection = connect(config).await?;
@@ -463,5 +487,15 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes() {
+        let listing: Vec<(u32, u32)> = (1..=5).map(|uid| (uid, 100)).collect();
+        let sizes: Vec<usize> = batches(&listing, 2, 1000).iter().map(|batch| batch.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        let big = [(1, 20 << 20), (2, 20 << 20), (3, 10), (4, 200 << 20)];
+        let sizes: Vec<usize> = batches(&big, 200, 100 << 20).iter().map(|batch| batch.len()).collect();
+        assert_eq!(sizes, [1, 3], "the oversized one is only a header");
     }
 }

@@ -118,3 +118,14 @@ fn sighup_reloads_the_configuration_and_a_broken_file_is_refused() {
     tickets_reach(&desk, &daemon, 1);
     assert_eq!(daemon.terminate(), 0);
 }
+
+#[test]
+fn serve_polls_when_idle_is_off() {
+    let dovecot = Dovecot::start(&[("help", "pw")]);
+    let desk = Desk::with_config(&dovecot.imap_config("help", "pw", "idle = false\npoll_seconds = 1"));
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("idle=false")), "{}", daemon.log());
+    dovecot.deliver("help", "INBOX", &request("poll@customer.test", "ann@customer.test", "Polled", "Help"));
+    tickets_reach(&desk, &daemon, 1);
+    assert_eq!(daemon.terminate(), 0);
+}
