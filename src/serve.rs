@@ -160,7 +160,7 @@ async fn mailbox_session(
     let use_idle = account.idle && connection.has_idle;
     tracing::info!(account = account.account(), mailbox = mailbox.name, idle = use_idle, "IMAP connected");
     loop {
-        let report = imap::fetch_mailbox(&mut connection, account, mailbox, core).await?;
+        let report = imap::fetch_mailbox(&mut connection, account, mailbox, core, &|| *stopped.borrow()).await?;
         if report.files > 0 {
             wake.notify_one();
         }

@@ -194,12 +194,14 @@ struct Taken {
     oversized: Option<u32>,
 }
 
-/// One pass over one mailbox: everything above the cursor, in batches.
+/// One pass over one mailbox: everything above the cursor, in batches. `stopping` is
+/// asked between batches (never inside one), so that a daemon can stop promptly.
 pub async fn fetch_mailbox(
     connection: &mut Connection,
     config: &ImapConfig,
     mailbox: &ImapMailbox,
     core: &Core,
+    stopping: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<DrainReport> {
     let account = config.account();
     let name = mailbox.name.clone();
@@ -241,6 +243,10 @@ pub async fn fetch_mailbox(
 
     let limit = core.context.config.inbound.max_message_bytes;
     for batch in batches(&listing, config.batch_size, limit) {
+        if stopping() {
+            tracing::info!(account, mailbox = name, "stopping between batches; the next pass goes on from here");
+            break;
+        }
         // 2. Download.
         let (small, large): (Vec<u32>, Vec<u32>) = {
             let mut small = Vec::new();
@@ -461,7 +467,7 @@ pub async fn fetch_account(config: &ImapConfig, core: &Core) -> anyhow::Result<D
     let mut connection = connect(config).await?;
     let mut total = DrainReport::default();
     for mailbox in &config.mailboxes {
-        let report = fetch_mailbox(&mut connection, config, mailbox, core).await?;
+        let report = fetch_mailbox(&mut connection, config, mailbox, core, &|| false).await?;
         add(&mut total, &report);
     }
     connection.logout().await;

@@ -45,6 +45,12 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Sends signal `name` (TERM, HUP…) to `pid` with the shell's `kill` builtin, which
+/// every Debian has (the `kill` program is in procps, which a slim image may lack).
+pub fn signal(pid: u32, name: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("kill -{name} {pid}")).status().map(|status| status.success()).unwrap_or(false)
+}
+
 /// Waits until `condition` holds, up to `timeout`; false if it never did.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -155,7 +161,7 @@ impl Dovecot {
     /// Stops the server (SIGTERM, then SIGKILL), waiting until it is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            signal(child.id(), "TERM");
             if !wait_until(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
                 let _ = child.kill();
                 let _ = child.wait();
