@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo bench --bench servers` (needs dovecot, postfix and openssl, as the tests).
 
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../tests/it/harness/mod.rs"]
 mod harness;
 
