@@ -277,11 +277,11 @@ pub async fn fetch_mailbox(
         taken.dedup_by_key(|message| message.uid);
 
         // 3. Spool (and quarantine what is too large), durable before any mark.
-        let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), &taken, limit).await?;
+        let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
+        let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), taken, limit).await?;
 
         // 4. Mark on the server, then advance the cursor.
         let all: Vec<u32> = batch.iter().map(|(uid, _)| *uid).collect();
-        let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
         acknowledge(connection, config, &name, &all, &oversized).await?;
         let last_uid = all.last().copied().unwrap_or(start);
         save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid }).await?;
@@ -318,7 +318,7 @@ async fn spool_batch(
     mailbox: &str,
     account: &str,
     queue: Option<String>,
-    taken: &[Taken],
+    taken: Vec<Taken>,
     limit: usize,
 ) -> anyhow::Result<Vec<(String, Spooled)>> {
     let sources: Vec<String> = taken.iter().map(|message| format!("imap:{mailbox}/{}", message.uid)).collect();
@@ -334,7 +334,7 @@ async fn spool_batch(
             })
         })
         .collect();
-    let raws: Vec<Vec<u8>> = taken.iter().map(|message| message.raw.clone()).collect();
+    let raws: Vec<Vec<u8>> = taken.into_iter().map(|message| message.raw).collect();
     let sources_for_work = sources.clone();
     let spooled = core
         .run(move |_, store, now| {
