@@ -175,7 +175,8 @@ pub struct ImapConfig {
     /// Use IDLE (RFC 2177) in `serve` when the server offers it.
     #[serde(default = "default_true")]
     pub idle: bool,
-    /// Seconds before a silent server counts as a dropped connection.
+    /// Seconds an IMAP command (a whole batch download included) may take before the
+    /// connection counts as dropped.
     #[serde(default = "default_imap_timeout_seconds")]
     pub timeout_seconds: u64,
 }

@@ -17,8 +17,9 @@
 //! [`pipeline`] drives steps 3–9, [`store`] holds all SQL, [`ticket`] the
 //! domain types, [`config`] and [`clock`] what every command starts from, [`cli`] the
 //! commands, [`scheduler`] the work that falls due with time (`tick`), [`serve`]
-//! the daemon that runs sources, delivery and scheduler in one process, and [`fault`]
-//! the crash points of the crash tests.
+//! the daemon that runs sources, delivery and scheduler in one process, [`tls`] the
+//! TLS client settings of the network edges, and [`fault`] the crash points of the
+//! crash tests.
 
 pub mod cli;
 pub mod clock;
@@ -38,4 +39,5 @@ pub mod transport;
 pub mod scheduler;
 pub mod store;
 pub mod ticket;
+pub mod tls;
 pub mod serve;

@@ -569,13 +569,15 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "internal error".to_string())
 }
 
+/// Debug detail only (quarantine aside): the sources log the one info line per message,
+/// with its source (`source::log_handled`).
 fn log_outcome(id: SpoolId, outcome: &Outcome) {
     match outcome {
-        Outcome::Applied { ticket, created: true } => tracing::info!(spool = id.0, ticket = ticket.0, "created ticket"),
-        Outcome::Applied { ticket, created: false } => tracing::info!(spool = id.0, ticket = ticket.0, "added to ticket"),
+        Outcome::Applied { ticket, created: true } => tracing::debug!(spool = id.0, ticket = ticket.0, "created ticket"),
+        Outcome::Applied { ticket, created: false } => tracing::debug!(spool = id.0, ticket = ticket.0, "added to ticket"),
         Outcome::Quarantined { reason } => tracing::warn!(spool = id.0, reason, "quarantined"),
-        Outcome::Ignored { reason } => tracing::info!(spool = id.0, reason, "ignored"),
-        Outcome::Duplicate => tracing::info!(spool = id.0, "already processed"),
+        Outcome::Ignored { reason } => tracing::debug!(spool = id.0, reason, "ignored"),
+        Outcome::Duplicate => tracing::debug!(spool = id.0, "already processed"),
     }
 }
 

@@ -160,7 +160,7 @@ async fn mailbox_session(
     let use_idle = account.idle && connection.has_idle;
     tracing::info!(account = account.account(), mailbox = mailbox.name, idle = use_idle, "IMAP connected");
     loop {
-        let report = imap::fetch_mailbox(&mut connection, account, mailbox, core).await?;
+        let report = imap::fetch_mailbox(&mut connection, account, mailbox, core, &|| *stopped.borrow()).await?;
         if report.files > 0 {
             wake.notify_one();
         }
@@ -202,7 +202,7 @@ async fn watch_maildir(core: Core, stopped: watch::Receiver<bool>, wake: Arc<Not
 async fn run_scheduler(core: Core, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
     let every = Duration::from_secs(core.context.config.serve.tick_seconds);
     loop {
-        match core.run(|context, store, now| scheduler::tick(context, store, now)).await {
+        match core.run(scheduler::tick).await {
             Ok(report) if report != scheduler::TickReport::default() => tracing::info!(?report, "scheduler pass"),
             Ok(_) => {}
             Err(error) => tracing::warn!("scheduler: {error:#}; trying again in {} seconds", every.as_secs()),

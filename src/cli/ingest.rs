@@ -42,7 +42,9 @@ impl Ingest {
         let stored = pipeline::spool(&mut store, &[incoming], now).map_err(Failure::TryAgain)?;
         spooled.store(true, Ordering::SeqCst);
         crate::fault::point("after-spool");
-        pipeline::process(&session.context, &mut store, &pipeline::waiting(&stored), now)?;
+        for (id, outcome) in pipeline::process(&session.context, &mut store, &pipeline::waiting(&stored), now)? {
+            crate::source::log_handled("pipe", id, &outcome);
+        }
         deliver_now(&session, &mut store);
         Ok(())
     }

@@ -16,7 +16,6 @@
 //! download, the spool keeps one copy, and the cursor never moves backwards.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -94,45 +93,14 @@ where
     }
 }
 
-/// The rustls settings for `config`: its CA file, else the system's roots.
-fn tls_config(config: &ImapConfig) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    use rustls_pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        Some(file) => {
-            let certificates = rustls_pki_types::CertificateDer::pem_file_iter(file)
-                .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("inbound.imap ca_file: cannot read PEM certificates from {}", file.display()))?;
-            for certificate in certificates {
-                roots.add(certificate).with_context(|| format!("inbound.imap ca_file: a certificate in {} is not usable", file.display()))?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for certificate in found.certs {
-                // A few odd system certificates are not valid trust anchors; the rest still are.
-                let _ = roots.add(certificate);
-            }
-            if roots.is_empty() {
-                anyhow::bail!("no system CA certificates found (install ca-certificates, or set ca_file for {})", config.host);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("cannot set up TLS")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(tls))
-}
-
 async fn start_tls(config: &ImapConfig, tcp: TcpStream, timeout: Duration) -> anyhow::Result<Stream> {
-    let server_name = rustls_pki_types::ServerName::try_from(config.host.clone())
-        .with_context(|| format!("{:?} is not a host name TLS can check", config.host))?;
-    let connector = tokio_rustls::TlsConnector::from(tls_config(config)?);
-    let tls = within(timeout, || format!("TLS handshake with IMAP server {}:{}", config.host, config.port()), connector.connect(server_name, tcp)).await?;
-    Ok(Stream::Tls(Box::new(tls)))
+    let tls = crate::tls::client_config(config.ca_file.as_deref(), "inbound.imap ca_file")?;
+    let what = || format!("TLS handshake with IMAP server {}:{}", config.host, config.port());
+    match tokio::time::timeout(timeout, crate::tls::connect(tls, &config.host, tcp)).await {
+        Ok(Ok(stream)) => Ok(Stream::Tls(Box::new(stream))),
+        Ok(Err(error)) => Err(error.context(what())),
+        Err(_) => anyhow::bail!("{}: no answer within {} seconds", what(), timeout.as_secs()),
+    }
 }
 
 /// PLAIN (RFC 4616): authorization identity empty, then user and password.
@@ -226,12 +194,14 @@ struct Taken {
     oversized: Option<u32>,
 }
 
-/// One pass over one mailbox: everything above the cursor, in batches.
+/// One pass over one mailbox: everything above the cursor, in batches. `stopping` is
+/// asked between batches (never inside one), so that a daemon can stop promptly.
 pub async fn fetch_mailbox(
     connection: &mut Connection,
     config: &ImapConfig,
     mailbox: &ImapMailbox,
     core: &Core,
+    stopping: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<DrainReport> {
     let account = config.account();
     let name = mailbox.name.clone();
@@ -272,7 +242,11 @@ pub async fn fetch_mailbox(
     listing.dedup_by_key(|(uid, _)| *uid);
 
     let limit = core.context.config.inbound.max_message_bytes;
-    for batch in listing.chunks(config.batch_size) {
+    for batch in batches(&listing, config.batch_size, limit) {
+        if stopping() {
+            tracing::info!(account, mailbox = name, "stopping between batches; the next pass goes on from here");
+            break;
+        }
         // 2. Download.
         let (small, large): (Vec<u32>, Vec<u32>) = {
             let mut small = Vec::new();
@@ -303,11 +277,11 @@ pub async fn fetch_mailbox(
         taken.dedup_by_key(|message| message.uid);
 
         // 3. Spool (and quarantine what is too large), durable before any mark.
-        let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), &taken, limit).await?;
+        let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
+        let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), taken, limit).await?;
 
         // 4. Mark on the server, then advance the cursor.
         let all: Vec<u32> = batch.iter().map(|(uid, _)| *uid).collect();
-        let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
         acknowledge(connection, config, &name, &all, &oversized).await?;
         let last_uid = all.last().copied().unwrap_or(start);
         save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid }).await?;
@@ -344,7 +318,7 @@ async fn spool_batch(
     mailbox: &str,
     account: &str,
     queue: Option<String>,
-    taken: &[Taken],
+    taken: Vec<Taken>,
     limit: usize,
 ) -> anyhow::Result<Vec<(String, Spooled)>> {
     let sources: Vec<String> = taken.iter().map(|message| format!("imap:{mailbox}/{}", message.uid)).collect();
@@ -360,7 +334,7 @@ async fn spool_batch(
             })
         })
         .collect();
-    let raws: Vec<Vec<u8>> = taken.iter().map(|message| message.raw.clone()).collect();
+    let raws: Vec<Vec<u8>> = taken.into_iter().map(|message| message.raw).collect();
     let sources_for_work = sources.clone();
     let spooled = core
         .run(move |_, store, now| {
@@ -464,12 +438,36 @@ impl Connection {
     }
 }
 
+/// Bytes one batch may download, besides its count limit: big messages come in
+/// smaller batches so that memory and the per-command timeout stay bounded.
+const BATCH_BYTES: usize = 32 << 20;
+
+/// Splits `(uid, size)` into batches of at most `count` messages and about
+/// `BATCH_BYTES` (a single larger message still gets its own batch; oversized
+/// messages count only a header's worth, as only that is downloaded).
+fn batches(listing: &[(u32, u32)], count: usize, limit: usize) -> Vec<&[(u32, u32)]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (index, (_, size)) in listing.iter().enumerate() {
+        let size = if *size as usize > limit { 4096 } else { *size as usize };
+        if index > start && (index - start >= count || bytes + size > BATCH_BYTES) {
+            batches.push(&listing[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < listing.len() {
+        batches.push(&listing[start..]);
+    }
+    batches
+}
+
 /// One pass over every mailbox of one account, on one connection.
 pub async fn fetch_account(config: &ImapConfig, core: &Core) -> anyhow::Result<DrainReport> {
     let mut connection = connect(config).await?;
     let mut total = DrainReport::default();
     for mailbox in &config.mailboxes {
-        let report = fetch_mailbox(&mut connection, config, mailbox, core).await?;
+        let report = fetch_mailbox(&mut connection, config, mailbox, core, &|| false).await?;
         add(&mut total, &report);
     }
     connection.logout().await;
@@ -495,5 +493,15 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes() {
+        let listing: Vec<(u32, u32)> = (1..=5).map(|uid| (uid, 100)).collect();
+        let sizes: Vec<usize> = batches(&listing, 2, 1000).iter().map(|batch| batch.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        let big = [(1, 20 << 20), (2, 20 << 20), (3, 10), (4, 200 << 20)];
+        let sizes: Vec<usize> = batches(&big, 200, 100 << 20).iter().map(|batch| batch.len()).collect();
+        assert_eq!(sizes, [1, 3], "the oversized one is only a header");
     }
 }

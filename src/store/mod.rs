@@ -52,18 +52,32 @@ impl Store {
 
     fn prepare(mut conn: Connection, config: &StoreConfig) -> anyhow::Result<Store> {
         conn.busy_timeout(Duration::from_millis(config.busy_timeout_ms))?;
-        // journal_mode answers with a row, so it is read, not executed.
-        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        // journal_mode answers with a row, so it is read, not executed. Switching a new
+        // file to WAL can meet another process doing the same: retry while busy.
+        retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))?))?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
         let migrations = Migrations::from_slice(MIGRATIONS);
         let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if current != MIGRATIONS.len() as i64 {
-            // Two processes may start on a new file at once; the write lock orders them.
-            let lock = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            lock.commit()?;
-            migrations.to_latest(&mut conn).context(
-                "cannot bring the schema up to date (a database from a newer reqmail is refused; restore a backup or upgrade reqmail)",
-            )?;
+            // Two processes may start on a new file at once. rusqlite_migration reads the
+            // version before its own transaction, so the one that loses the race fails
+            // ("table exists", or busy) after the winner committed; the version then
+            // shows that, and another try is a no-op.
+            let mut seen = current;
+            retry_busy(|| match migrations.to_latest(&mut conn) {
+                Ok(()) => Ok(()),
+                Err(error) => {
+                    let now: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+                    let error = anyhow::Error::new(error);
+                    if now != seen {
+                        seen = now;
+                        return Err(error.context(Busy));
+                    }
+                    Err(error.context(
+                        "cannot bring the schema up to date (a database from a newer reqmail is refused; restore a backup or upgrade reqmail)",
+                    ))
+                }
+            })?;
         }
         Ok(Store { conn })
     }
@@ -90,6 +104,49 @@ impl Store {
         self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
         result
     }
+}
+
+/// Marks an error as "another process is in the way; try again".
+#[derive(Debug)]
+struct Busy;
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("another process changed the database meanwhile")
+    }
+}
+
+/// Runs `work` again (up to about two seconds) while SQLite answers busy or locked
+/// without waiting (lock upgrades, WAL switch), or `work` says [`Busy`].
+fn retry_busy<T>(mut work: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut attempt = 0;
+    loop {
+        match work() {
+            Ok(value) => return Ok(value),
+            Err(error) if attempt < 100 && is_busy(&error) => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn is_busy(error: &anyhow::Error) -> bool {
+    // anyhow finds a context value by downcasting the whole error.
+    error.downcast_ref::<Busy>().is_some()
+        || error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<rusqlite::Error>(),
+                Some(rusqlite::Error::SqliteFailure(failure, _))
+                    if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+            || matches!(
+                cause.downcast_ref::<rusqlite_migration::Error>(),
+                Some(rusqlite_migration::Error::RusqliteError { err: rusqlite::Error::SqliteFailure(failure, _), .. })
+                    if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+    })
 }
 
 pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {

@@ -24,13 +24,14 @@ pub fn ensure_maildir(root: &Path) -> anyhow::Result<()> {
 }
 
 /// A unique file name as the Maildir convention asks: time, process, counter, host.
+/// Microseconds are zero-padded so that names sort in delivery order (tests rely on it).
 pub fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
     let host: String = host.trim().chars().map(|c| if c == '/' || c == ':' { '_' } else { c }).collect();
     format!(
-        "{}.M{}P{}Q{}.{}",
+        "{}.M{:06}P{}Q{}.{}",
         now.as_secs(),
         now.subsec_micros(),
         std::process::id(),

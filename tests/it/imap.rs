@@ -149,9 +149,12 @@ fn concurrent_fetchers_never_duplicate_or_skip() {
     let dovecot = Dovecot::start(&[("help", "pw")]);
     deliver_requests(&dovecot, "INBOX", 60, "race");
     let desk = desk_for(&dovecot, "batch_size = 10");
-    let children: Vec<_> = (0..3).map(|_| desk.command(&["fetch"]).stdout(std::process::Stdio::null()).spawn().unwrap()).collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
+    let children: Vec<_> = (0..3)
+        .map(|_| desk.command(&["fetch"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     assert_eq!(desk.tickets().len(), 60);
     assert_eq!(desk.outbox().len(), 60);

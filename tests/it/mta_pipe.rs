@@ -2,10 +2,8 @@
 //! ingest` by a pipe transport (as deploy/postfix.md documents), reqmail's receipt goes
 //! out by SMTP through Postfix into the customer's Dovecot mailbox, the test reads it
 //! over IMAP as a mail client would and replies through Postfix again; the reply lands
-//! on the same ticket.
-//!
-//! `reply_to` answers any message with a given body, so the approval step (mark a box in
-//! the "resolved" mail and reply) can be added here once reqmail sends that mail.
+//! on the same ticket. Then an agent resolves it, and the customer marks "Yes" in the
+//! resolution mail and replies: the ticket closes.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
@@ -88,4 +86,19 @@ fn customer_mail_through_postfix_pipe_receipt_by_smtp_and_reply_on_the_same_tick
     let history: Vec<String> =
         desk.ticket(1)["history"].as_array().unwrap().iter().map(|event| event["action"].as_str().unwrap().to_string()).collect();
     assert!(history.contains(&"create".to_string()) && history.contains(&"comment".to_string()), "{history:?}");
+
+    // 5. An agent resolves the ticket; the resolution mail with its two boxes reaches the customer.
+    desk.run(&["ticket", "update", "1", "status=resolved", "--note", "The VPN concentrator got new firmware."]).ok();
+    let chowned = std::process::Command::new("chown").arg("-R").arg(format!("{MAIL_UID}:{MAIL_UID}")).arg(desk.path()).status().unwrap();
+    assert!(chowned.success());
+    let mailbox = customer_mail(&dovecot, &postfix, 2);
+    let resolution = mailbox.iter().find(|mail| mail.body().contains("[ ] Yes, it is solved")).expect("the resolution mail");
+
+    // 6. The customer marks "Yes" and replies, through Postfix once more.
+    let (to, approval) = reply_to(resolution, "vpn-3@customer.test", "[X] Yes, it is solved - close the request");
+    postfix.submit(CUSTOMER, &to, &approval);
+
+    // 7. The ticket closes: the whole loop ran by real mail.
+    let closed = wait_until(Duration::from_secs(60), || desk.ticket(1)["status"] == "closed");
+    assert!(closed, "not closed: {}\n--- maillog ---\n{}", desk.ticket(1), postfix.log());
 }

@@ -4,7 +4,7 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::harness::dovecot::{wait_until, Dovecot};
+use crate::harness::dovecot::{signal, wait_until, Dovecot};
 use crate::harness::{request, Desk};
 
 /// A running `reqmail serve`, killed in `Drop` if the test did not stop it.
@@ -34,8 +34,7 @@ impl Daemon {
     }
 
     fn signal(&self, name: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(std::process::Command::new("kill").arg(format!("-{name}")).arg(pid).status().unwrap().success());
+        assert!(signal(self.child.as_ref().unwrap().id(), name));
     }
 
     /// SIGTERM, and the exit status.
@@ -117,4 +116,38 @@ fn sighup_reloads_the_configuration_and_a_broken_file_is_refused() {
     dovecot.deliver("help", "INBOX", &request("hup@customer.test", "ann@customer.test", "After reload", "Help"));
     tickets_reach(&desk, &daemon, 1);
     assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn serve_polls_when_idle_is_off() {
+    let dovecot = Dovecot::start(&[("help", "pw")]);
+    let desk = Desk::with_config(&dovecot.imap_config("help", "pw", "idle = false\npoll_seconds = 1"));
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("idle=false")), "{}", daemon.log());
+    dovecot.deliver("help", "INBOX", &request("poll@customer.test", "ann@customer.test", "Polled", "Help"));
+    tickets_reach(&desk, &daemon, 1);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_big_mailbox_loses_and_duplicates_nothing() {
+    let dovecot = Dovecot::start(&[("help", "pw")]);
+    for index in 0..600 {
+        let raw = request(&format!("term-{index}@customer.test"), &format!("c{index}@customer.test"), &format!("Request {index}"), "Help");
+        dovecot.deliver("help", "INBOX", &raw);
+    }
+    let desk = Desk::with_config(&dovecot.imap_config("help", "pw", "batch_size = 20"));
+    let daemon = Daemon::start(&desk);
+    // Stop it while it is working through the mailbox.
+    assert!(wait_until(Duration::from_secs(60), || desk.count("SELECT COUNT(*) FROM tickets") > 0), "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+    let done_by_serve = desk.count("SELECT COUNT(*) FROM tickets");
+    eprintln!("serve stopped after {done_by_serve} of 600 tickets");
+    // Whatever serve had not finished, the next pass takes; nothing twice.
+    desk.run(&["fetch"]).ok();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM tickets"), 600, "serve had done {done_by_serve}");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state = 'spooled'"), 0);
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.outbox().len(), 600, "one receipt per ticket");
+    assert!(dovecot.flags("help", "INBOX").iter().all(|flags| flags == "S"));
 }

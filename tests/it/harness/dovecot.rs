@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 /// The uid Dovecot's mail processes run as (Dovecot refuses root for mail access).
 pub const MAIL_UID: u32 = 65534;
 
-/// A test CA and a server certificate for `localhost` and 127.0.0.1, made once per
-/// test process with Debian's `openssl` (already needed by the servers; no crate).
+/// A test CA and a server certificate for `localhost` and 127.0.0.1, made with Debian's
+/// `openssl` (already needed by the servers; no crate) once into Cargo's target tmp
+/// folder and reused by later runs.
 pub struct Certificates {
     pub ca: PathBuf,
     pub cert: PathBuf,
@@ -25,24 +26,40 @@ pub struct Certificates {
 pub fn certificates() -> &'static Certificates {
     static CERTIFICATES: OnceLock<Certificates> = OnceLock::new();
     CERTIFICATES.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("reqmail-test-certs-").tempdir().unwrap().keep();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reqmail-test-certs");
+        if !dir.join("cert.pem").exists() {
+            // Made aside and renamed into place, so that concurrent test binaries never
+            // see half a set; the loser of a race uses the winner's.
+            let fresh = tempfile::Builder::new().prefix("certs-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+            make_certificates(fresh.path());
+            let _ = std::fs::rename(fresh.keep(), &dir);
+        }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let run = |args: &[&str]| {
-            let output = Command::new("openssl").args(args).current_dir(&dir).output().expect("openssl must be installed (.ci/run installs it)");
-            assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        run(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=reqmail test CA"]].concat());
-        run(&[&["req"][..], &ec, &["-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=localhost"]].concat());
-        std::fs::write(dir.join("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-        run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cert.pem", "-days", "3", "-extfile", "ext"]);
         Certificates { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") }
     })
+}
+
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl must be installed (.ci/run installs it)");
+        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/CN=reqmail test CA"]].concat());
+    run(&[&["req"][..], &ec, &["-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=localhost"]].concat());
+    std::fs::write(dir.join("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cert.pem", "-days", "3650", "-extfile", "ext"]);
 }
 
 /// A free port on 127.0.0.1 at the time of asking (the caller retries on a collision).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Sends signal `name` (TERM, HUP…) to `pid` with the shell's `kill` builtin, which
+/// every Debian has (the `kill` program is in procps, which a slim image may lack).
+pub fn signal(pid: u32, name: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("kill -{name} {pid}")).status().map(|status| status.success()).unwrap_or(false)
 }
 
 /// Waits until `condition` holds, up to `timeout`; false if it never did.
@@ -155,7 +172,7 @@ impl Dovecot {
     /// Stops the server (SIGTERM, then SIGKILL), waiting until it is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            signal(child.id(), "TERM");
             if !wait_until(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
                 let _ = child.kill();
                 let _ = child.wait();

@@ -155,6 +155,8 @@ impl Postfix {
             }
             None => "example.com discard:\n".to_string(),
         };
+        // Without test mailboxes, customer mail is accepted and thrown away (benchmarks).
+        let transport = if setup.mailboxes.is_none() { format!("{transport}customer.test discard:\n") } else { transport };
         let conf = self.conf();
         std::fs::write(conf.join("main.cf"), main).unwrap();
         std::fs::write(conf.join("master.cf"), master).unwrap();
