@@ -16,9 +16,6 @@ use crate::store::tickets::{NewTicket, TextColumn};
 use crate::store::{self};
 use crate::ticket::{ApprovalStage, PersonId, Role, Status, Ticket, TicketId};
 
-/// How many earlier Message-IDs go into References.
-const REFERENCES_KEPT: i64 = 10;
-
 /// What the templates see of a ticket.
 #[derive(Debug, Serialize)]
 struct TicketView<'a> {
@@ -495,12 +492,7 @@ fn send_letters(
         return Ok(());
     }
     let config = &context.config;
-    let mut references = store::tickets::thread_message_ids(conn, ticket.number, REFERENCES_KEPT)?;
-    if let Some(first) = store::tickets::thread_message_ids(conn, ticket.number, i64::MAX)?.into_iter().next() {
-        if !references.contains(&first) {
-            references.insert(0, first);
-        }
-    }
+    let references = store::tickets::thread_references(conn, ticket.number)?;
     let checklist: Vec<String> = context
         .rules
         .checklist(ticket.category.as_deref())

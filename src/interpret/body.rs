@@ -897,14 +897,15 @@ enum AttributionStrength {
 }
 
 static YEAR_OR_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|\D)(?:19|20)\d{2}(?:\D|$)|\d{1,2}[:.h]\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
+    // ASCII digits only: Unicode classes make the pattern costly to compile in every process.
+    Regex::new(r"(?:^|[^0-9])(?:19|20)[0-9]{2}(?:[^0-9]|$)|[0-9]{1,2}[:.h][0-9]{2}|[0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4}")
         .expect("static regex")
 });
 
 /// Gmail's localised "2016-03-03 17:21 GMT+01:00 Name" attribution, which has neither verb
 /// nor address.
 static ISO_DATE_GMT_ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{1,2}:\d{2} [\p{L}\p{N} ._'-]+$").expect("static regex")
+    Regex::new(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{1,2}:[0-9]{2} GMT[+-][0-9]{1,2}:[0-9]{2} [\p{L}\p{N} ._'-]+$").expect("static regex")
 });
 
 fn attribution_facts(line: &str, lowered: &str) -> AttributionLineFacts {
@@ -1014,7 +1015,7 @@ fn mark_attributions(lines: &[&str], lowered_lines: &[Option<&str>], kinds: &mut
     let mut first_free_line = 0;
     let mut end = 0;
     while end < line_count {
-        if kinds[end] == Text && ISO_DATE_GMT_ATTRIBUTION.is_match(lines[end].trim()) {
+        if kinds[end] == Text && lines[end].contains(" GMT") && ISO_DATE_GMT_ATTRIBUTION.is_match(lines[end].trim()) {
             found.push((end, end));
             first_free_line = end + 1;
             end += 1;

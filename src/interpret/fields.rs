@@ -125,13 +125,22 @@ pub fn split_field_block(body: &str) -> (Vec<FieldLine>, &str) {
 }
 
 static SUBJECT_BLOCK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\[\s*([A-Za-z][A-Za-z_-]{0,20}\s*=[^\[\]]{0,300})\]").expect("valid subject pattern"));
+    LazyLock::new(|| Regex::new(r"\[\s*([A-Za-z][A-Za-z_-]{0,20}\s*=[^\[\]]*)\]").expect("valid subject pattern"));
+/// Longest subject block read; longer brackets are prose.
+const MAX_SUBJECT_BLOCK: usize = 300;
 
 /// Finds a `[name=value; name=value]` block in `subject`; returns the fields and the
 /// subject without that block. Brackets whose names are not all fields are left alone.
 pub fn split_subject_fields(subject: &str) -> (Vec<FieldLine>, String) {
+    // Most subjects have no block; they never pay for compiling the pattern.
+    if !subject.contains('[') || !subject.contains('=') {
+        return (Vec::new(), subject.to_string());
+    }
     for found in SUBJECT_BLOCK.captures_iter(subject) {
         let inner = &found[1];
+        if inner.len() > MAX_SUBJECT_BLOCK {
+            continue;
+        }
         let mut fields = Vec::new();
         let mut all_known = true;
         for pair in inner.split([';', ',']).map(str::trim).filter(|pair| !pair.is_empty()) {

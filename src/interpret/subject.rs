@@ -17,7 +17,7 @@ static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
             re|fwd?|aw|wg|sv|vs|vb|fs|antw|antwort|doorst|réf\.?|ref\.?|tr|rv|res|enc|r|i|rif|odp|pd|ynt|ilt|İlt
             |отв|ответ|пересл|fw|ΑΠ|ΣΧΕΤ|ΠΡΘ|Απ|Σχετ|Πρθ|vá|továbbítás|vl|välitä|vast
             |回复|答复|转发|回覆|答覆|轉寄|转|返信|転送
-        )\s*(?:\[\d{1,4}\]|\(\d{1,4}\)|\^\d{1,4})?\s*[:：]",
+        )\s*(?:\[[0-9]{1,4}\]|\([0-9]{1,4}\)|\^[0-9]{1,4})?\s*[:：]",
     )
     .expect("prefix pattern is valid")
 });
@@ -44,7 +44,7 @@ pub struct SubjectTag {
 
 impl SubjectTag {
     pub fn new(word: &str) -> SubjectTag {
-        let pattern = Regex::new(&format!(r"(?i)\[\s*{}\s*#\s*(\d{{1,18}})\s*\]", regex::escape(word)))
+        let pattern = Regex::new(&format!(r"(?i)\[\s*{}\s*#\s*([0-9]{{1,18}})\s*\]", regex::escape(word)))
             .expect("an escaped word makes a valid pattern");
         SubjectTag { word: word.to_string(), pattern }
     }

@@ -3,6 +3,7 @@
 //! lacks a template falls back to English. Compiled once when loading.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Context as _;
 use handlebars::Handlebars;
@@ -34,9 +35,15 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("de", "closed", include_str!("../../templates/de/closed.hbs")),
 ];
 
-/// The compiled templates.
+/// The templates: overrides compiled when loading (so a broken one is a configuration
+/// error), built-in ones compiled when first used (a short-lived `ingest` uses one or two
+/// of them).
 pub struct Templates {
-    registry: Handlebars<'static>,
+    registry: Mutex<Handlebars<'static>>,
+}
+
+fn built_in(key: &str) -> Option<&'static str> {
+    BUILT_IN.iter().find(|(language, name, _)| key.split_once('/') == Some((language, name))).map(|(_, _, text)| *text)
 }
 
 impl Templates {
@@ -46,10 +53,7 @@ impl Templates {
         let mut registry = Handlebars::new();
         // Mail is plain text: HTML escaping would garble customers' words.
         registry.register_escape_fn(handlebars::no_escape);
-        for (language, name, text) in BUILT_IN {
-            registry.register_template_string(&format!("{language}/{name}"), *text).with_context(|| format!("built-in template {language}/{name}"))?;
-        }
-        let mut templates = Templates { registry };
+        let mut templates = Templates { registry: Mutex::new(registry) };
         if let Some(dir) = override_dir {
             templates.add_folder("", dir).with_context(|| format!("templates.dir {}", dir.display()))?;
         }
@@ -58,7 +62,15 @@ impl Templates {
 
     /// Whether a template of this name exists in English (every name must).
     pub fn has(&self, name: &str) -> bool {
-        self.registry.has_template(&format!("{FALLBACK_LANGUAGE}/{name}"))
+        self.exists(&format!("{FALLBACK_LANGUAGE}/{name}"))
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Handlebars<'static>> {
+        self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn exists(&self, key: &str) -> bool {
+        built_in(key).is_some() || self.registry().has_template(key)
     }
 
     /// Adds a queue's own templates (`dir/LANG/NAME.hbs`), which win over the global ones
@@ -69,6 +81,7 @@ impl Templates {
 
     /// Registers every `dir/LANG/NAME.hbs` as `PREFIXLANG/NAME`.
     fn add_folder(&mut self, prefix: &str, dir: &Path) -> anyhow::Result<()> {
+        let registry = self.registry.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
         for language in std::fs::read_dir(dir).context("cannot list the folder")? {
             let language = language?.path();
             if !language.is_dir() {
@@ -79,7 +92,7 @@ impl Templates {
                 let path = file?.path();
                 let Some(name) = path.file_name().and_then(|name| name.to_str()).and_then(|name| name.strip_suffix(".hbs")) else { continue };
                 let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read template {}", path.display()))?;
-                self.registry
+                registry
                     .register_template_string(&format!("{prefix}{language_name}/{name}"), text)
                     .with_context(|| format!("template {} does not compile", path.display()))?;
             }
@@ -96,7 +109,27 @@ impl Templates {
             format!("{queue}:{FALLBACK_LANGUAGE}/{name}"),
             format!("{FALLBACK_LANGUAGE}/{name}"),
         ];
-        let key = candidates.iter().find(|key| self.registry.has_template(key)).unwrap_or(&candidates[3]);
-        self.registry.render(key, data).with_context(|| format!("cannot render template {key}"))
+        let key = candidates.iter().find(|key| self.exists(key)).unwrap_or(&candidates[3]);
+        let mut registry = self.registry();
+        if !registry.has_template(key) {
+            let text = built_in(key).ok_or_else(|| anyhow::anyhow!("there is no template {key}"))?;
+            registry.register_template_string(key, text).with_context(|| format!("built-in template {key}"))?;
+        }
+        registry.render(key, data).with_context(|| format!("cannot render template {key}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_template_compiles_and_renders() {
+        let templates = Templates::load(None).unwrap();
+        for (language, name, _) in BUILT_IN {
+            let text = templates.render("general", language, name, &serde_json::json!({})).unwrap();
+            assert!(!text.trim().is_empty(), "{language}/{name}");
+        }
+        assert!(templates.has("receipt") && !templates.has("no-such-template"));
     }
 }

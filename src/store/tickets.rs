@@ -216,14 +216,24 @@ pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<Hist
         .collect()
 }
 
-/// The Message-IDs of a ticket's thread, oldest first, for References of outgoing mail.
-pub fn thread_message_ids(conn: &Connection, ticket: TicketId, limit: i64) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached(
-        "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND message_id IS NOT NULL
-         ORDER BY id DESC LIMIT ?2) ORDER BY id",
-    )?
-    .query_map(params![ticket.0, limit], |row| row.get(0))?
-    .collect()
+/// The Message-IDs for References of mail about a ticket: the thread's first message
+/// and the latest ones, oldest first (RFC 5322 §3.6.4 lets a long list be shortened so).
+pub fn thread_references(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<String>> {
+    let mut references: Vec<String> = conn
+        .prepare_cached(
+            "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND message_id IS NOT NULL
+             ORDER BY id DESC LIMIT 10) ORDER BY id",
+        )?
+        .query_map(params![ticket.0], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let first: Option<String> = conn
+        .prepare_cached("SELECT message_id FROM messages WHERE ticket = ?1 AND message_id IS NOT NULL ORDER BY id LIMIT 1")?
+        .query_row(params![ticket.0], |row| row.get(0))
+        .optional()?;
+    if let Some(first) = first.filter(|first| !references.contains(first)) {
+        references.insert(0, first);
+    }
+    Ok(references)
 }
 
 pub fn checks(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<u32>> {
