@@ -1,4 +1,6 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::PoisonError;
+use std::time::Duration;
 
 use crate::cli::{deliver_now, Failure, Session};
 use crate::pipeline;
@@ -39,7 +41,23 @@ impl Fetch {
         }
 
         let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
-        let report = maildir::drain(&session.context, &mut store, &session.context.config.inbound.maildir, session.clock.now())?;
+        // While the Maildir is processed on this thread, mail already committed goes out on
+        // another: the disk waits of delivery overlap with the work of processing.
+        let stop = AtomicBool::new(false);
+        let report = std::thread::scope(|scope| {
+            let deliverer = session
+                .context
+                .config
+                .outbound
+                .deliver_immediately
+                .then(|| scope.spawn(|| deliver_alongside(session, &stop)));
+            let report = maildir::drain(&session.context, &mut store, &session.context.config.inbound.maildir, session.clock.now());
+            stop.store(true, Ordering::SeqCst);
+            if let Some(deliverer) = deliverer {
+                let _ = deliverer.join();
+            }
+            report
+        })?;
         tracing::info!(?report, "inbound Maildir drained");
         deliver_now(session, &mut store);
         if failures.is_empty() {
@@ -49,6 +67,25 @@ impl Fetch {
                 "IMAP fetch failed (what was stored is kept; the next pass goes on from there): {}",
                 failures.join("; ")
             )))
+        }
+    }
+}
+
+/// Delivers due outbox rows on its own connection until `stop` is set and nothing is due.
+/// Failures are logged and left to the final pass.
+fn deliver_alongside(session: &Session, stop: &AtomicBool) {
+    let outbound = &session.context.config.outbound;
+    let prepared = session.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
+    let (store, mut transport) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => return tracing::warn!("delivery during fetch postponed: {error:#}"),
+    };
+    loop {
+        match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now()) {
+            Ok(report) if report.sent + report.deferred + report.failed > 0 => {}
+            Ok(_) if stop.load(Ordering::SeqCst) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(error) => return tracing::warn!("delivery during fetch postponed: {error:#}"),
         }
     }
 }

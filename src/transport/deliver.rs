@@ -20,7 +20,7 @@ pub struct DeliveryReport {
 }
 
 /// Rows claimed at a time; a pass goes on until nothing is due.
-const BATCH: i64 = 50;
+const BATCH: i64 = 500;
 /// How long a claim keeps other deliverers away; a crash makes the rows due again after it.
 const LEASE_MINUTES: i64 = 15;
 
@@ -36,46 +36,61 @@ pub fn deliver_due(
         if due.is_empty() {
             return Ok(report);
         }
-        // Each row is marked in its own short commit: no lock is held while the network is slow.
-        let tx = &store.conn;
+        // Hand everything over first, then record the results in one short commit: no
+        // lock is held while the network (or the disk) is slow.
+        let mut results = Vec::with_capacity(due.len());
         for row in &due {
-            // A permanent bounce since the letter was queued: do not send, say so on the ticket.
-            if let Some(until) = store::undeliverable::blocked_until(tx, &row.recipient, now)? {
-                let detail = format!("mail to {} not sent: it bounced permanently; undeliverable until {until}", row.recipient);
-                store::outbox::give_up(tx, row.id, &detail)?;
-                if let Some(ticket) = row.ticket {
-                    store::tickets::add_history(tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
-                }
-                report.failed += 1;
+            if let Some(until) = store::undeliverable::blocked_until(&store.conn, &row.recipient, now)? {
+                results.push(Outcome::Blocked(until));
                 continue;
             }
             let sent = transport.send(&row.sender, &row.recipient, &row.raw);
             if sent.is_ok() {
                 crate::fault::point("after-send");
             }
-            match sent {
-                Ok(()) => {
-                    store::outbox::mark_sent(tx, row.id, now)?;
+            results.push(Outcome::Handed(sent));
+        }
+        let tx = rusqlite::Transaction::new_unchecked(&store.conn, rusqlite::TransactionBehavior::Immediate)?;
+        for (row, result) in due.iter().zip(results) {
+            match result {
+                // A permanent bounce since the letter was queued: do not send, say so on the ticket.
+                Outcome::Blocked(until) => {
+                    let detail = format!("mail to {} not sent: it bounced permanently; undeliverable until {until}", row.recipient);
+                    store::outbox::give_up(&tx, row.id, &detail)?;
+                    if let Some(ticket) = row.ticket {
+                        store::tickets::add_history(&tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
+                    }
+                    report.failed += 1;
+                }
+                Outcome::Handed(Ok(())) => {
+                    store::outbox::mark_sent(&tx, row.id, now)?;
                     report.sent += 1;
                 }
-                Err(error) if !error.permanent && row.attempts + 1 < config.max_attempts => {
+                Outcome::Handed(Err(error)) if !error.permanent && row.attempts + 1 < config.max_attempts => {
                     let delay = backoff(config, row.attempts);
                     tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery deferred");
-                    store::outbox::reschedule(tx, row.id, now + delay, &error.message)?;
+                    store::outbox::reschedule(&tx, row.id, now + delay, &error.message)?;
                     report.deferred += 1;
                 }
-                Err(error) => {
+                Outcome::Handed(Err(error)) => {
                     tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery failed for good");
-                    store::outbox::give_up(tx, row.id, &error.message)?;
+                    store::outbox::give_up(&tx, row.id, &error.message)?;
                     if let Some(ticket) = row.ticket {
                         let detail = format!("mail to {} could not be delivered: {}", row.recipient, error.message);
-                        store::tickets::add_history(tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
+                        store::tickets::add_history(&tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
                     }
                     report.failed += 1;
                 }
             }
         }
+        tx.commit()?;
     }
+}
+
+/// What happened to one claimed row before it is recorded.
+enum Outcome {
+    Blocked(String),
+    Handed(Result<(), super::TransportError>),
 }
 
 fn backoff(config: &OutboundConfig, attempts: u32) -> Duration {
