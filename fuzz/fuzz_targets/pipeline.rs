@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let Desk { context, store, .. } = &mut *desk;
-        let spooled = pipeline::spool(store, &[Incoming { raw: data, source: "fuzz", recipient: None }], now).expect("spool");
+        let spooled = pipeline::spool(store, &[Incoming { raw: data, source: "fuzz", recipient: None, queue: None }], now).expect("spool");
         let outcomes = pipeline::process(context, store, &pipeline::waiting(&spooled), now).expect("process");
         for (_, outcome) in outcomes {
             if let Outcome::Quarantined { reason } = outcome {
