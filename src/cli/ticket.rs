@@ -38,13 +38,10 @@ pub enum TicketCommand {
 
 impl TicketCommand {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        if let TicketCommand::Update(update) = self {
-            return update.execute(session);
-        }
-        let store = session.open_store()?;
         match self {
-            TicketCommand::Update(_) => unreachable!("handled above"),
+            TicketCommand::Update(update) => update.execute(session)?,
             TicketCommand::Show { number, json } => {
+                let store = session.open_store()?;
                 let ticket = store::tickets::get(&store.conn, TicketId(*number))?
                     .ok_or_else(|| anyhow::anyhow!("there is no ticket {number}; `reqmail ticket list` shows the tickets"))?;
                 let history = store::tickets::history(&store.conn, ticket.number)?;
@@ -64,7 +61,7 @@ impl TicketCommand {
                     owner: owner.clone(),
                     limit: *limit,
                 };
-                let tickets = store::tickets::list(&store.conn, &filter)?;
+                let tickets = store::tickets::list(&session.open_store()?.conn, &filter)?;
                 if *json {
                     let list: Vec<Value> = tickets.iter().map(ticket_json).collect();
                     println!("{}", serde_json::to_string_pretty(&list).expect("JSON values serialise"));

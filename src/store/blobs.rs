@@ -15,12 +15,3 @@ pub fn attach(conn: &Connection, message: SpoolId, filename: &str, content_type:
     Ok(sha256)
 }
 
-/// Name, type and size of each attachment of a ticket's messages.
-pub fn list_for_ticket(conn: &Connection, ticket: i64) -> rusqlite::Result<Vec<(String, String, i64)>> {
-    conn.prepare_cached(
-        "SELECT a.filename, a.content_type, b.size FROM attachments a JOIN blobs b ON b.sha256 = a.blob
-         JOIN messages m ON m.id = a.message WHERE m.ticket = ?1 ORDER BY a.id",
-    )?
-    .query_map([ticket], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-    .collect()
-}

@@ -131,30 +131,6 @@ pub fn insert_outgoing(
     Ok(conn.last_insert_rowid())
 }
 
-/// A summary row of an inbound message, for `quarantine list` and friends.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MessageSummary {
-    pub id: i64,
-    pub received: String,
-    pub from_address: Option<String>,
-    pub subject: Option<String>,
-    pub size: i64,
-}
-
-pub fn summary(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<MessageSummary>> {
-    conn.prepare_cached("SELECT id, received, from_address, subject, size FROM messages WHERE id = ?1")?
-        .query_row([id.0], |row| {
-            Ok(MessageSummary {
-                id: row.get(0)?,
-                received: row.get(1)?,
-                from_address: row.get(2)?,
-                subject: row.get(3)?,
-                size: row.get(4)?,
-            })
-        })
-        .optional()
-}
-
 /// Marks a decided message as waiting again (quarantine retry).
 pub fn respool(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
     conn.execute("UPDATE messages SET state = 'spooled', outcome = NULL WHERE id = ?1 AND direction = 'in'", [id.0])?;

@@ -85,9 +85,3 @@ pub fn give_up(conn: &Connection, id: i64, error: &str) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Counts by status, for `outbox` summaries and tests.
-pub fn counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    conn.prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect()
-}

@@ -76,10 +76,6 @@ pub fn touch(conn: &Connection, ticket: TicketId, now: DateTime<Utc>) -> rusqlit
     Ok(())
 }
 
-pub fn set_status(conn: &Connection, ticket: TicketId, status: Status) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE tickets SET status = ?1 WHERE number = ?2")?.execute(params![status.as_str(), ticket.0])?;
-    Ok(())
-}
 
 pub fn add_history(
     conn: &Connection,
