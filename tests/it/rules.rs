@@ -262,3 +262,21 @@ fn queue_templates_and_rule_templates() {
     assert!(outbox.iter().any(|mail| mail.to() == "boss@vip.example" && mail.body().contains("Welcome, valued customer (Hello)")));
     assert!(outbox.iter().any(|mail| mail.to() == "boss@vip.example" && mail.body().contains("we have received your request")), "global receipt elsewhere");
 }
+
+#[test]
+fn rules_test_on_garbage_says_why_without_panic() {
+    let desk = desk_at(MONDAY_MORNING);
+    let mut child = desk
+        .command(&["rules", "test"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"\x00\xff\xfe not a message").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a mail message") && !stderr.contains("panicked"), "{stderr}");
+}
