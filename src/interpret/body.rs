@@ -896,11 +896,28 @@ enum AttributionStrength {
     Strong,
 }
 
-static YEAR_OR_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    // ASCII digits only: Unicode classes make the pattern costly to compile in every process.
-    Regex::new(r"(?:^|[^0-9])(?:19|20)[0-9]{2}(?:[^0-9]|$)|[0-9]{1,2}[:.h][0-9]{2}|[0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4}")
-        .expect("static regex")
-});
+/// A year (19xx, 20xx, not inside a longer number), a time (`9:05`, `17.21`, `9h05`) or
+/// a numeric date (`3/4/2016`, `2016-03-04`, `04.03.16`) somewhere in `text`.
+/// Hand-written: this runs in every process that reads a reply, and compiling the
+/// equivalent regex costs more than the scan.
+fn has_year_or_time(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digit = |index: usize| bytes.get(index).is_some_and(u8::is_ascii_digit);
+    let date_separator = |index: usize| bytes.get(index).is_some_and(|byte| matches!(byte, b'.' | b'/' | b'-'));
+    (0..bytes.len()).filter(|&index| digit(index)).any(|index| {
+        let year = matches!(&bytes[index..], [b'1', b'9', ..] | [b'2', b'0', ..])
+            && digit(index + 2)
+            && digit(index + 3)
+            && (index == 0 || !digit(index - 1))
+            && !digit(index + 4);
+        let time = matches!(bytes.get(index + 1), Some(b':' | b'.' | b'h')) && digit(index + 2) && digit(index + 3);
+        let date = date_separator(index + 1) && digit(index + 2) && {
+            let second_separator = if digit(index + 3) { index + 4 } else { index + 3 };
+            date_separator(second_separator) && digit(second_separator + 1)
+        };
+        year || time || date
+    })
+}
 
 /// Gmail's localised "2016-03-03 17:21 GMT+01:00 Name" attribution, which has neither verb
 /// nor address.
@@ -923,7 +940,7 @@ fn attribution_facts(line: &str, lowered: &str) -> AttributionLineFacts {
         byte_length: line.len(),
         has_address_sign: line.contains('@'),
         has_digit: lowered.chars().any(|c| c.is_ascii_digit()),
-        has_date_or_time: YEAR_OR_TIME.is_match(lowered),
+        has_date_or_time: has_year_or_time(lowered),
         has_verb_before_name: contains_phrase(ATTRIBUTION_VERBS_BEFORE_NAME),
         has_verb_before_date: contains_phrase(ATTRIBUTION_VERBS_BEFORE_DATE),
         ending: attribution_ending(lowered),

@@ -84,8 +84,30 @@ const MAX_FIELDS: usize = 40;
 /// Longest value kept.
 const MAX_VALUE_CHARS: usize = 500;
 
-static FIELD_LINE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s{0,4}([A-Za-z][A-Za-z_-]{0,20})\s?:\s*(.*?)\s*$").expect("valid field pattern"));
+/// Longest field name, in characters.
+const MAX_NAME_CHARS: usize = 21;
+
+/// `Name: value` with at most four blanks before the name, at most one between name and
+/// colon; the name a letter followed by letters, `_` or `-`. Returns name and trimmed value.
+fn field_line(line: &str) -> Option<(&str, &str)> {
+    let indent = line.chars().take_while(|c| c.is_whitespace()).take(5).count();
+    if indent > 4 {
+        return None;
+    }
+    let rest = line.trim_start();
+    let name_len = rest.bytes().take_while(|byte| byte.is_ascii_alphabetic() || matches!(byte, b'_' | b'-')).count();
+    let name = &rest[..name_len];
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) || name_len > MAX_NAME_CHARS {
+        return None;
+    }
+    let mut after = rest[name_len..].chars();
+    let value = match after.next()? {
+        ':' => after.as_str(),
+        blank if blank.is_whitespace() => after.as_str().strip_prefix(':')?,
+        _ => return None,
+    };
+    Some((name, value.trim()))
+}
 
 /// Splits `body` into its field block and the rest.
 pub fn split_field_block(body: &str) -> (Vec<FieldLine>, &str) {
@@ -105,9 +127,7 @@ pub fn split_field_block(body: &str) -> (Vec<FieldLine>, &str) {
             rest_start = offset;
             continue;
         }
-        let parsed = FIELD_LINE
-            .captures(content)
-            .and_then(|captures| Some((FieldName::from_name(&captures[1])?, captures[2].to_string())));
+        let parsed = field_line(content).and_then(|(name, value)| Some((FieldName::from_name(name)?, value)));
         match parsed {
             Some((name, value)) if fields.len() < MAX_FIELDS => {
                 started = true;
@@ -179,6 +199,20 @@ mod tests {
         check("Due-Date: 2026-12-01 17:00\r\nSystem: mail01\r\n\r\nbody", &[(Due, "2026-12-01 17:00"), (Host, "mail01")], "body");
         check("Time: 1h30m", &[(Time, "1h30m")], "");
         check("", &[], "");
+    }
+
+    #[test]
+    fn field_line_shapes() {
+        assert_eq!(field_line("    Priority:high  "), Some(("Priority", "high")));
+        assert_eq!(field_line("     Priority: high"), None);
+        assert_eq!(field_line("Due_Date\t: 1 May"), Some(("Due_Date", "1 May")));
+        assert_eq!(field_line("Priority  : high"), None);
+        assert_eq!(field_line("-Priority: high"), None);
+        assert_eq!(field_line("Abcdefghijklmnopqrstu: x"), Some(("Abcdefghijklmnopqrstu", "x")));
+        assert_eq!(field_line("Abcdefghijklmnopqrstuv: x"), None);
+        assert_eq!(field_line("Priority"), None);
+        assert_eq!(field_line("Prio\u{e9}: x"), None);
+        assert_eq!(field_line("Owner:"), Some(("Owner", "")));
     }
 
     #[test]

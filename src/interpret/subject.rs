@@ -1,65 +1,145 @@
 //! Subjects: reply/forward prefixes in many languages, and the ticket tag `[REQ #123]`.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 use crate::ticket::TicketId;
 
-/// Reply and forward prefixes as mail clients write them, in the languages we meet:
-/// Re, Fwd, AW/WG (German), SV/VS (Nordic), Antw/Doorst (Dutch), Réf/TR (French),
-/// RV/RES/ENC (Spanish/Portuguese), R/I/RIF (Italian), Odp/PD (Polish), YNT/İLT
-/// (Turkish), Отв/Пересл (Russian), ΑΠ/ΣΧΕΤ/ΠΡΘ (Greek), 回复/答复/转发/回覆/轉寄 (Chinese),
-/// with optional counters (`Re[2]:`, `Re(3):`, `Re^2:`) and a full-width colon.
-static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?ix)^\s*(?:
-            re|fwd?|aw|wg|sv|vs|vb|fs|antw|antwort|doorst|réf\.?|ref\.?|tr|rv|res|enc|r|i|rif|odp|pd|ynt|ilt|İlt
-            |отв|ответ|пересл|fw|ΑΠ|ΣΧΕΤ|ΠΡΘ|Απ|Σχετ|Πρθ|vá|továbbítás|vl|välitä|vast
-            |回复|答复|转发|回覆|答覆|轉寄|转|返信|転送
-        )\s*(?:\[[0-9]{1,4}\]|\([0-9]{1,4}\)|\^[0-9]{1,4})?\s*[:：]",
-    )
-    .expect("prefix pattern is valid")
-});
+/// Reply and forward prefixes as mail clients write them, in the languages we meet, in
+/// lower case: Re, Fwd, AW/WG (German), SV/VS (Nordic), Antw/Doorst (Dutch), Réf/TR
+/// (French), RV/RES/ENC (Spanish/Portuguese), R/I/RIF (Italian), Odp/PD (Polish),
+/// YNT/İLT (Turkish), Отв/Пересл (Russian), ΑΠ/ΣΧΕΤ/ΠΡΘ (Greek), 回复/答复/转发/回覆/轉寄
+/// (Chinese), 返信/転送 (Japanese).
+const PREFIX_WORDS: &[&str] = &[
+    "re", "fw", "fwd", "aw", "wg", "sv", "vs", "vb", "fs", "antw", "antwort", "doorst", "réf", "ref", "tr", "rv", "res",
+    "enc", "r", "i", "rif", "odp", "pd", "ynt", "ilt", "i\u{307}lt", "отв", "ответ", "пересл", "απ", "σχετ", "πρθ", "vá",
+    "továbbítás", "vl", "välitä", "vast", "回复", "答复", "转发", "回覆", "答覆", "轉寄", "转", "返信", "転送",
+];
+
+/// Longest prefix word, in characters.
+const MAX_PREFIX_CHARS: usize = 12;
+
+/// Hand-written rather than a regex: compiling a Unicode-aware pattern costs more than
+/// the whole rest of a short-lived `ingest` spends on subjects.
+///
+/// Matches one prefix at the start of `subject` (after blanks): a word of the list in any
+/// case, for Réf/Ref an optional dot, an optional counter (`Re[2]:`, `Re(3):`, `Re^2:`),
+/// then a colon, ASCII or full-width. Returns what follows the colon.
+fn after_prefix(subject: &str) -> Option<&str> {
+    let rest = subject.trim_start();
+    let word_end = rest.char_indices().find(|(_, c)| !c.is_alphabetic()).map_or(rest.len(), |(index, _)| index);
+    let word = &rest[..word_end];
+    if word.is_empty() || word.chars().count() > MAX_PREFIX_CHARS {
+        return None;
+    }
+    let lowered = word.to_lowercase();
+    if !PREFIX_WORDS.contains(&lowered.as_str()) {
+        return None;
+    }
+    let mut rest = &rest[word_end..];
+    if matches!(lowered.as_str(), "réf" | "ref") {
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    rest = rest.trim_start();
+    rest = skip_counter(rest);
+    rest = rest.trim_start();
+    rest.strip_prefix(':').or_else(|| rest.strip_prefix('：'))
+}
+
+/// Skips a reply counter `[2]`, `(3)` or `^2` (one to four digits) when there is one.
+fn skip_counter(text: &str) -> &str {
+    let (digits_from, close) = match text.as_bytes().first() {
+        Some(b'[') => (1, Some(b']')),
+        Some(b'(') => (1, Some(b')')),
+        Some(b'^') => (1, None),
+        _ => return text,
+    };
+    let digits = text.as_bytes()[digits_from..].iter().take_while(|byte| byte.is_ascii_digit()).count();
+    if !(1..=4).contains(&digits) {
+        return text;
+    }
+    let after_digits = digits_from + digits;
+    match close {
+        None => &text[after_digits..],
+        Some(close) if text.as_bytes().get(after_digits) == Some(&close) => &text[after_digits + 1..],
+        Some(_) => text,
+    }
+}
 
 /// Removes any number of leading reply/forward prefixes (and leftover blanks).
 pub fn strip_prefixes(subject: &str) -> &str {
     let mut rest = subject.trim();
     // Each round removes at least one character, so this ends; the cap bounds hostile input.
     for _ in 0..64 {
-        match PREFIX.find(rest) {
-            Some(found) => rest = rest[found.end()..].trim_start(),
+        match after_prefix(rest) {
+            Some(after) => rest = after.trim_start(),
             None => break,
         }
     }
     rest
 }
 
-/// The compiled subject tag, e.g. `[REQ #123]` for tag word `REQ`.
+/// The subject tag, e.g. `[REQ #123]` for tag word `REQ`; blanks may surround the word,
+/// the `#` and the number, and the word matches in any case.
 #[derive(Debug, Clone)]
 pub struct SubjectTag {
     word: String,
-    pattern: Regex,
+    lowered_word: String,
 }
 
 impl SubjectTag {
     pub fn new(word: &str) -> SubjectTag {
-        let pattern = Regex::new(&format!(r"(?i)\[\s*{}\s*#\s*([0-9]{{1,18}})\s*\]", regex::escape(word)))
-            .expect("an escaped word makes a valid pattern");
-        SubjectTag { word: word.to_string(), pattern }
+        SubjectTag { word: word.to_string(), lowered_word: word.to_lowercase() }
+    }
+
+    /// The first tag in `subject`: its byte range and ticket number.
+    fn next_tag(&self, subject: &str, from: usize) -> Option<(std::ops::Range<usize>, TicketId)> {
+        let mut search = from;
+        while let Some(found) = subject[search..].find('[') {
+            let open = search + found;
+            if let Some((len, ticket)) = self.tag_at(&subject[open + 1..]) {
+                return Some((open..open + 1 + len, ticket));
+            }
+            search = open + 1;
+        }
+        None
+    }
+
+    /// Parses `WORD # 123 ]` at the start of `text`; returns its length and the number.
+    fn tag_at(&self, text: &str) -> Option<(usize, TicketId)> {
+        let rest = text.trim_start();
+        let mut word_chars = rest.chars();
+        let mut matched = 0;
+        for expected in self.lowered_word.chars() {
+            let actual = word_chars.next()?;
+            if actual.to_lowercase().ne(std::iter::once(expected)) {
+                return None;
+            }
+            matched += actual.len_utf8();
+        }
+        let rest = rest[matched..].trim_start().strip_prefix('#')?.trim_start();
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=18).contains(&digits) {
+            return None;
+        }
+        let number = rest[..digits].parse().ok()?;
+        let after = rest[digits..].trim_start().strip_prefix(']')?;
+        Some((text.len() - after.len(), TicketId(number)))
     }
 
     /// The ticket number named by the first tag in `subject`.
     pub fn find(&self, subject: &str) -> Option<TicketId> {
-        let captures = self.pattern.captures(subject)?;
-        captures[1].parse().ok().map(TicketId)
+        self.next_tag(subject, 0).map(|(_, ticket)| ticket)
     }
 
     /// `subject` with every tag of ours removed, prefixes stripped: the ticket's own subject.
     pub fn clean(&self, subject: &str) -> String {
-        let without_tags = self.pattern.replace_all(subject, " ");
-        let stripped = strip_prefixes(&without_tags);
-        crate::parse::one_line(stripped)
+        let mut without_tags = String::with_capacity(subject.len());
+        let mut copied = 0;
+        while let Some((range, _)) = self.next_tag(subject, copied) {
+            without_tags.push_str(&subject[copied..range.start]);
+            without_tags.push(' ');
+            copied = range.end;
+        }
+        without_tags.push_str(&subject[copied..]);
+        crate::parse::one_line(strip_prefixes(&without_tags))
     }
 
     /// The subject of mail about `ticket`.
@@ -84,6 +164,12 @@ mod tests {
         }
         assert_eq!(strip_prefixes("Regarding: Printer"), "Regarding: Printer");
         assert_eq!(strip_prefixes("Reset password"), "Reset password");
+        assert_eq!(strip_prefixes("Reset: password"), "Reset: password");
+        assert_eq!(strip_prefixes("Re^2: Re [12]: ΑΠ: İLT: Printer"), "Printer");
+        assert_eq!(strip_prefixes("Re[12345]: Printer"), "Re[12345]: Printer");
+        assert_eq!(strip_prefixes("Re(2: Printer"), "Re(2: Printer");
+        assert_eq!(strip_prefixes("Re:"), "");
+        assert_eq!(strip_prefixes("回复Printer: x"), "回复Printer: x");
     }
 
     #[test]
@@ -98,5 +184,11 @@ mod tests {
         assert_eq!(tag.find("[OTHER #123] Printer"), None);
         assert_eq!(tag.find("REQ 123"), None);
         assert_eq!(tag.clean("Re: [REQ #123] Printer"), "Printer");
+        assert_eq!(tag.find("[REQ #1234567890123456789] [REQ #7]"), Some(TicketId(7)));
+        assert_eq!(tag.find("[[REQ #8]"), Some(TicketId(8)));
+        assert_eq!(tag.find("[REQ #9"), None);
+        assert_eq!(tag.find("[REQUEST #9]"), None);
+        assert_eq!(tag.clean("AW: [REQ #1] Printer [ req#2 ] jam [OTHER #3]"), "Printer jam [OTHER #3]");
+        assert_eq!(SubjectTag::new("Hilfe").find("Re: [HILFE #42] Drucker"), Some(TicketId(42)));
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::visible_note;
+use super::{has_year_or_time, visible_note};
 
 /// The one assertion every hand-written case goes through.
 #[track_caller]
@@ -713,5 +713,15 @@ fn adversarial_line_shapes_stay_linear() {
         let elapsed = started.elapsed();
         eprintln!("{description}: {} bytes in {elapsed:?}", body.len());
         assert!(elapsed < limit, "{description}: {elapsed:?}");
+    }
+}
+
+#[test]
+fn years_times_and_dates_are_seen() {
+    for text in ["on 3 may 2016, ann wrote:", "2016", "at 9:05", "um 17.21 uhr", "à 9h05", "3/4/16", "2016-03-04", "04.03.2016"] {
+        assert!(has_year_or_time(text), "{text}");
+    }
+    for text in ["ann wrote:", "12016", "20165", "call 555-1234", "1-234-5", "9:5", "room 1999a"] {
+        assert_eq!(has_year_or_time(text), text == "room 1999a", "{text}");
     }
 }
