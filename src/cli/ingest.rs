@@ -36,6 +36,7 @@ impl Ingest {
         let raw = crate::source::pipe::read_message(&mut std::io::stdin().lock())
             .map_err(|error| Failure::TryAgain(anyhow::anyhow!("cannot read the message from standard input: {error}")))?;
         let mut store = session.open_store().map_err(Failure::TryAgain)?;
+        store.keep_wal_short().map_err(|error| Failure::TryAgain(error.into()))?;
         let recipient = self.recipient.as_deref().and_then(crate::parse::bare_address);
         let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref(), queue: None };
         let now = session.clock.now();

@@ -18,6 +18,9 @@ pub struct Due {
     pub recipient: String,
     pub attempts: u32,
     pub raw: Vec<u8>,
+    /// An earlier claim ran out without a result: that deliverer died, perhaps after
+    /// handing the letter over.
+    pub maybe_handed_over: bool,
 }
 
 pub fn enqueue(
@@ -39,27 +42,28 @@ pub fn enqueue(
 /// attempt to `lease_until`: a concurrent deliverer does not see them, and if this one
 /// dies before marking them they become due again when the lease ends.
 pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<Due>> {
-    let claimed: Vec<i64> = conn
+    let claimed: Vec<(i64, bool)> = conn
         .prepare_cached(
-            "UPDATE outbox SET next_attempt = ?2 WHERE id IN
+            "UPDATE outbox SET next_attempt = ?2, claims = claims + 1 WHERE id IN
                (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?3)
-             RETURNING id",
+             RETURNING id, claims > 1",
         )?
-        .query_map(params![format_time(now), format_time(lease_until), limit], |row| row.get(0))?
+        .query_map(params![format_time(now), format_time(lease_until), limit], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut rows = Vec::with_capacity(claimed.len());
     let mut statement = conn.prepare_cached(
         "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, m.raw FROM outbox o JOIN messages m ON m.id = o.message WHERE o.id = ?1",
     )?;
-    for id in claimed {
+    for (id, maybe_handed_over) in claimed {
         rows.push(statement.query_row([id], |row| {
-        Ok(Due {
-            id: row.get(0)?,
-            ticket: row.get::<_, Option<i64>>(1)?.map(TicketId),
-            sender: row.get(2)?,
-            recipient: row.get(3)?,
-            attempts: row.get(4)?,
-            raw: row.get(5)?,
+            Ok(Due {
+                id: row.get(0)?,
+                ticket: row.get::<_, Option<i64>>(1)?.map(TicketId),
+                sender: row.get(2)?,
+                recipient: row.get(3)?,
+                attempts: row.get(4)?,
+                raw: row.get(5)?,
+                maybe_handed_over,
             })
         })?);
     }
@@ -74,7 +78,7 @@ pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Re
 }
 
 pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1")?
+    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, claims = 0, next_attempt = ?2, last_error = ?3 WHERE id = ?1")?
         .execute(params![id, format_time(next_attempt), error])?;
     Ok(())
 }

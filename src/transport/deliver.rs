@@ -44,7 +44,7 @@ pub fn deliver_due(
                 results.push(Outcome::Blocked(until));
                 continue;
             }
-            let sent = transport.send(&row.sender, &row.recipient, &row.raw);
+            let sent = transport.send(row);
             if sent.is_ok() {
                 crate::fault::point("after-send");
             }

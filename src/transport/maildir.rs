@@ -1,18 +1,18 @@
 //! Outgoing mail as files in a Maildir (`tmp/`, `new/`, `cur/`): written to `tmp/`,
 //! flushed, then renamed into `new/`, so a reader never sees half a message.
 //!
-//! Delivery is idempotent here: after the rename an empty marker named by the SHA-256
-//! of the message goes into `reqmail-sent/` (no leading dot, so Maildir++ readers do not
-//! take it for a folder). A crash between hand-over and marking the outbox row sent
-//! makes the row due again; the marker turns that second hand-over into a no-op.
+//! Delivery is idempotent here: each file name carries its outbox row. A deliverer that
+//! dies between hand-over and marking the row sent leaves the row claimed; the pass
+//! that claims it again looks for that file before writing another.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 
 use super::{Transport, TransportError};
+use crate::store::outbox::Due;
 
 /// Creates `tmp/`, `new/` and `cur/` below `root` when missing.
 pub fn ensure_maildir(root: &Path) -> anyhow::Result<()> {
@@ -23,56 +23,141 @@ pub fn ensure_maildir(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A unique file name as the Maildir convention asks: time, process, counter, host.
-/// Microseconds are zero-padded so that names sort in delivery order (tests rely on it).
-pub fn unique_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// A unique file name as the Maildir convention asks: time, process, delivery, host.
+/// The delivery part is the outbox row (`R42`), by which a later pass recognises the
+/// letter. Microseconds are zero-padded so that names sort in delivery order.
+fn unique_name(outbox_row: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
-    let host: String = host.trim().chars().map(|c| if c == '/' || c == ':' { '_' } else { c }).collect();
-    format!(
-        "{}.M{:06}P{}Q{}.{}",
-        now.as_secs(),
-        now.subsec_micros(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        host
-    )
+    format!("{}.M{:06}P{}R{outbox_row}.{}", now.as_secs(), now.subsec_micros(), std::process::id(), host_name())
+}
+
+fn host_name() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+        host.trim().chars().map(|c| if c == '/' || c == ':' { '_' } else { c }).collect()
+    })
+}
+
+/// The outbox row a file name of ours carries: `1795249179.M324026P30093R42.host`.
+fn outbox_row_of(file_name: &str) -> Option<i64> {
+    let unique = file_name.split('.').nth(1)?;
+    let (_, row) = unique.rsplit_once('R')?;
+    row.parse().ok()
+}
+
+/// The files in `new/` and `cur/` (a reader may have moved them there and added flags),
+/// by the outbox row their name carries.
+fn files_by_outbox_row(root: &Path) -> std::io::Result<HashMap<i64, Vec<PathBuf>>> {
+    let mut files: HashMap<i64, Vec<PathBuf>> = HashMap::new();
+    for sub in ["new", "cur"] {
+        for entry in std::fs::read_dir(root.join(sub))? {
+            let entry = entry?;
+            if let Some(row) = entry.file_name().to_str().and_then(outbox_row_of) {
+                files.entry(row).or_default().push(entry.path());
+            }
+        }
+    }
+    Ok(files)
 }
 
 pub struct MaildirTransport {
     root: PathBuf,
+    /// Read once per pass, when the first letter comes whose deliverer died.
+    delivered: Option<HashMap<i64, Vec<PathBuf>>>,
 }
 
 impl MaildirTransport {
     pub fn new(root: &Path) -> anyhow::Result<MaildirTransport> {
         ensure_maildir(root)?;
-        Ok(MaildirTransport { root: root.to_path_buf() })
+        Ok(MaildirTransport { root: root.to_path_buf(), delivered: None })
+    }
+}
+
+impl MaildirTransport {
+    /// Whether a file of `letter`'s outbox row with exactly its bytes is there.
+    fn already_delivered(&mut self, letter: &Due) -> std::io::Result<bool> {
+        if self.delivered.is_none() {
+            self.delivered = Some(files_by_outbox_row(&self.root)?);
+        }
+        let candidates = self.delivered.as_ref().and_then(|files| files.get(&letter.id));
+        Ok(candidates.into_iter().flatten().any(|path| std::fs::read(path).is_ok_and(|content| content == letter.raw)))
     }
 }
 
 impl Transport for MaildirTransport {
-    fn send(&mut self, _sender: &str, _recipient: &str, raw: &[u8]) -> Result<(), TransportError> {
-        use sha2::{Digest, Sha256};
-        let markers = self.root.join("reqmail-sent");
-        let marker = markers.join(hex::encode(Sha256::digest(raw)));
-        if marker.exists() {
-            return Ok(());
-        }
-        let name = unique_name();
+    fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
+        let name = unique_name(letter.id);
         let temporary = self.root.join("tmp").join(&name);
         let delivered = self.root.join("new").join(&name);
-        let write = || -> std::io::Result<()> {
+        let mut write = || -> std::io::Result<()> {
+            // Only after a deliverer died: the common path never reads the folders.
+            if letter.maybe_handed_over && self.already_delivered(letter)? {
+                return Ok(());
+            }
             let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(raw)?;
+            file.write_all(&letter.raw)?;
             file.sync_data()?;
-            std::fs::rename(&temporary, &delivered)?;
-            std::fs::create_dir_all(&markers)?;
-            std::fs::File::create(&marker).map(drop)
+            std::fs::rename(&temporary, &delivered)
         };
         write().map_err(|error| {
             let _ = std::fs::remove_file(&temporary);
             TransportError::transient(format!("cannot write {}: {error}", delivered.display()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(id: i64, raw: &[u8], maybe_handed_over: bool) -> Due {
+        Due {
+            id,
+            ticket: None,
+            sender: "help@example.com".into(),
+            recipient: "ann@example.org".into(),
+            attempts: 0,
+            raw: raw.to_vec(),
+            maybe_handed_over,
+        }
+    }
+
+    fn files(root: &Path) -> Vec<String> {
+        let mut names: Vec<String> = ["new", "cur"]
+            .iter()
+            .flat_map(|sub| std::fs::read_dir(root.join(sub)).unwrap())
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn names_carry_the_outbox_row() {
+        assert_eq!(outbox_row_of("1795249179.M324026P30093R42.mail.example.com"), Some(42));
+        assert_eq!(outbox_row_of("1795249179.M324026P30093R42.host:2,S"), Some(42));
+        assert_eq!(outbox_row_of("1795249179.M324026P30093Q0.host"), None);
+        assert_eq!(outbox_row_of("garbage"), None);
+    }
+
+    #[test]
+    fn a_letter_handed_over_before_a_crash_is_not_written_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut transport = MaildirTransport::new(dir.path()).unwrap();
+        transport.send(&letter(7, b"Subject: one\r\n\r\nx\r\n", false)).unwrap();
+        let first = files(dir.path());
+        assert_eq!(first.len(), 1);
+        // A reader moved it to cur/ and flagged it seen.
+        let moved = format!("{}:2,S", first[0]);
+        std::fs::rename(dir.path().join("new").join(&first[0]), dir.path().join("cur").join(&moved)).unwrap();
+
+        let mut after_crash = MaildirTransport::new(dir.path()).unwrap();
+        after_crash.send(&letter(7, b"Subject: one\r\n\r\nx\r\n", true)).unwrap();
+        assert_eq!(files(dir.path()), vec![moved.clone()], "the same letter again is a no-op");
+        // Same row number, other bytes (another database once delivered here): written.
+        after_crash.send(&letter(8, b"Subject: two\r\n\r\nx\r\n", true)).unwrap();
+        after_crash.send(&letter(7, b"Subject: other\r\n\r\nx\r\n", true)).unwrap();
+        assert_eq!(files(dir.path()).len(), 3);
     }
 }

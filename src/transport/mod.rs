@@ -8,6 +8,7 @@ pub mod sendmail;
 pub mod smtp;
 
 use crate::config::{OutboundConfig, TransportKind};
+use crate::store::outbox::Due;
 
 /// Why a hand-over failed, and whether trying again may help.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +27,9 @@ impl TransportError {
     }
 }
 
-/// Hands one message to the next hop.
+/// Hands one letter (its envelope and raw bytes) to the next hop.
 pub trait Transport {
-    fn send(&mut self, sender: &str, recipient: &str, raw: &[u8]) -> Result<(), TransportError>;
+    fn send(&mut self, letter: &Due) -> Result<(), TransportError>;
 }
 
 /// The transport the configuration names.

@@ -5,6 +5,7 @@ use lettre::address::Envelope;
 use lettre::Transport as _;
 
 use super::{Transport, TransportError};
+use crate::store::outbox::Due;
 use crate::config::SendmailConfig;
 
 pub struct SendmailTransport {
@@ -26,9 +27,9 @@ pub(super) fn envelope(sender: &str, recipient: &str) -> Result<Envelope, Transp
 }
 
 impl Transport for SendmailTransport {
-    fn send(&mut self, sender: &str, recipient: &str, raw: &[u8]) -> Result<(), TransportError> {
-        let envelope = envelope(sender, recipient)?;
+    fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
+        let envelope = envelope(&letter.sender, &letter.recipient)?;
         // sendmail's exit status does not say whether another try could help; assume it can.
-        self.inner.send_raw(&envelope, raw).map_err(|error| TransportError::transient(format!("sendmail failed: {error}")))
+        self.inner.send_raw(&envelope, &letter.raw).map_err(|error| TransportError::transient(format!("sendmail failed: {error}")))
     }
 }

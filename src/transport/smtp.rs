@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 use super::sendmail::envelope;
 use super::{Transport, TransportError};
+use crate::store::outbox::Due;
 use crate::config::{SmtpConfig, SmtpSecurity};
 
 pub struct SmtpTransport {
@@ -153,8 +154,8 @@ impl SmtpTransport {
 }
 
 impl Transport for SmtpTransport {
-    fn send(&mut self, sender: &str, recipient: &str, raw: &[u8]) -> Result<(), TransportError> {
-        let envelope = envelope(sender, recipient)?;
+    fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
+        let envelope = envelope(&letter.sender, &letter.recipient)?;
         let timeout = self.timeout();
         let server = self.server();
         let mut connection = self.connection.take().filter(|connection| !connection.has_broken());
@@ -166,7 +167,7 @@ impl Transport for SmtpTransport {
                     Some(current) => current,
                     None => within(timeout, &format!("SMTP: connecting to {server}"), self.connect()).await.map_err(|error| (error, None))?,
                 };
-                let sent = tokio::time::timeout(timeout, current.send(&envelope, raw)).await;
+                let sent = tokio::time::timeout(timeout, current.send(&envelope, &letter.raw)).await;
                 match sent {
                     Ok(Ok(_)) => return Ok(current),
                     Ok(Err(error)) if error.is_response() || error.is_transient() || error.is_permanent() => {
