@@ -164,14 +164,12 @@ fn is_busy(error: &anyhow::Error) -> bool {
 }
 
 pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |row| row.get(0)).optional()
+    conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?.query_row([name], |row| row.get(0)).optional()
 }
 
 pub fn set_setting(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        [name, value],
-    )?;
+    conn.prepare_cached("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")?
+        .execute([name, value])?;
     Ok(())
 }
 
