@@ -472,9 +472,7 @@ fn update_sla(conn: &Connection, context: &Context, ticket: TicketId) -> rusqlit
     let Some(current) = store::tickets::get(conn, ticket)? else { return Ok(()) };
     let (response, resolution) =
         context.rules.sla_due(&current.queue, current.priority, current.created, Duration::minutes(current.held_minutes));
-    store::tickets::set_text(conn, ticket, TextColumn::ResponseDue, response.map(format_time).as_deref())?;
-    store::tickets::set_text(conn, ticket, TextColumn::Due, resolution.map(format_time).as_deref())?;
-    Ok(())
+    store::tickets::set_sla_due(conn, ticket, response.map(format_time).as_deref(), resolution.map(format_time).as_deref())
 }
 
 #[allow(clippy::too_many_arguments)]

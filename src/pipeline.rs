@@ -180,13 +180,11 @@ pub fn resume(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyho
 }
 
 fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
-    let state: Option<String> =
-        conn.query_row("SELECT state FROM messages WHERE id = ?1 AND direction = 'in'", [id.0], |row| row.get(0)).ok();
-    if state.as_deref() != Some("spooled") {
+    let Some(waiting) = store::messages::waiting(conn, id)? else {
         // Another process got there first (two deliveries of one message at once).
         return Ok(Outcome::Duplicate);
-    }
-    let raw = store::messages::raw(conn, id)?.unwrap_or_default();
+    };
+    let raw = waiting.raw;
     let limit = context.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
@@ -206,12 +204,12 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         tracing::info!(spool = id.0, removed = ?mail.removed_internal, "removed inbound header fields that only reqmail may write");
     }
     drop(raw);
-    if let Some(recipient) = store::messages::envelope_recipient(conn, id)? {
+    if let Some(recipient) = waiting.recipient {
         if !mail.recipients.contains(&recipient) {
             mail.recipients.insert(0, recipient);
         }
     }
-    mail.queue_hint = store::messages::queue_hint(conn, id)?;
+    mail.queue_hint = waiting.queue;
 
     // Classify
     let (help_local, help_domain) = context.config.help_address_parts();

@@ -66,14 +66,20 @@ pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> 
     conn.prepare_cached("SELECT raw FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional()
 }
 
-/// The envelope recipient the source gave for an inbound message.
-pub fn envelope_recipient(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT recipient FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+/// An inbound message still waiting to be processed, as its source stored it.
+pub struct Waiting {
+    pub raw: Vec<u8>,
+    /// The envelope recipient the source gave.
+    pub recipient: Option<String>,
+    /// The queue the source tied it to (an IMAP mailbox's `queue`).
+    pub queue: Option<String>,
 }
 
-/// The queue the source of an inbound message tied it to (an IMAP mailbox's `queue`).
-pub fn queue_hint(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT queue FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+/// The message `id` if it is inbound and not processed yet.
+pub fn waiting(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Waiting>> {
+    conn.prepare_cached("SELECT raw, recipient, queue FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
+        .query_row([id.0], |row| Ok(Waiting { raw: row.get(0)?, recipient: row.get(1)?, queue: row.get(2)? }))
+        .optional()
 }
 
 /// The facts `process` records about an inbound message once it is decided.

@@ -21,15 +21,14 @@ pub struct NewTicket {
 /// Takes the next ticket number; numbers are never reused, even after a rollback
 /// of a later transaction, because the counter moves in the same transaction.
 fn allocate_number(conn: &Connection, first_number: i64) -> rusqlite::Result<TicketId> {
-    let next: i64 = conn
-        .prepare_cached("SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'next_ticket_number'")?
-        .query_row([], |row| row.get(0))
-        .optional()?
-        .unwrap_or(first_number)
-        .max(first_number);
-    // A restored or imported database may already hold higher numbers.
-    let highest: i64 = conn.prepare_cached("SELECT COALESCE(MAX(number), 0) FROM tickets")?.query_row([], |row| row.get(0))?;
-    let number = next.max(highest + 1);
+    // The highest of: the counter, the configured first number, and (for a restored or
+    // imported database that already holds higher numbers) one above the highest ticket.
+    let number: i64 = conn
+        .prepare_cached(
+            "SELECT MAX(?1, COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'next_ticket_number'), ?1),
+                        (SELECT COALESCE(MAX(number), 0) + 1 FROM tickets))",
+        )?
+        .query_row([first_number], |row| row.get(0))?;
     crate::store::set_setting(conn, "next_ticket_number", &(number + 1).to_string())?;
     Ok(TicketId(number))
 }
@@ -257,8 +256,6 @@ pub enum TextColumn {
     Category,
     RequestedDue,
     CommittedDue,
-    Due,
-    ResponseDue,
     HoldStarted,
     ResolvedAt,
     ClosedAt,
@@ -276,8 +273,6 @@ impl TextColumn {
             TextColumn::Category => "UPDATE tickets SET category = ?2 WHERE number = ?1",
             TextColumn::RequestedDue => "UPDATE tickets SET requested_due = ?2 WHERE number = ?1",
             TextColumn::CommittedDue => "UPDATE tickets SET committed_due = ?2 WHERE number = ?1",
-            TextColumn::Due => "UPDATE tickets SET due = ?2 WHERE number = ?1",
-            TextColumn::ResponseDue => "UPDATE tickets SET response_due = ?2 WHERE number = ?1",
             TextColumn::HoldStarted => "UPDATE tickets SET hold_started = ?2 WHERE number = ?1",
             TextColumn::ResolvedAt => "UPDATE tickets SET resolved_at = ?2 WHERE number = ?1",
             TextColumn::ClosedAt => "UPDATE tickets SET closed_at = ?2 WHERE number = ?1",
@@ -288,6 +283,12 @@ impl TextColumn {
 
 pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> rusqlite::Result<()> {
     conn.prepare_cached(column.sql())?.execute(params![ticket.0, value])?;
+    Ok(())
+}
+
+/// When the first response and the resolution are due.
+pub fn set_sla_due(conn: &Connection, ticket: TicketId, response: Option<&str>, resolution: Option<&str>) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET response_due = ?2, due = ?3 WHERE number = ?1")?.execute(params![ticket.0, response, resolution])?;
     Ok(())
 }
 
