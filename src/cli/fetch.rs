@@ -41,23 +41,27 @@ impl Fetch {
         }
 
         let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
-        // While the Maildir is processed on this thread, mail already committed goes out on
-        // another: the disk waits of delivery overlap with the work of processing.
+        // While the Maildir is processed on this thread, another delivers the mail already
+        // committed and checkpoints the WAL: the disk waits of both overlap with the work
+        // of processing.
+        let alongside = session.context.config.outbound.deliver_immediately;
+        if alongside {
+            store.set_checkpoint_after(CHECKPOINT_PAGES_WITHOUT_HELPER)?;
+        }
         let stop = AtomicBool::new(false);
         let report = std::thread::scope(|scope| {
-            let deliverer = session
-                .context
-                .config
-                .outbound
-                .deliver_immediately
-                .then(|| scope.spawn(|| deliver_alongside(session, &stop)));
+            let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(session, &stop)));
             let report = maildir::drain(&session.context, &mut store, &session.context.config.inbound.maildir, session.clock.now());
             stop.store(true, Ordering::SeqCst);
             if let Some(deliverer) = deliverer {
                 let _ = deliverer.join();
             }
             report
-        })?;
+        });
+        if alongside {
+            store.set_checkpoint_after(DEFAULT_CHECKPOINT_PAGES)?;
+        }
+        let report = report?;
         tracing::info!(?report, "inbound Maildir drained");
         deliver_now(session, &mut store);
         if failures.is_empty() {
@@ -71,8 +75,14 @@ impl Fetch {
     }
 }
 
-/// Delivers due outbox rows on its own connection until `stop` is set and nothing is due.
-/// Failures are logged and left to the final pass.
+/// SQLite's own threshold, restored once the helper thread is gone.
+const DEFAULT_CHECKPOINT_PAGES: u32 = 1000;
+/// While the helper checkpoints, the WAL does not grow near this; should the helper
+/// stop early, the processing thread checkpoints here itself.
+const CHECKPOINT_PAGES_WITHOUT_HELPER: u32 = 10_000;
+
+/// Delivers due outbox rows and checkpoints on its own connection until `stop` is set
+/// and nothing is due. Failures are logged and left to the final pass.
 fn deliver_alongside(session: &Session, stop: &AtomicBool) {
     let outbound = &session.context.config.outbound;
     let prepared = session.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
@@ -81,6 +91,9 @@ fn deliver_alongside(session: &Session, stop: &AtomicBool) {
         Err(error) => return tracing::warn!("delivery during fetch postponed: {error:#}"),
     };
     loop {
+        if let Err(error) = store.checkpoint() {
+            tracing::debug!("checkpoint during fetch postponed: {error:#}");
+        }
         match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now()) {
             Ok(report) if report.sent + report.deferred + report.failed > 0 => {}
             Ok(_) if stop.load(Ordering::SeqCst) => return,

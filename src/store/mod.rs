@@ -56,7 +56,9 @@ impl Store {
         // journal_mode answers with a row, so it is read, not executed. Switching a new
         // file to WAL can meet another process doing the same: retry while busy.
         retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))?))?;
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")?;
+        // The cache grows only as pages are read; a batch pass over a large database reads
+        // the same index pages again and again, and 2 MiB (the default) keeps few of them.
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;")?;
         // Every query is prepared once per connection (the default cache of 16 thrashes).
         conn.set_prepared_statement_cache_capacity(256);
         // A short-lived `ingest` would otherwise checkpoint (and fsync) at every exit;
@@ -93,7 +95,19 @@ impl Store {
     /// what the one before it left there: checkpoint after about seven messages instead
     /// of SQLite's default of 1,000 pages (some 35 messages).
     pub fn keep_wal_short(&self) -> rusqlite::Result<()> {
-        self.conn.pragma_update(None, "wal_autocheckpoint", 200)
+        self.set_checkpoint_after(200)
+    }
+
+    /// Checkpoint at the commit that leaves the WAL with `pages` or more (0: never);
+    /// raised for a writer whose checkpoints another connection runs ([`Store::checkpoint`]).
+    pub fn set_checkpoint_after(&self, pages: u32) -> rusqlite::Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", pages)
+    }
+
+    /// Copies what the WAL holds into the database file, as far as readers allow,
+    /// without waiting for anyone.
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
     }
 
     /// Starts a write transaction that holds the write lock from its first statement,

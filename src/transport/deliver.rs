@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::Transport;
 use crate::config::OutboundConfig;
+use crate::store::outbox::Due;
 use crate::store::{self, Store};
 
 /// What one pass did.
@@ -38,18 +39,22 @@ pub fn deliver_due(
         }
         // Hand everything over first, then record the results in one short commit: no
         // lock is held while the network (or the disk) is slow.
-        let mut results = Vec::with_capacity(due.len());
+        let mut blocked = Vec::with_capacity(due.len());
         for row in &due {
-            if let Some(until) = store::undeliverable::blocked_until(&store.conn, &row.recipient, now)? {
-                results.push(Outcome::Blocked(until));
-                continue;
-            }
-            let sent = transport.send(row);
-            if sent.is_ok() {
-                crate::fault::point("after-send");
-            }
-            results.push(Outcome::Handed(sent));
+            blocked.push(store::undeliverable::blocked_until(&store.conn, &row.recipient, now)?);
         }
+        let to_send: Vec<&Due> = due.iter().zip(&blocked).filter(|(_, blocked)| blocked.is_none()).map(|(row, _)| row).collect();
+        let mut handed = transport.send_all(&to_send).into_iter();
+        if handed.as_slice().iter().any(Result::is_ok) {
+            crate::fault::point("after-send");
+        }
+        let results: Vec<Outcome> = blocked
+            .into_iter()
+            .map(|blocked| match blocked {
+                Some(until) => Outcome::Blocked(until),
+                None => Outcome::Handed(handed.next().unwrap_or_else(|| Err(super::TransportError::transient("no result from the transport")))),
+            })
+            .collect();
         let tx = rusqlite::Transaction::new_unchecked(&store.conn, rusqlite::TransactionBehavior::Immediate)?;
         for (row, result) in due.iter().zip(results) {
             match result {

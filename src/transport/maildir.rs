@@ -87,23 +87,60 @@ impl MaildirTransport {
 
 impl Transport for MaildirTransport {
     fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
-        let name = unique_name(letter.id);
-        let temporary = self.root.join("tmp").join(&name);
-        let delivered = self.root.join("new").join(&name);
-        let mut write = || -> std::io::Result<()> {
+        self.send_all(&[letter]).pop().unwrap_or(Ok(()))
+    }
+
+    /// Writes every letter into `tmp/`, flushes them to the disk together (one
+    /// `fdatasync` for a single letter, one `syncfs` for more), then renames each into
+    /// `new/`: one wait for the disk per batch instead of one per letter.
+    fn send_all(&mut self, letters: &[&Due]) -> Vec<Result<(), TransportError>> {
+        let mut results: Vec<Result<(), TransportError>> = Vec::with_capacity(letters.len());
+        let mut written = Vec::new();
+        for (index, letter) in letters.iter().enumerate() {
+            let name = unique_name(letter.id);
+            let temporary = self.root.join("tmp").join(&name);
+            let delivered = self.root.join("new").join(&name);
             // Only after a deliverer died: the common path never reads the folders.
-            if letter.maybe_handed_over && self.already_delivered(letter)? {
-                return Ok(());
-            }
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&letter.raw)?;
-            file.sync_data()?;
-            std::fs::rename(&temporary, &delivered)
+            let result = match letter.maybe_handed_over.then(|| self.already_delivered(letter)) {
+                Some(Ok(true)) => Ok(()),
+                Some(Err(error)) => Err(error),
+                Some(Ok(false)) | None => write_file(&temporary, &letter.raw).map(|()| written.push((index, temporary, delivered))),
+            };
+            results.push(result.map_err(|error| TransportError::transient(format!("cannot write into {}: {error}", self.root.display()))));
+        }
+        let flushed = match written.as_slice() {
+            [] => Ok(()),
+            [(_, temporary, _)] => std::fs::File::open(temporary).and_then(|file| file.sync_data()),
+            _ => sync_filesystem(&self.root.join("tmp")),
         };
-        write().map_err(|error| {
-            let _ = std::fs::remove_file(&temporary);
-            TransportError::transient(format!("cannot write {}: {error}", delivered.display()))
-        })
+        for (index, temporary, delivered) in written {
+            let handed_over = flushed.as_ref().map_err(|error| std::io::Error::new(error.kind(), error.to_string())).and_then(|()| std::fs::rename(&temporary, &delivered));
+            if let Err(error) = handed_over {
+                let _ = std::fs::remove_file(&temporary);
+                results[index] = Err(TransportError::transient(format!("cannot write {}: {error}", delivered.display())));
+            }
+        }
+        results
+    }
+}
+
+fn write_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let written = std::fs::File::create(path).and_then(|mut file| file.write_all(content));
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// Flushes everything written to the filesystem that holds `dir` (syncfs(2)).
+fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let dir = std::fs::File::open(dir)?;
+    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open for the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -159,5 +196,17 @@ mod tests {
         after_crash.send(&letter(8, b"Subject: two\r\n\r\nx\r\n", true)).unwrap();
         after_crash.send(&letter(7, b"Subject: other\r\n\r\nx\r\n", true)).unwrap();
         assert_eq!(files(dir.path()).len(), 3);
+    }
+
+    #[test]
+    fn a_batch_is_flushed_once_and_every_letter_lands_in_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut transport = MaildirTransport::new(dir.path()).unwrap();
+        let letters: Vec<Due> = (1..=3).map(|id| letter(id, format!("Subject: {id}\r\n\r\nx\r\n").as_bytes(), false)).collect();
+        let results = transport.send_all(&letters.iter().collect::<Vec<_>>());
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let names = files(dir.path());
+        assert_eq!(names.iter().filter_map(|name| outbox_row_of(name)).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }

@@ -27,9 +27,15 @@ impl TransportError {
     }
 }
 
-/// Hands one letter (its envelope and raw bytes) to the next hop.
+/// Hands letters (envelope and raw bytes) to the next hop.
 pub trait Transport {
     fn send(&mut self, letter: &Due) -> Result<(), TransportError>;
+
+    /// Hands over several letters, a result for each; a transport that can share work
+    /// between them (one flush to the disk for all) does so.
+    fn send_all(&mut self, letters: &[&Due]) -> Vec<Result<(), TransportError>> {
+        letters.iter().map(|letter| self.send(letter)).collect()
+    }
 }
 
 /// The transport the configuration names.
