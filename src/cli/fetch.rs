@@ -64,6 +64,9 @@ impl Fetch {
         let report = report?;
         tracing::info!(?report, "inbound Maildir drained");
         deliver_now(session, &mut store);
+        if let Err(error) = store.checkpoint_and_empty_wal() {
+            tracing::debug!("WAL left for the next process: {error:#}");
+        }
         if failures.is_empty() {
             Ok(())
         } else {

@@ -110,6 +110,13 @@ impl Store {
         self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
     }
 
+    /// Copies the whole WAL into the database file and empties it, waiting for readers
+    /// (up to the busy timeout): after a long pass, so that the next process to open the
+    /// file has nothing to replay.
+    pub fn checkpoint_and_empty_wal(&self) -> rusqlite::Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    }
+
     /// Starts a write transaction that holds the write lock from its first statement,
     /// so that what it reads cannot change before it commits.
     pub fn write(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
