@@ -72,9 +72,7 @@ impl MaildirTransport {
         ensure_maildir(root)?;
         Ok(MaildirTransport { root: root.to_path_buf(), delivered: None })
     }
-}
 
-impl MaildirTransport {
     /// Whether a file of `letter`'s outbox row with exactly its bytes is there.
     fn already_delivered(&mut self, letter: &Due) -> std::io::Result<bool> {
         if self.delivered.is_none() {
