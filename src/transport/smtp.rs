@@ -154,6 +154,27 @@ impl SmtpTransport {
 }
 
 impl Transport for SmtpTransport {
+    /// Sends one letter after the other on the kept connection. A failure that leaves no
+    /// usable connection (the server does not answer, or cannot be reached) defers the
+    /// rest of the batch unsent: each of them would wait for the same timeout.
+    fn send_all(&mut self, letters: &[&Due]) -> Vec<Result<(), TransportError>> {
+        let mut results = Vec::with_capacity(letters.len());
+        let mut unreachable: Option<String> = None;
+        for letter in letters {
+            let result = match &unreachable {
+                Some(reason) => Err(TransportError::transient(format!("not tried: {reason}"))),
+                None => self.send(letter),
+            };
+            if let Err(error) = &result {
+                if !error.permanent && self.connection.is_none() && unreachable.is_none() {
+                    unreachable = Some(error.message.clone());
+                }
+            }
+            results.push(result);
+        }
+        results
+    }
+
     fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
         let envelope = envelope(&letter.sender, &letter.recipient)?;
         let timeout = self.timeout();

@@ -1,6 +1,7 @@
 //! SMTP out through lettre to a real Postfix: plain, STARTTLS, implicit TLS with AUTH;
 //! a permanently rejected recipient is recorded on the ticket and not retried, a
-//! temporarily refused one is rescheduled.
+//! temporarily refused one is rescheduled; a relay that never answers is tried once per
+//! pass.
 
 use std::time::Duration;
 
@@ -73,4 +74,36 @@ fn permanent_rejection_is_recorded_and_not_retried_temporary_one_is_rescheduled(
     desk.run(&["tick"]).ok();
     let again = desk.sql("SELECT attempts FROM outbox ORDER BY id");
     assert_eq!(again, [[serde_json::json!(1)], [serde_json::json!(1)]]);
+}
+
+/// A relay that accepts connections and never answers (a firewall that swallows them, a
+/// hung server): each letter would wait for the whole timeout. One try per pass, then
+/// the rest of the batch is deferred without connecting again.
+#[test]
+fn a_relay_that_never_answers_costs_one_timeout_per_pass_not_one_per_letter() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let desk = Desk::with_config(&format!(
+        "[outbound]\ntransport = \"smtp\"\ndeliver_immediately = false\n[outbound.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntimeout_seconds = 1\n"
+    ));
+    for n in 1..=3 {
+        desk.ingest(&request(&format!("q{n}@customer.test"), "alice@customer.test", &format!("Queued {n}"), "x")).ok();
+    }
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'queued' AND attempts = 0"), 3);
+    desk.run(&["tick"]).ok();
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection for the whole pass");
+    let rows = desk.sql("SELECT status, attempts, last_error FROM outbox ORDER BY id");
+    assert!(rows.iter().all(|row| row[0] == "queued" && row[1] == 1), "all deferred, none lost: {rows:?}");
+    assert!(rows[1][2].as_str().unwrap().starts_with("not tried: "), "{rows:?}");
 }
