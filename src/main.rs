@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use reqmail::cli::{self, Cli, Failure};
 
 const EX_USAGE: u8 = 64;
@@ -11,7 +10,7 @@ const EX_TEMPFAIL: u8 = 75;
 const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::from_process_args() {
         Ok(cli) => cli,
         Err(error) if matches!(error.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
             let _ = error.print();
