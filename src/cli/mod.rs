@@ -77,7 +77,7 @@ impl Cli {
         let mut ingest = false;
         let mut args = args.iter();
         // A value clap would take: present, UTF-8, not empty, not an option; given once.
-        fn value<'a>(slot_taken: bool, value: Option<&'a str>) -> Option<&'a str> {
+        fn value(slot_taken: bool, value: Option<&str>) -> Option<&str> {
             value.filter(|value| !slot_taken && !value.is_empty() && !value.starts_with('-'))
         }
         while let Some(arg) = args.next() {
@@ -98,7 +98,7 @@ impl Cli {
                 }
             }
         }
-        ingest.then(|| Cli { config, verbose, command: Command::Ingest(ingest::Ingest { recipient }) })
+        ingest.then_some(Cli { config, verbose, command: Command::Ingest(ingest::Ingest { recipient }) })
     }
 }
 
@@ -213,5 +213,8 @@ mod tests {
             let args: Vec<std::ffi::OsString> = form.iter().map(Into::into).collect();
             assert!(Cli::pipe_form(&args).is_none(), "{form:?} is left to clap");
         }
+        use std::os::unix::ffi::OsStringExt as _;
+        let not_utf8 = vec!["--config".into(), std::ffi::OsString::from_vec(vec![0xff, 0xfe]), "ingest".into()];
+        assert!(Cli::pipe_form(&not_utf8).is_none(), "a file name that is not UTF-8 is left to clap");
     }
 }

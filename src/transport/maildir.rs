@@ -110,9 +110,13 @@ impl Transport for MaildirTransport {
             [] => Ok(()),
             [(_, temporary, _)] => std::fs::File::open(temporary).and_then(|file| file.sync_data()),
             _ => sync_filesystem(&self.root.join("tmp")),
-        };
+        }
+        .map_err(|error| format!("cannot flush to the disk: {error}"));
         for (index, temporary, delivered) in written {
-            let handed_over = flushed.as_ref().map_err(|error| std::io::Error::new(error.kind(), error.to_string())).and_then(|()| std::fs::rename(&temporary, &delivered));
+            let handed_over = match &flushed {
+                Ok(()) => std::fs::rename(&temporary, &delivered).map_err(|error| error.to_string()),
+                Err(reason) => Err(reason.clone()),
+            };
             if let Err(error) = handed_over {
                 let _ = std::fs::remove_file(&temporary);
                 results[index] = Err(TransportError::transient(format!("cannot write {}: {error}", delivered.display())));
