@@ -135,6 +135,18 @@ pub fn waiting(spooled: &[Spooled]) -> Vec<SpoolId> {
 
 /// Steps 3–9 for each spooled message in `ids`, in one write transaction.
 pub fn process(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
+    Ok(process_then(context, store, ids, now, |_| Ok(()))?.0)
+}
+
+/// [`process`], with `before_commit` run last in the same transaction: the MTA pipe
+/// claims there the letters it delivers next, without a commit of their own.
+pub fn process_then<T>(
+    context: &Context,
+    store: &mut Store,
+    ids: &[SpoolId],
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<(SpoolId, Outcome)>, T)> {
     let mut tx = store.write()?;
     store::people::sync_configured(&tx, &context.rules, now)?;
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -162,9 +174,10 @@ pub fn process(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateT
         log_outcome(id, &outcome);
         outcomes.push((id, outcome));
     }
+    let value = before_commit(&tx)?;
     crate::fault::point("before-apply-commit");
     tx.commit()?;
-    Ok(outcomes)
+    Ok((outcomes, value))
 }
 
 /// Processes what earlier runs stored but did not process (a crash, a full disk).

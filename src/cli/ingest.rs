@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{deliver_now, Cli, Failure, Session};
+use crate::cli::{deliver_claimed, Cli, Failure, Session};
 use crate::pipeline::{self, Incoming};
 
 /// Read one message on stdin (MTA pipe). Exit 0: accepted (stored, quarantined or
@@ -43,10 +43,19 @@ impl Ingest {
         let stored = pipeline::spool(&mut store, &[incoming], now).map_err(Failure::TryAgain)?;
         spooled.store(true, Ordering::SeqCst);
         crate::fault::point("after-spool");
-        for (id, outcome) in pipeline::process(&session.context, &mut store, &pipeline::waiting(&stored), now)? {
+        // The letters are claimed in the commit that queues them: no commit of their own
+        // before they go out.
+        let context = &session.context;
+        let deliver = context.config.outbound.deliver_immediately;
+        let (outcomes, due) = pipeline::process_then(context, &mut store, &pipeline::waiting(&stored), now, |tx| {
+            Ok(if deliver { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
+        })?;
+        for (id, outcome) in outcomes {
             crate::source::log_handled("pipe", id, &outcome);
         }
-        deliver_now(&session, &mut store);
+        if !due.is_empty() {
+            deliver_claimed(&session, &store, due);
+        }
         Ok(())
     }
 }

@@ -176,6 +176,26 @@ pub fn deliver_now(session: &Session, store: &mut Store) {
     }
 }
 
+/// Delivers rows the caller has claimed already (and what else is due after them). When
+/// the transport cannot be set up, the rows are given back for the next pass at once.
+pub fn deliver_claimed(session: &Session, store: &Store, due: Vec<crate::store::outbox::Due>) {
+    let outbound = &session.context.config.outbound;
+    let now = session.clock.now();
+    let result = match crate::transport::from_config(outbound) {
+        Ok(mut transport) => crate::transport::deliver::deliver_claimed(store, transport.as_mut(), outbound, now, due).map(drop),
+        Err(error) => {
+            let ids: Vec<i64> = due.iter().map(|row| row.id).collect();
+            if let Err(release) = crate::store::outbox::release(&store.conn, &ids, now) {
+                tracing::warn!("claimed letters stay claimed until their lease ends: {release}");
+            }
+            Err(error)
+        }
+    };
+    if let Err(error) = result {
+        tracing::warn!("delivery postponed: {error:#}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,16 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
     Ok(rows)
 }
 
+/// Gives claimed rows back untouched, due at `now`: the deliverer could not even start
+/// (its transport is misconfigured), so no attempt is counted.
+pub fn release(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare_cached("UPDATE outbox SET next_attempt = ?2, claims = max(claims - 1, 0) WHERE id = ?1 AND status = 'queued'")?;
+    for id in ids {
+        statement.execute(params![id, format_time(now)])?;
+    }
+    Ok(())
+}
+
 pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?2, last_error = NULL WHERE id = ?1")?
         .execute(params![id, format_time(now)])?;

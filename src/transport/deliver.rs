@@ -25,71 +25,100 @@ const BATCH: i64 = 500;
 /// How long a claim keeps other deliverers away; a crash makes the rows due again after it.
 const LEASE_MINUTES: i64 = 15;
 
+/// Delivers every row due at `now`, a batch at a time.
 pub fn deliver_due(
     store: &Store,
     transport: &mut dyn Transport,
     config: &OutboundConfig,
     now: DateTime<Utc>,
 ) -> anyhow::Result<DeliveryReport> {
+    deliver_claimed(store, transport, config, now, claim(&store.conn, now)?)
+}
+
+/// Claims the next batch of rows due at `now`, in the caller's transaction: a process
+/// that has just queued letters claims them in the same commit.
+pub fn claim(conn: &rusqlite::Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Due>> {
+    store::outbox::claim_due(conn, now, now + Duration::minutes(LEASE_MINUTES), BATCH)
+}
+
+/// Delivers the rows [`claim`] returned, then what else is due if that was a whole batch
+/// (a batch that was not full left nothing due behind it).
+pub fn deliver_claimed(
+    store: &Store,
+    transport: &mut dyn Transport,
+    config: &OutboundConfig,
+    now: DateTime<Utc>,
+    mut due: Vec<Due>,
+) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
-    loop {
-        let due = store::outbox::claim_due(&store.conn, now, now + Duration::minutes(LEASE_MINUTES), BATCH)?;
-        if due.is_empty() {
-            return Ok(report);
-        }
-        // Hand everything over first, then record the results in one short commit: no
-        // lock is held while the network (or the disk) is slow.
-        let mut blocked = Vec::with_capacity(due.len());
-        for row in &due {
-            blocked.push(store::undeliverable::blocked_until(&store.conn, &row.recipient, now)?);
-        }
-        let to_send: Vec<&Due> = due.iter().zip(&blocked).filter(|(_, blocked)| blocked.is_none()).map(|(row, _)| row).collect();
-        let mut handed = transport.send_all(&to_send).into_iter();
-        if handed.as_slice().iter().any(Result::is_ok) {
-            crate::fault::point("after-send");
-        }
-        let results: Vec<Outcome> = blocked
-            .into_iter()
-            .map(|blocked| match blocked {
-                Some(until) => Outcome::Blocked(until),
-                None => Outcome::Handed(handed.next().unwrap_or_else(|| Err(super::TransportError::transient("no result from the transport")))),
-            })
-            .collect();
-        let tx = rusqlite::Transaction::new_unchecked(&store.conn, rusqlite::TransactionBehavior::Immediate)?;
-        for (row, result) in due.iter().zip(results) {
-            match result {
-                // A permanent bounce since the letter was queued: do not send, say so on the ticket.
-                Outcome::Blocked(until) => {
-                    let detail = format!("mail to {} not sent: it bounced permanently; undeliverable until {until}", row.recipient);
-                    store::outbox::give_up(&tx, row.id, &detail)?;
-                    if let Some(ticket) = row.ticket {
-                        store::tickets::add_history(&tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
-                    }
-                    report.failed += 1;
+    while !due.is_empty() {
+        deliver_batch(store, transport, config, now, &due, &mut report)?;
+        due = if due.len() as i64 == BATCH { claim(&store.conn, now)? } else { Vec::new() };
+    }
+    Ok(report)
+}
+
+fn deliver_batch(
+    store: &Store,
+    transport: &mut dyn Transport,
+    config: &OutboundConfig,
+    now: DateTime<Utc>,
+    due: &[Due],
+    report: &mut DeliveryReport,
+) -> anyhow::Result<()> {
+    // Hand everything over first, then record the results in one short commit: no
+    // lock is held while the network (or the disk) is slow.
+    let mut blocked = Vec::with_capacity(due.len());
+    for row in due {
+        blocked.push(store::undeliverable::blocked_until(&store.conn, &row.recipient, now)?);
+    }
+    let to_send: Vec<&Due> = due.iter().zip(&blocked).filter(|(_, blocked)| blocked.is_none()).map(|(row, _)| row).collect();
+    let mut handed = transport.send_all(&to_send).into_iter();
+    if handed.as_slice().iter().any(Result::is_ok) {
+        crate::fault::point("after-send");
+    }
+    let results: Vec<Outcome> = blocked
+        .into_iter()
+        .map(|blocked| match blocked {
+            Some(until) => Outcome::Blocked(until),
+            None => Outcome::Handed(handed.next().unwrap_or_else(|| Err(super::TransportError::transient("no result from the transport")))),
+        })
+        .collect();
+    let tx = rusqlite::Transaction::new_unchecked(&store.conn, rusqlite::TransactionBehavior::Immediate)?;
+    for (row, result) in due.iter().zip(results) {
+        match result {
+            // A permanent bounce since the letter was queued: do not send, say so on the ticket.
+            Outcome::Blocked(until) => {
+                let detail = format!("mail to {} not sent: it bounced permanently; undeliverable until {until}", row.recipient);
+                store::outbox::give_up(&tx, row.id, &detail)?;
+                if let Some(ticket) = row.ticket {
+                    store::tickets::add_history(&tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
                 }
-                Outcome::Handed(Ok(())) => {
-                    store::outbox::mark_sent(&tx, row.id, now)?;
-                    report.sent += 1;
+                report.failed += 1;
+            }
+            Outcome::Handed(Ok(())) => {
+                store::outbox::mark_sent(&tx, row.id, now)?;
+                report.sent += 1;
+            }
+            Outcome::Handed(Err(error)) if !error.permanent && row.attempts + 1 < config.max_attempts => {
+                let delay = backoff(config, row.attempts);
+                tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery deferred");
+                store::outbox::reschedule(&tx, row.id, now + delay, &error.message)?;
+                report.deferred += 1;
+            }
+            Outcome::Handed(Err(error)) => {
+                tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery failed for good");
+                store::outbox::give_up(&tx, row.id, &error.message)?;
+                if let Some(ticket) = row.ticket {
+                    let detail = format!("mail to {} could not be delivered: {}", row.recipient, error.message);
+                    store::tickets::add_history(&tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
                 }
-                Outcome::Handed(Err(error)) if !error.permanent && row.attempts + 1 < config.max_attempts => {
-                    let delay = backoff(config, row.attempts);
-                    tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery deferred");
-                    store::outbox::reschedule(&tx, row.id, now + delay, &error.message)?;
-                    report.deferred += 1;
-                }
-                Outcome::Handed(Err(error)) => {
-                    tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery failed for good");
-                    store::outbox::give_up(&tx, row.id, &error.message)?;
-                    if let Some(ticket) = row.ticket {
-                        let detail = format!("mail to {} could not be delivered: {}", row.recipient, error.message);
-                        store::tickets::add_history(&tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
-                    }
-                    report.failed += 1;
-                }
+                report.failed += 1;
             }
         }
-        tx.commit()?;
     }
+    tx.commit()?;
+    Ok(())
 }
 
 /// What happened to one claimed row before it is recorded.
