@@ -130,68 +130,23 @@ fn main() {
     let mut expect = Expected::default();
     let messages: Vec<Vec<u8>> = (0..pipe_count).map(|_| generator.next(&LIVE_MIX, &mut expect)).collect();
     println!("pipe: {pipe_count} x `reqmail --config FILE ingest`, one process per message on stdin");
-    println!("  messages: {}; {}", expect.mix_line(), size_line(messages.iter().map(Vec::len)));
     if keep {
         std::fs::create_dir_all(root.join("pipe")).expect("pipe dir");
         for (index, raw) in messages.iter().enumerate() {
             std::fs::write(root.join("pipe").join(format!("{index:04}.eml")), raw).expect("keep pipe message");
         }
     }
-    let outbox_before = count_files(&root.join("outbox/new"));
-    let cpu_before = children_cpu_seconds();
-    let mut latencies = Vec::with_capacity(messages.len());
-    let mut noisy = 0usize;
-    let mut first_noise = String::new();
-    for raw in &messages {
-        let (elapsed, status, stderr) = ingest_once(&config_path, raw);
-        assert_eq!(status, Some(0), "reqmail ingest exited with {status:?}: {stderr}");
-        if !stderr.trim().is_empty() {
-            noisy += 1;
-            if first_noise.is_empty() {
-                first_noise = first_lines(&stderr, 2);
-            }
-        }
-        latencies.push(elapsed);
-    }
-    let pipe_cpu = children_cpu_seconds().zip(cpu_before).map(|((user, sys), (user0, sys0))| (user - user0, sys - sys0));
-    let all = Summary::of(&latencies);
-    let head = Summary::of(&latencies[..latencies.len().min(100)]);
-    let tail = Summary::of(&latencies[latencies.len().saturating_sub(100)..]);
-    let mailed = count_files(&root.join("outbox/new")) - outbox_before;
+    let alone = pipe_pass(&config, &config_path, root, &messages, &expect, full_size, None);
+    println!();
+
+    // --- 1b. The same, handed to a running `reqmail serve` ------------------------------
+    let mut expect = Expected::default();
+    let messages: Vec<Vec<u8>> = (0..pipe_count).map(|_| generator.next(&LIVE_MIX, &mut expect)).collect();
+    println!("pipe to serve: {pipe_count} x `reqmail --config FILE ingest` while `reqmail serve` runs on the same configuration");
+    let daemon = Serve::start(&config, &config_path, root);
+    let to_serve = pipe_pass(&config, &config_path, root, &messages, &expect, full_size, Some(&daemon));
+    daemon.stop();
     let after_pipe = DbStats::read(&config);
-    println!("  exit status 0 for all {} runs", latencies.len());
-    println!("  latency, ms:      {}", all.line());
-    println!("  first 100, ms:    {}", head.line());
-    println!("  last 100, ms:     {}", tail.line());
-    println!("  last 100 vs first 100: median {:+.1} %, mean {:+.1} %", pct(tail.median, head.median), pct(tail.mean, head.mean));
-    if let Some((user, sys)) = pipe_cpu {
-        let runs = latencies.len() as f64;
-        println!(
-            "  CPU per ingest process: {:.2} ms user + {:.2} ms system = {:.2} ms, of {:.2} ms mean wall",
-            user * 1000.0 / runs,
-            sys * 1000.0 / runs,
-            (user + sys) * 1000.0 / runs,
-            all.mean
-        );
-    }
-    if noisy > 0 {
-        println!("  {noisy} runs wrote to stderr; the first: {first_noise}");
-    }
-    println!(
-        "  outgoing mail: {} written, {mailed} delivered to the outbound Maildir, {} left queued",
-        after_pipe.messages_out - before_pipe.messages_out,
-        after_pipe.outbox_queued
-    );
-    println!(
-        "  target median < {PIPE_TARGET_MEDIAN_MS:.0} ms: {} (median {:.2} ms)",
-        verdict(full_size, all.median < PIPE_TARGET_MEDIAN_MS),
-        all.median
-    );
-    println!("database after pipe: {after_pipe}");
-    assert_eq!(after_pipe.tickets - before_pipe.tickets, expect.new as i64, "each new request opened one ticket");
-    assert_eq!(after_pipe.quarantined, before_pipe.quarantined, "nothing went to quarantine");
-    assert_eq!(mailed as i64, after_pipe.messages_out - before_pipe.messages_out, "every outgoing message was delivered");
-    assert_eq!(after_pipe.outbox_queued, 0, "nothing is left in the outbox");
     println!();
 
     // --- 2. Batch: one `reqmail fetch` over an inbound Maildir -----------------------------
@@ -260,12 +215,14 @@ fn main() {
     println!();
 
     println!("summary:");
-    println!(
-        "  pipe ingest latency: median {:.2} ms, p95 {:.2} ms; target median < {PIPE_TARGET_MEDIAN_MS:.0} ms: {}",
-        all.median,
-        all.p95,
-        verdict(full_size, all.median < PIPE_TARGET_MEDIAN_MS)
-    );
+    for (what, run) in [("pipe ingest latency", &alone), ("pipe ingest latency, serve running", &to_serve)] {
+        println!(
+            "  {what}: median {:.2} ms, p95 {:.2} ms; target median < {PIPE_TARGET_MEDIAN_MS:.0} ms: {}",
+            run.median,
+            run.p95,
+            verdict(full_size, run.median < PIPE_TARGET_MEDIAN_MS)
+        );
+    }
     println!(
         "  batch fetch throughput: {per_second:.0} messages/s; target >= {BATCH_TARGET_PER_SECOND:.0}/s: {}",
         verdict(full_size, per_second >= BATCH_TARGET_PER_SECOND)
@@ -276,6 +233,152 @@ fn main() {
         let kept = dir.keep();
         println!("  work dir kept: {}", kept.display());
     }
+}
+
+/// One `reqmail ingest` process per message, timed from spawn to exit; prints the
+/// figures and checks that every message was stored and every letter delivered.
+fn pipe_pass(
+    config: &Config,
+    config_path: &Path,
+    root: &Path,
+    messages: &[Vec<u8>],
+    expect: &Expected,
+    full_size: bool,
+    serve: Option<&Serve>,
+) -> Summary {
+    let before = DbStats::read(config);
+    println!("  messages: {}; {}", expect.mix_line(), size_line(messages.iter().map(Vec::len)));
+    let outbox_before = count_files(&root.join("outbox/new"));
+    let cpu_before = children_cpu_seconds();
+    let serve_cpu_before = serve.map(Serve::cpu_seconds);
+    let mut latencies = Vec::with_capacity(messages.len());
+    let mut noisy = 0usize;
+    let mut first_noise = String::new();
+    for raw in messages {
+        let (elapsed, status, stderr) = ingest_once(config_path, raw);
+        assert_eq!(status, Some(0), "reqmail ingest exited with {status:?}: {stderr}");
+        if !stderr.trim().is_empty() {
+            noisy += 1;
+            if first_noise.is_empty() {
+                first_noise = first_lines(&stderr, 2);
+            }
+        }
+        latencies.push(elapsed);
+    }
+    let pipe_cpu = children_cpu_seconds().zip(cpu_before).map(|((user, sys), (user0, sys0))| (user - user0, sys - sys0));
+    if let Some(serve) = serve {
+        // Serve delivers a message's letters right after answering ingest.
+        let delivered = wait_for(Duration::from_secs(60), || DbStats::read(config).outbox_queued == 0);
+        assert!(delivered, "serve delivered every letter; its log:\n{}", serve.log());
+    }
+    let serve_cpu = serve.map(Serve::cpu_seconds).zip(serve_cpu_before).map(|(after, before)| after - before);
+    let all = Summary::of(&latencies);
+    let head = Summary::of(&latencies[..latencies.len().min(100)]);
+    let tail = Summary::of(&latencies[latencies.len().saturating_sub(100)..]);
+    let mailed = count_files(&root.join("outbox/new")) - outbox_before;
+    let after = DbStats::read(config);
+    println!("  exit status 0 for all {} runs", latencies.len());
+    println!("  latency, ms:      {}", all.line());
+    println!("  first 100, ms:    {}", head.line());
+    println!("  last 100, ms:     {}", tail.line());
+    println!("  last 100 vs first 100: median {:+.1} %, mean {:+.1} %", pct(tail.median, head.median), pct(tail.mean, head.mean));
+    if let Some((user, sys)) = pipe_cpu {
+        let runs = latencies.len() as f64;
+        println!(
+            "  CPU per ingest process: {:.2} ms user + {:.2} ms system = {:.2} ms, of {:.2} ms mean wall",
+            user * 1000.0 / runs,
+            sys * 1000.0 / runs,
+            (user + sys) * 1000.0 / runs,
+            all.mean
+        );
+    }
+    if let Some(seconds) = serve_cpu {
+        println!("  CPU of serve per message (storing, processing, delivering): {:.2} ms", seconds * 1000.0 / latencies.len() as f64);
+    }
+    if noisy > 0 {
+        println!("  {noisy} runs wrote to stderr; the first: {first_noise}");
+    }
+    println!(
+        "  outgoing mail: {} written, {mailed} delivered to the outbound Maildir, {} left queued",
+        after.messages_out - before.messages_out,
+        after.outbox_queued
+    );
+    println!("  target median < {PIPE_TARGET_MEDIAN_MS:.0} ms: {} (median {:.2} ms)", verdict(full_size, all.median < PIPE_TARGET_MEDIAN_MS), all.median);
+    println!("database after: {after}");
+    assert_eq!(after.tickets - before.tickets, expect.new as i64, "each new request opened one ticket");
+    assert_eq!(after.quarantined, before.quarantined, "nothing went to quarantine");
+    assert_eq!(mailed as i64, after.messages_out - before.messages_out, "every outgoing message was delivered");
+    assert_eq!(after.outbox_queued, 0, "nothing is left in the outbox");
+    all
+}
+
+/// `reqmail serve` on the bench's configuration, for the pipe to hand its mail to.
+struct Serve {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Starts it and waits until it listens and its first scheduler pass is over (its CPU
+    /// time stands still), so that the figures show the steady state.
+    fn start(config: &Config, config_path: &Path, root: &Path) -> Serve {
+        let log = root.join("serve.log");
+        let child = reqmail_command(config_path)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("serve log"))
+            .spawn()
+            .expect("start reqmail serve");
+        let serve = Serve { child, log };
+        let socket = config.ingest_socket().expect("the bench configuration keeps the hand-over socket");
+        assert!(wait_for(Duration::from_secs(60), || socket.exists()), "serve listens on {}; its log:\n{}", socket.display(), serve.log());
+        let settled = wait_for(Duration::from_secs(60), || {
+            let before = serve.cpu_seconds();
+            std::thread::sleep(Duration::from_millis(300));
+            serve.cpu_seconds() == before
+        });
+        assert!(settled, "serve went idle; its log:\n{}", serve.log());
+        serve
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// User and system CPU seconds so far (`/proc/PID/stat`, USER_HZ 100).
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// SIGTERM, and a clean exit.
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let status = self.child.wait().expect("wait for serve");
+        assert!(status.success(), "serve exited with {status}; its log:\n{}", self.log());
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `done` every 20 ms for up to `limit`.
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 // ---------------------------------------------------------------------------------------

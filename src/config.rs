@@ -242,6 +242,8 @@ pub struct ServeConfig {
     pub reconnect_max_seconds: u64,
     /// On SIGTERM, how long running work may take to finish before the process exits (seconds).
     pub shutdown_grace_seconds: u64,
+    /// The Unix socket `serve` listens on for `ingest` (see [`Config::ingest_socket`]).
+    pub socket: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -252,6 +254,7 @@ impl Default for ServeConfig {
             reconnect_initial_seconds: 1,
             reconnect_max_seconds: 300,
             shutdown_grace_seconds: 30,
+            socket: None,
         }
     }
 }
@@ -749,6 +752,20 @@ impl Config {
     }
 
     /// Where this configuration came from, for messages.
+    /// Where `serve` takes messages from `ingest`: `serve.socket`, else the database path
+    /// with `.sock` appended; `None` when `serve.socket = ""` turns the hand-over off.
+    pub fn ingest_socket(&self) -> Option<PathBuf> {
+        match &self.serve.socket {
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some(path.clone()),
+            None => {
+                let mut path = self.store.path.clone().into_os_string();
+                path.push(".sock");
+                Some(path.into())
+            }
+        }
+    }
+
     pub fn origin_text(&self) -> String {
         match &self.origin {
             Some(path) => path.display().to_string(),

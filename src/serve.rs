@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::config::{Config, ImapConfig, ImapMailbox};
 use crate::pipeline::Context;
-use crate::source::{imap, maildir, Core};
+use crate::source::{imap, maildir, socket, Core};
 use crate::store::Store;
 use crate::scheduler;
 
@@ -57,6 +57,7 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
         tracing::info!(
             imap_mailboxes = config.inbound.imap.iter().map(|account| account.mailboxes.len()).sum::<usize>(),
             maildir = %config.inbound.maildir.display(),
+            socket = config.ingest_socket().map(|path| path.display().to_string()),
             config = config.origin_text(),
             "serving"
         );
@@ -106,6 +107,16 @@ fn start(context: &Arc<Context>, clock: Clock, stopped: &watch::Receiver<bool>) 
         }
     }
     tasks.spawn(watch_maildir(sources, stopped.clone(), wake.clone()));
+    if let Some(path) = config.ingest_socket() {
+        match socket::bind(&path) {
+            Ok(Some(listener)) => {
+                let core = Core::new(context.clone(), Store::open(&config.store)?, clock);
+                tasks.spawn(socket::listen(core, listener, path, config.inbound.max_message_bytes, stopped.clone()));
+            }
+            Ok(None) => tracing::warn!("another reqmail serve listens on {}; ingest hands its mail to that one", path.display()),
+            Err(error) => tracing::warn!("ingest cannot hand mail to this serve: {error:#}"),
+        }
+    }
     tasks.spawn(run_scheduler(delivery, stopped.clone(), wake));
     Ok(tasks)
 }

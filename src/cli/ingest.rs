@@ -1,7 +1,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{deliver_claimed, Cli, Failure, Session};
-use crate::pipeline::{self, Incoming};
+use crate::cli::{Cli, Failure, Session};
+use crate::transport::deliver;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::pipeline::Incoming;
+use crate::source::pipe::{self, Processed};
+use crate::source::socket::{self, NotTaken};
 
 /// Read one message on stdin (MTA pipe). Exit 0: accepted (stored, quarantined or
 /// ignored); 75: nothing was stored, the MTA must retry; 64/78: usage/configuration.
@@ -32,29 +37,44 @@ impl Ingest {
     }
 
     fn run(&self, cli: &Cli, spooled: &AtomicBool) -> Result<(), Failure> {
-        let session = Session::start(cli)?;
+        let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
+        let clock = Clock::from_env().map_err(Failure::Config)?;
         let raw = crate::source::pipe::read_message(&mut std::io::stdin().lock())
             .map_err(|error| Failure::TryAgain(anyhow::anyhow!("cannot read the message from standard input: {error}")))?;
+        let recipient = self.recipient.as_deref().and_then(crate::parse::bare_address);
+        if let Some(path) = config.ingest_socket() {
+            let fixed = match clock {
+                Clock::Fixed(at) => Some(at),
+                Clock::System => None,
+            };
+            match socket::hand_over(&path, &raw, recipient.as_deref(), fixed) {
+                Ok(answer) => {
+                    tracing::info!(source = "pipe", "taken by reqmail serve: {answer}");
+                    return Ok(());
+                }
+                Err(NotTaken::NobodyListens) => {}
+                Err(reason) => tracing::info!("reqmail serve did not take the message ({reason}); storing it here"),
+            }
+        }
+        let session = Session::new(config, clock)?;
         let mut store = session.open_store().map_err(Failure::TryAgain)?;
         store.keep_wal_short().map_err(|error| Failure::TryAgain(error.into()))?;
-        let recipient = self.recipient.as_deref().and_then(crate::parse::bare_address);
         let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref(), queue: None };
         let now = session.clock.now();
-        let stored = pipeline::spool(&mut store, &[incoming], now).map_err(Failure::TryAgain)?;
+        let stored = pipe::spool(&mut store, &incoming, now).map_err(Failure::TryAgain)?;
         spooled.store(true, Ordering::SeqCst);
-        crate::fault::point("after-spool");
-        // The letters are claimed in the commit that queues them: no commit of their own
-        // before they go out.
-        let context = &session.context;
-        let deliver = context.config.outbound.deliver_immediately;
-        let (outcomes, due) = pipeline::process_then(context, &mut store, &pipeline::waiting(&stored), now, |tx| {
-            Ok(if deliver { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
-        })?;
-        for (id, outcome) in outcomes {
-            crate::source::log_handled("pipe", id, &outcome);
-        }
-        if !due.is_empty() {
-            deliver_claimed(&session, &store, due);
+        match pipe::process(&session.context, &mut store, &stored, now) {
+            Processed::Done { outcomes, due } => {
+                for (id, outcome) in outcomes {
+                    crate::source::log_handled("pipe", id, &outcome);
+                }
+                if !due.is_empty() {
+                    if let Err(error) = deliver::deliver_claimed(&store, &session.context.config.outbound, now, due) {
+                        tracing::warn!("delivery postponed: {error:#}");
+                    }
+                }
+            }
+            Processed::Postponed(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
         }
         Ok(())
     }

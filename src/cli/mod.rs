@@ -137,8 +137,11 @@ pub struct Session {
 impl Session {
     pub fn start(cli: &Cli) -> Result<Session, Failure> {
         let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
+        Session::new(config, Clock::from_env().map_err(Failure::Config)?)
+    }
+
+    pub fn new(config: Config, clock: Clock) -> Result<Session, Failure> {
         let context = Context::new(config).map_err(Failure::Config)?;
-        let clock = Clock::from_env().map_err(Failure::Config)?;
         Ok(Session { context: std::sync::Arc::new(context), clock })
     }
 
@@ -171,26 +174,6 @@ pub fn deliver_now(session: &Session, store: &mut Store) {
     }
     let result = crate::transport::from_config(outbound)
         .and_then(|mut transport| crate::transport::deliver::deliver_due(store, transport.as_mut(), outbound, session.clock.now()));
-    if let Err(error) = result {
-        tracing::warn!("delivery postponed: {error:#}");
-    }
-}
-
-/// Delivers rows the caller has claimed already (and what else is due after them). When
-/// the transport cannot be set up, the rows are given back for the next pass at once.
-pub fn deliver_claimed(session: &Session, store: &Store, due: Vec<crate::store::outbox::Due>) {
-    let outbound = &session.context.config.outbound;
-    let now = session.clock.now();
-    let result = match crate::transport::from_config(outbound) {
-        Ok(mut transport) => crate::transport::deliver::deliver_claimed(store, transport.as_mut(), outbound, now, due).map(drop),
-        Err(error) => {
-            let ids: Vec<i64> = due.iter().map(|row| row.id).collect();
-            if let Err(release) = crate::store::outbox::release(&store.conn, &ids, now) {
-                tracing::warn!("claimed letters stay claimed until their lease ends: {release}");
-            }
-            Err(error)
-        }
-    };
     if let Err(error) = result {
         tracing::warn!("delivery postponed: {error:#}");
     }

@@ -5,6 +5,7 @@
 pub mod imap;
 pub mod maildir;
 pub mod pipe;
+pub mod socket;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -26,6 +27,17 @@ pub fn log_handled(source: &str, id: SpoolId, outcome: &Outcome) {
         Outcome::Quarantined { reason } => tracing::info!(source, spool = id.0, action = "quarantined", reason, "message handled"),
         Outcome::Ignored { reason } => tracing::info!(source, spool = id.0, action = "ignored", reason, "message handled"),
         Outcome::Duplicate => tracing::info!(source, spool = id.0, action = "duplicate", "message handled"),
+    }
+}
+
+/// What became of a message, in a few words: `ticket 12 created`, `quarantined: …`.
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Applied { ticket, created: true } => format!("ticket {} created", ticket.0),
+        Outcome::Applied { ticket, created: false } => format!("ticket {} updated", ticket.0),
+        Outcome::Quarantined { reason } => format!("quarantined: {reason}"),
+        Outcome::Ignored { reason } => format!("ignored: {reason}"),
+        Outcome::Duplicate => "a duplicate".to_string(),
     }
 }
 

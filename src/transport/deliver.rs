@@ -32,7 +32,7 @@ pub fn deliver_due(
     config: &OutboundConfig,
     now: DateTime<Utc>,
 ) -> anyhow::Result<DeliveryReport> {
-    deliver_claimed(store, transport, config, now, claim(&store.conn, now)?)
+    deliver_batches(store, transport, config, now, claim(&store.conn, now)?)
 }
 
 /// Claims the next batch of rows due at `now`, in the caller's transaction: a process
@@ -41,9 +41,25 @@ pub fn claim(conn: &rusqlite::Connection, now: DateTime<Utc>) -> rusqlite::Resul
     store::outbox::claim_due(conn, now, now + Duration::minutes(LEASE_MINUTES), BATCH)
 }
 
-/// Delivers the rows [`claim`] returned, then what else is due if that was a whole batch
-/// (a batch that was not full left nothing due behind it).
-pub fn deliver_claimed(
+/// Delivers the rows [`claim`] returned through the configured transport; when that
+/// cannot even be set up, the rows are given back at once instead of waiting out
+/// their lease.
+pub fn deliver_claimed(store: &Store, config: &OutboundConfig, now: DateTime<Utc>, due: Vec<Due>) -> anyhow::Result<DeliveryReport> {
+    match super::from_config(config) {
+        Ok(mut transport) => deliver_batches(store, transport.as_mut(), config, now, due),
+        Err(error) => {
+            let ids: Vec<i64> = due.iter().map(|row| row.id).collect();
+            if let Err(release) = store::outbox::release(&store.conn, &ids, now) {
+                tracing::warn!("claimed letters stay claimed until their lease ends: {release}");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Delivers `due`, then what else is due if that was a whole batch (a batch that was not
+/// full left nothing due behind it).
+fn deliver_batches(
     store: &Store,
     transport: &mut dyn Transport,
     config: &OutboundConfig,

@@ -151,3 +151,87 @@ fn sigterm_in_the_middle_of_a_big_mailbox_loses_and_duplicates_nothing() {
     assert_eq!(desk.outbox().len(), 600, "one receipt per ticket");
     assert!(dovecot.flags("help", "INBOX").iter().all(|flags| flags == "S"));
 }
+
+/// `source` of the inbound message with this Message-ID: `socket` when serve stored it,
+/// `pipe` when ingest did.
+fn stored_by(desk: &Desk, message_id: &str) -> String {
+    let rows = desk.sql(&format!("SELECT source FROM messages WHERE direction = 'in' AND dedupe_key = 'id:{message_id}'"));
+    rows.first().and_then(|row| row[0].as_str()).unwrap_or("not stored").to_string()
+}
+
+#[test]
+fn ingest_hands_mail_to_a_running_serve_and_does_it_itself_when_none_runs() {
+    let desk = Desk::new();
+    let daemon = Daemon::start(&desk);
+    let socket = desk.path().join("reqmail.db.sock");
+    assert!(socket.exists(), "{}", daemon.log());
+    desk.ingest(&request("via-serve@customer.test", "ann@customer.test", "Printer on fire", "Help")).ok();
+    // Stored when ingest returns; processed right after.
+    assert_eq!(stored_by(&desk, "via-serve@customer.test"), "socket");
+    assert!(wait_until(Duration::from_secs(10), || desk.tickets().len() == 1), "{}", daemon.log());
+    assert!(daemon.log().contains("source=\"socket\""), "{}", daemon.log());
+    assert!(wait_until(Duration::from_secs(10), || desk.outbox().len() == 1), "the receipt goes out: {}", daemon.log());
+    // A reply right behind its request joins the ticket; a duplicate is dropped.
+    let reply = request("reply@customer.test", "ann@customer.test", "Re: [REQ #1] Printer on fire", "Still burning");
+    desk.ingest(&reply).ok();
+    desk.ingest(&request("via-serve@customer.test", "ann@customer.test", "Printer on fire", "Help")).ok();
+    assert!(wait_until(Duration::from_secs(10), || desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND ticket = 1") == 2));
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(daemon.terminate(), 0);
+    assert!(!socket.exists(), "serve removes its socket when it stops");
+    desk.ingest(&request("alone@customer.test", "bob@customer.test", "Scanner jammed", "Help")).ok();
+    assert_eq!(stored_by(&desk, "alone@customer.test"), "pipe");
+    assert_eq!(desk.tickets().len(), 2);
+    assert_eq!(desk.outbox().len(), 2);
+}
+
+#[test]
+fn ingest_keeps_what_serve_does_not_take() {
+    let desk = Desk::with_config("[inbound]\nmax_message_bytes = 2000\n");
+    let daemon = Daemon::start(&desk);
+    // Too large for serve: ingest stores it itself, and quarantines it as it would alone.
+    let big = request("big@customer.test", "ann@customer.test", "Big", &"x".repeat(4000));
+    desk.ingest(&big).ok();
+    assert_eq!(stored_by(&desk, "big@customer.test"), "pipe");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM quarantine"), 1);
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn ingest_stores_mail_itself_when_the_socket_answers_wrong_or_not_at_all() {
+    use std::io::{BufRead as _, Write as _};
+    let desk = Desk::new();
+    let socket = desk.path().join("reqmail.db.sock");
+    // Something on the socket that reads the request, then hangs up or says "busy".
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let impostor = std::thread::spawn(move || {
+        for answer in ["", "75 busy\n"] {
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(&stream).read_line(&mut line).unwrap();
+            assert!(line.starts_with("INGEST "), "{line:?}");
+            (&stream).write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    desk.ingest(&request("hung-up@customer.test", "ann@customer.test", "One", "Help")).ok();
+    desk.ingest(&request("busy@customer.test", "bob@customer.test", "Two", "Help")).ok();
+    impostor.join().unwrap();
+    assert_eq!(stored_by(&desk, "hung-up@customer.test"), "pipe");
+    assert_eq!(stored_by(&desk, "busy@customer.test"), "pipe");
+    assert_eq!(desk.tickets().len(), 2);
+}
+
+#[test]
+fn serve_replaces_a_socket_left_by_a_serve_that_died() {
+    let desk = Desk::new();
+    let socket = desk.path().join("reqmail.db.sock");
+    // Bound and dropped: the file stays, nobody listens (as after kill -9).
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    desk.ingest(&request("before@customer.test", "ann@customer.test", "Before", "Help")).ok();
+    assert_eq!(stored_by(&desk, "before@customer.test"), "pipe");
+    let daemon = Daemon::start(&desk);
+    desk.ingest(&request("after@customer.test", "ann@customer.test", "After", "Help")).ok();
+    assert_eq!(stored_by(&desk, "after@customer.test"), "socket", "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+}

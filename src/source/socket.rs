@@ -1,0 +1,234 @@
+//! The hand-over socket: while `reqmail serve` runs, `reqmail ingest` passes its message
+//! to it over a Unix socket next to the database, and serve — database open, statements
+//! prepared, templates compiled — stores and processes it. An MTA pipe then costs a
+//! process start and one round trip instead of opening everything anew per message.
+//! When nobody listens, or serve does not answer "stored", ingest does the work itself;
+//! the spool dedupes, so a message serve stored before it failed is not stored twice.
+//!
+//! One request and one reply per connection, in ASCII lines:
+//! request `INGEST <length> <recipient or -> <REQMAIL_NOW or ->` and the message bytes;
+//! reply `<status> <text>`: status 0 once the message is stored (serve processes it
+//! right after answering), else the exit status ingest would give (75: try again; 64: a
+//! request serve does not take).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use super::pipe::{self, Processed};
+use super::Core;
+use crate::clock::{format_time, parse_time};
+use crate::pipeline::Incoming;
+
+const VERB: &str = "INGEST";
+/// The longest request line (an address and a time are far shorter).
+const MAX_LINE: u64 = 1024;
+/// How long either side waits for the other; processing one message takes milliseconds,
+/// unless the database is locked (up to `store.busy_timeout_ms`).
+const WAIT: Duration = Duration::from_secs(120);
+
+/// The request line, without the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Header {
+    length: usize,
+    recipient: Option<String>,
+    now: Option<DateTime<Utc>>,
+}
+
+impl Header {
+    fn line(&self) -> String {
+        let now = self.now.map(format_time);
+        format!("{VERB} {} {} {}\n", self.length, self.recipient.as_deref().unwrap_or("-"), now.as_deref().unwrap_or("-"))
+    }
+
+    fn parse(line: &str) -> Result<Header, String> {
+        let fields: Vec<&str> = line.trim_end_matches(['\r', '\n']).split(' ').collect();
+        let [VERB, length, recipient, now] = fields[..] else {
+            return Err(format!("not a request: {:?}", line.trim_end()));
+        };
+        let length = length.parse().map_err(|_| format!("bad length {length:?}"))?;
+        let recipient = (recipient != "-").then(|| recipient.to_string());
+        let now = match now {
+            "-" => None,
+            text => Some(parse_time(text).ok_or_else(|| format!("bad time {text:?}"))?),
+        };
+        Ok(Header { length, recipient, now })
+    }
+}
+
+/// Why ingest does the work itself.
+#[derive(Debug)]
+pub enum NotTaken {
+    /// No serve listens on the socket (or there is no socket).
+    NobodyListens,
+    /// Serve answered something other than "stored", or the conversation broke off.
+    Refused(String),
+}
+
+impl std::fmt::Display for NotTaken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotTaken::NobodyListens => formatter.write_str("no reqmail serve listens"),
+            NotTaken::Refused(reason) => formatter.write_str(reason),
+        }
+    }
+}
+
+/// Hands `raw` to the serve listening at `path`; `Ok` with serve's answer once it has
+/// stored the message. `now` is passed on when the caller's clock is fixed.
+pub fn hand_over(path: &Path, raw: &[u8], recipient: Option<&str>, now: Option<DateTime<Utc>>) -> Result<String, NotTaken> {
+    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|_| NotTaken::NobodyListens)?;
+    let refused = |error: std::io::Error| NotTaken::Refused(format!("the conversation with serve broke off: {error}"));
+    stream.set_read_timeout(Some(WAIT)).map_err(refused)?;
+    stream.set_write_timeout(Some(WAIT)).map_err(refused)?;
+    let header = Header { length: raw.len(), recipient: recipient.map(str::to_string), now };
+    stream.write_all(header.line().as_bytes()).and_then(|()| stream.write_all(raw)).map_err(refused)?;
+    let mut reply = String::new();
+    BufReader::new(&stream).take(MAX_LINE).read_line(&mut reply).map_err(refused)?;
+    match reply.trim_end().split_once(' ') {
+        Some(("0", text)) => Ok(text.to_string()),
+        _ if reply.is_empty() => Err(NotTaken::Refused("serve closed the connection without an answer".into())),
+        _ => Err(NotTaken::Refused(format!("serve answered {:?}", reply.trim_end()))),
+    }
+}
+
+/// Binds the socket at `path` for this serve: a socket left by a serve that died is
+/// replaced; one another serve listens on is left alone (`Ok(None)`), as is any file
+/// that is not a socket (an error).
+pub fn bind(path: &Path) -> anyhow::Result<Option<UnixListener>> {
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        if !metadata.file_type().is_socket() {
+            anyhow::bail!("{} exists and is not a socket; move it away or set serve.socket", path.display());
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Ok(None);
+        }
+        std::fs::remove_file(path).with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {} to its owner", path.display()))?;
+    Ok(Some(listener))
+}
+
+/// Answers ingest processes until `stopped`, then removes the socket. `limit` is the
+/// largest message taken (`inbound.max_message_bytes`); ingest keeps larger ones itself.
+pub async fn listen(core: Core, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
+    let stop = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(answer(core.clone(), stream, limit));
+                }
+                Err(error) => {
+                    tracing::warn!("socket {}: {error}", path.display());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut stop => break,
+        }
+    }
+    // Messages being stored are finished; ingest waits for their answer.
+    while connections.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(&path);
+}
+
+/// One ingest process: read the message, store it, answer, then process it and deliver
+/// its letters. The answer comes once the message is on the disk, as an MTA's does; the
+/// processing follows at once, holding the socket's database connection, so the next
+/// message is stored only after this one is processed.
+async fn answer(core: Core, stream: UnixStream, limit: usize) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = tokio::io::BufReader::new(read);
+    let (status, text) = match tokio::time::timeout(WAIT, receive(&mut reader, limit)).await {
+        Ok(Ok((header, raw))) => {
+            let (stored, spooled) = tokio::sync::oneshot::channel();
+            let core = core.clone();
+            // A task of its own: it runs to its end even if ingest hangs up.
+            tokio::spawn(async move {
+                let work = core.run(move |context, store, clock_now| {
+                    let now = header.now.unwrap_or(clock_now);
+                    let incoming = Incoming { raw: &raw, source: "socket", recipient: header.recipient.as_deref(), queue: None };
+                    let spooled = pipe::spool(store, &incoming, now);
+                    let _ = stored.send(spooled.as_ref().map(drop).map_err(|error| format!("{error:#}")));
+                    finish(context, store, &spooled?, now);
+                    Ok(())
+                });
+                if let Err(error) = work.await {
+                    tracing::warn!("socket: {error:#}");
+                }
+            });
+            match spooled.await {
+                Ok(Ok(())) => (0, "stored".to_string()),
+                Ok(Err(error)) => (75, error.replace(['\r', '\n'], " ")),
+                Err(_) => (75, "serve failed before the message was stored".to_string()),
+            }
+        }
+        Ok(Err(reason)) => (64, reason),
+        Err(_) => (64, "the request did not arrive in time".to_string()),
+    };
+    let _ = tokio::time::timeout(WAIT, write.write_all(format!("{status} {text}\n").as_bytes())).await;
+}
+
+async fn receive(reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>, limit: usize) -> Result<(Header, Vec<u8>), String> {
+    let mut line = String::new();
+    (&mut *reader).take(MAX_LINE).read_line(&mut line).await.map_err(|error| error.to_string())?;
+    let header = Header::parse(&line)?;
+    if header.length > limit {
+        return Err(format!("a message of {} bytes is larger than inbound.max_message_bytes = {limit}", header.length));
+    }
+    let mut raw = vec![0; header.length];
+    reader.read_exact(&mut raw).await.map_err(|error| format!("the message was cut short: {error}"))?;
+    Ok((header, raw))
+}
+
+/// Processes a stored message and delivers its letters; what fails stays for the
+/// scheduler's next pass.
+fn finish(context: &crate::pipeline::Context, store: &mut crate::store::Store, stored: &[crate::store::messages::Spooled], now: DateTime<Utc>) {
+    match pipe::process(context, store, stored, now) {
+        Processed::Done { outcomes, due } => {
+            for (id, outcome) in &outcomes {
+                super::log_handled("socket", *id, outcome);
+            }
+            if due.is_empty() {
+                return;
+            }
+            if let Err(error) = crate::transport::deliver::deliver_claimed(store, &context.config.outbound, now, due) {
+                tracing::warn!("delivery postponed: {error:#}");
+            }
+        }
+        Processed::Postponed(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_read_back() {
+        let now = parse_time("2026-11-21T09:00:00Z");
+        for header in [
+            Header { length: 0, recipient: None, now: None },
+            Header { length: 4321, recipient: Some("help+12@example.com".into()), now },
+        ] {
+            assert_eq!(Header::parse(&header.line()), Ok(header));
+        }
+        for bad in ["", "INGEST\n", "INGEST x - -\n", "INGEST 1 - yesterday\n", "DELETE 1 - -\n", "INGEST 1 a b c\n"] {
+            assert!(Header::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
