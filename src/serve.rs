@@ -111,7 +111,7 @@ fn start(context: &Arc<Context>, clock: Clock, stopped: &watch::Receiver<bool>) 
         match socket::bind(&path) {
             Ok(Some(listener)) => {
                 let core = Core::new(context.clone(), Store::open(&config.store)?, clock);
-                tasks.spawn(socket::listen(core, listener, path, config.inbound.max_message_bytes, stopped.clone()));
+                tasks.spawn(socket::listen(core, delivery.clone(), listener, path, config.inbound.max_message_bytes, stopped.clone()));
             }
             Ok(None) => tracing::warn!("another reqmail serve listens on {}; ingest hands its mail to that one", path.display()),
             Err(error) => tracing::warn!("ingest cannot hand mail to this serve: {error:#}"),

@@ -25,7 +25,11 @@ use tokio::sync::watch;
 use super::pipe::{self, Processed};
 use super::Core;
 use crate::clock::{format_time, parse_time};
-use crate::pipeline::Incoming;
+use crate::pipeline::{Context, Incoming};
+use crate::store::messages::Spooled;
+use crate::store::outbox::Due;
+use crate::store::Store;
+use crate::transport::deliver;
 
 const VERB: &str = "INGEST";
 /// The longest request line (an address and a time are far shorter).
@@ -118,9 +122,11 @@ pub fn bind(path: &Path) -> anyhow::Result<Option<UnixListener>> {
     Ok(Some(listener))
 }
 
-/// Answers ingest processes until `stopped`, then removes the socket. `limit` is the
-/// largest message taken (`inbound.max_message_bytes`); ingest keeps larger ones itself.
-pub async fn listen(core: Core, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
+/// Answers ingest processes until `stopped`, then removes the socket. Messages are
+/// stored and processed on `core`, their letters delivered on `delivery` (so that the
+/// next message need not wait for a disk flush). `limit` is the largest message taken
+/// (`inbound.max_message_bytes`); ingest keeps larger ones itself.
+pub async fn listen(core: Core, delivery: Core, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
     let stop = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -130,7 +136,7 @@ pub async fn listen(core: Core, listener: UnixListener, path: PathBuf, limit: us
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(answer(core.clone(), stream, limit));
+                    connections.spawn(answer(core.clone(), delivery.clone(), stream, limit));
                 }
                 Err(error) => {
                     tracing::warn!("socket {}: {error}", path.display());
@@ -150,7 +156,7 @@ pub async fn listen(core: Core, listener: UnixListener, path: PathBuf, limit: us
 /// its letters. The answer comes once the message is on the disk, as an MTA's does; the
 /// processing follows at once, holding the socket's database connection, so the next
 /// message is stored only after this one is processed.
-async fn answer(core: Core, stream: UnixStream, limit: usize) {
+async fn answer(core: Core, delivery: Core, stream: UnixStream, limit: usize) {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
     let (status, text) = match tokio::time::timeout(WAIT, receive(&mut reader, limit)).await {
@@ -164,11 +170,17 @@ async fn answer(core: Core, stream: UnixStream, limit: usize) {
                     let incoming = Incoming { raw: &raw, source: "socket", recipient: header.recipient.as_deref(), queue: None };
                     let spooled = pipe::spool(store, &incoming, now);
                     let _ = stored.send(spooled.as_ref().map(drop).map_err(|error| format!("{error:#}")));
-                    finish(context, store, &spooled?, now);
-                    Ok(())
+                    Ok(process(context, store, &spooled?, now))
                 });
-                if let Err(error) = work.await {
-                    tracing::warn!("socket: {error:#}");
+                match work.await {
+                    Ok(due) if !due.is_empty() => {
+                        let delivered = delivery.run(move |context, store, now| deliver::deliver_claimed(store, &context.config.outbound, now, due)).await;
+                        if let Err(error) = delivered {
+                            tracing::warn!("delivery postponed: {error:#}");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!("socket: {error:#}"),
                 }
             });
             match spooled.await {
@@ -195,22 +207,20 @@ async fn receive(reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHa
     Ok((header, raw))
 }
 
-/// Processes a stored message and delivers its letters; what fails stays for the
-/// scheduler's next pass.
-fn finish(context: &crate::pipeline::Context, store: &mut crate::store::Store, stored: &[crate::store::messages::Spooled], now: DateTime<Utc>) {
+/// Processes a stored message; the letters it claimed for delivery. What fails stays
+/// for the scheduler's next pass.
+fn process(context: &Context, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Vec<Due> {
     match pipe::process(context, store, stored, now) {
         Processed::Done { outcomes, due } => {
             for (id, outcome) in &outcomes {
                 super::log_handled("socket", *id, outcome);
             }
-            if due.is_empty() {
-                return;
-            }
-            if let Err(error) = crate::transport::deliver::deliver_claimed(store, &context.config.outbound, now, due) {
-                tracing::warn!("delivery postponed: {error:#}");
-            }
+            due
         }
-        Processed::Postponed(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
+        Processed::Postponed(error) => {
+            tracing::warn!("message stored; processing postponed: {error:#}");
+            Vec::new()
+        }
     }
 }
 
