@@ -3,6 +3,8 @@
 //! 1. Pipe: the release binary `reqmail --config FILE ingest`, spawned once per message
 //!    with the message on stdin, for 500 distinct messages into a database that already
 //!    holds 100,000 tickets. Wall time from spawn to exit; every exit status must be 0.
+//!    Then 500 more while `reqmail serve` runs on the same configuration, so that each
+//!    `ingest` hands its message over the socket (serve's CPU is printed besides).
 //! 2. Batch: one `reqmail --config FILE fetch` over an inbound Maildir of 10,000
 //!    messages; wall time of the whole process, as messages per second.
 //!

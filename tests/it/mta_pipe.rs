@@ -8,6 +8,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
+use crate::harness::daemon::Daemon;
 use crate::harness::dovecot::{wait_until, Dovecot, MAIL_UID};
 use crate::harness::postfix::{Postfix, PostfixSetup};
 use crate::harness::{Desk, Mail};
@@ -101,4 +102,38 @@ fn customer_mail_through_postfix_pipe_receipt_by_smtp_and_reply_on_the_same_tick
     // 7. The ticket closes: the whole loop ran by real mail.
     let closed = wait_until(Duration::from_secs(60), || desk.ticket(1)["status"] == "closed");
     assert!(closed, "not closed: {}\n--- maillog ---\n{}", desk.ticket(1), postfix.log());
+}
+
+#[test]
+fn postfix_pipe_hands_mail_to_serve_running_as_the_pipe_user() {
+    let dovecot = Dovecot::start(&[("alice", "alice-pw")]);
+    let desk = Desk::new();
+    let setup = PostfixSetup {
+        reqmail_config: Some(&desk.config_path()),
+        mailboxes: Some((dovecot.home(), vec!["alice".into()])),
+        ..PostfixSetup::default()
+    };
+    let postfix = Postfix::start(&setup);
+    std::fs::write(
+        desk.config_path(),
+        format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"smtp\"\n[outbound.smtp]\nhost = \"127.0.0.1\"\nport = {}\n", postfix.port),
+    )
+    .unwrap();
+    desk.run(&["ticket", "list"]).ok();
+    std::fs::set_permissions(desk.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let chowned = std::process::Command::new("chown").arg("-R").arg(format!("{MAIL_UID}:{MAIL_UID}")).arg(desk.path()).status().unwrap();
+    assert!(chowned.success());
+    // Serve runs as the account Postfix's pipe runs ingest as, so ingest may use its socket.
+    let daemon = Daemon::start_as(&desk, MAIL_UID);
+
+    let request = "From: Alice <alice@customer.test>\r\nTo: help@example.com\r\nSubject: Badge reader dead\r\nMessage-ID: <badge-1@customer.test>\r\n\
+                   Date: Sat, 21 Nov 2026 09:00:00 +0000\r\n\r\nThe badge reader at the back door is dead.\r\n";
+    postfix.submit(CUSTOMER, "help@example.com", request.as_bytes());
+
+    let mailbox = customer_mail(&dovecot, &postfix, 1);
+    assert!(mailbox[0].subject().contains("[REQ #1]"), "{}", mailbox[0].subject());
+    let source = desk.sql("SELECT source FROM messages WHERE direction = 'in' AND dedupe_key = 'id:badge-1@customer.test'");
+    assert_eq!(source[0][0], "socket", "Postfix -> ingest -> serve\n--- serve log ---\n{}", daemon.log());
+    assert!(postfix.log().contains("relay=reqmail") && postfix.log().contains("status=sent"), "{}", postfix.log());
+    assert_eq!(daemon.terminate(), 0);
 }

@@ -1,63 +1,11 @@
 //! `reqmail serve` as a process: IMAP IDLE against a real Dovecot, the Maildir watch,
 //! reconnection after a server restart, SIGHUP reload and a clean SIGTERM.
 
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::harness::dovecot::{signal, wait_until, Dovecot};
+use crate::harness::daemon::Daemon;
+use crate::harness::dovecot::{wait_until, Dovecot};
 use crate::harness::{request, Desk};
-
-/// A running `reqmail serve`, killed in `Drop` if the test did not stop it.
-struct Daemon {
-    child: Option<Child>,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(desk: &Desk) -> Daemon {
-        let log = desk.path().join("serve.log");
-        let child = desk
-            .command(&["serve"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let daemon = Daemon { child: Some(child), log };
-        // The schema exists once it says so; the test's own queries come after.
-        assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("serving")), "serve did not start:\n{}", daemon.log());
-        daemon
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        assert!(signal(self.child.as_ref().unwrap().id(), name));
-    }
-
-    /// SIGTERM, and the exit status.
-    fn terminate(mut self) -> i32 {
-        self.signal("TERM");
-        let mut child = self.child.take().unwrap();
-        let exited = wait_until(Duration::from_secs(20), || matches!(child.try_wait(), Ok(Some(_))));
-        assert!(exited, "serve did not stop on SIGTERM:\n{}", self.log());
-        child.wait().unwrap().code().unwrap_or(-1)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- serve log ---\n{}", self.log());
-        }
-    }
-}
 
 fn tickets_reach(desk: &Desk, daemon: &Daemon, count: usize) {
     let reached = wait_until(Duration::from_secs(30), || desk.count("SELECT COUNT(*) FROM tickets") as usize >= count);

@@ -234,6 +234,7 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
     .into_bytes()
 }
 
+pub mod daemon;
 pub mod dovecot;
 pub mod postfix;
 
