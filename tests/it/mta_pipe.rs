@@ -38,8 +38,9 @@ fn customer_mail(dovecot: &Dovecot, postfix: &Postfix, count: usize) -> Vec<Mail
     dovecot.read_over_imap("alice", "alice-pw", "INBOX").into_iter().map(|raw| Mail { raw }).collect()
 }
 
-#[test]
-fn customer_mail_through_postfix_pipe_receipt_by_smtp_and_reply_on_the_same_ticket() {
+/// Dovecot for the customer, Postfix piping the help alias to `reqmail ingest` and
+/// relaying reqmail's SMTP, and a reqmail installation owned by the pipe's user.
+fn install() -> (Dovecot, Desk, Postfix) {
     let dovecot = Dovecot::start(&[("alice", "alice-pw")]);
     let desk = Desk::new();
     // Postfix's pipe runs reqmail as nobody: the installation must belong to that user.
@@ -59,6 +60,12 @@ fn customer_mail_through_postfix_pipe_receipt_by_smtp_and_reply_on_the_same_tick
     let chowned = std::process::Command::new("chown").arg("-R").arg(format!("{MAIL_UID}:{MAIL_UID}")).arg(desk.path()).status().unwrap();
     assert!(chowned.success());
 
+    (dovecot, desk, postfix)
+}
+
+#[test]
+fn customer_mail_through_postfix_pipe_receipt_by_smtp_and_reply_on_the_same_ticket() {
+    let (dovecot, desk, postfix) = install();
     // 1. The customer writes to the help alias.
     let request = format!(
         "From: Alice <{CUSTOMER}>\r\nTo: help@example.com\r\nSubject: VPN drops every hour\r\nMessage-ID: <vpn-1@customer.test>\r\n\
@@ -106,23 +113,7 @@ fn customer_mail_through_postfix_pipe_receipt_by_smtp_and_reply_on_the_same_tick
 
 #[test]
 fn postfix_pipe_hands_mail_to_serve_running_as_the_pipe_user() {
-    let dovecot = Dovecot::start(&[("alice", "alice-pw")]);
-    let desk = Desk::new();
-    let setup = PostfixSetup {
-        reqmail_config: Some(&desk.config_path()),
-        mailboxes: Some((dovecot.home(), vec!["alice".into()])),
-        ..PostfixSetup::default()
-    };
-    let postfix = Postfix::start(&setup);
-    std::fs::write(
-        desk.config_path(),
-        format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"smtp\"\n[outbound.smtp]\nhost = \"127.0.0.1\"\nport = {}\n", postfix.port),
-    )
-    .unwrap();
-    desk.run(&["ticket", "list"]).ok();
-    std::fs::set_permissions(desk.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let chowned = std::process::Command::new("chown").arg("-R").arg(format!("{MAIL_UID}:{MAIL_UID}")).arg(desk.path()).status().unwrap();
-    assert!(chowned.success());
+    let (dovecot, desk, postfix) = install();
     // Serve runs as the account Postfix's pipe runs ingest as, so ingest may use its socket.
     let daemon = Daemon::start_as(&desk, MAIL_UID);
 
