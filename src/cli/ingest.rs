@@ -8,8 +8,10 @@ use crate::pipeline::Incoming;
 use crate::source::pipe::{self, Processed};
 use crate::source::socket::{self, NotTaken};
 
-/// Read one message on stdin (MTA pipe). Exit 0: accepted (stored, quarantined or
-/// ignored); 75: nothing was stored, the MTA must retry; 64/78: usage/configuration.
+/// Read one message on stdin (MTA pipe); a running `reqmail serve` takes it over its
+/// socket, else ingest stores and processes it itself. Exit 0: accepted (stored,
+/// quarantined or ignored); 75: nothing was stored, the MTA must retry; 64/78:
+/// usage/configuration.
 #[derive(Debug, clap::Args)]
 pub struct Ingest {
     /// The envelope recipient (e.g. Postfix's ${recipient}); used for threading by plus-address.
