@@ -788,6 +788,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_ingest_socket_sits_next_to_the_database_unless_configured() {
+        let socket = |text: &str| Config::from_toml(text).unwrap().ingest_socket();
+        assert_eq!(socket(""), Some(PathBuf::from("reqmail.db.sock")));
+        assert_eq!(socket("[store]\npath = \"/var/lib/reqmail/tickets.db\"\n"), Some(PathBuf::from("/var/lib/reqmail/tickets.db.sock")));
+        assert_eq!(socket("[serve]\nsocket = \"/run/reqmail.sock\"\n"), Some(PathBuf::from("/run/reqmail.sock")));
+        assert_eq!(socket("[serve]\nsocket = \"\"\n"), None);
+    }
+
+    #[test]
     fn example_file_parses_and_matches_defaults() {
         let example = include_str!("../deploy/reqmail.example.toml");
         let parsed = Config::from_toml(example).unwrap();
