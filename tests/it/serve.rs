@@ -183,3 +183,38 @@ fn serve_replaces_a_socket_left_by_a_serve_that_died() {
     assert_eq!(stored_by(&desk, "after@customer.test"), "socket", "{}", daemon.log());
     assert_eq!(daemon.terminate(), 0);
 }
+
+#[test]
+fn serve_answers_garbage_on_its_socket_and_goes_on() {
+    use std::io::{Read as _, Write as _};
+    let desk = Desk::new();
+    let daemon = Daemon::start(&desk);
+    let socket = desk.path().join("reqmail.db.sock");
+    let exchange = |bytes: &[u8]| -> String {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(bytes).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let mut garbage = b"\x00\xff\xfe binary\n".to_vec();
+    garbage.extend(std::iter::repeat_n(b'x', 5000));
+    for (request, expected) in [
+        (garbage, "64 "),
+        (b"INGEST 99999999999999999999 - -\n".to_vec(), "64 bad length"),
+        (b"INGEST 1 - someday\nx".to_vec(), "64 bad time"),
+        (format!("INGEST {} - -\n", 1u64 << 40).into_bytes(), "64 a message of"),
+        // Fewer bytes than announced, then the end.
+        (b"INGEST 500 - -\nFrom: a@b.c\r\n".to_vec(), "64 the message was cut short"),
+    ] {
+        let answer = exchange(&request);
+        assert!(answer.starts_with(expected), "{:?} -> {answer:?}", String::from_utf8_lossy(&request[..request.len().min(40)]));
+    }
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0, "nothing was stored");
+    // Still listening, and a well-formed request is taken.
+    desk.ingest(&request("after-garbage@customer.test", "ann@customer.test", "Still there?", "Help")).ok();
+    assert_eq!(stored_by(&desk, "after-garbage@customer.test"), "socket", "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+}
