@@ -751,7 +751,6 @@ impl Config {
         split_address(&self.mail.address).expect("validated when loaded")
     }
 
-    /// Where this configuration came from, for messages.
     /// Where `serve` takes messages from `ingest`: `serve.socket`, else the database path
     /// with `.sock` appended; `None` when `serve.socket = ""` turns the hand-over off.
     pub fn ingest_socket(&self) -> Option<PathBuf> {
@@ -766,6 +765,7 @@ impl Config {
         }
     }
 
+    /// Where this configuration came from, for messages.
     pub fn origin_text(&self) -> String {
         match &self.origin {
             Some(path) => path.display().to_string(),

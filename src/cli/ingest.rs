@@ -1,12 +1,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, Failure, Session};
-use crate::transport::deliver;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::pipeline::Incoming;
 use crate::source::pipe::{self, Processed};
 use crate::source::socket::{self, NotTaken};
+use crate::transport::deliver;
 
 /// Read one message on stdin (MTA pipe); a running `reqmail serve` takes it over its
 /// socket, else ingest stores and processes it itself. Exit 0: accepted (stored,
@@ -41,7 +41,7 @@ impl Ingest {
     fn run(&self, cli: &Cli, spooled: &AtomicBool) -> Result<(), Failure> {
         let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
         let clock = Clock::from_env().map_err(Failure::Config)?;
-        let raw = crate::source::pipe::read_message(&mut std::io::stdin().lock())
+        let raw = pipe::read_message(&mut std::io::stdin().lock())
             .map_err(|error| Failure::TryAgain(anyhow::anyhow!("cannot read the message from standard input: {error}")))?;
         let recipient = self.recipient.as_deref().and_then(crate::parse::bare_address);
         if let Some(path) = config.ingest_socket() {

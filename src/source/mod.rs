@@ -30,17 +30,6 @@ pub fn log_handled(source: &str, id: SpoolId, outcome: &Outcome) {
     }
 }
 
-/// What became of a message, in a few words: `ticket 12 created`, `quarantined: …`.
-pub fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Applied { ticket, created: true } => format!("ticket {} created", ticket.0),
-        Outcome::Applied { ticket, created: false } => format!("ticket {} updated", ticket.0),
-        Outcome::Quarantined { reason } => format!("quarantined: {reason}"),
-        Outcome::Ignored { reason } => format!("ignored: {reason}"),
-        Outcome::Duplicate => "a duplicate".to_string(),
-    }
-}
-
 /// The synchronous core as the async sources see it: configuration, the one database
 /// connection and the clock. Work on the database runs through [`Core::run`] on tokio's
 /// blocking pool, so no runtime worker waits on SQLite and no transaction is held
