@@ -2,22 +2,67 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use crate::cli::{deliver_now, Failure, Session};
+use crate::cli::{deliver_now, letters_destination, Failure, Session};
 use crate::pipeline;
+use crate::source::maildir::DrainReport;
 use crate::source::{imap, maildir, Core};
+use crate::transport::deliver::DeliveryReport;
 
 /// One pass over the configured IMAP mailboxes and the inbound Maildir (and whatever
 /// earlier runs left spooled).
 #[derive(Debug, clap::Args)]
 pub struct Fetch {}
 
+/// What one pass did, for its summary line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FetchSummary {
+    /// Messages that earlier runs had spooled and not processed.
+    pub resumed: usize,
+    pub inbound: DrainReport,
+    pub letters: DeliveryReport,
+}
+
+impl FetchSummary {
+    /// One line: what was read and what became of it, and the letters written.
+    pub fn line(&self, session: &Session) -> String {
+        let inbound = &self.inbound;
+        let resumed = if self.resumed > 0 { format!(" (and {} left from an earlier run)", self.resumed) } else { String::new() };
+        let mut line = format!(
+            "fetch: read {}{resumed}: opened {}, threaded {}, ignored {}, quarantined {}, duplicates {}; letters written {} {}",
+            inbound.files,
+            inbound.created,
+            inbound.updated,
+            inbound.ignored,
+            inbound.quarantined,
+            inbound.duplicates,
+            self.letters.sent,
+            letters_destination(&session.context.config),
+        );
+        if self.letters.deferred + self.letters.failed > 0 {
+            line.push_str(&format!(" ({} to retry, {} given up)", self.letters.deferred, self.letters.failed));
+        }
+        line
+    }
+}
+
 impl Fetch {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, session: &Session, quiet: bool) -> Result<(), Failure> {
+        let (summary, result) = self.pass(session)?;
+        if !quiet {
+            crate::cli::print_line(&summary.line(session));
+        }
+        result
+    }
+
+    /// One pass; the IMAP accounts that failed are the second part, after what the
+    /// pass did nonetheless.
+    pub fn pass(&self, session: &Session) -> Result<(FetchSummary, Result<(), Failure>), Failure> {
+        let mut summary = FetchSummary::default();
         let store = session.open_store()?;
         let core = Core::new(session.context.clone(), store, session.clock);
         {
             let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
-            pipeline::resume(&session.context, &mut store, session.clock.now())?;
+            summary.resumed = pipeline::resume(&session.context, &mut store, session.clock.now())?;
         }
 
         // IMAP: one account after the other; a failing account does not keep the others
@@ -31,7 +76,10 @@ impl Fetch {
                 .map_err(|error| anyhow::anyhow!("cannot start the IMAP runtime: {error}"))?;
             for account in accounts {
                 match runtime.block_on(imap::fetch_account(account, &core)) {
-                    Ok(report) => tracing::info!(account = account.account(), ?report, "IMAP account fetched"),
+                    Ok(report) => {
+                        tracing::info!(account = account.account(), ?report, "IMAP account fetched");
+                        imap::add(&mut summary.inbound, &report);
+                    }
                     Err(error) => {
                         tracing::error!(account = account.account(), "IMAP fetch failed: {error:#}");
                         failures.push(format!("{}: {error:#}", account.account()));
@@ -53,8 +101,8 @@ impl Fetch {
             let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(session, &stop)));
             let report = maildir::drain(&session.context, &mut store, &session.context.config.inbound.maildir, session.clock.now());
             stop.store(true, Ordering::SeqCst);
-            if let Some(deliverer) = deliverer {
-                let _ = deliverer.join();
+            if let Some(delivered) = deliverer.and_then(|deliverer| deliverer.join().ok()) {
+                summary.letters.add(&delivered);
             }
             report
         });
@@ -63,18 +111,20 @@ impl Fetch {
         }
         let report = report?;
         tracing::info!(?report, "inbound Maildir drained");
-        deliver_now(session, &mut store);
+        imap::add(&mut summary.inbound, &report);
+        summary.letters.add(&deliver_now(session, &mut store));
         if let Err(error) = store.checkpoint_and_empty_wal() {
             tracing::debug!("WAL left for the next process: {error:#}");
         }
-        if failures.is_empty() {
+        let result = if failures.is_empty() {
             Ok(())
         } else {
             Err(Failure::Other(anyhow::anyhow!(
                 "IMAP fetch failed (what was stored is kept; the next pass goes on from there): {}",
                 failures.join("; ")
             )))
-        }
+        };
+        Ok((summary, result))
     }
 }
 
@@ -86,22 +136,29 @@ const CHECKPOINT_PAGES_WITHOUT_HELPER: u32 = 10_000;
 
 /// Delivers due outbox rows and checkpoints on its own connection until `stop` is set
 /// and nothing is due. Failures are logged and left to the final pass.
-fn deliver_alongside(session: &Session, stop: &AtomicBool) {
+fn deliver_alongside(session: &Session, stop: &AtomicBool) -> DeliveryReport {
+    let mut delivered = DeliveryReport::default();
     let outbound = &session.context.config.outbound;
     let prepared = session.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
     let (store, mut transport) = match prepared {
         Ok(prepared) => prepared,
-        Err(error) => return tracing::warn!("delivery during fetch postponed: {error:#}"),
+        Err(error) => {
+            tracing::warn!("delivery during fetch postponed: {error:#}");
+            return delivered;
+        }
     };
     loop {
         if let Err(error) = store.checkpoint() {
             tracing::debug!("checkpoint during fetch postponed: {error:#}");
         }
         match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now()) {
-            Ok(report) if report.sent + report.deferred + report.failed > 0 => {}
-            Ok(_) if stop.load(Ordering::SeqCst) => return,
+            Ok(report) if report.sent + report.deferred + report.failed > 0 => delivered.add(&report),
+            Ok(_) if stop.load(Ordering::SeqCst) => return delivered,
             Ok(_) => std::thread::sleep(Duration::from_millis(20)),
-            Err(error) => return tracing::warn!("delivery during fetch postponed: {error:#}"),
+            Err(error) => {
+                tracing::warn!("delivery during fetch postponed: {error:#}");
+                return delivered;
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Commands print data on stdout and logs on stderr; `ingest` prints nothing on success.
 
+pub mod demo;
 pub mod fetch;
 pub mod ingest;
 pub mod person;
@@ -21,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::pipeline::Context;
 use crate::store::Store;
+use crate::transport::deliver::DeliveryReport;
 
 /// reqmail: a mail-first trouble-ticket gateway.
 #[derive(Debug, Parser)]
@@ -32,6 +34,9 @@ pub struct Cli {
     /// More log output on stderr (-v: decisions, -vv: details); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// No summary line from batch commands (for cron); errors are still printed.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,6 +44,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Ingest(ingest::Ingest),
+    Demo(demo::Demo),
     Fetch(fetch::Fetch),
     Serve(serve::Serve),
     Tick(tick::Tick),
@@ -98,7 +104,7 @@ impl Cli {
                 }
             }
         }
-        ingest.then_some(Cli { config, verbose, command: Command::Ingest(ingest::Ingest { recipient }) })
+        ingest.then_some(Cli { config, verbose, quiet: false, command: Command::Ingest(ingest::Ingest { recipient }) })
     }
 }
 
@@ -153,9 +159,10 @@ impl Session {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Ingest(command) => command.execute(&cli),
-        Command::Fetch(command) => command.execute(&Session::start(&cli)?),
+        Command::Demo(command) => command.execute(&Session::start(&cli)?),
+        Command::Fetch(command) => command.execute(&Session::start(&cli)?, cli.quiet),
         Command::Serve(command) => command.execute(&cli),
-        Command::Tick(command) => command.execute(&Session::start(&cli)?),
+        Command::Tick(command) => command.execute(&Session::start(&cli)?, cli.quiet),
         Command::Ticket(command) => command.execute(&Session::start(&cli)?),
         Command::Quarantine(command) => command.execute(&Session::start(&cli)?),
         Command::Person(command) => command.execute(&Session::start(&cli)?),
@@ -167,15 +174,33 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Delivers what is due, when the configuration asks commands to do so; a failure is
 /// logged and left to the next pass, never lost.
-pub fn deliver_now(session: &Session, store: &mut Store) {
+pub fn deliver_now(session: &Session, store: &mut Store) -> DeliveryReport {
     let outbound = &session.context.config.outbound;
     if !outbound.deliver_immediately {
-        return;
+        return DeliveryReport::default();
     }
     let result = crate::transport::from_config(outbound)
         .and_then(|mut transport| crate::transport::deliver::deliver_due(store, transport.as_mut(), outbound, session.clock.now()));
-    if let Err(error) = result {
+    result.unwrap_or_else(|error| {
         tracing::warn!("delivery postponed: {error:#}");
+        DeliveryReport::default()
+    })
+}
+
+/// Prints one line on stdout. A reader that went away (`reqmail … | head -1`) is no
+/// error of ours: the line is dropped quietly instead of panicking as `println!` would.
+pub fn print_line(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Where the letters of this configuration go, for summaries: "the Maildir mail/outbox".
+pub fn letters_destination(config: &Config) -> String {
+    use crate::config::TransportKind;
+    match config.outbound.transport {
+        TransportKind::Maildir => format!("into {}", config.outbound.maildir.display()),
+        TransportKind::Smtp => "by SMTP".to_string(),
+        TransportKind::Sendmail => "by sendmail".to_string(),
     }
 }
 

@@ -56,7 +56,7 @@ impl PersonCommand {
         match self {
             PersonCommand::Add { address, role, name } => {
                 let address = crate::parse::bare_address(address)
-                    .ok_or_else(|| anyhow::anyhow!("{address:?} is not an address like ann@example.com"))?;
+                    .ok_or_else(|| Failure::Usage(anyhow::anyhow!("{address:?} is not an address like ann@example.com")))?;
                 let tx = store.write()?;
                 match store::people::find_by_address(&tx, &address)? {
                     Some((person, _)) => store::people::set_role(&tx, person, *role, name.as_deref())?,

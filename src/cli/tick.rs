@@ -1,5 +1,7 @@
-use crate::cli::{Failure, Session};
-use crate::scheduler;
+//! `reqmail tick`: one pass of the timed jobs, then the outbox.
+
+use crate::cli::{letters_destination, Failure, Session};
+use crate::scheduler::{self, TickReport};
 
 /// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
 /// surveys, spooled messages, then the outbox. Idempotent; run it every minute.
@@ -7,10 +9,32 @@ use crate::scheduler;
 pub struct Tick {}
 
 impl Tick {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, session: &Session, quiet: bool) -> Result<(), Failure> {
         let mut store = session.open_store()?;
         let report = scheduler::tick(&session.context, &mut store, session.clock.now())?;
         tracing::info!(?report, "scheduler pass");
+        if !quiet {
+            crate::cli::print_line(&summary_line(&report, session));
+        }
         Ok(())
     }
+}
+
+fn summary_line(report: &TickReport, session: &Session) -> String {
+    let mut line = format!(
+        "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}; letters written {} {}",
+        report.resumed,
+        report.auto_closed,
+        report.reminders,
+        report.escalations,
+        report.hold_timeouts,
+        report.nags,
+        report.surveys,
+        report.delivery.sent,
+        letters_destination(&session.context.config),
+    );
+    if report.delivery.deferred + report.delivery.failed > 0 {
+        line.push_str(&format!(" ({} to retry, {} given up)", report.delivery.deferred, report.delivery.failed));
+    }
+    line
 }

@@ -20,6 +20,14 @@ pub struct DeliveryReport {
     pub failed: usize,
 }
 
+impl DeliveryReport {
+    pub fn add(&mut self, other: &DeliveryReport) {
+        self.sent += other.sent;
+        self.deferred += other.deferred;
+        self.failed += other.failed;
+    }
+}
+
 /// Rows claimed at a time; a pass goes on until nothing is due.
 const BATCH: i64 = 500;
 /// How long a claim keeps other deliverers away; a crash makes the rows due again after it.

@@ -128,3 +128,61 @@ fn every_commented_example_in_the_example_configuration_is_valid() {
     assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("1 rules") && run.stdout.contains("1 rotations"), "{}", run.stdout);
 }
+
+#[test]
+fn demo_on_the_built_in_defaults_shows_the_whole_flow() {
+    // No configuration file at all: the first command a newcomer runs.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::process::Command::new(crate::harness::BINARY)
+        .arg("demo")
+        .current_dir(dir.path())
+        .env_remove("REQMAIL_CONFIG")
+        .env_remove("REQMAIL_NOW")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(demo.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&demo.stderr));
+    assert!(stdout.contains("fetch: read 2: opened 1, threaded 0, ignored 1, quarantined 0"), "{stdout}");
+    assert_eq!(stdout.matches("threaded 1").count(), 3, "reply, agent's answer and approval join the ticket: {stdout}");
+    assert!(stdout.contains("Ticket 1 is now closed."), "{stdout}");
+    assert!(stdout.contains("reqmail ticket show 1"), "says what to try next: {stdout}");
+    let letters = std::fs::read_dir(dir.path().join("mail/outbox/new")).unwrap().count();
+    assert_eq!(stdout.matches("letter to ").count(), letters, "every letter written is shown: {stdout}");
+
+    // Run again: the samples are new mail again, so a second ticket goes the same way.
+    let again = std::process::Command::new(crate::harness::BINARY).arg("demo").current_dir(dir.path()).env_remove("REQMAIL_CONFIG").output().unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success() && stdout.contains("Ticket 2 is now closed."), "{stdout}");
+}
+
+#[test]
+fn batch_commands_print_one_summary_line_unless_quiet() {
+    let desk = Desk::new();
+    desk.deliver_to_inbox("1", &request("s1@x", "carol@example.org", "Disk full", "The disk is full."));
+    desk.deliver_to_inbox("2", b"From: MAILER-DAEMON@example.net\r\nTo: help@example.com\r\nSubject: Undelivered\r\nAuto-Submitted: auto-replied\r\n\r\nx\r\n");
+    desk.deliver_to_inbox("3", b"\x00\x01 not mail at all");
+    let run = desk.run(&["fetch"]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    assert!(lines[0].starts_with("fetch: read 3: opened 1, threaded 0, ignored 1, quarantined 1"), "{}", lines[0]);
+    assert!(lines[0].contains("letters written 1 into ") && lines[0].ends_with("mail/outbox"), "{}", lines[0]);
+
+    let tick = desk.run(&["tick"]).ok();
+    assert!(tick.stdout.starts_with("tick: resumed 0, auto-closed 0"), "{}", tick.stdout);
+    assert_eq!(tick.stdout.lines().count(), 1);
+
+    desk.deliver_to_inbox("4", &request("s2@x", "carol@example.org", "Printer", "It jams."));
+    for args in [&["-q", "fetch"][..], &["tick", "--quiet"]] {
+        let run = desk.run(args).ok();
+        assert_eq!(run.stdout, "", "{args:?} is silent");
+    }
+    assert_eq!(desk.tickets().len(), 2, "quiet fetch still did its work");
+}
+
+#[test]
+fn person_add_with_a_wrong_address_is_a_usage_error() {
+    let desk = Desk::new();
+    let run = desk.run(&["person", "add", "notanaddress", "--role", "agent"]);
+    assert_eq!(run.status, 64, "{}", run.stderr);
+    assert!(run.stderr.contains("notanaddress") && run.stderr.contains("ann@example.com"), "names the value and shows a good one: {}", run.stderr);
+}

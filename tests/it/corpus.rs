@@ -1,4 +1,4 @@
-//! Every message of the shared public corpus goes through the whole pipeline: each is
+//! Every message of the public corpus in `fixtures/corpus` goes through the whole pipeline: each is
 //! applied, quarantined or ignored with a reason; none panics; none is lost.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Every file of the shared corpus, plus a truncated and a byte-mangled copy of each,
+//! Every file of the public corpus in `fixtures/corpus`, plus a truncated and a byte-mangled copy of each,
 //! through the whole pipeline in-process (parse → classify → identify → plan → apply),
 //! under a time and a memory bound: no panic, and an outcome for each. The mangling is
 //! seeded, so a failure names the file and the variant and reproduces. Fuzz findings

@@ -1,4 +1,4 @@
-//! Integration tests: the real `reqmail` binary on fixtures and the shared corpus.
+//! Integration tests: the real `reqmail` binary on fixtures and the public corpus in `fixtures/corpus`.
 
 mod harness;
 

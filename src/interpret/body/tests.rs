@@ -1,5 +1,5 @@
 //! Tests for [`visible_note`]: hand-written cases per mail client and language, fixture pairs
-//! under `fixtures/body/`, the public reply corpora under `../shared/corpus/`, robustness and
+//! under `fixtures/body/`, the public reply corpora under `fixtures/corpus/`, robustness and
 //! a 5 MB timing bound.
 
 use std::path::{Path, PathBuf};
@@ -489,13 +489,13 @@ fn fixture_pairs_match_exactly() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Public corpora (see ../shared/corpus/MANIFEST.md)
+// Public corpora (see fixtures/corpus/MANIFEST.md)
 // ---------------------------------------------------------------------------------------------
 
-const CORPUS_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+const CORPUS_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/corpus");
 
 /// The first of the candidate sub-folders that exists. Upstream keeps these files under
-/// `test/…`; the shared copy drops that level (despite MANIFEST.md saying the structure is
+/// `test/…`; this copy drops that level (despite MANIFEST.md saying the structure is
 /// kept), so both layouts are accepted and a re-copy does not silently break the test.
 fn corpus_directory(source_folder: &str, candidates: &[&str]) -> PathBuf {
     let source = Path::new(CORPUS_ROOT).join(source_folder);

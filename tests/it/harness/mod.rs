@@ -211,9 +211,9 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// The shared public mail corpus beside the repository.
+/// The public mail corpus copied from other projects' test suites (`fixtures/corpus/MANIFEST.md`).
 pub fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+    fixtures().join("corpus")
 }
 
 /// A fixture with `%NAME%` placeholders replaced.
