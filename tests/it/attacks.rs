@@ -1,4 +1,4 @@
-//! Issue 7: one test per attack on a mail gateway that faces the internet, named after
+//! One test per attack on a mail gateway that faces the internet, named after
 //! the attack. Loops and robots (RFC 3834), bounces (RFC 3464), forged senders
 //! (DESIGN §4, RFC 8601), hostile content, crashes.
 
@@ -602,4 +602,22 @@ fn smtp_outage_delays_mail_and_recovery_sends_it_once() {
     desk.run(&["tick"]).ok();
     desk.run(&["tick"]).ok();
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1, "sent once after the outage");
+}
+
+#[test]
+fn html_of_a_hundred_thousand_unclosed_divs_is_read_in_seconds() {
+    let desk = Desk::new();
+    for (id, unit) in [("divs", "<div>"), ("quotes", "<blockquote>")] {
+        let html = format!("<html><body>Please help.{}the end</body></html>", unit.repeat(100_000));
+        let raw = format!(
+            "From: carol@example.org\r\nTo: help@example.com\r\nSubject: nested {id}\r\nMessage-ID: <{id}@x>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n"
+        );
+        let started = Instant::now();
+        desk.ingest(raw.as_bytes()).ok();
+        assert!(started.elapsed() < Duration::from_secs(20), "{id}: {:?}", started.elapsed());
+    }
+    let notes: Vec<String> = (1..=2).map(|ticket| history_actions(&desk, ticket).into_iter().map(|(_, detail)| detail).collect()).collect();
+    assert!(notes[0].contains("Please help.") && notes[0].contains("the end"), "the words are kept: {}", notes[0]);
+    // Inside a block quote, the words are a quotation: the note keeps the sender's own.
+    assert!(notes[1].contains("Please help."), "{}", notes[1]);
 }
