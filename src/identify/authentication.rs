@@ -1,9 +1,9 @@
 //! Authentication-Results (RFC 8601) from our own receiving MTA, read with suspicion.
 //!
 //! Anybody can write an Authentication-Results header into a message. Only our MTA's
-//! is believed: the topmost header whose authserv-id equals `mail.trusted_authserv_id`
-//! (our MTA adds its own on top and should remove forged ones with its id; any further
-//! down came from elsewhere). From it a sender is authentic when DMARC passed for the
+//! is believed: the one header whose authserv-id equals `mail.trusted_authserv_id`.
+//! When two or more carry that id, one of them is forged, and which one depends on
+//! whether the MTA prepends or appends its own; so none is believed. From it a sender is authentic when DMARC passed for the
 //! From domain, or DKIM passed with `header.d` aligned to it, or SPF passed with
 //! `smtp.mailfrom` aligned to it (DMARC's relaxed alignment, RFC 7489 §3.1, with the
 //! organisational domain approximated by "one is the other or a parent of it").
@@ -96,11 +96,11 @@ pub fn verdict(mail: &Mail, trusted_authserv_id: Option<&str>) -> Option<String>
     }
     let from = mail.from.as_ref()?;
     let (_, from_domain) = from.address.rsplit_once('@')?;
-    // Topmost first: headers are kept in the order they appear.
-    let (_, results) = mail
-        .headers_named("authentication-results")
-        .filter_map(parse_header)
-        .find(|(authserv_id, _)| *authserv_id == trusted)?;
+    let mut ours = mail.headers_named("authentication-results").filter_map(parse_header).filter(|(authserv_id, _)| *authserv_id == trusted);
+    let (_, results) = ours.next()?;
+    if ours.next().is_some() {
+        return None;
+    }
     for result in &results {
         if result.result != "pass" {
             continue;
@@ -147,16 +147,23 @@ mod tests {
     }
 
     #[test]
-    fn only_the_topmost_trusted_header_counts() {
+    fn only_a_single_trusted_header_counts() {
         let from = "From: Ann <ann@example.org>";
         assert!(check(&format!("Authentication-Results: mx.example.com; dmarc=pass header.from=example.org\r\n{from}")).is_some());
         assert!(check(&format!("Authentication-Results: mx.example.com; dkim=pass header.d=mail.example.org\r\n{from}")).is_some());
         assert!(check(&format!("Authentication-Results: mx.example.com; spf=pass smtp.mailfrom=bounce@example.org\r\n{from}")).is_some());
-        // Forged by the sender, below ours: ours says fail.
+        // Two verdicts from "our" server: one is forged, whichever order the MTA adds its own in.
+        for (first, second) in [("fail", "pass"), ("pass", "fail"), ("pass", "pass")] {
+            assert!(check(&format!(
+                "Authentication-Results: mx.example.com; dmarc={first} header.from=example.org\r\nAuthentication-Results: mx.example.com; dmarc={second} header.from=example.org\r\n{from}"
+            ))
+            .is_none(), "{first} then {second}");
+        }
+        // Another server's header beside ours changes nothing.
         assert!(check(&format!(
-            "Authentication-Results: mx.example.com; dmarc=fail header.from=example.org\r\nAuthentication-Results: mx.example.com; dmarc=pass header.from=example.org\r\n{from}"
+            "Authentication-Results: mx.evil.test; dmarc=fail\r\nAuthentication-Results: mx.example.com; dmarc=pass header.from=example.org\r\n{from}"
         ))
-        .is_none());
+        .is_some());
         // Another server's word is not ours.
         assert!(check(&format!("Authentication-Results: mx.evil.test; dmarc=pass header.from=example.org\r\n{from}")).is_none());
         // Not aligned.

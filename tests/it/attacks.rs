@@ -324,6 +324,22 @@ fn authentication_results_forged_by_the_sender_are_not_believed() {
 }
 
 #[test]
+fn two_verdicts_from_our_own_server_id_make_the_sender_unverified() {
+    // An MTA that appends its verdict below the sender's headers: the forged pass is on
+    // top, the genuine fail below. Believing the topmost would let Eve in.
+    let desk = Desk::with_config("[mail]\ntrusted_authserv_id = \"mx.example.com\"\n");
+    let forged_on_top = reply(
+        "a5@example.org",
+        "ann@example.org",
+        "help@example.com",
+        "x@y",
+        "Authentication-Results: mx.example.com; dmarc=pass header.from=example.org\r\nAuthentication-Results: mx.example.com; dmarc=fail header.from=example.org\r\n",
+        "x",
+    );
+    assert!(!trust_of(&desk, &forged_on_top).is_authentic());
+}
+
+#[test]
 fn spoofed_internal_x_reqmail_headers_cannot_steer_a_ticket() {
     let desk = Desk::new();
     ticket_with_receipt(&desk);
