@@ -71,12 +71,38 @@ pub enum Outcome {
     Duplicate,
 }
 
-/// The idempotency key: the Message-ID, else a hash of the bytes.
+/// The idempotency key: the Message-ID together with a hash of the body, else a hash
+/// of all the bytes. A second copy of one message (a retrying MTA, another alias, the
+/// same mail by IMAP and by pipe) differs only in its trace headers and has one
+/// effect; a different message that reuses a Message-ID (scanners and broken clients
+/// do) has another body and is kept and processed as the new mail it is.
 pub fn dedupe_key(raw: &[u8]) -> String {
     match scan_message_id(raw) {
-        Some(id) => format!("id:{id}"),
+        Some(id) => format!("id:{id} body:{}", body_hash(raw)),
         None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
     }
+}
+
+fn body_hash(raw: &[u8]) -> String {
+    hex::encode(&Sha256::digest(body_of(raw))[..16])
+}
+
+/// The same message stored under the key of earlier versions (the Message-ID alone),
+/// so that a retry of mail spooled before an upgrade still has one effect.
+fn stored_before_upgrade(conn: &Connection, raw: &[u8]) -> rusqlite::Result<Option<Spooled>> {
+    let Some(id) = scan_message_id(raw) else { return Ok(None) };
+    let Some((spooled, stored)) = store::messages::inbound_by_key(conn, &format!("id:{id}"))? else { return Ok(None) };
+    Ok((body_hash(&stored) == body_hash(raw)).then_some(spooled))
+}
+
+/// The bytes after the header block (all of them when there is no blank line).
+fn body_of(raw: &[u8]) -> &[u8] {
+    let separators: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\r\r"];
+    separators
+        .iter()
+        .filter_map(|separator| raw.windows(separator.len()).position(|window| window == *separator).map(|at| at + separator.len()))
+        .min()
+        .map_or(raw, |start| &raw[start..])
 }
 
 /// Finds the Message-ID in the header block without parsing the whole message, so that
@@ -110,6 +136,9 @@ pub fn spool(store: &mut Store, incoming: &[Incoming<'_>], now: DateTime<Utc>) -
 /// Stores one message in the caller's transaction; for sources that do more in the same
 /// commit (IMAP quarantines oversized messages there).
 pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
+    if let Some(spooled) = stored_before_upgrade(conn, message.raw)? {
+        return Ok(spooled);
+    }
     let dedupe_key = dedupe_key(message.raw);
     let arrival = Arrival {
         raw: message.raw,
@@ -603,5 +632,17 @@ mod tests {
         assert_eq!(scan_message_id(b"From: a@b\n\nMessage-ID: <in@body>\n"), None);
         assert_eq!(scan_message_id(b"\x00\xff"), None);
         assert!(dedupe_key(b"no id here").starts_with("sha256:"));
+    }
+
+    #[test]
+    fn the_key_is_the_message_id_and_the_body() {
+        let message = b"Message-ID: <a@b>\r\nSubject: s\r\n\r\nbody\r\n";
+        let relayed = b"Received: from relay\r\nDelivered-To: x@y\r\nMessage-ID: <a@b>\r\nSubject: s\r\n\r\nbody\r\n";
+        assert_eq!(dedupe_key(message), dedupe_key(relayed), "trace headers are not the message");
+        let other = b"Message-ID: <a@b>\r\nSubject: s\r\n\r\nanother body\r\n";
+        assert_ne!(dedupe_key(message), dedupe_key(other), "a reused Message-ID is another message");
+        assert_eq!(body_of(b"A: b\n\nx"), b"x");
+        assert_eq!(body_of(b"A: b\r\rx"), b"x");
+        assert_eq!(body_of(b"no separator"), b"no separator");
     }
 }

@@ -55,6 +55,16 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
     )
 }
 
+/// The inbound message stored under `dedupe_key`, with its raw bytes.
+pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> rusqlite::Result<Option<(Spooled, Vec<u8>)>> {
+    conn.prepare_cached("SELECT id, state, raw FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?
+        .query_row([dedupe_key], |row| {
+            let state: String = row.get(1)?;
+            Ok((Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" }, row.get(2)?))
+        })
+        .optional()
+}
+
 /// Inbound messages stored but not yet processed, oldest first.
 pub fn pending(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<SpoolId>> {
     conn.prepare_cached("SELECT id FROM messages WHERE state = 'spooled' ORDER BY id LIMIT ?1")?

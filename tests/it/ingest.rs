@@ -71,6 +71,16 @@ fn duplicate_delivery_gives_one_ticket() {
 }
 
 #[test]
+fn a_different_message_reusing_a_message_id_is_not_lost() {
+    let desk = Desk::new();
+    desk.ingest(&request("scanner@example.org", "ann@example.org", "Scan 1", "First scanned page.")).ok();
+    desk.ingest(&request("scanner@example.org", "bob@example.org", "Scan 2", "Second scanned page.")).ok();
+    let subjects: Vec<String> = desk.tickets().iter().map(|ticket| ticket["subject"].as_str().unwrap().to_string()).collect();
+    assert_eq!(subjects, ["Scan 1", "Scan 2"]);
+    assert_eq!(desk.count("SELECT count(*) FROM messages WHERE direction = 'in' AND state = 'applied'"), 2);
+}
+
+#[test]
 fn message_without_message_id_is_deduplicated_by_content() {
     let desk = Desk::new();
     let raw = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: No id\r\n\r\nBody\r\n";
@@ -233,7 +243,8 @@ fn unwritable_database_means_try_again() {
 #[test]
 fn spooled_message_is_resumed_by_the_next_pass() {
     let desk = Desk::new();
-    // A message stored by a process that died before processing it.
+    // A message stored by a process that died before processing it, under the key of
+    // earlier versions (the Message-ID alone): the retry after an upgrade still matches.
     desk.run(&["ticket", "list"]).ok();
     let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
     let raw = request("crash@example.org", "ann@example.org", "Crashed", "x");

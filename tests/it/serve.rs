@@ -103,7 +103,7 @@ fn sigterm_in_the_middle_of_a_big_mailbox_loses_and_duplicates_nothing() {
 /// `source` of the inbound message with this Message-ID: `socket` when serve stored it,
 /// `pipe` when ingest did.
 fn stored_by(desk: &Desk, message_id: &str) -> String {
-    let rows = desk.sql(&format!("SELECT source FROM messages WHERE direction = 'in' AND dedupe_key = 'id:{message_id}'"));
+    let rows = desk.sql(&format!("SELECT source FROM messages WHERE direction = 'in' AND dedupe_key LIKE 'id:{message_id} body:%'"));
     rows.first().and_then(|row| row[0].as_str()).unwrap_or("not stored").to_string()
 }
 
