@@ -48,26 +48,46 @@ pub struct Outgoing<'a> {
     pub sequence: u64,
 }
 
+/// Longest subject our letters carry, in characters; longer ones end in "…". Enough for
+/// any real subject, and it keeps every header line far below RFC 5322's 998 octets
+/// even for one unbreakable word.
+const MAX_SUBJECT_CHARS: usize = 200;
+/// Longest display name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// Message-IDs longer than this (in bytes) are left out of In-Reply-To and References:
+/// no real one is, and one header line must stay within 998 octets.
+const MAX_REFERENCE_BYTES: usize = 250;
+
+/// `text` on one line and at most `limit` characters, cut with an ellipsis.
+fn shortened(text: &str, limit: usize) -> String {
+    let line = crate::parse::one_line(text);
+    match line.char_indices().nth(limit) {
+        None => line,
+        Some((cut, _)) => format!("{}…", line[..cut].trim_end()),
+    }
+}
+
 /// Builds the message; returns its Message-ID (without brackets) and its bytes.
 pub fn compose(outgoing: &Outgoing<'_>) -> anyhow::Result<(String, Vec<u8>)> {
     let domain = outgoing.from_address.rsplit_once('@').map_or("localhost", |(_, domain)| domain);
     let message_id = message_id(outgoing, domain);
     let mailbox = |name: Option<&str>, address: &str| -> anyhow::Result<Mailbox> {
         let address = address.parse().map_err(|error| anyhow::anyhow!("cannot use address {address:?}: {error}"))?;
-        Ok(Mailbox::new(name.map(crate::parse::one_line).filter(|name| !name.is_empty()), address))
+        Ok(Mailbox::new(name.map(|name| shortened(name, MAX_NAME_CHARS)).filter(|name| !name.is_empty()), address))
     };
     let mut builder = Message::builder()
         .from(mailbox(Some(outgoing.from_name), outgoing.from_address)?)
         .reply_to(mailbox(Some(outgoing.from_name), outgoing.reply_to)?)
         .to(mailbox(outgoing.to_name, outgoing.to_address)?)
-        .subject(crate::parse::one_line(outgoing.subject))
+        .subject(shortened(outgoing.subject, MAX_SUBJECT_CHARS))
         .date(outgoing.date.into())
         .message_id(Some(format!("<{message_id}>")));
-    if let Some(parent) = outgoing.in_reply_to {
+    if let Some(parent) = outgoing.in_reply_to.filter(|parent| parent.len() <= MAX_REFERENCE_BYTES) {
         builder = builder.in_reply_to(format!("<{parent}>"));
     }
-    if !outgoing.references.is_empty() {
-        let references: Vec<String> = outgoing.references.iter().map(|id| format!("<{id}>")).collect();
+    let references: Vec<String> =
+        outgoing.references.iter().filter(|id| id.len() <= MAX_REFERENCE_BYTES).map(|id| format!("<{id}>")).collect();
+    if !references.is_empty() {
         builder = builder.references(references.join(" "));
     }
     let auto_submitted = match outgoing.auto_submitted {
@@ -150,5 +170,34 @@ mod tests {
         let text = String::from_utf8(raw).unwrap();
         let header_block = text.split("\r\n\r\n").next().unwrap();
         assert!(!header_block.lines().any(|line| line.starts_with("Bcc:") || line.starts_with("X-Evil:")), "{header_block}");
+    }
+
+    /// Every header line of `message` within RFC 5322's 998 octets.
+    fn longest_header_line(message: &[u8]) -> usize {
+        let text = String::from_utf8_lossy(message);
+        let header_block = text.split("\r\n\r\n").next().unwrap();
+        header_block.split("\r\n").map(str::len).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn header_lines_stay_within_998_octets_whatever_the_subject() {
+        let unbreakable = "A".repeat(1_200);
+        let huge = "x".repeat(1 << 20);
+        let words = "word ".repeat(400);
+        let wide = "ü".repeat(900);
+        let long_id = format!("{}@example.org", "i".repeat(2_000));
+        let references = vec!["a@example.org".to_string(); 60].into_iter().chain([long_id.clone()]).collect::<Vec<_>>();
+        for subject in [&unbreakable, &huge, &words, &wide] {
+            let mut letter = outgoing(subject, Some(&unbreakable), &references);
+            letter.in_reply_to = Some(&long_id);
+            let (_, bytes) = compose(&letter).unwrap();
+            assert!(longest_header_line(&bytes) <= 998, "{} octets", longest_header_line(&bytes));
+            let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+            let shown = parsed.subject().unwrap();
+            assert!(shown.ends_with('…') && shown.chars().count() <= MAX_SUBJECT_CHARS + 1, "{shown}");
+        }
+        let (_, bytes) = compose(&outgoing("Printer jams", None, &[])).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(parsed.subject(), Some("Printer jams"), "a normal subject is kept whole");
     }
 }

@@ -637,3 +637,21 @@ fn html_of_a_hundred_thousand_unclosed_divs_is_read_in_seconds() {
     // Inside a block quote, the words are a quotation: the note keeps the sender's own.
     assert!(notes[1].contains("Please help."), "{}", notes[1]);
 }
+
+#[test]
+fn an_unbreakable_megabyte_subject_gives_a_receipt_with_short_header_lines() {
+    let desk = Desk::new();
+    for (id, subject) in [("s1", "B".repeat(1_227)), ("s2", "C".repeat(1 << 20))] {
+        desk.ingest(&request(&format!("{id}@example.org"), "carol@example.org", &subject, "Long subject.")).ok();
+    }
+    // The first gets a receipt, the second (over the header size limit) a notice.
+    let letters = desk.outbox();
+    assert_eq!(letters.len(), 2);
+    for letter in &letters {
+        let raw = String::from_utf8_lossy(&letter.raw).into_owned();
+        let header_block = raw.split("\r\n\r\n").next().unwrap();
+        let longest = header_block.split("\r\n").map(str::len).max().unwrap();
+        assert!(longest <= 998, "a header line of {longest} octets");
+    }
+    assert!(letters.iter().any(|letter| letter.subject().contains("BBBB") && letter.subject().ends_with('…')), "cut with an ellipsis");
+}
