@@ -2,6 +2,7 @@
 //!
 //! Commands print data on stdout and logs on stderr; `ingest` prints nothing on success.
 
+pub mod doctor;
 pub mod fetch;
 pub mod ingest;
 pub mod person;
@@ -54,6 +55,7 @@ pub enum Command {
     Report(report::ReportCommand),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
+    Doctor(doctor::Doctor),
 }
 
 impl Cli {
@@ -162,6 +164,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rules(command) => command.execute(&cli),
         Command::Report(command) => command.execute(&Session::start(&cli)?),
         Command::Rotation(command) => command.execute(&Session::start(&cli)?),
+        Command::Doctor(command) => command.execute(&cli),
     }
 }
 

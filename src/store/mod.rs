@@ -30,6 +30,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
 ];
 
+/// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 /// An open database with the schema at the latest version.
 pub struct Store {
     pub conn: Connection,
