@@ -2,6 +2,7 @@
 //!
 //! Commands print data on stdout and logs on stderr; `ingest` prints nothing on success.
 
+pub mod backup;
 pub mod doctor;
 pub mod fetch;
 pub mod ingest;
@@ -56,6 +57,9 @@ pub enum Command {
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
     Doctor(doctor::Doctor),
+    Backup(backup::Backup),
+    Export(backup::Export),
+    Restore(backup::Restore),
 }
 
 impl Cli {
@@ -165,6 +169,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(command) => command.execute(&Session::start(&cli)?),
         Command::Rotation(command) => command.execute(&Session::start(&cli)?),
         Command::Doctor(command) => command.execute(&cli),
+        Command::Backup(command) => command.execute(&cli),
+        Command::Export(command) => command.execute(&cli),
+        Command::Restore(command) => command.execute(&cli),
     }
 }
 

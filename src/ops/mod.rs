@@ -3,4 +3,5 @@
 //! files, `retention` purges old tickets and forgets people, `import` brings an old
 //! archive in. None of them is on the path of a message.
 
+pub mod backup;
 pub mod doctor;

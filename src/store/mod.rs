@@ -5,6 +5,7 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod dump;
 pub mod imap;
 pub mod messages;
 pub mod outbox;

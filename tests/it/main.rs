@@ -18,3 +18,4 @@ mod smtp;
 mod mta_pipe;
 mod deploy;
 mod doctor;
+mod backup;
