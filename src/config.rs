@@ -52,6 +52,7 @@ pub struct Config {
     pub rotations: BTreeMap<String, RotationConfig>,
     pub limits: LimitsConfig,
     pub serve: ServeConfig,
+    pub retention: RetentionConfig,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -421,6 +422,16 @@ impl Default for ApprovalConfig {
 }
 
 /// Bounds on hostile or runaway mail (issue 7): sizes checked before expensive
+/// How long closed tickets are kept (`[retention]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Closed and rejected tickets whose last change is older than this many days are
+    /// purged with their mail and attachments by `tick`, `serve` and `reqmail purge`;
+    /// 0 keeps everything.
+    pub closed_days: u32,
+}
+
 /// work, and the rate of automatic mail to any one address.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod person;
 pub mod quarantine;
 pub mod report;
+pub mod retention;
 pub mod rotation;
 pub mod rules;
 pub mod serve;
@@ -60,6 +61,7 @@ pub enum Command {
     Backup(backup::Backup),
     Export(backup::Export),
     Restore(backup::Restore),
+    Purge(retention::Purge),
 }
 
 impl Cli {
@@ -172,6 +174,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Backup(command) => command.execute(&cli),
         Command::Export(command) => command.execute(&cli),
         Command::Restore(command) => command.execute(&cli),
+        Command::Purge(command) => command.execute(&Session::start(&cli)?),
     }
 }
 

@@ -4,4 +4,5 @@
 //! archive in. None of them is on the path of a message.
 
 pub mod backup;
+pub mod retention;
 pub mod doctor;

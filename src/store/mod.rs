@@ -11,6 +11,7 @@ pub mod messages;
 pub mod outbox;
 pub mod people;
 pub mod quarantine;
+pub mod retention;
 pub mod ratelimit;
 pub mod tickets;
 pub mod undeliverable;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_imap.sql")),
     M::up(include_str!("migrations/0004_safety.sql")),
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
+    M::up(include_str!("migrations/0007_operations.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

@@ -19,3 +19,4 @@ mod mta_pipe;
 mod deploy;
 mod doctor;
 mod backup;
+mod retention;
