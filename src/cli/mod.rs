@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod doctor;
 pub mod fetch;
+pub mod import;
 pub mod ingest;
 pub mod person;
 pub mod quarantine;
@@ -62,6 +63,7 @@ pub enum Command {
     Export(backup::Export),
     Restore(backup::Restore),
     Purge(retention::Purge),
+    Import(import::Import),
 }
 
 impl Cli {
@@ -175,6 +177,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Export(command) => command.execute(&cli),
         Command::Restore(command) => command.execute(&cli),
         Command::Purge(command) => command.execute(&Session::start(&cli)?),
+        Command::Import(command) => command.execute(&Session::start(&cli)?),
     }
 }
 

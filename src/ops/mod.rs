@@ -6,3 +6,4 @@
 pub mod backup;
 pub mod retention;
 pub mod doctor;
+pub mod import;

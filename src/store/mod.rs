@@ -7,6 +7,7 @@
 pub mod blobs;
 pub mod dump;
 pub mod imap;
+pub mod imports;
 pub mod messages;
 pub mod outbox;
 pub mod people;

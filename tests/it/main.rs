@@ -20,3 +20,4 @@ mod deploy;
 mod doctor;
 mod backup;
 mod retention;
+mod import;
