@@ -30,6 +30,8 @@ pub struct TickReport {
     pub surveys: usize,
     /// Tickets removed by the retention policy.
     pub purged: usize,
+    /// Steps the tutorial robot took.
+    pub tutorial_steps: usize,
     pub delivery: DeliveryReport,
 }
 
@@ -51,6 +53,7 @@ pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow:
         tx.commit()?;
     }
     report.purged = crate::ops::retention::purge_due(&context.config.retention, store, now)?;
+    report.tutorial_steps = crate::ops::tutorial::tick(context, store, now)?;
     let outbound = &context.config.outbound;
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;

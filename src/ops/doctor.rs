@@ -102,6 +102,14 @@ fn check_rules_and_templates(config: &Config, findings: &mut Vec<Finding>) {
         context.rules.queue_names().len(),
         context.rules.rotations().len()
     )));
+    if let Some(queue) = &config.tutorial.queue {
+        if !context.rules.queue_names().iter().any(|known| known.eq_ignore_ascii_case(queue)) {
+            findings.push(Finding::problem(
+                format!("tutorial.queue {queue:?} is not a queue, so no ticket can reach the robot"),
+                format!("add [queues.{queue}] to the configuration"),
+            ));
+        }
+    }
     let mut languages: Vec<String> = crate::notify::render::built_in_templates().map(|(language, _)| language.to_string()).collect();
     let mut names: Vec<String> = crate::notify::render::built_in_templates().map(|(_, name)| name.to_string()).collect();
     let mut folders: Vec<&Path> = config.templates.dir.iter().map(PathBuf::as_path).collect();

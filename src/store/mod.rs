@@ -15,6 +15,7 @@ pub mod quarantine;
 pub mod retention;
 pub mod ratelimit;
 pub mod tickets;
+pub mod tutorial;
 pub mod undeliverable;
 
 use std::time::Duration;

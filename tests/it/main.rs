@@ -21,3 +21,4 @@ mod doctor;
 mod backup;
 mod retention;
 mod import;
+mod tutorial;
