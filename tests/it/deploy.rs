@@ -77,3 +77,17 @@ fn services_run_as_their_own_user_with_only_the_state_directory_writable() {
         assert!(score <= 2.0, "{}: exposure {score}\n{output}", unit.display());
     }
 }
+
+#[test]
+fn the_debian_configuration_is_valid_and_keeps_its_state_where_the_units_may_write() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = root.join("deploy/reqmail.debian.toml");
+    let output = Command::new(BINARY).arg("--config").arg(&config).args(["rules", "check"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = std::fs::read_to_string(&config).unwrap();
+    for line in ["path = \"/var/lib/reqmail/reqmail.db\"", "maildir = \"/var/lib/reqmail/mail/inbox\""] {
+        assert!(text.lines().any(|config_line| config_line == line), "{line} missing: the service may write only /var/lib/reqmail");
+    }
+    let postinst = Command::new("sh").arg("-n").arg(root.join("deploy/debian/postinst")).output().unwrap();
+    assert!(postinst.status.success(), "{}", String::from_utf8_lossy(&postinst.stderr));
+}
