@@ -56,7 +56,8 @@ pub struct Restore {
 impl Restore {
     pub fn execute(&self, cli: &Cli) -> Result<(), Failure> {
         let config = config(cli)?;
-        let restored = backup::restore(&config, &self.source, self.force)?;
+        let now = crate::clock::Clock::from_env().map_err(Failure::Config)?.now();
+        let restored = backup::restore(&config, &self.source, self.force, now)?;
         println!(
             "restored {} into {}: {} tickets, {} messages, schema {}",
             self.source.display(),

@@ -24,7 +24,7 @@ pub fn backup(config: &StoreConfig, file: &Path, force: bool) -> anyhow::Result<
     if file.exists() && !force {
         anyhow::bail!("{} exists; choose another name or add --force to replace it", file.display());
     }
-    let store = Store::open(config)?;
+    let store = open_existing(config)?;
     let partial = partial_name(file);
     let _ = std::fs::remove_file(&partial);
     dump::backup_to(&store.conn, &partial).inspect_err(|_| {
@@ -35,6 +35,12 @@ pub fn backup(config: &StoreConfig, file: &Path, force: bool) -> anyhow::Result<
     std::fs::rename(&partial, file).with_context(|| format!("cannot rename {} to {}", partial.display(), file.display()))?;
     sync_parent(file);
     Ok(contents)
+}
+
+/// The store, which must exist: copying a store that is not there would create one.
+fn open_existing(config: &StoreConfig) -> anyhow::Result<Store> {
+    anyhow::ensure!(config.path.exists(), "there is no store at {} (check [store] path, or --config)", config.path.display());
+    Store::open(config)
 }
 
 /// `NAME.partial` next to `path`.
@@ -67,7 +73,7 @@ pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
         std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove the unfinished export {}", partial.display()))?;
     }
     std::fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-    let mut store = Store::open(config)?;
+    let mut store = open_existing(config)?;
     // The text dump first, from one snapshot; the readable files from a second one may
     // show a little more, never less.
     let sql_path = partial.join(EXPORT_SQL);
@@ -117,7 +123,7 @@ pub struct Restored {
 
 /// Rebuilds the store from a backup file or an export folder. A store holding tickets or
 /// messages is replaced only with `force`, and then kept under a new name.
-pub fn restore(config: &Config, source: &Path, force: bool) -> anyhow::Result<Restored> {
+pub fn restore(config: &Config, source: &Path, force: bool, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Restored> {
     let target = &config.store.path;
     if let Some(socket) = config.ingest_socket() {
         if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -156,7 +162,7 @@ pub fn restore(config: &Config, source: &Path, force: bool) -> anyhow::Result<Re
         if let Ok(old) = Store::open(&config.store) {
             let _ = old.checkpoint_and_empty_wal();
         }
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let stamp = now.format("%Y%m%dT%H%M%SZ");
         let aside = suffixed(target, &format!(".replaced-{stamp}"));
         std::fs::rename(target, &aside).with_context(|| format!("cannot move {} aside", target.display()))?;
         Some(aside)

@@ -161,6 +161,11 @@ fn export_is_readable_and_restore_refuses_to_overwrite_a_store_with_data() {
     assert_eq!(other.tickets()[0]["subject"], "Printer on fire");
     let kept: Vec<_> = std::fs::read_dir(other.path()).unwrap().flatten().filter(|entry| entry.file_name().to_string_lossy().contains(".replaced-")).collect();
     assert_eq!(kept.len(), 1, "the replaced store is kept");
+    // No store to copy: nothing is created.
+    let empty = Desk::new();
+    let run = empty.run(&["backup", &folder.path().join("none.db").display().to_string()]);
+    assert!(run.status == 1 && run.stderr.contains("there is no store"), "{}", run.stderr);
+    assert!(!empty.path().join("reqmail.db").exists());
     // Not a backup at all.
     let junk = folder.path().join("junk.db");
     std::fs::write(&junk, "not a database").unwrap();
