@@ -52,6 +52,8 @@ pub struct Config {
     pub rotations: BTreeMap<String, RotationConfig>,
     pub limits: LimitsConfig,
     pub serve: ServeConfig,
+    pub retention: RetentionConfig,
+    pub tutorial: TutorialConfig,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -421,6 +423,34 @@ impl Default for ApprovalConfig {
 }
 
 /// Bounds on hostile or runaway mail (issue 7): sizes checked before expensive
+/// The tutorial queue (`[tutorial]`): a robot agent works its tickets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TutorialConfig {
+    /// The queue whose tickets the robot works (it must be one of `[queues]`); none by default.
+    pub queue: Option<String>,
+    /// Minutes a tutorial ticket stays quiet before the robot's next step.
+    pub step_minutes: u32,
+    /// The robot's address; default `tutorial-robot@` the help domain.
+    pub robot: Option<String>,
+}
+
+impl Default for TutorialConfig {
+    fn default() -> Self {
+        TutorialConfig { queue: None, step_minutes: 5, robot: None }
+    }
+}
+
+/// How long closed tickets are kept (`[retention]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Closed and rejected tickets whose last change is older than this many days are
+    /// purged with their mail and attachments by `tick`, `serve` and `reqmail purge`;
+    /// 0 keeps everything.
+    pub closed_days: u32,
+}
+
 /// work, and the rate of automatic mail to any one address.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -28,6 +28,10 @@ pub struct TickReport {
     pub hold_timeouts: usize,
     pub nags: usize,
     pub surveys: usize,
+    /// Tickets removed by the retention policy.
+    pub purged: usize,
+    /// Steps the tutorial robot took.
+    pub tutorial_steps: usize,
     pub delivery: DeliveryReport,
 }
 
@@ -48,6 +52,8 @@ pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow:
         }
         tx.commit()?;
     }
+    report.purged = crate::ops::retention::purge_due(&context.config.retention, store, now)?;
+    report.tutorial_steps = crate::ops::tutorial::tick(context, store, now)?;
     let outbound = &context.config.outbound;
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;

@@ -10,6 +10,12 @@ use anyhow::Context as _;
 /// Client settings trusting `ca_file` (else the system roots); `key` names the
 /// configuration key in error messages.
 pub fn client_config(ca_file: Option<&Path>, key: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    client_config_at(ca_file, key, Arc::new(rustls::time_provider::DefaultTimeProvider))
+}
+
+/// As [`client_config`], checking certificates as of the time `clock` gives: `reqmail
+/// doctor` asks whether a certificate will still be valid in a few weeks.
+pub fn client_config_at(ca_file: Option<&Path>, key: &str, clock: Arc<dyn rustls::time_provider::TimeProvider>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     use rustls_pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
@@ -33,7 +39,7 @@ pub fn client_config(ca_file: Option<&Path>, key: &str) -> anyhow::Result<Arc<ru
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let config = rustls::ClientConfig::builder_with_details(provider, clock)
         .with_safe_default_protocol_versions()
         .context("cannot set up TLS")?
         .with_root_certificates(roots)

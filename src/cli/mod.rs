@@ -2,12 +2,16 @@
 //!
 //! Commands print data on stdout and logs on stderr; `ingest` prints nothing on success.
 
+pub mod backup;
 pub mod demo;
+pub mod doctor;
 pub mod fetch;
+pub mod import;
 pub mod ingest;
 pub mod person;
 pub mod quarantine;
 pub mod report;
+pub mod retention;
 pub mod rotation;
 pub mod rules;
 pub mod serve;
@@ -60,6 +64,12 @@ pub enum Command {
     Report(report::ReportCommand),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
+    Doctor(doctor::Doctor),
+    Backup(backup::Backup),
+    Export(backup::Export),
+    Restore(backup::Restore),
+    Purge(retention::Purge),
+    Import(import::Import),
 }
 
 impl Cli {
@@ -169,6 +179,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rules(command) => command.execute(&cli),
         Command::Report(command) => command.execute(&Session::start(&cli)?),
         Command::Rotation(command) => command.execute(&Session::start(&cli)?),
+        Command::Doctor(command) => command.execute(&cli),
+        Command::Backup(command) => command.execute(&cli),
+        Command::Export(command) => command.execute(&cli),
+        Command::Restore(command) => command.execute(&cli),
+        Command::Purge(command) => command.execute(&Session::start(&cli)?),
+        Command::Import(command) => command.execute(&Session::start(&cli)?),
     }
 }
 

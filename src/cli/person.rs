@@ -47,6 +47,10 @@ pub enum PersonCommand {
     },
     /// Remove one address; a person with tickets keeps at least one.
     Remove { address: String },
+    /// Erase a person (GDPR): their addresses, name, the raw bytes and text of their
+    /// mail and their mentions in history are removed or anonymised; their tickets stay.
+    /// Recorded without the address.
+    Forget { address: String },
 }
 
 
@@ -54,6 +58,7 @@ impl PersonCommand {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
         let mut store = session.open_store()?;
         match self {
+            PersonCommand::Forget { address } => crate::cli::retention::forget(session, &mut store, address)?,
             PersonCommand::Add { address, role, name } => {
                 let address = crate::parse::bare_address(address)
                     .ok_or_else(|| Failure::Usage(anyhow::anyhow!("{address:?} is not an address like ann@example.com")))?;

@@ -22,7 +22,7 @@ impl Tick {
 
 fn summary_line(report: &TickReport, session: &Session) -> String {
     let mut line = format!(
-        "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}; letters written {} {}",
+        "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}, purged {}; letters written {} {}",
         report.resumed,
         report.auto_closed,
         report.reminders,
@@ -30,6 +30,7 @@ fn summary_line(report: &TickReport, session: &Session) -> String {
         report.hold_timeouts,
         report.nags,
         report.surveys,
+        report.purged,
         report.delivery.sent,
         letters_destination(&session.context.config),
     );

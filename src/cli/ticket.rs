@@ -115,7 +115,8 @@ fn history_json(event: &HistoryEvent) -> Value {
         .expect("history entries serialise")
 }
 
-fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
+/// A ticket and its history as plain text (`ticket show`, exports).
+pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
     let mut text = format!("Ticket #{}: {}\n", ticket.number, ticket.subject);
     let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
     for (label, value) in [

@@ -35,6 +35,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("de", "closed", include_str!("../../templates/de/closed.hbs")),
 ];
 
+/// The built-in templates as (language, name).
+pub fn built_in_templates() -> impl Iterator<Item = (&'static str, &'static str)> {
+    BUILT_IN.iter().map(|(language, name, _)| (*language, *name))
+}
+
 /// The templates: overrides compiled when loading (so a broken one is a configuration
 /// error), built-in ones compiled when first used (a short-lived `ingest` uses one or two
 /// of them).

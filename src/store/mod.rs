@@ -5,13 +5,17 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod dump;
 pub mod imap;
+pub mod imports;
 pub mod messages;
 pub mod outbox;
 pub mod people;
 pub mod quarantine;
+pub mod retention;
 pub mod ratelimit;
 pub mod tickets;
+pub mod tutorial;
 pub mod undeliverable;
 
 use std::time::Duration;
@@ -28,7 +32,13 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_imap.sql")),
     M::up(include_str!("migrations/0004_safety.sql")),
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
+    M::up(include_str!("migrations/0007_operations.sql")),
 ];
+
+/// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
 
 /// An open database with the schema at the latest version.
 pub struct Store {

@@ -153,6 +153,19 @@ impl SmtpTransport {
     }
 }
 
+impl SmtpTransport {
+    /// Connects, upgrades to TLS and logs in as configured, then says goodbye: whether
+    /// delivery could start (`reqmail doctor`).
+    pub fn check(&self) -> Result<(), TransportError> {
+        let server = self.server();
+        self.runtime.block_on(async {
+            let mut connection = within(self.timeout(), &format!("SMTP: connecting to {server}"), self.connect()).await?;
+            let _ = tokio::time::timeout(self.timeout(), connection.quit()).await;
+            Ok(())
+        })
+    }
+}
+
 impl Transport for SmtpTransport {
     /// Sends one letter after the other on the kept connection. A failure that leaves no
     /// usable connection (the server does not answer, or cannot be reached) defers the

@@ -1,5 +1,5 @@
 //! The whole loop by real mail: a customer's message goes through Postfix to `reqmail
-//! ingest` by a pipe transport (as deploy/postfix.md documents), reqmail's receipt goes
+//! ingest` by the pipe transport of deploy/postfix/ (as INSTALL.md installs it), reqmail's receipt goes
 //! out by SMTP through Postfix into the customer's Dovecot mailbox, the test reads it
 //! over IMAP as a mail client would and replies through Postfix again; the reply lands
 //! on the same ticket. Then an agent resolves it, and the customer marks "Yes" in the
@@ -127,4 +127,27 @@ fn postfix_pipe_hands_mail_to_serve_running_as_the_pipe_user() {
     assert_eq!(source[0][0], "socket", "Postfix -> ingest -> serve\n--- serve log ---\n{}", daemon.log());
     assert!(postfix.log().contains("relay=reqmail") && postfix.log().contains("status=sent"), "{}", postfix.log());
     assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
+fn a_broken_installation_keeps_mail_queued_in_postfix_until_it_is_fixed() {
+    let (_dovecot, desk, postfix) = install();
+    let working = std::fs::read_to_string(desk.config_path()).unwrap();
+    // A typo in the configuration: ingest answers 78, which Postfix would bounce.
+    std::fs::write(desk.config_path(), format!("{working}\n[mail_typo]\nx = 1\n")).unwrap();
+    let request = "From: Alice <alice@customer.test>\r\nTo: help@example.com\r\nSubject: Printer jam\r\nMessage-ID: <jam-1@customer.test>\r\n\
+                   Date: Sat, 21 Nov 2026 09:00:00 +0000\r\n\r\nThe printer on floor 2 jams.\r\n";
+    postfix.submit(CUSTOMER, "help@example.com", request.as_bytes());
+
+    let deferred = wait_until(Duration::from_secs(60), || postfix.log().contains("relay=reqmail") && postfix.log().contains("status=SOFTBOUNCE"));
+    // soft_bounce: Postfix logs the would-be bounce as SOFTBOUNCE and keeps the message.
+    assert!(deferred, "expected a deferral\n--- maillog ---\n{}", postfix.log());
+    assert!(!postfix.log().contains("status=bounced"), "{}", postfix.log());
+
+    // The admin fixes the file; Postfix's next attempt delivers the same message.
+    std::fs::write(desk.config_path(), working).unwrap();
+    let delivered = wait_until(Duration::from_secs(60), || postfix.log().contains("status=sent"));
+    assert!(delivered, "not delivered after the fix\n--- maillog ---\n{}", postfix.log());
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.tickets()[0]["subject"], "Printer jam");
 }

@@ -2,7 +2,8 @@
 //! and `data_directory` in a temporary folder, smtpd on 127.0.0.1 only (plain with
 //! STARTTLS, and implicit TLS), log in the folder (`maillog_file`), stopped in `Drop`.
 //!
-//! Routing, as a site would set it up (see deploy/postfix.md):
+//! Routing, as a site sets it up: the pipe transport and the main.cf lines are read from
+//! `deploy/postfix/` (the files INSTALL.md tells an admin to install):
 //! - the help domain `example.com` goes to a `pipe` transport running `reqmail ingest
 //!   --recipient ${recipient}` as `nobody` (pipe refuses root);
 //! - the customer domain `customer.test` is delivered by Postfix's `virtual` agent into
@@ -80,12 +81,14 @@ impl Postfix {
             "compatibility_level = 3.6\nqueue_directory = {dir}/queue\ndata_directory = {dir}/data\nmail_owner = postfix\nsetgid_group = postdrop\n\
              myhostname = mx.test\nmydomain = test\nmyorigin = mx.test\nmydestination =\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n\
              mynetworks = 127.0.0.0/8\nmaillog_file_prefixes = {dir}\nmaillog_file = {dir}/maillog\nalias_maps =\nalias_database =\nbiff = no\n\
-             smtputf8_enable = no\nrecipient_delimiter = +\nrelay_domains = example.com\ntransport_maps = texthash:{dir}/conf/transport\n\
+             smtputf8_enable = no\nrelay_domains = example.com\n\
              smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
              smtpd_recipient_restrictions = check_recipient_access texthash:{dir}/conf/access, permit_mynetworks, reject\n\
              smtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\nsmtpd_tls_security_level = may\n\
-             reqmail_destination_concurrency_limit = 1\nreqmail_destination_recipient_limit = 1\n\
-             queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n",
+             reqmail_destination_concurrency_limit = 1\n\
+             queue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n{site}",
+            // The lines a site adds to its main.cf, as INSTALL.md gives them.
+            site = deploy_file("postfix/main.cf").replace("hash:/etc/postfix/transport", &format!("texthash:{dir}/conf/transport")),
             cert = certificates.cert.display(),
             key = certificates.key.display(),
         );
@@ -145,12 +148,14 @@ impl Postfix {
         }
         let transport = match setup.reqmail_config {
             Some(config) => {
-                // As deploy/postfix.md documents: flags=Rq, one recipient per delivery.
-                master.push_str(&format!(
-                    "reqmail unix - n n - - pipe\n  flags=Rq user=nobody argv={} --config {} ingest --recipient ${{recipient}}\n",
-                    super::BINARY,
-                    config.display()
-                ));
+                // The site's pipe transport as INSTALL.md gives it; only the paths and the
+                // user (the test's installation belongs to nobody) are the test's own.
+                let pipe = deploy_file("postfix/master.cf")
+                    .replace("/usr/bin/reqmail", super::BINARY)
+                    .replace("/etc/reqmail/reqmail.toml", &config.display().to_string())
+                    .replace("user=reqmail", "user=nobody");
+                assert!(pipe.contains("user=nobody") && pipe.contains(super::BINARY), "deploy/postfix/master.cf changed shape:\n{pipe}");
+                master.push_str(&pipe);
                 "example.com reqmail:\n".to_string()
             }
             None => "example.com discard:\n".to_string(),
@@ -202,6 +207,12 @@ impl Postfix {
         let transport = lettre::SmtpTransport::builder_dangerous("127.0.0.1").port(self.port).build();
         transport.send_raw(&envelope, raw).unwrap_or_else(|error| panic!("Postfix refused the submission: {error}\n{}", self.log()));
     }
+}
+
+/// A file from `deploy/`, as shipped.
+pub fn deploy_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
 
 impl Drop for Postfix {

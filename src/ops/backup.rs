@@ -1,0 +1,208 @@
+//! `backup`, `export` and `restore`: the store copied while it works, written out as
+//! files a person can read, and rebuilt from either.
+//!
+//! A backup is one SQLite file (the online backup API: one consistent snapshot while
+//! `serve` and `ingest` keep writing). An export is a folder: every ticket as plain text
+//! next to its raw messages as `.eml` files, and `store.sql`, the whole store as SQL text.
+//! Files are written under a temporary name and renamed into place, so a crash never
+//! leaves something that looks complete but is not.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::config::{Config, StoreConfig};
+use crate::store::dump::{self, Contents};
+use crate::store::Store;
+
+/// The name of the SQL text in an export folder.
+pub const EXPORT_SQL: &str = "store.sql";
+
+/// Copies the store into `file` (refusing to replace an existing file unless `force`).
+pub fn backup(config: &StoreConfig, file: &Path, force: bool) -> anyhow::Result<Contents> {
+    if file.exists() && !force {
+        anyhow::bail!("{} exists; choose another name or add --force to replace it", file.display());
+    }
+    let store = open_existing(config)?;
+    let partial = partial_name(file);
+    let _ = std::fs::remove_file(&partial);
+    dump::backup_to(&store.conn, &partial).inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })?;
+    let contents = dump::contents(&dump::open_read_only(&partial)?)?;
+    sync_file(&partial)?;
+    std::fs::rename(&partial, file).with_context(|| format!("cannot rename {} to {}", partial.display(), file.display()))?;
+    sync_parent(file);
+    Ok(contents)
+}
+
+/// The store, which must exist: copying a store that is not there would create one.
+fn open_existing(config: &StoreConfig) -> anyhow::Result<Store> {
+    anyhow::ensure!(config.path.exists(), "there is no store at {} (check [store] path, or --config)", config.path.display());
+    Store::open(config)
+}
+
+/// `NAME.partial` next to `path`.
+fn partial_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+fn sync_file(path: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(path).and_then(|file| file.sync_all()).with_context(|| format!("cannot flush {} to disk", path.display()))
+}
+
+fn sync_parent(path: &Path) {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        let _ = std::fs::File::open(parent).and_then(|folder| folder.sync_all());
+    }
+}
+
+/// Writes the store into the new folder `dir`: `tickets/NUMBER/ticket.txt` with the
+/// ticket and its history, `tickets/NUMBER/messages/ID-in.eml` (and `-out`) with every
+/// message verbatim, `unfiled/` for messages on no ticket (quarantined, ignored), and
+/// `store.sql`.
+pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
+    if dir.exists() && std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()).unwrap_or(true) {
+        anyhow::bail!("{} exists and is not empty; export into a new folder", dir.display());
+    }
+    let partial = partial_name(dir);
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove the unfinished export {}", partial.display()))?;
+    }
+    std::fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut store = open_existing(config)?;
+    // The text dump first, from one snapshot; the readable files from a second one may
+    // show a little more, never less.
+    let sql_path = partial.join(EXPORT_SQL);
+    let mut sql = std::io::BufWriter::new(std::fs::File::create(&sql_path).with_context(|| format!("cannot create {}", sql_path.display()))?);
+    dump::write_sql(&mut store.conn, &mut sql).with_context(|| format!("cannot write {}", sql_path.display()))?;
+    sql.into_inner().map_err(|error| error.into_error())?.sync_all()?;
+    let contents = dump::contents(&store.conn)?;
+
+    let tickets = crate::store::tickets::list(&store.conn, &crate::store::tickets::TicketFilter::default())?;
+    for ticket in &tickets {
+        let folder = partial.join("tickets").join(format!("{:06}", ticket.number.0));
+        std::fs::create_dir_all(folder.join("messages"))?;
+        let history = crate::store::tickets::history(&store.conn, ticket.number)?;
+        std::fs::write(folder.join("ticket.txt"), crate::cli::ticket::ticket_text(ticket, &history))?;
+    }
+    dump::each_message(&store.conn, |id, direction, ticket, raw| {
+        let folder = match ticket {
+            Some(number) => partial.join("tickets").join(format!("{number:06}")).join("messages"),
+            None => partial.join("unfiled"),
+        };
+        std::fs::create_dir_all(&folder)?;
+        let path = folder.join(format!("{id:08}-{direction}.eml"));
+        std::fs::write(&path, raw).with_context(|| format!("cannot write {}", path.display()))
+    })?;
+    let mut readme = std::fs::File::create(partial.join("README.txt"))?;
+    write!(
+        readme,
+        "reqmail export: {} tickets, {} messages, schema version {}.\n\n\
+         tickets/NUMBER/ticket.txt          the ticket and its history\n\
+         tickets/NUMBER/messages/ID-in.eml  each message as received (-out: as sent)\n\
+         unfiled/ID-in.eml                  messages on no ticket (quarantined, ignored)\n\
+         {EXPORT_SQL}                          everything, as SQL text: `reqmail restore THIS-FOLDER`\n",
+        contents.tickets, contents.messages, contents.schema_version
+    )?;
+    std::fs::rename(&partial, dir).with_context(|| format!("cannot rename {} to {}", partial.display(), dir.display()))?;
+    sync_parent(dir);
+    Ok(contents)
+}
+
+/// What `restore` did.
+#[derive(Debug)]
+pub struct Restored {
+    pub contents: Contents,
+    /// Where the store that was replaced now is (`--force` on a store with data).
+    pub replaced: Option<PathBuf>,
+}
+
+/// Rebuilds the store from a backup file or an export folder. A store holding tickets or
+/// messages is replaced only with `force`, and then kept under a new name.
+pub fn restore(config: &Config, source: &Path, force: bool, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Restored> {
+    let target = &config.store.path;
+    if let Some(socket) = config.ingest_socket() {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            anyhow::bail!("reqmail serve is running on this store ({} answers); stop it first", socket.display());
+        }
+    }
+    let occupied = target.exists() && dump::open_read_only(target).map(|conn| dump::holds_data(&conn)).unwrap_or(true);
+    if occupied && !force {
+        anyhow::bail!("the store {} already holds tickets or messages; add --force to replace it (it is kept as a copy)", target.display());
+    }
+    let building = partial_name(target);
+    for leftover in [building.clone(), suffixed(&building, "-wal"), suffixed(&building, "-shm"), suffixed(&building, "-journal")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    if let Some(parent) = target.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let built = build(source, &building);
+    if let Err(error) = built {
+        let _ = std::fs::remove_file(&building);
+        return Err(error);
+    }
+    // An older copy is brought up to this reqmail's schema, as any start would.
+    let contents = {
+        let store = Store::open(&StoreConfig { path: building.clone(), ..config.store.clone() })?;
+        // One file to move into place; the next open switches it back to WAL.
+        store.conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+        dump::contents(&store.conn)?
+    };
+    for leftover in [suffixed(&building, "-wal"), suffixed(&building, "-shm")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    sync_file(&building)?;
+    let replaced = if occupied {
+        // Everything of the old store into its main file before moving it aside.
+        if let Ok(old) = Store::open(&config.store) {
+            let _ = old.checkpoint_and_empty_wal();
+        }
+        let stamp = now.format("%Y%m%dT%H%M%SZ");
+        let aside = suffixed(target, &format!(".replaced-{stamp}"));
+        std::fs::rename(target, &aside).with_context(|| format!("cannot move {} aside", target.display()))?;
+        Some(aside)
+    } else {
+        if target.exists() {
+            std::fs::remove_file(target).with_context(|| format!("cannot remove the empty store {}", target.display()))?;
+        }
+        None
+    };
+    for stale in [suffixed(target, "-wal"), suffixed(target, "-shm")] {
+        let _ = std::fs::remove_file(stale);
+    }
+    std::fs::rename(&building, target).with_context(|| format!("cannot rename {} to {}", building.display(), target.display()))?;
+    sync_parent(target);
+    Ok(Restored { contents, replaced })
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Writes a fresh database at `building` from a backup file or an export folder.
+fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
+    if source.is_dir() {
+        let sql_path = source.join(EXPORT_SQL);
+        let sql = std::fs::read_to_string(&sql_path)
+            .with_context(|| format!("cannot read {} (an export folder holds {EXPORT_SQL})", sql_path.display()))?;
+        let conn = rusqlite::Connection::open(building)?;
+        dump::load_sql(&conn, &sql).with_context(|| format!("{} does not load", sql_path.display()))?;
+        return Ok(());
+    }
+    let mut header = Vec::with_capacity(16);
+    use std::io::Read as _;
+    std::fs::File::open(source)
+        .and_then(|file| file.take(16).read_to_end(&mut header))
+        .with_context(|| format!("cannot read {}", source.display()))?;
+    anyhow::ensure!(header == b"SQLite format 3\0", "{} is neither a reqmail backup (SQLite file) nor an export folder", source.display());
+    let copy = dump::open_read_only(source)?;
+    dump::check(&copy).with_context(|| format!("the backup {} is damaged", source.display()))?;
+    dump::backup_to(&copy, building)
+}
