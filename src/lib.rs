@@ -40,4 +40,5 @@ pub mod scheduler;
 pub mod store;
 pub mod ticket;
 pub mod tls;
+pub mod oauth;
 pub mod serve;

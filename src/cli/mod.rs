@@ -4,6 +4,7 @@
 
 pub mod fetch;
 pub mod ingest;
+pub mod oauth;
 pub mod person;
 pub mod quarantine;
 pub mod report;
@@ -54,6 +55,8 @@ pub enum Command {
     Report(report::ReportCommand),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
 }
 
 impl Cli {
@@ -162,6 +165,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rules(command) => command.execute(&cli),
         Command::Report(command) => command.execute(&Session::start(&cli)?),
         Command::Rotation(command) => command.execute(&Session::start(&cli)?),
+        Command::Oauth(command) => command.execute(&cli),
     }
 }
 

@@ -1,0 +1,51 @@
+use crate::cli::{Cli, Failure};
+use crate::config::Config;
+
+/// OAuth2 for cloud mailboxes (`[oauth.NAME]` in the configuration).
+#[derive(Debug, clap::Subcommand)]
+pub enum OAuthCommand {
+    /// Approve reqmail's access to a mailbox: prints an address and a code for a person
+    /// to enter (RFC 8628), waits for the approval and keeps the refresh token (mode 0600).
+    /// Run it again when the consent expired or was revoked.
+    Login {
+        /// The NAME of an [oauth.NAME] table.
+        name: String,
+    },
+    /// Whether each OAuth client is approved and when its access token expires.
+    Status,
+}
+
+impl OAuthCommand {
+    pub fn execute(&self, cli: &Cli) -> Result<(), Failure> {
+        let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
+        match self {
+            OAuthCommand::Login { name } => {
+                let Some(oauth) = config.oauth.get(name) else {
+                    let known: Vec<&str> = config.oauth.keys().map(String::as_str).collect();
+                    return Err(Failure::Usage(anyhow::anyhow!("no [oauth.{name}] in {} (known: {known:?})", config.origin_text())));
+                };
+                let path = crate::oauth::device::login(oauth, &mut std::io::stdout())?;
+                println!("Approved; the refresh token is kept in {}", path.display());
+                Ok(())
+            }
+            OAuthCommand::Status => {
+                let now = crate::oauth::tokens::unix_now();
+                for (name, oauth) in &config.oauth {
+                    let path = crate::oauth::tokens::token_file(oauth);
+                    let state = match crate::oauth::tokens::load(&path)? {
+                        None => format!("not approved: run `{}`", crate::oauth::login_command(name, config.origin.as_deref())),
+                        Some(stored) => {
+                            let access = match stored.expires_at {
+                                Some(at) if at > now => format!("access token valid for {} more seconds", at - now),
+                                _ => "access token expired (refreshed when next used)".to_string(),
+                            };
+                            format!("approved; {access}")
+                        }
+                    };
+                    println!("{name}: {state} ({})", path.display());
+                }
+                Ok(())
+            }
+        }
+    }
+}
