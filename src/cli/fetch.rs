@@ -9,10 +9,16 @@ use crate::source::{imap, maildir, Core};
 /// One pass over the configured IMAP mailboxes and the inbound Maildir (and whatever
 /// earlier runs left spooled).
 #[derive(Debug, clap::Args)]
-pub struct Fetch {}
+pub struct Fetch {
+    #[command(subcommand)]
+    pub what: Option<crate::cli::fetch_status::FetchWhat>,
+}
 
 impl Fetch {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+        if let Some(what) = &self.what {
+            return what.execute(session);
+        }
         let store = session.open_store()?;
         let core = Core::new(session.context.clone(), store, session.clock);
         {

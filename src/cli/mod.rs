@@ -3,6 +3,7 @@
 //! Commands print data on stdout and logs on stderr; `ingest` prints nothing on success.
 
 pub mod fetch;
+pub mod fetch_status;
 pub mod ingest;
 pub mod oauth;
 pub mod person;

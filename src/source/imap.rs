@@ -368,6 +368,7 @@ pub async fn fetch_mailbox(
             super::log_handled(source, id, &outcome);
         }
     }
+    super::health::record_success(core, config, &name).await;
     Ok(report)
 }
 
@@ -528,11 +529,26 @@ fn batches(listing: &[(u32, u32)], count: usize, limit: usize) -> Vec<&[(u32, u3
 }
 
 /// One pass over every mailbox of one account, on one connection.
+/// Failures count in each mailbox's fetch health: a failed login in all of them.
 pub async fn fetch_account(config: &ImapConfig, core: &Core) -> anyhow::Result<DrainReport> {
-    let mut connection = connect(config).await?;
+    let mut connection = match connect(config).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            for mailbox in &config.mailboxes {
+                super::health::record_failure(core, config, &mailbox.name, &error).await;
+            }
+            return Err(error);
+        }
+    };
     let mut total = DrainReport::default();
     for mailbox in &config.mailboxes {
-        let report = fetch_mailbox(&mut connection, config, mailbox, core, &|| false).await?;
+        let report = match fetch_mailbox(&mut connection, config, mailbox, core, &|| false).await {
+            Ok(report) => report,
+            Err(error) => {
+                super::health::record_failure(core, config, &mailbox.name, &error).await;
+                return Err(error);
+            }
+        };
         add(&mut total, &report);
     }
     connection.logout().await;

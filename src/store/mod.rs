@@ -5,6 +5,7 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod fetch_health;
 pub mod imap;
 pub mod messages;
 pub mod outbox;
@@ -28,6 +29,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_imap.sql")),
     M::up(include_str!("migrations/0004_safety.sql")),
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
+    M::up(include_str!("migrations/0008_oauth_fetch_health.sql")),
 ];
 
 /// An open database with the schema at the latest version.
