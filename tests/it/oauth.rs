@@ -93,3 +93,122 @@ fn an_expired_token_is_refreshed_before_use_and_a_refused_one_once() {
     assert!(run.stderr.contains("refreshing it once"), "{}", run.stderr);
     assert_no_secret(&idp_long, &run.stderr);
 }
+
+const SERVE: &str = "[serve]\nreconnect_initial_seconds = 1\nreconnect_max_seconds = 2\ntick_seconds = 1\n";
+
+#[test]
+fn a_token_that_expires_while_serve_idles_is_refreshed_and_nothing_is_lost_or_doubled() {
+    let idp = Idp::start("help", 3);
+    let dovecot = Dovecot::start_with_oauth2(&[("help", "pw")], &idp.url("/introspect"));
+    let desk = desk_for(&idp, &dovecot, "help", "xoauth2", SERVE);
+    login(&desk);
+    dovecot.deliver("help", "INBOX", &request("a@customer.test", "ann@customer.test", "Before", "x"));
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(20), || tickets(&desk) == 1 && daemon.log().contains("idle=true")), "{}", daemon.log());
+
+    // The token runs out while the session idles; the open session goes on.
+    std::thread::sleep(Duration::from_secs(4));
+    dovecot.deliver("help", "INBOX", &request("b@customer.test", "bob@customer.test", "During", "x"));
+    assert!(wait_until(Duration::from_secs(20), || tickets(&desk) == 2), "{}", daemon.log());
+    assert_eq!(idp.refresh_grants(), 0);
+
+    // The server ends the session (as a provider's server does when the token expires),
+    // mail arrives meanwhile, and serve logs in again with a refreshed token.
+    dovecot.kick("help");
+    dovecot.deliver("help", "INBOX", &request("c@customer.test", "cy@customer.test", "While away", "x"));
+    assert!(wait_until(Duration::from_secs(30), || tickets(&desk) == 3), "{}", daemon.log());
+    assert!(idp.refresh_grants() >= 1);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"), 3, "nothing doubled");
+    assert_eq!(dovecot.flags("help", "INBOX"), ["S", "S", "S"]);
+    assert_eq!(daemon.terminate(), 0);
+    assert_no_secret(&idp, &daemon_log(&desk));
+}
+
+fn daemon_log(desk: &Desk) -> String {
+    std::fs::read_to_string(desk.path().join("serve.log")).unwrap()
+}
+
+#[test]
+fn a_revoked_consent_mails_the_admins_once_without_a_crash_loop_and_once_more_on_recovery() {
+    let idp = Idp::start("help", 600);
+    let dovecot = Dovecot::start_with_oauth2(&[("help", "pw")], &idp.url("/introspect"));
+    let extra = format!("[inbound]\nalert_after_failing_seconds = 2\n{SERVE}[[people]]\naddresses = [\"boss@example.com\"]\nrole = \"admin\"\n");
+    let desk = desk_for(&idp, &dovecot, "help", "oauthbearer", &extra);
+    login(&desk);
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(20), || daemon.log().contains("IMAP connected")), "{}", daemon.log());
+
+    idp.revoke_all();
+    dovecot.kick("help");
+    let alerts = |subject: &str| desk.outbox().into_iter().filter(|mail| mail.to().contains("boss@example.com") && mail.subject().contains(subject)).collect::<Vec<_>>();
+    assert!(wait_until(Duration::from_secs(30), || !alerts("cannot be fetched").is_empty()), "{}", daemon.log());
+    let alert = &alerts("cannot be fetched")[0];
+    let command = format!("reqmail --config {} oauth login desk", desk.config_path().display());
+    assert!(alert.body().contains(&command), "{}", alert.body());
+    assert!(alert.body().contains("no longer accepts the stored consent"), "{}", alert.body());
+
+    let attempts = idp.refresh_attempts();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(alerts("cannot be fetched").len(), 1, "told once");
+    assert!(idp.refresh_attempts() - attempts <= 5, "retries back off: {} in 5 s", idp.refresh_attempts() - attempts);
+    let status = desk.run(&["fetch", "status"]).ok();
+    assert!(status.stdout.contains("FAILING since") && status.stdout.contains(&command), "{}", status.stdout);
+
+    // The admin approves again; serve picks the new consent up by itself.
+    login(&desk);
+    dovecot.deliver("help", "INBOX", &request("back@customer.test", "ann@customer.test", "Back", "x"));
+    assert!(wait_until(Duration::from_secs(30), || tickets(&desk) == 1 && !alerts("fetched again").is_empty()), "{}", daemon.log());
+    assert_eq!(alerts("fetched again").len(), 1);
+    let log = daemon.log();
+    assert!(log.contains("admins told") && !log.contains("ended unexpectedly"), "{log}");
+    assert_eq!(daemon.terminate(), 0);
+    let mail: String = desk.outbox().iter().map(|mail| mail.body()).collect();
+    assert_no_secret(&idp, &format!("{log}{mail}"));
+}
+
+#[test]
+fn smtp_submission_with_xoauth2_and_oauthbearer_through_postfix_and_dovecot_sasl() {
+    let idp = Idp::start("help", 600);
+    let dovecot = Dovecot::start_with_oauth2(&[("alice", "alice-pw"), ("help", "pw")], &idp.url("/introspect"));
+    let postfix = Postfix::start(&PostfixSetup {
+        mailboxes: Some((dovecot.home(), vec!["alice".into()])),
+        sasl_socket: Some(dovecot.auth_socket()),
+        ..PostfixSetup::default()
+    });
+    for (index, mechanism) in ["xoauth2", "oauthbearer"].iter().enumerate() {
+        let desk = Desk::with_config(&format!(
+            "{}[outbound]\ntransport = \"smtp\"\n[outbound.smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"tls\"\nca_file = \"{}\"\ntimeout_seconds = 10\n\
+             username = \"help\"\nauth = \"{mechanism}\"\noauth = \"desk\"\n",
+            idp.oauth_config("desk"),
+            postfix.tls_port,
+            dovecot.ca_file().display()
+        ));
+        login(&desk);
+        if index == 1 {
+            // Refused first, refreshed once, then accepted.
+            idp.expire_access_tokens();
+        }
+        let run = desk.ingest(&request(&format!("{mechanism}@customer.test"), "alice@customer.test", mechanism, "x")).ok();
+        assert_no_secret(&idp, &run.stderr);
+        assert!(wait_until(Duration::from_secs(30), || dovecot.flags("alice", "INBOX").len() == index + 1), "{}", postfix.log());
+        assert_eq!(desk.sql("SELECT status FROM outbox"), [[serde_json::json!("sent")]]);
+        let method = format!("sasl_method={}, sasl_username=help", mechanism.to_uppercase());
+        assert!(wait_until(Duration::from_secs(10), || postfix.log().contains(&method)), "{}", postfix.log());
+    }
+    assert_eq!(idp.refresh_grants(), 1);
+}
+
+#[test]
+fn a_delegate_reads_a_shared_mailbox_as_its_owner() {
+    let idp = Idp::start("agent", 600);
+    idp.delegate("agent", "help");
+    let dovecot = Dovecot::start_with_oauth2(&[("help", "pw")], &idp.url("/introspect"));
+    let desk = desk_for(&idp, &dovecot, "agent", "xoauth2", "");
+    std::fs::write(desk.config_path(), std::fs::read_to_string(desk.config_path()).unwrap() + "mailbox_owner = \"help\"\n").unwrap();
+    login(&desk);
+    dovecot.deliver("help", "INBOX", &request("shared@customer.test", "ann@customer.test", "Shared", "x"));
+    desk.run(&["fetch"]).ok();
+    assert_eq!(tickets(&desk), 1);
+    let status = desk.run(&["fetch", "status"]).ok();
+    assert!(status.stdout.contains("help@127.0.0.1"), "the account is the mailbox read: {}", status.stdout);
+}

@@ -221,6 +221,13 @@ impl Dovecot {
         assert!(started, "cannot restart Dovecot: {last_error}\n{}", self.log());
     }
 
+    /// Ends every IMAP session of `user` (`doveadm kick`), as a provider's server ends
+    /// the sessions of an expired token; stopping the master would leave them running.
+    pub fn kick(&self, user: &str) {
+        let output = Command::new("doveadm").arg("-c").arg(self.dir.path().join("dovecot.conf")).args(["kick", user]).output().expect("doveadm");
+        assert!(output.status.success(), "doveadm kick {user}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
     /// The folder holding each user's home (`USER/Maildir`), for a delivery agent.
     pub fn home(&self) -> PathBuf {
         self.dir.path().join("home")

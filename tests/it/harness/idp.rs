@@ -26,6 +26,8 @@ struct State {
     /// The mailbox a subject's token opens, when not its own (a delegation).
     mailbox_of: HashMap<String, String>,
     refresh_grants: u32,
+    /// Refresh requests, granted or not.
+    refresh_attempts: u32,
     introspections: u32,
     /// Every token handed out, so that tests can look for them in logs.
     issued: Vec<String>,
@@ -104,6 +106,10 @@ impl Idp {
 
     pub fn refresh_grants(&self) -> u32 {
         self.state.lock().unwrap().refresh_grants
+    }
+
+    pub fn refresh_attempts(&self) -> u32 {
+        self.state.lock().unwrap().refresh_attempts
     }
 
     pub fn introspections(&self) -> u32 {
@@ -224,6 +230,7 @@ fn answer(path: &str, form: &HashMap<String, String>, state: &Mutex<State>) -> (
                 ("200 OK", issue(&mut state, &subject))
             }
             "refresh_token" => {
+                state.refresh_attempts += 1;
                 // Rotation: the old refresh token is used up.
                 let Some(subject) = state.refresh.remove(&field("refresh_token")) else { return error("invalid_grant") };
                 state.refresh_grants += 1;
