@@ -8,6 +8,7 @@
 //! `Debug` and `Display` print nothing of them: no log line or error message can carry one.
 
 pub mod device;
+pub mod identity;
 pub mod tokens;
 
 use std::fmt;

@@ -211,4 +211,7 @@ fn a_delegate_reads_a_shared_mailbox_as_its_owner() {
     assert_eq!(tickets(&desk), 1);
     let status = desk.run(&["fetch", "status"]).ok();
     assert!(status.stdout.contains("help@127.0.0.1"), "the account is the mailbox read: {}", status.stdout);
+    // The test server's users are bare names; a cloud provider's would be addresses.
+    let check = desk.run(&["rules", "check"]).ok();
+    assert!(check.stdout.contains("warning: inbound.imap[0] (127.0.0.1): username \"agent\" is not an address"), "{}", check.stdout);
 }
