@@ -422,6 +422,10 @@ pub struct OAuthConfig {
     /// Overrides the preset's device authorization endpoint (RFC 8628 §3.1).
     #[serde(default)]
     pub device_authorization_url: Option<String>,
+    /// A browser approval's authorization endpoint, for a provider without a device
+    /// grant for mail (instead of `device_authorization_url`).
+    #[serde(default)]
+    pub authorization_url: Option<String>,
     /// Overrides the preset's token endpoint.
     #[serde(default)]
     pub token_url: Option<String>,

@@ -5,8 +5,9 @@ use crate::config::Config;
 #[derive(Debug, clap::Subcommand)]
 pub enum OAuthCommand {
     /// Approve reqmail's access to a mailbox: prints an address and a code for a person
-    /// to enter (RFC 8628), waits for the approval and keeps the refresh token (mode 0600).
-    /// Run it again when the consent expired or was revoked.
+    /// to enter (RFC 8628; for Google, an address to open in a browser), waits for the
+    /// approval and keeps the refresh token (mode 0600). Run it again when the consent
+    /// expired or was revoked.
     Login {
         /// The NAME of an [oauth.NAME] table.
         name: String,
@@ -24,7 +25,11 @@ impl OAuthCommand {
                     let known: Vec<&str> = config.oauth.keys().map(String::as_str).collect();
                     return Err(Failure::Usage(anyhow::anyhow!("no [oauth.{name}] in {} (known: {known:?})", config.origin_text())));
                 };
-                let path = crate::oauth::device::login(oauth, &mut std::io::stdout())?;
+                let endpoints = crate::oauth::endpoints(oauth).map_err(|problem| Failure::Config(anyhow::anyhow!("oauth.{name}: {problem}")))?;
+                let path = match endpoints.approval {
+                    crate::oauth::Approval::Device { .. } => crate::oauth::device::login(oauth, &mut std::io::stdout())?,
+                    crate::oauth::Approval::Browser { .. } => crate::oauth::browser::login(oauth, std::io::stdin(), &mut std::io::stdout())?,
+                };
                 println!("Approved; the refresh token is kept in {}", path.display());
                 Ok(())
             }

@@ -5,10 +5,10 @@
 
 use std::io::Write;
 
-use oauth2::{RequestTokenError, Scope, TokenResponse as _};
+use oauth2::{RequestTokenError, Scope};
 
-use super::tokens::{self, describe, StoredTokens};
-use super::Secret;
+use super::tokens::{self, describe};
+use super::Approval;
 use crate::config::OAuthConfig;
 
 /// Runs the grant for `config`, telling the person on `out` what to do. Returns the
@@ -16,6 +16,10 @@ use crate::config::OAuthConfig;
 pub fn login(config: &OAuthConfig, out: &mut dyn Write) -> anyhow::Result<std::path::PathBuf> {
     let name = &config.name;
     let (client, endpoints) = tokens::client(config)?;
+    let Approval::Device { url } = &endpoints.approval else { anyhow::bail!("oauth.{name}: this provider approves in a browser") };
+    let client = client.set_device_authorization_url(
+        oauth2::DeviceAuthorizationUrl::new(url.clone()).map_err(|error| anyhow::anyhow!("oauth.{name}: device_authorization_url: {error}"))?,
+    );
     let http = tokens::http_client(config, &endpoints)?;
     let details: oauth2::StandardDeviceAuthorizationResponse = client
         .exchange_device_code()
@@ -43,21 +47,5 @@ pub fn login(config: &OAuthConfig, out: &mut dyn Write) -> anyhow::Result<std::p
         };
         anyhow::anyhow!("oauth.{name}: no approval: {reason}")
     })?;
-    let Some(refresh_token) = response.refresh_token() else {
-        anyhow::bail!(
-            "oauth.{name}: the provider gave no refresh token, so access would end within the hour \
-             (Microsoft: include \"offline_access\" in scopes)"
-        );
-    };
-    let now = tokens::unix_now();
-    let stored = StoredTokens {
-        refresh_token: Secret::new(refresh_token.secret().clone()),
-        access_token: Some(Secret::new(response.access_token().secret().clone())),
-        expires_at: Some(now + response.expires_in().map_or(3600, |lifetime| lifetime.as_secs() as i64)),
-        approved_at: now,
-        refreshed_at: None,
-    };
-    let path = tokens::token_file(config);
-    tokens::save(&path, &stored)?;
-    Ok(path)
+    tokens::keep_approval(config, &response)
 }

@@ -7,6 +7,7 @@
 //! Secrets (refresh and access tokens, the client secret) live in [`Secret`], whose
 //! `Debug` and `Display` print nothing of them: no log line or error message can carry one.
 
+pub mod browser;
 pub mod device;
 pub mod identity;
 pub mod tokens;
@@ -96,66 +97,88 @@ impl Mechanism {
     }
 }
 
+/// How a person approves reqmail's access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// The device authorization grant (RFC 8628): a code entered on any device.
+    Device { url: String },
+    /// The authorization code grant with PKCE (RFC 7636) and a loopback redirect
+    /// (RFC 8252 §7.3), for providers whose device grant does not cover mail (Google).
+    Browser { authorization_url: String },
+}
+
 /// The endpoints and scopes an OAuth2 client uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    pub device_authorization_url: String,
+    pub approval: Approval,
     pub token_url: String,
     pub scopes: Vec<String>,
 }
 
+impl Endpoints {
+    fn urls(&self) -> [&str; 2] {
+        match &self.approval {
+            Approval::Device { url } | Approval::Browser { authorization_url: url } => [url, &self.token_url],
+        }
+    }
+
+    /// Any endpoint over TLS (only then are CA roots needed).
+    pub fn uses_tls(&self) -> bool {
+        self.urls().iter().any(|url| url.starts_with("https://"))
+    }
+}
+
 /// The provider's endpoints and scopes, with the configuration's overrides applied.
 ///
-/// Microsoft 365: the v2.0 endpoints of the tenant, the Exchange Online IMAP and SMTP
-/// scopes and `offline_access` (without it no refresh token is issued). Google: the
-/// device endpoint and the full mail scope; Google issues refresh tokens to installed
-/// apps without a scope for it, but accepts `https://mail.google.com/` only for clients
-/// of the "TVs and Limited Input devices" type when the Workspace admin allows it.
+/// Microsoft 365: the v2.0 endpoints of the tenant, the device grant, the Exchange
+/// Online IMAP and SMTP scopes and `offline_access` (without it no refresh token is
+/// issued). Google: its device grant does not allow the mail scope, so approval goes
+/// through the browser (a "Desktop app" client), with `access_type=offline` for a
+/// refresh token.
 pub fn endpoints(config: &OAuthConfig) -> Result<Endpoints, String> {
-    let preset = match config.provider {
+    let (preset_approval, preset_token, preset_scopes): (Option<Approval>, Option<String>, Option<Vec<String>>) = match config.provider {
         OAuthProvider::Microsoft => {
             let tenant = config.tenant.as_deref().unwrap_or("organizations");
-            Some(Endpoints {
-                device_authorization_url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode"),
-                token_url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
-                scopes: [
-                    "https://outlook.office.com/IMAP.AccessAsUser.All",
-                    "https://outlook.office.com/SMTP.Send",
-                    "offline_access",
-                ]
-                .map(String::from)
-                .to_vec(),
-            })
+            (
+                Some(Approval::Device { url: format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode") }),
+                Some(format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")),
+                Some(
+                    ["https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/SMTP.Send", "offline_access"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+            )
         }
-        OAuthProvider::Google => Some(Endpoints {
-            device_authorization_url: "https://oauth2.googleapis.com/device/code".into(),
-            token_url: "https://oauth2.googleapis.com/token".into(),
-            scopes: vec!["https://mail.google.com/".into()],
-        }),
-        OAuthProvider::Generic => None,
+        OAuthProvider::Google => (
+            Some(Approval::Browser { authorization_url: "https://accounts.google.com/o/oauth2/v2/auth".into() }),
+            Some("https://oauth2.googleapis.com/token".into()),
+            Some(vec!["https://mail.google.com/".into()]),
+        ),
+        OAuthProvider::Generic => (None, None, None),
     };
     if config.tenant.is_some() && config.provider != OAuthProvider::Microsoft {
         return Err("tenant is only used with provider = \"microsoft\"".into());
     }
-    let pick = |given: &Option<String>, preset: Option<&String>, key: &str| -> Result<String, String> {
-        let url = given.clone().or_else(|| preset.cloned()).ok_or_else(|| format!("{key} is needed with provider = \"generic\""))?;
+    let checked = |url: String, key: &str| -> Result<String, String> {
         if !(url.starts_with("https://") || url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
             return Err(format!("{key} = {url:?} must be an https:// address (plain http only on this machine)"));
         }
         Ok(url)
     };
-    let device_authorization_url =
-        pick(&config.device_authorization_url, preset.as_ref().map(|preset| &preset.device_authorization_url), "device_authorization_url")?;
-    let token_url = pick(&config.token_url, preset.as_ref().map(|preset| &preset.token_url), "token_url")?;
-    let scopes = match (&config.scopes, preset) {
-        (Some(scopes), _) => scopes.clone(),
-        (None, Some(preset)) => preset.scopes,
-        (None, None) => return Err("scopes are needed with provider = \"generic\"".into()),
+    let approval = match (&config.device_authorization_url, &config.authorization_url, preset_approval) {
+        (Some(_), Some(_), _) => return Err("give device_authorization_url or authorization_url, not both".into()),
+        (Some(url), None, _) => Approval::Device { url: checked(url.clone(), "device_authorization_url")? },
+        (None, Some(url), _) => Approval::Browser { authorization_url: checked(url.clone(), "authorization_url")? },
+        (None, None, Some(preset)) => preset,
+        (None, None, None) => return Err("device_authorization_url (or authorization_url) is needed with provider = \"generic\"".into()),
     };
+    let token_url = config.token_url.clone().or(preset_token).ok_or("token_url is needed with provider = \"generic\"")?;
+    let token_url = checked(token_url, "token_url")?;
+    let scopes = config.scopes.clone().or(preset_scopes).ok_or("scopes are needed with provider = \"generic\"")?;
     if config.client_id.trim().is_empty() {
         return Err("client_id must not be empty".into());
     }
-    Ok(Endpoints { device_authorization_url, token_url, scopes })
+    Ok(Endpoints { approval, token_url, scopes })
 }
 
 /// The command that approves `name` again, with the configuration file when one was given.
@@ -192,6 +215,9 @@ mod tests {
         let config: OAuthConfig = toml::from_str("provider = \"microsoft\"\nclient_id = \"app\"\ntenant = \"contoso.com\"").unwrap();
         let endpoints = endpoints(&config).unwrap();
         assert!(endpoints.token_url.contains("/contoso.com/oauth2/v2.0/token"));
+        assert!(matches!(endpoints.approval, Approval::Device { .. }));
+        let google: OAuthConfig = toml::from_str("provider = \"google\"\nclient_id = \"app\"").unwrap();
+        assert!(matches!(super::endpoints(&google).unwrap().approval, Approval::Browser { .. }), "Google's device grant has no mail scope");
         assert!(endpoints.scopes.iter().any(|scope| scope == "offline_access"));
         let generic: OAuthConfig = toml::from_str("provider = \"generic\"\nclient_id = \"app\"").unwrap();
         assert!(super::endpoints(&generic).unwrap_err().contains("device_authorization_url"));

@@ -102,8 +102,8 @@ pub fn save(path: &Path, tokens: &StoredTokens) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The client with the endpoints the device grant and refresh use.
-pub(crate) type Client = BasicClient<EndpointNotSet, EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+/// The client with its token endpoint; the approvals add theirs.
+pub(crate) type Client = BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 pub(crate) fn client(config: &OAuthConfig) -> Result<(Client, Endpoints), TokenError> {
     let other = |detail: String| TokenError::Other { name: config.name.clone(), detail };
@@ -112,15 +112,33 @@ pub(crate) fn client(config: &OAuthConfig) -> Result<(Client, Endpoints), TokenE
         // Microsoft and Google both take the client id in the body; public clients have
         // no secret for HTTP Basic to carry.
         .set_auth_type(oauth2::AuthType::RequestBody)
-        .set_device_authorization_url(
-            oauth2::DeviceAuthorizationUrl::new(endpoints.device_authorization_url.clone())
-                .map_err(|error| other(format!("device_authorization_url: {error}")))?,
-        )
         .set_token_uri(oauth2::TokenUrl::new(endpoints.token_url.clone()).map_err(|error| other(format!("token_url: {error}")))?);
     if let Some(secret) = &config.client_secret {
         client = client.set_client_secret(oauth2::ClientSecret::new(secret.expose().to_string()));
     }
     Ok((client, endpoints))
+}
+
+/// Keeps the tokens of a fresh approval; returns the token file.
+pub(crate) fn keep_approval(config: &OAuthConfig, response: &oauth2::basic::BasicTokenResponse) -> anyhow::Result<PathBuf> {
+    let Some(refresh_token) = response.refresh_token() else {
+        anyhow::bail!(
+            "oauth.{}: the provider gave no refresh token, so access would end within the hour \
+             (Microsoft: include \"offline_access\" in scopes)",
+            config.name
+        );
+    };
+    let now = unix_now();
+    let stored = StoredTokens {
+        refresh_token: Secret::new(refresh_token.secret().clone()),
+        access_token: Some(Secret::new(response.access_token().secret().clone())),
+        expires_at: Some(now + response.expires_in().map_or(3600, |lifetime| lifetime.as_secs() as i64)),
+        approved_at: now,
+        refreshed_at: None,
+    };
+    let path = token_file(config);
+    save(&path, &stored)?;
+    Ok(path)
 }
 
 /// A transport failure: the endpoint could not be asked. Answers with any status are
@@ -133,7 +151,7 @@ pub struct HttpError(String);
 /// be sent elsewhere), the configured timeout, rustls with the system's roots.
 pub(crate) fn http_client(config: &OAuthConfig, endpoints: &Endpoints) -> Result<impl Fn(oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError>, TokenError> {
     let mut builder = ureq::AgentBuilder::new().timeout(Duration::from_secs(config.timeout_seconds)).redirects(0);
-    if [&endpoints.device_authorization_url, &endpoints.token_url].iter().any(|url| url.starts_with("https://")) {
+    if endpoints.uses_tls() {
         let tls = crate::tls::client_config(None, &format!("oauth.{}", config.name))
             .map_err(|error| TokenError::Other { name: config.name.clone(), detail: format!("{error:#}") })?;
         builder = builder.tls_config(tls);

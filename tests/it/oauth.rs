@@ -215,3 +215,40 @@ fn a_delegate_reads_a_shared_mailbox_as_its_owner() {
     let check = desk.run(&["rules", "check"]).ok();
     assert!(check.stdout.contains("warning: inbound.imap[0] (127.0.0.1): username \"agent\" is not an address"), "{}", check.stdout);
 }
+
+#[test]
+fn a_browser_approval_comes_back_through_the_loopback_redirect_or_a_pasted_address() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::process::Stdio;
+    let idp = Idp::start("help", 600);
+    let dovecot = Dovecot::start_with_oauth2(&[("help", "pw")], &idp.url("/introspect"));
+    for paste in [false, true] {
+        let desk = Desk::with_config(&format!(
+            "{}[[inbound.imap]]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\nusername = \"help\"\nauth = \"xoauth2\"\noauth = \"desk\"\n",
+            idp.oauth_config_browser("desk"),
+            dovecot.imap_port,
+            dovecot.ca_file().display()
+        ));
+        let mut login = desk.command(&["oauth", "login", "desk"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(login.stdout.take().unwrap()).lines();
+        let address = lines.by_ref().map(Result::unwrap).find(|line| line.contains("/authorize?")).expect("the address to open");
+        let back = idp.approve_in_browser(address.trim());
+        if paste {
+            writeln!(login.stdin.as_mut().unwrap(), "{back}").unwrap();
+        } else {
+            let page = ureq::get(&back).call().unwrap().into_string().unwrap();
+            assert!(page.contains("you can close this page"), "{page}");
+        }
+        let rest: Vec<String> = lines.map(Result::unwrap).collect();
+        let status = login.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut login.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{rest:?}\n{stderr}");
+        assert!(rest.iter().any(|line| line.starts_with("Approved")), "{rest:?}");
+        assert_no_secret(&idp, &format!("{rest:?}{stderr}"));
+
+        dovecot.deliver("help", "INBOX", &request(&format!("browser-{paste}@customer.test"), "ann@customer.test", "Browser", "x"));
+        desk.run(&["fetch"]).ok();
+        assert_eq!(tickets(&desk), 1 + paste as i64);
+    }
+}

@@ -17,6 +17,8 @@ struct State {
     /// Who approves device codes.
     subject: String,
     access_seconds: u64,
+    /// authorization code -> (PKCE challenge, redirect address).
+    codes: HashMap<String, (String, String)>,
     /// device code -> polls so far.
     device_codes: HashMap<String, u32>,
     /// access token -> (subject, expiry).
@@ -82,6 +84,24 @@ impl Idp {
             self.url("/device"),
             self.url("/token")
         )
+    }
+
+    /// `[oauth.NAME]` for this provider's browser approval (authorization code grant).
+    pub fn oauth_config_browser(&self, name: &str) -> String {
+        format!(
+            "[oauth.{name}]\nprovider = \"generic\"\nclient_id = \"reqmail-test\"\nauthorization_url = \"{}\"\ntoken_url = \"{}\"\nscopes = [\"mail\"]\n",
+            self.url("/authorize"),
+            self.url("/token")
+        )
+    }
+
+    /// What a browser does with the address `reqmail oauth login` printed: the person
+    /// (`subject`) approves, and the provider sends the browser on; returns where to.
+    pub fn approve_in_browser(&self, address: &str) -> String {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let response = agent.get(address).call().unwrap();
+        assert_eq!(response.status(), 302, "{}", response.into_string().unwrap_or_default());
+        response.header("location").unwrap().to_string()
     }
 
     /// Tokens of `subject` open `mailbox`'s mailbox (a delegation, as to a shared mailbox).
@@ -177,13 +197,17 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (status, json) = answer(&path, &form(&String::from_utf8_lossy(&body)), state);
+    let target = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut fields = form(query);
+    fields.extend(form(&String::from_utf8_lossy(&body)));
+    let (status, json) = answer(path, &fields, state);
+    let location = json.get("location").and_then(|location| location.as_str()).map(|location| format!("Location: {location}\r\n")).unwrap_or_default();
     let text = json.to_string();
     let mut stream = reader.into_inner();
     let _ = write!(
         stream,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        "HTTP/1.1 {status}\r\n{location}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
 }
@@ -218,7 +242,28 @@ fn answer(path: &str, form: &HashMap<String, String>, state: &Mutex<State>) -> (
             });
             ("200 OK", body)
         }
+        "/authorize" => {
+            let complete = ["redirect_uri", "state", "code_challenge"].iter().all(|name| !field(name).is_empty());
+            if field("client_id") != "reqmail-test" || field("response_type") != "code" || field("code_challenge_method") != "S256" || !complete {
+                return error("invalid_request");
+            }
+            let code = fresh("code");
+            state.codes.insert(code.clone(), (field("code_challenge"), field("redirect_uri")));
+            let location = format!("{}?code={code}&state={}", field("redirect_uri"), field("state"));
+            ("302 Found", serde_json::json!({ "location": location }))
+        }
         "/token" => match field("grant_type").as_str() {
+            "authorization_code" => {
+                let Some((challenge, redirect)) = state.codes.remove(&field("code")) else { return error("invalid_grant") };
+                use base64::Engine as _;
+                use sha2::Digest as _;
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(field("code_verifier").as_bytes()));
+                if computed != challenge || redirect != field("redirect_uri") {
+                    return error("invalid_grant");
+                }
+                let subject = state.subject.clone();
+                ("200 OK", issue(&mut state, &subject))
+            }
             "urn:ietf:params:oauth:grant-type:device_code" => {
                 let Some(polls) = state.device_codes.get_mut(&field("device_code")) else { return error("invalid_grant") };
                 *polls += 1;
