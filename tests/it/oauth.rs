@@ -65,6 +65,21 @@ fn imap_fetch_with_xoauth2_and_oauthbearer_after_a_device_login() {
         assert_no_secret(&idp, &format!("{}{}{}{}", before.stderr, run.stdout, run.stderr, fetched.stderr));
         let status = desk.run(&["fetch", "status"]).ok();
         assert!(status.stdout.contains("help@127.0.0.1") && status.stdout.contains("\"INBOX\": ok"), "{}", status.stdout);
+        let oauth_status = desk.run(&["oauth", "status"]).ok();
+        assert!(oauth_status.stdout.starts_with("desk: approved; access token valid for"), "{}", oauth_status.stdout);
+
+        // Even the most detailed log shows neither a token nor the SASL message carrying it.
+        let traced = desk.command(&["fetch"]).env("RUST_LOG", "trace").output().unwrap();
+        let traced = String::from_utf8_lossy(&traced.stderr).into_owned();
+        assert!(traced.contains("TRACE"), "{traced}");
+        assert_no_secret(&idp, &traced);
+        for token in idp.issued() {
+            let token = reqmail::oauth::Secret::new(token);
+            for mechanism in [reqmail::oauth::Mechanism::Xoauth2, reqmail::oauth::Mechanism::Oauthbearer] {
+                let sasl = mechanism.initial_response_base64("help", "127.0.0.1", dovecot.imap_port, &token);
+                assert!(!traced.contains(sasl.expose()), "the SASL message leaked:\n{traced}");
+            }
+        }
     }
     assert!(idp.introspections() >= 2, "Dovecot asked the provider");
 }
