@@ -164,10 +164,11 @@ async fn oauth_login(
                 client = back;
             }
             Ok(Err((error, _))) => anyhow::bail!(
-                "{where_} refused the {} login of {user:?} with a fresh token of oauth.{}: {error} (does {:?} have access to that mailbox, \
+                "{where_} refused the {} login of {user:?} with a token of oauth.{}{}: {error} (does {:?} have access to that mailbox, \
                  and the consent the IMAP scope? `reqmail oauth login {}` approves again)",
                 mechanism.name(),
                 oauth.name,
+                if refused.is_some() { " refreshed just now" } else { "" },
                 config.username,
                 oauth.name
             ),
