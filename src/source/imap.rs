@@ -292,6 +292,7 @@ pub async fn fetch_mailbox(
     let mut report = DrainReport::default();
     if selected.exists == 0 {
         save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid: start }).await?;
+        super::health::record_success(core, config, &name).await;
         return Ok(report);
     }
 

@@ -267,3 +267,26 @@ fn a_browser_approval_comes_back_through_the_loopback_redirect_or_a_pasted_addre
         assert_eq!(tickets(&desk), 1 + paste as i64);
     }
 }
+
+#[test]
+fn a_wrong_password_is_reported_to_the_admins_by_fetch_and_its_repair_too() {
+    let dovecot = Dovecot::start(&[("help", "pw")]);
+    let setup = "[inbound]\nalert_after_failing_seconds = 0\n[[people]]\naddresses = [\"boss@example.com\"]\nrole = \"admin\"\n";
+    let desk = Desk::with_config(&format!("{setup}{}", dovecot.imap_config("help", "Wr0ng-Secret", "")));
+    for _ in 0..2 {
+        assert_eq!(desk.run(&["fetch"]).status, 1);
+    }
+    let to_boss = |subject: &str| desk.outbox().into_iter().filter(|mail| mail.to().contains("boss@example.com") && mail.subject().contains(subject)).count();
+    assert_eq!(to_boss("cannot be fetched"), 1, "told once, not per pass");
+    let alert = desk.outbox().into_iter().find(|mail| mail.subject().contains("cannot be fetched")).unwrap();
+    assert!(alert.body().contains("refused the login") && alert.body().contains("Check username and password"), "{}", alert.body());
+    assert!(!alert.body().contains("Wr0ng-Secret"), "the password stays out of the mail: {}", alert.body());
+    let status = desk.run(&["fetch", "status", "--json"]).ok().json();
+    assert!(status[0]["failing_since"].is_string() && status[0]["last_success"].is_null(), "{status}");
+
+    std::fs::write(desk.config_path(), format!("{setup}{}", dovecot.imap_config("help", "pw", ""))).unwrap();
+    desk.run(&["fetch"]).ok();
+    assert_eq!(to_boss("fetched again"), 1);
+    let status = desk.run(&["fetch", "status", "--json"]).ok().json();
+    assert!(status[0]["failing_since"].is_null() && status[0]["last_success"].is_string(), "{status}");
+}
