@@ -31,6 +31,11 @@ impl OAuthCommand {
                     crate::oauth::Approval::Browser { .. } => crate::oauth::browser::login(oauth, std::io::stdin(), &mut std::io::stdout())?,
                 };
                 println!("Approved; the refresh token is kept in {}", path.display());
+                // SAFETY: geteuid has no preconditions.
+                if unsafe { libc::geteuid() } == 0 {
+                    println!("(written by root: give the file to the account that runs reqmail, or it cannot read it)");
+                }
+                check_logins(&config, name);
                 Ok(())
             }
             OAuthCommand::Status => {
@@ -51,6 +56,25 @@ impl OAuthCommand {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+/// Tries the IMAP login of every account that uses client `name`, so that a consent that
+/// does not open the mailbox shows now rather than in the first failed fetch.
+fn check_logins(config: &Config, name: &str) {
+    let accounts: Vec<_> = config.inbound.imap.iter().filter(|account| account.oauth.as_deref() == Some(name)).collect();
+    if accounts.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    for account in accounts {
+        match runtime.block_on(crate::source::imap::connect(account)) {
+            Ok(connection) => {
+                runtime.block_on(connection.logout());
+                println!("IMAP login to {} works ({})", account.host, account.account());
+            }
+            Err(error) => println!("IMAP login to {} failed: {error:#}", account.host),
         }
     }
 }

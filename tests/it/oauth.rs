@@ -54,6 +54,7 @@ fn imap_fetch_with_xoauth2_and_oauthbearer_after_a_device_login() {
         assert!(before.stderr.contains("has not been approved yet") && before.stderr.contains("oauth login desk"), "{}", before.stderr);
 
         let run = login(&desk);
+        assert!(run.stdout.contains(&format!("IMAP login to 127.0.0.1 works (help@127.0.0.1:{})", dovecot.imap_port)), "{}", run.stdout);
         let token_file = desk.path().join("oauth/desk.json");
         assert!(run.stdout.contains(&token_file.display().to_string()), "{}", run.stdout);
         assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
