@@ -291,3 +291,20 @@ fn a_wrong_password_is_reported_to_the_admins_by_fetch_and_its_repair_too() {
     let status = desk.run(&["fetch", "status", "--json"]).ok().json();
     assert!(status[0]["failing_since"].is_null() && status[0]["last_success"].is_string(), "{status}");
 }
+
+#[test]
+fn two_processes_refreshing_at_once_share_one_rotated_token() {
+    let idp = Idp::start("help", 2);
+    let dovecot = Dovecot::start_with_oauth2(&[("help", "pw")], &idp.url("/introspect"));
+    let desk = desk_for(&idp, &dovecot, "help", "oauthbearer", "");
+    login(&desk);
+    std::thread::sleep(Duration::from_secs(3));
+    // The provider uses a refresh token up when it rotates it: a second refresh with the
+    // old one would be refused, so the second process must read what the first stored.
+    let fetches: Vec<_> = (0..4).map(|_| desk.command(&["fetch"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()).collect();
+    for fetch in fetches {
+        let output = fetch.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(idp.refresh_grants(), 1);
+}
