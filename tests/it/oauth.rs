@@ -93,8 +93,10 @@ fn an_expired_token_is_refreshed_before_use_and_a_refused_one_once() {
     login(&desk);
     std::thread::sleep(Duration::from_secs(3));
     dovecot.deliver("help", "INBOX", &request("late@customer.test", "ann@customer.test", "Late", "x"));
+    // Counted from here: on a slow machine the login's own check may already refresh.
+    let grants = idp.refresh_grants();
     desk.run(&["fetch"]).ok();
-    assert_eq!((tickets(&desk), idp.refresh_grants()), (1, 1), "refreshed before use");
+    assert_eq!((tickets(&desk), idp.refresh_grants() - grants), (1, 1), "refreshed before use");
 
     // The stored token looks valid for a while, but the provider ended it early: the
     // server refuses it, reqmail refreshes once and is let in.
@@ -121,19 +123,20 @@ fn a_token_that_expires_while_serve_idles_is_refreshed_and_nothing_is_lost_or_do
     dovecot.deliver("help", "INBOX", &request("a@customer.test", "ann@customer.test", "Before", "x"));
     let daemon = Daemon::start(&desk);
     assert!(wait_until(Duration::from_secs(20), || tickets(&desk) == 1 && daemon.log().contains("idle=true")), "{}", daemon.log());
+    let grants = idp.refresh_grants();
 
     // The token runs out while the session idles; the open session goes on.
     std::thread::sleep(Duration::from_secs(4));
     dovecot.deliver("help", "INBOX", &request("b@customer.test", "bob@customer.test", "During", "x"));
     assert!(wait_until(Duration::from_secs(20), || tickets(&desk) == 2), "{}", daemon.log());
-    assert_eq!(idp.refresh_grants(), 0);
+    assert_eq!(idp.refresh_grants(), grants, "an open session needs no token");
 
     // The server ends the session (as a provider's server does when the token expires),
     // mail arrives meanwhile, and serve logs in again with a refreshed token.
     dovecot.kick("help");
     dovecot.deliver("help", "INBOX", &request("c@customer.test", "cy@customer.test", "While away", "x"));
     assert!(wait_until(Duration::from_secs(30), || tickets(&desk) == 3), "{}", daemon.log());
-    assert!(idp.refresh_grants() >= 1);
+    assert!(idp.refresh_grants() > grants);
     assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"), 3, "nothing doubled");
     assert_eq!(dovecot.flags("help", "INBOX"), ["S", "S", "S"]);
     assert_eq!(daemon.terminate(), 0);
@@ -299,6 +302,8 @@ fn two_processes_refreshing_at_once_share_one_rotated_token() {
     let desk = desk_for(&idp, &dovecot, "help", "oauthbearer", "");
     login(&desk);
     std::thread::sleep(Duration::from_secs(3));
+    // The refreshed token lives long enough for every process, however slow the machine.
+    idp.set_access_seconds(600);
     // The provider uses a refresh token up when it rotates it: a second refresh with the
     // old one would be refused, so the second process must read what the first stored.
     let fetches: Vec<_> = (0..4).map(|_| desk.command(&["fetch"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()).collect();

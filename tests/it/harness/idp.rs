@@ -124,6 +124,11 @@ impl Idp {
         }
     }
 
+    /// Access tokens issued from now on live `seconds`.
+    pub fn set_access_seconds(&self, seconds: u64) {
+        self.state.lock().unwrap().access_seconds = seconds;
+    }
+
     pub fn refresh_grants(&self) -> u32 {
         self.state.lock().unwrap().refresh_grants
     }
