@@ -54,6 +54,9 @@ pub struct Config {
     pub serve: ServeConfig,
     pub retention: RetentionConfig,
     pub tutorial: TutorialConfig,
+    /// OAuth2 clients by name (`[oauth.NAME]`), for servers with `auth = "xoauth2"` or
+    /// `"oauthbearer"`; `reqmail oauth login NAME` approves one.
+    pub oauth: BTreeMap<String, OAuthConfig>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -121,11 +124,20 @@ pub struct InboundConfig {
     pub batch_size: usize,
     /// IMAP accounts read by `fetch` and `serve` (`[[inbound.imap]]`); none by default.
     pub imap: Vec<ImapConfig>,
+    /// A mailbox that cannot be fetched for this long mails the admins (once, and once
+    /// more when it recovers).
+    pub alert_after_failing_seconds: u64,
 }
 
 impl Default for InboundConfig {
     fn default() -> Self {
-        InboundConfig { maildir: "mail/inbox".into(), max_message_bytes: 64 << 20, batch_size: 500, imap: Vec::new() }
+        InboundConfig {
+            maildir: "mail/inbox".into(),
+            max_message_bytes: 64 << 20,
+            batch_size: 500,
+            imap: Vec::new(),
+            alert_after_failing_seconds: 1800,
+        }
     }
 }
 
@@ -137,9 +149,25 @@ pub type Security = SmtpSecurity;
 #[serde(rename_all = "snake_case")]
 pub enum ImapAuth {
     /// The LOGIN command (RFC 3501 §6.2.3); every server has it.
+    #[serde(alias = "password")]
     Login,
     /// AUTHENTICATE PLAIN (RFC 4616).
     Plain,
+    /// AUTHENTICATE XOAUTH2 (Google's and Microsoft's SASL for OAuth2 bearer tokens).
+    Xoauth2,
+    /// AUTHENTICATE OAUTHBEARER (RFC 7628).
+    Oauthbearer,
+}
+
+impl ImapAuth {
+    /// The SASL mechanism that carries an OAuth2 token, if this is one.
+    pub fn oauth_mechanism(self) -> Option<crate::oauth::Mechanism> {
+        match self {
+            ImapAuth::Login | ImapAuth::Plain => None,
+            ImapAuth::Xoauth2 => Some(crate::oauth::Mechanism::Xoauth2),
+            ImapAuth::Oauthbearer => Some(crate::oauth::Mechanism::Oauthbearer),
+        }
+    }
 }
 
 /// One IMAP account (`[[inbound.imap]]`) and the mailboxes reqmail reads there.
@@ -152,10 +180,23 @@ pub struct ImapConfig {
     pub port: Option<u16>,
     #[serde(default = "default_imap_security")]
     pub security: Security,
+    /// Who logs in: the account whose password, or whose OAuth2 consent, is used.
     pub username: String,
+    /// For `auth = "login"` or `"plain"`.
+    #[serde(default)]
     pub password: String,
     #[serde(default = "default_imap_auth")]
     pub auth: ImapAuth,
+    /// The `[oauth.NAME]` client whose tokens `xoauth2`/`oauthbearer` use.
+    #[serde(default)]
+    pub oauth: Option<String>,
+    /// Whose mailbox is read, when not the login's own: a shared mailbox opened through a
+    /// delegated login (Microsoft 365: the shared mailbox's address as the SASL user).
+    #[serde(default)]
+    pub mailbox_owner: Option<String>,
+    /// The `[oauth.NAME]` settings, linked when the configuration is loaded.
+    #[serde(skip)]
+    pub oauth_client: Option<OAuthConfig>,
     /// PEM file with CA certificates to trust instead of the system's roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
@@ -224,9 +265,10 @@ impl ImapConfig {
         self.port.unwrap_or(if self.security == SmtpSecurity::Tls { 993 } else { 143 })
     }
 
-    /// The name this account goes by in logs and in the stored fetch state.
+    /// The name this account goes by in logs and in the stored fetch state: the
+    /// mailbox read, which is the owner's when a delegate logs in.
     pub fn account(&self) -> String {
-        format!("{}@{}:{}", self.username, self.host, self.port())
+        format!("{}@{}:{}", self.mailbox_owner.as_deref().unwrap_or(&self.username), self.host, self.port())
     }
 }
 
@@ -319,11 +361,102 @@ pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub security: SmtpSecurity,
+    /// Who logs in (with `password`, or with the OAuth2 consent of `oauth`).
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `password` (AUTH PLAIN or LOGIN), `xoauth2` or `oauthbearer` (RFC 7628).
+    pub auth: SmtpAuth,
+    /// The `[oauth.NAME]` client whose tokens `xoauth2`/`oauthbearer` use.
+    pub oauth: Option<String>,
+    /// The `[oauth.NAME]` settings, linked when the configuration is loaded.
+    #[serde(skip)]
+    pub oauth_client: Option<OAuthConfig>,
     /// PEM file with extra CA certificates to trust (for a private relay).
     pub ca_file: Option<PathBuf>,
     pub timeout_seconds: u64,
+}
+
+/// How reqmail proves who it is to the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpAuth {
+    Password,
+    Xoauth2,
+    Oauthbearer,
+}
+
+impl SmtpAuth {
+    /// The SASL mechanism that carries an OAuth2 token, if this is one.
+    pub fn oauth_mechanism(self) -> Option<crate::oauth::Mechanism> {
+        match self {
+            SmtpAuth::Password => None,
+            SmtpAuth::Xoauth2 => Some(crate::oauth::Mechanism::Xoauth2),
+            SmtpAuth::Oauthbearer => Some(crate::oauth::Mechanism::Oauthbearer),
+        }
+    }
+}
+
+/// Whose endpoints an OAuth2 client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthProvider {
+    /// Microsoft 365 (Entra ID): device grant, IMAP and SMTP scopes, `offline_access`.
+    Microsoft,
+    /// Google Workspace and Gmail.
+    Google,
+    /// Any other provider: `device_authorization_url`, `token_url` and `scopes` given.
+    Generic,
+}
+
+/// One OAuth2 client (`[oauth.NAME]`): the application registered with the provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub provider: OAuthProvider,
+    /// The application (client) id from the provider's app registration.
+    pub client_id: String,
+    /// Only for providers that want one for installed apps (Google does).
+    #[serde(default)]
+    pub client_secret: Option<crate::oauth::Secret>,
+    /// Microsoft: the directory (tenant id or domain); default "organizations".
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Overrides the preset's device authorization endpoint (RFC 8628 §3.1).
+    #[serde(default)]
+    pub device_authorization_url: Option<String>,
+    /// A browser approval's authorization endpoint, for a provider without a device
+    /// grant for mail (instead of `device_authorization_url`).
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+    /// Overrides the preset's token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Overrides the preset's scopes.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Where the refresh token is kept (mode 0600); default `oauth/NAME.json` beside
+    /// the database.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// An access token this close to its expiry is refreshed before use (seconds).
+    #[serde(default = "default_oauth_refresh_before_seconds")]
+    pub refresh_before_seconds: u64,
+    /// Seconds a request to the provider may take.
+    #[serde(default = "default_oauth_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// The key's NAME, filled in when loaded.
+    #[serde(skip)]
+    pub name: String,
+    /// The configuration file it came from, for the `reqmail oauth login` advice.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+}
+
+fn default_oauth_refresh_before_seconds() -> u64 {
+    300
+}
+fn default_oauth_timeout_seconds() -> u64 {
+    30
 }
 
 impl Default for SmtpConfig {
@@ -334,6 +467,9 @@ impl Default for SmtpConfig {
             security: SmtpSecurity::None,
             username: None,
             password: None,
+            auth: SmtpAuth::Password,
+            oauth: None,
+            oauth_client: None,
             ca_file: None,
             timeout_seconds: 30,
         }
@@ -689,13 +825,15 @@ impl Config {
             config.resolve_paths(base);
         }
         config.origin = Some(path.to_path_buf());
+        config.link_oauth();
         Ok(config)
     }
 
     /// Parses and validates TOML text; the error names the key.
     pub fn from_toml(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|error| error.to_string().trim_end().to_string())?;
+        let mut config: Config = toml::from_str(text).map_err(|error| error.to_string().trim_end().to_string())?;
         config.validate()?;
+        config.link_oauth();
         Ok(config)
     }
 
@@ -733,6 +871,23 @@ impl Config {
             if imap.move_to.is_none() && imap.flag.trim().is_empty() {
                 problems.push(format!("{key}: flag must not be empty (or give move_to)"));
             }
+            problems.extend(self.oauth_problems(&key, imap.auth.oauth_mechanism().is_some(), imap.oauth.as_deref()));
+            if imap.auth.oauth_mechanism().is_none() && imap.password.is_empty() {
+                problems.push(format!("{key}: password is missing (or set auth = \"xoauth2\" or \"oauthbearer\" with oauth = NAME)"));
+            }
+            if imap.auth.oauth_mechanism().is_none() && imap.mailbox_owner.is_some() {
+                problems.push(format!("{key}: mailbox_owner needs auth = \"xoauth2\" or \"oauthbearer\" (a delegated login)"));
+            }
+        }
+        let smtp = &self.outbound.smtp;
+        problems.extend(self.oauth_problems("outbound.smtp", smtp.auth.oauth_mechanism().is_some(), smtp.oauth.as_deref()));
+        if smtp.auth.oauth_mechanism().is_some() && smtp.username.is_none() {
+            problems.push("outbound.smtp: username (the login identity) is needed with an OAuth2 auth".to_string());
+        }
+        for (name, oauth) in &self.oauth {
+            if let Err(problem) = crate::oauth::endpoints(oauth) {
+                problems.push(format!("oauth.{name}: {problem}"));
+            }
         }
         if self.serve.maildir_poll_seconds == 0 || self.serve.tick_seconds == 0 || self.serve.reconnect_initial_seconds == 0 {
             problems.push("serve: maildir_poll_seconds, tick_seconds and reconnect_initial_seconds must be 1 or more".to_string());
@@ -750,6 +905,37 @@ impl Config {
             problems.push("limits.auto_mail_window_seconds must be 1 or more".to_string());
         }
         if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+
+    /// Problems of a server's OAuth2 settings: `uses_oauth` says its `auth` wants a token.
+    fn oauth_problems(&self, key: &str, uses_oauth: bool, oauth: Option<&str>) -> Option<String> {
+        match (uses_oauth, oauth) {
+            (true, None) => Some(format!("{key}: this auth needs oauth = NAME, naming an [oauth.NAME] table")),
+            (true, Some(name)) if !self.oauth.contains_key(name) => {
+                let known: Vec<&str> = self.oauth.keys().map(String::as_str).collect();
+                Some(format!("{key}: oauth = {name:?} names no [oauth.{name}] table (known: {known:?})"))
+            }
+            (false, Some(_)) => Some(format!("{key}: oauth is only used with auth = \"xoauth2\" or \"oauthbearer\"")),
+            _ => None,
+        }
+    }
+
+    /// Gives each server the settings of the OAuth2 client it names, with the token
+    /// file resolved (default: `oauth/NAME.json` beside the database).
+    fn link_oauth(&mut self) {
+        let database_folder = self.store.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (name, oauth) in &mut self.oauth {
+            oauth.name = name.clone();
+            oauth.config_file = self.origin.clone();
+            if oauth.token_file.is_none() {
+                oauth.token_file = Some(database_folder.join("oauth").join(format!("{name}.json")));
+            }
+        }
+        for imap in &mut self.inbound.imap {
+            imap.oauth_client = imap.oauth.as_ref().and_then(|name| self.oauth.get(name)).cloned();
+        }
+        let smtp = &mut self.outbound.smtp;
+        smtp.oauth_client = smtp.oauth.as_ref().and_then(|name| self.oauth.get(name)).cloned();
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -771,6 +957,11 @@ impl Config {
         }
         for imap in &mut self.inbound.imap {
             if let Some(file) = imap.ca_file.as_mut().filter(|file| file.is_relative()) {
+                *file = base.join(&*file);
+            }
+        }
+        for oauth in self.oauth.values_mut() {
+            if let Some(file) = oauth.token_file.as_mut().filter(|file| file.is_relative()) {
                 *file = base.join(&*file);
             }
         }

@@ -40,5 +40,6 @@ pub mod scheduler;
 pub mod store;
 pub mod ticket;
 pub mod tls;
+pub mod oauth;
 pub mod serve;
 pub mod ops;

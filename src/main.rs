@@ -52,6 +52,8 @@ fn init_logging(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // async-imap traces every command it sends, passwords and OAuth2 tokens included.
+    let filter = filter.add_directive("async_imap::imap_stream=off".parse().expect("a valid directive"));
     use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -148,6 +148,7 @@ async fn watch_mailbox(core: Core, account: ImapConfig, mailbox: ImapMailbox, st
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(mailbox = name, "IMAP: {error:#}; reconnecting in {} seconds", backoff.as_secs());
+                crate::source::health::record_failure(&core, &account, &mailbox.name, &error).await;
                 if sleep_or_stop(backoff, &stopped).await {
                     return;
                 }

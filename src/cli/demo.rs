@@ -161,7 +161,7 @@ impl<'a> Run<'a> {
 
     /// `reqmail fetch`, with its summary line, then the letters it wrote.
     fn fetch(&mut self) -> Result<(), Failure> {
-        let (summary, result) = Fetch {}.pass(self.session)?;
+        let (summary, result) = Fetch { what: None }.pass(self.session)?;
         result?;
         println!("   {}", summary.line(self.session));
         self.show_new_letters()?;

@@ -11,7 +11,10 @@ use crate::transport::deliver::DeliveryReport;
 /// One pass over the configured IMAP mailboxes and the inbound Maildir (and whatever
 /// earlier runs left spooled).
 #[derive(Debug, clap::Args)]
-pub struct Fetch {}
+pub struct Fetch {
+    #[command(subcommand)]
+    pub what: Option<crate::cli::fetch_status::FetchWhat>,
+}
 
 /// What one pass did, for its summary line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,9 @@ impl FetchSummary {
 
 impl Fetch {
     pub fn execute(&self, session: &Session, quiet: bool) -> Result<(), Failure> {
+        if let Some(what) = &self.what {
+            return what.execute(session);
+        }
         let (summary, result) = self.pass(session)?;
         if !quiet {
             crate::cli::print_line(&summary.line(session));

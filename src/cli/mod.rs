@@ -7,7 +7,9 @@ pub mod demo;
 pub mod doctor;
 pub mod fetch;
 pub mod import;
+pub mod fetch_status;
 pub mod ingest;
+pub mod oauth;
 pub mod person;
 pub mod quarantine;
 pub mod report;
@@ -70,6 +72,8 @@ pub enum Command {
     Restore(backup::Restore),
     Purge(retention::Purge),
     Import(import::Import),
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
 }
 
 impl Cli {
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Restore(command) => command.execute(&cli),
         Command::Purge(command) => command.execute(&Session::start(&cli)?),
         Command::Import(command) => command.execute(&Session::start(&cli)?),
+        Command::Oauth(command) => command.execute(&cli),
     }
 }
 

@@ -36,6 +36,9 @@ fn check(cli: &Cli) -> Result<(), Failure> {
                 rules.queue_names().len(),
                 rules.rotations().len()
             );
+            for doubt in crate::oauth::identity::check(&context.config) {
+                println!("warning: {doubt}");
+            }
             Ok(())
         }
         Err(error) => {

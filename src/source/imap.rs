@@ -1,6 +1,6 @@
 //! IMAP in (RFC 3501) with async-imap on tokio: connect with implicit TLS, STARTTLS or
-//! plain (rustls, system roots or a configured CA file), log in with LOGIN or
-//! AUTHENTICATE PLAIN, and take each configured mailbox through bounded batches:
+//! plain (rustls, system roots or a configured CA file), log in with LOGIN,
+//! AUTHENTICATE PLAIN, or an OAuth2 token (XOAUTH2, OAUTHBEARER), and take each configured mailbox through bounded batches:
 //!
 //! 1. list the UIDs above the stored cursor with their RFC822.SIZE (nothing downloaded);
 //! 2. download a batch of up to `batch_size` messages (`BODY.PEEK[]`, so nothing is
@@ -116,6 +116,67 @@ impl async_imap::Authenticator for Plain<'_> {
     }
 }
 
+/// XOAUTH2 or OAUTHBEARER: the token in the first message; to the server's error
+/// challenge, the acknowledgement that lets it answer NO.
+struct OAuthSasl {
+    initial: Vec<u8>,
+    acknowledgement: &'static [u8],
+    sent: bool,
+}
+
+impl async_imap::Authenticator for OAuthSasl {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        if std::mem::replace(&mut self.sent, true) { self.acknowledgement.to_vec() } else { std::mem::take(&mut self.initial) }
+    }
+}
+
+/// Logs in with an OAuth2 token; a refused token is refreshed once and tried again on
+/// the same connection (RFC 3501 allows another AUTHENTICATE after NO). The SASL user
+/// is the mailbox owner, so that a delegate's token opens a shared mailbox.
+async fn oauth_login(
+    mut client: Client<Stream>,
+    config: &ImapConfig,
+    mechanism: crate::oauth::Mechanism,
+    timeout: Duration,
+) -> anyhow::Result<Session<Stream>> {
+    let where_ = format!("IMAP server {}:{}", config.host, config.port());
+    let oauth = config.oauth_client.clone().with_context(|| format!("{where_}: no [oauth] client linked"))?;
+    let user = config.mailbox_owner.as_deref().unwrap_or(&config.username);
+    let mut refused: Option<crate::oauth::Secret> = None;
+    loop {
+        let token = {
+            let (oauth, refused) = (oauth.clone(), refused.clone());
+            tokio::task::spawn_blocking(move || crate::oauth::tokens::access_token(&oauth, refused.as_ref()))
+                .await
+                .context("token refresh stopped unexpectedly")??
+        };
+        let sasl = OAuthSasl {
+            initial: mechanism.initial_response(user, &config.host, config.port(), &token),
+            acknowledgement: mechanism.error_acknowledgement(),
+            sent: false,
+        };
+        match tokio::time::timeout(timeout, client.authenticate(mechanism.name(), sasl)).await {
+            Ok(Ok(session)) => return Ok(session),
+            Ok(Err((async_imap::error::Error::No(_), back))) if refused.is_none() => {
+                tracing::info!(account = config.account(), "IMAP refused the access token; refreshing it once");
+                refused = Some(token);
+                client = back;
+            }
+            Ok(Err((error, _))) => anyhow::bail!(
+                "{where_} refused the {} login of {user:?} with a token of oauth.{}{}: {error} (does {:?} have access to that mailbox, \
+                 and the consent the IMAP scope? `reqmail oauth login {}` approves again)",
+                mechanism.name(),
+                oauth.name,
+                if refused.is_some() { " refreshed just now" } else { "" },
+                config.username,
+                oauth.name
+            ),
+            Err(_) => anyhow::bail!("{where_} did not answer the login within {} seconds", timeout.as_secs()),
+        }
+    }
+}
+
 /// Connects and logs in as `config` says.
 pub async fn connect(config: &ImapConfig) -> anyhow::Result<Connection> {
     let timeout = Duration::from_secs(config.timeout_seconds);
@@ -137,20 +198,25 @@ pub async fn connect(config: &ImapConfig) -> anyhow::Result<Connection> {
         let Stream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS starts on a plain connection") };
         client = Client::new(start_tls(config, tcp, timeout).await?);
     }
-    let login = async {
-        match config.auth {
-            ImapAuth::Login => client.login(&config.username, &config.password).await,
-            ImapAuth::Plain => client.authenticate("PLAIN", Plain { username: &config.username, password: &config.password }).await,
+    let mut session = match config.auth.oauth_mechanism() {
+        Some(mechanism) => oauth_login(client, config, mechanism, timeout).await?,
+        None => {
+            let login = async {
+                match config.auth {
+                    ImapAuth::Plain => client.authenticate("PLAIN", Plain { username: &config.username, password: &config.password }).await,
+                    _ => client.login(&config.username, &config.password).await,
+                }
+            };
+            match tokio::time::timeout(timeout, login).await {
+                Ok(Ok(session)) => session,
+                Ok(Err((error, _))) => anyhow::bail!(
+                    "{} refused the login of {:?}: {error} (check username, password and auth in [[inbound.imap]])",
+                    where_(),
+                    config.username
+                ),
+                Err(_) => anyhow::bail!("{} did not answer the login within {} seconds", where_(), timeout.as_secs()),
+            }
         }
-    };
-    let mut session = match tokio::time::timeout(timeout, login).await {
-        Ok(Ok(session)) => session,
-        Ok(Err((error, _))) => anyhow::bail!(
-            "{} refused the login of {:?}: {error} (check username, password and auth in [[inbound.imap]])",
-            where_(),
-            config.username
-        ),
-        Err(_) => anyhow::bail!("{} did not answer the login within {} seconds", where_(), timeout.as_secs()),
     };
     let capabilities = within(timeout, || format!("CAPABILITY of {}", where_()), session.capabilities()).await?;
     Ok(Connection {
@@ -226,6 +292,7 @@ pub async fn fetch_mailbox(
     let mut report = DrainReport::default();
     if selected.exists == 0 {
         save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid: start }).await?;
+        super::health::record_success(core, config, &name).await;
         return Ok(report);
     }
 
@@ -303,6 +370,7 @@ pub async fn fetch_mailbox(
             super::log_handled(source, id, &outcome);
         }
     }
+    super::health::record_success(core, config, &name).await;
     Ok(report)
 }
 
@@ -463,11 +531,26 @@ fn batches(listing: &[(u32, u32)], count: usize, limit: usize) -> Vec<&[(u32, u3
 }
 
 /// One pass over every mailbox of one account, on one connection.
+/// Failures count in each mailbox's fetch health: a failed login in all of them.
 pub async fn fetch_account(config: &ImapConfig, core: &Core) -> anyhow::Result<DrainReport> {
-    let mut connection = connect(config).await?;
+    let mut connection = match connect(config).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            for mailbox in &config.mailboxes {
+                super::health::record_failure(core, config, &mailbox.name, &error).await;
+            }
+            return Err(error);
+        }
+    };
     let mut total = DrainReport::default();
     for mailbox in &config.mailboxes {
-        let report = fetch_mailbox(&mut connection, config, mailbox, core, &|| false).await?;
+        let report = match fetch_mailbox(&mut connection, config, mailbox, core, &|| false).await {
+            Ok(report) => report,
+            Err(error) => {
+                super::health::record_failure(core, config, &mailbox.name, &error).await;
+                return Err(error);
+            }
+        };
         add(&mut total, &report);
     }
     connection.logout().await;

@@ -2,6 +2,7 @@
 //! acknowledges them (exit status, Maildir rename, IMAP flag or move) only after the
 //! spool commit.
 
+pub mod health;
 pub mod imap;
 pub mod maildir;
 pub mod pipe;

@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod dump;
+pub mod fetch_health;
 pub mod imap;
 pub mod imports;
 pub mod messages;
@@ -32,7 +33,8 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_imap.sql")),
     M::up(include_str!("migrations/0004_safety.sql")),
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
-    M::up(include_str!("migrations/0007_operations.sql")),
+    M::up(include_str!("migrations/0006_operations.sql")),
+    M::up(include_str!("migrations/0007_oauth_fetch_health.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

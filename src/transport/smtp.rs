@@ -1,4 +1,5 @@
-//! SMTP through lettre: implicit TLS or STARTTLS with rustls, optional AUTH, timeouts,
+//! SMTP through lettre: implicit TLS or STARTTLS with rustls, optional AUTH (a password,
+//! or an OAuth2 token with XOAUTH2 or OAUTHBEARER), timeouts,
 //! and one connection reused for a whole delivery pass. Replies are sorted by RFC 5321
 //! §4.2.1: 4xx is transient, 5xx permanent; a failed connection is transient.
 //!
@@ -142,7 +143,9 @@ impl SmtpTransport {
             }
             connection.starttls(parameters.clone(), &hello).await.map_err(|error| classify(error, &server))?;
         }
-        if let (Some(username), Some(password)) = (&self.config.username, &self.config.password) {
+        if let Some(mechanism) = self.config.auth.oauth_mechanism() {
+            self.oauth_auth(&mut connection, mechanism).await?;
+        } else if let (Some(username), Some(password)) = (&self.config.username, &self.config.password) {
             let credentials = Credentials::new(username.clone(), password.clone());
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
@@ -163,6 +166,67 @@ impl SmtpTransport {
             let _ = tokio::time::timeout(self.timeout(), connection.quit()).await;
             Ok(())
         })
+    }
+}
+
+/// One line of a SASL exchange, sent as it is (lettre's `Auth` cannot encode
+/// OAUTHBEARER, and its XOAUTH2 stops at the server's error challenge, leaving the
+/// exchange open).
+struct SaslLine<'a>(&'a str);
+
+impl std::fmt::Display for SaslLine<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}\r\n", self.0)
+    }
+}
+
+impl SmtpTransport {
+    /// AUTH XOAUTH2 or OAUTHBEARER (RFC 4954, RFC 7628) with the initial response. A
+    /// refused token is refreshed once and tried again on the same connection.
+    async fn oauth_auth(&self, connection: &mut AsyncSmtpConnection, mechanism: crate::oauth::Mechanism) -> Result<(), TransportError> {
+        let server = self.server();
+        let oauth = self
+            .config
+            .oauth_client
+            .clone()
+            .ok_or_else(|| TransportError::permanent(format!("SMTP: {server}: outbound.smtp.oauth names no [oauth] client")))?;
+        let user = self.config.username.clone().unwrap_or_default();
+        let mut refused: Option<crate::oauth::Secret> = None;
+        loop {
+            let token = {
+                let (oauth, refused) = (oauth.clone(), refused.clone());
+                tokio::task::spawn_blocking(move || crate::oauth::tokens::access_token(&oauth, refused.as_ref()))
+                    .await
+                    .map_err(|error| TransportError::transient(format!("SMTP: token refresh stopped: {error}")))?
+                    .map_err(|error| TransportError::transient(format!("SMTP: {server}: {error}")))?
+            };
+            let initial = mechanism.initial_response_base64(&user, &self.config.host, self.config.port, &token);
+            let mut answer = connection.command(SaslLine(&format!("AUTH {} {}", mechanism.name(), initial.expose()))).await;
+            if matches!(&answer, Ok(response) if response.has_code(334)) {
+                // The server's error challenge: acknowledge it so that it sends the failure.
+                let acknowledgement = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mechanism.error_acknowledgement());
+                answer = connection.command(SaslLine(&acknowledgement)).await;
+            }
+            match answer {
+                Ok(response) if response.is_positive() && !response.has_code(334) => return Ok(()),
+                Ok(_) | Err(_) if refused.is_none() && !connection.has_broken() => {
+                    tracing::info!(server, "SMTP refused the access token; refreshing it once");
+                    refused = Some(token);
+                }
+                Ok(response) => {
+                    return Err(TransportError::transient(format!("SMTP: {server} answered the {} login of {user:?} with {}", mechanism.name(), response.code())))
+                }
+                Err(error) => {
+                    return Err(TransportError::transient(format!(
+                        "SMTP: {server} refused the {} login of {user:?} with a fresh token of oauth.{}: {error} \
+                         (may {user:?} send through this server? `reqmail oauth login {}` approves again)",
+                        mechanism.name(),
+                        oauth.name,
+                        oauth.name
+                    )))
+                }
+            }
+        }
     }
 }
 

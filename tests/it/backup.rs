@@ -44,8 +44,12 @@ fn ingest_once(desk: &Desk, index: usize, dice: &mut Dice) -> bool {
     child.wait().unwrap().code() == Some(0)
 }
 
+/// The Message-ID part of each inbound idempotency key (`id:ID body:HASH`).
 fn inbound_keys(desk: &Desk) -> BTreeSet<String> {
-    desk.sql("SELECT dedupe_key FROM messages WHERE direction = 'in'").into_iter().map(|row| row[0].as_str().unwrap().to_string()).collect()
+    desk.sql("SELECT dedupe_key FROM messages WHERE direction = 'in'")
+        .into_iter()
+        .map(|row| row[0].as_str().unwrap().split(" body:").next().unwrap().to_string())
+        .collect()
 }
 
 fn key(index: usize) -> String {

@@ -22,3 +22,4 @@ mod backup;
 mod retention;
 mod import;
 mod tutorial;
+mod oauth;

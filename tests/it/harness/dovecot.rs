@@ -84,16 +84,28 @@ pub struct Dovecot {
     /// Implicit TLS.
     pub imaps_port: u16,
     users: Vec<String>,
+    /// With an `oauth2` passdb for XOAUTH2 and OAUTHBEARER asking this introspection
+    /// endpoint (RFC 7662); PLAIN and LOGIN stay on the password file.
+    oauth2_introspection: Option<String>,
 }
 
 impl Dovecot {
     /// Starts Dovecot with `users` (name, password), each with an empty INBOX.
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, None)
+    }
+
+    /// Like `start`, and also taking OAuth2 bearer tokens that `introspection_url` vouches for.
+    pub fn start_with_oauth2(users: &[(&str, &str)], introspection_url: &str) -> Dovecot {
+        Dovecot::start_with(users, Some(introspection_url.to_string()))
+    }
+
+    fn start_with(users: &[(&str, &str)], oauth2_introspection: Option<String>) -> Dovecot {
         let dir = tempfile::Builder::new().prefix("reqmail-dovecot-").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let passwd: String = users.iter().map(|(user, password)| format!("{user}:{{PLAIN}}{password}\n")).collect();
         std::fs::write(dir.path().join("passwd"), passwd).unwrap();
-        let mut dovecot = Dovecot { dir, child: None, imap_port: 0, imaps_port: 0, users: users.iter().map(|(user, _)| user.to_string()).collect() };
+        let mut dovecot = Dovecot { dir, child: None, imap_port: 0, imaps_port: 0, users: users.iter().map(|(user, _)| user.to_string()).collect(), oauth2_introspection };
         for user in dovecot.users.clone() {
             dovecot.create_mailbox(&user, "INBOX");
         }
@@ -112,10 +124,25 @@ impl Dovecot {
     fn config(&self) -> String {
         let dir = self.dir.path().display();
         let certificates = certificates();
+        let (mechanisms, oauth2_passdb) = match &self.oauth2_introspection {
+            None => ("plain login", String::new()),
+            Some(url) => {
+                let settings = self.dir.path().join("oauth2.conf.ext");
+                std::fs::write(
+                    &settings,
+                    format!("introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n"),
+                )
+                .unwrap();
+                (
+                    "plain login xoauth2 oauthbearer",
+                    format!("passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}\n}}\n", settings.display()),
+                )
+            }
+        };
         format!(
             "base_dir = {dir}/run\nstate_dir = {dir}/state\nlog_path = {dir}/dovecot.log\nprotocols = imap\nlisten = 127.0.0.1\n\
-             ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {dir}/passwd\n}}\n\
+             ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\ndisable_plaintext_auth = no\nauth_mechanisms = {mechanisms}\n\
+             passdb {{\n  driver = passwd-file\n  mechanisms = plain login\n  args = scheme=PLAIN username_format=%u {dir}/passwd\n}}\n{oauth2_passdb}\
              userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={dir}/home/%u\n}}\n\
              mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\n\
              service auth {{\n  unix_listener auth-smtp {{\n    mode = 0666\n  }}\n}}\n\
@@ -192,6 +219,13 @@ impl Dovecot {
             }
         });
         assert!(started, "cannot restart Dovecot: {last_error}\n{}", self.log());
+    }
+
+    /// Ends every IMAP session of `user` (`doveadm kick`), as a provider's server ends
+    /// the sessions of an expired token; stopping the master would leave them running.
+    pub fn kick(&self, user: &str) {
+        let output = Command::new("doveadm").arg("-c").arg(self.dir.path().join("dovecot.conf")).args(["kick", user]).output().expect("doveadm");
+        assert!(output.status.success(), "doveadm kick {user}: {}", String::from_utf8_lossy(&output.stderr));
     }
 
     /// The folder holding each user's home (`USER/Maildir`), for a delivery agent.

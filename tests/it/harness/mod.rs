@@ -236,6 +236,7 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
 
 pub mod daemon;
 pub mod dovecot;
+pub mod idp;
 pub mod postfix;
 
 /// A plain message from `from` to `to` with Message-ID `<ID@test>`.
