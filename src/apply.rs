@@ -7,6 +7,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::clock::format_time;
+use crate::decision::LetterRecord;
 use crate::interpret::commands::{Preference, Refusal};
 use crate::notify::compose::{compose, AutoSubmitted, Outgoing};
 use crate::pipeline::Context;
@@ -103,8 +104,19 @@ fn template(notice: Notice) -> &'static str {
     }
 }
 
-/// Applies `plan`; returns the ticket it touched.
-pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
+/// What applying a plan did.
+#[derive(Debug)]
+pub struct Applied {
+    pub ticket: TicketId,
+    /// The history lines of the changes, as the letters list them.
+    pub changes: Vec<String>,
+    pub letters: Vec<LetterRecord>,
+    /// Letters that were due but not written, with the reason.
+    pub withheld: Vec<String>,
+}
+
+/// Applies `plan`; returns the ticket it touched and the letters it wrote.
+pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Utc>) -> anyhow::Result<Applied> {
     let rules = &context.rules;
     let sender = &plan.sender;
     let actor = match store::people::find_by_address(conn, &sender.address)? {
@@ -213,8 +225,8 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
     // The mail
     let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
     let letters = addressees(conn, context, plan, &current, created, now)?;
-    send_letters(conn, context, plan, &current, &letters, &summary, created, now)?;
-    Ok(ticket)
+    let (letters, withheld) = send_letters(conn, context, plan, &current, &letters, &summary, created, now)?;
+    Ok(Applied { ticket, changes: summary, letters, withheld })
 }
 
 /// Who gets which mail.
@@ -485,9 +497,11 @@ fn send_letters(
     summary: &[String],
     created: bool,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(Vec<LetterRecord>, Vec<String>)> {
+    let mut written = Vec::new();
+    let mut withheld = Vec::new();
     if letters.is_empty() {
-        return Ok(());
+        return Ok((written, withheld));
     }
     let config = &context.config;
     let references = store::tickets::thread_references(conn, ticket.number)?;
@@ -560,22 +574,25 @@ fn send_letters(
             Err(error) => {
                 let reason = format!("no mail to {}: {error:#}", reader.address);
                 store::tickets::add_history(conn, ticket.number, now, "reqmail", "mail-skipped", &reason, plan.message)?;
+                withheld.push(reason);
                 continue;
             }
         };
         // RFC 3834 §2: no loops. A suppressed letter becomes a history note, not an outbox row.
         if let Err(reason) = store::ratelimit::admit(conn, &config.limits, &reader.address, Some(ticket.number), now)? {
             store::tickets::add_history(conn, ticket.number, now, "reqmail", "mail-skipped", &reason, plan.message)?;
+            withheld.push(reason);
             continue;
         }
         let message = store::messages::insert_outgoing(conn, Some(ticket.number), &message_id, &reader.address, &subject, &raw, now)?;
         store::outbox::enqueue(conn, message, Some(ticket.number), &config.mail.address, &reader.address, now)?;
         mailed.push(format!("{} ({})", reader.address, template(*notice)));
+        written.push(LetterRecord { template: template_name.to_string(), to: reader.address.clone(), role: reader.role.to_string() });
     }
     if !mailed.is_empty() {
         store::tickets::add_history(conn, ticket.number, now, "reqmail", "mail", &format!("to {}", mailed.join(", ")), plan.message)?;
     }
-    Ok(())
+    Ok((written, withheld))
 }
 
 #[derive(Debug, Serialize)]

@@ -33,6 +33,7 @@ pub mod identify;
 pub mod interpret;
 pub mod rules;
 pub mod plan;
+pub mod decision;
 pub mod notify;
 pub mod apply;
 pub mod transport;

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::classify::{bounce, classify_with_limits, Class, MachineKind};
 use crate::config::Config;
 use crate::config::UnknownSenders;
+use crate::decision::{Decision, LetterRecord, RefusedField, SenderRecord, TicketRecord};
 use crate::identify::sender;
 use crate::identify::thread::{Threading, TicketMatch};
 use crate::notify::render::Templates;
@@ -147,14 +148,31 @@ pub fn process_then<T>(
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<(SpoolId, Outcome)>, T)> {
+    let (decided, value) = process_decided_then(context, store, ids, now, before_commit)?;
+    Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
+}
+
+/// [`process`], with the [`Decision`] record of each message.
+pub fn process_decided(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome, Decision)>> {
+    Ok(process_decided_then(context, store, ids, now, |_| Ok(()))?.0)
+}
+
+fn process_decided_then<T>(
+    context: &Context,
+    store: &mut Store,
+    ids: &[SpoolId],
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<(SpoolId, Outcome, Decision)>, T)> {
     let mut tx = store.write()?;
     store::people::sync_configured(&tx, &context.rules, now)?;
-    let mut outcomes = Vec::with_capacity(ids.len());
+    let mut decided = Vec::with_capacity(ids.len());
     for &id in ids {
         let span = tracing::info_span!("message", spool = id.0);
         let _entered = span.enter();
         let savepoint = tx.savepoint()?;
-        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(context, &savepoint, id, now)));
+        let mut decision = Decision::default();
+        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(context, &savepoint, id, now, &mut decision)));
         let outcome = match attempt {
             Ok(Ok(outcome)) => {
                 savepoint.commit()?;
@@ -163,21 +181,75 @@ pub fn process_then<T>(
             Ok(Err(error)) if is_transient(&error) => return Err(error.context(format!("message {id} stays spooled"))),
             Ok(Err(error)) => {
                 drop(savepoint);
+                decision = Decision::default();
                 quarantine(&tx, id, &format!("cannot be applied: {error:#}"), now)?
             }
             Err(panic) => {
                 drop(savepoint);
+                decision = Decision::default();
                 let what = panic_text(&panic);
                 quarantine(&tx, id, &format!("reqmail failed on this message ({what}); it is kept unchanged"), now)?
             }
         };
         log_outcome(id, &outcome);
-        outcomes.push((id, outcome));
+        settle(&mut decision, &outcome);
+        decided.push((id, outcome, decision));
     }
     let value = before_commit(&tx)?;
     crate::fault::point("before-apply-commit");
     tx.commit()?;
-    Ok((outcomes, value))
+    Ok((decided, value))
+}
+
+/// Writes how the message ended into its record.
+fn settle(decision: &mut Decision, outcome: &Outcome) {
+    let (state, reason) = match outcome {
+        Outcome::Applied { ticket, created } => {
+            if decision.ticket.is_none() {
+                decision.ticket = Some(TicketRecord { number: ticket.0, created: *created, matched_by: None, follow_up_of: None });
+            }
+            ("applied", None)
+        }
+        Outcome::Quarantined { reason } => ("quarantined", Some(reason.clone())),
+        Outcome::Ignored { reason } => ("ignored", Some(reason.clone())),
+        Outcome::Duplicate => ("duplicate", None),
+    };
+    decision.outcome = state.to_string();
+    decision.reason = reason;
+}
+
+fn class_text(class: &Class) -> String {
+    match class {
+        Class::Person => "person".to_string(),
+        Class::Machine { kind, reason } => format!("machine ({kind:?}): {reason}"),
+        Class::Ours { reason } => format!("ours: {reason}"),
+    }
+}
+
+fn sender_record(sender: &sender::Sender) -> SenderRecord {
+    let (trust, why) = match &sender.trust {
+        sender::Trust::Authentic { by } => ("authentic", by.clone()),
+        sender::Trust::Unverified { reason } => ("unverified", reason.clone()),
+    };
+    SenderRecord { address: sender.address.clone(), role: sender.role.to_string(), trust: trust.to_string(), trust_why: why }
+}
+
+/// What a plan carries into the record before it is applied.
+fn record_plan(decision: &mut Decision, plan: &plan::Plan) {
+    decision.rules = plan
+        .rule_log
+        .iter()
+        .map(|(rule, line)| format!("{rule}: {line}"))
+        .chain(plan.rule_changes.iter().map(|(rule, change)| format!("{rule}: {}", change.describe())))
+        .chain(plan.rule_notes.iter().map(|(rule, note)| format!("{rule}: note {note:?}")))
+        .chain(plan.rule_templates.iter().map(|template| format!("template {template}")))
+        .collect();
+    decision.applied = plan.changes.iter().map(plan::Change::describe).collect();
+    decision.refused = plan
+        .refusals
+        .iter()
+        .map(|refusal| RefusedField { field: refusal.field.clone(), value: refusal.value.clone(), reason: refusal.reason.clone() })
+        .collect();
 }
 
 /// Processes what earlier runs stored but did not process (a crash, a full disk).
@@ -192,7 +264,7 @@ pub fn resume(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyho
     }
 }
 
-fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
     let Some(waiting) = store::messages::waiting(conn, id)? else {
         // Another process got there first (two deliveries of one message at once).
         return Ok(Outcome::Duplicate);
@@ -201,7 +273,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     let limit = context.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
-        return quarantine_too_large(conn, context, id, &raw, &reason, now);
+        return quarantine_too_large(conn, context, id, &raw, &reason, now, decision);
     }
 
     // Parse
@@ -209,7 +281,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     let mut mail = match parse_with_limits(&raw, limits) {
         Ok(mail) => mail,
         Err(error @ ParseError::OverLimit(_)) => {
-            return quarantine_too_large(conn, context, id, &raw, &format!("too large to process: {error}"), now)
+            return quarantine_too_large(conn, context, id, &raw, &format!("too large to process: {error}"), now, decision)
         }
         Err(error) => return quarantine(conn, id, &error.to_string(), now),
     };
@@ -227,6 +299,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     // Classify
     let (help_local, help_domain) = context.config.help_address_parts();
     let class = classify_with_limits(&mail, help_local, help_domain, limits);
+    decision.class = Some(class_text(&class));
     if let Class::Ours { reason } = &class {
         return ignore(conn, id, &mail, reason);
     }
@@ -251,12 +324,15 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         }
         return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now);
     };
+    decision.sender = Some(sender_record(&sender));
     if sender.person.is_none()
         && context.config.identify.unknown_senders == UnknownSenders::Reject
         && context.rules.configured_person(&sender.address).is_none()
     {
         if class.may_be_answered() {
-            apply::notice_without_ticket(conn, context, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)?;
+            if apply::notice_without_ticket(conn, context, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)? {
+                decision.letters.push(LetterRecord { template: "rejected".into(), to: sender.address.clone(), role: sender.role.to_string() });
+            }
         }
         return ignore(conn, id, &mail, &format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address));
     }
@@ -319,8 +395,18 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         now,
     });
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
-    let ticket = apply::apply(conn, context, &plan, now)?;
-    Ok(Outcome::Applied { ticket, created })
+    record_plan(decision, &plan);
+    let applied = apply::apply(conn, context, &plan, now)?;
+    decision.ticket = Some(TicketRecord {
+        number: applied.ticket.0,
+        created,
+        matched_by: plan.matched_by.map(str::to_string),
+        follow_up_of: plan.follow_up_of.map(|ticket| ticket.0),
+    });
+    decision.changes = applied.changes;
+    decision.letters = applied.letters;
+    decision.withheld = applied.withheld;
+    Ok(Outcome::Applied { ticket: applied.ticket, created })
 }
 
 /// [`plan::Lookup`] over the open transaction.
@@ -520,7 +606,15 @@ fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate
 
 /// Quarantines an over-limit message and tells a human sender once a day, politely;
 /// what its headers show is read without parsing the whole message.
-fn quarantine_too_large(conn: &Connection, context: &Context, id: SpoolId, raw: &[u8], reason: &str, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+fn quarantine_too_large(
+    conn: &Connection,
+    context: &Context,
+    id: SpoolId,
+    raw: &[u8],
+    reason: &str,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<Outcome> {
     use crate::parse::scan_header;
     let outcome = quarantine(conn, id, reason, now)?;
     let from = scan_header(raw, "from").and_then(|from| crate::parse::bare_address(&from));
@@ -534,7 +628,9 @@ fn quarantine_too_large(conn: &Connection, context: &Context, id: SpoolId, raw: 
         let mail_system = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
         if !ours && !mail_system {
             let once = format!("too-large:{}", now.date_naive());
-            apply::notice_without_ticket(conn, context, &from, "too_large", &once, reason, Some(id), now)?;
+            if apply::notice_without_ticket(conn, context, &from, "too_large", &once, reason, Some(id), now)? {
+                decision.letters.push(LetterRecord { template: "too_large".into(), to: from, role: "sender".into() });
+            }
         }
     }
     Ok(outcome)

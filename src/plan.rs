@@ -145,6 +145,34 @@ pub enum Change {
     SurveyRating(u8),
 }
 
+impl Change {
+    /// The change in a few words, for the decision record.
+    pub fn describe(&self) -> String {
+        let time = crate::clock::format_time;
+        match self {
+            Change::Queue(queue) => format!("queue: {queue}"),
+            Change::Importance(level) => format!("importance: {level}"),
+            Change::Priority(level) => format!("priority: {level}"),
+            Change::RequestedDue(at) => format!("requested due: {}", time(*at)),
+            Change::CommittedDue(at) => format!("committed due: {}", time(*at)),
+            Change::Host(host) => format!("host: {host}"),
+            Change::Category(category) => format!("category: {category}"),
+            Change::AddCc(address) => format!("cc: +{address}"),
+            Change::RemoveCc(address) => format!("cc: -{address}"),
+            Change::Status { to, why: Some(why) } => format!("status: {to} ({why})"),
+            Change::Status { to, why: None } => format!("status: {to}"),
+            Change::Owner(Some((_, address))) => format!("owner: {address}"),
+            Change::Owner(None) => "owner: nobody".to_string(),
+            Change::TimeMinutes(minutes) => format!("time: +{minutes}m"),
+            Change::Check(items) => format!("check: {}", join_numbers(items)),
+            Change::MergeInto(target) => format!("merge into #{target}"),
+            Change::Preferences(preferences) => format!("preferences: {preferences:?}"),
+            Change::AskCustomer => "approval: the customer is asked".to_string(),
+            Change::SurveyRating(rating) => format!("survey: {rating} of 5"),
+        }
+    }
+}
+
 /// Everything `plan` is given.
 pub struct PlanInput<'a> {
     pub rules: &'a Rules,

@@ -11,6 +11,7 @@ mod rules;
 mod threading;
 mod attacks;
 mod corpus_mangled;
+mod golden;
 mod transport;
 mod imap;
 mod serve;
