@@ -10,7 +10,7 @@ use crate::clock::format_time;
 use crate::decision::LetterRecord;
 use crate::interpret::commands::{Preference, Refusal};
 use crate::notify::compose::{compose, AutoSubmitted, Outgoing};
-use crate::pipeline::Context;
+use crate::site::Site;
 use crate::plan::{Change, Notice, Plan, TicketChange};
 use crate::rules::notify::{readers, Reader};
 use crate::store::tickets::{NewTicket, TextColumn};
@@ -116,8 +116,8 @@ pub struct Applied {
 }
 
 /// Applies `plan`; returns the ticket it touched and the letters it wrote.
-pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Utc>) -> anyhow::Result<Applied> {
-    let rules = &context.rules;
+pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) -> anyhow::Result<Applied> {
+    let rules = &site.rules;
     let sender = &plan.sender;
     let actor = match store::people::find_by_address(conn, &sender.address)? {
         Some((person, _)) => person,
@@ -139,7 +139,7 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
                 importance: *importance,
                 priority: *priority,
                 requester: actor,
-                first_number: context.config.store.first_ticket_number,
+                first_number: site.config.store.first_ticket_number,
             };
             let ticket = store::tickets::create(conn, &new, now)?;
             let detail = format!("{subject} (queue {queue}, importance {importance}, priority {priority})");
@@ -175,20 +175,20 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
     let mut sla_changed = created;
     for (rule, change) in &plan.rule_changes {
         let before = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
-        if let Some(line) = apply_change(conn, context, plan, &before, change, rule, now)? {
+        if let Some(line) = apply_change(conn, site, plan, &before, change, rule, now)? {
             summary.push(line);
         }
         sla_changed |= matches!(change, Change::Queue(_) | Change::Priority(_) | Change::Status { .. });
     }
     for change in &plan.changes {
         let before = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
-        if let Some(line) = apply_change(conn, context, plan, &before, change, &actor_text, now)? {
+        if let Some(line) = apply_change(conn, site, plan, &before, change, &actor_text, now)? {
             summary.push(line);
         }
         sla_changed |= matches!(change, Change::Queue(_) | Change::Priority(_) | Change::Status { .. });
     }
     if sla_changed {
-        update_sla(conn, context, ticket)?;
+        update_sla(conn, site, ticket)?;
     }
     if !plan.refusals.is_empty() {
         let detail: Vec<String> = plan.refusals.iter().map(|refusal| format!("{}: {} ({})", refusal.field, refusal.value, refusal.reason)).collect();
@@ -224,21 +224,21 @@ pub fn apply(conn: &Connection, context: &Context, plan: &Plan, now: DateTime<Ut
 
     // The mail
     let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
-    let letters = addressees(conn, context, plan, &current, created, now)?;
-    let (letters, withheld) = send_letters(conn, context, plan, &current, &letters, &summary, created, now)?;
+    let letters = addressees(conn, site, plan, &current, created, now)?;
+    let (letters, withheld) = send_letters(conn, site, plan, &current, &letters, &summary, created, now)?;
     Ok(Applied { ticket, changes: summary, letters, withheld })
 }
 
 /// Who gets which mail.
 fn addressees(
     conn: &Connection,
-    context: &Context,
+    site: &Site,
     plan: &Plan,
     ticket: &Ticket,
     created: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<(Notice, Reader)>> {
-    let rules = &context.rules;
+    let rules = &site.rules;
     let sender = &plan.sender;
     let reader_of = |address: &str| -> rusqlite::Result<Reader> {
         let profile = store::people::profile(conn, address)?;
@@ -321,7 +321,7 @@ fn add_history(
 /// Applies one change; returns the line for the notification's summary.
 fn apply_change(
     conn: &Connection,
-    context: &Context,
+    site: &Site,
     plan: &Plan,
     before: &Ticket,
     change: &Change,
@@ -374,7 +374,7 @@ fn apply_change(
             ("cc", String::new(), format!("-{address}"))
         }
         Change::Status { to, why } => {
-            change_status(conn, context, before, *to, now)?;
+            change_status(conn, site, before, *to, now)?;
             let line = format!("status: {} → {}{}", before.status, to, why.map(|why| format!(" ({why})")).unwrap_or_default());
             store::tickets::add_history(conn, ticket, now, actor, "status", &line, plan.message)?;
             return Ok(Some(line));
@@ -385,7 +385,7 @@ fn apply_change(
             let line = format!("owner: {} → {new}", optional(before.owner.as_deref()));
             store::tickets::add_history(conn, ticket, now, actor, "owner", &line, plan.message)?;
             if before.status == Status::New && owner.is_some() {
-                change_status(conn, context, before, Status::Open, now)?;
+                change_status(conn, site, before, Status::Open, now)?;
                 store::tickets::add_history(conn, ticket, now, actor, "status", "status: new → open (assigned)", plan.message)?;
             }
             return Ok(Some(line));
@@ -445,11 +445,11 @@ fn set_preferences(conn: &Connection, person: PersonId, preferences: &[Preferenc
 }
 
 /// Moves the status, keeping the SLA clock's hold bookkeeping.
-fn change_status(conn: &Connection, context: &Context, before: &Ticket, to: Status, now: DateTime<Utc>) -> rusqlite::Result<()> {
+fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, now: DateTime<Utc>) -> rusqlite::Result<()> {
     let ticket = before.number;
     store::tickets::set_text(conn, ticket, TextColumn::Status, Some(to.as_str()))?;
     if before.status == Status::Hold && to != Status::Hold {
-        let calendar = context.rules.calendar_of(&before.queue);
+        let calendar = site.rules.calendar_of(&before.queue);
         let held = before.hold_started.map_or(Duration::zero(), |started| calendar.between(started, now));
         store::tickets::add_held_minutes(conn, ticket, held.num_minutes())?;
     }
@@ -459,7 +459,7 @@ fn change_status(conn: &Connection, context: &Context, before: &Ticket, to: Stat
     match to {
         Status::Resolved => {
             // The supervisor decides first when the queue asks for it, or when the ticket was escalated.
-            let queue = context.rules.queue(&before.queue);
+            let queue = site.rules.queue(&before.queue);
             let supervisor_first = queue.is_some_and(|queue| queue.supervisor_approval)
                 || (queue.is_some_and(|queue| queue.supervisor.is_some()) && store::tickets::job_done(conn, ticket, "escalation")?);
             let stage = if supervisor_first { ApprovalStage::Supervisor } else { ApprovalStage::Customer };
@@ -480,17 +480,17 @@ fn change_status(conn: &Connection, context: &Context, before: &Ticket, to: Stat
 }
 
 /// Recomputes the SLA due dates from queue, priority and time on hold.
-fn update_sla(conn: &Connection, context: &Context, ticket: TicketId) -> rusqlite::Result<()> {
+fn update_sla(conn: &Connection, site: &Site, ticket: TicketId) -> rusqlite::Result<()> {
     let Some(current) = store::tickets::get(conn, ticket)? else { return Ok(()) };
     let (response, resolution) =
-        context.rules.sla_due(&current.queue, current.priority, current.created, Duration::minutes(current.held_minutes));
+        site.rules.sla_due(&current.queue, current.priority, current.created, Duration::minutes(current.held_minutes));
     store::tickets::set_sla_due(conn, ticket, response.map(format_time).as_deref(), resolution.map(format_time).as_deref())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn send_letters(
     conn: &Connection,
-    context: &Context,
+    site: &Site,
     plan: &Plan,
     ticket: &Ticket,
     letters: &[(Notice, Reader)],
@@ -503,9 +503,9 @@ fn send_letters(
     if letters.is_empty() {
         return Ok((written, withheld));
     }
-    let config = &context.config;
+    let config = &site.config;
     let references = store::tickets::thread_references(conn, ticket.number)?;
-    let checklist: Vec<String> = context
+    let checklist: Vec<String> = site
         .rules
         .checklist(ticket.category.as_deref())
         .iter()
@@ -517,7 +517,7 @@ fn send_letters(
         .collect();
     let author_name = plan.sender.name.clone().unwrap_or_else(|| plan.sender.address.clone());
     let author = if plan.unverified { format!("{author_name} (unverified sender)") } else { author_name };
-    let subject = context.threading.tag.subject_for(ticket.number, &ticket.subject);
+    let subject = site.threading.tag.subject_for(ticket.number, &ticket.subject);
     let mut mailed = Vec::new();
     for (sequence, (notice, reader)) in letters.iter().enumerate() {
         let data = LetterData {
@@ -535,7 +535,7 @@ fn send_letters(
             checklist: checklist.clone(),
             brief: reader.brief,
             created,
-            grace_days: context.rules.grace(&ticket.queue).num_days(),
+            grace_days: site.rules.grace(&ticket.queue).num_days(),
             internal: plan.internal,
             unverified: plan.unverified,
             subject_tag: &config.mail.subject_tag,
@@ -546,12 +546,12 @@ fn send_letters(
             Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),
             _ => template(*notice),
         };
-        let body = context.templates.render(&ticket.queue, &reader.language, template_name, &data)?;
+        let body = site.templates.render(&ticket.queue, &reader.language, template_name, &data)?;
         let auto_submitted = match notice {
             Notice::Receipt | Notice::Refusal | Notice::Clarification => AutoSubmitted::AutoReplied,
             _ => AutoSubmitted::AutoGenerated,
         };
-        let reply_to = crate::identify::token::reply_address(conn, &config.mail, &context.threading, ticket.number, &reader.address)?;
+        let reply_to = crate::identify::token::reply_address(conn, &config.mail, &site.threading, ticket.number, &reader.address)?;
         let composed = compose(&Outgoing {
             ticket: Some(ticket.number),
             from_name: &config.mail.name,
@@ -609,7 +609,7 @@ struct NoticeData<'a> {
 /// and never to machines: the caller checks that.
 pub fn notice_without_ticket(
     conn: &Connection,
-    context: &Context,
+    site: &Site,
     recipient: &str,
     template_name: &str,
     once_key: &str,
@@ -617,7 +617,7 @@ pub fn notice_without_ticket(
     cause: Option<crate::ticket::SpoolId>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    let config = &context.config;
+    let config = &site.config;
     if !store::people::first_notice(conn, recipient, once_key, now)? {
         return Ok(false);
     }
@@ -625,7 +625,7 @@ pub fn notice_without_ticket(
         return Ok(false);
     }
     let data = NoticeData { recipient_name: None, reason, help_name: &config.mail.name, help_address: &config.mail.address };
-    let body = context.templates.render(&context.rules.default_queue, "en", template_name, &data)?;
+    let body = site.templates.render(&site.rules.default_queue, "en", template_name, &data)?;
     let subject = match template_name {
         "rejected" => "Your message to the help desk",
         _ => "Your message could not be processed",

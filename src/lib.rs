@@ -35,6 +35,7 @@ pub mod rules;
 pub mod plan;
 pub mod decision;
 pub mod notify;
+pub mod site;
 pub mod apply;
 pub mod transport;
 pub mod scheduler;

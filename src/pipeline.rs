@@ -18,49 +18,17 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::classify::{bounce, classify_with_limits, Class, MachineKind};
-use crate::config::Config;
 use crate::config::UnknownSenders;
 use crate::decision::{Decision, LetterRecord, RefusedField, SenderRecord, TicketRecord};
 use crate::identify::sender;
-use crate::identify::thread::{Threading, TicketMatch};
-use crate::notify::render::Templates;
+use crate::identify::thread::TicketMatch;
 use crate::parse::{clean_id, parse_with_limits, ParseError};
 use crate::store::messages::{Arrival, Decided, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{SpoolId, TicketId};
 use crate::rules::Rules;
+use crate::site::Site;
 use crate::{apply, plan};
-
-/// What a command needs to process mail: the configuration, compiled.
-pub struct Context {
-    pub config: Config,
-    pub threading: Threading,
-    pub templates: Templates,
-    pub rules: Rules,
-}
-
-impl Context {
-    pub fn new(config: Config) -> anyhow::Result<Context> {
-        let mut templates = Templates::load(config.templates.dir.as_deref())?;
-        for (queue, queue_config) in &config.queues {
-            if let Some(dir) = &queue_config.templates_dir {
-                templates.add_queue_templates(&queue.to_lowercase(), dir)?;
-            }
-        }
-        let threading = Threading::new(&config.mail);
-        let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
-        for (index, rule) in rules.rules.iter().enumerate() {
-            if let Some(template) = rule.then.template.as_deref().filter(|template| !templates.has(template)) {
-                anyhow::bail!(
-                    "{}: rules[{index}] ({:?}).then.template = {template:?}: no such template; put en/{template}.hbs into templates.dir",
-                    config.origin_text(),
-                    rule.name
-                );
-            }
-        }
-        Ok(Context { config, threading, templates, rules })
-    }
-}
 
 /// How processing a message ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,44 +103,44 @@ pub fn waiting(spooled: &[Spooled]) -> Vec<SpoolId> {
 }
 
 /// Steps 3–9 for each spooled message in `ids`, in one write transaction.
-pub fn process(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
-    Ok(process_then(context, store, ids, now, |_| Ok(()))?.0)
+pub fn process(site: &Site, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
+    Ok(process_then(site, store, ids, now, |_| Ok(()))?.0)
 }
 
 /// [`process`], with `before_commit` run last in the same transaction: the MTA pipe
 /// claims there the letters it delivers next, without a commit of their own.
 pub fn process_then<T>(
-    context: &Context,
+    site: &Site,
     store: &mut Store,
     ids: &[SpoolId],
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<(SpoolId, Outcome)>, T)> {
-    let (decided, value) = process_decided_then(context, store, ids, now, before_commit)?;
+    let (decided, value) = process_decided_then(site, store, ids, now, before_commit)?;
     Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
 }
 
 /// [`process`], with the [`Decision`] record of each message.
-pub fn process_decided(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome, Decision)>> {
-    Ok(process_decided_then(context, store, ids, now, |_| Ok(()))?.0)
+pub fn process_decided(site: &Site, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome, Decision)>> {
+    Ok(process_decided_then(site, store, ids, now, |_| Ok(()))?.0)
 }
 
 fn process_decided_then<T>(
-    context: &Context,
+    site: &Site,
     store: &mut Store,
     ids: &[SpoolId],
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<(SpoolId, Outcome, Decision)>, T)> {
     let mut tx = store.write()?;
-    store::people::sync_configured(&tx, &context.rules, now)?;
+    store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
     let mut decided = Vec::with_capacity(ids.len());
     for &id in ids {
         let span = tracing::info_span!("message", spool = id.0);
         let _entered = span.enter();
         let savepoint = tx.savepoint()?;
         let mut decision = Decision::default();
-        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(context, &savepoint, id, now, &mut decision)));
+        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(site, &savepoint, id, now, &mut decision)));
         let outcome = match attempt {
             Ok(Ok(outcome)) => {
                 savepoint.commit()?;
@@ -253,35 +221,35 @@ fn record_plan(decision: &mut Decision, plan: &plan::Plan) {
 }
 
 /// Processes what earlier runs stored but did not process (a crash, a full disk).
-pub fn resume(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
+pub fn resume(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
     let mut resumed = 0;
     loop {
         let pending = store::messages::pending(&store.conn, 500)?;
         if pending.is_empty() {
             return Ok(resumed);
         }
-        resumed += process(context, store, &pending, now)?.len();
+        resumed += process(site, store, &pending, now)?.len();
     }
 }
 
-fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
+fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
     let Some(waiting) = store::messages::waiting(conn, id)? else {
         // Another process got there first (two deliveries of one message at once).
         return Ok(Outcome::Duplicate);
     };
     let raw = waiting.raw;
-    let limit = context.config.inbound.max_message_bytes;
+    let limit = site.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
-        return quarantine_too_large(conn, context, id, &raw, &reason, now, decision);
+        return quarantine_too_large(conn, site, id, &raw, &reason, now, decision);
     }
 
     // Parse
-    let limits = &context.config.limits;
+    let limits = &site.config.limits;
     let mut mail = match parse_with_limits(&raw, limits) {
         Ok(mail) => mail,
         Err(error @ ParseError::OverLimit(_)) => {
-            return quarantine_too_large(conn, context, id, &raw, &format!("too large to process: {error}"), now, decision)
+            return quarantine_too_large(conn, site, id, &raw, &format!("too large to process: {error}"), now, decision)
         }
         Err(error) => return quarantine(conn, id, &error.to_string(), now),
     };
@@ -297,20 +265,20 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     mail.queue_hint = waiting.queue;
 
     // Classify
-    let (help_local, help_domain) = context.config.help_address_parts();
+    let (help_local, help_domain) = site.config.help_address_parts();
     let class = classify_with_limits(&mail, help_local, help_domain, limits);
     decision.class = Some(class_text(&class));
     if let Class::Ours { reason } = &class {
         return ignore(conn, id, &mail, reason);
     }
     if let Class::Machine { kind: MachineKind::Bounce, reason } = &class {
-        if let Some(outcome) = record_bounce(conn, context, id, &mail, reason, now)? {
+        if let Some(outcome) = record_bounce(conn, site, id, &mail, reason, now)? {
             return Ok(outcome);
         }
     }
 
     // Thread and identify
-    let matched = context.threading.thread(conn, &mail)?;
+    let matched = site.threading.thread(conn, &mail)?;
     if matched == TicketMatch::New && !class.may_open_ticket() {
         let reason = match &class {
             Class::Machine { reason, .. } => format!("machine mail ({reason}) for no known ticket"),
@@ -318,7 +286,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         };
         return ignore(conn, id, &mail, &reason);
     }
-    let Some(sender) = sender::identify(conn, &mail, context)? else {
+    let Some(sender) = site.identify_sender(conn, &mail)? else {
         if let Class::Machine { reason, .. } = &class {
             return ignore(conn, id, &mail, &format!("machine mail ({reason}) without a usable From address"));
         }
@@ -326,11 +294,11 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     };
     decision.sender = Some(sender_record(&sender));
     if sender.person.is_none()
-        && context.config.identify.unknown_senders == UnknownSenders::Reject
-        && context.rules.configured_person(&sender.address).is_none()
+        && site.config.identify.unknown_senders == UnknownSenders::Reject
+        && site.rules.configured_person(&sender.address).is_none()
     {
         if class.may_be_answered() {
-            if apply::notice_without_ticket(conn, context, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)? {
+            if apply::notice_without_ticket(conn, site, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)? {
                 decision.letters.push(LetterRecord { template: "rejected".into(), to: sender.address.clone(), role: sender.role.to_string() });
             }
         }
@@ -345,7 +313,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     // A reply long after closing is a new request that follows up the old one.
     let mut follow_up_of = None;
     if let Some(ticket) = current.as_ref().filter(|ticket| ticket.status == crate::ticket::Status::Closed) {
-        let window = context.rules.follow_up(&ticket.queue);
+        let window = site.rules.follow_up(&ticket.queue);
         let rating = crate::interpret::approval::read_rating(&mail.text).is_some();
         if ticket.closed_at.is_some_and(|closed| now > closed + window) && class.may_open_ticket() && !rating {
             follow_up_of = Some(ticket.number);
@@ -356,16 +324,16 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         TicketMatch::Existing { by, .. } => Some(by.as_str()),
         TicketMatch::New => None,
     };
-    let to_comment_address = context.config.mail.comment_address.as_deref().is_some_and(|comment| {
+    let to_comment_address = site.config.mail.comment_address.as_deref().is_some_and(|comment| {
         let comment = comment.to_lowercase();
         mail.recipients.contains(&comment)
     });
     if mail.queue_hint.is_none() {
-        let (help_local, help_domain) = context.config.help_address_parts();
-        mail.queue_hint = context.rules.queue_for_recipients(&mail.recipients, help_local, help_domain);
+        let (help_local, help_domain) = site.config.help_address_parts();
+        mail.queue_hint = site.rules.queue_for_recipients(&mail.recipients, help_local, help_domain);
     }
     let rule_effects = if class.may_be_answered() || class.may_open_ticket() {
-        match run_rules(conn, context, &mail, &sender, current.as_ref(), mail.queue_hint.as_deref(), now)? {
+        match run_rules(conn, site, &mail, &sender, current.as_ref(), mail.queue_hint.as_deref(), now)? {
             Ok(effects) => effects,
             Err(rule) => return ignore(conn, id, &mail, &format!("junk, says rule {rule:?}")),
         }
@@ -382,9 +350,9 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         queue_hint: mail.queue_hint,
     };
     let plan = plan::plan(plan::PlanInput {
-        rules: &context.rules,
-        tag: &context.threading.tag,
-        lookup: &StoreLookup { conn, rules: &context.rules, now },
+        rules: &site.rules,
+        tag: &site.threading.tag,
+        lookup: &StoreLookup { conn, rules: &site.rules, now },
         inbound,
         class: &class,
         sender,
@@ -396,7 +364,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     });
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
     record_plan(decision, &plan);
-    let applied = apply::apply(conn, context, &plan, now)?;
+    let applied = apply::apply(conn, site, &plan, now)?;
     decision.ticket = Some(TicketRecord {
         number: applied.ticket.0,
         created,
@@ -482,7 +450,7 @@ pub fn assign_from_rotation(
 #[allow(clippy::too_many_arguments)]
 pub fn run_rules(
     conn: &Connection,
-    context: &Context,
+    site: &Site,
     mail: &crate::parse::Mail,
     sender: &sender::Sender,
     current: Option<&crate::ticket::Ticket>,
@@ -490,7 +458,7 @@ pub fn run_rules(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Result<plan::RuleEffects, String>> {
     use crate::plan::Change;
-    let rules = &context.rules;
+    let rules = &site.rules;
     if rules.rules.is_empty() {
         return Ok(Ok(plan::RuleEffects::default()));
     }
@@ -553,8 +521,8 @@ pub fn run_rules(
 
 /// Matches a delivery report to the letter of ours it returns and records it on that
 /// letter's ticket; `None` when it names no returned message (threading decides then).
-fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate::parse::Mail, why: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
-    let (_, help_domain) = context.config.help_address_parts();
+fn record_bounce(conn: &Connection, site: &Site, id: SpoolId, mail: &crate::parse::Mail, why: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
+    let (_, help_domain) = site.config.help_address_parts();
     let report = bounce::read(mail, help_domain);
     if report.returned_ids.is_empty() {
         return Ok(None);
@@ -574,7 +542,7 @@ fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate
     let diagnostic = report.diagnostic.as_deref().map(|text| format!(": {text}")).unwrap_or_default();
     let (action, detail) = match report.severity {
         bounce::Severity::Failed => {
-            let days = context.config.limits.undeliverable_days;
+            let days = site.config.limits.undeliverable_days;
             let until = now + chrono::Duration::days(i64::from(days));
             let reason = format!("permanent failure {status}{diagnostic}");
             store::undeliverable::mark(conn, &recipient, until, &reason, ticket, now)?;
@@ -608,7 +576,7 @@ fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate
 /// what its headers show is read without parsing the whole message.
 fn quarantine_too_large(
     conn: &Connection,
-    context: &Context,
+    site: &Site,
     id: SpoolId,
     raw: &[u8],
     reason: &str,
@@ -623,12 +591,12 @@ fn quarantine_too_large(
         || scan_header(raw, "precedence").is_some_and(|value| matches!(value.trim().to_lowercase().as_str(), "bulk" | "junk" | "list"))
         || scan_header(raw, "list-id").is_some();
     if let Some(from) = from.filter(|_| !null_sender && !automatic) {
-        let (help_local, help_domain) = context.config.help_address_parts();
+        let (help_local, help_domain) = site.config.help_address_parts();
         let ours = from.ends_with(&format!("@{}", help_domain.to_lowercase())) && from.starts_with(&help_local.to_lowercase());
         let mail_system = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
         if !ours && !mail_system {
             let once = format!("too-large:{}", now.date_naive());
-            if apply::notice_without_ticket(conn, context, &from, "too_large", &once, reason, Some(id), now)? {
+            if apply::notice_without_ticket(conn, site, &from, "too_large", &once, reason, Some(id), now)? {
                 decision.letters.push(LetterRecord { template: "too_large".into(), to: from, role: "sender".into() });
             }
         }

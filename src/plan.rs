@@ -13,7 +13,7 @@ use crate::identify::sender::Sender;
 use crate::interpret::body::visible_note;
 use crate::interpret::commands::{interpret, CcChange, Command, Preference, Refusal, Standing};
 use crate::interpret::fields::{split_field_block, split_subject_fields};
-use crate::interpret::subject::SubjectTag;
+use crate::identify::subject::SubjectTag;
 use crate::parse::Attachment;
 use crate::rules::Rules;
 use crate::ticket::{transitions, Level, PersonId, Role, SpoolId, Status, Ticket, TicketId};

@@ -12,7 +12,8 @@ use rusqlite::Connection;
 
 use crate::clock::format_time;
 use crate::identify::sender::{Sender, Trust};
-use crate::pipeline::{self, Context};
+use crate::pipeline;
+use crate::site::Site;
 use crate::plan::{self, Change, Notice};
 use crate::store::{self, Store};
 use crate::ticket::{ApprovalStage, Role, Status, Ticket};
@@ -35,8 +36,8 @@ pub struct TickReport {
 const TICKETS_PER_COMMIT: usize = 200;
 
 /// One scheduler pass at `now`, ending with delivery of the due outbox rows.
-pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
-    let mut report = TickReport { resumed: pipeline::resume(context, store, now)?, ..TickReport::default() };
+pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
+    let mut report = TickReport { resumed: pipeline::resume(site, store, now)?, ..TickReport::default() };
     let numbers = store::tickets::numbers_with_status(&store.conn, &[Status::New, Status::Open, Status::Hold, Status::Resolved, Status::Closed])?;
     // A pass over 100,000 tickets takes a second; in short transactions, mail arriving
     // meanwhile waits a millisecond for the write lock, not the whole pass.
@@ -44,35 +45,35 @@ pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow:
         let tx = store.write()?;
         for &ticket in chunk {
             let Some(ticket) = store::tickets::get(&tx, ticket)? else { continue };
-            run_jobs(context, &tx, &ticket, now, &mut report)?;
+            run_jobs(site, &tx, &ticket, now, &mut report)?;
         }
         tx.commit()?;
     }
-    let outbound = &context.config.outbound;
+    let outbound = &site.config.outbound;
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;
     Ok(report)
 }
 
-fn system_actor(context: &Context) -> Sender {
+fn system_actor(site: &Site) -> Sender {
     Sender {
-        address: context.config.mail.address.clone(),
-        name: Some(context.config.mail.name.clone()),
+        address: site.config.mail.address.clone(),
+        name: Some(site.config.mail.name.clone()),
         person: None,
         role: Role::Admin,
         trust: Trust::Authentic { by: "scheduler".into() },
     }
 }
 
-fn run_jobs(context: &Context, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<()> {
-    let rules = &context.rules;
+fn run_jobs(site: &Site, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<()> {
+    let rules = &site.rules;
     let queue = rules.queue(&ticket.queue);
     let fire = |job: &str, key: String, changes: Vec<Change>, notices: Vec<Notice>| -> anyhow::Result<bool> {
         if !store::tickets::mark_job_done(conn, ticket.number, job, &key, now)? {
             return Ok(false);
         }
-        let plan = plan::system(ticket.number, system_actor(context), changes, notices);
-        crate::apply::apply(conn, context, &plan, now)?;
+        let plan = plan::system(ticket.number, system_actor(site), changes, notices);
+        crate::apply::apply(conn, site, &plan, now)?;
         tracing::info!(ticket = ticket.number.0, job, key, "scheduler job");
         Ok(true)
     };

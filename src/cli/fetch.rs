@@ -2,9 +2,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use crate::cli::{deliver_now, Failure, Session};
+use crate::cli::{deliver_now, Failure, Setup};
 use crate::pipeline;
-use crate::source::{imap, maildir, Core};
+use crate::source::{imap, maildir, SharedStore};
 
 /// One pass over the configured IMAP mailboxes and the inbound Maildir (and whatever
 /// earlier runs left spooled).
@@ -12,18 +12,18 @@ use crate::source::{imap, maildir, Core};
 pub struct Fetch {}
 
 impl Fetch {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        let store = session.open_store()?;
-        let core = Core::new(session.context.clone(), store, session.clock);
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let store = setup.open_store()?;
+        let core = SharedStore::new(setup.site.clone(), store, setup.clock);
         {
             let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
-            pipeline::resume(&session.context, &mut store, session.clock.now())?;
+            pipeline::resume(&setup.site, &mut store, setup.clock.now())?;
         }
 
         // IMAP: one account after the other; a failing account does not keep the others
         // (or the Maildir) from being read, but the command still reports it.
         let mut failures = Vec::new();
-        let accounts = &session.context.config.inbound.imap;
+        let accounts = &setup.site.config.inbound.imap;
         if !accounts.is_empty() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -44,14 +44,14 @@ impl Fetch {
         // While the Maildir is processed on this thread, another delivers the mail already
         // committed and checkpoints the WAL: the disk waits of both overlap with the work
         // of processing.
-        let alongside = session.context.config.outbound.deliver_immediately;
+        let alongside = setup.site.config.outbound.deliver_immediately;
         if alongside {
             store.set_checkpoint_after(CHECKPOINT_PAGES_WITHOUT_HELPER)?;
         }
         let stop = AtomicBool::new(false);
         let report = std::thread::scope(|scope| {
-            let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(session, &stop)));
-            let report = maildir::drain(&session.context, &mut store, &session.context.config.inbound.maildir, session.clock.now());
+            let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(setup, &stop)));
+            let report = maildir::drain(&setup.site, &mut store, &setup.site.config.inbound.maildir, setup.clock.now());
             stop.store(true, Ordering::SeqCst);
             if let Some(deliverer) = deliverer {
                 let _ = deliverer.join();
@@ -63,7 +63,7 @@ impl Fetch {
         }
         let report = report?;
         tracing::info!(?report, "inbound Maildir drained");
-        deliver_now(session, &mut store);
+        deliver_now(setup, &mut store);
         if let Err(error) = store.checkpoint_and_empty_wal() {
             tracing::debug!("WAL left for the next process: {error:#}");
         }
@@ -86,9 +86,9 @@ const CHECKPOINT_PAGES_WITHOUT_HELPER: u32 = 10_000;
 
 /// Delivers due outbox rows and checkpoints on its own connection until `stop` is set
 /// and nothing is due. Failures are logged and left to the final pass.
-fn deliver_alongside(session: &Session, stop: &AtomicBool) {
-    let outbound = &session.context.config.outbound;
-    let prepared = session.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
+fn deliver_alongside(setup: &Setup, stop: &AtomicBool) {
+    let outbound = &setup.site.config.outbound;
+    let prepared = setup.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
     let (store, mut transport) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => return tracing::warn!("delivery during fetch postponed: {error:#}"),
@@ -97,7 +97,7 @@ fn deliver_alongside(session: &Session, stop: &AtomicBool) {
         if let Err(error) = store.checkpoint() {
             tracing::debug!("checkpoint during fetch postponed: {error:#}");
         }
-        match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now()) {
+        match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, setup.clock.now()) {
             Ok(report) if report.sent + report.deferred + report.failed > 0 => {}
             Ok(_) if stop.load(Ordering::SeqCst) => return,
             Ok(_) => std::thread::sleep(Duration::from_millis(20)),

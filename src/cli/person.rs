@@ -1,4 +1,4 @@
-use crate::cli::{Failure, Session};
+use crate::cli::{Failure, Setup};
 use crate::store;
 use crate::ticket::Role;
 
@@ -51,8 +51,8 @@ pub enum PersonCommand {
 
 
 impl PersonCommand {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        let mut store = session.open_store()?;
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let mut store = setup.open_store()?;
         match self {
             PersonCommand::Add { address, role, name } => {
                 let address = crate::parse::bare_address(address)
@@ -61,7 +61,7 @@ impl PersonCommand {
                 match store::people::find_by_address(&tx, &address)? {
                     Some((person, _)) => store::people::set_role(&tx, person, *role, name.as_deref())?,
                     None => {
-                        store::people::create(&tx, &address, name.as_deref(), *role, session.clock.now())?;
+                        store::people::create(&tx, &address, name.as_deref(), *role, setup.clock.now())?;
                     }
                 }
                 tx.commit()?;
@@ -123,7 +123,7 @@ impl PersonCommand {
             }
             PersonCommand::List { json } => {
                 let mut people = store::people::list(&store.conn)?;
-                let blocked = store::undeliverable::all(&store.conn, session.clock.now())?;
+                let blocked = store::undeliverable::all(&store.conn, setup.clock.now())?;
                 for person in &mut people {
                     for (address, until, reason) in blocked.iter().filter(|(address, _, _)| person.addresses.contains(address)) {
                         person.undeliverable.push(format!("{address} until {until} ({reason})"));

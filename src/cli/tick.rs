@@ -1,4 +1,4 @@
-use crate::cli::{Failure, Session};
+use crate::cli::{Failure, Setup};
 use crate::scheduler;
 
 /// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
@@ -7,9 +7,9 @@ use crate::scheduler;
 pub struct Tick {}
 
 impl Tick {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        let mut store = session.open_store()?;
-        let report = scheduler::tick(&session.context, &mut store, session.clock.now())?;
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let mut store = setup.open_store()?;
+        let report = scheduler::tick(&setup.site, &mut store, setup.clock.now())?;
         tracing::info!(?report, "scheduler pass");
         Ok(())
     }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, LevelTargets, QueueConfig};
 use crate::interpret::commands::normalise_category;
+use crate::store::people::ConfiguredAddress;
 use crate::ticket::sla::{parse_duration, Calendar};
 use crate::ticket::{Level, Role};
 
@@ -319,9 +320,18 @@ impl Rules {
     }
 
     /// Every configured address with its person, in a stable order.
-    pub fn configured_addresses(&self) -> Vec<(&str, &ConfiguredPerson)> {
-        let mut all: Vec<(&str, &ConfiguredPerson)> = self.people.iter().map(|(address, person)| (address.as_str(), person)).collect();
-        all.sort_by(|a, b| (a.1.primary.as_str(), a.0).cmp(&(b.1.primary.as_str(), b.0)));
+    pub fn configured_addresses(&self) -> Vec<ConfiguredAddress<'_>> {
+        let mut all: Vec<ConfiguredAddress<'_>> = self
+            .people
+            .iter()
+            .map(|(address, person)| ConfiguredAddress {
+                address,
+                primary: &person.primary,
+                role: person.role,
+                name: person.name.as_deref(),
+            })
+            .collect();
+        all.sort_by(|a, b| (a.primary, a.address).cmp(&(b.primary, b.address)));
         all
     }
 

@@ -6,7 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::{self, Context, Incoming, Outcome};
+use crate::pipeline::{self, Incoming, Outcome};
+use crate::site::Site;
 use crate::store::messages::Spooled;
 use crate::store::outbox::Due;
 use crate::store::Store;
@@ -38,10 +39,10 @@ pub enum Processed {
 
 /// Processes what [`spool`] stored and claims the letters to deliver, in one commit: no
 /// commit of their own before they go out.
-pub fn process(context: &Context, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Processed {
-    let deliver = context.config.outbound.deliver_immediately;
+pub fn process(site: &Site, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Processed {
+    let deliver = site.config.outbound.deliver_immediately;
     let processed = catch_unwind(AssertUnwindSafe(|| {
-        pipeline::process_then(context, store, &pipeline::waiting(stored), now, |tx| {
+        pipeline::process_then(site, store, &pipeline::waiting(stored), now, |tx| {
             Ok(if deliver { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
         })
     }));

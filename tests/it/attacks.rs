@@ -28,10 +28,10 @@ fn history_actions(desk: &Desk, ticket: i64) -> Vec<(String, String)> {
 /// The trust reqmail gives `raw`, computed by the library on the desk's own database.
 fn trust_of(desk: &Desk, raw: &[u8]) -> Trust {
     let config = reqmail::config::Config::from_file(&desk.config_path()).unwrap();
-    let context = reqmail::pipeline::Context::new(config).unwrap();
-    let store = reqmail::store::Store::open(&context.config.store).unwrap();
+    let site = reqmail::site::Site::compile(config).unwrap();
+    let store = reqmail::store::Store::open(&site.config.store).unwrap();
     let mail = reqmail::parse::parse(raw).unwrap();
-    reqmail::identify::sender::trust(&store.conn, &mail, &context).unwrap()
+    reqmail::identify::sender::trust(&store.conn, &mail, &site.config.mail, &site.threading).unwrap()
 }
 
 /// A ticket from ann@example.org and the tokened reply address of her receipt.

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use reqmail::config::Config;
-use reqmail::pipeline::{self, Context, Incoming};
+use reqmail::pipeline::{self, Incoming};
+use reqmail::site::Site;
 use reqmail::store::Store;
 
 use crate::harness::{fixtures, request};
@@ -39,20 +40,20 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-fn site() -> Context {
+fn site() -> Site {
     let path = fixtures().join("mail/golden/site.toml");
     let mut config = Config::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     config.origin = Some(path);
-    Context::new(config).unwrap()
+    Site::compile(config).unwrap()
 }
 
 /// A database in which ticket 1 exists; returns it with the receipt's Message-ID.
-fn seeded(context: &Context) -> (Store, String) {
-    let mut store = Store::open_in_memory(&context.config.store).unwrap();
+fn seeded(site: &Site) -> (Store, String) {
+    let mut store = Store::open_in_memory(&site.config.store).unwrap();
     let raw = request("orig@example.org", "Ann Example <ann@example.org>", "Printer on fire", "It is burning.");
     let incoming = Incoming { raw: &raw, source: "golden", recipient: None, queue: None };
     let spooled = pipeline::spool(&mut store, &[incoming], at(SEED_AT)).unwrap();
-    pipeline::process(context, &mut store, &pipeline::waiting(&spooled), at(SEED_AT)).unwrap();
+    pipeline::process(site, &mut store, &pipeline::waiting(&spooled), at(SEED_AT)).unwrap();
     let receipt: String = store
         .conn
         .query_row("SELECT message_id FROM messages WHERE direction = 'out' ORDER BY id LIMIT 1", [], |row| row.get(0))
@@ -60,8 +61,8 @@ fn seeded(context: &Context) -> (Store, String) {
     (store, receipt)
 }
 
-fn decide(context: &Context, case: &Path) -> String {
-    let (mut store, receipt) = seeded(context);
+fn decide(site: &Site, case: &Path) -> String {
+    let (mut store, receipt) = seeded(site);
     let mut raw = std::fs::read(case).unwrap();
     let name = case.file_stem().unwrap().to_string_lossy().into_owned();
     if raw.windows(1).any(|byte| byte == b"%") {
@@ -71,7 +72,7 @@ fn decide(context: &Context, case: &Path) -> String {
     }
     let incoming = Incoming { raw: &raw, source: "golden", recipient: None, queue: None };
     let spooled = pipeline::spool(&mut store, &[incoming], at(CASE_AT)).unwrap();
-    let decided = pipeline::process_decided(context, &mut store, &pipeline::waiting(&spooled), at(CASE_AT)).unwrap();
+    let decided = pipeline::process_decided(site, &mut store, &pipeline::waiting(&spooled), at(CASE_AT)).unwrap();
     assert_eq!(decided.len(), 1, "{}: one message, one decision", case.display());
     decided[0].2.to_json()
 }
@@ -91,12 +92,12 @@ fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 #[test]
 fn every_golden_case_decides_as_recorded() {
     let bless = std::env::var_os("REQMAIL_BLESS").is_some_and(|value| value == "1");
-    let context = site();
+    let site = site();
     let cases = cases();
     assert!(cases.len() >= 40, "the golden cases are in fixtures/mail: found {}", cases.len());
     let mut failed = Vec::new();
     for case in &cases {
-        let decided = decide(&context, case);
+        let decided = decide(&site, case);
         let expected_path = case.with_extension("json");
         let failed_path = case.with_extension("json.new");
         let expected = std::fs::read_to_string(&expected_path).ok();

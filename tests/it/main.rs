@@ -12,6 +12,7 @@ mod threading;
 mod attacks;
 mod corpus_mangled;
 mod golden;
+mod architecture;
 mod transport;
 mod imap;
 mod serve;
