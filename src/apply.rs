@@ -380,8 +380,12 @@ fn apply_change(
             return Ok(Some(line));
         }
         Change::Owner(owner) => {
-            store::tickets::set_owner(conn, ticket, owner.as_ref().map(|(person, _)| *person))?;
-            let new = owner.as_ref().map_or("nobody".to_string(), |(_, address)| address.clone());
+            let person = match owner {
+                Some(address) => Some(store::people::find_or_create(conn, address, None, Role::Agent, now)?),
+                None => None,
+            };
+            store::tickets::set_owner(conn, ticket, person)?;
+            let new = owner.clone().unwrap_or_else(|| "nobody".to_string());
             let line = format!("owner: {} → {new}", optional(before.owner.as_deref()));
             store::tickets::add_history(conn, ticket, now, actor, "owner", &line, plan.message)?;
             if before.status == Status::New && owner.is_some() {

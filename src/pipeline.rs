@@ -26,7 +26,7 @@ use crate::parse::{clean_id, parse_with_limits, ParseError};
 use crate::store::messages::{Arrival, Decided, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{SpoolId, TicketId};
-use crate::rules::Rules;
+use crate::rules::route::{self, Routing};
 use crate::site::Site;
 use crate::{apply, plan};
 
@@ -146,7 +146,7 @@ fn process_decided_then<T>(
                 savepoint.commit()?;
                 outcome
             }
-            Ok(Err(error)) if is_transient(&error) => return Err(error.context(format!("message {id} stays spooled"))),
+            Ok(Err(error)) if store::is_transient(&error) => return Err(error.context(format!("message {id} stays spooled"))),
             Ok(Err(error)) => {
                 drop(savepoint);
                 decision = Decision::default();
@@ -332,13 +332,13 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         let (help_local, help_domain) = site.config.help_address_parts();
         mail.queue_hint = site.rules.queue_for_recipients(&mail.recipients, help_local, help_domain);
     }
-    let rule_effects = if class.may_be_answered() || class.may_open_ticket() {
-        match run_rules(conn, site, &mail, &sender, current.as_ref(), mail.queue_hint.as_deref(), now)? {
-            Ok(effects) => effects,
+    let routing = if class.may_be_answered() || class.may_open_ticket() {
+        match route::route(conn, &site.rules, &mail, &sender, current.as_ref(), mail.queue_hint.as_deref(), now)? {
+            Ok(routing) => routing,
             Err(rule) => return ignore(conn, id, &mail, &format!("junk, says rule {rule:?}")),
         }
     } else {
-        plan::RuleEffects::default()
+        Routing::default()
     };
     let inbound = plan::Inbound {
         message: Some(id),
@@ -352,16 +352,16 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
     let plan = plan::plan(plan::PlanInput {
         rules: &site.rules,
         tag: &site.threading.tag,
-        lookup: &StoreLookup { conn, rules: &site.rules, now },
+        lookup: &plan::StoreLookup { conn, rules: &site.rules, now },
         inbound,
         class: &class,
         sender,
         current: current.as_ref(),
         matched_by: if follow_up_of.is_some() { None } else { matched_by },
         follow_up_of,
-        rule_effects,
+        routing,
         now,
-    });
+    })?;
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
     record_plan(decision, &plan);
     let applied = apply::apply(conn, site, &plan, now)?;
@@ -375,148 +375,6 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
     decision.letters = applied.letters;
     decision.withheld = applied.withheld;
     Ok(Outcome::Applied { ticket: applied.ticket, created })
-}
-
-/// [`plan::Lookup`] over the open transaction.
-pub struct StoreLookup<'a> {
-    pub conn: &'a Connection,
-    pub rules: &'a Rules,
-    pub now: DateTime<Utc>,
-}
-
-impl plan::Lookup for StoreLookup<'_> {
-    fn person(&self, text: &str) -> Option<(crate::ticket::PersonId, crate::ticket::Role, String)> {
-        if let Some(rotation) = self.rules.rotation(text) {
-            let (person, address) = assign_from_rotation(self.conn, self.rules, rotation, None, self.now).ok().flatten()?;
-            return Some((person, crate::ticket::Role::Agent, address));
-        }
-        store::people::find_by_address_or_name(self.conn, text).ok().flatten()
-    }
-
-    fn ticket(&self, id: TicketId) -> Option<TicketId> {
-        store::tickets::resolve_merged(self.conn, id).ok().flatten()
-    }
-
-    fn primary_address(&self, address: &str) -> Option<String> {
-        let (person, _) = store::people::find_by_address(self.conn, address).ok().flatten()?;
-        store::people::primary_address(self.conn, person).ok().flatten()
-    }
-
-    fn job_done(&self, ticket: TicketId, job: &str) -> bool {
-        store::tickets::job_done(self.conn, ticket, job).unwrap_or(false)
-    }
-}
-
-/// The on-duty member of `rotation` with the fewest active tickets; ties go to whoever
-/// least recently got a ticket, then to rotation order. Nobody on duty: the rotation's
-/// fallback, else the queue's.
-pub fn assign_from_rotation(
-    conn: &Connection,
-    rules: &Rules,
-    rotation: &crate::rules::rotation::Rotation,
-    queue: Option<&str>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<(crate::ticket::PersonId, String)>> {
-    let calendar = queue.map_or(&rules.calendar, |queue| rules.calendar_of(queue));
-    let mut best: Option<((i64, String), crate::ticket::PersonId, String)> = None;
-    for member in rotation.on_duty(now, calendar) {
-        let person = match store::people::find_by_address(conn, &member)? {
-            Some((person, _)) => person,
-            None => store::people::create(conn, &member, None, crate::ticket::Role::Agent, now)?,
-        };
-        let load = store::tickets::load_of(conn, person)?;
-        if best.as_ref().is_none_or(|(best_load, _, _)| load < *best_load) {
-            best = Some((load, person, member));
-        }
-    }
-    if let Some((_, person, address)) = best {
-        return Ok(Some((person, address)));
-    }
-    let fallback = rotation.fallback.clone().or_else(|| queue.and_then(|queue| rules.queue(queue)).and_then(|queue| queue.fallback_owner.clone()));
-    match fallback {
-        Some(address) => {
-            let person = match store::people::find_by_address(conn, &address)? {
-                Some((person, _)) => person,
-                None => store::people::create(conn, &address, None, crate::ticket::Role::Agent, now)?,
-            };
-            Ok(Some((person, address)))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Runs the routing rules on a message: their changes, notes and templates, or the name
-/// of the rule that marked it as junk.
-#[allow(clippy::too_many_arguments)]
-pub fn run_rules(
-    conn: &Connection,
-    site: &Site,
-    mail: &crate::parse::Mail,
-    sender: &sender::Sender,
-    current: Option<&crate::ticket::Ticket>,
-    queue_hint: Option<&str>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Result<plan::RuleEffects, String>> {
-    use crate::plan::Change;
-    let rules = &site.rules;
-    if rules.rules.is_empty() {
-        return Ok(Ok(plan::RuleEffects::default()));
-    }
-    let fields = crate::rules::engine::field_lines(mail);
-    let facts = crate::rules::engine::Facts::of_mail(mail, sender, rules, &fields, current, now);
-    let mut effects = plan::RuleEffects::default();
-    let mut queue = current.map(|ticket| ticket.queue.clone()).or(queue_hint.map(str::to_string));
-    for rule in crate::rules::engine::fire(&rules.rules, &facts, current.is_none()) {
-        let then = &rule.then;
-        let name = format!("rule {}", rule.name);
-        if then.junk {
-            return Ok(Err(rule.name.clone()));
-        }
-        if let Some(wanted) = &then.queue {
-            queue = Some(wanted.to_lowercase());
-            effects.changes.push((name.clone(), Change::Queue(wanted.to_lowercase())));
-        }
-        if let Some(level) = then.importance {
-            effects.changes.push((name.clone(), Change::Importance(level)));
-        }
-        if let Some(level) = then.priority {
-            effects.changes.push((name.clone(), Change::Priority(level)));
-        }
-        if let Some(category) = then.category.as_deref().and_then(|category| rules.category(category)) {
-            effects.changes.push((name.clone(), Change::Category(category)));
-        }
-        if let Some(owner) = &then.owner {
-            let assignee = match rules.rotation(owner) {
-                Some(rotation) => assign_from_rotation(conn, rules, rotation, queue.as_deref(), now)?,
-                None => match crate::parse::bare_address(owner) {
-                    Some(address) => {
-                        let person = match store::people::find_by_address(conn, &address)? {
-                            Some((person, _)) => person,
-                            None => store::people::create(conn, &address, None, crate::ticket::Role::Agent, now)?,
-                        };
-                        Some((person, address))
-                    }
-                    None => None,
-                },
-            };
-            match assignee {
-                Some(assignee) => effects.changes.push((name.clone(), Change::Owner(Some(assignee)))),
-                None => effects.notes.push((name.clone(), format!("nobody on duty in {owner} and no fallback owner"))),
-            }
-        }
-        for cc in &then.cc {
-            if let Some(address) = crate::parse::bare_address(cc) {
-                effects.changes.push((name.clone(), Change::AddCc(address)));
-            }
-        }
-        if let Some(note) = &then.note {
-            effects.notes.push((name.clone(), note.clone()));
-        }
-        if let Some(template) = &then.template {
-            effects.templates.push(template.clone());
-        }
-    }
-    Ok(Ok(effects))
 }
 
 /// Matches a delivery report to the letter of ours it returns and records it on that
@@ -622,18 +480,6 @@ fn ignore(conn: &Connection, id: SpoolId, mail: &crate::parse::Mail, reason: &st
     };
     store::messages::decide(conn, id, &decided)?;
     Ok(Outcome::Ignored { reason: reason.to_string() })
-}
-
-/// Database trouble that another try may not have: busy, locked, full, unwritable.
-pub fn is_transient(error: &anyhow::Error) -> bool {
-    use rusqlite::ErrorCode::*;
-    error.chain().any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
-        Some(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
-            failure.code,
-            DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | ReadOnly | CannotOpen | OutOfMemory | FileLockingProtocolFailed
-        ),
-        _ => false,
-    })
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -199,16 +199,16 @@ impl Update {
         let plan = crate::plan::plan(crate::plan::PlanInput {
             rules: &site.rules,
             tag: &site.threading.tag,
-            lookup: &crate::pipeline::StoreLookup { conn: &tx, rules: &site.rules, now },
+            lookup: &crate::plan::StoreLookup { conn: &tx, rules: &site.rules, now },
             inbound: crate::plan::Inbound { text, ..Default::default() },
             class: &crate::classify::Class::Person,
             sender,
             current: Some(&ticket),
             matched_by: None,
             follow_up_of: None,
-            rule_effects: Default::default(),
+            routing: Default::default(),
             now,
-        });
+        })?;
         crate::apply::apply(&tx, site, &plan, now)?;
         tx.commit()?;
         crate::cli::deliver_now(setup, &mut store);

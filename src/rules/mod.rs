@@ -1,11 +1,14 @@
 //! Step 7: the site's policy, compiled from the configuration when it is loaded:
 //! queues with their SLA targets and calendars, the people and organisations the
-//! configuration names, the category tree and its checklists. `notify.rs` decides who
-//! hears about a change.
+//! configuration names, the category tree and its checklists. `engine.rs` compiles and
+//! evaluates the routing rules, `route.rs` runs them on a message, `rotation.rs` knows
+//! who is on duty and `assign.rs` picks the member who takes a ticket.
 
+pub mod assign;
 pub mod engine;
 pub mod notify;
 pub mod rotation;
+pub mod route;
 
 use std::collections::HashMap;
 

@@ -141,6 +141,20 @@ impl Store {
     }
 }
 
+/// Whether `error` is database trouble that another try may not have (busy, locked,
+/// full, unwritable): the one place that decides whether mail stays spooled for the
+/// next pass or is quarantined.
+pub fn is_transient(error: &anyhow::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    error.chain().any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+            failure.code,
+            DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | ReadOnly | CannotOpen | OutOfMemory | FileLockingProtocolFailed
+        ),
+        _ => false,
+    })
+}
+
 /// Marks an error as "another process is in the way; try again".
 #[derive(Debug)]
 struct Busy;
