@@ -311,11 +311,11 @@ fn add_history(
     plan: &Plan,
     internal: bool,
 ) -> rusqlite::Result<()> {
-    store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message)?;
     if internal {
-        conn.execute("UPDATE history SET internal = 1 WHERE id = last_insert_rowid()", [])?;
+        store::tickets::add_internal_history(conn, ticket, now, actor, action, detail, plan.message)
+    } else {
+        store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message)
     }
-    Ok(())
 }
 
 /// Applies one change; returns the line for the notification's summary.

@@ -149,22 +149,14 @@ impl PersonCommand {
 fn remove_address_keeping_identity(conn: &rusqlite::Connection, address: &str) -> Result<(), Failure> {
     let (person, _) = store::people::find_by_address(conn, address)?
         .ok_or_else(|| anyhow::anyhow!("nobody has the address {address}"))?;
-    let addresses: i64 = conn.query_row("SELECT COUNT(*) FROM addresses WHERE person = ?1", [person.0], |row| row.get(0))?;
-    let tickets: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM tickets WHERE requester = ?1 OR owner = ?1",
-        [person.0],
-        |row| row.get(0),
-    )?;
+    let (addresses, tickets) = store::people::addresses_and_tickets(conn, person)?;
     if addresses == 1 && tickets > 0 {
         return Err(anyhow::anyhow!("{address} is the only address of a person with {tickets} tickets; add another address first").into());
     }
-    let was_primary: bool = conn.query_row("SELECT is_primary FROM addresses WHERE address = ?1", [address], |row| row.get(0))?;
+    let was_primary = store::people::is_primary(conn, address)?;
     store::people::remove_address(conn, address)?;
     if was_primary {
-        conn.execute(
-            "UPDATE addresses SET is_primary = 1 WHERE address = (SELECT address FROM addresses WHERE person = ?1 ORDER BY address LIMIT 1)",
-            [person.0],
-        )?;
+        store::people::promote_first_address(conn, person)?;
     }
     Ok(())
 }

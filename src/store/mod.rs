@@ -202,6 +202,13 @@ pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>
     conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?.query_row([name], |row| row.get(0)).optional()
 }
 
+/// Stores `value` under `name` unless a value is there already; returns the one kept.
+/// Two processes may race on a fresh database: the first one wins for both.
+pub fn setting_or_insert(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<String> {
+    conn.prepare_cached("INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)")?.execute([name, value])?;
+    Ok(setting(conn, name)?.unwrap_or_else(|| value.to_string()))
+}
+
 pub fn set_setting(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")?
         .execute([name, value])?;

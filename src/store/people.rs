@@ -212,3 +212,26 @@ pub fn sync_configured(conn: &Connection, configured: &[ConfiguredAddress<'_>], 
     }
     crate::store::set_setting(conn, "configured_people", &fingerprint)
 }
+
+/// How many addresses the person has and how many tickets they request or own.
+pub fn addresses_and_tickets(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, i64)> {
+    let addresses = conn.prepare_cached("SELECT COUNT(*) FROM addresses WHERE person = ?1")?.query_row([person.0], |row| row.get(0))?;
+    let tickets = conn
+        .prepare_cached("SELECT COUNT(*) FROM tickets WHERE requester = ?1 OR owner = ?1")?
+        .query_row([person.0], |row| row.get(0))?;
+    Ok((addresses, tickets))
+}
+
+/// Whether `address` is its person's primary address.
+pub fn is_primary(conn: &Connection, address: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT is_primary FROM addresses WHERE address = ?1")?.query_row([address], |row| row.get(0))
+}
+
+/// Makes the first of the person's addresses (in address order) the primary one.
+pub fn promote_first_address(conn: &Connection, person: PersonId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE addresses SET is_primary = 1 WHERE address = (SELECT address FROM addresses WHERE person = ?1 ORDER BY address LIMIT 1)",
+    )?
+    .execute([person.0])?;
+    Ok(())
+}
