@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::classify::{bounce, classify_with_limits, Class, MachineKind};
 use crate::config::UnknownSenders;
-use crate::decision::{Decision, LetterRecord, RefusedField, SenderRecord, TicketRecord};
+use crate::decision::{Decision, RefusedField, SenderRecord, TicketRecord};
 use crate::identify::sender;
 use crate::identify::thread::TicketMatch;
 use crate::parse::{clean_id, parse_with_limits, ParseError};
@@ -298,9 +298,7 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         && site.rules.configured_person(&sender.address).is_none()
     {
         if class.may_be_answered() {
-            if apply::notice_without_ticket(conn, site, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)? {
-                decision.letters.push(LetterRecord { template: "rejected".into(), to: sender.address.clone(), role: sender.role.to_string() });
-            }
+            decision.letters.extend(apply::notice_without_ticket(conn, site, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)?);
         }
         return ignore(conn, id, &mail, &format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address));
     }
@@ -454,9 +452,7 @@ fn quarantine_too_large(
         let mail_system = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
         if !ours && !mail_system {
             let once = format!("too-large:{}", now.date_naive());
-            if apply::notice_without_ticket(conn, site, &from, "too_large", &once, reason, Some(id), now)? {
-                decision.letters.push(LetterRecord { template: "too_large".into(), to: from, role: "sender".into() });
-            }
+            decision.letters.extend(apply::notice_without_ticket(conn, site, &from, "too_large", &once, reason, Some(id), now)?);
         }
     }
     Ok(outcome)

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use crate::config::Config;
 use crate::identify::sender::{self, Configured, Sender};
 use crate::identify::thread::Threading;
+use crate::notify::letters::Writer;
 use crate::notify::render::Templates;
 use crate::parse::Mail;
 use crate::rules::Rules;
@@ -36,6 +37,11 @@ impl Site {
             }
         }
         Ok(Site { config, threading, templates, rules })
+    }
+
+    /// What letters are written with.
+    pub fn writer(&self) -> Writer<'_> {
+        Writer { config: &self.config, rules: &self.rules, threading: &self.threading, templates: &self.templates }
     }
 
     /// Step 5: who sent `mail`, with the role the configuration gives them (see

@@ -6,7 +6,6 @@
 
 pub mod assign;
 pub mod engine;
-pub mod notify;
 pub mod rotation;
 pub mod route;
 
