@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::clock::format_time;
 use crate::decision::LetterRecord;
 use crate::interpret::commands::Preference;
-use crate::notify::letters::{Letter, Letters};
+use crate::notify::letters::{Composed, Letters};
 use crate::notify;
 use crate::site::Site;
 use crate::plan::{Change, Plan, TicketChange};
@@ -358,7 +358,7 @@ fn write_letters(
 }
 
 /// One letter and its outbox row.
-fn write_letter(conn: &Connection, letter: Letter, from: &str, now: DateTime<Utc>) -> rusqlite::Result<LetterRecord> {
+fn write_letter(conn: &Connection, letter: Composed, from: &str, now: DateTime<Utc>) -> rusqlite::Result<LetterRecord> {
     let message = store::messages::insert_outgoing(conn, letter.ticket, &letter.message_id, &letter.to, &letter.subject, &letter.raw, now)?;
     store::outbox::enqueue(conn, message, letter.ticket, from, &letter.to, now)?;
     Ok(LetterRecord { template: letter.template, to: letter.to, role: letter.role.to_string() })

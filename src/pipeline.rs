@@ -11,19 +11,20 @@
 //! return, through its Message-ID: a permanent failure marks the address
 //! undeliverable, a delay is noted, and a report about mail we never sent is ignored.
 
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::classify::{bounce, classify_with_limits, Class, MachineKind};
+use crate::classify::{bounce, classify, Class, MachineKind};
 use crate::config::UnknownSenders;
 use crate::decision::{Decision, RefusedField, SenderRecord, TicketRecord};
 use crate::identify::sender;
 use crate::identify::thread::TicketMatch;
-use crate::parse::{clean_id, parse_with_limits, ParseError};
-use crate::store::messages::{Arrival, Decided, Spooled};
+use crate::parse::{clean_id, parse, Mail, ParseError};
+use crate::store::messages::{Arrival, Decided, Spooled, Waiting};
 use crate::store::{self, Store};
 use crate::ticket::{SpoolId, TicketId};
 use crate::rules::route::{self, Routing};
@@ -232,65 +233,96 @@ pub fn resume(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Res
     }
 }
 
+/// Steps 3–9 for one spooled message, in the caller's savepoint.
 fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
     let Some(waiting) = store::messages::waiting(conn, id)? else {
         // Another process got there first (two deliveries of one message at once).
         return Ok(Outcome::Duplicate);
     };
+    let mail = match read(site, conn, id, waiting, now, decision)? {
+        Continue(mail) => mail,
+        Break(outcome) => return Ok(outcome),
+    };
+    let class = match classify_mail(site, conn, id, &mail, now, decision)? {
+        Continue(class) => class,
+        Break(outcome) => return Ok(outcome),
+    };
+    let (matched, sender) = match identify(site, conn, id, &mail, &class, now, decision)? {
+        Continue(identified) => identified,
+        Break(outcome) => return Ok(outcome),
+    };
+    plan_and_apply(site, conn, id, mail, &class, matched, sender, now, decision)
+}
+
+/// Step 3: the spooled bytes as [`Mail`], within the size limits, with what the source
+/// knew (envelope recipient, queue).
+fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Mail>> {
     let raw = waiting.raw;
     let limit = site.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
-        return quarantine_too_large(conn, site, id, &raw, &reason, now, decision);
+        return quarantine_too_large(conn, site, id, &raw, &reason, now, decision).map(Break);
     }
-
-    // Parse
-    let limits = &site.config.limits;
-    let mut mail = match parse_with_limits(&raw, limits) {
+    let mut mail = match parse(&raw, &site.config.limits) {
         Ok(mail) => mail,
         Err(error @ ParseError::OverLimit(_)) => {
-            return quarantine_too_large(conn, site, id, &raw, &format!("too large to process: {error}"), now, decision)
+            return quarantine_too_large(conn, site, id, &raw, &format!("too large to process: {error}"), now, decision).map(Break)
         }
-        Err(error) => return quarantine(conn, id, &error.to_string(), now),
+        Err(error) => return quarantine(conn, id, &error.to_string(), now).map(Break),
     };
     if !mail.removed_internal.is_empty() {
         tracing::info!(spool = id.0, removed = ?mail.removed_internal, "removed inbound header fields that only reqmail may write");
     }
-    drop(raw);
     if let Some(recipient) = waiting.recipient {
         if !mail.recipients.contains(&recipient) {
             mail.recipients.insert(0, recipient);
         }
     }
     mail.queue_hint = waiting.queue;
+    Ok(Continue(mail))
+}
 
-    // Classify
+/// Step 4: a person or a machine; our own mail is ignored, a delivery report about a
+/// letter of ours is recorded on its ticket.
+fn classify_mail(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Class>> {
     let (help_local, help_domain) = site.config.help_address_parts();
-    let class = classify_with_limits(&mail, help_local, help_domain, limits);
+    let class = classify(mail, help_local, help_domain, &site.config.limits);
     decision.class = Some(class_text(&class));
     if let Class::Ours { reason } = &class {
-        return ignore(conn, id, &mail, reason);
+        return ignore(conn, id, mail, reason).map(Break);
     }
     if let Class::Machine { kind: MachineKind::Bounce, reason } = &class {
-        if let Some(outcome) = record_bounce(conn, site, id, &mail, reason, now)? {
-            return Ok(outcome);
+        if let Some(outcome) = record_bounce(conn, site, id, mail, reason, now)? {
+            return Ok(Break(outcome));
         }
     }
+    Ok(Continue(class))
+}
 
-    // Thread and identify
-    let matched = site.threading.thread(conn, &mail)?;
+/// Step 5: the ticket the message continues and who sent it; machine mail for no
+/// ticket, mail without a usable sender and rejected unknown senders end here.
+fn identify(
+    site: &Site,
+    conn: &Connection,
+    id: SpoolId,
+    mail: &Mail,
+    class: &Class,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<ControlFlow<Outcome, (TicketMatch, sender::Sender)>> {
+    let matched = site.threading.thread(conn, mail)?;
     if matched == TicketMatch::New && !class.may_open_ticket() {
-        let reason = match &class {
+        let reason = match class {
             Class::Machine { reason, .. } => format!("machine mail ({reason}) for no known ticket"),
             _ => "not a request".to_string(),
         };
-        return ignore(conn, id, &mail, &reason);
+        return ignore(conn, id, mail, &reason).map(Break);
     }
-    let Some(sender) = site.identify_sender(conn, &mail)? else {
-        if let Class::Machine { reason, .. } = &class {
-            return ignore(conn, id, &mail, &format!("machine mail ({reason}) without a usable From address"));
+    let Some(sender) = site.identify_sender(conn, mail)? else {
+        if let Class::Machine { reason, .. } = class {
+            return ignore(conn, id, mail, &format!("machine mail ({reason}) without a usable From address")).map(Break);
         }
-        return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now);
+        return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now).map(Break);
     };
     decision.sender = Some(sender_record(&sender));
     if sender.person.is_none()
@@ -300,10 +332,25 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         if class.may_be_answered() {
             decision.letters.extend(apply::notice_without_ticket(conn, site, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)?);
         }
-        return ignore(conn, id, &mail, &format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address));
+        let reason = format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address);
+        return ignore(conn, id, mail, &reason).map(Break);
     }
+    Ok(Continue((matched, sender)))
+}
 
-    // Interpret, plan, apply
+/// Steps 6–9: routing, the plan (which interprets the message) and applying it.
+#[allow(clippy::too_many_arguments)]
+fn plan_and_apply(
+    site: &Site,
+    conn: &Connection,
+    id: SpoolId,
+    mut mail: Mail,
+    class: &Class,
+    matched: TicketMatch,
+    sender: sender::Sender,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<Outcome> {
     let mut current = match matched {
         TicketMatch::Existing { ticket, .. } => store::tickets::get(conn, ticket)?,
         TicketMatch::New => None,
@@ -352,7 +399,7 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         tag: &site.threading.tag,
         lookup: &plan::StoreLookup { conn, rules: &site.rules, now },
         inbound,
-        class: &class,
+        class,
         sender,
         current: current.as_ref(),
         matched_by: if follow_up_of.is_some() { None } else { matched_by },
@@ -377,7 +424,7 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
 
 /// Matches a delivery report to the letter of ours it returns and records it on that
 /// letter's ticket; `None` when it names no returned message (threading decides then).
-fn record_bounce(conn: &Connection, site: &Site, id: SpoolId, mail: &crate::parse::Mail, why: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
+fn record_bounce(conn: &Connection, site: &Site, id: SpoolId, mail: &Mail, why: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
     let (_, help_domain) = site.config.help_address_parts();
     let report = bounce::read(mail, help_domain);
     if report.returned_ids.is_empty() {
@@ -464,7 +511,7 @@ pub fn quarantine(conn: &Connection, id: SpoolId, reason: &str, now: DateTime<Ut
     Ok(Outcome::Quarantined { reason: reason.to_string() })
 }
 
-fn ignore(conn: &Connection, id: SpoolId, mail: &crate::parse::Mail, reason: &str) -> anyhow::Result<Outcome> {
+fn ignore(conn: &Connection, id: SpoolId, mail: &Mail, reason: &str) -> anyhow::Result<Outcome> {
     let decided = Decided {
         state: "ignored",
         ticket: None,

@@ -127,7 +127,7 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-/// What every command starts from.
+/// What every command starts from: the compiled site and the clock.
 pub struct Setup {
     /// Shared, so that `fetch` and `serve` can hand it to async sources.
     pub site: std::sync::Arc<Site>,

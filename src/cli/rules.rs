@@ -63,7 +63,7 @@ fn test(setup: &Setup) -> Result<(), Failure> {
     let site = &setup.site;
     let mut raw = Vec::new();
     std::io::stdin().read_to_end(&mut raw).map_err(anyhow::Error::from)?;
-    let mail = crate::parse::parse(&raw).map_err(|error| Failure::Other(anyhow::anyhow!("the message on stdin: {error}")))?;
+    let mail = crate::parse::parse(&raw, &site.config.limits).map_err(|error| Failure::Other(anyhow::anyhow!("the message on stdin: {error}")))?;
     let store = setup.open_store()?;
     let sender = site.identify_sender(&store.conn, &mail)?
         .ok_or_else(|| anyhow::anyhow!("the message has no usable From address"))?;

@@ -117,7 +117,7 @@ pub struct Writer<'a> {
 
 /// One letter, composed and admitted by the rate limits, for the outbox.
 #[derive(Debug, Clone)]
-pub struct Letter {
+pub struct Composed {
     pub ticket: Option<TicketId>,
     /// The kind of mail, as the history lists it (`receipt`, `update`, …).
     pub kind: &'static str,
@@ -133,7 +133,7 @@ pub struct Letter {
 /// The letters of one change.
 #[derive(Debug, Default)]
 pub struct Letters {
-    pub ready: Vec<Letter>,
+    pub ready: Vec<Composed>,
     /// Letters due but not written, with the reason (for the history).
     pub withheld: Vec<String>,
 }
@@ -217,7 +217,7 @@ pub fn letters(
             letters.withheld.push(reason);
             continue;
         }
-        letters.ready.push(Letter {
+        letters.ready.push(Composed {
             ticket: Some(ticket.number),
             kind: template(*notice),
             template: template_name.to_string(),
@@ -265,7 +265,7 @@ pub fn notice(
     reason: &str,
     cause: Option<SpoolId>,
     now: DateTime<Utc>,
-) -> anyhow::Result<Option<Letter>> {
+) -> anyhow::Result<Option<Composed>> {
     let config = writer.config;
     if !store::people::first_notice(conn, recipient, once_key, now)? {
         return Ok(None);
@@ -297,7 +297,7 @@ pub fn notice(
     });
     let Ok((message_id, raw)) = composed else { return Ok(None) };
     let role = store::people::profile(conn, recipient)?.map_or(Role::Customer, |profile| profile.role);
-    Ok(Some(Letter {
+    Ok(Some(Composed {
         ticket: None,
         kind: "notice",
         template: template_name.to_string(),

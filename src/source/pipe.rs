@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::pipeline::{self, Incoming, Outcome};
 use crate::site::Site;
 use crate::store::messages::Spooled;
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 use crate::store::Store;
 use crate::ticket::SpoolId;
 
@@ -32,7 +32,7 @@ pub fn spool(store: &mut Store, incoming: &Incoming<'_>, now: DateTime<Utc>) -> 
 /// How processing a stored message ended.
 pub enum Processed {
     /// `due`: the letters claimed for delivery right away.
-    Done { outcomes: Vec<(SpoolId, Outcome)>, due: Vec<Due> },
+    Done { outcomes: Vec<(SpoolId, Outcome)>, due: Vec<Letter> },
     /// Processing failed; the message stays spooled for the next pass (`tick`, `serve`).
     Postponed(anyhow::Error),
 }

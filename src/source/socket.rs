@@ -28,7 +28,7 @@ use crate::clock::{format_time, parse_time};
 use crate::pipeline::Incoming;
 use crate::site::Site;
 use crate::store::messages::Spooled;
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 use crate::store::Store;
 use crate::transport::deliver;
 
@@ -214,7 +214,7 @@ async fn receive(reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHa
 
 /// Processes a stored message; the letters it claimed for delivery. What fails stays
 /// for the scheduler's next pass.
-fn process(site: &Site, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Vec<Due> {
+fn process(site: &Site, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Vec<Letter> {
     match pipe::process(site, store, stored, now) {
         Processed::Done { outcomes, due } => {
             for (id, outcome) in &outcomes {

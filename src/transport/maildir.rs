@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{Transport, TransportError};
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 
 /// Creates `tmp/`, `new/` and `cur/` below `root` when missing.
 pub fn ensure_maildir(root: &Path) -> anyhow::Result<()> {
@@ -74,7 +74,7 @@ impl MaildirTransport {
     }
 
     /// Whether a file of `letter`'s outbox row with exactly its bytes is there.
-    fn already_delivered(&mut self, letter: &Due) -> std::io::Result<bool> {
+    fn already_delivered(&mut self, letter: &Letter) -> std::io::Result<bool> {
         if self.delivered.is_none() {
             self.delivered = Some(files_by_outbox_row(&self.root)?);
         }
@@ -84,14 +84,14 @@ impl MaildirTransport {
 }
 
 impl Transport for MaildirTransport {
-    fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
+    fn send(&mut self, letter: &Letter) -> Result<(), TransportError> {
         self.send_all(&[letter]).pop().unwrap_or(Ok(()))
     }
 
     /// Writes every letter into `tmp/`, flushes them to the disk together (one
     /// `fdatasync` for a single letter, one `syncfs` for more), then renames each into
     /// `new/`: one wait for the disk per batch instead of one per letter.
-    fn send_all(&mut self, letters: &[&Due]) -> Vec<Result<(), TransportError>> {
+    fn send_all(&mut self, letters: &[&Letter]) -> Vec<Result<(), TransportError>> {
         let mut results: Vec<Result<(), TransportError>> = Vec::with_capacity(letters.len());
         let mut written = Vec::new();
         for (index, letter) in letters.iter().enumerate() {
@@ -150,8 +150,8 @@ fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn letter(id: i64, raw: &[u8], maybe_handed_over: bool) -> Due {
-        Due {
+    fn letter(id: i64, raw: &[u8], maybe_handed_over: bool) -> Letter {
+        Letter {
             id,
             ticket: None,
             sender: "help@example.com".into(),
@@ -204,7 +204,7 @@ mod tests {
     fn a_batch_is_flushed_once_and_every_letter_lands_in_new() {
         let dir = tempfile::tempdir().unwrap();
         let mut transport = MaildirTransport::new(dir.path()).unwrap();
-        let letters: Vec<Due> = (1..=3).map(|id| letter(id, format!("Subject: {id}\r\n\r\nx\r\n").as_bytes(), false)).collect();
+        let letters: Vec<Letter> = (1..=3).map(|id| letter(id, format!("Subject: {id}\r\n\r\nx\r\n").as_bytes(), false)).collect();
         let results = transport.send_all(&letters.iter().collect::<Vec<_>>());
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         let names = files(dir.path());
