@@ -13,6 +13,7 @@ mod attacks;
 mod corpus_mangled;
 mod golden;
 mod architecture;
+mod migrations;
 mod transport;
 mod imap;
 mod serve;
