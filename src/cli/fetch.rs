@@ -1,3 +1,6 @@
+//! `reqmail fetch`: one pass over the IMAP mailboxes and the inbound Maildir, with the
+//! outbox delivered alongside.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::PoisonError;
 use std::time::Duration;

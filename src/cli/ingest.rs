@@ -1,3 +1,6 @@
+//! `reqmail ingest`: one message from an MTA's pipe, handed to a running serve or
+//! stored and processed here; the exit status tells the MTA whether to retry.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, Failure, Setup};

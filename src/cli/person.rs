@@ -1,3 +1,6 @@
+//! `reqmail person`: add, change and list people and their addresses without editing
+//! the configuration.
+
 use crate::cli::{Failure, Setup};
 use crate::store;
 use crate::ticket::Role;

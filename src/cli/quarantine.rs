@@ -1,3 +1,5 @@
+//! `reqmail quarantine`: list, show, retry or drop the messages reqmail could not process.
+
 use std::io::Write as _;
 
 use crate::cli::{Failure, Setup};

@@ -1,3 +1,5 @@
+//! `reqmail report`: reports over all tickets.
+
 use crate::cli::{Failure, Setup};
 
 /// Reports over all tickets.

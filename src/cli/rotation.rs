@@ -1,3 +1,5 @@
+//! `reqmail rotation`: who is on duty in each rotation.
+
 use crate::cli::{Failure, Setup};
 
 /// Duty rotations.

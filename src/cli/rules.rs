@@ -1,3 +1,5 @@
+//! `reqmail rules`: check the routing rules of a configuration, or try a message against them.
+
 use std::io::Read as _;
 
 use crate::cli::{Cli, Failure, Setup};

@@ -1,3 +1,5 @@
+//! `reqmail tick`: one pass of the scheduler, then the outbox.
+
 use crate::cli::{Failure, Setup};
 use crate::scheduler;
 

@@ -1,3 +1,5 @@
+//! `reqmail ticket`: show, list and update tickets without mail.
+
 use serde::Serialize;
 use serde_json::{json, Value};
 

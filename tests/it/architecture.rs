@@ -188,3 +188,15 @@ fn sql_is_written_only_in_store() {
     }
     assert!(found.is_empty(), "SQL belongs in src/store/:\n{}", found.join("\n"));
 }
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    let mut undocumented: Vec<String> = sources()
+        .into_iter()
+        .chain(["lib.rs", "main.rs"].map(PathBuf::from))
+        .filter(|file| !std::fs::read_to_string(root().join("src").join(file)).unwrap().starts_with("//!"))
+        .map(|file| format!("src/{}", file.display()))
+        .collect();
+    undocumented.sort();
+    assert!(undocumented.is_empty(), "a `//!` line saying what the file is for is missing in: {}", undocumented.join(", "));
+}
