@@ -8,13 +8,13 @@ use rusqlite::Connection;
 use crate::clock::format_time;
 use crate::decision::LetterRecord;
 use crate::interpret::commands::Preference;
-use crate::notify::letters::{Composed, Letters};
+use crate::notify::letters::{Composed, Letters, SenderNotice};
 use crate::notify;
 use crate::site::Site;
 use crate::plan::{Change, Plan, TicketChange};
 use crate::store::tickets::{NewTicket, TextColumn};
 use crate::store::{self};
-use crate::ticket::{ApprovalStage, PersonId, Role, SpoolId, Status, Ticket, TicketId};
+use crate::ticket::{ApprovalStage, PersonId, Role, Status, Ticket, TicketId};
 
 /// What applying a plan did.
 #[derive(Debug)]
@@ -152,11 +152,11 @@ fn add_history(
     plan: &Plan,
     internal: bool,
 ) -> rusqlite::Result<()> {
+    store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message)?;
     if internal {
-        store::tickets::add_internal_history(conn, ticket, now, actor, action, detail, plan.message)
-    } else {
-        store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message)
+        store::tickets::mark_last_history_internal(conn)?;
     }
+    Ok(())
 }
 
 /// Applies one change; returns the line for the notification's summary.
@@ -366,17 +366,7 @@ fn write_letter(conn: &Connection, letter: Composed, from: &str, now: DateTime<U
 
 /// A short notice to a sender whose message made no ticket (see
 /// [`notify::letters::notice`]), written with its outbox row; `None` when none is due.
-#[allow(clippy::too_many_arguments)]
-pub fn notice_without_ticket(
-    conn: &Connection,
-    site: &Site,
-    recipient: &str,
-    template_name: &str,
-    once_key: &str,
-    reason: &str,
-    cause: Option<SpoolId>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<LetterRecord>> {
-    let letter = notify::letters::notice(conn, site.writer(), recipient, template_name, once_key, reason, cause, now)?;
+pub fn notice_without_ticket(conn: &Connection, site: &Site, notice: &SenderNotice<'_>, now: DateTime<Utc>) -> anyhow::Result<Option<LetterRecord>> {
+    let letter = notify::letters::notice(conn, site.writer(), notice, now)?;
     Ok(letter.map(|letter| write_letter(conn, letter, &site.config.mail.address, now)).transpose()?)
 }

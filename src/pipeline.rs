@@ -23,6 +23,7 @@ use crate::config::UnknownSenders;
 use crate::decision::{Decision, RefusedField, SenderRecord, TicketRecord};
 use crate::identify::sender;
 use crate::identify::thread::TicketMatch;
+use crate::notify::letters::SenderNotice;
 use crate::parse::{clean_id, parse, Mail, ParseError};
 use crate::store::messages::{Arrival, Decided, Spooled, Waiting};
 use crate::store::{self, Store};
@@ -330,7 +331,8 @@ fn identify(
         && site.rules.configured_person(&sender.address).is_none()
     {
         if class.may_be_answered() {
-            decision.letters.extend(apply::notice_without_ticket(conn, site, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)?);
+            let notice = SenderNotice { recipient: &sender.address, template: "rejected", once_key: "rejected", reason: "unknown sender", cause: id };
+            decision.letters.extend(apply::notice_without_ticket(conn, site, &notice, now)?);
         }
         let reason = format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address);
         return ignore(conn, id, mail, &reason).map(Break);
@@ -499,7 +501,8 @@ fn quarantine_too_large(
         let mail_system = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
         if !ours && !mail_system {
             let once = format!("too-large:{}", now.date_naive());
-            decision.letters.extend(apply::notice_without_ticket(conn, site, &from, "too_large", &once, reason, Some(id), now)?);
+            let notice = SenderNotice { recipient: &from, template: "too_large", once_key: &once, reason, cause: id };
+            decision.letters.extend(apply::notice_without_ticket(conn, site, &notice, now)?);
         }
     }
     Ok(outcome)

@@ -253,19 +253,22 @@ struct NoticeData<'a> {
 }
 
 /// A short notice to a sender whose message made no ticket (an unknown sender rejected,
-/// a message too large), from template `template_name`. Once per `once_key` and
-/// address, within the rate limits, and never to machines: the caller checks that.
-#[allow(clippy::too_many_arguments)]
-pub fn notice(
-    conn: &Connection,
-    writer: Writer<'_>,
-    recipient: &str,
-    template_name: &str,
-    once_key: &str,
-    reason: &str,
-    cause: Option<SpoolId>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<Composed>> {
+/// a message too large).
+#[derive(Debug, Clone, Copy)]
+pub struct SenderNotice<'a> {
+    pub recipient: &'a str,
+    pub template: &'a str,
+    /// Sent once per key and address.
+    pub once_key: &'a str,
+    pub reason: &'a str,
+    /// The message it answers.
+    pub cause: SpoolId,
+}
+
+/// The letter of `notice`: once per key and address, within the rate limits, and never
+/// to machines (the caller checks that); `None` when none is due.
+pub fn notice(conn: &Connection, writer: Writer<'_>, notice: &SenderNotice<'_>, now: DateTime<Utc>) -> anyhow::Result<Option<Composed>> {
+    let &SenderNotice { recipient, template: template_name, once_key, reason, cause } = notice;
     let config = writer.config;
     if !store::people::first_notice(conn, recipient, once_key, now)? {
         return Ok(None);
@@ -292,7 +295,7 @@ pub fn notice(
         references: &[],
         auto_submitted: AutoSubmitted::AutoReplied,
         date: now,
-        cause: cause.map_or(0, |cause| cause.0),
+        cause: cause.0,
         sequence: 0,
     });
     let Ok((message_id, raw)) = composed else { return Ok(None) };

@@ -85,32 +85,15 @@ pub fn add_history(
     detail: &str,
     message: Option<SpoolId>,
 ) -> rusqlite::Result<()> {
-    insert_history(conn, ticket, at, [actor, action, detail], message, false)
+    conn.prepare_cached("INSERT INTO history (ticket, at, actor, action, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![ticket.0, format_time(at), actor, action, detail, message.map(|id| id.0)])?;
+    Ok(())
 }
 
-/// [`add_history`] for an entry only agents and admins may see.
-pub fn add_internal_history(
-    conn: &Connection,
-    ticket: TicketId,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    detail: &str,
-    message: Option<SpoolId>,
-) -> rusqlite::Result<()> {
-    insert_history(conn, ticket, at, [actor, action, detail], message, true)
-}
-
-fn insert_history(
-    conn: &Connection,
-    ticket: TicketId,
-    at: DateTime<Utc>,
-    [actor, action, detail]: [&str; 3],
-    message: Option<SpoolId>,
-    internal: bool,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO history (ticket, at, actor, action, detail, message, internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-        .execute(params![ticket.0, format_time(at), actor, action, detail, message.map(|id| id.0), internal])?;
+/// Makes the history entry just added on this connection one that only agents and
+/// admins see.
+pub fn mark_last_history_internal(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE history SET internal = 1 WHERE id = last_insert_rowid()")?.execute([])?;
     Ok(())
 }
 
