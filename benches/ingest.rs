@@ -50,7 +50,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use reqmail::config::Config;
-use reqmail::pipeline::{self, Context, Incoming, Outcome};
+use reqmail::pipeline::{self, Incoming, Outcome};
+use reqmail::site::Site;
 use reqmail::store::Store;
 use sha2::{Digest, Sha256};
 
@@ -656,7 +657,7 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
 /// writing 100,000 files. Returns (inbound messages, new requests).
 fn prepare_database(config: &Config, tickets_wanted: usize) -> (usize, usize) {
     let mut generator = MailGen::new(PREPARE_SEED, Vec::new(), 1);
-    let context = Context::new(config.clone()).expect("context");
+    let site = Site::compile(config.clone()).expect("context");
     let mut store = Store::open(&config.store).expect("open the store");
     // Only speed, no change to what is written: statement journals of the per-message
     // savepoints in memory, and a statement cache that holds every statement `process`
@@ -677,7 +678,7 @@ fn prepare_database(config: &Config, tickets_wanted: usize) -> (usize, usize) {
         let incoming: Vec<Incoming<'_>> =
             raws.iter().zip(&sources).map(|(raw, source)| Incoming { raw, source, recipient: None, queue: None }).collect();
         let spooled = pipeline::spool(&mut store, &incoming, now).expect("spool");
-        let outcomes = pipeline::process(&context, &mut store, &pipeline::waiting(&spooled), now).expect("process");
+        let outcomes = pipeline::process(&site, &mut store, &pipeline::waiting(&spooled), now).expect("process");
         assert_eq!(outcomes.len(), raws.len(), "every prepared message is new");
         for (id, outcome) in &outcomes {
             assert!(matches!(outcome, Outcome::Applied { .. }), "prepared message {id} was not applied: {outcome:?}");

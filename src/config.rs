@@ -5,6 +5,8 @@
 //! that name the key and the file; the binary turns them into exit status 78.
 //! Relative paths in a file are taken relative to that file's folder.
 
+pub mod oauth;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -161,11 +163,11 @@ pub enum ImapAuth {
 
 impl ImapAuth {
     /// The SASL mechanism that carries an OAuth2 token, if this is one.
-    pub fn oauth_mechanism(self) -> Option<crate::oauth::Mechanism> {
+    pub fn oauth_mechanism(self) -> Option<oauth::Mechanism> {
         match self {
             ImapAuth::Login | ImapAuth::Plain => None,
-            ImapAuth::Xoauth2 => Some(crate::oauth::Mechanism::Xoauth2),
-            ImapAuth::Oauthbearer => Some(crate::oauth::Mechanism::Oauthbearer),
+            ImapAuth::Xoauth2 => Some(oauth::Mechanism::Xoauth2),
+            ImapAuth::Oauthbearer => Some(oauth::Mechanism::Oauthbearer),
         }
     }
 }
@@ -387,11 +389,11 @@ pub enum SmtpAuth {
 
 impl SmtpAuth {
     /// The SASL mechanism that carries an OAuth2 token, if this is one.
-    pub fn oauth_mechanism(self) -> Option<crate::oauth::Mechanism> {
+    pub fn oauth_mechanism(self) -> Option<oauth::Mechanism> {
         match self {
             SmtpAuth::Password => None,
-            SmtpAuth::Xoauth2 => Some(crate::oauth::Mechanism::Xoauth2),
-            SmtpAuth::Oauthbearer => Some(crate::oauth::Mechanism::Oauthbearer),
+            SmtpAuth::Xoauth2 => Some(oauth::Mechanism::Xoauth2),
+            SmtpAuth::Oauthbearer => Some(oauth::Mechanism::Oauthbearer),
         }
     }
 }
@@ -417,7 +419,7 @@ pub struct OAuthConfig {
     pub client_id: String,
     /// Only for providers that want one for installed apps (Google does).
     #[serde(default)]
-    pub client_secret: Option<crate::oauth::Secret>,
+    pub client_secret: Option<oauth::Secret>,
     /// Microsoft: the directory (tenant id or domain); default "organizations".
     #[serde(default)]
     pub tenant: Option<String>,
@@ -885,7 +887,7 @@ impl Config {
             problems.push("outbound.smtp: username (the login identity) is needed with an OAuth2 auth".to_string());
         }
         for (name, oauth) in &self.oauth {
-            if let Err(problem) = crate::oauth::endpoints(oauth) {
+            if let Err(problem) = oauth::endpoints(oauth) {
                 problems.push(format!("oauth.{name}: {problem}"));
             }
         }

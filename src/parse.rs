@@ -5,7 +5,7 @@
 //! says when the bytes are not a mail message at all. Parsing never panics on input;
 //! text that cannot be decoded comes out with replacement characters.
 //!
-//! Hostile mail (issue 7): [`parse_with_limits`] checks the header size and the line
+//! Hostile mail (issue 7): [`parse`] checks the header size and the line
 //! length with one linear scan before mail-parser runs, and the part count and nesting
 //! depth before any body is decoded or converted. Header fields that look like ours
 //! (`X-Reqmail-*`) are removed here, before any later step can read them: only our
@@ -115,13 +115,8 @@ impl Mail {
     }
 }
 
-/// Reads `raw` as a message, with the default limits.
-pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
-    parse_with_limits(raw, &LimitsConfig::default())
-}
-
 /// Reads `raw` as a message; mail over `limits` is refused before the expensive work.
-pub fn parse_with_limits(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
+pub fn parse(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
     // Old Mac files end lines with CR alone; no MTA sends that, but files do arrive so.
     let head = &raw[..raw.len().min(8192)];
     let converted;
@@ -477,14 +472,14 @@ mod tests {
 
     #[test]
     fn headerless_bytes_are_not_mail() {
-        assert_eq!(parse(b"\x00\x01\x02 binary garbage").unwrap_err(), ParseError::NoHeaders);
-        assert_eq!(parse(b"").unwrap_err(), ParseError::NoHeaders);
+        assert_eq!(parse(b"\x00\x01\x02 binary garbage", &LimitsConfig::default()).unwrap_err(), ParseError::NoHeaders);
+        assert_eq!(parse(b"", &LimitsConfig::default()).unwrap_err(), ParseError::NoHeaders);
     }
 
     #[test]
     fn reads_the_parts_reqmail_uses() {
         let raw = b"From: Ann Example <Ann@Example.COM>\r\nTo: help@example.com\r\nDelivered-To: help+7@example.com\r\nSubject: =?utf-8?q?Drucker_kaputt_=E2=9C=93?=\r\nMessage-ID: <abc@x>\r\nIn-Reply-To: <p1@x>\r\nReferences: <p0@x> <p1@x>\r\n\r\nHello\r\n";
-        let mail = parse(raw).unwrap();
+        let mail = parse(raw, &LimitsConfig::default()).unwrap();
         assert_eq!(mail.from.as_ref().unwrap().address, "ann@example.com");
         assert_eq!(mail.from.as_ref().unwrap().name.as_deref(), Some("Ann Example"));
         assert_eq!(mail.subject, "Drucker kaputt ✓");
@@ -498,7 +493,7 @@ mod tests {
     #[test]
     fn internal_headers_are_removed_before_anyone_reads_them() {
         let raw = b"From: a@b.c\r\nX-Reqmail-Queue: admin\r\nX-REQMAIL-Ticket: 3\r\nSubject: s\r\n\r\nbody\r\n";
-        let mail = parse(raw).unwrap();
+        let mail = parse(raw, &LimitsConfig::default()).unwrap();
         assert!(mail.headers.iter().all(|(name, _)| !name.starts_with("x-reqmail")), "{:?}", mail.headers);
         assert_eq!(mail.removed_internal, ["x-reqmail-queue", "x-reqmail-ticket"]);
         assert!(mail.loop_header);
@@ -508,31 +503,31 @@ mod tests {
     fn limits_are_checked_before_parsing() {
         let limits = LimitsConfig { max_line_bytes: 100, max_header_bytes: 200, max_parts: 3, max_depth: 3, ..LimitsConfig::default() };
         let long_line = format!("From: a@b.c\r\nSubject: s\r\n\r\n{}\r\n", "x".repeat(101));
-        assert!(matches!(parse_with_limits(long_line.as_bytes(), &limits), Err(ParseError::OverLimit(text)) if text.contains("max_line_bytes")));
+        assert!(matches!(parse(long_line.as_bytes(), &limits), Err(ParseError::OverLimit(text)) if text.contains("max_line_bytes")));
         let big_header = format!("From: a@b.c\r\n{}\r\nbody", "X-A: 1\r\n".repeat(40));
-        assert!(matches!(parse_with_limits(big_header.as_bytes(), &limits), Err(ParseError::OverLimit(text)) if text.contains("max_header_bytes")));
+        assert!(matches!(parse(big_header.as_bytes(), &limits), Err(ParseError::OverLimit(text)) if text.contains("max_header_bytes")));
         let mut nested = String::from("From: a@b.c\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n");
         for level in 1..6 {
             nested.push_str(&format!("--b{}\r\nContent-Type: multipart/mixed; boundary=b{level}\r\n\r\n", level - 1));
         }
         nested.push_str("--b5\r\nContent-Type: text/plain\r\n\r\nx\r\n");
-        assert!(matches!(parse_with_limits(nested.as_bytes(), &limits), Err(ParseError::OverLimit(_))));
+        assert!(matches!(parse(nested.as_bytes(), &limits), Err(ParseError::OverLimit(_))));
     }
 
     #[test]
     fn encoded_word_inside_an_address_is_a_disguise() {
-        let honest = parse(b"From: =?utf-8?q?Ann_=C3=A9?= <ann@example.org>\r\nSubject: s\r\n\r\nx\r\n").unwrap();
+        let honest = parse(b"From: =?utf-8?q?Ann_=C3=A9?= <ann@example.org>\r\nSubject: s\r\n\r\nx\r\n", &LimitsConfig::default()).unwrap();
         assert!(!honest.from_disguised);
-        let disguised = parse(b"From: <=?utf-8?q?ceo=40example.com?=>\r\nSubject: s\r\n\r\nx\r\n").unwrap();
+        let disguised = parse(b"From: <=?utf-8?q?ceo=40example.com?=>\r\nSubject: s\r\n\r\nx\r\n", &LimitsConfig::default()).unwrap();
         assert!(disguised.from_disguised || disguised.from.is_none(), "{:?}", disguised.from);
-        let two = parse(b"From: a@example.org\r\nFrom: b@example.org\r\nSubject: s\r\n\r\nx\r\n").unwrap();
+        let two = parse(b"From: a@example.org\r\nFrom: b@example.org\r\nSubject: s\r\n\r\nx\r\n", &LimitsConfig::default()).unwrap();
         assert_eq!(two.from_fields, 2);
     }
 
     #[test]
     fn html_only_mail_becomes_text() {
         let raw = b"From: a@b.c\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>First&nbsp;line</p><script>x</script><p>Second</p></body></html>\r\n";
-        let mail = parse(raw).unwrap();
+        let mail = parse(raw, &LimitsConfig::default()).unwrap();
         assert!(mail.text.contains("First") && mail.text.contains("Second"), "{:?}", mail.text);
         assert!(!mail.text.contains("<p>"), "{:?}", mail.text);
     }

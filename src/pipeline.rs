@@ -11,55 +11,26 @@
 //! return, through its Message-ID: a permanent failure marks the address
 //! undeliverable, a delay is noted, and a report about mail we never sent is ignored.
 
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::classify::{bounce, classify_with_limits, Class, MachineKind};
-use crate::config::Config;
+use crate::classify::{bounce, classify, Class, MachineKind};
 use crate::config::UnknownSenders;
+use crate::decision::{Decision, RefusedField, SenderRecord, TicketRecord};
 use crate::identify::sender;
-use crate::identify::thread::{Threading, TicketMatch};
-use crate::notify::render::Templates;
-use crate::parse::{clean_id, parse_with_limits, ParseError};
-use crate::store::messages::{Arrival, Decided, Spooled};
+use crate::identify::thread::TicketMatch;
+use crate::notify::letters::SenderNotice;
+use crate::parse::{clean_id, parse, Mail, ParseError};
+use crate::store::messages::{Arrival, Decided, Spooled, Waiting};
 use crate::store::{self, Store};
 use crate::ticket::{SpoolId, TicketId};
-use crate::rules::Rules;
+use crate::rules::route::{self, Routing};
+use crate::site::Site;
 use crate::{apply, plan};
-
-/// What a command needs to process mail: the configuration, compiled.
-pub struct Context {
-    pub config: Config,
-    pub threading: Threading,
-    pub templates: Templates,
-    pub rules: Rules,
-}
-
-impl Context {
-    pub fn new(config: Config) -> anyhow::Result<Context> {
-        let mut templates = Templates::load(config.templates.dir.as_deref())?;
-        for (queue, queue_config) in &config.queues {
-            if let Some(dir) = &queue_config.templates_dir {
-                templates.add_queue_templates(&queue.to_lowercase(), dir)?;
-            }
-        }
-        let threading = Threading::new(&config.mail);
-        let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
-        for (index, rule) in rules.rules.iter().enumerate() {
-            if let Some(template) = rule.then.template.as_deref().filter(|template| !templates.has(template)) {
-                anyhow::bail!(
-                    "{}: rules[{index}] ({:?}).then.template = {template:?}: no such template; put en/{template}.hbs into templates.dir",
-                    config.origin_text(),
-                    rule.name
-                );
-            }
-        }
-        Ok(Context { config, threading, templates, rules })
-    }
-}
 
 /// How processing a message ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,134 +134,254 @@ pub fn waiting(spooled: &[Spooled]) -> Vec<SpoolId> {
 }
 
 /// Steps 3–9 for each spooled message in `ids`, in one write transaction.
-pub fn process(context: &Context, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
-    Ok(process_then(context, store, ids, now, |_| Ok(()))?.0)
+pub fn process(site: &Site, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
+    Ok(process_then(site, store, ids, now, |_| Ok(()))?.0)
 }
 
 /// [`process`], with `before_commit` run last in the same transaction: the MTA pipe
 /// claims there the letters it delivers next, without a commit of their own.
 pub fn process_then<T>(
-    context: &Context,
+    site: &Site,
     store: &mut Store,
     ids: &[SpoolId],
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<(SpoolId, Outcome)>, T)> {
+    let (decided, value) = process_decided_then(site, store, ids, now, before_commit)?;
+    Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
+}
+
+/// [`process`], with the [`Decision`] record of each message.
+pub fn process_decided(site: &Site, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome, Decision)>> {
+    Ok(process_decided_then(site, store, ids, now, |_| Ok(()))?.0)
+}
+
+fn process_decided_then<T>(
+    site: &Site,
+    store: &mut Store,
+    ids: &[SpoolId],
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<(SpoolId, Outcome, Decision)>, T)> {
     let mut tx = store.write()?;
-    store::people::sync_configured(&tx, &context.rules, now)?;
-    let mut outcomes = Vec::with_capacity(ids.len());
+    store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
+    let mut decided = Vec::with_capacity(ids.len());
     for &id in ids {
         let span = tracing::info_span!("message", spool = id.0);
         let _entered = span.enter();
         let savepoint = tx.savepoint()?;
-        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(context, &savepoint, id, now)));
+        let mut decision = Decision::default();
+        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(site, &savepoint, id, now, &mut decision)));
         let outcome = match attempt {
             Ok(Ok(outcome)) => {
                 savepoint.commit()?;
                 outcome
             }
-            Ok(Err(error)) if is_transient(&error) => return Err(error.context(format!("message {id} stays spooled"))),
+            Ok(Err(error)) if store::is_transient(&error) => return Err(error.context(format!("message {id} stays spooled"))),
             Ok(Err(error)) => {
                 drop(savepoint);
+                decision = Decision::default();
                 quarantine(&tx, id, &format!("cannot be applied: {error:#}"), now)?
             }
             Err(panic) => {
                 drop(savepoint);
+                decision = Decision::default();
                 let what = panic_text(&panic);
                 quarantine(&tx, id, &format!("reqmail failed on this message ({what}); it is kept unchanged"), now)?
             }
         };
         log_outcome(id, &outcome);
-        outcomes.push((id, outcome));
+        settle(&mut decision, &outcome);
+        decided.push((id, outcome, decision));
     }
     let value = before_commit(&tx)?;
     crate::fault::point("before-apply-commit");
     tx.commit()?;
-    Ok((outcomes, value))
+    Ok((decided, value))
+}
+
+/// Writes how the message ended into its record.
+fn settle(decision: &mut Decision, outcome: &Outcome) {
+    let (state, reason) = match outcome {
+        Outcome::Applied { ticket, created } => {
+            if decision.ticket.is_none() {
+                decision.ticket = Some(TicketRecord { number: ticket.0, created: *created, matched_by: None, follow_up_of: None });
+            }
+            ("applied", None)
+        }
+        Outcome::Quarantined { reason } => ("quarantined", Some(reason.clone())),
+        Outcome::Ignored { reason } => ("ignored", Some(reason.clone())),
+        Outcome::Duplicate => ("duplicate", None),
+    };
+    decision.outcome = state.to_string();
+    decision.reason = reason;
+}
+
+fn class_text(class: &Class) -> String {
+    match class {
+        Class::Person => "person".to_string(),
+        Class::Machine { kind, reason } => format!("machine ({kind:?}): {reason}"),
+        Class::Ours { reason } => format!("ours: {reason}"),
+    }
+}
+
+fn sender_record(sender: &sender::Sender) -> SenderRecord {
+    let (trust, why) = match &sender.trust {
+        sender::Trust::Authentic { by } => ("authentic", by.clone()),
+        sender::Trust::Unverified { reason } => ("unverified", reason.clone()),
+    };
+    SenderRecord { address: sender.address.clone(), role: sender.role.to_string(), trust: trust.to_string(), trust_why: why }
+}
+
+/// What a plan carries into the record before it is applied.
+fn record_plan(decision: &mut Decision, plan: &plan::Plan) {
+    decision.rules = plan
+        .rule_log
+        .iter()
+        .map(|(rule, line)| format!("{rule}: {line}"))
+        .chain(plan.rule_changes.iter().map(|(rule, change)| format!("{rule}: {}", change.describe())))
+        .chain(plan.rule_notes.iter().map(|(rule, note)| format!("{rule}: note {note:?}")))
+        .chain(plan.rule_templates.iter().map(|template| format!("template {template}")))
+        .collect();
+    decision.applied = plan.changes.iter().map(plan::Change::describe).collect();
+    decision.refused = plan
+        .refusals
+        .iter()
+        .map(|refusal| RefusedField { field: refusal.field.clone(), value: refusal.value.clone(), reason: refusal.reason.clone() })
+        .collect();
 }
 
 /// Processes what earlier runs stored but did not process (a crash, a full disk).
-pub fn resume(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
+pub fn resume(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
     let mut resumed = 0;
     loop {
         let pending = store::messages::pending(&store.conn, 500)?;
         if pending.is_empty() {
             return Ok(resumed);
         }
-        resumed += process(context, store, &pending, now)?.len();
+        resumed += process(site, store, &pending, now)?.len();
     }
 }
 
-fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+/// Steps 3–9 for one spooled message, in the caller's savepoint.
+fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
     let Some(waiting) = store::messages::waiting(conn, id)? else {
         // Another process got there first (two deliveries of one message at once).
         return Ok(Outcome::Duplicate);
     };
+    let mail = match read(site, conn, id, waiting, now, decision)? {
+        Continue(mail) => mail,
+        Break(outcome) => return Ok(outcome),
+    };
+    let class = match classify_mail(site, conn, id, &mail, now, decision)? {
+        Continue(class) => class,
+        Break(outcome) => return Ok(outcome),
+    };
+    let (matched, sender) = match identify(site, conn, id, &mail, &class, now, decision)? {
+        Continue(identified) => identified,
+        Break(outcome) => return Ok(outcome),
+    };
+    plan_and_apply(site, conn, id, mail, &class, matched, sender, now, decision)
+}
+
+/// Step 3: the spooled bytes as [`Mail`], within the size limits, with what the source
+/// knew (envelope recipient, queue).
+fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Mail>> {
     let raw = waiting.raw;
-    let limit = context.config.inbound.max_message_bytes;
+    let limit = site.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
-        return quarantine_too_large(conn, context, id, &raw, &reason, now);
+        return quarantine_too_large(conn, site, id, &raw, &reason, now, decision).map(Break);
     }
-
-    // Parse
-    let limits = &context.config.limits;
-    let mut mail = match parse_with_limits(&raw, limits) {
+    let mut mail = match parse(&raw, &site.config.limits) {
         Ok(mail) => mail,
         Err(error @ ParseError::OverLimit(_)) => {
-            return quarantine_too_large(conn, context, id, &raw, &format!("too large to process: {error}"), now)
+            return quarantine_too_large(conn, site, id, &raw, &format!("too large to process: {error}"), now, decision).map(Break)
         }
-        Err(error) => return quarantine(conn, id, &error.to_string(), now),
+        Err(error) => return quarantine(conn, id, &error.to_string(), now).map(Break),
     };
     if !mail.removed_internal.is_empty() {
         tracing::info!(spool = id.0, removed = ?mail.removed_internal, "removed inbound header fields that only reqmail may write");
     }
-    drop(raw);
     if let Some(recipient) = waiting.recipient {
         if !mail.recipients.contains(&recipient) {
             mail.recipients.insert(0, recipient);
         }
     }
     mail.queue_hint = waiting.queue;
+    Ok(Continue(mail))
+}
 
-    // Classify
-    let (help_local, help_domain) = context.config.help_address_parts();
-    let class = classify_with_limits(&mail, help_local, help_domain, limits);
+/// Step 4: a person or a machine; our own mail is ignored, a delivery report about a
+/// letter of ours is recorded on its ticket.
+fn classify_mail(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Class>> {
+    let (help_local, help_domain) = site.config.help_address_parts();
+    let class = classify(mail, help_local, help_domain, &site.config.limits);
+    decision.class = Some(class_text(&class));
     if let Class::Ours { reason } = &class {
-        return ignore(conn, id, &mail, reason);
+        return ignore(conn, id, mail, reason).map(Break);
     }
     if let Class::Machine { kind: MachineKind::Bounce, reason } = &class {
-        if let Some(outcome) = record_bounce(conn, context, id, &mail, reason, now)? {
-            return Ok(outcome);
+        if let Some(outcome) = record_bounce(conn, site, id, mail, reason, now)? {
+            return Ok(Break(outcome));
         }
     }
+    Ok(Continue(class))
+}
 
-    // Thread and identify
-    let matched = context.threading.thread(conn, &mail)?;
+/// Step 5: the ticket the message continues and who sent it; machine mail for no
+/// ticket, mail without a usable sender and rejected unknown senders end here.
+fn identify(
+    site: &Site,
+    conn: &Connection,
+    id: SpoolId,
+    mail: &Mail,
+    class: &Class,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<ControlFlow<Outcome, (TicketMatch, sender::Sender)>> {
+    let matched = site.threading.thread(conn, mail)?;
     if matched == TicketMatch::New && !class.may_open_ticket() {
-        let reason = match &class {
+        let reason = match class {
             Class::Machine { reason, .. } => format!("machine mail ({reason}) for no known ticket"),
             _ => "not a request".to_string(),
         };
-        return ignore(conn, id, &mail, &reason);
+        return ignore(conn, id, mail, &reason).map(Break);
     }
-    let Some(sender) = sender::identify(conn, &mail, context)? else {
-        if let Class::Machine { reason, .. } = &class {
-            return ignore(conn, id, &mail, &format!("machine mail ({reason}) without a usable From address"));
+    let Some(sender) = site.identify_sender(conn, mail)? else {
+        if let Class::Machine { reason, .. } = class {
+            return ignore(conn, id, mail, &format!("machine mail ({reason}) without a usable From address")).map(Break);
         }
-        return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now);
+        return quarantine(conn, id, "no usable From address: cannot tell who sent it or where to answer", now).map(Break);
     };
+    decision.sender = Some(sender_record(&sender));
     if sender.person.is_none()
-        && context.config.identify.unknown_senders == UnknownSenders::Reject
-        && context.rules.configured_person(&sender.address).is_none()
+        && site.config.identify.unknown_senders == UnknownSenders::Reject
+        && site.rules.configured_person(&sender.address).is_none()
     {
         if class.may_be_answered() {
-            apply::notice_without_ticket(conn, context, &sender.address, "rejected", "rejected", "unknown sender", Some(id), now)?;
+            let notice = SenderNotice { recipient: &sender.address, template: "rejected", once_key: "rejected", reason: "unknown sender", cause: id };
+            decision.letters.extend(apply::notice_without_ticket(conn, site, &notice, now)?);
         }
-        return ignore(conn, id, &mail, &format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address));
+        let reason = format!("unknown sender {} rejected (identify.unknown_senders = \"reject\")", sender.address);
+        return ignore(conn, id, mail, &reason).map(Break);
     }
+    Ok(Continue((matched, sender)))
+}
 
-    // Interpret, plan, apply
+/// Steps 6–9: routing, the plan (which interprets the message) and applying it.
+#[allow(clippy::too_many_arguments)]
+fn plan_and_apply(
+    site: &Site,
+    conn: &Connection,
+    id: SpoolId,
+    mut mail: Mail,
+    class: &Class,
+    matched: TicketMatch,
+    sender: sender::Sender,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<Outcome> {
     let mut current = match matched {
         TicketMatch::Existing { ticket, .. } => store::tickets::get(conn, ticket)?,
         TicketMatch::New => None,
@@ -298,7 +389,7 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
     // A reply long after closing is a new request that follows up the old one.
     let mut follow_up_of = None;
     if let Some(ticket) = current.as_ref().filter(|ticket| ticket.status == crate::ticket::Status::Closed) {
-        let window = context.rules.follow_up(&ticket.queue);
+        let window = site.rules.follow_up(&ticket.queue);
         let rating = crate::interpret::approval::read_rating(&mail.text).is_some();
         if ticket.closed_at.is_some_and(|closed| now > closed + window) && class.may_open_ticket() && !rating {
             follow_up_of = Some(ticket.number);
@@ -309,21 +400,21 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         TicketMatch::Existing { by, .. } => Some(by.as_str()),
         TicketMatch::New => None,
     };
-    let to_comment_address = context.config.mail.comment_address.as_deref().is_some_and(|comment| {
+    let to_comment_address = site.config.mail.comment_address.as_deref().is_some_and(|comment| {
         let comment = comment.to_lowercase();
         mail.recipients.contains(&comment)
     });
     if mail.queue_hint.is_none() {
-        let (help_local, help_domain) = context.config.help_address_parts();
-        mail.queue_hint = context.rules.queue_for_recipients(&mail.recipients, help_local, help_domain);
+        let (help_local, help_domain) = site.config.help_address_parts();
+        mail.queue_hint = site.rules.queue_for_recipients(&mail.recipients, help_local, help_domain);
     }
-    let rule_effects = if class.may_be_answered() || class.may_open_ticket() {
-        match run_rules(conn, context, &mail, &sender, current.as_ref(), mail.queue_hint.as_deref(), now)? {
-            Ok(effects) => effects,
+    let routing = if class.may_be_answered() || class.may_open_ticket() {
+        match route::route(conn, &site.rules, &mail, &sender, current.as_ref(), mail.queue_hint.as_deref(), now)? {
+            Ok(routing) => routing,
             Err(rule) => return ignore(conn, id, &mail, &format!("junk, says rule {rule:?}")),
         }
     } else {
-        plan::RuleEffects::default()
+        Routing::default()
     };
     let inbound = plan::Inbound {
         message: Some(id),
@@ -335,169 +426,37 @@ fn process_one(context: &Context, conn: &Connection, id: SpoolId, now: DateTime<
         queue_hint: mail.queue_hint,
     };
     let plan = plan::plan(plan::PlanInput {
-        rules: &context.rules,
-        tag: &context.threading.tag,
-        lookup: &StoreLookup { conn, rules: &context.rules, now },
+        rules: &site.rules,
+        tag: &site.threading.tag,
+        lookup: &plan::StoreLookup { conn, rules: &site.rules, now },
         inbound,
-        class: &class,
+        class,
         sender,
         current: current.as_ref(),
         matched_by: if follow_up_of.is_some() { None } else { matched_by },
         follow_up_of,
-        rule_effects,
+        routing,
         now,
-    });
+    })?;
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
-    let ticket = apply::apply(conn, context, &plan, now)?;
-    Ok(Outcome::Applied { ticket, created })
-}
-
-/// [`plan::Lookup`] over the open transaction.
-pub struct StoreLookup<'a> {
-    pub conn: &'a Connection,
-    pub rules: &'a Rules,
-    pub now: DateTime<Utc>,
-}
-
-impl plan::Lookup for StoreLookup<'_> {
-    fn person(&self, text: &str) -> Option<(crate::ticket::PersonId, crate::ticket::Role, String)> {
-        if let Some(rotation) = self.rules.rotation(text) {
-            let (person, address) = assign_from_rotation(self.conn, self.rules, rotation, None, self.now).ok().flatten()?;
-            return Some((person, crate::ticket::Role::Agent, address));
-        }
-        store::people::find_by_address_or_name(self.conn, text).ok().flatten()
-    }
-
-    fn ticket(&self, id: TicketId) -> Option<TicketId> {
-        store::tickets::resolve_merged(self.conn, id).ok().flatten()
-    }
-
-    fn primary_address(&self, address: &str) -> Option<String> {
-        let (person, _) = store::people::find_by_address(self.conn, address).ok().flatten()?;
-        store::people::primary_address(self.conn, person).ok().flatten()
-    }
-
-    fn job_done(&self, ticket: TicketId, job: &str) -> bool {
-        store::tickets::job_done(self.conn, ticket, job).unwrap_or(false)
-    }
-}
-
-/// The on-duty member of `rotation` with the fewest active tickets; ties go to whoever
-/// least recently got a ticket, then to rotation order. Nobody on duty: the rotation's
-/// fallback, else the queue's.
-pub fn assign_from_rotation(
-    conn: &Connection,
-    rules: &Rules,
-    rotation: &crate::rules::rotation::Rotation,
-    queue: Option<&str>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<(crate::ticket::PersonId, String)>> {
-    let calendar = queue.map_or(&rules.calendar, |queue| rules.calendar_of(queue));
-    let mut best: Option<((i64, String), crate::ticket::PersonId, String)> = None;
-    for member in rotation.on_duty(now, calendar) {
-        let person = match store::people::find_by_address(conn, &member)? {
-            Some((person, _)) => person,
-            None => store::people::create(conn, &member, None, crate::ticket::Role::Agent, now)?,
-        };
-        let load = store::tickets::load_of(conn, person)?;
-        if best.as_ref().is_none_or(|(best_load, _, _)| load < *best_load) {
-            best = Some((load, person, member));
-        }
-    }
-    if let Some((_, person, address)) = best {
-        return Ok(Some((person, address)));
-    }
-    let fallback = rotation.fallback.clone().or_else(|| queue.and_then(|queue| rules.queue(queue)).and_then(|queue| queue.fallback_owner.clone()));
-    match fallback {
-        Some(address) => {
-            let person = match store::people::find_by_address(conn, &address)? {
-                Some((person, _)) => person,
-                None => store::people::create(conn, &address, None, crate::ticket::Role::Agent, now)?,
-            };
-            Ok(Some((person, address)))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Runs the routing rules on a message: their changes, notes and templates, or the name
-/// of the rule that marked it as junk.
-#[allow(clippy::too_many_arguments)]
-pub fn run_rules(
-    conn: &Connection,
-    context: &Context,
-    mail: &crate::parse::Mail,
-    sender: &sender::Sender,
-    current: Option<&crate::ticket::Ticket>,
-    queue_hint: Option<&str>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Result<plan::RuleEffects, String>> {
-    use crate::plan::Change;
-    let rules = &context.rules;
-    if rules.rules.is_empty() {
-        return Ok(Ok(plan::RuleEffects::default()));
-    }
-    let fields = crate::rules::engine::field_lines(mail);
-    let facts = crate::rules::engine::Facts::of_mail(mail, sender, rules, &fields, current, now);
-    let mut effects = plan::RuleEffects::default();
-    let mut queue = current.map(|ticket| ticket.queue.clone()).or(queue_hint.map(str::to_string));
-    for rule in crate::rules::engine::fire(&rules.rules, &facts, current.is_none()) {
-        let then = &rule.then;
-        let name = format!("rule {}", rule.name);
-        if then.junk {
-            return Ok(Err(rule.name.clone()));
-        }
-        if let Some(wanted) = &then.queue {
-            queue = Some(wanted.to_lowercase());
-            effects.changes.push((name.clone(), Change::Queue(wanted.to_lowercase())));
-        }
-        if let Some(level) = then.importance {
-            effects.changes.push((name.clone(), Change::Importance(level)));
-        }
-        if let Some(level) = then.priority {
-            effects.changes.push((name.clone(), Change::Priority(level)));
-        }
-        if let Some(category) = then.category.as_deref().and_then(|category| rules.category(category)) {
-            effects.changes.push((name.clone(), Change::Category(category)));
-        }
-        if let Some(owner) = &then.owner {
-            let assignee = match rules.rotation(owner) {
-                Some(rotation) => assign_from_rotation(conn, rules, rotation, queue.as_deref(), now)?,
-                None => match crate::parse::bare_address(owner) {
-                    Some(address) => {
-                        let person = match store::people::find_by_address(conn, &address)? {
-                            Some((person, _)) => person,
-                            None => store::people::create(conn, &address, None, crate::ticket::Role::Agent, now)?,
-                        };
-                        Some((person, address))
-                    }
-                    None => None,
-                },
-            };
-            match assignee {
-                Some(assignee) => effects.changes.push((name.clone(), Change::Owner(Some(assignee)))),
-                None => effects.notes.push((name.clone(), format!("nobody on duty in {owner} and no fallback owner"))),
-            }
-        }
-        for cc in &then.cc {
-            if let Some(address) = crate::parse::bare_address(cc) {
-                effects.changes.push((name.clone(), Change::AddCc(address)));
-            }
-        }
-        if let Some(note) = &then.note {
-            effects.notes.push((name.clone(), note.clone()));
-        }
-        if let Some(template) = &then.template {
-            effects.templates.push(template.clone());
-        }
-    }
-    Ok(Ok(effects))
+    record_plan(decision, &plan);
+    let applied = apply::apply(conn, site, &plan, now)?;
+    decision.ticket = Some(TicketRecord {
+        number: applied.ticket.0,
+        created,
+        matched_by: plan.matched_by.map(str::to_string),
+        follow_up_of: plan.follow_up_of.map(|ticket| ticket.0),
+    });
+    decision.changes = applied.changes;
+    decision.letters = applied.letters;
+    decision.withheld = applied.withheld;
+    Ok(Outcome::Applied { ticket: applied.ticket, created })
 }
 
 /// Matches a delivery report to the letter of ours it returns and records it on that
 /// letter's ticket; `None` when it names no returned message (threading decides then).
-fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate::parse::Mail, why: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
-    let (_, help_domain) = context.config.help_address_parts();
+fn record_bounce(conn: &Connection, site: &Site, id: SpoolId, mail: &Mail, why: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
+    let (_, help_domain) = site.config.help_address_parts();
     let report = bounce::read(mail, help_domain);
     if report.returned_ids.is_empty() {
         return Ok(None);
@@ -517,7 +476,7 @@ fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate
     let diagnostic = report.diagnostic.as_deref().map(|text| format!(": {text}")).unwrap_or_default();
     let (action, detail) = match report.severity {
         bounce::Severity::Failed => {
-            let days = context.config.limits.undeliverable_days;
+            let days = site.config.limits.undeliverable_days;
             let until = now + chrono::Duration::days(i64::from(days));
             let reason = format!("permanent failure {status}{diagnostic}");
             store::undeliverable::mark(conn, &recipient, until, &reason, ticket, now)?;
@@ -549,7 +508,15 @@ fn record_bounce(conn: &Connection, context: &Context, id: SpoolId, mail: &crate
 
 /// Quarantines an over-limit message and tells a human sender once a day, politely;
 /// what its headers show is read without parsing the whole message.
-fn quarantine_too_large(conn: &Connection, context: &Context, id: SpoolId, raw: &[u8], reason: &str, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+fn quarantine_too_large(
+    conn: &Connection,
+    site: &Site,
+    id: SpoolId,
+    raw: &[u8],
+    reason: &str,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<Outcome> {
     use crate::parse::scan_header;
     let outcome = quarantine(conn, id, reason, now)?;
     let from = scan_header(raw, "from").and_then(|from| crate::parse::bare_address(&from));
@@ -558,12 +525,13 @@ fn quarantine_too_large(conn: &Connection, context: &Context, id: SpoolId, raw: 
         || scan_header(raw, "precedence").is_some_and(|value| matches!(value.trim().to_lowercase().as_str(), "bulk" | "junk" | "list"))
         || scan_header(raw, "list-id").is_some();
     if let Some(from) = from.filter(|_| !null_sender && !automatic) {
-        let (help_local, help_domain) = context.config.help_address_parts();
+        let (help_local, help_domain) = site.config.help_address_parts();
         let ours = from.ends_with(&format!("@{}", help_domain.to_lowercase())) && from.starts_with(&help_local.to_lowercase());
         let mail_system = from.starts_with("mailer-daemon@") || from.starts_with("postmaster@");
         if !ours && !mail_system {
             let once = format!("too-large:{}", now.date_naive());
-            apply::notice_without_ticket(conn, context, &from, "too_large", &once, reason, Some(id), now)?;
+            let notice = SenderNotice { recipient: &from, template: "too_large", once_key: &once, reason, cause: id };
+            decision.letters.extend(apply::notice_without_ticket(conn, site, &notice, now)?);
         }
     }
     Ok(outcome)
@@ -575,7 +543,7 @@ pub fn quarantine(conn: &Connection, id: SpoolId, reason: &str, now: DateTime<Ut
     Ok(Outcome::Quarantined { reason: reason.to_string() })
 }
 
-fn ignore(conn: &Connection, id: SpoolId, mail: &crate::parse::Mail, reason: &str) -> anyhow::Result<Outcome> {
+fn ignore(conn: &Connection, id: SpoolId, mail: &Mail, reason: &str) -> anyhow::Result<Outcome> {
     let decided = Decided {
         state: "ignored",
         ticket: None,
@@ -587,18 +555,6 @@ fn ignore(conn: &Connection, id: SpoolId, mail: &crate::parse::Mail, reason: &st
     };
     store::messages::decide(conn, id, &decided)?;
     Ok(Outcome::Ignored { reason: reason.to_string() })
-}
-
-/// Database trouble that another try may not have: busy, locked, full, unwritable.
-pub fn is_transient(error: &anyhow::Error) -> bool {
-    use rusqlite::ErrorCode::*;
-    error.chain().any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
-        Some(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
-            failure.code,
-            DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | ReadOnly | CannotOpen | OutOfMemory | FileLockingProtocolFailed
-        ),
-        _ => false,
-    })
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -7,27 +7,65 @@
 //! database only through [`Lookup`]; `apply` carries the plan out in one transaction.
 
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 
 use crate::classify::Class;
 use crate::identify::sender::Sender;
 use crate::interpret::body::visible_note;
 use crate::interpret::commands::{interpret, CcChange, Command, Preference, Refusal, Standing};
 use crate::interpret::fields::{split_field_block, split_subject_fields};
-use crate::interpret::subject::SubjectTag;
+use crate::identify::subject::SubjectTag;
 use crate::parse::Attachment;
+use crate::rules::assign;
+use crate::rules::route::{Action, Routing};
 use crate::rules::Rules;
-use crate::ticket::{transitions, Level, PersonId, Role, SpoolId, Status, Ticket, TicketId};
+use crate::store;
+use crate::ticket::{transitions, Level, Role, SpoolId, Status, Ticket, TicketId};
 
-/// Read access `plan` needs to people and tickets.
+/// Read access `plan` needs to people and tickets. A failed read is an error, never
+/// "not found": a busy database must leave the message spooled, not refuse a field.
 pub trait Lookup {
-    /// A person by address or unique name: id, role, primary address.
-    fn person(&self, text: &str) -> Option<(PersonId, Role, String)>;
+    /// A person by address, unique name or rotation (its member on duty): role and
+    /// primary address.
+    fn person(&self, text: &str) -> rusqlite::Result<Option<(Role, String)>>;
     /// The primary address of the person who has `address`.
-    fn primary_address(&self, address: &str) -> Option<String>;
+    fn primary_address(&self, address: &str) -> rusqlite::Result<Option<String>>;
     /// Whether scheduler job `job` (e.g. the survey) ran for `ticket`.
-    fn job_done(&self, ticket: TicketId, job: &str) -> bool;
+    fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool>;
     /// The ticket `id` resolves to (following merges), if it exists.
-    fn ticket(&self, id: TicketId) -> Option<TicketId>;
+    fn ticket(&self, id: TicketId) -> rusqlite::Result<Option<TicketId>>;
+}
+
+/// [`Lookup`] over an open transaction.
+pub struct StoreLookup<'a> {
+    pub conn: &'a Connection,
+    pub rules: &'a Rules,
+    pub now: DateTime<Utc>,
+}
+
+impl Lookup for StoreLookup<'_> {
+    fn person(&self, text: &str) -> rusqlite::Result<Option<(Role, String)>> {
+        if let Some(rotation) = self.rules.rotation(text) {
+            let member = assign::on_duty_member(self.conn, self.rules, rotation, None, self.now)?;
+            return Ok(member.map(|address| (Role::Agent, address)));
+        }
+        Ok(store::people::find_by_address_or_name(self.conn, text)?.map(|(_, role, address)| (role, address)))
+    }
+
+    fn ticket(&self, id: TicketId) -> rusqlite::Result<Option<TicketId>> {
+        store::tickets::resolve_merged(self.conn, id)
+    }
+
+    fn primary_address(&self, address: &str) -> rusqlite::Result<Option<String>> {
+        match store::people::find_by_address(self.conn, address)? {
+            Some((person, _)) => store::people::primary_address(self.conn, person),
+            None => Ok(None),
+        }
+    }
+
+    fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool> {
+        store::tickets::job_done(self.conn, ticket, job)
+    }
 }
 
 /// The parts of an incoming message that `plan` reads.
@@ -79,14 +117,6 @@ pub struct Plan {
     pub rule_templates: Vec<String>,
 }
 
-/// What the routing rules decided for one message (see `rules::engine`).
-#[derive(Debug, Clone, Default)]
-pub struct RuleEffects {
-    pub changes: Vec<(String, Change)>,
-    pub notes: Vec<(String, String)>,
-    pub templates: Vec<String>,
-}
-
 /// A kind of mail a change sends; `apply` finds its recipients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
@@ -135,7 +165,8 @@ pub enum Change {
     AddCc(String),
     RemoveCc(String),
     Status { to: Status, why: Option<&'static str> },
-    Owner(Option<(PersonId, String)>),
+    /// The new owner's address; `apply` makes a person of it when it is new.
+    Owner(Option<String>),
     TimeMinutes(i64),
     Check(Vec<u32>),
     MergeInto(TicketId),
@@ -143,6 +174,47 @@ pub enum Change {
     /// The supervisor approved; now the customer is asked.
     AskCustomer,
     SurveyRating(u8),
+}
+
+impl From<Action> for Change {
+    fn from(action: Action) -> Change {
+        match action {
+            Action::Queue(queue) => Change::Queue(queue),
+            Action::Importance(level) => Change::Importance(level),
+            Action::Priority(level) => Change::Priority(level),
+            Action::Category(category) => Change::Category(category),
+            Action::Owner(address) => Change::Owner(Some(address)),
+            Action::AddCc(address) => Change::AddCc(address),
+        }
+    }
+}
+
+impl Change {
+    /// The change in a few words, for the decision record.
+    pub fn describe(&self) -> String {
+        let time = crate::clock::format_time;
+        match self {
+            Change::Queue(queue) => format!("queue: {queue}"),
+            Change::Importance(level) => format!("importance: {level}"),
+            Change::Priority(level) => format!("priority: {level}"),
+            Change::RequestedDue(at) => format!("requested due: {}", time(*at)),
+            Change::CommittedDue(at) => format!("committed due: {}", time(*at)),
+            Change::Host(host) => format!("host: {host}"),
+            Change::Category(category) => format!("category: {category}"),
+            Change::AddCc(address) => format!("cc: +{address}"),
+            Change::RemoveCc(address) => format!("cc: -{address}"),
+            Change::Status { to, why: Some(why) } => format!("status: {to} ({why})"),
+            Change::Status { to, why: None } => format!("status: {to}"),
+            Change::Owner(Some(address)) => format!("owner: {address}"),
+            Change::Owner(None) => "owner: nobody".to_string(),
+            Change::TimeMinutes(minutes) => format!("time: +{minutes}m"),
+            Change::Check(items) => format!("check: {}", join_numbers(items)),
+            Change::MergeInto(target) => format!("merge into #{target}"),
+            Change::Preferences(preferences) => format!("preferences: {preferences:?}"),
+            Change::AskCustomer => "approval: the customer is asked".to_string(),
+            Change::SurveyRating(rating) => format!("survey: {rating} of 5"),
+        }
+    }
 }
 
 /// Everything `plan` is given.
@@ -157,13 +229,15 @@ pub struct PlanInput<'a> {
     pub matched_by: Option<&'static str>,
     /// Set when the message answers a ticket closed longer than the follow-up window.
     pub follow_up_of: Option<TicketId>,
-    pub rule_effects: RuleEffects,
+    /// What the routing rules decided (`rules::route`).
+    pub routing: Routing,
     pub now: DateTime<Utc>,
 }
 
-pub fn plan(input: PlanInput<'_>) -> Plan {
-    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, rule_effects, now } = input;
-    let mut rule_changes = rule_effects.changes;
+/// Decides what one message changes; fails only when the database cannot be read.
+pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
+    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, routing, now } = input;
+    let mut rule_changes: Vec<(String, Change)> = routing.actions.into_iter().map(|(rule, action)| (rule, Change::from(action))).collect();
     let mut rule_log = Vec::new();
     let person_wrote = class.may_be_answered();
     let staff = matches!(sender.role, Role::Agent | Role::Admin);
@@ -182,7 +256,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
 
     let mut checker = Checker { rules, lookup, current, sender: &sender, refusals: &mut refusals, changes: Vec::new(), internal: None };
     for command in commands {
-        checker.check(command);
+        checker.check(command)?;
     }
     let Checker { changes, internal, .. } = checker;
     let mut changes = changes;
@@ -197,12 +271,12 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                 changes.push(Change::Status { to: Status::Open, why: Some("the next action ends the hold") });
             }
             Status::Resolved if !sets_status => {
-                read_approval(rules, lookup, ticket, &sender, &inbound.text, &mut changes, &mut refusals, &mut notices)
+                read_approval(rules, lookup, ticket, &sender, &inbound.text, &mut changes, &mut refusals, &mut notices)?
             }
             Status::Closed if !sets_status => {
                 let rating = crate::interpret::approval::read_rating(&inbound.text);
                 match rating {
-                    Some(rating) if lookup.job_done(ticket.number, "survey") => changes.push(Change::SurveyRating(rating)),
+                    Some(rating) if lookup.job_done(ticket.number, "survey")? => changes.push(Change::SurveyRating(rating)),
                     _ if authentic => changes.push(Change::Status { to: Status::Open, why: Some("reopened by a reply") }),
                     _ => {}
                 }
@@ -273,12 +347,12 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     if !refusals.is_empty() && person_wrote {
         notices.push(Notice::Refusal);
     }
-    notices.extend((0..rule_effects.templates.len()).map(Notice::RuleTemplate));
-    Plan {
+    notices.extend((0..routing.templates.len()).map(Notice::RuleTemplate));
+    Ok(Plan {
         rule_changes,
         rule_log,
-        rule_notes: rule_effects.notes,
-        rule_templates: rule_effects.templates,
+        rule_notes: routing.notes,
+        rule_templates: routing.templates,
         follow_up_of,
         notices,
         message: inbound.message,
@@ -294,7 +368,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         attachments: inbound.attachments,
         matched_by,
         answerable: person_wrote,
-    }
+    })
 }
 
 /// Reads the answer to a resolution from the one who decides it now; anyone else's
@@ -309,7 +383,7 @@ fn read_approval(
     changes: &mut Vec<Change>,
     refusals: &mut Vec<Refusal>,
     notices: &mut Vec<Notice>,
-) {
+) -> rusqlite::Result<()> {
     use crate::interpret::approval::{read_answer, Answer};
     use crate::ticket::ApprovalStage;
     let stage = ticket.approval_stage.unwrap_or(ApprovalStage::Customer);
@@ -317,9 +391,9 @@ fn read_approval(
         ApprovalStage::Supervisor => rules.queue(&ticket.queue).and_then(|queue| queue.supervisor.clone()),
         ApprovalStage::Customer => Some(ticket.requester.clone()),
     };
-    let sender_primary = lookup.primary_address(&sender.address).unwrap_or_else(|| sender.address.clone());
+    let sender_primary = lookup.primary_address(&sender.address)?.unwrap_or_else(|| sender.address.clone());
     if decider.as_deref() != Some(sender_primary.as_str()) {
-        return;
+        return Ok(());
     }
     let answer = read_answer(text, &rules.denial_phrases);
     if !sender.trust.is_authentic() {
@@ -330,7 +404,7 @@ fn read_approval(
                 reason: "your answer could not be verified as coming from you; reply to the resolution mail itself".into(),
             });
         }
-        return;
+        return Ok(());
     }
     match (answer, stage) {
         (Answer::Approve, ApprovalStage::Supervisor) => changes.push(Change::AskCustomer),
@@ -345,6 +419,7 @@ fn read_approval(
         }
         (Answer::Unclear, _) => notices.push(Notice::Clarification),
     }
+    Ok(())
 }
 
 /// Checks commands against the ticket and the rules, collecting changes and refusals.
@@ -371,7 +446,7 @@ impl Checker<'_, '_> {
             .or_else(|| self.current.and_then(|ticket| ticket.category.clone()))
     }
 
-    fn check(&mut self, command: Command) {
+    fn check(&mut self, command: Command) -> rusqlite::Result<()> {
         let status_now = self.current.map_or(Status::New, |ticket| ticket.status);
         match command {
             Command::Queue(name) => match self.rules.queue(&name) {
@@ -404,7 +479,8 @@ impl Checker<'_, '_> {
             }
             Command::Status(to) => {
                 if let Err(reason) = transitions::check(status_now, to, self.sender.role) {
-                    return self.refuse("Status", to.as_str(), reason);
+                    self.refuse("Status", to.as_str(), reason);
+                    return Ok(());
                 }
                 if to == Status::Resolved {
                     let category = self.category_after();
@@ -422,57 +498,69 @@ impl Checker<'_, '_> {
                         .map(|(index, item)| format!("{}. {item}", index + 1))
                         .collect();
                     if !left.is_empty() {
-                        return self.refuse(
+                        self.refuse(
                             "Status",
                             "resolved",
                             format!("the checklist is not done; still to tick (Check: N): {}", left.join("; ")),
                         );
+                        return Ok(());
                     }
                 }
                 if to != status_now {
                     self.changes.push(Change::Status { to, why: None });
                 }
             }
-            Command::Owner(text) => {
-                if matches!(text.to_lowercase().as_str(), "nobody" | "none" | "-") {
-                    return self.changes.push(Change::Owner(None));
-                }
-                let wanted = if text.eq_ignore_ascii_case("me") { self.sender.address.clone() } else { text.clone() };
-                let configured = crate::parse::bare_address(&wanted).and_then(|address| self.rules.configured_person(&address).cloned());
-                match self.lookup.person(&wanted) {
-                    Some((person, role, address)) => {
-                        let role = configured.map_or(role, |configured| configured.role);
-                        if matches!(role, Role::Agent | Role::Admin) {
-                            self.changes.push(Change::Owner(Some((person, address))));
-                        } else {
-                            self.refuse("Owner", text, format!("{address} is not an agent"));
-                        }
-                    }
-                    None => self.refuse("Owner", text, "no such agent; write an agent's address or name"),
-                }
-            }
+            Command::Owner(text) => self.check_owner(text)?,
             Command::TimeMinutes(minutes) => self.changes.push(Change::TimeMinutes(minutes)),
             Command::Check(items) => {
                 let category = self.category_after();
                 let length = self.rules.checklist(category.as_deref()).len() as u32;
                 if length == 0 {
-                    return self.refuse("Check", join_numbers(&items), "this ticket's category has no checklist");
+                    self.refuse("Check", join_numbers(&items), "this ticket's category has no checklist");
+                    return Ok(());
                 }
                 match items.iter().find(|item| **item > length) {
                     Some(item) => self.refuse("Check", join_numbers(&items), format!("item {item} does not exist; the checklist has {length} items")),
                     None => self.changes.push(Change::Check(items)),
                 }
             }
-            Command::Merge(target) => match self.lookup.ticket(target) {
-                Some(resolved) if Some(resolved) == self.current.map(|ticket| ticket.number) => {
-                    self.refuse("Merge", target.to_string(), "a ticket cannot be merged into itself")
-                }
-                Some(resolved) => self.changes.push(Change::MergeInto(resolved)),
-                None => self.refuse("Merge", target.to_string(), "there is no such ticket"),
-            },
+            Command::Merge(target) => self.check_merge(target)?,
             Command::Internal(internal) => self.internal = Some(internal),
             Command::Preferences(preferences) => self.changes.push(Change::Preferences(preferences)),
         }
+        Ok(())
+    }
+
+    fn check_owner(&mut self, text: String) -> rusqlite::Result<()> {
+        if matches!(text.to_lowercase().as_str(), "nobody" | "none" | "-") {
+            self.changes.push(Change::Owner(None));
+            return Ok(());
+        }
+        let wanted = if text.eq_ignore_ascii_case("me") { self.sender.address.clone() } else { text.clone() };
+        let configured = crate::parse::bare_address(&wanted).and_then(|address| self.rules.configured_person(&address).cloned());
+        match self.lookup.person(&wanted)? {
+            Some((role, address)) => {
+                let role = configured.map_or(role, |configured| configured.role);
+                if matches!(role, Role::Agent | Role::Admin) {
+                    self.changes.push(Change::Owner(Some(address)));
+                } else {
+                    self.refuse("Owner", text, format!("{address} is not an agent"));
+                }
+            }
+            None => self.refuse("Owner", text, "no such agent; write an agent's address or name"),
+        }
+        Ok(())
+    }
+
+    fn check_merge(&mut self, target: TicketId) -> rusqlite::Result<()> {
+        match self.lookup.ticket(target)? {
+            Some(resolved) if Some(resolved) == self.current.map(|ticket| ticket.number) => {
+                self.refuse("Merge", target.to_string(), "a ticket cannot be merged into itself")
+            }
+            Some(resolved) => self.changes.push(Change::MergeInto(resolved)),
+            None => self.refuse("Merge", target.to_string(), "there is no such ticket"),
+        }
+        Ok(())
     }
 }
 
@@ -502,5 +590,66 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         rule_log: Vec::new(),
         rule_notes: Vec::new(),
         rule_templates: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::identify::sender::Trust;
+
+    /// A database that answers every read with "busy".
+    struct BusyDatabase;
+
+    fn busy() -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None)
+    }
+
+    impl Lookup for BusyDatabase {
+        fn person(&self, _: &str) -> rusqlite::Result<Option<(Role, String)>> {
+            Err(busy())
+        }
+        fn primary_address(&self, _: &str) -> rusqlite::Result<Option<String>> {
+            Err(busy())
+        }
+        fn job_done(&self, _: TicketId, _: &str) -> rusqlite::Result<bool> {
+            Err(busy())
+        }
+        fn ticket(&self, _: TicketId) -> rusqlite::Result<Option<TicketId>> {
+            Err(busy())
+        }
+    }
+
+    #[test]
+    fn a_busy_database_fails_the_plan_and_never_becomes_a_refusal() {
+        let rules = Rules::compile(&Config::default()).unwrap();
+        let tag = SubjectTag::new("REQ");
+        let agent = Sender {
+            address: "bob@example.com".into(),
+            name: None,
+            person: None,
+            role: Role::Agent,
+            trust: Trust::Authentic { by: "test".into() },
+        };
+        for text in ["Owner: ann@example.com\n\nPlease take this one.", "Merge: 7\n\nSame printer."] {
+            let input = PlanInput {
+                rules: &rules,
+                tag: &tag,
+                lookup: &BusyDatabase,
+                inbound: Inbound { subject: "Printer on fire".into(), text: text.into(), ..Inbound::default() },
+                class: &Class::Person,
+                sender: agent.clone(),
+                current: None,
+                matched_by: None,
+                follow_up_of: None,
+                routing: Routing::default(),
+                now: "2026-11-21T10:00:00Z".parse().unwrap(),
+            };
+            // A plan with "no such agent" would be mailed to the sender; an error leaves
+            // the message spooled for the next pass.
+            let error = plan(input).expect_err(text);
+            assert!(store::is_transient(&anyhow::Error::from(error)), "{text}: busy is transient");
+        }
     }
 }

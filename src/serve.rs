@@ -9,7 +9,7 @@
 //! SIGHUP reloads the configuration: the tasks stop and start again with the new one;
 //! a file with errors is refused and the old configuration kept.
 //!
-//! Async stays at the network edge: database work goes through [`Core::run`] on the
+//! Async stays at the network edge: database work goes through [`SharedStore::run`] on the
 //! blocking pool. The scheduler has its own database connection, so a slow SMTP server
 //! never keeps the sources from storing mail.
 
@@ -22,8 +22,8 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::{Config, ImapConfig, ImapMailbox};
-use crate::pipeline::Context;
-use crate::source::{imap, maildir, socket, Core};
+use crate::site::Site;
+use crate::source::{imap, maildir, socket, SharedStore};
 use crate::store::Store;
 use crate::scheduler;
 
@@ -51,9 +51,9 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
     let mut hangup = signal(SignalKind::hangup())?;
     let mut config = load()?;
     loop {
-        let context = Arc::new(Context::new(config.clone())?);
+        let site = Arc::new(Site::compile(config.clone())?);
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = start(&context, clock, &stopped)?;
+        let mut tasks = start(&site, clock, &stopped)?;
         tracing::info!(
             imap_mailboxes = config.inbound.imap.iter().map(|account| account.mailboxes.len()).sum::<usize>(),
             maildir = %config.inbound.maildir.display(),
@@ -83,7 +83,7 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
                 tracing::info!("stopped");
                 return Ok(());
             }
-            Next::Reload => match load().and_then(|new| Context::new(new.clone()).map(|_| new)) {
+            Next::Reload => match load().and_then(|new| Site::compile(new.clone()).map(|_| new)) {
                 Ok(new) => {
                     tracing::info!(config = new.origin_text(), "configuration reloaded");
                     config = new;
@@ -95,11 +95,11 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
 }
 
 /// Starts every task for one configuration.
-fn start(context: &Arc<Context>, clock: Clock, stopped: &watch::Receiver<bool>) -> anyhow::Result<JoinSet<()>> {
-    let config = &context.config;
+fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> anyhow::Result<JoinSet<()>> {
+    let config = &site.config;
     let wake = Arc::new(Notify::new());
-    let sources = Core::new(context.clone(), Store::open(&config.store)?, clock);
-    let delivery = Core::new(context.clone(), Store::open(&config.store)?, clock);
+    let sources = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
+    let delivery = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
     let mut tasks = JoinSet::new();
     for account in &config.inbound.imap {
         for mailbox in &account.mailboxes {
@@ -110,8 +110,8 @@ fn start(context: &Arc<Context>, clock: Clock, stopped: &watch::Receiver<bool>) 
     if let Some(path) = config.ingest_socket() {
         match socket::bind(&path) {
             Ok(Some(listener)) => {
-                let core = Core::new(context.clone(), Store::open(&config.store)?, clock);
-                tasks.spawn(socket::listen(core, delivery.clone(), listener, path, config.inbound.max_message_bytes, stopped.clone()));
+                let shared = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
+                tasks.spawn(socket::listen(shared, delivery.clone(), listener, path, config.inbound.max_message_bytes, stopped.clone()));
             }
             Ok(None) => tracing::warn!("another reqmail serve listens on {}; ingest hands its mail to that one", path.display()),
             Err(error) => tracing::warn!("ingest cannot hand mail to this serve: {error:#}"),
@@ -135,8 +135,8 @@ async fn sleep_or_stop(duration: Duration, stopped: &watch::Receiver<bool>) -> b
 }
 
 /// One IMAP mailbox: connect, fetch, then IDLE or poll; reconnect with backoff.
-async fn watch_mailbox(core: Core, account: ImapConfig, mailbox: ImapMailbox, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
-    let serve = core.context.config.serve.clone();
+async fn watch_mailbox(shared: SharedStore, account: ImapConfig, mailbox: ImapMailbox, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let serve = shared.site.config.serve.clone();
     let mut backoff = Duration::from_secs(serve.reconnect_initial_seconds);
     let max_backoff = Duration::from_secs(serve.reconnect_max_seconds.max(serve.reconnect_initial_seconds));
     let name = format!("{} {:?}", account.account(), mailbox.name);
@@ -144,11 +144,11 @@ async fn watch_mailbox(core: Core, account: ImapConfig, mailbox: ImapMailbox, st
         if *stopped.borrow() {
             return;
         }
-        match mailbox_session(&core, &account, &mailbox, &stopped, &wake, &mut backoff).await {
+        match mailbox_session(&shared, &account, &mailbox, &stopped, &wake, &mut backoff).await {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(mailbox = name, "IMAP: {error:#}; reconnecting in {} seconds", backoff.as_secs());
-                crate::source::health::record_failure(&core, &account, &mailbox.name, &error).await;
+                crate::source::health::record_failure(&shared, &account, &mailbox.name, &error).await;
                 if sleep_or_stop(backoff, &stopped).await {
                     return;
                 }
@@ -160,7 +160,7 @@ async fn watch_mailbox(core: Core, account: ImapConfig, mailbox: ImapMailbox, st
 
 /// One connection's life; `Ok` when stopped, `Err` when the connection failed.
 async fn mailbox_session(
-    core: &Core,
+    shared: &SharedStore,
     account: &ImapConfig,
     mailbox: &ImapMailbox,
     stopped: &watch::Receiver<bool>,
@@ -168,11 +168,11 @@ async fn mailbox_session(
     backoff: &mut Duration,
 ) -> anyhow::Result<()> {
     let mut connection = imap::connect(account).await?;
-    *backoff = Duration::from_secs(core.context.config.serve.reconnect_initial_seconds);
+    *backoff = Duration::from_secs(shared.site.config.serve.reconnect_initial_seconds);
     let use_idle = account.idle && connection.has_idle;
     tracing::info!(account = account.account(), mailbox = mailbox.name, idle = use_idle, "IMAP connected");
     loop {
-        let report = imap::fetch_mailbox(&mut connection, account, mailbox, core, &|| *stopped.borrow()).await?;
+        let report = imap::fetch_mailbox(&mut connection, account, mailbox, shared, &|| *stopped.borrow()).await?;
         if report.files > 0 {
             wake.notify_one();
         }
@@ -195,10 +195,10 @@ async fn mailbox_session(
 }
 
 /// The inbound Maildir, looked at every `serve.maildir_poll_seconds`.
-async fn watch_maildir(core: Core, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
-    let every = Duration::from_secs(core.context.config.serve.maildir_poll_seconds);
+async fn watch_maildir(shared: SharedStore, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let every = Duration::from_secs(shared.site.config.serve.maildir_poll_seconds);
     loop {
-        let result = core.run(|context, store, now| maildir::drain(context, store, &context.config.inbound.maildir, now)).await;
+        let result = shared.run(|site, store, now| maildir::drain(site, store, &site.config.inbound.maildir, now)).await;
         match result {
             Ok(report) if report.files > 0 => wake.notify_one(),
             Ok(_) => {}
@@ -211,10 +211,10 @@ async fn watch_maildir(core: Core, stopped: watch::Receiver<bool>, wake: Arc<Not
 }
 
 /// The scheduler: every `serve.tick_seconds`, or at once when a source stored mail.
-async fn run_scheduler(core: Core, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
-    let every = Duration::from_secs(core.context.config.serve.tick_seconds);
+async fn run_scheduler(shared: SharedStore, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let every = Duration::from_secs(shared.site.config.serve.tick_seconds);
     loop {
-        match core.run(scheduler::tick).await {
+        match shared.run(scheduler::tick).await {
             Ok(report) if report != scheduler::TickReport::default() => tracing::info!(?report, "scheduler pass"),
             Ok(_) => {}
             Err(error) => tracing::warn!("scheduler: {error:#}; trying again in {} seconds", every.as_secs()),

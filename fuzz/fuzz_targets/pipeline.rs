@@ -6,15 +6,16 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use reqmail::classify::{bounce, classify_with_limits};
+use reqmail::classify::{bounce, classify};
 use reqmail::config::{Config, LimitsConfig};
 use reqmail::identify::authentication;
-use reqmail::parse::parse_with_limits;
-use reqmail::pipeline::{self, Context, Incoming, Outcome};
+use reqmail::parse::parse;
+use reqmail::pipeline::{self, Incoming, Outcome};
+use reqmail::site::Site;
 use reqmail::store::Store;
 
 struct Desk {
-    context: Context,
+    site: Site,
     store: Store,
     runs: u32,
 }
@@ -22,7 +23,7 @@ struct Desk {
 fn new_desk() -> Desk {
     let config = Config::default();
     let store = Store::open_in_memory(&config.store).expect("in-memory store");
-    Desk { context: Context::new(config).expect("default context"), store, runs: 0 }
+    Desk { site: Site::compile(config).expect("default site"), store, runs: 0 }
 }
 
 thread_local! {
@@ -47,8 +48,8 @@ fn install_hook() {
 fuzz_target!(|data: &[u8]| {
     install_hook();
     let limits = LimitsConfig::default();
-    if let Ok(mail) = parse_with_limits(data, &limits) {
-        let _ = classify_with_limits(&mail, "help", "example.com", &limits);
+    if let Ok(mail) = parse(data, &limits) {
+        let _ = classify(&mail, "help", "example.com", &limits);
         let _ = bounce::read(&mail, "example.com");
         let _ = authentication::verdict(&mail, Some("mx.example.com"));
     }
@@ -59,9 +60,9 @@ fuzz_target!(|data: &[u8]| {
             *desk = new_desk();
         }
         let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let Desk { context, store, .. } = &mut *desk;
+        let Desk { site, store, .. } = &mut *desk;
         let spooled = pipeline::spool(store, &[Incoming { raw: data, source: "fuzz", recipient: None, queue: None }], now).expect("spool");
-        let outcomes = pipeline::process(context, store, &pipeline::waiting(&spooled), now).expect("process");
+        let outcomes = pipeline::process(site, store, &pipeline::waiting(&spooled), now).expect("process");
         for (_, outcome) in outcomes {
             if let Outcome::Quarantined { reason } = outcome {
                 assert!(!reason.contains("reqmail failed on this message"), "{reason}");

@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn rfc3464_failure_with_returned_headers() {
         let raw = b"From: MAILER-DAEMON@mx.example.org\r\nTo: help@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <gone@example.org>: Recipient address rejected\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: help@example.com\r\nMessage-ID: <reqmail.7.abcdef@example.com>\r\nSubject: [REQ #7] x\r\n--B--\r\n";
-        let mail = parse(raw).unwrap();
+        let mail = parse(raw, &crate::config::LimitsConfig::default()).unwrap();
         let report = read(&mail, "example.com");
         assert_eq!(report.severity, Severity::Failed);
         assert_eq!(report.status.as_deref(), Some("5.1.1"));
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn qmail_style_text_bounce_with_pasted_message() {
         let raw = b"From: MAILER-DAEMON@example.org\r\nSubject: failure notice\r\n\r\nHi. This is the qmail-send program.\r\n<gone@example.org>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n\r\n--- Below this line is a copy of the message.\r\n\r\nMessage-ID: <reqmail.9.0123abcd@example.com>\r\nSubject: [REQ #9] y\r\n";
-        let report = read(&parse(raw).unwrap(), "example.com");
+        let report = read(&parse(raw, &crate::config::LimitsConfig::default()).unwrap(), "example.com");
         assert_eq!(report.severity, Severity::Failed);
         assert_eq!(report.returned_ids, ["reqmail.9.0123abcd@example.com"]);
         assert_eq!(report.status.as_deref(), Some("5.1.1"));
@@ -234,6 +234,6 @@ mod tests {
     #[test]
     fn delay_is_only_a_delay() {
         let raw = b"From: MAILER-DAEMON@example.org\r\nSubject: Delayed Mail (still being retried)\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; slow@example.org\r\nAction: delayed\r\nStatus: 4.4.1\r\n--B--\r\n";
-        assert_eq!(read(&parse(raw).unwrap(), "example.com").severity, Severity::Delayed);
+        assert_eq!(read(&parse(raw, &crate::config::LimitsConfig::default()).unwrap(), "example.com").severity, Severity::Delayed);
     }
 }

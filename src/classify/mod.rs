@@ -54,13 +54,9 @@ impl Class {
     }
 }
 
-/// Classifies `mail` with the default limits; `help_domain` and `help_local` come from `mail.address`.
-pub fn classify(mail: &Mail, help_local: &str, help_domain: &str) -> Class {
-    classify_with_limits(mail, help_local, help_domain, &LimitsConfig::default())
-}
-
-/// Classifies `mail`; the hop limits come from `limits`.
-pub fn classify_with_limits(mail: &Mail, help_local: &str, help_domain: &str, limits: &LimitsConfig) -> Class {
+/// Classifies `mail`; `help_local` and `help_domain` come from `mail.address`, the hop
+/// limits from `limits`.
+pub fn classify(mail: &Mail, help_local: &str, help_domain: &str, limits: &LimitsConfig) -> Class {
     if mail.loop_header {
         return Class::Ours { reason: "our loop header X-Reqmail-Ticket: our own mail came back".into() };
     }
@@ -208,8 +204,8 @@ mod tests {
 
     fn check(headers: &str, expected: &str) {
         let raw = format!("{headers}\r\nSubject: s\r\n\r\nbody\r\n");
-        let mail = parse(raw.as_bytes()).unwrap();
-        let class = classify(&mail, "help", "example.com");
+        let mail = parse(raw.as_bytes(), &crate::config::LimitsConfig::default()).unwrap();
+        let class = classify(&mail, "help", "example.com", &LimitsConfig::default());
         let text = match &class {
             Class::Person => "person".to_string(),
             Class::Machine { kind, .. } => format!("{kind:?}"),

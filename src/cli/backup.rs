@@ -1,3 +1,5 @@
+//! `reqmail backup`, `export` and `restore`: the store copied, written out as plain files, rebuilt.
+
 use std::path::PathBuf;
 
 use crate::cli::{Cli, Failure};

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use crate::cli::fetch::Fetch;
 use crate::cli::person::PersonCommand;
 use crate::cli::ticket::Update;
-use crate::cli::{Failure, Session};
+use crate::cli::{Failure, Setup};
 use crate::config::TransportKind;
 use crate::store::{self, tickets::TicketFilter};
 use crate::ticket::{Role, TicketId};
@@ -36,15 +36,15 @@ const AGENT: &str = "ann@example.com";
 pub struct Demo {}
 
 impl Demo {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        let config = &session.context.config;
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let config = &setup.site.config;
         if config.outbound.transport != TransportKind::Maildir || !config.outbound.deliver_immediately {
             return Err(Failure::Usage(anyhow::anyhow!(
                 "the demo reads the letters it answers from the outbound Maildir: run it with `[outbound] transport = \"maildir\"` \
                  and `deliver_immediately = true` (the built-in defaults)"
             )));
         }
-        let mut demo = Run::new(session)?;
+        let mut demo = Run::new(setup)?;
         let reqmail = invoked_as();
         println!(
             "reqmail demo: sample mail through the whole flow.\n  database {}\n  mail in   {}/new\n  mail out  {}/new\n",
@@ -62,8 +62,8 @@ impl Demo {
         let receipt = demo.letter_to(CUSTOMER, "the receipt")?;
 
         demo.step(&format!("2. The desk lead adds Ann as an agent and gives her the ticket: `{reqmail} ticket update {ticket} owner={AGENT}`."));
-        PersonCommand::Add { address: AGENT.into(), role: Role::Agent, name: Some("Ann Agent".into()) }.execute(session)?;
-        Update { number: ticket.0, fields: vec![format!("owner={AGENT}")], actor: None, note: None }.execute(session)?;
+        PersonCommand::Add { address: AGENT.into(), role: Role::Agent, name: Some("Ann Agent".into()) }.execute(setup)?;
+        Update { number: ticket.0, fields: vec![format!("owner={AGENT}")], actor: None, note: None }.execute(setup)?;
         demo.show_new_letters()?;
         demo.letter_to(AGENT, "the assignment")?;
 
@@ -84,7 +84,7 @@ impl Demo {
         approval.push(("MARKED", marked));
         demo.deliver("customer-approves", &fill(CUSTOMER_APPROVES, &approval))?;
         demo.fetch()?;
-        let store = session.open_store()?;
+        let store = setup.open_store()?;
         let status = store::tickets::get(&store.conn, ticket)?.map(|ticket| ticket.status.to_string()).unwrap_or_default();
         println!("   Ticket {ticket} is now {status}.");
 
@@ -103,7 +103,7 @@ impl Demo {
 
 /// One demo run: its unique suffix for Message-IDs, and the letters seen so far.
 struct Run<'a> {
-    session: &'a Session,
+    setup: &'a Setup,
     run: String,
     seen: BTreeSet<PathBuf>,
     fresh: Vec<Letter>,
@@ -119,11 +119,11 @@ struct Letter {
 }
 
 impl<'a> Run<'a> {
-    fn new(session: &'a Session) -> anyhow::Result<Run<'a>> {
+    fn new(setup: &'a Setup) -> anyhow::Result<Run<'a>> {
         // Unique per run, so that running the demo again opens a new ticket instead of
         // being recognised as the same mail delivered twice.
-        let run = session.clock.now().format("%Y%m%d%H%M%S%f").to_string();
-        let mut demo = Run { session, run, seen: BTreeSet::new(), fresh: Vec::new() };
+        let run = setup.clock.now().format("%Y%m%d%H%M%S%f").to_string();
+        let mut demo = Run { setup, run, seen: BTreeSet::new(), fresh: Vec::new() };
         demo.seen = demo.outbox_files()?.into_iter().collect();
         Ok(demo)
     }
@@ -133,7 +133,7 @@ impl<'a> Run<'a> {
     }
 
     fn common(&self) -> Vec<(&'static str, String)> {
-        vec![("RUN", self.run.clone()), ("DATE", self.session.clock.now().to_rfc2822())]
+        vec![("RUN", self.run.clone()), ("DATE", self.setup.clock.now().to_rfc2822())]
     }
 
     fn reply_to(&self, letter: &Letter) -> Vec<(&'static str, String)> {
@@ -150,7 +150,7 @@ impl<'a> Run<'a> {
 
     /// Puts one message into the inbound Maildir as a deliverer would (tmp, then new).
     fn deliver(&self, name: &str, message: &str) -> anyhow::Result<()> {
-        let root = &self.session.context.config.inbound.maildir;
+        let root = &self.setup.site.config.inbound.maildir;
         crate::transport::maildir::ensure_maildir(root)?;
         let file = format!("{}.demo-{name}", self.run);
         let tmp = root.join("tmp").join(&file);
@@ -161,9 +161,9 @@ impl<'a> Run<'a> {
 
     /// `reqmail fetch`, with its summary line, then the letters it wrote.
     fn fetch(&mut self) -> Result<(), Failure> {
-        let (summary, result) = Fetch { what: None }.pass(self.session)?;
+        let (summary, result) = Fetch { what: None }.pass(self.setup)?;
         result?;
-        println!("   {}", summary.line(self.session));
+        println!("   {}", summary.line(self.setup));
         self.show_new_letters()?;
         Ok(())
     }
@@ -190,14 +190,14 @@ impl<'a> Run<'a> {
     }
 
     fn newest_ticket(&self) -> anyhow::Result<TicketId> {
-        let store = self.session.open_store()?;
+        let store = self.setup.open_store()?;
         let filter = TicketFilter { requester: Some(CUSTOMER.into()), ..TicketFilter::default() };
         let tickets = store::tickets::list(&store.conn, &filter)?;
         tickets.iter().map(|ticket| ticket.number).max().context("the demo's request opened no ticket; `reqmail quarantine list` may say why")
     }
 
     fn outbox_files(&self) -> anyhow::Result<Vec<PathBuf>> {
-        let new = self.session.context.config.outbound.maildir.join("new");
+        let new = self.setup.site.config.outbound.maildir.join("new");
         let mut files = match std::fs::read_dir(&new) {
             Ok(entries) => entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect(),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),

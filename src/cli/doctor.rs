@@ -1,3 +1,5 @@
+//! `reqmail doctor`: the configuration checked against the machine, one line per problem with its fix.
+
 use std::path::PathBuf;
 
 use crate::cli::{Cli, Failure};

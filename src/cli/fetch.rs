@@ -1,11 +1,14 @@
+//! `reqmail fetch`: one pass over the IMAP mailboxes and the inbound Maildir, with the
+//! outbox delivered alongside.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use crate::cli::{deliver_now, letters_destination, Failure, Session};
+use crate::cli::{deliver_now, letters_destination, Failure, Setup};
 use crate::pipeline;
 use crate::source::maildir::DrainReport;
-use crate::source::{imap, maildir, Core};
+use crate::source::{imap, maildir, SharedStore};
 use crate::transport::deliver::DeliveryReport;
 
 /// One pass over the configured IMAP mailboxes and the inbound Maildir (and whatever
@@ -27,7 +30,7 @@ pub struct FetchSummary {
 
 impl FetchSummary {
     /// One line: what was read and what became of it, and the letters written.
-    pub fn line(&self, session: &Session) -> String {
+    pub fn line(&self, setup: &Setup) -> String {
         let inbound = &self.inbound;
         let resumed = if self.resumed > 0 { format!(" (and {} left from an earlier run)", self.resumed) } else { String::new() };
         let mut line = format!(
@@ -39,7 +42,7 @@ impl FetchSummary {
             inbound.quarantined,
             inbound.duplicates,
             self.letters.sent,
-            letters_destination(&session.context.config),
+            letters_destination(&setup.site.config),
         );
         if self.letters.deferred + self.letters.failed > 0 {
             line.push_str(&format!(" ({} to retry, {} given up)", self.letters.deferred, self.letters.failed));
@@ -49,32 +52,32 @@ impl FetchSummary {
 }
 
 impl Fetch {
-    pub fn execute(&self, session: &Session, quiet: bool) -> Result<(), Failure> {
+    pub fn execute(&self, setup: &Setup, quiet: bool) -> Result<(), Failure> {
         if let Some(what) = &self.what {
-            return what.execute(session);
+            return what.execute(setup);
         }
-        let (summary, result) = self.pass(session)?;
+        let (summary, result) = self.pass(setup)?;
         if !quiet {
-            crate::cli::print_line(&summary.line(session));
+            crate::cli::print_line(&summary.line(setup));
         }
         result
     }
 
     /// One pass; the IMAP accounts that failed are the second part, after what the
     /// pass did nonetheless.
-    pub fn pass(&self, session: &Session) -> Result<(FetchSummary, Result<(), Failure>), Failure> {
+    pub fn pass(&self, setup: &Setup) -> Result<(FetchSummary, Result<(), Failure>), Failure> {
         let mut summary = FetchSummary::default();
-        let store = session.open_store()?;
-        let core = Core::new(session.context.clone(), store, session.clock);
+        let store = setup.open_store()?;
+        let core = SharedStore::new(setup.site.clone(), store, setup.clock);
         {
             let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
-            summary.resumed = pipeline::resume(&session.context, &mut store, session.clock.now())?;
+            summary.resumed = pipeline::resume(&setup.site, &mut store, setup.clock.now())?;
         }
 
         // IMAP: one account after the other; a failing account does not keep the others
         // (or the Maildir) from being read, but the command still reports it.
         let mut failures = Vec::new();
-        let accounts = &session.context.config.inbound.imap;
+        let accounts = &setup.site.config.inbound.imap;
         if !accounts.is_empty() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -98,14 +101,14 @@ impl Fetch {
         // While the Maildir is processed on this thread, another delivers the mail already
         // committed and checkpoints the WAL: the disk waits of both overlap with the work
         // of processing.
-        let alongside = session.context.config.outbound.deliver_immediately;
+        let alongside = setup.site.config.outbound.deliver_immediately;
         if alongside {
             store.set_checkpoint_after(CHECKPOINT_PAGES_WITHOUT_HELPER)?;
         }
         let stop = AtomicBool::new(false);
         let report = std::thread::scope(|scope| {
-            let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(session, &stop)));
-            let report = maildir::drain(&session.context, &mut store, &session.context.config.inbound.maildir, session.clock.now());
+            let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(setup, &stop)));
+            let report = maildir::drain(&setup.site, &mut store, &setup.site.config.inbound.maildir, setup.clock.now());
             stop.store(true, Ordering::SeqCst);
             if let Some(delivered) = deliverer.and_then(|deliverer| deliverer.join().ok()) {
                 summary.letters.add(&delivered);
@@ -118,7 +121,7 @@ impl Fetch {
         let report = report?;
         tracing::info!(?report, "inbound Maildir drained");
         imap::add(&mut summary.inbound, &report);
-        summary.letters.add(&deliver_now(session, &mut store));
+        summary.letters.add(&deliver_now(setup, &mut store));
         if let Err(error) = store.checkpoint_and_empty_wal() {
             tracing::debug!("WAL left for the next process: {error:#}");
         }
@@ -142,10 +145,10 @@ const CHECKPOINT_PAGES_WITHOUT_HELPER: u32 = 10_000;
 
 /// Delivers due outbox rows and checkpoints on its own connection until `stop` is set
 /// and nothing is due. Failures are logged and left to the final pass.
-fn deliver_alongside(session: &Session, stop: &AtomicBool) -> DeliveryReport {
+fn deliver_alongside(setup: &Setup, stop: &AtomicBool) -> DeliveryReport {
     let mut delivered = DeliveryReport::default();
-    let outbound = &session.context.config.outbound;
-    let prepared = session.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
+    let outbound = &setup.site.config.outbound;
+    let prepared = setup.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
     let (store, mut transport) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -157,7 +160,7 @@ fn deliver_alongside(session: &Session, stop: &AtomicBool) -> DeliveryReport {
         if let Err(error) = store.checkpoint() {
             tracing::debug!("checkpoint during fetch postponed: {error:#}");
         }
-        match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, session.clock.now()) {
+        match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, setup.clock.now()) {
             Ok(report) if report.sent + report.deferred + report.failed > 0 => delivered.add(&report),
             Ok(_) if stop.load(Ordering::SeqCst) => return delivered,
             Ok(_) => std::thread::sleep(Duration::from_millis(20)),

@@ -1,4 +1,6 @@
-use crate::cli::{Failure, Session};
+//! `reqmail fetch status`: the last success and error of each IMAP mailbox.
+
+use crate::cli::{Failure, Setup};
 use crate::store::fetch_health;
 
 /// What `reqmail fetch` does besides a pass.
@@ -14,12 +16,12 @@ pub enum FetchWhat {
 }
 
 impl FetchWhat {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
         let FetchWhat::Status { json } = self;
-        let store = session.open_store()?;
+        let store = setup.open_store()?;
         let mut rows = fetch_health::list(&store.conn)?;
         // Configured mailboxes never tried yet are shown too, so that none is missed.
-        for account in &session.context.config.inbound.imap {
+        for account in &setup.site.config.inbound.imap {
             for mailbox in &account.mailboxes {
                 if !rows.iter().any(|row| row.account == account.account() && row.mailbox == mailbox.name) {
                     rows.push(fetch_health::Health {

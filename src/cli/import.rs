@@ -1,6 +1,8 @@
+//! `reqmail import mbox|maildir|mh PATH`: an old archive brought in as tickets, without letters.
+
 use std::path::PathBuf;
 
-use crate::cli::{Failure, Session};
+use crate::cli::{Failure, Setup};
 use crate::ops::import::{self, Format, Summary};
 
 /// Turn an old archive into tickets: full threads, original dates, MH ticket numbers
@@ -15,16 +17,16 @@ pub struct Import {
 }
 
 impl Import {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
         let mut summary = Summary::default();
         let items = import::read(self.format, &self.path, &mut summary).map_err(Failure::Usage)?;
-        let mut store = session.open_store()?;
+        let mut store = setup.open_store()?;
         let bar = indicatif::ProgressBar::with_draw_target(Some(items.len() as u64), indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
             indicatif::ProgressStyle::with_template("{wide_bar} {pos}/{len} messages, {eta} left")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let result = import::import(&session.context, &mut store, &items, session.clock.now(), &mut summary, || bar.inc(1));
+        let result = import::import(&setup.site, &mut store, &items, setup.clock.now(), &mut summary, || bar.inc(1));
         bar.finish_and_clear();
         print_summary(&summary);
         result?;

@@ -1,6 +1,9 @@
+//! `reqmail ingest`: one message from an MTA's pipe, handed to a running serve or
+//! stored and processed here; the exit status tells the MTA whether to retry.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{Cli, Failure, Session};
+use crate::cli::{Cli, Failure, Setup};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::pipeline::Incoming;
@@ -58,20 +61,20 @@ impl Ingest {
                 Err(reason) => tracing::info!("reqmail serve did not take the message ({reason}); storing it here"),
             }
         }
-        let session = Session::new(config, clock)?;
-        let mut store = session.open_store().map_err(Failure::TryAgain)?;
+        let setup = Setup::new(config, clock)?;
+        let mut store = setup.open_store().map_err(Failure::TryAgain)?;
         store.keep_wal_short().map_err(|error| Failure::TryAgain(error.into()))?;
         let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref(), queue: None };
-        let now = session.clock.now();
+        let now = setup.clock.now();
         let stored = pipe::spool(&mut store, &incoming, now).map_err(Failure::TryAgain)?;
         spooled.store(true, Ordering::SeqCst);
-        match pipe::process(&session.context, &mut store, &stored, now) {
+        match pipe::process(&setup.site, &mut store, &stored, now) {
             Processed::Done { outcomes, due } => {
                 for (id, outcome) in outcomes {
                     crate::source::log_handled("pipe", id, &outcome);
                 }
                 if !due.is_empty() {
-                    if let Err(error) = deliver::deliver_claimed(&store, &session.context.config.outbound, now, due) {
+                    if let Err(error) = deliver::deliver_claimed(&store, &setup.site.config.outbound, now, due) {
                         tracing::warn!("delivery postponed: {error:#}");
                     }
                 }

@@ -26,7 +26,7 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::pipeline::Context;
+use crate::site::Site;
 use crate::store::Store;
 use crate::transport::deliver::DeliveryReport;
 
@@ -147,61 +147,61 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-/// What every command starts from.
-pub struct Session {
+/// What every command starts from: the compiled site and the clock.
+pub struct Setup {
     /// Shared, so that `fetch` and `serve` can hand it to async sources.
-    pub context: std::sync::Arc<Context>,
+    pub site: std::sync::Arc<Site>,
     pub clock: Clock,
 }
 
-impl Session {
-    pub fn start(cli: &Cli) -> Result<Session, Failure> {
+impl Setup {
+    pub fn start(cli: &Cli) -> Result<Setup, Failure> {
         let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
-        Session::new(config, Clock::from_env().map_err(Failure::Config)?)
+        Setup::new(config, Clock::from_env().map_err(Failure::Config)?)
     }
 
-    pub fn new(config: Config, clock: Clock) -> Result<Session, Failure> {
-        let context = Context::new(config).map_err(Failure::Config)?;
-        Ok(Session { context: std::sync::Arc::new(context), clock })
+    pub fn new(config: Config, clock: Clock) -> Result<Setup, Failure> {
+        let site = Site::compile(config).map_err(Failure::Config)?;
+        Ok(Setup { site: std::sync::Arc::new(site), clock })
     }
 
     pub fn open_store(&self) -> anyhow::Result<Store> {
-        Store::open(&self.context.config.store)
+        Store::open(&self.site.config.store)
     }
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Ingest(command) => command.execute(&cli),
-        Command::Demo(command) => command.execute(&Session::start(&cli)?),
-        Command::Fetch(command) => command.execute(&Session::start(&cli)?, cli.quiet),
+        Command::Demo(command) => command.execute(&Setup::start(&cli)?),
+        Command::Fetch(command) => command.execute(&Setup::start(&cli)?, cli.quiet),
         Command::Serve(command) => command.execute(&cli),
-        Command::Tick(command) => command.execute(&Session::start(&cli)?, cli.quiet),
-        Command::Ticket(command) => command.execute(&Session::start(&cli)?),
-        Command::Quarantine(command) => command.execute(&Session::start(&cli)?),
-        Command::Person(command) => command.execute(&Session::start(&cli)?),
+        Command::Tick(command) => command.execute(&Setup::start(&cli)?, cli.quiet),
+        Command::Ticket(command) => command.execute(&Setup::start(&cli)?),
+        Command::Quarantine(command) => command.execute(&Setup::start(&cli)?),
+        Command::Person(command) => command.execute(&Setup::start(&cli)?),
         Command::Rules(command) => command.execute(&cli),
-        Command::Report(command) => command.execute(&Session::start(&cli)?),
-        Command::Rotation(command) => command.execute(&Session::start(&cli)?),
+        Command::Report(command) => command.execute(&Setup::start(&cli)?),
+        Command::Rotation(command) => command.execute(&Setup::start(&cli)?),
         Command::Doctor(command) => command.execute(&cli),
         Command::Backup(command) => command.execute(&cli),
         Command::Export(command) => command.execute(&cli),
         Command::Restore(command) => command.execute(&cli),
-        Command::Purge(command) => command.execute(&Session::start(&cli)?),
-        Command::Import(command) => command.execute(&Session::start(&cli)?),
+        Command::Purge(command) => command.execute(&Setup::start(&cli)?),
+        Command::Import(command) => command.execute(&Setup::start(&cli)?),
         Command::Oauth(command) => command.execute(&cli),
     }
 }
 
 /// Delivers what is due, when the configuration asks commands to do so; a failure is
 /// logged and left to the next pass, never lost.
-pub fn deliver_now(session: &Session, store: &mut Store) -> DeliveryReport {
-    let outbound = &session.context.config.outbound;
+pub fn deliver_now(setup: &Setup, store: &mut Store) -> DeliveryReport {
+    let outbound = &setup.site.config.outbound;
     if !outbound.deliver_immediately {
         return DeliveryReport::default();
     }
     let result = crate::transport::from_config(outbound)
-        .and_then(|mut transport| crate::transport::deliver::deliver_due(store, transport.as_mut(), outbound, session.clock.now()));
+        .and_then(|mut transport| crate::transport::deliver::deliver_due(store, transport.as_mut(), outbound, setup.clock.now()));
     result.unwrap_or_else(|error| {
         tracing::warn!("delivery postponed: {error:#}");
         DeliveryReport::default()

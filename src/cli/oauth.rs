@@ -1,3 +1,5 @@
+//! `reqmail oauth login|status`: approving reqmail's access to a cloud mailbox, and what is stored.
+
 use crate::cli::{Cli, Failure};
 use crate::config::Config;
 

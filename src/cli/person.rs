@@ -1,4 +1,7 @@
-use crate::cli::{Failure, Session};
+//! `reqmail person`: add, change and list people and their addresses without editing
+//! the configuration.
+
+use crate::cli::{Failure, Setup};
 use crate::store;
 use crate::ticket::Role;
 
@@ -55,10 +58,10 @@ pub enum PersonCommand {
 
 
 impl PersonCommand {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        let mut store = session.open_store()?;
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let mut store = setup.open_store()?;
         match self {
-            PersonCommand::Forget { address } => crate::cli::retention::forget(session, &mut store, address)?,
+            PersonCommand::Forget { address } => crate::cli::retention::forget(setup, &mut store, address)?,
             PersonCommand::Add { address, role, name } => {
                 let address = crate::parse::bare_address(address)
                     .ok_or_else(|| Failure::Usage(anyhow::anyhow!("{address:?} is not an address like ann@example.com")))?;
@@ -66,7 +69,7 @@ impl PersonCommand {
                 match store::people::find_by_address(&tx, &address)? {
                     Some((person, _)) => store::people::set_role(&tx, person, *role, name.as_deref())?,
                     None => {
-                        store::people::create(&tx, &address, name.as_deref(), *role, session.clock.now())?;
+                        store::people::create(&tx, &address, name.as_deref(), *role, setup.clock.now())?;
                     }
                 }
                 tx.commit()?;
@@ -128,7 +131,7 @@ impl PersonCommand {
             }
             PersonCommand::List { json } => {
                 let mut people = store::people::list(&store.conn)?;
-                let blocked = store::undeliverable::all(&store.conn, session.clock.now())?;
+                let blocked = store::undeliverable::all(&store.conn, setup.clock.now())?;
                 for person in &mut people {
                     for (address, until, reason) in blocked.iter().filter(|(address, _, _)| person.addresses.contains(address)) {
                         person.undeliverable.push(format!("{address} until {until} ({reason})"));
@@ -154,22 +157,14 @@ impl PersonCommand {
 fn remove_address_keeping_identity(conn: &rusqlite::Connection, address: &str) -> Result<(), Failure> {
     let (person, _) = store::people::find_by_address(conn, address)?
         .ok_or_else(|| anyhow::anyhow!("nobody has the address {address}"))?;
-    let addresses: i64 = conn.query_row("SELECT COUNT(*) FROM addresses WHERE person = ?1", [person.0], |row| row.get(0))?;
-    let tickets: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM tickets WHERE requester = ?1 OR owner = ?1",
-        [person.0],
-        |row| row.get(0),
-    )?;
+    let (addresses, tickets) = store::people::addresses_and_tickets(conn, person)?;
     if addresses == 1 && tickets > 0 {
         return Err(anyhow::anyhow!("{address} is the only address of a person with {tickets} tickets; add another address first").into());
     }
-    let was_primary: bool = conn.query_row("SELECT is_primary FROM addresses WHERE address = ?1", [address], |row| row.get(0))?;
+    let was_primary = store::people::is_primary(conn, address)?;
     store::people::remove_address(conn, address)?;
     if was_primary {
-        conn.execute(
-            "UPDATE addresses SET is_primary = 1 WHERE address = (SELECT address FROM addresses WHERE person = ?1 ORDER BY address LIMIT 1)",
-            [person.0],
-        )?;
+        store::people::promote_first_address(conn, person)?;
     }
     Ok(())
 }

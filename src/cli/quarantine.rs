@@ -1,6 +1,8 @@
+//! `reqmail quarantine`: list, show, retry or drop the messages reqmail could not process.
+
 use std::io::Write as _;
 
-use crate::cli::{Failure, Session};
+use crate::cli::{Failure, Setup};
 use crate::pipeline;
 use crate::store;
 use crate::ticket::SpoolId;
@@ -26,9 +28,9 @@ pub enum QuarantineCommand {
 }
 
 impl QuarantineCommand {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        let mut store = session.open_store()?;
-        let now = session.clock.now();
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let mut store = setup.open_store()?;
+        let now = setup.clock.now();
         let quarantined = |store: &store::Store, id: i64| -> Result<SpoolId, Failure> {
             if store::quarantine::contains(&store.conn, SpoolId(id))? {
                 Ok(SpoolId(id))
@@ -81,11 +83,11 @@ impl QuarantineCommand {
                 let tx = store.write()?;
                 store::quarantine::release(&tx, id)?;
                 tx.commit()?;
-                let outcomes = pipeline::process(&session.context, &mut store, &[id], now)?;
+                let outcomes = pipeline::process(&setup.site, &mut store, &[id], now)?;
                 for (_, outcome) in outcomes {
                     println!("message {id}: {outcome:?}");
                 }
-                crate::cli::deliver_now(session, &mut store);
+                crate::cli::deliver_now(setup, &mut store);
             }
             QuarantineCommand::Drop { id } => {
                 let id = quarantined(&store, *id)?;

@@ -1,4 +1,6 @@
-use crate::cli::{Failure, Session};
+//! `reqmail report`: reports over all tickets.
+
+use crate::cli::{Failure, Setup};
 
 /// Reports over all tickets.
 #[derive(Debug, clap::Subcommand)]
@@ -11,9 +13,9 @@ pub enum ReportCommand {
 }
 
 impl ReportCommand {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
         let ReportCommand::Surveys { json } = self;
-        let store = session.open_store()?;
+        let store = setup.open_store()?;
         let mut counts = [0i64; 5];
         let mut statement = store.conn.prepare("SELECT rating, COUNT(*) FROM surveys GROUP BY rating")?;
         for row in statement.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))? {

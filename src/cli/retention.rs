@@ -1,5 +1,7 @@
-use crate::cli::{Failure, Session};
-use crate::ops::retention;
+//! `reqmail purge` and `person forget`: old tickets and a person's data removed, and the record of it.
+
+use crate::cli::{Failure, Setup};
+use crate::scheduler::retention;
 use crate::store::Store;
 
 /// Delete closed and rejected tickets older than [retention] closed_days, with their
@@ -15,10 +17,10 @@ pub struct Purge {
 }
 
 impl Purge {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
-        let config = &session.context.config.retention;
-        let mut store = session.open_store()?;
-        let now = session.clock.now();
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let config = &setup.site.config.retention;
+        let mut store = setup.open_store()?;
+        let now = setup.clock.now();
         if self.log {
             for entry in crate::store::retention::log(&store.conn)? {
                 println!("{}  {:<7} {}", entry.at, entry.action, entry.detail);
@@ -47,8 +49,8 @@ impl Purge {
 }
 
 /// `reqmail person forget ADDRESS`.
-pub fn forget(session: &Session, store: &mut Store, address: &str) -> Result<(), Failure> {
-    match retention::forget(&session.context.config, store, address, session.clock.now())? {
+pub fn forget(setup: &Setup, store: &mut Store, address: &str) -> Result<(), Failure> {
+    match retention::forget(&setup.site.config, store, address, setup.clock.now())? {
         Some(forgotten) => {
             println!(
                 "forgot person #{}: {} addresses, {} messages, {} history entries, {} letters anonymised",

@@ -1,4 +1,6 @@
-use crate::cli::{Failure, Session};
+//! `reqmail rotation`: who is on duty in each rotation.
+
+use crate::cli::{Failure, Setup};
 
 /// Duty rotations.
 #[derive(Debug, clap::Subcommand)]
@@ -14,13 +16,13 @@ pub enum RotationCommand {
 }
 
 impl RotationCommand {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
         let RotationCommand::Show { name, at } = self;
-        let rules = &session.context.rules;
+        let rules = &setup.site.rules;
         let at = match at {
             Some(text) => crate::clock::parse_time(text)
                 .ok_or_else(|| Failure::Usage(anyhow::anyhow!("--at {text:?} is not an RFC 3339 time like 2026-11-23T09:00:00Z")))?,
-            None => session.clock.now(),
+            None => setup.clock.now(),
         };
         let rotations: Vec<_> = match name {
             Some(name) => vec![rules.rotation(name).ok_or_else(|| anyhow::anyhow!("there is no rotation {name:?}"))?],

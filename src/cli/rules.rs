@@ -1,8 +1,10 @@
+//! `reqmail rules`: check the routing rules of a configuration, or try a message against them.
+
 use std::io::Read as _;
 
-use crate::cli::{Cli, Failure, Session};
+use crate::cli::{Cli, Failure, Setup};
 use crate::config::Config;
-use crate::pipeline::Context;
+use crate::site::Site;
 use crate::rules::engine::{self, Facts};
 
 /// Routing rules: check the configuration, or try a message against them.
@@ -18,7 +20,7 @@ impl RulesCommand {
     pub fn execute(&self, cli: &Cli) -> Result<(), Failure> {
         match self {
             RulesCommand::Check => check(cli),
-            RulesCommand::Test => test(&Session::start(cli)?),
+            RulesCommand::Test => test(&Setup::start(cli)?),
         }
     }
 }
@@ -26,17 +28,17 @@ impl RulesCommand {
 fn check(cli: &Cli) -> Result<(), Failure> {
     let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
     let origin = config.origin.clone();
-    match Context::new(config) {
-        Ok(context) => {
-            let rules = &context.rules;
+    match Site::compile(config) {
+        Ok(site) => {
+            let rules = &site.rules;
             println!(
                 "{}: {} rules, {} queues, {} rotations: all valid",
-                context.config.origin_text(),
+                site.config.origin_text(),
                 rules.rules.len(),
                 rules.queue_names().len(),
                 rules.rotations().len()
             );
-            for doubt in crate::oauth::identity::check(&context.config) {
+            for doubt in crate::oauth::identity::check(&site.config) {
                 println!("warning: {doubt}");
             }
             Ok(())
@@ -62,28 +64,28 @@ fn rule_line(path: Option<&std::path::Path>, error: &str) -> Option<usize> {
     .map(|index| index + 1)
 }
 
-fn test(session: &Session) -> Result<(), Failure> {
-    let context = &session.context;
+fn test(setup: &Setup) -> Result<(), Failure> {
+    let site = &setup.site;
     let mut raw = Vec::new();
     std::io::stdin().read_to_end(&mut raw).map_err(anyhow::Error::from)?;
-    let mail = crate::parse::parse(&raw).map_err(|error| Failure::Other(anyhow::anyhow!("the message on stdin: {error}")))?;
-    let store = session.open_store()?;
-    let sender = crate::identify::sender::identify(&store.conn, &mail, context)?
+    let mail = crate::parse::parse(&raw, &site.config.limits).map_err(|error| Failure::Other(anyhow::anyhow!("the message on stdin: {error}")))?;
+    let store = setup.open_store()?;
+    let sender = site.identify_sender(&store.conn, &mail)?
         .ok_or_else(|| anyhow::anyhow!("the message has no usable From address"))?;
-    let current = match context.threading.thread(&store.conn, &mail)? {
+    let current = match site.threading.thread(&store.conn, &mail)? {
         crate::identify::thread::TicketMatch::Existing { ticket, .. } => crate::store::tickets::get(&store.conn, ticket)?,
         crate::identify::thread::TicketMatch::New => None,
     };
     let fields = engine::field_lines(&mail);
-    let now = session.clock.now();
-    let facts = Facts::of_mail(&mail, &sender, &context.rules, &fields, current.as_ref(), now);
+    let now = setup.clock.now();
+    let facts = Facts::of_mail(&mail, &sender, &site.rules, &fields, current.as_ref(), now);
     let creating = current.is_none();
     match &current {
         Some(ticket) => println!("continues ticket #{} (rules with on = \"update\" or \"always\" run)", ticket.number),
         None => println!("opens a new ticket (rules with on = \"create\" or \"always\" run)"),
     }
-    let fired = engine::fire(&context.rules.rules, &facts, creating);
-    for rule in &context.rules.rules {
+    let fired = engine::fire(&site.rules.rules, &facts, creating);
+    for rule in &site.rules.rules {
         let verdict = if fired.iter().any(|fired| std::ptr::eq(*fired, rule)) {
             "matches"
         } else if rule.matches(&facts, creating) {
@@ -112,9 +114,9 @@ fn test(session: &Session) -> Result<(), Failure> {
             actions.push(format!("category {category}"));
         }
         if let Some(owner) = &then.owner {
-            match context.rules.rotation(owner) {
+            match site.rules.rotation(owner) {
                 Some(rotation) => {
-                    let on_duty = rotation.on_duty(now, &context.rules.calendar);
+                    let on_duty = rotation.on_duty(now, &site.rules.calendar);
                     actions.push(format!("owner from rotation {owner} (on duty: {})", if on_duty.is_empty() { "nobody".to_string() } else { on_duty.join(", ") }));
                 }
                 None => actions.push(format!("owner {owner}")),

@@ -1,3 +1,5 @@
+//! `reqmail serve`: the daemon (see `crate::serve`).
+
 use crate::cli::{Cli, Failure};
 use crate::clock::Clock;
 use crate::config::Config;

@@ -1,6 +1,6 @@
 //! `reqmail tick`: one pass of the timed jobs, then the outbox.
 
-use crate::cli::{letters_destination, Failure, Session};
+use crate::cli::{letters_destination, Failure, Setup};
 use crate::scheduler::{self, TickReport};
 
 /// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
@@ -9,18 +9,18 @@ use crate::scheduler::{self, TickReport};
 pub struct Tick {}
 
 impl Tick {
-    pub fn execute(&self, session: &Session, quiet: bool) -> Result<(), Failure> {
-        let mut store = session.open_store()?;
-        let report = scheduler::tick(&session.context, &mut store, session.clock.now())?;
+    pub fn execute(&self, setup: &Setup, quiet: bool) -> Result<(), Failure> {
+        let mut store = setup.open_store()?;
+        let report = scheduler::tick(&setup.site, &mut store, setup.clock.now())?;
         tracing::info!(?report, "scheduler pass");
         if !quiet {
-            crate::cli::print_line(&summary_line(&report, session));
+            crate::cli::print_line(&summary_line(&report, setup));
         }
         Ok(())
     }
 }
 
-fn summary_line(report: &TickReport, session: &Session) -> String {
+fn summary_line(report: &TickReport, setup: &Setup) -> String {
     let mut line = format!(
         "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}, purged {}; letters written {} {}",
         report.resumed,
@@ -32,7 +32,7 @@ fn summary_line(report: &TickReport, session: &Session) -> String {
         report.surveys,
         report.purged,
         report.delivery.sent,
-        letters_destination(&session.context.config),
+        letters_destination(&setup.site.config),
     );
     if report.delivery.deferred + report.delivery.failed > 0 {
         line.push_str(&format!(" ({} to retry, {} given up)", report.delivery.deferred, report.delivery.failed));

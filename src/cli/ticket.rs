@@ -1,7 +1,10 @@
+//! `reqmail ticket`: show, list and update tickets without mail.
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::cli::{Failure, Session};
+use crate::ops::backup::ticket_text;
+use crate::cli::{Failure, Setup};
 use crate::clock::format_time;
 use crate::store::{self, tickets::TicketFilter};
 use crate::identify::sender::{Sender, Trust};
@@ -37,11 +40,11 @@ pub enum TicketCommand {
 }
 
 impl TicketCommand {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
         match self {
-            TicketCommand::Update(update) => update.execute(session)?,
+            TicketCommand::Update(update) => update.execute(setup)?,
             TicketCommand::Show { number, json } => {
-                let store = session.open_store()?;
+                let store = setup.open_store()?;
                 let ticket = store::tickets::get(&store.conn, TicketId(*number))?
                     .ok_or_else(|| anyhow::anyhow!("there is no ticket {number}; `reqmail ticket list` shows the tickets"))?;
                 let history = store::tickets::history(&store.conn, ticket.number)?;
@@ -61,7 +64,7 @@ impl TicketCommand {
                     owner: owner.clone(),
                     limit: *limit,
                 };
-                let tickets = store::tickets::list(&session.open_store()?.conn, &filter)?;
+                let tickets = store::tickets::list(&setup.open_store()?.conn, &filter)?;
                 if *json {
                     let list: Vec<Value> = tickets.iter().map(ticket_json).collect();
                     println!("{}", serde_json::to_string_pretty(&list).expect("JSON values serialise"));
@@ -115,32 +118,6 @@ fn history_json(event: &HistoryEvent) -> Value {
         .expect("history entries serialise")
 }
 
-/// A ticket and its history as plain text (`ticket show`, exports).
-pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
-    let mut text = format!("Ticket #{}: {}\n", ticket.number, ticket.subject);
-    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
-    for (label, value) in [
-        ("Status", ticket.status.to_string()),
-        ("Queue", ticket.queue.clone()),
-        ("Importance", ticket.importance.to_string()),
-        ("Priority", ticket.priority.to_string()),
-        ("Requester", ticket.requester.clone()),
-        ("Owner", optional(&ticket.owner)),
-        ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
-        ("Created", format_time(ticket.created)),
-        ("Updated", format_time(ticket.updated)),
-    ] {
-        text.push_str(&format!("  {label:<11} {value}\n"));
-    }
-    text.push_str("History:\n");
-    for event in history {
-        text.push_str(&format!("  {}  {}  {}\n", format_time(event.at), event.actor, event.action));
-        for line in event.detail.lines() {
-            text.push_str(&format!("      {line}\n"));
-        }
-    }
-    text
-}
 
 /// `ticket update N FIELD=VALUE…`: the mail language without mail.
 #[derive(Debug, clap::Args)]
@@ -158,9 +135,9 @@ pub struct Update {
 }
 
 impl Update {
-    pub fn execute(&self, session: &Session) -> Result<(), Failure> {
+    pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
         use crate::interpret::fields::FieldName;
-        let context = &session.context;
+        let site = &setup.site;
         let mut lines = Vec::new();
         for field in &self.fields {
             let Some((name, value)) = field.split_once('=') else {
@@ -172,10 +149,10 @@ impl Update {
             lines.push(format!("{}: {}", name.as_str(), value.trim()));
         }
         let text = format!("{}\n\n{}", lines.join("\n"), self.note.as_deref().unwrap_or(""));
-        let mut store = session.open_store()?;
-        let now = session.clock.now();
+        let mut store = setup.open_store()?;
+        let now = setup.clock.now();
         let tx = store.write()?;
-        store::people::sync_configured(&tx, &context.rules, now)?;
+        store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
         let ticket = store::tickets::resolve_merged(&tx, TicketId(self.number))?
             .and_then(|number| store::tickets::get(&tx, number).transpose())
             .transpose()?
@@ -185,34 +162,34 @@ impl Update {
                 let address = crate::parse::bare_address(address)
                     .ok_or_else(|| Failure::Usage(anyhow::anyhow!("--as {address:?} is not an address")))?;
                 let known = store::people::find_by_address(&tx, &address)?;
-                let role = context.rules.configured_person(&address).map(|person| person.role).or(known.map(|(_, role)| role));
+                let role = site.rules.configured_person(&address).map(|person| person.role).or(known.map(|(_, role)| role));
                 let role = role.ok_or_else(|| anyhow::anyhow!("{address} is not a known person; add them with `reqmail person add`"))?;
                 Sender { address, name: None, person: known.map(|(person, _)| person), role, trust: Trust::Authentic { by: "command line".into() } }
             }
             None => Sender {
-                address: context.config.mail.address.clone(),
-                name: Some(context.config.mail.name.clone()),
+                address: site.config.mail.address.clone(),
+                name: Some(site.config.mail.name.clone()),
                 person: None,
                 role: Role::Admin,
                 trust: Trust::Authentic { by: "command line".into() },
             },
         };
         let plan = crate::plan::plan(crate::plan::PlanInput {
-            rules: &context.rules,
-            tag: &context.threading.tag,
-            lookup: &crate::pipeline::StoreLookup { conn: &tx, rules: &context.rules, now },
+            rules: &site.rules,
+            tag: &site.threading.tag,
+            lookup: &crate::plan::StoreLookup { conn: &tx, rules: &site.rules, now },
             inbound: crate::plan::Inbound { text, ..Default::default() },
             class: &crate::classify::Class::Person,
             sender,
             current: Some(&ticket),
             matched_by: None,
             follow_up_of: None,
-            rule_effects: Default::default(),
+            routing: Default::default(),
             now,
-        });
-        crate::apply::apply(&tx, context, &plan, now)?;
+        })?;
+        crate::apply::apply(&tx, site, &plan, now)?;
         tx.commit()?;
-        crate::cli::deliver_now(session, &mut store);
+        crate::cli::deliver_now(setup, &mut store);
         if plan.refusals.is_empty() {
             return Ok(());
         }

@@ -132,7 +132,7 @@ mod tests {
 
     fn check(headers: &str) -> Option<String> {
         let raw = format!("{headers}\r\nSubject: s\r\n\r\nbody\r\n");
-        verdict(&parse(raw.as_bytes()).unwrap(), Some("mx.example.com"))
+        verdict(&parse(raw.as_bytes(), &crate::config::LimitsConfig::default()).unwrap(), Some("mx.example.com"))
     }
 
     #[test]
@@ -175,6 +175,6 @@ mod tests {
         assert!(check("Authentication-Results: mx.example.com; dmarc=pass header.from=example.org\r\nFrom: ann@example.org\r\nFrom: eve@evil.test").is_none());
         // Nothing trusted when no id is configured.
         let raw = format!("Authentication-Results: mx.example.com; dmarc=pass\r\n{from}\r\n\r\nx");
-        assert!(verdict(&parse(raw.as_bytes()).unwrap(), None).is_none());
+        assert!(verdict(&parse(raw.as_bytes(), &crate::config::LimitsConfig::default()).unwrap(), None).is_none());
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! `sender.rs` finds the person and computes [`sender::Trust`] from `token.rs` (reply
 //! tokens) and `authentication.rs` (RFC 8601 results of our own MTA); `thread.rs`
-//! finds the ticket.
+//! finds the ticket, by plus-address, by the subject tag of `subject.rs` (which also
+//! knows the reply prefixes of many languages) or by references.
 
 pub mod authentication;
 pub mod sender;
+pub mod subject;
 pub mod thread;
 pub mod token;

@@ -13,7 +13,8 @@ use rusqlite::Connection;
 
 use crate::identify::{authentication, token};
 use crate::parse::Mail;
-use crate::pipeline::Context;
+use crate::config::{Config, MailConfig};
+use crate::identify::thread::Threading;
 use crate::store;
 use crate::ticket::{PersonId, Role};
 
@@ -47,20 +48,34 @@ impl Trust {
     }
 }
 
+/// What the configuration says of an address: its role and the person's name.
+#[derive(Debug, Clone, Copy)]
+pub struct Configured<'a> {
+    pub role: Role,
+    pub name: Option<&'a str>,
+}
+
 /// Finds the sender of `mail`; `None` when the message names no usable From address.
-/// A role given in the configuration wins over the one stored in the database.
-pub fn identify(conn: &Connection, mail: &Mail, context: &Context) -> rusqlite::Result<Option<Sender>> {
+/// `configured` looks up what the configuration says of an address; a role given there
+/// wins over the one stored in the database.
+pub fn identify<'a>(
+    conn: &Connection,
+    mail: &Mail,
+    config: &Config,
+    threading: &Threading,
+    configured: impl FnOnce(&str) -> Option<Configured<'a>>,
+) -> rusqlite::Result<Option<Sender>> {
     let Some(from) = &mail.from else { return Ok(None) };
     let known = store::people::find_by_address(conn, &from.address)?;
-    let configured = context.rules.configured_person(&from.address);
-    let trust = if context.config.identify.trust_from_header && mail.from_count == 1 && mail.from_fields == 1 {
+    let configured = configured(&from.address);
+    let trust = if config.identify.trust_from_header && mail.from_count == 1 && mail.from_fields == 1 {
         Trust::Authentic { by: "identify.trust_from_header".into() }
     } else {
-        trust(conn, mail, context)?
+        trust(conn, mail, &config.mail, threading)?
     };
     Ok(Some(Sender {
         address: from.address.clone(),
-        name: from.name.clone().or_else(|| configured.and_then(|person| person.name.clone())),
+        name: from.name.clone().or_else(|| configured.and_then(|person| person.name.map(str::to_string))),
         person: known.map(|(person, _)| person),
         role: configured.map(|person| person.role).or(known.map(|(_, role)| role)).unwrap_or(Role::Customer),
         trust,
@@ -68,7 +83,7 @@ pub fn identify(conn: &Connection, mail: &Mail, context: &Context) -> rusqlite::
 }
 
 /// How far the From address of `mail` is proven.
-pub fn trust(conn: &Connection, mail: &Mail, context: &Context) -> rusqlite::Result<Trust> {
+pub fn trust(conn: &Connection, mail: &Mail, mail_config: &MailConfig, threading: &Threading) -> rusqlite::Result<Trust> {
     let Some(from) = &mail.from else {
         return Ok(Trust::Unverified { reason: "no usable From address".into() });
     };
@@ -81,10 +96,10 @@ pub fn trust(conn: &Connection, mail: &Mail, context: &Context) -> rusqlite::Res
     let mut token_for_someone_else = false;
     let mut secret = None;
     for recipient in &mail.recipients {
-        let Some(plus) = context.threading.plus_address(recipient) else { continue };
+        let Some(plus) = threading.plus_address(recipient) else { continue };
         let Some(presented) = plus.token.as_deref() else { continue };
         if secret.is_none() {
-            secret = Some(token::secret(conn, &context.config.mail)?);
+            secret = Some(token::secret(conn, mail_config)?);
         }
         let secret = secret.as_deref().expect("just set");
         if token::verify(secret, plus.ticket, &from.address, presented) {
@@ -92,7 +107,7 @@ pub fn trust(conn: &Connection, mail: &Mail, context: &Context) -> rusqlite::Res
         }
         token_for_someone_else = true;
     }
-    if let Some(by) = authentication::verdict(mail, context.config.mail.trusted_authserv_id.as_deref()) {
+    if let Some(by) = authentication::verdict(mail, mail_config.trusted_authserv_id.as_deref()) {
         return Ok(Trust::Authentic { by });
     }
     let reason = if token_for_someone_else {

@@ -7,7 +7,7 @@
 use rusqlite::Connection;
 
 use crate::config::MailConfig;
-use crate::interpret::subject::SubjectTag;
+use crate::identify::subject::SubjectTag;
 use crate::parse::Mail;
 use crate::store;
 use crate::ticket::TicketId;

@@ -32,10 +32,7 @@ pub fn secret(conn: &Connection, mail: &MailConfig) -> rusqlite::Result<Vec<u8>>
     if let Some(stored) = crate::store::setting(conn, SETTING)? {
         return Ok(stored.into_bytes());
     }
-    let generated = hex::encode(random_bytes());
-    // OR IGNORE: two processes may race on a fresh database; the first one wins for both.
-    conn.execute("INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)", [SETTING, &generated])?;
-    Ok(crate::store::setting(conn, SETTING)?.unwrap_or(generated).into_bytes())
+    Ok(crate::store::setting_or_insert(conn, SETTING, &hex::encode(random_bytes()))?.into_bytes())
 }
 
 fn random_bytes() -> [u8; 32] {

@@ -1,5 +1,9 @@
-//! Step 8: the mail reqmail writes. `render` fills the templates, `compose` makes each
-//! recipient's message with the headers that keep threads and loops in order.
+//! Step 8: the mail reqmail writes. `readers` decides who reads which letter, `letters`
+//! builds each one (the data the templates see, rate limits) with `render` (the
+//! templates) and `compose` (the message with the headers that keep threads and loops in
+//! order). `apply` asks for the letters and writes them with their outbox rows.
 
 pub mod compose;
+pub mod letters;
+pub mod readers;
 pub mod render;

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::clock::format_time;
+use crate::ticket::{HistoryEvent, Ticket};
 use crate::config::{Config, StoreConfig};
 use crate::store::dump::{self, Contents};
 use crate::store::Store;
@@ -87,7 +89,7 @@ pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
         let folder = partial.join("tickets").join(format!("{:06}", ticket.number.0));
         std::fs::create_dir_all(folder.join("messages"))?;
         let history = crate::store::tickets::history(&store.conn, ticket.number)?;
-        std::fs::write(folder.join("ticket.txt"), crate::cli::ticket::ticket_text(ticket, &history))?;
+        std::fs::write(folder.join("ticket.txt"), ticket_text(ticket, &history))?;
     }
     dump::each_message(&store.conn, |id, direction, ticket, raw| {
         let folder = match ticket {
@@ -150,7 +152,7 @@ pub fn restore(config: &Config, source: &Path, force: bool, now: chrono::DateTim
     let contents = {
         let store = Store::open(&StoreConfig { path: building.clone(), ..config.store.clone() })?;
         // One file to move into place; the next open switches it back to WAL.
-        store.conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+        crate::store::as_single_file(&store.conn)?;
         dump::contents(&store.conn)?
     };
     for leftover in [suffixed(&building, "-wal"), suffixed(&building, "-shm")] {
@@ -205,4 +207,31 @@ fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
     let copy = dump::open_read_only(source)?;
     dump::check(&copy).with_context(|| format!("the backup {} is damaged", source.display()))?;
     dump::backup_to(&copy, building)
+}
+
+/// A ticket and its history as plain text (`ticket show`, exports).
+pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
+    let mut text = format!("Ticket #{}: {}\n", ticket.number, ticket.subject);
+    let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+    for (label, value) in [
+        ("Status", ticket.status.to_string()),
+        ("Queue", ticket.queue.clone()),
+        ("Importance", ticket.importance.to_string()),
+        ("Priority", ticket.priority.to_string()),
+        ("Requester", ticket.requester.clone()),
+        ("Owner", optional(&ticket.owner)),
+        ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
+        ("Created", format_time(ticket.created)),
+        ("Updated", format_time(ticket.updated)),
+    ] {
+        text.push_str(&format!("  {label:<11} {value}\n"));
+    }
+    text.push_str("History:\n");
+    for event in history {
+        text.push_str(&format!("  {}  {}  {}\n", format_time(event.at), event.actor, event.action));
+        for line in event.detail.lines() {
+            text.push_str(&format!("      {line}\n"));
+        }
+    }
+    text
 }

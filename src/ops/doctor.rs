@@ -89,8 +89,8 @@ pub fn examine(config_file: Option<&Path>, options: &DoctorOptions, now: DateTim
 }
 
 fn check_rules_and_templates(config: &Config, findings: &mut Vec<Finding>) {
-    let context = match crate::pipeline::Context::new(config.clone()) {
-        Ok(context) => context,
+    let site = match crate::site::Site::compile(config.clone()) {
+        Ok(site) => site,
         Err(error) => {
             findings.push(Finding::problem(format!("rules and templates: {error:#}"), "correct it; `reqmail rules check` names the line"));
             return;
@@ -98,12 +98,12 @@ fn check_rules_and_templates(config: &Config, findings: &mut Vec<Finding>) {
     };
     findings.push(Finding::Ok(format!(
         "rules: {} rules, {} queues, {} rotations valid",
-        context.rules.rules.len(),
-        context.rules.queue_names().len(),
-        context.rules.rotations().len()
+        site.rules.rules.len(),
+        site.rules.queue_names().len(),
+        site.rules.rotations().len()
     )));
     if let Some(queue) = &config.tutorial.queue {
-        if !context.rules.queue_names().iter().any(|known| known.eq_ignore_ascii_case(queue)) {
+        if !site.rules.queue_names().iter().any(|known| known.eq_ignore_ascii_case(queue)) {
             findings.push(Finding::problem(
                 format!("tutorial.queue {queue:?} is not a queue, so no ticket can reach the robot"),
                 format!("add [queues.{queue}] to the configuration"),
@@ -128,7 +128,7 @@ fn check_rules_and_templates(config: &Config, findings: &mut Vec<Finding>) {
     languages.dedup();
     names.sort();
     names.dedup();
-    let mut queues: Vec<String> = context.rules.queue_names().into_iter().map(|queue| queue.to_lowercase()).collect();
+    let mut queues: Vec<String> = site.rules.queue_names().into_iter().map(|queue| queue.to_lowercase()).collect();
     queues.sort();
     queues.dedup();
     let sample = serde_json::json!({
@@ -140,7 +140,7 @@ fn check_rules_and_templates(config: &Config, findings: &mut Vec<Finding>) {
     for queue in &queues {
         for language in &languages {
             for name in &names {
-                match context.templates.render(queue, language, name, &sample) {
+                match site.templates.render(queue, language, name, &sample) {
                     Ok(_) => rendered += 1,
                     Err(error) => {
                         broken += 1;
@@ -189,7 +189,7 @@ fn check_store(config: &Config, findings: &mut Vec<Finding>) {
         }
     };
     let _ = connection.busy_timeout(Duration::from_millis(config.store.busy_timeout_ms));
-    let version: i64 = match connection.query_row("PRAGMA user_version", [], |row| row.get(0)) {
+    let version: i64 = match crate::store::version_of(&connection) {
         Ok(version) => version,
         Err(error) => {
             findings.push(Finding::problem(
@@ -207,7 +207,7 @@ fn check_store(config: &Config, findings: &mut Vec<Finding>) {
         ));
         return;
     }
-    let write_test = connection.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
+    let write_test = crate::store::can_write(&connection);
     match write_test {
         Ok(()) if version < latest => findings.push(Finding::problem(
             format!("store {}: schema {version}, this reqmail writes {latest}", path.display()),
@@ -526,13 +526,7 @@ fn report_fetches(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Findin
     let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
     for account in &config.inbound.imap {
         for mailbox in &account.mailboxes {
-            let updated: Option<String> = connection
-                .query_row(
-                    "SELECT updated FROM imap_mailboxes WHERE account = ?1 AND mailbox = ?2",
-                    [account.account(), mailbox.name.clone()],
-                    |row| row.get(0),
-                )
-                .ok();
+            let updated = crate::store::imap::last_stored(&connection, &account.account(), &mailbox.name).ok().flatten();
             let text = match updated.as_deref().and_then(crate::clock::parse_time) {
                 Some(at) => format!("{} ({} minutes ago)", crate::clock::format_time(at), (now - at).num_minutes()),
                 None => "never (no message stored from it yet)".to_string(),

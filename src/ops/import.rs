@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::{Context, Incoming, Outcome};
+use crate::site::Site;
+use crate::pipeline::{Incoming, Outcome};
 use crate::store::messages::Spooled;
 use crate::store::Store;
 use crate::ticket::TicketId;
@@ -241,16 +242,16 @@ fn status_word(value: &str) -> Option<&'static str> {
 }
 
 /// Imports `items` in order; `progress` is told after each one.
-pub fn import(context: &Context, store: &mut Store, items: &[Item], now: DateTime<Utc>, summary: &mut Summary, mut progress: impl FnMut()) -> anyhow::Result<()> {
+pub fn import(site: &Site, store: &mut Store, items: &[Item], now: DateTime<Utc>, summary: &mut Summary, mut progress: impl FnMut()) -> anyhow::Result<()> {
     for item in items {
         summary.messages += 1;
-        import_one(context, store, item, now, summary)?;
+        import_one(site, store, item, now, summary)?;
         progress();
     }
     Ok(())
 }
 
-fn import_one(context: &Context, store: &mut Store, item: &Item, now: DateTime<Utc>, summary: &mut Summary) -> anyhow::Result<()> {
+fn import_one(site: &Site, store: &mut Store, item: &Item, now: DateTime<Utc>, summary: &mut Summary) -> anyhow::Result<()> {
     // A date in the future is a wrong clock, not a plan.
     let when = item.date.filter(|date| *date <= now).unwrap_or(now);
     let source = format!("import:{}", item.label);
@@ -270,7 +271,7 @@ fn import_one(context: &Context, store: &mut Store, item: &Item, now: DateTime<U
         Spooled::New(id) | Spooled::Known { id, processed: false } => id,
     };
     let (outcomes, letters) =
-        crate::pipeline::process_then(context, store, &[id], when, |conn| {
+        crate::pipeline::process_then(site, store, &[id], when, |conn| {
             let ticket = crate::store::imports::ticket_of_message(conn, id.0)?;
             Ok(crate::store::imports::take_back_letters(conn, mark, ticket, Some(id.0))?)
         })?;
@@ -301,11 +302,11 @@ fn import_one(context: &Context, store: &mut Store, item: &Item, now: DateTime<U
         if ticket.0 != mh.number {
             summary.renumbered.push((mh.number, ticket.0));
         }
-        summary.letters_held_back += apply_admin_lines(context, store, ticket, &mh.admin, when)?;
+        summary.letters_held_back += apply_admin_lines(site, store, ticket, &mh.admin, when)?;
     }
     let tx = store.write()?;
     if let Some(current) = crate::store::tickets::get(&tx, ticket)? {
-        crate::store::imports::quiet_scheduler(&tx, &current, &context.rules.reminder_thresholds, when)?;
+        crate::store::imports::quiet_scheduler(&tx, &current, &site.rules.reminder_thresholds, when)?;
     }
     tx.commit()?;
     Ok(())
@@ -314,7 +315,7 @@ fn import_one(context: &Context, store: &mut Store, item: &Item, now: DateTime<U
 /// The old desk's admin lines: each one a history entry as written, and the owner and
 /// status they name applied as an administrator would, without mail.
 /// Returns the letters taken back.
-fn apply_admin_lines(context: &Context, store: &mut Store, ticket: TicketId, admin: &[AdminLine], when: DateTime<Utc>) -> anyhow::Result<usize> {
+fn apply_admin_lines(site: &Site, store: &mut Store, ticket: TicketId, admin: &[AdminLine], when: DateTime<Utc>) -> anyhow::Result<usize> {
     if admin.is_empty() {
         return Ok(0);
     }
@@ -350,26 +351,26 @@ fn apply_admin_lines(context: &Context, store: &mut Store, ticket: TicketId, adm
         let text = format!("{}\n\n", last.values().map(|field| field.as_str()).collect::<Vec<_>>().join("\n"));
         let current = crate::store::tickets::get(&tx, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished during the import"))?;
         let sender = crate::identify::sender::Sender {
-            address: context.config.mail.address.clone(),
+            address: site.config.mail.address.clone(),
             name: Some("import".into()),
             person: None,
             role: crate::ticket::Role::Admin,
             trust: crate::identify::sender::Trust::Authentic { by: "import".into() },
         };
         let plan = crate::plan::plan(crate::plan::PlanInput {
-            rules: &context.rules,
-            tag: &context.threading.tag,
-            lookup: &crate::pipeline::StoreLookup { conn: &tx, rules: &context.rules, now: when },
+            rules: &site.rules,
+            tag: &site.threading.tag,
+            lookup: &crate::plan::StoreLookup { conn: &tx, rules: &site.rules, now: when },
             inbound: crate::plan::Inbound { text, ..Default::default() },
             class: &crate::classify::Class::Person,
             sender,
             current: Some(&current),
             matched_by: None,
             follow_up_of: None,
-            rule_effects: Default::default(),
+            routing: Default::default(),
             now: when,
-        });
-        crate::apply::apply(&tx, context, &plan, when)?;
+        })?;
+        crate::apply::apply(&tx, site, &plan, when)?;
     }
     let letters = crate::store::imports::take_back_letters(&tx, mark, Some(ticket.0), None)?;
     tx.commit()?;

@@ -1,11 +1,13 @@
 //! Step 7: the site's policy, compiled from the configuration when it is loaded:
 //! queues with their SLA targets and calendars, the people and organisations the
-//! configuration names, the category tree and its checklists. `notify.rs` decides who
-//! hears about a change.
+//! configuration names, the category tree and its checklists. `engine.rs` compiles and
+//! evaluates the routing rules, `route.rs` runs them on a message, `rotation.rs` knows
+//! who is on duty and `assign.rs` picks the member who takes a ticket.
 
+pub mod assign;
 pub mod engine;
-pub mod notify;
 pub mod rotation;
+pub mod route;
 
 use std::collections::HashMap;
 
@@ -13,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, LevelTargets, QueueConfig};
 use crate::interpret::commands::normalise_category;
+use crate::store::people::ConfiguredAddress;
 use crate::ticket::sla::{parse_duration, Calendar};
 use crate::ticket::{Level, Role};
 
@@ -65,6 +68,164 @@ pub struct Rules {
     queue_addresses: HashMap<String, String>,
 }
 
+/// The queues by lower-case name, with SLA targets and calendars; the default queue and
+/// the queues IMAP mailboxes feed exist even when not listed.
+fn compile_queues(config: &Config, calendar: &Calendar) -> Result<HashMap<String, Queue>, String> {
+    let mut queues = HashMap::new();
+    let mut queue_configs: Vec<(&String, &QueueConfig)> = config.queues.iter().collect();
+    // The default queue and the queues IMAP mailboxes feed exist even when not listed.
+    let default_queue_config = QueueConfig::default();
+    let implicit = std::iter::once(&config.mail.default_queue)
+        .chain(config.inbound.imap.iter().flat_map(|account| account.mailboxes.iter().filter_map(|mailbox| mailbox.queue.as_ref())));
+    for name in implicit {
+        if !config.queues.contains_key(name) && !queue_configs.iter().any(|(known, _)| *known == name) {
+            queue_configs.push((name, &default_queue_config));
+        }
+    }
+    for (name, queue) in queue_configs {
+        let key = format!("queues.{name}");
+        let queue_calendar = match (&queue.business_hours, &queue.holidays) {
+            (None, None) => calendar.clone(),
+            (hours, holidays) => Calendar::parse(
+                &config.calendar.timezone,
+                hours.as_deref().unwrap_or(&config.calendar.business_hours),
+                holidays.as_deref().unwrap_or(&config.calendar.holidays),
+            )
+            .map_err(|error| format!("{key}: {error}"))?,
+        };
+        let day = queue_calendar.day_length();
+        let targets = |targets: &LevelTargets, what: &str| -> Result<[Option<Duration>; 4], String> {
+            let mut compiled = [None; 4];
+            for (index, (level, text)) in
+                [("urgent", &targets.urgent), ("high", &targets.high), ("medium", &targets.medium), ("low", &targets.low)]
+                    .into_iter()
+                    .enumerate()
+            {
+                if let Some(text) = text {
+                    compiled[index] = Some(parse_duration(text, day).ok_or_else(|| {
+                        format!("{key}.{what}.{level} = {text:?} is not a duration like \"4h\", \"2d\" or \"1h30m\"")
+                    })?);
+                }
+            }
+            Ok(compiled)
+        };
+        let watchers = queue
+            .watchers
+            .iter()
+            .map(|address| {
+                crate::parse::bare_address(address).ok_or_else(|| format!("{key}.watchers: {address:?} is not an address"))
+            })
+            .collect::<Result<_, _>>()?;
+        let supervisor = match &queue.supervisor {
+            Some(address) => Some(
+                crate::parse::bare_address(address).ok_or_else(|| format!("{key}.supervisor: {address:?} is not an address"))?,
+            ),
+            None => None,
+        };
+        if queue.supervisor_approval && supervisor.is_none() {
+            return Err(format!("{key}.supervisor_approval needs {key}.supervisor"));
+        }
+        let days = |days: Option<u32>| days.map(|days| Duration::days(days as i64));
+        queues.insert(
+            name.to_lowercase(),
+            Queue {
+                name: name.to_lowercase(),
+                calendar: queue_calendar,
+                response: targets(&queue.response, "response")?,
+                resolution: targets(&queue.resolution, "resolution")?,
+                watchers,
+                default_priority: queue.default_priority,
+                fallback_owner: match &queue.fallback_owner {
+                    Some(owner) => Some(
+                        crate::parse::bare_address(owner).ok_or_else(|| format!("{key}.fallback_owner: {owner:?} is not an address"))?,
+                    ),
+                    None => None,
+                },
+                supervisor,
+                supervisor_approval: queue.supervisor_approval,
+                grace: Duration::days(queue.grace_days.unwrap_or(config.approval.grace_days) as i64),
+                follow_up: Duration::days(queue.follow_up_days.unwrap_or(config.approval.follow_up_days) as i64),
+                hold_timeout: days(queue.hold_timeout_days),
+                nag_after: days(queue.nag_after_days),
+            },
+        );
+    }
+    Ok(queues)
+}
+
+/// The people the configuration names, by each of their addresses.
+fn compile_people(config: &Config) -> Result<HashMap<String, ConfiguredPerson>, String> {
+    let mut people = HashMap::new();
+    for (index, person) in config.people.iter().enumerate() {
+        let mut addresses = Vec::new();
+        for address in &person.addresses {
+            addresses.push(
+                crate::parse::bare_address(address)
+                    .ok_or_else(|| format!("people[{index}].addresses: {address:?} is not an address"))?,
+            );
+        }
+        let primary = addresses.first().cloned().ok_or_else(|| format!("people[{index}] has no address"))?;
+        for address in addresses {
+            let configured = ConfiguredPerson { role: person.role, name: person.name.clone(), primary: primary.clone() };
+            if people.insert(address.clone(), configured).is_some() {
+                return Err(format!("people: {address} is listed twice"));
+            }
+        }
+    }
+    Ok(people)
+}
+
+/// The checklists by normalised category path; each category must exist.
+fn compile_checklists(config: &Config, categories: &[String]) -> Result<HashMap<String, Vec<String>>, String> {
+    let mut checklists = HashMap::new();
+    for (category, items) in &config.checklists {
+        let normalised = normalise_category(category);
+        if !categories.contains(&normalised) {
+            return Err(format!("checklists.{category:?}: no such category in `categories`"));
+        }
+        checklists.insert(normalised, items.clone());
+    }
+    Ok(checklists)
+}
+
+/// The routing rules in order, each checked against the queues, categories and rotations it names.
+fn compile_rules(
+    config: &Config,
+    queues: &HashMap<String, Queue>,
+    categories: &[String],
+    rotations: &HashMap<String, rotation::Rotation>,
+) -> Result<Vec<engine::Rule>, String> {
+    let mut rules = Vec::new();
+    for (index, rule_config) in config.rules.iter().enumerate() {
+        let rule = engine::Rule::compile(index, rule_config)?;
+        let key = format!("rules[{index}] ({:?})", rule.name);
+        let then = &rule.then;
+        if let Some(queue) = &then.queue {
+            if !queues.contains_key(&queue.to_lowercase()) {
+                return Err(format!("{key}.then.queue = {queue:?}: no such queue"));
+            }
+        }
+        if let Some(category) = &then.category {
+            let wanted = normalise_category(category);
+            if !categories.iter().any(|path| *path == wanted || path.starts_with(&format!("{wanted} / "))) {
+                return Err(format!("{key}.then.category = {category:?}: no such category"));
+            }
+        }
+        if let Some(owner) = &then.owner {
+            if !rotations.contains_key(&owner.to_lowercase()) && crate::parse::bare_address(owner).is_none() {
+                return Err(format!("{key}.then.owner = {owner:?}: neither a rotation nor an address"));
+            }
+        }
+        for cc in &then.cc {
+            if crate::parse::bare_address(cc).is_none() {
+                return Err(format!("{key}.then.cc: {cc:?} is not an address"));
+            }
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
 fn level_index(level: Level) -> usize {
     match level {
         Level::Urgent => 0,
@@ -75,107 +236,13 @@ fn level_index(level: Level) -> usize {
 }
 
 impl Rules {
-    /// Compiles the policy; every error names the configuration key.
+    /// Compiles the policy; every error names the configuration key. The parts are
+    /// checked in the order the configuration reads, so the first problem is reported.
     pub fn compile(config: &Config) -> Result<Rules, String> {
         let calendar = Calendar::parse(&config.calendar.timezone, &config.calendar.business_hours, &config.calendar.holidays)
             .map_err(|error| format!("calendar: {error}"))?;
-        let mut queues = HashMap::new();
-        let mut queue_configs: Vec<(&String, &QueueConfig)> = config.queues.iter().collect();
-        // The default queue and the queues IMAP mailboxes feed exist even when not listed.
-        let default_queue_config = QueueConfig::default();
-        let implicit = std::iter::once(&config.mail.default_queue)
-            .chain(config.inbound.imap.iter().flat_map(|account| account.mailboxes.iter().filter_map(|mailbox| mailbox.queue.as_ref())));
-        for name in implicit {
-            if !config.queues.contains_key(name) && !queue_configs.iter().any(|(known, _)| *known == name) {
-                queue_configs.push((name, &default_queue_config));
-            }
-        }
-        for (name, queue) in queue_configs {
-            let key = format!("queues.{name}");
-            let queue_calendar = match (&queue.business_hours, &queue.holidays) {
-                (None, None) => calendar.clone(),
-                (hours, holidays) => Calendar::parse(
-                    &config.calendar.timezone,
-                    hours.as_deref().unwrap_or(&config.calendar.business_hours),
-                    holidays.as_deref().unwrap_or(&config.calendar.holidays),
-                )
-                .map_err(|error| format!("{key}: {error}"))?,
-            };
-            let day = queue_calendar.day_length();
-            let targets = |targets: &LevelTargets, what: &str| -> Result<[Option<Duration>; 4], String> {
-                let mut compiled = [None; 4];
-                for (index, (level, text)) in
-                    [("urgent", &targets.urgent), ("high", &targets.high), ("medium", &targets.medium), ("low", &targets.low)]
-                        .into_iter()
-                        .enumerate()
-                {
-                    if let Some(text) = text {
-                        compiled[index] = Some(parse_duration(text, day).ok_or_else(|| {
-                            format!("{key}.{what}.{level} = {text:?} is not a duration like \"4h\", \"2d\" or \"1h30m\"")
-                        })?);
-                    }
-                }
-                Ok(compiled)
-            };
-            let watchers = queue
-                .watchers
-                .iter()
-                .map(|address| {
-                    crate::parse::bare_address(address).ok_or_else(|| format!("{key}.watchers: {address:?} is not an address"))
-                })
-                .collect::<Result<_, _>>()?;
-            let supervisor = match &queue.supervisor {
-                Some(address) => Some(
-                    crate::parse::bare_address(address).ok_or_else(|| format!("{key}.supervisor: {address:?} is not an address"))?,
-                ),
-                None => None,
-            };
-            if queue.supervisor_approval && supervisor.is_none() {
-                return Err(format!("{key}.supervisor_approval needs {key}.supervisor"));
-            }
-            let days = |days: Option<u32>| days.map(|days| Duration::days(days as i64));
-            queues.insert(
-                name.to_lowercase(),
-                Queue {
-                    name: name.to_lowercase(),
-                    calendar: queue_calendar,
-                    response: targets(&queue.response, "response")?,
-                    resolution: targets(&queue.resolution, "resolution")?,
-                    watchers,
-                    default_priority: queue.default_priority,
-                    fallback_owner: match &queue.fallback_owner {
-                        Some(owner) => Some(
-                            crate::parse::bare_address(owner).ok_or_else(|| format!("{key}.fallback_owner: {owner:?} is not an address"))?,
-                        ),
-                        None => None,
-                    },
-                    supervisor,
-                    supervisor_approval: queue.supervisor_approval,
-                    grace: Duration::days(queue.grace_days.unwrap_or(config.approval.grace_days) as i64),
-                    follow_up: Duration::days(queue.follow_up_days.unwrap_or(config.approval.follow_up_days) as i64),
-                    hold_timeout: days(queue.hold_timeout_days),
-                    nag_after: days(queue.nag_after_days),
-                },
-            );
-        }
-
-        let mut people = HashMap::new();
-        for (index, person) in config.people.iter().enumerate() {
-            let mut addresses = Vec::new();
-            for address in &person.addresses {
-                addresses.push(
-                    crate::parse::bare_address(address)
-                        .ok_or_else(|| format!("people[{index}].addresses: {address:?} is not an address"))?,
-                );
-            }
-            let primary = addresses.first().cloned().ok_or_else(|| format!("people[{index}] has no address"))?;
-            for address in addresses {
-                let configured = ConfiguredPerson { role: person.role, name: person.name.clone(), primary: primary.clone() };
-                if people.insert(address.clone(), configured).is_some() {
-                    return Err(format!("people: {address} is listed twice"));
-                }
-            }
-        }
+        let queues = compile_queues(config, &calendar)?;
+        let people = compile_people(config)?;
         let mut organisations = HashMap::new();
         for organisation in &config.organisations {
             for domain in &organisation.domains {
@@ -183,14 +250,7 @@ impl Rules {
             }
         }
         let categories: Vec<String> = config.categories.iter().map(|path| normalise_category(path)).collect();
-        let mut checklists = HashMap::new();
-        for (category, items) in &config.checklists {
-            let normalised = normalise_category(category);
-            if !categories.contains(&normalised) {
-                return Err(format!("checklists.{category:?}: no such category in `categories`"));
-            }
-            checklists.insert(normalised, items.clone());
-        }
+        let checklists = compile_checklists(config, &categories)?;
         if let Some(comment) = &config.mail.comment_address {
             if crate::config::split_address(comment).is_none() {
                 return Err(format!("mail.comment_address = {comment:?} is not an address"));
@@ -213,34 +273,7 @@ impl Rules {
                 queue_addresses.insert(address, name.to_lowercase());
             }
         }
-        let mut rules = Vec::new();
-        for (index, rule_config) in config.rules.iter().enumerate() {
-            let rule = engine::Rule::compile(index, rule_config)?;
-            let key = format!("rules[{index}] ({:?})", rule.name);
-            let then = &rule.then;
-            if let Some(queue) = &then.queue {
-                if !queues.contains_key(&queue.to_lowercase()) {
-                    return Err(format!("{key}.then.queue = {queue:?}: no such queue"));
-                }
-            }
-            if let Some(category) = &then.category {
-                let wanted = normalise_category(category);
-                if !categories.iter().any(|path| *path == wanted || path.starts_with(&format!("{wanted} / "))) {
-                    return Err(format!("{key}.then.category = {category:?}: no such category"));
-                }
-            }
-            if let Some(owner) = &then.owner {
-                if !rotations.contains_key(&owner.to_lowercase()) && crate::parse::bare_address(owner).is_none() {
-                    return Err(format!("{key}.then.owner = {owner:?}: neither a rotation nor an address"));
-                }
-            }
-            for cc in &then.cc {
-                if crate::parse::bare_address(cc).is_none() {
-                    return Err(format!("{key}.then.cc: {cc:?} is not an address"));
-                }
-            }
-            rules.push(rule);
-        }
+        let rules = compile_rules(config, &queues, &categories, &rotations)?;
         Ok(Rules {
             rules,
             rotations,
@@ -319,9 +352,18 @@ impl Rules {
     }
 
     /// Every configured address with its person, in a stable order.
-    pub fn configured_addresses(&self) -> Vec<(&str, &ConfiguredPerson)> {
-        let mut all: Vec<(&str, &ConfiguredPerson)> = self.people.iter().map(|(address, person)| (address.as_str(), person)).collect();
-        all.sort_by(|a, b| (a.1.primary.as_str(), a.0).cmp(&(b.1.primary.as_str(), b.0)));
+    pub fn configured_addresses(&self) -> Vec<ConfiguredAddress<'_>> {
+        let mut all: Vec<ConfiguredAddress<'_>> = self
+            .people
+            .iter()
+            .map(|(address, person)| ConfiguredAddress {
+                address,
+                primary: &person.primary,
+                role: person.role,
+                name: person.name.as_deref(),
+            })
+            .collect();
+        all.sort_by(|a, b| (a.primary, a.address).cmp(&(b.primary, b.address)));
         all
     }
 

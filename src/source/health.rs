@@ -9,11 +9,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::Core;
+use super::SharedStore;
 use crate::config::ImapConfig;
 use crate::notify::compose::{compose, AutoSubmitted, Outgoing};
 use crate::oauth::tokens::TokenError;
-use crate::pipeline::Context;
+use crate::site::Site;
 use crate::store::fetch_health;
 
 /// What an admin should do about `error` of `account`.
@@ -52,25 +52,25 @@ pub fn remedy(error: &anyhow::Error, account: &ImapConfig) -> String {
 }
 
 /// Records a successful pass and sends the "working again" notice when due.
-pub async fn record_success(core: &Core, account: &ImapConfig, mailbox: &str) {
+pub async fn record_success(core: &SharedStore, account: &ImapConfig, mailbox: &str) {
     let (name, mailbox) = (account.account(), mailbox.to_string());
-    let result = core.run(move |context, store, now| fetched(context, &mut store.conn, &name, &mailbox, now)).await;
+    let result = core.run(move |site, store, now| fetched(site, &mut store.conn, &name, &mailbox, now)).await;
     if let Err(error) = result {
         tracing::warn!("fetch health not recorded: {error:#}");
     }
 }
 
 /// Records a failed pass and sends the notice when the failure has lasted long enough.
-pub async fn record_failure(core: &Core, account: &ImapConfig, mailbox: &str, error: &anyhow::Error) {
+pub async fn record_failure(core: &SharedStore, account: &ImapConfig, mailbox: &str, error: &anyhow::Error) {
     let (name, mailbox) = (account.account(), mailbox.to_string());
     let (text, remedy) = (format!("{error:#}"), remedy(error, account));
-    let result = core.run(move |context, store, now| failed(context, &mut store.conn, &name, &mailbox, &text, &remedy, now)).await;
+    let result = core.run(move |site, store, now| failed(site, &mut store.conn, &name, &mailbox, &text, &remedy, now)).await;
     if let Err(error) = result {
         tracing::warn!("fetch health not recorded: {error:#}");
     }
 }
 
-fn fetched(context: &Context, conn: &mut Connection, account: &str, mailbox: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+fn fetched(site: &Site, conn: &mut Connection, account: &str, mailbox: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let before = fetch_health::record_success(&tx, account, mailbox, now)?;
     if let Some(before) = before.filter(|before| before.alerted) {
@@ -82,17 +82,17 @@ fn fetched(context: &Context, conn: &mut Connection, account: &str, mailbox: &st
              The mail that arrived meanwhile stayed on the server and is being read now.\n",
             crate::clock::format_time(now)
         );
-        tell_admins(&tx, context, &subject, &body, now)?;
+        tell_admins(&tx, site, &subject, &body, now)?;
     }
     tx.commit()?;
     Ok(())
 }
 
-fn failed(context: &Context, conn: &mut Connection, account: &str, mailbox: &str, error: &str, remedy: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+fn failed(site: &Site, conn: &mut Connection, account: &str, mailbox: &str, error: &str, remedy: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let health = fetch_health::record_failure(&tx, account, mailbox, error, remedy, now)?;
     let since = health.failing_since.unwrap_or(now);
-    let limit = chrono::Duration::seconds(context.config.inbound.alert_after_failing_seconds as i64);
+    let limit = chrono::Duration::seconds(site.config.inbound.alert_after_failing_seconds as i64);
     if !health.alerted && now - since >= limit {
         tracing::error!(account, mailbox, failing_since = crate::clock::format_time(since), remedy, "mailbox cannot be fetched; admins told");
         let subject = format!("Mailbox {mailbox:?} of {account} cannot be fetched");
@@ -104,7 +104,7 @@ fn failed(context: &Context, conn: &mut Connection, account: &str, mailbox: &str
             crate::clock::format_time(since),
             (now - since).num_minutes()
         );
-        tell_admins(&tx, context, &subject, &body, now)?;
+        tell_admins(&tx, site, &subject, &body, now)?;
         fetch_health::mark_alerted(&tx, account, mailbox)?;
     }
     tx.commit()?;
@@ -112,8 +112,8 @@ fn failed(context: &Context, conn: &mut Connection, account: &str, mailbox: &str
 }
 
 /// Queues one message to each admin (from the configuration and the store).
-fn tell_admins(conn: &Connection, context: &Context, subject: &str, body: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let config = &context.config;
+fn tell_admins(conn: &Connection, site: &Site, subject: &str, body: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let config = &site.config;
     let mut admins: Vec<String> = config
         .people
         .iter()

@@ -25,7 +25,7 @@ use futures_util::TryStreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::Core;
+use super::SharedStore;
 use crate::config::{ImapAuth, ImapConfig, ImapMailbox, SmtpSecurity};
 use crate::pipeline::{self, Incoming, Outcome};
 use crate::source::maildir::DrainReport;
@@ -266,7 +266,7 @@ pub async fn fetch_mailbox(
     connection: &mut Connection,
     config: &ImapConfig,
     mailbox: &ImapMailbox,
-    core: &Core,
+    core: &SharedStore,
     stopping: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<DrainReport> {
     let account = config.account();
@@ -308,7 +308,7 @@ pub async fn fetch_mailbox(
     listing.sort_unstable();
     listing.dedup_by_key(|(uid, _)| *uid);
 
-    let limit = core.context.config.inbound.max_message_bytes;
+    let limit = core.site.config.inbound.max_message_bytes;
     for batch in batches(&listing, config.batch_size, limit) {
         if stopping() {
             tracing::info!(account, mailbox = name, "stopping between batches; the next pass goes on from here");
@@ -355,7 +355,7 @@ pub async fn fetch_mailbox(
 
         // 5. Process.
         let waiting = pipeline::waiting(&spooled.iter().map(|(_, spooled)| *spooled).collect::<Vec<_>>());
-        let outcomes = core.run(move |context, store, now| pipeline::process(context, store, &waiting, now)).await?;
+        let outcomes = core.run(move |site, store, now| pipeline::process(site, store, &waiting, now)).await?;
         for (source, spooled) in &spooled {
             let id = match spooled {
                 Spooled::New(id) | Spooled::Known { id, .. } => *id,
@@ -374,7 +374,7 @@ pub async fn fetch_mailbox(
     Ok(report)
 }
 
-async fn save_cursor(core: &Core, account: &str, mailbox: &str, cursor: Cursor) -> anyhow::Result<()> {
+async fn save_cursor(core: &SharedStore, account: &str, mailbox: &str, cursor: Cursor) -> anyhow::Result<()> {
     let (account, mailbox) = (account.to_string(), mailbox.to_string());
     core.run(move |_, store, now| Ok(crate::store::imap::advance(&store.conn, &account, &mailbox, cursor, now)?)).await
 }
@@ -382,7 +382,7 @@ async fn save_cursor(core: &Core, account: &str, mailbox: &str, cursor: Cursor) 
 /// Spools a downloaded batch; oversized messages (header only) go straight to quarantine
 /// in the same transaction. Returns each message's source name and spool result.
 async fn spool_batch(
-    core: &Core,
+    core: &SharedStore,
     mailbox: &str,
     account: &str,
     queue: Option<String>,
@@ -532,7 +532,7 @@ fn batches(listing: &[(u32, u32)], count: usize, limit: usize) -> Vec<&[(u32, u3
 
 /// One pass over every mailbox of one account, on one connection.
 /// Failures count in each mailbox's fetch health: a failed login in all of them.
-pub async fn fetch_account(config: &ImapConfig, core: &Core) -> anyhow::Result<DrainReport> {
+pub async fn fetch_account(config: &ImapConfig, core: &SharedStore) -> anyhow::Result<DrainReport> {
     let mut connection = match connect(config).await {
         Ok(connection) => connection,
         Err(error) => {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::{self, Context, Incoming, Outcome};
+use crate::pipeline::{self, Incoming, Outcome};
+use crate::site::Site;
 use crate::store::messages::Spooled;
 use crate::store::Store;
 use crate::transport::maildir::ensure_maildir;
@@ -53,11 +54,11 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Spools and processes every file in `root/new`, `batch_size` files per transaction.
-pub fn drain(context: &Context, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
+pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
     ensure_maildir(root)?;
     let mut report = DrainReport::default();
     let files = waiting_files(root)?;
-    for batch in files.chunks(context.config.inbound.batch_size) {
+    for batch in files.chunks(site.config.inbound.batch_size) {
         let mut read = Vec::with_capacity(batch.len());
         for path in batch {
             match std::fs::read(path) {
@@ -75,7 +76,7 @@ pub fn drain(context: &Context, store: &mut Store, root: &Path, now: DateTime<Ut
             .map(|((_, raw), source)| Incoming { raw, source, recipient: None, queue: None })
             .collect();
         let spooled = pipeline::spool(store, &incoming, now)?;
-        let outcomes = pipeline::process(context, store, &pipeline::waiting(&spooled), now)?;
+        let outcomes = pipeline::process(site, store, &pipeline::waiting(&spooled), now)?;
         for (((path, _), spooled), source) in read.iter().zip(&spooled).zip(&sources) {
             let id = match spooled {
                 Spooled::New(id) | Spooled::Known { id, .. } => *id,

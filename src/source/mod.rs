@@ -14,7 +14,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::pipeline::{Context, Outcome};
+use crate::pipeline::Outcome;
+use crate::site::Site;
 use crate::store::Store;
 use crate::ticket::SpoolId;
 
@@ -32,35 +33,35 @@ pub fn log_handled(source: &str, id: SpoolId, outcome: &Outcome) {
 }
 
 /// The synchronous core as the async sources see it: configuration, the one database
-/// connection and the clock. Work on the database runs through [`Core::run`] on tokio's
+/// connection and the clock. Work on the database runs through [`SharedStore::run`] on tokio's
 /// blocking pool, so no runtime worker waits on SQLite and no transaction is held
 /// across an `.await`.
 #[derive(Clone)]
-pub struct Core {
-    pub context: Arc<Context>,
+pub struct SharedStore {
+    pub site: Arc<Site>,
     /// A `std::sync::Mutex`, not a tokio one: it is only taken inside blocking work,
     /// never held across an `.await`.
     pub store: Arc<Mutex<Store>>,
     pub clock: Clock,
 }
 
-impl Core {
-    pub fn new(context: Arc<Context>, store: Store, clock: Clock) -> Core {
-        Core { context, store: Arc::new(Mutex::new(store)), clock }
+impl SharedStore {
+    pub fn new(site: Arc<Site>, store: Store, clock: Clock) -> SharedStore {
+        SharedStore { site, store: Arc::new(Mutex::new(store)), clock }
     }
 
     /// Runs `work` with the store on the blocking pool, at the current time.
     pub async fn run<T, F>(&self, work: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Context, &mut Store, DateTime<Utc>) -> anyhow::Result<T> + Send + 'static,
+        F: FnOnce(&Site, &mut Store, DateTime<Utc>) -> anyhow::Result<T> + Send + 'static,
     {
-        let core = self.clone();
+        let shared = self.clone();
         tokio::task::spawn_blocking(move || {
             // A panic in earlier work leaves the connection usable: every transaction
             // rolls back when its guard drops.
-            let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&core.context, &mut store, core.clock.now())
+            let mut store = shared.store.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&shared.site, &mut store, shared.clock.now())
         })
         .await
         .context("database work stopped unexpectedly")?

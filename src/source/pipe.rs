@@ -6,9 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::{self, Context, Incoming, Outcome};
+use crate::pipeline::{self, Incoming, Outcome};
+use crate::site::Site;
 use crate::store::messages::Spooled;
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 use crate::store::Store;
 use crate::ticket::SpoolId;
 
@@ -31,17 +32,17 @@ pub fn spool(store: &mut Store, incoming: &Incoming<'_>, now: DateTime<Utc>) -> 
 /// How processing a stored message ended.
 pub enum Processed {
     /// `due`: the letters claimed for delivery right away.
-    Done { outcomes: Vec<(SpoolId, Outcome)>, due: Vec<Due> },
+    Done { outcomes: Vec<(SpoolId, Outcome)>, due: Vec<Letter> },
     /// Processing failed; the message stays spooled for the next pass (`tick`, `serve`).
     Postponed(anyhow::Error),
 }
 
 /// Processes what [`spool`] stored and claims the letters to deliver, in one commit: no
 /// commit of their own before they go out.
-pub fn process(context: &Context, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Processed {
-    let deliver = context.config.outbound.deliver_immediately;
+pub fn process(site: &Site, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Processed {
+    let deliver = site.config.outbound.deliver_immediately;
     let processed = catch_unwind(AssertUnwindSafe(|| {
-        pipeline::process_then(context, store, &pipeline::waiting(stored), now, |tx| {
+        pipeline::process_then(site, store, &pipeline::waiting(stored), now, |tx| {
             Ok(if deliver { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
         })
     }));

@@ -23,11 +23,12 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use super::pipe::{self, Processed};
-use super::Core;
+use super::SharedStore;
 use crate::clock::{format_time, parse_time};
-use crate::pipeline::{Context, Incoming};
+use crate::pipeline::Incoming;
+use crate::site::Site;
 use crate::store::messages::Spooled;
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 use crate::store::Store;
 use crate::transport::deliver;
 
@@ -130,7 +131,7 @@ pub fn bind(path: &Path) -> anyhow::Result<Option<UnixListener>> {
 /// stored and processed on `core`, their letters delivered on `delivery` (so that the
 /// next message need not wait for a disk flush). `limit` is the largest message taken
 /// (`inbound.max_message_bytes`); ingest keeps larger ones itself.
-pub async fn listen(core: Core, delivery: Core, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
+pub async fn listen(shared: SharedStore, delivery: SharedStore, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
     let stop = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -140,7 +141,7 @@ pub async fn listen(core: Core, delivery: Core, listener: UnixListener, path: Pa
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(answer(core.clone(), delivery.clone(), stream, limit));
+                    connections.spawn(answer(shared.clone(), delivery.clone(), stream, limit));
                 }
                 Err(error) => {
                     tracing::warn!("socket {}: {error}", path.display());
@@ -160,25 +161,25 @@ pub async fn listen(core: Core, delivery: Core, listener: UnixListener, path: Pa
 /// its letters. The answer comes once the message is on the disk, as an MTA's does; the
 /// processing follows at once, holding the socket's database connection, so the next
 /// message is stored only after this one is processed.
-async fn answer(core: Core, delivery: Core, stream: UnixStream, limit: usize) {
+async fn answer(shared: SharedStore, delivery: SharedStore, stream: UnixStream, limit: usize) {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
     let (status, text) = match tokio::time::timeout(WAIT, receive(&mut reader, limit)).await {
         Ok(Ok((header, raw))) => {
             let (stored, spooled) = tokio::sync::oneshot::channel();
-            let core = core.clone();
+            let shared = shared.clone();
             // A task of its own: it runs to its end even if ingest hangs up.
             tokio::spawn(async move {
-                let work = core.run(move |context, store, clock_now| {
+                let work = shared.run(move |site, store, clock_now| {
                     let now = header.now.unwrap_or(clock_now);
                     let incoming = Incoming { raw: &raw, source: "socket", recipient: header.recipient.as_deref(), queue: None };
                     let spooled = pipe::spool(store, &incoming, now);
                     let _ = stored.send(spooled.as_ref().map(drop).map_err(|error| format!("{error:#}")));
-                    Ok(process(context, store, &spooled?, now))
+                    Ok(process(site, store, &spooled?, now))
                 });
                 match work.await {
                     Ok(due) if !due.is_empty() => {
-                        let delivered = delivery.run(move |context, store, now| deliver::deliver_claimed(store, &context.config.outbound, now, due)).await;
+                        let delivered = delivery.run(move |site, store, now| deliver::deliver_claimed(store, &site.config.outbound, now, due)).await;
                         if let Err(error) = delivered {
                             tracing::warn!("delivery postponed: {error:#}");
                         }
@@ -213,8 +214,8 @@ async fn receive(reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHa
 
 /// Processes a stored message; the letters it claimed for delivery. What fails stays
 /// for the scheduler's next pass.
-fn process(context: &Context, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Vec<Due> {
-    match pipe::process(context, store, stored, now) {
+fn process(site: &Site, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Vec<Letter> {
+    match pipe::process(site, store, stored, now) {
         Processed::Done { outcomes, due } => {
             for (id, outcome) in &outcomes {
                 super::log_handled("socket", *id, outcome);

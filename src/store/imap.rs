@@ -33,3 +33,9 @@ pub fn advance(conn: &Connection, account: &str, mailbox: &str, cursor: Cursor, 
     .execute(params![account, mailbox, cursor.uidvalidity, cursor.last_uid, format_time(now)])?;
     Ok(())
 }
+
+/// When the mailbox's cursor last moved: the last fetch that stored mail from it.
+pub fn last_stored(conn: &Connection, account: &str, mailbox: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT updated FROM imap_mailboxes WHERE account = ?1 AND mailbox = ?2", [account, mailbox], |row| row.get(0))
+        .optional()
+}

@@ -153,6 +153,20 @@ impl Store {
     }
 }
 
+/// Whether `error` is database trouble that another try may not have (busy, locked,
+/// full, unwritable): the one place that decides whether mail stays spooled for the
+/// next pass or is quarantined.
+pub fn is_transient(error: &anyhow::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    error.chain().any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+            failure.code,
+            DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | ReadOnly | CannotOpen | OutOfMemory | FileLockingProtocolFailed
+        ),
+        _ => false,
+    })
+}
+
 /// Marks an error as "another process is in the way; try again".
 #[derive(Debug)]
 struct Busy;
@@ -196,8 +210,31 @@ fn is_busy(error: &anyhow::Error) -> bool {
     })
 }
 
+/// The schema version written in a database file, without migrating it.
+pub fn version_of(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Whether this connection can take the write lock (and gives it back at once).
+pub fn can_write(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+}
+
+/// Leaves the file without a WAL beside it, as one file to copy or move into place; the
+/// next `Store::open` switches it back.
+pub fn as_single_file(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+}
+
 pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?.query_row([name], |row| row.get(0)).optional()
+}
+
+/// Stores `value` under `name` unless a value is there already; returns the one kept.
+/// Two processes may race on a fresh database: the first one wins for both.
+pub fn setting_or_insert(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<String> {
+    conn.prepare_cached("INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)")?.execute([name, value])?;
+    Ok(setting(conn, name)?.unwrap_or_else(|| value.to_string()))
 }
 
 pub fn set_setting(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {

@@ -9,9 +9,9 @@ use rusqlite::{params, Connection};
 use crate::clock::format_time;
 use crate::ticket::TicketId;
 
-/// One message due for delivery.
+/// One letter in the outbox, claimed for delivery.
 #[derive(Debug, Clone)]
-pub struct Due {
+pub struct Letter {
     pub id: i64,
     pub ticket: Option<TicketId>,
     pub sender: String,
@@ -41,7 +41,7 @@ pub fn enqueue(
 /// Claims up to `limit` queued rows due at `now`, oldest first, by moving their next
 /// attempt to `lease_until`: a concurrent deliverer does not see them, and if this one
 /// dies before marking them they become due again when the lease ends.
-pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<Due>> {
+pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<Letter>> {
     let claimed: Vec<(i64, bool)> = conn
         .prepare_cached(
             "UPDATE outbox SET next_attempt = ?2, claims = claims + 1 WHERE id IN
@@ -56,7 +56,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
     )?;
     for (id, maybe_handed_over) in claimed {
         rows.push(statement.query_row([id], |row| {
-            Ok(Due {
+            Ok(Letter {
                 id: row.get(0)?,
                 ticket: row.get::<_, Option<i64>>(1)?.map(TicketId),
                 sender: row.get(2)?,

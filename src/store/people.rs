@@ -174,23 +174,32 @@ pub fn first_notice(conn: &Connection, address: &str, notice: &str, now: DateTim
         == 1)
 }
 
+/// One address of a person named in the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfiguredAddress<'a> {
+    pub address: &'a str,
+    /// The person's first address, under which they are stored.
+    pub primary: &'a str,
+    pub role: Role,
+    pub name: Option<&'a str>,
+}
+
 /// Brings the people named in the configuration into the database (creating them, adding
 /// their addresses, setting role and name), once per change of that list.
-pub fn sync_configured(conn: &Connection, rules: &crate::rules::Rules, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn sync_configured(conn: &Connection, configured: &[ConfiguredAddress<'_>], now: DateTime<Utc>) -> rusqlite::Result<()> {
     use sha2::{Digest, Sha256};
-    let configured = rules.configured_addresses();
     let mut hasher = Sha256::new();
-    for (address, person) in &configured {
-        hasher.update(format!("{address}\0{}\0{}\0{:?}\n", person.primary, person.role, person.name));
+    for ConfiguredAddress { address, primary, role, name } in configured {
+        hasher.update(format!("{address}\0{primary}\0{role}\0{name:?}\n"));
     }
     let fingerprint = hex::encode(hasher.finalize());
     if crate::store::setting(conn, "configured_people")?.as_deref() == Some(fingerprint.as_str()) {
         return Ok(());
     }
-    for (address, configured_person) in &configured {
-        let person = match find_by_address(conn, &configured_person.primary)? {
+    for &ConfiguredAddress { address, primary, role, name } in configured {
+        let person = match find_by_address(conn, primary)? {
             Some((person, _)) => person,
-            None => create(conn, &configured_person.primary, configured_person.name.as_deref(), configured_person.role, now)?,
+            None => create(conn, primary, name, role, now)?,
         };
         match find_by_address(conn, address)? {
             None => add_address(conn, person, address)?,
@@ -199,7 +208,30 @@ pub fn sync_configured(conn: &Connection, rules: &crate::rules::Rules, now: Date
             }
             Some(_) => {}
         }
-        set_role(conn, person, configured_person.role, configured_person.name.as_deref())?;
+        set_role(conn, person, role, name)?;
     }
     crate::store::set_setting(conn, "configured_people", &fingerprint)
+}
+
+/// How many addresses the person has and how many tickets they request or own.
+pub fn addresses_and_tickets(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, i64)> {
+    let addresses = conn.prepare_cached("SELECT COUNT(*) FROM addresses WHERE person = ?1")?.query_row([person.0], |row| row.get(0))?;
+    let tickets = conn
+        .prepare_cached("SELECT COUNT(*) FROM tickets WHERE requester = ?1 OR owner = ?1")?
+        .query_row([person.0], |row| row.get(0))?;
+    Ok((addresses, tickets))
+}
+
+/// Whether `address` is its person's primary address.
+pub fn is_primary(conn: &Connection, address: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT is_primary FROM addresses WHERE address = ?1")?.query_row([address], |row| row.get(0))
+}
+
+/// Makes the first of the person's addresses (in address order) the primary one.
+pub fn promote_first_address(conn: &Connection, person: PersonId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE addresses SET is_primary = 1 WHERE address = (SELECT address FROM addresses WHERE person = ?1 ORDER BY address LIMIT 1)",
+    )?
+    .execute([person.0])?;
+    Ok(())
 }

@@ -90,6 +90,13 @@ pub fn add_history(
     Ok(())
 }
 
+/// Makes the history entry just added on this connection one that only agents and
+/// admins see.
+pub fn mark_last_history_internal(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE history SET internal = 1 WHERE id = last_insert_rowid()")?.execute([])?;
+    Ok(())
+}
+
 const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importance, t.priority,
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
     (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::Transport;
 use crate::config::OutboundConfig;
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 use crate::store::{self, Store};
 
 /// What one pass did.
@@ -45,14 +45,14 @@ pub fn deliver_due(
 
 /// Claims the next batch of rows due at `now`, in the caller's transaction: a process
 /// that has just queued letters claims them in the same commit.
-pub fn claim(conn: &rusqlite::Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Due>> {
+pub fn claim(conn: &rusqlite::Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Letter>> {
     store::outbox::claim_due(conn, now, now + Duration::minutes(LEASE_MINUTES), BATCH)
 }
 
 /// Delivers the rows [`claim`] returned through the configured transport; when that
 /// cannot even be set up, the rows are given back at once instead of waiting out
 /// their lease.
-pub fn deliver_claimed(store: &Store, config: &OutboundConfig, now: DateTime<Utc>, due: Vec<Due>) -> anyhow::Result<DeliveryReport> {
+pub fn deliver_claimed(store: &Store, config: &OutboundConfig, now: DateTime<Utc>, due: Vec<Letter>) -> anyhow::Result<DeliveryReport> {
     match super::from_config(config) {
         Ok(mut transport) => deliver_batches(store, transport.as_mut(), config, now, due),
         Err(error) => {
@@ -72,7 +72,7 @@ fn deliver_batches(
     transport: &mut dyn Transport,
     config: &OutboundConfig,
     now: DateTime<Utc>,
-    mut due: Vec<Due>,
+    mut due: Vec<Letter>,
 ) -> anyhow::Result<DeliveryReport> {
     let mut report = DeliveryReport::default();
     while !due.is_empty() {
@@ -87,7 +87,7 @@ fn deliver_batch(
     transport: &mut dyn Transport,
     config: &OutboundConfig,
     now: DateTime<Utc>,
-    due: &[Due],
+    due: &[Letter],
     report: &mut DeliveryReport,
 ) -> anyhow::Result<()> {
     // Hand everything over first, then record the results in one short commit: no
@@ -96,7 +96,7 @@ fn deliver_batch(
     for row in due {
         blocked.push(store::undeliverable::blocked_until(&store.conn, &row.recipient, now)?);
     }
-    let to_send: Vec<&Due> = due.iter().zip(&blocked).filter(|(_, blocked)| blocked.is_none()).map(|(row, _)| row).collect();
+    let to_send: Vec<&Letter> = due.iter().zip(&blocked).filter(|(_, blocked)| blocked.is_none()).map(|(row, _)| row).collect();
     let mut handed = transport.send_all(&to_send).into_iter();
     if handed.as_slice().iter().any(Result::is_ok) {
         crate::fault::point("after-send");

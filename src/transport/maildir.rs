@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{Transport, TransportError};
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 
 /// Creates `tmp/`, `new/` and `cur/` below `root` when missing.
 pub fn ensure_maildir(root: &Path) -> anyhow::Result<()> {
@@ -74,7 +74,7 @@ impl MaildirTransport {
     }
 
     /// Whether a file of `letter`'s outbox row with exactly its bytes is there.
-    fn already_delivered(&mut self, letter: &Due) -> std::io::Result<bool> {
+    fn already_delivered(&mut self, letter: &Letter) -> std::io::Result<bool> {
         if self.delivered.is_none() {
             self.delivered = Some(files_by_outbox_row(&self.root)?);
         }
@@ -84,14 +84,14 @@ impl MaildirTransport {
 }
 
 impl Transport for MaildirTransport {
-    fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
+    fn send(&mut self, letter: &Letter) -> Result<(), TransportError> {
         self.send_all(&[letter]).pop().unwrap_or(Ok(()))
     }
 
     /// Writes every letter into `tmp/`, flushes them to the disk together (one
-    /// `fdatasync` for a single letter, one `syncfs` for more), then renames each into
-    /// `new/`: one wait for the disk per batch instead of one per letter.
-    fn send_all(&mut self, letters: &[&Due]) -> Vec<Result<(), TransportError>> {
+    /// `fdatasync` for a single letter, one `syncfs` for more on Linux), then renames
+    /// each into `new/`: one wait for the disk per batch instead of one per letter.
+    fn send_all(&mut self, letters: &[&Letter]) -> Vec<Result<(), TransportError>> {
         let mut results: Vec<Result<(), TransportError>> = Vec::with_capacity(letters.len());
         let mut written = Vec::new();
         for (index, letter) in letters.iter().enumerate() {
@@ -109,7 +109,7 @@ impl Transport for MaildirTransport {
         let flushed = match written.as_slice() {
             [] => Ok(()),
             [(_, temporary, _)] => std::fs::File::open(temporary).and_then(|file| file.sync_data()),
-            _ => sync_filesystem(&self.root.join("tmp")),
+            _ => sync_written(&self.root.join("tmp"), written.iter().map(|(_, temporary, _)| temporary.as_path())),
         }
         .map_err(|error| format!("cannot flush to the disk: {error}"));
         for (index, temporary, delivered) in written {
@@ -134,8 +134,10 @@ fn write_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
     written
 }
 
-/// Flushes everything written to the filesystem that holds `dir` (syncfs(2)).
-fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
+/// Flushes the files just written into `dir` to the disk with one call: syncfs(2), which
+/// flushes the whole filesystem that holds `dir`.
+#[cfg(target_os = "linux")]
+fn sync_written<'a>(dir: &Path, _files: impl Iterator<Item = &'a Path>) -> std::io::Result<()> {
     use std::os::fd::AsRawFd as _;
     let dir = std::fs::File::open(dir)?;
     // SAFETY: syncfs only reads the descriptor, which `dir` keeps open for the call.
@@ -146,12 +148,27 @@ fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Flushes the files just written into `dir` to the disk where there is no syncfs(2).
+#[cfg(not(target_os = "linux"))]
+fn sync_written<'a>(dir: &Path, files: impl Iterator<Item = &'a Path>) -> std::io::Result<()> {
+    sync_each(dir, files)
+}
+
+/// The portable flush: each file's data, then the folder that names them.
+#[cfg(any(not(target_os = "linux"), test))]
+fn sync_each<'a>(dir: &Path, files: impl Iterator<Item = &'a Path>) -> std::io::Result<()> {
+    for file in files {
+        std::fs::File::open(file)?.sync_data()?;
+    }
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn letter(id: i64, raw: &[u8], maybe_handed_over: bool) -> Due {
-        Due {
+    fn letter(id: i64, raw: &[u8], maybe_handed_over: bool) -> Letter {
+        Letter {
             id,
             ticket: None,
             sender: "help@example.com".into(),
@@ -170,6 +187,18 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn the_portable_flush_flushes_each_file_and_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|index| dir.path().join(format!("letter{index}"))).collect();
+        for file in &files {
+            write_file(file, b"Subject: s\r\n\r\nx\r\n").unwrap();
+        }
+        sync_each(dir.path(), files.iter().map(PathBuf::as_path)).unwrap();
+        let missing = dir.path().join("never written");
+        assert!(sync_each(dir.path(), std::iter::once(missing.as_path())).is_err(), "a file that is not there is an error, not a silent success");
     }
 
     #[test]
@@ -204,7 +233,7 @@ mod tests {
     fn a_batch_is_flushed_once_and_every_letter_lands_in_new() {
         let dir = tempfile::tempdir().unwrap();
         let mut transport = MaildirTransport::new(dir.path()).unwrap();
-        let letters: Vec<Due> = (1..=3).map(|id| letter(id, format!("Subject: {id}\r\n\r\nx\r\n").as_bytes(), false)).collect();
+        let letters: Vec<Letter> = (1..=3).map(|id| letter(id, format!("Subject: {id}\r\n\r\nx\r\n").as_bytes(), false)).collect();
         let results = transport.send_all(&letters.iter().collect::<Vec<_>>());
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         let names = files(dir.path());

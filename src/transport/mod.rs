@@ -8,7 +8,7 @@ pub mod sendmail;
 pub mod smtp;
 
 use crate::config::{OutboundConfig, TransportKind};
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 
 /// Why a hand-over failed, and whether trying again may help.
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +29,11 @@ impl TransportError {
 
 /// Hands letters (envelope and raw bytes) to the next hop.
 pub trait Transport {
-    fn send(&mut self, letter: &Due) -> Result<(), TransportError>;
+    fn send(&mut self, letter: &Letter) -> Result<(), TransportError>;
 
     /// Hands over several letters, a result for each; a transport that can share work
     /// between them (one flush to the disk for all) does so.
-    fn send_all(&mut self, letters: &[&Due]) -> Vec<Result<(), TransportError>> {
+    fn send_all(&mut self, letters: &[&Letter]) -> Vec<Result<(), TransportError>> {
         letters.iter().map(|letter| self.send(letter)).collect()
     }
 }

@@ -5,7 +5,7 @@ use lettre::address::Envelope;
 use lettre::Transport as _;
 
 use super::{Transport, TransportError};
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 use crate::config::SendmailConfig;
 
 pub struct SendmailTransport {
@@ -27,7 +27,7 @@ pub(super) fn envelope(sender: &str, recipient: &str) -> Result<Envelope, Transp
 }
 
 impl Transport for SendmailTransport {
-    fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
+    fn send(&mut self, letter: &Letter) -> Result<(), TransportError> {
         let envelope = envelope(&letter.sender, &letter.recipient)?;
         // sendmail's exit status does not say whether another try could help; assume it can.
         self.inner.send_raw(&envelope, &letter.raw).map_err(|error| TransportError::transient(format!("sendmail failed: {error}")))

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 
 use super::sendmail::envelope;
 use super::{Transport, TransportError};
-use crate::store::outbox::Due;
+use crate::store::outbox::Letter;
 use crate::config::{SmtpConfig, SmtpSecurity};
 
 pub struct SmtpTransport {
@@ -234,7 +234,7 @@ impl Transport for SmtpTransport {
     /// Sends one letter after the other on the kept connection. A failure that leaves no
     /// usable connection (the server does not answer, or cannot be reached) defers the
     /// rest of the batch unsent: each of them would wait for the same timeout.
-    fn send_all(&mut self, letters: &[&Due]) -> Vec<Result<(), TransportError>> {
+    fn send_all(&mut self, letters: &[&Letter]) -> Vec<Result<(), TransportError>> {
         let mut results = Vec::with_capacity(letters.len());
         let mut unreachable: Option<String> = None;
         for letter in letters {
@@ -252,7 +252,7 @@ impl Transport for SmtpTransport {
         results
     }
 
-    fn send(&mut self, letter: &Due) -> Result<(), TransportError> {
+    fn send(&mut self, letter: &Letter) -> Result<(), TransportError> {
         let envelope = envelope(&letter.sender, &letter.recipient)?;
         let timeout = self.timeout();
         let server = self.server();

@@ -28,10 +28,10 @@ fn history_actions(desk: &Desk, ticket: i64) -> Vec<(String, String)> {
 /// The trust reqmail gives `raw`, computed by the library on the desk's own database.
 fn trust_of(desk: &Desk, raw: &[u8]) -> Trust {
     let config = reqmail::config::Config::from_file(&desk.config_path()).unwrap();
-    let context = reqmail::pipeline::Context::new(config).unwrap();
-    let store = reqmail::store::Store::open(&context.config.store).unwrap();
-    let mail = reqmail::parse::parse(raw).unwrap();
-    reqmail::identify::sender::trust(&store.conn, &mail, &context).unwrap()
+    let site = reqmail::site::Site::compile(config).unwrap();
+    let store = reqmail::store::Store::open(&site.config.store).unwrap();
+    let mail = reqmail::parse::parse(raw, &Default::default()).unwrap();
+    reqmail::identify::sender::trust(&store.conn, &mail, &site.config.mail, &site.threading).unwrap()
 }
 
 /// A ticket from ann@example.org and the tokened reply address of her receipt.
@@ -352,7 +352,7 @@ fn spoofed_internal_x_reqmail_headers_cannot_steer_a_ticket() {
     let tickets = desk.tickets();
     assert_eq!(tickets.len(), 2);
     assert_eq!(tickets[1]["queue"], "general", "internal headers are removed before anything reads them");
-    let mail = reqmail::parse::parse(other).unwrap();
+    let mail = reqmail::parse::parse(other, &Default::default()).unwrap();
     assert!(mail.headers.iter().all(|(name, _)| !name.starts_with("x-reqmail")));
 }
 
@@ -431,7 +431,7 @@ fn dos_by_huge_link_lists_nested_quotes_and_encoded_words_stays_linear() {
             (0..3)
                 .map(|_| {
                     let start = Instant::now();
-                    let mail = reqmail::parse::parse(raw.as_bytes()).unwrap();
+                    let mail = reqmail::parse::parse(raw.as_bytes(), &Default::default()).unwrap();
                     let _ = reqmail::interpret::body::visible_note(&mail.text);
                     start.elapsed()
                 })

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqmail::config::Config;
-use reqmail::pipeline::{self, Context, Incoming, Outcome};
+use reqmail::pipeline::{self, Incoming, Outcome};
+use reqmail::site::Site;
 use reqmail::store::Store;
 
 use crate::harness::{corpus, fixtures};
@@ -86,14 +87,14 @@ fn peak_rss_kb() -> u64 {
 /// Runs every `(name, bytes)` through spool and process in one in-memory desk;
 /// returns counts by outcome.
 fn run_all(variant: &str, inputs: &[(String, Vec<u8>)]) -> [usize; 4] {
-    let context = Context::new(Config::default()).unwrap();
-    let mut store = Store::open_in_memory(&context.config.store).unwrap();
+    let site = Site::compile(Config::default()).unwrap();
+    let mut store = Store::open_in_memory(&site.config.store).unwrap();
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let mut counts = [0usize; 4];
     for (name, raw) in inputs {
         let start = Instant::now();
         let spooled = pipeline::spool(&mut store, &[Incoming { raw, source: "test", recipient: None, queue: None }], now).unwrap();
-        let outcomes = pipeline::process(&context, &mut store, &pipeline::waiting(&spooled), now)
+        let outcomes = pipeline::process(&site, &mut store, &pipeline::waiting(&spooled), now)
             .unwrap_or_else(|error| panic!("{variant} {name}: {error:#}"));
         if outcomes.is_empty() {
             // The same Message-ID or bytes as an earlier file: deduplicated at the spool.

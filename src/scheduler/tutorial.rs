@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 use crate::config::TutorialConfig;
 use crate::identify::sender::{Sender, Trust};
-use crate::pipeline::Context;
+use crate::site::Site;
 use crate::store;
 use crate::ticket::{Role, Status, Ticket};
 
@@ -51,22 +51,22 @@ pub fn robot_address(config: &TutorialConfig, help_address: &str) -> String {
 }
 
 /// The scheduler's share: one transaction over the tutorial queue.
-pub fn tick(context: &Context, store: &mut crate::store::Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    if context.config.tutorial.queue.is_none() {
+pub fn tick(site: &Site, store: &mut crate::store::Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    if site.config.tutorial.queue.is_none() {
         return Ok(0);
     }
     let tx = store.write()?;
-    let steps = work(context, &tx, now)?;
+    let steps = work(site, &tx, now)?;
     tx.commit()?;
     Ok(steps)
 }
 
 /// Works every ticket of the tutorial queue that has been quiet for a step; returns how
 /// many steps were taken, in the caller's transaction.
-pub fn work(context: &Context, conn: &Connection, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let config = &context.config.tutorial;
+pub fn work(site: &Site, conn: &Connection, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let config = &site.config.tutorial;
     let Some(queue) = config.queue.as_deref() else { return Ok(0) };
-    let robot = robot_address(config, &context.config.mail.address);
+    let robot = robot_address(config, &site.config.mail.address);
     let filter = store::tickets::TicketFilter { queue: Some(queue.to_string()), ..Default::default() };
     let mut steps = 0;
     for ticket in store::tickets::list(conn, &filter)? {
@@ -86,7 +86,7 @@ pub fn work(context: &Context, conn: &Connection, now: DateTime<Utc>) -> anyhow:
             continue;
         }
         store::tickets::mark_job_done(conn, ticket.number, "tutorial", key, now)?;
-        act(context, conn, &ticket, &robot, &text.replace("{robot}", &robot), now)?;
+        act(site, conn, &ticket, &robot, &text.replace("{robot}", &robot), now)?;
         tracing::info!(ticket = ticket.number.0, step = key, "tutorial robot");
         steps += 1;
     }
@@ -94,7 +94,7 @@ pub fn work(context: &Context, conn: &Connection, now: DateTime<Utc>) -> anyhow:
 }
 
 /// The robot writes `text` on `ticket`, as an agent's reply would.
-fn act(context: &Context, conn: &Connection, ticket: &Ticket, robot: &str, text: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+fn act(site: &Site, conn: &Connection, ticket: &Ticket, robot: &str, text: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
     let person = match store::people::find_by_address(conn, robot)? {
         Some((person, _)) => person,
         None => store::people::create(conn, robot, Some("Tutorial Robot"), Role::Agent, now)?,
@@ -107,18 +107,18 @@ fn act(context: &Context, conn: &Connection, ticket: &Ticket, robot: &str, text:
         trust: Trust::Authentic { by: "tutorial".into() },
     };
     let plan = crate::plan::plan(crate::plan::PlanInput {
-        rules: &context.rules,
-        tag: &context.threading.tag,
-        lookup: &crate::pipeline::StoreLookup { conn, rules: &context.rules, now },
+        rules: &site.rules,
+        tag: &site.threading.tag,
+        lookup: &crate::plan::StoreLookup { conn, rules: &site.rules, now },
         inbound: crate::plan::Inbound { text: text.to_string(), ..Default::default() },
         class: &crate::classify::Class::Person,
         sender,
         current: Some(ticket),
         matched_by: None,
         follow_up_of: None,
-        rule_effects: Default::default(),
+        routing: Default::default(),
         now,
-    });
-    crate::apply::apply(conn, context, &plan, now)?;
+    })?;
+    crate::apply::apply(conn, site, &plan, now)?;
     Ok(())
 }

@@ -7,12 +7,16 @@
 //! fires once per ticket and threshold, survives restarts, and two ticks at once do
 //! it once: the write lock orders them and the second finds the row.
 
+pub mod retention;
+pub mod tutorial;
+
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::Connection;
 
 use crate::clock::format_time;
 use crate::identify::sender::{Sender, Trust};
-use crate::pipeline::{self, Context};
+use crate::pipeline;
+use crate::site::Site;
 use crate::plan::{self, Change, Notice};
 use crate::store::{self, Store};
 use crate::ticket::{ApprovalStage, Role, Status, Ticket};
@@ -39,8 +43,8 @@ pub struct TickReport {
 const TICKETS_PER_COMMIT: usize = 200;
 
 /// One scheduler pass at `now`, ending with delivery of the due outbox rows.
-pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
-    let mut report = TickReport { resumed: pipeline::resume(context, store, now)?, ..TickReport::default() };
+pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
+    let mut report = TickReport { resumed: pipeline::resume(site, store, now)?, ..TickReport::default() };
     let numbers = store::tickets::numbers_with_status(&store.conn, &[Status::New, Status::Open, Status::Hold, Status::Resolved, Status::Closed])?;
     // A pass over 100,000 tickets takes a second; in short transactions, mail arriving
     // meanwhile waits a millisecond for the write lock, not the whole pass.
@@ -48,37 +52,37 @@ pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow:
         let tx = store.write()?;
         for &ticket in chunk {
             let Some(ticket) = store::tickets::get(&tx, ticket)? else { continue };
-            run_jobs(context, &tx, &ticket, now, &mut report)?;
+            run_jobs(site, &tx, &ticket, now, &mut report)?;
         }
         tx.commit()?;
     }
-    report.purged = crate::ops::retention::purge_due(&context.config.retention, store, now)?;
-    report.tutorial_steps = crate::ops::tutorial::tick(context, store, now)?;
-    let outbound = &context.config.outbound;
+    report.purged = retention::purge_due(&site.config.retention, store, now)?;
+    report.tutorial_steps = tutorial::tick(site, store, now)?;
+    let outbound = &site.config.outbound;
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;
     Ok(report)
 }
 
-fn system_actor(context: &Context) -> Sender {
+fn system_actor(site: &Site) -> Sender {
     Sender {
-        address: context.config.mail.address.clone(),
-        name: Some(context.config.mail.name.clone()),
+        address: site.config.mail.address.clone(),
+        name: Some(site.config.mail.name.clone()),
         person: None,
         role: Role::Admin,
         trust: Trust::Authentic { by: "scheduler".into() },
     }
 }
 
-fn run_jobs(context: &Context, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<()> {
-    let rules = &context.rules;
+fn run_jobs(site: &Site, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<()> {
+    let rules = &site.rules;
     let queue = rules.queue(&ticket.queue);
     let fire = |job: &str, key: String, changes: Vec<Change>, notices: Vec<Notice>| -> anyhow::Result<bool> {
         if !store::tickets::mark_job_done(conn, ticket.number, job, &key, now)? {
             return Ok(false);
         }
-        let plan = plan::system(ticket.number, system_actor(context), changes, notices);
-        crate::apply::apply(conn, context, &plan, now)?;
+        let plan = plan::system(ticket.number, system_actor(site), changes, notices);
+        crate::apply::apply(conn, site, &plan, now)?;
         tracing::info!(ticket = ticket.number.0, job, key, "scheduler job");
         Ok(true)
     };

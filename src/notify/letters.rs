@@ -1,0 +1,313 @@
+//! The letters a change sends: for each reader, the data the templates see, the body
+//! rendered in the reader's language, the message composed with its thread and loop
+//! headers, and the rate limits of RFC 3834 applied. `apply` writes what comes out
+//! with its outbox rows; nothing here sends anything.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::compose::{compose, AutoSubmitted, Outgoing};
+use super::readers::addressees;
+use super::render::Templates;
+use crate::clock::format_time;
+use crate::config::Config;
+use crate::identify::thread::Threading;
+use crate::interpret::commands::Refusal;
+use crate::plan::{Notice, Plan};
+use crate::rules::Rules;
+use crate::store;
+use crate::ticket::{Role, SpoolId, Ticket, TicketId};
+
+/// What the templates see of a ticket.
+#[derive(Debug, Serialize)]
+struct TicketView<'a> {
+    number: i64,
+    subject: &'a str,
+    status: &'a str,
+    queue: &'a str,
+    importance: &'a str,
+    priority: &'a str,
+    requester: &'a str,
+    owner: Option<&'a str>,
+    cc: &'a [String],
+    category: Option<&'a str>,
+    host: Option<&'a str>,
+    due: Option<String>,
+    requested_due: Option<String>,
+    committed_due: Option<String>,
+    time_spent_minutes: i64,
+}
+
+impl<'a> TicketView<'a> {
+    fn of(ticket: &'a Ticket) -> TicketView<'a> {
+        TicketView {
+            number: ticket.number.0,
+            subject: &ticket.subject,
+            status: ticket.status.as_str(),
+            queue: &ticket.queue,
+            importance: ticket.importance.as_str(),
+            priority: ticket.priority.as_str(),
+            requester: &ticket.requester,
+            owner: ticket.owner.as_deref(),
+            cc: &ticket.cc,
+            category: ticket.category.as_deref(),
+            host: ticket.host.as_deref(),
+            due: ticket.due.map(format_time),
+            requested_due: ticket.requested_due.map(format_time),
+            committed_due: ticket.committed_due.map(format_time),
+            time_spent_minutes: ticket.time_spent_minutes,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RefusalView<'a> {
+    field: &'a str,
+    value: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct LetterData<'a> {
+    ticket: TicketView<'a>,
+    recipient_name: Option<&'a str>,
+    author: String,
+    note: &'a str,
+    changes: &'a [String],
+    refusals: Vec<RefusalView<'a>>,
+    attachments: Vec<&'a str>,
+    checklist: Vec<String>,
+    brief: bool,
+    created: bool,
+    grace_days: i64,
+    internal: bool,
+    unverified: bool,
+    subject_tag: &'a str,
+    help_name: &'a str,
+    help_address: &'a str,
+}
+
+/// The template of each kind of mail, as the ticket's history names it.
+fn template(notice: Notice) -> &'static str {
+    match notice {
+        Notice::Receipt => "receipt",
+        Notice::Update => "update",
+        Notice::Refusal => "refusal",
+        Notice::Clarification => "clarification",
+        Notice::Resolution => "resolution",
+        Notice::AutoClosed => "closed",
+        Notice::Reminder => "reminder",
+        Notice::Escalation => "escalation",
+        Notice::Nag => "nag",
+        Notice::HoldTimeout => "hold_timeout",
+        Notice::Survey => "survey",
+        Notice::RuleTemplate(_) => "rule template",
+    }
+}
+
+/// The parts of the site letters are written with.
+#[derive(Clone, Copy)]
+pub struct Writer<'a> {
+    pub config: &'a Config,
+    pub rules: &'a Rules,
+    pub threading: &'a Threading,
+    pub templates: &'a Templates,
+}
+
+/// One letter, composed and admitted by the rate limits, for the outbox.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub ticket: Option<TicketId>,
+    /// The kind of mail, as the history lists it (`receipt`, `update`, …).
+    pub kind: &'static str,
+    /// The template it was rendered from.
+    pub template: String,
+    pub to: String,
+    pub role: Role,
+    pub subject: String,
+    pub message_id: String,
+    pub raw: Vec<u8>,
+}
+
+/// The letters of one change.
+#[derive(Debug, Default)]
+pub struct Letters {
+    pub ready: Vec<Composed>,
+    /// Letters due but not written, with the reason (for the history).
+    pub withheld: Vec<String>,
+}
+
+/// What one change to `ticket` (as it is after `plan`) writes to whom.
+pub fn letters(
+    conn: &Connection,
+    writer: Writer<'_>,
+    plan: &Plan,
+    ticket: &Ticket,
+    summary: &[String],
+    created: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Letters> {
+    let mut letters = Letters::default();
+    let addressed = addressees(conn, writer.rules, plan, ticket, created, now)?;
+    if addressed.is_empty() {
+        return Ok(letters);
+    }
+    let config = writer.config;
+    let references = store::tickets::thread_references(conn, ticket.number)?;
+    let checklist = checklist(writer.rules, ticket);
+    let author_name = plan.sender.name.clone().unwrap_or_else(|| plan.sender.address.clone());
+    let author = if plan.unverified { format!("{author_name} (unverified sender)") } else { author_name };
+    let subject = writer.threading.tag.subject_for(ticket.number, &ticket.subject);
+    for (sequence, (notice, reader)) in addressed.iter().enumerate() {
+        let data = LetterData {
+            ticket: TicketView::of(ticket),
+            recipient_name: reader.name.as_deref(),
+            author: author.clone(),
+            note: &plan.note,
+            changes: summary,
+            refusals: plan.refusals.iter().map(|Refusal { field, value, reason }| RefusalView { field, value, reason }).collect(),
+            attachments: plan.attachments.iter().map(|attachment| attachment.filename.as_str()).collect(),
+            checklist: checklist.clone(),
+            brief: reader.brief,
+            created,
+            grace_days: writer.rules.grace(&ticket.queue).num_days(),
+            internal: plan.internal,
+            unverified: plan.unverified,
+            subject_tag: &config.mail.subject_tag,
+            help_name: &config.mail.name,
+            help_address: &config.mail.address,
+        };
+        let template_name = match notice {
+            Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),
+            _ => template(*notice),
+        };
+        let body = writer.templates.render(&ticket.queue, &reader.language, template_name, &data)?;
+        let auto_submitted = match notice {
+            Notice::Receipt | Notice::Refusal | Notice::Clarification => AutoSubmitted::AutoReplied,
+            _ => AutoSubmitted::AutoGenerated,
+        };
+        let reply_to = crate::identify::token::reply_address(conn, &config.mail, writer.threading, ticket.number, &reader.address)?;
+        let composed = compose(&Outgoing {
+            ticket: Some(ticket.number),
+            from_name: &config.mail.name,
+            from_address: &config.mail.address,
+            reply_to: &reply_to,
+            to_address: &reader.address,
+            to_name: reader.name.as_deref(),
+            subject: &subject,
+            body: &body,
+            in_reply_to: plan.message_id.as_deref(),
+            references: &references,
+            auto_submitted,
+            date: now,
+            cause: plan.message.map_or(0, |message| message.0),
+            sequence: sequence as u64,
+        });
+        // An address we cannot write to (a customer's typo) costs that one letter, not the ticket.
+        let (message_id, raw) = match composed {
+            Ok(composed) => composed,
+            Err(error) => {
+                letters.withheld.push(format!("no mail to {}: {error:#}", reader.address));
+                continue;
+            }
+        };
+        // RFC 3834 §2: no loops. A suppressed letter becomes a history note, not an outbox row.
+        if let Err(reason) = store::ratelimit::admit(conn, &config.limits, &reader.address, Some(ticket.number), now)? {
+            letters.withheld.push(reason);
+            continue;
+        }
+        letters.ready.push(Composed {
+            ticket: Some(ticket.number),
+            kind: template(*notice),
+            template: template_name.to_string(),
+            to: reader.address.clone(),
+            role: reader.role,
+            subject: subject.clone(),
+            message_id,
+            raw,
+        });
+    }
+    Ok(letters)
+}
+
+/// The ticket's checklist as the letters show it, ticked items marked.
+fn checklist(rules: &Rules, ticket: &Ticket) -> Vec<String> {
+    rules
+        .checklist(ticket.category.as_deref())
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let mark = if ticket.checks.contains(&(index as u32 + 1)) { "x" } else { " " };
+            format!("[{mark}] {}. {item}", index + 1)
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+struct NoticeData<'a> {
+    recipient_name: Option<&'a str>,
+    reason: &'a str,
+    help_name: &'a str,
+    help_address: &'a str,
+}
+
+/// A short notice to a sender whose message made no ticket (an unknown sender rejected,
+/// a message too large).
+#[derive(Debug, Clone, Copy)]
+pub struct SenderNotice<'a> {
+    pub recipient: &'a str,
+    pub template: &'a str,
+    /// Sent once per key and address.
+    pub once_key: &'a str,
+    pub reason: &'a str,
+    /// The message it answers.
+    pub cause: SpoolId,
+}
+
+/// The letter of `notice`: once per key and address, within the rate limits, and never
+/// to machines (the caller checks that); `None` when none is due.
+pub fn notice(conn: &Connection, writer: Writer<'_>, notice: &SenderNotice<'_>, now: DateTime<Utc>) -> anyhow::Result<Option<Composed>> {
+    let &SenderNotice { recipient, template: template_name, once_key, reason, cause } = notice;
+    let config = writer.config;
+    if !store::people::first_notice(conn, recipient, once_key, now)? {
+        return Ok(None);
+    }
+    if store::ratelimit::admit(conn, &config.limits, recipient, None, now)?.is_err() {
+        return Ok(None);
+    }
+    let data = NoticeData { recipient_name: None, reason, help_name: &config.mail.name, help_address: &config.mail.address };
+    let body = writer.templates.render(&writer.rules.default_queue, "en", template_name, &data)?;
+    let subject = match template_name {
+        "rejected" => "Your message to the help desk",
+        _ => "Your message could not be processed",
+    };
+    let composed = compose(&Outgoing {
+        ticket: None,
+        from_name: &config.mail.name,
+        from_address: &config.mail.address,
+        reply_to: &config.mail.address,
+        to_address: recipient,
+        to_name: None,
+        subject,
+        body: &body,
+        in_reply_to: None,
+        references: &[],
+        auto_submitted: AutoSubmitted::AutoReplied,
+        date: now,
+        cause: cause.0,
+        sequence: 0,
+    });
+    let Ok((message_id, raw)) = composed else { return Ok(None) };
+    let role = store::people::profile(conn, recipient)?.map_or(Role::Customer, |profile| profile.role);
+    Ok(Some(Composed {
+        ticket: None,
+        kind: "notice",
+        template: template_name.to_string(),
+        to: recipient.to_string(),
+        role,
+        subject: subject.to_string(),
+        message_id,
+        raw,
+    }))
+}

@@ -1,0 +1,66 @@
+//! The site: the configuration and everything compiled from it once, when it is loaded
+//! (DESIGN §5 "compile when loading"): the threading addresses and subject tag, the
+//! templates, and the rules. Every step gets what it needs from here; nothing is compiled
+//! again while mail is processed.
+
+use rusqlite::Connection;
+
+use crate::config::Config;
+use crate::identify::sender::{self, Configured, Sender};
+use crate::identify::thread::Threading;
+use crate::notify::letters::Writer;
+use crate::notify::render::Templates;
+use crate::parse::Mail;
+use crate::rules::Rules;
+
+/// The configuration and what is compiled from it.
+pub struct Site {
+    pub config: Config,
+    pub threading: Threading,
+    pub templates: Templates,
+    pub rules: Rules,
+}
+
+impl Site {
+    /// Compiles `config`; an error names the configuration key (exit 78 at the binary).
+    pub fn compile(config: Config) -> anyhow::Result<Site> {
+        let templates = load_templates(&config)?;
+        let threading = Threading::new(&config.mail);
+        let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
+        for (index, rule) in rules.rules.iter().enumerate() {
+            if let Some(template) = rule.then.template.as_deref().filter(|template| !templates.has(template)) {
+                anyhow::bail!(
+                    "{}: rules[{index}] ({:?}).then.template = {template:?}: no such template; put en/{template}.hbs into templates.dir",
+                    config.origin_text(),
+                    rule.name
+                );
+            }
+        }
+        Ok(Site { config, threading, templates, rules })
+    }
+
+    /// What letters are written with.
+    pub fn writer(&self) -> Writer<'_> {
+        Writer { config: &self.config, rules: &self.rules, threading: &self.threading, templates: &self.templates }
+    }
+
+    /// Step 5: who sent `mail`, with the role the configuration gives them (see
+    /// [`sender::identify`]).
+    pub fn identify_sender(&self, conn: &Connection, mail: &Mail) -> rusqlite::Result<Option<Sender>> {
+        let configured = |address: &str| {
+            self.rules.configured_person(address).map(|person| Configured { role: person.role, name: person.name.as_deref() })
+        };
+        sender::identify(conn, mail, &self.config, &self.threading, configured)
+    }
+}
+
+/// The built-in templates, overridden by `templates.dir`, then by each queue's own.
+fn load_templates(config: &Config) -> anyhow::Result<Templates> {
+    let mut templates = Templates::load(config.templates.dir.as_deref())?;
+    for (queue, queue_config) in &config.queues {
+        if let Some(dir) = &queue_config.templates_dir {
+            templates.add_queue_templates(&queue.to_lowercase(), dir)?;
+        }
+    }
+    Ok(templates)
+}
