@@ -151,8 +151,11 @@ pub fn process_then<T>(
     Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
 }
 
+/// One processed message: its spool id, how it ended, and the record of why.
+pub type Handled = (SpoolId, Outcome, Decision);
+
 /// [`process`], with the [`Decision`] record of each message.
-pub fn process_decided(site: &Site, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<(SpoolId, Outcome, Decision)>> {
+pub fn process_decided(site: &Site, store: &mut Store, ids: &[SpoolId], now: DateTime<Utc>) -> anyhow::Result<Vec<Handled>> {
     Ok(process_decided_then(site, store, ids, now, |_| Ok(()))?.0)
 }
 
@@ -162,7 +165,7 @@ fn process_decided_then<T>(
     ids: &[SpoolId],
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
-) -> anyhow::Result<(Vec<(SpoolId, Outcome, Decision)>, T)> {
+) -> anyhow::Result<(Vec<Handled>, T)> {
     let mut tx = store.write()?;
     store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
     let mut decided = Vec::with_capacity(ids.len());
