@@ -1,5 +1,7 @@
 //! `reqmail ticket`: show, list and update tickets without mail.
 
+use std::io::Write;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -64,22 +66,54 @@ impl TicketCommand {
                     owner: owner.clone(),
                     limit: *limit,
                 };
-                let tickets = store::tickets::list(&setup.open_store()?.conn, &filter)?;
-                if *json {
-                    let list: Vec<Value> = tickets.iter().map(ticket_json).collect();
-                    println!("{}", serde_json::to_string_pretty(&list).expect("JSON values serialise"));
+                let store = setup.open_store()?;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let written = if *json {
+                    write_json_list(&store.conn, &filter, &mut out)
                 } else {
-                    for ticket in &tickets {
-                        println!(
+                    store::tickets::for_each(&store.conn, &filter, |ticket| {
+                        writeln!(
+                            out,
                             "{:>6}  {:<8}  {:<8}  {:<12}  {:<28}  {}",
                             ticket.number, ticket.status, ticket.priority, ticket.queue, ticket.requester, ticket.subject
-                        );
-                    }
+                        )
+                        .map_err(|_| ListError::Output)
+                    })
+                    .and_then(|()| out.flush().map_err(|_| ListError::Output))
+                };
+                match written {
+                    // A reader that went away (`| head`) has what it wanted.
+                    Ok(()) | Err(ListError::Output) => {}
+                    Err(ListError::Store(error)) => return Err(error.into()),
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Why a streamed listing stopped.
+enum ListError {
+    Store(rusqlite::Error),
+    /// Stdout failed, as `print_line` tolerates.
+    Output,
+}
+
+impl From<rusqlite::Error> for ListError {
+    fn from(error: rusqlite::Error) -> ListError {
+        ListError::Store(error)
+    }
+}
+
+/// The listing as one pretty-printed JSON array, written ticket by ticket.
+fn write_json_list(conn: &rusqlite::Connection, filter: &TicketFilter, out: &mut impl Write) -> Result<(), ListError> {
+    use serde::ser::{SerializeSeq as _, Serializer as _};
+    let output = |_| ListError::Output;
+    let mut serializer = serde_json::Serializer::pretty(&mut *out);
+    let mut list = serializer.serialize_seq(None).map_err(output)?;
+    store::tickets::for_each(conn, filter, |ticket| list.serialize_element(&ticket_json(&ticket)).map_err(output))?;
+    list.end().map_err(output)?;
+    writeln!(out).and_then(|()| out.flush()).map_err(|_| ListError::Output)
 }
 
 /// The ticket object of DESIGN §5, without history.

@@ -333,6 +333,13 @@ impl Rules {
     }
 
     /// How long a resolved ticket in `queue` waits for its customer.
+    /// The settings the scheduler's job times follow from, as text that differs when they do.
+    pub fn scheduler_fingerprint(&self) -> String {
+        let mut queues: Vec<_> = self.queues.values().map(|queue| (&queue.name, queue.grace, queue.hold_timeout, queue.nag_after)).collect();
+        queues.sort_by(|a, b| a.0.cmp(b.0));
+        format!("{:?}", (queues, self.default_grace, &self.reminder_thresholds, self.survey))
+    }
+
     pub fn grace(&self, queue: &str) -> Duration {
         self.queue(queue).map_or(self.default_grace, |queue| queue.grace)
     }

@@ -18,6 +18,7 @@ use crate::identify::sender::{Sender, Trust};
 use crate::pipeline;
 use crate::site::Site;
 use crate::plan::{self, Change, Notice};
+use crate::rules::Rules;
 use crate::store::{self, Store};
 use crate::ticket::{ApprovalStage, Role, Status, Ticket};
 use crate::transport::{self, deliver::DeliveryReport};
@@ -43,16 +44,27 @@ pub struct TickReport {
 const TICKETS_PER_COMMIT: usize = 200;
 
 /// One scheduler pass at `now`, ending with delivery of the due outbox rows.
+///
+/// Only tickets whose `scheduler_at` has come are read: each look ends by storing when
+/// the ticket's next job can fire, and a change to the ticket resets that in SQL (see
+/// migration 0010), so a pass with nothing due costs one index probe at any store size.
 pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
     let mut report = TickReport { resumed: pipeline::resume(site, store, now)?, ..TickReport::default() };
-    let numbers = store::tickets::numbers_with_status(&store.conn, &[Status::New, Status::Open, Status::Hold, Status::Resolved, Status::Closed])?;
-    // A pass over 100,000 tickets takes a second; in short transactions, mail arriving
-    // meanwhile waits a millisecond for the write lock, not the whole pass.
+    reschedule_if_rules_changed(site, store)?;
+    let numbers = store::tickets::due_for_scheduler(&store.conn, &format_time(now))?;
+    // In short transactions, mail arriving meanwhile waits a millisecond for the write
+    // lock, not the whole pass.
     for chunk in numbers.chunks(TICKETS_PER_COMMIT) {
         let tx = store.write()?;
-        for &ticket in chunk {
-            let Some(ticket) = store::tickets::get(&tx, ticket)? else { continue };
+        for &number in chunk {
+            let Some(ticket) = store::tickets::get(&tx, number)? else { continue };
             run_jobs(site, &tx, &ticket, now, &mut report)?;
+            // Read again: a job's own effect (closing, say) may arm the next job.
+            let next = match store::tickets::get(&tx, number)? {
+                Some(ticket) => next_look(&site.rules, &ticket, now),
+                None => None,
+            };
+            store::tickets::set_scheduler_at(&tx, number, next.map(format_time).as_deref())?;
         }
         tx.commit()?;
     }
@@ -62,6 +74,88 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;
     Ok(report)
+}
+
+/// The times stored in `scheduler_at` follow from the rules (grace periods, thresholds,
+/// timeouts): when those change, every ticket is looked at once more.
+fn reschedule_if_rules_changed(site: &Site, store: &mut Store) -> anyhow::Result<()> {
+    let fingerprint = site.rules.scheduler_fingerprint();
+    if store::setting(&store.conn, SCHEDULER_RULES)?.as_deref() == Some(fingerprint.as_str()) {
+        return Ok(());
+    }
+    let tx = store.write()?;
+    store::tickets::reschedule_all(&tx)?;
+    store::set_setting(&tx, SCHEDULER_RULES, &fingerprint)?;
+    tx.commit()?;
+    Ok(())
+}
+
+const SCHEDULER_RULES: &str = "scheduler_rules";
+
+/// One timed job of a ticket: it fires once per `key` from `at`, and not from `until` on.
+struct Job {
+    name: &'static str,
+    key: String,
+    at: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    changes: Vec<Change>,
+    notice: Notice,
+    counted_in: fn(&mut TickReport) -> &mut usize,
+}
+
+impl Job {
+    fn due(&self, now: DateTime<Utc>) -> bool {
+        now >= self.at && self.until.is_none_or(|until| now < until)
+    }
+}
+
+/// The jobs the ticket's state and the rules give it, due or not.
+fn jobs(rules: &Rules, ticket: &Ticket) -> Vec<Job> {
+    let queue = rules.queue(&ticket.queue);
+    let job = |name, key, at, changes, notice, counted_in| Job { name, key, at, until: None, changes, notice, counted_in };
+    let mut jobs = Vec::new();
+    match ticket.status {
+        Status::Resolved => {
+            let waits_for_customer = ticket.approval_stage != Some(ApprovalStage::Supervisor);
+            if let Some(resolved_at) = ticket.resolved_at.filter(|_| waits_for_customer) {
+                let changes = vec![Change::Status { to: Status::Closed, why: Some("no answer within the grace period") }];
+                jobs.push(job("auto-close", format_time(resolved_at), resolved_at + rules.grace(&ticket.queue), changes, Notice::AutoClosed, |report| &mut report.auto_closed));
+            }
+        }
+        Status::Closed => {
+            if let Some(closed) = ticket.closed_at.filter(|_| rules.survey) {
+                jobs.push(job("survey", "once".into(), closed, Vec::new(), Notice::Survey, |report| &mut report.surveys));
+            }
+        }
+        Status::Hold => {
+            let timeout = queue.and_then(|queue| queue.hold_timeout);
+            if let (Some(timeout), Some(started)) = (timeout, ticket.hold_started) {
+                let changes = vec![Change::Status { to: Status::Open, why: Some("the hold timed out") }];
+                jobs.push(job("hold-timeout", format_time(started), started + timeout, changes, Notice::HoldTimeout, |report| &mut report.hold_timeouts));
+            }
+        }
+        Status::New | Status::Open => {
+            if let Some(due) = ticket.due {
+                jobs.push(job("escalation", "due".into(), due, Vec::new(), Notice::Escalation, |report| &mut report.escalations));
+                let span = due - ticket.created;
+                for threshold in &rules.reminder_thresholds {
+                    let at = ticket.created + Duration::milliseconds((span.num_milliseconds() as f64 * threshold) as i64);
+                    jobs.push(Job { until: Some(due), ..job("reminder", threshold.to_string(), at, Vec::new(), Notice::Reminder, |report| &mut report.reminders) });
+                }
+            }
+            if let Some(nag_after) = queue.and_then(|queue| queue.nag_after) {
+                jobs.push(job("nag", format_time(ticket.updated), ticket.updated + nag_after, Vec::new(), Notice::Nag, |report| &mut report.nags));
+            }
+        }
+        Status::Merged | Status::Rejected => {}
+    }
+    jobs
+}
+
+/// When `tick` next needs to look at the ticket, having run its jobs due at `now`: the
+/// earliest job that can still fire (one due exactly now waits for the next pass).
+fn next_look(rules: &Rules, ticket: &Ticket, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    jobs(rules, ticket).into_iter().filter(|job| job.at >= now && job.until.is_none_or(|until| job.at < until)).map(|job| job.at).min()
 }
 
 fn system_actor(site: &Site) -> Sender {
@@ -75,61 +169,14 @@ fn system_actor(site: &Site) -> Sender {
 }
 
 fn run_jobs(site: &Site, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<()> {
-    let rules = &site.rules;
-    let queue = rules.queue(&ticket.queue);
-    let fire = |job: &str, key: String, changes: Vec<Change>, notices: Vec<Notice>| -> anyhow::Result<bool> {
-        if !store::tickets::mark_job_done(conn, ticket.number, job, &key, now)? {
-            return Ok(false);
+    for job in jobs(&site.rules, ticket).into_iter().filter(|job| job.due(now)) {
+        if !store::tickets::mark_job_done(conn, ticket.number, job.name, &job.key, now)? {
+            continue;
         }
-        let plan = plan::system(ticket.number, system_actor(site), changes, notices);
+        let plan = plan::system(ticket.number, system_actor(site), job.changes, vec![job.notice]);
         crate::apply::apply(conn, site, &plan, now)?;
-        tracing::info!(ticket = ticket.number.0, job, key, "scheduler job");
-        Ok(true)
-    };
-    match ticket.status {
-        Status::Resolved => {
-            let Some(resolved_at) = ticket.resolved_at else { return Ok(()) };
-            let waits_for_customer = ticket.approval_stage != Some(ApprovalStage::Supervisor);
-            if waits_for_customer && now >= resolved_at + rules.grace(&ticket.queue) {
-                let changes = vec![Change::Status { to: Status::Closed, why: Some("no answer within the grace period") }];
-                report.auto_closed += fire("auto-close", format_time(resolved_at), changes, vec![Notice::AutoClosed])? as usize;
-            }
-        }
-        Status::Closed => {
-            if rules.survey && ticket.closed_at.is_some_and(|closed| now >= closed) {
-                report.surveys += fire("survey", "once".into(), Vec::new(), vec![Notice::Survey])? as usize;
-            }
-        }
-        Status::Hold => {
-            let timeout = queue.and_then(|queue| queue.hold_timeout);
-            if let (Some(timeout), Some(started)) = (timeout, ticket.hold_started) {
-                if now >= started + timeout {
-                    let changes = vec![Change::Status { to: Status::Open, why: Some("the hold timed out") }];
-                    report.hold_timeouts += fire("hold-timeout", format_time(started), changes, vec![Notice::HoldTimeout])? as usize;
-                }
-            }
-        }
-        Status::New | Status::Open => {
-            if let Some(due) = ticket.due {
-                if now >= due {
-                    report.escalations += fire("escalation", "due".into(), Vec::new(), vec![Notice::Escalation])? as usize;
-                } else {
-                    let span = due - ticket.created;
-                    for threshold in &rules.reminder_thresholds {
-                        let at = ticket.created + Duration::milliseconds((span.num_milliseconds() as f64 * threshold) as i64);
-                        if now >= at {
-                            report.reminders += fire("reminder", threshold.to_string(), Vec::new(), vec![Notice::Reminder])? as usize;
-                        }
-                    }
-                }
-            }
-            if let Some(nag_after) = queue.and_then(|queue| queue.nag_after) {
-                if now >= ticket.updated + nag_after {
-                    report.nags += fire("nag", format_time(ticket.updated), Vec::new(), vec![Notice::Nag])? as usize;
-                }
-            }
-        }
-        Status::Merged | Status::Rejected => {}
+        tracing::info!(ticket = ticket.number.0, job = job.name, key = job.key, "scheduler job");
+        *(job.counted_in)(report) += 1;
     }
     Ok(())
 }

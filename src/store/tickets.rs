@@ -1,6 +1,7 @@
 //! Tickets, their Cc lists and their history.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::{format_time, parse_time};
@@ -169,30 +170,53 @@ pub struct TicketFilter {
 }
 
 pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ticket>> {
-    let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets t
-         WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.queue = ?2)
-           AND (?3 IS NULL OR t.requester = (SELECT person FROM addresses WHERE address = lower(?3)))
-           AND (?4 IS NULL OR t.owner = (SELECT person FROM addresses WHERE address = lower(?4)))
-         ORDER BY t.number LIMIT ?5"
-    );
-    let mut tickets: Vec<Ticket> = conn
-        .prepare(&sql)?
-        .query_map(
-            params![
-                filter.status.map(Status::as_str),
-                filter.queue,
-                filter.requester,
-                filter.owner,
-                filter.limit.unwrap_or(-1)
-            ],
-            ticket_from_row,
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    for ticket in &mut tickets {
-        ticket.cc = cc_addresses(conn, ticket.number)?;
-    }
+    let mut tickets = Vec::new();
+    for_each(conn, filter, |ticket| {
+        tickets.push(ticket);
+        Ok::<_, rusqlite::Error>(())
+    })?;
     Ok(tickets)
+}
+
+/// Hands the tickets `filter` selects to `each`, in number order, one at a time: a
+/// listing of a million tickets holds one of them in memory.
+pub fn for_each<E: From<rusqlite::Error>>(conn: &Connection, filter: &TicketFilter, mut each: impl FnMut(Ticket) -> Result<(), E>) -> Result<(), E> {
+    let (sql, values) = list_query(filter);
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+    while let Some(row) = rows.next()? {
+        let mut ticket = ticket_from_row(row)?;
+        ticket.cc = cc_addresses(conn, ticket.number)?;
+        each(ticket)?;
+    }
+    Ok(())
+}
+
+/// The SELECT of a listing and its parameters. Only the filters given become terms:
+/// `(?1 IS NULL OR status = ?1)` would keep SQLite from using the index on status, and
+/// the listing would read every ticket.
+fn list_query(filter: &TicketFilter) -> (String, Vec<Value>) {
+    let mut terms = Vec::new();
+    let mut values = Vec::new();
+    let mut term = |values: &mut Vec<Value>, value: Value, condition: &str| {
+        values.push(value);
+        terms.push(condition.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(status) = filter.status {
+        term(&mut values, Value::Text(status.as_str().into()), "t.status = ?");
+    }
+    if let Some(queue) = &filter.queue {
+        term(&mut values, Value::Text(queue.clone()), "t.queue = ?");
+    }
+    if let Some(requester) = &filter.requester {
+        term(&mut values, Value::Text(requester.clone()), "t.requester = (SELECT person FROM addresses WHERE address = lower(?))");
+    }
+    if let Some(owner) = &filter.owner {
+        term(&mut values, Value::Text(owner.clone()), "t.owner = (SELECT person FROM addresses WHERE address = lower(?))");
+    }
+    let filters = if terms.is_empty() { String::new() } else { format!("WHERE {}", terms.join(" AND ")) };
+    values.push(Value::Integer(filter.limit.unwrap_or(-1)));
+    (format!("SELECT {TICKET_COLUMNS} FROM tickets t {filters} ORDER BY t.number LIMIT ?{}", values.len()), values)
 }
 
 pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<String>> {
@@ -365,18 +389,27 @@ pub fn record_survey(conn: &Connection, ticket: TicketId, rating: u8, message: O
     Ok(())
 }
 
-/// Tickets in `statuses`, for the scheduler; ordered by number.
-pub fn numbers_with_status(conn: &Connection, statuses: &[Status]) -> rusqlite::Result<Vec<TicketId>> {
-    let wanted: Vec<&str> = statuses.iter().map(|status| status.as_str()).collect();
-    let mut numbers = Vec::new();
-    let mut statement = conn.prepare_cached("SELECT number FROM tickets WHERE status = ?1 ORDER BY number")?;
-    for status in wanted {
-        for number in statement.query_map([status], |row| row.get(0))? {
-            numbers.push(TicketId(number?));
-        }
-    }
+/// Tickets whose `scheduler_at` has come by `now` (RFC 3339 text), for the scheduler;
+/// ordered by number.
+pub fn due_for_scheduler(conn: &Connection, now: &str) -> rusqlite::Result<Vec<TicketId>> {
+    let mut numbers: Vec<TicketId> = conn
+        .prepare_cached("SELECT number FROM tickets WHERE scheduler_at <= ?1")?
+        .query_map([now], |row| Ok(TicketId(row.get(0)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     numbers.sort();
     Ok(numbers)
+}
+
+/// When the scheduler next looks at `ticket` (RFC 3339 text; `None`: only after a change).
+pub fn set_scheduler_at(conn: &Connection, ticket: TicketId, at: Option<&str>) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET scheduler_at = ?2 WHERE number = ?1")?.execute(params![ticket.0, at])?;
+    Ok(())
+}
+
+/// Has the scheduler look at every ticket that can have timed jobs at its next pass.
+pub fn reschedule_all(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("UPDATE tickets SET scheduler_at = '' WHERE status NOT IN ('merged', 'rejected') AND scheduler_at IS NOT ''", [])?;
+    Ok(())
 }
 
 /// Active tickets (new, open, hold) owned by each of `people`, and when each last got a
@@ -386,4 +419,61 @@ pub fn load_of(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, St
         "SELECT COUNT(*) FILTER (WHERE status IN ('new', 'open', 'hold')), COALESCE(MAX(created), '') FROM tickets WHERE owner = ?1",
     )?
     .query_row([person.0], |row| Ok((row.get(0)?, row.get(1)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> crate::store::Store {
+        crate::store::Store::open_in_memory(&Default::default()).unwrap()
+    }
+
+    #[test]
+    fn every_filtered_listing_reads_by_index_in_number_order() {
+        let store = store();
+        let some = |text: &str| Some(text.to_string());
+        for mask in 1..16u8 {
+            let filter = TicketFilter {
+                status: (mask & 1 != 0).then_some(Status::Open),
+                queue: if mask & 2 != 0 { some("general") } else { None },
+                requester: if mask & 4 != 0 { some("ann@example.org") } else { None },
+                owner: if mask & 8 != 0 { some("bob@example.com") } else { None },
+                limit: Some(50),
+            };
+            let (sql, values) = list_query(&filter);
+            // The top-level steps: the address look-ups per row sort a person's few addresses.
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, i64>(1)?, row.get(3)?)))
+                .unwrap()
+                .filter_map(|step| step.map(|(parent, detail)| (parent == 0).then_some(detail)).transpose())
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(plan.iter().any(|step| step.starts_with("SEARCH t USING INDEX")), "{filter:?}: {plan:?}");
+            assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{filter:?} sorts: {plan:?}");
+        }
+    }
+
+    #[test]
+    fn a_changed_ticket_is_due_for_the_scheduler_again() {
+        let store = store();
+        let conn = &store.conn;
+        conn.execute("INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-01-01T00:00:00Z')", []).unwrap();
+        let new = NewTicket { subject: "s".into(), queue: "general".into(), importance: Level::Medium, priority: Level::Medium, requester: PersonId(1), first_number: 1 };
+        let now = parse_time("2026-01-02T00:00:00Z").unwrap();
+        let ticket = create(conn, &new, now).unwrap();
+        assert_eq!(due_for_scheduler(conn, "2026-01-02T00:00:00Z").unwrap(), [ticket], "a new ticket is looked at");
+        set_scheduler_at(conn, ticket, Some("2026-01-05T00:00:00Z")).unwrap();
+        assert!(due_for_scheduler(conn, "2026-01-04T23:59:59Z").unwrap().is_empty());
+        assert_eq!(due_for_scheduler(conn, "2026-01-05T00:00:00Z").unwrap(), [ticket]);
+        set_scheduler_at(conn, ticket, None).unwrap();
+        assert!(due_for_scheduler(conn, "2099-01-01T00:00:00Z").unwrap().is_empty(), "no job can fire");
+        touch(conn, ticket, now).unwrap();
+        assert_eq!(due_for_scheduler(conn, "2026-01-02T00:00:00Z").unwrap(), [ticket], "a change is looked at");
+        let plan: String = conn.query_row("EXPLAIN QUERY PLAN SELECT number FROM tickets WHERE scheduler_at <= '2026'", [], |row| row.get(3)).unwrap();
+        assert!(plan.contains("tickets_scheduler_at"), "{plan}");
+    }
 }
