@@ -146,15 +146,12 @@ pub fn load_sql(conn: &Connection, sql: &str) -> anyhow::Result<()> {
 
 /// One stored message for an export: `(id, direction, ticket, raw)` in id order.
 pub fn each_message(conn: &Connection, mut visit: impl FnMut(i64, &str, Option<i64>, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let mut statement = conn.prepare("SELECT id, direction, ticket, raw FROM messages ORDER BY id")?;
+    let mut statement = conn.prepare("SELECT id, direction, ticket, raw, raw_zstd FROM messages ORDER BY id")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let direction: String = row.get(1)?;
-        let raw = match row.get_ref(3)? {
-            ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes,
-            _ => &[],
-        };
-        visit(row.get(0)?, &direction, row.get(2)?, raw)?;
+        let raw = crate::store::messages::stored_raw(row, 3)?;
+        visit(row.get(0)?, &direction, row.get(2)?, &raw)?;
     }
     Ok(())
 }

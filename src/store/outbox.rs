@@ -52,7 +52,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
         .collect::<rusqlite::Result<_>>()?;
     let mut rows = Vec::with_capacity(claimed.len());
     let mut statement = conn.prepare_cached(
-        "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, m.raw FROM outbox o JOIN messages m ON m.id = o.message WHERE o.id = ?1",
+        "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, m.raw, m.raw_zstd FROM outbox o JOIN messages m ON m.id = o.message WHERE o.id = ?1",
     )?;
     for (id, maybe_handed_over) in claimed {
         rows.push(statement.query_row([id], |row| {
@@ -62,7 +62,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
                 sender: row.get(2)?,
                 recipient: row.get(3)?,
                 attempts: row.get(4)?,
-                raw: row.get(5)?,
+                raw: crate::store::messages::stored_raw(row, 5)?,
                 maybe_handed_over,
             })
         })?);

@@ -59,7 +59,7 @@ pub fn release(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
 pub fn drop_message(conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM quarantine WHERE message = ?1", [id.0])?;
     conn.execute(
-        "UPDATE messages SET state = 'ignored', raw = X'', outcome = 'dropped from quarantine at ' || ?2 WHERE id = ?1",
+        "UPDATE messages SET state = 'ignored', raw = X'', raw_zstd = 0, outcome = 'dropped from quarantine at ' || ?2 WHERE id = ?1",
         params![id.0, format_time(now)],
     )?;
     Ok(())

@@ -181,16 +181,13 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
              OR lower(recipient) IN (SELECT address FROM forget_addresses);",
     )?;
     // Our own letters to others that quote them or name their address (notices to agents).
-    for known in &addresses {
-        tx.execute(
-            "INSERT OR IGNORE INTO forget_messages (key) SELECT id FROM messages WHERE direction = 'out' AND instr(raw, CAST(?1 AS BLOB)) > 0",
-            [known],
-        )?;
+    for id in crate::store::messages::outgoing_containing(tx, &addresses)? {
+        tx.execute("INSERT OR IGNORE INTO forget_messages (key) VALUES (?1)", [id])?;
     }
     tx.execute("DELETE FROM attachments WHERE message IN (SELECT key FROM forget_messages)", [])?;
     tx.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob FROM attachments)", [])?;
     let messages = tx.execute(
-        "UPDATE messages SET raw = X'', size = 0, note = ?1, subject = ?1, message_id = NULL,
+        "UPDATE messages SET raw = X'', raw_zstd = 0, size = 0, note = ?1, subject = ?1, message_id = NULL,
                 from_address = CASE WHEN from_address IS NULL THEN NULL ELSE ?2 END,
                 recipient = CASE WHEN lower(recipient) IN (SELECT address FROM forget_addresses) THEN ?2 ELSE recipient END
           WHERE id IN (SELECT key FROM forget_messages)",

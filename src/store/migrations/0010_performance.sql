@@ -21,3 +21,8 @@ CREATE INDEX tickets_status ON tickets(status);
 CREATE INDEX tickets_queue ON tickets(queue);
 CREATE INDEX tickets_owner_status ON tickets(owner, status);
 CREATE INDEX tickets_requester_status ON tickets(requester, status);
+
+-- Raw messages in and out are stored zstd-compressed when this is 1; rows written before
+-- hold the bytes verbatim (0). A flag, not magic bytes: a message received may begin
+-- with anything, and must come back exactly as it came.
+ALTER TABLE messages ADD COLUMN raw_zstd INTEGER NOT NULL DEFAULT 0;
