@@ -111,15 +111,6 @@ impl Desk {
         Run::from(child.wait_with_output().unwrap())
     }
 
-    /// The note the last inbound message added to its ticket, as its history entry holds it.
-    pub fn last_note(&self) -> String {
-        let rows = self.sql(
-            "SELECT h.detail FROM history h JOIN messages m ON m.id = h.message
-             WHERE m.direction = 'in' AND h.action IN ('comment', 'automatic-comment', 'internal-note') ORDER BY m.id DESC, h.id DESC LIMIT 1",
-        );
-        rows.first().and_then(|row| row[0].as_str()).unwrap_or("").to_string()
-    }
-
     pub fn ticket(&self, number: i64) -> Value {
         self.run(&["ticket", "show", &number.to_string(), "--json"]).ok().json()
     }
