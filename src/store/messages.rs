@@ -119,13 +119,13 @@ pub struct Decided<'a> {
     pub message_id: Option<&'a str>,
     pub from_address: Option<&'a str>,
     pub subject: Option<&'a str>,
+    pub note: Option<&'a str>,
     pub outcome: &'a str,
 }
 
 pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite::Result<()> {
-    // The note the message adds is kept once, in the history entry that records it.
     conn.prepare_cached(
-        "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, outcome = ?7
+        "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, note = ?7, outcome = ?8
          WHERE id = ?1",
     )?
     .execute(params![
@@ -135,6 +135,7 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
         decided.message_id,
         decided.from_address,
         decided.subject,
+        decided.note,
         decided.outcome
     ])?;
     Ok(())
