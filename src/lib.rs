@@ -41,3 +41,4 @@ pub mod store;
 pub mod ticket;
 pub mod tls;
 pub mod serve;
+pub mod report;

@@ -50,8 +50,7 @@ pub enum Command {
     Person(person::PersonCommand),
     #[command(subcommand)]
     Rules(rules::RulesCommand),
-    #[command(subcommand)]
-    Report(report::ReportCommand),
+    Report(report::Report),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
 }

@@ -11,6 +11,8 @@ pub mod outbox;
 pub mod people;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod report;
+pub mod search;
 pub mod tickets;
 pub mod undeliverable;
 
@@ -28,6 +30,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_imap.sql")),
     M::up(include_str!("migrations/0004_safety.sql")),
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
+    M::up(include_str!("migrations/0006_reports_search.sql")),
 ];
 
 /// An open database with the schema at the latest version.

@@ -1,0 +1,323 @@
+//! The SQL behind reports: counts grouped by a time bucket or a ticket attribute, over
+//! the facts that the triggers of migration 0006 keep (`status_changes`,
+//! `first_responses`, `time_entries`) and the tickets themselves.
+//!
+//! Filters and dimensions use each ticket's current queue, category, owner, host and
+//! requester's organisation. Time buckets are UTC weeks (starting Monday) and months.
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
+
+/// Which tickets a report covers; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub queue: Option<String>,
+    /// A category path; its subcategories match too.
+    pub category: Option<String>,
+    /// The owner's address.
+    pub owner: Option<String>,
+    /// The requester's organisation.
+    pub organisation: Option<String>,
+    pub host: Option<String>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// `AND …` conditions on the ticket `t`, with their values appended to `values`.
+    pub(crate) fn sql(&self, values: &mut Vec<Value>) -> String {
+        let mut sql = String::new();
+        if let Some(queue) = &self.queue {
+            sql.push_str(" AND t.queue = ?");
+            values.push(Value::Text(queue.clone()));
+        }
+        if let Some(category) = &self.category {
+            sql.push_str(" AND (t.category = ? OR t.category LIKE ? ESCAPE '\\')");
+            values.push(Value::Text(category.clone()));
+            let escaped = category.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            values.push(Value::Text(format!("{escaped} / %")));
+        }
+        if let Some(owner) = &self.owner {
+            sql.push_str(" AND t.owner = (SELECT person FROM addresses WHERE address = lower(?))");
+            values.push(Value::Text(owner.clone()));
+        }
+        if let Some(organisation) = &self.organisation {
+            sql.push_str(" AND t.requester IN (SELECT id FROM people WHERE organisation = ?)");
+            values.push(Value::Text(organisation.clone()));
+        }
+        if let Some(host) = &self.host {
+            sql.push_str(" AND t.host = ?");
+            values.push(Value::Text(host.clone()));
+        }
+        sql
+    }
+}
+
+/// What rows of a report are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grouping {
+    /// One row for the whole period.
+    Total,
+    Week,
+    Month,
+    Queue,
+    Category,
+    Owner,
+    Host,
+}
+
+impl Grouping {
+    pub fn is_time(self) -> bool {
+        matches!(self, Grouping::Week | Grouping::Month)
+    }
+
+    /// The row key of a ticket `t` whose event happened at `time` (an SQL expression).
+    fn key(self, time: &str) -> String {
+        match self {
+            Grouping::Total => "''".to_string(),
+            Grouping::Week => format!("date({time}, 'weekday 0', '-6 days')"),
+            Grouping::Month => format!("substr({time}, 1, 7)"),
+            Grouping::Queue => "t.queue".to_string(),
+            Grouping::Category => "COALESCE(t.category, '')".to_string(),
+            Grouping::Owner => {
+                "COALESCE((SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1), '')"
+                    .to_string()
+            }
+            Grouping::Host => "COALESCE(t.host, '')".to_string(),
+        }
+    }
+}
+
+/// A half-open interval of RFC 3339 UTC times, `from <= at < to`.
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub from: String,
+    pub to: String,
+}
+
+/// Runs `sql` (with `?` for `values`) and maps each row.
+fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    values: Vec<Value>,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = conn.prepare(sql)?;
+    let mapped = statement.query_map(params_from_iter(values), map)?;
+    mapped.collect()
+}
+
+/// Tickets created in `span`, per row key.
+pub fn opened(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+    let sql = format!(
+        "SELECT {key}, COUNT(*) FROM tickets t WHERE t.created >= ? AND t.created < ?{filter} GROUP BY 1",
+        key = grouping.key("t.created"),
+        filter = filter.sql(&mut values)
+    );
+    rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?)))
+}
+
+/// Status changes in a span, per row key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transitions {
+    pub resolved: i64,
+    pub closed: i64,
+    /// Resolved or closed tickets that were opened again.
+    pub reopened: i64,
+}
+
+pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, Transitions)>> {
+    let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+    let sql = format!(
+        "SELECT {key}, SUM(s.to_status = 'resolved'), SUM(s.to_status = 'closed'),
+                SUM(s.from_status IN ('resolved', 'closed') AND s.to_status IN ('new', 'open', 'hold'))
+           FROM status_changes s JOIN tickets t ON t.number = s.ticket
+          WHERE s.at >= ? AND s.at < ?{filter} GROUP BY 1",
+        key = grouping.key("s.at"),
+        filter = filter.sql(&mut values)
+    );
+    rows(conn, &sql, values, |row| Ok((row.get(0)?, Transitions { resolved: row.get(1)?, closed: row.get(2)?, reopened: row.get(3)? })))
+}
+
+/// Unfinished tickets (new, open, hold) now, per row key of a ticket attribute (for a
+/// time grouping, one row with key "").
+pub fn backlog_now(conn: &Connection, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64)>> {
+    let key = if grouping.is_time() { Grouping::Total.key("") } else { grouping.key("") };
+    let mut values = Vec::new();
+    let sql = format!(
+        "SELECT {key}, COUNT(*) FROM tickets t WHERE t.status IN ('new', 'open', 'hold'){filter} GROUP BY 1",
+        filter = filter.sql(&mut values)
+    );
+    rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?)))
+}
+
+/// How status changes since `span.from` moved the backlog, per row key; changes at or
+/// after `span.to` have the key `None`. Unfinished tickets at a time T are those now
+/// minus these changes at or after T.
+pub fn backlog_changes(
+    conn: &Connection,
+    span: &Span,
+    filter: &Filter,
+    grouping: Grouping,
+) -> rusqlite::Result<Vec<(Option<String>, i64)>> {
+    let mut values = vec![Value::Text(span.to.clone()), Value::Text(span.from.clone())];
+    let key = if grouping.is_time() {
+        format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key("s.at"))
+    } else {
+        format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key(""))
+    };
+    let filter_sql = filter.sql(&mut values);
+    // Without a filter or a ticket attribute, the covering index on status_changes suffices.
+    let sql = if filter.is_empty() && grouping.is_time() {
+        format!("SELECT {key}, SUM(s.backlog) FROM status_changes s WHERE s.at >= ? GROUP BY 1")
+    } else {
+        format!("SELECT {key}, SUM(s.backlog) FROM status_changes s JOIN tickets t ON t.number = s.ticket WHERE s.at >= ?{filter_sql} GROUP BY 1")
+    };
+    rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?)))
+}
+
+/// A ticket that was resolved, or first answered, in a span: what its timings need.
+#[derive(Debug, Clone)]
+pub struct Timed {
+    pub ticket: i64,
+    pub key: String,
+    pub queue: String,
+    pub created: String,
+    pub due: Option<String>,
+    /// The resolution in the span, if any (the first, when there were several).
+    pub resolved: Option<String>,
+    /// The first response, if it fell in the span.
+    pub first_response: Option<String>,
+}
+
+/// Tickets resolved or first answered in `span`; the row key is that of the resolution
+/// (else of the first response).
+pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<Timed>> {
+    let mut values = vec![
+        Value::Text(span.from.clone()),
+        Value::Text(span.to.clone()),
+        Value::Text(span.from.clone()),
+        Value::Text(span.to.clone()),
+    ];
+    let filter_sql = filter.sql(&mut values);
+    let sql = format!(
+        "WITH resolutions AS (
+             SELECT ticket, MIN(at) AS at FROM status_changes WHERE to_status = 'resolved' AND at >= ?1 AND at < ?2 GROUP BY ticket
+         ),
+         responses AS (SELECT ticket, at FROM first_responses WHERE at >= ?3 AND at < ?4),
+         involved AS (SELECT ticket FROM resolutions UNION SELECT ticket FROM responses)
+         SELECT t.number, {key}, t.queue, t.created, t.due, r.at, f.at
+           FROM involved i JOIN tickets t ON t.number = i.ticket
+           LEFT JOIN resolutions r ON r.ticket = i.ticket
+           LEFT JOIN responses f ON f.ticket = i.ticket
+          WHERE 1{filter_sql}",
+        key = grouping.key("COALESCE(r.at, f.at)"),
+    );
+    // The numbered placeholders come first; the filter's `?` continue after them.
+    rows(conn, &sql, values, |row| {
+        Ok(Timed {
+            ticket: row.get(0)?,
+            key: row.get(1)?,
+            queue: row.get(2)?,
+            created: row.get(3)?,
+            due: row.get(4)?,
+            resolved: row.get(5)?,
+            first_response: row.get(6)?,
+        })
+    })
+}
+
+/// The times at which `tickets` went on hold and came off it, in order per ticket:
+/// `(ticket, at, on_hold_after)`.
+pub fn hold_changes(conn: &Connection, tickets: &[i64]) -> rusqlite::Result<Vec<(i64, String, bool)>> {
+    let list = serde_json::to_string(tickets).unwrap_or_else(|_| "[]".into());
+    rows(
+        conn,
+        "SELECT s.ticket, s.at, s.to_status = 'hold' FROM status_changes s
+          WHERE s.ticket IN (SELECT value FROM json_each(?1))
+            AND (s.to_status = 'hold' OR s.from_status = 'hold')
+          ORDER BY s.ticket, s.at",
+        vec![Value::Text(list)],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
+}
+
+/// Minutes worked in `span` per row key: (all, by vendors).
+pub fn time_worked(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+    let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+    let sql = format!(
+        "SELECT {key}, SUM(e.minutes), SUM(CASE WHEN e.vendor THEN e.minutes ELSE 0 END)
+           FROM time_entries e JOIN tickets t ON t.number = e.ticket
+          WHERE e.at >= ? AND e.at < ?{filter} GROUP BY 1",
+        key = grouping.key("e.at"),
+        filter = filter.sql(&mut values)
+    );
+    rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+}
+
+/// Survey answers given in `span` per row key: (answers, sum of ratings).
+pub fn satisfaction(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+    let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+    let sql = format!(
+        "SELECT {key}, COUNT(*), SUM(v.rating) FROM surveys v JOIN tickets t ON t.number = v.ticket
+          WHERE v.at >= ? AND v.at < ?{filter} GROUP BY 1",
+        key = grouping.key("v.at"),
+        filter = filter.sql(&mut values)
+    );
+    rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+}
+
+/// Per category path (empty: none): tickets opened and resolved in `span`.
+pub fn by_category(conn: &Connection, span: &Span, filter: &Filter) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+    let mut values = vec![
+        Value::Text(span.from.clone()),
+        Value::Text(span.to.clone()),
+        Value::Text(span.from.clone()),
+        Value::Text(span.to.clone()),
+    ];
+    let filter_sql = filter.sql(&mut values);
+    let sql = format!(
+        "SELECT COALESCE(t.category, ''),
+                SUM(t.created >= ?1 AND t.created < ?2),
+                SUM(EXISTS (SELECT 1 FROM status_changes s WHERE s.ticket = t.number AND s.to_status = 'resolved' AND s.at >= ?3 AND s.at < ?4))
+           FROM tickets t
+          WHERE t.number IN (SELECT number FROM tickets WHERE created >= ?1 AND created < ?2
+                             UNION SELECT ticket FROM status_changes WHERE at >= ?3 AND at < ?4 AND to_status = 'resolved'){filter_sql}
+          GROUP BY 1"
+    );
+    rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+}
+
+/// A failure of a host: a ticket naming it, opened in the span, and when it was first resolved.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub host: String,
+    pub created: String,
+    pub resolved: Option<String>,
+}
+
+pub fn host_failures(conn: &Connection, span: &Span, filter: &Filter) -> rusqlite::Result<Vec<Failure>> {
+    let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+    let filter_sql = filter.sql(&mut values);
+    let sql = format!(
+        "SELECT t.host, t.created,
+                (SELECT MIN(s.at) FROM status_changes s WHERE s.ticket = t.number AND s.to_status = 'resolved')
+           FROM tickets t
+          WHERE t.host IS NOT NULL AND t.created >= ? AND t.created < ?{filter_sql}
+          ORDER BY t.host, t.created"
+    );
+    rows(conn, &sql, values, |row| Ok(Failure { host: row.get(0)?, created: row.get(1)?, resolved: row.get(2)? }))
+}
+
+/// The report that the weekly job last sent (the Monday of its week), if any.
+pub fn weekly_sent(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    crate::store::setting(conn, "weekly_report_sent")
+}
+
+pub fn set_weekly_sent(conn: &Connection, week: &str) -> rusqlite::Result<()> {
+    crate::store::set_setting(conn, "weekly_report_sent", week)
+}
