@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use crate::cli::{Failure, Session};
 use crate::report::chart::{self, Chart};
-use crate::report::{self, render, Filter, Grouping, Period};
+use crate::report::{self, render, Filter, Grouping, Period, Request};
 
 /// Reports over tickets: opened, resolved, closed, reopened, backlog, late, response and
 /// resolution times (working time, hold excluded), time spent, satisfaction; the
@@ -110,7 +110,8 @@ impl ReportOptions {
         let filter = self.filter.filter(session);
         let store = session.open_store()?;
         let charts = matches!(self.format, Format::Svg | Format::Png | Format::Html);
-        let report = report::build(&store.conn, &session.context.rules, period, &filter, self.by, charts)?;
+        let request = Request { period, filter, grouping: self.by, with_weekly: charts };
+        let report = report::build(&store.conn, &session.context.rules, &session.context.config.categories, &request)?;
         let bytes = match self.format {
             Format::Text => render::text(&report).into_bytes(),
             Format::Csv => render::csv(&report).into_bytes(),

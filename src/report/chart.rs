@@ -163,7 +163,7 @@ fn bar_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, caption: &str, b
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
-        .build_cartesian_2d((0..bars.len().max(1)).into_segmented(), 0..(top + top / 10 + 1))
+        .build_cartesian_2d((0..bars.len().max(1) - 1).into_segmented(), 0..(top + top / 10 + 1))
         .map_err(failed)?;
     let label = |value: &SegmentValue<usize>| match value {
         SegmentValue::CenterOf(index) => bars.get(*index).map(|(name, _)| name.chars().take(16).collect()).unwrap_or_default(),

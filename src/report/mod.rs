@@ -169,15 +169,20 @@ impl From<&Filter> for FilterView {
     }
 }
 
-/// Builds the report; `with_weekly` adds the weekly series the charts draw.
-pub fn build(
-    conn: &rusqlite::Connection,
-    rules: &Rules,
-    period: Period,
-    filter: &Filter,
-    grouping: Grouping,
-    with_weekly: bool,
-) -> anyhow::Result<Report> {
+/// What a report is asked for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub period: Period,
+    pub filter: Filter,
+    pub grouping: Grouping,
+    /// Also the weekly series that the charts draw.
+    pub with_weekly: bool,
+}
+
+/// Builds the report. `categories` are the configured category paths, whose spelling
+/// the tree shows (tickets store them lower-cased).
+pub fn build(conn: &rusqlite::Connection, rules: &Rules, categories: &[String], request: &Request) -> anyhow::Result<Report> {
+    let Request { period, ref filter, grouping, with_weekly } = *request;
     let rows = rows_for(conn, rules, period, filter, grouping)?;
     let total = if grouping == Grouping::Total {
         rows.first().map(|row| row.metrics.clone()).unwrap_or_default()
@@ -196,7 +201,7 @@ pub fn build(
         filter: filter.into(),
         total,
         rows: if grouping == Grouping::Total { Vec::new() } else { rows },
-        categories: categories(conn, period, filter)?,
+        categories: category_tree(conn, period, filter, categories)?,
         hosts: hosts(conn, period, filter)?,
         weekly,
     })
@@ -354,13 +359,18 @@ fn timings(
 }
 
 /// The category tree, each node counting its subcategories' tickets too, in path order.
-fn categories(conn: &rusqlite::Connection, period: Period, filter: &Filter) -> anyhow::Result<Vec<CategoryNode>> {
+fn category_tree(conn: &rusqlite::Connection, period: Period, filter: &Filter, configured: &[String]) -> anyhow::Result<Vec<CategoryNode>> {
+    let spelled: HashMap<String, &str> = configured
+        .iter()
+        .flat_map(|path| path.split('/').map(str::trim).collect::<Vec<_>>())
+        .map(|part| (part.to_lowercase(), part))
+        .collect();
     let mut nodes: BTreeMap<Vec<String>, (i64, i64)> = BTreeMap::new();
     for (path, opened, resolved) in sql::by_category(conn, &period.span(), filter)? {
         let parts: Vec<String> = if path.is_empty() {
             vec!["(none)".to_string()]
         } else {
-            path.split(" / ").map(|part| part.trim().to_string()).collect()
+            path.split(" / ").map(|part| spelled.get(part.trim()).map_or_else(|| part.trim().to_string(), |part| part.to_string())).collect()
         };
         for depth in 1..=parts.len() {
             let node = nodes.entry(parts[..depth].to_vec()).or_default();

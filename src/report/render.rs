@@ -37,7 +37,8 @@ fn optional_hours(value: Option<f64>) -> String {
 
 /// What the report covers, in words.
 pub fn title(report: &Report) -> String {
-    let mut title = format!("Tickets {} to {}", &report.from[..10], &report.to[..10]);
+    let last_day = crate::clock::parse_time(&report.to).map_or(report.to.clone(), |to| (to - chrono::Duration::seconds(1)).format("%Y-%m-%d").to_string());
+    let mut title = format!("Tickets {} to {last_day}", report.from.get(..10).unwrap_or(&report.from));
     let filter = &report.filter;
     for (name, value) in [
         ("queue", &filter.queue),
@@ -222,7 +223,7 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
         .collect();
     html_table(&mut out, &totals);
     for chart in chart::Chart::ALL {
-        let _ = write!(out, "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n", chart.name(), chart::svg(report, chart)?, chart.caption());
+        let _ = write!(out, "<figure id=\"{}\">\n{}\n</figure>\n", chart.name(), chart::svg(report, chart)?);
     }
     if !report.rows.is_empty() {
         let _ = writeln!(out, "<h2>By {}</h2>", escape(key_heading(report)));

@@ -134,7 +134,7 @@ pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
         "SELECT {key}, SUM(s.to_status = 'resolved'), SUM(s.to_status = 'closed'),
-                SUM(s.from_status IN ('resolved', 'closed') AND s.to_status IN ('new', 'open', 'hold'))
+                SUM(COALESCE(s.from_status, '') IN ('resolved', 'closed') AND s.to_status IN ('new', 'open', 'hold'))
            FROM status_changes s JOIN tickets t ON t.number = s.ticket
           WHERE s.at >= ? AND s.at < ?{filter} GROUP BY 1",
         key = grouping.key("s.at"),

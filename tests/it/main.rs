@@ -16,3 +16,4 @@ mod imap;
 mod serve;
 mod smtp;
 mod mta_pipe;
+mod report;
