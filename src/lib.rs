@@ -42,3 +42,4 @@ pub mod ticket;
 pub mod tls;
 pub mod serve;
 pub mod report;
+pub mod search;

@@ -9,6 +9,7 @@ pub mod quarantine;
 pub mod report;
 pub mod rotation;
 pub mod rules;
+pub mod search;
 pub mod serve;
 pub mod ticket;
 pub mod tick;
@@ -51,6 +52,7 @@ pub enum Command {
     #[command(subcommand)]
     Rules(rules::RulesCommand),
     Report(report::Report),
+    Search(search::Search),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
 }
@@ -160,6 +162,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Person(command) => command.execute(&Session::start(&cli)?),
         Command::Rules(command) => command.execute(&cli),
         Command::Report(command) => command.execute(&Session::start(&cli)?),
+        Command::Search(command) => command.execute(&Session::start(&cli)?),
         Command::Rotation(command) => command.execute(&Session::start(&cli)?),
     }
 }

@@ -66,9 +66,37 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize) -> 
     Ok(hits)
 }
 
-/// Every term that occurs in a subject (as indexed: lower case, stemmed).
+/// Every word that occurs in a subject, once, lower case.
 pub fn subject_terms(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut statement = conn.prepare("SELECT term FROM search_terms WHERE col = 'subject'")?;
+    let mut statement = conn.prepare("SELECT term FROM subject_terms")?;
     let terms = statement.query_map([], |row| row.get(0))?;
     terms.collect()
+}
+
+/// Tickets whose subject words match the FTS5 query `query` (over `subject_words`), best
+/// first; the snippet is the subject.
+pub fn search_subjects(conn: &Connection, query: &str, filter: &Filter, limit: usize) -> rusqlite::Result<Vec<Hit>> {
+    let mut values = vec![Value::Text(query.to_string())];
+    let filter_sql = filter.sql(&mut values);
+    values.push(Value::Integer(limit as i64));
+    let sql = format!(
+        "SELECT t.number, t.subject, t.status, t.queue, w.rank
+           FROM subject_words w JOIN tickets t ON t.number = w.rowid
+          WHERE subject_words MATCH ?{filter_sql}
+          ORDER BY w.rank LIMIT ?"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let hits = statement.query_map(params_from_iter(values), |row| {
+        let subject: String = row.get(1)?;
+        Ok(Hit {
+            ticket: row.get(0)?,
+            snippet: subject.clone(),
+            subject,
+            status: row.get(2)?,
+            queue: row.get(3)?,
+            found_in: "subject",
+            rank: row.get(4)?,
+        })
+    })?;
+    hits.collect()
 }

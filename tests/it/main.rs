@@ -17,3 +17,4 @@ mod serve;
 mod smtp;
 mod mta_pipe;
 mod report;
+mod search;

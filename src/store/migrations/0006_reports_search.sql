@@ -72,25 +72,35 @@ CREATE VIRTUAL TABLE search_text USING fts5(
     subject, body, ticket UNINDEXED, message UNINDEXED,
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
--- The terms of the index, for searching by sound.
-CREATE VIRTUAL TABLE search_terms USING fts5vocab(search_text, 'col');
+-- Subject words as written (not stemmed), for searching by sound: the vocabulary lists
+-- every word once, each is keyed by sound when searching, and the index finds the
+-- tickets. Contentless: the subjects themselves are in `tickets`.
+CREATE VIRTUAL TABLE subject_words USING fts5(
+    subject, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE subject_terms USING fts5vocab(subject_words, 'row');
 
 CREATE TRIGGER search_subject_on_create AFTER INSERT ON tickets BEGIN
     INSERT INTO search_text (rowid, subject, ticket) VALUES (NEW.number * 4, NEW.subject, NEW.number);
+    INSERT INTO subject_words (rowid, subject) VALUES (NEW.number, NEW.subject);
 END;
 CREATE TRIGGER search_subject_on_update AFTER UPDATE OF subject ON tickets WHEN NEW.subject IS NOT OLD.subject BEGIN
     UPDATE search_text SET subject = NEW.subject WHERE rowid = NEW.number * 4;
+    DELETE FROM subject_words WHERE rowid = NEW.number;
+    INSERT INTO subject_words (rowid, subject) VALUES (NEW.number, NEW.subject);
 END;
 CREATE TRIGGER search_subject_on_delete AFTER DELETE ON tickets BEGIN
     DELETE FROM search_text WHERE rowid = OLD.number * 4;
+    DELETE FROM subject_words WHERE rowid = OLD.number;
     DELETE FROM status_changes WHERE ticket = OLD.number;
     DELETE FROM first_responses WHERE ticket = OLD.number;
     DELETE FROM time_entries WHERE ticket = OLD.number;
 END;
 
+-- The note without the "(matched by …)" that history adds to it.
 CREATE TRIGGER search_note_on_insert AFTER INSERT ON history
 WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment') BEGIN
-    INSERT INTO search_text (rowid, body, ticket, message) VALUES (NEW.id * 4 + 1, NEW.detail, NEW.ticket, NEW.message);
+    INSERT INTO search_text (rowid, body, ticket, message) VALUES (NEW.id * 4 + 1, CASE WHEN instr(NEW.detail, ' (matched by ') > 0 THEN substr(NEW.detail, 1, instr(NEW.detail, ' (matched by ') - 1) ELSE NEW.detail END, NEW.ticket, NEW.message);
 END;
 -- A merge moves history to the surviving ticket.
 CREATE TRIGGER search_note_on_move AFTER UPDATE OF ticket ON history
@@ -139,8 +149,9 @@ SELECT ticket, at, CAST(substr(detail, instr(detail, '(+') + 2) AS INTEGER),
   FROM history WHERE action = 'time' AND instr(detail, '(+') > 0;
 
 INSERT INTO search_text (rowid, subject, ticket) SELECT number * 4, subject, number FROM tickets;
+INSERT INTO subject_words (rowid, subject) SELECT number, subject FROM tickets;
 INSERT INTO search_text (rowid, body, ticket, message)
-SELECT id * 4 + 1, detail, ticket, message FROM history WHERE action IN ('comment', 'internal-note', 'automatic-comment');
+SELECT id * 4 + 1, CASE WHEN instr(detail, ' (matched by ') > 0 THEN substr(detail, 1, instr(detail, ' (matched by ') - 1) ELSE detail END, ticket, message FROM history WHERE action IN ('comment', 'internal-note', 'automatic-comment');
 INSERT INTO search_text (rowid, body, message)
 SELECT attachments.id * 4 + 2, CAST(blobs.content AS TEXT), attachments.message
   FROM attachments JOIN blobs ON blobs.sha256 = attachments.blob
