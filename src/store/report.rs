@@ -321,3 +321,44 @@ pub fn weekly_sent(conn: &Connection) -> rusqlite::Result<Option<String>> {
 pub fn set_weekly_sent(conn: &Connection, week: &str) -> rusqlite::Result<()> {
     crate::store::set_setting(conn, "weekly_report_sent", week)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use rusqlite_migration::Migrations;
+
+    use crate::store::MIGRATIONS;
+
+    /// A database from before migration 0006, with a ticket that was answered, worked on,
+    /// given an attachment and resolved, comes out with its facts and search index filled.
+    #[test]
+    fn upgrade_fills_facts_and_index_from_what_existed() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // The migrations before this one, wherever the list puts it.
+        let before = MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("CREATE TABLE status_changes")).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z'), (2, 'agent', '2026-11-01T00:00:00Z');
+             INSERT INTO addresses (address, person, is_primary) VALUES ('carol@example.org', 1, 1), ('bob@example.com', 2, 1);
+             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated, resolved_at)
+             VALUES (1, 'Printer jammed', 'resolved', 'general', 'medium', 'medium', 1, '2026-11-02T09:00:00Z', '2026-11-03T09:00:00Z', '2026-11-03T09:00:00Z');
+             INSERT INTO history (ticket, at, actor, action, detail) VALUES
+               (1, '2026-11-02T10:00:00Z', 'bob@example.com', 'comment', 'Replacing the roller (matched by plus-address)'),
+               (1, '2026-11-02T11:00:00Z', 'bob@example.com', 'time', 'time: 0m → 45m (+45m)');
+             INSERT INTO messages (id, direction, state, ticket, source, received, size, raw) VALUES (1, 'in', 'applied', 1, 'pipe', '2026-11-02T09:00:00Z', 1, x'00');
+             INSERT INTO blobs (sha256, size, content) VALUES ('h', 20, CAST('disk quota exceeded' AS BLOB));
+             INSERT INTO attachments (message, blob, filename, content_type) VALUES (1, 'h', 'log.txt', 'text/plain');",
+        )
+        .unwrap();
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).unwrap();
+        let count = |sql: &str| conn.query_row(sql, [], |row| row.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM status_changes WHERE ticket = 1 AND to_status = 'resolved' AND backlog = -1"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM first_responses WHERE ticket = 1 AND at = '2026-11-02T10:00:00Z'"), 1);
+        assert_eq!(count("SELECT SUM(minutes) FROM time_entries WHERE ticket = 1"), 45);
+        for word in ["printer", "roller", "quota"] {
+            assert_eq!(count(&format!("SELECT COUNT(*) FROM search_text WHERE search_text MATCH '{word}'")), 1, "{word}");
+        }
+        assert_eq!(count("SELECT COUNT(*) FROM search_text WHERE search_text MATCH 'matched'"), 0, "history's matching note is not text");
+        assert_eq!(count("SELECT COUNT(*) FROM subject_terms WHERE term = 'jammed'"), 1);
+    }
+}
