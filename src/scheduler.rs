@@ -48,6 +48,10 @@ pub fn tick(context: &Context, store: &mut Store, now: DateTime<Utc>) -> anyhow:
         }
         tx.commit()?;
     }
+    // Last week's report to its readers, once (report::weekly); a failure waits for the next pass.
+    if let Err(error) = crate::report::weekly::send_if_due(&context.config, &context.rules, store, now) {
+        tracing::warn!("weekly report postponed: {error:#}");
+    }
     let outbound = &context.config.outbound;
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;

@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod render;
+pub mod weekly;
 
 
 use std::collections::{BTreeMap, HashMap};

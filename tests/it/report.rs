@@ -47,7 +47,11 @@ fn at(desk: &mut Desk, now: &str, from: &str, to: &str, subject: &str, body: &st
 ///   31 working hours, late. Reopened Monday 2026-11-30.
 /// - #3 Erin (Acme), general: opened Wed, still open.
 fn week_of_tickets() -> Desk {
-    let mut desk = Desk::with_config(SITE);
+    week_of_tickets_with("")
+}
+
+fn week_of_tickets_with(extra: &str) -> Desk {
+    let mut desk = Desk::with_config(&format!("{SITE}\n{extra}"));
     let help = "help@example.com";
     at(&mut desk, "2026-11-23T08:00:00Z", "carol@acme.example", help, "Printer jammed", "Queue: hardware\nHost: pr1\n\nIt jams.", "c1");
     let reply = "help+1@example.com";
@@ -247,4 +251,62 @@ fn html_page_renders_in_headless_chromium() {
     let (chart_band, _) = ink(&bytes, Some((40, 700, 800, 300)));
     assert!(whole > 5000, "{whole} inked pixels on the page");
     assert!(chart_band > 1500, "{chart_band} inked pixels where the chart stands");
+}
+
+#[test]
+fn weekly_report_goes_out_once_a_week_with_charts_inline_and_attached() {
+    use mail_parser::MimeHeaders as _;
+    let mut desk = week_of_tickets_with("[reports]\nweekly_to = [\"lead@example.com\", \"chief@example.com\"]\n");
+    let weekly = |desk: &Desk| -> Vec<crate::harness::Mail> {
+        desk.outbox().into_iter().filter(|mail| mail.subject().starts_with("Weekly report")).collect()
+    };
+    desk.clear_outbox();
+    desk.now = Some("2026-11-30T07:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    let letters = weekly(&desk);
+    assert_eq!(letters.len(), 2, "one per recipient");
+    let letter = letters.iter().find(|mail| mail.to().contains("lead@example.com")).unwrap();
+    assert_eq!(letter.subject(), "Weekly report: Tickets 2026-11-23 to 2026-11-29");
+    assert_eq!(letter.header("Auto-Submitted").as_deref(), Some("auto-generated"));
+
+    let message = mail_parser::MessageParser::default().parse(&letter.raw).unwrap();
+    let raw = String::from_utf8_lossy(&letter.raw);
+    assert!(raw.contains("multipart/mixed") && raw.contains("multipart/alternative") && raw.contains("multipart/related"), "{raw}");
+    let text = message.body_text(0).unwrap();
+    assert!(text.lines().any(|line| line.starts_with("opened:") && line.ends_with(" 3")), "numbers as text: {text}");
+    let html = message.body_html(0).unwrap();
+    for chart in ["trend", "categories", "sla"] {
+        assert!(html.contains(&format!("src=\"cid:{chart}\"")), "{html}");
+        assert!(raw.contains(&format!("Content-ID: <{chart}>")), "inline image {chart}");
+        assert!(raw.contains(&format!("filename=\"{chart}.png\"")), "attached {chart}.png");
+    }
+    let pngs: Vec<&[u8]> = message
+        .parts
+        .iter()
+        .filter(|part| part.is_content_type("image", "png"))
+        .map(|part| part.contents())
+        .collect();
+    assert_eq!(pngs.len(), 6, "three inline, three attached");
+    assert!(ink(pngs[0], None).0 > 2000, "the trend chart is drawn");
+
+    // The same week never again; the next one on its Monday.
+    desk.clear_outbox();
+    desk.now = Some("2026-11-30T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    desk.now = Some("2026-12-02T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert!(weekly(&desk).is_empty());
+    desk.now = Some("2026-12-07T00:30:00Z".into());
+    desk.run(&["tick"]).ok();
+    let next = weekly(&desk);
+    assert_eq!(next.len(), 2);
+    assert_eq!(next[0].subject(), "Weekly report: Tickets 2026-11-30 to 2026-12-06");
+}
+
+#[test]
+fn weekly_recipients_must_be_addresses() {
+    let desk = Desk::with_config("[reports]\nweekly_to = [\"the boss\"]\n");
+    let run = desk.run(&["tick"]);
+    assert_eq!(run.status, 78);
+    assert!(run.stderr.contains("reports.weekly_to[0]"), "{}", run.stderr);
 }
