@@ -418,3 +418,46 @@ fn hosts(conn: &rusqlite::Connection, period: Period, filter: &Filter) -> anyhow
         .collect())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_time(text).unwrap()
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        assert_eq!(Timing::of(vec![]), Timing { count: 0, median_minutes: None, p90_minutes: None });
+        assert_eq!(Timing::of(vec![7]), Timing { count: 1, median_minutes: Some(7), p90_minutes: Some(7) });
+        let timing = Timing::of((1..=10).rev().collect());
+        assert_eq!((timing.median_minutes, timing.p90_minutes), (Some(5), Some(9)));
+        let timing = Timing::of((1..=11).collect());
+        assert_eq!((timing.median_minutes, timing.p90_minutes), (Some(6), Some(10)));
+    }
+
+    #[test]
+    fn periods_are_whole_days_and_weeks_start_on_monday() {
+        let now = at("2026-12-02T15:00:00Z");
+        let period = Period::parse(Some("2026-11-23"), Some("2026-11-29"), now).unwrap();
+        assert_eq!((period.from, period.to), (at("2026-11-23T00:00:00Z"), at("2026-11-30T00:00:00Z")));
+        let default = Period::parse(None, None, now).unwrap();
+        assert_eq!((default.from, default.to), (at("2026-11-05T00:00:00Z"), at("2026-12-03T00:00:00Z")));
+        assert!(Period::parse(Some("2026-12-01"), Some("2026-11-01"), now).unwrap_err().to_string().contains("after"));
+        assert!(Period::parse(Some("1.12.2026"), None, now).unwrap_err().to_string().contains("--from"));
+        assert_eq!(Period::last_week(now), period);
+        assert_eq!(Period::last_week(at("2026-11-30T00:00:00Z")), period, "Monday midnight reports the week just ended");
+    }
+
+    #[test]
+    fn time_rows_cover_every_week_or_month_touched() {
+        let period = Period { from: at("2026-11-25T00:00:00Z"), to: at("2027-01-02T00:00:00Z") };
+        let weeks = time_keys(period, Grouping::Week);
+        assert_eq!(weeks.first().map(String::as_str), Some("2026-11-23"));
+        assert_eq!(weeks.last().map(String::as_str), Some("2026-12-28"));
+        assert_eq!(weeks.len(), 6);
+        assert_eq!(time_keys(period, Grouping::Month), ["2026-11", "2026-12", "2027-01"]);
+        assert!(time_keys(period, Grouping::Queue).is_empty());
+    }
+}
