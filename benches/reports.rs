@@ -17,7 +17,8 @@
 //! < 100 ms.
 //!
 //! Environment: REQMAIL_BENCH_TICKETS (1000000), REQMAIL_BENCH_DIR (parent of the work
-//! dir, default `target/bench-tmp`).
+//! dir, default `target/bench-tmp`), REQMAIL_BENCH_DB (a store file to keep: built there
+//! when missing, used as it is when present, e.g. to look at query plans afterwards).
 
 use std::time::{Duration, Instant};
 
@@ -173,16 +174,26 @@ fn main() -> anyhow::Result<()> {
     let parent = std::env::var("REQMAIL_BENCH_DIR").unwrap_or_else(|_| "target/bench-tmp".into());
     std::fs::create_dir_all(&parent)?;
     let dir = tempfile::Builder::new().prefix("reports-").tempdir_in(&parent)?;
-    std::fs::write(dir.path().join("reqmail.toml"), format!("[store]\npath = \"{}\"\n", dir.path().join("reqmail.db").display()))?;
+    let kept = std::env::var_os("REQMAIL_BENCH_DB").map(std::path::PathBuf::from);
+    let path = kept.clone().unwrap_or_else(|| dir.path().join("reqmail.db"));
+    let existing = path.exists();
+    std::fs::write(dir.path().join("reqmail.toml"), format!("[store]\npath = \"{}\"\n", path.display()))?;
     let config = Config::load(Some(&dir.path().join("reqmail.toml")))?;
     let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{error}"))?;
     let mut store = Store::open(&config.store)?;
 
-    let started = Instant::now();
-    build_store(&mut store, tickets)?;
-    let size = std::fs::metadata(dir.path().join("reqmail.db"))?.len();
-    println!("store: {tickets} tickets built in {:.1} s, {} MB", started.elapsed().as_secs_f64(), size / 1_000_000);
+    if existing {
+        println!("store: {} as it is", path.display());
+    } else {
+        let started = Instant::now();
+        build_store(&mut store, tickets)?;
+        store.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        let size = std::fs::metadata(&path)?.len();
+        println!("store: {tickets} tickets built in {:.1} s, {} MB", started.elapsed().as_secs_f64(), size / 1_000_000);
+    }
 
+    // Other work on the machine inflates every figure.
+    println!("load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
     let now: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
     let conn = &store.conn;
     let week = Period::last_week(now);

@@ -114,6 +114,9 @@ fn week_label(row: &Row) -> String {
     row.key.get(5..).unwrap_or(&row.key).to_string()
 }
 
+/// A line of the trend chart: name, colour, value of a week.
+type Series = (&'static str, RGBColor, fn(&Row) -> i64);
+
 fn trend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, weekly: &[Row]) -> anyhow::Result<()> {
     let top = weekly.iter().map(|row| row.metrics.opened.max(row.metrics.resolved).max(row.metrics.backlog)).max().unwrap_or(0);
     let last = weekly.len().saturating_sub(1).max(1);
@@ -134,7 +137,7 @@ fn trend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, weekly: &[Row]) -> a
         .label_style((FAMILY, 12))
         .draw()
         .map_err(failed)?;
-    let lines: [(&str, RGBColor, fn(&Row) -> i64); 3] = [
+    let lines: [Series; 3] = [
         ("opened", RGBColor(31, 119, 180), |row| row.metrics.opened),
         ("resolved", RGBColor(44, 160, 44), |row| row.metrics.resolved),
         ("backlog", RGBColor(214, 39, 40), |row| row.metrics.backlog),

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::clock::{format_time, parse_time};
 use crate::rules::Rules;
-use crate::store::report::{self as sql, Span};
+use crate::store::report::{self as sql, Moment, Span};
 pub use crate::store::report::{Filter, Grouping};
 
 /// The half-open period `from <= t < to`.
@@ -305,19 +305,22 @@ fn timings(
     table: &mut BTreeMap<String, Metrics>,
 ) -> anyhow::Result<()> {
     let timed = sql::timed(conn, span, filter, grouping)?;
-    let numbers: Vec<i64> = timed.iter().map(|timed| timed.ticket).collect();
-    let mut holds: HashMap<i64, Vec<(DateTime<Utc>, DateTime<Utc>)>> = HashMap::new();
+    let mut numbers: Vec<i64> = timed.iter().map(|timed| timed.ticket).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    // Per ticket, its times on hold: (start, end).
+    let mut holds: HashMap<i64, Vec<[DateTime<Utc>; 2]>> = HashMap::new();
     let mut open_hold: HashMap<i64, DateTime<Utc>> = HashMap::new();
     for (ticket, at, on_hold) in sql::hold_changes(conn, &numbers)? {
         let Some(at) = parse_time(&at) else { continue };
         if on_hold {
             open_hold.insert(ticket, at);
         } else if let Some(start) = open_hold.remove(&ticket) {
-            holds.entry(ticket).or_default().push((start, at));
+            holds.entry(ticket).or_default().push([start, at]);
         }
     }
     for (ticket, start) in open_hold {
-        holds.entry(ticket).or_default().push((start, DateTime::<Utc>::MAX_UTC));
+        holds.entry(ticket).or_default().push([start, DateTime::<Utc>::MAX_UTC]);
     }
     let mut first_responses: HashMap<String, Vec<i64>> = HashMap::new();
     let mut resolutions: HashMap<String, Vec<i64>> = HashMap::new();
@@ -328,19 +331,20 @@ fn timings(
         let held = holds.get(&item.ticket).map(Vec::as_slice).unwrap_or(&[]);
         let working = |end: DateTime<Utc>| -> i64 {
             let on_hold: Duration =
-                held.iter().map(|(start, stop)| calendar.between((*start).max(created), (*stop).min(end))).fold(Duration::zero(), |a, b| a + b);
+                held.iter().map(|[start, stop]| calendar.between((*start).max(created), (*stop).min(end))).fold(Duration::zero(), |a, b| a + b);
             (calendar.between(created, end) - on_hold).num_minutes().max(0)
         };
-        if let Some(at) = item.first_response.as_deref().and_then(parse_time) {
-            first_responses.entry(item.key.clone()).or_default().push(working(at));
-        }
-        if let Some(at) = item.resolved.as_deref().and_then(parse_time) {
-            resolutions.entry(item.key.clone()).or_default().push(working(at));
-            if let Some(due) = item.due.as_deref().and_then(parse_time) {
-                let counts = late.entry(item.key.clone()).or_default();
-                counts.1 += 1;
-                if at > due {
-                    counts.0 += 1;
+        let Some(at) = parse_time(&item.at) else { continue };
+        match item.moment {
+            Moment::FirstResponse => first_responses.entry(item.key.clone()).or_default().push(working(at)),
+            Moment::Resolution => {
+                resolutions.entry(item.key.clone()).or_default().push(working(at));
+                if let Some(due) = item.due.as_deref().and_then(parse_time) {
+                    let counts = late.entry(item.key.clone()).or_default();
+                    counts.1 += 1;
+                    if at > due {
+                        counts.0 += 1;
+                    }
                 }
             }
         }
@@ -392,32 +396,39 @@ fn category_tree(conn: &rusqlite::Connection, period: Period, filter: &Filter, c
         .collect())
 }
 
+/// What one host's failures add up to.
+#[derive(Default)]
+struct HostTally {
+    failures: i64,
+    repair_hours: Vec<f64>,
+    down_hours: f64,
+}
+
 /// Failures, MTTR and MTBF per host.
 fn hosts(conn: &rusqlite::Connection, period: Period, filter: &Filter) -> anyhow::Result<Vec<HostRow>> {
     let period_hours = (period.to - period.from).num_minutes() as f64 / 60.0;
-    let mut by_host: BTreeMap<String, (i64, Vec<f64>, f64)> = BTreeMap::new();
+    let mut by_host: BTreeMap<String, HostTally> = BTreeMap::new();
     for failure in sql::host_failures(conn, &period.span(), filter)? {
-        let entry = by_host.entry(failure.host.clone()).or_default();
-        entry.0 += 1;
+        let tally = by_host.entry(failure.host.clone()).or_default();
+        tally.failures += 1;
         let (Some(created), resolved) = (parse_time(&failure.created), failure.resolved.as_deref().and_then(parse_time)) else { continue };
         if let Some(resolved) = resolved {
-            entry.1.push((resolved - created).num_minutes() as f64 / 60.0);
+            tally.repair_hours.push((resolved - created).num_minutes() as f64 / 60.0);
         }
         // Down from the failure until repaired, within the period.
         let down_until = resolved.unwrap_or(period.to).min(period.to);
-        entry.2 += (down_until - created).num_minutes().max(0) as f64 / 60.0;
+        tally.down_hours += (down_until - created).num_minutes().max(0) as f64 / 60.0;
     }
     Ok(by_host
         .into_iter()
-        .map(|(host, (failures, repairs, down_hours))| HostRow {
+        .map(|(host, tally)| HostRow {
             host,
-            failures,
-            mttr_hours: (!repairs.is_empty()).then(|| repairs.iter().sum::<f64>() / repairs.len() as f64),
-            mtbf_hours: (failures > 0).then(|| (period_hours - down_hours).max(0.0) / failures as f64),
+            failures: tally.failures,
+            mttr_hours: (!tally.repair_hours.is_empty()).then(|| tally.repair_hours.iter().sum::<f64>() / tally.repair_hours.len() as f64),
+            mtbf_hours: (tally.failures > 0).then(|| (period_hours - tally.down_hours).max(0.0) / tally.failures as f64),
         })
         .collect())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 
 use crate::report::{chart, Metrics, Report};
 
-/// The columns of a metrics row: heading and the cell of one row.
-const COLUMNS: &[(&str, fn(&Metrics) -> String)] = &[
+/// A column of a metrics table: heading and the cell of one row.
+type Column = (&'static str, fn(&Metrics) -> String);
+
+const COLUMNS: &[Column] = &[
     ("opened", |m| m.opened.to_string()),
     ("resolved", |m| m.resolved.to_string()),
     ("closed", |m| m.closed.to_string()),

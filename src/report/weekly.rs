@@ -42,9 +42,9 @@ pub fn send_if_due(config: &Config, rules: &Rules, store: &mut Store, now: DateT
     if store::report::weekly_sent(&tx)?.is_some_and(|sent| sent >= week_key) {
         return Ok(false);
     }
-    for (recipient, message_id, subject, raw) in &letters {
-        let message = store::messages::insert_outgoing(&tx, None, message_id, recipient, subject, raw, now)?;
-        store::outbox::enqueue(&tx, message, None, &config.mail.address, recipient, now)?;
+    for letter in &letters {
+        let message = store::messages::insert_outgoing(&tx, None, &letter.message_id, &letter.recipient, &letter.subject, &letter.raw, now)?;
+        store::outbox::enqueue(&tx, message, None, &config.mail.address, &letter.recipient, now)?;
     }
     store::report::set_weekly_sent(&tx, &week_key)?;
     tx.commit()?;
@@ -52,14 +52,15 @@ pub fn send_if_due(config: &Config, rules: &Rules, store: &mut Store, now: DateT
     Ok(true)
 }
 
-/// (recipient, Message-ID, subject, raw message) for each recipient.
-fn compose(
-    config: &Config,
-    rules: &Rules,
-    conn: &rusqlite::Connection,
-    week: Period,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<(String, String, String, Vec<u8>)>> {
+/// One recipient's copy of the report.
+struct Letter {
+    recipient: String,
+    message_id: String,
+    subject: String,
+    raw: Vec<u8>,
+}
+
+fn compose(config: &Config, rules: &Rules, conn: &rusqlite::Connection, week: Period, now: DateTime<Utc>) -> anyhow::Result<Vec<Letter>> {
     let figures = build(conn, rules, &config.categories, &Request { period: week, filter: Filter::default(), grouping: Grouping::Queue, with_weekly: false })?;
     let trend_period = Period { from: week.to - Duration::weeks(CHART_WEEKS), to: week.to };
     let trend = build(conn, rules, &config.categories, &Request { period: trend_period, filter: Filter::default(), grouping: Grouping::Total, with_weekly: true })?;
@@ -103,7 +104,7 @@ fn compose(
             builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string()));
         }
         let message = builder.multipart(mixed).with_context(|| format!("cannot build the weekly report for {recipient}"))?;
-        letters.push((recipient.clone(), message_id, subject.clone(), message.formatted()));
+        letters.push(Letter { recipient: recipient.clone(), message_id, subject: subject.clone(), raw: message.formatted() });
     }
     Ok(letters)
 }

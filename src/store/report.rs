@@ -74,6 +74,21 @@ impl Grouping {
         matches!(self, Grouping::Week | Grouping::Month)
     }
 
+    /// Whether rows need the ticket `t`: a ticket attribute or a filter. Facts joined
+    /// with tickets cost a lookup each; a year's facts alone are an index scan.
+    fn needs_ticket(self, filter: &Filter) -> bool {
+        !filter.is_empty() || !(self.is_time() || self == Grouping::Total)
+    }
+
+    /// `JOIN tickets t` on the facts `alias`, when rows need it.
+    fn join(self, filter: &Filter, alias: &str) -> String {
+        if self.needs_ticket(filter) {
+            format!(" JOIN tickets t ON t.number = {alias}.ticket")
+        } else {
+            String::new()
+        }
+    }
+
     /// The row key of a ticket `t` whose event happened at `time` (an SQL expression).
     fn key(self, time: &str) -> String {
         match self {
@@ -135,9 +150,10 @@ pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
     let sql = format!(
         "SELECT {key}, SUM(s.to_status = 'resolved'), SUM(s.to_status = 'closed'),
                 SUM(COALESCE(s.from_status, '') IN ('resolved', 'closed') AND s.to_status IN ('new', 'open', 'hold'))
-           FROM status_changes s JOIN tickets t ON t.number = s.ticket
+           FROM status_changes s{join}
           WHERE s.at >= ? AND s.at < ?{filter} GROUP BY 1",
         key = grouping.key("s.at"),
+        join = grouping.join(filter, "s"),
         filter = filter.sql(&mut values)
     );
     rows(conn, &sql, values, |row| Ok((row.get(0)?, Transitions { resolved: row.get(1)?, closed: row.get(2)?, reopened: row.get(3)? })))
@@ -171,16 +187,20 @@ pub fn backlog_changes(
         format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key(""))
     };
     let filter_sql = filter.sql(&mut values);
-    // Without a filter or a ticket attribute, the covering index on status_changes suffices.
-    let sql = if filter.is_empty() && grouping.is_time() {
-        format!("SELECT {key}, SUM(s.backlog) FROM status_changes s WHERE s.at >= ? GROUP BY 1")
-    } else {
-        format!("SELECT {key}, SUM(s.backlog) FROM status_changes s JOIN tickets t ON t.number = s.ticket WHERE s.at >= ?{filter_sql} GROUP BY 1")
-    };
+    let join = grouping.join(filter, "s");
+    let sql = format!("SELECT {key}, SUM(s.backlog) FROM status_changes s{join} WHERE s.at >= ?{filter_sql} GROUP BY 1");
     rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
-/// A ticket that was resolved, or first answered, in a span: what its timings need.
+/// Which moment of a ticket [`Timed`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    FirstResponse,
+    /// The first resolution in the span, when there were several.
+    Resolution,
+}
+
+/// A ticket first answered, or resolved, in a span: what its timing needs.
 #[derive(Debug, Clone)]
 pub struct Timed {
     pub ticket: i64,
@@ -188,47 +208,29 @@ pub struct Timed {
     pub queue: String,
     pub created: String,
     pub due: Option<String>,
-    /// The resolution in the span, if any (the first, when there were several).
-    pub resolved: Option<String>,
-    /// The first response, if it fell in the span.
-    pub first_response: Option<String>,
+    pub moment: Moment,
+    pub at: String,
 }
 
-/// Tickets resolved or first answered in `span`; the row key is that of the resolution
-/// (else of the first response).
+/// First responses and resolutions in `span`, each with the row key of its own time.
 pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<Timed>> {
-    let mut values = vec![
-        Value::Text(span.from.clone()),
-        Value::Text(span.to.clone()),
-        Value::Text(span.from.clone()),
-        Value::Text(span.to.clone()),
+    let sources = [
+        (Moment::FirstResponse, "SELECT ticket, at FROM first_responses WHERE at >= ? AND at < ?"),
+        (Moment::Resolution, "SELECT ticket, MIN(at) AS at FROM status_changes WHERE to_status = 'resolved' AND at >= ? AND at < ? GROUP BY ticket"),
     ];
-    let filter_sql = filter.sql(&mut values);
-    let sql = format!(
-        "WITH resolutions AS (
-             SELECT ticket, MIN(at) AS at FROM status_changes WHERE to_status = 'resolved' AND at >= ?1 AND at < ?2 GROUP BY ticket
-         ),
-         responses AS (SELECT ticket, at FROM first_responses WHERE at >= ?3 AND at < ?4),
-         involved AS (SELECT ticket FROM resolutions UNION SELECT ticket FROM responses)
-         SELECT t.number, {key}, t.queue, t.created, t.due, r.at, f.at
-           FROM involved i JOIN tickets t ON t.number = i.ticket
-           LEFT JOIN resolutions r ON r.ticket = i.ticket
-           LEFT JOIN responses f ON f.ticket = i.ticket
-          WHERE 1{filter_sql}",
-        key = grouping.key("COALESCE(r.at, f.at)"),
-    );
-    // The numbered placeholders come first; the filter's `?` continue after them.
-    rows(conn, &sql, values, |row| {
-        Ok(Timed {
-            ticket: row.get(0)?,
-            key: row.get(1)?,
-            queue: row.get(2)?,
-            created: row.get(3)?,
-            due: row.get(4)?,
-            resolved: row.get(5)?,
-            first_response: row.get(6)?,
-        })
-    })
+    let mut all = Vec::new();
+    for (moment, source) in sources {
+        let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+        let sql = format!(
+            "SELECT t.number, {key}, t.queue, t.created, t.due, m.at FROM ({source}) m JOIN tickets t ON t.number = m.ticket WHERE 1{filter}",
+            key = grouping.key("m.at"),
+            filter = filter.sql(&mut values)
+        );
+        all.extend(rows(conn, &sql, values, |row| {
+            Ok(Timed { ticket: row.get(0)?, key: row.get(1)?, queue: row.get(2)?, created: row.get(3)?, due: row.get(4)?, moment, at: row.get(5)? })
+        })?);
+    }
+    Ok(all)
 }
 
 /// The times at which `tickets` went on hold and came off it, in order per ticket:
@@ -251,9 +253,10 @@ pub fn time_worked(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
         "SELECT {key}, SUM(e.minutes), SUM(CASE WHEN e.vendor THEN e.minutes ELSE 0 END)
-           FROM time_entries e JOIN tickets t ON t.number = e.ticket
+           FROM time_entries e{join}
           WHERE e.at >= ? AND e.at < ?{filter} GROUP BY 1",
         key = grouping.key("e.at"),
+        join = grouping.join(filter, "e"),
         filter = filter.sql(&mut values)
     );
     rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
@@ -263,9 +266,10 @@ pub fn time_worked(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
 pub fn satisfaction(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64, i64)>> {
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
-        "SELECT {key}, COUNT(*), SUM(v.rating) FROM surveys v JOIN tickets t ON t.number = v.ticket
+        "SELECT {key}, COUNT(*), SUM(v.rating) FROM surveys v{join}
           WHERE v.at >= ? AND v.at < ?{filter} GROUP BY 1",
         key = grouping.key("v.at"),
+        join = grouping.join(filter, "v"),
         filter = filter.sql(&mut values)
     );
     rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))

@@ -31,6 +31,7 @@ CREATE TABLE first_responses (
     ticket INTEGER PRIMARY KEY,
     at     TEXT NOT NULL
 ) STRICT;
+CREATE INDEX first_responses_at ON first_responses(at);
 
 CREATE TRIGGER first_responses_on_comment AFTER INSERT ON history
 WHEN NEW.action = 'comment' AND NOT EXISTS (SELECT 1 FROM first_responses WHERE ticket = NEW.ticket) BEGIN
