@@ -129,7 +129,7 @@ pub struct CategoryNode {
 pub struct HostRow {
     pub host: String,
     pub failures: i64,
-    /// Mean time to repair: opening to first resolution, wall-clock hours.
+    /// Mean time to repair: opening to resolution (the last one), wall-clock hours.
     pub mttr_hours: Option<f64>,
     /// Mean time between failures: the period's hours less the repair time, per failure.
     pub mtbf_hours: Option<f64>,
@@ -184,16 +184,11 @@ pub struct Request {
 /// the tree shows (tickets store them lower-cased).
 pub fn build(conn: &rusqlite::Connection, rules: &Rules, categories: &[String], request: &Request) -> anyhow::Result<Report> {
     let Request { period, ref filter, grouping, with_weekly } = *request;
-    let rows = rows_for(conn, rules, period, filter, grouping)?;
-    let total = if grouping == Grouping::Total {
-        rows.first().map(|row| row.metrics.clone()).unwrap_or_default()
-    } else {
-        rows_for(conn, rules, period, filter, Grouping::Total)?.into_iter().next().map(|row| row.metrics).unwrap_or_default()
-    };
+    let (rows, total) = rows_for(conn, rules, period, filter, grouping)?;
     let weekly = match (with_weekly, grouping) {
         (false, _) => Vec::new(),
         (true, Grouping::Week) => rows.clone(),
-        (true, _) => rows_for(conn, rules, period, filter, Grouping::Week)?,
+        (true, _) => rows_for(conn, rules, period, filter, Grouping::Week)?.0,
     };
     Ok(Report {
         from: format_time(period.from),
@@ -232,7 +227,16 @@ fn time_keys(period: Period, grouping: Grouping) -> Vec<String> {
     keys
 }
 
-fn rows_for(conn: &rusqlite::Connection, rules: &Rules, period: Period, filter: &Filter, grouping: Grouping) -> anyhow::Result<Vec<Row>> {
+/// The rows of `grouping` and the whole period's figures, from one pass: every event
+/// falls in exactly one row, so counts add up; the backlog at the end of the period is
+/// the last time row's, or the sum over the rows of a ticket attribute.
+fn rows_for(
+    conn: &rusqlite::Connection,
+    rules: &Rules,
+    period: Period,
+    filter: &Filter,
+    grouping: Grouping,
+) -> anyhow::Result<(Vec<Row>, Metrics)> {
     let span = period.span();
     let mut table: BTreeMap<String, Metrics> = BTreeMap::new();
     for key in time_keys(period, grouping) {
@@ -261,8 +265,26 @@ fn rows_for(conn: &rusqlite::Connection, rules: &Rules, period: Period, filter: 
         metrics.satisfaction = (answers > 0).then(|| sum as f64 / answers as f64);
     }
     backlog(conn, &span, filter, grouping, &mut table)?;
-    timings(conn, rules, &span, filter, grouping, &mut table)?;
-    Ok(table.into_iter().map(|(key, metrics)| Row { key, metrics }).collect())
+    let mut total = timings(conn, rules, &span, filter, grouping, &mut table)?;
+    let mut rating_sum = 0.0;
+    for metrics in table.values() {
+        total.opened += metrics.opened;
+        total.resolved += metrics.resolved;
+        total.closed += metrics.closed;
+        total.reopened += metrics.reopened;
+        total.time_spent_minutes += metrics.time_spent_minutes;
+        total.vendor_minutes += metrics.vendor_minutes;
+        total.surveys += metrics.surveys;
+        rating_sum += metrics.satisfaction.unwrap_or(0.0) * metrics.surveys as f64;
+        if !grouping.is_time() {
+            total.backlog += metrics.backlog;
+        }
+    }
+    if grouping.is_time() {
+        total.backlog = table.values().next_back().map_or(0, |metrics| metrics.backlog);
+    }
+    total.satisfaction = (total.surveys > 0).then(|| rating_sum / total.surveys as f64);
+    Ok((table.into_iter().map(|(key, metrics)| Row { key, metrics }).collect(), total))
 }
 
 /// Unfinished tickets at the end of each row's period: those unfinished now, less the
@@ -295,7 +317,7 @@ fn backlog(conn: &rusqlite::Connection, span: &Span, filter: &Filter, grouping: 
 }
 
 /// Time to first response and to resolution, in the queue's working time less the
-/// working time on hold; and late resolutions.
+/// working time on hold; and late resolutions. Returns these figures for the whole period.
 fn timings(
     conn: &rusqlite::Connection,
     rules: &Rules,
@@ -303,7 +325,7 @@ fn timings(
     filter: &Filter,
     grouping: Grouping,
     table: &mut BTreeMap<String, Metrics>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Metrics> {
     let timed = sql::timed(conn, span, filter, grouping)?;
     let mut numbers: Vec<i64> = timed.iter().map(|timed| timed.ticket).collect();
     numbers.sort_unstable();
@@ -349,6 +371,15 @@ fn timings(
             }
         }
     }
+    let all = |by_key: &HashMap<String, Vec<i64>>| by_key.values().flatten().copied().collect::<Vec<i64>>();
+    let (late_count, with_sla) = late.values().fold((0, 0), |sum, counts| (sum.0 + counts.0, sum.1 + counts.1));
+    let total = Metrics {
+        first_response: Timing::of(all(&first_responses)),
+        resolution: Timing::of(all(&resolutions)),
+        late: late_count,
+        late_share: (with_sla > 0).then(|| late_count as f64 / with_sla as f64),
+        ..Metrics::default()
+    };
     for (key, minutes) in first_responses {
         table.entry(key).or_default().first_response = Timing::of(minutes);
     }
@@ -360,7 +391,7 @@ fn timings(
         metrics.late = late_count;
         metrics.late_share = (with_sla > 0).then(|| late_count as f64 / with_sla as f64);
     }
-    Ok(())
+    Ok(total)
 }
 
 /// The category tree, each node counting its subcategories' tickets too, in path order.

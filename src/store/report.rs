@@ -277,26 +277,31 @@ pub fn satisfaction(conn: &Connection, span: &Span, filter: &Filter, grouping: G
 
 /// Per category path (empty: none): tickets opened and resolved in `span`.
 pub fn by_category(conn: &Connection, span: &Span, filter: &Filter) -> rusqlite::Result<Vec<(String, i64, i64)>> {
-    let mut values = vec![
-        Value::Text(span.from.clone()),
-        Value::Text(span.to.clone()),
-        Value::Text(span.from.clone()),
-        Value::Text(span.to.clone()),
-    ];
-    let filter_sql = filter.sql(&mut values);
-    let sql = format!(
-        "SELECT COALESCE(t.category, ''),
-                SUM(t.created >= ?1 AND t.created < ?2),
-                SUM(EXISTS (SELECT 1 FROM status_changes s WHERE s.ticket = t.number AND s.to_status = 'resolved' AND s.at >= ?3 AND s.at < ?4))
-           FROM tickets t
-          WHERE t.number IN (SELECT number FROM tickets WHERE created >= ?1 AND created < ?2
-                             UNION SELECT ticket FROM status_changes WHERE at >= ?3 AND at < ?4 AND to_status = 'resolved'){filter_sql}
-          GROUP BY 1"
+    let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+    let opened_sql = format!(
+        "SELECT COALESCE(t.category, ''), COUNT(*) FROM tickets t WHERE t.created >= ? AND t.created < ?{} GROUP BY 1",
+        filter.sql(&mut values)
     );
-    rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    let opened: Vec<(String, i64)> = rows(conn, &opened_sql, values, |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
+    let resolved_sql = format!(
+        "SELECT COALESCE(t.category, ''), COUNT(DISTINCT s.ticket) FROM status_changes s JOIN tickets t ON t.number = s.ticket
+          WHERE s.to_status = 'resolved' AND s.at >= ? AND s.at < ?{} GROUP BY 1",
+        filter.sql(&mut values)
+    );
+    let resolved: Vec<(String, i64)> = rows(conn, &resolved_sql, values, |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let mut merged: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+    for (category, count) in opened {
+        merged.entry(category).or_default().0 = count;
+    }
+    for (category, count) in resolved {
+        merged.entry(category).or_default().1 = count;
+    }
+    Ok(merged.into_iter().map(|(category, (opened, resolved))| (category, opened, resolved)).collect())
 }
 
-/// A failure of a host: a ticket naming it, opened in the span, and when it was first resolved.
+/// A failure of a host: a ticket naming it, opened in the span, and when it was repaired
+/// (resolved for the last time, else closed).
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub host: String,
@@ -308,8 +313,7 @@ pub fn host_failures(conn: &Connection, span: &Span, filter: &Filter) -> rusqlit
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let filter_sql = filter.sql(&mut values);
     let sql = format!(
-        "SELECT t.host, t.created,
-                (SELECT MIN(s.at) FROM status_changes s WHERE s.ticket = t.number AND s.to_status = 'resolved')
+        "SELECT t.host, t.created, COALESCE(t.resolved_at, t.closed_at)
            FROM tickets t
           WHERE t.host IS NOT NULL AND t.created >= ? AND t.created < ?{filter_sql}
           ORDER BY t.host, t.created"
