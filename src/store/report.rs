@@ -113,6 +113,14 @@ pub struct Span {
     pub to: String,
 }
 
+impl Span {
+    /// The first and the day after the last day, when the span is whole UTC days.
+    fn days(&self) -> Option<(String, String)> {
+        let day = |at: &str| at.strip_suffix("T00:00:00Z").filter(|day| day.len() == 10).map(str::to_string);
+        Some((day(&self.from)?, day(&self.to)?))
+    }
+}
+
 /// Runs `sql` (with `?` for `values`) and maps each row.
 fn rows<T>(
     conn: &Connection,
@@ -146,6 +154,17 @@ pub struct Transitions {
 }
 
 pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, Transitions)>> {
+    if let (false, Some((first, end))) = (grouping.needs_ticket(filter), span.days()) {
+        let sql = format!(
+            "SELECT {key}, SUM(CASE WHEN to_status = 'resolved' THEN changes ELSE 0 END),
+                    SUM(CASE WHEN to_status = 'closed' THEN changes ELSE 0 END), SUM(CASE WHEN reopened THEN changes ELSE 0 END)
+               FROM status_days WHERE day >= ? AND day < ? GROUP BY 1",
+            key = grouping.key("day")
+        );
+        return rows(conn, &sql, vec![Value::Text(first), Value::Text(end)], |row| {
+            Ok((row.get(0)?, Transitions { resolved: row.get(1)?, closed: row.get(2)?, reopened: row.get(3)? }))
+        });
+    }
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
         "SELECT {key}, SUM(s.to_status = 'resolved'), SUM(s.to_status = 'closed'),
@@ -180,6 +199,13 @@ pub fn backlog_changes(
     filter: &Filter,
     grouping: Grouping,
 ) -> rusqlite::Result<Vec<(Option<String>, i64)>> {
+    if let (false, Some((first, end))) = (grouping.needs_ticket(filter), span.days()) {
+        let sql = format!(
+            "SELECT CASE WHEN day >= ?1 THEN NULL ELSE {key} END, SUM(backlog) FROM status_days WHERE day >= ?2 GROUP BY 1",
+            key = grouping.key("day")
+        );
+        return rows(conn, &sql, vec![Value::Text(end), Value::Text(first)], |row| Ok((row.get(0)?, row.get(1)?)));
+    }
     let mut values = vec![Value::Text(span.to.clone()), Value::Text(span.from.clone())];
     let key = if grouping.is_time() {
         format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key("s.at"))
@@ -361,6 +387,8 @@ mod tests {
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).unwrap();
         let count = |sql: &str| conn.query_row(sql, [], |row| row.get::<_, i64>(0)).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM status_changes WHERE ticket = 1 AND to_status = 'resolved' AND backlog = -1"), 1);
+        assert_eq!(count("SELECT SUM(changes) FROM status_days"), count("SELECT COUNT(*) FROM status_changes"));
+        assert_eq!(count("SELECT changes FROM status_days WHERE day = '2026-11-03' AND to_status = 'resolved'"), 1);
         assert_eq!(count("SELECT COUNT(*) FROM first_responses WHERE ticket = 1 AND at = '2026-11-02T10:00:00Z'"), 1);
         assert_eq!(count("SELECT SUM(minutes) FROM time_entries WHERE ticket = 1"), 45);
         for word in ["printer", "roller", "quota"] {

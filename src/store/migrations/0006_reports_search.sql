@@ -26,6 +26,31 @@ CREATE TRIGGER status_changes_on_update AFTER UPDATE OF status ON tickets WHEN N
             (NEW.status IN ('new', 'open', 'hold')) - (OLD.status IN ('new', 'open', 'hold')));
 END;
 
+-- The same per UTC day and status entered: what reports read when they need no ticket
+-- attribute (unfiltered, by time), a year being 365 days rather than a million changes.
+CREATE TABLE status_days (
+    day       TEXT NOT NULL,
+    to_status TEXT NOT NULL,
+    -- Out of resolved or closed, back into new, open or hold.
+    reopened  INTEGER NOT NULL,
+    changes   INTEGER NOT NULL,
+    backlog   INTEGER NOT NULL,
+    PRIMARY KEY (day, to_status, reopened)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER status_days_on_insert AFTER INSERT ON status_changes BEGIN
+    INSERT INTO status_days (day, to_status, reopened, changes, backlog)
+    VALUES (substr(NEW.at, 1, 10), NEW.to_status,
+            COALESCE(NEW.from_status, '') IN ('resolved', 'closed') AND NEW.to_status IN ('new', 'open', 'hold'), 1, NEW.backlog)
+    ON CONFLICT (day, to_status, reopened) DO UPDATE SET changes = changes + 1, backlog = backlog + excluded.backlog;
+END;
+
+CREATE TRIGGER status_days_on_delete AFTER DELETE ON status_changes BEGIN
+    UPDATE status_days SET changes = changes - 1, backlog = backlog - OLD.backlog
+     WHERE day = substr(OLD.at, 1, 10) AND to_status = OLD.to_status
+       AND reopened = (COALESCE(OLD.from_status, '') IN ('resolved', 'closed') AND OLD.to_status IN ('new', 'open', 'hold'));
+END;
+
 -- The first public answer to the requester by an agent (or admin) who is not the requester.
 CREATE TABLE first_responses (
     ticket INTEGER PRIMARY KEY,
