@@ -232,8 +232,9 @@ fn main() -> anyhow::Result<()> {
     ];
     for (name, words, sounds_like) in searches {
         let words: Vec<String> = words.iter().map(|word| word.to_string()).collect();
-        let hits = time(name, Duration::from_millis(100), || reqmail::search::search(conn, &words, sounds_like, &Filter::default(), 20).unwrap());
-        println!("    {} tickets", hits.len());
+        let found = time(name, Duration::from_millis(100), || reqmail::search::search(conn, &words, sounds_like, &Filter::default(), 20).unwrap());
+        let order = if found.ranked { "best first" } else { "most recent first" };
+        println!("    {} tickets, {order}, {} matching passages", found.hits.len(), found.matches.map_or("uncounted".to_string(), |n| n.to_string()));
     }
     Ok(())
 }

@@ -4,7 +4,9 @@ use crate::cli::report::FilterArgs;
 use crate::cli::{Failure, Session};
 
 /// Finds tickets whose subject, notes or text attachments contain all the words, best
-/// match first, with the matching passage. "print*" matches words that start so.
+/// match first (the most recent first when over 20,000 passages match), with the
+/// matching passage. "print*" matches words that start so. --sounds-like lists the
+/// newest tickets first.
 #[derive(Debug, clap::Args)]
 pub struct Search {
     #[arg(required = true, value_name = "WORDS")]
@@ -25,18 +27,22 @@ impl Search {
     pub fn execute(&self, session: &Session) -> Result<(), Failure> {
         let filter = self.filter.filter(session);
         let store = session.open_store()?;
-        let hits = crate::search::search(&store.conn, &self.words, self.sounds_like, &filter, self.limit.max(1)).map_err(|error| {
+        let found = crate::search::search(&store.conn, &self.words, self.sounds_like, &filter, self.limit.max(1)).map_err(|error| {
             if error.downcast_ref::<rusqlite::Error>().is_some() {
                 Failure::Other(error)
             } else {
                 Failure::Usage(error)
             }
         })?;
+        let hits = &found.hits;
+        if let (false, Some(matches)) = (found.ranked, found.matches) {
+            eprintln!("{matches} passages match: the most recent come first; more words rank them by relevance");
+        }
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&hits).map_err(anyhow::Error::from)?);
+            println!("{}", serde_json::to_string_pretty(hits).map_err(anyhow::Error::from)?);
             return Ok(());
         }
-        for hit in &hits {
+        for hit in hits {
             println!("#{}  {}  {}  {}", hit.ticket, hit.status, hit.queue, hit.subject);
             println!("    {}: {}", hit.found_in, hit.snippet.split_whitespace().collect::<Vec<_>>().join(" "));
         }

@@ -25,8 +25,19 @@ fn words(text: &[String]) -> Vec<(String, bool)> {
     words
 }
 
-/// Tickets matching all of `text`'s words, best first.
-pub fn search(conn: &rusqlite::Connection, text: &[String], sounds_like: bool, filter: &Filter, limit: usize) -> anyhow::Result<Vec<Hit>> {
+/// What a search found.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub hits: Vec<Hit>,
+    /// False when so many rows matched ([`sql::MOST_RANKED`]) that the most recent come
+    /// first rather than the best; and for `--sounds-like`, which lists the newest first.
+    pub ranked: bool,
+    /// Matching rows (subjects, notes, attachments), when counted.
+    pub matches: Option<i64>,
+}
+
+/// Tickets matching all of `text`'s words: best first, unless very many match.
+pub fn search(conn: &rusqlite::Connection, text: &[String], sounds_like: bool, filter: &Filter, limit: usize) -> anyhow::Result<Found> {
     let words = words(text);
     if words.is_empty() {
         anyhow::bail!("nothing to search for: give words of letters or digits");
@@ -44,15 +55,18 @@ pub fn search(conn: &rusqlite::Connection, text: &[String], sounds_like: bool, f
             let alike: Vec<String> =
                 keyed.iter().filter(|(term_key, _)| term_key.as_deref() == Some(key.as_str())).map(|(_, term)| format!("\"{term}\"")).collect();
             if alike.is_empty() {
-                return Ok(Vec::new());
+                return Ok(Found { hits: Vec::new(), ranked: false, matches: Some(0) });
             }
             parts.push(format!("({})", alike.join(" OR ")));
         }
-        return Ok(sql::search_subjects(conn, &parts.join(" AND "), filter, limit)?);
+        let hits = sql::search_subjects(conn, &parts.join(" AND "), filter, limit)?;
+        return Ok(Found { hits, ranked: false, matches: None });
     } else {
         words.iter().map(|(word, prefix)| if *prefix { format!("\"{word}\"*") } else { format!("\"{word}\"") }).collect::<Vec<_>>().join(" ")
     };
-    Ok(sql::search(conn, &query, filter, limit)?)
+    let matches = sql::count(conn, &query)?;
+    let ranked = matches <= sql::MOST_RANKED;
+    Ok(Found { hits: sql::search(conn, &query, filter, limit, ranked)?, ranked, matches: Some(matches) })
 }
 
 #[cfg(test)]
