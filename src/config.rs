@@ -59,6 +59,7 @@ pub struct Config {
     /// OAuth2 clients by name (`[oauth.NAME]`), for servers with `auth = "xoauth2"` or
     /// `"oauthbearer"`; `reqmail oauth login NAME` approves one.
     pub oauth: BTreeMap<String, OAuthConfig>,
+    pub reports: ReportsConfig,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -796,6 +797,15 @@ pub struct PersonConfig {
     pub name: Option<String>,
 }
 
+/// Reports sent by mail.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Who gets last week's report each Monday (the first `tick` or `serve` pass of the
+    /// week, UTC); nobody when empty.
+    pub weekly_to: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationConfig {
@@ -855,6 +865,11 @@ impl Config {
         }
         if self.inbound.batch_size == 0 {
             problems.push("inbound.batch_size must be 1 or more".to_string());
+        }
+        for (index, address) in self.reports.weekly_to.iter().enumerate() {
+            if split_address(address).is_none() {
+                problems.push(format!("reports.weekly_to[{index}] = {address:?} is not an address like lead@example.com"));
+            }
         }
         for (index, imap) in self.inbound.imap.iter().enumerate() {
             let key = format!("inbound.imap[{index}] ({})", imap.host);

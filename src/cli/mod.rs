@@ -16,6 +16,7 @@ pub mod report;
 pub mod retention;
 pub mod rotation;
 pub mod rules;
+pub mod search;
 pub mod serve;
 pub mod ticket;
 pub mod tick;
@@ -62,8 +63,8 @@ pub enum Command {
     Person(person::PersonCommand),
     #[command(subcommand)]
     Rules(rules::RulesCommand),
-    #[command(subcommand)]
-    Report(report::ReportCommand),
+    Report(report::Report),
+    Search(search::Search),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
     Doctor(doctor::Doctor),
@@ -190,6 +191,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge(command) => command.execute(&Setup::start(&cli)?),
         Command::Import(command) => command.execute(&Setup::start(&cli)?),
         Command::Oauth(command) => command.execute(&cli),
+        Command::Search(command) => command.execute(&Setup::start(&cli)?),
     }
 }
 

@@ -58,6 +58,10 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
     }
     report.purged = retention::purge_due(&site.config.retention, store, now)?;
     report.tutorial_steps = tutorial::tick(site, store, now)?;
+    // Last week's report to its readers, once (report::weekly); a failure waits for the next pass.
+    if let Err(error) = crate::report::weekly::send_if_due(&site.config, &site.rules, store, now) {
+        tracing::warn!("weekly report postponed: {error:#}");
+    }
     let outbound = &site.config.outbound;
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;

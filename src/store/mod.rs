@@ -15,6 +15,8 @@ pub mod people;
 pub mod quarantine;
 pub mod retention;
 pub mod ratelimit;
+pub mod report;
+pub mod search;
 pub mod tickets;
 pub mod tutorial;
 pub mod undeliverable;
@@ -35,6 +37,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
     M::up(include_str!("migrations/0006_operations.sql")),
     M::up(include_str!("migrations/0007_oauth_fetch_health.sql")),
+    M::up(include_str!("migrations/0008_reports_search.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

@@ -26,3 +26,5 @@ mod retention;
 mod import;
 mod tutorial;
 mod oauth;
+mod report;
+mod search;
