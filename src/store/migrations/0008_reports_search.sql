@@ -133,6 +133,12 @@ CREATE TRIGGER search_note_on_move AFTER UPDATE OF ticket ON history
 WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment') BEGIN
     UPDATE search_text SET ticket = NEW.ticket WHERE rowid = NEW.id * 4 + 1;
 END;
+-- A note rewritten (a person forgotten) is indexed as it now reads.
+CREATE TRIGGER search_note_on_edit AFTER UPDATE OF detail ON history
+WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment') BEGIN
+    UPDATE search_text SET body = CASE WHEN instr(NEW.detail, ' (matched by ') > 0 THEN substr(NEW.detail, 1, instr(NEW.detail, ' (matched by ') - 1) ELSE NEW.detail END
+     WHERE rowid = NEW.id * 4 + 1;
+END;
 CREATE TRIGGER search_note_on_delete AFTER DELETE ON history BEGIN
     DELETE FROM search_text WHERE rowid = OLD.id * 4 + 1;
 END;
