@@ -51,12 +51,12 @@ mod tests {
     #[test]
     fn presets_and_overrides() {
         let config: OAuthConfig = toml::from_str("provider = \"microsoft\"\nclient_id = \"app\"\ntenant = \"contoso.com\"").unwrap();
-        let endpoints = endpoints(&config).unwrap();
-        assert!(endpoints.token_url.contains("/contoso.com/oauth2/v2.0/token"));
-        assert!(matches!(endpoints.approval, Approval::Device { .. }));
+        let microsoft = endpoints(&config).unwrap();
+        assert!(microsoft.token_url.contains("/contoso.com/oauth2/v2.0/token"));
+        assert!(matches!(microsoft.approval, Approval::Device { .. }));
         let google: OAuthConfig = toml::from_str("provider = \"google\"\nclient_id = \"app\"").unwrap();
         assert!(matches!(endpoints(&google).unwrap().approval, Approval::Browser { .. }), "Google's device grant has no mail scope");
-        assert!(endpoints.scopes.iter().any(|scope| scope == "offline_access"));
+        assert!(microsoft.scopes.iter().any(|scope| scope == "offline_access"));
         let generic: OAuthConfig = toml::from_str("provider = \"generic\"\nclient_id = \"app\"").unwrap();
         assert!(endpoints(&generic).unwrap_err().contains("device_authorization_url"));
         let plain: OAuthConfig = toml::from_str(
