@@ -1,80 +1,82 @@
 //! `reqmail ticket`: show, list and update tickets without mail.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ops::backup::ticket_text;
-use crate::cli::{Failure, Setup};
+use crate::cli::{print_line, Failure, Setup};
 use crate::clock::format_time;
-use crate::store::{self, tickets::TicketFilter};
 use crate::identify::sender::{Sender, Trust};
-use crate::ticket::{HistoryEvent, Role, Status, Ticket, TicketId};
+use crate::ops::backup::ticket_text;
+use crate::store::{self, tickets::{TicketFilter, TicketOrder}};
+use crate::ticket::{time_left, HistoryEvent, Role, Status, Ticket, TicketId};
 
 /// Look at tickets without mail.
 #[derive(Debug, clap::Subcommand)]
 pub enum TicketCommand {
-    /// One ticket with its history.
+    /// One ticket with its due dates, links and history.
     Show {
         number: i64,
-        /// Print JSON (DESIGN §5) instead of text.
+        /// Print the ticket as one JSON object.
         #[arg(long)]
         json: bool,
     },
-    /// Tickets, oldest first.
-    List {
-        #[arg(long)]
-        status: Option<Status>,
-        #[arg(long)]
-        queue: Option<String>,
-        #[arg(long, value_name = "ADDRESS")]
-        requester: Option<String>,
-        #[arg(long, value_name = "ADDRESS")]
-        owner: Option<String>,
-        #[arg(long)]
-        limit: Option<i64>,
-        #[arg(long)]
-        json: bool,
-    },
+    /// The queue: tickets that take work, the most urgent first.
+    List(List),
     /// Change a ticket as the mail language would (for scripts and monitoring tools).
     Update(Update),
+}
+
+/// `ticket list`: by default the tickets still taking work (new, open, hold), sorted by
+/// the time left to their SLA due date, the latest-overdue first.
+#[derive(Debug, clap::Args)]
+pub struct List {
+    /// Only tickets in this status (any status, also resolved or closed).
+    #[arg(long)]
+    status: Option<Status>,
+    /// Every status, not only the tickets that take work.
+    #[arg(long, conflicts_with = "status")]
+    all: bool,
+    #[arg(long)]
+    queue: Option<String>,
+    #[arg(long, value_name = "ADDRESS")]
+    requester: Option<String>,
+    #[arg(long, value_name = "ADDRESS")]
+    owner: Option<String>,
+    #[arg(long)]
+    host: Option<String>,
+    /// A category and everything below it, e.g. "Hardware / Printer".
+    #[arg(long, value_name = "PATH")]
+    category: Option<String>,
+    /// Only new and open tickets past their SLA due date.
+    #[arg(long)]
+    late: bool,
+    #[arg(long, value_enum, default_value = "due")]
+    sort: TicketOrder,
+    /// Keep the first N in the chosen order (the most urgent by default).
+    #[arg(long, value_name = "N")]
+    limit: Option<i64>,
+    #[arg(long)]
+    json: bool,
 }
 
 impl TicketCommand {
     pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
         match self {
             TicketCommand::Update(update) => update.execute(setup)?,
+            TicketCommand::List(list) => list.execute(setup)?,
             TicketCommand::Show { number, json } => {
                 let store = setup.open_store()?;
                 let ticket = store::tickets::get(&store.conn, TicketId(*number))?
                     .ok_or_else(|| anyhow::anyhow!("there is no ticket {number}; `reqmail ticket list` shows the tickets"))?;
                 let history = store::tickets::history(&store.conn, ticket.number)?;
+                let links = store::tickets::links(&store.conn, ticket.number)?;
                 if *json {
-                    let mut object = ticket_json(&ticket);
+                    let mut object = ticket_json(&ticket, &links);
                     object["history"] = history.iter().map(history_json).collect();
-                    println!("{}", serde_json::to_string_pretty(&object).expect("JSON values serialise"));
+                    print_line(&serde_json::to_string_pretty(&object).expect("JSON values serialise"));
                 } else {
-                    print!("{}", ticket_text(&ticket, &history));
-                }
-            }
-            TicketCommand::List { status, queue, requester, owner, limit, json } => {
-                let filter = TicketFilter {
-                    status: *status,
-                    queue: queue.clone(),
-                    requester: requester.clone(),
-                    owner: owner.clone(),
-                    limit: *limit,
-                };
-                let tickets = store::tickets::list(&setup.open_store()?.conn, &filter)?;
-                if *json {
-                    let list: Vec<Value> = tickets.iter().map(ticket_json).collect();
-                    println!("{}", serde_json::to_string_pretty(&list).expect("JSON values serialise"));
-                } else {
-                    for ticket in &tickets {
-                        println!(
-                            "{:>6}  {:<8}  {:<8}  {:<12}  {:<28}  {}",
-                            ticket.number, ticket.status, ticket.priority, ticket.queue, ticket.requester, ticket.subject
-                        );
-                    }
+                    print_line(ticket_text(&ticket, &history, &links, Some(setup.clock.now())).trim_end());
                 }
             }
         }
@@ -82,9 +84,88 @@ impl TicketCommand {
     }
 }
 
+impl List {
+    fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let category = match &self.category {
+            Some(path) => Some(setup.site.rules.category(path).ok_or_else(|| {
+                let known = setup.site.rules.category_names().join("\", \"");
+                Failure::Usage(anyhow::anyhow!("--category {path:?} is not a configured category; the categories are \"{known}\""))
+            })?),
+            None => None,
+        };
+        let now = setup.clock.now();
+        let filter = TicketFilter {
+            status: self.status,
+            active: !self.all,
+            queue: self.queue.clone(),
+            requester: self.requester.clone(),
+            owner: self.owner.clone(),
+            host: self.host.clone(),
+            category,
+            late_at: self.late.then_some(now),
+            order: self.sort,
+            limit: self.limit,
+        };
+        let store = setup.open_store()?;
+        let tickets = store::tickets::list(&store.conn, &filter)?;
+        if self.json {
+            let mut list = Vec::with_capacity(tickets.len());
+            for ticket in &tickets {
+                list.push(ticket_json(ticket, &store::tickets::links(&store.conn, ticket.number)?));
+            }
+            print_line(&serde_json::to_string_pretty(&list).expect("JSON values serialise"));
+            return Ok(());
+        }
+        for line in queue_lines(&tickets, now) {
+            print_line(&line);
+        }
+        Ok(())
+    }
+}
+
+/// The queue as aligned columns under a header line; the subject last, so that a long
+/// one only runs off the end.
+fn queue_lines(tickets: &[Ticket], now: DateTime<Utc>) -> Vec<String> {
+    let header = ["#", "STATUS", "PRIORITY", "DUE", "OWNER", "REQUESTER", "SUBJECT"].map(String::from);
+    let mut rows = vec![header];
+    for ticket in tickets {
+        let due = match ticket.due {
+            Some(due) if matches!(ticket.status, Status::New | Status::Open) => time_left(due, now),
+            Some(_) if ticket.status == Status::Hold => "on hold".into(),
+            _ => "-".into(),
+        };
+        rows.push([
+            ticket.number.to_string(),
+            ticket.status.to_string(),
+            ticket.priority.to_string(),
+            due,
+            ticket.owner.clone().unwrap_or_else(|| "-".into()),
+            ticket.requester.clone(),
+            ticket.subject.clone(),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = format!("{:>w$}", row[0], w = widths[0]);
+            for (cell, width) in row[1..6].iter().zip(&widths[1..]) {
+                line.push_str(&format!("  {cell:<width$}"));
+            }
+            line.push_str("  ");
+            line.push_str(&row[6]);
+            line
+        })
+        .collect()
+}
+
 /// The ticket object of DESIGN §5, without history.
-pub fn ticket_json(ticket: &Ticket) -> Value {
-    let time = |at: Option<chrono::DateTime<chrono::Utc>>| at.map(format_time);
+pub fn ticket_json(ticket: &Ticket, links: &[TicketId]) -> Value {
+    let time = |at: Option<DateTime<Utc>>| at.map(format_time);
     json!({
         "number": ticket.number.0,
         "subject": ticket.subject,
@@ -102,22 +183,27 @@ pub fn ticket_json(ticket: &Ticket) -> Value {
         "committed_due": time(ticket.committed_due),
         "created": format_time(ticket.created),
         "updated": format_time(ticket.updated),
+        "resolved": time(ticket.resolved_at),
+        "closed": time(ticket.closed_at),
         "time_spent_minutes": ticket.time_spent_minutes,
+        "vendor": Value::Null,
+        "vendor_ticket": Value::Null,
+        "links": links.iter().map(|number| number.0).collect::<Vec<_>>(),
     })
 }
 
 fn history_json(event: &HistoryEvent) -> Value {
     #[derive(Serialize)]
     struct Entry<'a> {
+        id: i64,
         at: String,
         actor: &'a str,
         action: &'a str,
         detail: &'a str,
     }
-    serde_json::to_value(Entry { at: format_time(event.at), actor: &event.actor, action: &event.action, detail: &event.detail })
+    serde_json::to_value(Entry { id: event.id, at: format_time(event.at), actor: &event.actor, action: &event.action, detail: &event.detail })
         .expect("history entries serialise")
 }
-
 
 /// `ticket update N FIELD=VALUE…`: the mail language without mail.
 #[derive(Debug, clap::Args)]
@@ -144,7 +230,7 @@ impl Update {
                 return Err(Failure::Usage(anyhow::anyhow!("{field:?} is not FIELD=VALUE, e.g. priority=high")));
             };
             let Some(name) = FieldName::from_name(name) else {
-                return Err(Failure::Usage(anyhow::anyhow!("{name:?} is not a field; see DESIGN §2 (Queue, Priority, Status, Owner, …)")));
+                return Err(Failure::Usage(anyhow::anyhow!("{name:?} is not a field (Queue, Priority, Status, Owner, …)")));
             };
             lines.push(format!("{}: {}", name.as_str(), value.trim()));
         }

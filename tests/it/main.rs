@@ -26,3 +26,4 @@ mod retention;
 mod import;
 mod tutorial;
 mod oauth;
+mod desk;

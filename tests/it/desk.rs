@@ -1,0 +1,118 @@
+//! The desk: the queue view, one ticket's details, and why a message did what it did.
+
+use serde_json::Value;
+
+use crate::harness::{letter, Desk};
+
+const SITE: &str = r#"
+categories = ["Hardware / Printer / Toner", "Hardware / Screen", "E-Mail / Spam"]
+
+[identify]
+trust_from_header = true
+
+[queues.general]
+resolution = { urgent = "4h", high = "1d", medium = "3d", low = "5d" }
+
+[queues.hardware]
+resolution = { urgent = "2h", high = "8h", medium = "2d", low = "5d" }
+
+[[people]]
+addresses = ["bob@example.com"]
+role = "agent"
+name = "Bob Agent"
+"#;
+
+fn desk_at(now: &str) -> Desk {
+    let mut desk = Desk::with_config(SITE);
+    desk.now = Some(now.into());
+    desk
+}
+
+fn request(desk: &Desk, from: &str, subject: &str, body: &str) {
+    desk.ingest(&letter(from, "help@example.com", subject, body, &subject.replace(' ', "-"))).ok();
+}
+
+fn numbers(list: &Value) -> Vec<i64> {
+    list.as_array().unwrap().iter().map(|ticket| ticket["number"].as_i64().unwrap()).collect()
+}
+
+/// Four tickets at different times: #1 low (due in 5d), #2 urgent on hardware (due 2h,
+/// late by the time we look), #3 medium with a category and host, #4 resolved.
+fn busy_desk() -> Desk {
+    let mut desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Mouse squeaks", "Importance: low\n\nIt squeaks.");
+    request(&desk, "dave@customer.example.org", "Printer on fire", "Importance: urgent\nQueue: hardware\nHost: prn-04\n\nSmoke.");
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    request(&desk, "erin@customer.example.org", "Toner empty", "Queue: hardware\nHost: prn-07\n\nNo toner.");
+    request(&desk, "frank@customer.example.org", "Password", "Please reset it.");
+    desk.run(&["ticket", "update", "4", "status=resolved"]).ok();
+    desk.run(&["ticket", "update", "3", "owner=bob@example.com", "category=Hardware/Printer/Toner"]).ok();
+    desk.now = Some("2026-11-23T12:00:00Z".into());
+    desk
+}
+
+#[test]
+fn queue_lists_work_by_time_left_latest_first() {
+    let desk = busy_desk();
+    let list = desk.run(&["ticket", "list", "--json"]).ok().json();
+    assert_eq!(numbers(&list), vec![2, 3, 1], "late #2 first, resolved #4 not in the queue");
+    let text = desk.run(&["ticket", "list"]).ok().stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("STATUS") && lines[0].contains("DUE") && lines[0].contains("SUBJECT"), "{text}");
+    assert!(lines[1].contains("over 2h 00m") && lines[1].ends_with("Printer on fire"), "{text}");
+    assert!(lines[2].contains("bob@example.com") && lines[2].contains("1d 21h"), "{text}");
+    let subject_column = lines[0].find("SUBJECT").unwrap();
+    assert!(lines.iter().skip(1).all(|line| line[subject_column..].chars().next() != Some(' ')), "aligned:\n{text}");
+}
+
+#[test]
+fn queue_filters_and_orders() {
+    let desk = busy_desk();
+    let list = |args: &[&str]| {
+        let mut full = vec!["ticket", "list", "--json"];
+        full.extend_from_slice(args);
+        numbers(&desk.run(&full).ok().json())
+    };
+    assert_eq!(list(&["--late"]), vec![2]);
+    assert_eq!(list(&["--host", "prn-07"]), vec![3]);
+    assert_eq!(list(&["--category", "Hardware"]), vec![3], "a category takes its subtree");
+    assert_eq!(list(&["--category", "hardware / printer"]), vec![3]);
+    assert!(list(&["--category", "Hardware / Screen"]).is_empty());
+    assert_eq!(list(&["--owner", "bob@example.com"]), vec![3]);
+    assert_eq!(list(&["--queue", "hardware"]), vec![2, 3]);
+    assert_eq!(list(&["--status", "resolved"]), vec![4]);
+    assert_eq!(list(&["--all", "--sort", "number"]), vec![1, 2, 3, 4]);
+    assert_eq!(list(&["--limit", "1"]), vec![2], "the limit keeps the most urgent");
+    assert_eq!(list(&["--sort", "priority"]), vec![2, 3, 1]);
+    assert_eq!(list(&["--sort", "created"]), vec![3, 2, 1]);
+    assert_eq!(list(&["--sort", "updated", "--limit", "1"]), vec![3]);
+    let unknown = desk.run(&["ticket", "list", "--category", "Plumbing"]);
+    assert_eq!(unknown.status, 64);
+    assert!(unknown.stderr.contains("Plumbing") && unknown.stderr.contains("categories"), "{}", unknown.stderr);
+}
+
+#[test]
+fn show_gives_due_category_host_time_links_and_history_ids() {
+    let desk = busy_desk();
+    desk.run(&["ticket", "update", "3", "time=1h30m"]).ok();
+    let text = desk.run(&["ticket", "show", "3"]).ok().stdout;
+    for expected in ["Category    hardware / printer / toner", "Host        prn-07", "Due (SLA)", "(1d 21h)", "Time spent  1h 30m", "Links       -"] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let ticket = desk.ticket(4);
+    assert_eq!(ticket["resolved"], "2026-11-23T09:00:00Z");
+    assert!(ticket["closed"].is_null() && ticket["vendor"].is_null() && ticket["vendor_ticket"].is_null());
+    assert_eq!(ticket["links"], serde_json::json!([]));
+    let ids: Vec<i64> = ticket["history"].as_array().unwrap().iter().map(|event| event["id"].as_i64().unwrap()).collect();
+    assert!(!ids.is_empty() && ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    assert!(text.contains(&format!("[{}]", desk.ticket(3)["history"][0]["id"])), "history ids in the text:\n{text}");
+}
+
+#[test]
+fn closed_stdout_ends_list_quietly() {
+    let desk = busy_desk();
+    let mut child = desk.command(&["ticket", "list"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&output.stderr));
+}
