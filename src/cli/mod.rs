@@ -19,6 +19,7 @@ pub mod rules;
 pub mod serve;
 pub mod ticket;
 pub mod tick;
+pub mod trace;
 
 use std::path::PathBuf;
 
@@ -74,6 +75,7 @@ pub enum Command {
     Import(import::Import),
     #[command(subcommand)]
     Oauth(oauth::OAuthCommand),
+    Trace(trace::Trace),
 }
 
 impl Cli {
@@ -190,6 +192,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge(command) => command.execute(&Setup::start(&cli)?),
         Command::Import(command) => command.execute(&Setup::start(&cli)?),
         Command::Oauth(command) => command.execute(&cli),
+        Command::Trace(command) => command.execute(&Setup::start(&cli)?),
     }
 }
 

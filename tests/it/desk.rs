@@ -116,3 +116,38 @@ fn closed_stdout_ends_list_quietly() {
     let output = child.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn trace_tells_why_by_spool_id_message_id_or_ticket() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Priority: urgent\nHost: prn-04\n\nPaper everywhere.");
+    let spool_id = desk.sql("SELECT id FROM messages WHERE direction = 'in'")[0][0].as_i64().unwrap().to_string();
+    let text = desk.run(&["trace", &spool_id]).ok().stdout;
+    for expected in [
+        "from         carol@customer.example.org",
+        "outcome      applied",
+        "class        person",
+        "sender       carol@customer.example.org (customer), authentic: identify.trust_from_header",
+        "ticket       #1 opened",
+        "Priority: urgent (customers may not set Priority",
+        "to carol@customer.example.org (customer)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let by_message_id = desk.run(&["trace", "<Printer-jammed@test>", "--json"]).ok().json();
+    assert_eq!(by_message_id["message"]["id"].to_string(), spool_id);
+    assert_eq!(by_message_id["decision"]["sender"]["trust"], "authentic");
+    assert_eq!(by_message_id["decision"]["refused"][0]["field"], "Priority");
+    assert!(by_message_id["decision"]["applied"].as_array().unwrap().iter().any(|line| line.as_str().unwrap().contains("prn-04")), "{by_message_id}");
+    let by_ticket = desk.run(&["trace", "#1", "--json"]).ok().json();
+    assert_eq!(by_ticket, by_message_id);
+
+    desk.sql("UPDATE messages SET decision = NULL");
+    let old = desk.run(&["trace", "#1"]).ok().stdout;
+    assert!(old.contains("no record") && old.contains("before"), "{old}");
+    assert!(desk.run(&["trace", "#1", "--json"]).ok().json()["decision"].is_null());
+    let missing = desk.run(&["trace", "99"]);
+    assert_eq!(missing.status, 1);
+    assert!(missing.stderr.contains("no inbound message 99"), "{}", missing.stderr);
+    assert_eq!(desk.run(&["trace", "what?"]).status, 64);
+}
