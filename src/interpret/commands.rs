@@ -132,7 +132,7 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
             if staff { Command::CommittedDue(at) } else { Command::RequestedDue(at) }
         }
         FieldName::Host => Command::Host(crate::parse::one_line(value)),
-        FieldName::Category => Command::Category(normalise_category(value)),
+        FieldName::Category => Command::Category(tidy_category(value)),
         FieldName::Cc => Command::Cc(read_cc(value)?),
         FieldName::Status => {
             let status: Status = value.parse()?;
@@ -171,7 +171,12 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
 
 /// "E-Mail/MTA problem" and "e-mail / mta problem" name the same category.
 pub fn normalise_category(text: &str) -> String {
-    text.split('/').map(|part| crate::parse::one_line(part).to_lowercase()).collect::<Vec<_>>().join(" / ")
+    tidy_category(text).to_lowercase()
+}
+
+/// A category path with its parts separated by " / " and spaces tidied, as written.
+pub fn tidy_category(text: &str) -> String {
+    text.split('/').map(crate::parse::one_line).collect::<Vec<_>>().join(" / ")
 }
 
 fn read_cc(value: &str) -> Result<Vec<CcChange>, String> {

@@ -96,7 +96,7 @@ fn show_gives_due_category_host_time_links_and_history_ids() {
     let desk = busy_desk();
     desk.run(&["ticket", "update", "3", "time=1h30m"]).ok();
     let text = desk.run(&["ticket", "show", "3"]).ok().stdout;
-    for expected in ["Category    hardware / printer / toner", "Host        prn-07", "Due (SLA)", "(1d 21h)", "Time spent  1h 30m", "Links       -"] {
+    for expected in ["Category    Hardware / Printer / Toner", "Host        prn-07", "Due (SLA)", "(1d 21h)", "Time spent  1h 30m", "Links       -"] {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
     let ticket = desk.ticket(4);
