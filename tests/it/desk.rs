@@ -151,3 +151,27 @@ fn trace_tells_why_by_spool_id_message_id_or_ticket() {
     assert!(missing.stderr.contains("no inbound message 99"), "{}", missing.stderr);
     assert_eq!(desk.run(&["trace", "what?"]).status, 64);
 }
+
+#[test]
+fn a_change_that_changes_nothing_is_explained_to_the_sender_only() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Importance: high\n\nPaper everywhere.");
+    desk.clear_outbox();
+    let before = desk.ticket(1)["history"].as_array().unwrap().len();
+    let reply = letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Priority: high\nQueue: general\n", "noop-1");
+    desk.ingest(&reply).ok();
+    let ticket = desk.ticket(1);
+    let history = ticket["history"].as_array().unwrap();
+    let added: Vec<&str> = history[before..].iter().map(|event| event["action"].as_str().unwrap()).collect();
+    assert!(!added.contains(&"priority") && !added.contains(&"queue") && !added.contains(&"comment"), "{added:?}");
+    let letters = desk.outbox();
+    assert_eq!(letters.len(), 1, "{:?}", letters.iter().map(|mail| mail.to()).collect::<Vec<_>>());
+    assert_eq!(letters[0].to(), "bob@example.com");
+    assert!(letters[0].body().contains("already"), "{}", letters[0].body());
+
+    desk.clear_outbox();
+    let run = desk.run(&["ticket", "update", "1", "priority=high"]);
+    assert_eq!(run.status, 1, "nothing applied");
+    assert!(run.stderr.contains("already high"), "{}", run.stderr);
+    assert!(desk.outbox().iter().all(|mail| mail.to() != "help@example.com"), "never a letter to the help alias");
+}
