@@ -110,6 +110,13 @@ pub fn addressees(
                 };
                 if *notice == Notice::Escalation {
                     addresses.extend(queue.and_then(|queue| queue.supervisor.clone()));
+                    // An overdue ticket nobody watches still reaches someone who can act.
+                    if addresses.is_empty() {
+                        addresses.extend(queue.and_then(|queue| queue.fallback_owner.clone()));
+                    }
+                    if addresses.is_empty() {
+                        addresses = store::fetch_health::admin_addresses(conn)?;
+                    }
                 }
                 addresses.dedup();
                 for address in addresses {

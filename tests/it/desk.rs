@@ -175,3 +175,29 @@ fn a_change_that_changes_nothing_is_explained_to_the_sender_only() {
     assert!(run.stderr.contains("already high"), "{}", run.stderr);
     assert!(desk.outbox().iter().all(|mail| mail.to() != "help@example.com"), "never a letter to the help alias");
 }
+
+#[test]
+fn overdue_unowned_ticket_escalates_to_the_admins_and_again_for_a_new_due_date() {
+    let site = format!("{SITE}\n[[people]]\naddresses = [\"root@example.com\"]\nrole = \"admin\"\n");
+    let mut desk = Desk::with_config(&site);
+    desk.now = Some("2026-11-23T08:00:00Z".into());
+    request(&desk, "carol@customer.example.org", "Server down", "Importance: urgent\n\nDown.");
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T12:30:00Z".into());
+    desk.run(&["tick"]).ok();
+    let escalations: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    assert_eq!(escalations, vec!["root@example.com".to_string()], "nobody watches the queue, so the admins hear");
+    desk.clear_outbox();
+    desk.run(&["tick"]).ok();
+    assert!(desk.outbox().is_empty(), "once per due date");
+
+    desk.run(&["ticket", "update", "1", "status=hold"]).ok();
+    desk.now = Some("2026-11-23T14:30:00Z".into());
+    desk.run(&["ticket", "update", "1", "status=open"]).ok();
+    let due = desk.ticket(1)["due"].as_str().unwrap().to_string();
+    assert_eq!(due, "2026-11-23T14:00:00Z", "two hours on hold moved the due date by two hours");
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T20:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert!(desk.outbox().iter().any(|mail| mail.to() == "root@example.com"), "the new due date escalates again");
+}
