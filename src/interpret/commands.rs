@@ -127,7 +127,7 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
         FieldName::Priority => Command::Priority(value.parse()?),
         FieldName::Due => {
             let at = parse_due(value, now, calendar).ok_or_else(|| {
-                "not a date we understand; write e.g. 2026-12-01, 2026-12-01 17:00, tomorrow, friday or in 3 days".to_string()
+                "not a date we understand; write e.g. friday, friday 17:00, tomorrow noon, Dec 7, 2026-12-07 12:00 or in 3 days".to_string()
             })?;
             if staff { Command::CommittedDue(at) } else { Command::RequestedDue(at) }
         }
