@@ -289,18 +289,42 @@ pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec
     .collect()
 }
 
+/// A `history` row selected as `id, at, actor, action, detail`.
+fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
+    Ok(HistoryEvent {
+        id: row.get(0)?,
+        at: row.get::<_, String>(1).map(|text| parse_time(&text).unwrap_or_default())?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        detail: row.get(4)?,
+    })
+}
+
 pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<HistoryEvent>> {
     conn.prepare_cached("SELECT id, at, actor, action, detail FROM history WHERE ticket = ?1 ORDER BY id")?
-        .query_map([ticket.0], |row| {
-            Ok(HistoryEvent {
-                id: row.get(0)?,
-                at: row.get::<_, String>(1).map(|text| parse_time(&text).unwrap_or_default())?,
-                actor: row.get(2)?,
-                action: row.get(3)?,
-                detail: row.get(4)?,
-            })
-        })?
+        .query_map([ticket.0], history_from_row)?
         .collect()
+}
+
+/// What the requester first wrote: the note of the ticket's first inbound message.
+pub fn first_request(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT note FROM messages WHERE ticket = ?1 AND direction = 'in' ORDER BY id LIMIT 1")?
+        .query_row([ticket.0], |row| row.get::<_, Option<String>>(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// The latest `count` comments and notes (internal ones too), oldest first.
+pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> rusqlite::Result<Vec<HistoryEvent>> {
+    let mut comments: Vec<HistoryEvent> = conn
+        .prepare_cached(
+            "SELECT id, at, actor, action, detail FROM history
+             WHERE ticket = ?1 AND action IN ('comment', 'internal-note') ORDER BY id DESC LIMIT ?2",
+        )?
+        .query_map(params![ticket.0, count], history_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    comments.reverse();
+    Ok(comments)
 }
 
 /// The Message-IDs for References of mail about a ticket: the thread's first message

@@ -201,3 +201,20 @@ fn overdue_unowned_ticket_escalates_to_the_admins_and_again_for_a_new_due_date()
     desk.run(&["tick"]).ok();
     assert!(desk.outbox().iter().any(|mail| mail.to() == "root@example.com"), "the new due date escalates again");
 }
+
+#[test]
+fn the_agent_letter_carries_the_request_and_time_left_and_the_receipt_echoes_fields() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Importance: high\nHost: prn-04\nDue: friday 12:00\n\nPaper everywhere.");
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").unwrap().body();
+    assert!(receipt.contains("prn-04") && receipt.contains("2026-11-27T12:00:00Z"), "applied fields echoed:\n{receipt}");
+    assert!(receipt.contains("Due: 2026-11-26 17:00") && !receipt.contains("2026-12-01 17:00"), "an example from today:\n{receipt}");
+    desk.clear_outbox();
+    desk.run(&["ticket", "update", "1", "owner=bob@example.com", "--note", "Taking a look after lunch."]).ok();
+    let to_agent = desk.outbox().into_iter().find(|mail| mail.to() == "bob@example.com").expect("the new owner hears").body();
+    for expected in ["Paper everywhere.", "Time left: 1d 0h", "Taking a look after lunch."] {
+        assert!(to_agent.contains(expected), "{expected:?} in\n{to_agent}");
+    }
+    let to_customer = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").map(|mail| mail.body()).unwrap_or_default();
+    assert!(!to_customer.contains("Time left"), "{to_customer}");
+}
