@@ -25,6 +25,8 @@ pub enum TicketCommand {
     List(List),
     /// Change a ticket as the mail language would (for scripts and monitoring tools).
     Update(Update),
+    /// Open a ticket without mail: the request text on stdin, the requester gets a receipt.
+    Create(Create),
 }
 
 /// `ticket list`: by default the tickets still taking work (new, open, hold), sorted by
@@ -65,6 +67,7 @@ impl TicketCommand {
         match self {
             TicketCommand::Update(update) => update.execute(setup)?,
             TicketCommand::List(list) => list.execute(setup)?,
+            TicketCommand::Create(create) => create.execute(setup)?,
             TicketCommand::Show { number, json } => {
                 let store = setup.open_store()?;
                 let ticket = store::tickets::get(&store.conn, TicketId(*number))?
@@ -222,19 +225,8 @@ pub struct Update {
 
 impl Update {
     pub fn execute(&self, setup: &Setup) -> Result<(), Failure> {
-        use crate::interpret::fields::FieldName;
         let site = &setup.site;
-        let mut lines = Vec::new();
-        for field in &self.fields {
-            let Some((name, value)) = field.split_once('=') else {
-                return Err(Failure::Usage(anyhow::anyhow!("{field:?} is not FIELD=VALUE, e.g. priority=high")));
-            };
-            let Some(name) = FieldName::from_name(name) else {
-                return Err(Failure::Usage(anyhow::anyhow!("{name:?} is not a field (Queue, Priority, Status, Owner, …)")));
-            };
-            lines.push(format!("{}: {}", name.as_str(), value.trim()));
-        }
-        let text = format!("{}\n\n{}", lines.join("\n"), self.note.as_deref().unwrap_or(""));
+        let text = format!("{}\n\n{}", field_lines(&self.fields)?.join("\n"), self.note.as_deref().unwrap_or(""));
         let mut store = setup.open_store()?;
         let now = setup.clock.now();
         let tx = store.write()?;
@@ -243,23 +235,7 @@ impl Update {
             .and_then(|number| store::tickets::get(&tx, number).transpose())
             .transpose()?
             .ok_or_else(|| anyhow::anyhow!("there is no ticket {}; `reqmail ticket list` shows the tickets", self.number))?;
-        let sender = match &self.actor {
-            Some(address) => {
-                let address = crate::parse::bare_address(address)
-                    .ok_or_else(|| Failure::Usage(anyhow::anyhow!("--as {address:?} is not an address")))?;
-                let known = store::people::find_by_address(&tx, &address)?;
-                let role = site.rules.configured_person(&address).map(|person| person.role).or(known.map(|(_, role)| role));
-                let role = role.ok_or_else(|| anyhow::anyhow!("{address} is not a known person; add them with `reqmail person add`"))?;
-                Sender { address, name: None, person: known.map(|(person, _)| person), role, trust: Trust::Authentic { by: "command line".into() } }
-            }
-            None => Sender {
-                address: site.config.mail.address.clone(),
-                name: Some(site.config.mail.name.clone()),
-                person: None,
-                role: Role::Admin,
-                trust: Trust::Authentic { by: "command line".into() },
-            },
-        };
+        let sender = command_line_actor(site, &tx, self.actor.as_deref())?;
         let plan = crate::plan::plan(crate::plan::PlanInput {
             rules: &site.rules,
             tag: &site.threading.tag,
@@ -276,10 +252,118 @@ impl Update {
         crate::apply::apply(&tx, site, &plan, now)?;
         tx.commit()?;
         crate::cli::deliver_now(setup, &mut store);
-        if plan.refusals.is_empty() {
-            return Ok(());
+        refused_failure(&plan)
+    }
+}
+
+/// The fields given as FIELD=VALUE, as the lines of a field block.
+fn field_lines(fields: &[String]) -> Result<Vec<String>, Failure> {
+    use crate::interpret::fields::FieldName;
+    let mut lines = Vec::new();
+    for field in fields {
+        let Some((name, value)) = field.split_once('=') else {
+            return Err(Failure::Usage(anyhow::anyhow!("{field:?} is not FIELD=VALUE, e.g. priority=high")));
+        };
+        let Some(name) = FieldName::from_name(name) else {
+            return Err(Failure::Usage(anyhow::anyhow!("{name:?} is not a field (Queue, Priority, Status, Owner, …)")));
+        };
+        lines.push(format!("{}: {}", name.as_str(), value.trim()));
+    }
+    Ok(lines)
+}
+
+/// Who acts: the person `--as` names (their role decides what is allowed), else the
+/// help desk itself as an administrator.
+fn command_line_actor(site: &crate::site::Site, conn: &rusqlite::Connection, actor: Option<&str>) -> Result<Sender, Failure> {
+    Ok(match actor {
+        Some(address) => {
+            let address =
+                crate::parse::bare_address(address).ok_or_else(|| Failure::Usage(anyhow::anyhow!("--as {address:?} is not an address")))?;
+            let known = store::people::find_by_address(conn, &address)?;
+            let role = site.rules.configured_person(&address).map(|person| person.role).or(known.map(|(_, role)| role));
+            let role = role.ok_or_else(|| anyhow::anyhow!("{address} is not a known person; add them with `reqmail person add`"))?;
+            Sender { address, name: None, person: known.map(|(person, _)| person), role, trust: Trust::Authentic { by: "command line".into() } }
         }
-        let refused: Vec<String> = plan.refusals.iter().map(|refusal| format!("{}: {} ({})", refusal.field, refusal.value, refusal.reason)).collect();
-        Err(Failure::Other(anyhow::anyhow!("not applied: {}", refused.join("; "))))
+        None => Sender {
+            address: site.config.mail.address.clone(),
+            name: Some(site.config.mail.name.clone()),
+            person: None,
+            role: Role::Admin,
+            trust: Trust::Authentic { by: "command line".into() },
+        },
+    })
+}
+
+/// Exit 1 naming what was refused, when anything was.
+fn refused_failure(plan: &crate::plan::Plan) -> Result<(), Failure> {
+    if plan.refusals.is_empty() {
+        return Ok(());
+    }
+    let refused: Vec<String> = plan.refusals.iter().map(|refusal| format!("{}: {} ({})", refusal.field, refusal.value, refusal.reason)).collect();
+    Err(Failure::Other(anyhow::anyhow!("not applied: {}", refused.join("; "))))
+}
+
+/// `ticket create`: a request taken without mail (a phone call at the front desk).
+#[derive(Debug, clap::Args)]
+pub struct Create {
+    /// Whose request it is; they get the usual receipt.
+    #[arg(long, value_name = "ADDRESS")]
+    requester: String,
+    #[arg(long)]
+    subject: String,
+    /// Fields as in mail, e.g. priority=high host=prn-04 "due=friday 17:00".
+    #[arg(value_name = "FIELD=VALUE")]
+    fields: Vec<String>,
+    /// Who takes the request (their role decides which fields apply); default: an administrator.
+    #[arg(long = "as", value_name = "ADDRESS")]
+    actor: Option<String>,
+}
+
+impl Create {
+    fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        use std::io::Read as _;
+        let site = &setup.site;
+        let requester = crate::parse::bare_address(&self.requester)
+            .ok_or_else(|| Failure::Usage(anyhow::anyhow!("--requester {:?} is not an address like ann@example.com", self.requester)))?;
+        let lines = field_lines(&self.fields)?;
+        let mut body = String::new();
+        std::io::stdin().read_to_string(&mut body).map_err(|error| Failure::Usage(anyhow::anyhow!("cannot read the request text on stdin: {error}")))?;
+        let mut store = setup.open_store()?;
+        let now = setup.clock.now();
+        let tx = store.write()?;
+        store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
+        let desk = command_line_actor(site, &tx, self.actor.as_deref())?;
+        if store::people::find_by_address(&tx, &requester)?.is_none() {
+            let role = site.rules.configured_person(&requester).map_or(Role::Customer, |person| person.role);
+            let person = store::people::create(&tx, &requester, None, role, now)?;
+            store::people::set_organisation(&tx, person, site.rules.organisation_of(&requester))?;
+        }
+        // The ticket is the requester's; what its fields may set is the desk's to decide.
+        let on_behalf = Sender {
+            address: requester.clone(),
+            name: None,
+            person: store::people::find_by_address(&tx, &requester)?.map(|(person, _)| person),
+            role: desk.role,
+            trust: Trust::Authentic { by: format!("taken at the desk by {}", desk.address) },
+        };
+        let plan = crate::plan::plan(crate::plan::PlanInput {
+            rules: &site.rules,
+            tag: &site.threading.tag,
+            lookup: &crate::plan::StoreLookup { conn: &tx, rules: &site.rules, now },
+            inbound: crate::plan::Inbound { subject: self.subject.clone(), text: format!("{}\n\n{}", lines.join("\n"), body.trim()), ..Default::default() },
+            class: &crate::classify::Class::Person,
+            sender: on_behalf,
+            current: None,
+            matched_by: None,
+            follow_up_of: None,
+            routing: Default::default(),
+            now,
+        })?;
+        let applied = crate::apply::apply(&tx, site, &plan, now)?;
+        store::tickets::add_history(&tx, applied.ticket, now, &desk.address, "taken", &format!("taken at the desk for {requester}"), None)?;
+        tx.commit()?;
+        print_line(&format!("ticket #{} opened for {requester}", applied.ticket));
+        crate::cli::deliver_now(setup, &mut store);
+        refused_failure(&plan)
     }
 }

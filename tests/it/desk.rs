@@ -218,3 +218,33 @@ fn the_agent_letter_carries_the_request_and_time_left_and_the_receipt_echoes_fie
     let to_customer = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").map(|mail| mail.body()).unwrap_or_default();
     assert!(!to_customer.contains("Time left"), "{to_customer}");
 }
+
+#[test]
+fn a_phone_call_becomes_a_ticket_with_a_receipt() {
+    use std::io::Write as _;
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    let mut child = desk
+        .command(&["ticket", "create", "--requester", "Gina <gina@customer.example.org>", "--subject", "VPN drops", "--as", "bob@example.com", "priority=urgent", "host=vpn-1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Called at 9: the VPN drops every ten minutes.\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ticket #1 opened for gina@customer.example.org");
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["requester"], "gina@customer.example.org");
+    assert_eq!(ticket["priority"], "urgent", "the agent at the desk may set the priority");
+    assert_eq!(ticket["host"], "vpn-1");
+    let history = ticket["history"].as_array().unwrap();
+    assert!(history.iter().any(|event| event["detail"].as_str().unwrap().contains("every ten minutes")), "{history:?}");
+    assert!(history.iter().any(|event| event["actor"] == "bob@example.com" && event["action"] == "taken"), "{history:?}");
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "gina@customer.example.org").expect("a receipt").body();
+    assert!(receipt.contains("opened ticket #1") && receipt.contains("vpn-1"), "{receipt}");
+    let people = desk.run(&["person", "list", "--json"]).ok().json();
+    let gina = people.as_array().unwrap().iter().find(|person| person.to_string().contains("gina@")).unwrap().to_string();
+    assert!(gina.contains("customer"), "the caller is a customer: {gina}");
+    assert_eq!(desk.run(&["ticket", "create", "--requester", "not an address", "--subject", "x"]).status, 64);
+}
