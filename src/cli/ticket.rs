@@ -27,6 +27,8 @@ pub enum TicketCommand {
     Update(Update),
     /// Open a ticket without mail: the request text on stdin, the requester gets a receipt.
     Create(Create),
+    /// Make one comment of a ticket a ticket of its own, linked both ways.
+    Split(Split),
 }
 
 /// `ticket list`: by default the tickets still taking work (new, open, hold), sorted by
@@ -68,6 +70,7 @@ impl TicketCommand {
             TicketCommand::Update(update) => update.execute(setup)?,
             TicketCommand::List(list) => list.execute(setup)?,
             TicketCommand::Create(create) => create.execute(setup)?,
+            TicketCommand::Split(split) => split.execute(setup)?,
             TicketCommand::Show { number, json } => {
                 let store = setup.open_store()?;
                 let ticket = store::tickets::get(&store.conn, TicketId(*number))?
@@ -333,37 +336,101 @@ impl Create {
         let tx = store.write()?;
         store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
         let desk = command_line_actor(site, &tx, self.actor.as_deref())?;
-        if store::people::find_by_address(&tx, &requester)?.is_none() {
-            let role = site.rules.configured_person(&requester).map_or(Role::Customer, |person| person.role);
-            let person = store::people::create(&tx, &requester, None, role, now)?;
-            store::people::set_organisation(&tx, person, site.rules.organisation_of(&requester))?;
-        }
-        // The ticket is the requester's; what its fields may set is the desk's to decide.
-        let on_behalf = Sender {
-            address: requester.clone(),
-            name: None,
-            person: store::people::find_by_address(&tx, &requester)?.map(|(person, _)| person),
-            role: desk.role,
-            trust: Trust::Authentic { by: format!("taken at the desk by {}", desk.address) },
-        };
-        let plan = crate::plan::plan(crate::plan::PlanInput {
-            rules: &site.rules,
-            tag: &site.threading.tag,
-            lookup: &crate::plan::StoreLookup { conn: &tx, rules: &site.rules, now },
-            inbound: crate::plan::Inbound { subject: self.subject.clone(), text: format!("{}\n\n{}", lines.join("\n"), body.trim()), ..Default::default() },
-            class: &crate::classify::Class::Person,
-            sender: on_behalf,
-            current: None,
-            matched_by: None,
-            follow_up_of: None,
-            routing: Default::default(),
-            now,
-        })?;
-        let applied = crate::apply::apply(&tx, site, &plan, now)?;
-        store::tickets::add_history(&tx, applied.ticket, now, &desk.address, "taken", &format!("taken at the desk for {requester}"), None)?;
+        let text = format!("{}\n\n{}", lines.join("\n"), body.trim());
+        let (ticket, plan) = open_for(site, &tx, &desk, &requester, &self.subject, text, now)?;
+        store::tickets::add_history(&tx, ticket, now, &desk.address, "taken", &format!("taken at the desk for {requester}"), None)?;
         tx.commit()?;
-        print_line(&format!("ticket #{} opened for {requester}", applied.ticket));
+        print_line(&format!("ticket #{ticket} opened for {requester}"));
         crate::cli::deliver_now(setup, &mut store);
         refused_failure(&plan)
     }
 }
+
+/// Opens a ticket for `requester` (a customer if not known yet) with `text` as its
+/// first note and field block, the fields checked with `desk`'s role; the requester
+/// gets the usual receipt.
+fn open_for(
+    site: &crate::site::Site,
+    tx: &rusqlite::Connection,
+    desk: &Sender,
+    requester: &str,
+    subject: &str,
+    text: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(TicketId, crate::plan::Plan)> {
+    if store::people::find_by_address(tx, requester)?.is_none() {
+        let role = site.rules.configured_person(requester).map_or(Role::Customer, |person| person.role);
+        let person = store::people::create(tx, requester, None, role, now)?;
+        store::people::set_organisation(tx, person, site.rules.organisation_of(requester))?;
+    }
+    // The ticket is the requester's; what its fields may set is the desk's to decide.
+    let on_behalf = Sender {
+        address: requester.to_string(),
+        name: None,
+        person: store::people::find_by_address(tx, requester)?.map(|(person, _)| person),
+        role: desk.role,
+        trust: Trust::Authentic { by: format!("taken at the desk by {}", desk.address) },
+    };
+    let plan = crate::plan::plan(crate::plan::PlanInput {
+        rules: &site.rules,
+        tag: &site.threading.tag,
+        lookup: &crate::plan::StoreLookup { conn: tx, rules: &site.rules, now },
+        inbound: crate::plan::Inbound { subject: subject.to_string(), text, ..Default::default() },
+        class: &crate::classify::Class::Person,
+        sender: on_behalf,
+        current: None,
+        matched_by: None,
+        follow_up_of: None,
+        routing: Default::default(),
+        now,
+    })?;
+    let applied = crate::apply::apply(tx, site, &plan, now)?;
+    Ok((applied.ticket, plan))
+}
+
+/// `ticket split N ENTRY`: one comment of ticket N (its history entry id, as `ticket
+/// show` lists it) becomes a ticket of its own, its author the requester.
+#[derive(Debug, clap::Args)]
+pub struct Split {
+    number: i64,
+    entry: i64,
+    #[arg(long = "as", value_name = "ADDRESS")]
+    actor: Option<String>,
+}
+
+impl Split {
+    fn execute(&self, setup: &Setup) -> Result<(), Failure> {
+        let site = &setup.site;
+        let mut store = setup.open_store()?;
+        let now = setup.clock.now();
+        let tx = store.write()?;
+        store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
+        let desk = command_line_actor(site, &tx, self.actor.as_deref())?;
+        let original = store::tickets::get(&tx, TicketId(self.number))?
+            .ok_or_else(|| anyhow::anyhow!("there is no ticket {}; `reqmail ticket list` shows the tickets", self.number))?;
+        let entry = store::tickets::history_entry(&tx, self.entry)?.filter(|(ticket, _, _)| *ticket == original.number);
+        let Some((_, event, message)) = entry.filter(|(_, event, _)| matches!(event.action.as_str(), "comment" | "internal-note" | "create")) else {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "entry {} is not a comment of ticket {}; `reqmail ticket show {}` lists the entries in [brackets]",
+                self.entry, self.number, self.number
+            )));
+        };
+        let author = event.actor.split_whitespace().next().and_then(crate::parse::bare_address)
+            .ok_or_else(|| anyhow::anyhow!("entry {} was written by {:?}, not a person who can be told", self.entry, event.actor))?;
+        // The comment as its author wrote it, not the history line about it.
+        let text = match message {
+            Some(message) => store::messages::note(&tx, message)?.unwrap_or(event.detail.clone()),
+            None => event.detail.clone(),
+        };
+        let (ticket, plan) = open_for(site, &tx, &desk, &author, &original.subject, text, now)?;
+        store::tickets::link(&tx, original.number, ticket)?;
+        let line = format!("#{ticket} split from #{} (entry {})", original.number, self.entry);
+        store::tickets::add_history(&tx, original.number, now, &desk.address, "split", &line, None)?;
+        store::tickets::add_history(&tx, ticket, now, &desk.address, "split", &line, None)?;
+        tx.commit()?;
+        print_line(&format!("ticket #{ticket} opened for {author}, split from #{}", original.number));
+        crate::cli::deliver_now(setup, &mut store);
+        refused_failure(&plan)
+    }
+}
+

@@ -122,6 +122,11 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
     Ok(())
 }
 
+/// The note (the sender's new words) of a stored message.
+pub fn note(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT note FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+}
+
 /// Keeps the decision record (compact JSON) with the inbound message it is about.
 pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE messages SET decision = ?2 WHERE id = ?1")?.execute(params![id.0, decision_json])?;

@@ -263,15 +263,30 @@ pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ti
     Ok(tickets)
 }
 
-/// The tickets this one is linked with: the one it follows up or was merged into, and
-/// those that follow it up or were merged into it; by number.
+/// Links two tickets (a split); linking them again changes nothing.
+pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
+    Ok(())
+}
+
+/// One history entry: its ticket, the entry, and the message it came with.
+pub fn history_entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<(TicketId, HistoryEvent, Option<SpoolId>)>> {
+    conn.prepare_cached("SELECT id, at, actor, action, detail, ticket, message FROM history WHERE id = ?1")?
+        .query_row([id], |row| Ok((TicketId(row.get(5)?), history_from_row(row)?, row.get::<_, Option<i64>>(6)?.map(SpoolId))))
+        .optional()
+}
+
+/// The tickets this one is linked with: the one it follows up or was merged into,
+/// those that follow it up or were merged into it, and those split from or into it; by number.
 pub fn links(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<TicketId>> {
     let mut linked: Vec<TicketId> = conn
         .prepare_cached(
             "SELECT follow_up_of FROM tickets WHERE number = ?1 AND follow_up_of IS NOT NULL
              UNION SELECT merged_into FROM tickets WHERE number = ?1 AND merged_into IS NOT NULL
              UNION SELECT number FROM tickets WHERE follow_up_of = ?1
-             UNION SELECT number FROM tickets WHERE merged_into = ?1",
+             UNION SELECT number FROM tickets WHERE merged_into = ?1
+             UNION SELECT high FROM ticket_links WHERE low = ?1
+             UNION SELECT low FROM ticket_links WHERE high = ?1",
         )?
         .query_map([ticket.0], |row| row.get(0).map(TicketId))?
         .collect::<rusqlite::Result<_>>()?;

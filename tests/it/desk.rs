@@ -248,3 +248,31 @@ fn a_phone_call_becomes_a_ticket_with_a_receipt() {
     assert!(gina.contains("customer"), "the caller is a customer: {gina}");
     assert_eq!(desk.run(&["ticket", "create", "--requester", "not an address", "--subject", "x"]).status, 64);
 }
+
+#[test]
+fn split_turns_one_comment_into_a_ticket_of_its_own_linked_both_ways() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Paper everywhere.");
+    let reply = letter("dave@customer.example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Also my screen flickers.", "split-1");
+    desk.ingest(&reply).ok();
+    desk.clear_outbox();
+    let entry = desk.ticket(1)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["actor"].as_str().unwrap().starts_with("dave@") && event["action"] == "comment")
+        .expect("dave's comment")["id"]
+        .to_string();
+    let run = desk.run(&["ticket", "split", "1", &entry]).ok();
+    assert_eq!(run.stdout.trim(), "ticket #2 opened for dave@customer.example.org, split from #1");
+    let split = desk.ticket(2);
+    assert_eq!(split["requester"], "dave@customer.example.org");
+    assert_eq!(split["links"], serde_json::json!([1]));
+    assert_eq!(desk.ticket(1)["links"], serde_json::json!([2]));
+    assert!(split["history"].as_array().unwrap().iter().any(|event| event["detail"].as_str().unwrap().starts_with("Also my screen flickers.")));
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "dave@customer.example.org").expect("dave hears his number").body();
+    assert!(receipt.contains("#2"), "{receipt}");
+    let wrong = desk.run(&["ticket", "split", "2", &entry]);
+    assert_eq!(wrong.status, 64);
+    assert!(wrong.stderr.contains("not a comment of ticket 2"), "{}", wrong.stderr);
+}
