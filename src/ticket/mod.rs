@@ -180,7 +180,7 @@ pub struct HistoryEvent {
 
 #[cfg(test)]
 mod time_left_tests {
-    use super::time_left;
+    use crate::ticket::time_left;
     use chrono::{Duration, TimeZone, Utc};
 
     #[test]
