@@ -68,7 +68,7 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
         (false, true) => "comment",
         (false, false) => "automatic-comment",
     };
-    if !plan.note.is_empty() || (plan.message.is_some() && !created) {
+    if !plan.note.is_empty() {
         let detail = match plan.matched_by {
             Some(by) => format!("{} (matched by {by})", plan.note),
             None => plan.note.clone(),
@@ -347,7 +347,8 @@ fn write_letters(
     }
     let mut mailed = Vec::new();
     let mut written = Vec::new();
-    for letter in letters.ready {
+    // The help alias writing to itself would only loop (`ticket update` acts as it).
+    for letter in letters.ready.into_iter().filter(|letter| !letter.to.eq_ignore_ascii_case(from)) {
         mailed.push(format!("{} ({})", letter.to, letter.kind));
         written.push(write_letter(conn, letter, from, now)?);
     }

@@ -195,6 +195,11 @@ fn process_decided_then<T>(
         };
         log_outcome(id, &outcome);
         settle(&mut decision, &outcome);
+        // A duplicate's row belongs to the delivery that processed it, record and all.
+        if outcome != Outcome::Duplicate {
+            let compact = serde_json::to_string(&decision).expect("a decision is plain data");
+            store::messages::record_decision(&tx, id, &compact)?;
+        }
         decided.push((id, outcome, decision));
     }
     let value = before_commit(&tx)?;

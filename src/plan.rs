@@ -235,6 +235,25 @@ pub struct PlanInput<'a> {
 }
 
 /// Decides what one message changes; fails only when the database cannot be read.
+/// The field and value of a sender's change that would leave `ticket` as it is.
+fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)> {
+    let time = |at: &DateTime<Utc>| crate::clock::format_time(*at);
+    match change {
+        Change::Queue(queue) if *queue == ticket.queue => Some(("Queue", queue.clone())),
+        Change::Importance(level) if *level == ticket.importance => Some(("Importance", level.to_string())),
+        Change::Priority(level) if *level == ticket.priority => Some(("Priority", level.to_string())),
+        Change::Host(host) if ticket.host.as_deref() == Some(host.as_str()) => Some(("Host", host.clone())),
+        Change::Category(category) if ticket.category.as_deref() == Some(category.as_str()) => Some(("Category", category.clone())),
+        Change::RequestedDue(at) if ticket.requested_due == Some(*at) => Some(("Due", time(at))),
+        Change::CommittedDue(at) if ticket.committed_due == Some(*at) => Some(("Committed", time(at))),
+        Change::Owner(Some(owner)) if ticket.owner.as_deref().is_some_and(|current| current.eq_ignore_ascii_case(owner)) => {
+            Some(("Owner", owner.clone()))
+        }
+        Change::AddCc(address) if ticket.cc.iter().any(|cc| cc.eq_ignore_ascii_case(address)) => Some(("Cc", address.clone())),
+        _ => None,
+    }
+}
+
 pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, routing, now } = input;
     let mut rule_changes: Vec<(String, Change)> = routing.actions.into_iter().map(|(rule, action)| (rule, Change::from(action))).collect();
@@ -260,6 +279,16 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     }
     let Checker { changes, internal, .. } = checker;
     let mut changes = changes;
+    if let Some(ticket) = current {
+        // A field that names what the ticket already is gets an answer, not a history entry.
+        changes.retain(|change| match unchanged(change, ticket) {
+            Some((field, value)) => {
+                refusals.push(Refusal { field: field.into(), reason: format!("it is already {value}; nothing changed"), value });
+                false
+            }
+            None => true,
+        });
+    }
     let internal = internal.unwrap_or(inbound.to_comment_address && staff) && staff;
 
     let mut notices = Vec::new();
@@ -338,7 +367,10 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if current.is_none() && person_wrote {
         notices.push(Notice::Receipt);
     }
-    if person_wrote {
+    let note = visible_note(rest);
+    // A reply that changes nothing and says nothing gives the others nothing to read.
+    let news = current.is_none() || !changes.is_empty() || !note.is_empty() || !rule_changes.is_empty() || !routing.notes.is_empty();
+    if person_wrote && news {
         notices.push(Notice::Update);
     }
     if changes.iter().any(|change| matches!(change, Change::Status { to: Status::Resolved, .. } | Change::AskCustomer)) {
@@ -360,7 +392,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         unverified: person_wrote && !authentic,
         sender,
         subject: inbound.subject,
-        note: visible_note(rest),
+        note,
         internal,
         ticket,
         changes,

@@ -20,6 +20,7 @@ pub mod search;
 pub mod serve;
 pub mod ticket;
 pub mod tick;
+pub mod trace;
 
 use std::path::PathBuf;
 
@@ -75,6 +76,7 @@ pub enum Command {
     Import(import::Import),
     #[command(subcommand)]
     Oauth(oauth::OAuthCommand),
+    Trace(trace::Trace),
 }
 
 impl Cli {
@@ -192,6 +194,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import(command) => command.execute(&Setup::start(&cli)?),
         Command::Oauth(command) => command.execute(&cli),
         Command::Search(command) => command.execute(&Setup::start(&cli)?),
+        Command::Trace(command) => command.execute(&Setup::start(&cli)?),
     }
 }
 

@@ -127,12 +127,12 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
         FieldName::Priority => Command::Priority(value.parse()?),
         FieldName::Due => {
             let at = parse_due(value, now, calendar).ok_or_else(|| {
-                "not a date we understand; write e.g. 2026-12-01, 2026-12-01 17:00, tomorrow, friday or in 3 days".to_string()
+                "not a date we understand; write e.g. friday, friday 17:00, tomorrow noon, Dec 7, 2026-12-07 12:00 or in 3 days".to_string()
             })?;
             if staff { Command::CommittedDue(at) } else { Command::RequestedDue(at) }
         }
         FieldName::Host => Command::Host(crate::parse::one_line(value)),
-        FieldName::Category => Command::Category(normalise_category(value)),
+        FieldName::Category => Command::Category(tidy_category(value)),
         FieldName::Cc => Command::Cc(read_cc(value)?),
         FieldName::Status => {
             let status: Status = value.parse()?;
@@ -171,7 +171,12 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
 
 /// "E-Mail/MTA problem" and "e-mail / mta problem" name the same category.
 pub fn normalise_category(text: &str) -> String {
-    text.split('/').map(|part| crate::parse::one_line(part).to_lowercase()).collect::<Vec<_>>().join(" / ")
+    tidy_category(text).to_lowercase()
+}
+
+/// A category path with its parts separated by " / " and spaces tidied, as written.
+pub fn tidy_category(text: &str) -> String {
+    text.split('/').map(crate::parse::one_line).collect::<Vec<_>>().join(" / ")
 }
 
 fn read_cc(value: &str) -> Result<Vec<CcChange>, String> {

@@ -86,6 +86,19 @@ struct LetterData<'a> {
     subject_tag: &'a str,
     help_name: &'a str,
     help_address: &'a str,
+    /// For staff: what the ticket is about and how long is left, so that a letter about
+    /// work to do needs no look-up.
+    work: Option<&'a WorkView>,
+    /// An example Due value for the receipt, a few days from today in the site's zone.
+    due_example: String,
+}
+
+/// What an agent needs to work on a ticket, from its history.
+#[derive(Debug, Serialize)]
+struct WorkView {
+    request: Option<String>,
+    latest: Vec<String>,
+    time_left: Option<String>,
 }
 
 /// The template of each kind of mail, as the ticket's history names it.
@@ -159,6 +172,17 @@ pub fn letters(
     let author_name = plan.sender.name.clone().unwrap_or_else(|| plan.sender.address.clone());
     let author = if plan.unverified { format!("{author_name} (unverified sender)") } else { author_name };
     let subject = writer.threading.tag.subject_for(ticket.number, &ticket.subject);
+    let work = WorkView {
+        request: store::tickets::first_request(conn, ticket.number)?.filter(|request| !request.is_empty()),
+        latest: store::tickets::latest_comments(conn, ticket.number, 3)?
+            .iter()
+            .filter(|comment| !comment.detail.is_empty())
+            .map(|comment| format!("{} {}: {}", format_time(comment.at), comment.actor, comment.detail))
+            .collect(),
+        time_left: ticket.due.filter(|_| !ticket.status.is_final()).map(|due| crate::ticket::time_left(due, now)),
+    };
+    let calendar = writer.rules.calendar_of(&ticket.queue);
+    let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
     for (sequence, (notice, reader)) in addressed.iter().enumerate() {
         let data = LetterData {
             ticket: TicketView::of(ticket),
@@ -177,6 +201,8 @@ pub fn letters(
             subject_tag: &config.mail.subject_tag,
             help_name: &config.mail.name,
             help_address: &config.mail.address,
+            work: matches!(reader.role, Role::Agent | Role::Admin).then_some(&work),
+            due_example: due_example.clone(),
         };
         let template_name = match notice {
             Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),

@@ -89,7 +89,12 @@ pub fn addressees(
             }
             Notice::Update => {
                 let resolution_goes_to = plan.notices.contains(&Notice::Resolution).then(|| decider.clone()).flatten();
+                // A survey answer is between the requester and the staff.
+                let survey_answer = plan.changes.iter().any(|change| matches!(change, crate::plan::Change::SurveyRating(_)));
                 for reader in readers(conn, rules, ticket, &sender.address, plan.internal)? {
+                    if survey_answer && !matches!(reader.role, Role::Agent | Role::Admin) {
+                        continue;
+                    }
                     let has_receipt = created && reader.address == sender.address;
                     if has_receipt || resolution_goes_to.as_deref() == Some(reader.address.as_str()) {
                         continue;
@@ -110,6 +115,13 @@ pub fn addressees(
                 };
                 if *notice == Notice::Escalation {
                     addresses.extend(queue.and_then(|queue| queue.supervisor.clone()));
+                    // An overdue ticket nobody watches still reaches someone who can act.
+                    if addresses.is_empty() {
+                        addresses.extend(queue.and_then(|queue| queue.fallback_owner.clone()));
+                    }
+                    if addresses.is_empty() {
+                        addresses = store::fetch_health::admin_addresses(conn)?;
+                    }
                 }
                 addresses.dedup();
                 for address in addresses {

@@ -116,13 +116,15 @@ fn run_jobs(site: &Site, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>,
         Status::New | Status::Open => {
             if let Some(due) = ticket.due {
                 if now >= due {
-                    report.escalations += fire("escalation", "due".into(), Vec::new(), vec![Notice::Escalation])? as usize;
+                    // Keyed by the due date, so that a new one (after a hold, a new priority) fires again.
+                    report.escalations += fire("escalation", format_time(due), Vec::new(), vec![Notice::Escalation])? as usize;
                 } else {
                     let span = due - ticket.created;
                     for threshold in &rules.reminder_thresholds {
                         let at = ticket.created + Duration::milliseconds((span.num_milliseconds() as f64 * threshold) as i64);
                         if now >= at {
-                            report.reminders += fire("reminder", threshold.to_string(), Vec::new(), vec![Notice::Reminder])? as usize;
+                            let key = format!("{threshold} of {}", format_time(due));
+                            report.reminders += fire("reminder", key, Vec::new(), vec![Notice::Reminder])? as usize;
                         }
                     }
                 }

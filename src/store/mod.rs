@@ -38,6 +38,8 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0006_operations.sql")),
     M::up(include_str!("migrations/0007_oauth_fetch_health.sql")),
     M::up(include_str!("migrations/0008_reports_search.sql")),
+    M::up(include_str!("migrations/0009_decisions.sql")),
+    M::up(include_str!("migrations/0010_ticket_links.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

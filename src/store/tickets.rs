@@ -158,41 +158,140 @@ pub fn get(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<Ticke
     }
 }
 
-/// Which tickets `list` returns.
+/// Which tickets `list` returns, and in which order. Each filter given adds one
+/// condition on an indexed column; filters not given add nothing.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
     pub status: Option<Status>,
+    /// Only tickets that still take work: new, open, hold (ignored when `status` is given).
+    pub active: bool,
     pub queue: Option<String>,
     pub requester: Option<String>,
     pub owner: Option<String>,
+    pub host: Option<String>,
+    /// A category path as stored; matches it and everything below it.
+    pub category: Option<String>,
+    /// Only new and open tickets whose SLA due date is before this time.
+    pub late_at: Option<DateTime<Utc>>,
+    pub order: TicketOrder,
+    /// Keeps the first tickets in `order`.
     pub limit: Option<i64>,
 }
 
+/// How `list` orders tickets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TicketOrder {
+    /// By number, oldest first (exports, scripts).
+    #[default]
+    Number,
+    /// By SLA due date, the latest-overdue first; tickets without a due date last.
+    Due,
+    /// Most urgent priority first, then by due date.
+    Priority,
+    /// Newest first.
+    Created,
+    /// Most recently changed first.
+    Updated,
+}
+
+impl TicketOrder {
+    fn sql(self) -> &'static str {
+        match self {
+            TicketOrder::Number => "t.number",
+            TicketOrder::Due => "t.due IS NULL, t.due, t.number",
+            TicketOrder::Priority => {
+                "CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, t.due IS NULL, t.due, t.number"
+            }
+            TicketOrder::Created => "t.created DESC, t.number DESC",
+            TicketOrder::Updated => "t.updated DESC, t.number DESC",
+        }
+    }
+}
+
 pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ticket>> {
-    let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets t
-         WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.queue = ?2)
-           AND (?3 IS NULL OR t.requester = (SELECT person FROM addresses WHERE address = lower(?3)))
-           AND (?4 IS NULL OR t.owner = (SELECT person FROM addresses WHERE address = lower(?4)))
-         ORDER BY t.number LIMIT ?5"
-    );
-    let mut tickets: Vec<Ticket> = conn
-        .prepare(&sql)?
-        .query_map(
-            params![
-                filter.status.map(Status::as_str),
-                filter.queue,
-                filter.requester,
-                filter.owner,
-                filter.limit.unwrap_or(-1)
-            ],
-            ticket_from_row,
-        )?
-        .collect::<rusqlite::Result<_>>()?;
+    use rusqlite::types::Value;
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    fn bind(values: &mut Vec<Value>, value: Value) -> String {
+        values.push(value);
+        format!("?{}", values.len())
+    }
+    if let Some(status) = filter.status {
+        let status = bind(&mut values, Value::Text(status.as_str().into()));
+        conditions.push(format!("t.status = {status}"));
+    } else if filter.late_at.is_some() {
+        conditions.push("t.status IN ('new', 'open')".into());
+    } else if filter.active {
+        conditions.push("t.status IN ('new', 'open', 'hold')".into());
+    }
+    if let Some(queue) = &filter.queue {
+        let queue = bind(&mut values, Value::Text(queue.clone()));
+        conditions.push(format!("t.queue = {queue}"));
+    }
+    if let Some(requester) = &filter.requester {
+        let requester = bind(&mut values, Value::Text(requester.to_lowercase()));
+        conditions.push(format!("t.requester = (SELECT person FROM addresses WHERE address = {requester})"));
+    }
+    if let Some(owner) = &filter.owner {
+        let owner = bind(&mut values, Value::Text(owner.to_lowercase()));
+        conditions.push(format!("t.owner = (SELECT person FROM addresses WHERE address = {owner})"));
+    }
+    if let Some(host) = &filter.host {
+        let host = bind(&mut values, Value::Text(host.clone()));
+        conditions.push(format!("t.host = {host}"));
+    }
+    if let Some(category) = &filter.category {
+        // The subtree as a range, so an index on category serves it: every path below
+        // "a / b" starts with "a / b / ", and ' 0' sorts right after ' /'.
+        let exact = bind(&mut values, Value::Text(category.clone()));
+        let below = bind(&mut values, Value::Text(format!("{category} / ")));
+        let beyond = bind(&mut values, Value::Text(format!("{category} 0")));
+        conditions.push(format!("(t.category = {exact} OR (t.category >= {below} AND t.category < {beyond}))"));
+    }
+    if let Some(late_at) = filter.late_at {
+        let late_at = bind(&mut values, Value::Text(format_time(late_at)));
+        conditions.push(format!("t.due < {late_at}"));
+    }
+    let limit = bind(&mut values, Value::Integer(filter.limit.unwrap_or(-1)));
+    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets t {where_clause} ORDER BY {} LIMIT {limit}", filter.order.sql());
+    let mut tickets: Vec<Ticket> =
+        conn.prepare(&sql)?.query_map(rusqlite::params_from_iter(values), ticket_from_row)?.collect::<rusqlite::Result<_>>()?;
     for ticket in &mut tickets {
         ticket.cc = cc_addresses(conn, ticket.number)?;
     }
     Ok(tickets)
+}
+
+/// Links two tickets (a split); linking them again changes nothing.
+pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
+    Ok(())
+}
+
+/// One history entry: its ticket, the entry, and the message it came with.
+pub fn history_entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<(TicketId, HistoryEvent, Option<SpoolId>)>> {
+    conn.prepare_cached("SELECT id, at, actor, action, detail, ticket, message FROM history WHERE id = ?1")?
+        .query_row([id], |row| Ok((TicketId(row.get(5)?), history_from_row(row)?, row.get::<_, Option<i64>>(6)?.map(SpoolId))))
+        .optional()
+}
+
+/// The tickets this one is linked with: the one it follows up or was merged into,
+/// those that follow it up or were merged into it, and those split from or into it; by number.
+pub fn links(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<TicketId>> {
+    let mut linked: Vec<TicketId> = conn
+        .prepare_cached(
+            "SELECT follow_up_of FROM tickets WHERE number = ?1 AND follow_up_of IS NOT NULL
+             UNION SELECT merged_into FROM tickets WHERE number = ?1 AND merged_into IS NOT NULL
+             UNION SELECT number FROM tickets WHERE follow_up_of = ?1
+             UNION SELECT number FROM tickets WHERE merged_into = ?1
+             UNION SELECT high FROM ticket_links WHERE low = ?1
+             UNION SELECT low FROM ticket_links WHERE high = ?1",
+        )?
+        .query_map([ticket.0], |row| row.get(0).map(TicketId))?
+        .collect::<rusqlite::Result<_>>()?;
+    linked.sort();
+    Ok(linked)
 }
 
 pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<String>> {
@@ -205,17 +304,42 @@ pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec
     .collect()
 }
 
+/// A `history` row selected as `id, at, actor, action, detail`.
+fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
+    Ok(HistoryEvent {
+        id: row.get(0)?,
+        at: row.get::<_, String>(1).map(|text| parse_time(&text).unwrap_or_default())?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        detail: row.get(4)?,
+    })
+}
+
 pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<HistoryEvent>> {
-    conn.prepare_cached("SELECT at, actor, action, detail FROM history WHERE ticket = ?1 ORDER BY id")?
-        .query_map([ticket.0], |row| {
-            Ok(HistoryEvent {
-                at: row.get::<_, String>(0).map(|text| parse_time(&text).unwrap_or_default())?,
-                actor: row.get(1)?,
-                action: row.get(2)?,
-                detail: row.get(3)?,
-            })
-        })?
+    conn.prepare_cached("SELECT id, at, actor, action, detail FROM history WHERE ticket = ?1 ORDER BY id")?
+        .query_map([ticket.0], history_from_row)?
         .collect()
+}
+
+/// What the requester first wrote: the note of the ticket's first inbound message.
+pub fn first_request(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT note FROM messages WHERE ticket = ?1 AND direction = 'in' ORDER BY id LIMIT 1")?
+        .query_row([ticket.0], |row| row.get::<_, Option<String>>(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// The latest `count` comments and notes (internal ones too), oldest first.
+pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> rusqlite::Result<Vec<HistoryEvent>> {
+    let mut comments: Vec<HistoryEvent> = conn
+        .prepare_cached(
+            "SELECT id, at, actor, action, detail FROM history
+             WHERE ticket = ?1 AND action IN ('comment', 'internal-note') ORDER BY id DESC LIMIT ?2",
+        )?
+        .query_map(params![ticket.0, count], history_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    comments.reverse();
+    Ok(comments)
 }
 
 /// The Message-IDs for References of mail about a ticket: the thread's first message

@@ -105,7 +105,7 @@ fn resolve_no_resolve_yes() {
     assert!(to_owner[0].body().contains("thick paper"), "{}", to_owner[0].body());
     desk.clear_outbox();
     desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re: [REQ #1]", "Status: resolved\n\nNew roller.", "b2")).ok();
-    let second = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes")).expect("second resolution mail");
+    let second = desk.outbox().into_iter().find(|mail| mail.to() == "carol@example.org" && mail.body().contains("[ ] Yes")).expect("second resolution mail");
     desk.ingest(&reply(&second, "[X] Yes, it is solved", "outlook", "r2")).ok();
     assert_eq!(status(&desk), "closed");
 }
@@ -304,8 +304,13 @@ fn survey_after_closing_and_its_answer_is_stored() {
     desk.now = Some("2026-11-23T10:00:00Z".into());
     desk.run(&["tick"]).ok();
     let survey = desk.outbox().into_iter().find(|mail| mail.body().contains("How satisfied")).expect("survey");
+    desk.run(&["person", "add", "dan@example.org", "--role", "customer"]).ok();
+    desk.sql("INSERT INTO ticket_cc (ticket, person) SELECT 1, person FROM addresses WHERE address = 'dan@example.org'");
+    desk.clear_outbox();
     desk.ingest(&reply(&survey, "[ ] 1\n[ ] 2\n[ ] 3\n[X] 4\n[ ] 5", "gmail", "s1")).ok();
     assert_eq!(status(&desk), "closed", "an answer to the survey does not reopen");
+    let told: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    assert!(!told.contains(&"dan@example.org".to_string()), "a survey answer is not forwarded to Cc'd customers: {told:?}");
     assert_eq!(desk.sql("SELECT rating FROM surveys WHERE ticket = 1")[0][0], 4);
     let report = desk.run(&["report", "surveys", "--json"]).ok().json();
     assert_eq!(report["answers"], 1);

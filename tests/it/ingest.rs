@@ -42,8 +42,9 @@ fn json_has_exactly_the_contract_fields() {
     assert_eq!(
         keys,
         [
-            "category", "cc", "committed_due", "created", "due", "history", "host", "importance", "number", "owner",
-            "priority", "queue", "requested_due", "requester", "status", "subject", "time_spent_minutes", "updated"
+            "category", "cc", "closed", "committed_due", "created", "due", "history", "host", "importance", "links", "number",
+            "owner", "priority", "queue", "requested_due", "requester", "resolved", "status", "subject", "time_spent_minutes",
+            "updated", "vendor", "vendor_ticket"
         ]
     );
     let listed = desk.tickets();
@@ -52,7 +53,7 @@ fn json_has_exactly_the_contract_fields() {
     for event in ticket["history"].as_array().unwrap() {
         let mut keys: Vec<&str> = event.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, ["action", "actor", "at", "detail"]);
+        assert_eq!(keys, ["action", "actor", "at", "detail", "id"]);
     }
 }
 
@@ -176,7 +177,8 @@ fn message_without_sender_is_quarantined_then_dropped() {
     let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
     assert!(listed[0]["reason"].as_str().unwrap().contains("From"), "{listed}");
     let id = listed[0]["id"].as_i64().unwrap().to_string();
-    desk.run(&["quarantine", "retry", &id]).ok();
+    let retried = desk.run(&["quarantine", "retry", &id]).ok().stdout;
+    assert!(retried.starts_with(&format!("message {id}: quarantined again: ")) && !retried.contains("Quarantined {"), "words: {retried}");
     assert_eq!(desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().unwrap().len(), 1, "still fails, still kept");
     desk.run(&["quarantine", "drop", &id]).ok();
     assert_eq!(desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().unwrap().len(), 0);

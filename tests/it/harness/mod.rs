@@ -101,7 +101,7 @@ impl Desk {
     }
 
     pub fn tickets(&self) -> Vec<Value> {
-        self.run(&["ticket", "list", "--json"]).ok().json().as_array().cloned().unwrap_or_default()
+        self.run(&["ticket", "list", "--all", "--sort", "number", "--json"]).ok().json().as_array().cloned().unwrap_or_default()
     }
 
     /// Messages delivered into the outbound Maildir, oldest first, as text.
