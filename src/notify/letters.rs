@@ -83,6 +83,8 @@ struct LetterData<'a> {
     grace_days: i64,
     internal: bool,
     unverified: bool,
+    /// The message number an agent names to publish a held-back note.
+    held_back: Option<i64>,
     subject_tag: &'a str,
     help_name: &'a str,
     help_address: &'a str,
@@ -174,6 +176,7 @@ pub fn letters(
             grace_days: writer.rules.grace(&ticket.queue).num_days(),
             internal: plan.internal,
             unverified: plan.unverified,
+            held_back: plan.message.filter(|_| plan.held_back).map(|message| message.0),
             subject_tag: &config.mail.subject_tag,
             help_name: &config.mail.name,
             help_address: &config.mail.address,

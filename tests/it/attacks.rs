@@ -121,10 +121,16 @@ fn auto_reply_to_our_notification_is_a_note_not_a_ticket() {
 
 #[test]
 fn two_help_desks_answering_each_other_stop_within_a_few_letters() {
-    // The other desk answers every letter from a no-reply address, without any RFC 3834
-    // mark, and its requester address gets our updates: a classic mail loop.
+    // The other desk answers every letter from a no-reply address that its requester
+    // address put on Cc, without any RFC 3834 mark, and its requester address gets our
+    // updates: a classic mail loop.
     let desk = Desk::new();
     desk.ingest(&request("other0@other.example", "support@other.example", "Your order", "Hello")).ok();
+    let receipt = desk.outbox().pop().expect("a receipt");
+    let reply_to = angle_address(&receipt.header("Reply-To").unwrap());
+    desk.ingest(&reply("cc0@other.example", "support@other.example", &reply_to, &receipt.message_id(), "", "Cc: +noreply@other.example\n\nAnswers come from there.")).ok();
+    desk.clear_outbox();
+    let rows_before = desk.count("SELECT COUNT(*) FROM outbox");
     for round in 1..=15 {
         let answer = reply(
             &format!("other{round}@other.example"),
@@ -140,7 +146,7 @@ fn two_help_desks_answering_each_other_stop_within_a_few_letters() {
     assert!(letters <= 5, "{letters} letters: the per-ticket window (5) stops the loop");
     let skipped = history_actions(&desk, 1).into_iter().filter(|(action, detail)| action == "mail-skipped" && detail.contains("auto_mail_per_ticket")).count();
     assert!(skipped >= 10, "suppressed letters are noted on the ticket: {skipped}");
-    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox"), letters as i64, "no outbox row for a suppressed letter");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox") - rows_before, letters as i64, "no outbox row for a suppressed letter");
 }
 
 #[test]
@@ -157,6 +163,63 @@ fn our_mail_carries_rfc3834_marks_and_a_loop_header() {
     }
 }
 
+/// A desk whose general queue is watched by the agent lead@example.com.
+const WATCHED: &str = r#"
+[queues.general]
+watchers = ["lead@example.com"]
+
+[[people]]
+addresses = ["lead@example.com"]
+role = "agent"
+"#;
+
+#[test]
+fn ticket_trick_relay_of_a_strangers_mail_to_the_requester_is_held_for_agents() {
+    // Mallory opens a ticket as ann's colleague would, then registers at a service with
+    // the ticket's reply address: the service's confirmation mail must not reach anyone
+    // outside the desk, nor come back to the service.
+    let desk = Desk::with_config(WATCHED);
+    desk.ingest(&request("orig@example.org", "Ann <ann@example.org>", "Printer", "It is broken.")).ok();
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to().contains("ann@example.org")).expect("a receipt");
+    let (ann_reply_to, receipt_id) = (angle_address(&receipt.header("Reply-To").unwrap()), receipt.message_id());
+    desk.ingest(&reply("cc1@example.org", "ann@example.org", &ann_reply_to, &receipt_id, "", "Cc: +carol@example.org\n\nCarol too.")).ok();
+    desk.clear_outbox();
+    let confirmation = reply(
+        "confirm1@service.example",
+        "Service <noreply@service.example>",
+        "help+1@example.com",
+        "nothing@service.example",
+        "",
+        "Status: resolved\n\nYour confirmation code is 739164",
+    );
+    desk.ingest(&confirmation).ok();
+    let letters = desk.outbox();
+    let recipients: Vec<String> = letters.iter().map(|mail| angle_address(&mail.to())).collect();
+    assert_eq!(recipients, ["lead@example.com"], "only the agent hears of it");
+    let agent_letter = &letters[0];
+    assert!(agent_letter.body().contains("739164"), "agents read the note");
+    let publish_line = agent_letter.body().lines().find(|line| line.trim().starts_with("Publish: ")).expect("the letter says how to publish").trim().to_string();
+    let history = history_actions(&desk, 1);
+    assert!(history.iter().any(|(action, detail)| action == "held-note" && detail.contains("739164")), "{history:?}");
+    assert_eq!(desk.ticket(1)["status"], "new", "a stranger changes nothing");
+
+    // The agent publishes it by answering their own letter (its token makes them authentic).
+    desk.clear_outbox();
+    let agent_reply_to = angle_address(&agent_letter.header("Reply-To").unwrap());
+    desk.ingest(&reply("pub1@example.com", "lead@example.com", &agent_reply_to, &agent_letter.message_id(), "", &format!("{publish_line}\n\nThis is for you, Ann."))).ok();
+    let published: Vec<(String, String)> = desk.outbox().iter().map(|mail| (angle_address(&mail.to()), mail.body())).collect();
+    for customer in ["ann@example.org", "carol@example.org"] {
+        let (_, body) = published.iter().find(|(to, _)| to == customer).unwrap_or_else(|| panic!("{customer} gets the published note: {published:?}"));
+        assert!(body.contains("> Your confirmation code is 739164") && body.contains("noreply@service.example (unverified sender) wrote"), "{body}");
+    }
+    assert!(published.iter().all(|(to, _)| to != "noreply@service.example"), "never to the stranger");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM history WHERE action = 'held-note' AND internal = 0"), 1, "the held note is public now");
+    // Publishing twice, or a message that was never held, is refused.
+    let again = reply("pub2@example.com", "lead@example.com", &agent_reply_to, &agent_letter.message_id(), "", &publish_line);
+    desk.ingest(&again).ok();
+    assert!(history_actions(&desk, 1).iter().any(|(action, detail)| action == "refused" && detail.contains("Publish")));
+}
+
 // ---- 2. Bounces (RFC 3464) ----
 
 fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u8> {
@@ -168,7 +231,7 @@ fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u
 
 #[test]
 fn rfc3464_permanent_failure_marks_the_address_undeliverable() {
-    let mut desk = Desk::new();
+    let mut desk = Desk::with_config("[[people]]\naddresses = [\"bob@example.com\"]\nrole = \"agent\"\n");
     desk.now = Some("2026-11-21T09:00:00Z".into());
     let (_, receipt_id) = ticket_with_receipt(&desk);
     desk.clear_outbox();
