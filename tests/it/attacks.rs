@@ -220,6 +220,49 @@ fn ticket_trick_relay_of_a_strangers_mail_to_the_requester_is_held_for_agents() 
     assert!(history_actions(&desk, 1).iter().any(|(action, detail)| action == "refused" && detail.contains("Publish")));
 }
 
+/// Plays a responder without RFC 3834 marks that answers every letter it gets with a
+/// fresh, unthreaded mail saying `text`; returns how many letters it was sent.
+fn letters_to_a_responder(desk: &Desk, text: &str) -> usize {
+    desk.ingest(&request("first@example.org", "ann@example.org", "Printer", "It is broken.")).ok();
+    let mut sent = 0;
+    for round in 0..25 {
+        let letters = desk.outbox();
+        desk.clear_outbox();
+        if letters.is_empty() {
+            break;
+        }
+        sent += letters.len();
+        desk.ingest(&request(&format!("away{round}@example.org"), "ann@example.org", "Re: your mail", text)).ok();
+    }
+    sent
+}
+
+#[test]
+fn vacation_responder_without_robot_headers_is_stopped_within_ten_letters() {
+    for text in [
+        "I am out of the office until 3 December and will read your mail on my return.",
+        "Vielen Dank für Ihre Nachricht. Ich bin bis zum 3. Dezember nicht im Büro.",
+        "Je suis absente jusqu'au 3 décembre.",
+        // No known wording: the same text twice gives it away.
+        "Thank you for your mail. We will get back to you within two working days.",
+    ] {
+        let desk = Desk::new();
+        let sent = letters_to_a_responder(&desk, text);
+        assert!(sent <= 3, "{sent} letters to a responder writing {text:?}");
+        assert!(desk.count("SELECT COUNT(*) FROM history WHERE action = 'mail-skipped' AND detail LIKE '%responder loop%'") >= 1, "{text}");
+    }
+}
+
+#[test]
+fn vacation_responder_check_spares_a_person_opening_several_real_tickets() {
+    let desk = Desk::new();
+    for (index, problem) in ["The printer is broken.", "My password expired.", "The VPN drops every hour.", "Please order a new mouse.", "The printer is broken again."].iter().enumerate() {
+        desk.ingest(&request(&format!("real{index}@example.org"), "ann@example.org", &format!("Problem {index}"), problem)).ok();
+    }
+    let receipts = desk.outbox().iter().filter(|mail| mail.to().contains("ann@example.org")).count();
+    assert_eq!(receipts, 5, "each real ticket gets its receipt");
+}
+
 // ---- 2. Bounces (RFC 3464) ----
 
 fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u8> {
