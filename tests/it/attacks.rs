@@ -263,6 +263,50 @@ fn vacation_responder_check_spares_a_person_opening_several_real_tickets() {
     assert_eq!(receipts, 5, "each real ticket gets its receipt");
 }
 
+/// A message of about 30 MB: a short note and a 22 MB attachment in base64.
+fn thirty_megabyte_message() -> Vec<u8> {
+    use base64::Engine as _;
+    let mut state: u64 = 0x2545f4914f6cdd1d;
+    let attachment: Vec<u8> = (0..22 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&attachment);
+    let mut raw = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: The log files\r\nMessage-ID: <big@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nThe logs are attached.\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=logs.bin\r\n\r\n".to_vec();
+    for line in encoded.as_bytes().chunks(76) {
+        raw.extend_from_slice(line);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--XX--\r\n");
+    raw
+}
+
+#[test]
+fn memory_exhaustion_by_one_30_mb_message_keeps_the_peak_bounded() {
+    use std::io::Write as _;
+    let desk = Desk::new();
+    let raw = thirty_megabyte_message();
+    let mut child = desk.command(&["ingest"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&raw).unwrap();
+    // wait4 reports this child's own peak, not that of other tests' children.
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned and reaps it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, child.id() as libc::pid_t);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "ingest failed: {status}");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM attachments a JOIN blobs b ON b.sha256 = a.blob WHERE b.size = 22 << 20"), 1, "the attachment is kept whole");
+    let peak = usage.ru_maxrss as usize * 1024;
+    // The binary itself, the message once, its decoded attachment once, and the row SQLite
+    // rebuilds when the message's outcome is written.
+    let bound = (64 << 20) + 2 * raw.len();
+    assert!(peak < bound, "peak RSS {} MB for a {} MB message (bound {} MB)", peak >> 20, raw.len() >> 20, bound >> 20);
+}
+
 // ---- 2. Bounces (RFC 3464) ----
 
 fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u8> {
