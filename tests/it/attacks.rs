@@ -307,6 +307,28 @@ fn memory_exhaustion_by_one_30_mb_message_keeps_the_peak_bounded() {
     assert!(peak < bound, "peak RSS {} MB for a {} MB message (bound {} MB)", peak >> 20, raw.len() >> 20, bound >> 20);
 }
 
+#[test]
+fn expunge_without_uidplus_never_destroys_another_clients_deleted_mail() {
+    use crate::harness::dovecot::Dovecot;
+    // A server with neither MOVE nor UIDPLUS: a plain EXPUNGE after our COPY would also
+    // remove what a person marked \\Deleted in their own client and still means to undo.
+    let dovecot = Dovecot::start_with_settings(&[("help", "pw")], "protocol imap {\n  imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+\n}\n");
+    dovecot.create_mailbox("help", "Processed");
+    let desk = Desk::with_config(&dovecot.imap_config("help", "pw", "mailboxes = [{ name = \"INBOX\" }]\nmove_to = \"Processed\""));
+    let kept = request("kept@example.org", "ann@example.org", "A draft", "Deleted by mistake, to be undone.");
+    dovecot.deliver_flagged("help", "INBOX", &kept, Some("ST"));
+    desk.run(&["fetch"]).ok();
+    dovecot.deliver("help", "INBOX", &request("new@example.org", "bob@example.org", "Printer", "Broken."));
+    let fetched = desk.run(&["fetch"]).ok();
+    assert!(fetched.stderr.contains("neither MOVE nor UIDPLUS"), "the log says what was left: {}", fetched.stderr);
+    let inbox = dovecot.flags("help", "INBOX");
+    assert_eq!(inbox.len(), 2, "nothing was expunged: {inbox:?}");
+    assert!(inbox.iter().all(|flags| flags.contains('T')), "ours are flagged \\Deleted, the other client's stays so: {inbox:?}");
+    assert_eq!(dovecot.flags("help", "Processed").len(), 2, "both were copied");
+    let doctor = desk.run(&["doctor"]);
+    assert!(doctor.stdout.contains("neither MOVE nor UIDPLUS"), "doctor says so: {}", doctor.stdout);
+}
+
 // ---- 2. Bounces (RFC 3464) ----
 
 fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u8> {
