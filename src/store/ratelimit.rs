@@ -54,9 +54,11 @@ pub fn admit(conn: &Connection, limits: &LimitsConfig, address: &str, ticket: Op
     Ok(Ok(()))
 }
 
-/// Whether `address` was sent automatic mail within the window and has written `subject`
-/// and `note` before, to a ticket it was mailed about: a responder answering our letters
-/// with the same mail. `message` (the mail being processed) does not count.
+/// Whether `address` was sent automatic mail within the window and, after one of our
+/// letters, has written `subject` and `note` before, to a ticket it was mailed about: a
+/// responder answering our letters with the same mail (a person sending their request
+/// again wrote the first copy before we mailed them). `message` (the mail being
+/// processed) does not count.
 pub fn repeats_itself_after_our_mail(
     conn: &Connection,
     limits: &LimitsConfig,
@@ -67,8 +69,11 @@ pub fn repeats_itself_after_our_mail(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
     conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE direction = 'in' AND id IS NOT ?3 AND note = ?2 AND subject = ?5
-             AND ticket IN (SELECT ticket FROM auto_mail WHERE address = ?1 AND at > ?4))",
+        "WITH mailed AS (SELECT ticket FROM auto_mail WHERE address = ?1 AND at > ?4)
+         SELECT EXISTS (SELECT 1 FROM messages earlier WHERE earlier.direction = 'in' AND earlier.id IS NOT ?3
+             AND earlier.note = ?2 AND earlier.subject = ?5 AND earlier.ticket IN mailed
+             AND EXISTS (SELECT 1 FROM messages ours WHERE ours.direction = 'out' AND ours.ticket IN mailed
+                 AND lower(ours.recipient) = ?1 AND ours.id < earlier.id))",
     )?
     .query_row(params![address.to_lowercase(), note, message.map(|message| message.0), format_time(now - window(limits)), subject], |row| {
         row.get(0)
