@@ -64,6 +64,7 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
         }
     };
     let note_action = match (plan.internal, plan.answerable) {
+        _ if plan.held_back => "held-note",
         (true, _) => "internal-note",
         (false, true) => "comment",
         (false, false) => "automatic-comment",
@@ -248,6 +249,12 @@ fn apply_change(
             store::tickets::merge(conn, ticket, *target)?;
             let line = format!("merged #{ticket} into #{target}");
             store::tickets::add_history(conn, *target, now, actor, "merge", &line, plan.message)?;
+            return Ok(Some(line));
+        }
+        Change::Publish(message) => {
+            store::tickets::publish_held_note(conn, ticket, *message)?;
+            let line = format!("published the held-back note of message {message}");
+            store::tickets::add_history(conn, ticket, now, actor, "publish", &line, plan.message)?;
             return Ok(Some(line));
         }
         Change::AskCustomer => {

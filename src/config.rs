@@ -279,7 +279,7 @@ impl ImapConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
-    /// How often the inbound Maildir's `new/` is looked at (seconds).
+    /// How often the inbound Maildir's `new/` is looked at where inotify cannot watch it (seconds).
     pub maildir_poll_seconds: u64,
     /// How often the scheduler runs when nothing wakes it (seconds).
     pub tick_seconds: u64,

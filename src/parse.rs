@@ -130,7 +130,7 @@ pub fn parse(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
     // mail-parser 0.11.9 still panics on some corrupted multiparts (found by our mangled
     // corpus test, kept in fixtures/mail/regression/); that is its failure, not ours.
     let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
-    let message = match parsed {
+    let mut message = match parsed {
         Ok(message) => message.ok_or(ParseError::NoHeaders)?,
         Err(panic) => {
             let what = panic.downcast_ref::<&str>().map(|text| text.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
@@ -201,7 +201,10 @@ pub fn parse(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
     mail.text = body_text(&message);
     collect_report_parts(&message, &mut mail);
 
-    for part in message.attachments() {
+    // The decoded contents are moved out of the parsed message, not copied: a large
+    // attachment is held once.
+    for id in std::mem::take(&mut message.attachments) {
+        let Some(part) = message.parts.get_mut(id as usize) else { continue };
         let content_type = part
             .content_type()
             .map(|ctype| match ctype.subtype() {
@@ -212,10 +215,20 @@ pub fn parse(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
         mail.attachments.push(Attachment {
             filename: safe_filename(part.attachment_name().unwrap_or("")),
             content_type: truncate_chars(&one_line(&content_type.to_ascii_lowercase()), 100),
-            content: part.contents().to_vec(),
+            content: take_contents(part),
         });
     }
     Ok(mail)
+}
+
+/// The part's contents, leaving it empty.
+fn take_contents(part: &mut mail_parser::MessagePart<'_>) -> Vec<u8> {
+    match std::mem::take(&mut part.body) {
+        PartType::Text(text) | PartType::Html(text) => text.into_owned().into_bytes(),
+        PartType::Binary(bytes) | PartType::InlineBinary(bytes) => bytes.into_owned(),
+        PartType::Message(message) => message.raw_message.into_owned(),
+        PartType::Multipart(_) => Vec::new(),
+    }
 }
 
 /// HTML larger than this is turned into text by mail-parser's simpler converter, which

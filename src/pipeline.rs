@@ -110,6 +110,7 @@ pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -
     if let Some(spooled) = stored_before_upgrade(conn, message.raw)? {
         return Ok(spooled);
     }
+    store::cache_for_message(conn, message.raw.len())?;
     let dedupe_key = dedupe_key(message.raw);
     let arrival = Arrival {
         raw: message.raw,
@@ -205,6 +206,7 @@ fn process_decided_then<T>(
     let value = before_commit(&tx)?;
     crate::fault::point("before-apply-commit");
     tx.commit()?;
+    store::cache_for_batches(&store.conn)?;
     Ok((decided, value))
 }
 
@@ -296,6 +298,7 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
 /// knew (envelope recipient, queue).
 fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Mail>> {
     let raw = waiting.raw;
+    store::cache_for_message(conn, raw.len())?;
     let limit = site.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());

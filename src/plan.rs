@@ -34,6 +34,9 @@ pub trait Lookup {
     fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool>;
     /// The ticket `id` resolves to (following merges), if it exists.
     fn ticket(&self, id: TicketId) -> rusqlite::Result<Option<TicketId>>;
+    /// The sender and note of inbound `message` on `ticket`, while its note is held back
+    /// for agents.
+    fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>>;
 }
 
 /// [`Lookup`] over an open transaction.
@@ -66,6 +69,10 @@ impl Lookup for StoreLookup<'_> {
     fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool> {
         store::tickets::job_done(self.conn, ticket, job)
     }
+
+    fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+        store::tickets::held_note(self.conn, ticket, message)
+    }
 }
 
 /// The parts of an incoming message that `plan` reads.
@@ -95,6 +102,9 @@ pub struct Plan {
     pub internal: bool,
     /// The sender could not be verified; the note is flagged so.
     pub unverified: bool,
+    /// An unverified sender who is not on the ticket wrote: the note is held back for
+    /// agents, who may publish it (DESIGN §4), and nobody else hears of it.
+    pub held_back: bool,
     pub ticket: TicketChange,
     pub changes: Vec<Change>,
     pub refusals: Vec<Refusal>,
@@ -170,6 +180,8 @@ pub enum Change {
     TimeMinutes(i64),
     Check(Vec<u32>),
     MergeInto(TicketId),
+    /// A held-back note is relayed to the ticket's readers.
+    Publish(SpoolId),
     Preferences(Vec<Preference>),
     /// The supervisor approved; now the customer is asked.
     AskCustomer,
@@ -210,6 +222,7 @@ impl Change {
             Change::TimeMinutes(minutes) => format!("time: +{minutes}m"),
             Change::Check(items) => format!("check: {}", join_numbers(items)),
             Change::MergeInto(target) => format!("merge into #{target}"),
+            Change::Publish(message) => format!("publish: the note of message {message}"),
             Change::Preferences(preferences) => format!("preferences: {preferences:?}"),
             Change::AskCustomer => "approval: the customer is asked".to_string(),
             Change::SurveyRating(rating) => format!("survey: {rating} of 5"),
@@ -261,6 +274,10 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     let person_wrote = class.may_be_answered();
     let staff = matches!(sender.role, Role::Agent | Role::Admin);
     let authentic = sender.trust.is_authentic();
+    let held_back = match current {
+        Some(ticket) if person_wrote && !authentic && !staff => !on_ticket(rules, lookup, ticket, &sender.address)?,
+        _ => false,
+    };
 
     // Fields: the subject block and the body block; machines command nothing.
     let (mut fields, subject) = split_subject_fields(&inbound.subject);
@@ -273,11 +290,20 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     let standing = Standing { role: sender.role, authentic, new_ticket: current.is_none() };
     let (commands, mut refusals) = interpret(&fields, standing, now, rules.calendar_of(queue_now));
 
-    let mut checker = Checker { rules, lookup, current, sender: &sender, refusals: &mut refusals, changes: Vec::new(), internal: None };
+    let mut checker = Checker {
+        rules,
+        lookup,
+        current,
+        sender: &sender,
+        refusals: &mut refusals,
+        changes: Vec::new(),
+        internal: None,
+        published: Vec::new(),
+    };
     for command in commands {
         checker.check(command)?;
     }
-    let Checker { changes, internal, .. } = checker;
+    let Checker { changes, internal, published, .. } = checker;
     let mut changes = changes;
     if let Some(ticket) = current {
         // A field that names what the ticket already is gets an answer, not a history entry.
@@ -289,10 +315,10 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
             None => true,
         });
     }
-    let internal = internal.unwrap_or(inbound.to_comment_address && staff) && staff;
+    let internal = held_back || (internal.unwrap_or(inbound.to_comment_address && staff) && staff);
 
     let mut notices = Vec::new();
-    if let Some(ticket) = current.filter(|_| person_wrote) {
+    if let Some(ticket) = current.filter(|_| person_wrote && !held_back) {
         let sets_status = changes.iter().any(|change| matches!(change, Change::Status { .. }));
         match ticket.status {
             // The next action ends a hold (DESIGN §3).
@@ -367,7 +393,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if current.is_none() && person_wrote {
         notices.push(Notice::Receipt);
     }
-    let note = visible_note(rest);
+    let note = with_published(visible_note(rest), &published);
     // A reply that changes nothing and says nothing gives the others nothing to read.
     let news = current.is_none() || !changes.is_empty() || !note.is_empty() || !rule_changes.is_empty() || !routing.notes.is_empty();
     if person_wrote && news {
@@ -376,7 +402,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if changes.iter().any(|change| matches!(change, Change::Status { to: Status::Resolved, .. } | Change::AskCustomer)) {
         notices.push(Notice::Resolution);
     }
-    if !refusals.is_empty() && person_wrote {
+    if !refusals.is_empty() && person_wrote && !held_back {
         notices.push(Notice::Refusal);
     }
     notices.extend((0..routing.templates.len()).map(Notice::RuleTemplate));
@@ -390,6 +416,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         message: inbound.message,
         message_id: inbound.message_id,
         unverified: person_wrote && !authentic,
+        held_back,
         sender,
         subject: inbound.subject,
         note,
@@ -401,6 +428,32 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         matched_by,
         answerable: person_wrote,
     })
+}
+
+/// Whether `address` is the requester, owner, a Cc or a watcher of `ticket`, by any of
+/// its person's addresses.
+fn on_ticket(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, address: &str) -> rusqlite::Result<bool> {
+    let primary = lookup.primary_address(address)?;
+    let watchers = rules.queue(&ticket.queue).map(|queue| queue.watchers.as_slice()).unwrap_or_default();
+    let mut participants = std::iter::once(&ticket.requester).chain(&ticket.owner).chain(&ticket.cc).chain(watchers);
+    Ok(participants.any(|participant| {
+        participant.eq_ignore_ascii_case(address) || primary.as_deref().is_some_and(|primary| participant.eq_ignore_ascii_case(primary))
+    }))
+}
+
+/// The agent's note followed by each note they publish, quoted with its author.
+fn with_published(note: String, published: &[(String, String)]) -> String {
+    let mut text = note;
+    for (author, held_note) in published {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!("{author} (unverified sender) wrote:\n"));
+        for line in held_note.lines() {
+            text.push_str(&format!("> {line}\n"));
+        }
+    }
+    text
 }
 
 /// Reads the answer to a resolution from the one who decides it now; anyone else's
@@ -463,6 +516,8 @@ struct Checker<'a, 'r> {
     refusals: &'r mut Vec<Refusal>,
     changes: Vec<Change>,
     internal: Option<bool>,
+    /// The author and text of each held-back note being published.
+    published: Vec<(String, String)>,
 }
 
 impl Checker<'_, '_> {
@@ -558,6 +613,19 @@ impl Checker<'_, '_> {
             }
             Command::Merge(target) => self.check_merge(target)?,
             Command::Internal(internal) => self.internal = Some(internal),
+            Command::Publish(message) => {
+                let held = match self.current {
+                    Some(ticket) => self.lookup.held_note(ticket.number, message)?,
+                    None => None,
+                };
+                match held {
+                    Some(note) => {
+                        self.changes.push(Change::Publish(message));
+                        self.published.push(note);
+                    }
+                    None => self.refuse("Publish", message.to_string(), "no note of that message is held back on this ticket"),
+                }
+            }
             Command::Preferences(preferences) => self.changes.push(Change::Preferences(preferences)),
         }
         Ok(())
@@ -610,6 +678,7 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         note: String::new(),
         internal: false,
         unverified: false,
+        held_back: false,
         ticket: TicketChange::Update { ticket },
         changes,
         refusals: Vec::new(),
@@ -649,6 +718,9 @@ mod tests {
             Err(busy())
         }
         fn ticket(&self, _: TicketId) -> rusqlite::Result<Option<TicketId>> {
+            Err(busy())
+        }
+        fn held_note(&self, _: TicketId, _: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
             Err(busy())
         }
     }

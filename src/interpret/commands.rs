@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::dates::parse_due;
 use super::fields::{FieldLine, FieldName};
 use crate::ticket::sla::{parse_duration, Calendar};
-use crate::ticket::{Level, Role, Status, TicketId};
+use crate::ticket::{Level, Role, SpoolId, Status, TicketId};
 
 /// One change a sender asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +29,8 @@ pub enum Command {
     Check(Vec<u32>),
     Merge(TicketId),
     Internal(bool),
+    /// Relay the note of this inbound message, held back for agents, to the ticket's readers.
+    Publish(SpoolId),
     Preferences(Vec<Preference>),
 }
 
@@ -165,6 +167,11 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
             "public" | "external" => Command::Internal(false),
             _ => return Err("write internal or public".into()),
         },
+        FieldName::Publish => {
+            let number = value.trim_start_matches('#').trim();
+            let number: i64 = number.parse().map_err(|_| "write the message number the held-back note names, e.g. 42".to_string())?;
+            Command::Publish(SpoolId(number))
+        }
         FieldName::Preferences => Command::Preferences(read_preferences(value)?),
     })
 }

@@ -83,6 +83,8 @@ struct LetterData<'a> {
     grace_days: i64,
     internal: bool,
     unverified: bool,
+    /// The message number an agent names to publish a held-back note.
+    held_back: Option<i64>,
     subject_tag: &'a str,
     help_name: &'a str,
     help_address: &'a str,
@@ -198,6 +200,7 @@ pub fn letters(
             grace_days: writer.rules.grace(&ticket.queue).num_days(),
             internal: plan.internal,
             unverified: plan.unverified,
+            held_back: plan.message.filter(|_| plan.held_back).map(|message| message.0),
             subject_tag: &config.mail.subject_tag,
             help_name: &config.mail.name,
             help_address: &config.mail.address,
@@ -238,6 +241,14 @@ pub fn letters(
                 continue;
             }
         };
+        if *notice == Notice::Receipt && responder_loop(conn, config, plan, &reader.address, now)? {
+            letters.withheld.push(format!(
+                "no receipt to {}: it was sent automatic mail within limits.auto_mail_window_seconds and this mail \
+                 looks automatic (an absence notice, or the same text again); a responder loop?",
+                reader.address
+            ));
+            continue;
+        }
         // RFC 3834 §2: no loops. A suppressed letter becomes a history note, not an outbox row.
         if let Err(reason) = store::ratelimit::admit(conn, &config.limits, &reader.address, Some(ticket.number), now)? {
             letters.withheld.push(reason);
@@ -255,6 +266,21 @@ pub fn letters(
         });
     }
     Ok(letters)
+}
+
+/// A responder without RFC 3834 marks answers each receipt with a fresh mail that opens
+/// a ticket: its address was mailed a moment ago and its mail reads like an absence
+/// notice or repeats an earlier one word for word, subject and text. A person opening
+/// several tickets writes something new each time, so they still get their receipts.
+fn responder_loop(conn: &Connection, config: &Config, plan: &Plan, address: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+    if !store::ratelimit::mailed_recently(conn, &config.limits, address, now)? {
+        return Ok(false);
+    }
+    if crate::classify::sounds_like_an_absence_notice(&plan.subject, &plan.note) {
+        return Ok(true);
+    }
+    let said_something = !plan.note.trim().is_empty();
+    Ok(said_something && store::ratelimit::repeats_itself_after_our_mail(conn, &config.limits, address, &plan.subject, &plan.note, plan.message, now)?)
 }
 
 /// The ticket's checklist as the letters show it, ticked items marked.

@@ -31,7 +31,7 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
     let inserted = conn
         .prepare_cached(
             "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, queue)
-             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, zeroblob(?5), ?6)
              ON CONFLICT (dedupe_key) WHERE direction = 'in' DO NOTHING",
         )?
         .execute(params![
@@ -40,11 +40,12 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
             arrival.recipient,
             format_time(arrival.received),
             arrival.raw.len() as i64,
-            arrival.raw,
             arrival.queue
         ])?;
     if inserted == 1 {
-        return Ok(Spooled::New(SpoolId(conn.last_insert_rowid())));
+        let id = conn.last_insert_rowid();
+        super::write_blob(conn, "messages", "raw", id, arrival.raw)?;
+        return Ok(Spooled::New(SpoolId(id)));
     }
     conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(
         [arrival.dedupe_key],
@@ -87,9 +88,12 @@ pub struct Waiting {
 
 /// The message `id` if it is inbound and not processed yet.
 pub fn waiting(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Waiting>> {
-    conn.prepare_cached("SELECT raw, recipient, queue FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
-        .query_row([id.0], |row| Ok(Waiting { raw: row.get(0)?, recipient: row.get(1)?, queue: row.get(2)? }))
-        .optional()
+    let source = conn
+        .prepare_cached("SELECT recipient, queue FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
+        .query_row([id.0], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((recipient, queue)) = source else { return Ok(None) };
+    Ok(Some(Waiting { raw: super::read_blob(conn, "messages", "raw", id.0)?, recipient, queue }))
 }
 
 /// The facts `process` records about an inbound message once it is decided.

@@ -92,6 +92,23 @@ pub fn add_history(
 
 /// Makes the history entry just added on this connection one that only agents and
 /// admins see.
+/// The sender and note of inbound `message` on `ticket` while its note is held back.
+pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT m.from_address, m.note FROM history h JOIN messages m ON m.id = h.message
+         WHERE h.ticket = ?1 AND h.message = ?2 AND h.action = 'held-note' AND h.internal = 1",
+    )?
+    .query_row(params![ticket.0, message.0], |row| Ok((row.get::<_, Option<String>>(0)?.unwrap_or_default(), row.get::<_, Option<String>>(1)?.unwrap_or_default())))
+    .optional()
+}
+
+/// Makes the held-back note of `message` on `ticket` visible to everyone on the ticket.
+pub fn publish_held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE history SET internal = 0 WHERE ticket = ?1 AND message = ?2 AND action = 'held-note'")?
+        .execute(params![ticket.0, message.0])?;
+    Ok(())
+}
+
 pub fn mark_last_history_internal(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE history SET internal = 1 WHERE id = last_insert_rowid()")?.execute([])?;
     Ok(())
