@@ -34,6 +34,10 @@ pub trait Lookup {
     fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool>;
     /// The ticket `id` resolves to (following merges), if it exists.
     fn ticket(&self, id: TicketId) -> rusqlite::Result<Option<TicketId>>;
+    /// The text of the letter on `ticket` that `reader` (any of their addresses) answers:
+    /// the one `replied_to` names (In-Reply-To first), else the latest that asked them to
+    /// mark a box.
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>>;
 }
 
 /// [`Lookup`] over an open transaction.
@@ -66,6 +70,29 @@ impl Lookup for StoreLookup<'_> {
     fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool> {
         store::tickets::job_done(self.conn, ticket, job)
     }
+
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>> {
+        use crate::interpret::approval::asks_for_a_mark;
+        // Enough to reach past the updates sent since the resolution; a reply to anything
+        // older names it in In-Reply-To.
+        const RECENT_LETTERS: i64 = 50;
+        let letters = store::messages::letters_to_reader(self.conn, ticket, reader, RECENT_LETTERS)?;
+        let text_of = |row| -> rusqlite::Result<Option<String>> {
+            let raw = store::messages::raw(self.conn, row)?.unwrap_or_default();
+            Ok(crate::parse::parse(&raw, &Default::default()).ok().map(|mail| mail.text))
+        };
+        for id in replied_to {
+            if let Some(&(row, _)) = letters.iter().find(|(_, message_id)| message_id == id) {
+                return text_of(row);
+            }
+        }
+        for &(row, _) in &letters {
+            if let Some(text) = text_of(row)?.filter(|text| asks_for_a_mark(text)) {
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// The parts of an incoming message that `plan` reads.
@@ -80,6 +107,8 @@ pub struct Inbound {
     pub to_comment_address: bool,
     /// The queue the source tied the message to (an IMAP mailbox's queue).
     pub queue_hint: Option<String>,
+    /// The Message-IDs the message answers: In-Reply-To, then References newest first.
+    pub replied_to: Vec<String>,
 }
 
 /// The change one message makes.
@@ -271,7 +300,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
                 changes.push(Change::Status { to: Status::Open, why: Some("the next action ends the hold") });
             }
             Status::Resolved if !sets_status => {
-                read_approval(rules, lookup, ticket, &sender, &inbound.text, &mut changes, &mut refusals, &mut notices)?
+                read_approval(rules, lookup, ticket, &sender, &inbound, &mut changes, &mut refusals, &mut notices)?
             }
             Status::Closed if !sets_status => {
                 let rating = crate::interpret::approval::read_rating(&inbound.text);
@@ -379,7 +408,7 @@ fn read_approval(
     lookup: &dyn Lookup,
     ticket: &Ticket,
     sender: &Sender,
-    text: &str,
+    inbound: &Inbound,
     changes: &mut Vec<Change>,
     refusals: &mut Vec<Refusal>,
     notices: &mut Vec<Notice>,
@@ -395,7 +424,8 @@ fn read_approval(
     if decider.as_deref() != Some(sender_primary.as_str()) {
         return Ok(());
     }
-    let answer = read_answer(text, &rules.denial_phrases);
+    let letter = lookup.answered_letter(ticket.number, &sender.address, &inbound.replied_to)?;
+    let answer = read_answer(&inbound.text, letter.as_deref(), &rules.denial_phrases);
     if !sender.trust.is_authentic() {
         if answer != Answer::Unclear {
             refusals.push(Refusal {
@@ -617,6 +647,9 @@ mod tests {
             Err(busy())
         }
         fn ticket(&self, _: TicketId) -> rusqlite::Result<Option<TicketId>> {
+            Err(busy())
+        }
+        fn answered_letter(&self, _: TicketId, _: &str, _: &[String]) -> rusqlite::Result<Option<String>> {
             Err(busy())
         }
     }
