@@ -95,15 +95,24 @@ pub fn trust(conn: &Connection, mail: &Mail, mail_config: &MailConfig, threading
     }
     let mut token_for_someone_else = false;
     let mut secret = None;
+    // A person's letters may go to one of their addresses and the answer come from another.
+    let mut own_addresses = None;
     for recipient in &mail.recipients {
         let Some(plus) = threading.plus_address(recipient) else { continue };
         let Some(presented) = plus.token.as_deref() else { continue };
         if secret.is_none() {
             secret = Some(token::secret(conn, mail_config)?);
+            own_addresses = Some(store::people::addresses_of(conn, &from.address)?);
         }
         let secret = secret.as_deref().expect("just set");
-        if token::verify(secret, plus.ticket, &from.address, presented) {
-            return Ok(Trust::Authentic { by: format!("reply token of {} for ticket {}", from.address, plus.ticket) });
+        let addresses = own_addresses.as_deref().expect("set with the secret");
+        if let Some(address) = addresses.iter().find(|address| token::verify(secret, plus.ticket, address, presented)) {
+            let by = if address.eq_ignore_ascii_case(&from.address) {
+                format!("reply token of {} for ticket {}", from.address, plus.ticket)
+            } else {
+                format!("reply token of {address}, an address of the same person, for ticket {}", plus.ticket)
+            };
+            return Ok(Trust::Authentic { by });
         }
         token_for_someone_else = true;
     }

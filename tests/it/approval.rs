@@ -397,3 +397,41 @@ fn html_only_marks_from_outlook_owa_and_apple_mail() {
         assert_eq!(status(&desk), expected, "{client}");
     }
 }
+
+#[test]
+fn a_person_is_all_of_their_addresses() {
+    let mut desk = Desk::with_config(&SITE.replace("trust_from_header = true", "trust_from_header = false"));
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    desk.ingest(&mail("Carol <carol@example.org>", "help@example.com", "Printer jammed", "It jams.", "c1")).ok();
+    desk.run(&["person", "set", "carol@example.org", "--add-address", "carol@home.example"]).ok();
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "carol@example.org").expect("receipt");
+    desk.clear_outbox();
+    // From her second address, answering the letter sent to the first, she is Carol: her
+    // token holds and her own words are not mailed back to her first address.
+    let from_home = String::from_utf8(reply(&receipt, "It also jams on A5 paper.", "gmail", "h1")).unwrap().replace("carol@example.org", "carol@home.example");
+    desk.ingest(from_home.as_bytes()).ok();
+    let note = desk.ticket(1)["history"].as_array().unwrap().iter().find(|event| event["detail"].as_str().unwrap_or("").contains("A5 paper")).cloned().expect("the note");
+    assert_eq!(note["actor"], "carol@home.example", "verified, not flagged: {note}");
+    assert!(desk.outbox().iter().any(|mail| mail.to() == "lead@example.com" && mail.body().contains("A5 paper")), "the watcher is told");
+    assert!(desk.outbox().iter().all(|mail| mail.to() != "carol@example.org"), "no copy of her own words to her first address");
+    // Her approval from the second address counts.
+    desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
+    let resolution = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes")).expect("resolution");
+    assert_eq!(resolution.to(), "carol@example.org");
+    let approval = String::from_utf8(reply(&resolution, "yes", "marked-in-quote", "h2")).unwrap().replace("carol@example.org", "carol@home.example");
+    desk.ingest(approval.as_bytes()).ok();
+    assert_eq!(status(&desk), "closed");
+}
+
+#[test]
+fn an_agent_writing_from_a_second_address_keeps_their_authority() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    desk.ingest(&mail("Carol <carol@example.org>", "help@example.com", "Printer jammed", "It jams.", "c1")).ok();
+    desk.run(&["person", "set", "bob@example.com", "--add-address", "bob@laptop.example"]).ok();
+    desk.clear_outbox();
+    desk.ingest(&mail("Bob <bob@laptop.example>", "help+1@example.com", "Re: [REQ #1]", "Owner: me\nStatus: resolved\n\nNew roller.", "b1")).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["status"], "resolved", "{ticket}");
+    assert_eq!(ticket["owner"], "bob@example.com", "the person, by their primary address");
+    assert!(desk.outbox().iter().all(|mail| mail.to() != "bob@example.com"), "no copy of his own words");
+}
