@@ -149,3 +149,21 @@ fn replies_carry_references_into_the_thread() {
     assert!(references.contains("<orig@example.org>") && references.contains("<bob1@example.org>"), "{references}");
     assert_eq!(update.subject(), "[REQ #1] Printer on fire");
 }
+
+#[test]
+fn the_threading_decision_is_its_own_history_entry() {
+    let (desk, receipt_id) = desk_with_ticket();
+    let raw = fixture("reply-gmail.eml", &[("TICKET", "1"), ("PARENT", &receipt_id), ("UNIQUE", "decision")]);
+    desk.ingest(&raw).ok();
+    let history = desk.ticket(1)["history"].as_array().unwrap().clone();
+    let of = |action: &str| -> Vec<String> {
+        history.iter().filter(|event| event["action"] == action).map(|event| event["detail"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(of("threading"), vec!["new ticket: no reply address, subject tag or reference of a known ticket", "matched by plus-address"]);
+    let comments = of("comment");
+    assert!(comments.iter().all(|comment| !comment.contains("matched by")), "the note is the sender's words alone: {comments:?}");
+    let stored = desk.sql("SELECT note FROM messages WHERE direction = 'in' AND ticket = 1 ORDER BY id DESC LIMIT 1");
+    assert_eq!(comments.last().map(String::as_str), stored[0][0].as_str(), "the comment is exactly the stored note");
+    let shown = desk.run(&["ticket", "show", "1"]).ok().stdout;
+    assert!(shown.contains("matched by plus-address"), "{shown}");
+}
