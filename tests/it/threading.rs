@@ -167,3 +167,17 @@ fn the_threading_decision_is_its_own_history_entry() {
     let shown = desk.run(&["ticket", "show", "1"]).ok().stdout;
     assert!(shown.contains("matched by plus-address"), "{shown}");
 }
+
+#[test]
+fn damaged_subject_tags_still_thread() {
+    let (desk, _) = desk_with_ticket();
+    for (index, subject) in ["RE: (REQ #1) Printer on fire", "AW: REQ #1 Printer on fire", "Re: [REQ-1] Printer on fire", "回复: [REQ＃1] Printer on fire", "Re: [ReQ 1] Printer on fire"]
+        .into_iter()
+        .enumerate()
+    {
+        desk.ingest(&request(&format!("damaged{index}@example.org"), "ann@example.org", subject, "Still burning.")).ok();
+        assert_eq!(desk.tickets().len(), 1, "{subject} opened a new ticket");
+    }
+    let threading: Vec<String> = desk.ticket(1)["history"].as_array().unwrap().iter().filter(|event| event["action"] == "threading").map(|event| event["detail"].as_str().unwrap().to_string()).collect();
+    assert_eq!(threading.iter().filter(|detail| *detail == "matched by subject tag").count(), 5, "{threading:?}");
+}
