@@ -44,6 +44,8 @@ pub struct Mail {
     pub references: Vec<String>,
     /// The first From mailbox.
     pub from: Option<Mailbox>,
+    /// The first Reply-To mailbox.
+    pub reply_to: Option<Mailbox>,
     /// How many mailboxes all From headers name together.
     pub from_count: usize,
     /// How many From header fields there are (RFC 5322 allows exactly one).
@@ -173,6 +175,7 @@ pub fn parse(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
     mail.from_disguised = from_mailboxes.iter().any(|mailbox| !raw_from.contains(&mailbox.address))
         || addr_specs_of(&raw_from).any(|spec| spec.contains("=?"));
     mail.from = from_mailboxes.into_iter().next();
+    mail.reply_to = message.header_values("Reply-To").filter_map(|value| value.as_address()).flat_map(mailboxes).next();
 
     for address in message.to().into_iter().chain(message.cc()).flat_map(mailboxes) {
         push_unique(&mut mail.recipients, address.address);

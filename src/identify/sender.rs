@@ -66,13 +66,18 @@ pub fn identify<'a>(
     configured: impl FnOnce(&str) -> Option<Configured<'a>>,
 ) -> rusqlite::Result<Option<Sender>> {
     let Some(from) = &mail.from else { return Ok(None) };
+    // A web form's mailer writes in the customer's name; the customer is in Reply-To, and
+    // nothing proves that address.
+    let relayed_for = mail.reply_to.as_ref().filter(|_| config.identify.form_relays.iter().any(|relay| relay.eq_ignore_ascii_case(&from.address)));
+    let (from, trust) = match relayed_for {
+        Some(customer) => (customer, Trust::Unverified { reason: format!("named in Reply-To by the web form relay {}", from.address) }),
+        None if config.identify.trust_from_header && mail.from_count == 1 && mail.from_fields == 1 => {
+            (from, Trust::Authentic { by: "identify.trust_from_header".into() })
+        }
+        None => (from, trust(conn, mail, &config.mail, threading)?),
+    };
     let known = store::people::find_by_address(conn, &from.address)?;
     let configured = configured(&from.address);
-    let trust = if config.identify.trust_from_header && mail.from_count == 1 && mail.from_fields == 1 {
-        Trust::Authentic { by: "identify.trust_from_header".into() }
-    } else {
-        trust(conn, mail, &config.mail, threading)?
-    };
     Ok(Some(Sender {
         address: from.address.clone(),
         name: from.name.clone().or_else(|| configured.and_then(|person| person.name.map(str::to_string))),
