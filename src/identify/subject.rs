@@ -114,12 +114,13 @@ impl SubjectTag {
     fn next_tag(&self, subject: &str, from: usize) -> Option<(std::ops::Range<usize>, TicketId)> {
         for (offset, _) in subject[from..].char_indices() {
             let start = from + offset;
-            let before = subject[..start].trim_end();
-            let opener = before.chars().next_back();
+            // The word first: it fails at once almost everywhere, which keeps this linear.
+            let Some(word_len) = self.word_at(&subject[start..]) else { continue };
             if subject[..start].chars().next_back().is_some_and(char::is_alphanumeric) {
                 continue;
             }
-            let Some(word_len) = self.word_at(&subject[start..]) else { continue };
+            let before = subject[..start].trim_end();
+            let opener = before.chars().next_back();
             let bracketed = opener.is_some_and(|c| OPENERS.contains(&c));
             let mut rest = &subject[start + word_len..];
             let mut hashed = false;

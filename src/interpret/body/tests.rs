@@ -725,3 +725,27 @@ fn years_times_and_dates_are_seen() {
         assert_eq!(has_year_or_time(text), text == "room 1999a", "{text}");
     }
 }
+
+/// Talon's two expected replies keep the signature ("Sent from my iPhone", a `-- ` block with
+/// "Sent with Sparrow"), which our contract removes; upstream's text minus those lines is
+/// what we must give, exactly.
+#[test]
+fn talon_replies_match_upstream_without_its_kept_signatures() {
+    let directory = corpus_directory("mailgun-talon", &["tests/fixtures/standard_replies", "standard_replies"]);
+    let mut matched = 0;
+    let cases = [("iphone.eml", "iphone_reply_text", "Sent from my iPhone"), ("sparrow.eml", "sparrow_reply_text", "-- ")];
+    for (message, expected, signature_start) in cases {
+        let raw = std::fs::read(directory.join(message)).expect("talon message");
+        let mail = crate::parse::parse(&raw, &Default::default()).expect("talon message parses");
+        let upstream = read_text_lossy(&directory.join(expected));
+        let without_signature = upstream.split(signature_start).next().unwrap_or("").trim_end().to_string();
+        let note = visible_note(&mail.text);
+        if squash_whitespace(&note) == squash_whitespace(&without_signature) {
+            matched += 1;
+        } else {
+            eprintln!("talon {message}: {note:?} != {without_signature:?}");
+        }
+    }
+    eprintln!("talon corpus: {matched}/{} exact once upstream's kept signature is removed", cases.len());
+    assert_eq!(matched, cases.len());
+}
