@@ -443,6 +443,34 @@ fn trailing_rules_and_em_dash_signatures() {
 }
 
 #[test]
+fn sign_off_blocks_without_a_delimiter_are_removed() {
+    check(
+        "The scanner works again.\n\nBest regards,\nJohn Smith\nIT Coordinator | Example Corp\nPhone: +1 (555) 123-4567\nwww.example.com",
+        "The scanner works again.",
+    );
+    check(
+        "Der Drucker druckt wieder.\n\nMit freundlichen Grüßen\n\nJana Müller\nTel. +49 30 1234567",
+        "Der Drucker druckt wieder.",
+    );
+    // A plain closing without contact data is the sender's own.
+    check("The scanner works again.\n\nThanks,\nJohn", "The scanner works again.\n\nThanks,\nJohn");
+}
+
+#[test]
+fn legal_disclaimers_are_not_the_senders_words() {
+    check(
+        "The invoice is attached.\n\nJohn Smith\n\nCONFIDENTIALITY NOTICE: This e-mail message, including any attachments, is for the sole use of the intended recipient(s) and may contain confidential and privileged information.",
+        "The invoice is attached.\n\nJohn Smith",
+    );
+    check(
+        "Works again, thanks.\n\nDiese E-Mail enthält vertrauliche und/oder rechtlich geschützte Informationen. Wenn Sie nicht der richtige Adressat sind, informieren Sie bitte sofort den Absender.",
+        "Works again, thanks.",
+    );
+    // Prose that mentions a disclaimer is kept.
+    check("The disclaimer at the bottom of your letters is too long.", "The disclaimer at the bottom of your letters is too long.");
+}
+
+#[test]
 fn fenced_code_is_never_trimmed() {
     let text = "Here's the code:\n\n```\n// Sent from my custom mailer\n--\n> not a quote\nFrom: a\nSent: b\n```\n\nNotice the patterns.";
     check(text, text);
