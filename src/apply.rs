@@ -69,12 +69,18 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
         (false, true) => "comment",
         (false, false) => "automatic-comment",
     };
-    if !plan.note.is_empty() {
-        let detail = match plan.matched_by {
-            Some(by) => format!("{} (matched by {by})", plan.note),
-            None => plan.note.clone(),
+    // How a message found its ticket is an entry of its own, so that the note stays the
+    // sender's words alone.
+    if plan.message.is_some() {
+        let threading = match (plan.matched_by, plan.follow_up_of) {
+            (Some(by), _) => format!("matched by {by}"),
+            (None, Some(earlier)) => format!("new ticket: #{earlier} was closed longer than the follow-up window"),
+            (None, None) => "new ticket: no reply address, subject tag or reference of a known ticket".to_string(),
         };
-        add_history(conn, ticket, now, &actor_text, note_action, &detail, plan, plan.internal)?;
+        store::tickets::add_history(conn, ticket, now, &actor_text, "threading", &threading, plan.message)?;
+    }
+    if !plan.note.is_empty() {
+        add_history(conn, ticket, now, &actor_text, note_action, &plan.note, plan, plan.internal)?;
     }
 
     // The changes: the rules' first, then the sender's

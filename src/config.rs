@@ -514,11 +514,14 @@ pub struct IdentifyConfig {
     /// Believe the From header without a reply token or authentication results. Only for
     /// a gateway whose receiving MTA already rejects forged senders (an internal relay).
     pub trust_from_header: bool,
+    /// Web-form mailers (lower case) that send in the customer's name: their mail is the
+    /// customer's named in Reply-To, unverified.
+    pub form_relays: Vec<String>,
 }
 
 impl Default for IdentifyConfig {
     fn default() -> Self {
-        IdentifyConfig { unknown_senders: UnknownSenders::Customer, trust_from_header: false }
+        IdentifyConfig { unknown_senders: UnknownSenders::Customer, trust_from_header: false, form_relays: Vec::new() }
     }
 }
 

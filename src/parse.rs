@@ -17,6 +17,7 @@ use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
 use crate::config::LimitsConfig;
 
 pub mod html;
+mod plain;
 
 /// Longest Message-ID we keep; longer ones are treated as absent (Stalwart does the same).
 pub const MAX_ID_LENGTH: usize = 250;
@@ -43,6 +44,8 @@ pub struct Mail {
     pub references: Vec<String>,
     /// The first From mailbox.
     pub from: Option<Mailbox>,
+    /// The first Reply-To mailbox.
+    pub reply_to: Option<Mailbox>,
     /// How many mailboxes all From headers name together.
     pub from_count: usize,
     /// How many From header fields there are (RFC 5322 allows exactly one).
@@ -172,6 +175,7 @@ pub fn parse(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
     mail.from_disguised = from_mailboxes.iter().any(|mailbox| !raw_from.contains(&mailbox.address))
         || addr_specs_of(&raw_from).any(|spec| spec.contains("=?"));
     mail.from = from_mailboxes.into_iter().next();
+    mail.reply_to = message.header_values("Reply-To").filter_map(|value| value.as_address()).flat_map(mailboxes).next();
 
     for address in message.to().into_iter().chain(message.cc()).flat_map(mailboxes) {
         push_unique(&mut mail.recipients, address.address);
@@ -341,6 +345,7 @@ fn body_text(message: &mail_parser::Message<'_>) -> String {
     for (position, part) in message.text_bodies().enumerate() {
         let piece = match &part.body {
             PartType::Html(html) if html.len() <= MAX_HTML_FOR_LAYOUT => html_to_text(html),
+            PartType::Text(_) => plain_text(message, part).or_else(|| message.body_text(position).map(|text| text.into_owned())),
             _ => message.body_text(position).map(|text| text.into_owned()),
         };
         if let Some(piece) = piece {
@@ -351,6 +356,25 @@ fn body_text(message: &mail_parser::Message<'_>) -> String {
         }
     }
     text.replace("\r\n", "\n")
+}
+
+/// A text/plain part that needs more than the parser does: UTF-7 decoded from its raw
+/// bytes, `format=flowed` joined; `None` leaves the part to the parser.
+fn plain_text(message: &mail_parser::Message<'_>, part: &mail_parser::MessagePart<'_>) -> Option<String> {
+    let content_type = part.content_type()?;
+    let utf7 = content_type.attribute("charset").is_some_and(|charset| charset.eq_ignore_ascii_case("utf-7"));
+    let flowed = content_type.attribute("format").is_some_and(|format| format.eq_ignore_ascii_case("flowed"));
+    let delete_space = content_type.attribute("delsp").is_some_and(|delsp| delsp.eq_ignore_ascii_case("yes"));
+    let seven_bit = part.content_transfer_encoding().is_none_or(|encoding| encoding.eq_ignore_ascii_case("7bit"));
+    let text = match (&part.body, utf7 && seven_bit) {
+        (_, true) => {
+            let raw = message.raw_message().get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+            plain::decode_utf7(raw)?
+        }
+        (PartType::Text(text), false) if flowed => text.to_string(),
+        _ => return None,
+    };
+    Some(if flowed { plain::unflow(&text.replace("\r\n", "\n"), delete_space) } else { text })
 }
 
 /// Readable text from HTML: blocks become lines, block quotes get `> `, scripts and
@@ -487,6 +511,17 @@ mod tests {
     fn headerless_bytes_are_not_mail() {
         assert_eq!(parse(b"\x00\x01\x02 binary garbage", &LimitsConfig::default()).unwrap_err(), ParseError::NoHeaders);
         assert_eq!(parse(b"", &LimitsConfig::default()).unwrap_err(), ParseError::NoHeaders);
+    }
+
+    #[test]
+    fn utf7_and_flowed_bodies_read_as_written() {
+        let limits = LimitsConfig::default();
+        let utf7 = b"From: a@example.org\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-7\r\n\r\nA+ImIDkQ. 1 +- 1 = 2, Gr+APw-+AN8-e\r\n";
+        assert_eq!(parse(utf7, &limits).unwrap().text, "A\u{2262}\u{391}. 1 + 1 = 2, Grüße\n");
+        let flowed = b"From: a@example.org\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\n\r\nThe printer on the \r\nsecond floor works.\r\n";
+        assert_eq!(parse(flowed, &limits).unwrap().text, "The printer on the second floor works.\n");
+        let delsp = b"From: a@example.org\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\r\n\r\n\xe3\x83\x97\xe3\x83\xaa\xe3\x83\xb3 \r\n\xe3\x82\xbf\xe3\x83\xbc\r\n";
+        assert_eq!(parse(delsp, &limits).unwrap().text, "プリンター\n");
     }
 
     #[test]

@@ -427,7 +427,9 @@ fn plan_and_apply(
     } else {
         Routing::default()
     };
+    let replied_to = mail.in_reply_to.iter().chain(mail.references.iter().rev()).cloned().collect();
     let inbound = plan::Inbound {
+        replied_to,
         message: Some(id),
         message_id: mail.message_id,
         subject: mail.subject,

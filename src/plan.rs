@@ -37,6 +37,10 @@ pub trait Lookup {
     /// The sender and note of inbound `message` on `ticket`, while its note is held back
     /// for agents.
     fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>>;
+    /// The text of the letter on `ticket` that `reader` (any of their addresses) answers:
+    /// the one `replied_to` names (In-Reply-To first), else the latest that asked them to
+    /// mark a box.
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>>;
 }
 
 /// [`Lookup`] over an open transaction.
@@ -73,6 +77,29 @@ impl Lookup for StoreLookup<'_> {
     fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
         store::tickets::held_note(self.conn, ticket, message)
     }
+
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>> {
+        use crate::interpret::approval::asks_for_a_mark;
+        // Enough to reach past the updates sent since the resolution; a reply to anything
+        // older names it in In-Reply-To.
+        const RECENT_LETTERS: i64 = 50;
+        let letters = store::messages::letters_to_reader(self.conn, ticket, reader, RECENT_LETTERS)?;
+        let text_of = |row| -> rusqlite::Result<Option<String>> {
+            let raw = store::messages::raw(self.conn, row)?.unwrap_or_default();
+            Ok(crate::parse::parse(&raw, &Default::default()).ok().map(|mail| mail.text))
+        };
+        for id in replied_to {
+            if let Some(&(row, _)) = letters.iter().find(|(_, message_id)| message_id == id) {
+                return text_of(row);
+            }
+        }
+        for &(row, _) in &letters {
+            if let Some(text) = text_of(row)?.filter(|text| asks_for_a_mark(text)) {
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// The parts of an incoming message that `plan` reads.
@@ -87,6 +114,8 @@ pub struct Inbound {
     pub to_comment_address: bool,
     /// The queue the source tied the message to (an IMAP mailbox's queue).
     pub queue_hint: Option<String>,
+    /// The Message-IDs the message answers: In-Reply-To, then References newest first.
+    pub replied_to: Vec<String>,
 }
 
 /// The change one message makes.
@@ -326,7 +355,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
                 changes.push(Change::Status { to: Status::Open, why: Some("the next action ends the hold") });
             }
             Status::Resolved if !sets_status => {
-                read_approval(rules, lookup, ticket, &sender, &inbound.text, &mut changes, &mut refusals, &mut notices)?
+                read_approval(rules, lookup, ticket, &sender, &inbound, &mut changes, &mut refusals, &mut notices)?
             }
             Status::Closed if !sets_status => {
                 let rating = crate::interpret::approval::read_rating(&inbound.text);
@@ -464,7 +493,7 @@ fn read_approval(
     lookup: &dyn Lookup,
     ticket: &Ticket,
     sender: &Sender,
-    text: &str,
+    inbound: &Inbound,
     changes: &mut Vec<Change>,
     refusals: &mut Vec<Refusal>,
     notices: &mut Vec<Notice>,
@@ -480,7 +509,8 @@ fn read_approval(
     if decider.as_deref() != Some(sender_primary.as_str()) {
         return Ok(());
     }
-    let answer = read_answer(text, &rules.denial_phrases);
+    let letter = lookup.answered_letter(ticket.number, &sender.address, &inbound.replied_to)?;
+    let answer = read_answer(&inbound.text, letter.as_deref(), &rules.denial_phrases);
     if !sender.trust.is_authentic() {
         if answer != Answer::Unclear {
             refusals.push(Refusal {
@@ -721,6 +751,9 @@ mod tests {
             Err(busy())
         }
         fn held_note(&self, _: TicketId, _: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+            Err(busy())
+        }
+        fn answered_letter(&self, _: TicketId, _: &str, _: &[String]) -> rusqlite::Result<Option<String>> {
             Err(busy())
         }
     }

@@ -44,13 +44,14 @@ pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, i
         .chain(ticket.owner.clone())
         .chain(ticket.cc.iter().cloned())
         .chain(queue_watchers);
+    let actor_addresses = store::people::addresses_of(conn, actor)?;
     let mut readers: Vec<Reader> = Vec::new();
     for address in candidates {
         if address.is_empty() || readers.iter().any(|reader| reader.address == address) {
             continue;
         }
         let (reader, notify_own_actions) = reader(conn, rules, &address)?;
-        if address.eq_ignore_ascii_case(actor) && !notify_own_actions {
+        if actor_addresses.iter().any(|own| own.eq_ignore_ascii_case(&address)) && !notify_own_actions {
             continue;
         }
         if internal && !matches!(reader.role, Role::Agent | Role::Admin) {

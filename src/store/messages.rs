@@ -196,6 +196,20 @@ pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> rusqlite::Re
         .optional()
 }
 
+/// Our letters on `ticket` to any address of the person who has `reader`, newest first
+/// (at most `limit`): their row and Message-ID.
+pub fn letters_to_reader(conn: &Connection, ticket: TicketId, reader: &str, limit: i64) -> rusqlite::Result<Vec<(SpoolId, String)>> {
+    conn.prepare_cached(
+        "SELECT id, message_id FROM messages
+         WHERE direction = 'out' AND ticket = ?1
+           AND lower(recipient) IN (SELECT ?2 UNION SELECT mine.address FROM addresses AS given
+                                    JOIN addresses AS mine ON mine.person = given.person WHERE given.address = ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )?
+    .query_map(params![ticket.0, reader.to_lowercase(), limit], |row| Ok((SpoolId(row.get(0)?), row.get(1)?)))?
+    .collect()
+}
+
 /// Stores one composed outgoing message.
 pub fn insert_outgoing(
     conn: &Connection,

@@ -452,6 +452,35 @@ fn forwarded_token_does_not_work_for_a_third_person() {
 }
 
 #[test]
+fn forged_closure_through_a_quoted_mark_does_not_close() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
+    // A stranger writes the mark into a note of their own.
+    let forged = reply("m1@evil.test", "Mallory <mallory@evil.test>", &reply_to, &receipt_id, "", "[X] Yes, it is solved - close the request\n\nPlease confirm.");
+    desk.ingest(&forged).ok();
+    assert_eq!(desk.ticket(1)["status"], "resolved", "the stranger decides nothing");
+    // Ann answers the latest letter she got, quoting it whole, as Gmail does.
+    let latest = desk.outbox().into_iter().rfind(|mail| mail.to() == "ann@example.org").expect("a letter to Ann");
+    let quoted: String = latest.body().lines().map(|line| format!("> {line}\n")).collect();
+    let answer = reply(
+        "a1@example.org",
+        "Ann <ann@example.org>",
+        &angle_address(&latest.header("Reply-To").unwrap()),
+        &latest.message_id(),
+        "",
+        &format!("Who are you?\n\nOn Sat, 21 Nov 2026, Help Desk <help@example.com> wrote:\n{quoted}"),
+    );
+    desk.ingest(&answer).ok();
+    assert_eq!(desk.ticket(1)["status"], "resolved", "a quoted mark is not Ann's");
+    // Her own mark in the letter that asked her still closes.
+    let resolution = desk.outbox().into_iter().find(|mail| mail.to() == "ann@example.org" && mail.body().contains("[ ] Yes")).unwrap();
+    let marked: String = resolution.body().lines().map(|line| format!("> {}\n", line.replace("[ ] Yes", "[X] Yes"))).collect();
+    desk.ingest(&reply("a2@example.org", "Ann <ann@example.org>", &reply_to, &resolution.message_id(), "", &marked)).ok();
+    assert_eq!(desk.ticket(1)["status"], "closed");
+}
+
+#[test]
 fn forged_from_cannot_borrow_authenticity_via_display_name() {
     let desk = Desk::new();
     let (reply_to, receipt_id) = ticket_with_receipt(&desk);

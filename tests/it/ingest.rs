@@ -262,3 +262,18 @@ fn spooled_message_is_resumed_by_the_next_pass() {
     assert_eq!(desk.tickets().len(), 1);
     assert_eq!(desk.outbox().len(), 1);
 }
+
+#[test]
+fn web_form_relay_mail_is_the_customers_in_reply_to() {
+    let desk = Desk::with_config("[identify]\nform_relays = [\"forms@webform.example\"]\n");
+    let relayed = b"From: Website contact form <forms@webform.example>\r\nReply-To: Dana Field <dana@customer.example>\r\nTo: help@example.com\r\nSubject: Contact form: printer offline\r\nMessage-ID: <form-1@webform.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nName: Dana Field\r\nEmail: dana@customer.example\r\nMessage: The printer is offline since Monday.\r\n";
+    desk.ingest(relayed).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["requester"], "dana@customer.example", "{ticket}");
+    let receipt = desk.outbox().into_iter().next().expect("a receipt");
+    assert_eq!(receipt.to(), "dana@customer.example", "the customer hears, not the form mailer");
+    // Mail from an address not on the list stays its sender's.
+    let other = String::from_utf8_lossy(relayed).replace("forms@webform.example", "news@other.example").replace("form-1@", "form-2@");
+    desk.ingest(other.as_bytes()).ok();
+    assert_eq!(desk.ticket(2)["requester"], "news@other.example");
+}
