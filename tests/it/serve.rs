@@ -134,6 +134,29 @@ fn ingest_hands_mail_to_a_running_serve_and_does_it_itself_when_none_runs() {
 }
 
 #[test]
+fn the_hand_off_program_gives_mail_to_serve_and_else_runs_the_full_ingest() {
+    let desk = Desk::new();
+    let daemon = Daemon::start(&desk);
+    let first = request("small@customer.test", "ann@customer.test", "Printer on fire", "Help");
+    assert_eq!(desk.hand_off(&["--recipient", "Help@Example.com"], &first).status, 0);
+    assert_eq!(stored_by(&desk, "small@customer.test"), "socket", "{}", daemon.log());
+    assert_eq!(desk.sql("SELECT recipient FROM messages WHERE direction = 'in'")[0][0], "help@example.com");
+    assert_eq!(daemon.terminate(), 0);
+    // Without serve, `reqmail ingest` does the work on the same bytes, with its exit status.
+    let second = request("alone@customer.test", "bob@customer.test", "Scanner jammed", "Help");
+    assert_eq!(desk.hand_off(&[], &second).status, 0);
+    assert_eq!(stored_by(&desk, "alone@customer.test"), "pipe");
+    assert_eq!(desk.tickets().len(), 2);
+    let usage = desk.hand_off(&["--bogus"], &second);
+    assert_eq!(usage.status, 64, "{}", usage.stderr);
+    let missing = desk.path().join("missing.toml");
+    let mut command = std::process::Command::new(crate::harness::HAND_OFF);
+    command.arg("--config").arg(&missing).env_remove("REQMAIL_CONFIG");
+    let config = desk.pipe_into(command, &second);
+    assert_eq!(config.status, 78, "{}", config.stderr);
+}
+
+#[test]
 fn ingest_keeps_what_serve_does_not_take() {
     let desk = Desk::with_config("[inbound]\nmax_message_bytes = 2000\n");
     let daemon = Daemon::start(&desk);

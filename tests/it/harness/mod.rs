@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_reqmail");
+/// The MTA pipe's hand-off program.
+pub const HAND_OFF: &str = env!("CARGO_BIN_EXE_reqmail-ingest");
 
 /// A test installation: its own folder, configuration, database and Maildirs.
 pub struct Desk {
@@ -68,7 +70,11 @@ impl Desk {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
+        self.command_of(BINARY, args)
+    }
+
+    pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command.arg("--config").arg(self.config_path()).args(args).current_dir(self.path());
         command.env_remove("REQMAIL_CONFIG").env_remove("RUST_LOG");
         match &self.now {
@@ -90,7 +96,16 @@ impl Desk {
     pub fn ingest_with(&self, args: &[&str], raw: &[u8]) -> Run {
         let mut all = vec!["ingest"];
         all.extend_from_slice(args);
-        let mut child = self.command(&all).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        self.pipe_into(self.command(&all), raw)
+    }
+
+    /// `reqmail-ingest` with `raw` on stdin.
+    pub fn hand_off(&self, args: &[&str], raw: &[u8]) -> Run {
+        self.pipe_into(self.command_of(HAND_OFF, args), raw)
+    }
+
+    pub fn pipe_into(&self, mut command: Command, raw: &[u8]) -> Run {
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         // A closed pipe is fine: the process may have decided before reading everything.
         let _ = child.stdin.take().unwrap().write_all(raw);
         Run::from(child.wait_with_output().unwrap())
