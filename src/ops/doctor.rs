@@ -457,7 +457,7 @@ fn check_postfix(config: &Config, options: &DoctorOptions, findings: &mut Vec<Fi
     if !pipe.contains("${recipient}") {
         findings.push(Finding::problem(
             "postfix: the reqmail pipe in master.cf does not pass ${recipient}, so plus-addresses cannot thread replies",
-            "use the argv line of deploy/postfix/master.cf (ingest --recipient ${recipient})",
+            "use the argv line of deploy/postfix/master.cf (--recipient ${recipient})",
         ));
     }
     if let Some(origin) = &config.origin {
