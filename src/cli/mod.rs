@@ -204,8 +204,18 @@ pub fn deliver_now(setup: &Setup, store: &mut Store) -> DeliveryReport {
     }
     let result = crate::transport::from_config(outbound)
         .and_then(|mut transport| crate::transport::deliver::deliver_due(store, transport.as_mut(), outbound, setup.clock.now()));
-    result.unwrap_or_else(|error| {
+    let report = result.unwrap_or_else(|error| {
         tracing::warn!("delivery postponed: {error:#}");
+        DeliveryReport::default()
+    });
+    deliver_webhooks(setup, store);
+    report
+}
+
+/// POSTs the webhook events that are due; a failure is logged and left to the next pass.
+pub fn deliver_webhooks(setup: &Setup, store: &Store) -> DeliveryReport {
+    crate::transport::webhook::deliver_due(store, &setup.site.config, setup.clock.now()).unwrap_or_else(|error| {
+        tracing::warn!("webhooks postponed: {error:#}");
         DeliveryReport::default()
     })
 }

@@ -20,6 +20,7 @@ pub mod search;
 pub mod tickets;
 pub mod tutorial;
 pub mod undeliverable;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0006_operations.sql")),
     M::up(include_str!("migrations/0007_oauth_fetch_health.sql")),
     M::up(include_str!("migrations/0008_reports_search.sql")),
+    M::up(include_str!("migrations/0011_webhooks.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

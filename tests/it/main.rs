@@ -28,3 +28,4 @@ mod tutorial;
 mod oauth;
 mod report;
 mod search;
+mod webhooks;

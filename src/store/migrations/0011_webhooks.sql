@@ -1,0 +1,19 @@
+-- Events for webhooks: written with the ticket change, POSTed after commit. A queue of
+-- its own beside the outbox, so that a slow endpoint never holds up mail.
+CREATE TABLE webhook_events (
+    id           INTEGER PRIMARY KEY,
+    -- The [[webhooks]] name; its URL and secret are read from the configuration when sent.
+    webhook      TEXT NOT NULL,
+    ticket       INTEGER NOT NULL REFERENCES tickets(number),
+    event        TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    claims       INTEGER NOT NULL DEFAULT 0,
+    created      TEXT NOT NULL,
+    next_attempt TEXT NOT NULL,
+    last_error   TEXT,
+    sent         TEXT
+) STRICT;
+CREATE INDEX webhook_events_due ON webhook_events(next_attempt) WHERE status = 'queued';
+CREATE INDEX webhook_events_ticket ON webhook_events(ticket);
