@@ -63,6 +63,8 @@ pub struct Config {
     pub reports: ReportsConfig,
     /// HTTP endpoints told of ticket changes (`[[webhooks]]`).
     pub webhooks: Vec<integrations::WebhookConfig>,
+    /// Monitoring systems whose alerts open tickets and hear when they end (`[[monitors]]`).
+    pub monitors: Vec<integrations::MonitorConfig>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -922,6 +924,7 @@ impl Config {
             problems.push("mail.secret must be at least 16 characters long".to_string());
         }
         problems.extend(integrations::webhook_problems(&self.webhooks));
+        problems.extend(integrations::monitor_problems(&self.monitors));
         if self.limits.auto_mail_window_seconds == 0 {
             problems.push("limits.auto_mail_window_seconds must be 1 or more".to_string());
         }

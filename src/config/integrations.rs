@@ -1,5 +1,6 @@
 //! The settings of what reqmail tells other systems: `[[webhooks]]`, HTTP endpoints that
-//! receive a signed JSON event for each ticket change they asked for.
+//! receive a signed JSON event for each ticket change they asked for, and `[[monitors]]`,
+//! the monitoring systems that open tickets by mail and hear when they end.
 
 use serde::Deserialize;
 
@@ -96,6 +97,46 @@ pub fn webhook_problems(webhooks: &[WebhookConfig]) -> Vec<String> {
         }
         if webhooks[..index].iter().any(|earlier| earlier.name() == webhook.name()) {
             problems.push(format!("{key}: another webhook has the same name; give each a name of its own"));
+        }
+    }
+    problems
+}
+
+/// One `[[monitors]]` table: a monitoring system whose alerts open tickets. A repeated
+/// alert with the same key threads onto the ticket it opened while that is open, and
+/// the monitor hears by mail when the ticket is resolved or closed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    pub name: String,
+    /// The sender's address; `*` stands for any run of characters: "nagios@*.example.com".
+    pub from: String,
+    /// A regular expression on the subject; its first group (else the whole match) is the key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Field names whose `Name: value` lines in the body make the key, joined with "/".
+    #[serde(default)]
+    pub key_fields: Vec<String>,
+}
+
+/// What is wrong with the `[[monitors]]` tables.
+pub fn monitor_problems(monitors: &[MonitorConfig]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (index, monitor) in monitors.iter().enumerate() {
+        let key = format!("monitors[{index}] ({:?})", monitor.name);
+        if !monitor.from.contains('@') {
+            problems.push(format!("{key}: from = {:?} is not an address pattern like nagios@*.example.com", monitor.from));
+        }
+        match &monitor.key {
+            Some(pattern) => {
+                if let Err(error) = regex::Regex::new(pattern) {
+                    problems.push(format!("{key}: key = {pattern:?} is not a regular expression: {error}"));
+                }
+            }
+            None if monitor.key_fields.is_empty() => {
+                problems.push(format!("{key}: give key (a regular expression on the subject) or key_fields (e.g. [\"Host\", \"Service\"])"))
+            }
+            None => {}
         }
     }
     problems

@@ -25,6 +25,8 @@ pub enum MatchedBy {
     PlusAddress,
     SubjectTag,
     Reference,
+    /// A monitor's alert with the key of the ticket its first alert opened.
+    MonitorKey,
 }
 
 impl MatchedBy {
@@ -33,6 +35,7 @@ impl MatchedBy {
             MatchedBy::PlusAddress => "plus-address",
             MatchedBy::SubjectTag => "subject tag",
             MatchedBy::Reference => "In-Reply-To/References",
+            MatchedBy::MonitorKey => "monitor alert key",
         }
     }
 }

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 
 use crate::clock::format_time;
 use crate::config::integrations::{WebhookConfig, WebhookEvent};
-use crate::plan::{Change, Notice, Plan};
+use crate::plan::{Notice, Plan};
 use crate::store;
 use crate::ticket::{Status, Ticket};
 
@@ -47,11 +47,7 @@ fn event_of(plan: &Plan, created: bool, changes: &[String]) -> Option<WebhookEve
     if created {
         return Some(WebhookEvent::Created);
     }
-    let status = plan.rule_changes.iter().map(|(_, change)| change).chain(&plan.changes).filter_map(|change| match change {
-        Change::Status { to, .. } => Some(*to),
-        _ => None,
-    });
-    match status.last() {
+    match plan.new_status() {
         Some(Status::Closed) => return Some(WebhookEvent::Closed),
         Some(Status::Resolved) => return Some(WebhookEvent::Resolved),
         _ => {}

@@ -9,6 +9,7 @@ pub mod dump;
 pub mod fetch_health;
 pub mod imap;
 pub mod imports;
+pub mod monitors;
 pub mod messages;
 pub mod outbox;
 pub mod people;

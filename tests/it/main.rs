@@ -29,3 +29,4 @@ mod oauth;
 mod report;
 mod search;
 mod webhooks;
+mod monitors;

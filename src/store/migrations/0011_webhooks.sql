@@ -17,3 +17,13 @@ CREATE TABLE webhook_events (
 ) STRICT;
 CREATE INDEX webhook_events_due ON webhook_events(next_attempt) WHERE status = 'queued';
 CREATE INDEX webhook_events_ticket ON webhook_events(ticket);
+
+-- The ticket a monitoring system's alert opened, with the alert's key: repeated alerts
+-- thread onto it while it is open, and the monitor hears when it is resolved or closed.
+CREATE TABLE monitor_tickets (
+    ticket  INTEGER PRIMARY KEY REFERENCES tickets(number),
+    monitor TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    address TEXT NOT NULL
+) STRICT;
+CREATE INDEX monitor_tickets_key ON monitor_tickets(monitor, key);
