@@ -30,3 +30,4 @@ mod report;
 mod search;
 mod webhooks;
 mod monitors;
+mod directory;
