@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod fetch;
 pub mod import;
 pub mod fetch_status;
+pub mod host;
 pub mod ingest;
 pub mod oauth;
 pub mod person;
@@ -61,6 +62,8 @@ pub enum Command {
     Quarantine(quarantine::QuarantineCommand),
     #[command(subcommand)]
     Person(person::PersonCommand),
+    #[command(subcommand)]
+    Host(host::HostCommand),
     #[command(subcommand)]
     Rules(rules::RulesCommand),
     Report(report::Report),
@@ -181,6 +184,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ticket(command) => command.execute(&Setup::start(&cli)?),
         Command::Quarantine(command) => command.execute(&Setup::start(&cli)?),
         Command::Person(command) => command.execute(&Setup::start(&cli)?),
+        Command::Host(command) => command.execute(&Setup::start(&cli)?),
         Command::Rules(command) => command.execute(&cli),
         Command::Report(command) => command.execute(&Setup::start(&cli)?),
         Command::Rotation(command) => command.execute(&Setup::start(&cli)?),

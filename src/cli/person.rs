@@ -178,14 +178,14 @@ fn import(setup: &Setup, store: &mut store::Store, file: &std::path::Path) -> Re
     let tx = store.write()?;
     let imported = crate::ops::directory::import_people(&tx, file, setup.clock.now()).map_err(Failure::Usage)?;
     tx.commit()?;
+    print_imported(&imported, "person import");
+    Ok(())
+}
+
+/// The rows skipped on stderr, then one summary line: "WHAT: 2 added, 1 updated, 0 rows skipped".
+pub fn print_imported(imported: &crate::ops::directory::Imported, what: &str) {
     for problem in &imported.skipped {
         eprintln!("{problem}");
     }
-    crate::cli::print_line(&format!(
-        "person import: {} added, {} updated, {} rows skipped",
-        imported.added,
-        imported.updated,
-        imported.skipped.len()
-    ));
-    Ok(())
+    crate::cli::print_line(&format!("{what}: {} added, {} updated, {} rows skipped", imported.added, imported.updated, imported.skipped.len()));
 }

@@ -48,12 +48,14 @@ impl TicketCommand {
                 let ticket = store::tickets::get(&store.conn, TicketId(*number))?
                     .ok_or_else(|| anyhow::anyhow!("there is no ticket {number}; `reqmail ticket list` shows the tickets"))?;
                 let history = store::tickets::history(&store.conn, ticket.number)?;
+                let host = ticket.host.as_deref().map(|host| store::hosts::get(&store.conn, host)).transpose()?.flatten();
                 if *json {
                     let mut object = ticket_json(&ticket);
+                    object["host_details"] = host.map_or(Value::Null, |host| json!({"location": host.location, "owner": host.owner, "description": host.description}));
                     object["history"] = history.iter().map(history_json).collect();
                     println!("{}", serde_json::to_string_pretty(&object).expect("JSON values serialise"));
                 } else {
-                    print!("{}", ticket_text(&ticket, &history));
+                    print!("{}", ticket_text(&ticket, host.as_ref(), &history));
                 }
             }
             TicketCommand::List { status, queue, requester, owner, limit, json } => {

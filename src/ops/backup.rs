@@ -89,7 +89,8 @@ pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
         let folder = partial.join("tickets").join(format!("{:06}", ticket.number.0));
         std::fs::create_dir_all(folder.join("messages"))?;
         let history = crate::store::tickets::history(&store.conn, ticket.number)?;
-        std::fs::write(folder.join("ticket.txt"), ticket_text(ticket, &history))?;
+        let host = ticket.host.as_deref().map(|host| crate::store::hosts::get(&store.conn, host)).transpose()?.flatten();
+        std::fs::write(folder.join("ticket.txt"), ticket_text(ticket, host.as_ref(), &history))?;
     }
     dump::each_message(&store.conn, |id, direction, ticket, raw| {
         let folder = match ticket {
@@ -209,8 +210,9 @@ fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
     dump::backup_to(&copy, building)
 }
 
-/// A ticket and its history as plain text (`ticket show`, exports).
-pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
+/// A ticket and its history as plain text (`ticket show`, exports); `host` is what the
+/// inventory knows of the ticket's host.
+pub fn ticket_text(ticket: &Ticket, host: Option<&crate::store::hosts::Host>, history: &[HistoryEvent]) -> String {
     let mut text = format!("Ticket #{}: {}\n", ticket.number, ticket.subject);
     let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
     for (label, value) in [
@@ -225,6 +227,16 @@ pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
         ("Updated", format_time(ticket.updated)),
     ] {
         text.push_str(&format!("  {label:<11} {value}\n"));
+    }
+    if let Some(name) = &ticket.host {
+        let details: Vec<String> = host.map_or_else(Vec::new, |host| {
+            [("at", &host.location), ("owner", &host.owner), ("", &host.description)]
+                .iter()
+                .filter_map(|(label, value)| value.as_ref().map(|value| if label.is_empty() { value.clone() } else { format!("{label} {value}") }))
+                .collect()
+        });
+        let value = if details.is_empty() { name.clone() } else { format!("{name} ({})", details.join("; ")) };
+        text.push_str(&format!("  {:<11} {value}\n", "Host"));
     }
     text.push_str("History:\n");
     for event in history {

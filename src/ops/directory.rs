@@ -1,7 +1,8 @@
-//! The people directory from a file: `reqmail person import FILE.csv` adds and updates
-//! people (address, name, role, organisation, other addresses) without touching their
-//! tickets. A malformed row is reported with its line and skipped; the rest is imported
-//! in one transaction.
+//! The directory from files: `reqmail person import FILE.csv` adds and updates people
+//! (address, name, role, organisation, other addresses) without touching their tickets;
+//! `reqmail host import FILE.csv` records hosts with their location and owner, which
+//! `ticket show` gives beside a ticket's `Host:`. A malformed row is reported with its
+//! line and skipped; the rest is imported in one transaction.
 
 use std::path::Path;
 
@@ -19,14 +20,10 @@ pub struct Imported {
     pub skipped: Vec<String>,
 }
 
-/// The columns, by header name (any case; "email" and "organization" also do).
-struct Columns {
-    address: usize,
-    name: Option<usize>,
-    role: Option<usize>,
-    organisation: Option<usize>,
-    addresses: Option<usize>,
-}
+/// The columns of a people file, each with the header names it may have (any case).
+const PEOPLE_COLUMNS: &[&[&str]] = &[&["address", "email"], &["name"], &["role"], &["organisation", "organization"], &["addresses", "other addresses"]];
+/// The columns of a hosts file.
+const HOST_COLUMNS: &[&[&str]] = &[&["host", "name"], &["location"], &["owner"], &["description"]];
 
 /// One row read and checked.
 struct Person {
@@ -38,6 +35,26 @@ struct Person {
 
 /// Imports the people in the CSV file at `path` in the caller's transaction.
 pub fn import_people(conn: &Connection, path: &Path, now: DateTime<Utc>) -> anyhow::Result<Imported> {
+    import_rows(path, PEOPLE_COLUMNS, |fields| Ok(store_person(conn, &read_person(fields)?, now)?))
+}
+
+/// Imports the hosts in the CSV file at `path` (host, location, owner, description),
+/// replacing what was known of each host named.
+pub fn import_hosts(conn: &Connection, path: &Path, now: DateTime<Utc>) -> anyhow::Result<Imported> {
+    import_rows(path, HOST_COLUMNS, |fields| {
+        let name = fields[0].as_deref().ok_or_else(|| anyhow::anyhow!("no host name"))?;
+        if name.chars().any(char::is_whitespace) {
+            anyhow::bail!("host {name:?} has a space in its name");
+        }
+        let host = store::hosts::Host { name: name.to_string(), location: fields[1].clone(), owner: fields[2].clone(), description: fields[3].clone() };
+        Ok(store::hosts::upsert(conn, &host, now)?)
+    })
+}
+
+/// Reads the CSV file at `path`, whose header line names some of `columns` (the first is
+/// required), and hands each row's fields in that order to `row` (true: added, false:
+/// updated); a row that fails is reported with its line and skipped.
+fn import_rows(path: &Path, columns: &[&[&str]], mut row: impl FnMut(&[Option<String>]) -> anyhow::Result<bool>) -> anyhow::Result<Imported> {
     let text = std::fs::read(path).map_err(|error| anyhow::anyhow!("cannot read {}: {error}", path.display()))?;
     // The line from the byte offset (a record's offset is where the blank lines before
     // it begin): csv's own line count leaves blank lines out.
@@ -50,63 +67,63 @@ pub fn import_people(conn: &Connection, path: &Path, now: DateTime<Utc>) -> anyh
     };
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_slice());
     let headers = reader.headers().map_err(|error| anyhow::anyhow!("{}: cannot read the header line: {error}", path.display()))?.clone();
-    let columns = columns(&headers).map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
+    let positions = find_columns(&headers, columns).map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
     let mut imported = Imported::default();
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
-                let line = line_at(error.position());
-                imported.skipped.push(format!("{} line {line}: {error}", path.display()));
+                imported.skipped.push(format!("{} line {}: {error}", path.display(), line_at(error.position())));
                 continue;
             }
         };
-        let line = line_at(record.position());
         if record.iter().all(str::is_empty) {
             continue;
         }
-        let outcome = read_row(&record, &columns).and_then(|person| Ok(store_person(conn, &person, now)?));
-        match outcome {
+        let fields: Vec<Option<String>> = positions
+            .iter()
+            .map(|position| position.and_then(|index| record.get(index)).filter(|value| !value.is_empty()).map(str::to_string))
+            .collect();
+        match row(&fields) {
             Ok(true) => imported.added += 1,
             Ok(false) => imported.updated += 1,
-            Err(problem) => imported.skipped.push(format!("{} line {line}: {problem}; row skipped", path.display())),
+            Err(problem) => imported.skipped.push(format!("{} line {}: {problem}; row skipped", path.display(), line_at(record.position()))),
         }
     }
     Ok(imported)
 }
 
-fn columns(headers: &csv::StringRecord) -> Result<Columns, String> {
-    let find = |names: &[&str]| headers.iter().position(|header| names.iter().any(|name| header.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name)));
-    for header in headers.iter() {
-        let known = ["address", "email", "name", "role", "organisation", "organization", "addresses", "other addresses"];
-        if !known.iter().any(|name| header.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name)) {
-            return Err(format!("unknown column {header:?} in the header line; the columns are address, name, role, organisation, addresses"));
-        }
+/// Where each of `columns` is in the header line; the first must be there, and every
+/// header must be one of them.
+fn find_columns(headers: &csv::StringRecord, columns: &[&[&str]]) -> Result<Vec<Option<usize>>, String> {
+    let header_names: Vec<String> = headers.iter().map(|header| header.trim_start_matches('\u{feff}').to_lowercase()).collect();
+    let listed: Vec<&str> = columns.iter().map(|names| names[0]).collect();
+    if let Some(unknown) = header_names.iter().find(|header| !columns.iter().any(|names| names.contains(&header.as_str()))) {
+        return Err(format!("unknown column {unknown:?} in the header line; the columns are {}", listed.join(", ")));
     }
-    Ok(Columns {
-        address: find(&["address", "email"]).ok_or("the header line has no address column (address, name, role, organisation, addresses)")?,
-        name: find(&["name"]),
-        role: find(&["role"]),
-        organisation: find(&["organisation", "organization"]),
-        addresses: find(&["addresses", "other addresses"]),
-    })
+    let positions: Vec<Option<usize>> =
+        columns.iter().map(|names| header_names.iter().position(|header| names.contains(&header.as_str()))).collect();
+    if positions[0].is_none() {
+        return Err(format!("the header line has no {} column ({})", listed[0], listed.join(", ")));
+    }
+    Ok(positions)
 }
 
-fn read_row(record: &csv::StringRecord, columns: &Columns) -> anyhow::Result<Person> {
-    let field = |index: Option<usize>| index.and_then(|index| record.get(index)).filter(|value| !value.is_empty()).map(str::to_string);
-    let primary = field(Some(columns.address)).ok_or_else(|| anyhow::anyhow!("no address"))?;
-    let others = field(columns.addresses).unwrap_or_default();
+fn read_person(fields: &[Option<String>]) -> anyhow::Result<Person> {
+    let primary = fields[0].as_deref().ok_or_else(|| anyhow::anyhow!("no address"))?;
+    let others = fields[4].as_deref().unwrap_or_default();
     let mut addresses = Vec::new();
-    for text in std::iter::once(primary.as_str()).chain(others.split([' ', ';', ',']).filter(|address| !address.is_empty())) {
+    for text in std::iter::once(primary).chain(others.split([' ', ';', ',']).filter(|address| !address.is_empty())) {
         let address = crate::parse::bare_address(text).ok_or_else(|| anyhow::anyhow!("{text:?} is not an address like ann@example.com"))?;
         if !addresses.contains(&address) {
             addresses.push(address);
         }
     }
-    let role = field(columns.role)
+    let role = fields[2]
+        .as_deref()
         .map(|role| role.to_lowercase().parse::<Role>().map_err(|_| anyhow::anyhow!("role {role:?} is not one of customer, agent, vendor, admin")))
         .transpose()?;
-    Ok(Person { addresses, name: field(columns.name), role, organisation: field(columns.organisation) })
+    Ok(Person { addresses, name: fields[1].clone(), role, organisation: fields[3].clone() })
 }
 
 /// Adds or updates the person of the row's first address; true when added. Another

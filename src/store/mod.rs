@@ -7,6 +7,7 @@
 pub mod blobs;
 pub mod dump;
 pub mod fetch_health;
+pub mod hosts;
 pub mod imap;
 pub mod imports;
 pub mod monitors;

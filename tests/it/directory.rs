@@ -52,3 +52,33 @@ fn person_import_refuses_a_file_without_an_address_column_or_with_an_unknown_one
     let run = desk.run(&["person", "import", "missing.csv"]);
     assert!(run.status == 64 && run.stderr.contains("cannot read missing.csv"), "{}", run.stderr);
 }
+
+#[test]
+fn host_import_puts_location_and_owner_beside_the_tickets_host() {
+    let desk = Desk::new();
+    let csv = "host,location,owner,description\n\
+               web01,Room 2.14,ann@example.com,Web server\n\
+               web 02,Room 3,,\n\
+               ,Nowhere,,\n\
+               DB02,Basement,bob@example.com,\n";
+    std::fs::write(desk.path().join("hosts.csv"), csv).unwrap();
+    let run = desk.run(&["host", "import", "hosts.csv"]).ok();
+    assert_eq!(run.stdout.trim(), "host import: 2 added, 0 updated, 2 rows skipped", "{}", run.stderr);
+    assert!(run.stderr.contains("hosts.csv line 3: host \"web 02\" has a space") && run.stderr.contains("hosts.csv line 4: no host name"), "{}", run.stderr);
+    // A second import updates; host names match in any case.
+    std::fs::write(desk.path().join("hosts.csv"), "host,location\ndb02,Basement B\n").unwrap();
+    assert_eq!(desk.run(&["host", "import", "hosts.csv"]).ok().stdout.trim(), "host import: 0 added, 1 updated, 0 rows skipped");
+
+    desk.ingest(&request("h1@example.org", "cy@example.org", "Slow pages", "Host: web01\n\nPages are slow.")).ok();
+    desk.ingest(&request("h2@example.org", "cy@example.org", "Full disk", "Host: db02\n\nDisk full.")).ok();
+    desk.ingest(&request("h3@example.org", "cy@example.org", "Unknown", "Host: mystery\n\nx")).ok();
+    let web = desk.ticket(1);
+    assert_eq!(web["host"], "web01");
+    assert_eq!(web["host_details"]["location"], "Room 2.14");
+    assert_eq!(web["host_details"]["owner"], "ann@example.com");
+    assert_eq!(desk.ticket(2)["host_details"]["location"], "Basement B");
+    assert!(desk.ticket(2)["host_details"]["owner"].is_null(), "the second import replaced the row");
+    assert!(desk.ticket(3)["host_details"].is_null());
+    let text = desk.run(&["ticket", "show", "1"]).ok().stdout;
+    assert!(text.contains("Host        web01 (at Room 2.14; owner ann@example.com; Web server)"), "{text}");
+}

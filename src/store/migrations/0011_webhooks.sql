@@ -27,3 +27,13 @@ CREATE TABLE monitor_tickets (
     address TEXT NOT NULL
 ) STRICT;
 CREATE INDEX monitor_tickets_key ON monitor_tickets(monitor, key);
+
+-- Hosts from the site's inventory (`reqmail host import`): where a machine is and who
+-- uses it, shown beside a ticket's Host.
+CREATE TABLE hosts (
+    name        TEXT PRIMARY KEY COLLATE NOCASE,
+    location    TEXT,
+    owner       TEXT,
+    description TEXT,
+    updated     TEXT NOT NULL
+) STRICT;
