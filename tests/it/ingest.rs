@@ -42,7 +42,7 @@ fn json_has_exactly_the_contract_fields() {
     assert_eq!(
         keys,
         [
-            "category", "cc", "committed_due", "created", "due", "history", "host", "importance", "number", "owner",
+            "category", "cc", "committed_due", "created", "due", "history", "host", "host_details", "importance", "number", "owner",
             "priority", "queue", "requested_due", "requester", "status", "subject", "time_spent_minutes", "updated"
         ]
     );
