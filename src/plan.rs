@@ -181,12 +181,10 @@ impl Plan {
     /// changes come after the rules').
     pub fn new_status(&self) -> Option<Status> {
         let changes = self.rule_changes.iter().map(|(_, change)| change).chain(&self.changes);
-        changes
-            .filter_map(|change| match change {
-                Change::Status { to, .. } => Some(*to),
-                _ => None,
-            })
-            .last()
+        changes.rev().find_map(|change| match change {
+            Change::Status { to, .. } => Some(*to),
+            _ => None,
+        })
     }
 }
 

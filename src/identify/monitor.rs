@@ -33,7 +33,7 @@ impl Monitors {
     pub fn compile(configs: &[MonitorConfig]) -> anyhow::Result<Monitors> {
         let mut monitors = Vec::new();
         for (index, config) in configs.iter().enumerate() {
-            let pattern: Vec<String> = config.from.to_lowercase().split('*').map(|part| regex::escape(part)).collect();
+            let pattern: Vec<String> = config.from.to_lowercase().split('*').map(regex::escape).collect();
             let from = Regex::new(&format!("^{}$", pattern.join(".*")))?;
             let key = config.key.as_deref().map(Regex::new).transpose().map_err(|error| anyhow::anyhow!("monitors[{index}].key: {error}"))?;
             monitors.push(Monitor { name: config.name.clone(), from, key, key_fields: config.key_fields.clone() });

@@ -35,7 +35,7 @@ struct Person {
 
 /// Imports the people in the CSV file at `path` in the caller's transaction.
 pub fn import_people(conn: &Connection, path: &Path, now: DateTime<Utc>) -> anyhow::Result<Imported> {
-    import_rows(path, PEOPLE_COLUMNS, |fields| Ok(store_person(conn, &read_person(fields)?, now)?))
+    import_rows(path, PEOPLE_COLUMNS, |fields| store_person(conn, &read_person(fields)?, now))
 }
 
 /// Imports the hosts in the CSV file at `path` (host, location, owner, description),

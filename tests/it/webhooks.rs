@@ -132,3 +132,16 @@ fn rules_check_refuses_a_url_that_is_not_http() {
     assert_eq!(run.status, 78);
     assert!(run.stderr.contains("opened"), "an unknown event is named: {}", run.stderr);
 }
+
+#[test]
+fn serve_posts_events_from_its_own_task() {
+    let server = HttpServer::start(Answer::Status(200));
+    let desk = Desk::with_config(&webhook("chat", &server.url("/hook"), ""));
+    let daemon = crate::harness::daemon::Daemon::start(&desk);
+    desk.deliver_to_inbox("1.serve", &request("w6@example.org", "eve@example.org", "Via serve", "x"));
+    let arrived = crate::harness::dovecot::wait_until(Duration::from_secs(30), || !server.requests().is_empty());
+    assert!(arrived, "{}", daemon.log());
+    let event: serde_json::Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
+    assert_eq!((event["event"].as_str(), event["ticket"]["subject"].as_str()), (Some("created"), Some("Via serve")));
+    assert_eq!(daemon.terminate(), 0);
+}
