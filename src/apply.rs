@@ -143,8 +143,10 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
 
     // The mail
     let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
-    let letters = notify::letters::letters(conn, site.writer(), plan, &current, &summary, created, now)?;
+    let mut letters = notify::letters::letters(conn, site.writer(), plan, &current, &summary, created, now)?;
+    notify::monitors::add_status_letter(conn, site.writer(), plan, &current, now, &mut letters)?;
     let (letters, withheld) = write_letters(conn, plan, ticket, letters, &site.config.mail.address, now)?;
+    notify::webhooks::enqueue(conn, &site.config.webhooks, plan, &current, created, &summary, now)?;
     Ok(Applied { ticket, changes: summary, letters, withheld })
 }
 

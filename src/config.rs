@@ -5,6 +5,7 @@
 //! that name the key and the file; the binary turns them into exit status 78.
 //! Relative paths in a file are taken relative to that file's folder.
 
+pub mod integrations;
 pub mod oauth;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,10 @@ pub struct Config {
     /// `"oauthbearer"`; `reqmail oauth login NAME` approves one.
     pub oauth: BTreeMap<String, OAuthConfig>,
     pub reports: ReportsConfig,
+    /// HTTP endpoints told of ticket changes (`[[webhooks]]`).
+    pub webhooks: Vec<integrations::WebhookConfig>,
+    /// Monitoring systems whose alerts open tickets and hear when they end (`[[monitors]]`).
+    pub monitors: Vec<integrations::MonitorConfig>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -921,6 +926,8 @@ impl Config {
         if self.mail.secret.as_deref().is_some_and(|secret| secret.len() < 16) {
             problems.push("mail.secret must be at least 16 characters long".to_string());
         }
+        problems.extend(integrations::webhook_problems(&self.webhooks));
+        problems.extend(integrations::monitor_problems(&self.monitors));
         if self.limits.auto_mail_window_seconds == 0 {
             problems.push("limits.auto_mail_window_seconds must be 1 or more".to_string());
         }

@@ -351,7 +351,7 @@ fn identify(
     now: DateTime<Utc>,
     decision: &mut Decision,
 ) -> anyhow::Result<ControlFlow<Outcome, (TicketMatch, sender::Sender)>> {
-    let matched = site.threading.thread(conn, mail)?;
+    let matched = site.monitors.thread(conn, mail, site.threading.thread(conn, mail)?)?;
     if matched == TicketMatch::New && !class.may_open_ticket() {
         let reason = match class {
             Class::Machine { reason, .. } => format!("machine mail ({reason}) for no known ticket"),
@@ -428,6 +428,7 @@ fn plan_and_apply(
         Routing::default()
     };
     let replied_to = mail.in_reply_to.iter().chain(mail.references.iter().rev()).cloned().collect();
+    let alert = site.monitors.recognise(&mail);
     let inbound = plan::Inbound {
         replied_to,
         message: Some(id),
@@ -454,6 +455,9 @@ fn plan_and_apply(
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
     record_plan(decision, &plan);
     let applied = apply::apply(conn, site, &plan, now)?;
+    if let Some(alert) = alert.filter(|_| created) {
+        store::monitors::link(conn, applied.ticket, &alert)?;
+    }
     decision.ticket = Some(TicketRecord {
         number: applied.ticket.0,
         created,

@@ -217,6 +217,18 @@ pub enum Change {
     SurveyRating(u8),
 }
 
+impl Plan {
+    /// The status this plan leaves the ticket in, when it changes it (the sender's
+    /// changes come after the rules').
+    pub fn new_status(&self) -> Option<Status> {
+        let changes = self.rule_changes.iter().map(|(_, change)| change).chain(&self.changes);
+        changes.rev().find_map(|change| match change {
+            Change::Status { to, .. } => Some(*to),
+            _ => None,
+        })
+    }
+}
+
 impl From<Action> for Change {
     fn from(action: Action) -> Change {
         match action {

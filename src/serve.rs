@@ -1,7 +1,8 @@
 //! The daemon behind `reqmail serve`: in one process, one task per IMAP mailbox (IDLE
 //! where the server has it, else polling; reconnecting with backoff when the connection
 //! drops), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
-//! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something.
+//! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something,
+//! and with `[[webhooks]]` a task that POSTs their events on a connection of its own.
 //!
 //! Signals: SIGTERM or SIGINT stop the tasks at their next waiting point, let work in
 //! progress finish (up to `serve.shutdown_grace_seconds`) and exit; since no source
@@ -26,6 +27,7 @@ use crate::site::Site;
 use crate::source::{imap, maildir, socket, SharedStore};
 use crate::store::Store;
 use crate::scheduler;
+use crate::transport::deliver::DeliveryReport;
 
 /// Why the serving loop ended a round.
 enum Next {
@@ -118,6 +120,9 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
         }
     }
     tasks.spawn(run_scheduler(delivery, stopped.clone(), wake));
+    if !config.webhooks.is_empty() {
+        tasks.spawn(deliver_webhooks(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), stopped.clone()));
+    }
     Ok(tasks)
 }
 
@@ -283,3 +288,18 @@ async fn run_scheduler(shared: SharedStore, stopped: watch::Receiver<bool>, wake
     }
 }
 
+/// Webhook events, on a connection of their own so that a slow endpoint holds up
+/// neither mail nor the scheduler; looks every few seconds (a read while nothing is due).
+async fn deliver_webhooks(shared: SharedStore, stopped: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(2);
+    loop {
+        match shared.run(|site, store, now| crate::transport::webhook::deliver_due(store, &site.config, now)).await {
+            Ok(report) if report != DeliveryReport::default() => tracing::info!(?report, "webhook events"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!("webhooks: {error:#}; trying again in {} seconds", EVERY.as_secs()),
+        }
+        if sleep_or_stop(EVERY, &stopped).await {
+            return;
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod fetch;
 pub mod import;
 pub mod fetch_status;
+pub mod host;
 pub mod ingest;
 pub mod oauth;
 pub mod person;
@@ -62,6 +63,8 @@ pub enum Command {
     Quarantine(quarantine::QuarantineCommand),
     #[command(subcommand)]
     Person(person::PersonCommand),
+    #[command(subcommand)]
+    Host(host::HostCommand),
     #[command(subcommand)]
     Rules(rules::RulesCommand),
     Report(report::Report),
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ticket(command) => command.execute(&Setup::start(&cli)?),
         Command::Quarantine(command) => command.execute(&Setup::start(&cli)?),
         Command::Person(command) => command.execute(&Setup::start(&cli)?),
+        Command::Host(command) => command.execute(&Setup::start(&cli)?),
         Command::Rules(command) => command.execute(&cli),
         Command::Report(command) => command.execute(&Setup::start(&cli)?),
         Command::Rotation(command) => command.execute(&Setup::start(&cli)?),
@@ -207,8 +211,18 @@ pub fn deliver_now(setup: &Setup, store: &mut Store) -> DeliveryReport {
     }
     let result = crate::transport::from_config(outbound)
         .and_then(|mut transport| crate::transport::deliver::deliver_due(store, transport.as_mut(), outbound, setup.clock.now()));
-    result.unwrap_or_else(|error| {
+    let report = result.unwrap_or_else(|error| {
         tracing::warn!("delivery postponed: {error:#}");
+        DeliveryReport::default()
+    });
+    deliver_webhooks(setup, store);
+    report
+}
+
+/// POSTs the webhook events that are due; a failure is logged and left to the next pass.
+pub fn deliver_webhooks(setup: &Setup, store: &Store) -> DeliveryReport {
+    crate::transport::webhook::deliver_due(store, &setup.site.config, setup.clock.now()).unwrap_or_else(|error| {
+        tracing::warn!("webhooks postponed: {error:#}");
         DeliveryReport::default()
     })
 }

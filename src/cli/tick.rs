@@ -4,7 +4,7 @@ use crate::cli::{letters_destination, Failure, Setup};
 use crate::scheduler::{self, TickReport};
 
 /// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
-/// surveys, spooled messages, then the outbox. Idempotent; run it every minute.
+/// surveys, spooled messages, then the outbox and the webhook events. Idempotent; run it every minute.
 #[derive(Debug, clap::Args)]
 pub struct Tick {}
 
@@ -13,8 +13,13 @@ impl Tick {
         let mut store = setup.open_store()?;
         let report = scheduler::tick(&setup.site, &mut store, setup.clock.now())?;
         tracing::info!(?report, "scheduler pass");
+        let webhooks = crate::cli::deliver_webhooks(setup, &store);
         if !quiet {
-            crate::cli::print_line(&summary_line(&report, setup));
+            let mut line = summary_line(&report, setup);
+            if !setup.site.config.webhooks.is_empty() {
+                line.push_str(&format!("; webhook events sent {}, to retry {}, given up {}", webhooks.sent, webhooks.deferred, webhooks.failed));
+            }
+            crate::cli::print_line(&line);
         }
         Ok(())
     }

@@ -77,12 +77,14 @@ impl TicketCommand {
                     .ok_or_else(|| anyhow::anyhow!("there is no ticket {number}; `reqmail ticket list` shows the tickets"))?;
                 let history = store::tickets::history(&store.conn, ticket.number)?;
                 let links = store::tickets::links(&store.conn, ticket.number)?;
+                let host = ticket.host.as_deref().map(|host| store::hosts::get(&store.conn, host)).transpose()?.flatten();
                 if *json {
                     let mut object = ticket_json(&ticket, &links);
+                    object["host_details"] = host.map_or(Value::Null, |host| json!({"location": host.location, "owner": host.owner, "description": host.description}));
                     object["history"] = history.iter().map(history_json).collect();
                     print_line(&serde_json::to_string_pretty(&object).expect("JSON values serialise"));
                 } else {
-                    print_line(ticket_text(&ticket, &history, &links, Some(setup.clock.now())).trim_end());
+                    print_line(ticket_text(&ticket, host.as_ref(), &history, &links, Some(setup.clock.now())).trim_end());
                 }
             }
         }

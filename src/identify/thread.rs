@@ -26,6 +26,8 @@ pub enum MatchedBy {
     SubjectTag,
     Reference,
     ThreadIndex,
+    /// A monitor's alert with the key of the ticket its first alert opened.
+    MonitorKey,
 }
 
 impl MatchedBy {
@@ -35,6 +37,7 @@ impl MatchedBy {
             MatchedBy::SubjectTag => "subject tag",
             MatchedBy::Reference => "In-Reply-To/References",
             MatchedBy::ThreadIndex => "Outlook Thread-Index",
+            MatchedBy::MonitorKey => "monitor alert key",
         }
     }
 }

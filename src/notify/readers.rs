@@ -131,5 +131,9 @@ pub fn addressees(
             }
         }
     }
+    // A monitor that opened the ticket reads machine status mail only (notify::monitors).
+    if let Some(alert) = store::monitors::link_of(conn, ticket.number)? {
+        letters.retain(|(_, reader)| !reader.address.eq_ignore_ascii_case(&alert.address));
+    }
     Ok(letters)
 }

@@ -91,7 +91,8 @@ pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
         std::fs::create_dir_all(folder.join("messages"))?;
         let history = crate::store::tickets::history(&store.conn, ticket.number)?;
         let links = crate::store::tickets::links(&store.conn, ticket.number)?;
-        std::fs::write(folder.join("ticket.txt"), ticket_text(ticket, &history, &links, None))?;
+        let host = ticket.host.as_deref().map(|host| crate::store::hosts::get(&store.conn, host)).transpose()?.flatten();
+        std::fs::write(folder.join("ticket.txt"), ticket_text(ticket, host.as_ref(), &history, &links, None))?;
     }
     dump::each_message(&store.conn, |id, direction, ticket, raw| {
         let folder = match ticket {
@@ -211,9 +212,16 @@ fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
     dump::backup_to(&copy, building)
 }
 
-/// A ticket and its history as plain text (`ticket show`, exports); with `now`, the
-/// due dates also say how much time is left.
-pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent], links: &[TicketId], now: Option<DateTime<Utc>>) -> String {
+/// A ticket and its history as plain text (`ticket show`, exports); `host` is what the
+/// inventory knows of the ticket's host; with `now`, the due dates also say how much
+/// time is left.
+pub fn ticket_text(
+    ticket: &Ticket,
+    host: Option<&crate::store::hosts::Host>,
+    history: &[HistoryEvent],
+    links: &[TicketId],
+    now: Option<DateTime<Utc>>,
+) -> String {
     let mut text = format!("Ticket #{}: {}\n", ticket.number, ticket.subject);
     let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
     let due = |due: Option<DateTime<Utc>>| match (due, now) {
@@ -234,7 +242,7 @@ pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent], links: &[TicketId]
         ("Owner", optional(&ticket.owner)),
         ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
         ("Category", optional(&ticket.category)),
-        ("Host", optional(&ticket.host)),
+        ("Host", host_text(ticket, host)),
         ("Due (SLA)", due(ticket.due)),
         ("Requested", due(ticket.requested_due)),
         ("Committed", due(ticket.committed_due)),
@@ -246,6 +254,16 @@ pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent], links: &[TicketId]
         ("Closed", time(ticket.closed_at)),
     ] {
         text.push_str(&format!("  {label:<11} {value}\n"));
+    }
+    if let Some(name) = &ticket.host {
+        let details: Vec<String> = host.map_or_else(Vec::new, |host| {
+            [("at", &host.location), ("owner", &host.owner), ("", &host.description)]
+                .iter()
+                .filter_map(|(label, value)| value.as_ref().map(|value| if label.is_empty() { value.clone() } else { format!("{label} {value}") }))
+                .collect()
+        });
+        let value = if details.is_empty() { name.clone() } else { format!("{name} ({})", details.join("; ")) };
+        text.push_str(&format!("  {:<11} {value}\n", "Host"));
     }
     text.push_str("History:\n");
     for event in history {
@@ -264,4 +282,16 @@ fn format_minutes(minutes: i64) -> String {
         (hours, 0) => format!("{hours}h"),
         (hours, minutes) => format!("{hours}h {minutes}m"),
     }
+}
+
+/// The ticket's host with what the inventory says of it: "pc-42 (at Room 3; owner Ann)".
+fn host_text(ticket: &Ticket, host: Option<&crate::store::hosts::Host>) -> String {
+    let Some(name) = &ticket.host else { return "-".into() };
+    let details: Vec<String> = host.map_or_else(Vec::new, |host| {
+        [("at", &host.location), ("owner", &host.owner), ("", &host.description)]
+            .iter()
+            .filter_map(|(label, value)| value.as_ref().map(|value| if label.is_empty() { value.clone() } else { format!("{label} {value}") }))
+            .collect()
+    });
+    if details.is_empty() { name.clone() } else { format!("{name} ({})", details.join("; ")) }
 }

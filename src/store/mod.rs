@@ -7,8 +7,10 @@
 pub mod blobs;
 pub mod dump;
 pub mod fetch_health;
+pub mod hosts;
 pub mod imap;
 pub mod imports;
+pub mod monitors;
 pub mod messages;
 pub mod outbox;
 pub mod people;
@@ -20,6 +22,7 @@ pub mod search;
 pub mod tickets;
 pub mod tutorial;
 pub mod undeliverable;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -40,6 +43,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0008_reports_search.sql")),
     M::up(include_str!("migrations/0009_decisions.sql")),
     M::up(include_str!("migrations/0010_ticket_links.sql")),
+    M::up(include_str!("migrations/0011_webhooks.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

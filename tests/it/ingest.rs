@@ -42,7 +42,7 @@ fn json_has_exactly_the_contract_fields() {
     assert_eq!(
         keys,
         [
-            "category", "cc", "closed", "committed_due", "created", "due", "history", "host", "importance", "links", "number",
+            "category", "cc", "closed", "committed_due", "created", "due", "history", "host", "host_details", "importance", "links", "number",
             "owner", "priority", "queue", "requested_due", "requester", "resolved", "status", "subject", "time_spent_minutes",
             "updated", "vendor", "vendor_ticket"
         ]

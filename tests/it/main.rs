@@ -29,3 +29,6 @@ mod oauth;
 mod report;
 mod search;
 mod desk;
+mod webhooks;
+mod monitors;
+mod directory;

@@ -251,6 +251,7 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
 
 pub mod daemon;
 pub mod dovecot;
+pub mod http;
 pub mod idp;
 pub mod postfix;
 
