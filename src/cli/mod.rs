@@ -234,14 +234,20 @@ pub fn print_line(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-/// Where the letters of this configuration go, for summaries: "the Maildir mail/outbox".
-pub fn letters_destination(config: &Config) -> String {
+/// "letters written 3 into mail/outbox (1 to retry, 0 given up)": the delivery part of
+/// a batch command's summary line.
+pub fn letters_written(delivery: &DeliveryReport, config: &Config) -> String {
     use crate::config::TransportKind;
-    match config.outbound.transport {
+    let destination = match config.outbound.transport {
         TransportKind::Maildir => format!("into {}", config.outbound.maildir.display()),
         TransportKind::Smtp => "by SMTP".to_string(),
         TransportKind::Sendmail => "by sendmail".to_string(),
+    };
+    let mut text = format!("letters written {} {destination}", delivery.sent);
+    if delivery.deferred + delivery.failed > 0 {
+        text.push_str(&format!(" ({} to retry, {} given up)", delivery.deferred, delivery.failed));
     }
+    text
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `reqmail tick`: one pass of the timed jobs, then the outbox.
 
-use crate::cli::{letters_destination, Failure, Setup};
+use crate::cli::{letters_written, Failure, Setup};
 use crate::scheduler::{self, TickReport};
 
 /// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
@@ -26,8 +26,8 @@ impl Tick {
 }
 
 fn summary_line(report: &TickReport, setup: &Setup) -> String {
-    let mut line = format!(
-        "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}, purged {}; letters written {} {}",
+    format!(
+        "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}, purged {}; {}",
         report.resumed,
         report.auto_closed,
         report.reminders,
@@ -36,11 +36,6 @@ fn summary_line(report: &TickReport, setup: &Setup) -> String {
         report.nags,
         report.surveys,
         report.purged,
-        report.delivery.sent,
-        letters_destination(&setup.site.config),
-    );
-    if report.delivery.deferred + report.delivery.failed > 0 {
-        line.push_str(&format!(" ({} to retry, {} given up)", report.delivery.deferred, report.delivery.failed));
-    }
-    line
+        letters_written(&report.delivery, &setup.site.config),
+    )
 }
