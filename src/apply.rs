@@ -64,16 +64,23 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
         }
     };
     let note_action = match (plan.internal, plan.answerable) {
+        _ if plan.held_back => "held-note",
         (true, _) => "internal-note",
         (false, true) => "comment",
         (false, false) => "automatic-comment",
     };
-    if !plan.note.is_empty() || (plan.message.is_some() && !created) {
-        let detail = match plan.matched_by {
-            Some(by) => format!("{} (matched by {by})", plan.note),
-            None => plan.note.clone(),
+    // How a message found its ticket is an entry of its own, so that the note stays the
+    // sender's words alone.
+    if plan.message.is_some() {
+        let threading = match (plan.matched_by, plan.follow_up_of) {
+            (Some(by), _) => format!("matched by {by}"),
+            (None, Some(earlier)) => format!("new ticket: #{earlier} was closed longer than the follow-up window"),
+            (None, None) => "new ticket: no reply address, subject tag or reference of a known ticket".to_string(),
         };
-        add_history(conn, ticket, now, &actor_text, note_action, &detail, plan, plan.internal)?;
+        store::tickets::add_history(conn, ticket, now, &actor_text, "threading", &threading, plan.message)?;
+    }
+    if !plan.note.is_empty() {
+        add_history(conn, ticket, now, &actor_text, note_action, &plan.note, plan, plan.internal)?;
     }
 
     // The changes: the rules' first, then the sender's
@@ -136,8 +143,10 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
 
     // The mail
     let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
-    let letters = notify::letters::letters(conn, site.writer(), plan, &current, &summary, created, now)?;
+    let mut letters = notify::letters::letters(conn, site.writer(), plan, &current, &summary, created, now)?;
+    notify::monitors::add_status_letter(conn, site.writer(), plan, &current, now, &mut letters)?;
     let (letters, withheld) = write_letters(conn, plan, ticket, letters, &site.config.mail.address, now)?;
+    notify::webhooks::enqueue(conn, &site.config.webhooks, plan, &current, created, &summary, now)?;
     Ok(Applied { ticket, changes: summary, letters, withheld })
 }
 
@@ -250,6 +259,12 @@ fn apply_change(
             store::tickets::add_history(conn, *target, now, actor, "merge", &line, plan.message)?;
             return Ok(Some(line));
         }
+        Change::Publish(message) => {
+            store::tickets::publish_held_note(conn, ticket, *message)?;
+            let line = format!("published the held-back note of message {message}");
+            store::tickets::add_history(conn, ticket, now, actor, "publish", &line, plan.message)?;
+            return Ok(Some(line));
+        }
         Change::AskCustomer => {
             store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, Some(ApprovalStage::Customer.as_str()))?;
             let line = "the supervisor approved the resolution; the customer is asked".to_string();
@@ -347,7 +362,8 @@ fn write_letters(
     }
     let mut mailed = Vec::new();
     let mut written = Vec::new();
-    for letter in letters.ready {
+    // The help alias writing to itself would only loop (`ticket update` acts as it).
+    for letter in letters.ready.into_iter().filter(|letter| !letter.to.eq_ignore_ascii_case(from)) {
         mailed.push(format!("{} ({})", letter.to, letter.kind));
         written.push(write_letter(conn, letter, from, now)?);
     }

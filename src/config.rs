@@ -5,6 +5,7 @@
 //! that name the key and the file; the binary turns them into exit status 78.
 //! Relative paths in a file are taken relative to that file's folder.
 
+pub mod integrations;
 pub mod oauth;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,11 @@ pub struct Config {
     /// OAuth2 clients by name (`[oauth.NAME]`), for servers with `auth = "xoauth2"` or
     /// `"oauthbearer"`; `reqmail oauth login NAME` approves one.
     pub oauth: BTreeMap<String, OAuthConfig>,
+    pub reports: ReportsConfig,
+    /// HTTP endpoints told of ticket changes (`[[webhooks]]`).
+    pub webhooks: Vec<integrations::WebhookConfig>,
+    /// Monitoring systems whose alerts open tickets and hear when they end (`[[monitors]]`).
+    pub monitors: Vec<integrations::MonitorConfig>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -278,7 +284,7 @@ impl ImapConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
-    /// How often the inbound Maildir's `new/` is looked at (seconds).
+    /// How often the inbound Maildir's `new/` is looked at where inotify cannot watch it (seconds).
     pub maildir_poll_seconds: u64,
     /// How often the scheduler runs when nothing wakes it (seconds).
     pub tick_seconds: u64,
@@ -513,11 +519,14 @@ pub struct IdentifyConfig {
     /// Believe the From header without a reply token or authentication results. Only for
     /// a gateway whose receiving MTA already rejects forged senders (an internal relay).
     pub trust_from_header: bool,
+    /// Web-form mailers (lower case) that send in the customer's name: their mail is the
+    /// customer's named in Reply-To, unverified.
+    pub form_relays: Vec<String>,
 }
 
 impl Default for IdentifyConfig {
     fn default() -> Self {
-        IdentifyConfig { unknown_senders: UnknownSenders::Customer, trust_from_header: false }
+        IdentifyConfig { unknown_senders: UnknownSenders::Customer, trust_from_header: false, form_relays: Vec::new() }
     }
 }
 
@@ -796,6 +805,15 @@ pub struct PersonConfig {
     pub name: Option<String>,
 }
 
+/// Reports sent by mail.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Who gets last week's report each Monday (the first `tick` or `serve` pass of the
+    /// week, UTC); nobody when empty.
+    pub weekly_to: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationConfig {
@@ -856,6 +874,11 @@ impl Config {
         if self.inbound.batch_size == 0 {
             problems.push("inbound.batch_size must be 1 or more".to_string());
         }
+        for (index, address) in self.reports.weekly_to.iter().enumerate() {
+            if split_address(address).is_none() {
+                problems.push(format!("reports.weekly_to[{index}] = {address:?} is not an address like lead@example.com"));
+            }
+        }
         for (index, imap) in self.inbound.imap.iter().enumerate() {
             let key = format!("inbound.imap[{index}] ({})", imap.host);
             if imap.batch_size == 0 {
@@ -903,6 +926,8 @@ impl Config {
         if self.mail.secret.as_deref().is_some_and(|secret| secret.len() < 16) {
             problems.push("mail.secret must be at least 16 characters long".to_string());
         }
+        problems.extend(integrations::webhook_problems(&self.webhooks));
+        problems.extend(integrations::monitor_problems(&self.monitors));
         if self.limits.auto_mail_window_seconds == 0 {
             problems.push("limits.auto_mail_window_seconds must be 1 or more".to_string());
         }

@@ -48,6 +48,8 @@ pub mod site;
 pub mod apply;
 pub mod pipeline;
 pub mod transport;
+pub mod report;
+pub mod search;
 pub mod scheduler;
 pub mod source;
 pub mod ops;

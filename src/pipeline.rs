@@ -110,6 +110,7 @@ pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -
     if let Some(spooled) = stored_before_upgrade(conn, message.raw)? {
         return Ok(spooled);
     }
+    store::cache_for_message(conn, message.raw.len())?;
     let dedupe_key = dedupe_key(message.raw);
     let arrival = Arrival {
         raw: message.raw,
@@ -195,11 +196,17 @@ fn process_decided_then<T>(
         };
         log_outcome(id, &outcome);
         settle(&mut decision, &outcome);
+        // A duplicate's row belongs to the delivery that processed it, record and all.
+        if outcome != Outcome::Duplicate {
+            let compact = serde_json::to_string(&decision).expect("a decision is plain data");
+            store::messages::record_decision(&tx, id, &compact)?;
+        }
         decided.push((id, outcome, decision));
     }
     let value = before_commit(&tx)?;
     crate::fault::point("before-apply-commit");
     tx.commit()?;
+    store::cache_for_batches(&store.conn)?;
     Ok((decided, value))
 }
 
@@ -291,6 +298,7 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
 /// knew (envelope recipient, queue).
 fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Mail>> {
     let raw = waiting.raw;
+    store::cache_for_message(conn, raw.len())?;
     let limit = site.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
@@ -343,7 +351,7 @@ fn identify(
     now: DateTime<Utc>,
     decision: &mut Decision,
 ) -> anyhow::Result<ControlFlow<Outcome, (TicketMatch, sender::Sender)>> {
-    let matched = site.threading.thread(conn, mail)?;
+    let matched = site.monitors.thread(conn, mail, site.threading.thread(conn, mail)?)?;
     if matched == TicketMatch::New && !class.may_open_ticket() {
         let reason = match class {
             Class::Machine { reason, .. } => format!("machine mail ({reason}) for no known ticket"),
@@ -419,7 +427,10 @@ fn plan_and_apply(
     } else {
         Routing::default()
     };
+    let replied_to = mail.in_reply_to.iter().chain(mail.references.iter().rev()).cloned().collect();
+    let alert = site.monitors.recognise(&mail);
     let inbound = plan::Inbound {
+        replied_to,
         message: Some(id),
         message_id: mail.message_id,
         subject: mail.subject,
@@ -444,6 +455,9 @@ fn plan_and_apply(
     let created = matches!(plan.ticket, plan::TicketChange::Create { .. });
     record_plan(decision, &plan);
     let applied = apply::apply(conn, site, &plan, now)?;
+    if let Some(alert) = alert.filter(|_| created) {
+        store::monitors::link(conn, applied.ticket, &alert)?;
+    }
     decision.ticket = Some(TicketRecord {
         number: applied.ticket.0,
         created,

@@ -34,6 +34,13 @@ pub trait Lookup {
     fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool>;
     /// The ticket `id` resolves to (following merges), if it exists.
     fn ticket(&self, id: TicketId) -> rusqlite::Result<Option<TicketId>>;
+    /// The sender and note of inbound `message` on `ticket`, while its note is held back
+    /// for agents.
+    fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>>;
+    /// The text of the letter on `ticket` that `reader` (any of their addresses) answers:
+    /// the one `replied_to` names (In-Reply-To first), else the latest that asked them to
+    /// mark a box.
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>>;
 }
 
 /// [`Lookup`] over an open transaction.
@@ -66,6 +73,33 @@ impl Lookup for StoreLookup<'_> {
     fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool> {
         store::tickets::job_done(self.conn, ticket, job)
     }
+
+    fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+        store::tickets::held_note(self.conn, ticket, message)
+    }
+
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>> {
+        use crate::interpret::approval::asks_for_a_mark;
+        // Enough to reach past the updates sent since the resolution; a reply to anything
+        // older names it in In-Reply-To.
+        const RECENT_LETTERS: i64 = 50;
+        let letters = store::messages::letters_to_reader(self.conn, ticket, reader, RECENT_LETTERS)?;
+        let text_of = |row| -> rusqlite::Result<Option<String>> {
+            let raw = store::messages::raw(self.conn, row)?.unwrap_or_default();
+            Ok(crate::parse::parse(&raw, &Default::default()).ok().map(|mail| mail.text))
+        };
+        for id in replied_to {
+            if let Some(&(row, _)) = letters.iter().find(|(_, message_id)| message_id == id) {
+                return text_of(row);
+            }
+        }
+        for &(row, _) in &letters {
+            if let Some(text) = text_of(row)?.filter(|text| asks_for_a_mark(text)) {
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// The parts of an incoming message that `plan` reads.
@@ -80,6 +114,8 @@ pub struct Inbound {
     pub to_comment_address: bool,
     /// The queue the source tied the message to (an IMAP mailbox's queue).
     pub queue_hint: Option<String>,
+    /// The Message-IDs the message answers: In-Reply-To, then References newest first.
+    pub replied_to: Vec<String>,
 }
 
 /// The change one message makes.
@@ -95,6 +131,9 @@ pub struct Plan {
     pub internal: bool,
     /// The sender could not be verified; the note is flagged so.
     pub unverified: bool,
+    /// An unverified sender who is not on the ticket wrote: the note is held back for
+    /// agents, who may publish it (DESIGN §4), and nobody else hears of it.
+    pub held_back: bool,
     pub ticket: TicketChange,
     pub changes: Vec<Change>,
     pub refusals: Vec<Refusal>,
@@ -170,10 +209,24 @@ pub enum Change {
     TimeMinutes(i64),
     Check(Vec<u32>),
     MergeInto(TicketId),
+    /// A held-back note is relayed to the ticket's readers.
+    Publish(SpoolId),
     Preferences(Vec<Preference>),
     /// The supervisor approved; now the customer is asked.
     AskCustomer,
     SurveyRating(u8),
+}
+
+impl Plan {
+    /// The status this plan leaves the ticket in, when it changes it (the sender's
+    /// changes come after the rules').
+    pub fn new_status(&self) -> Option<Status> {
+        let changes = self.rule_changes.iter().map(|(_, change)| change).chain(&self.changes);
+        changes.rev().find_map(|change| match change {
+            Change::Status { to, .. } => Some(*to),
+            _ => None,
+        })
+    }
 }
 
 impl From<Action> for Change {
@@ -210,6 +263,7 @@ impl Change {
             Change::TimeMinutes(minutes) => format!("time: +{minutes}m"),
             Change::Check(items) => format!("check: {}", join_numbers(items)),
             Change::MergeInto(target) => format!("merge into #{target}"),
+            Change::Publish(message) => format!("publish: the note of message {message}"),
             Change::Preferences(preferences) => format!("preferences: {preferences:?}"),
             Change::AskCustomer => "approval: the customer is asked".to_string(),
             Change::SurveyRating(rating) => format!("survey: {rating} of 5"),
@@ -235,6 +289,25 @@ pub struct PlanInput<'a> {
 }
 
 /// Decides what one message changes; fails only when the database cannot be read.
+/// The field and value of a sender's change that would leave `ticket` as it is.
+fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)> {
+    let time = |at: &DateTime<Utc>| crate::clock::format_time(*at);
+    match change {
+        Change::Queue(queue) if *queue == ticket.queue => Some(("Queue", queue.clone())),
+        Change::Importance(level) if *level == ticket.importance => Some(("Importance", level.to_string())),
+        Change::Priority(level) if *level == ticket.priority => Some(("Priority", level.to_string())),
+        Change::Host(host) if ticket.host.as_deref() == Some(host.as_str()) => Some(("Host", host.clone())),
+        Change::Category(category) if ticket.category.as_deref() == Some(category.as_str()) => Some(("Category", category.clone())),
+        Change::RequestedDue(at) if ticket.requested_due == Some(*at) => Some(("Due", time(at))),
+        Change::CommittedDue(at) if ticket.committed_due == Some(*at) => Some(("Committed", time(at))),
+        Change::Owner(Some(owner)) if ticket.owner.as_deref().is_some_and(|current| current.eq_ignore_ascii_case(owner)) => {
+            Some(("Owner", owner.clone()))
+        }
+        Change::AddCc(address) if ticket.cc.iter().any(|cc| cc.eq_ignore_ascii_case(address)) => Some(("Cc", address.clone())),
+        _ => None,
+    }
+}
+
 pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, routing, now } = input;
     let mut rule_changes: Vec<(String, Change)> = routing.actions.into_iter().map(|(rule, action)| (rule, Change::from(action))).collect();
@@ -242,6 +315,10 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     let person_wrote = class.may_be_answered();
     let staff = matches!(sender.role, Role::Agent | Role::Admin);
     let authentic = sender.trust.is_authentic();
+    let held_back = match current {
+        Some(ticket) if person_wrote && !authentic && !staff => !on_ticket(rules, lookup, ticket, &sender.address)?,
+        _ => false,
+    };
 
     // Fields: the subject block and the body block; machines command nothing.
     let (mut fields, subject) = split_subject_fields(&inbound.subject);
@@ -254,16 +331,35 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     let standing = Standing { role: sender.role, authentic, new_ticket: current.is_none() };
     let (commands, mut refusals) = interpret(&fields, standing, now, rules.calendar_of(queue_now));
 
-    let mut checker = Checker { rules, lookup, current, sender: &sender, refusals: &mut refusals, changes: Vec::new(), internal: None };
+    let mut checker = Checker {
+        rules,
+        lookup,
+        current,
+        sender: &sender,
+        refusals: &mut refusals,
+        changes: Vec::new(),
+        internal: None,
+        published: Vec::new(),
+    };
     for command in commands {
         checker.check(command)?;
     }
-    let Checker { changes, internal, .. } = checker;
+    let Checker { changes, internal, published, .. } = checker;
     let mut changes = changes;
-    let internal = internal.unwrap_or(inbound.to_comment_address && staff) && staff;
+    if let Some(ticket) = current {
+        // A field that names what the ticket already is gets an answer, not a history entry.
+        changes.retain(|change| match unchanged(change, ticket) {
+            Some((field, value)) => {
+                refusals.push(Refusal { field: field.into(), reason: format!("it is already {value}; nothing changed"), value });
+                false
+            }
+            None => true,
+        });
+    }
+    let internal = held_back || (internal.unwrap_or(inbound.to_comment_address && staff) && staff);
 
     let mut notices = Vec::new();
-    if let Some(ticket) = current.filter(|_| person_wrote) {
+    if let Some(ticket) = current.filter(|_| person_wrote && !held_back) {
         let sets_status = changes.iter().any(|change| matches!(change, Change::Status { .. }));
         match ticket.status {
             // The next action ends a hold (DESIGN §3).
@@ -271,7 +367,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
                 changes.push(Change::Status { to: Status::Open, why: Some("the next action ends the hold") });
             }
             Status::Resolved if !sets_status => {
-                read_approval(rules, lookup, ticket, &sender, &inbound.text, &mut changes, &mut refusals, &mut notices)?
+                read_approval(rules, lookup, ticket, &sender, &inbound, &mut changes, &mut refusals, &mut notices)?
             }
             Status::Closed if !sets_status => {
                 let rating = crate::interpret::approval::read_rating(&inbound.text);
@@ -338,13 +434,16 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if current.is_none() && person_wrote {
         notices.push(Notice::Receipt);
     }
-    if person_wrote {
+    let note = with_published(visible_note(rest), &published);
+    // A reply that changes nothing and says nothing gives the others nothing to read.
+    let news = current.is_none() || !changes.is_empty() || !note.is_empty() || !rule_changes.is_empty() || !routing.notes.is_empty();
+    if person_wrote && news {
         notices.push(Notice::Update);
     }
     if changes.iter().any(|change| matches!(change, Change::Status { to: Status::Resolved, .. } | Change::AskCustomer)) {
         notices.push(Notice::Resolution);
     }
-    if !refusals.is_empty() && person_wrote {
+    if !refusals.is_empty() && person_wrote && !held_back {
         notices.push(Notice::Refusal);
     }
     notices.extend((0..routing.templates.len()).map(Notice::RuleTemplate));
@@ -358,9 +457,10 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         message: inbound.message,
         message_id: inbound.message_id,
         unverified: person_wrote && !authentic,
+        held_back,
         sender,
         subject: inbound.subject,
-        note: visible_note(rest),
+        note,
         internal,
         ticket,
         changes,
@@ -371,6 +471,32 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     })
 }
 
+/// Whether `address` is the requester, owner, a Cc or a watcher of `ticket`, by any of
+/// its person's addresses.
+fn on_ticket(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, address: &str) -> rusqlite::Result<bool> {
+    let primary = lookup.primary_address(address)?;
+    let watchers = rules.queue(&ticket.queue).map(|queue| queue.watchers.as_slice()).unwrap_or_default();
+    let mut participants = std::iter::once(&ticket.requester).chain(&ticket.owner).chain(&ticket.cc).chain(watchers);
+    Ok(participants.any(|participant| {
+        participant.eq_ignore_ascii_case(address) || primary.as_deref().is_some_and(|primary| participant.eq_ignore_ascii_case(primary))
+    }))
+}
+
+/// The agent's note followed by each note they publish, quoted with its author.
+fn with_published(note: String, published: &[(String, String)]) -> String {
+    let mut text = note;
+    for (author, held_note) in published {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!("{author} (unverified sender) wrote:\n"));
+        for line in held_note.lines() {
+            text.push_str(&format!("> {line}\n"));
+        }
+    }
+    text
+}
+
 /// Reads the answer to a resolution from the one who decides it now; anyone else's
 /// words stay a note.
 #[allow(clippy::too_many_arguments)]
@@ -379,7 +505,7 @@ fn read_approval(
     lookup: &dyn Lookup,
     ticket: &Ticket,
     sender: &Sender,
-    text: &str,
+    inbound: &Inbound,
     changes: &mut Vec<Change>,
     refusals: &mut Vec<Refusal>,
     notices: &mut Vec<Notice>,
@@ -395,7 +521,8 @@ fn read_approval(
     if decider.as_deref() != Some(sender_primary.as_str()) {
         return Ok(());
     }
-    let answer = read_answer(text, &rules.denial_phrases);
+    let letter = lookup.answered_letter(ticket.number, &sender.address, &inbound.replied_to)?;
+    let answer = read_answer(&inbound.text, letter.as_deref(), &rules.denial_phrases);
     if !sender.trust.is_authentic() {
         if answer != Answer::Unclear {
             refusals.push(Refusal {
@@ -431,6 +558,8 @@ struct Checker<'a, 'r> {
     refusals: &'r mut Vec<Refusal>,
     changes: Vec<Change>,
     internal: Option<bool>,
+    /// The author and text of each held-back note being published.
+    published: Vec<(String, String)>,
 }
 
 impl Checker<'_, '_> {
@@ -526,6 +655,19 @@ impl Checker<'_, '_> {
             }
             Command::Merge(target) => self.check_merge(target)?,
             Command::Internal(internal) => self.internal = Some(internal),
+            Command::Publish(message) => {
+                let held = match self.current {
+                    Some(ticket) => self.lookup.held_note(ticket.number, message)?,
+                    None => None,
+                };
+                match held {
+                    Some(note) => {
+                        self.changes.push(Change::Publish(message));
+                        self.published.push(note);
+                    }
+                    None => self.refuse("Publish", message.to_string(), "no note of that message is held back on this ticket"),
+                }
+            }
             Command::Preferences(preferences) => self.changes.push(Change::Preferences(preferences)),
         }
         Ok(())
@@ -578,6 +720,7 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         note: String::new(),
         internal: false,
         unverified: false,
+        held_back: false,
         ticket: TicketChange::Update { ticket },
         changes,
         refusals: Vec::new(),
@@ -617,6 +760,12 @@ mod tests {
             Err(busy())
         }
         fn ticket(&self, _: TicketId) -> rusqlite::Result<Option<TicketId>> {
+            Err(busy())
+        }
+        fn held_note(&self, _: TicketId, _: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+            Err(busy())
+        }
+        fn answered_letter(&self, _: TicketId, _: &str, _: &[String]) -> rusqlite::Result<Option<String>> {
             Err(busy())
         }
     }

@@ -1,7 +1,8 @@
 //! The daemon behind `reqmail serve`: in one process, one task per IMAP mailbox (IDLE
 //! where the server has it, else polling; reconnecting with backoff when the connection
 //! drops), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
-//! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something.
+//! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something,
+//! and with `[[webhooks]]` a task that POSTs their events on a connection of its own.
 //!
 //! Signals: SIGTERM or SIGINT stop the tasks at their next waiting point, let work in
 //! progress finish (up to `serve.shutdown_grace_seconds`) and exit; since no source
@@ -26,6 +27,7 @@ use crate::site::Site;
 use crate::source::{imap, maildir, socket, SharedStore};
 use crate::store::Store;
 use crate::scheduler;
+use crate::transport::deliver::DeliveryReport;
 
 /// Why the serving loop ended a round.
 enum Next {
@@ -118,6 +120,9 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
         }
     }
     tasks.spawn(run_scheduler(delivery, stopped.clone(), wake));
+    if !config.webhooks.is_empty() {
+        tasks.spawn(deliver_webhooks(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), stopped.clone()));
+    }
     Ok(tasks)
 }
 
@@ -194,20 +199,76 @@ async fn mailbox_session(
     }
 }
 
-/// The inbound Maildir, looked at every `serve.maildir_poll_seconds`.
+/// The inbound Maildir: drained whenever a file arrives in `new/` (inotify), and every
+/// `serve.maildir_poll_seconds` only where it cannot be watched.
 async fn watch_maildir(shared: SharedStore, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
+    use futures_util::StreamExt as _;
     let every = Duration::from_secs(shared.site.config.serve.maildir_poll_seconds);
+    let new_files = shared.site.config.inbound.maildir.join("new");
+    // Watched from after the first pass, which makes the folders; a file that came
+    // in between is found by the pass that follows.
+    let mut arrivals = None;
+    let mut can_watch = true;
     loop {
         let result = shared.run(|site, store, now| maildir::drain(site, store, &site.config.inbound.maildir, now)).await;
         match result {
             Ok(report) if report.files > 0 => wake.notify_one(),
             Ok(_) => {}
-            Err(error) => tracing::warn!("inbound Maildir: {error:#}; trying again in {} seconds", every.as_secs()),
+            Err(error) => {
+                tracing::warn!("inbound Maildir: {error:#}; trying again in {} seconds", every.as_secs());
+                if sleep_or_stop(every, &stopped).await {
+                    return;
+                }
+                continue;
+            }
         }
-        if sleep_or_stop(every, &stopped).await {
-            return;
+        if can_watch && arrivals.is_none() {
+            match arrivals_in(&new_files) {
+                Ok(watch) => {
+                    arrivals = Some(watch);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!("inbound Maildir: cannot watch {} ({error}); looking every {} seconds", new_files.display(), every.as_secs());
+                    can_watch = false;
+                }
+            }
+        }
+        let Some(events) = arrivals.as_mut() else {
+            if sleep_or_stop(every, &stopped).await {
+                return;
+            }
+            continue;
+        };
+        let lost = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(_)) => None,
+                Some(Err(error)) => Some(error.to_string()),
+                None => Some("the watch ended".to_string()),
+            },
+            () = stop_signal(stopped.clone()) => return,
+        };
+        if let Some(reason) = lost {
+            tracing::warn!("inbound Maildir: {reason}; looking every {} seconds from now on", every.as_secs());
+            arrivals = None;
+            can_watch = false;
         }
     }
+}
+
+/// Files moved or written into `new/`, as a stream (a Maildir delivery renames a file
+/// from `tmp/`; a plain copy writes one).
+#[cfg(target_os = "linux")]
+fn arrivals_in(new_files: &std::path::Path) -> std::io::Result<inotify::EventStream<Vec<u8>>> {
+    use inotify::{Inotify, WatchMask};
+    let inotify = Inotify::init()?;
+    inotify.watches().add(new_files, WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE)?;
+    inotify.into_event_stream(vec![0; 4096])
+}
+
+#[cfg(not(target_os = "linux"))]
+fn arrivals_in(_: &std::path::Path) -> std::io::Result<futures_util::stream::Pending<std::io::Result<()>>> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "inotify is Linux only"))
 }
 
 /// The scheduler: every `serve.tick_seconds`, or at once when a source stored mail.
@@ -227,3 +288,18 @@ async fn run_scheduler(shared: SharedStore, stopped: watch::Receiver<bool>, wake
     }
 }
 
+/// Webhook events, on a connection of their own so that a slow endpoint holds up
+/// neither mail nor the scheduler; looks every few seconds (a read while nothing is due).
+async fn deliver_webhooks(shared: SharedStore, stopped: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(2);
+    loop {
+        match shared.run(|site, store, now| crate::transport::webhook::deliver_due(store, &site.config, now)).await {
+            Ok(report) if report != DeliveryReport::default() => tracing::info!(?report, "webhook events"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!("webhooks: {error:#}; trying again in {} seconds", EVERY.as_secs()),
+        }
+        if sleep_or_stop(EVERY, &stopped).await {
+            return;
+        }
+    }
+}

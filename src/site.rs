@@ -6,6 +6,7 @@
 use rusqlite::Connection;
 
 use crate::config::Config;
+use crate::identify::monitor::Monitors;
 use crate::identify::sender::{self, Configured, Sender};
 use crate::identify::thread::Threading;
 use crate::notify::letters::Writer;
@@ -19,6 +20,7 @@ pub struct Site {
     pub threading: Threading,
     pub templates: Templates,
     pub rules: Rules,
+    pub monitors: Monitors,
 }
 
 impl Site {
@@ -36,7 +38,8 @@ impl Site {
                 );
             }
         }
-        Ok(Site { config, threading, templates, rules })
+        let monitors = Monitors::compile(&config.monitors).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
+        Ok(Site { config, threading, templates, rules, monitors })
     }
 
     /// What letters are written with.

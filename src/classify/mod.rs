@@ -12,6 +12,10 @@
 
 pub mod bounce;
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
 use crate::config::LimitsConfig;
 use crate::parse::Mail;
 
@@ -195,6 +199,22 @@ fn looks_like_dmarc_report(mail: &Mail) -> bool {
             || mail.attachments.iter().any(|attachment| {
                 attachment.content_type.contains("zip") || attachment.content_type.contains("gzip") || attachment.filename.ends_with(".xml.gz")
             }))
+}
+
+/// Absence notices in the words responders use (English, German, French, Spanish,
+/// Italian, Dutch, Portuguese, Scandinavian, Polish, Japanese, Chinese).
+static ABSENCE_WORDING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)out of (the )?office|away from (the |my )?(office|desk)|auto(matic|matische)?[ -]?(reply|response|antwort)|\bon (annual |parental )?(leave|vacation|holiday)\b|abwesenheit|nicht im büro|außer haus|absent du bureau|réponse automatique|je suis absente?|fuera de la oficina|respuesta automática|fuori ufficio|risposta automatica|afwezig|automatisch antwoord|ausente|resposta automática|fora do escritório|frånvar|autosvar|fraværende|poza biurem|不在|自動応答|自动回复|休假",
+    )
+    .expect("a valid pattern")
+});
+
+/// Whether a person's mail reads like an absence notice. Such wording alone never makes
+/// mail a machine's (a person may write it too); with other signs it suggests a
+/// responder answering our letters in a loop.
+pub fn sounds_like_an_absence_notice(subject: &str, text: &str) -> bool {
+    ABSENCE_WORDING.is_match(subject) || ABSENCE_WORDING.is_match(text)
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ impl Demo {
 
         println!("\nTry next:");
         for (command, why) in [
-            (format!("{reqmail} ticket list"), "the queue, most urgent first".to_string()),
+            (format!("{reqmail} ticket list --all"), "every ticket (without --all: the work still to do, most urgent first)".to_string()),
             (format!("{reqmail} ticket show {ticket}"), "one ticket with its whole history".to_string()),
             (format!("ls {}/new", config.outbound.maildir.display()), "every letter reqmail wrote, one file each".to_string()),
             (format!("{reqmail} fetch"), format!("after putting your own .eml files into {}/new", config.inbound.maildir.display())),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use crate::cli::{deliver_now, letters_destination, Failure, Setup};
+use crate::cli::{deliver_now, letters_written, Failure, Setup};
 use crate::pipeline;
 use crate::source::maildir::DrainReport;
 use crate::source::{imap, maildir, SharedStore};
@@ -33,21 +33,16 @@ impl FetchSummary {
     pub fn line(&self, setup: &Setup) -> String {
         let inbound = &self.inbound;
         let resumed = if self.resumed > 0 { format!(" (and {} left from an earlier run)", self.resumed) } else { String::new() };
-        let mut line = format!(
-            "fetch: read {}{resumed}: opened {}, threaded {}, ignored {}, quarantined {}, duplicates {}; letters written {} {}",
+        format!(
+            "fetch: read {}{resumed}: opened {}, threaded {}, ignored {}, quarantined {}, duplicates {}; {}",
             inbound.files,
             inbound.created,
             inbound.updated,
             inbound.ignored,
             inbound.quarantined,
             inbound.duplicates,
-            self.letters.sent,
-            letters_destination(&setup.site.config),
-        );
-        if self.letters.deferred + self.letters.failed > 0 {
-            line.push_str(&format!(" ({} to retry, {} given up)", self.letters.deferred, self.letters.failed));
-        }
-        line
+            letters_written(&self.letters, &setup.site.config),
+        )
     }
 }
 

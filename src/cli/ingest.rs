@@ -68,6 +68,9 @@ impl Ingest {
         let now = setup.clock.now();
         let stored = pipe::spool(&mut store, &incoming, now).map_err(Failure::TryAgain)?;
         spooled.store(true, Ordering::SeqCst);
+        // Processing reads the message from the spool, as every pass does; a second copy
+        // of a large message would double what it costs in memory.
+        drop(raw);
         match pipe::process(&setup.site, &mut store, &stored, now) {
             Processed::Done { outcomes, due } => {
                 for (id, outcome) in outcomes {

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod fetch;
 pub mod import;
 pub mod fetch_status;
+pub mod host;
 pub mod ingest;
 pub mod oauth;
 pub mod person;
@@ -16,9 +17,11 @@ pub mod report;
 pub mod retention;
 pub mod rotation;
 pub mod rules;
+pub mod search;
 pub mod serve;
 pub mod ticket;
 pub mod tick;
+pub mod trace;
 
 use std::path::PathBuf;
 
@@ -61,9 +64,11 @@ pub enum Command {
     #[command(subcommand)]
     Person(person::PersonCommand),
     #[command(subcommand)]
-    Rules(rules::RulesCommand),
+    Host(host::HostCommand),
     #[command(subcommand)]
-    Report(report::ReportCommand),
+    Rules(rules::RulesCommand),
+    Report(report::Report),
+    Search(search::Search),
     #[command(subcommand)]
     Rotation(rotation::RotationCommand),
     Doctor(doctor::Doctor),
@@ -74,6 +79,7 @@ pub enum Command {
     Import(import::Import),
     #[command(subcommand)]
     Oauth(oauth::OAuthCommand),
+    Trace(trace::Trace),
 }
 
 impl Cli {
@@ -180,6 +186,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ticket(command) => command.execute(&Setup::start(&cli)?),
         Command::Quarantine(command) => command.execute(&Setup::start(&cli)?),
         Command::Person(command) => command.execute(&Setup::start(&cli)?),
+        Command::Host(command) => command.execute(&Setup::start(&cli)?),
         Command::Rules(command) => command.execute(&cli),
         Command::Report(command) => command.execute(&Setup::start(&cli)?),
         Command::Rotation(command) => command.execute(&Setup::start(&cli)?),
@@ -190,6 +197,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge(command) => command.execute(&Setup::start(&cli)?),
         Command::Import(command) => command.execute(&Setup::start(&cli)?),
         Command::Oauth(command) => command.execute(&cli),
+        Command::Search(command) => command.execute(&Setup::start(&cli)?),
+        Command::Trace(command) => command.execute(&Setup::start(&cli)?),
     }
 }
 
@@ -202,8 +211,18 @@ pub fn deliver_now(setup: &Setup, store: &mut Store) -> DeliveryReport {
     }
     let result = crate::transport::from_config(outbound)
         .and_then(|mut transport| crate::transport::deliver::deliver_due(store, transport.as_mut(), outbound, setup.clock.now()));
-    result.unwrap_or_else(|error| {
+    let report = result.unwrap_or_else(|error| {
         tracing::warn!("delivery postponed: {error:#}");
+        DeliveryReport::default()
+    });
+    deliver_webhooks(setup, store);
+    report
+}
+
+/// POSTs the webhook events that are due; a failure is logged and left to the next pass.
+pub fn deliver_webhooks(setup: &Setup, store: &Store) -> DeliveryReport {
+    crate::transport::webhook::deliver_due(store, &setup.site.config, setup.clock.now()).unwrap_or_else(|error| {
+        tracing::warn!("webhooks postponed: {error:#}");
         DeliveryReport::default()
     })
 }
@@ -215,14 +234,20 @@ pub fn print_line(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-/// Where the letters of this configuration go, for summaries: "the Maildir mail/outbox".
-pub fn letters_destination(config: &Config) -> String {
+/// "letters written 3 into mail/outbox (1 to retry, 0 given up)": the delivery part of
+/// a batch command's summary line.
+pub fn letters_written(delivery: &DeliveryReport, config: &Config) -> String {
     use crate::config::TransportKind;
-    match config.outbound.transport {
+    let destination = match config.outbound.transport {
         TransportKind::Maildir => format!("into {}", config.outbound.maildir.display()),
         TransportKind::Smtp => "by SMTP".to_string(),
         TransportKind::Sendmail => "by sendmail".to_string(),
+    };
+    let mut text = format!("letters written {} {destination}", delivery.sent);
+    if delivery.deferred + delivery.failed > 0 {
+        text.push_str(&format!(" ({} to retry, {} given up)", delivery.deferred, delivery.failed));
     }
+    text
 }
 
 #[cfg(test)]

@@ -54,6 +54,10 @@ pub enum PersonCommand {
     /// mail and their mentions in history are removed or anonymised; their tickets stay.
     /// Recorded without the address.
     Forget { address: String },
+    /// Add and update people from a CSV file with a header line: address, name, role,
+    /// organisation, addresses (other addresses, separated by spaces or semicolons).
+    /// Malformed rows are reported with their line and skipped; tickets are not touched.
+    Import { file: std::path::PathBuf },
 }
 
 
@@ -62,6 +66,7 @@ impl PersonCommand {
         let mut store = setup.open_store()?;
         match self {
             PersonCommand::Forget { address } => crate::cli::retention::forget(setup, &mut store, address)?,
+            PersonCommand::Import { file } => import(setup, &mut store, file)?,
             PersonCommand::Add { address, role, name } => {
                 let address = crate::parse::bare_address(address)
                     .ok_or_else(|| Failure::Usage(anyhow::anyhow!("{address:?} is not an address like ann@example.com")))?;
@@ -167,4 +172,20 @@ fn remove_address_keeping_identity(conn: &rusqlite::Connection, address: &str) -
         store::people::promote_first_address(conn, person)?;
     }
     Ok(())
+}
+
+fn import(setup: &Setup, store: &mut store::Store, file: &std::path::Path) -> Result<(), Failure> {
+    let tx = store.write()?;
+    let imported = crate::ops::directory::import_people(&tx, file, setup.clock.now()).map_err(Failure::Usage)?;
+    tx.commit()?;
+    print_imported(&imported, "person import");
+    Ok(())
+}
+
+/// The rows skipped on stderr, then one summary line: "WHAT: 2 added, 1 updated, 0 rows skipped".
+pub fn print_imported(imported: &crate::ops::directory::Imported, what: &str) {
+    for problem in &imported.skipped {
+        eprintln!("{problem}");
+    }
+    crate::cli::print_line(&format!("{what}: {} added, {} updated, {} rows skipped", imported.added, imported.updated, imported.skipped.len()));
 }

@@ -85,7 +85,14 @@ impl QuarantineCommand {
                 tx.commit()?;
                 let outcomes = pipeline::process(&setup.site, &mut store, &[id], now)?;
                 for (_, outcome) in outcomes {
-                    println!("message {id}: {outcome:?}");
+                    let said = match outcome {
+                        pipeline::Outcome::Applied { ticket, created: true } => format!("opened ticket #{ticket}"),
+                        pipeline::Outcome::Applied { ticket, created: false } => format!("added to ticket #{ticket}"),
+                        pipeline::Outcome::Quarantined { reason } => format!("quarantined again: {reason}"),
+                        pipeline::Outcome::Ignored { reason } => format!("ignored: {reason}"),
+                        pipeline::Outcome::Duplicate => "already processed".to_string(),
+                    };
+                    crate::cli::print_line(&format!("message {id}: {said}"));
                 }
                 crate::cli::deliver_now(setup, &mut store);
             }

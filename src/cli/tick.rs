@@ -1,10 +1,10 @@
 //! `reqmail tick`: one pass of the timed jobs, then the outbox.
 
-use crate::cli::{letters_destination, Failure, Setup};
+use crate::cli::{letters_written, Failure, Setup};
 use crate::scheduler::{self, TickReport};
 
 /// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
-/// surveys, spooled messages, then the outbox. Idempotent; run it every minute.
+/// surveys, spooled messages, then the outbox and the webhook events. Idempotent; run it every minute.
 #[derive(Debug, clap::Args)]
 pub struct Tick {}
 
@@ -13,16 +13,21 @@ impl Tick {
         let mut store = setup.open_store()?;
         let report = scheduler::tick(&setup.site, &mut store, setup.clock.now())?;
         tracing::info!(?report, "scheduler pass");
+        let webhooks = crate::cli::deliver_webhooks(setup, &store);
         if !quiet {
-            crate::cli::print_line(&summary_line(&report, setup));
+            let mut line = summary_line(&report, setup);
+            if !setup.site.config.webhooks.is_empty() {
+                line.push_str(&format!("; webhook events sent {}, to retry {}, given up {}", webhooks.sent, webhooks.deferred, webhooks.failed));
+            }
+            crate::cli::print_line(&line);
         }
         Ok(())
     }
 }
 
 fn summary_line(report: &TickReport, setup: &Setup) -> String {
-    let mut line = format!(
-        "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}, purged {}; letters written {} {}",
+    format!(
+        "tick: resumed {}, auto-closed {}, reminders {}, escalations {}, hold timeouts {}, nags {}, surveys {}, purged {}; {}",
         report.resumed,
         report.auto_closed,
         report.reminders,
@@ -31,11 +36,6 @@ fn summary_line(report: &TickReport, setup: &Setup) -> String {
         report.nags,
         report.surveys,
         report.purged,
-        report.delivery.sent,
-        letters_destination(&setup.site.config),
-    );
-    if report.delivery.deferred + report.delivery.failed > 0 {
-        line.push_str(&format!(" ({} to retry, {} given up)", report.delivery.deferred, report.delivery.failed));
-    }
-    line
+        letters_written(&report.delivery, &setup.site.config),
+    )
 }

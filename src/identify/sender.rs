@@ -66,13 +66,18 @@ pub fn identify<'a>(
     configured: impl FnOnce(&str) -> Option<Configured<'a>>,
 ) -> rusqlite::Result<Option<Sender>> {
     let Some(from) = &mail.from else { return Ok(None) };
+    // A web form's mailer writes in the customer's name; the customer is in Reply-To, and
+    // nothing proves that address.
+    let relayed_for = mail.reply_to.as_ref().filter(|_| config.identify.form_relays.iter().any(|relay| relay.eq_ignore_ascii_case(&from.address)));
+    let (from, trust) = match relayed_for {
+        Some(customer) => (customer, Trust::Unverified { reason: format!("named in Reply-To by the web form relay {}", from.address) }),
+        None if config.identify.trust_from_header && mail.from_count == 1 && mail.from_fields == 1 => {
+            (from, Trust::Authentic { by: "identify.trust_from_header".into() })
+        }
+        None => (from, trust(conn, mail, &config.mail, threading)?),
+    };
     let known = store::people::find_by_address(conn, &from.address)?;
     let configured = configured(&from.address);
-    let trust = if config.identify.trust_from_header && mail.from_count == 1 && mail.from_fields == 1 {
-        Trust::Authentic { by: "identify.trust_from_header".into() }
-    } else {
-        trust(conn, mail, &config.mail, threading)?
-    };
     Ok(Some(Sender {
         address: from.address.clone(),
         name: from.name.clone().or_else(|| configured.and_then(|person| person.name.map(str::to_string))),
@@ -95,15 +100,24 @@ pub fn trust(conn: &Connection, mail: &Mail, mail_config: &MailConfig, threading
     }
     let mut token_for_someone_else = false;
     let mut secret = None;
+    // A person's letters may go to one of their addresses and the answer come from another.
+    let mut own_addresses = None;
     for recipient in &mail.recipients {
         let Some(plus) = threading.plus_address(recipient) else { continue };
         let Some(presented) = plus.token.as_deref() else { continue };
         if secret.is_none() {
             secret = Some(token::secret(conn, mail_config)?);
+            own_addresses = Some(store::people::addresses_of(conn, &from.address)?);
         }
         let secret = secret.as_deref().expect("just set");
-        if token::verify(secret, plus.ticket, &from.address, presented) {
-            return Ok(Trust::Authentic { by: format!("reply token of {} for ticket {}", from.address, plus.ticket) });
+        let addresses = own_addresses.as_deref().expect("set with the secret");
+        if let Some(address) = addresses.iter().find(|address| token::verify(secret, plus.ticket, address, presented)) {
+            let by = if address.eq_ignore_ascii_case(&from.address) {
+                format!("reply token of {} for ticket {}", from.address, plus.ticket)
+            } else {
+                format!("reply token of {address}, an address of the same person, for ticket {}", plus.ticket)
+            };
+            return Ok(Trust::Authentic { by });
         }
         token_for_someone_else = true;
     }

@@ -84,44 +84,84 @@ pub struct SubjectTag {
     lowered_word: String,
 }
 
+/// Brackets around a tag, as people and clients type them.
+const OPENERS: &[char] = &['[', '(', '{', '［', '（', '【'];
+const CLOSERS: &[char] = &[']', ')', '}', '］', '）', '】'];
+/// What may stand between the tag word and the number.
+const TAG_SEPARATORS: &[char] = &['-', '_', ':'];
+const HASHES: &[char] = &['#', '＃', '№'];
+
+/// The value of an ASCII or full-width digit, as a character.
+fn ascii_digit(c: char) -> Option<char> {
+    match c {
+        '0'..='9' => Some(c),
+        '０'..='９' => char::from_digit(c as u32 - '０' as u32, 10),
+        _ => None,
+    }
+}
+
 impl SubjectTag {
     pub fn new(word: &str) -> SubjectTag {
         SubjectTag { word: word.to_string(), lowered_word: word.to_lowercase() }
     }
 
-    /// The first tag in `subject`: its byte range and ticket number.
+    /// The first tag in `subject` at or after byte `from`: its byte range and ticket number.
+    ///
+    /// Clients and people damage tags, so this reads them leniently: any case, any of the
+    /// brackets `[ ( { ［ （ 【`, a blank, `-`, `_`, `:` or `#`/`＃`/`№` between the word and the
+    /// number, full-width digits. Without brackets the number needs its `#` (`REQ #12`), so
+    /// that prose ("REQ 2 of the spec") is no tag.
     fn next_tag(&self, subject: &str, from: usize) -> Option<(std::ops::Range<usize>, TicketId)> {
-        let mut search = from;
-        while let Some(found) = subject[search..].find('[') {
-            let open = search + found;
-            if let Some((len, ticket)) = self.tag_at(&subject[open + 1..]) {
-                return Some((open..open + 1 + len, ticket));
+        for (offset, _) in subject[from..].char_indices() {
+            let start = from + offset;
+            // The word first: it fails at once almost everywhere, which keeps this linear.
+            let Some(word_len) = self.word_at(&subject[start..]) else { continue };
+            if subject[..start].chars().next_back().is_some_and(char::is_alphanumeric) {
+                continue;
             }
-            search = open + 1;
+            let before = subject[..start].trim_end();
+            let opener = before.chars().next_back();
+            let bracketed = opener.is_some_and(|c| OPENERS.contains(&c));
+            let mut rest = &subject[start + word_len..];
+            let mut hashed = false;
+            while let Some(c) = rest.chars().next().filter(|&c| c.is_whitespace() || TAG_SEPARATORS.contains(&c) || HASHES.contains(&c)) {
+                hashed |= HASHES.contains(&c);
+                rest = &rest[c.len_utf8()..];
+            }
+            if !bracketed && !hashed {
+                continue;
+            }
+            let digits: String = rest.chars().map_while(ascii_digit).take(19).collect();
+            if !(1..=18).contains(&digits.len()) {
+                continue;
+            }
+            let Ok(number) = digits.parse() else { continue };
+            let mut after = &rest[rest.chars().take(digits.len()).map(char::len_utf8).sum::<usize>()..];
+            if after.chars().next().is_some_and(|c| c.is_alphanumeric()) {
+                continue;
+            }
+            let range_start = if bracketed { before.len() - opener.map_or(0, char::len_utf8) } else { start };
+            if bracketed {
+                let Some(close) = after.trim_start().chars().next().filter(|c| CLOSERS.contains(c)) else { continue };
+                after = &after.trim_start()[close.len_utf8()..];
+            }
+            return Some((range_start..subject.len() - after.len(), TicketId(number)));
         }
         None
     }
 
-    /// Parses `WORD # 123 ]` at the start of `text`; returns its length and the number.
-    fn tag_at(&self, text: &str) -> Option<(usize, TicketId)> {
-        let rest = text.trim_start();
-        let mut word_chars = rest.chars();
+    /// The length of the tag word at the start of `text`, in any case, if it is there.
+    fn word_at(&self, text: &str) -> Option<usize> {
+        let mut chars = text.chars();
         let mut matched = 0;
         for expected in self.lowered_word.chars() {
-            let actual = word_chars.next()?;
+            let actual = chars.next()?;
             if actual.to_lowercase().ne(std::iter::once(expected)) {
                 return None;
             }
             matched += actual.len_utf8();
         }
-        let rest = rest[matched..].trim_start().strip_prefix('#')?.trim_start();
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if !(1..=18).contains(&digits) {
-            return None;
-        }
-        let number = rest[..digits].parse().ok()?;
-        let after = rest[digits..].trim_start().strip_prefix(']')?;
-        Some((text.len() - after.len(), TicketId(number)))
+        Some(matched)
     }
 
     /// The ticket number named by the first tag in `subject`.
@@ -190,5 +230,22 @@ mod tests {
         assert_eq!(tag.find("[REQUEST #9]"), None);
         assert_eq!(tag.clean("AW: [REQ #1] Printer [ req#2 ] jam [OTHER #3]"), "Printer jam [OTHER #3]");
         assert_eq!(SubjectTag::new("Hilfe").find("Re: [HILFE #42] Drucker"), Some(TicketId(42)));
+    }
+
+    #[test]
+    fn damaged_tags_still_name_their_ticket() {
+        let tag = SubjectTag::new("REQ");
+        for subject in [
+            "Re: (REQ #12) Printer", "RE: REQ #12 Printer", "Printer REQ #12", "AW: [REQ-12] Drucker", "回复: [REQ＃12] Printer",
+            "Re: [ReQ 12] Printer", "Re: 【REQ #12】 Printer", "Re: [REQ #１２] Printer", "Re: Printer (REQ: 12)",
+        ] {
+            assert_eq!(tag.find(subject), Some(TicketId(12)), "{subject}");
+        }
+        for prose in ["REQ 12 of the spec", "FREQ #12", "REQ #12b", "[REQ 12b]", "(REQ 12", "Re: REQ-12 Printer"] {
+            assert_eq!(tag.find(prose), None, "{prose}");
+        }
+        assert_eq!(tag.clean("Re: (REQ #12) Printer"), "Printer");
+        assert_eq!(tag.clean("RE: REQ #12 Printer"), "Printer");
+        assert_eq!(tag.clean("回复: [REQ＃12] Printer"), "Printer");
     }
 }

@@ -25,6 +25,9 @@ pub enum MatchedBy {
     PlusAddress,
     SubjectTag,
     Reference,
+    ThreadIndex,
+    /// A monitor's alert with the key of the ticket its first alert opened.
+    MonitorKey,
 }
 
 impl MatchedBy {
@@ -33,6 +36,8 @@ impl MatchedBy {
             MatchedBy::PlusAddress => "plus-address",
             MatchedBy::SubjectTag => "subject tag",
             MatchedBy::Reference => "In-Reply-To/References",
+            MatchedBy::ThreadIndex => "Outlook Thread-Index",
+            MatchedBy::MonitorKey => "monitor alert key",
         }
     }
 }
@@ -107,13 +112,70 @@ impl Threading {
                 }
             }
         }
+        // Outlook keeps the conversation's first 22 bytes in every reply's Thread-Index,
+        // also when it sends no References.
+        let thread_index = mail.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("Thread-Index"));
+        if let Some(ticket) = thread_index.and_then(|(_, value)| ticket_of_thread_index(&self.help_domain, value)) {
+            if let Some(ticket) = store::tickets::resolve_merged(conn, ticket)? {
+                return Ok(TicketMatch::Existing { ticket, by: MatchedBy::ThreadIndex });
+            }
+        }
         Ok(TicketMatch::New)
     }
+}
+
+/// Bytes of an Outlook Thread-Index header block: a 6-byte time and a 16-byte GUID.
+const THREAD_INDEX_HEADER_BYTES: usize = 22;
+/// Bytes of our mark at the start of the header block; the ticket number fills the rest.
+const THREAD_INDEX_MARK_BYTES: usize = THREAD_INDEX_HEADER_BYTES - 8;
+
+/// Our mark for `help_domain`: it tells our conversations from Outlook's own.
+fn thread_index_mark(help_domain: &str) -> [u8; THREAD_INDEX_MARK_BYTES] {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("reqmail thread-index\0{}", help_domain.to_lowercase()));
+    digest[..THREAD_INDEX_MARK_BYTES].try_into().expect("a SHA-256 digest is longer")
+}
+
+/// The `Thread-Index` of our letters about `ticket`, so that Outlook's replies, which keep
+/// its first 22 bytes, find the ticket without References. Threading is not trust, so the
+/// mark need not be secret.
+pub fn thread_index(help_domain: &str, ticket: TicketId) -> String {
+    use base64::Engine as _;
+    let mut bytes = thread_index_mark(help_domain).to_vec();
+    bytes.extend_from_slice(&ticket.0.to_be_bytes());
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The ticket a `Thread-Index` value of one of our conversations names.
+fn ticket_of_thread_index(help_domain: &str, value: &str) -> Option<TicketId> {
+    use base64::Engine as _;
+    let compact: String = value.chars().filter(|c| !c.is_whitespace()).take(200).collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(compact).ok()?;
+    let header = bytes.get(..THREAD_INDEX_HEADER_BYTES)?;
+    if header[..THREAD_INDEX_MARK_BYTES] != thread_index_mark(help_domain) {
+        return None;
+    }
+    let number = i64::from_be_bytes(header[THREAD_INDEX_MARK_BYTES..].try_into().ok()?);
+    (number > 0).then_some(TicketId(number))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_thread_index_comes_back_with_outlooks_child_blocks() {
+        use base64::Engine as _;
+        let ours = thread_index("example.com", TicketId(4711));
+        let mut reply = base64::engine::general_purpose::STANDARD.decode(&ours).unwrap();
+        reply.extend_from_slice(&[0x01, 0x9c, 0x3f, 0x21, 0x7a]);
+        let reply = base64::engine::general_purpose::STANDARD.encode(reply);
+        assert_eq!(ticket_of_thread_index("EXAMPLE.com", &reply), Some(TicketId(4711)));
+        assert_eq!(ticket_of_thread_index("other.example", &reply), None, "another desk's conversation");
+        // A conversation Outlook started itself.
+        assert_eq!(ticket_of_thread_index("example.com", "AdnEhK8Yp3Hq2VxLS0m7y0QJkZ3b5w=="), None);
+        assert_eq!(ticket_of_thread_index("example.com", "not base64 at all"), None);
+    }
 
     #[test]
     fn plus_addresses() {

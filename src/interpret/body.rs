@@ -31,10 +31,11 @@ pub fn visible_note(text: &str) -> String {
     let kinds = classify_lines(&lines);
     let kept_line_indexes = select_note_lines(&lines, &kinds);
     let note = join_kept_lines(&lines, &kinds, &kept_line_indexes);
+    let note = without_sign_off_block(&note);
     if note.trim().is_empty() {
         normalised_text.trim().to_string()
     } else {
-        note
+        note.into_owned()
     }
 }
 
@@ -179,12 +180,76 @@ fn classify_single_line(line: &str, lowered: Option<&str>) -> LineKind {
     if is_original_message_marker(lowered) {
         return OriginalMessageMarker;
     }
+    if DISCLAIMER_OPENINGS.iter().any(|opening| lowered.starts_with(opening)) {
+        return StrongFooter;
+    }
     match footer_strength(lowered) {
         Some(FooterStrength::Strong) => StrongFooter,
         Some(FooterStrength::Weak) => WeakFooter,
         None => Text,
     }
 }
+
+/// Closing words that open a sign-off block, lower case, without the trailing comma.
+const VALEDICTIONS: &[&str] = &[
+    "best regards", "kind regards", "regards", "warm regards", "best wishes", "best", "thanks", "thank you",
+    "mit freundlichen grüßen", "mit freundlichen grüssen", "freundliche grüße", "viele grüße", "beste grüße",
+    "cordialement", "bien cordialement", "salutations", "saludos", "saludos cordiales", "atentamente", "un saludo",
+];
+/// A sign-off block is the valediction and at most this many lines below it.
+const MAX_SIGN_OFF_LINES: usize = 8;
+const MAX_SIGN_OFF_LINE_CHARS: usize = 80;
+
+/// Whether `line` is contact data of a signature: a phone number, a web address or a mail
+/// address.
+fn is_contact_line(line: &str) -> bool {
+    let lowered = line.to_lowercase();
+    lowered.contains("www.") || lowered.contains("http") || lowered.contains('@') || line.chars().filter(char::is_ascii_digit).count() >= 7
+}
+
+/// `note` without a trailing sign-off block ("Best regards," / name / title / phone / URL):
+/// only when the block is short and carries contact data, so that a plain "Thanks, Ann" stays.
+fn without_sign_off_block(note: &str) -> Cow<'_, str> {
+    let lines: Vec<&str> = note.trim_end().lines().collect();
+    let search_from = lines.len().saturating_sub(MAX_SIGN_OFF_LINES + 1);
+    let valediction = (search_from..lines.len()).rev().find(|&index| {
+        let lowered = lines[index].trim().trim_end_matches([',', '.', '!']).to_lowercase();
+        VALEDICTIONS.contains(&lowered.as_str())
+    });
+    let Some(start) = valediction.filter(|&start| start > 0) else { return Cow::Borrowed(note) };
+    let block = &lines[start + 1..];
+    let is_signature = block.len() >= 2
+        && block.iter().all(|line| line.chars().count() <= MAX_SIGN_OFF_LINE_CHARS && !is_quoted_line(line))
+        && block.iter().any(|line| is_contact_line(line));
+    if !is_signature {
+        return Cow::Borrowed(note);
+    }
+    Cow::Owned(lines[..start].join("\n").trim_end().to_string())
+}
+
+/// How legal and confidentiality disclaimers begin, lower case: what follows is boilerplate
+/// the sender's mail server appended, not their words.
+const DISCLAIMER_OPENINGS: &[&str] = &[
+    "confidentiality notice",
+    "confidentiality note:",
+    "disclaimer:",
+    "this e-mail and any attachments",
+    "this email and any attachments",
+    "this e-mail and any files transmitted",
+    "this email and any files transmitted",
+    "this message and any attachments",
+    "this e-mail message is confidential",
+    "this email message is confidential",
+    "the information contained in this e-mail",
+    "the information contained in this email",
+    "the information contained in this message",
+    "diese e-mail enthält vertrauliche",
+    "diese nachricht enthält vertrauliche",
+    "ce message et toutes les pièces jointes",
+    "ce message et ses pièces jointes",
+    "este mensaje y sus anexos",
+    "este correo electrónico y sus anexos",
+];
 
 fn is_rule_character(c: char) -> bool {
     matches!(c, '-' | '_' | '=' | '~' | '+' | '#' | '*' | 'ᐧ' | '—' | '–' | '•' | '·' | '─' | '━' | '═')

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::dates::parse_due;
 use super::fields::{FieldLine, FieldName};
 use crate::ticket::sla::{parse_duration, Calendar};
-use crate::ticket::{Level, Role, Status, TicketId};
+use crate::ticket::{Level, Role, SpoolId, Status, TicketId};
 
 /// One change a sender asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +29,8 @@ pub enum Command {
     Check(Vec<u32>),
     Merge(TicketId),
     Internal(bool),
+    /// Relay the note of this inbound message, held back for agents, to the ticket's readers.
+    Publish(SpoolId),
     Preferences(Vec<Preference>),
 }
 
@@ -127,12 +129,12 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
         FieldName::Priority => Command::Priority(value.parse()?),
         FieldName::Due => {
             let at = parse_due(value, now, calendar).ok_or_else(|| {
-                "not a date we understand; write e.g. 2026-12-01, 2026-12-01 17:00, tomorrow, friday or in 3 days".to_string()
+                "not a date we understand; write e.g. friday, friday 17:00, tomorrow noon, Dec 7, 2026-12-07 12:00 or in 3 days".to_string()
             })?;
             if staff { Command::CommittedDue(at) } else { Command::RequestedDue(at) }
         }
         FieldName::Host => Command::Host(crate::parse::one_line(value)),
-        FieldName::Category => Command::Category(normalise_category(value)),
+        FieldName::Category => Command::Category(tidy_category(value)),
         FieldName::Cc => Command::Cc(read_cc(value)?),
         FieldName::Status => {
             let status: Status = value.parse()?;
@@ -165,13 +167,23 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
             "public" | "external" => Command::Internal(false),
             _ => return Err("write internal or public".into()),
         },
+        FieldName::Publish => {
+            let number = value.trim_start_matches('#').trim();
+            let number: i64 = number.parse().map_err(|_| "write the message number the held-back note names, e.g. 42".to_string())?;
+            Command::Publish(SpoolId(number))
+        }
         FieldName::Preferences => Command::Preferences(read_preferences(value)?),
     })
 }
 
 /// "E-Mail/MTA problem" and "e-mail / mta problem" name the same category.
 pub fn normalise_category(text: &str) -> String {
-    text.split('/').map(|part| crate::parse::one_line(part).to_lowercase()).collect::<Vec<_>>().join(" / ")
+    tidy_category(text).to_lowercase()
+}
+
+/// A category path with its parts separated by " / " and spaces tidied, as written.
+pub fn tidy_category(text: &str) -> String {
+    text.split('/').map(crate::parse::one_line).collect::<Vec<_>>().join(" / ")
 }
 
 fn read_cc(value: &str) -> Result<Vec<CcChange>, String> {

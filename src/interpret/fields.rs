@@ -25,6 +25,7 @@ pub enum FieldName {
     Check,
     Merge,
     Visibility,
+    Publish,
     Preferences,
 }
 
@@ -45,6 +46,7 @@ impl FieldName {
             FieldName::Check => "Check",
             FieldName::Merge => "Merge",
             FieldName::Visibility => "Visibility",
+            FieldName::Publish => "Publish",
             FieldName::Preferences => "Preferences",
         }
     }
@@ -66,6 +68,7 @@ impl FieldName {
             "check" | "checklist" => FieldName::Check,
             "merge" | "merge-into" => FieldName::Merge,
             "visibility" => FieldName::Visibility,
+            "publish" => FieldName::Publish,
             "preferences" | "prefs" => FieldName::Preferences,
             _ => return None,
         })

@@ -102,6 +102,10 @@ pub fn compose(outgoing: &Outgoing<'_>) -> anyhow::Result<(String, Vec<u8>)> {
     ] {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
     }
+    if let Some(ticket) = outgoing.ticket {
+        let thread_index = crate::identify::thread::thread_index(domain, ticket);
+        builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Thread-Index"), thread_index));
+    }
     let message = builder
         .header(ContentType::TEXT_PLAIN)
         .body(outgoing.body.to_string())

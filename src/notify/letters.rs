@@ -83,9 +83,24 @@ struct LetterData<'a> {
     grace_days: i64,
     internal: bool,
     unverified: bool,
+    /// The message number an agent names to publish a held-back note.
+    held_back: Option<i64>,
     subject_tag: &'a str,
     help_name: &'a str,
     help_address: &'a str,
+    /// For staff: what the ticket is about and how long is left, so that a letter about
+    /// work to do needs no look-up.
+    work: Option<&'a WorkView>,
+    /// An example Due value for the receipt, a few days from today in the site's zone.
+    due_example: String,
+}
+
+/// What an agent needs to work on a ticket, from its history.
+#[derive(Debug, Serialize)]
+struct WorkView {
+    request: Option<String>,
+    latest: Vec<String>,
+    time_left: Option<String>,
 }
 
 /// The template of each kind of mail, as the ticket's history names it.
@@ -159,6 +174,17 @@ pub fn letters(
     let author_name = plan.sender.name.clone().unwrap_or_else(|| plan.sender.address.clone());
     let author = if plan.unverified { format!("{author_name} (unverified sender)") } else { author_name };
     let subject = writer.threading.tag.subject_for(ticket.number, &ticket.subject);
+    let work = WorkView {
+        request: store::tickets::first_request(conn, ticket.number)?.filter(|request| !request.is_empty()),
+        latest: store::tickets::latest_comments(conn, ticket.number, 3)?
+            .iter()
+            .filter(|comment| !comment.detail.is_empty())
+            .map(|comment| format!("{} {}: {}", format_time(comment.at), comment.actor, comment.detail))
+            .collect(),
+        time_left: ticket.due.filter(|_| !ticket.status.is_final()).map(|due| crate::ticket::time_left(due, now)),
+    };
+    let calendar = writer.rules.calendar_of(&ticket.queue);
+    let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
     for (sequence, (notice, reader)) in addressed.iter().enumerate() {
         let data = LetterData {
             ticket: TicketView::of(ticket),
@@ -174,9 +200,12 @@ pub fn letters(
             grace_days: writer.rules.grace(&ticket.queue).num_days(),
             internal: plan.internal,
             unverified: plan.unverified,
+            held_back: plan.message.filter(|_| plan.held_back).map(|message| message.0),
             subject_tag: &config.mail.subject_tag,
             help_name: &config.mail.name,
             help_address: &config.mail.address,
+            work: matches!(reader.role, Role::Agent | Role::Admin).then_some(&work),
+            due_example: due_example.clone(),
         };
         let template_name = match notice {
             Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),
@@ -212,6 +241,14 @@ pub fn letters(
                 continue;
             }
         };
+        if *notice == Notice::Receipt && responder_loop(conn, config, plan, &reader.address, now)? {
+            letters.withheld.push(format!(
+                "no receipt to {}: it was sent automatic mail within limits.auto_mail_window_seconds and this mail \
+                 looks automatic (an absence notice, or the same text again); a responder loop?",
+                reader.address
+            ));
+            continue;
+        }
         // RFC 3834 §2: no loops. A suppressed letter becomes a history note, not an outbox row.
         if let Err(reason) = store::ratelimit::admit(conn, &config.limits, &reader.address, Some(ticket.number), now)? {
             letters.withheld.push(reason);
@@ -229,6 +266,21 @@ pub fn letters(
         });
     }
     Ok(letters)
+}
+
+/// A responder without RFC 3834 marks answers each receipt with a fresh mail that opens
+/// a ticket: its address was mailed a moment ago and its mail reads like an absence
+/// notice or repeats an earlier one word for word, subject and text. A person opening
+/// several tickets writes something new each time, so they still get their receipts.
+fn responder_loop(conn: &Connection, config: &Config, plan: &Plan, address: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+    if !store::ratelimit::mailed_recently(conn, &config.limits, address, now)? {
+        return Ok(false);
+    }
+    if crate::classify::sounds_like_an_absence_notice(&plan.subject, &plan.note) {
+        return Ok(true);
+    }
+    let said_something = !plan.note.trim().is_empty();
+    Ok(said_something && store::ratelimit::repeats_itself_after_our_mail(conn, &config.limits, address, &plan.subject, &plan.note, plan.message, now)?)
 }
 
 /// The ticket's checklist as the letters show it, ticked items marked.

@@ -2,8 +2,12 @@
 //! builds each one (the data the templates see, rate limits) with `render` (the
 //! templates) and `compose` (the message with the headers that keep threads and loops in
 //! order). `apply` asks for the letters and writes them with their outbox rows.
+//! `webhooks` turns the same change into the JSON event each configured webhook hears;
+//! `monitors` writes the status mail a monitoring system gets when its ticket ends.
 
 pub mod compose;
 pub mod letters;
+pub mod monitors;
 pub mod readers;
 pub mod render;
+pub mod webhooks;

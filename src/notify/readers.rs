@@ -44,13 +44,14 @@ pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, i
         .chain(ticket.owner.clone())
         .chain(ticket.cc.iter().cloned())
         .chain(queue_watchers);
+    let actor_addresses = store::people::addresses_of(conn, actor)?;
     let mut readers: Vec<Reader> = Vec::new();
     for address in candidates {
         if address.is_empty() || readers.iter().any(|reader| reader.address == address) {
             continue;
         }
         let (reader, notify_own_actions) = reader(conn, rules, &address)?;
-        if address.eq_ignore_ascii_case(actor) && !notify_own_actions {
+        if actor_addresses.iter().any(|own| own.eq_ignore_ascii_case(&address)) && !notify_own_actions {
             continue;
         }
         if internal && !matches!(reader.role, Role::Agent | Role::Admin) {
@@ -89,7 +90,12 @@ pub fn addressees(
             }
             Notice::Update => {
                 let resolution_goes_to = plan.notices.contains(&Notice::Resolution).then(|| decider.clone()).flatten();
+                // A survey answer is between the requester and the staff.
+                let survey_answer = plan.changes.iter().any(|change| matches!(change, crate::plan::Change::SurveyRating(_)));
                 for reader in readers(conn, rules, ticket, &sender.address, plan.internal)? {
+                    if survey_answer && !matches!(reader.role, Role::Agent | Role::Admin) {
+                        continue;
+                    }
                     let has_receipt = created && reader.address == sender.address;
                     if has_receipt || resolution_goes_to.as_deref() == Some(reader.address.as_str()) {
                         continue;
@@ -110,6 +116,13 @@ pub fn addressees(
                 };
                 if *notice == Notice::Escalation {
                     addresses.extend(queue.and_then(|queue| queue.supervisor.clone()));
+                    // An overdue ticket nobody watches still reaches someone who can act.
+                    if addresses.is_empty() {
+                        addresses.extend(queue.and_then(|queue| queue.fallback_owner.clone()));
+                    }
+                    if addresses.is_empty() {
+                        addresses = store::fetch_health::admin_addresses(conn)?;
+                    }
                 }
                 addresses.dedup();
                 for address in addresses {
@@ -117,6 +130,10 @@ pub fn addressees(
                 }
             }
         }
+    }
+    // A monitor that opened the ticket reads machine status mail only (notify::monitors).
+    if let Some(alert) = store::monitors::link_of(conn, ticket.number)? {
+        letters.retain(|(_, reader)| !reader.address.eq_ignore_ascii_case(&alert.address));
     }
     Ok(letters)
 }

@@ -33,6 +33,13 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("de", "resolution", include_str!("../../templates/de/resolution.hbs")),
     ("de", "clarification", include_str!("../../templates/de/clarification.hbs")),
     ("de", "closed", include_str!("../../templates/de/closed.hbs")),
+    ("de", "reminder", include_str!("../../templates/de/reminder.hbs")),
+    ("de", "escalation", include_str!("../../templates/de/escalation.hbs")),
+    ("de", "nag", include_str!("../../templates/de/nag.hbs")),
+    ("de", "hold_timeout", include_str!("../../templates/de/hold_timeout.hbs")),
+    ("de", "survey", include_str!("../../templates/de/survey.hbs")),
+    ("de", "rejected", include_str!("../../templates/de/rejected.hbs")),
+    ("de", "too_large", include_str!("../../templates/de/too_large.hbs")),
 ];
 
 /// The built-in templates as (language, name).
@@ -136,5 +143,18 @@ mod tests {
             assert!(!text.trim().is_empty(), "{language}/{name}");
         }
         assert!(templates.has("receipt") && !templates.has("no-such-template"));
+    }
+
+    #[test]
+    fn every_template_exists_in_every_shipped_language() {
+        let languages: std::collections::BTreeSet<&str> = BUILT_IN.iter().map(|(language, _, _)| *language).collect();
+        let names: std::collections::BTreeSet<&str> = BUILT_IN.iter().map(|(_, name, _)| *name).collect();
+        for language in &languages {
+            for name in &names {
+                assert!(BUILT_IN.iter().any(|(has_language, has_name, _)| has_language == language && has_name == name), "{language}/{name} is missing");
+            }
+        }
+        let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")).unwrap().count();
+        assert_eq!(on_disk, languages.len(), "every language folder is shipped");
     }
 }

@@ -11,9 +11,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 
 use crate::clock::format_time;
-use crate::ticket::{HistoryEvent, Ticket};
+use crate::ticket::{time_left, HistoryEvent, Status, Ticket, TicketId};
 use crate::config::{Config, StoreConfig};
 use crate::store::dump::{self, Contents};
 use crate::store::Store;
@@ -89,7 +90,9 @@ pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
         let folder = partial.join("tickets").join(format!("{:06}", ticket.number.0));
         std::fs::create_dir_all(folder.join("messages"))?;
         let history = crate::store::tickets::history(&store.conn, ticket.number)?;
-        std::fs::write(folder.join("ticket.txt"), ticket_text(ticket, &history))?;
+        let links = crate::store::tickets::links(&store.conn, ticket.number)?;
+        let host = ticket.host.as_deref().map(|host| crate::store::hosts::get(&store.conn, host)).transpose()?.flatten();
+        std::fs::write(folder.join("ticket.txt"), ticket_text(ticket, host.as_ref(), &history, &links, None))?;
     }
     dump::each_message(&store.conn, |id, direction, ticket, raw| {
         let folder = match ticket {
@@ -209,10 +212,27 @@ fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
     dump::backup_to(&copy, building)
 }
 
-/// A ticket and its history as plain text (`ticket show`, exports).
-pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
+/// A ticket and its history as plain text (`ticket show`, exports); `host` is what the
+/// inventory knows of the ticket's host; with `now`, the due dates also say how much
+/// time is left.
+pub fn ticket_text(
+    ticket: &Ticket,
+    host: Option<&crate::store::hosts::Host>,
+    history: &[HistoryEvent],
+    links: &[TicketId],
+    now: Option<DateTime<Utc>>,
+) -> String {
     let mut text = format!("Ticket #{}: {}\n", ticket.number, ticket.subject);
     let optional = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+    let due = |due: Option<DateTime<Utc>>| match (due, now) {
+        (None, _) => "-".to_string(),
+        (Some(due), Some(now)) if !ticket.status.is_final() && ticket.status != Status::Resolved => {
+            format!("{} ({})", format_time(due), time_left(due, now))
+        }
+        (Some(due), _) => format_time(due),
+    };
+    let time = |at: Option<DateTime<Utc>>| at.map_or_else(|| "-".to_string(), format_time);
+    let links: Vec<String> = links.iter().map(|number| format!("#{number}")).collect();
     for (label, value) in [
         ("Status", ticket.status.to_string()),
         ("Queue", ticket.queue.clone()),
@@ -221,17 +241,57 @@ pub fn ticket_text(ticket: &Ticket, history: &[HistoryEvent]) -> String {
         ("Requester", ticket.requester.clone()),
         ("Owner", optional(&ticket.owner)),
         ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
+        ("Category", optional(&ticket.category)),
+        ("Host", host_text(ticket, host)),
+        ("Due (SLA)", due(ticket.due)),
+        ("Requested", due(ticket.requested_due)),
+        ("Committed", due(ticket.committed_due)),
+        ("Time spent", format_minutes(ticket.time_spent_minutes)),
+        ("Links", if links.is_empty() { "-".into() } else { links.join(", ") }),
         ("Created", format_time(ticket.created)),
         ("Updated", format_time(ticket.updated)),
+        ("Resolved", time(ticket.resolved_at)),
+        ("Closed", time(ticket.closed_at)),
     ] {
         text.push_str(&format!("  {label:<11} {value}\n"));
     }
+    if let Some(name) = &ticket.host {
+        let details: Vec<String> = host.map_or_else(Vec::new, |host| {
+            [("at", &host.location), ("owner", &host.owner), ("", &host.description)]
+                .iter()
+                .filter_map(|(label, value)| value.as_ref().map(|value| if label.is_empty() { value.clone() } else { format!("{label} {value}") }))
+                .collect()
+        });
+        let value = if details.is_empty() { name.clone() } else { format!("{name} ({})", details.join("; ")) };
+        text.push_str(&format!("  {:<11} {value}\n", "Host"));
+    }
     text.push_str("History:\n");
     for event in history {
-        text.push_str(&format!("  {}  {}  {}\n", format_time(event.at), event.actor, event.action));
+        text.push_str(&format!("  [{}] {}  {}  {}\n", event.id, format_time(event.at), event.actor, event.action));
         for line in event.detail.lines() {
             text.push_str(&format!("      {line}\n"));
         }
     }
     text
+}
+
+/// Worked time as "1h 30m".
+fn format_minutes(minutes: i64) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, minutes) => format!("{minutes}m"),
+        (hours, 0) => format!("{hours}h"),
+        (hours, minutes) => format!("{hours}h {minutes}m"),
+    }
+}
+
+/// The ticket's host with what the inventory says of it: "pc-42 (at Room 3; owner Ann)".
+fn host_text(ticket: &Ticket, host: Option<&crate::store::hosts::Host>) -> String {
+    let Some(name) = &ticket.host else { return "-".into() };
+    let details: Vec<String> = host.map_or_else(Vec::new, |host| {
+        [("at", &host.location), ("owner", &host.owner), ("", &host.description)]
+            .iter()
+            .filter_map(|(label, value)| value.as_ref().map(|value| if label.is_empty() { value.clone() } else { format!("{label} {value}") }))
+            .collect()
+    });
+    if details.is_empty() { name.clone() } else { format!("{name} ({})", details.join("; ")) }
 }

@@ -257,6 +257,11 @@ fn check_imap(account: &ImapConfig, findings: &mut Vec<Finding>) {
     let name = account.account();
     let result: anyhow::Result<Vec<String>> = runtime().block_on(async {
         let mut connection = crate::source::imap::connect(account).await?;
+        if account.move_to.is_some() && !connection.has_move && !connection.has_uidplus {
+            let mailboxes: Vec<&str> = account.mailboxes.iter().map(|mailbox| mailbox.name.as_str()).collect();
+            let text = crate::source::imap::without_uidplus(&name, &mailboxes.join(", "));
+            findings.push(Finding::Note(format!("imap {text}")));
+        }
         let mut missing = Vec::new();
         let wanted = account.mailboxes.iter().map(|mailbox| mailbox.name.as_str()).chain(account.move_to.as_deref());
         for mailbox in wanted {

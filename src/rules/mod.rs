@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, LevelTargets, QueueConfig};
-use crate::interpret::commands::normalise_category;
+use crate::interpret::commands::{normalise_category, tidy_category};
 use crate::store::people::ConfiguredAddress;
 use crate::ticket::sla::{parse_duration, Calendar};
 use crate::ticket::{Level, Role};
@@ -55,7 +55,10 @@ pub struct Rules {
     pub default_queue: String,
     people: HashMap<String, ConfiguredPerson>,
     organisations: HashMap<String, String>,
+    /// Normalised (lower case), for matching.
     categories: Vec<String>,
+    /// As configured, in the same order, for storing and showing.
+    category_paths: Vec<String>,
     checklists: HashMap<String, Vec<String>>,
     pub reminder_thresholds: Vec<f64>,
     pub denial_phrases: Vec<String>,
@@ -249,7 +252,8 @@ impl Rules {
                 organisations.insert(domain.trim().trim_start_matches('@').to_lowercase(), organisation.name.clone());
             }
         }
-        let categories: Vec<String> = config.categories.iter().map(|path| normalise_category(path)).collect();
+        let category_paths: Vec<String> = config.categories.iter().map(|path| tidy_category(path)).collect();
+        let categories: Vec<String> = category_paths.iter().map(|path| path.to_lowercase()).collect();
         let checklists = compile_checklists(config, &categories)?;
         if let Some(comment) = &config.mail.comment_address {
             if crate::config::split_address(comment).is_none() {
@@ -289,6 +293,7 @@ impl Rules {
             people,
             organisations,
             categories,
+            category_paths,
             checklists,
         })
     }
@@ -381,20 +386,22 @@ impl Rules {
     }
 
     /// The category path as configured, if `text` names one (or any prefix of one).
+    /// The configured spelling is kept: "hardware/printer" names "Hardware / Printer".
     pub fn category(&self, text: &str) -> Option<String> {
         let wanted = normalise_category(text);
-        self.categories
-            .iter()
-            .find(|path| **path == wanted || path.starts_with(&format!("{wanted} / ")))
-            .map(|_| wanted)
+        let index = self.categories.iter().position(|path| *path == wanted || path.starts_with(&format!("{wanted} / ")))?;
+        let depth = wanted.split(" / ").count();
+        Some(self.category_paths[index].split(" / ").take(depth).collect::<Vec<_>>().join(" / "))
     }
 
+    /// The category paths as configured.
     pub fn category_names(&self) -> &[String] {
-        &self.categories
+        &self.category_paths
     }
 
+    /// The checklist of a category, however its capitals are written.
     pub fn checklist(&self, category: Option<&str>) -> &[String] {
-        category.and_then(|category| self.checklists.get(category)).map_or(&[], Vec::as_slice)
+        category.and_then(|category| self.checklists.get(&normalise_category(category))).map_or(&[], Vec::as_slice)
     }
 
     /// SLA due dates for a ticket: (response, resolution), counting working time from

@@ -70,6 +70,10 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
     }
     report.purged = retention::purge_due(&site.config.retention, store, now)?;
     report.tutorial_steps = tutorial::tick(site, store, now)?;
+    // Last week's report to its readers, once (report::weekly); a failure waits for the next pass.
+    if let Err(error) = crate::report::weekly::send_if_due(&site.config, &site.rules, store, now) {
+        tracing::warn!("weekly report postponed: {error:#}");
+    }
     let outbound = &site.config.outbound;
     let mut transport = transport::from_config(outbound)?;
     report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;
@@ -136,11 +140,12 @@ fn jobs(rules: &Rules, ticket: &Ticket) -> Vec<Job> {
         }
         Status::New | Status::Open => {
             if let Some(due) = ticket.due {
-                jobs.push(job("escalation", "due".into(), due, Vec::new(), Notice::Escalation, |report| &mut report.escalations));
+                // Keyed by the due date, so that a new one (after a hold, a new priority) fires again.
+                jobs.push(job("escalation", format_time(due), due, Vec::new(), Notice::Escalation, |report| &mut report.escalations));
                 let span = due - ticket.created;
                 for threshold in &rules.reminder_thresholds {
                     let at = ticket.created + Duration::milliseconds((span.num_milliseconds() as f64 * threshold) as i64);
-                    jobs.push(Job { until: Some(due), ..job("reminder", threshold.to_string(), at, Vec::new(), Notice::Reminder, |report| &mut report.reminders) });
+                    jobs.push(Job { until: Some(due), ..job("reminder", format!("{threshold} of {}", format_time(due)), at, Vec::new(), Notice::Reminder, |report| &mut report.reminders) });
                 }
             }
             if let Some(nag_after) = queue.and_then(|queue| queue.nag_after) {

@@ -428,7 +428,9 @@ async fn spool_batch(
 }
 
 /// Marks stored messages: `\Flagged` on the oversized ones, then the configured flag,
-/// or a move to `move_to` (MOVE, else COPY + `\Deleted` + expunge).
+/// or a move to `move_to` (MOVE, else COPY + `\Deleted` + UID EXPUNGE; without UIDPLUS
+/// the copies are left flagged: a plain EXPUNGE would also remove what other clients
+/// marked `\Deleted`).
 async fn acknowledge(connection: &mut Connection, config: &ImapConfig, mailbox: &str, uids: &[u32], oversized: &[u32]) -> anyhow::Result<()> {
     let timeout = connection.timeout;
     let account = config.account();
@@ -460,11 +462,20 @@ async fn acknowledge(connection: &mut Connection, config: &ImapConfig, mailbox: 
             if connection.has_uidplus {
                 within(timeout, || what("expunge moved messages"), async { session.uid_expunge(&set).await?.try_collect::<Vec<_>>().await }).await?;
             } else {
-                within(timeout, || what("expunge moved messages"), async { session.expunge().await?.try_collect::<Vec<_>>().await }).await?;
+                tracing::warn!("{}", without_uidplus(&account, &format!("{mailbox:?}")));
             }
         }
     }
     Ok(())
+}
+
+/// What a server without MOVE and UIDPLUS leaves behind, for the logs and `doctor`.
+pub fn without_uidplus(account: &str, mailboxes: &str) -> String {
+    format!(
+        "{account} offers neither MOVE nor UIDPLUS (UID EXPUNGE): messages copied to move_to stay in {mailboxes} \
+         flagged \\Deleted, because a plain EXPUNGE would also remove what other clients deleted; expunge them \
+         with a mail client, or set a flag instead of move_to"
+    )
 }
 
 /// How an IDLE wait ended.

@@ -91,6 +91,10 @@ pub fn write_sql(conn: &mut Connection, out: &mut impl Write) -> anyhow::Result<
         .collect::<rusqlite::Result<_>>()?;
     for (name, sql) in &tables {
         writeln!(out, "{sql};")?;
+        // A vocabulary table is a read-only view of its full-text index.
+        if sql.to_ascii_lowercase().contains("using fts5vocab") {
+            continue;
+        }
         let mut rows = snapshot.prepare(&format!("SELECT * FROM \"{}\"", name.replace('"', "\"\"")))?;
         let columns = rows.column_count();
         let mut rows = rows.query([])?;

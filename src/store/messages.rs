@@ -141,11 +141,88 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
     Ok(())
 }
 
+/// The note (the sender's new words) of a stored message.
+pub fn note(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT note FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+}
+
+/// Keeps the decision record (compact JSON) with the inbound message it is about.
+pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE messages SET decision = ?2 WHERE id = ?1")?.execute(params![id.0, decision_json])?;
+    Ok(())
+}
+
+/// An inbound message as `reqmail trace` introduces it.
+#[derive(Debug, Clone)]
+pub struct Traced {
+    pub id: SpoolId,
+    pub message_id: Option<String>,
+    pub from_address: Option<String>,
+    pub subject: Option<String>,
+    pub received: String,
+    pub state: String,
+    pub ticket: Option<TicketId>,
+    /// `None` for messages processed before decisions were kept, or still spooled.
+    pub decision_json: Option<String>,
+}
+
+/// Which inbound message to trace.
+#[derive(Debug, Clone)]
+pub enum TraceTarget {
+    Spool(SpoolId),
+    MessageId(String),
+    /// The ticket's latest inbound message.
+    Ticket(TicketId),
+}
+
+pub fn traced(conn: &Connection, target: &TraceTarget) -> rusqlite::Result<Option<Traced>> {
+    const COLUMNS: &str = "id, message_id, from_address, subject, received, state, ticket, decision";
+    let (sql, key): (String, rusqlite::types::Value) = match target {
+        TraceTarget::Spool(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?1 AND direction = 'in'"), id.0.into()),
+        TraceTarget::MessageId(message_id) => (
+            format!("SELECT {COLUMNS} FROM messages WHERE message_id = ?1 AND direction = 'in' ORDER BY id DESC LIMIT 1"),
+            message_id.clone().into(),
+        ),
+        TraceTarget::Ticket(ticket) => (
+            format!("SELECT {COLUMNS} FROM messages WHERE ticket = ?1 AND direction = 'in' ORDER BY id DESC LIMIT 1"),
+            ticket.0.into(),
+        ),
+    };
+    conn.prepare(&sql)?
+        .query_row([key], |row| {
+            Ok(Traced {
+                id: SpoolId(row.get(0)?),
+                message_id: row.get(1)?,
+                from_address: row.get(2)?,
+                subject: row.get(3)?,
+                received: row.get(4)?,
+                state: row.get(5)?,
+                ticket: row.get::<_, Option<i64>>(6)?.map(TicketId),
+                decision_json: row.get(7)?,
+            })
+        })
+        .optional()
+}
+
 /// The ticket a stored message (ours or theirs) belongs to.
 pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> rusqlite::Result<Option<TicketId>> {
     conn.prepare_cached("SELECT ticket FROM messages WHERE message_id = ?1 AND ticket IS NOT NULL ORDER BY id LIMIT 1")?
         .query_row([message_id], |row| Ok(TicketId(row.get(0)?)))
         .optional()
+}
+
+/// Our letters on `ticket` to any address of the person who has `reader`, newest first
+/// (at most `limit`): their row and Message-ID.
+pub fn letters_to_reader(conn: &Connection, ticket: TicketId, reader: &str, limit: i64) -> rusqlite::Result<Vec<(SpoolId, String)>> {
+    conn.prepare_cached(
+        "SELECT id, message_id FROM messages
+         WHERE direction = 'out' AND ticket = ?1
+           AND lower(recipient) IN (SELECT ?2 UNION SELECT mine.address FROM addresses AS given
+                                    JOIN addresses AS mine ON mine.person = given.person WHERE given.address = ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )?
+    .query_map(params![ticket.0, reader.to_lowercase(), limit], |row| Ok((SpoolId(row.get(0)?), row.get(1)?)))?
+    .collect()
 }
 
 /// Stores one composed outgoing message.

@@ -7,17 +7,22 @@
 pub mod blobs;
 pub mod dump;
 pub mod fetch_health;
+pub mod hosts;
 pub mod imap;
 pub mod imports;
+pub mod monitors;
 pub mod messages;
 pub mod outbox;
 pub mod people;
 pub mod quarantine;
 pub mod retention;
 pub mod ratelimit;
+pub mod report;
+pub mod search;
 pub mod tickets;
 pub mod tutorial;
 pub mod undeliverable;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -35,7 +40,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_outbox_claims.sql")),
     M::up(include_str!("migrations/0006_operations.sql")),
     M::up(include_str!("migrations/0007_oauth_fetch_health.sql")),
-    M::up(include_str!("migrations/0010_performance.sql")),
+    M::up(include_str!("migrations/0008_reports_search.sql")),
+    M::up(include_str!("migrations/0009_decisions.sql")),
+    M::up(include_str!("migrations/0010_ticket_links.sql")),
+    M::up(include_str!("migrations/0011_webhooks.sql")),
+    M::up(include_str!("migrations/0012_performance.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
@@ -69,9 +78,8 @@ impl Store {
         // journal_mode answers with a row, so it is read, not executed. Switching a new
         // file to WAL can meet another process doing the same: retry while busy.
         retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))?))?;
-        // The cache grows only as pages are read; a batch pass over a large database reads
-        // the same index pages again and again, and 2 MiB (the default) keeps few of them.
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;")?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")?;
+        cache_for_batches(&conn)?;
         // Every query is prepared once per connection (the default cache of 16 thrashes).
         conn.set_prepared_statement_cache_capacity(256);
         // A short-lived `ingest` would otherwise checkpoint (and fsync) at every exit;
@@ -225,6 +233,47 @@ pub fn can_write(conn: &Connection) -> rusqlite::Result<()> {
 /// next `Store::open` switches it back.
 pub fn as_single_file(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+}
+
+/// The page cache of a batch pass, in KiB.
+const BATCH_CACHE_KIB: i64 = 64 << 10;
+/// The page cache while a large message is stored or processed, in KiB.
+const LARGE_MESSAGE_CACHE_KIB: i64 = 4 << 10;
+/// A message above this many bytes is large.
+pub const LARGE_MESSAGE_BYTES: usize = 1 << 20;
+
+/// The pages of a large message are read once; kept in a batch-sized cache they would
+/// add up to the cache's size to what the message costs in memory. Until
+/// [`cache_for_batches`], the cache stays small (and gives back what it held).
+pub fn cache_for_message(conn: &Connection, size: usize) -> rusqlite::Result<()> {
+    if size > LARGE_MESSAGE_BYTES {
+        conn.pragma_update(None, "cache_size", -LARGE_MESSAGE_CACHE_KIB)?;
+    }
+    Ok(())
+}
+
+/// The cache grows only as pages are read; a batch pass over a large database reads the
+/// same index pages again and again, and 2 MiB (the default) keeps few of them.
+pub fn cache_for_batches(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", -BATCH_CACHE_KIB)
+}
+
+/// Fills the zeroblob that row `rowid` of `table` holds in `column` with `bytes`.
+/// Bound as a parameter, a blob is copied by SQLite before it is written; through the
+/// incremental blob I/O it goes from our one copy into the pages.
+pub fn write_blob(conn: &Connection, table: &str, column: &str, rowid: i64, bytes: &[u8]) -> rusqlite::Result<()> {
+    let mut blob = conn.blob_open(rusqlite::MAIN_DB, table, column, rowid, false)?;
+    blob.write_at(bytes, 0)?;
+    Ok(())
+}
+
+/// The blob in `column` of row `rowid` of `table`, read into one buffer of its size
+/// (a selected blob is first materialised by SQLite, then copied).
+pub fn read_blob(conn: &Connection, table: &str, column: &str, rowid: i64) -> rusqlite::Result<Vec<u8>> {
+    let blob = conn.blob_open(rusqlite::MAIN_DB, table, column, rowid, true)?;
+    let mut bytes = vec![0; blob.len()];
+    blob.read_at_exact(&mut bytes, 0)?;
+    Ok(bytes)
 }
 
 pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {

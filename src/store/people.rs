@@ -29,6 +29,23 @@ pub fn find_by_address(conn: &Connection, address: &str) -> rusqlite::Result<Opt
     .optional()
 }
 
+/// Every address of the person who has `address` (primary first), or `address` alone when
+/// nobody has it.
+pub fn addresses_of(conn: &Connection, address: &str) -> rusqlite::Result<Vec<String>> {
+    let address = address.to_lowercase();
+    let mut addresses: Vec<String> = conn
+        .prepare_cached(
+            "SELECT mine.address FROM addresses AS given JOIN addresses AS mine ON mine.person = given.person
+             WHERE given.address = ?1 ORDER BY mine.is_primary DESC, mine.address",
+        )?
+        .query_map([&address], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if addresses.is_empty() {
+        addresses.push(address);
+    }
+    Ok(addresses)
+}
+
 /// Adds a person with one primary address.
 pub fn create(
     conn: &Connection,

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection};
 
 use crate::clock::format_time;
 use crate::config::LimitsConfig;
-use crate::ticket::TicketId;
+use crate::ticket::{SpoolId, TicketId};
 
 /// Admits one automatic letter to `address` about `ticket` and records it, or says why
 /// not (undeliverable address, or a window is full). Runs in the caller's transaction.
@@ -16,8 +16,7 @@ pub fn admit(conn: &Connection, limits: &LimitsConfig, address: &str, ticket: Op
     if let Some(until) = crate::store::undeliverable::blocked_until(conn, &address, now)? {
         return Ok(Err(format!("no mail to {address}: it bounced permanently; undeliverable until {until}")));
     }
-    let window = Duration::seconds(limits.auto_mail_window_seconds.min(i64::MAX as u64 / 1000) as i64);
-    let since = format_time(now - window);
+    let since = format_time(now - window(limits));
     let pruned = conn.prepare_cached("DELETE FROM auto_mail WHERE at <= ?1")?.execute([&since])?;
     let count = |sql: &str, ticket: Option<i64>| -> rusqlite::Result<i64> {
         conn.prepare_cached(sql)?.query_row(params![address, ticket], |row| row.get(0))
@@ -53,6 +52,42 @@ pub fn admit(conn: &Connection, limits: &LimitsConfig, address: &str, ticket: Op
         )));
     }
     Ok(Ok(()))
+}
+
+/// Whether `address` was sent automatic mail within the window and, after one of our
+/// letters, has written `subject` and `note` before, to a ticket it was mailed about: a
+/// responder answering our letters with the same mail (a person sending their request
+/// again wrote the first copy before we mailed them). `message` (the mail being
+/// processed) does not count.
+pub fn repeats_itself_after_our_mail(
+    conn: &Connection,
+    limits: &LimitsConfig,
+    address: &str,
+    subject: &str,
+    note: &str,
+    message: Option<SpoolId>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "WITH mailed AS (SELECT ticket FROM auto_mail WHERE address = ?1 AND at > ?4)
+         SELECT EXISTS (SELECT 1 FROM messages earlier WHERE earlier.direction = 'in' AND earlier.id IS NOT ?3
+             AND earlier.note = ?2 AND earlier.subject = ?5 AND earlier.ticket IN mailed
+             AND EXISTS (SELECT 1 FROM messages ours WHERE ours.direction = 'out' AND ours.ticket IN mailed
+                 AND lower(ours.recipient) = ?1 AND ours.id < earlier.id))",
+    )?
+    .query_row(params![address.to_lowercase(), note, message.map(|message| message.0), format_time(now - window(limits)), subject], |row| {
+        row.get(0)
+    })
+}
+
+/// Whether `address` was sent automatic mail within the window.
+pub fn mailed_recently(conn: &Connection, limits: &LimitsConfig, address: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM auto_mail WHERE address = ?1 AND at > ?2)")?
+        .query_row(params![address.to_lowercase(), format_time(now - window(limits))], |row| row.get(0))
+}
+
+fn window(limits: &LimitsConfig) -> Duration {
+    Duration::seconds(limits.auto_mail_window_seconds.min(i64::MAX as u64 / 1000) as i64)
 }
 
 /// The settings row that holds how many rows `auto_mail` has.

@@ -187,7 +187,7 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
     tx.execute("DELETE FROM attachments WHERE message IN (SELECT key FROM forget_messages)", [])?;
     tx.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob FROM attachments)", [])?;
     let messages = tx.execute(
-        "UPDATE messages SET raw = X'', raw_zstd = 0, size = 0, note = ?1, subject = ?1, message_id = NULL,
+        "UPDATE messages SET raw = X'', raw_zstd = 0, size = 0, note = ?1, decision = NULL, subject = ?1, message_id = NULL,
                 from_address = CASE WHEN from_address IS NULL THEN NULL ELSE ?2 END,
                 recipient = CASE WHEN lower(recipient) IN (SELECT address FROM forget_addresses) THEN ?2 ELSE recipient END
           WHERE id IN (SELECT key FROM forget_messages)",
@@ -206,6 +206,14 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
             "UPDATE history SET actor = replace(actor, ?1, ?2), detail = replace(detail, ?1, ?2)
               WHERE instr(lower(actor), lower(?1)) > 0 OR instr(lower(detail), lower(?1)) > 0",
             params![mention, placeholder],
+        )?;
+    }
+
+    // The decision records of other messages name them as a reader or a Cc.
+    for known in &addresses {
+        tx.execute(
+            "UPDATE messages SET decision = replace(decision, ?1, ?2) WHERE instr(lower(decision), lower(?1)) > 0",
+            params![known, placeholder],
         )?;
     }
 

@@ -93,6 +93,23 @@ pub fn add_history(
 
 /// Makes the history entry just added on this connection one that only agents and
 /// admins see.
+/// The sender and note of inbound `message` on `ticket` while its note is held back.
+pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT m.from_address, m.note FROM history h JOIN messages m ON m.id = h.message
+         WHERE h.ticket = ?1 AND h.message = ?2 AND h.action = 'held-note' AND h.internal = 1",
+    )?
+    .query_row(params![ticket.0, message.0], |row| Ok((row.get::<_, Option<String>>(0)?.unwrap_or_default(), row.get::<_, Option<String>>(1)?.unwrap_or_default())))
+    .optional()
+}
+
+/// Makes the held-back note of `message` on `ticket` visible to everyone on the ticket.
+pub fn publish_held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE history SET internal = 0 WHERE ticket = ?1 AND message = ?2 AND action = 'held-note'")?
+        .execute(params![ticket.0, message.0])?;
+    Ok(())
+}
+
 pub fn mark_last_history_internal(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE history SET internal = 1 WHERE id = last_insert_rowid()")?.execute([])?;
     Ok(())
@@ -159,64 +176,146 @@ pub fn get(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<Ticke
     }
 }
 
-/// Which tickets `list` returns.
+/// Which tickets `list` returns, and in which order. Each filter given adds one
+/// condition on an indexed column; filters not given add nothing.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
     pub status: Option<Status>,
+    /// Only tickets that still take work: new, open, hold (ignored when `status` is given).
+    pub active: bool,
     pub queue: Option<String>,
     pub requester: Option<String>,
     pub owner: Option<String>,
+    pub host: Option<String>,
+    /// A category path as stored; matches it and everything below it.
+    pub category: Option<String>,
+    /// Only new and open tickets whose SLA due date is before this time.
+    pub late_at: Option<DateTime<Utc>>,
+    pub order: TicketOrder,
+    /// Keeps the first tickets in `order`.
     pub limit: Option<i64>,
 }
 
-pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ticket>> {
-    let mut tickets = Vec::new();
-    for_each(conn, filter, |ticket| {
-        tickets.push(ticket);
-        Ok::<_, rusqlite::Error>(())
-    })?;
-    Ok(tickets)
+/// How `list` orders tickets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TicketOrder {
+    /// By number, oldest first (exports, scripts).
+    #[default]
+    Number,
+    /// By SLA due date, the latest-overdue first; tickets without a due date last.
+    Due,
+    /// Most urgent priority first, then by due date.
+    Priority,
+    /// Newest first.
+    Created,
+    /// Most recently changed first.
+    Updated,
 }
 
-/// Hands the tickets `filter` selects to `each`, in number order, one at a time: a
-/// listing of a million tickets holds one of them in memory.
-pub fn for_each<E: From<rusqlite::Error>>(conn: &Connection, filter: &TicketFilter, mut each: impl FnMut(Ticket) -> Result<(), E>) -> Result<(), E> {
-    let (sql, values) = list_query(filter);
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
-    while let Some(row) = rows.next()? {
-        let mut ticket = ticket_from_row(row)?;
-        ticket.cc = cc_addresses(conn, ticket.number)?;
-        each(ticket)?;
+impl TicketOrder {
+    fn sql(self) -> &'static str {
+        match self {
+            TicketOrder::Number => "t.number",
+            TicketOrder::Due => "t.due IS NULL, t.due, t.number",
+            TicketOrder::Priority => {
+                "CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, t.due IS NULL, t.due, t.number"
+            }
+            TicketOrder::Created => "t.created DESC, t.number DESC",
+            TicketOrder::Updated => "t.updated DESC, t.number DESC",
+        }
     }
-    Ok(())
+}
+
+pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ticket>> {
+    let (sql, values) = list_query(filter);
+    let mut tickets: Vec<Ticket> =
+        conn.prepare(&sql)?.query_map(rusqlite::params_from_iter(values), ticket_from_row)?.collect::<rusqlite::Result<_>>()?;
+    for ticket in &mut tickets {
+        ticket.cc = cc_addresses(conn, ticket.number)?;
+    }
+    Ok(tickets)
 }
 
 /// The SELECT of a listing and its parameters. Only the filters given become terms:
 /// `(?1 IS NULL OR status = ?1)` would keep SQLite from using the index on status, and
 /// the listing would read every ticket.
 fn list_query(filter: &TicketFilter) -> (String, Vec<Value>) {
-    let mut terms = Vec::new();
-    let mut values = Vec::new();
-    let mut term = |values: &mut Vec<Value>, value: Value, condition: &str| {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    fn bind(values: &mut Vec<Value>, value: Value) -> String {
         values.push(value);
-        terms.push(condition.replace('?', &format!("?{}", values.len())));
-    };
+        format!("?{}", values.len())
+    }
     if let Some(status) = filter.status {
-        term(&mut values, Value::Text(status.as_str().into()), "t.status = ?");
+        let status = bind(&mut values, Value::Text(status.as_str().into()));
+        conditions.push(format!("t.status = {status}"));
+    } else if filter.late_at.is_some() {
+        conditions.push("t.status IN ('new', 'open')".into());
+    } else if filter.active {
+        conditions.push("t.status IN ('new', 'open', 'hold')".into());
     }
     if let Some(queue) = &filter.queue {
-        term(&mut values, Value::Text(queue.clone()), "t.queue = ?");
+        let queue = bind(&mut values, Value::Text(queue.clone()));
+        conditions.push(format!("t.queue = {queue}"));
     }
     if let Some(requester) = &filter.requester {
-        term(&mut values, Value::Text(requester.clone()), "t.requester = (SELECT person FROM addresses WHERE address = lower(?))");
+        let requester = bind(&mut values, Value::Text(requester.to_lowercase()));
+        conditions.push(format!("t.requester = (SELECT person FROM addresses WHERE address = {requester})"));
     }
     if let Some(owner) = &filter.owner {
-        term(&mut values, Value::Text(owner.clone()), "t.owner = (SELECT person FROM addresses WHERE address = lower(?))");
+        let owner = bind(&mut values, Value::Text(owner.to_lowercase()));
+        conditions.push(format!("t.owner = (SELECT person FROM addresses WHERE address = {owner})"));
     }
-    let filters = if terms.is_empty() { String::new() } else { format!("WHERE {}", terms.join(" AND ")) };
-    values.push(Value::Integer(filter.limit.unwrap_or(-1)));
-    (format!("SELECT {TICKET_COLUMNS} FROM tickets t {filters} ORDER BY t.number LIMIT ?{}", values.len()), values)
+    if let Some(host) = &filter.host {
+        let host = bind(&mut values, Value::Text(host.clone()));
+        conditions.push(format!("t.host = {host}"));
+    }
+    if let Some(category) = &filter.category {
+        // The subtree as a range, so an index on category serves it: every path below
+        // "a / b" starts with "a / b / ", and ' 0' sorts right after ' /'.
+        let exact = bind(&mut values, Value::Text(category.clone()));
+        let below = bind(&mut values, Value::Text(format!("{category} / ")));
+        let beyond = bind(&mut values, Value::Text(format!("{category} 0")));
+        conditions.push(format!("(t.category = {exact} OR (t.category >= {below} AND t.category < {beyond}))"));
+    }
+    if let Some(late_at) = filter.late_at {
+        let late_at = bind(&mut values, Value::Text(format_time(late_at)));
+        conditions.push(format!("t.due < {late_at}"));
+    }
+    let limit = bind(&mut values, Value::Integer(filter.limit.unwrap_or(-1)));
+    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    (format!("SELECT {TICKET_COLUMNS} FROM tickets t {where_clause} ORDER BY {} LIMIT {limit}", filter.order.sql()), values)
+}
+
+/// Links two tickets (a split); linking them again changes nothing.
+pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
+    Ok(())
+}
+
+/// One history entry: its ticket, the entry, and the message it came with.
+pub fn history_entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<(TicketId, HistoryEvent, Option<SpoolId>)>> {
+    conn.prepare_cached("SELECT id, at, actor, action, detail, ticket, message FROM history WHERE id = ?1")?
+        .query_row([id], |row| Ok((TicketId(row.get(5)?), history_from_row(row)?, row.get::<_, Option<i64>>(6)?.map(SpoolId))))
+        .optional()
+}
+
+/// The tickets this one is linked with: the one it follows up or was merged into,
+/// those that follow it up or were merged into it, and those split from or into it; by number.
+pub fn links(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<TicketId>> {
+    let mut linked: Vec<TicketId> = conn
+        .prepare_cached(
+            "SELECT follow_up_of FROM tickets WHERE number = ?1 AND follow_up_of IS NOT NULL
+             UNION SELECT merged_into FROM tickets WHERE number = ?1 AND merged_into IS NOT NULL
+             UNION SELECT number FROM tickets WHERE follow_up_of = ?1
+             UNION SELECT number FROM tickets WHERE merged_into = ?1
+             UNION SELECT high FROM ticket_links WHERE low = ?1
+             UNION SELECT low FROM ticket_links WHERE high = ?1",
+        )?
+        .query_map([ticket.0], |row| row.get(0).map(TicketId))?
+        .collect::<rusqlite::Result<_>>()?;
+    linked.sort();
+    Ok(linked)
 }
 
 pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<String>> {
@@ -229,17 +328,42 @@ pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec
     .collect()
 }
 
+/// A `history` row selected as `id, at, actor, action, detail`.
+fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
+    Ok(HistoryEvent {
+        id: row.get(0)?,
+        at: row.get::<_, String>(1).map(|text| parse_time(&text).unwrap_or_default())?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        detail: row.get(4)?,
+    })
+}
+
 pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<HistoryEvent>> {
-    conn.prepare_cached("SELECT at, actor, action, detail FROM history WHERE ticket = ?1 ORDER BY id")?
-        .query_map([ticket.0], |row| {
-            Ok(HistoryEvent {
-                at: row.get::<_, String>(0).map(|text| parse_time(&text).unwrap_or_default())?,
-                actor: row.get(1)?,
-                action: row.get(2)?,
-                detail: row.get(3)?,
-            })
-        })?
+    conn.prepare_cached("SELECT id, at, actor, action, detail FROM history WHERE ticket = ?1 ORDER BY id")?
+        .query_map([ticket.0], history_from_row)?
         .collect()
+}
+
+/// What the requester first wrote: the note of the ticket's first inbound message.
+pub fn first_request(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT note FROM messages WHERE ticket = ?1 AND direction = 'in' ORDER BY id LIMIT 1")?
+        .query_row([ticket.0], |row| row.get::<_, Option<String>>(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// The latest `count` comments and notes (internal ones too), oldest first.
+pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> rusqlite::Result<Vec<HistoryEvent>> {
+    let mut comments: Vec<HistoryEvent> = conn
+        .prepare_cached(
+            "SELECT id, at, actor, action, detail FROM history
+             WHERE ticket = ?1 AND action IN ('comment', 'internal-note') ORDER BY id DESC LIMIT ?2",
+        )?
+        .query_map(params![ticket.0, count], history_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    comments.reverse();
+    Ok(comments)
 }
 
 /// The Message-IDs for References of mail about a ticket: the thread's first message
@@ -440,6 +564,7 @@ mod tests {
                 requester: if mask & 4 != 0 { some("ann@example.org") } else { None },
                 owner: if mask & 8 != 0 { some("bob@example.com") } else { None },
                 limit: Some(50),
+                ..TicketFilter::default()
             };
             let (sql, values) = list_query(&filter);
             // The top-level steps: the address look-ups per row sort a person's few addresses.

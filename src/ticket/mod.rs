@@ -151,11 +151,45 @@ impl ApprovalStage {
     }
 }
 
+/// How long until `due` as a person reads it at a glance: "3d 4h", "2h 05m", "12m",
+/// or "over 1d 2h" once it has passed.
+pub fn time_left(due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (due - now).num_minutes();
+    let magnitude = minutes.unsigned_abs();
+    let (days, hours, rest) = (magnitude / (24 * 60), magnitude / 60 % 24, magnitude % 60);
+    let span = if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {rest:02}m")
+    } else {
+        format!("{rest}m")
+    };
+    if due < now { format!("over {span}") } else { span }
+}
+
 /// One entry of a ticket's append-only history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEvent {
+    /// The entry's number, unique across all tickets (`ticket split N ENTRY` names it).
+    pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
     pub detail: String,
+}
+
+#[cfg(test)]
+mod time_left_tests {
+    use crate::ticket::time_left;
+    use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn reads_at_a_glance() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        assert_eq!(time_left(now + Duration::minutes(12), now), "12m");
+        assert_eq!(time_left(now + Duration::minutes(125), now), "2h 05m");
+        assert_eq!(time_left(now + Duration::hours(76), now), "3d 4h");
+        assert_eq!(time_left(now - Duration::hours(26), now), "over 1d 2h");
+        assert_eq!(time_left(now, now), "0m");
+    }
 }

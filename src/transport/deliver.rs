@@ -151,7 +151,8 @@ enum Outcome {
     Handed(Result<(), super::TransportError>),
 }
 
-fn backoff(config: &OutboundConfig, attempts: u32) -> Duration {
+/// How long to wait after the `attempts`-th failure; webhooks wait the same.
+pub fn backoff(config: &OutboundConfig, attempts: u32) -> Duration {
     let seconds = config.retry_initial_seconds.saturating_mul(1u64 << attempts.min(20)).min(config.retry_max_seconds);
     Duration::seconds(seconds as i64)
 }

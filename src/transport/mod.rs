@@ -1,11 +1,12 @@
 //! Step 10: mail leaves. One [`Transport`] trait with a Maildir, an SMTP and a sendmail
 //! backend; `deliver` takes due outbox rows, hands them over, and records the result.
-//! Only this module speaks SMTP.
+//! `webhook` POSTs the queued webhook events. Only this module speaks SMTP.
 
 pub mod deliver;
 pub mod maildir;
 pub mod sendmail;
 pub mod smtp;
+pub mod webhook;
 
 use crate::config::{OutboundConfig, TransportKind};
 use crate::store::outbox::Letter;

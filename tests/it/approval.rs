@@ -105,7 +105,7 @@ fn resolve_no_resolve_yes() {
     assert!(to_owner[0].body().contains("thick paper"), "{}", to_owner[0].body());
     desk.clear_outbox();
     desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re: [REQ #1]", "Status: resolved\n\nNew roller.", "b2")).ok();
-    let second = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes")).expect("second resolution mail");
+    let second = desk.outbox().into_iter().find(|mail| mail.to() == "carol@example.org" && mail.body().contains("[ ] Yes")).expect("second resolution mail");
     desk.ingest(&reply(&second, "[X] Yes, it is solved", "outlook", "r2")).ok();
     assert_eq!(status(&desk), "closed");
 }
@@ -304,8 +304,13 @@ fn survey_after_closing_and_its_answer_is_stored() {
     desk.now = Some("2026-11-23T10:00:00Z".into());
     desk.run(&["tick"]).ok();
     let survey = desk.outbox().into_iter().find(|mail| mail.body().contains("How satisfied")).expect("survey");
+    desk.run(&["person", "add", "dan@example.org", "--role", "customer"]).ok();
+    desk.sql("INSERT INTO ticket_cc (ticket, person) SELECT 1, person FROM addresses WHERE address = 'dan@example.org'");
+    desk.clear_outbox();
     desk.ingest(&reply(&survey, "[ ] 1\n[ ] 2\n[ ] 3\n[X] 4\n[ ] 5", "gmail", "s1")).ok();
     assert_eq!(status(&desk), "closed", "an answer to the survey does not reopen");
+    let told: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    assert!(!told.contains(&"dan@example.org".to_string()), "a survey answer is not forwarded to Cc'd customers: {told:?}");
     assert_eq!(desk.sql("SELECT rating FROM surveys WHERE ticket = 1")[0][0], 4);
     let report = desk.run(&["report", "surveys", "--json"]).ok().json();
     assert_eq!(report["answers"], 1);
@@ -344,4 +349,94 @@ fn escalated_ticket_asks_the_supervisor_first() {
     let boxes: Vec<Mail> = desk.outbox().into_iter().filter(|mail| mail.body().contains("[ ] Yes")).collect();
     assert_eq!(boxes.len(), 1);
     assert_eq!(boxes[0].to(), "chief@example.com");
+}
+
+/// Ticket 1 resolved by Bob with `note`; returns the resolution mail.
+fn resolved_with_note(desk: &Desk, note: &str) -> Mail {
+    desk.ingest(&mail("Carol <carol@example.org>", "help@example.com", "Printer jammed", "It jams.", "c1")).ok();
+    desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re: [REQ #1]", &format!("Status: resolved\n\n{note}"), "b1")).ok();
+    let resolution = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes, it is solved")).expect("resolution mail");
+    desk.clear_outbox();
+    resolution
+}
+
+#[test]
+fn outlook_thank_you_above_a_note_that_says_does_not_work_does_not_reopen() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_with_note(&desk, "The old driver does not work with the new firmware, so I installed version 5.2.");
+    assert!(resolution.body().contains("does not work"), "{}", resolution.body());
+    desk.ingest(&reply(&resolution, "Thank you!", "outlook", "r1")).ok();
+    assert_eq!(status(&desk), "resolved", "the quoted resolution is not the customer's answer");
+    assert!(desk.outbox().iter().any(|mail| mail.body().contains("exactly one box")), "she is asked to mark a box");
+}
+
+#[test]
+fn works_now_with_a_past_denial_does_not_reopen() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    let resolution = resolved_ticket(&desk, "general");
+    desk.ingest(&reply(&resolution, "Works now, thanks! Before your fix it doesn't work at all.", "gmail", "r1")).ok();
+    assert_eq!(status(&desk), "resolved");
+    desk.ingest(&reply(&resolution, "Sorry, it still doesn't work after the restart.", "gmail", "r2")).ok();
+    assert_eq!(status(&desk), "open", "a denial in the present tense still reopens");
+}
+
+/// Carol's HTML-only reply to `resolution` with `html` as the body.
+fn html_reply(resolution: &Mail, id: &str, html: &str) -> Vec<u8> {
+    format!(
+        "From: Carol <carol@example.org>\r\nTo: help+1@example.com\r\nSubject: RE: {}\r\nMessage-ID: <{id}@test>\r\nIn-Reply-To: <{}>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}",
+        resolution.subject(),
+        resolution.message_id()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn html_only_marks_from_outlook_owa_and_apple_mail() {
+    let outlook_desktop = r#"<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><meta name=Generator content="Microsoft Word 15 (filtered medium)"></head><body lang=EN-US><div class=WordSection1><p class=MsoNormal>Done, see below.<o:p></o:p></p><p class=MsoNormal><o:p>&nbsp;</o:p></p><div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in'><p class=MsoNormal><b>From:</b> Help Desk &lt;help@example.com&gt; <br><b>Sent:</b> Monday, November 23, 2026 10:00 AM<br><b>To:</b> Carol<br><b>Subject:</b> [REQ #1] Printer jammed<o:p></o:p></p></div><p class=MsoNormal>Is your problem solved? Mark one box with an X and reply to this message:<o:p></o:p></p><p class=MsoNormal>&nbsp; [<span style='color:red'>X</span>] Yes, it is solved - close the request<o:p></o:p></p><p class=MsoNormal>&nbsp; [ ] No, it is not solved - reopen the request<o:p></o:p></p></div></body></html>"#;
+    let owa = r##"<html><head><style type="text/css" style="display:none;"> P {margin-top:0;margin-bottom:0;} </style></head><body dir="ltr"><div style="font-family: Calibri, Arial, Helvetica, sans-serif; font-size: 12pt; color: rgb(0, 0, 0);">See my mark.</div><hr style="display:inline-block;width:98%" tabindex="-1"><div id="divRplyFwdMsg" dir="ltr"><font face="Calibri, sans-serif" style="font-size:11pt" color="#000000"><b>From:</b> Help Desk &lt;help@example.com&gt;<br><b>Sent:</b> Monday, November 23, 2026 10:00<br><b>To:</b> Carol<br><b>Subject:</b> [REQ #1] Printer jammed</font><div>&nbsp;</div></div><div><div>Is your problem solved?<br><br>&nbsp; ☒ Yes, it is solved - close the request<br>&nbsp; [ ] No, it is not solved - reopen the request<br></div></div></body></html>"##;
+    let apple_mail = r#"<html><head><meta http-equiv="content-type" content="text/html; charset=utf-8"></head><body style="word-wrap: break-word; -webkit-nbsp-mode: space; line-break: after-white-space;"><div><br></div><div><br><blockquote type="cite"><div>On 23 Nov 2026, at 10:00, Help Desk &lt;help@example.com&gt; wrote:</div><br><div><div>Is your problem solved? Mark one box with an X and reply to this message:<br><br>&nbsp; [✔︎] Yes, it is solved - close the request<br>&nbsp; [ ] No, it is not solved - reopen the request<br></div></div></blockquote></div><br></body></html>"#;
+    for (client, html, expected) in [("outlook desktop", outlook_desktop, "closed"), ("owa", owa, "closed"), ("apple mail", apple_mail, "closed")] {
+        let desk = desk_at("2026-11-23T09:00:00Z");
+        let resolution = resolved_ticket(&desk, "general");
+        desk.ingest(&html_reply(&resolution, "h1", html)).ok();
+        assert_eq!(status(&desk), expected, "{client}");
+    }
+}
+
+#[test]
+fn a_person_is_all_of_their_addresses() {
+    let mut desk = Desk::with_config(&SITE.replace("trust_from_header = true", "trust_from_header = false"));
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    desk.ingest(&mail("Carol <carol@example.org>", "help@example.com", "Printer jammed", "It jams.", "c1")).ok();
+    desk.run(&["person", "set", "carol@example.org", "--add-address", "carol@home.example"]).ok();
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "carol@example.org").expect("receipt");
+    desk.clear_outbox();
+    // From her second address, answering the letter sent to the first, she is Carol: her
+    // token holds and her own words are not mailed back to her first address.
+    let from_home = String::from_utf8(reply(&receipt, "It also jams on A5 paper.", "gmail", "h1")).unwrap().replace("carol@example.org", "carol@home.example");
+    desk.ingest(from_home.as_bytes()).ok();
+    let note = desk.ticket(1)["history"].as_array().unwrap().iter().find(|event| event["detail"].as_str().unwrap_or("").contains("A5 paper")).cloned().expect("the note");
+    assert_eq!(note["actor"], "carol@home.example", "verified, not flagged: {note}");
+    assert!(desk.outbox().iter().any(|mail| mail.to() == "lead@example.com" && mail.body().contains("A5 paper")), "the watcher is told");
+    assert!(desk.outbox().iter().all(|mail| mail.to() != "carol@example.org"), "no copy of her own words to her first address");
+    // Her approval from the second address counts.
+    desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
+    let resolution = desk.outbox().into_iter().find(|mail| mail.body().contains("[ ] Yes")).expect("resolution");
+    assert_eq!(resolution.to(), "carol@example.org");
+    let approval = String::from_utf8(reply(&resolution, "yes", "marked-in-quote", "h2")).unwrap().replace("carol@example.org", "carol@home.example");
+    desk.ingest(approval.as_bytes()).ok();
+    assert_eq!(status(&desk), "closed");
+}
+
+#[test]
+fn an_agent_writing_from_a_second_address_keeps_their_authority() {
+    let desk = desk_at("2026-11-23T09:00:00Z");
+    desk.ingest(&mail("Carol <carol@example.org>", "help@example.com", "Printer jammed", "It jams.", "c1")).ok();
+    desk.run(&["person", "set", "bob@example.com", "--add-address", "bob@laptop.example"]).ok();
+    desk.clear_outbox();
+    desk.ingest(&mail("Bob <bob@laptop.example>", "help+1@example.com", "Re: [REQ #1]", "Owner: me\nStatus: resolved\n\nNew roller.", "b1")).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["status"], "resolved", "{ticket}");
+    assert_eq!(ticket["owner"], "bob@example.com", "the person, by their primary address");
+    assert!(desk.outbox().iter().all(|mail| mail.to() != "bob@example.com"), "no copy of his own words");
 }

@@ -121,10 +121,16 @@ fn auto_reply_to_our_notification_is_a_note_not_a_ticket() {
 
 #[test]
 fn two_help_desks_answering_each_other_stop_within_a_few_letters() {
-    // The other desk answers every letter from a no-reply address, without any RFC 3834
-    // mark, and its requester address gets our updates: a classic mail loop.
+    // The other desk answers every letter from a no-reply address that its requester
+    // address put on Cc, without any RFC 3834 mark, and its requester address gets our
+    // updates: a classic mail loop.
     let desk = Desk::new();
     desk.ingest(&request("other0@other.example", "support@other.example", "Your order", "Hello")).ok();
+    let receipt = desk.outbox().pop().expect("a receipt");
+    let reply_to = angle_address(&receipt.header("Reply-To").unwrap());
+    desk.ingest(&reply("cc0@other.example", "support@other.example", &reply_to, &receipt.message_id(), "", "Cc: +noreply@other.example\n\nAnswers come from there.")).ok();
+    desk.clear_outbox();
+    let rows_before = desk.count("SELECT COUNT(*) FROM outbox");
     for round in 1..=15 {
         let answer = reply(
             &format!("other{round}@other.example"),
@@ -140,7 +146,7 @@ fn two_help_desks_answering_each_other_stop_within_a_few_letters() {
     assert!(letters <= 5, "{letters} letters: the per-ticket window (5) stops the loop");
     let skipped = history_actions(&desk, 1).into_iter().filter(|(action, detail)| action == "mail-skipped" && detail.contains("auto_mail_per_ticket")).count();
     assert!(skipped >= 10, "suppressed letters are noted on the ticket: {skipped}");
-    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox"), letters as i64, "no outbox row for a suppressed letter");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox") - rows_before, letters as i64, "no outbox row for a suppressed letter");
 }
 
 #[test]
@@ -157,6 +163,172 @@ fn our_mail_carries_rfc3834_marks_and_a_loop_header() {
     }
 }
 
+/// A desk whose general queue is watched by the agent lead@example.com.
+const WATCHED: &str = r#"
+[queues.general]
+watchers = ["lead@example.com"]
+
+[[people]]
+addresses = ["lead@example.com"]
+role = "agent"
+"#;
+
+#[test]
+fn ticket_trick_relay_of_a_strangers_mail_to_the_requester_is_held_for_agents() {
+    // Mallory opens a ticket as ann's colleague would, then registers at a service with
+    // the ticket's reply address: the service's confirmation mail must not reach anyone
+    // outside the desk, nor come back to the service.
+    let desk = Desk::with_config(WATCHED);
+    desk.ingest(&request("orig@example.org", "Ann <ann@example.org>", "Printer", "It is broken.")).ok();
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to().contains("ann@example.org")).expect("a receipt");
+    let (ann_reply_to, receipt_id) = (angle_address(&receipt.header("Reply-To").unwrap()), receipt.message_id());
+    desk.ingest(&reply("cc1@example.org", "ann@example.org", &ann_reply_to, &receipt_id, "", "Cc: +carol@example.org\n\nCarol too.")).ok();
+    desk.clear_outbox();
+    let confirmation = reply(
+        "confirm1@service.example",
+        "Service <noreply@service.example>",
+        "help+1@example.com",
+        "nothing@service.example",
+        "",
+        "Status: resolved\n\nYour confirmation code is 739164",
+    );
+    desk.ingest(&confirmation).ok();
+    let letters = desk.outbox();
+    let recipients: Vec<String> = letters.iter().map(|mail| angle_address(&mail.to())).collect();
+    assert_eq!(recipients, ["lead@example.com"], "only the agent hears of it");
+    let agent_letter = &letters[0];
+    assert!(agent_letter.body().contains("739164"), "agents read the note");
+    let publish_line = agent_letter.body().lines().find(|line| line.trim().starts_with("Publish: ")).expect("the letter says how to publish").trim().to_string();
+    let history = history_actions(&desk, 1);
+    assert!(history.iter().any(|(action, detail)| action == "held-note" && detail.contains("739164")), "{history:?}");
+    assert_eq!(desk.ticket(1)["status"], "new", "a stranger changes nothing");
+
+    // The agent publishes it by answering their own letter (its token makes them authentic).
+    desk.clear_outbox();
+    let agent_reply_to = angle_address(&agent_letter.header("Reply-To").unwrap());
+    desk.ingest(&reply("pub1@example.com", "lead@example.com", &agent_reply_to, &agent_letter.message_id(), "", &format!("{publish_line}\n\nThis is for you, Ann."))).ok();
+    let published: Vec<(String, String)> = desk.outbox().iter().map(|mail| (angle_address(&mail.to()), mail.body())).collect();
+    for customer in ["ann@example.org", "carol@example.org"] {
+        let (_, body) = published.iter().find(|(to, _)| to == customer).unwrap_or_else(|| panic!("{customer} gets the published note: {published:?}"));
+        assert!(body.contains("> Your confirmation code is 739164") && body.contains("noreply@service.example (unverified sender) wrote"), "{body}");
+    }
+    assert!(published.iter().all(|(to, _)| to != "noreply@service.example"), "never to the stranger");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM history WHERE action = 'held-note' AND internal = 0"), 1, "the held note is public now");
+    // Publishing twice, or a message that was never held, is refused.
+    let again = reply("pub2@example.com", "lead@example.com", &agent_reply_to, &agent_letter.message_id(), "", &publish_line);
+    desk.ingest(&again).ok();
+    assert!(history_actions(&desk, 1).iter().any(|(action, detail)| action == "refused" && detail.contains("Publish")));
+}
+
+/// Plays a responder without RFC 3834 marks that answers every letter it gets with a
+/// fresh, unthreaded mail saying `text`; returns how many letters it was sent.
+fn letters_to_a_responder(desk: &Desk, text: &str) -> usize {
+    desk.ingest(&request("first@example.org", "ann@example.org", "Printer", "It is broken.")).ok();
+    let mut sent = 0;
+    for round in 0..25 {
+        let letters = desk.outbox();
+        desk.clear_outbox();
+        if letters.is_empty() {
+            break;
+        }
+        sent += letters.len();
+        desk.ingest(&request(&format!("away{round}@example.org"), "ann@example.org", "Re: your mail", text)).ok();
+    }
+    sent
+}
+
+#[test]
+fn vacation_responder_without_robot_headers_is_stopped_within_ten_letters() {
+    for text in [
+        "I am out of the office until 3 December and will read your mail on my return.",
+        "Vielen Dank für Ihre Nachricht. Ich bin bis zum 3. Dezember nicht im Büro.",
+        "Je suis absente jusqu'au 3 décembre.",
+        // No known wording: the same text twice gives it away.
+        "Thank you for your mail. We will get back to you within two working days.",
+    ] {
+        let desk = Desk::new();
+        let sent = letters_to_a_responder(&desk, text);
+        assert!(sent <= 3, "{sent} letters to a responder writing {text:?}");
+        assert!(desk.count("SELECT COUNT(*) FROM history WHERE action = 'mail-skipped' AND detail LIKE '%responder loop%'") >= 1, "{text}");
+    }
+}
+
+#[test]
+fn vacation_responder_check_spares_a_person_opening_several_real_tickets() {
+    let desk = Desk::new();
+    for (index, problem) in ["The printer is broken.", "My password expired.", "The VPN drops every hour.", "Please order a new mouse.", "The printer is broken again."].iter().enumerate() {
+        desk.ingest(&request(&format!("real{index}@example.org"), "ann@example.org", &format!("Problem {index}"), problem)).ok();
+    }
+    let receipts = desk.outbox().iter().filter(|mail| mail.to().contains("ann@example.org")).count();
+    assert_eq!(receipts, 5, "each real ticket gets its receipt");
+}
+
+/// A message of about 30 MB: a short note and a 22 MB attachment in base64.
+fn thirty_megabyte_message() -> Vec<u8> {
+    use base64::Engine as _;
+    let mut state: u64 = 0x2545f4914f6cdd1d;
+    let attachment: Vec<u8> = (0..22 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&attachment);
+    let mut raw = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: The log files\r\nMessage-ID: <big@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nThe logs are attached.\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=logs.bin\r\n\r\n".to_vec();
+    for line in encoded.as_bytes().chunks(76) {
+        raw.extend_from_slice(line);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--XX--\r\n");
+    raw
+}
+
+#[test]
+fn memory_exhaustion_by_one_30_mb_message_keeps_the_peak_bounded() {
+    use std::io::Write as _;
+    let desk = Desk::new();
+    let raw = thirty_megabyte_message();
+    let mut child = desk.command(&["ingest"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&raw).unwrap();
+    // wait4 reports this child's own peak, not that of other tests' children.
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned and reaps it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, child.id() as libc::pid_t);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "ingest failed: {status}");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM attachments a JOIN blobs b ON b.sha256 = a.blob WHERE b.size = 22 << 20"), 1, "the attachment is kept whole");
+    let peak = usage.ru_maxrss as usize * 1024;
+    // The binary itself, the message once, its decoded attachment once, the row SQLite
+    // rebuilds when the message's outcome is written, and what the allocator keeps.
+    let bound = (64 << 20) + 3 * raw.len();
+    assert!(peak < bound, "peak RSS {} MB for a {} MB message (bound {} MB)", peak >> 20, raw.len() >> 20, bound >> 20);
+}
+
+#[test]
+fn expunge_without_uidplus_never_destroys_another_clients_deleted_mail() {
+    use crate::harness::dovecot::Dovecot;
+    // A server with neither MOVE nor UIDPLUS: a plain EXPUNGE after our COPY would also
+    // remove what a person marked \\Deleted in their own client and still means to undo.
+    let dovecot = Dovecot::start_with_settings(&[("help", "pw")], "protocol imap {\n  imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+\n}\n");
+    dovecot.create_mailbox("help", "Processed");
+    let desk = Desk::with_config(&dovecot.imap_config("help", "pw", "mailboxes = [{ name = \"INBOX\" }]\nmove_to = \"Processed\""));
+    let kept = request("kept@example.org", "ann@example.org", "A draft", "Deleted by mistake, to be undone.");
+    dovecot.deliver_flagged("help", "INBOX", &kept, Some("ST"));
+    desk.run(&["fetch"]).ok();
+    dovecot.deliver("help", "INBOX", &request("new@example.org", "bob@example.org", "Printer", "Broken."));
+    let fetched = desk.run(&["fetch"]).ok();
+    assert!(fetched.stderr.contains("neither MOVE nor UIDPLUS"), "the log says what was left: {}", fetched.stderr);
+    let inbox = dovecot.flags("help", "INBOX");
+    assert_eq!(inbox.len(), 2, "nothing was expunged: {inbox:?}");
+    assert!(inbox.iter().all(|flags| flags.contains('T')), "ours are flagged \\Deleted, the other client's stays so: {inbox:?}");
+    assert_eq!(dovecot.flags("help", "Processed").len(), 2, "both were copied");
+    let doctor = desk.run(&["doctor"]);
+    assert!(doctor.stdout.contains("neither MOVE nor UIDPLUS"), "doctor says so: {}", doctor.stdout);
+}
+
 // ---- 2. Bounces (RFC 3464) ----
 
 fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u8> {
@@ -168,7 +340,7 @@ fn dsn(message_id: &str, action: &str, status: &str, returned_id: &str) -> Vec<u
 
 #[test]
 fn rfc3464_permanent_failure_marks_the_address_undeliverable() {
-    let mut desk = Desk::new();
+    let mut desk = Desk::with_config("[[people]]\naddresses = [\"bob@example.com\"]\nrole = \"agent\"\n");
     desk.now = Some("2026-11-21T09:00:00Z".into());
     let (_, receipt_id) = ticket_with_receipt(&desk);
     desk.clear_outbox();
@@ -277,6 +449,35 @@ fn forwarded_token_does_not_work_for_a_third_person() {
     let other_ticket = reply_to.replace("help+1-", "help+2-");
     desk.ingest(&request("second@example.org", "ann@example.org", "Other", "x")).ok();
     assert!(!trust_of(&desk, &reply("m2@example.org", "ann@example.org", &other_ticket, &receipt_id, "", "x")).is_authentic());
+}
+
+#[test]
+fn forged_closure_through_a_quoted_mark_does_not_close() {
+    let desk = Desk::new();
+    let (reply_to, receipt_id) = ticket_with_receipt(&desk);
+    desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
+    // A stranger writes the mark into a note of their own.
+    let forged = reply("m1@evil.test", "Mallory <mallory@evil.test>", &reply_to, &receipt_id, "", "[X] Yes, it is solved - close the request\n\nPlease confirm.");
+    desk.ingest(&forged).ok();
+    assert_eq!(desk.ticket(1)["status"], "resolved", "the stranger decides nothing");
+    // Ann answers the latest letter she got, quoting it whole, as Gmail does.
+    let latest = desk.outbox().into_iter().rfind(|mail| mail.to() == "ann@example.org").expect("a letter to Ann");
+    let quoted: String = latest.body().lines().map(|line| format!("> {line}\n")).collect();
+    let answer = reply(
+        "a1@example.org",
+        "Ann <ann@example.org>",
+        &angle_address(&latest.header("Reply-To").unwrap()),
+        &latest.message_id(),
+        "",
+        &format!("Who are you?\n\nOn Sat, 21 Nov 2026, Help Desk <help@example.com> wrote:\n{quoted}"),
+    );
+    desk.ingest(&answer).ok();
+    assert_eq!(desk.ticket(1)["status"], "resolved", "a quoted mark is not Ann's");
+    // Her own mark in the letter that asked her still closes.
+    let resolution = desk.outbox().into_iter().find(|mail| mail.to() == "ann@example.org" && mail.body().contains("[ ] Yes")).unwrap();
+    let marked: String = resolution.body().lines().map(|line| format!("> {}\n", line.replace("[ ] Yes", "[X] Yes"))).collect();
+    desk.ingest(&reply("a2@example.org", "Ann <ann@example.org>", &reply_to, &resolution.message_id(), "", &marked)).ok();
+    assert_eq!(desk.ticket(1)["status"], "closed");
 }
 
 #[test]
@@ -413,6 +614,15 @@ fn over_limit_mail_is_quarantined_before_expensive_work() {
     assert_eq!(desk.tickets().len(), 0);
 }
 
+/// CPU time of this thread: unlike the wall clock, not inflated when other processes
+/// keep the machine busy.
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 #[test]
 fn dos_by_huge_link_lists_nested_quotes_and_encoded_words_stays_linear() {
     // Parse and note extraction over growing pathological inputs: 4x the input may cost
@@ -425,15 +635,15 @@ fn dos_by_huge_link_lists_nested_quotes_and_encoded_words_stays_linear() {
         ("unclosed-tags", |n| format!("From: a@x.org\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n{}", "<div <p <b ".repeat(n))),
     ];
     for (name, make) in shapes {
-        // The best of three, so that a moment when the machine is busy does not decide.
+        // The best of three in this thread's CPU time, so that a busy machine does not decide.
         let time = |n: usize| {
             let raw = make(n);
             (0..3)
                 .map(|_| {
-                    let start = Instant::now();
+                    let start = thread_cpu_time();
                     let mail = reqmail::parse::parse(raw.as_bytes(), &Default::default()).unwrap();
                     let _ = reqmail::interpret::body::visible_note(&mail.text);
-                    start.elapsed()
+                    thread_cpu_time() - start
                 })
                 .min()
                 .unwrap()

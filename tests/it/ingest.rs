@@ -42,8 +42,9 @@ fn json_has_exactly_the_contract_fields() {
     assert_eq!(
         keys,
         [
-            "category", "cc", "committed_due", "created", "due", "history", "host", "importance", "number", "owner",
-            "priority", "queue", "requested_due", "requester", "status", "subject", "time_spent_minutes", "updated"
+            "category", "cc", "closed", "committed_due", "created", "due", "history", "host", "host_details", "importance", "links", "number",
+            "owner", "priority", "queue", "requested_due", "requester", "resolved", "status", "subject", "time_spent_minutes",
+            "updated", "vendor", "vendor_ticket"
         ]
     );
     let listed = desk.tickets();
@@ -52,7 +53,7 @@ fn json_has_exactly_the_contract_fields() {
     for event in ticket["history"].as_array().unwrap() {
         let mut keys: Vec<&str> = event.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, ["action", "actor", "at", "detail"]);
+        assert_eq!(keys, ["action", "actor", "at", "detail", "id"]);
     }
 }
 
@@ -176,7 +177,8 @@ fn message_without_sender_is_quarantined_then_dropped() {
     let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
     assert!(listed[0]["reason"].as_str().unwrap().contains("From"), "{listed}");
     let id = listed[0]["id"].as_i64().unwrap().to_string();
-    desk.run(&["quarantine", "retry", &id]).ok();
+    let retried = desk.run(&["quarantine", "retry", &id]).ok().stdout;
+    assert!(retried.starts_with(&format!("message {id}: quarantined again: ")) && !retried.contains("Quarantined {"), "words: {retried}");
     assert_eq!(desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().unwrap().len(), 1, "still fails, still kept");
     desk.run(&["quarantine", "drop", &id]).ok();
     assert_eq!(desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().unwrap().len(), 0);
@@ -259,4 +261,19 @@ fn spooled_message_is_resumed_by_the_next_pass() {
     desk.run(&["tick"]).ok();
     assert_eq!(desk.tickets().len(), 1);
     assert_eq!(desk.outbox().len(), 1);
+}
+
+#[test]
+fn web_form_relay_mail_is_the_customers_in_reply_to() {
+    let desk = Desk::with_config("[identify]\nform_relays = [\"forms@webform.example\"]\n");
+    let relayed = b"From: Website contact form <forms@webform.example>\r\nReply-To: Dana Field <dana@customer.example>\r\nTo: help@example.com\r\nSubject: Contact form: printer offline\r\nMessage-ID: <form-1@webform.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nName: Dana Field\r\nEmail: dana@customer.example\r\nMessage: The printer is offline since Monday.\r\n";
+    desk.ingest(relayed).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["requester"], "dana@customer.example", "{ticket}");
+    let receipt = desk.outbox().into_iter().next().expect("a receipt");
+    assert_eq!(receipt.to(), "dana@customer.example", "the customer hears, not the form mailer");
+    // Mail from an address not on the list stays its sender's.
+    let other = String::from_utf8_lossy(relayed).replace("forms@webform.example", "news@other.example").replace("form-1@", "form-2@");
+    desk.ingest(other.as_bytes()).ok();
+    assert_eq!(desk.ticket(2)["requester"], "news@other.example");
 }

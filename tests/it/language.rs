@@ -138,7 +138,7 @@ fn agent_steers_and_everyone_else_hears_of_it() {
     assert_eq!(ticket["priority"], "urgent");
     assert_eq!(ticket["owner"], "bob@example.com");
     assert_eq!(ticket["status"], "open", "assigning opens a new ticket");
-    assert_eq!(ticket["category"], "hardware / printer");
+    assert_eq!(ticket["category"], "Hardware / Printer", "the configured capitals");
     assert_eq!(ticket["time_spent_minutes"], 45);
     let actions = history_actions(&ticket);
     for action in ["priority", "owner", "status", "category", "host", "time", "comment"] {
@@ -217,7 +217,7 @@ fn unknown_category_and_queue_are_refused_with_the_known_ones() {
     open_ticket(&desk, "x");
     desk.ingest(&mail("bob@example.com", "help+1@example.com", "Re: [REQ #1]", "Category: Plumbing\nQueue: nowhere\n\nx")).ok();
     let body = letters_to(&desk, "bob@example.com").into_iter().map(|mail| mail.body()).collect::<String>();
-    assert!(body.contains("known: e-mail / mta problem"), "{body}");
+    assert!(body.contains("known: E-Mail / MTA Problem"), "{body}");
     assert!(body.contains("known queues: general, hardware"), "{body}");
 }
 
@@ -313,7 +313,7 @@ fn ticket_update_from_the_command_line() {
     let refused = desk.run(&["ticket", "update", "1", "category=Hardware/Printer/Toner", "status=resolved"]);
     assert_eq!(refused.status, 1);
     assert!(refused.stderr.contains("checklist"), "{}", refused.stderr);
-    assert_eq!(desk.ticket(1)["category"], "hardware / printer / toner", "the rest was applied");
+    assert_eq!(desk.ticket(1)["category"], "Hardware / Printer / Toner", "the rest was applied");
     let as_customer = desk.run(&["ticket", "update", "1", "status=closed", "--as", "carol@customer.example.org"]);
     assert_eq!(as_customer.status, 1);
     assert_eq!(desk.run(&["ticket", "update", "1", "colour=red"]).status, 64);

@@ -89,7 +89,7 @@ fn printer_rule_routes_categorises_and_assigns_least_loaded() {
     let first = desk.ticket(1);
     assert_eq!(first["queue"], "hardware");
     assert_eq!(first["priority"], "high", "the queue's default priority");
-    assert_eq!(first["category"], "hardware / printer");
+    assert_eq!(first["category"], "Hardware / Printer");
     let first_owner = first["owner"].as_str().unwrap().to_string();
     assert!(first["history"].as_array().unwrap().iter().any(|event| event["actor"] == "rule printers"), "history names the rule");
     desk.ingest(&mail("dave@example.org", "help@example.com", "Toner empty", "x", "p2")).ok();

@@ -241,3 +241,16 @@ fn serve_answers_garbage_on_its_socket_and_goes_on() {
     assert_eq!(stored_by(&desk, "after-garbage@customer.test"), "socket", "{}", daemon.log());
     assert_eq!(daemon.terminate(), 0);
 }
+
+#[test]
+fn serve_takes_maildir_deliveries_at_once_without_polling() {
+    // Looking only every hour: only the inotify watch can bring these in time.
+    let desk = Desk::with_config("[serve]\nmaildir_poll_seconds = 3600\n");
+    let daemon = Daemon::start(&desk);
+    for (index, name) in ["first", "second", "third"].iter().enumerate() {
+        desk.deliver_to_inbox(name, &request(&format!("{name}@customer.test"), "ann@customer.test", name, "Help"));
+        tickets_reach(&desk, &daemon, index + 1);
+    }
+    assert!(!daemon.log().contains("cannot watch"), "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+}

@@ -105,12 +105,9 @@ fn reply_to_the_requester_message_id_threads() {
     let raw = b"From: bob@example.org\r\nTo: ann@example.org\r\nCc: help@example.com\r\nSubject: Re: printer\r\nMessage-ID: <p3@example.org>\r\nIn-Reply-To: <orig@example.org>\r\n\r\nI saw it too.\r\n";
     desk.ingest(raw).ok();
     assert_eq!(desk.tickets().len(), 1);
-    // The requester hears of Bob's words.
-    let outbox = desk.outbox();
-    assert_eq!(outbox.len(), 1);
-    assert_eq!(outbox[0].to(), "ann@example.org");
-    assert!(outbox[0].body().contains("I saw it too."), "{}", outbox[0].body());
-    assert_eq!(outbox[0].header("Auto-Submitted").as_deref(), Some("auto-generated"));
+    // Bob is not on the ticket and not verified: his words are held back for agents.
+    assert!(desk.outbox().is_empty(), "the requester does not hear of a stranger");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM history WHERE action = 'held-note' AND detail LIKE 'I saw it too.%'"), 1);
 }
 
 #[test]
@@ -140,7 +137,9 @@ fn requester_reply_is_not_echoed_back() {
 
 #[test]
 fn replies_carry_references_into_the_thread() {
-    let (desk, _) = desk_with_ticket();
+    let desk = Desk::with_config("[[people]]\naddresses = [\"bob@example.org\"]\nrole = \"agent\"\n");
+    desk.ingest(&request("orig@example.org", "Ann Example <ann@example.org>", "Printer on fire", "It is burning.")).ok();
+    desk.clear_outbox();
     let raw = b"From: bob@example.org\r\nTo: help+1@example.com\r\nSubject: Re: [REQ #1] Printer on fire\r\nMessage-ID: <bob1@example.org>\r\n\r\nOn my way.\r\n";
     desk.ingest(raw).ok();
     let update = desk.outbox().remove(0);
@@ -148,4 +147,62 @@ fn replies_carry_references_into_the_thread() {
     let references = update.header("References").unwrap();
     assert!(references.contains("<orig@example.org>") && references.contains("<bob1@example.org>"), "{references}");
     assert_eq!(update.subject(), "[REQ #1] Printer on fire");
+}
+
+#[test]
+fn the_threading_decision_is_its_own_history_entry() {
+    let (desk, receipt_id) = desk_with_ticket();
+    let raw = fixture("reply-gmail.eml", &[("TICKET", "1"), ("PARENT", &receipt_id), ("UNIQUE", "decision")]);
+    desk.ingest(&raw).ok();
+    let history = desk.ticket(1)["history"].as_array().unwrap().clone();
+    let of = |action: &str| -> Vec<String> {
+        history.iter().filter(|event| event["action"] == action).map(|event| event["detail"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(of("threading"), vec!["new ticket: no reply address, subject tag or reference of a known ticket", "matched by plus-address"]);
+    let comments = of("comment");
+    assert!(comments.iter().all(|comment| !comment.contains("matched by")), "the note is the sender's words alone: {comments:?}");
+    let stored = desk.sql("SELECT note FROM messages WHERE direction = 'in' AND ticket = 1 ORDER BY id DESC LIMIT 1");
+    assert_eq!(comments.last().map(String::as_str), stored[0][0].as_str(), "the comment is exactly the stored note");
+    let shown = desk.run(&["ticket", "show", "1"]).ok().stdout;
+    assert!(shown.contains("matched by plus-address"), "{shown}");
+}
+
+#[test]
+fn damaged_subject_tags_still_thread() {
+    let (desk, _) = desk_with_ticket();
+    for (index, subject) in ["RE: (REQ #1) Printer on fire", "AW: REQ #1 Printer on fire", "Re: [REQ-1] Printer on fire", "回复: [REQ＃1] Printer on fire", "Re: [ReQ 1] Printer on fire"]
+        .into_iter()
+        .enumerate()
+    {
+        desk.ingest(&request(&format!("damaged{index}@example.org"), "ann@example.org", subject, "Still burning.")).ok();
+        assert_eq!(desk.tickets().len(), 1, "{subject} opened a new ticket");
+    }
+    let threading: Vec<String> = desk.ticket(1)["history"].as_array().unwrap().iter().filter(|event| event["action"] == "threading").map(|event| event["detail"].as_str().unwrap().to_string()).collect();
+    assert_eq!(threading.iter().filter(|detail| *detail == "matched by subject tag").count(), 5, "{threading:?}");
+}
+
+#[test]
+fn outlook_reply_with_only_a_thread_index_threads() {
+    let desk = Desk::new();
+    desk.ingest(&request("orig@example.org", "Ann Example <ann@example.org>", "Printer on fire", "It is burning.")).ok();
+    let ours = desk.outbox().into_iter().find(|mail| mail.to() == "ann@example.org").expect("the receipt");
+    let thread_index = ours.header("Thread-Index").expect("our letters carry a Thread-Index");
+    // Outlook appends a 5-byte child block; the subject lost its tag, no References.
+    let reply_index = {
+        use base64::Engine as _;
+        let mut bytes = base64::engine::general_purpose::STANDARD.decode(thread_index.trim()).unwrap();
+        bytes.extend_from_slice(&[0x01, 0x9c, 0x3f, 0x21, 0x7a]);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let raw = format!(
+        "From: Ann Example <ann@example.org>\r\nTo: Help Desk <help@example.com>\r\nSubject: RE: Printer on fire\r\nThread-Topic: Printer on fire\r\nThread-Index: {reply_index}\r\nMessage-ID: <outlook-ti@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe smoke is gone.\r\n"
+    );
+    desk.ingest(raw.as_bytes()).ok();
+    assert_eq!(desk.tickets().len(), 1, "threaded by Thread-Index");
+    let history = desk.ticket(1)["history"].clone();
+    assert!(history.as_array().unwrap().iter().any(|event| event["detail"] == "matched by Outlook Thread-Index"), "{history}");
+    // A plain new "Re:" mail with Outlook's own Thread-Index is a new ticket.
+    let own = "From: ann@example.org\r\nTo: help@example.com\r\nSubject: RE: Printer on fire\r\nThread-Index: AdnEhK8Yp3Hq2VxLS0m7y0QJkZ3b5w==\r\nMessage-ID: <outlook-own@example.org>\r\n\r\nAnother printer.\r\n";
+    desk.ingest(own.as_bytes()).ok();
+    assert_eq!(desk.tickets().len(), 2);
 }

@@ -443,6 +443,34 @@ fn trailing_rules_and_em_dash_signatures() {
 }
 
 #[test]
+fn sign_off_blocks_without_a_delimiter_are_removed() {
+    check(
+        "The scanner works again.\n\nBest regards,\nJohn Smith\nIT Coordinator | Example Corp\nPhone: +1 (555) 123-4567\nwww.example.com",
+        "The scanner works again.",
+    );
+    check(
+        "Der Drucker druckt wieder.\n\nMit freundlichen Grüßen\n\nJana Müller\nTel. +49 30 1234567",
+        "Der Drucker druckt wieder.",
+    );
+    // A plain closing without contact data is the sender's own.
+    check("The scanner works again.\n\nThanks,\nJohn", "The scanner works again.\n\nThanks,\nJohn");
+}
+
+#[test]
+fn legal_disclaimers_are_not_the_senders_words() {
+    check(
+        "The invoice is attached.\n\nJohn Smith\n\nCONFIDENTIALITY NOTICE: This e-mail message, including any attachments, is for the sole use of the intended recipient(s) and may contain confidential and privileged information.",
+        "The invoice is attached.\n\nJohn Smith",
+    );
+    check(
+        "Works again, thanks.\n\nDiese E-Mail enthält vertrauliche und/oder rechtlich geschützte Informationen. Wenn Sie nicht der richtige Adressat sind, informieren Sie bitte sofort den Absender.",
+        "Works again, thanks.",
+    );
+    // Prose that mentions a disclaimer is kept.
+    check("The disclaimer at the bottom of your letters is too long.", "The disclaimer at the bottom of your letters is too long.");
+}
+
+#[test]
 fn fenced_code_is_never_trimmed() {
     let text = "Here's the code:\n\n```\n// Sent from my custom mailer\n--\n> not a quote\nFrom: a\nSent: b\n```\n\nNotice the patterns.";
     check(text, text);
@@ -724,4 +752,28 @@ fn years_times_and_dates_are_seen() {
     for text in ["ann wrote:", "12016", "20165", "call 555-1234", "1-234-5", "9:5", "room 1999a"] {
         assert_eq!(has_year_or_time(text), text == "room 1999a", "{text}");
     }
+}
+
+/// Talon's two expected replies keep the signature ("Sent from my iPhone", a `-- ` block with
+/// "Sent with Sparrow"), which our contract removes; upstream's text minus those lines is
+/// what we must give, exactly.
+#[test]
+fn talon_replies_match_upstream_without_its_kept_signatures() {
+    let directory = corpus_directory("mailgun-talon", &["tests/fixtures/standard_replies", "standard_replies"]);
+    let mut matched = 0;
+    let cases = [("iphone.eml", "iphone_reply_text", "Sent from my iPhone"), ("sparrow.eml", "sparrow_reply_text", "-- ")];
+    for (message, expected, signature_start) in cases {
+        let raw = std::fs::read(directory.join(message)).expect("talon message");
+        let mail = crate::parse::parse(&raw, &Default::default()).expect("talon message parses");
+        let upstream = read_text_lossy(&directory.join(expected));
+        let without_signature = upstream.split(signature_start).next().unwrap_or("").trim_end().to_string();
+        let note = visible_note(&mail.text);
+        if squash_whitespace(&note) == squash_whitespace(&without_signature) {
+            matched += 1;
+        } else {
+            eprintln!("talon {message}: {note:?} != {without_signature:?}");
+        }
+    }
+    eprintln!("talon corpus: {matched}/{} exact once upstream's kept signature is removed", cases.len());
+    assert_eq!(matched, cases.len());
 }

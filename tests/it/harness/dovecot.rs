@@ -87,25 +87,32 @@ pub struct Dovecot {
     /// With an `oauth2` passdb for XOAUTH2 and OAUTHBEARER asking this introspection
     /// endpoint (RFC 7662); PLAIN and LOGIN stay on the password file.
     oauth2_introspection: Option<String>,
+    /// More settings, appended to the configuration.
+    settings: String,
 }
 
 impl Dovecot {
     /// Starts Dovecot with `users` (name, password), each with an empty INBOX.
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
-        Dovecot::start_with(users, None)
+        Dovecot::start_with(users, None, "")
+    }
+
+    /// Like `start`, with `settings` added to the configuration (e.g. `imap_capability`).
+    pub fn start_with_settings(users: &[(&str, &str)], settings: &str) -> Dovecot {
+        Dovecot::start_with(users, None, settings)
     }
 
     /// Like `start`, and also taking OAuth2 bearer tokens that `introspection_url` vouches for.
     pub fn start_with_oauth2(users: &[(&str, &str)], introspection_url: &str) -> Dovecot {
-        Dovecot::start_with(users, Some(introspection_url.to_string()))
+        Dovecot::start_with(users, Some(introspection_url.to_string()), "")
     }
 
-    fn start_with(users: &[(&str, &str)], oauth2_introspection: Option<String>) -> Dovecot {
+    fn start_with(users: &[(&str, &str)], oauth2_introspection: Option<String>, settings: &str) -> Dovecot {
         let dir = tempfile::Builder::new().prefix("reqmail-dovecot-").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let passwd: String = users.iter().map(|(user, password)| format!("{user}:{{PLAIN}}{password}\n")).collect();
         std::fs::write(dir.path().join("passwd"), passwd).unwrap();
-        let mut dovecot = Dovecot { dir, child: None, imap_port: 0, imaps_port: 0, users: users.iter().map(|(user, _)| user.to_string()).collect(), oauth2_introspection };
+        let mut dovecot = Dovecot { dir, child: None, imap_port: 0, imaps_port: 0, users: users.iter().map(|(user, _)| user.to_string()).collect(), oauth2_introspection, settings: settings.to_string() };
         for user in dovecot.users.clone() {
             dovecot.create_mailbox(&user, "INBOX");
         }
@@ -146,11 +153,12 @@ impl Dovecot {
              userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={dir}/home/%u\n}}\n\
              mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\n\
              service auth {{\n  unix_listener auth-smtp {{\n    mode = 0666\n  }}\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = {imaps}\n    ssl = yes\n  }}\n}}\n",
+             service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = {imaps}\n    ssl = yes\n  }}\n}}\n{settings}",
             cert = certificates.cert.display(),
             key = certificates.key.display(),
             imap = self.imap_port,
             imaps = self.imaps_port,
+            settings = self.settings,
         )
     }
 
@@ -298,6 +306,12 @@ impl Dovecot {
 
     /// Delivers `raw` into `mailbox` as a local delivery agent would (tmp/ then new/).
     pub fn deliver(&self, user: &str, mailbox: &str, raw: &[u8]) {
+        self.deliver_flagged(user, mailbox, raw, None);
+    }
+
+    /// Puts `raw` into `mailbox` with Maildir `flags` (e.g. "T" for \\Deleted), as if
+    /// another client had seen it; `None` delivers it as new.
+    pub fn deliver_flagged(&self, user: &str, mailbox: &str, raw: &[u8], flags: Option<&str>) {
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let root = self.maildir(user, mailbox);
@@ -305,7 +319,11 @@ impl Dovecot {
         let tmp = root.join("tmp").join(&name);
         std::fs::write(&tmp, raw).unwrap();
         chown(&tmp, Some(MAIL_UID), Some(MAIL_UID)).unwrap();
-        std::fs::rename(&tmp, root.join("new").join(&name)).unwrap();
+        let target = match flags {
+            Some(flags) => root.join("cur").join(format!("{name}:2,{flags}")),
+            None => root.join("new").join(&name),
+        };
+        std::fs::rename(&tmp, target).unwrap();
     }
 
     /// The flags of every message in `mailbox` (Maildir info after `:2,`), in name order.

@@ -116,7 +116,7 @@ impl Desk {
     }
 
     pub fn tickets(&self) -> Vec<Value> {
-        self.run(&["ticket", "list", "--json"]).ok().json().as_array().cloned().unwrap_or_default()
+        self.run(&["ticket", "list", "--all", "--sort", "number", "--json"]).ok().json().as_array().cloned().unwrap_or_default()
     }
 
     /// Messages delivered into the outbound Maildir, oldest first, as text.
@@ -251,6 +251,7 @@ pub fn request(message_id: &str, from: &str, subject: &str, body: &str) -> Vec<u
 
 pub mod daemon;
 pub mod dovecot;
+pub mod http;
 pub mod idp;
 pub mod postfix;
 

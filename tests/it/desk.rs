@@ -1,0 +1,278 @@
+//! The desk: the queue view, one ticket's details, and why a message did what it did.
+
+use serde_json::Value;
+
+use crate::harness::{letter, Desk};
+
+const SITE: &str = r#"
+categories = ["Hardware / Printer / Toner", "Hardware / Screen", "E-Mail / Spam"]
+
+[identify]
+trust_from_header = true
+
+[queues.general]
+resolution = { urgent = "4h", high = "1d", medium = "3d", low = "5d" }
+
+[queues.hardware]
+resolution = { urgent = "2h", high = "8h", medium = "2d", low = "5d" }
+
+[[people]]
+addresses = ["bob@example.com"]
+role = "agent"
+name = "Bob Agent"
+"#;
+
+fn desk_at(now: &str) -> Desk {
+    let mut desk = Desk::with_config(SITE);
+    desk.now = Some(now.into());
+    desk
+}
+
+fn request(desk: &Desk, from: &str, subject: &str, body: &str) {
+    desk.ingest(&letter(from, "help@example.com", subject, body, &subject.replace(' ', "-"))).ok();
+}
+
+fn numbers(list: &Value) -> Vec<i64> {
+    list.as_array().unwrap().iter().map(|ticket| ticket["number"].as_i64().unwrap()).collect()
+}
+
+/// Four tickets at different times: #1 low (due in 5d), #2 urgent on hardware (due 2h,
+/// late by the time we look), #3 medium with a category and host, #4 resolved.
+fn busy_desk() -> Desk {
+    let mut desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Mouse squeaks", "Importance: low\n\nIt squeaks.");
+    request(&desk, "dave@customer.example.org", "Printer on fire", "Importance: urgent\nQueue: hardware\nHost: prn-04\n\nSmoke.");
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    request(&desk, "erin@customer.example.org", "Toner empty", "Queue: hardware\nHost: prn-07\n\nNo toner.");
+    request(&desk, "frank@customer.example.org", "Password", "Please reset it.");
+    desk.run(&["ticket", "update", "4", "status=resolved"]).ok();
+    desk.run(&["ticket", "update", "3", "owner=bob@example.com", "category=Hardware/Printer/Toner"]).ok();
+    desk.now = Some("2026-11-23T12:00:00Z".into());
+    desk
+}
+
+#[test]
+fn queue_lists_work_by_time_left_latest_first() {
+    let desk = busy_desk();
+    let list = desk.run(&["ticket", "list", "--json"]).ok().json();
+    assert_eq!(numbers(&list), vec![2, 3, 1], "late #2 first, resolved #4 not in the queue");
+    let text = desk.run(&["ticket", "list"]).ok().stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("STATUS") && lines[0].contains("DUE") && lines[0].contains("SUBJECT"), "{text}");
+    assert!(lines[1].contains("over 2h 00m") && lines[1].ends_with("Printer on fire"), "{text}");
+    assert!(lines[2].contains("bob@example.com") && lines[2].contains("1d 21h"), "{text}");
+    let subject_column = lines[0].find("SUBJECT").unwrap();
+    assert!(lines.iter().skip(1).all(|line| line[subject_column..].chars().next() != Some(' ')), "aligned:\n{text}");
+}
+
+#[test]
+fn queue_filters_and_orders() {
+    let desk = busy_desk();
+    let list = |args: &[&str]| {
+        let mut full = vec!["ticket", "list", "--json"];
+        full.extend_from_slice(args);
+        numbers(&desk.run(&full).ok().json())
+    };
+    assert_eq!(list(&["--late"]), vec![2]);
+    assert_eq!(list(&["--host", "prn-07"]), vec![3]);
+    assert_eq!(list(&["--category", "Hardware"]), vec![3], "a category takes its subtree");
+    assert_eq!(list(&["--category", "hardware / printer"]), vec![3]);
+    assert!(list(&["--category", "Hardware / Screen"]).is_empty());
+    assert_eq!(list(&["--owner", "bob@example.com"]), vec![3]);
+    assert_eq!(list(&["--queue", "hardware"]), vec![2, 3]);
+    assert_eq!(list(&["--status", "resolved"]), vec![4]);
+    assert_eq!(list(&["--all", "--sort", "number"]), vec![1, 2, 3, 4]);
+    assert_eq!(list(&["--limit", "1"]), vec![2], "the limit keeps the most urgent");
+    assert_eq!(list(&["--sort", "priority"]), vec![2, 3, 1]);
+    assert_eq!(list(&["--sort", "created"]), vec![3, 2, 1]);
+    assert_eq!(list(&["--sort", "updated", "--limit", "1"]), vec![3]);
+    let unknown = desk.run(&["ticket", "list", "--category", "Plumbing"]);
+    assert_eq!(unknown.status, 64);
+    assert!(unknown.stderr.contains("Plumbing") && unknown.stderr.contains("categories"), "{}", unknown.stderr);
+}
+
+#[test]
+fn show_gives_due_category_host_time_links_and_history_ids() {
+    let desk = busy_desk();
+    desk.run(&["ticket", "update", "3", "time=1h30m"]).ok();
+    let text = desk.run(&["ticket", "show", "3"]).ok().stdout;
+    for expected in ["Category    Hardware / Printer / Toner", "Host        prn-07", "Due (SLA)", "(1d 21h)", "Time spent  1h 30m", "Links       -"] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let ticket = desk.ticket(4);
+    assert_eq!(ticket["resolved"], "2026-11-23T09:00:00Z");
+    assert!(ticket["closed"].is_null() && ticket["vendor"].is_null() && ticket["vendor_ticket"].is_null());
+    assert_eq!(ticket["links"], serde_json::json!([]));
+    let ids: Vec<i64> = ticket["history"].as_array().unwrap().iter().map(|event| event["id"].as_i64().unwrap()).collect();
+    assert!(!ids.is_empty() && ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    assert!(text.contains(&format!("[{}]", desk.ticket(3)["history"][0]["id"])), "history ids in the text:\n{text}");
+}
+
+#[test]
+fn closed_stdout_ends_list_quietly() {
+    let desk = busy_desk();
+    let mut child = desk.command(&["ticket", "list"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn trace_tells_why_by_spool_id_message_id_or_ticket() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Priority: urgent\nHost: prn-04\n\nPaper everywhere.");
+    let spool_id = desk.sql("SELECT id FROM messages WHERE direction = 'in'")[0][0].as_i64().unwrap().to_string();
+    let text = desk.run(&["trace", &spool_id]).ok().stdout;
+    for expected in [
+        "from         carol@customer.example.org",
+        "outcome      applied",
+        "class        person",
+        "sender       carol@customer.example.org (customer), authentic: identify.trust_from_header",
+        "ticket       #1 opened",
+        "Priority: urgent (customers may not set Priority",
+        "to carol@customer.example.org (customer)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let by_message_id = desk.run(&["trace", "<Printer-jammed@test>", "--json"]).ok().json();
+    assert_eq!(by_message_id["message"]["id"].to_string(), spool_id);
+    assert_eq!(by_message_id["decision"]["sender"]["trust"], "authentic");
+    assert_eq!(by_message_id["decision"]["refused"][0]["field"], "Priority");
+    assert!(by_message_id["decision"]["applied"].as_array().unwrap().iter().any(|line| line.as_str().unwrap().contains("prn-04")), "{by_message_id}");
+    let by_ticket = desk.run(&["trace", "#1", "--json"]).ok().json();
+    assert_eq!(by_ticket, by_message_id);
+
+    desk.sql("UPDATE messages SET decision = NULL");
+    let old = desk.run(&["trace", "#1"]).ok().stdout;
+    assert!(old.contains("no record") && old.contains("before"), "{old}");
+    assert!(desk.run(&["trace", "#1", "--json"]).ok().json()["decision"].is_null());
+    let missing = desk.run(&["trace", "99"]);
+    assert_eq!(missing.status, 1);
+    assert!(missing.stderr.contains("no inbound message 99"), "{}", missing.stderr);
+    assert_eq!(desk.run(&["trace", "what?"]).status, 64);
+}
+
+#[test]
+fn a_change_that_changes_nothing_is_explained_to_the_sender_only() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Importance: high\n\nPaper everywhere.");
+    desk.clear_outbox();
+    let before = desk.ticket(1)["history"].as_array().unwrap().len();
+    let reply = letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Priority: high\nQueue: general\n", "noop-1");
+    desk.ingest(&reply).ok();
+    let ticket = desk.ticket(1);
+    let history = ticket["history"].as_array().unwrap();
+    let added: Vec<&str> = history[before..].iter().map(|event| event["action"].as_str().unwrap()).collect();
+    assert!(!added.contains(&"priority") && !added.contains(&"queue") && !added.contains(&"comment"), "{added:?}");
+    let letters = desk.outbox();
+    assert_eq!(letters.len(), 1, "{:?}", letters.iter().map(|mail| mail.to()).collect::<Vec<_>>());
+    assert_eq!(letters[0].to(), "bob@example.com");
+    assert!(letters[0].body().contains("already"), "{}", letters[0].body());
+
+    desk.clear_outbox();
+    let run = desk.run(&["ticket", "update", "1", "priority=high"]);
+    assert_eq!(run.status, 1, "nothing applied");
+    assert!(run.stderr.contains("already high"), "{}", run.stderr);
+    assert!(desk.outbox().iter().all(|mail| mail.to() != "help@example.com"), "never a letter to the help alias");
+}
+
+#[test]
+fn overdue_unowned_ticket_escalates_to_the_admins_and_again_for_a_new_due_date() {
+    let site = format!("{SITE}\n[[people]]\naddresses = [\"root@example.com\"]\nrole = \"admin\"\n");
+    let mut desk = Desk::with_config(&site);
+    desk.now = Some("2026-11-23T08:00:00Z".into());
+    request(&desk, "carol@customer.example.org", "Server down", "Importance: urgent\n\nDown.");
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T12:30:00Z".into());
+    desk.run(&["tick"]).ok();
+    let escalations: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    assert_eq!(escalations, vec!["root@example.com".to_string()], "nobody watches the queue, so the admins hear");
+    desk.clear_outbox();
+    desk.run(&["tick"]).ok();
+    assert!(desk.outbox().is_empty(), "once per due date");
+
+    desk.run(&["ticket", "update", "1", "status=hold"]).ok();
+    desk.now = Some("2026-11-23T14:30:00Z".into());
+    desk.run(&["ticket", "update", "1", "status=open"]).ok();
+    let due = desk.ticket(1)["due"].as_str().unwrap().to_string();
+    assert_eq!(due, "2026-11-23T14:00:00Z", "two hours on hold moved the due date by two hours");
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T20:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert!(desk.outbox().iter().any(|mail| mail.to() == "root@example.com"), "the new due date escalates again");
+}
+
+#[test]
+fn the_agent_letter_carries_the_request_and_time_left_and_the_receipt_echoes_fields() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Importance: high\nHost: prn-04\nDue: friday 12:00\n\nPaper everywhere.");
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").unwrap().body();
+    assert!(receipt.contains("prn-04") && receipt.contains("2026-11-27T12:00:00Z"), "applied fields echoed:\n{receipt}");
+    assert!(receipt.contains("Due: 2026-11-26 17:00") && !receipt.contains("2026-12-01 17:00"), "an example from today:\n{receipt}");
+    desk.clear_outbox();
+    desk.run(&["ticket", "update", "1", "owner=bob@example.com", "--note", "Taking a look after lunch."]).ok();
+    let to_agent = desk.outbox().into_iter().find(|mail| mail.to() == "bob@example.com").expect("the new owner hears").body();
+    for expected in ["Paper everywhere.", "Time left: 1d 0h", "Taking a look after lunch."] {
+        assert!(to_agent.contains(expected), "{expected:?} in\n{to_agent}");
+    }
+    let to_customer = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").map(|mail| mail.body()).unwrap_or_default();
+    assert!(!to_customer.contains("Time left"), "{to_customer}");
+}
+
+#[test]
+fn a_phone_call_becomes_a_ticket_with_a_receipt() {
+    use std::io::Write as _;
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    let mut child = desk
+        .command(&["ticket", "create", "--requester", "Gina <gina@customer.example.org>", "--subject", "VPN drops", "--as", "bob@example.com", "priority=urgent", "host=vpn-1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Called at 9: the VPN drops every ten minutes.\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ticket #1 opened for gina@customer.example.org");
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["requester"], "gina@customer.example.org");
+    assert_eq!(ticket["priority"], "urgent", "the agent at the desk may set the priority");
+    assert_eq!(ticket["host"], "vpn-1");
+    let history = ticket["history"].as_array().unwrap();
+    assert!(history.iter().any(|event| event["detail"].as_str().unwrap().contains("every ten minutes")), "{history:?}");
+    assert!(history.iter().any(|event| event["actor"] == "bob@example.com" && event["action"] == "taken"), "{history:?}");
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "gina@customer.example.org").expect("a receipt").body();
+    assert!(receipt.contains("opened ticket #1") && receipt.contains("vpn-1"), "{receipt}");
+    let people = desk.run(&["person", "list", "--json"]).ok().json();
+    let gina = people.as_array().unwrap().iter().find(|person| person.to_string().contains("gina@")).unwrap().to_string();
+    assert!(gina.contains("customer"), "the caller is a customer: {gina}");
+    assert_eq!(desk.run(&["ticket", "create", "--requester", "not an address", "--subject", "x"]).status, 64);
+}
+
+#[test]
+fn split_turns_one_comment_into_a_ticket_of_its_own_linked_both_ways() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Paper everywhere.");
+    let reply = letter("dave@customer.example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Also my screen flickers.", "split-1");
+    desk.ingest(&reply).ok();
+    desk.clear_outbox();
+    let entry = desk.ticket(1)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["actor"].as_str().unwrap().starts_with("dave@") && event["action"] == "comment")
+        .expect("dave's comment")["id"]
+        .to_string();
+    let run = desk.run(&["ticket", "split", "1", &entry]).ok();
+    assert_eq!(run.stdout.trim(), "ticket #2 opened for dave@customer.example.org, split from #1");
+    let split = desk.ticket(2);
+    assert_eq!(split["requester"], "dave@customer.example.org");
+    assert_eq!(split["links"], serde_json::json!([1]));
+    assert_eq!(desk.ticket(1)["links"], serde_json::json!([2]));
+    assert!(split["history"].as_array().unwrap().iter().any(|event| event["detail"].as_str().unwrap().starts_with("Also my screen flickers.")));
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "dave@customer.example.org").expect("dave hears his number").body();
+    assert!(receipt.contains("#2"), "{receipt}");
+    let wrong = desk.run(&["ticket", "split", "2", &entry]);
+    assert_eq!(wrong.status, 64);
+    assert!(wrong.stderr.contains("not a comment of ticket 2"), "{}", wrong.stderr);
+}
