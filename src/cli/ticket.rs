@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::notify::view::ticket_json;
 use crate::cli::{print_line, Failure, Setup};
 use crate::clock::format_time;
 use crate::identify::sender::{Sender, Trust};
@@ -171,34 +172,6 @@ fn queue_lines(tickets: &[Ticket], now: DateTime<Utc>) -> Vec<String> {
         .collect()
 }
 
-/// The ticket object of DESIGN §5, without history.
-pub fn ticket_json(ticket: &Ticket, links: &[TicketId]) -> Value {
-    let time = |at: Option<DateTime<Utc>>| at.map(format_time);
-    json!({
-        "number": ticket.number.0,
-        "subject": ticket.subject,
-        "status": ticket.status.as_str(),
-        "queue": ticket.queue,
-        "importance": ticket.importance.as_str(),
-        "priority": ticket.priority.as_str(),
-        "owner": ticket.owner,
-        "requester": ticket.requester,
-        "cc": ticket.cc,
-        "category": ticket.category,
-        "host": ticket.host,
-        "due": time(ticket.due),
-        "requested_due": time(ticket.requested_due),
-        "committed_due": time(ticket.committed_due),
-        "created": format_time(ticket.created),
-        "updated": format_time(ticket.updated),
-        "resolved": time(ticket.resolved_at),
-        "closed": time(ticket.closed_at),
-        "time_spent_minutes": ticket.time_spent_minutes,
-        "vendor": Value::Null,
-        "vendor_ticket": Value::Null,
-        "links": links.iter().map(|number| number.0).collect::<Vec<_>>(),
-    })
-}
 
 fn history_json(event: &HistoryEvent) -> Value {
     #[derive(Serialize)]

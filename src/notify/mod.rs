@@ -3,11 +3,13 @@
 //! templates) and `compose` (the message with the headers that keep threads and loops in
 //! order). `apply` asks for the letters and writes them with their outbox rows.
 //! `webhooks` turns the same change into the JSON event each configured webhook hears;
-//! `monitors` writes the status mail a monitoring system gets when its ticket ends.
+//! `monitors` writes the status mail a monitoring system gets when its ticket ends;
+//! `view` is the ticket object that `ticket show --json` and webhook events share.
 
 pub mod compose;
 pub mod letters;
 pub mod monitors;
 pub mod readers;
+pub mod view;
 pub mod render;
 pub mod webhooks;

@@ -12,7 +12,7 @@ use crate::clock::format_time;
 use crate::config::integrations::{WebhookConfig, WebhookEvent};
 use crate::plan::{Notice, Plan};
 use crate::store;
-use crate::ticket::{Status, Ticket};
+use crate::ticket::{Status, Ticket, TicketId};
 
 /// Queues the event of this change for every webhook that wants it, and notes on the
 /// ticket which webhooks will hear of it.
@@ -33,7 +33,8 @@ pub fn enqueue(
     if listeners.is_empty() {
         return Ok(());
     }
-    let body = payload(event, plan, ticket, changes, now).to_string();
+    let links = store::tickets::links(conn, ticket.number)?;
+    let body = payload(event, plan, ticket, &links, changes, now).to_string();
     let names: Vec<&str> = listeners.iter().map(|webhook| webhook.name()).collect();
     for name in &names {
         store::webhooks::enqueue(conn, name, ticket.number, event.as_str(), &body, now)?;
@@ -59,28 +60,12 @@ fn event_of(plan: &Plan, created: bool, changes: &[String]) -> Option<WebhookEve
     touched.then_some(WebhookEvent::Updated)
 }
 
-fn payload(event: WebhookEvent, plan: &Plan, ticket: &Ticket, changes: &[String], now: DateTime<Utc>) -> serde_json::Value {
-    let time = |at: Option<DateTime<Utc>>| at.map(format_time);
+fn payload(event: WebhookEvent, plan: &Plan, ticket: &Ticket, links: &[TicketId], changes: &[String], now: DateTime<Utc>) -> serde_json::Value {
     serde_json::json!({
         "event": event.as_str(),
         "at": format_time(now),
         "actor": plan.sender.address,
-        "ticket": {
-            "number": ticket.number.0,
-            "subject": ticket.subject,
-            "status": ticket.status.as_str(),
-            "queue": ticket.queue,
-            "importance": ticket.importance.as_str(),
-            "priority": ticket.priority.as_str(),
-            "owner": ticket.owner,
-            "requester": ticket.requester,
-            "category": ticket.category,
-            "host": ticket.host,
-            "due": time(ticket.due),
-            "created": format_time(ticket.created),
-            "resolved": time(ticket.resolved_at),
-            "closed": time(ticket.closed_at),
-        },
+        "ticket": super::view::ticket_json(ticket, links),
         "changes": changes,
         "note": (!plan.internal && !plan.note.is_empty()).then_some(&plan.note),
     })
