@@ -218,6 +218,13 @@ fn lock(path: &Path) -> anyhow::Result<RefreshLock> {
     Ok(RefreshLock { _guard: guard, _file: file })
 }
 
+/// [`access_token`] on tokio's blocking pool, for the async network edges (the refresh
+/// may wait on the provider and on the lock file). The outer error: the task stopped.
+pub async fn access_token_off_thread(config: &OAuthConfig, refused: Option<&Secret>) -> Result<Result<Secret, TokenError>, tokio::task::JoinError> {
+    let (config, refused) = (config.clone(), refused.cloned());
+    tokio::task::spawn_blocking(move || access_token(&config, refused.as_ref())).await
+}
+
 /// An access token for `config`: the stored one while it lives longer than
 /// `refresh_before_seconds`, else a refreshed one (stored before it is returned).
 /// `refused` is the token the server just turned down, if any: a stored token that is

@@ -145,12 +145,9 @@ async fn oauth_login(
     let user = config.mailbox_owner.as_deref().unwrap_or(&config.username);
     let mut refused: Option<crate::oauth::Secret> = None;
     loop {
-        let token = {
-            let (oauth, refused) = (oauth.clone(), refused.clone());
-            tokio::task::spawn_blocking(move || crate::oauth::tokens::access_token(&oauth, refused.as_ref()))
-                .await
-                .context("token refresh stopped unexpectedly")??
-        };
+        let token = crate::oauth::tokens::access_token_off_thread(&oauth, refused.as_ref())
+            .await
+            .context("token refresh stopped unexpectedly")??;
         let sasl = OAuthSasl {
             initial: mechanism.initial_response(user, &config.host, config.port(), &token),
             acknowledgement: mechanism.error_acknowledgement(),

@@ -193,13 +193,10 @@ impl SmtpTransport {
         let user = self.config.username.clone().unwrap_or_default();
         let mut refused: Option<crate::oauth::Secret> = None;
         loop {
-            let token = {
-                let (oauth, refused) = (oauth.clone(), refused.clone());
-                tokio::task::spawn_blocking(move || crate::oauth::tokens::access_token(&oauth, refused.as_ref()))
-                    .await
-                    .map_err(|error| TransportError::transient(format!("SMTP: token refresh stopped: {error}")))?
-                    .map_err(|error| TransportError::transient(format!("SMTP: {server}: {error}")))?
-            };
+            let token = crate::oauth::tokens::access_token_off_thread(&oauth, refused.as_ref())
+                .await
+                .map_err(|error| TransportError::transient(format!("SMTP: token refresh stopped: {error}")))?
+                .map_err(|error| TransportError::transient(format!("SMTP: {server}: {error}")))?;
             let initial = mechanism.initial_response_base64(&user, &self.config.host, self.config.port, &token);
             let mut answer = connection.command(SaslLine(&format!("AUTH {} {}", mechanism.name(), initial.expose()))).await;
             if matches!(&answer, Ok(response) if response.has_code(334)) {
