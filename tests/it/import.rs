@@ -125,3 +125,35 @@ fn walk(dir: &str) -> Vec<String> {
     files.sort();
     files
 }
+
+#[test]
+fn hostile_archives_are_imported_or_skipped_with_a_reason_and_never_panic() {
+    let desk = Desk::new();
+    let dir = tempfile::tempdir().unwrap();
+    // An mbox of binary garbage, a header-only message, a broken "From " line and a
+    // message with NULs in it.
+    let mut mbox = b"From \x00\xff garbage\n\x00\x01\x02\xff\xfe\n\nFrom nobody Thu Jan  1 00:00:00 1970\nSubject: only a header\n\nFrom carol@example.org Mon Mar  4 09:00:00 2019\nFrom: carol@example.org\nSubject: Printer\x00 jams\nDate: Mon, 4 Mar 2019 09:00:00 +0000\n\nIt jams.\x00\n".to_vec();
+    mbox.extend(std::iter::repeat(0xffu8).take(4096));
+    let mbox_path = dir.path().join("hostile.mbox");
+    std::fs::write(&mbox_path, &mbox).unwrap();
+    // A Maildir with an empty file and binary garbage; an MH folder with both.
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.path().join("maildir").join(sub)).unwrap();
+    }
+    std::fs::write(dir.path().join("maildir/cur/1.empty"), b"").unwrap();
+    std::fs::write(dir.path().join("maildir/new/2.garbage"), b"\x00\x01\xff\xfe not mail").unwrap();
+    std::fs::create_dir_all(dir.path().join("mh")).unwrap();
+    std::fs::write(dir.path().join("mh/1"), b"").unwrap();
+    std::fs::write(dir.path().join("mh/2"), b"\xff\xfe\x00ASSIGNED TO: \xff\n").unwrap();
+    std::fs::write(dir.path().join("mh/not-a-number"), b"From: x@example.org\n\nx\n").unwrap();
+    for (format, path) in [("mbox", mbox_path.clone()), ("maildir", dir.path().join("maildir")), ("mh", dir.path().join("mh"))] {
+        let run = desk.run(&["import", format, &path.display().to_string()]);
+        assert!(!run.stderr.contains("panicked"), "{format}: {}", run.stderr);
+        assert_eq!(run.status, 0, "{format}: bad messages are skipped, not fatal: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("messages:"), "{format}: a summary: {}", run.stdout);
+    }
+    assert_silent(&desk);
+    let nowhere = desk.run(&["import", "mbox", &dir.path().join("no-such.mbox").display().to_string()]);
+    assert_eq!(nowhere.status, 64, "{}", nowhere.stderr);
+    assert!(nowhere.stderr.contains("no-such.mbox"), "names the file: {}", nowhere.stderr);
+}
