@@ -54,6 +54,10 @@ fn init_logging(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // async-imap traces every command it sends, passwords and OAuth2 tokens included.
     let filter = filter.add_directive("async_imap::imap_stream=off".parse().expect("a valid directive"));
+    // html5ever warns about every malformed page it repairs ("foster parenting not
+    // implemented"); customer HTML is malformed as a rule, and the warning says nothing
+    // the admin can act on.
+    let filter = filter.add_directive("html5ever=error".parse().expect("a valid directive"));
     use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
