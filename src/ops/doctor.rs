@@ -523,7 +523,8 @@ fn plus_example(address: &str) -> String {
     }
 }
 
-/// The last successful fetch of every configured IMAP mailbox, as the store recorded it.
+/// The last successful fetch of every configured IMAP mailbox, and whether fetching it
+/// fails, as the store recorded them.
 fn report_fetches(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
     if config.inbound.imap.is_empty() || !config.store.path.exists() {
         return;
@@ -537,6 +538,15 @@ fn report_fetches(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Findin
                 None => "never (no message stored from it yet)".to_string(),
             };
             findings.push(Finding::Note(format!("imap {} {}: last fetch that stored mail: {text}", account.account(), mailbox.name)));
+            // What `serve` saw matters beside doctor's own attempt: a mailbox can fail for
+            // the daemon (an expired consent, a full quota) while a fresh login still works.
+            let health = crate::store::fetch_health::get(&connection, &account.account(), &mailbox.name).ok().flatten();
+            if let Some(health) = health.filter(|health| health.failing_since.is_some()) {
+                let since = health.failing_since.map(crate::clock::format_time).unwrap_or_default();
+                let error = health.last_error.unwrap_or_default();
+                let fix = health.remedy.unwrap_or_else(|| "see `reqmail fetch status`".to_string());
+                findings.push(Finding::problem(format!("imap {} {}: fetching fails since {since}: {error}", account.account(), mailbox.name), fix));
+            }
         }
     }
 }

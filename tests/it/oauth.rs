@@ -172,6 +172,8 @@ fn a_revoked_consent_mails_the_admins_once_without_a_crash_loop_and_once_more_on
     assert!(idp.refresh_attempts() - attempts <= 5, "retries back off: {} in 5 s", idp.refresh_attempts() - attempts);
     let status = desk.run(&["fetch", "status"]).ok();
     assert!(status.stdout.contains("FAILING since") && status.stdout.contains(&command), "{}", status.stdout);
+    let doctor = desk.run(&["doctor"]);
+    assert!(doctor.stdout.contains("fetching fails since") && doctor.stdout.contains(&command), "doctor reads what serve saw: {}", doctor.stdout);
 
     // The admin approves again; serve picks the new consent up by itself.
     login(&desk);
