@@ -116,6 +116,18 @@ pub struct Inbound {
     pub queue_hint: Option<String>,
     /// The Message-IDs the message answers: In-Reply-To, then References newest first.
     pub replied_to: Vec<String>,
+    /// The agent who forwarded this message to us on behalf of its author, with what
+    /// they wrote above it.
+    pub forwarded_by: Option<Forwarder>,
+}
+
+/// An agent who forwarded someone's mail to open a ticket for them.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarder {
+    pub address: String,
+    /// What the agent wrote above the forwarded message; in a plan, without quotes and
+    /// signature.
+    pub note: String,
 }
 
 /// The change one message makes.
@@ -140,6 +152,8 @@ pub struct Plan {
     pub attachments: Vec<Attachment>,
     /// Why the message was tied to its ticket, for the history.
     pub matched_by: Option<&'static str>,
+    /// The agent who forwarded the sender's mail; their words are an internal note.
+    pub forwarded_by: Option<Forwarder>,
     /// Whether automatic mail may answer the sender (receipt, refusals).
     pub answerable: bool,
     /// The mail this change sends.
@@ -467,6 +481,9 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         refusals,
         attachments: inbound.attachments,
         matched_by,
+        forwarded_by: inbound
+            .forwarded_by
+            .map(|forwarder| Forwarder { note: visible_note(&forwarder.note), address: forwarder.address }),
         answerable: person_wrote,
     })
 }
@@ -726,6 +743,7 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         refusals: Vec::new(),
         attachments: Vec::new(),
         matched_by: None,
+        forwarded_by: None,
         answerable: false,
         notices,
         follow_up_of: None,

@@ -351,7 +351,7 @@ const UNBRACKETED_FORWARD_MARKERS: &[&str] = &[
     "início da mensagem reencaminhada",
 ];
 
-fn is_original_message_marker(lowered: &str) -> bool {
+pub(super) fn is_original_message_marker(lowered: &str) -> bool {
     let core = lowered.trim_matches(|c: char| c == '*' || c == '_' || c.is_whitespace());
     let starts_like_a_marker = core.starts_with(['-', '=', '—', '–'])
         || UNBRACKETED_FORWARD_MARKERS.iter().any(|marker| core.as_bytes().first() == marker.as_bytes().first());
@@ -650,7 +650,7 @@ fn names_device_or_app(text: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HeaderFamily {
+pub(super) enum HeaderFamily {
     From,
     Date,
     To,
@@ -716,7 +716,7 @@ fn header_family_for_label(label: &str) -> Option<HeaderFamily> {
 }
 
 /// The family of a line that starts with a header label: `From: x`, `*Sent:* y`, `De : z`.
-fn header_family_of_line(lowered: &str) -> Option<HeaderFamily> {
+pub(super) fn header_family_of_line(lowered: &str) -> Option<HeaderFamily> {
     let without_markup = lowered.trim_start_matches(|c: char| c == '*' || c.is_whitespace());
     let colon = without_markup.find([':', '：'])?;
     if colon > 40 {
