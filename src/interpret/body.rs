@@ -1497,15 +1497,17 @@ fn join_kept_lines(lines: &[&str], kinds: &[LineKind], kept_line_indexes: &[usiz
     let mut previous: Option<usize> = None;
     for &index in &kept[first_content..] {
         if let Some(previous_index) = previous {
-            // A removed attribution between two blank lines would leave a double gap the
-            // sender never typed; blank lines the sender did type next to each other stay.
-            let removed_lines_between = index > previous_index + 1;
-            if removed_lines_between && kinds[index] == Blank && kinds[previous_index] == Blank {
+            // One blank line says all a run of them can: removed lines leave runs the sender
+            // never typed, and HTML turned into text gives Outlook's empty paragraphs
+            // (`&nbsp;`) a blank line each, between blank lines.
+            if kinds[index] == Blank && kinds[previous_index] == Blank {
                 continue;
             }
             note.push('\n');
         }
-        note.push_str(lines[index]);
+        if kinds[index] != Blank {
+            note.push_str(lines[index]);
+        }
         previous = Some(index);
     }
     let trimmed_length = note.trim_end().len();
