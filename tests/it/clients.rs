@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use reqmail::ticket::SpoolId;
 use serde::Deserialize;
 
 use crate::harness::{fixtures, letter, Desk, Mail};
@@ -97,7 +98,12 @@ fn every_client_shape_gives_the_expected_note_and_decision() {
         let tickets = desk.tickets();
         let number = tickets.iter().map(|ticket| ticket["number"].as_i64().unwrap()).max().expect("a ticket");
         let ticket = desk.ticket(number);
-        let note = desk.sql("SELECT note FROM messages WHERE direction = 'in' ORDER BY id DESC LIMIT 1")[0][0].as_str().unwrap_or("").to_string();
+        let last_inbound = desk.sql("SELECT id, note FROM messages WHERE direction = 'in' ORDER BY id DESC LIMIT 1");
+        let note = last_inbound[0][1].as_str().unwrap_or("").to_string();
+        // The note leaves out quotes, signatures and disclaimers; the message keeps them all.
+        let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
+        let stored = reqmail::store::messages::raw(&conn, SpoolId(last_inbound[0][0].as_i64().unwrap())).unwrap();
+        assert_eq!(stored.as_deref(), Some(raw.as_bytes()), "{name}: the raw message is kept as it came");
         let mut differences = Vec::new();
         let mut compare = |what: &str, actual: Option<String>, wanted: Option<&String>| {
             if let Some(wanted) = wanted.filter(|wanted| actual.as_ref() != Some(*wanted)) {

@@ -454,6 +454,24 @@ fn sign_off_blocks_without_a_delimiter_are_removed() {
     );
     // A plain closing without contact data is the sender's own.
     check("The scanner works again.\n\nThanks,\nJohn", "The scanner works again.\n\nThanks,\nJohn");
+    for closing in ["Thanks & regards,", "Many thanks,", "Sincerely,", "Mit freundlichen Grüßen / Kind regards", "Bien cordialement,", "Saludos cordiales,"] {
+        check(
+            &format!("It works now.\n\n{closing}\nJean-Luc O'Neill\nSenior Engineer | ACME Corp\nTel. +44 7700 900123\nwww.acme.example"),
+            "It works now.",
+        );
+    }
+    check("It works now.\n\nKind regards,\n\nJohn Smith\nACME Corp | 1 Main Street\nT +1 555 123 4567 | www.acme.example", "It works now.");
+}
+
+#[test]
+fn signatures_without_closing_words_are_removed() {
+    check("It works now.\n\nJohn Smith\nSenior Engineer | ACME Corp\nTel: +1 555 123 4567\nwww.acme.example", "It works now.");
+    // A name, or lines with numbers that are the sender's data, stay.
+    check("It works now.\n\nJohn Smith", "It works now.\n\nJohn Smith");
+    check("It works now.\n\nJohn Smith\nSenior Engineer", "It works now.\n\nJohn Smith\nSenior Engineer");
+    check("Details below.\n\nModel: HP LaserJet M507\nSerial: CNB1234567\nIP: 10.20.30.40", "Details below.\n\nModel: HP LaserJet M507\nSerial: CNB1234567\nIP: 10.20.30.40");
+    // What a colon announces is the sender's.
+    check("Please call them:\n\nAnn Lee\nBob Stone\n+1 555 123 4567", "Please call them:\n\nAnn Lee\nBob Stone\n+1 555 123 4567");
 }
 
 #[test]
@@ -466,7 +484,20 @@ fn legal_disclaimers_are_not_the_senders_words() {
         "Works again, thanks.\n\nDiese E-Mail enthält vertrauliche und/oder rechtlich geschützte Informationen. Wenn Sie nicht der richtige Adressat sind, informieren Sie bitte sofort den Absender.",
         "Works again, thanks.",
     );
-    // Prose that mentions a disclaimer is kept.
+    check(
+        "It works now.\n\nBest,\nJohn Smith\nPhone +1 555 123 4567\n\nThe information contained in this communication is confidential and may be legally privileged. It is intended solely for the use of the addressee.\n\nPlease consider the environment before printing this e-mail.",
+        "It works now.",
+    );
+    check(
+        "CAUTION: This email originated from outside of the organization. Do not click links or open attachments unless you recognize the sender.\n\nIt works now.",
+        "It works now.",
+    );
+    check(
+        "It works now.\n\nThis message (including any attachments) contains confidential information intended for a specific individual and purpose, and is protected by law.",
+        "It works now.",
+    );
+    // Prose that mentions a disclaimer, or confidential mail, is kept.
+    check("Done.\n\nThe confidential report intended for the auditors is attached.", "Done.\n\nThe confidential report intended for the auditors is attached.");
     check("The disclaimer at the bottom of your letters is too long.", "The disclaimer at the bottom of your letters is too long.");
 }
 
@@ -777,3 +808,4 @@ fn talon_replies_match_upstream_without_its_kept_signatures() {
     eprintln!("talon corpus: {matched}/{} exact once upstream's kept signature is removed", cases.len());
     assert_eq!(matched, cases.len());
 }
+
