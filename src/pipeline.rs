@@ -330,8 +330,7 @@ fn attribute_forward(site: &Site, conn: &Connection, mut mail: Mail, sender: sen
         return Ok((mail, sender, None));
     }
     let author = &forwarded.from.address;
-    let is_ours = author.eq_ignore_ascii_case(&site.config.mail.address) || site.threading.plus_address(author).is_some();
-    if is_ours || store::people::addresses_of(conn, &sender.address)?.iter().any(|own| own.eq_ignore_ascii_case(author)) {
+    if site.is_our_address(author) || store::people::addresses_of(conn, &sender.address)?.iter().any(|own| own.eq_ignore_ascii_case(author)) {
         return Ok((mail, sender, None));
     }
     let original_sender = site.forwarded_sender(conn, &forwarded.from, &sender)?;
@@ -475,6 +474,7 @@ fn plan_and_apply(
         Routing::default()
     };
     let replied_to = mail.in_reply_to.iter().chain(mail.references.iter().rev()).cloned().collect();
+    let copied = mail.copied.iter().filter(|address| !site.is_our_address(address)).cloned().collect();
     let alert = site.monitors.recognise(&mail);
     let inbound = plan::Inbound {
         replied_to,
@@ -486,6 +486,7 @@ fn plan_and_apply(
         to_comment_address,
         queue_hint: mail.queue_hint,
         forwarded_by,
+        copied,
     };
     let plan = plan::plan(plan::PlanInput {
         rules: &site.rules,

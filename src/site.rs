@@ -58,6 +58,14 @@ impl Site {
         sender::forwarded(conn, author, forwarder, |address| self.configured(address))
     }
 
+    /// Whether `address` is one of ours: the help alias, a ticket's plus-address, the
+    /// comment address.
+    pub fn is_our_address(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.config.mail.address)
+            || self.threading.plus_address(address).is_some()
+            || self.config.mail.comment_address.as_deref().is_some_and(|comment| address.eq_ignore_ascii_case(comment))
+    }
+
     fn configured(&self, address: &str) -> Option<Configured<'_>> {
         self.rules.configured_person(address).map(|person| Configured { role: person.role, name: person.name.as_deref() })
     }
