@@ -329,11 +329,11 @@ fn attribute_forward(site: &Site, conn: &Connection, mut mail: Mail, sender: sen
         mail.text = mail.text.lines().filter(|line| !is_opt_out(line)).collect::<Vec<_>>().join("\n");
         return Ok((mail, sender, None));
     }
-    let author = &forwarded.from.address;
-    if site.is_our_address(author) || store::people::addresses_of(conn, &sender.address)?.iter().any(|own| own.eq_ignore_ascii_case(author)) {
+    let Some(author) = &forwarded.from else { return Ok((mail, sender, None)) };
+    if site.is_our_address(&author.address) || store::people::addresses_of(conn, &sender.address)?.iter().any(|own| own.eq_ignore_ascii_case(&author.address)) {
         return Ok((mail, sender, None));
     }
-    let original_sender = site.forwarded_sender(conn, &forwarded.from, &sender)?;
+    let original_sender = site.forwarded_sender(conn, author, &sender)?;
     mail.subject = forwarded.subject.unwrap_or_else(|| subject::strip_prefixes(&mail.subject).to_string());
     mail.text = forwarded.text;
     Ok((mail, original_sender, Some(plan::Forwarder { address: sender.address, note: forwarded.forwarder_text })))

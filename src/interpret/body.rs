@@ -228,14 +228,14 @@ fn is_valediction(line: &str) -> bool {
     !lowered.is_empty() && lowered.split(" / ").all(|part| VALEDICTIONS.contains(&part.trim()))
 }
 
-/// "Jane Doe", "Jean-Luc O'Neill", "Dr. Ann Lee": a short run of capitalised words.
+/// "Jane Doe", "Jean-Luc O'Neill", "John E. Doe, Ph.D.": a short run of capitalised words.
 fn is_name_line(line: &str) -> bool {
     let trimmed = line.trim();
     let words: Vec<&str> = trimmed.split_whitespace().collect();
     trimmed.chars().count() <= MAX_NAME_CHARS
         && (1..=MAX_NAME_WORDS).contains(&words.len())
         && words.iter().all(|word| {
-            word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(|c| c.is_alphabetic() || matches!(c, '.' | '-' | '\'' | '’'))
+            word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(|c| c.is_alphabetic() || matches!(c, '.' | ',' | '-' | '\'' | '’'))
         })
 }
 
@@ -253,7 +253,8 @@ fn without_boilerplate(note: &str) -> Cow<'_, str> {
         let length = rest.len();
         let without_disclaimers = without_trailing_disclaimers(&rest);
         let without_sign_off = without_sign_off_block(&without_disclaimers);
-        let without_signature = without_contact_block(&without_sign_off).into_owned();
+        let without_signature = without_contact_block(&without_sign_off);
+        let without_signature = without_ruled_contact_block(&without_signature).into_owned();
         if without_signature.len() == length {
             return rest;
         }
@@ -313,6 +314,27 @@ fn without_sign_off_block(note: &str) -> Cow<'_, str> {
     Cow::Owned(lines[..start].join("\n").trim_end().to_string())
 }
 
+/// A rule of at least this many characters can stand for the signature separator.
+const MIN_SIGNATURE_RULE_CHARS: usize = 4;
+/// Below such a rule, a signature has at most this many lines.
+const MAX_RULED_SIGNATURE_LINES: usize = 12;
+
+/// `note` without a block of contact data under a rule ("----" / logo / name / phone / URL),
+/// a signature separator that is not the standard `-- `.
+fn without_ruled_contact_block(note: &str) -> Cow<'_, str> {
+    let lines: Vec<&str> = note.lines().collect();
+    let search_from = lines.len().saturating_sub(2 * MAX_RULED_SIGNATURE_LINES + 1);
+    let is_rule = |line: &&str| line.trim().chars().count() >= MIN_SIGNATURE_RULE_CHARS && line.chars().all(is_rule_character);
+    let Some(rule) = (search_from..lines.len()).rev().find(|&index| is_rule(&lines[index])) else { return Cow::Borrowed(note) };
+    let block: Vec<&str> = lines[rule + 1..].iter().copied().filter(|line| !line.trim().is_empty()).collect();
+    let text_above = lines[..rule].iter().any(|line| !line.trim().is_empty());
+    let is_signature = text_above
+        && (2..=MAX_RULED_SIGNATURE_LINES).contains(&block.len())
+        && block.iter().all(|line| line.chars().count() <= MAX_SIGN_OFF_LINE_CHARS && !is_quoted_line(line))
+        && block.iter().any(|line| is_contact_line(line));
+    if is_signature { Cow::Owned(lines[..rule].join("\n").trim_end().to_string()) } else { Cow::Borrowed(note) }
+}
+
 /// `note` without a last paragraph "Name / title / phone / URL" that has no closing words.
 fn without_contact_block(note: &str) -> Cow<'_, str> {
     let Some(start) = note.trim_end().rfind("\n\n") else { return Cow::Borrowed(note) };
@@ -350,7 +372,7 @@ const DISCLAIMER_OPENINGS: &[&str] = &[
     "este correo electrónico y sus anexos",
 ];
 
-fn is_rule_character(c: char) -> bool {
+pub(super) fn is_rule_character(c: char) -> bool {
     matches!(c, '-' | '_' | '=' | '~' | '+' | '#' | '*' | 'ᐧ' | '—' | '–' | '•' | '·' | '─' | '━' | '═')
         || c.is_whitespace()
 }

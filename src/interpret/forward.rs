@@ -12,14 +12,14 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::body::{header_family_of_line, is_original_message_marker, HeaderFamily};
+use super::body::{header_family_of_line, is_original_message_marker, is_rule_character, HeaderFamily};
 use crate::parse::Mailbox;
 
 /// The forwarded message found in a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarded {
-    /// Its author, from the From line of the header block.
-    pub from: Mailbox,
+    /// Its author, from the From line of the header block, when it names an address.
+    pub from: Option<Mailbox>,
     /// Its subject, when the block names one.
     pub subject: Option<String>,
     /// Its text: everything below the header block, quote marks of a quoted forward removed.
@@ -60,9 +60,9 @@ static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid pattern")
 });
 
-/// The first forwarded message in `text`, when the first marker or header block in it
-/// names an author with an address. Only the first one counts: a block further down is
-/// history inside the forwarded message.
+/// The first forwarded message in `text`: below the first marker or header block, when
+/// that has a From line. Only the first one counts: a block further down is history
+/// inside the forwarded message.
 #[must_use]
 pub fn read(text: &str) -> Option<Forwarded> {
     let text = text.replace("\r\n", "\n");
@@ -79,6 +79,7 @@ pub fn read(text: &str) -> Option<Forwarded> {
     let first_header = if header_family_of_line(&marker).is_some() { start } else { start + 1 };
 
     let mut from = None;
+    let mut has_from = false;
     let mut subject = None;
     let mut families = 0;
     let mut blank_run = 0;
@@ -100,7 +101,10 @@ pub fn read(text: &str) -> Option<Forwarded> {
             Some(family) => {
                 let value = header_value(line);
                 match family {
-                    HeaderFamily::From if from.is_none() => from = mailbox_in(value),
+                    HeaderFamily::From if !has_from => {
+                        has_from = true;
+                        from = mailbox_in(value);
+                    }
                     HeaderFamily::Subject if subject.is_none() => subject = Some(value.to_string()),
                     _ => {}
                 }
@@ -116,16 +120,15 @@ pub fn read(text: &str) -> Option<Forwarded> {
         block_end = index;
     }
     // Two headers make a block; a marker that says "forwarded" needs only the From line.
-    if families < 2 && !says_forwarded {
+    if !has_from || (families < 2 && !says_forwarded) {
         return None;
     }
-    let from = from?;
     let forwarded_text = (block_end..lines.len()).map(content_of).collect::<Vec<_>>().join("\n");
     Some(Forwarded {
         from,
         subject: subject.filter(|subject| !subject.is_empty()),
         text: forwarded_text.trim().to_string(),
-        forwarder_text: lines[..start].join("\n").trim().to_string(),
+        forwarder_text: lines[..start].join("\n").trim_end_matches(is_rule_character).trim().to_string(),
         says_forwarded,
     })
 }
@@ -168,8 +171,9 @@ mod tests {
     #[track_caller]
     fn check(text: &str, address: &str, name: Option<&str>, subject: Option<&str>, forwarded_text: &str, forwarder_text: &str) {
         let forwarded = read(text).unwrap_or_else(|| panic!("no forward found in {text:?}"));
-        assert_eq!(forwarded.from.address, address);
-        assert_eq!(forwarded.from.name.as_deref(), name);
+        let from = forwarded.from.as_ref().expect("an author");
+        assert_eq!(from.address, address);
+        assert_eq!(from.name.as_deref(), name);
         assert_eq!(forwarded.subject.as_deref(), subject);
         assert_eq!(forwarded.text, forwarded_text);
         assert_eq!(forwarded.forwarder_text, forwarder_text);
@@ -188,7 +192,7 @@ mod tests {
         check(plain, "ann@customer.example", Some("Lee, Ann"), Some("Printer offline"), "The printer is offline.", "");
         assert!(!read(plain).unwrap().says_forwarded, "Outlook's marker says nothing of forwarding; its subject does");
         let from_html = "FYI\n\n________________________________\n\n**From:** Ann Lee <ann@customer.example<mailto:ann@customer.example>>\n\n**Sent:** Tuesday, March 3, 2026 10:00\n\n**To:** Help <help@example.com>\n\n**Subject:** Printer offline\n\nThe printer is offline.";
-        check(from_html, "ann@customer.example", Some("Ann Lee"), Some("Printer offline"), "The printer is offline.", "FYI\n\n________________________________");
+        check(from_html, "ann@customer.example", Some("Ann Lee"), Some("Printer offline"), "The printer is offline.", "FYI");
         check("From: Ann Lee [mailto:ann@customer.example]\nSent: Tuesday\nSubject: Hi\n\nText", "ann@customer.example", Some("Ann Lee"), Some("Hi"), "Text", "");
     }
 
@@ -203,9 +207,11 @@ mod tests {
     }
 
     #[test]
-    fn no_forward_without_an_author_address_or_a_block() {
+    fn no_forward_without_a_block_and_no_author_without_an_address() {
         assert_eq!(read("Just text.\n\nFrom: the team"), None);
-        assert_eq!(read("-----Original Message-----\nFrom: Ann Lee\nSent: Tuesday\n\nText"), None, "no address, no author");
         assert_eq!(read("From my side all is fine.\nThanks"), None);
+        let without_address = read("-----Original Message-----\nFrom: Ann Lee\nSent: Tuesday\n\nText").expect("a forward");
+        assert_eq!(without_address.from, None);
+        assert_eq!(without_address.text, "Text");
     }
 }
