@@ -28,7 +28,8 @@ const BOB_AUTHENTICATED: &str =
 #[serde(deny_unknown_fields)]
 struct Expected {
     /// The letter the case answers: `receipt`, `question` (Bob asks two questions),
-    /// `resolution`, or `nothing` (a new message).
+    /// `resolution`, `closure` (the last letter after Carol approved the resolution), or
+    /// `nothing` (a new message).
     answers: String,
     /// The note stored for the message, exactly.
     note: String,
@@ -56,6 +57,14 @@ fn desk_answering(answers: &str) -> (Desk, Option<Mail>) {
         "receipt" => {}
         "question" => bob_writes("Which printer model is it? It says on the front panel.\n\nDoes the display show an error code?", "b1"),
         "resolution" => bob_writes("Status: resolved\n\nReplaced the roller.", "b1"),
+        "closure" => {
+            bob_writes("Status: resolved\n\nReplaced the roller.", "b1");
+            let resolution = desk.outbox().into_iter().filter(|mail| mail.to() == "carol@customer.example").last().expect("the resolution");
+            let reply_to = resolution.header("Reply-To").expect("a reply address");
+            let reply_to = reply_to.rsplit('<').next().unwrap().trim_end_matches('>');
+            desk.ingest(&letter("Carol Jones <carol@customer.example>", reply_to, "Re: [REQ #1] Printer jammed", "[X] Yes, it is solved - close the request", "c2")).ok();
+            assert_eq!(desk.ticket(1)["status"], "closed", "Carol's approval closes the ticket");
+        }
         other => panic!("cases.toml: unknown letter {other:?} to answer"),
     }
     let to_carol = desk.outbox().into_iter().filter(|mail| mail.to() == "carol@customer.example").last().expect("a letter to Carol");
