@@ -7,7 +7,8 @@
 //! addresses with the reply token made for exactly this From address and that ticket
 //! ([`token`]), or when our MTA's Authentication-Results show aligned DMARC, DKIM or SPF
 //! ([`authentication`]). Never with several From mailboxes or fields, or a From address
-//! that appears only after decoding.
+//! that appears only after decoding. The author of a mail an agent forwarded is who the
+//! forward names ([`forwarded`]), never proven.
 
 use rusqlite::Connection;
 

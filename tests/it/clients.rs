@@ -59,16 +59,24 @@ fn desk_answering(answers: &str) -> (Desk, Option<Mail>) {
         "resolution" => bob_writes("Status: resolved\n\nReplaced the roller.", "b1"),
         "closure" => {
             bob_writes("Status: resolved\n\nReplaced the roller.", "b1");
-            let resolution = desk.outbox().into_iter().filter(|mail| mail.to() == "carol@customer.example").last().expect("the resolution");
-            let reply_to = resolution.header("Reply-To").expect("a reply address");
-            let reply_to = reply_to.rsplit('<').next().unwrap().trim_end_matches('>');
-            desk.ingest(&letter("Carol Jones <carol@customer.example>", reply_to, "Re: [REQ #1] Printer jammed", "[X] Yes, it is solved - close the request", "c2")).ok();
+            let resolution = last_letter_to_carol(&desk);
+            desk.ingest(&letter("Carol Jones <carol@customer.example>", &reply_address(&resolution), "Re: [REQ #1] Printer jammed", "[X] Yes, it is solved - close the request", "c2")).ok();
             assert_eq!(desk.ticket(1)["status"], "closed", "Carol's approval closes the ticket");
         }
         other => panic!("cases.toml: unknown letter {other:?} to answer"),
     }
-    let to_carol = desk.outbox().into_iter().filter(|mail| mail.to() == "carol@customer.example").last().expect("a letter to Carol");
+    let to_carol = last_letter_to_carol(&desk);
     (desk, Some(to_carol))
+}
+
+fn last_letter_to_carol(desk: &Desk) -> Mail {
+    desk.outbox().into_iter().rev().find(|mail| mail.to() == "carol@customer.example").expect("a letter to Carol")
+}
+
+/// The address with the reply token that `mail` asks its reader to answer.
+fn reply_address(mail: &Mail) -> String {
+    let reply_to = mail.header("Reply-To").expect("our letters carry a reply address");
+    reply_to.rsplit('<').next().unwrap().trim_end_matches('>').to_string()
 }
 
 fn history_detail(ticket: &serde_json::Value, action: &str) -> Option<String> {
@@ -96,9 +104,7 @@ fn every_client_shape_gives_the_expected_note_and_decision() {
         let (desk, answered) = desk_answering(&expected.answers);
         let mut text = std::fs::read_to_string(folder.join(format!("{name}.eml"))).unwrap();
         if let Some(answered) = &answered {
-            let reply_to = answered.header("Reply-To").expect("our letters carry a reply address");
-            let reply_to = reply_to.rsplit('<').next().unwrap().trim_end_matches('>');
-            text = text.replace("%REPLY_TO%", reply_to).replace("%PARENT%", &answered.message_id());
+            text = text.replace("%REPLY_TO%", &reply_address(answered)).replace("%PARENT%", &answered.message_id());
         }
         let raw = text.replace("%TICKET%", "1").replace("%UNIQUE%", name);
         let run = desk.ingest(raw.as_bytes());
