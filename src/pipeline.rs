@@ -309,7 +309,7 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
 
 /// What an agent writes on a line of its own above a forwarded message to keep the new
 /// ticket theirs.
-pub const KEEP_FORWARD_AS_MINE: &str = "@nofwd";
+const KEEP_FORWARD_AS_MINE: &str = "@nofwd";
 
 /// A mail an agent forwards to open a ticket is the request of whoever wrote it: the
 /// ticket is theirs, their words are its first note, and the agent's words above the
