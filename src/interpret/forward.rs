@@ -207,6 +207,15 @@ mod tests {
     }
 
     #[test]
+    fn odd_inputs_do_not_panic() {
+        for text in ["", "From:", ">", "> From: a@b.c", "-----Original Message-----", "---- Forwarded ----\nFrom: a@b.c", "From: x\rSent: y\r", "From：ａ@ｂ.ｃ\nSubject：x"] {
+            let _ = read(text);
+        }
+        let forwarded = read("---- Forwarded ----\nFrom: a@b.cd").expect("a marker that says forwarded needs only the From line");
+        assert_eq!(forwarded.text, "");
+    }
+
+    #[test]
     fn no_forward_without_a_block_and_no_author_without_an_address() {
         assert_eq!(read("Just text.\n\nFrom: the team"), None);
         assert_eq!(read("From my side all is fine.\nThanks"), None);
