@@ -79,6 +79,13 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
         };
         store::tickets::add_history(conn, ticket, now, &actor_text, "threading", &threading, plan.message)?;
     }
+    if let Some(forwarder) = &plan.forwarded_by {
+        let detail = format!("forwarded the mail of {}", sender.address);
+        store::tickets::add_history(conn, ticket, now, &forwarder.address, "forwarded", &detail, plan.message)?;
+        if !forwarder.note.is_empty() {
+            add_history(conn, ticket, now, &forwarder.address, "internal-note", &forwarder.note, plan, true)?;
+        }
+    }
     if !plan.note.is_empty() {
         add_history(conn, ticket, now, &actor_text, note_action, &plan.note, plan, plan.internal)?;
     }

@@ -43,6 +43,9 @@ pub struct SenderRecord {
     pub trust: String,
     /// What proved the address, or why it is not proven.
     pub trust_why: String,
+    /// The agent who forwarded this sender's mail to open the ticket for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

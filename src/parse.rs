@@ -55,6 +55,8 @@ pub struct Mail {
     pub from_disguised: bool,
     /// To, Cc and the envelope-style recipient headers, lower-cased addr-specs.
     pub recipients: Vec<String>,
+    /// The Cc addr-specs alone, lower-cased: whom the sender copied.
+    pub copied: Vec<String>,
     pub subject: String,
     pub date: Option<DateTime<Utc>>,
     /// Readable text of the body: the text/plain parts, else the HTML turned into text.
@@ -179,6 +181,9 @@ pub fn parse(raw: &[u8], limits: &LimitsConfig) -> Result<Mail, ParseError> {
 
     for address in message.to().into_iter().chain(message.cc()).flat_map(mailboxes) {
         push_unique(&mut mail.recipients, address.address);
+    }
+    for address in message.cc().into_iter().flat_map(mailboxes) {
+        push_unique(&mut mail.copied, address.address);
     }
 
     for (name, value) in message.headers_raw().take(MAX_HEADERS) {

@@ -21,13 +21,13 @@ use sha2::{Digest, Sha256};
 use crate::classify::{bounce, classify, Class, MachineKind};
 use crate::config::UnknownSenders;
 use crate::decision::{Decision, RefusedField, SenderRecord, TicketRecord};
-use crate::identify::sender;
+use crate::identify::{sender, subject};
 use crate::identify::thread::TicketMatch;
 use crate::notify::letters::SenderNotice;
 use crate::parse::{clean_id, parse, Mail, ParseError};
 use crate::store::messages::{Arrival, Decided, Spooled, Waiting};
 use crate::store::{self, Store};
-use crate::ticket::{SpoolId, TicketId};
+use crate::ticket::{Role, SpoolId, TicketId};
 use crate::rules::route::{self, Routing};
 use crate::site::Site;
 use crate::{apply, plan};
@@ -240,7 +240,13 @@ fn sender_record(sender: &sender::Sender) -> SenderRecord {
         sender::Trust::Authentic { by } => ("authentic", by.clone()),
         sender::Trust::Unverified { reason } => ("unverified", reason.clone()),
     };
-    SenderRecord { address: sender.address.clone(), role: sender.role.to_string(), trust: trust.to_string(), trust_why: why }
+    SenderRecord {
+        address: sender.address.clone(),
+        role: sender.role.to_string(),
+        trust: trust.to_string(),
+        trust_why: why,
+        forwarded_by: None,
+    }
 }
 
 /// What a plan carries into the record before it is applied.
@@ -291,7 +297,46 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         Continue(identified) => identified,
         Break(outcome) => return Ok(outcome),
     };
-    plan_and_apply(site, conn, id, mail, &class, matched, sender, now, decision)
+    let (mail, sender, forwarder) = match matched {
+        TicketMatch::New => attribute_forward(site, conn, mail, sender)?,
+        TicketMatch::Existing { .. } => (mail, sender, None),
+    };
+    if let Some(forwarder) = &forwarder {
+        decision.sender = Some(SenderRecord { forwarded_by: Some(forwarder.address.clone()), ..sender_record(&sender) });
+    }
+    plan_and_apply(site, conn, id, mail, &class, matched, sender, forwarder, now, decision)
+}
+
+/// What an agent writes on a line of its own above a forwarded message to keep the new
+/// ticket theirs.
+const KEEP_FORWARD_AS_MINE: &str = "@nofwd";
+
+/// A mail an agent forwards to open a ticket is the request of whoever wrote it: the
+/// ticket is theirs, their words are its first note, and the agent's words above the
+/// forwarded message are the agent's internal note. Only an authentic agent or admin can
+/// do this, and only with a forward (a forward prefix in the subject, or a body that says
+/// "forwarded message"); `@nofwd` on a line of the agent's own keeps the ticket theirs.
+fn attribute_forward(site: &Site, conn: &Connection, mut mail: Mail, sender: sender::Sender) -> rusqlite::Result<(Mail, sender::Sender, Option<plan::Forwarder>)> {
+    let staff = matches!(sender.role, Role::Agent | Role::Admin);
+    let Some(forwarded) = crate::interpret::forward::read(&mail.text).filter(|_| staff && sender.trust.is_authentic()) else {
+        return Ok((mail, sender, None));
+    };
+    if !forwarded.says_forwarded && !subject::is_forward(&mail.subject) {
+        return Ok((mail, sender, None));
+    }
+    let is_opt_out = |line: &str| line.trim().eq_ignore_ascii_case(KEEP_FORWARD_AS_MINE);
+    if forwarded.forwarder_text.lines().any(is_opt_out) {
+        mail.text = mail.text.lines().filter(|line| !is_opt_out(line)).collect::<Vec<_>>().join("\n");
+        return Ok((mail, sender, None));
+    }
+    let Some(author) = &forwarded.from else { return Ok((mail, sender, None)) };
+    if site.is_our_address(&author.address) || store::people::addresses_of(conn, &sender.address)?.iter().any(|own| own.eq_ignore_ascii_case(&author.address)) {
+        return Ok((mail, sender, None));
+    }
+    let original_sender = site.forwarded_sender(conn, author, &sender)?;
+    mail.subject = forwarded.subject.unwrap_or_else(|| subject::strip_prefixes(&mail.subject).to_string());
+    mail.text = forwarded.text;
+    Ok((mail, original_sender, Some(plan::Forwarder { address: sender.address, note: forwarded.forwarder_text })))
 }
 
 /// Step 3: the spooled bytes as [`Mail`], within the size limits, with what the source
@@ -390,6 +435,7 @@ fn plan_and_apply(
     class: &Class,
     matched: TicketMatch,
     sender: sender::Sender,
+    forwarded_by: Option<plan::Forwarder>,
     now: DateTime<Utc>,
     decision: &mut Decision,
 ) -> anyhow::Result<Outcome> {
@@ -428,6 +474,7 @@ fn plan_and_apply(
         Routing::default()
     };
     let replied_to = mail.in_reply_to.iter().chain(mail.references.iter().rev()).cloned().collect();
+    let copied = mail.copied.iter().filter(|address| !site.is_our_address(address)).cloned().collect();
     let alert = site.monitors.recognise(&mail);
     let inbound = plan::Inbound {
         replied_to,
@@ -438,6 +485,8 @@ fn plan_and_apply(
         attachments: mail.attachments,
         to_comment_address,
         queue_hint: mail.queue_hint,
+        forwarded_by,
+        copied,
     };
     let plan = plan::plan(plan::PlanInput {
         rules: &site.rules,

@@ -116,6 +116,20 @@ pub struct Inbound {
     pub queue_hint: Option<String>,
     /// The Message-IDs the message answers: In-Reply-To, then References newest first.
     pub replied_to: Vec<String>,
+    /// The agent who forwarded this message to us on behalf of its author, with what
+    /// they wrote above it.
+    pub forwarded_by: Option<Forwarder>,
+    /// Whom the sender copied (Cc), our own addresses left out.
+    pub copied: Vec<String>,
+}
+
+/// An agent who forwarded someone's mail to open a ticket for them.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarder {
+    pub address: String,
+    /// What the agent wrote above the forwarded message; in a plan, without quotes and
+    /// signature.
+    pub note: String,
 }
 
 /// The change one message makes.
@@ -140,6 +154,8 @@ pub struct Plan {
     pub attachments: Vec<Attachment>,
     /// Why the message was tied to its ticket, for the history.
     pub matched_by: Option<&'static str>,
+    /// The agent who forwarded the sender's mail; their words are an internal note.
+    pub forwarded_by: Option<Forwarder>,
     /// Whether automatic mail may answer the sender (receipt, refusals).
     pub answerable: bool,
     /// The mail this change sends.
@@ -357,6 +373,9 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         });
     }
     let internal = held_back || (internal.unwrap_or(inbound.to_comment_address && staff) && staff);
+    if let Some(ticket) = current.filter(|_| person_wrote && authentic && !staff && !held_back) {
+        changes.extend(newly_copied(rules, lookup, ticket, &sender, &inbound.copied, &changes)?);
+    }
 
     let mut notices = Vec::new();
     if let Some(ticket) = current.filter(|_| person_wrote && !held_back) {
@@ -467,8 +486,35 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         refusals,
         attachments: inbound.attachments,
         matched_by,
+        forwarded_by: inbound
+            .forwarded_by
+            .map(|forwarder| Forwarder { note: visible_note(&forwarder.note), address: forwarder.address }),
         answerable: person_wrote,
     })
+}
+
+/// Most people one reply can add to a ticket's Cc list.
+const MAX_COPIED_FROM_A_REPLY: usize = 10;
+
+/// The Cc list grows from replies: whom a verified customer on the ticket copied on their
+/// reply follows the ticket from now on. It never shrinks that way: a reply without Cc (an
+/// out-of-office, a phone's reply to the sender alone) changes nothing; removing takes a
+/// `Cc: -address` line. Staff are left out, they see tickets anyway.
+fn newly_copied(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, sender: &Sender, copied: &[String], changes: &[Change]) -> rusqlite::Result<Vec<Change>> {
+    let mut added = Vec::new();
+    if copied.is_empty() || !on_ticket(rules, lookup, ticket, &sender.address)? {
+        return Ok(added);
+    }
+    for address in copied.iter().take(MAX_COPIED_FROM_A_REPLY) {
+        let named_by_a_field = changes.iter().any(|change| matches!(change, Change::AddCc(named) | Change::RemoveCc(named) if named.eq_ignore_ascii_case(address)));
+        if named_by_a_field || address.eq_ignore_ascii_case(&sender.address) || on_ticket(rules, lookup, ticket, address)? {
+            continue;
+        }
+        if !matches!(lookup.person(address)?, Some((Role::Agent | Role::Admin, _))) {
+            added.push(Change::AddCc(address.clone()));
+        }
+    }
+    Ok(added)
 }
 
 /// Whether `address` is the requester, owner, a Cc or a watcher of `ticket`, by any of
@@ -726,6 +772,7 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         refusals: Vec::new(),
         attachments: Vec::new(),
         matched_by: None,
+        forwarded_by: None,
         answerable: false,
         notices,
         follow_up_of: None,

@@ -11,7 +11,7 @@ use crate::identify::sender::{self, Configured, Sender};
 use crate::identify::thread::Threading;
 use crate::notify::letters::Writer;
 use crate::notify::render::Templates;
-use crate::parse::Mail;
+use crate::parse::{Mail, Mailbox};
 use crate::rules::Rules;
 
 /// The configuration and what is compiled from it.
@@ -50,10 +50,24 @@ impl Site {
     /// Step 5: who sent `mail`, with the role the configuration gives them (see
     /// [`sender::identify`]).
     pub fn identify_sender(&self, conn: &Connection, mail: &Mail) -> rusqlite::Result<Option<Sender>> {
-        let configured = |address: &str| {
-            self.rules.configured_person(address).map(|person| Configured { role: person.role, name: person.name.as_deref() })
-        };
-        sender::identify(conn, mail, &self.config, &self.threading, configured)
+        sender::identify(conn, mail, &self.config, &self.threading, |address| self.configured(address))
+    }
+
+    /// The author of a message an agent forwarded, as [`sender::forwarded`] sees them.
+    pub fn forwarded_sender(&self, conn: &Connection, author: &Mailbox, forwarder: &Sender) -> rusqlite::Result<Sender> {
+        sender::forwarded(conn, author, forwarder, |address| self.configured(address))
+    }
+
+    /// Whether `address` is one of ours: the help alias, a ticket's plus-address, the
+    /// comment address.
+    pub fn is_our_address(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.config.mail.address)
+            || self.threading.plus_address(address).is_some()
+            || self.config.mail.comment_address.as_deref().is_some_and(|comment| address.eq_ignore_ascii_case(comment))
+    }
+
+    fn configured(&self, address: &str) -> Option<Configured<'_>> {
+        self.rules.configured_person(address).map(|person| Configured { role: person.role, name: person.name.as_deref() })
     }
 }
 

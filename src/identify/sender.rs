@@ -7,12 +7,13 @@
 //! addresses with the reply token made for exactly this From address and that ticket
 //! ([`token`]), or when our MTA's Authentication-Results show aligned DMARC, DKIM or SPF
 //! ([`authentication`]). Never with several From mailboxes or fields, or a From address
-//! that appears only after decoding.
+//! that appears only after decoding. The author of a mail an agent forwarded is who the
+//! forward names ([`forwarded`]), never proven.
 
 use rusqlite::Connection;
 
 use crate::identify::{authentication, token};
-use crate::parse::Mail;
+use crate::parse::{Mail, Mailbox};
 use crate::config::{Config, MailConfig};
 use crate::identify::thread::Threading;
 use crate::store;
@@ -76,15 +77,37 @@ pub fn identify<'a>(
         }
         None => (from, trust(conn, mail, &config.mail, threading)?),
     };
-    let known = store::people::find_by_address(conn, &from.address)?;
-    let configured = configured(&from.address);
-    Ok(Some(Sender {
-        address: from.address.clone(),
-        name: from.name.clone().or_else(|| configured.and_then(|person| person.name.map(str::to_string))),
+    person_behind(conn, from, trust, configured).map(Some)
+}
+
+/// The author of a message that `forwarder`, an authentic agent, forwarded to us: the
+/// agent vouches that the mail came to them, but nothing proves its From line, so the
+/// author is unverified and may at most describe a new request (DESIGN §4).
+pub fn forwarded<'a>(
+    conn: &Connection,
+    author: &Mailbox,
+    forwarder: &Sender,
+    configured: impl FnOnce(&str) -> Option<Configured<'a>>,
+) -> rusqlite::Result<Sender> {
+    let trust = Trust::Unverified { reason: format!("forwarded by {}; the forwarded From line proves nothing", forwarder.address) };
+    person_behind(conn, author, trust, configured)
+}
+
+fn person_behind<'a>(
+    conn: &Connection,
+    mailbox: &Mailbox,
+    trust: Trust,
+    configured: impl FnOnce(&str) -> Option<Configured<'a>>,
+) -> rusqlite::Result<Sender> {
+    let known = store::people::find_by_address(conn, &mailbox.address)?;
+    let configured = configured(&mailbox.address);
+    Ok(Sender {
+        address: mailbox.address.clone(),
+        name: mailbox.name.clone().or_else(|| configured.and_then(|person| person.name.map(str::to_string))),
         person: known.map(|(person, _)| person),
         role: configured.map(|person| person.role).or(known.map(|(_, role)| role)).unwrap_or(Role::Customer),
         trust,
-    }))
+    })
 }
 
 /// How far the From address of `mail` is proven.

@@ -63,6 +63,22 @@ fn skip_counter(text: &str) -> &str {
     }
 }
 
+/// The forward prefixes among [`PREFIX_WORDS`]: Fwd/Fw, WG, VS/VB/VL/Välitä, Doorst, TR,
+/// RV/ENC, I, PD, İLT, Пересл, ΠΡΘ, Továbbítás, 转发/轉寄/转, 転送.
+const FORWARD_PREFIX_WORDS: &[&str] = &[
+    "fw", "fwd", "wg", "vs", "vb", "vl", "välitä", "doorst", "tr", "rv", "enc", "i", "pd", "ilt", "i\u{307}lt", "пересл",
+    "πρθ", "továbbítás", "转发", "轉寄", "转", "転送",
+];
+
+/// Whether the first prefix of `subject` is a forward's (`Fwd:`, `WG:`, `TR:` …); a reply
+/// to a forward (`Re: Fwd:`) is a reply.
+pub fn is_forward(subject: &str) -> bool {
+    after_prefix(subject).is_some() && {
+        let word: String = subject.trim_start().chars().take_while(|c| c.is_alphabetic()).collect();
+        FORWARD_PREFIX_WORDS.contains(&word.to_lowercase().as_str())
+    }
+}
+
 /// Removes any number of leading reply/forward prefixes (and leftover blanks).
 pub fn strip_prefixes(subject: &str) -> &str {
     let mut rest = subject.trim();
@@ -191,6 +207,16 @@ impl SubjectTag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwards_are_told_from_replies() {
+        for subject in ["Fwd: Printer", "FW: Printer", "WG: Drucker", "TR : Imprimante", "RV: Impresora", "Fwd[2]: x", "転送: x"] {
+            assert!(is_forward(subject), "{subject}");
+        }
+        for subject in ["Re: Fwd: Printer", "AW: WG: Drucker", "Printer", "Fwd printer", "Information: x"] {
+            assert!(!is_forward(subject), "{subject}");
+        }
+    }
 
     #[test]
     fn prefixes_in_many_languages_are_removed() {

@@ -31,7 +31,7 @@ pub fn visible_note(text: &str) -> String {
     let kinds = classify_lines(&lines);
     let kept_line_indexes = select_note_lines(&lines, &kinds);
     let note = join_kept_lines(&lines, &kinds, &kept_line_indexes);
-    let note = without_sign_off_block(&note);
+    let note = without_boilerplate(&note);
     if note.trim().is_empty() {
         normalised_text.trim().to_string()
     } else {
@@ -190,15 +190,31 @@ fn classify_single_line(line: &str, lowered: Option<&str>) -> LineKind {
     }
 }
 
-/// Closing words that open a sign-off block, lower case, without the trailing comma.
+/// Closing words that open a sign-off block, lower case, without the trailing comma. A
+/// bilingual closing joins two of them with " / ".
 const VALEDICTIONS: &[&str] = &[
-    "best regards", "kind regards", "regards", "warm regards", "best wishes", "best", "thanks", "thank you",
-    "mit freundlichen grüßen", "mit freundlichen grüssen", "freundliche grüße", "viele grüße", "beste grüße",
-    "cordialement", "bien cordialement", "salutations", "saludos", "saludos cordiales", "atentamente", "un saludo",
+    "best regards", "kind regards", "regards", "warm regards", "warmest regards", "with kind regards", "with best regards",
+    "best wishes", "best", "thanks", "thank you", "thanks & regards", "thanks and regards", "many thanks", "sincerely",
+    "yours sincerely", "sincerely yours", "yours faithfully", "yours truly", "respectfully", "cheers", "all the best",
+    "mit freundlichen grüßen", "mit freundlichen grüssen", "freundliche grüße", "freundliche grüsse", "viele grüße",
+    "beste grüße", "liebe grüße", "schöne grüße", "herzliche grüße", "gruß", "grüße", "mfg", "lg",
+    "cordialement", "bien cordialement", "salutations", "sincères salutations", "bien à vous", "bonne journée", "merci",
+    "saludos", "saludos cordiales", "atentamente", "un saludo", "un cordial saludo", "muchas gracias", "gracias",
 ];
 /// A sign-off block is the valediction and at most this many lines below it.
 const MAX_SIGN_OFF_LINES: usize = 8;
 const MAX_SIGN_OFF_LINE_CHARS: usize = 80;
+/// A signature without closing words has at least this many lines: a name alone is the
+/// sender's own, "name / title / phone" is a signature.
+const MIN_CONTACT_BLOCK_LINES: usize = 3;
+/// A name is one to four words, and short.
+const MAX_NAME_WORDS: usize = 4;
+const MAX_NAME_CHARS: usize = 40;
+/// A confidentiality notice is at least this long; a shorter sentence that mentions
+/// confidential mail for its recipient is the sender's.
+const MIN_CONFIDENTIALITY_NOTICE_CHARS: usize = 120;
+/// Disclaimers and banners are long, but never this long: a paragraph beyond it is prose.
+const MAX_BOILERPLATE_CHARS: usize = 2000;
 
 /// Whether `line` is contact data of a signature: a phone number, a web address or a mail
 /// address.
@@ -207,15 +223,86 @@ fn is_contact_line(line: &str) -> bool {
     lowered.contains("www.") || lowered.contains("http") || lowered.contains('@') || line.chars().filter(char::is_ascii_digit).count() >= 7
 }
 
+fn is_valediction(line: &str) -> bool {
+    let lowered = line.trim().trim_end_matches([',', '.', '!']).to_lowercase();
+    !lowered.is_empty() && lowered.split(" / ").all(|part| VALEDICTIONS.contains(&part.trim()))
+}
+
+/// "Jane Doe", "Jean-Luc O'Neill", "John E. Doe, Ph.D.": a short run of capitalised words.
+fn is_name_line(line: &str) -> bool {
+    let trimmed = line.trim();
+    let words: Vec<&str> = trimmed.split_whitespace().collect();
+    trimmed.chars().count() <= MAX_NAME_CHARS
+        && (1..=MAX_NAME_WORDS).contains(&words.len())
+        && words.iter().all(|word| {
+            word.chars().next().is_some_and(char::is_uppercase) && word.chars().all(|c| c.is_alphabetic() || matches!(c, '.' | ',' | '-' | '\'' | '’'))
+        })
+}
+
+/// The note without what mail clients and servers add around the sender's words: an
+/// external-sender banner above, and below any mix of legal disclaimers, a sign-off block
+/// ("Best regards," / name / title / phone / URL) and a signature without closing words.
+fn without_boilerplate(note: &str) -> Cow<'_, str> {
+    let mut paragraphs: Vec<&str> = note.split("\n\n").collect();
+    while paragraphs.len() > 1 && is_external_sender_banner(paragraphs[0]) {
+        paragraphs.remove(0);
+    }
+    let mut rest = if paragraphs.len() == note.split("\n\n").count() { Cow::Borrowed(note) } else { Cow::Owned(paragraphs.join("\n\n")) };
+    // Each round removes something or ends; a disclaimer can follow a signature and the other way round.
+    loop {
+        let length = rest.len();
+        let without_disclaimers = without_trailing_disclaimers(&rest);
+        let without_sign_off = without_sign_off_block(&without_disclaimers);
+        let without_signature = without_contact_block(&without_sign_off);
+        let without_signature = without_ruled_contact_block(&without_signature).into_owned();
+        if without_signature.len() == length {
+            return rest;
+        }
+        rest = Cow::Owned(without_signature);
+    }
+}
+
+fn without_trailing_disclaimers(note: &str) -> Cow<'_, str> {
+    let mut end = note.len();
+    while let Some(start) = note[..end].rfind("\n\n") {
+        if !is_disclaimer(&note[start + 2..end]) {
+            break;
+        }
+        end = start;
+    }
+    if end == note.len() { Cow::Borrowed(note) } else { Cow::Owned(note[..end].trim_end().to_string()) }
+}
+
+/// A legal or confidentiality notice, or a plea not to print: said in whole paragraphs.
+fn is_disclaimer(paragraph: &str) -> bool {
+    if paragraph.len() > MAX_BOILERPLATE_CHARS {
+        return false;
+    }
+    let lowered = paragraph.to_lowercase();
+    let says = |words: &[&str]| words.iter().any(|word| lowered.contains(word));
+    let is_confidentiality_notice = lowered.len() >= MIN_CONFIDENTIALITY_NOTICE_CHARS
+        && says(&["confidential", "privileged", "vertraulich", "confidentiel", "confidencial"])
+        && says(&["intended", "addressee", "recipient", "empfänger", "adressat", "destinataire", "destinatario"]);
+    is_confidentiality_notice || says(&["before printing this", "think before you print", "bevor sie diese e-mail ausdrucken"])
+}
+
+/// The warning a mail server puts above mail from outside the organisation.
+fn is_external_sender_banner(paragraph: &str) -> bool {
+    paragraph.len() <= MAX_BOILERPLATE_CHARS && {
+        let lowered = paragraph.trim().to_lowercase();
+        ["originated from outside", "from an external sender", "this is an external email", "externe e-mail", "e-mail externe"]
+            .iter()
+            .any(|words| lowered.contains(words))
+            || lowered.starts_with("[external]")
+    }
+}
+
 /// `note` without a trailing sign-off block ("Best regards," / name / title / phone / URL):
 /// only when the block is short and carries contact data, so that a plain "Thanks, Ann" stays.
 fn without_sign_off_block(note: &str) -> Cow<'_, str> {
     let lines: Vec<&str> = note.trim_end().lines().collect();
     let search_from = lines.len().saturating_sub(MAX_SIGN_OFF_LINES + 1);
-    let valediction = (search_from..lines.len()).rev().find(|&index| {
-        let lowered = lines[index].trim().trim_end_matches([',', '.', '!']).to_lowercase();
-        VALEDICTIONS.contains(&lowered.as_str())
-    });
+    let valediction = (search_from..lines.len()).rev().find(|&index| is_valediction(lines[index]));
     let Some(start) = valediction.filter(|&start| start > 0) else { return Cow::Borrowed(note) };
     let block = &lines[start + 1..];
     let is_signature = block.len() >= 2
@@ -225,6 +312,40 @@ fn without_sign_off_block(note: &str) -> Cow<'_, str> {
         return Cow::Borrowed(note);
     }
     Cow::Owned(lines[..start].join("\n").trim_end().to_string())
+}
+
+/// A rule of at least this many characters can stand for the signature separator.
+const MIN_SIGNATURE_RULE_CHARS: usize = 4;
+/// Below such a rule, a signature has at most this many lines.
+const MAX_RULED_SIGNATURE_LINES: usize = 12;
+
+/// `note` without a block of contact data under a rule ("----" / logo / name / phone / URL),
+/// a signature separator that is not the standard `-- `.
+fn without_ruled_contact_block(note: &str) -> Cow<'_, str> {
+    let lines: Vec<&str> = note.lines().collect();
+    let search_from = lines.len().saturating_sub(2 * MAX_RULED_SIGNATURE_LINES + 1);
+    let is_rule = |line: &&str| line.trim().chars().count() >= MIN_SIGNATURE_RULE_CHARS && line.chars().all(is_rule_character);
+    let Some(rule) = (search_from..lines.len()).rev().find(|&index| is_rule(&lines[index])) else { return Cow::Borrowed(note) };
+    let block: Vec<&str> = lines[rule + 1..].iter().copied().filter(|line| !line.trim().is_empty()).collect();
+    let text_above = lines[..rule].iter().any(|line| !line.trim().is_empty());
+    let is_signature = text_above
+        && (2..=MAX_RULED_SIGNATURE_LINES).contains(&block.len())
+        && block.iter().all(|line| line.chars().count() <= MAX_SIGN_OFF_LINE_CHARS && !is_quoted_line(line))
+        && block.iter().any(|line| is_contact_line(line));
+    if is_signature { Cow::Owned(lines[..rule].join("\n").trim_end().to_string()) } else { Cow::Borrowed(note) }
+}
+
+/// `note` without a last paragraph "Name / title / phone / URL" that has no closing words.
+fn without_contact_block(note: &str) -> Cow<'_, str> {
+    let Some(start) = note.trim_end().rfind("\n\n") else { return Cow::Borrowed(note) };
+    let lines: Vec<&str> = note[start + 2..].trim_end().lines().collect();
+    let announced = note[..start].trim_end().ends_with([':', '：']);
+    let is_signature = !announced
+        && (MIN_CONTACT_BLOCK_LINES..=MAX_SIGN_OFF_LINES).contains(&lines.len())
+        && is_name_line(lines[0])
+        && lines.iter().all(|line| line.chars().count() <= MAX_SIGN_OFF_LINE_CHARS && !is_quoted_line(line))
+        && lines.iter().any(|line| is_contact_line(line));
+    if is_signature { Cow::Owned(note[..start].trim_end().to_string()) } else { Cow::Borrowed(note) }
 }
 
 /// How legal and confidentiality disclaimers begin, lower case: what follows is boilerplate
@@ -251,7 +372,7 @@ const DISCLAIMER_OPENINGS: &[&str] = &[
     "este correo electrónico y sus anexos",
 ];
 
-fn is_rule_character(c: char) -> bool {
+pub(super) fn is_rule_character(c: char) -> bool {
     matches!(c, '-' | '_' | '=' | '~' | '+' | '#' | '*' | 'ᐧ' | '—' | '–' | '•' | '·' | '─' | '━' | '═')
         || c.is_whitespace()
 }
@@ -351,7 +472,7 @@ const UNBRACKETED_FORWARD_MARKERS: &[&str] = &[
     "início da mensagem reencaminhada",
 ];
 
-fn is_original_message_marker(lowered: &str) -> bool {
+pub(super) fn is_original_message_marker(lowered: &str) -> bool {
     let core = lowered.trim_matches(|c: char| c == '*' || c == '_' || c.is_whitespace());
     let starts_like_a_marker = core.starts_with(['-', '=', '—', '–'])
         || UNBRACKETED_FORWARD_MARKERS.iter().any(|marker| core.as_bytes().first() == marker.as_bytes().first());
@@ -650,7 +771,7 @@ fn names_device_or_app(text: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HeaderFamily {
+pub(super) enum HeaderFamily {
     From,
     Date,
     To,
@@ -716,7 +837,7 @@ fn header_family_for_label(label: &str) -> Option<HeaderFamily> {
 }
 
 /// The family of a line that starts with a header label: `From: x`, `*Sent:* y`, `De : z`.
-fn header_family_of_line(lowered: &str) -> Option<HeaderFamily> {
+pub(super) fn header_family_of_line(lowered: &str) -> Option<HeaderFamily> {
     let without_markup = lowered.trim_start_matches(|c: char| c == '*' || c.is_whitespace());
     let colon = without_markup.find([':', '：'])?;
     if colon > 40 {
@@ -1497,15 +1618,17 @@ fn join_kept_lines(lines: &[&str], kinds: &[LineKind], kept_line_indexes: &[usiz
     let mut previous: Option<usize> = None;
     for &index in &kept[first_content..] {
         if let Some(previous_index) = previous {
-            // A removed attribution between two blank lines would leave a double gap the
-            // sender never typed; blank lines the sender did type next to each other stay.
-            let removed_lines_between = index > previous_index + 1;
-            if removed_lines_between && kinds[index] == Blank && kinds[previous_index] == Blank {
+            // One blank line says all a run of them can: removed lines leave runs the sender
+            // never typed, and HTML turned into text gives Outlook's empty paragraphs
+            // (`&nbsp;`) a blank line each, between blank lines.
+            if kinds[index] == Blank && kinds[previous_index] == Blank {
                 continue;
             }
             note.push('\n');
         }
-        note.push_str(lines[index]);
+        if kinds[index] != Blank {
+            note.push_str(lines[index]);
+        }
         previous = Some(index);
     }
     let trimmed_length = note.trim_end().len();

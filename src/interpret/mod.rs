@@ -9,3 +9,4 @@ pub mod body;
 pub mod commands;
 pub mod dates;
 pub mod fields;
+pub mod forward;

@@ -272,8 +272,54 @@ fn web_form_relay_mail_is_the_customers_in_reply_to() {
     assert_eq!(ticket["requester"], "dana@customer.example", "{ticket}");
     let receipt = desk.outbox().into_iter().next().expect("a receipt");
     assert_eq!(receipt.to(), "dana@customer.example", "the customer hears, not the form mailer");
+    let trace = desk.run(&["trace", "<form-1@webform.example>", "--json"]).ok().json();
+    assert_eq!(trace["decision"]["sender"]["trust"], "unverified", "nothing proves a Reply-To: {trace}");
     // Mail from an address not on the list stays its sender's.
     let other = String::from_utf8_lossy(relayed).replace("forms@webform.example", "news@other.example").replace("form-1@", "form-2@");
     desk.ingest(other.as_bytes()).ok();
     assert_eq!(desk.ticket(2)["requester"], "news@other.example");
+    // The same form mail with a command in it changes nothing a customer may not change.
+    let commanding = String::from_utf8_lossy(relayed).replace("form-1@", "form-3@").replace("Name: Dana Field\r\n", "Status: closed\r\n\r\n");
+    desk.ingest(commanding.as_bytes()).ok();
+    assert!(desk.tickets().iter().all(|ticket| ticket["status"] != "closed"), "{:?}", desk.tickets());
+}
+
+#[test]
+fn the_cc_list_grows_from_replies_and_an_out_of_office_never_shrinks_it() {
+    let desk = Desk::new();
+    desk.ingest(&request("cc-1@example.org", "Carol Jones <carol@customer.example>", "Printer jammed", "It jams.")).ok();
+    let receipt = desk.outbox().into_iter().next().expect("a receipt");
+    let reply_to = receipt.header("Reply-To").unwrap();
+    let reply_to = reply_to.rsplit('<').next().unwrap().trim_end_matches('>').to_string();
+    let reply = |id: &str, from: &str, to: &str, more_headers: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: {to}\r\n{more_headers}Subject: Re: [REQ #1] Printer jammed\r\nMessage-ID: <{id}@customer.example>\r\nIn-Reply-To: <{}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+            receipt.message_id()
+        )
+        .into_bytes()
+    };
+    let cc = |desk: &Desk| -> Vec<String> { desk.ticket(1)["cc"].as_array().unwrap().iter().map(|cc| cc.as_str().unwrap().to_string()).collect() };
+    let carol = "Carol Jones <carol@customer.example>";
+
+    // Carol copies her manager (and our own address, which is never a Cc).
+    desk.ingest(&reply("r1", carol, &reply_to, "Cc: Dora Boss <dora@customer.example>, help@example.com\r\n", "My manager needs to know.")).ok();
+    assert_eq!(cc(&desk), ["dora@customer.example"]);
+    let history = desk.ticket(1)["history"].clone();
+    assert!(
+        history.as_array().unwrap().iter().any(|event| event["actor"] == "carol@customer.example" && event["detail"].as_str().unwrap().contains("dora@customer.example")),
+        "who added the Cc is recorded: {history}"
+    );
+
+    // Out-of-office replies without Cc, with and without robot headers, change nothing.
+    desk.ingest(&reply("r2", carol, &reply_to, "Auto-Submitted: auto-replied\r\n", "I am out of the office until Monday.")).ok();
+    desk.ingest(&reply("r3", carol, &reply_to, "", "I am out of the office until Monday.")).ok();
+    assert_eq!(cc(&desk), ["dora@customer.example"]);
+
+    // Someone unverified who copies a third person adds nobody.
+    desk.ingest(&reply("r4", "Eve <eve@elsewhere.example>", "help+1@example.com", "Cc: mallory@elsewhere.example\r\n", "Add me.")).ok();
+    assert_eq!(cc(&desk), ["dora@customer.example"]);
+
+    // Only a field takes someone off.
+    desk.ingest(&reply("r5", carol, &reply_to, "", "Cc: -dora@customer.example\n\nDora knows now.")).ok();
+    assert!(cc(&desk).is_empty(), "{:?}", cc(&desk));
 }

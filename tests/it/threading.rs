@@ -206,3 +206,29 @@ fn outlook_reply_with_only_a_thread_index_threads() {
     desk.ingest(own.as_bytes()).ok();
     assert_eq!(desk.tickets().len(), 2);
 }
+
+#[test]
+fn an_agents_forward_is_the_request_of_whoever_wrote_the_forwarded_mail() {
+    let site = "[mail]\ntrusted_authserv_id = \"mx.example.com\"\n\n[[people]]\naddresses = [\"bob@example.com\"]\nrole = \"agent\"\n";
+    let desk = Desk::with_config(site);
+    desk.ingest(&fixture("clients/forward-gmail.eml", &[("UNIQUE", "forward")])).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["requester"], "dana@customer.example", "{ticket}");
+    assert_eq!(ticket["subject"], "VPN drops every hour");
+    let history = ticket["history"].as_array().unwrap();
+    let forwarded = history.iter().find(|event| event["action"] == "forwarded").expect("a forwarded entry");
+    assert_eq!(forwarded["actor"], "bob@example.com");
+    assert_eq!(forwarded["detail"], "forwarded the mail of dana@customer.example");
+    let receipts: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    assert_eq!(receipts, ["dana@customer.example"], "the customer gets the receipt, the agent's words stay internal");
+    assert!(!desk.outbox()[0].body().contains("Dana called"), "the agent's note is not in the customer's receipt");
+    let trace = desk.run(&["trace", "<CAF=forward+fw1@mail.gmail.com>", "--json"]).ok().json();
+    assert_eq!(trace["decision"]["sender"]["forwarded_by"], "bob@example.com", "{trace}");
+    assert_eq!(trace["decision"]["sender"]["trust"], "unverified", "nothing proves the forwarded From line: {trace}");
+
+    // Without the MTA's word for Bob, anyone could claim to be him: the forward stays his.
+    let unverified = String::from_utf8(fixture("clients/forward-gmail.eml", &[("UNIQUE", "unverified")])).unwrap();
+    let unverified: String = unverified.lines().filter(|line| !line.starts_with("Authentication-Results:")).map(|line| format!("{line}\n")).collect();
+    desk.ingest(unverified.as_bytes()).ok();
+    assert_eq!(desk.ticket(2)["requester"], "bob@example.com");
+}
