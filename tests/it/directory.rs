@@ -226,3 +226,37 @@ fn ldap_settings_are_checked_when_the_configuration_is_read() {
     let run = desk.run(&["person", "sync"]);
     assert!(run.status == 78 && run.stderr.contains("no directory is configured: add [directory.ldap]"), "{}", run.stderr);
 }
+
+#[test]
+fn ldap_retired_agent_gets_no_more_tickets_from_a_rotation() {
+    let slapd = crate::harness::slapd::Slapd::start();
+    let mut desk = ldap_desk(&slapd, "");
+    let rotation = "\n[rotations.desk]\nmembers = [\"bert@example.com\", \"ann@example.com\"]\nper_week = 2\nstart = \"2026-11-02\"\n";
+    let config = std::fs::read_to_string(desk.config_path()).unwrap();
+    std::fs::write(desk.config_path(), format!("{config}{rotation}")).unwrap();
+    desk.now = Some("2026-11-24T09:00:00Z".into());
+    desk.run(&["person", "sync"]).ok();
+    let reply = |id: &str, number: i64, body: &str| {
+        desk.ingest(&crate::harness::letter("ann@example.com", "help@example.com", &format!("Re: [REQ #{number}] x"), body, id)).ok();
+    };
+    desk.ingest(&request("r1@example.org", "cleo@example.org", "First", "x")).ok();
+    reply("r2", 1, "Owner: ann@example.com\n\nMine.");
+    slapd.ldap("ldapdelete", "uid=bert,ou=people,dc=example,dc=com\n");
+    desk.run(&["person", "sync"]).ok();
+    // Bert has no tickets and Ann one, yet Ann is the only one left on duty.
+    desk.ingest(&request("r3@example.org", "cleo@example.org", "Second", "x")).ok();
+    reply("r4", 2, "Owner: desk\n\nFor the desk.");
+    assert_eq!(desk.ticket(2)["owner"], "ann@example.com");
+}
+
+#[test]
+fn serve_syncs_the_directory_in_a_task_of_its_own() {
+    let slapd = crate::harness::slapd::Slapd::start();
+    let desk = ldap_desk(&slapd, "");
+    let daemon = crate::harness::daemon::Daemon::start(&desk);
+    let synced = crate::harness::dovecot::wait_until(std::time::Duration::from_secs(30), || {
+        desk.path().join("reqmail.db").exists() && desk.count("SELECT COUNT(*) FROM people WHERE directory_key IS NOT NULL") == 4
+    });
+    assert!(synced, "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+}
