@@ -602,3 +602,14 @@ mod tests {
         assert!(plan.contains("tickets_scheduler_at"), "{plan}");
     }
 }
+
+/// Records that a machine opened `ticket`: its requester reads no letters.
+pub fn mark_opened_by_machine(conn: &Connection, ticket: TicketId) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET opened_by_machine = 1 WHERE number = ?1")?.execute([ticket.0])?;
+    Ok(())
+}
+
+/// Whether a machine opened `ticket`.
+pub fn opened_by_machine(conn: &Connection, ticket: TicketId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT opened_by_machine FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get(0))
+}

@@ -15,3 +15,8 @@ CREATE TABLE directory_syncs (
     people       INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT
 ) STRICT;
+
+-- A ticket a machine opened (a monitor's alert, automatic mail): its requester reads no
+-- letters; a configured monitor gets its status mail instead.
+ALTER TABLE tickets ADD COLUMN opened_by_machine INTEGER NOT NULL DEFAULT 0;
+UPDATE tickets SET opened_by_machine = 1 WHERE number IN (SELECT ticket FROM monitor_tickets);
