@@ -260,3 +260,15 @@ fn serve_syncs_the_directory_in_a_task_of_its_own() {
     assert!(synced, "{}", daemon.log());
     assert_eq!(daemon.terminate(), 0);
 }
+
+#[test]
+fn ldap_over_starttls_checks_the_servers_certificate() {
+    let slapd = crate::harness::slapd::Slapd::start_with_tls();
+    let desk = ldap_desk(&slapd, &format!("starttls = true\nca_file = \"{}\"", slapd.ca_file().display()));
+    let run = desk.run(&["person", "sync"]).ok();
+    assert!(run.stdout.starts_with("person sync: 4 listed, 4 added"), "{}", run.stderr);
+    // Without the site's CA the certificate is not trusted, and nobody changes.
+    let desk = ldap_desk(&slapd, "starttls = true");
+    let run = desk.run(&["person", "sync"]);
+    assert!(run.status == 1 && run.stderr.contains("cannot connect") && run.stderr.to_lowercase().contains("certificate"), "{}", run.stderr);
+}

@@ -23,11 +23,26 @@ pub struct Slapd {
 impl Slapd {
     /// A running server holding the fixture's people.
     pub fn start() -> Slapd {
+        Slapd::start_with("")
+    }
+
+    /// The same with the test certificate for 127.0.0.1, offering StartTLS.
+    pub fn start_with_tls() -> Slapd {
+        let certificates = super::dovecot::certificates();
+        Slapd::start_with(&format!(
+            "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+            certificates.ca.display(),
+            certificates.cert.display(),
+            certificates.key.display()
+        ))
+    }
+
+    fn start_with(settings: &str) -> Slapd {
         let dir = tempfile::Builder::new().prefix("reqmail-slapd-").tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db")).unwrap();
         let config = format!(
             "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\ninclude /etc/ldap/schema/inetorgperson.schema\n\
-             modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {dir}/slapd.pid\n\
+             modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {dir}/slapd.pid\n{settings}\
              database mdb\nsuffix \"{BASE}\"\nrootdn \"{ADMIN_DN}\"\nrootpw {ADMIN_PASSWORD}\ndirectory {dir}/db\nmaxsize 10485760\n",
             dir = dir.path().display()
         );
@@ -85,6 +100,10 @@ impl Slapd {
             "[directory.ldap]\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\npassword = \"{ADMIN_PASSWORD}\"\nbase = \"ou=people,{BASE}\"\nfilter = \"(objectClass=inetOrgPerson)\"\n{extra}\n",
             self.url()
         )
+    }
+
+    pub fn ca_file(&self) -> &'static std::path::Path {
+        &super::dovecot::certificates().ca
     }
 
     /// Runs `tool` (ldapadd, ldapmodify, ldapdelete) as the administrator with `ldif` on stdin.
