@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::dovecot::{free_port, signal, wait_until};
+use super::dovecot::{free_port, relaunch, stop_child, wait_until};
 
 pub const BASE: &str = "dc=example,dc=com";
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=com";
@@ -122,27 +122,15 @@ impl Slapd {
 
     /// Stops the server (SIGTERM, then SIGKILL), waiting until it is gone.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), "TERM");
-            if !wait_until(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        stop_child(&mut self.child);
     }
 
     /// Starts it again on the same port, with the data it had.
     pub fn restart(&mut self) {
         self.stop();
-        let mut last_error = String::new();
-        let started = wait_until(Duration::from_secs(20), || match self.launch() {
-            Ok(()) => true,
-            Err(error) => {
-                last_error = error;
-                false
-            }
-        });
-        assert!(started, "cannot restart slapd: {last_error}");
+        if let Err(error) = relaunch(|| self.launch()) {
+            panic!("cannot restart slapd: {error}");
+        }
     }
 
     pub fn log(&self) -> String {
