@@ -70,8 +70,10 @@ impl Synced {
 
 /// Whether a sync is due at `now`: never tried, or tried `interval_minutes` ago.
 pub fn is_due(conn: &Connection, ldap: &LdapConfig, now: DateTime<Utc>) -> rusqlite::Result<bool> {
-    let interval = chrono::Duration::minutes(ldap.interval_minutes.try_into().unwrap_or(i64::MAX / 60_000));
-    Ok(store::directory::sync_state(conn, DIRECTORY)?.is_none_or(|state| now >= state.last_attempt + interval))
+    let interval = i64::try_from(ldap.interval_minutes).ok().and_then(chrono::Duration::try_minutes);
+    Ok(store::directory::sync_state(conn, DIRECTORY)?.is_none_or(|state| {
+        interval.and_then(|interval| state.last_attempt.checked_add_signed(interval)).is_some_and(|next| now >= next)
+    }))
 }
 
 /// One sync from a synchronous command, on a runtime of its own; `now` is read after
@@ -119,9 +121,11 @@ pub async fn read(ldap: &LdapConfig) -> anyhow::Result<Listing> {
     let (connection, mut session) =
         LdapConnAsync::with_settings(settings, &ldap.url).await.map_err(|error| anyhow::anyhow!("cannot connect: {error}"))?;
     ldap3::drive!(connection);
-    session.with_timeout(timeout);
+    // ldap3's timeout holds for the next operation only: one for the bind, one for
+    // each answer of the search.
     if let (Some(bind_dn), Some(password)) = (&ldap.bind_dn, &ldap.password) {
         session
+            .with_timeout(timeout)
             .simple_bind(bind_dn, password.expose())
             .await
             .and_then(|result| result.success())
@@ -136,7 +140,7 @@ pub async fn read(ldap: &LdapConfig) -> anyhow::Result<Listing> {
         .collect();
     let search_failed = |error: ldap3::LdapError| anyhow::anyhow!("search under {:?} with {} failed: {error}", ldap.base, ldap.filter);
     let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(PAGE_SIZE))];
-    let mut stream = session.streaming_search_with(adapters, &ldap.base, Scope::Subtree, &ldap.filter, wanted).await.map_err(search_failed)?;
+    let mut stream = session.with_timeout(timeout).streaming_search_with(adapters, &ldap.base, Scope::Subtree, &ldap.filter, wanted).await.map_err(search_failed)?;
     let mut listing = Listing::default();
     while let Some(entry) = stream.next().await.map_err(search_failed)? {
         let entry = SearchEntry::construct(entry);

@@ -272,3 +272,17 @@ fn ldap_over_starttls_checks_the_servers_certificate() {
     let run = desk.run(&["person", "sync"]);
     assert!(run.status == 1 && run.stderr.contains("cannot connect") && run.stderr.to_lowercase().contains("certificate"), "{}", run.stderr);
 }
+
+#[test]
+fn ldap_directory_that_never_answers_times_out_instead_of_holding_up_tick() {
+    // Connections are accepted by the kernel and never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ldap://{}", silent.local_addr().unwrap());
+    let desk = Desk::with_config(&format!(
+        "[directory.ldap]\nurl = \"{url}\"\nbind_dn = \"cn=admin,dc=example,dc=com\"\npassword = \"x\"\nbase = \"dc=example,dc=com\"\ntimeout_seconds = 1\n"
+    ));
+    let started = std::time::Instant::now();
+    let run = desk.run(&["tick"]).ok();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(run.stdout.contains("; directory: not synced") && run.stdout.contains("cannot bind as cn=admin,dc=example,dc=com"), "{}", run.stdout);
+}
