@@ -179,14 +179,23 @@ fn read_entry(ldap: &LdapConfig, entry: &SearchEntry) -> Result<Entry, (Option<S
         return Err(fail(format!("no {} attribute", attributes.address)));
     }
     if let Some(other) = &attributes.other_addresses {
-        // Active Directory's proxyAddresses carry a "smtp:" prefix.
-        texts.extend(values(entry, other).into_iter().map(|value| value.strip_prefix("smtp:").or(value.strip_prefix("SMTP:")).unwrap_or(&value).to_string()));
+        texts.extend(values(entry, other).iter().filter_map(|value| mail_address_of(value)));
     }
     let addresses = read_addresses(texts.iter().map(String::as_str)).map_err(|error| fail(error.to_string()))?;
     let first = |attribute: &str| values(entry, attribute).into_iter().next();
     let role = attributes.role.as_deref().map(|attribute| role_of(ldap, &values(entry, attribute)));
     let person = Person { addresses, name: first(&attributes.name), role, organisation: attributes.organisation.as_deref().and_then(first) };
     Ok(Entry { dn: entry.dn.clone(), key, person })
+}
+
+/// The mail address in a value of the other-addresses attribute. Active Directory's
+/// proxyAddresses are typed ("SMTP:ann@example.com", "smtp:…", "x500:…", "sip:…"):
+/// only the SMTP ones are mail addresses.
+fn mail_address_of(value: &str) -> Option<String> {
+    match value.split_once(':') {
+        Some((kind, address)) if kind.chars().all(|c| c.is_ascii_alphanumeric()) => kind.eq_ignore_ascii_case("smtp").then(|| address.to_string()),
+        _ => Some(value.to_string()),
+    }
 }
 
 /// The strongest role that one of `values` gives, else the default role.
@@ -264,4 +273,75 @@ fn apply_entry(conn: &Connection, entry: &Entry, listed: &HashSet<String>, now: 
     } else {
         Change::Unchanged
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Active Directory's way: a binary objectGUID, roles by group, proxyAddresses.
+    const ACTIVE_DIRECTORY: &str = r#"
+[directory.ldap]
+url = "ldaps://dc1.example.com"
+base = "dc=example,dc=com"
+[directory.ldap.attributes]
+id = "objectGUID"
+name = "displayName"
+role = "memberOf"
+other_addresses = "proxyAddresses"
+[directory.ldap.roles]
+"CN=Help Desk,OU=Groups,DC=example,DC=com" = "agent"
+"CN=IT Admins,OU=Groups,DC=example,DC=com" = "admin"
+"#;
+
+    fn ldap() -> LdapConfig {
+        crate::config::Config::from_toml(ACTIVE_DIRECTORY).unwrap().directory.ldap.unwrap()
+    }
+
+    fn entry(attrs: &[(&str, &[&str])], guid: Option<&[u8]>) -> SearchEntry {
+        SearchEntry {
+            dn: "CN=Ann,OU=People,DC=example,DC=com".to_string(),
+            attrs: attrs.iter().map(|(name, values)| (name.to_string(), values.iter().map(|value| value.to_string()).collect())).collect(),
+            bin_attrs: guid.map(|guid| ("objectGUID".to_string(), vec![guid.to_vec()])).into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn an_active_directory_entry_becomes_a_person_with_the_strongest_role_its_groups_give() {
+        let read = read_entry(
+            &ldap(),
+            &entry(
+                &[
+                    ("mail", &["Ann@Example.com"]),
+                    ("displayName", &["Ann Agent"]),
+                    ("memberOf", &["cn=help desk,ou=groups,dc=example,dc=com", "CN=IT Admins,OU=Groups,DC=example,DC=com", "CN=Staff,OU=Groups,DC=example,DC=com"]),
+                    ("proxyAddresses", &["SMTP:ann@example.com", "smtp:a.agent@example.net", "x500:/o=Example/cn=ann", "sip:ann@example.com"]),
+                ],
+                Some(&[0xde, 0xad, 0xbe, 0xef]),
+            ),
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(read.key, "deadbeef");
+        assert_eq!(read.person.addresses, ["ann@example.com", "a.agent@example.net"]);
+        assert_eq!((read.person.name.as_deref(), read.person.role), (Some("Ann Agent"), Some(Role::Admin)));
+    }
+
+    #[test]
+    fn roles_come_from_the_map_or_a_role_name_else_the_default_and_without_an_attribute_not_at_all() {
+        let ldap = ldap();
+        let values = |values: &[&str]| values.iter().map(|value| value.to_string()).collect::<Vec<_>>();
+        assert_eq!(role_of(&ldap, &values(&["CN=Help Desk,OU=Groups,DC=example,DC=com"])), Role::Agent);
+        assert_eq!(role_of(&ldap, &values(&["Vendor", "CN=Staff"])), Role::Vendor);
+        assert_eq!(role_of(&ldap, &values(&["CN=Staff"])), Role::Customer);
+        let mut plain = ldap.clone();
+        plain.attributes.role = None;
+        let read = read_entry(&plain, &entry(&[("mail", &["bo@example.com"]), ("memberOf", &["CN=IT Admins,OU=Groups,DC=example,DC=com"])], Some(&[1]))).ok().unwrap();
+        assert_eq!(read.person.role, None, "a known person keeps the role given by hand");
+        let missing = read_entry(&plain, &entry(&[("mail", &["bo@example.com"])], None)).err().unwrap();
+        assert_eq!(missing, (None, "no objectGUID attribute".to_string()));
+        let (key, problem) = read_entry(&plain, &entry(&[("mail", &["not an address"])], Some(&[2]))).err().unwrap();
+        assert_eq!(key.as_deref(), Some("02"), "a broken entry's person is not retired");
+        assert!(problem.contains("\"not an address\" is not an address"), "{problem}");
+    }
 }
