@@ -286,3 +286,25 @@ fn ldap_directory_that_never_answers_times_out_instead_of_holding_up_tick() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
     assert!(run.stdout.contains("; directory: not synced") && run.stdout.contains("cannot bind as cn=admin,dc=example,dc=com"), "{}", run.stdout);
 }
+
+#[test]
+fn ldap_reminders_for_a_retired_agents_ticket_go_to_the_watchers() {
+    let slapd = crate::harness::slapd::Slapd::start();
+    let mut desk = ldap_desk(&slapd, "");
+    let queue = "\n[mail]\ndefault_queue = \"ops\"\n\n[queues.ops]\nwatchers = [\"lead@example.com\"]\nresolution = { urgent = \"4h\", high = \"8h\", medium = \"3d\", low = \"5d\" }\n";
+    let config = std::fs::read_to_string(desk.config_path()).unwrap();
+    std::fs::write(desk.config_path(), format!("{queue}{config}")).unwrap();
+    desk.run(&["person", "sync"]).ok();
+    desk.ingest(&request("w1@example.org", "cleo@example.org", "Server down", "Importance: high\n\nDown.")).ok();
+    desk.ingest(&crate::harness::letter("bert@example.com", "help@example.com", "Re: [REQ #1] Server down", "Owner: me\n\nOn it.", "w2")).ok();
+    assert_eq!(desk.ticket(1)["owner"], "bert@example.com");
+    slapd.ldap("ldapdelete", "uid=bert,ou=people,dc=example,dc=com\n");
+    desk.run(&["person", "sync"]).ok();
+    desk.clear_outbox();
+    // 75% of the 8 hours have passed: the reminder is due.
+    desk.now = Some("2026-11-23T15:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    let reminders: Vec<String> = desk.outbox().iter().filter(|mail| mail.body().starts_with("Reminder")).map(|mail| mail.to()).collect();
+    assert_eq!(reminders, ["lead@example.com"]);
+    assert_eq!(desk.ticket(1)["owner"], "bert@example.com", "the ticket is not touched");
+}
