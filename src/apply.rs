@@ -54,6 +54,10 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
                 first_number: site.config.store.first_ticket_number,
             };
             let ticket = store::tickets::create(conn, &new, now)?;
+            // Automatic mail opened it: the letters of a human requester would go to a machine.
+            if !plan.answerable {
+                store::tickets::mark_opened_by_machine(conn, ticket)?;
+            }
             let detail = format!("{subject} (queue {queue}, importance {importance}, priority {priority})");
             store::tickets::add_history(conn, ticket, now, &actor_text, "create", &detail, plan.message)?;
             ticket

@@ -65,6 +65,8 @@ pub struct Config {
     pub webhooks: Vec<integrations::WebhookConfig>,
     /// Monitoring systems whose alerts open tickets and hear when they end (`[[monitors]]`).
     pub monitors: Vec<integrations::MonitorConfig>,
+    /// Where people are synced from (`[directory.ldap]`).
+    pub directory: integrations::DirectoryConfig,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -928,6 +930,7 @@ impl Config {
         }
         problems.extend(integrations::webhook_problems(&self.webhooks));
         problems.extend(integrations::monitor_problems(&self.monitors));
+        problems.extend(integrations::directory_problems(&self.directory));
         if self.limits.auto_mail_window_seconds == 0 {
             problems.push("limits.auto_mail_window_seconds must be 1 or more".to_string());
         }
@@ -986,6 +989,9 @@ impl Config {
             if let Some(file) = imap.ca_file.as_mut().filter(|file| file.is_relative()) {
                 *file = base.join(&*file);
             }
+        }
+        if let Some(file) = self.directory.ldap.as_mut().and_then(|ldap| ldap.ca_file.as_mut()).filter(|file| file.is_relative()) {
+            *file = base.join(&*file);
         }
         for oauth in self.oauth.values_mut() {
             if let Some(file) = oauth.token_file.as_mut().filter(|file| file.is_relative()) {

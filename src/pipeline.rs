@@ -372,7 +372,15 @@ fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: Date
 /// letter of ours is recorded on its ticket.
 fn classify_mail(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Class>> {
     let (help_local, help_domain) = site.config.help_address_parts();
-    let class = classify(mail, help_local, help_domain, &site.config.limits);
+    let class = match classify(mail, help_local, help_domain, &site.config.limits) {
+        // Many monitoring tools send plain mail without Auto-Submitted; a configured
+        // monitor is a machine all the same, and is never answered like a person.
+        Class::Person => match site.monitors.sender_monitor(mail) {
+            Some(monitor) => Class::Machine { kind: MachineKind::Generated, reason: format!("from monitor {monitor:?}") },
+            None => Class::Person,
+        },
+        class => class,
+    };
     decision.class = Some(class_text(&class));
     if let Class::Ours { reason } = &class {
         return ignore(conn, id, mail, reason).map(Break);

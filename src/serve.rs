@@ -2,7 +2,8 @@
 //! where the server has it, else polling; reconnecting with backoff when the connection
 //! drops), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
 //! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something,
-//! and with `[[webhooks]]` a task that POSTs their events on a connection of its own.
+//! with `[[webhooks]]` a task that POSTs their events on a connection of its own, and
+//! with `[directory.ldap]` one that syncs people from the directory.
 //!
 //! Signals: SIGTERM or SIGINT stop the tasks at their next waiting point, let work in
 //! progress finish (up to `serve.shutdown_grace_seconds`) and exit; since no source
@@ -22,6 +23,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
+use crate::config::integrations::LdapConfig;
 use crate::config::{Config, ImapConfig, ImapMailbox};
 use crate::site::Site;
 use crate::source::{imap, maildir, socket, SharedStore};
@@ -122,6 +124,9 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
     tasks.spawn(run_scheduler(delivery, stopped.clone(), wake));
     if !config.webhooks.is_empty() {
         tasks.spawn(deliver_webhooks(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), stopped.clone()));
+    }
+    if let Some(ldap) = &config.directory.ldap {
+        tasks.spawn(sync_directory(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), ldap.clone(), stopped.clone()));
     }
     Ok(tasks)
 }
@@ -297,6 +302,32 @@ async fn deliver_webhooks(shared: SharedStore, stopped: watch::Receiver<bool>) {
             Ok(report) if report != DeliveryReport::default() => tracing::info!(?report, "webhook events"),
             Ok(_) => {}
             Err(error) => tracing::warn!("webhooks: {error:#}; trying again in {} seconds", EVERY.as_secs()),
+        }
+        if sleep_or_stop(EVERY, &stopped).await {
+            return;
+        }
+    }
+}
+
+/// The directory sync, whenever it is due (looked at every minute). The directory is
+/// read here, outside any transaction, so a slow or silent directory holds up nothing;
+/// what it listed is applied on the blocking pool.
+async fn sync_directory(shared: SharedStore, ldap: LdapConfig, stopped: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(60);
+    loop {
+        let asked = ldap.clone();
+        match shared.run(move |_, store, now| Ok(crate::ops::ldap::is_due(&store.conn, &asked, now)?)).await {
+            Ok(true) => {
+                let listing = tokio::select! {
+                    listing = crate::ops::ldap::read(&ldap) => listing,
+                    () = stop_signal(stopped.clone()) => return,
+                };
+                let config = ldap.clone();
+                // A failure is logged and recorded by `record`.
+                let _ = shared.run(move |_, store, now| crate::ops::ldap::record(store, &config, listing, now)).await;
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!("directory: {error:#}; trying again in {} seconds", EVERY.as_secs()),
         }
         if sleep_or_stop(EVERY, &stopped).await {
             return;

@@ -58,6 +58,10 @@ pub enum PersonCommand {
     /// organisation, addresses (other addresses, separated by spaces or semicolons).
     /// Malformed rows are reported with their line and skipped; tickets are not touched.
     Import { file: std::path::PathBuf },
+    /// Sync people from the directory of [directory.ldap] now: add and update the people
+    /// it lists, retire those it no longer lists (they keep their tickets and act as
+    /// customers). `tick` and `serve` do this every interval_minutes.
+    Sync,
 }
 
 
@@ -67,6 +71,16 @@ impl PersonCommand {
         match self {
             PersonCommand::Forget { address } => crate::cli::retention::forget(setup, &mut store, address)?,
             PersonCommand::Import { file } => import(setup, &mut store, file)?,
+            PersonCommand::Sync => {
+                let ldap = setup.site.config.directory.ldap.as_ref().ok_or_else(|| {
+                    Failure::Config(anyhow::anyhow!("no directory is configured: add [directory.ldap] (see deploy/reqmail.example.toml)"))
+                })?;
+                let synced = crate::ops::ldap::sync_blocking(ldap, &mut store, || setup.clock.now())?;
+                for problem in &synced.skipped {
+                    eprintln!("{problem}");
+                }
+                crate::cli::print_line(&format!("person sync: {}", synced.summary()));
+            }
             PersonCommand::Add { address, role, name } => {
                 let address = crate::parse::bare_address(address)
                     .ok_or_else(|| Failure::Usage(anyhow::anyhow!("{address:?} is not an address like ann@example.com")))?;
@@ -143,12 +157,15 @@ impl PersonCommand {
                     }
                 }
                 if *json {
-                    println!("{}", serde_json::to_string_pretty(&people).expect("people serialise"));
+                    crate::cli::print_line(&serde_json::to_string_pretty(&people).expect("people serialise"));
                 } else {
                     for person in &people {
-                        println!("{:<9} {:<24} {}", person.role, person.name.as_deref().unwrap_or("-"), person.addresses.join(", "));
+                        crate::cli::print_line(&format!("{:<9} {:<24} {}", person.role, person.name.as_deref().unwrap_or("-"), person.addresses.join(", ")));
+                        if let Some(retired) = &person.retired {
+                            crate::cli::print_line(&format!("          retired {retired}: left the directory, acts as a customer"));
+                        }
                         for blocked in &person.undeliverable {
-                            println!("          undeliverable: {blocked}");
+                            crate::cli::print_line(&format!("          undeliverable: {blocked}"));
                         }
                     }
                 }

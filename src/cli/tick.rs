@@ -14,8 +14,12 @@ impl Tick {
         let report = scheduler::tick(&setup.site, &mut store, setup.clock.now())?;
         tracing::info!(?report, "scheduler pass");
         let webhooks = crate::cli::deliver_webhooks(setup, &store);
+        let directory = sync_directory_if_due(setup, &mut store)?;
         if !quiet {
             let mut line = summary_line(&report, setup);
+            if let Some(directory) = directory {
+                line.push_str(&format!("; directory: {directory}"));
+            }
             if !setup.site.config.webhooks.is_empty() {
                 line.push_str(&format!("; webhook events sent {}, to retry {}, given up {}", webhooks.sent, webhooks.deferred, webhooks.failed));
             }
@@ -23,6 +27,19 @@ impl Tick {
         }
         Ok(())
     }
+}
+
+/// The directory sync when one is due: its summary, or why it failed. A directory that
+/// is down fails no tick: the people stay as they were, and `doctor` tells.
+fn sync_directory_if_due(setup: &Setup, store: &mut crate::store::Store) -> Result<Option<String>, Failure> {
+    let Some(ldap) = &setup.site.config.directory.ldap else { return Ok(None) };
+    if !crate::ops::ldap::is_due(&store.conn, ldap, setup.clock.now())? {
+        return Ok(None);
+    }
+    Ok(Some(match crate::ops::ldap::sync_blocking(ldap, store, || setup.clock.now()) {
+        Ok(synced) => synced.summary(),
+        Err(error) => format!("not synced ({error:#})"),
+    }))
 }
 
 fn summary_line(report: &TickReport, setup: &Setup) -> String {

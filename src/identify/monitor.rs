@@ -41,10 +41,19 @@ impl Monitors {
         Ok(Monitors { monitors })
     }
 
+    /// The monitor whose address sent `mail`: its mail is a machine's, whatever its headers say.
+    pub fn sender_monitor(&self, mail: &Mail) -> Option<&str> {
+        self.monitor_of(mail).map(|monitor| monitor.name.as_str())
+    }
+
+    fn monitor_of(&self, mail: &Mail) -> Option<&Monitor> {
+        let address = &mail.from.as_ref()?.address;
+        self.monitors.iter().find(|monitor| monitor.from.is_match(address))
+    }
+
     /// The alert `mail` is, when a monitor sent it and its key can be read.
     pub fn recognise(&self, mail: &Mail) -> Option<MonitorLink> {
-        let address = &mail.from.as_ref()?.address;
-        let monitor = self.monitors.iter().find(|monitor| monitor.from.is_match(address))?;
+        let monitor = self.monitor_of(mail)?;
         let mut parts = Vec::new();
         if let Some(key) = &monitor.key {
             let found = key.captures(&mail.subject)?;
@@ -58,7 +67,7 @@ impl Monitors {
             let cut = (0..=MAX_KEY_BYTES).rev().find(|&cut| key.is_char_boundary(cut)).unwrap_or(0);
             key.truncate(cut);
         }
-        Some(MonitorLink { monitor: monitor.name.clone(), key, address: address.clone() })
+        Some(MonitorLink { monitor: monitor.name.clone(), key, address: mail.from.as_ref()?.address.clone() })
     }
 
     /// `matched` as threading found it; a new alert whose key has an open ticket goes there.

@@ -1,8 +1,9 @@
 //! Who reads which letter: the sender gets receipts, refusals and clarifications; the
 //! requester, owner, Cc and the queue's watchers get updates, each with their own
 //! preferences, never the actor unless they asked, internal notes only agents and
-//! admins; whoever decides now gets the resolution; owners (else watchers) and
-//! supervisors get the timed reminders.
+//! admins; whoever decides now gets the resolution; owners (else watchers, also when the
+//! owner has retired) and supervisors get the timed reminders. A machine that opened a
+//! ticket reads none of them.
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -110,8 +111,13 @@ pub fn addressees(
             }
             Notice::AutoClosed | Notice::Survey | Notice::RuleTemplate(_) => letters.push((*notice, reader_of(&ticket.requester)?)),
             Notice::Reminder | Notice::Nag | Notice::HoldTimeout | Notice::Escalation => {
-                let mut addresses: Vec<String> = match &ticket.owner {
-                    Some(owner) => vec![owner.clone()],
+                // An owner who left the directory reads nothing more; the watchers do.
+                let owner = match &ticket.owner {
+                    Some(owner) if !store::directory::is_retired(conn, owner)? => Some(owner.clone()),
+                    _ => None,
+                };
+                let mut addresses: Vec<String> = match owner {
+                    Some(owner) => vec![owner],
                     None => queue.map(|queue| queue.watchers.clone()).unwrap_or_default(),
                 };
                 if *notice == Notice::Escalation {
@@ -131,9 +137,12 @@ pub fn addressees(
             }
         }
     }
-    // A monitor that opened the ticket reads machine status mail only (notify::monitors).
-    if let Some(alert) = store::monitors::link_of(conn, ticket.number)? {
-        letters.retain(|(_, reader)| !reader.address.eq_ignore_ascii_case(&alert.address));
+    // A machine that opened the ticket reads no letters, at any of its addresses: no
+    // receipt, no approval boxes, no survey. A configured monitor gets its status mail
+    // (notify::monitors) instead.
+    if store::tickets::opened_by_machine(conn, ticket.number)? {
+        let machine = store::people::addresses_of(conn, &ticket.requester)?;
+        letters.retain(|(_, reader)| !machine.iter().any(|address| address.eq_ignore_ascii_case(&reader.address)));
     }
     Ok(letters)
 }

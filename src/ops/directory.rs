@@ -2,7 +2,8 @@
 //! (address, name, role, organisation, other addresses) without touching their tickets;
 //! `reqmail host import FILE.csv` records hosts with their location and owner, which
 //! `ticket show` gives beside a ticket's `Host:`. A malformed row is reported with its
-//! line and skipped; the rest is imported in one transaction.
+//! line and skipped; the rest is imported in one transaction. `ldap.rs` brings people
+//! from an LDAP directory the same way.
 
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use crate::store;
-use crate::ticket::Role;
+use crate::ticket::{PersonId, Role};
 
 /// What an import did; `skipped` holds one message per malformed row, naming its line.
 #[derive(Debug, Default)]
@@ -25,12 +26,14 @@ const PEOPLE_COLUMNS: &[&[&str]] = &[&["address", "email"], &["name"], &["role"]
 /// The columns of a hosts file.
 const HOST_COLUMNS: &[&[&str]] = &[&["host", "name"], &["location"], &["owner"], &["description"]];
 
-/// One row read and checked.
-struct Person {
-    addresses: Vec<String>,
-    name: Option<String>,
-    role: Option<Role>,
-    organisation: Option<String>,
+/// One person read and checked, from a row or a directory entry.
+pub struct Person {
+    /// The first is the one the person is known by; there is at least one.
+    pub addresses: Vec<String>,
+    pub name: Option<String>,
+    /// `None` leaves a known person's role as it is (a new one becomes a customer).
+    pub role: Option<Role>,
+    pub organisation: Option<String>,
 }
 
 /// Imports the people in the CSV file at `path` in the caller's transaction.
@@ -112,13 +115,7 @@ fn find_columns(headers: &csv::StringRecord, columns: &[&[&str]]) -> Result<Vec<
 fn read_person(fields: &[Option<String>]) -> anyhow::Result<Person> {
     let primary = fields[0].as_deref().ok_or_else(|| anyhow::anyhow!("no address"))?;
     let others = fields[4].as_deref().unwrap_or_default();
-    let mut addresses = Vec::new();
-    for text in std::iter::once(primary).chain(others.split([' ', ';', ',']).filter(|address| !address.is_empty())) {
-        let address = crate::parse::bare_address(text).ok_or_else(|| anyhow::anyhow!("{text:?} is not an address like ann@example.com"))?;
-        if !addresses.contains(&address) {
-            addresses.push(address);
-        }
-    }
+    let addresses = read_addresses(std::iter::once(primary).chain(others.split([' ', ';', ',']).filter(|address| !address.is_empty())))?;
     let role = fields[2]
         .as_deref()
         .map(|role| role.to_lowercase().parse::<Role>().map_err(|_| anyhow::anyhow!("role {role:?} is not one of customer, agent, vendor, admin")))
@@ -126,22 +123,43 @@ fn read_person(fields: &[Option<String>]) -> anyhow::Result<Person> {
     Ok(Person { addresses, name: fields[1].clone(), role, organisation: fields[3].clone() })
 }
 
-/// Adds or updates the person of the row's first address; true when added. Another
-/// address that someone else has already is refused: merging people is a decision for
-/// `person set`, not a side effect of a file.
+/// The addresses in `texts`, each checked and lower-cased, without repeats.
+pub fn read_addresses<'a>(texts: impl IntoIterator<Item = &'a str>) -> anyhow::Result<Vec<String>> {
+    let mut addresses = Vec::new();
+    for text in texts {
+        let address = crate::parse::bare_address(text).ok_or_else(|| anyhow::anyhow!("{text:?} is not an address like ann@example.com"))?;
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    Ok(addresses)
+}
+
+/// Adds or updates the person of the row's first address; true when added.
 fn store_person(conn: &Connection, person: &Person, now: DateTime<Utc>) -> anyhow::Result<bool> {
-    let known = store::people::find_by_address(conn, &person.addresses[0])?;
-    for address in &person.addresses[1..] {
+    let known = store::people::find_by_address(conn, &person.addresses[0])?.map(|(id, _)| id);
+    Ok(store_person_as(conn, person, known, now)?.1)
+}
+
+/// Updates `known` (else adds a person) with what `person` says; true when added.
+/// Another address that someone else has already is refused: merging people is a
+/// decision for `person set`, not a side effect of a file or a directory.
+pub fn store_person_as(conn: &Connection, person: &Person, known: Option<PersonId>, now: DateTime<Utc>) -> anyhow::Result<(PersonId, bool)> {
+    for address in &person.addresses {
         if let Some((other, _)) = store::people::find_by_address(conn, address)? {
-            if known.is_none_or(|(id, _)| id != other) {
+            if known.is_none_or(|id| id != other) {
                 anyhow::bail!("{address} belongs to another person than {}", person.addresses[0]);
             }
         }
     }
     let (id, added) = match known {
-        Some((id, role)) => {
+        Some(id) => {
             if person.role.is_some() || person.name.is_some() {
-                store::people::set_role(conn, id, person.role.unwrap_or(role), person.name.as_deref())?;
+                let role = match person.role {
+                    Some(role) => role,
+                    None => store::people::stored_role(conn, id)?,
+                };
+                store::people::set_role(conn, id, role, person.name.as_deref())?;
             }
             (id, false)
         }
@@ -155,5 +173,5 @@ fn store_person(conn: &Connection, person: &Person, now: DateTime<Utc>) -> anyho
     if let Some(organisation) = &person.organisation {
         store::people::set_organisation(conn, id, Some(organisation))?;
     }
-    Ok(added)
+    Ok((id, added))
 }

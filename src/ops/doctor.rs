@@ -85,6 +85,7 @@ pub fn examine(config_file: Option<&Path>, options: &DoctorOptions, now: DateTim
     check_outbound(&config, &mut findings);
     check_postfix(&config, options, &mut findings);
     report_fetches(&config, now, &mut findings);
+    check_directory(&config, &mut findings);
     findings
 }
 
@@ -520,6 +521,43 @@ fn plus_example(address: &str) -> String {
     match address.split_once('@') {
         Some((local, domain)) => format!("{local}+123@{domain}"),
         None => address.to_string(),
+    }
+}
+
+/// The directory now, and how its last sync went.
+fn check_directory(config: &Config, findings: &mut Vec<Finding>) {
+    let Some(ldap) = &config.directory.ldap else { return };
+    let name = format!("directory {}", ldap.url);
+    match runtime().block_on(crate::ops::ldap::read(ldap)) {
+        Ok(listing) if listing.skipped.is_empty() => findings.push(Finding::Ok(format!("{name}: {} people listed", listing.entries.len()))),
+        Ok(listing) => findings.push(Finding::problem(
+            format!("{name}: {} people listed, {} entries unusable (first: {})", listing.entries.len(), listing.skipped.len(), listing.skipped[0]),
+            "give those entries the attributes named in [directory.ldap.attributes], or narrow filter",
+        )),
+        Err(error) => findings.push(Finding::problem(
+            format!("{name}: {error:#}"),
+            "check url, bind_dn, password, base and filter in [directory.ldap]; until it answers, the last known people are kept",
+        )),
+    }
+    let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
+    let at = |time: DateTime<Utc>| crate::clock::format_time(time);
+    match crate::store::directory::sync_state(&connection, crate::ops::ldap::DIRECTORY) {
+        Ok(Some(state)) => match (&state.last_error, state.last_success) {
+            (None, _) => findings.push(Finding::Note(format!("{name}: last sync {}, {} people", at(state.last_attempt), state.people))),
+            (Some(error), last_success) => {
+                let kept = match last_success {
+                    Some(success) => format!("the {} people of the sync at {} are kept", state.people, at(success)),
+                    None => "no sync has worked yet".to_string(),
+                };
+                findings.push(Finding::problem(
+                    format!("{name}: the last sync ({}) failed: {error}; {kept}", at(state.last_attempt)),
+                    "make the directory reachable, then run `reqmail person sync`",
+                ));
+            }
+        },
+        Ok(None) => findings.push(Finding::Note(format!("{name}: never synced; `reqmail person sync` runs it now, `tick` and `serve` every {} minutes", ldap.interval_minutes))),
+        // A database older than the directory tables has never synced either.
+        Err(_) => {}
     }
 }
 

@@ -16,6 +16,10 @@ pub fn on_duty_member(conn: &Connection, rules: &Rules, rotation: &Rotation, que
     let calendar = queue.map_or(&rules.calendar, |queue| rules.calendar_of(queue));
     let mut best: Option<((i64, String), String)> = None;
     for member in rotation.on_duty(now, calendar) {
+        // Someone who left the directory is no longer an agent.
+        if store::directory::is_retired(conn, &member)? {
+            continue;
+        }
         // Someone not yet in the database owns nothing.
         let load = match store::people::find_by_address(conn, &member)? {
             Some((person, _)) => store::tickets::load_of(conn, person)?,

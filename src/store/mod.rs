@@ -5,6 +5,7 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod directory;
 pub mod dump;
 pub mod fetch_health;
 pub mod hosts;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0010_ticket_links.sql")),
     M::up(include_str!("migrations/0011_webhooks.sql")),
     M::up(include_str!("migrations/0012_performance.sql")),
+    M::up(include_str!("migrations/0017_directory.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

@@ -16,12 +16,19 @@ pub struct PersonRow {
     /// Addresses that bounced permanently: `address until TIME (reason)`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub undeliverable: Vec<String>,
+    /// When the person left the directory; they act as a customer since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired: Option<String>,
 }
 
+/// The role a person acts in: a retired person (one who left the directory) keeps their
+/// stored role for the record but is treated as a customer everywhere.
+const ACTING_ROLE: &str = "CASE WHEN people.retired IS NULL THEN people.role ELSE 'customer' END";
+
 pub fn find_by_address(conn: &Connection, address: &str) -> rusqlite::Result<Option<(PersonId, Role)>> {
-    conn.prepare_cached(
-        "SELECT people.id, people.role FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = ?1",
-    )?
+    conn.prepare_cached(&format!(
+        "SELECT people.id, {ACTING_ROLE} FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = ?1"
+    ))?
     .query_row([address.to_lowercase()], |row| {
         let role: String = row.get(1)?;
         Ok((PersonId(row.get(0)?), role.parse().unwrap_or(Role::Customer)))
@@ -82,6 +89,12 @@ pub fn primary_address(conn: &Connection, person: PersonId) -> rusqlite::Result<
         .optional()
 }
 
+/// The role stored for `person`, even when they are retired.
+pub fn stored_role(conn: &Connection, person: PersonId) -> rusqlite::Result<Role> {
+    let role: String = conn.prepare_cached("SELECT role FROM people WHERE id = ?1")?.query_row([person.0], |row| row.get(0))?;
+    Ok(role.parse().unwrap_or(Role::Customer))
+}
+
 pub fn set_role(conn: &Connection, person: PersonId, role: Role, name: Option<&str>) -> rusqlite::Result<()> {
     conn.execute("UPDATE people SET role = ?1, name = COALESCE(?2, name) WHERE id = ?3", params![role.as_str(), name, person.0])?;
     Ok(())
@@ -89,8 +102,10 @@ pub fn set_role(conn: &Connection, person: PersonId, role: Role, name: Option<&s
 
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<PersonRow>> {
     let mut people: Vec<PersonRow> = conn
-        .prepare("SELECT id, name, role FROM people ORDER BY id")?
-        .query_map([], |row| Ok(PersonRow { id: row.get(0)?, name: row.get(1)?, role: row.get(2)?, addresses: Vec::new(), undeliverable: Vec::new() }))?
+        .prepare("SELECT id, name, role, retired FROM people ORDER BY id")?
+        .query_map([], |row| {
+            Ok(PersonRow { id: row.get(0)?, name: row.get(1)?, role: row.get(2)?, addresses: Vec::new(), undeliverable: Vec::new(), retired: row.get(3)? })
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut statement = conn.prepare("SELECT address FROM addresses WHERE person = ?1 ORDER BY is_primary DESC, address")?;
     for person in &mut people {
@@ -111,10 +126,10 @@ pub struct Profile {
 }
 
 pub fn profile(conn: &Connection, address: &str) -> rusqlite::Result<Option<Profile>> {
-    conn.prepare_cached(
-        "SELECT p.id, p.role, p.name, p.format, p.language, p.notify_own_actions
-         FROM addresses a JOIN people p ON p.id = a.person WHERE a.address = ?1",
-    )?
+    conn.prepare_cached(&format!(
+        "SELECT people.id, {ACTING_ROLE}, people.name, people.format, people.language, people.notify_own_actions
+         FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = ?1"
+    ))?
     .query_row([address.to_lowercase()], |row| {
         let role: String = row.get(1)?;
         let format: String = row.get(3)?;
@@ -136,7 +151,7 @@ pub fn find_by_address_or_name(conn: &Connection, text: &str) -> rusqlite::Resul
         return Ok(find_by_address(conn, &address)?.map(|(person, role)| (person, role, address)));
     }
     let matches: Vec<(i64, String)> = conn
-        .prepare_cached("SELECT id, role FROM people WHERE lower(name) = lower(?1) LIMIT 2")?
+        .prepare_cached(&format!("SELECT id, {ACTING_ROLE} FROM people WHERE lower(name) = lower(?1) LIMIT 2"))?
         .query_map([text.trim()], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     match matches.as_slice() {

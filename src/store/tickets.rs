@@ -545,6 +545,17 @@ pub fn load_of(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, St
     .query_row([person.0], |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
+/// Records that a machine opened `ticket`: its requester reads no letters.
+pub fn mark_opened_by_machine(conn: &Connection, ticket: TicketId) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET opened_by_machine = 1 WHERE number = ?1")?.execute([ticket.0])?;
+    Ok(())
+}
+
+/// Whether a machine opened `ticket`.
+pub fn opened_by_machine(conn: &Connection, ticket: TicketId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT opened_by_machine FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

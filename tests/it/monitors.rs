@@ -79,3 +79,54 @@ fn rules_check_names_a_monitor_without_a_key_or_with_a_bad_one() {
     assert_eq!(run.status, 78);
     assert!(run.stderr.contains("not a regular expression"), "{}", run.stderr);
 }
+
+/// A site where people hear of everything: a watcher on the queue, surveys after closing.
+const WATCHED: &str = "[approval]\nsurvey = true\n\n[mail]\ndefault_queue = \"ops\"\n\n[queues.ops]\nwatchers = [\"lead@example.com\"]\n\n[[people]]\naddresses = [\"lead@example.com\"]\nrole = \"agent\"\n";
+
+/// Letters to `address` in the outbox, with their bodies.
+fn letters_to(desk: &Desk, address: &str) -> Vec<String> {
+    desk.outbox().into_iter().filter(|mail| mail.to() == address).map(|mail| String::from_utf8_lossy(&mail.raw).into_owned()).collect()
+}
+
+#[test]
+fn a_monitor_whose_alert_looks_like_a_person_gets_no_receipt_and_no_approval_boxes_only_its_status() {
+    let mut desk = Desk::with_config(&format!("{WATCHED}\n{MONITORS}"));
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    // Plain mail, as many monitoring tools send it: no Auto-Submitted, no Precedence.
+    let plain = "From: nagios@mon1.example.com\r\nTo: help@example.com\r\nSubject: ** PROBLEM: web01/HTTP is CRITICAL **\r\nMessage-ID: <p1@mon>\r\n\r\nState: CRITICAL\r\n";
+    desk.ingest(plain.as_bytes()).ok();
+    assert_eq!(desk.tickets().len(), 1);
+    assert!(letters_to(&desk, "nagios@mon1.example.com").is_empty(), "no receipt, no template for a machine");
+    let trace = desk.run(&["trace", "<p1@mon>"]).ok().stdout;
+    assert!(trace.contains("from monitor \"nagios\""), "{trace}");
+
+    desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
+    let to_monitor = letters_to(&desk, "nagios@mon1.example.com");
+    assert_eq!(to_monitor.len(), 1, "{to_monitor:?}");
+    assert!(to_monitor[0].contains("X-Reqmail-Status: resolved") && !to_monitor[0].contains("[ ]"), "status, no boxes: {}", to_monitor[0]);
+    assert!(letters_to(&desk, "lead@example.com").iter().any(|letter| letter.contains("resolved")), "people still hear of it");
+
+    // Nobody will tick a box: the grace period closes it, and the monitor hears that only.
+    desk.clear_outbox();
+    desk.now = Some("2026-12-01T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.ticket(1)["status"], "closed");
+    let to_monitor = letters_to(&desk, "nagios@mon1.example.com");
+    assert_eq!(to_monitor.len(), 1, "no auto-close letter, no survey: {to_monitor:?}");
+    assert!(to_monitor[0].contains("X-Reqmail-Status: closed"));
+}
+
+#[test]
+fn a_ticket_an_automatic_sender_opened_sends_its_requester_no_letters_at_all() {
+    let mut desk = Desk::with_config(WATCHED);
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    desk.ingest(&alert("m1@cron", "root@backup1.example.com", "Cron <root@backup1> backup failed")).ok();
+    assert_eq!(desk.tickets().len(), 1, "automatic mail may open a ticket");
+    desk.ingest(&crate::harness::letter("lead@example.com", "help@example.com", "Re: [REQ #1] Cron <root@backup1> backup failed", "Looking at the disk.", "m2")).ok();
+    desk.run(&["ticket", "update", "1", "status=resolved"]).ok();
+    desk.now = Some("2026-12-01T09:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.ticket(1)["status"], "closed");
+    assert!(letters_to(&desk, "root@backup1.example.com").is_empty(), "no update, resolution with boxes, auto-close or survey to a machine");
+    assert!(!letters_to(&desk, "lead@example.com").is_empty());
+}

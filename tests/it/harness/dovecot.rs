@@ -62,6 +62,31 @@ pub fn signal(pid: u32, name: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("kill -{name} {pid}")).status().map(|status| status.success()).unwrap_or(false)
 }
 
+/// Stops a test server's process (SIGTERM, then SIGKILL), waiting until it is gone.
+pub fn stop_child(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        signal(child.id(), "TERM");
+        if !wait_until(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Tries `launch` for up to 20 seconds (the old process may still hold its port); the
+/// last error when it never worked.
+pub fn relaunch(mut launch: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let mut last_error = String::new();
+    let started = wait_until(Duration::from_secs(20), || match launch() {
+        Ok(()) => true,
+        Err(error) => {
+            last_error = error;
+            false
+        }
+    });
+    if started { Ok(()) } else { Err(last_error) }
+}
+
 /// Waits until `condition` holds, up to `timeout`; false if it never did.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -206,27 +231,15 @@ impl Dovecot {
 
     /// Stops the server (SIGTERM, then SIGKILL), waiting until it is gone.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), "TERM");
-            if !wait_until(Duration::from_secs(10), || matches!(child.try_wait(), Ok(Some(_)))) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        stop_child(&mut self.child);
     }
 
     /// Stops and starts again on the same ports.
     pub fn restart(&mut self) {
         self.stop();
-        let mut last_error = String::new();
-        let started = wait_until(Duration::from_secs(20), || match self.launch() {
-            Ok(()) => true,
-            Err(error) => {
-                last_error = error;
-                false
-            }
-        });
-        assert!(started, "cannot restart Dovecot: {last_error}\n{}", self.log());
+        if let Err(error) = relaunch(|| self.launch()) {
+            panic!("cannot restart Dovecot: {error}\n{}", self.log());
+        }
     }
 
     /// Ends every IMAP session of `user` (`doveadm kick`), as a provider's server ends

@@ -254,6 +254,7 @@ pub mod dovecot;
 pub mod http;
 pub mod idp;
 pub mod postfix;
+pub mod slapd;
 
 /// A plain message from `from` to `to` with Message-ID `<ID@test>`.
 pub fn letter(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
