@@ -11,7 +11,8 @@ use crate::interpret::commands::Preference;
 use crate::notify::letters::{Composed, Letters, SenderNotice};
 use crate::notify;
 use crate::site::Site;
-use crate::plan::{Change, Plan, TicketChange};
+use crate::identify::sender::{Sender, Trust};
+use crate::plan::{Change, Comment, Plan, TicketChange};
 use crate::store::tickets::{NewTicket, TextColumn};
 use crate::store::{self};
 use crate::ticket::{ApprovalStage, PersonId, Role, Status, Ticket, TicketId};
@@ -62,6 +63,17 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
             store::tickets::touch(conn, *ticket, now)?;
             *ticket
         }
+    };
+    let expanded;
+    let plan = match canned_reply_of(plan) {
+        Some(name) => {
+            let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
+            let answer = notify::letters::canned_reply(conn, site.writer(), &current, name)?;
+            let note = if plan.note.is_empty() { answer } else { format!("{}\n\n{answer}", plan.note) };
+            expanded = Plan { note, ..plan.clone() };
+            &expanded
+        }
+        None => plan,
     };
     let note_action = match (plan.internal, plan.answerable) {
         _ if plan.held_back => "held-note",
@@ -148,6 +160,72 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
     let (letters, withheld) = write_letters(conn, plan, ticket, letters, &site.config.mail.address, now)?;
     notify::webhooks::enqueue(conn, &site.config.webhooks, plan, &current, created, &summary, now)?;
     Ok(Applied { ticket, changes: summary, letters, withheld })
+}
+
+/// The canned reply the sender answers with (`Reply: NAME`), if any.
+fn canned_reply_of(plan: &Plan) -> Option<&str> {
+    plan.changes.iter().find_map(|change| match change {
+        Change::Reply(name) => Some(name.as_str()),
+        _ => None,
+    })
+}
+
+/// Opens a ticket for `requester` (a customer if not known yet) with `text` as its
+/// first note and field block, the fields checked with `desk`'s role; the requester
+/// gets the usual receipt. The desk's way in without mail, and how a split begins.
+pub fn open_for(
+    conn: &Connection,
+    site: &Site,
+    desk: &Sender,
+    requester: &str,
+    subject: &str,
+    text: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(TicketId, Plan)> {
+    if store::people::find_by_address(conn, requester)?.is_none() {
+        let role = site.rules.configured_person(requester).map_or(Role::Customer, |person| person.role);
+        let person = store::people::create(conn, requester, None, role, now)?;
+        store::people::set_organisation(conn, person, site.rules.organisation_of(requester))?;
+    }
+    // The ticket is the requester's; what its fields may set is the desk's to decide.
+    let on_behalf = Sender {
+        address: requester.to_string(),
+        name: None,
+        person: store::people::find_by_address(conn, requester)?.map(|(person, _)| person),
+        role: desk.role,
+        trust: Trust::Authentic { by: format!("taken at the desk by {}", desk.address) },
+    };
+    let plan = crate::plan::plan(crate::plan::PlanInput {
+        rules: &site.rules,
+        tag: &site.threading.tag,
+        lookup: &crate::plan::StoreLookup { conn, rules: &site.rules, now },
+        inbound: crate::plan::Inbound { subject: subject.to_string(), text, ..Default::default() },
+        class: &crate::classify::Class::Person,
+        sender: on_behalf,
+        current: None,
+        matched_by: None,
+        follow_up_of: None,
+        routing: Default::default(),
+        now,
+    })?;
+    let applied = apply(conn, site, &plan, now)?;
+    Ok((applied.ticket, plan))
+}
+
+/// Splits `comment` off `original`: a ticket of its own with the comment's author as
+/// requester (told their new number by the receipt), linked both ways, both histories
+/// saying so. `ticket split N ENTRY` and the `Split:` field both come here.
+pub fn split(conn: &Connection, site: &Site, desk: &Sender, original: &Ticket, comment: &Comment, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
+    let (ticket, _) = open_for(conn, site, desk, &comment.author, &original.subject, comment.text.clone(), now)?;
+    store::tickets::link(conn, original.number, ticket)?;
+    let line = split_line(original.number, ticket, comment);
+    store::tickets::add_history(conn, original.number, now, &desk.address, "split", &line, None)?;
+    store::tickets::add_history(conn, ticket, now, &desk.address, "split", &line, None)?;
+    Ok(ticket)
+}
+
+fn split_line(original: TicketId, opened: TicketId, comment: &Comment) -> String {
+    format!("#{opened} split from #{original} (entry {}, for {})", comment.entry, comment.author)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -276,6 +354,16 @@ fn apply_change(
             store::tickets::add_history(conn, ticket, now, actor, "survey", &format!("rating {rating} of 5"), plan.message)?;
             return Ok(None);
         }
+        Change::Split(comment) => {
+            let opened = split(conn, site, &plan.sender, before, comment, now)?;
+            return Ok(Some(split_line(ticket, opened, comment)));
+        }
+        Change::Next(next) => {
+            store::tickets::set_text(conn, ticket, TextColumn::NextAction, next.as_deref())?;
+            ("next", optional(before.next_action.as_deref()), next.clone().unwrap_or_else(|| "-".to_string()))
+        }
+        // The reply's text is the note; the note says it all.
+        Change::Reply(_) => return Ok(None),
         Change::Preferences(preferences) => {
             let person = match store::people::find_by_address(conn, &plan.sender.address)? {
                 Some((person, _)) => person,

@@ -65,6 +65,9 @@ pub struct Config {
     pub webhooks: Vec<integrations::WebhookConfig>,
     /// Monitoring systems whose alerts open tickets and hear when they end (`[[monitors]]`).
     pub monitors: Vec<integrations::MonitorConfig>,
+    /// Canned replies by name (`[replies.NAME]`), each a handlebars text per language
+    /// (`en` required); an agent's `Reply: NAME` answers with it.
+    pub replies: BTreeMap<String, BTreeMap<String, String>>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -928,6 +931,14 @@ impl Config {
         }
         problems.extend(integrations::webhook_problems(&self.webhooks));
         problems.extend(integrations::monitor_problems(&self.monitors));
+        for (name, texts) in &self.replies {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                problems.push(format!("replies.{name}: a reply's name is lower-case letters, digits and '-', e.g. password-reset"));
+            }
+            if !texts.contains_key("en") {
+                problems.push(format!("replies.{name}: the English text (en = \"…\") is missing; other languages fall back to it"));
+            }
+        }
         if self.limits.auto_mail_window_seconds == 0 {
             problems.push("limits.auto_mail_window_seconds must be 1 or more".to_string());
         }

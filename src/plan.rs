@@ -41,6 +41,38 @@ pub trait Lookup {
     /// the one `replied_to` names (In-Reply-To first), else the latest that asked them to
     /// mark a box.
     fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>>;
+    /// The comment `entry` of `ticket` that `Split:` names, or why it cannot be split off.
+    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>>;
+}
+
+/// A comment of a ticket as its author wrote it, ready to become a ticket of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub entry: i64,
+    pub author: String,
+    pub text: String,
+}
+
+/// Finds comment `entry` of `ticket` (a history entry id, as `ticket show` lists it) with
+/// its author's address and their words; `Err` says why it cannot be split off.
+pub fn comment_to_split(conn: &Connection, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>> {
+    let found = store::tickets::history_entry(conn, entry)?.filter(|(on_ticket, _, _)| *on_ticket == ticket);
+    let Some((_, event, message)) = found.filter(|(_, event, _)| matches!(event.action.as_str(), "comment" | "internal-note" | "create"))
+    else {
+        return Ok(Err(format!(
+            "entry {entry} is not a comment of ticket {ticket}; `reqmail ticket show {ticket}` lists the entries in [brackets]"
+        )));
+    };
+    // "ann@example.com (unverified)": the address is the first word.
+    let Some(author) = event.actor.split_whitespace().next().and_then(crate::parse::bare_address) else {
+        return Ok(Err(format!("entry {entry} was written by {:?}, not a person who can be told", event.actor)));
+    };
+    // The comment as its author wrote it, not the history line about it.
+    let text = match message {
+        Some(message) => store::messages::note(conn, message)?.unwrap_or(event.detail),
+        None => event.detail,
+    };
+    Ok(Ok(Comment { entry, author, text }))
 }
 
 /// [`Lookup`] over an open transaction.
@@ -51,6 +83,10 @@ pub struct StoreLookup<'a> {
 }
 
 impl Lookup for StoreLookup<'_> {
+    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>> {
+        comment_to_split(self.conn, ticket, entry)
+    }
+
     fn person(&self, text: &str) -> rusqlite::Result<Option<(Role, String)>> {
         if let Some(rotation) = self.rules.rotation(text) {
             let member = assign::on_duty_member(self.conn, self.rules, rotation, None, self.now)?;
@@ -215,6 +251,12 @@ pub enum Change {
     /// The supervisor approved; now the customer is asked.
     AskCustomer,
     SurveyRating(u8),
+    /// The comment becomes a ticket of its own, its author the requester.
+    Split(Comment),
+    /// The next action to take; `None` clears it.
+    Next(Option<String>),
+    /// The configured canned reply of this name joins the note as the public answer.
+    Reply(String),
 }
 
 impl Plan {
@@ -267,6 +309,10 @@ impl Change {
             Change::Preferences(preferences) => format!("preferences: {preferences:?}"),
             Change::AskCustomer => "approval: the customer is asked".to_string(),
             Change::SurveyRating(rating) => format!("survey: {rating} of 5"),
+            Change::Split(comment) => format!("split: entry {} for {}", comment.entry, comment.author),
+            Change::Next(Some(next)) => format!("next: {next}"),
+            Change::Next(None) => "next: none".to_string(),
+            Change::Reply(name) => format!("reply: {name}"),
         }
     }
 }
@@ -304,6 +350,7 @@ fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)>
             Some(("Owner", owner.clone()))
         }
         Change::AddCc(address) if ticket.cc.iter().any(|cc| cc.eq_ignore_ascii_case(address)) => Some(("Cc", address.clone())),
+        Change::Next(next) if *next == ticket.next_action => Some(("Next", next.clone().unwrap_or_else(|| "none".into()))),
         _ => None,
     }
 }
@@ -356,7 +403,9 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
             None => true,
         });
     }
-    let internal = held_back || (internal.unwrap_or(inbound.to_comment_address && staff) && staff);
+    // A canned reply answers the customer: public unless the agent says otherwise.
+    let replies = changes.iter().any(|change| matches!(change, Change::Reply(_)));
+    let internal = held_back || (internal.unwrap_or(inbound.to_comment_address && staff && !replies) && staff);
 
     let mut notices = Vec::new();
     if let Some(ticket) = current.filter(|_| person_wrote && !held_back) {
@@ -669,6 +718,26 @@ impl Checker<'_, '_> {
                 }
             }
             Command::Preferences(preferences) => self.changes.push(Change::Preferences(preferences)),
+            Command::Split(entry) => {
+                let Some(ticket) = self.current else {
+                    self.refuse("Split", entry.to_string(), "a new ticket has no comments to split off yet");
+                    return Ok(());
+                };
+                match self.lookup.comment_to_split(ticket.number, entry)? {
+                    Ok(comment) => self.changes.push(Change::Split(comment)),
+                    Err(reason) => self.refuse("Split", entry.to_string(), reason),
+                }
+            }
+            Command::Next(next) => self.changes.push(Change::Next(next)),
+            Command::Reply(name) => {
+                if self.rules.canned_replies.contains(&name) {
+                    self.changes.push(Change::Reply(name));
+                } else {
+                    let known =
+                        if self.rules.canned_replies.is_empty() { "none are configured".to_string() } else { self.rules.canned_replies.join(", ") };
+                    self.refuse("Reply", name, format!("there is no such canned reply; known replies: {known}"));
+                }
+            }
         }
         Ok(())
     }
@@ -766,6 +835,9 @@ mod tests {
             Err(busy())
         }
         fn answered_letter(&self, _: TicketId, _: &str, _: &[String]) -> rusqlite::Result<Option<String>> {
+            Err(busy())
+        }
+        fn comment_to_split(&self, _: TicketId, _: i64) -> rusqlite::Result<Result<Comment, String>> {
             Err(busy())
         }
     }

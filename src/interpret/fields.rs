@@ -27,6 +27,9 @@ pub enum FieldName {
     Visibility,
     Publish,
     Preferences,
+    Split,
+    Next,
+    Reply,
 }
 
 impl FieldName {
@@ -48,6 +51,9 @@ impl FieldName {
             FieldName::Visibility => "Visibility",
             FieldName::Publish => "Publish",
             FieldName::Preferences => "Preferences",
+            FieldName::Split => "Split",
+            FieldName::Next => "Next",
+            FieldName::Reply => "Reply",
         }
     }
 
@@ -70,6 +76,9 @@ impl FieldName {
             "visibility" => FieldName::Visibility,
             "publish" => FieldName::Publish,
             "preferences" | "prefs" => FieldName::Preferences,
+            "split" | "split-off" => FieldName::Split,
+            "next" | "next-action" => FieldName::Next,
+            "reply" | "canned-reply" => FieldName::Reply,
             _ => return None,
         })
     }

@@ -37,6 +37,7 @@ struct TicketView<'a> {
     requested_due: Option<String>,
     committed_due: Option<String>,
     time_spent_minutes: i64,
+    next_action: Option<&'a str>,
 }
 
 impl<'a> TicketView<'a> {
@@ -57,6 +58,7 @@ impl<'a> TicketView<'a> {
             requested_due: ticket.requested_due.map(format_time),
             committed_due: ticket.committed_due.map(format_time),
             time_spent_minutes: ticket.time_spent_minutes,
+            next_action: ticket.next_action.as_deref(),
         }
     }
 }
@@ -101,6 +103,7 @@ struct WorkView {
     request: Option<String>,
     latest: Vec<String>,
     time_left: Option<String>,
+    next: Option<String>,
 }
 
 /// The template of each kind of mail, as the ticket's history names it.
@@ -182,6 +185,7 @@ pub fn letters(
             .map(|comment| format!("{} {}: {}", format_time(comment.at), comment.actor, comment.detail))
             .collect(),
         time_left: ticket.due.filter(|_| !ticket.status.is_final()).map(|due| crate::ticket::time_left(due, now)),
+        next: ticket.next_action.clone(),
     };
     let calendar = writer.rules.calendar_of(&ticket.queue);
     let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
@@ -266,6 +270,32 @@ pub fn letters(
         });
     }
     Ok(letters)
+}
+
+/// What a canned reply's text sees: the ticket, and who writes to whom.
+#[derive(Debug, Serialize)]
+struct ReplyData<'a> {
+    ticket: TicketView<'a>,
+    requester_name: Option<String>,
+    help_name: &'a str,
+    help_address: &'a str,
+    subject_tag: &'a str,
+}
+
+/// The text of canned reply `name` for `ticket`, in its requester's language.
+pub fn canned_reply(conn: &Connection, writer: Writer<'_>, ticket: &Ticket, name: &str) -> anyhow::Result<String> {
+    let profile = store::people::profile(conn, &ticket.requester)?;
+    let language = profile.as_ref().map_or(super::render::FALLBACK_LANGUAGE, |profile| profile.language.as_str());
+    let config = writer.config;
+    let data = ReplyData {
+        ticket: TicketView::of(ticket),
+        requester_name: profile.as_ref().and_then(|profile| profile.name.clone()),
+        help_name: &config.mail.name,
+        help_address: &config.mail.address,
+        subject_tag: &config.mail.subject_tag,
+    };
+    let text = writer.templates.render(&ticket.queue, language, &super::render::reply_template(name), &data)?;
+    Ok(text.trim().to_string())
 }
 
 /// A responder without RFC 3834 marks answers each receipt with a fresh mail that opens

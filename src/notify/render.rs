@@ -91,6 +91,19 @@ impl Templates {
         self.add_folder(&format!("{queue}:"), dir).with_context(|| format!("queues.{queue}.templates_dir {}", dir.display()))
     }
 
+    /// Compiles the canned replies (`[replies.NAME]`), one template per language given.
+    pub fn add_replies(&mut self, replies: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>) -> anyhow::Result<()> {
+        let registry = self.registry.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, texts) in replies {
+            for (language, text) in texts {
+                registry
+                    .register_template_string(&format!("{language}/{}", reply_template(name)), text)
+                    .with_context(|| format!("replies.{name}.{language} does not compile"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Registers every `dir/LANG/NAME.hbs` as `PREFIXLANG/NAME`.
     fn add_folder(&mut self, prefix: &str, dir: &Path) -> anyhow::Result<()> {
         let registry = self.registry.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -129,6 +142,11 @@ impl Templates {
         }
         registry.render(key, data).with_context(|| format!("cannot render template {key}"))
     }
+}
+
+/// The template name of canned reply `name`, apart from the letters' names.
+pub fn reply_template(name: &str) -> String {
+    format!("replies/{name}")
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub fn ticket_json(ticket: &Ticket, links: &[TicketId]) -> Value {
         "resolved": time(ticket.resolved_at),
         "closed": time(ticket.closed_at),
         "time_spent_minutes": ticket.time_spent_minutes,
+        "next": ticket.next_action,
         "vendor": Value::Null,
         "vendor_ticket": Value::Null,
         "links": links.iter().map(|number| number.0).collect::<Vec<_>>(),

@@ -240,6 +240,7 @@ pub fn ticket_text(
         ("Priority", ticket.priority.to_string()),
         ("Requester", ticket.requester.clone()),
         ("Owner", optional(&ticket.owner)),
+        ("Next", optional(&ticket.next_action)),
         ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
         ("Category", optional(&ticket.category)),
         ("Host", host_text(ticket, host)),

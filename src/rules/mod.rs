@@ -63,6 +63,8 @@ pub struct Rules {
     pub reminder_thresholds: Vec<f64>,
     pub denial_phrases: Vec<String>,
     pub survey: bool,
+    /// The names of the configured canned replies (`Reply: NAME`), sorted.
+    pub canned_replies: Vec<String>,
     default_grace: Duration,
     default_follow_up: Duration,
     pub rules: Vec<engine::Rule>,
@@ -285,6 +287,7 @@ impl Rules {
             reminder_thresholds: config.scheduler.reminder_thresholds.clone(),
             denial_phrases: config.approval.denial_phrases.iter().map(|phrase| phrase.to_lowercase()).collect(),
             survey: config.approval.survey,
+            canned_replies: config.replies.keys().cloned().collect(),
             default_grace: Duration::days(config.approval.grace_days as i64),
             default_follow_up: Duration::days(config.approval.follow_up_days as i64),
             calendar,

@@ -119,7 +119,7 @@ const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importan
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
     (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),
     t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes,
-    t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of";
+    t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of, t.next_action";
 
 fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -158,6 +158,7 @@ fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
             _ => None,
         },
         follow_up_of: row.get::<_, Option<i64>>(22)?.map(TicketId),
+        next_action: row.get(23)?,
     })
 }
 
@@ -415,6 +416,7 @@ pub enum TextColumn {
     ResolvedAt,
     ClosedAt,
     ApprovalStage,
+    NextAction,
 }
 
 impl TextColumn {
@@ -432,6 +434,7 @@ impl TextColumn {
             TextColumn::ResolvedAt => "UPDATE tickets SET resolved_at = ?2 WHERE number = ?1",
             TextColumn::ClosedAt => "UPDATE tickets SET closed_at = ?2 WHERE number = ?1",
             TextColumn::ApprovalStage => "UPDATE tickets SET approval_stage = ?2 WHERE number = ?1",
+            TextColumn::NextAction => "UPDATE tickets SET next_action = ?2 WHERE number = ?1",
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct Ticket {
     /// Who decides the resolution now, while resolved.
     pub approval_stage: Option<ApprovalStage>,
     pub follow_up_of: Option<TicketId>,
+    /// The next action to take (`Next:`), as an agent or vendor wrote it.
+    pub next_action: Option<String>,
 }
 
 /// Who is asked to approve a resolution.

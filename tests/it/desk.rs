@@ -276,3 +276,110 @@ fn split_turns_one_comment_into_a_ticket_of_its_own_linked_both_ways() {
     assert_eq!(wrong.status, 64);
     assert!(wrong.stderr.contains("not a comment of ticket 2"), "{}", wrong.stderr);
 }
+
+#[test]
+fn an_agents_split_field_opens_a_ticket_for_the_comments_author() {
+    let desk = desk_at("2026-11-23T08:00:00Z");
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Paper everywhere.");
+    desk.ingest(&letter("dave@customer.example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Also my screen flickers.", "split-2"))
+        .ok();
+    let entry = desk.ticket(1)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["actor"].as_str().unwrap().starts_with("dave@") && event["action"] == "comment")
+        .expect("dave's comment")["id"]
+        .to_string();
+    desk.clear_outbox();
+    let split = format!("Split: {entry}\n\nThe screen is a separate problem; Dave has his own ticket now.");
+    desk.ingest(&letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", &split, "split-3")).ok();
+    let opened = desk.ticket(2);
+    assert_eq!(opened["requester"], "dave@customer.example.org");
+    assert_eq!(opened["links"], serde_json::json!([1]));
+    assert_eq!(desk.ticket(1)["links"], serde_json::json!([2]));
+    assert!(opened["history"].as_array().unwrap().iter().any(|event| event["detail"].as_str().unwrap().starts_with("Also my screen flickers.")));
+    let letters = desk.outbox();
+    let to_dave: Vec<String> = letters.iter().filter(|mail| mail.to() == "dave@customer.example.org").map(|mail| mail.body()).collect();
+    assert!(to_dave.iter().any(|body| body.contains("opened ticket #2")), "dave hears his new number: {to_dave:?}");
+    let to_carol = letters.iter().find(|mail| mail.to() == "carol@customer.example.org").expect("carol hears of the split").body();
+    assert!(to_carol.contains("#2 split from #1"), "{to_carol}");
+
+    desk.clear_outbox();
+    let again = letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Split: 99999\n", "split-4");
+    desk.ingest(&again).ok();
+    let refusal = desk.outbox().into_iter().find(|mail| mail.to() == "bob@example.com").expect("bob hears why not").body();
+    assert!(refusal.contains("not a comment of ticket 1"), "{refusal}");
+    assert!(desk.sql("SELECT number FROM tickets WHERE number = 3").is_empty(), "nothing opened");
+}
+
+const REPLIES: &str = r#"
+[replies.password-reset]
+en = "Hello {{#if requester_name}}{{requester_name}}{{else}}there{{/if}}, your password for {{ticket.host}} is reset; ticket #{{ticket.number}}."
+de = "Hallo, Ihr Passwort für {{ticket.host}} ist zurückgesetzt (Ticket #{{ticket.number}})."
+"#;
+
+#[test]
+fn next_action_is_kept_and_shown_to_the_desk_not_to_customers() {
+    let mut desk = Desk::with_config(&format!("{SITE}\n[[people]]\naddresses = [\"vera@vendor.example.net\"]\nrole = \"vendor\"\n"));
+    desk.now = Some("2026-11-23T08:00:00Z".into());
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Paper everywhere.");
+    desk.run(&["ticket", "update", "1", "owner=bob@example.com", "next=order a new fuser unit"]).ok();
+    assert_eq!(desk.ticket(1)["next"], "order a new fuser unit");
+    let list = desk.run(&["ticket", "list"]).ok().stdout;
+    assert!(list.lines().next().unwrap().contains("NEXT") && list.contains("order a new fuser unit"), "{list}");
+    assert!(desk.run(&["ticket", "show", "1"]).ok().stdout.contains("Next        order a new fuser unit"));
+
+    desk.clear_outbox();
+    let from_vendor = letter("vera@vendor.example.net", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Next: fit the fuser on Monday\n\nShipped today.", "next-1");
+    desk.ingest(&from_vendor).ok();
+    assert_eq!(desk.ticket(1)["next"], "fit the fuser on Monday", "vendors set the next action too");
+    let letters = desk.outbox();
+    let to_bob = letters.iter().find(|mail| mail.to() == "bob@example.com").expect("the owner hears").body();
+    assert!(to_bob.contains("Next action: fit the fuser on Monday"), "{to_bob}");
+    let to_carol = letters.iter().find(|mail| mail.to() == "carol@customer.example.org").expect("the requester hears").body();
+    assert!(!to_carol.contains("Next action"), "{to_carol}");
+
+    let customer = letter("carol@customer.example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Next: hurry up\n\nWhen?", "next-2");
+    desk.ingest(&customer).ok();
+    assert_eq!(desk.ticket(1)["next"], "fit the fuser on Monday", "customers do not set it");
+    desk.run(&["ticket", "update", "1", "next=done"]).ok();
+    assert!(desk.ticket(1)["next"].is_null());
+}
+
+#[test]
+fn a_canned_reply_is_the_public_answer_in_the_requesters_language() {
+    let desk = Desk::with_config(&format!("{SITE}{REPLIES}"));
+    request(&desk, "carol@customer.example.org", "Password", "Host: mail01\n\nI forgot it.");
+    desk.clear_outbox();
+    let reply = letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Password", "Reply: password-reset\nStatus: resolved\n", "canned-1");
+    desk.ingest(&reply).ok();
+    let to_carol = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").expect("carol gets the answer").body();
+    assert!(to_carol.contains("your password for mail01 is reset; ticket #1."), "{to_carol}");
+    let comment = desk.ticket(1)["history"].as_array().unwrap().iter().rev().find(|event| event["action"] == "comment").unwrap().clone();
+    assert!(comment["detail"].as_str().unwrap().starts_with("Hello there, your password"), "{comment}");
+
+    desk.run(&["ticket", "update", "1", "status=open"]).ok();
+    desk.ingest(&letter("carol@customer.example.org", "help+1@example.com", "Re: [REQ #1] Password", "Preferences: de\n\nDanke.", "canned-2")).ok();
+    desk.clear_outbox();
+    desk.run(&["ticket", "update", "1", "reply=Password-Reset"]).ok();
+    let in_german = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").expect("carol hears").body();
+    assert!(in_german.contains("Ihr Passwort für mail01 ist zurückgesetzt"), "{in_german}");
+
+    let unknown = desk.run(&["ticket", "update", "1", "reply=printer"]);
+    assert_eq!(unknown.status, 1);
+    assert!(unknown.stderr.contains("no such canned reply") && unknown.stderr.contains("password-reset"), "{}", unknown.stderr);
+}
+
+#[test]
+fn canned_replies_are_checked_when_loading() {
+    for (replies, expected) in [
+        ("[replies.x]\nde = \"Hallo\"\n", "English text"),
+        ("[replies.x]\nen = \"Hi\"\nfr = \"Salut\"\n", "replies.x.fr"),
+        ("[replies.x]\nen = \"Hi {{#if}\"\n", "replies.x.en does not compile"),
+    ] {
+        let desk = Desk::with_config(&format!("{SITE}{replies}"));
+        let run = desk.run(&["ticket", "list"]);
+        assert_eq!(run.status, 78, "{replies}");
+        assert!(run.stderr.contains(expected), "{expected:?} in {}", run.stderr);
+    }
+}
