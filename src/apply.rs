@@ -362,6 +362,30 @@ fn apply_change(
             store::tickets::set_text(conn, ticket, TextColumn::NextAction, next.as_deref())?;
             ("next", optional(before.next_action.as_deref()), next.clone().unwrap_or_else(|| "-".to_string()))
         }
+        Change::Vendor(vendor) => {
+            store::tickets::set_text(conn, ticket, TextColumn::Vendor, vendor.as_deref())?;
+            if vendor.is_none() {
+                store::tickets::set_text(conn, ticket, TextColumn::VendorTicket, None)?;
+                store::tickets::set_text(conn, ticket, TextColumn::VendorDue, None)?;
+            }
+            ("vendor", optional(before.vendor.as_deref()), vendor.clone().unwrap_or_else(|| "-".to_string()))
+        }
+        Change::VendorTicket(number) => {
+            store::tickets::set_text(conn, ticket, TextColumn::VendorTicket, Some(number))?;
+            ("vendor ticket", optional(before.vendor_ticket.as_deref()), number.clone())
+        }
+        Change::AwaitVendor(awaited) => {
+            let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
+            let vendor = current.vendor.as_deref().and_then(|name| site.rules.vendor(name));
+            let due = vendor.filter(|_| *awaited).map(|vendor| site.rules.calendar_of(&current.queue).add(now, vendor.response));
+            store::tickets::set_text(conn, ticket, TextColumn::VendorDue, due.map(format_time).as_deref())?;
+            let line = match due {
+                Some(due) => format!("the vendor's answer is due {}", format_time(due)),
+                None => "the vendor answered; their clock stopped".to_string(),
+            };
+            store::tickets::add_history(conn, ticket, now, actor, "vendor-clock", &line, plan.message)?;
+            return Ok(None);
+        }
         // The reply's text is the note; the note says it all.
         Change::Reply(_) => return Ok(None),
         Change::Preferences(preferences) => {

@@ -5,6 +5,7 @@
 //! that name the key and the file; the binary turns them into exit status 78.
 //! Relative paths in a file are taken relative to that file's folder.
 
+pub mod desk;
 pub mod integrations;
 pub mod oauth;
 
@@ -68,6 +69,8 @@ pub struct Config {
     /// Canned replies by name (`[replies.NAME]`), each a handlebars text per language
     /// (`en` required); an agent's `Reply: NAME` answers with it.
     pub replies: BTreeMap<String, BTreeMap<String, String>>,
+    /// Vendors with ticket numbers of their own (`[[vendors]]`); `Vendor: NAME` assigns one.
+    pub vendors: Vec<desk::VendorConfig>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -931,6 +934,7 @@ impl Config {
         }
         problems.extend(integrations::webhook_problems(&self.webhooks));
         problems.extend(integrations::monitor_problems(&self.monitors));
+        problems.extend(desk::vendor_problems(&self.vendors));
         for (name, texts) in &self.replies {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
                 problems.push(format!("replies.{name}: a reply's name is lower-case letters, digits and '-', e.g. password-reset"));

@@ -219,6 +219,10 @@ pub enum Notice {
     Survey,
     /// To the requester: the template a rule named (index into `Plan::rule_templates`).
     RuleTemplate(usize),
+    /// To the vendor: their answer is due.
+    VendorReminder,
+    /// To the owner and the queue's supervisor: the vendor is late.
+    VendorEscalation,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +261,11 @@ pub enum Change {
     Next(Option<String>),
     /// The configured canned reply of this name joins the note as the public answer.
     Reply(String),
+    /// The vendor (by its configured name) who works on the ticket now; `None` takes it off.
+    Vendor(Option<String>),
+    VendorTicket(String),
+    /// The vendor clock: `true` starts it (we wrote to them), `false` stops it (they answered).
+    AwaitVendor(bool),
 }
 
 impl Plan {
@@ -313,6 +322,11 @@ impl Change {
             Change::Next(Some(next)) => format!("next: {next}"),
             Change::Next(None) => "next: none".to_string(),
             Change::Reply(name) => format!("reply: {name}"),
+            Change::Vendor(Some(vendor)) => format!("vendor: {vendor}"),
+            Change::Vendor(None) => "vendor: none".to_string(),
+            Change::VendorTicket(number) => format!("vendor ticket: {number}"),
+            Change::AwaitVendor(true) => "the vendor's answer is awaited".to_string(),
+            Change::AwaitVendor(false) => "the vendor answered".to_string(),
         }
     }
 }
@@ -350,6 +364,8 @@ fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)>
             Some(("Owner", owner.clone()))
         }
         Change::AddCc(address) if ticket.cc.iter().any(|cc| cc.eq_ignore_ascii_case(address)) => Some(("Cc", address.clone())),
+        Change::Vendor(vendor) if *vendor == ticket.vendor => Some(("Vendor", vendor.clone().unwrap_or_else(|| "none".into()))),
+        Change::VendorTicket(number) if ticket.vendor_ticket.as_ref() == Some(number) => Some(("Vendor-Ticket", number.clone())),
         Change::Next(next) if *next == ticket.next_action => Some(("Next", next.clone().unwrap_or_else(|| "none".into()))),
         _ => None,
     }
@@ -489,6 +505,9 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if person_wrote && news {
         notices.push(Notice::Update);
     }
+    if person_wrote {
+        changes.extend(vendor_clock(rules, current, &sender, &inbound.subject, &changes, internal || note.is_empty()));
+    }
     if changes.iter().any(|change| matches!(change, Change::Status { to: Status::Resolved, .. } | Change::AskCustomer)) {
         notices.push(Notice::Resolution);
     }
@@ -518,6 +537,35 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         matched_by,
         answerable: person_wrote,
     })
+}
+
+/// What a message does to the vendor's side of a ticket: the vendor's clock runs from a
+/// public word of ours (or their assignment) until they answer, and their first answer
+/// that carries their ticket number in the subject tells us that number.
+fn vendor_clock(rules: &Rules, current: Option<&Ticket>, sender: &Sender, subject: &str, changes: &[Change], nothing_public: bool) -> Vec<Change> {
+    let assigned_now = changes.iter().rev().find_map(|change| match change {
+        Change::Vendor(vendor) => Some(vendor.clone()),
+        _ => None,
+    });
+    let vendor_name = assigned_now.clone().unwrap_or_else(|| current.and_then(|ticket| ticket.vendor.clone()));
+    let Some(vendor) = vendor_name.as_deref().and_then(|name| rules.vendor(name)) else { return Vec::new() };
+    let mut clock = Vec::new();
+    if vendor.config.writes_from(&sender.address) {
+        if !sender.trust.is_authentic() {
+            return clock;
+        }
+        let knows_number = current.is_some_and(|ticket| ticket.vendor_ticket.is_some())
+            || changes.iter().any(|change| matches!(change, Change::VendorTicket(_)));
+        if let Some(number) = vendor.config.tag.find(subject).filter(|_| !knows_number) {
+            clock.push(Change::VendorTicket(number));
+        }
+        if current.is_some_and(|ticket| ticket.vendor_due.is_some()) {
+            clock.push(Change::AwaitVendor(false));
+        }
+    } else if matches!(sender.role, Role::Agent | Role::Admin) && (assigned_now.is_some() || !nothing_public) {
+        clock.push(Change::AwaitVendor(true));
+    }
+    clock
 }
 
 /// Whether `address` is the requester, owner, a Cc or a watcher of `ticket`, by any of
@@ -729,6 +777,26 @@ impl Checker<'_, '_> {
                 }
             }
             Command::Next(next) => self.changes.push(Change::Next(next)),
+            Command::Vendor(None) => self.changes.push(Change::Vendor(None)),
+            Command::Vendor(Some(name)) => match self.rules.vendor(&name) {
+                Some(vendor) => self.changes.push(Change::Vendor(Some(vendor.config.name.clone()))),
+                None => {
+                    let known = self.rules.vendor_names();
+                    let known = if known.is_empty() { "none are configured".to_string() } else { known.join(", ") };
+                    self.refuse("Vendor", name, format!("there is no such vendor; known vendors: {known}"))
+                }
+            },
+            Command::VendorTicket(number) => {
+                let assigned = self.changes.iter().rev().find_map(|change| match change {
+                    Change::Vendor(vendor) => Some(vendor.is_some()),
+                    _ => None,
+                });
+                if assigned.unwrap_or_else(|| self.current.is_some_and(|ticket| ticket.vendor.is_some())) {
+                    self.changes.push(Change::VendorTicket(number));
+                } else {
+                    self.refuse("Vendor-Ticket", number, "no vendor works on this ticket; assign one first with Vendor: NAME");
+                }
+            }
             Command::Reply(name) => {
                 if self.rules.canned_replies.contains(&name) {
                     self.changes.push(Change::Reply(name));

@@ -28,7 +28,7 @@ impl Site {
     /// Compiles `config`; an error names the configuration key (exit 78 at the binary).
     pub fn compile(config: Config) -> anyhow::Result<Site> {
         let templates = load_templates(&config)?;
-        let threading = Threading::new(&config.mail);
+        let threading = Threading::new(&config.mail, &config.vendors);
         let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
         for (index, rule) in rules.rules.iter().enumerate() {
             if let Some(template) = rule.then.template.as_deref().filter(|template| !templates.has(template)) {

@@ -38,6 +38,10 @@ pub enum Command {
     Next(Option<String>),
     /// Answer with the configured canned reply of this name.
     Reply(String),
+    /// The vendor to work on the ticket, by name; `None` takes it off.
+    Vendor(Option<String>),
+    /// The vendor's own number for the ticket.
+    VendorTicket(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +111,7 @@ fn permitted(name: FieldName, standing: Standing) -> Result<(), String> {
     }
     let allowed = match standing.role {
         Role::Agent | Role::Admin => true,
-        Role::Vendor => matches!(name, Host | Status | Time | Preferences | Next),
+        Role::Vendor => matches!(name, Host | Status | Time | Preferences | Next | VendorTicket),
         Role::Customer => match name {
             Queue => standing.new_ticket,
             Importance | Due | Host | Cc | Preferences => true,
@@ -191,6 +195,11 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
             _ => Command::Next(Some(crate::parse::one_line(value))),
         },
         FieldName::Reply => Command::Reply(value.to_lowercase()),
+        FieldName::Vendor => match value.to_lowercase().as_str() {
+            "-" | "none" | "nobody" => Command::Vendor(None),
+            _ => Command::Vendor(Some(value.to_string())),
+        },
+        FieldName::VendorTicket => Command::VendorTicket(crate::parse::one_line(value)),
     })
 }
 

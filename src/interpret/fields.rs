@@ -30,6 +30,8 @@ pub enum FieldName {
     Split,
     Next,
     Reply,
+    Vendor,
+    VendorTicket,
 }
 
 impl FieldName {
@@ -54,6 +56,8 @@ impl FieldName {
             FieldName::Split => "Split",
             FieldName::Next => "Next",
             FieldName::Reply => "Reply",
+            FieldName::Vendor => "Vendor",
+            FieldName::VendorTicket => "Vendor-Ticket",
         }
     }
 
@@ -79,6 +83,8 @@ impl FieldName {
             "split" | "split-off" => FieldName::Split,
             "next" | "next-action" => FieldName::Next,
             "reply" | "canned-reply" => FieldName::Reply,
+            "vendor" => FieldName::Vendor,
+            "vendor-ticket" | "vendor-case" => FieldName::VendorTicket,
             _ => return None,
         })
     }

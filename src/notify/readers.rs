@@ -2,7 +2,8 @@
 //! requester, owner, Cc and the queue's watchers get updates, each with their own
 //! preferences, never the actor unless they asked, internal notes only agents and
 //! admins; whoever decides now gets the resolution; owners (else watchers) and
-//! supervisors get the timed reminders.
+//! supervisors get the timed reminders; the vendor working on a ticket reads its public
+//! updates and is reminded when their answer is due.
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -43,7 +44,8 @@ pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, i
     let candidates = std::iter::once(ticket.requester.clone())
         .chain(ticket.owner.clone())
         .chain(ticket.cc.iter().cloned())
-        .chain(queue_watchers);
+        .chain(queue_watchers)
+        .chain(vendor_desk(rules, ticket));
     let actor_addresses = store::people::addresses_of(conn, actor)?;
     let mut readers: Vec<Reader> = Vec::new();
     for address in candidates {
@@ -60,6 +62,11 @@ pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, i
         readers.push(reader);
     }
     Ok(readers)
+}
+
+/// The address of the vendor working on `ticket`, if one is.
+fn vendor_desk(rules: &Rules, ticket: &Ticket) -> Option<String> {
+    ticket.vendor.as_deref().and_then(|name| rules.vendor(name)).map(|vendor| vendor.config.address.to_lowercase())
 }
 
 /// Each letter `plan` sends about `ticket` (as it is after the change), with its reader.
@@ -109,12 +116,17 @@ pub fn addressees(
                 }
             }
             Notice::AutoClosed | Notice::Survey | Notice::RuleTemplate(_) => letters.push((*notice, reader_of(&ticket.requester)?)),
-            Notice::Reminder | Notice::Nag | Notice::HoldTimeout | Notice::Escalation => {
+            Notice::VendorReminder => {
+                if let Some(address) = vendor_desk(rules, ticket) {
+                    letters.push((*notice, reader_of(&address)?));
+                }
+            }
+            Notice::Reminder | Notice::Nag | Notice::HoldTimeout | Notice::Escalation | Notice::VendorEscalation => {
                 let mut addresses: Vec<String> = match &ticket.owner {
                     Some(owner) => vec![owner.clone()],
                     None => queue.map(|queue| queue.watchers.clone()).unwrap_or_default(),
                 };
-                if *notice == Notice::Escalation {
+                if matches!(notice, Notice::Escalation | Notice::VendorEscalation) {
                     addresses.extend(queue.and_then(|queue| queue.supervisor.clone()));
                     // An overdue ticket nobody watches still reaches someone who can act.
                     if addresses.is_empty() {

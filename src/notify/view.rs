@@ -31,8 +31,9 @@ pub fn ticket_json(ticket: &Ticket, links: &[TicketId]) -> Value {
         "closed": time(ticket.closed_at),
         "time_spent_minutes": ticket.time_spent_minutes,
         "next": ticket.next_action,
-        "vendor": Value::Null,
-        "vendor_ticket": Value::Null,
+        "vendor": ticket.vendor,
+        "vendor_ticket": ticket.vendor_ticket,
+        "vendor_due": time(ticket.vendor_due),
         "links": links.iter().map(|number| number.0).collect::<Vec<_>>(),
     })
 }

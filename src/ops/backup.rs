@@ -215,6 +215,22 @@ fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
 /// A ticket and its history as plain text (`ticket show`, exports); `host` is what the
 /// inventory knows of the ticket's host; with `now`, the due dates also say how much
 /// time is left.
+/// The vendor with their number and, while we wait for them, when their answer is due.
+fn vendor_text(ticket: &Ticket, now: Option<DateTime<Utc>>) -> String {
+    let Some(vendor) = &ticket.vendor else { return "-".into() };
+    let mut text = vendor.clone();
+    if let Some(number) = &ticket.vendor_ticket {
+        text.push_str(&format!(" ({number})"));
+    }
+    if let Some(due) = ticket.vendor_due {
+        text.push_str(&format!(", answer due {}", format_time(due)));
+        if let Some(now) = now {
+            text.push_str(&format!(" ({})", time_left(due, now)));
+        }
+    }
+    text
+}
+
 pub fn ticket_text(
     ticket: &Ticket,
     host: Option<&crate::store::hosts::Host>,
@@ -241,6 +257,7 @@ pub fn ticket_text(
         ("Requester", ticket.requester.clone()),
         ("Owner", optional(&ticket.owner)),
         ("Next", optional(&ticket.next_action)),
+        ("Vendor", vendor_text(ticket, now)),
         ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
         ("Category", optional(&ticket.category)),
         ("Host", host_text(ticket, host)),

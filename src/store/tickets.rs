@@ -119,7 +119,8 @@ const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importan
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
     (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),
     t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes,
-    t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of, t.next_action";
+    t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of, t.next_action,
+    t.vendor, t.vendor_ticket, t.vendor_due";
 
 fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -159,6 +160,9 @@ fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         },
         follow_up_of: row.get::<_, Option<i64>>(22)?.map(TicketId),
         next_action: row.get(23)?,
+        vendor: row.get(24)?,
+        vendor_ticket: row.get(25)?,
+        vendor_due: time(26)?,
     })
 }
 
@@ -289,6 +293,22 @@ fn list_query(filter: &TicketFilter) -> (String, Vec<Value>) {
 }
 
 /// Links two tickets (a split); linking them again changes nothing.
+/// The open ticket `vendor` works on under their number `vendor_ticket` (the newest, if
+/// they reused a number), following merges.
+pub fn with_vendor_ticket(conn: &Connection, vendor: &str, vendor_ticket: &str) -> rusqlite::Result<Option<TicketId>> {
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "SELECT number FROM tickets WHERE vendor = ?1 AND vendor_ticket = ?2 COLLATE NOCASE
+             ORDER BY status IN ('closed', 'merged', 'rejected'), number DESC LIMIT 1",
+        )?
+        .query_row(params![vendor, vendor_ticket], |row| row.get(0))
+        .optional()?;
+    match found {
+        Some(number) => resolve_merged(conn, TicketId(number)),
+        None => Ok(None),
+    }
+}
+
 pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
     Ok(())
@@ -417,6 +437,9 @@ pub enum TextColumn {
     ClosedAt,
     ApprovalStage,
     NextAction,
+    Vendor,
+    VendorTicket,
+    VendorDue,
 }
 
 impl TextColumn {
@@ -435,6 +458,9 @@ impl TextColumn {
             TextColumn::ClosedAt => "UPDATE tickets SET closed_at = ?2 WHERE number = ?1",
             TextColumn::ApprovalStage => "UPDATE tickets SET approval_stage = ?2 WHERE number = ?1",
             TextColumn::NextAction => "UPDATE tickets SET next_action = ?2 WHERE number = ?1",
+            TextColumn::Vendor => "UPDATE tickets SET vendor = ?2 WHERE number = ?1",
+            TextColumn::VendorTicket => "UPDATE tickets SET vendor_ticket = ?2 WHERE number = ?1",
+            TextColumn::VendorDue => "UPDATE tickets SET vendor_due = ?2 WHERE number = ?1",
         }
     }
 }

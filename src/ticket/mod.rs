@@ -135,6 +135,12 @@ pub struct Ticket {
     pub follow_up_of: Option<TicketId>,
     /// The next action to take (`Next:`), as an agent or vendor wrote it.
     pub next_action: Option<String>,
+    /// The configured vendor working on it (`Vendor:`), by name.
+    pub vendor: Option<String>,
+    /// The vendor's own number for it.
+    pub vendor_ticket: Option<String>,
+    /// When the vendor's answer is due; `None` while we do not wait for them.
+    pub vendor_due: Option<DateTime<Utc>>,
 }
 
 /// Who is asked to approve a resolution.

@@ -383,3 +383,89 @@ fn canned_replies_are_checked_when_loading() {
         assert!(run.stderr.contains(expected), "{expected:?} in {}", run.stderr);
     }
 }
+
+const VENDOR: &str = r#"
+[[vendors]]
+name = "Acme"
+address = "support@acme.example"
+tag = 'CASE-\d+'
+response = "4h"
+"#;
+
+fn vendor_letters(desk: &Desk) -> Vec<crate::harness::Mail> {
+    desk.outbox().into_iter().filter(|mail| mail.to() == "support@acme.example").collect()
+}
+
+#[test]
+fn a_vendor_works_under_their_own_number_and_their_own_clock() {
+    let mut desk = Desk::with_config(&format!("{SITE}{VENDOR}"));
+    desk.now = Some("2026-11-23T08:00:00Z".into());
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Host: prn-04\n\nPaper everywhere.");
+    desk.run(&["ticket", "update", "1", "owner=bob@example.com"]).ok();
+    let customer_due = desk.ticket(1)["due"].clone();
+    desk.clear_outbox();
+
+    let unknown = letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Vendor: Initech\n", "vendor-0");
+    desk.ingest(&unknown).ok();
+    let refusal = desk.outbox().into_iter().find(|mail| mail.to() == "bob@example.com").expect("bob hears why not").body();
+    assert!(refusal.contains("no such vendor") && refusal.contains("Acme"), "{refusal}");
+    desk.clear_outbox();
+
+    let assign = letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Vendor: acme\n\nPlease replace the fuser of prn-04.", "vendor-1");
+    desk.ingest(&assign).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["vendor"], "Acme");
+    assert_eq!(ticket["vendor_due"], "2026-11-23T12:00:00Z", "four hours from our letter");
+    let to_vendor = vendor_letters(&desk);
+    assert_eq!(to_vendor.len(), 1, "the vendor is asked");
+    assert!(to_vendor[0].body().contains("Please replace the fuser"), "{}", to_vendor[0].body());
+
+    // Their desk answers with its number beside ours.
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    let answer = letter("support@acme.example", "help+1@example.com", "Re: [REQ #1] Printer jammed [CASE-4711]", "We sent a technician.", "vendor-2");
+    desk.ingest(&answer).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["vendor_ticket"], "CASE-4711", "their number read from the subject");
+    assert!(ticket["vendor_due"].is_null(), "they answered: their clock stops");
+    assert!(desk.run(&["ticket", "show", "1"]).ok().stdout.contains("Vendor      Acme (CASE-4711)"));
+
+    desk.clear_outbox();
+    desk.ingest(&letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", "When will he come?", "vendor-3")).ok();
+    let subject = vendor_letters(&desk)[0].subject();
+    assert!(subject.contains("[REQ #1]") && subject.contains("[CASE-4711]"), "both tags: {subject}");
+    assert!(desk.outbox().iter().filter(|mail| mail.to() != "support@acme.example").all(|mail| !mail.subject().contains("CASE-4711")));
+    assert_eq!(desk.ticket(1)["vendor_due"], "2026-11-23T13:00:00Z", "our question starts their clock again");
+
+    // A reply that kept only their own tag still finds the ticket.
+    desk.now = Some("2026-11-23T10:00:00Z".into());
+    let theirs = letter("support@acme.example", "help@example.com", "CASE-4711: technician booked", "Tomorrow at 9.", "vendor-4");
+    desk.ingest(&theirs).ok();
+    assert_eq!(desk.tickets().len(), 1, "no new ticket");
+    let history = desk.ticket(1)["history"].to_string();
+    assert!(history.contains("Tomorrow at 9.") && history.contains("the vendor's ticket number"), "{history}");
+
+    // Late: first they are reminded, then the owner hears; the customer's due date stays.
+    desk.ingest(&letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Please confirm the time.", "vendor-5")).ok();
+    assert_eq!(desk.ticket(1)["vendor_due"], "2026-11-23T14:00:00Z");
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T14:30:00Z".into());
+    desk.run(&["tick"]).ok();
+    let reminder = vendor_letters(&desk);
+    assert_eq!(reminder.len(), 1, "the vendor is reminded once");
+    assert!(reminder[0].body().contains("waiting for your answer") && reminder[0].subject().contains("[CASE-4711]"), "{}", reminder[0].body());
+    assert!(desk.outbox().iter().all(|mail| mail.to() != "bob@example.com"), "not yet the owner");
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T18:30:00Z".into());
+    desk.run(&["tick"]).ok();
+    desk.run(&["tick"]).ok();
+    let letters = desk.outbox();
+    let escalation: Vec<_> = letters.iter().filter(|mail| mail.to() == "bob@example.com").collect();
+    assert_eq!(escalation.len(), 1, "the owner hears once: {:?}", letters.iter().map(|mail| mail.to()).collect::<Vec<_>>());
+    assert!(escalation[0].body().contains("The vendor is late"), "{}", escalation[0].body());
+    assert!(vendor_letters(&desk).is_empty(), "no second reminder for the same due date");
+    assert_eq!(desk.ticket(1)["due"], customer_due, "the customer's SLA is apart from the vendor's clock");
+
+    desk.run(&["ticket", "update", "1", "vendor=none"]).ok();
+    let ticket = desk.ticket(1);
+    assert!(ticket["vendor"].is_null() && ticket["vendor_ticket"].is_null() && ticket["vendor_due"].is_null());
+}
