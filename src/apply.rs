@@ -11,11 +11,13 @@ use crate::interpret::commands::Preference;
 use crate::notify::letters::{Composed, Letters, SenderNotice};
 use crate::notify;
 use crate::site::Site;
+use crate::config::desk::SiteConfig;
 use crate::identify::sender::{Sender, Trust};
+use crate::notify::transfer::{HandedTicket, Transfer};
 use crate::plan::{Change, Comment, Plan, TicketChange};
 use crate::store::tickets::{NewTicket, TextColumn};
 use crate::store::{self};
-use crate::ticket::{ApprovalStage, PersonId, Role, Status, Ticket, TicketId};
+use crate::ticket::{ApprovalStage, PeerTicket, PersonId, Role, SpoolId, Status, Ticket, TicketId};
 
 /// What applying a plan did.
 #[derive(Debug)]
@@ -57,6 +59,11 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
             let ticket = store::tickets::create(conn, &new, now)?;
             let detail = format!("{subject} (queue {queue}, importance {importance}, priority {priority})");
             store::tickets::add_history(conn, ticket, now, &actor_text, "create", &detail, plan.message)?;
+            if let Some(peer) = &plan.transferred_from {
+                store::tickets::set_peer(conn, ticket, peer)?;
+                let line = format!("transferred from site {}, their ticket #{}", peer.site, peer.number.unwrap_or_default());
+                store::tickets::add_history(conn, ticket, now, &actor_text, "transfer", &line, plan.message)?;
+            }
             ticket
         }
         TicketChange::Update { ticket } => {
@@ -162,6 +169,48 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
     Ok(Applied { ticket, changes: summary, letters, withheld })
 }
 
+/// The configured peer site `name` (plans name only configured ones).
+fn peer_site<'a>(site: &'a Site, name: &str) -> anyhow::Result<&'a SiteConfig> {
+    site.config.sites.iter().find(|peer| peer.name == name).ok_or_else(|| anyhow::anyhow!("site {name} is no longer configured"))
+}
+
+/// `ticket` as it travels to a peer site: its fields and its history as lines.
+fn handed_ticket(conn: &Connection, ticket: &Ticket) -> rusqlite::Result<HandedTicket> {
+    let history = store::tickets::history(conn, ticket.number)?
+        .iter()
+        .filter(|event| !matches!(event.action.as_str(), "mail" | "threading" | "mail-skipped"))
+        .map(|event| format!("{} {} ({}): {}", format_time(event.at), event.actor, event.action, event.detail))
+        .collect();
+    Ok(HandedTicket {
+        number: ticket.number.0,
+        subject: ticket.subject.clone(),
+        requester: ticket.requester.clone(),
+        cc: ticket.cc.clone(),
+        importance: ticket.importance.to_string(),
+        priority: ticket.priority.to_string(),
+        host: ticket.host.clone(),
+        category: ticket.category.clone(),
+        history,
+    })
+}
+
+/// Writes the signed letter that carries `transfer` about `ticket` to `peer`, with its
+/// outbox row; never rate-limited (two sites of one organisation, no person's inbox).
+pub fn send_transfer(
+    conn: &Connection,
+    site: &Site,
+    ticket: &Ticket,
+    peer: &SiteConfig,
+    transfer: Transfer,
+    cause: Option<SpoolId>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let letter = notify::transfer::letter(site.writer(), ticket.number, peer, &ticket.subject, transfer, cause.map_or(0, |message| message.0), now)?;
+    write_letter(conn, letter, &site.config.mail.address, now)?;
+    store::tickets::add_history(conn, ticket.number, now, "reqmail", "mail", &format!("to {} (transfer)", peer.address), cause)?;
+    Ok(())
+}
+
 /// The canned reply the sender answers with (`Reply: NAME`), if any.
 fn canned_reply_of(plan: &Plan) -> Option<&str> {
     plan.changes.iter().find_map(|change| match change {
@@ -170,18 +219,22 @@ fn canned_reply_of(plan: &Plan) -> Option<&str> {
     })
 }
 
-/// Opens a ticket for `requester` (a customer if not known yet) with `text` as its
-/// first note and field block, the fields checked with `desk`'s role; the requester
-/// gets the usual receipt. The desk's way in without mail, and how a split begins.
-pub fn open_for(
-    conn: &Connection,
-    site: &Site,
-    desk: &Sender,
-    requester: &str,
-    subject: &str,
-    text: String,
-    now: DateTime<Utc>,
-) -> anyhow::Result<(TicketId, Plan)> {
+/// A request opened for its requester by the desk, not by their own mail.
+pub struct DeskRequest<'a> {
+    pub requester: &'a str,
+    pub subject: &'a str,
+    /// The first note; a field block at its top is read with the desk's role.
+    pub text: String,
+    /// The message it came in (a transfer from a peer site) and its Message-ID.
+    pub message: Option<(SpoolId, Option<String>)>,
+    pub transferred_from: Option<PeerTicket>,
+}
+
+/// Opens a ticket for the requester (a customer if not known yet), the fields checked
+/// with `desk`'s role; the requester gets the usual receipt. The desk's way in without
+/// mail, how a split begins, and how a ticket from a peer site arrives.
+pub fn open_for(conn: &Connection, site: &Site, desk: &Sender, request: DeskRequest<'_>, now: DateTime<Utc>) -> anyhow::Result<(TicketId, Plan)> {
+    let DeskRequest { requester, subject, text, message, transferred_from } = request;
     if store::people::find_by_address(conn, requester)?.is_none() {
         let role = site.rules.configured_person(requester).map_or(Role::Customer, |person| person.role);
         let person = store::people::create(conn, requester, None, role, now)?;
@@ -195,11 +248,12 @@ pub fn open_for(
         role: desk.role,
         trust: Trust::Authentic { by: format!("taken at the desk by {}", desk.address) },
     };
-    let plan = crate::plan::plan(crate::plan::PlanInput {
+    let (message, message_id) = message.map_or((None, None), |(message, message_id)| (Some(message), message_id));
+    let mut plan = crate::plan::plan(crate::plan::PlanInput {
         rules: &site.rules,
         tag: &site.threading.tag,
         lookup: &crate::plan::StoreLookup { conn, rules: &site.rules, now },
-        inbound: crate::plan::Inbound { subject: subject.to_string(), text, ..Default::default() },
+        inbound: crate::plan::Inbound { subject: subject.to_string(), text, message, message_id, ..Default::default() },
         class: &crate::classify::Class::Person,
         sender: on_behalf,
         current: None,
@@ -208,6 +262,7 @@ pub fn open_for(
         routing: Default::default(),
         now,
     })?;
+    plan.transferred_from = transferred_from;
     let applied = apply(conn, site, &plan, now)?;
     Ok((applied.ticket, plan))
 }
@@ -216,7 +271,8 @@ pub fn open_for(
 /// requester (told their new number by the receipt), linked both ways, both histories
 /// saying so. `ticket split N ENTRY` and the `Split:` field both come here.
 pub fn split(conn: &Connection, site: &Site, desk: &Sender, original: &Ticket, comment: &Comment, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
-    let (ticket, _) = open_for(conn, site, desk, &comment.author, &original.subject, comment.text.clone(), now)?;
+    let request = DeskRequest { requester: &comment.author, subject: &original.subject, text: comment.text.clone(), message: None, transferred_from: None };
+    let (ticket, _) = open_for(conn, site, desk, request, now)?;
     store::tickets::link(conn, original.number, ticket)?;
     let line = split_line(original.number, ticket, comment);
     store::tickets::add_history(conn, original.number, now, &desk.address, "split", &line, None)?;
@@ -384,6 +440,25 @@ fn apply_change(
                 None => "the vendor answered; their clock stopped".to_string(),
             };
             store::tickets::add_history(conn, ticket, now, actor, "vendor-clock", &line, plan.message)?;
+            return Ok(None);
+        }
+        Change::Transfer(name) => {
+            let peer = peer_site(site, name)?;
+            send_transfer(conn, site, before, peer, Transfer::Ticket(handed_ticket(conn, before)?), plan.message, now)?;
+            store::tickets::set_peer(conn, ticket, &PeerTicket { site: peer.name.clone(), number: None, theirs: true })?;
+            let line = format!("transferred to site {}; it answers with its number, and mail that still reaches us goes on to it", peer.name);
+            store::tickets::add_history(conn, ticket, now, actor, "transfer", &line, plan.message)?;
+            if !before.status.is_final() {
+                change_status(conn, site, before, Status::Closed, now)?;
+                store::tickets::add_history(conn, ticket, now, actor, "status", &format!("status: {} → closed (transferred)", before.status), plan.message)?;
+            }
+            return Ok(Some(format!("transferred to site {}", peer.name)));
+        }
+        Change::Relay(name) => {
+            let peer = peer_site(site, name)?;
+            let comment = Transfer::Comment { ours: ticket.0, author: plan.sender.address.clone(), verified: !plan.unverified, text: plan.note.clone() };
+            send_transfer(conn, site, before, peer, comment, plan.message, now)?;
+            store::tickets::add_history(conn, ticket, now, actor, "relay", &format!("passed on to site {}, which owns this ticket", peer.name), plan.message)?;
             return Ok(None);
         }
         // The reply's text is the note; the note says it all.

@@ -71,6 +71,8 @@ pub struct Config {
     pub replies: BTreeMap<String, BTreeMap<String, String>>,
     /// Vendors with ticket numbers of their own (`[[vendors]]`); `Vendor: NAME` assigns one.
     pub vendors: Vec<desk::VendorConfig>,
+    /// Peer reqmail installations tickets are transferred to (`[[sites]]`); `Transfer: NAME`.
+    pub sites: Vec<desk::SiteConfig>,
     /// Where the configuration came from, for messages; not a key.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -935,6 +937,7 @@ impl Config {
         problems.extend(integrations::webhook_problems(&self.webhooks));
         problems.extend(integrations::monitor_problems(&self.monitors));
         problems.extend(desk::vendor_problems(&self.vendors));
+        problems.extend(desk::site_problems(&self.sites, &self.mail.address));
         for (name, texts) in &self.replies {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
                 problems.push(format!("replies.{name}: a reply's name is lower-case letters, digits and '-', e.g. password-reset"));

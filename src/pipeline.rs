@@ -30,6 +30,7 @@ use crate::store::{self, Store};
 use crate::ticket::{SpoolId, TicketId};
 use crate::rules::route::{self, Routing};
 use crate::site::Site;
+use crate::transfer::Received;
 use crate::{apply, plan};
 
 /// How processing a message ended.
@@ -283,6 +284,12 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         Continue(mail) => mail,
         Break(outcome) => return Ok(outcome),
     };
+    // A peer site's transfer is signed machine mail: it skips classify and identify.
+    match crate::transfer::receive(site, conn, id, &mail, now)? {
+        Received::NotATransfer => {}
+        Received::Applied { ticket, created } => return Ok(Outcome::Applied { ticket, created }),
+        Received::Refused(reason) => return quarantine(conn, id, &reason, now),
+    }
     let class = match classify_mail(site, conn, id, &mail, now, decision)? {
         Continue(class) => class,
         Break(outcome) => return Ok(outcome),

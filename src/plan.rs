@@ -20,7 +20,7 @@ use crate::rules::assign;
 use crate::rules::route::{Action, Routing};
 use crate::rules::Rules;
 use crate::store;
-use crate::ticket::{transitions, Level, Role, SpoolId, Status, Ticket, TicketId};
+use crate::ticket::{transitions, Level, PeerTicket, Role, SpoolId, Status, Ticket, TicketId};
 
 /// Read access `plan` needs to people and tickets. A failed read is an error, never
 /// "not found": a busy database must leave the message spooled, not refuse a field.
@@ -190,6 +190,8 @@ pub struct Plan {
     pub rule_notes: Vec<(String, String)>,
     /// Named templates rules send to the requester.
     pub rule_templates: Vec<String>,
+    /// The peer site and its ticket a new ticket was transferred from (its receipt says so).
+    pub transferred_from: Option<PeerTicket>,
 }
 
 /// A kind of mail a change sends; `apply` finds its recipients.
@@ -266,6 +268,10 @@ pub enum Change {
     VendorTicket(String),
     /// The vendor clock: `true` starts it (we wrote to them), `false` stops it (they answered).
     AwaitVendor(bool),
+    /// The ticket goes to the peer site of this name, which owns it from then on.
+    Transfer(String),
+    /// The note goes on to the peer site of this name, which owns the ticket now.
+    Relay(String),
 }
 
 impl Plan {
@@ -327,6 +333,8 @@ impl Change {
             Change::VendorTicket(number) => format!("vendor ticket: {number}"),
             Change::AwaitVendor(true) => "the vendor's answer is awaited".to_string(),
             Change::AwaitVendor(false) => "the vendor answered".to_string(),
+            Change::Transfer(peer) => format!("transfer to site {peer}"),
+            Change::Relay(peer) => format!("relay to site {peer}, which owns the ticket"),
         }
     }
 }
@@ -515,11 +523,24 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         notices.push(Notice::Refusal);
     }
     notices.extend((0..routing.templates.len()).map(Notice::RuleTemplate));
+    let (mut rule_notes, mut rule_templates) = (routing.notes, routing.templates);
+    // The peer site owns the ticket now: what still reaches us goes on to them, and
+    // nothing else happens here (no reopening, no letters, no fields).
+    if let Some(peer) = current.and_then(|ticket| ticket.peer.as_ref()).filter(|peer| peer.theirs) {
+        changes = vec![Change::Relay(peer.site.clone())];
+        refusals.clear();
+        notices.clear();
+        rule_changes.clear();
+        rule_log.clear();
+        rule_notes.clear();
+        rule_templates.clear();
+    }
     Ok(Plan {
         rule_changes,
         rule_log,
-        rule_notes: routing.notes,
-        rule_templates: routing.templates,
+        rule_notes,
+        rule_templates,
+        transferred_from: None,
         follow_up_of,
         notices,
         message: inbound.message,
@@ -786,6 +807,16 @@ impl Checker<'_, '_> {
                     self.refuse("Vendor", name, format!("there is no such vendor; known vendors: {known}"))
                 }
             },
+            Command::Transfer(name) => {
+                let peer = self.rules.peer_sites.iter().find(|peer| peer.eq_ignore_ascii_case(name.trim()));
+                match peer {
+                    Some(peer) => self.changes.push(Change::Transfer(peer.clone())),
+                    None => {
+                        let known = if self.rules.peer_sites.is_empty() { "none are configured".to_string() } else { self.rules.peer_sites.join(", ") };
+                        self.refuse("Transfer", name, format!("there is no such site; known sites: {known}"))
+                    }
+                }
+            }
             Command::VendorTicket(number) => {
                 let assigned = self.changes.iter().rev().find_map(|change| match change {
                     Change::Vendor(vendor) => Some(vendor.is_some()),
@@ -870,6 +901,7 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         rule_log: Vec::new(),
         rule_notes: Vec::new(),
         rule_templates: Vec::new(),
+        transferred_from: None,
     }
 }
 

@@ -325,7 +325,8 @@ impl Create {
         store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
         let desk = command_line_actor(site, &tx, self.actor.as_deref())?;
         let text = format!("{}\n\n{}", lines.join("\n"), body.trim());
-        let (ticket, plan) = crate::apply::open_for(&tx, site, &desk, &requester, &self.subject, text, now)?;
+        let request = crate::apply::DeskRequest { requester: &requester, subject: &self.subject, text, message: None, transferred_from: None };
+        let (ticket, plan) = crate::apply::open_for(&tx, site, &desk, request, now)?;
         store::tickets::add_history(&tx, ticket, now, &desk.address, "taken", &format!("taken at the desk for {requester}"), None)?;
         tx.commit()?;
         print_line(&format!("ticket #{ticket} opened for {requester}"));

@@ -1,7 +1,52 @@
 //! The desk's partners: `[[vendors]]`, outside companies that work on tickets under
-//! ticket numbers of their own.
+//! ticket numbers of their own, and `[[sites]]`, the other reqmail installations of the
+//! organisation that tickets are transferred to and from.
 
 use serde::Deserialize;
+
+use super::oauth::Secret;
+
+/// A peer reqmail installation: its help alias and the key both sides sign transfers with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// What `Transfer: NAME` names.
+    pub name: String,
+    /// The peer's help alias (its `mail.address`).
+    pub address: String,
+    /// Shared with the peer, at least 16 characters: transfers are signed with it.
+    pub key: Secret,
+}
+
+impl SiteConfig {
+    pub fn writes_from(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.address)
+    }
+}
+
+/// Problems of `[[sites]]`, each naming the table and key.
+pub fn site_problems(sites: &[SiteConfig], own_address: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (index, site) in sites.iter().enumerate() {
+        let key = format!("sites[{index}] ({:?})", site.name);
+        if site.name.trim().is_empty() {
+            problems.push(format!("sites[{index}]: name is empty"));
+        }
+        if sites[..index].iter().any(|earlier| earlier.name.eq_ignore_ascii_case(&site.name) || earlier.writes_from(&site.address)) {
+            problems.push(format!("{key}: the name or address is used twice"));
+        }
+        if super::split_address(&site.address).is_none() {
+            problems.push(format!("{key}: address = {:?} is not an address like help@other-site.example", site.address));
+        }
+        if site.writes_from(own_address) {
+            problems.push(format!("{key}: address is this site's own mail.address; name the peer's help alias"));
+        }
+        if site.key.expose().len() < 16 {
+            problems.push(format!("{key}: key must be at least 16 characters long (the same on both sites)"));
+        }
+    }
+    problems
+}
 
 /// One vendor: where their support desk is, how their ticket numbers look, and how
 /// long they have to answer.

@@ -42,6 +42,8 @@ pub enum Command {
     Vendor(Option<String>),
     /// The vendor's own number for the ticket.
     VendorTicket(String),
+    /// Hand the ticket to the peer site of this name.
+    Transfer(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +202,7 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
             _ => Command::Vendor(Some(value.to_string())),
         },
         FieldName::VendorTicket => Command::VendorTicket(crate::parse::one_line(value)),
+        FieldName::Transfer => Command::Transfer(value.to_string()),
     })
 }
 

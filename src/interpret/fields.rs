@@ -32,6 +32,7 @@ pub enum FieldName {
     Reply,
     Vendor,
     VendorTicket,
+    Transfer,
 }
 
 impl FieldName {
@@ -58,6 +59,7 @@ impl FieldName {
             FieldName::Reply => "Reply",
             FieldName::Vendor => "Vendor",
             FieldName::VendorTicket => "Vendor-Ticket",
+            FieldName::Transfer => "Transfer",
         }
     }
 
@@ -85,6 +87,7 @@ impl FieldName {
             "reply" | "canned-reply" => FieldName::Reply,
             "vendor" => FieldName::Vendor,
             "vendor-ticket" | "vendor-case" => FieldName::VendorTicket,
+            "transfer" | "transfer-to" => FieldName::Transfer,
             _ => return None,
         })
     }

@@ -101,6 +101,14 @@ struct LetterData<'a> {
     work: Option<&'a WorkView>,
     /// An example Due value for the receipt, a few days from today in the site's zone.
     due_example: String,
+    /// The peer site and number a new ticket was transferred from.
+    transferred_from: Option<TransferredView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct TransferredView<'a> {
+    site: &'a str,
+    number: Option<i64>,
 }
 
 /// What an agent needs to work on a ticket, from its history.
@@ -218,6 +226,7 @@ pub fn letters(
             help_address: &config.mail.address,
             work: matches!(reader.role, Role::Agent | Role::Admin).then_some(&work),
             due_example: due_example.clone(),
+            transferred_from: plan.transferred_from.as_ref().map(|peer| TransferredView { site: &peer.site, number: peer.number }),
         };
         let template_name = match notice {
             Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),

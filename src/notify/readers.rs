@@ -97,10 +97,12 @@ pub fn addressees(
             }
             Notice::Update => {
                 let resolution_goes_to = plan.notices.contains(&Notice::Resolution).then(|| decider.clone()).flatten();
-                // A survey answer is between the requester and the staff.
-                let survey_answer = plan.changes.iter().any(|change| matches!(change, crate::plan::Change::SurveyRating(_)));
+                // A survey answer is between the requester and the staff; so is a transfer,
+                // which the requester hears of once, from the site that takes the ticket.
+                let staff_only =
+                    plan.changes.iter().any(|change| matches!(change, crate::plan::Change::SurveyRating(_) | crate::plan::Change::Transfer(_)));
                 for reader in readers(conn, rules, ticket, &sender.address, plan.internal)? {
-                    if survey_answer && !matches!(reader.role, Role::Agent | Role::Admin) {
+                    if staff_only && !matches!(reader.role, Role::Agent | Role::Admin) {
                         continue;
                     }
                     let has_receipt = created && reader.address == sender.address;

@@ -34,6 +34,7 @@ pub fn ticket_json(ticket: &Ticket, links: &[TicketId]) -> Value {
         "vendor": ticket.vendor,
         "vendor_ticket": ticket.vendor_ticket,
         "vendor_due": time(ticket.vendor_due),
+        "transfer": ticket.peer.as_ref().map(|peer| json!({"site": peer.site, "ticket": peer.number, "theirs": peer.theirs})),
         "links": links.iter().map(|number| number.0).collect::<Vec<_>>(),
     })
 }

@@ -215,6 +215,17 @@ fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
 /// A ticket and its history as plain text (`ticket show`, exports); `host` is what the
 /// inventory knows of the ticket's host; with `now`, the due dates also say how much
 /// time is left.
+/// The peer site the ticket went to or came from, with its number there.
+fn peer_text(ticket: &Ticket) -> String {
+    let Some(peer) = &ticket.peer else { return "-".into() };
+    let number = peer.number.map_or_else(|| "no number yet".to_string(), |number| format!("#{number}"));
+    if peer.theirs {
+        format!("transferred to {} ({number}), which owns it", peer.site)
+    } else {
+        format!("transferred from {} ({number})", peer.site)
+    }
+}
+
 /// The vendor with their number and, while we wait for them, when their answer is due.
 fn vendor_text(ticket: &Ticket, now: Option<DateTime<Utc>>) -> String {
     let Some(vendor) = &ticket.vendor else { return "-".into() };
@@ -258,6 +269,7 @@ pub fn ticket_text(
         ("Owner", optional(&ticket.owner)),
         ("Next", optional(&ticket.next_action)),
         ("Vendor", vendor_text(ticket, now)),
+        ("Site", peer_text(ticket)),
         ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
         ("Category", optional(&ticket.category)),
         ("Host", host_text(ticket, host)),

@@ -94,6 +94,8 @@ pub struct Rules {
     /// Queue by extra address (`hardware@example.com`).
     queue_addresses: HashMap<String, String>,
     vendors: Vec<Vendor>,
+    /// The names of the peer sites (`[[sites]]`), as configured.
+    pub peer_sites: Vec<String>,
 }
 
 /// The queues by lower-case name, with SLA targets and calendars; the default queue and
@@ -313,6 +315,7 @@ impl Rules {
             survey: config.approval.survey,
             canned_replies: config.replies.keys().cloned().collect(),
             vendors,
+            peer_sites: config.sites.iter().map(|site| site.name.clone()).collect(),
             default_grace: Duration::days(config.approval.grace_days as i64),
             default_follow_up: Duration::days(config.approval.follow_up_days as i64),
             calendar,

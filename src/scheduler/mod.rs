@@ -116,6 +116,10 @@ impl Job {
 
 /// The jobs the ticket's state and the rules give it, due or not.
 fn jobs(rules: &Rules, ticket: &Ticket) -> Vec<Job> {
+    // A ticket transferred to a peer site is that site's work, its clocks and survey too.
+    if ticket.peer.as_ref().is_some_and(|peer| peer.theirs) {
+        return Vec::new();
+    }
     let queue = rules.queue(&ticket.queue);
     let job = |name, key, at, changes, notice, counted_in| Job { name, key, at, until: None, changes, notice, counted_in };
     let mut jobs = Vec::new();

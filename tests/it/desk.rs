@@ -469,3 +469,101 @@ fn a_vendor_works_under_their_own_number_and_their_own_clock() {
     let ticket = desk.ticket(1);
     assert!(ticket["vendor"].is_null() && ticket["vendor_ticket"].is_null() && ticket["vendor_due"].is_null());
 }
+
+const KEY: &str = "the key Amsterdam and Berlin share";
+
+fn site(address: &str, first_number: i64, peer_name: &str, peer_address: &str, key: &str) -> Desk {
+    let mut desk = Desk::with_config(&format!(
+        r#"
+[mail]
+address = "{address}"
+[store]
+first_ticket_number = {first_number}
+[identify]
+trust_from_header = true
+[[people]]
+addresses = ["bob@{domain}"]
+role = "agent"
+[[sites]]
+name = "{peer_name}"
+address = "{peer_address}"
+key = "{key}"
+"#,
+        domain = address.split('@').nth(1).unwrap()
+    ));
+    desk.now = Some("2026-11-23T08:00:00Z".into());
+    desk
+}
+
+/// Carries the letters `from` wrote to `to_address` into `to`'s inbound Maildir and reads them.
+fn carry(from: &Desk, to: &Desk, to_address: &str) -> usize {
+    let letters: Vec<_> = from.outbox().into_iter().filter(|mail| mail.to() == to_address).collect();
+    for (index, letter) in letters.iter().enumerate() {
+        to.deliver_to_inbox(&format!("carried-{}-{index}", letter.message_id()), &letter.raw);
+    }
+    from.clear_outbox();
+    to.run(&["fetch"]).ok();
+    letters.len()
+}
+
+#[test]
+fn a_ticket_transferred_to_another_site_lives_on_there() {
+    let amsterdam = site("help@a.example", 1, "Berlin", "help@b.example", KEY);
+    let berlin = site("help@b.example", 500, "Amsterdam", "help@a.example", KEY);
+    amsterdam.ingest(&letter("carol@customer.example.org", "help@a.example", "Printer jammed", "Importance: high\nHost: prn-04\n\nPaper everywhere.", "t-1")).ok();
+    amsterdam.clear_outbox();
+    let transfer = letter("bob@a.example", "help+1@a.example", "Re: [REQ #1] Printer jammed", "Transfer: berlin\n\nThe printer is in Berlin.", "t-2");
+    amsterdam.ingest(&transfer).ok();
+    assert!(amsterdam.outbox().iter().all(|mail| mail.to() != "carol@customer.example.org"), "the requester hears it from Berlin, once");
+    let handed = amsterdam.ticket(1);
+    assert_eq!(handed["status"], "closed");
+    assert_eq!(handed["transfer"]["site"], "Berlin");
+
+    assert_eq!(carry(&amsterdam, &berlin, "help@b.example"), 1, "one signed transfer");
+    let taken = berlin.ticket(500);
+    assert_eq!(taken["requester"], "carol@customer.example.org");
+    assert_eq!((taken["importance"].as_str(), taken["priority"].as_str(), taken["host"].as_str()), (Some("high"), Some("high"), Some("prn-04")));
+    assert_eq!(taken["transfer"], serde_json::json!({"site": "Amsterdam", "ticket": 1, "theirs": false}));
+    assert!(taken["history"].to_string().contains("Paper everywhere.") && taken["history"].to_string().contains("The printer is in Berlin."), "{taken}");
+    let to_carol: Vec<_> = berlin.outbox().into_iter().filter(|mail| mail.to() == "carol@customer.example.org").collect();
+    assert_eq!(to_carol.len(), 1, "told once");
+    let told = to_carol[0].body();
+    assert!(told.contains("your request #1 at Amsterdam has been handed to us") && told.contains("ticket #500"), "{told}");
+
+    assert_eq!(carry(&berlin, &amsterdam, "help@a.example"), 1, "Berlin answers with its number");
+    assert_eq!(amsterdam.ticket(1)["transfer"], serde_json::json!({"site": "Berlin", "ticket": 500, "theirs": true}));
+    assert!(amsterdam.run(&["ticket", "show", "1"]).ok().stdout.contains("transferred to Berlin (#500), which owns it"));
+
+    // Carol answers an old letter from Amsterdam: it goes on to Berlin, which owns the ticket.
+    amsterdam.ingest(&letter("carol@customer.example.org", "help+1@a.example", "Re: [REQ #1] Printer jammed", "It jams again.", "t-3")).ok();
+    assert_eq!(amsterdam.ticket(1)["status"], "closed", "not reopened where it no longer lives");
+    assert!(amsterdam.outbox().iter().all(|mail| mail.to() != "carol@customer.example.org"));
+    assert_eq!(carry(&amsterdam, &berlin, "help@b.example"), 1);
+    let history = berlin.ticket(500)["history"].clone();
+    let comment = history.as_array().unwrap().iter().find(|event| event["detail"] == "It jams again.").expect("the comment reached Berlin");
+    assert_eq!(comment["actor"], "carol@customer.example.org");
+    assert_eq!(berlin.tickets().len(), 1);
+}
+
+#[test]
+fn a_forged_or_unsigned_transfer_is_quarantined() {
+    let amsterdam = site("help@a.example", 1, "Berlin", "help@b.example", "not the key Berlin has at all");
+    let berlin = site("help@b.example", 500, "Amsterdam", "help@a.example", KEY);
+    amsterdam.ingest(&letter("carol@customer.example.org", "help@a.example", "Printer jammed", "Paper everywhere.", "f-1")).ok();
+    amsterdam.ingest(&letter("bob@a.example", "help+1@a.example", "Re: [REQ #1] Printer jammed", "Transfer: Berlin\n", "f-2")).ok();
+    let forged = amsterdam.outbox().into_iter().find(|mail| mail.to() == "help@b.example").expect("a transfer letter").raw;
+    berlin.deliver_to_inbox("forged", &forged);
+    let unsigned: Vec<u8> = String::from_utf8(forged.clone()).unwrap().lines().filter(|line| !line.starts_with("Signature:")).collect::<Vec<_>>().join("\r\n").into_bytes();
+    berlin.deliver_to_inbox("unsigned", &unsigned);
+    let stranger = String::from_utf8(forged).unwrap().replace("help@a.example", "help@elsewhere.example").replace("Message-ID: <", "Message-ID: <x");
+    berlin.deliver_to_inbox("stranger", stranger.as_bytes());
+    berlin.run(&["fetch"]).ok();
+    assert!(berlin.tickets().is_empty(), "nothing opened");
+    let reasons = berlin.sql("SELECT reason FROM quarantine ORDER BY message");
+    let reasons: Vec<String> = reasons.iter().map(|row| row[0].as_str().unwrap().to_string()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons.iter().any(|reason| reason.contains("does not match the key")), "{reasons:?}");
+    assert!(reasons.iter().any(|reason| reason.contains("not signed")), "{reasons:?}");
+    assert!(reasons.iter().any(|reason| reason.contains("not one of the configured [[sites]]")), "{reasons:?}");
+    assert!(berlin.outbox().is_empty(), "a refused transfer is answered by nobody");
+}

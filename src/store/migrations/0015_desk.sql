@@ -14,3 +14,10 @@ WHEN NEW.scheduler_at IS NOT ''
 BEGIN
     UPDATE tickets SET scheduler_at = '' WHERE number = NEW.number;
 END;
+
+-- Transfers between sites: the peer site a ticket went to or came from, the peer's
+-- number for it (NULL until they answer), and whether the peer owns it now.
+ALTER TABLE tickets ADD COLUMN peer_site TEXT;
+ALTER TABLE tickets ADD COLUMN peer_ticket INTEGER;
+ALTER TABLE tickets ADD COLUMN peer_owns INTEGER NOT NULL DEFAULT 0 CHECK (peer_owns IN (0, 1));
+CREATE INDEX tickets_peer ON tickets(peer_site, peer_ticket) WHERE peer_site IS NOT NULL;
