@@ -211,6 +211,21 @@ pub fn send_transfer(
     Ok(())
 }
 
+/// A peer site took over `ticket` (which we transferred to it) as its ticket `number`.
+pub fn peer_took_over(conn: &Connection, ticket: TicketId, peer: &SiteConfig, number: i64, message: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    store::tickets::set_peer(conn, ticket, &PeerTicket { site: peer.name.clone(), number: Some(number), theirs: true })?;
+    let line = format!("site {} took it over as its ticket #{number}", peer.name);
+    store::tickets::add_history(conn, ticket, now, &peer.address, "transfer", &line, Some(message))
+}
+
+/// Keeps the history a peer site sent with `ticket` as one entry for agents, apart from
+/// the note: its lines would read as quoted mail, and it may hold the peer's internal notes.
+pub fn keep_peer_history(conn: &Connection, ticket: TicketId, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    let text = format!("The history at site {}:\n{}", peer.name, history.join("\n"));
+    store::tickets::add_history(conn, ticket, now, &peer.address.to_lowercase(), "internal-note", &text, Some(message))?;
+    store::tickets::mark_last_history_internal(conn)
+}
+
 /// The canned reply the sender answers with (`Reply: NAME`), if any.
 fn canned_reply_of(plan: &Plan) -> Option<&str> {
     plan.changes.iter().find_map(|change| match change {

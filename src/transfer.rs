@@ -53,9 +53,7 @@ pub fn receive(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, now: Da
             let Some(ticket) = ticket.filter(|ticket| ticket.peer.as_ref().is_some_and(|known| known.theirs && known.site == peer.name)) else {
                 return Ok(Received::Refused(format!("site {} answered a transfer of ticket {yours}, which was not transferred to it", peer.name)));
             };
-            store::tickets::set_peer(conn, ticket.number, &PeerTicket { site: peer.name.clone(), number: Some(ours), theirs: true })?;
-            let line = format!("site {} took it over as its ticket #{ours}", peer.name);
-            store::tickets::add_history(conn, ticket.number, now, &peer.address, "transfer", &line, Some(id))?;
+            apply::peer_took_over(conn, ticket.number, peer, ours, id, now)?;
             decided(conn, id, mail, ticket.number, "transfer answered")?;
             Ok(Received::Applied { ticket: ticket.number, created: false })
         }
@@ -135,11 +133,7 @@ fn open_handed(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, peer: &
         transferred_from: Some(PeerTicket { site: peer.name.clone(), number: Some(handed.number), theirs: false }),
     };
     let (ticket, _) = apply::open_for(conn, site, &desk, request, now)?;
-    // The history as one entry for agents, kept apart from the note: its lines would read
-    // as quoted mail, and it may hold the other site's internal notes.
-    let history = format!("The history at site {}:\n{}", peer.name, handed.history.join("\n"));
-    store::tickets::add_history(conn, ticket, now, &desk.address, "internal-note", &history, Some(id))?;
-    store::tickets::mark_last_history_internal(conn)?;
+    apply::keep_peer_history(conn, ticket, peer, &handed.history, id, now)?;
     let opened = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while receiving"))?;
     apply::send_transfer(conn, site, &opened, peer, Transfer::Accepted { yours: handed.number, ours: ticket.0 }, Some(id), now)?;
     Ok(Received::Applied { ticket, created: true })
