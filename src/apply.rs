@@ -329,7 +329,9 @@ fn apply_change(
 ) -> anyhow::Result<Option<String>> {
     let ticket = before.number;
     let optional = |value: Option<&str>| value.unwrap_or("-").to_string();
-    let time_text = |at: Option<DateTime<Utc>>| at.map_or("-".to_string(), format_time);
+    // Letters show these lines: dates as the site reads them.
+    let calendar = site.rules.calendar_of(&before.queue);
+    let time_text = |at: Option<DateTime<Utc>>| at.map_or("-".to_string(), |at| calendar.local_text(at));
     let (field, old, new) = match change {
         Change::Queue(queue) => {
             store::tickets::set_text(conn, ticket, TextColumn::Queue, Some(queue))?;
@@ -345,11 +347,11 @@ fn apply_change(
         }
         Change::RequestedDue(at) => {
             store::tickets::set_text(conn, ticket, TextColumn::RequestedDue, Some(&format_time(*at)))?;
-            ("requested due", time_text(before.requested_due), format_time(*at))
+            ("requested due", time_text(before.requested_due), time_text(Some(*at)))
         }
         Change::CommittedDue(at) => {
             store::tickets::set_text(conn, ticket, TextColumn::CommittedDue, Some(&format_time(*at)))?;
-            ("committed due", time_text(before.committed_due), format_time(*at))
+            ("committed due", time_text(before.committed_due), time_text(Some(*at)))
         }
         Change::Host(host) => {
             store::tickets::set_text(conn, ticket, TextColumn::Host, Some(host))?;

@@ -10,12 +10,12 @@ use serde::Serialize;
 use super::compose::{compose, AutoSubmitted, Outgoing};
 use super::readers::addressees;
 use super::render::Templates;
-use crate::clock::format_time;
 use crate::config::Config;
 use crate::identify::thread::Threading;
 use crate::interpret::commands::Refusal;
 use crate::plan::{Notice, Plan};
 use crate::rules::Rules;
+use crate::ticket::sla::Calendar;
 use crate::store;
 use crate::ticket::{Role, SpoolId, Ticket, TicketId};
 
@@ -44,7 +44,9 @@ struct TicketView<'a> {
 }
 
 impl<'a> TicketView<'a> {
-    fn of(ticket: &'a Ticket) -> TicketView<'a> {
+    /// The ticket with its dates in the site's zone (`calendar`), as its people read them.
+    fn of(ticket: &'a Ticket, calendar: &Calendar) -> TicketView<'a> {
+        let local = |at: Option<DateTime<Utc>>| at.map(|at| calendar.local_text(at));
         TicketView {
             number: ticket.number.0,
             subject: &ticket.subject,
@@ -57,14 +59,14 @@ impl<'a> TicketView<'a> {
             cc: &ticket.cc,
             category: ticket.category.as_deref(),
             host: ticket.host.as_deref(),
-            due: ticket.due.map(format_time),
-            requested_due: ticket.requested_due.map(format_time),
-            committed_due: ticket.committed_due.map(format_time),
+            due: local(ticket.due),
+            requested_due: local(ticket.requested_due),
+            committed_due: local(ticket.committed_due),
             time_spent_minutes: ticket.time_spent_minutes,
             next_action: ticket.next_action.as_deref(),
             vendor: ticket.vendor.as_deref(),
             vendor_ticket: ticket.vendor_ticket.as_deref(),
-            vendor_due: ticket.vendor_due.map(format_time),
+            vendor_due: local(ticket.vendor_due),
         }
     }
 }
@@ -193,21 +195,21 @@ pub fn letters(
     let author_name = plan.sender.name.clone().unwrap_or_else(|| plan.sender.address.clone());
     let author = if plan.unverified { format!("{author_name} (unverified sender)") } else { author_name };
     let subject = writer.threading.tag.subject_for(ticket.number, &ticket.subject);
+    let calendar = writer.rules.calendar_of(&ticket.queue);
     let work = WorkView {
         request: store::tickets::first_request(conn, ticket.number)?.filter(|request| !request.is_empty()),
         latest: store::tickets::latest_comments(conn, ticket.number, 3)?
             .iter()
             .filter(|comment| !comment.detail.is_empty())
-            .map(|comment| format!("{} {}: {}", format_time(comment.at), comment.actor, comment.detail))
+            .map(|comment| format!("{} {}: {}", calendar.local_text(comment.at), comment.actor, comment.detail))
             .collect(),
         time_left: ticket.due.filter(|_| !ticket.status.is_final()).map(|due| crate::ticket::time_left(due, now)),
         next: ticket.next_action.clone(),
     };
-    let calendar = writer.rules.calendar_of(&ticket.queue);
     let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
     for (sequence, (notice, reader)) in addressed.iter().enumerate() {
         let data = LetterData {
-            ticket: TicketView::of(ticket),
+            ticket: TicketView::of(ticket, calendar),
             recipient_name: reader.name.as_deref(),
             author: author.clone(),
             note: &plan.note,
@@ -313,7 +315,7 @@ pub fn canned_reply(conn: &Connection, writer: Writer<'_>, ticket: &Ticket, name
     let language = profile.as_ref().map_or(super::render::FALLBACK_LANGUAGE, |profile| profile.language.as_str());
     let config = writer.config;
     let data = ReplyData {
-        ticket: TicketView::of(ticket),
+        ticket: TicketView::of(ticket, writer.rules.calendar_of(&ticket.queue)),
         requester_name: profile.as_ref().and_then(|profile| profile.name.clone()),
         help_name: &config.mail.name,
         help_address: &config.mail.address,

@@ -207,7 +207,7 @@ fn the_agent_letter_carries_the_request_and_time_left_and_the_receipt_echoes_fie
     let desk = desk_at("2026-11-23T08:00:00Z");
     request(&desk, "carol@customer.example.org", "Printer jammed", "Importance: high\nHost: prn-04\nDue: friday 12:00\n\nPaper everywhere.");
     let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").unwrap().body();
-    assert!(receipt.contains("prn-04") && receipt.contains("2026-11-27T12:00:00Z"), "applied fields echoed:\n{receipt}");
+    assert!(receipt.contains("prn-04") && receipt.contains("2026-11-27 12:00 UTC"), "applied fields echoed:\n{receipt}");
     assert!(receipt.contains("Due: 2026-11-26 17:00") && !receipt.contains("2026-12-01 17:00"), "an example from today:\n{receipt}");
     desk.clear_outbox();
     desk.run(&["ticket", "update", "1", "owner=bob@example.com", "--note", "Taking a look after lunch."]).ok();
@@ -566,4 +566,20 @@ fn a_forged_or_unsigned_transfer_is_quarantined() {
     assert!(reasons.iter().any(|reason| reason.contains("not signed")), "{reasons:?}");
     assert!(reasons.iter().any(|reason| reason.contains("not one of the configured [[sites]]")), "{reasons:?}");
     assert!(berlin.outbox().is_empty(), "a refused transfer is answered by nobody");
+}
+
+#[test]
+fn letters_show_dates_in_the_sites_zone() {
+    let mut desk = Desk::with_config(&format!("{SITE}\n[calendar]\ntimezone = \"Europe/Berlin\"\n"));
+    desk.now = Some("2026-11-23T08:00:00Z".into());
+    request(&desk, "carol@customer.example.org", "Printer jammed", "Due: friday 12:00\n\nPaper everywhere.");
+    let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").unwrap().body();
+    assert!(receipt.contains("Due:         2026-11-27 12:00 CET"), "noon where the site is:\n{receipt}");
+    assert!(!receipt.contains("T11:00:00Z"), "{receipt}");
+    assert_eq!(desk.ticket(1)["requested_due"], "2026-11-27T11:00:00Z", "stored in UTC");
+    desk.clear_outbox();
+    desk.run(&["ticket", "update", "1", "owner=bob@example.com", "due=2026-12-07 17:00"]).ok();
+    let to_carol = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").expect("carol hears").body();
+    assert!(to_carol.contains("Committed:   2026-12-07 17:00 CET") && to_carol.contains("committed due: - → 2026-12-07 17:00 CET"), "{to_carol}");
+    assert!(!to_carol.contains(":00Z"), "no UTC stamps in a letter:\n{to_carol}");
 }
