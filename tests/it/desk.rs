@@ -249,6 +249,13 @@ fn a_phone_call_becomes_a_ticket_with_a_receipt() {
     assert_eq!(desk.run(&["ticket", "create", "--requester", "not an address", "--subject", "x"]).status, 64);
 }
 
+/// The history entry id of Dave's comment on ticket 1, as `ticket show` lists it.
+fn dave_comment(desk: &Desk) -> String {
+    let history = desk.ticket(1)["history"].clone();
+    let comment = history.as_array().unwrap().iter().find(|event| event["actor"].as_str().unwrap().starts_with("dave@") && event["action"] == "comment");
+    comment.expect("dave's comment")["id"].to_string()
+}
+
 #[test]
 fn split_turns_one_comment_into_a_ticket_of_its_own_linked_both_ways() {
     let desk = desk_at("2026-11-23T08:00:00Z");
@@ -256,13 +263,7 @@ fn split_turns_one_comment_into_a_ticket_of_its_own_linked_both_ways() {
     let reply = letter("dave@customer.example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Also my screen flickers.", "split-1");
     desk.ingest(&reply).ok();
     desk.clear_outbox();
-    let entry = desk.ticket(1)["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|event| event["actor"].as_str().unwrap().starts_with("dave@") && event["action"] == "comment")
-        .expect("dave's comment")["id"]
-        .to_string();
+    let entry = dave_comment(&desk);
     let run = desk.run(&["ticket", "split", "1", &entry]).ok();
     assert_eq!(run.stdout.trim(), "ticket #2 opened for dave@customer.example.org, split from #1");
     let split = desk.ticket(2);
@@ -283,13 +284,7 @@ fn an_agents_split_field_opens_a_ticket_for_the_comments_author() {
     request(&desk, "carol@customer.example.org", "Printer jammed", "Paper everywhere.");
     desk.ingest(&letter("dave@customer.example.org", "help+1@example.com", "Re: [REQ #1] Printer jammed", "Also my screen flickers.", "split-2"))
         .ok();
-    let entry = desk.ticket(1)["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|event| event["actor"].as_str().unwrap().starts_with("dave@") && event["action"] == "comment")
-        .expect("dave's comment")["id"]
-        .to_string();
+    let entry = dave_comment(&desk);
     desk.clear_outbox();
     let split = format!("Split: {entry}\n\nThe screen is a separate problem; Dave has his own ticket now.");
     desk.ingest(&letter("bob@example.com", "help+1@example.com", "Re: [REQ #1] Printer jammed", &split, "split-3")).ok();
