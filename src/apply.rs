@@ -218,6 +218,25 @@ pub fn peer_took_over(conn: &Connection, ticket: TicketId, peer: &SiteConfig, nu
     store::tickets::add_history(conn, ticket, now, &peer.address, "transfer", &line, Some(message))
 }
 
+/// A ticket we transferred to `peer` comes back: open again here, its requester told in
+/// the one update letter, the peer's history kept.
+pub fn take_back(conn: &Connection, site: &Site, ticket: &Ticket, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> anyhow::Result<()> {
+    store::tickets::set_peer(conn, ticket.number, &PeerTicket { site: peer.name.clone(), number: ticket.peer.as_ref().and_then(|known| known.number), theirs: false })?;
+    keep_peer_history(conn, ticket.number, peer, history, message, now)?;
+    let desk = Sender {
+        address: site.config.mail.address.clone(),
+        name: Some(site.config.mail.name.clone()),
+        person: None,
+        role: Role::Admin,
+        trust: Trust::Authentic { by: format!("signed transfer from site {}", peer.name) },
+    };
+    let reopen = Change::Status { to: Status::Open, why: Some("transferred back") };
+    let mut plan = crate::plan::system(ticket.number, desk, vec![reopen], vec![crate::plan::Notice::Update]);
+    plan.answerable = true;
+    apply(conn, site, &plan, now)?;
+    Ok(())
+}
+
 /// Keeps the history a peer site sent with `ticket` as one entry for agents, apart from
 /// the note: its lines would read as quoted mail, and it may hold the peer's internal notes.
 pub fn keep_peer_history(conn: &Connection, ticket: TicketId, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
@@ -462,7 +481,9 @@ fn apply_change(
         Change::Transfer(name) => {
             let peer = peer_site(site, name)?;
             send_transfer(conn, site, before, peer, Transfer::Ticket(handed_ticket(conn, before)?), plan.message, now)?;
-            store::tickets::set_peer(conn, ticket, &PeerTicket { site: peer.name.clone(), number: None, theirs: true })?;
+            // A ticket that came from this peer keeps its number there.
+            let known = before.peer.as_ref().filter(|known| known.site == peer.name).and_then(|known| known.number);
+            store::tickets::set_peer(conn, ticket, &PeerTicket { site: peer.name.clone(), number: known, theirs: true })?;
             let line = format!("transferred to site {}; it answers with its number, and mail that still reaches us goes on to it", peer.name);
             store::tickets::add_history(conn, ticket, now, actor, "transfer", &line, plan.message)?;
             if !before.status.is_final() {

@@ -100,9 +100,16 @@ pub fn receive(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, now: Da
 /// Opens our ticket for a ticket the peer handed over (once: a second copy finds it),
 /// and answers the peer with our number.
 fn open_handed(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, peer: &SiteConfig, handed: HandedTicket, now: DateTime<Utc>) -> anyhow::Result<Received> {
-    if let Some(ticket) = store::tickets::with_peer_ticket(conn, &peer.name, handed.number)? {
-        decided(conn, id, mail, ticket, "transfer already received")?;
-        return Ok(Received::Applied { ticket, created: false });
+    if let Some(number) = store::tickets::with_peer_ticket(conn, &peer.name, handed.number)? {
+        let ticket = store::tickets::get(conn, number)?.ok_or_else(|| anyhow::anyhow!("ticket {number} vanished while receiving"))?;
+        if !ticket.peer.as_ref().is_some_and(|known| known.theirs) {
+            decided(conn, id, mail, number, "transfer already received")?;
+            return Ok(Received::Applied { ticket: number, created: false });
+        }
+        // One we handed over comes back: ours again, under its old number.
+        apply::take_back(conn, site, &ticket, peer, &handed.history, id, now)?;
+        apply::send_transfer(conn, site, &ticket, peer, Transfer::Accepted { yours: handed.number, ours: number.0 }, Some(id), now)?;
+        return Ok(Received::Applied { ticket: number, created: false });
     }
     let Some(requester) = crate::parse::bare_address(&handed.requester) else {
         return Ok(Received::Refused(format!("site {} handed over ticket {} with requester {:?}, not an address", peer.name, handed.number, handed.requester)));

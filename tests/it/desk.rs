@@ -538,6 +538,22 @@ fn a_ticket_transferred_to_another_site_lives_on_there() {
     let comment = history.as_array().unwrap().iter().find(|event| event["detail"] == "It jams again.").expect("the comment reached Berlin");
     assert_eq!(comment["actor"], "carol@customer.example.org");
     assert_eq!(berlin.tickets().len(), 1);
+
+    // Berlin hands it back: Amsterdam's ticket #1 is open again, and Carol hears that once.
+    berlin.clear_outbox();
+    berlin.ingest(&letter("bob@b.example", "help+500@b.example", "Re: [REQ #500] Printer jammed", "Transfer: Amsterdam\n\nNot ours after all.", "t-4")).ok();
+    assert!(berlin.outbox().iter().all(|mail| mail.to() != "carol@customer.example.org"));
+    assert_eq!(carry(&berlin, &amsterdam, "help@a.example"), 1);
+    let back = amsterdam.ticket(1);
+    assert_eq!(back["status"], "open");
+    assert_eq!(back["transfer"], serde_json::json!({"site": "Berlin", "ticket": 500, "theirs": false}));
+    assert!(back["history"].to_string().contains("Not ours after all."), "{back}");
+    let told: Vec<_> = amsterdam.outbox().into_iter().filter(|mail| mail.to() == "carol@customer.example.org").collect();
+    assert_eq!(told.len(), 1, "told once");
+    assert!(told[0].subject().contains("[REQ #1]"), "{}", told[0].subject());
+    assert_eq!(carry(&amsterdam, &berlin, "help@b.example"), 1, "Amsterdam answers with its number");
+    assert_eq!(berlin.ticket(500)["transfer"], serde_json::json!({"site": "Amsterdam", "ticket": 1, "theirs": true}));
+    assert_eq!(amsterdam.tickets().len(), 1, "no second ticket");
 }
 
 #[test]
