@@ -108,6 +108,7 @@ fn open_handed(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, peer: &
         }
         // One we handed over comes back: ours again, under its old number.
         apply::take_back(conn, site, &ticket, peer, &handed.history, id, now)?;
+        decided(conn, id, mail, number, "transferred back")?;
         apply::send_transfer(conn, site, &ticket, peer, Transfer::Accepted { yours: handed.number, ours: number.0 }, Some(id), now)?;
         return Ok(Received::Applied { ticket: number, created: false });
     }

@@ -554,6 +554,9 @@ fn a_ticket_transferred_to_another_site_lives_on_there() {
     assert_eq!(carry(&amsterdam, &berlin, "help@b.example"), 1, "Amsterdam answers with its number");
     assert_eq!(berlin.ticket(500)["transfer"], serde_json::json!({"site": "Amsterdam", "ticket": 1, "theirs": true}));
     assert_eq!(amsterdam.tickets().len(), 1, "no second ticket");
+    for desk in [&amsterdam, &berlin] {
+        assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state <> 'applied'"), 0, "every transfer ends applied");
+    }
 }
 
 #[test]
