@@ -513,9 +513,8 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if person_wrote && news {
         notices.push(Notice::Update);
     }
-    if person_wrote {
-        changes.extend(vendor_clock(rules, current, &sender, &inbound.subject, &changes, internal || note.is_empty()));
-    }
+    let nothing_public = internal || note.is_empty();
+    changes.extend(vendor_clock(rules, current, &sender, &inbound.subject, &changes, person_wrote, nothing_public));
     if changes.iter().any(|change| matches!(change, Change::Status { to: Status::Resolved, .. } | Change::AskCustomer)) {
         notices.push(Notice::Resolution);
     }
@@ -561,9 +560,18 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
 }
 
 /// What a message does to the vendor's side of a ticket: the vendor's clock runs from a
-/// public word of ours (or their assignment) until they answer, and their first answer
-/// that carries their ticket number in the subject tells us that number.
-fn vendor_clock(rules: &Rules, current: Option<&Ticket>, sender: &Sender, subject: &str, changes: &[Change], nothing_public: bool) -> Vec<Change> {
+/// public word of ours (or their assignment) until a person at the vendor answers, and
+/// their first mail that carries their ticket number in the subject (their system's
+/// acknowledgement too) tells us that number.
+fn vendor_clock(
+    rules: &Rules,
+    current: Option<&Ticket>,
+    sender: &Sender,
+    subject: &str,
+    changes: &[Change],
+    person_wrote: bool,
+    nothing_public: bool,
+) -> Vec<Change> {
     let assigned_now = changes.iter().rev().find_map(|change| match change {
         Change::Vendor(vendor) => Some(vendor.clone()),
         _ => None,
@@ -580,10 +588,10 @@ fn vendor_clock(rules: &Rules, current: Option<&Ticket>, sender: &Sender, subjec
         if let Some(number) = vendor.config.tag.find(subject).filter(|_| !knows_number) {
             clock.push(Change::VendorTicket(number));
         }
-        if current.is_some_and(|ticket| ticket.vendor_due.is_some()) {
+        if person_wrote && current.is_some_and(|ticket| ticket.vendor_due.is_some()) {
             clock.push(Change::AwaitVendor(false));
         }
-    } else if matches!(sender.role, Role::Agent | Role::Admin) && (assigned_now.is_some() || !nothing_public) {
+    } else if person_wrote && matches!(sender.role, Role::Agent | Role::Admin) && (assigned_now.is_some() || !nothing_public) {
         clock.push(Change::AwaitVendor(true));
     }
     clock

@@ -415,13 +415,19 @@ fn a_vendor_works_under_their_own_number_and_their_own_clock() {
     assert_eq!(to_vendor.len(), 1, "the vendor is asked");
     assert!(to_vendor[0].body().contains("Please replace the fuser"), "{}", to_vendor[0].body());
 
-    // Their desk answers with its number beside ours.
+    // Their system acknowledges with its number beside ours: the number is kept, the clock runs on.
+    let mut acknowledgement = b"Auto-Submitted: auto-replied\r\n".to_vec();
+    acknowledgement.extend(letter("support@acme.example", "help+1@example.com", "Re: [REQ #1] Printer jammed [CASE-4711]", "Case opened.", "vendor-ack"));
+    desk.ingest(&acknowledgement).ok();
+    let ticket = desk.ticket(1);
+    assert_eq!(ticket["vendor_ticket"], "CASE-4711", "their number read from the subject");
+    assert_eq!(ticket["vendor_due"], "2026-11-23T12:00:00Z", "a machine's receipt is no answer");
     desk.now = Some("2026-11-23T09:00:00Z".into());
     let answer = letter("support@acme.example", "help+1@example.com", "Re: [REQ #1] Printer jammed [CASE-4711]", "We sent a technician.", "vendor-2");
     desk.ingest(&answer).ok();
     let ticket = desk.ticket(1);
-    assert_eq!(ticket["vendor_ticket"], "CASE-4711", "their number read from the subject");
-    assert!(ticket["vendor_due"].is_null(), "they answered: their clock stops");
+    assert_eq!(ticket["vendor_ticket"], "CASE-4711");
+    assert!(ticket["vendor_due"].is_null(), "a person answered: their clock stops");
     assert!(desk.run(&["ticket", "show", "1"]).ok().stdout.contains("Vendor      Acme (CASE-4711)"));
 
     desk.clear_outbox();
