@@ -285,10 +285,14 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         Break(outcome) => return Ok(outcome),
     };
     // A peer site's transfer is signed machine mail: it skips classify and identify.
-    match crate::transfer::receive(site, conn, id, &mail, now)? {
-        Received::NotATransfer => {}
-        Received::Applied { ticket, created } => return Ok(Outcome::Applied { ticket, created }),
-        Received::Refused(reason) => return quarantine(conn, id, &reason, now),
+    let transferred = match crate::transfer::receive(site, conn, id, &mail, now)? {
+        Received::NotATransfer => None,
+        Received::Applied { ticket, created } => Some(Outcome::Applied { ticket, created }),
+        Received::Refused(reason) => Some(quarantine(conn, id, &reason, now)?),
+    };
+    if let Some(outcome) = transferred {
+        decision.class = Some("site transfer".to_string());
+        return Ok(outcome);
     }
     let class = match classify_mail(site, conn, id, &mail, now, decision)? {
         Continue(class) => class,

@@ -586,6 +586,8 @@ fn a_forged_or_unsigned_transfer_is_quarantined() {
     assert!(reasons.iter().any(|reason| reason.contains("not signed")), "{reasons:?}");
     assert!(reasons.iter().any(|reason| reason.contains("not one of the configured [[sites]]")), "{reasons:?}");
     assert!(berlin.outbox().is_empty(), "a refused transfer is answered by nobody");
+    let traced = berlin.run(&["trace", "1"]).ok().stdout;
+    assert!(traced.contains("site transfer") && traced.contains("quarantined"), "{traced}");
 }
 
 #[test]
