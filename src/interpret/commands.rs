@@ -278,6 +278,11 @@ mod tests {
         assert_eq!(refusals.len(), 2);
         let (_, refusals) = run(&[(Next, "call back"), (Reply, "password")], Role::Customer, true, false);
         assert_eq!(refusals.len(), 2, "customers set neither the next action nor canned replies");
+        let (commands, refusals) = run(&[(VendorTicket, "CASE-4711"), (Vendor, "other"), (Transfer, "Berlin")], Role::Vendor, true, false);
+        assert_eq!(commands, [Command::VendorTicket("CASE-4711".into())]);
+        assert_eq!(refusals.iter().map(|refusal| refusal.field.as_str()).collect::<Vec<_>>(), ["Vendor", "Transfer"]);
+        let (commands, _) = run(&[(Vendor, "none"), (Transfer, "Berlin")], Role::Agent, true, false);
+        assert_eq!(commands, [Command::Vendor(None), Command::Transfer("Berlin".into())]);
         let (_, refusals) = run(&[(Status, "resolved")], Role::Vendor, true, false);
         assert!(refusals[0].reason.contains("hold"));
         let (commands, _) = run(&[(Due, "2026-12-01")], Role::Agent, true, false);
