@@ -231,8 +231,7 @@ pub fn take_back(conn: &Connection, site: &Site, ticket: &Ticket, peer: &SiteCon
         trust: Trust::Authentic { by: format!("signed transfer from site {}", peer.name) },
     };
     let reopen = Change::Status { to: Status::Open, why: Some("transferred back") };
-    let mut plan = crate::plan::system(ticket.number, desk, vec![reopen], vec![crate::plan::Notice::Update]);
-    plan.answerable = true;
+    let plan = crate::plan::system(ticket.number, desk, vec![reopen], vec![crate::plan::Notice::Update]);
     apply(conn, site, &plan, now)?;
     Ok(())
 }

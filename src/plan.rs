@@ -523,9 +523,10 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     }
     notices.extend((0..routing.templates.len()).map(Notice::RuleTemplate));
     let (mut rule_notes, mut rule_templates) = (routing.notes, routing.templates);
-    // The peer site owns the ticket now: what still reaches us goes on to them, and
-    // nothing else happens here (no reopening, no letters, no fields).
-    if let Some(peer) = current.and_then(|ticket| ticket.peer.as_ref()).filter(|peer| peer.theirs) {
+    // The peer site owns the ticket now: what a person still writes to us goes on to
+    // them, and nothing else happens here (no reopening, no letters, no fields). A
+    // machine's mail stays here: the peer answers people.
+    if let Some(peer) = current.and_then(|ticket| ticket.peer.as_ref()).filter(|peer| peer.theirs && person_wrote) {
         changes = vec![Change::Relay(peer.site.clone())];
         refusals.clear();
         notices.clear();
