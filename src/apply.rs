@@ -11,10 +11,13 @@ use crate::interpret::commands::Preference;
 use crate::notify::letters::{Composed, Letters, SenderNotice};
 use crate::notify;
 use crate::site::Site;
-use crate::plan::{Change, Plan, TicketChange};
+use crate::config::desk::SiteConfig;
+use crate::identify::sender::{Sender, Trust};
+use crate::notify::transfer::{HandedTicket, Transfer};
+use crate::plan::{Change, Comment, Plan, TicketChange};
 use crate::store::tickets::{NewTicket, TextColumn};
 use crate::store::{self};
-use crate::ticket::{ApprovalStage, PersonId, Role, Status, Ticket, TicketId};
+use crate::ticket::{ApprovalStage, PeerTicket, PersonId, Role, SpoolId, Status, Ticket, TicketId};
 
 /// What applying a plan did.
 #[derive(Debug)]
@@ -60,12 +63,28 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
             }
             let detail = format!("{subject} (queue {queue}, importance {importance}, priority {priority})");
             store::tickets::add_history(conn, ticket, now, &actor_text, "create", &detail, plan.message)?;
+            if let Some(peer) = &plan.transferred_from {
+                store::tickets::set_peer(conn, ticket, peer)?;
+                let line = format!("transferred from site {}, their ticket #{}", peer.site, peer.number.unwrap_or_default());
+                store::tickets::add_history(conn, ticket, now, &actor_text, "transfer", &line, plan.message)?;
+            }
             ticket
         }
         TicketChange::Update { ticket } => {
             store::tickets::touch(conn, *ticket, now)?;
             *ticket
         }
+    };
+    let expanded;
+    let plan = match canned_reply_of(plan) {
+        Some(name) => {
+            let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
+            let answer = notify::letters::canned_reply(conn, site.writer(), &current, name)?;
+            let note = if plan.note.is_empty() { answer } else { format!("{}\n\n{answer}", plan.note) };
+            expanded = Plan { note, ..plan.clone() };
+            &expanded
+        }
+        None => plan,
     };
     let note_action = match (plan.internal, plan.answerable) {
         _ if plan.held_back => "held-note",
@@ -161,6 +180,154 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
     Ok(Applied { ticket, changes: summary, letters, withheld })
 }
 
+/// The configured peer site `name` (plans name only configured ones).
+fn peer_site<'a>(site: &'a Site, name: &str) -> anyhow::Result<&'a SiteConfig> {
+    site.config.sites.iter().find(|peer| peer.name == name).ok_or_else(|| anyhow::anyhow!("site {name} is no longer configured"))
+}
+
+/// `ticket` as it travels to a peer site: its fields and its history as lines.
+fn handed_ticket(conn: &Connection, ticket: &Ticket) -> rusqlite::Result<HandedTicket> {
+    let history = store::tickets::history(conn, ticket.number)?
+        .iter()
+        .filter(|event| !matches!(event.action.as_str(), "mail" | "threading" | "mail-skipped"))
+        .map(|event| format!("{} {} ({}): {}", format_time(event.at), event.actor, event.action, event.detail))
+        .collect();
+    Ok(HandedTicket {
+        number: ticket.number.0,
+        subject: ticket.subject.clone(),
+        requester: ticket.requester.clone(),
+        cc: ticket.cc.clone(),
+        importance: ticket.importance.to_string(),
+        priority: ticket.priority.to_string(),
+        host: ticket.host.clone(),
+        category: ticket.category.clone(),
+        history,
+    })
+}
+
+/// Writes the signed letter that carries `transfer` about `ticket` to `peer`, with its
+/// outbox row; never rate-limited (two sites of one organisation, no person's inbox).
+pub fn send_transfer(
+    conn: &Connection,
+    site: &Site,
+    ticket: &Ticket,
+    peer: &SiteConfig,
+    transfer: Transfer,
+    cause: Option<SpoolId>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let letter = notify::transfer::letter(site.writer(), ticket.number, peer, &ticket.subject, transfer, cause.map_or(0, |message| message.0), now)?;
+    write_letter(conn, letter, &site.config.mail.address, now)?;
+    store::tickets::add_history(conn, ticket.number, now, "reqmail", "mail", &format!("to {} (transfer)", peer.address), cause)?;
+    Ok(())
+}
+
+/// A peer site took over `ticket` (which we transferred to it) as its ticket `number`.
+pub fn peer_took_over(conn: &Connection, ticket: TicketId, peer: &SiteConfig, number: i64, message: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    store::tickets::set_peer(conn, ticket, &PeerTicket { site: peer.name.clone(), number: Some(number), theirs: true })?;
+    let line = format!("site {} took it over as its ticket #{number}", peer.name);
+    store::tickets::add_history(conn, ticket, now, &peer.address, "transfer", &line, Some(message))
+}
+
+/// A ticket we transferred to `peer` comes back: open again here, its requester told in
+/// the one update letter, the peer's history kept.
+pub fn take_back(conn: &Connection, site: &Site, ticket: &Ticket, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> anyhow::Result<()> {
+    store::tickets::set_peer(conn, ticket.number, &PeerTicket { site: peer.name.clone(), number: ticket.peer.as_ref().and_then(|known| known.number), theirs: false })?;
+    keep_peer_history(conn, ticket.number, peer, history, message, now)?;
+    let desk = Sender {
+        address: site.config.mail.address.clone(),
+        name: Some(site.config.mail.name.clone()),
+        person: None,
+        role: Role::Admin,
+        trust: Trust::Authentic { by: format!("signed transfer from site {}", peer.name) },
+    };
+    let reopen = Change::Status { to: Status::Open, why: Some("transferred back") };
+    let plan = crate::plan::system(ticket.number, desk, vec![reopen], vec![crate::plan::Notice::Update]);
+    apply(conn, site, &plan, now)?;
+    Ok(())
+}
+
+/// Keeps the history a peer site sent with `ticket` as one entry for agents, apart from
+/// the note: its lines would read as quoted mail, and it may hold the peer's internal notes.
+pub fn keep_peer_history(conn: &Connection, ticket: TicketId, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    let text = format!("The history at site {}:\n{}", peer.name, history.join("\n"));
+    store::tickets::add_history(conn, ticket, now, &peer.address.to_lowercase(), "internal-note", &text, Some(message))?;
+    store::tickets::mark_last_history_internal(conn)
+}
+
+/// The canned reply the sender answers with (`Reply: NAME`), if any.
+fn canned_reply_of(plan: &Plan) -> Option<&str> {
+    plan.changes.iter().find_map(|change| match change {
+        Change::Reply(name) => Some(name.as_str()),
+        _ => None,
+    })
+}
+
+/// A request opened for its requester by the desk, not by their own mail.
+pub struct DeskRequest<'a> {
+    pub requester: &'a str,
+    pub subject: &'a str,
+    /// The first note; a field block at its top is read with the desk's role.
+    pub text: String,
+    /// The message it came in (a transfer from a peer site) and its Message-ID.
+    pub message: Option<(SpoolId, Option<String>)>,
+    pub transferred_from: Option<PeerTicket>,
+}
+
+/// Opens a ticket for the requester (a customer if not known yet), the fields checked
+/// with `desk`'s role; the requester gets the usual receipt. The desk's way in without
+/// mail, how a split begins, and how a ticket from a peer site arrives.
+pub fn open_for(conn: &Connection, site: &Site, desk: &Sender, request: DeskRequest<'_>, now: DateTime<Utc>) -> anyhow::Result<(TicketId, Plan)> {
+    let DeskRequest { requester, subject, text, message, transferred_from } = request;
+    if store::people::find_by_address(conn, requester)?.is_none() {
+        let role = site.rules.configured_person(requester).map_or(Role::Customer, |person| person.role);
+        let person = store::people::create(conn, requester, None, role, now)?;
+        store::people::set_organisation(conn, person, site.rules.organisation_of(requester))?;
+    }
+    // The ticket is the requester's; what its fields may set is the desk's to decide.
+    let on_behalf = Sender {
+        address: requester.to_string(),
+        name: None,
+        person: store::people::find_by_address(conn, requester)?.map(|(person, _)| person),
+        role: desk.role,
+        trust: Trust::Authentic { by: format!("taken at the desk by {}", desk.address) },
+    };
+    let (message, message_id) = message.map_or((None, None), |(message, message_id)| (Some(message), message_id));
+    let mut plan = crate::plan::plan(crate::plan::PlanInput {
+        rules: &site.rules,
+        tag: &site.threading.tag,
+        lookup: &crate::plan::StoreLookup { conn, rules: &site.rules, now },
+        inbound: crate::plan::Inbound { subject: subject.to_string(), text, message, message_id, ..Default::default() },
+        class: &crate::classify::Class::Person,
+        sender: on_behalf,
+        current: None,
+        matched_by: None,
+        follow_up_of: None,
+        routing: Default::default(),
+        now,
+    })?;
+    plan.transferred_from = transferred_from;
+    let applied = apply(conn, site, &plan, now)?;
+    Ok((applied.ticket, plan))
+}
+
+/// Splits `comment` off `original`: a ticket of its own with the comment's author as
+/// requester (told their new number by the receipt), linked both ways, both histories
+/// saying so. `ticket split N ENTRY` and the `Split:` field both come here.
+pub fn split(conn: &Connection, site: &Site, desk: &Sender, original: &Ticket, comment: &Comment, now: DateTime<Utc>) -> anyhow::Result<TicketId> {
+    let request = DeskRequest { requester: &comment.author, subject: &original.subject, text: comment.text.clone(), message: None, transferred_from: None };
+    let (ticket, _) = open_for(conn, site, desk, request, now)?;
+    store::tickets::link(conn, original.number, ticket)?;
+    let line = split_line(original.number, ticket, comment);
+    store::tickets::add_history(conn, original.number, now, &desk.address, "split", &line, None)?;
+    store::tickets::add_history(conn, ticket, now, &desk.address, "split", &line, None)?;
+    Ok(ticket)
+}
+
+fn split_line(original: TicketId, opened: TicketId, comment: &Comment) -> String {
+    format!("#{opened} split from #{original} (entry {}, for {})", comment.entry, comment.author)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn add_history(
     conn: &Connection,
@@ -191,7 +358,9 @@ fn apply_change(
 ) -> anyhow::Result<Option<String>> {
     let ticket = before.number;
     let optional = |value: Option<&str>| value.unwrap_or("-").to_string();
-    let time_text = |at: Option<DateTime<Utc>>| at.map_or("-".to_string(), format_time);
+    // Letters show these lines: dates as the site reads them.
+    let calendar = site.rules.calendar_of(&before.queue);
+    let time_text = |at: Option<DateTime<Utc>>| at.map_or("-".to_string(), |at| calendar.local_text(at));
     let (field, old, new) = match change {
         Change::Queue(queue) => {
             store::tickets::set_text(conn, ticket, TextColumn::Queue, Some(queue))?;
@@ -207,11 +376,11 @@ fn apply_change(
         }
         Change::RequestedDue(at) => {
             store::tickets::set_text(conn, ticket, TextColumn::RequestedDue, Some(&format_time(*at)))?;
-            ("requested due", time_text(before.requested_due), format_time(*at))
+            ("requested due", time_text(before.requested_due), time_text(Some(*at)))
         }
         Change::CommittedDue(at) => {
             store::tickets::set_text(conn, ticket, TextColumn::CommittedDue, Some(&format_time(*at)))?;
-            ("committed due", time_text(before.committed_due), format_time(*at))
+            ("committed due", time_text(before.committed_due), time_text(Some(*at)))
         }
         Change::Host(host) => {
             store::tickets::set_text(conn, ticket, TextColumn::Host, Some(host))?;
@@ -287,6 +456,61 @@ fn apply_change(
             store::tickets::add_history(conn, ticket, now, actor, "survey", &format!("rating {rating} of 5"), plan.message)?;
             return Ok(None);
         }
+        Change::Split(comment) => {
+            let opened = split(conn, site, &plan.sender, before, comment, now)?;
+            return Ok(Some(split_line(ticket, opened, comment)));
+        }
+        Change::Next(next) => {
+            store::tickets::set_text(conn, ticket, TextColumn::NextAction, next.as_deref())?;
+            ("next", optional(before.next_action.as_deref()), next.clone().unwrap_or_else(|| "-".to_string()))
+        }
+        Change::Vendor(vendor) => {
+            store::tickets::set_text(conn, ticket, TextColumn::Vendor, vendor.as_deref())?;
+            if vendor.is_none() {
+                store::tickets::set_text(conn, ticket, TextColumn::VendorTicket, None)?;
+                store::tickets::set_text(conn, ticket, TextColumn::VendorDue, None)?;
+            }
+            ("vendor", optional(before.vendor.as_deref()), vendor.clone().unwrap_or_else(|| "-".to_string()))
+        }
+        Change::VendorTicket(number) => {
+            store::tickets::set_text(conn, ticket, TextColumn::VendorTicket, Some(number))?;
+            ("vendor ticket", optional(before.vendor_ticket.as_deref()), number.clone())
+        }
+        Change::AwaitVendor(awaited) => {
+            let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
+            let vendor = current.vendor.as_deref().and_then(|name| site.rules.vendor(name));
+            let due = vendor.filter(|_| *awaited).map(|vendor| site.rules.calendar_of(&current.queue).add(now, vendor.response));
+            store::tickets::set_text(conn, ticket, TextColumn::VendorDue, due.map(format_time).as_deref())?;
+            let line = match due {
+                Some(due) => format!("the vendor's answer is due {}", format_time(due)),
+                None => "the vendor answered; their clock stopped".to_string(),
+            };
+            store::tickets::add_history(conn, ticket, now, actor, "vendor-clock", &line, plan.message)?;
+            return Ok(None);
+        }
+        Change::Transfer(name) => {
+            let peer = peer_site(site, name)?;
+            send_transfer(conn, site, before, peer, Transfer::Ticket(handed_ticket(conn, before)?), plan.message, now)?;
+            // A ticket that came from this peer keeps its number there.
+            let known = before.peer.as_ref().filter(|known| known.site == peer.name).and_then(|known| known.number);
+            store::tickets::set_peer(conn, ticket, &PeerTicket { site: peer.name.clone(), number: known, theirs: true })?;
+            let line = format!("transferred to site {}; it answers with its number, and mail that still reaches us goes on to it", peer.name);
+            store::tickets::add_history(conn, ticket, now, actor, "transfer", &line, plan.message)?;
+            if !before.status.is_final() {
+                change_status(conn, site, before, Status::Closed, now)?;
+                store::tickets::add_history(conn, ticket, now, actor, "status", &format!("status: {} → closed (transferred)", before.status), plan.message)?;
+            }
+            return Ok(Some(format!("transferred to site {}", peer.name)));
+        }
+        Change::Relay(name) => {
+            let peer = peer_site(site, name)?;
+            let comment = Transfer::Comment { ours: ticket.0, author: plan.sender.address.clone(), verified: !plan.unverified, text: plan.note.clone() };
+            send_transfer(conn, site, before, peer, comment, plan.message, now)?;
+            store::tickets::add_history(conn, ticket, now, actor, "relay", &format!("passed on to site {}, which owns this ticket", peer.name), plan.message)?;
+            return Ok(None);
+        }
+        // The reply's text is the note; the note says it all.
+        Change::Reply(_) => return Ok(None),
         Change::Preferences(preferences) => {
             let person = match store::people::find_by_address(conn, &plan.sender.address)? {
                 Some((person, _)) => person,

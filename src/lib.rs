@@ -46,6 +46,7 @@ pub mod plan;
 pub mod notify;
 pub mod site;
 pub mod apply;
+pub mod transfer;
 pub mod pipeline;
 pub mod transport;
 pub mod report;

@@ -30,6 +30,7 @@ use crate::store::{self, Store};
 use crate::ticket::{Role, SpoolId, TicketId};
 use crate::rules::route::{self, Routing};
 use crate::site::Site;
+use crate::transfer::Received;
 use crate::{apply, plan};
 
 /// How processing a message ended.
@@ -289,6 +290,16 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         Continue(mail) => mail,
         Break(outcome) => return Ok(outcome),
     };
+    // A peer site's transfer is signed machine mail: it skips classify and identify.
+    let transferred = match crate::transfer::receive(site, conn, id, &mail, now)? {
+        Received::NotATransfer => None,
+        Received::Applied { ticket, created } => Some(Outcome::Applied { ticket, created }),
+        Received::Refused(reason) => Some(quarantine(conn, id, &reason, now)?),
+    };
+    if let Some(outcome) = transferred {
+        decision.class = Some("site transfer".to_string());
+        return Ok(outcome);
+    }
     let class = match classify_mail(site, conn, id, &mail, now, decision)? {
         Continue(class) => class,
         Break(outcome) => return Ok(outcome),

@@ -20,7 +20,7 @@ use crate::rules::assign;
 use crate::rules::route::{Action, Routing};
 use crate::rules::Rules;
 use crate::store;
-use crate::ticket::{transitions, Level, Role, SpoolId, Status, Ticket, TicketId};
+use crate::ticket::{transitions, Level, PeerTicket, Role, SpoolId, Status, Ticket, TicketId};
 
 /// Read access `plan` needs to people and tickets. A failed read is an error, never
 /// "not found": a busy database must leave the message spooled, not refuse a field.
@@ -41,6 +41,38 @@ pub trait Lookup {
     /// the one `replied_to` names (In-Reply-To first), else the latest that asked them to
     /// mark a box.
     fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>>;
+    /// The comment `entry` of `ticket` that `Split:` names, or why it cannot be split off.
+    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>>;
+}
+
+/// A comment of a ticket as its author wrote it, ready to become a ticket of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub entry: i64,
+    pub author: String,
+    pub text: String,
+}
+
+/// Finds comment `entry` of `ticket` (a history entry id, as `ticket show` lists it) with
+/// its author's address and their words; `Err` says why it cannot be split off.
+pub fn comment_to_split(conn: &Connection, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>> {
+    let found = store::tickets::history_entry(conn, entry)?.filter(|(on_ticket, _, _)| *on_ticket == ticket);
+    let Some((_, event, message)) = found.filter(|(_, event, _)| matches!(event.action.as_str(), "comment" | "internal-note" | "create"))
+    else {
+        return Ok(Err(format!(
+            "entry {entry} is not a comment of ticket {ticket}; `reqmail ticket show {ticket}` lists the entries in [brackets]"
+        )));
+    };
+    // "ann@example.com (unverified)": the address is the first word.
+    let Some(author) = event.actor.split_whitespace().next().and_then(crate::parse::bare_address) else {
+        return Ok(Err(format!("entry {entry} was written by {:?}, not a person who can be told", event.actor)));
+    };
+    // The comment as its author wrote it, not the history line about it.
+    let text = match message {
+        Some(message) => store::messages::note(conn, message)?.unwrap_or(event.detail),
+        None => event.detail,
+    };
+    Ok(Ok(Comment { entry, author, text }))
 }
 
 /// [`Lookup`] over an open transaction.
@@ -51,6 +83,10 @@ pub struct StoreLookup<'a> {
 }
 
 impl Lookup for StoreLookup<'_> {
+    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>> {
+        comment_to_split(self.conn, ticket, entry)
+    }
+
     fn person(&self, text: &str) -> rusqlite::Result<Option<(Role, String)>> {
         if let Some(rotation) = self.rules.rotation(text) {
             let member = assign::on_duty_member(self.conn, self.rules, rotation, None, self.now)?;
@@ -170,6 +206,8 @@ pub struct Plan {
     pub rule_notes: Vec<(String, String)>,
     /// Named templates rules send to the requester.
     pub rule_templates: Vec<String>,
+    /// The peer site and its ticket a new ticket was transferred from (its receipt says so).
+    pub transferred_from: Option<PeerTicket>,
 }
 
 /// A kind of mail a change sends; `apply` finds its recipients.
@@ -199,6 +237,10 @@ pub enum Notice {
     Survey,
     /// To the requester: the template a rule named (index into `Plan::rule_templates`).
     RuleTemplate(usize),
+    /// To the vendor: their answer is due.
+    VendorReminder,
+    /// To the owner and the queue's supervisor: the vendor is late.
+    VendorEscalation,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +273,21 @@ pub enum Change {
     /// The supervisor approved; now the customer is asked.
     AskCustomer,
     SurveyRating(u8),
+    /// The comment becomes a ticket of its own, its author the requester.
+    Split(Comment),
+    /// The next action to take; `None` clears it.
+    Next(Option<String>),
+    /// The configured canned reply of this name joins the note as the public answer.
+    Reply(String),
+    /// The vendor (by its configured name) who works on the ticket now; `None` takes it off.
+    Vendor(Option<String>),
+    VendorTicket(String),
+    /// The vendor clock: `true` starts it (we wrote to them), `false` stops it (they answered).
+    AwaitVendor(bool),
+    /// The ticket goes to the peer site of this name, which owns it from then on.
+    Transfer(String),
+    /// The note goes on to the peer site of this name, which owns the ticket now.
+    Relay(String),
 }
 
 impl Plan {
@@ -283,6 +340,17 @@ impl Change {
             Change::Preferences(preferences) => format!("preferences: {preferences:?}"),
             Change::AskCustomer => "approval: the customer is asked".to_string(),
             Change::SurveyRating(rating) => format!("survey: {rating} of 5"),
+            Change::Split(comment) => format!("split: entry {} for {}", comment.entry, comment.author),
+            Change::Next(Some(next)) => format!("next: {next}"),
+            Change::Next(None) => "next: none".to_string(),
+            Change::Reply(name) => format!("reply: {name}"),
+            Change::Vendor(Some(vendor)) => format!("vendor: {vendor}"),
+            Change::Vendor(None) => "vendor: none".to_string(),
+            Change::VendorTicket(number) => format!("vendor ticket: {number}"),
+            Change::AwaitVendor(true) => "the vendor's answer is awaited".to_string(),
+            Change::AwaitVendor(false) => "the vendor answered".to_string(),
+            Change::Transfer(peer) => format!("transfer to site {peer}"),
+            Change::Relay(peer) => format!("relay to site {peer}, which owns the ticket"),
         }
     }
 }
@@ -320,6 +388,9 @@ fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)>
             Some(("Owner", owner.clone()))
         }
         Change::AddCc(address) if ticket.cc.iter().any(|cc| cc.eq_ignore_ascii_case(address)) => Some(("Cc", address.clone())),
+        Change::Vendor(vendor) if *vendor == ticket.vendor => Some(("Vendor", vendor.clone().unwrap_or_else(|| "none".into()))),
+        Change::VendorTicket(number) if ticket.vendor_ticket.as_ref() == Some(number) => Some(("Vendor-Ticket", number.clone())),
+        Change::Next(next) if *next == ticket.next_action => Some(("Next", next.clone().unwrap_or_else(|| "none".into()))),
         _ => None,
     }
 }
@@ -372,7 +443,9 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
             None => true,
         });
     }
-    let internal = held_back || (internal.unwrap_or(inbound.to_comment_address && staff) && staff);
+    // A canned reply answers the customer: public unless the agent says otherwise.
+    let replies = changes.iter().any(|change| matches!(change, Change::Reply(_)));
+    let internal = held_back || (internal.unwrap_or(inbound.to_comment_address && staff && !replies) && staff);
     if let Some(ticket) = current.filter(|_| person_wrote && authentic && !staff && !held_back) {
         changes.extend(newly_copied(rules, lookup, ticket, &sender, &inbound.copied, &changes)?);
     }
@@ -459,6 +532,8 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if person_wrote && news {
         notices.push(Notice::Update);
     }
+    let nothing_public = internal || note.is_empty();
+    changes.extend(vendor_clock(rules, current, &sender, &inbound.subject, &changes, person_wrote, nothing_public));
     if changes.iter().any(|change| matches!(change, Change::Status { to: Status::Resolved, .. } | Change::AskCustomer)) {
         notices.push(Notice::Resolution);
     }
@@ -466,11 +541,25 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
         notices.push(Notice::Refusal);
     }
     notices.extend((0..routing.templates.len()).map(Notice::RuleTemplate));
+    let (mut rule_notes, mut rule_templates) = (routing.notes, routing.templates);
+    // The peer site owns the ticket now: what a person still writes to us goes on to
+    // them, and nothing else happens here (no reopening, no letters, no fields). A
+    // machine's mail stays here: the peer answers people.
+    if let Some(peer) = current.and_then(|ticket| ticket.peer.as_ref()).filter(|peer| peer.theirs && person_wrote) {
+        changes = vec![Change::Relay(peer.site.clone())];
+        refusals.clear();
+        notices.clear();
+        rule_changes.clear();
+        rule_log.clear();
+        rule_notes.clear();
+        rule_templates.clear();
+    }
     Ok(Plan {
         rule_changes,
         rule_log,
-        rule_notes: routing.notes,
-        rule_templates: routing.templates,
+        rule_notes,
+        rule_templates,
+        transferred_from: None,
         follow_up_of,
         notices,
         message: inbound.message,
@@ -515,6 +604,44 @@ fn newly_copied(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, sender: &Se
         }
     }
     Ok(added)
+}
+
+/// What a message does to the vendor's side of a ticket: the vendor's clock runs from a
+/// public word of ours (or their assignment) until a person at the vendor answers, and
+/// their first mail that carries their ticket number in the subject (their system's
+/// acknowledgement too) tells us that number.
+fn vendor_clock(
+    rules: &Rules,
+    current: Option<&Ticket>,
+    sender: &Sender,
+    subject: &str,
+    changes: &[Change],
+    person_wrote: bool,
+    nothing_public: bool,
+) -> Vec<Change> {
+    let assigned_now = changes.iter().rev().find_map(|change| match change {
+        Change::Vendor(vendor) => Some(vendor.clone()),
+        _ => None,
+    });
+    let vendor_name = assigned_now.clone().unwrap_or_else(|| current.and_then(|ticket| ticket.vendor.clone()));
+    let Some(vendor) = vendor_name.as_deref().and_then(|name| rules.vendor(name)) else { return Vec::new() };
+    let mut clock = Vec::new();
+    if vendor.config.writes_from(&sender.address) {
+        if !sender.trust.is_authentic() {
+            return clock;
+        }
+        let knows_number = current.is_some_and(|ticket| ticket.vendor_ticket.is_some())
+            || changes.iter().any(|change| matches!(change, Change::VendorTicket(_)));
+        if let Some(number) = vendor.config.tag.find(subject).filter(|_| !knows_number) {
+            clock.push(Change::VendorTicket(number));
+        }
+        if person_wrote && current.is_some_and(|ticket| ticket.vendor_due.is_some()) {
+            clock.push(Change::AwaitVendor(false));
+        }
+    } else if person_wrote && matches!(sender.role, Role::Agent | Role::Admin) && (assigned_now.is_some() || !nothing_public) {
+        clock.push(Change::AwaitVendor(true));
+    }
+    clock
 }
 
 /// Whether `address` is the requester, owner, a Cc or a watcher of `ticket`, by any of
@@ -715,6 +842,56 @@ impl Checker<'_, '_> {
                 }
             }
             Command::Preferences(preferences) => self.changes.push(Change::Preferences(preferences)),
+            Command::Split(entry) => {
+                let Some(ticket) = self.current else {
+                    self.refuse("Split", entry.to_string(), "a new ticket has no comments to split off yet");
+                    return Ok(());
+                };
+                match self.lookup.comment_to_split(ticket.number, entry)? {
+                    Ok(comment) => self.changes.push(Change::Split(comment)),
+                    Err(reason) => self.refuse("Split", entry.to_string(), reason),
+                }
+            }
+            Command::Next(next) => self.changes.push(Change::Next(next)),
+            Command::Vendor(None) => self.changes.push(Change::Vendor(None)),
+            Command::Vendor(Some(name)) => match self.rules.vendor(&name) {
+                Some(vendor) => self.changes.push(Change::Vendor(Some(vendor.config.name.clone()))),
+                None => {
+                    let known = self.rules.vendor_names();
+                    let known = if known.is_empty() { "none are configured".to_string() } else { known.join(", ") };
+                    self.refuse("Vendor", name, format!("there is no such vendor; known vendors: {known}"))
+                }
+            },
+            Command::Transfer(name) => {
+                let peer = self.rules.peer_sites.iter().find(|peer| peer.eq_ignore_ascii_case(name.trim()));
+                match peer {
+                    Some(peer) => self.changes.push(Change::Transfer(peer.clone())),
+                    None => {
+                        let known = if self.rules.peer_sites.is_empty() { "none are configured".to_string() } else { self.rules.peer_sites.join(", ") };
+                        self.refuse("Transfer", name, format!("there is no such site; known sites: {known}"))
+                    }
+                }
+            }
+            Command::VendorTicket(number) => {
+                let assigned = self.changes.iter().rev().find_map(|change| match change {
+                    Change::Vendor(vendor) => Some(vendor.is_some()),
+                    _ => None,
+                });
+                if assigned.unwrap_or_else(|| self.current.is_some_and(|ticket| ticket.vendor.is_some())) {
+                    self.changes.push(Change::VendorTicket(number));
+                } else {
+                    self.refuse("Vendor-Ticket", number, "no vendor works on this ticket; assign one first with Vendor: NAME");
+                }
+            }
+            Command::Reply(name) => {
+                if self.rules.canned_replies.contains(&name) {
+                    self.changes.push(Change::Reply(name));
+                } else {
+                    let known =
+                        if self.rules.canned_replies.is_empty() { "none are configured".to_string() } else { self.rules.canned_replies.join(", ") };
+                    self.refuse("Reply", name, format!("there is no such canned reply; known replies: {known}"));
+                }
+            }
         }
         Ok(())
     }
@@ -780,6 +957,7 @@ pub fn system(ticket: TicketId, sender: Sender, changes: Vec<Change>, notices: V
         rule_log: Vec::new(),
         rule_notes: Vec::new(),
         rule_templates: Vec::new(),
+        transferred_from: None,
     }
 }
 
@@ -813,6 +991,9 @@ mod tests {
             Err(busy())
         }
         fn answered_letter(&self, _: TicketId, _: &str, _: &[String]) -> rusqlite::Result<Option<String>> {
+            Err(busy())
+        }
+        fn comment_to_split(&self, _: TicketId, _: i64) -> rusqlite::Result<Result<Comment, String>> {
             Err(busy())
         }
     }

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::identify::monitor::Monitors;
 use crate::identify::sender::{self, Configured, Sender};
 use crate::identify::thread::Threading;
+use crate::interpret::commands::LANGUAGES;
 use crate::notify::letters::Writer;
 use crate::notify::render::Templates;
 use crate::parse::{Mail, Mailbox};
@@ -27,7 +28,7 @@ impl Site {
     /// Compiles `config`; an error names the configuration key (exit 78 at the binary).
     pub fn compile(config: Config) -> anyhow::Result<Site> {
         let templates = load_templates(&config)?;
-        let threading = Threading::new(&config.mail);
+        let threading = Threading::new(&config.mail, &config.vendors);
         let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
         for (index, rule) in rules.rules.iter().enumerate() {
             if let Some(template) = rule.then.template.as_deref().filter(|template| !templates.has(template)) {
@@ -74,6 +75,12 @@ impl Site {
 /// The built-in templates, overridden by `templates.dir`, then by each queue's own.
 fn load_templates(config: &Config) -> anyhow::Result<Templates> {
     let mut templates = Templates::load(config.templates.dir.as_deref())?;
+    for (name, texts) in &config.replies {
+        if let Some(language) = texts.keys().find(|language| !LANGUAGES.contains(&language.as_str())) {
+            anyhow::bail!("{}: replies.{name}.{language}: not a language reqmail writes ({})", config.origin_text(), LANGUAGES.join(", "));
+        }
+    }
+    templates.add_replies(&config.replies).map_err(|error| anyhow::anyhow!("{}: {error:#}", config.origin_text()))?;
     for (queue, queue_config) in &config.queues {
         if let Some(dir) = &queue_config.templates_dir {
             templates.add_queue_templates(&queue.to_lowercase(), dir)?;

@@ -135,7 +135,7 @@ impl List {
 /// The queue as aligned columns under a header line; the subject last, so that a long
 /// one only runs off the end.
 fn queue_lines(tickets: &[Ticket], now: DateTime<Utc>) -> Vec<String> {
-    let header = ["#", "STATUS", "PRIORITY", "DUE", "OWNER", "REQUESTER", "SUBJECT"].map(String::from);
+    let header = ["#", "STATUS", "PRIORITY", "DUE", "OWNER", "REQUESTER", "NEXT", "SUBJECT"].map(String::from);
     let mut rows = vec![header];
     for ticket in tickets {
         let due = match ticket.due {
@@ -150,10 +150,11 @@ fn queue_lines(tickets: &[Ticket], now: DateTime<Utc>) -> Vec<String> {
             due,
             ticket.owner.clone().unwrap_or_else(|| "-".into()),
             ticket.requester.clone(),
+            ticket.next_action.as_deref().map_or_else(|| "-".to_string(), shortened),
             ticket.subject.clone(),
         ]);
     }
-    let mut widths = [0usize; 6];
+    let mut widths = [0usize; 7];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row.iter()) {
             *width = (*width).max(cell.chars().count());
@@ -162,16 +163,28 @@ fn queue_lines(tickets: &[Ticket], now: DateTime<Utc>) -> Vec<String> {
     rows.iter()
         .map(|row| {
             let mut line = format!("{:>w$}", row[0], w = widths[0]);
-            for (cell, width) in row[1..6].iter().zip(&widths[1..]) {
+            for (cell, width) in row[1..7].iter().zip(&widths[1..]) {
                 line.push_str(&format!("  {cell:<width$}"));
             }
             line.push_str("  ");
-            line.push_str(&row[6]);
+            line.push_str(&row[7]);
             line
         })
         .collect()
 }
 
+/// A next action as the queue's column shows it: at most [`NEXT_COLUMN_CHARS`]
+/// characters, so that one long plan does not push every subject off the screen.
+fn shortened(next: &str) -> String {
+    if next.chars().count() <= NEXT_COLUMN_CHARS {
+        return next.to_string();
+    }
+    let mut short: String = next.chars().take(NEXT_COLUMN_CHARS - 1).collect();
+    short.push('…');
+    short
+}
+
+const NEXT_COLUMN_CHARS: usize = 30;
 
 fn history_json(event: &HistoryEvent) -> Value {
     #[derive(Serialize)]
@@ -312,55 +325,14 @@ impl Create {
         store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
         let desk = command_line_actor(site, &tx, self.actor.as_deref())?;
         let text = format!("{}\n\n{}", lines.join("\n"), body.trim());
-        let (ticket, plan) = open_for(site, &tx, &desk, &requester, &self.subject, text, now)?;
+        let request = crate::apply::DeskRequest { requester: &requester, subject: &self.subject, text, message: None, transferred_from: None };
+        let (ticket, plan) = crate::apply::open_for(&tx, site, &desk, request, now)?;
         store::tickets::add_history(&tx, ticket, now, &desk.address, "taken", &format!("taken at the desk for {requester}"), None)?;
         tx.commit()?;
         print_line(&format!("ticket #{ticket} opened for {requester}"));
         crate::cli::deliver_now(setup, &mut store);
         refused_failure(&plan)
     }
-}
-
-/// Opens a ticket for `requester` (a customer if not known yet) with `text` as its
-/// first note and field block, the fields checked with `desk`'s role; the requester
-/// gets the usual receipt.
-fn open_for(
-    site: &crate::site::Site,
-    tx: &rusqlite::Connection,
-    desk: &Sender,
-    requester: &str,
-    subject: &str,
-    text: String,
-    now: DateTime<Utc>,
-) -> anyhow::Result<(TicketId, crate::plan::Plan)> {
-    if store::people::find_by_address(tx, requester)?.is_none() {
-        let role = site.rules.configured_person(requester).map_or(Role::Customer, |person| person.role);
-        let person = store::people::create(tx, requester, None, role, now)?;
-        store::people::set_organisation(tx, person, site.rules.organisation_of(requester))?;
-    }
-    // The ticket is the requester's; what its fields may set is the desk's to decide.
-    let on_behalf = Sender {
-        address: requester.to_string(),
-        name: None,
-        person: store::people::find_by_address(tx, requester)?.map(|(person, _)| person),
-        role: desk.role,
-        trust: Trust::Authentic { by: format!("taken at the desk by {}", desk.address) },
-    };
-    let plan = crate::plan::plan(crate::plan::PlanInput {
-        rules: &site.rules,
-        tag: &site.threading.tag,
-        lookup: &crate::plan::StoreLookup { conn: tx, rules: &site.rules, now },
-        inbound: crate::plan::Inbound { subject: subject.to_string(), text, ..Default::default() },
-        class: &crate::classify::Class::Person,
-        sender: on_behalf,
-        current: None,
-        matched_by: None,
-        follow_up_of: None,
-        routing: Default::default(),
-        now,
-    })?;
-    let applied = crate::apply::apply(tx, site, &plan, now)?;
-    Ok((applied.ticket, plan))
 }
 
 /// `ticket split N ENTRY`: one comment of ticket N (its history entry id, as `ticket
@@ -383,29 +355,12 @@ impl Split {
         let desk = command_line_actor(site, &tx, self.actor.as_deref())?;
         let original = store::tickets::get(&tx, TicketId(self.number))?
             .ok_or_else(|| anyhow::anyhow!("there is no ticket {}; `reqmail ticket list` shows the tickets", self.number))?;
-        let entry = store::tickets::history_entry(&tx, self.entry)?.filter(|(ticket, _, _)| *ticket == original.number);
-        let Some((_, event, message)) = entry.filter(|(_, event, _)| matches!(event.action.as_str(), "comment" | "internal-note" | "create")) else {
-            return Err(Failure::Usage(anyhow::anyhow!(
-                "entry {} is not a comment of ticket {}; `reqmail ticket show {}` lists the entries in [brackets]",
-                self.entry, self.number, self.number
-            )));
-        };
-        let author = event.actor.split_whitespace().next().and_then(crate::parse::bare_address)
-            .ok_or_else(|| anyhow::anyhow!("entry {} was written by {:?}, not a person who can be told", self.entry, event.actor))?;
-        // The comment as its author wrote it, not the history line about it.
-        let text = match message {
-            Some(message) => store::messages::note(&tx, message)?.unwrap_or(event.detail.clone()),
-            None => event.detail.clone(),
-        };
-        let (ticket, plan) = open_for(site, &tx, &desk, &author, &original.subject, text, now)?;
-        store::tickets::link(&tx, original.number, ticket)?;
-        let line = format!("#{ticket} split from #{} (entry {})", original.number, self.entry);
-        store::tickets::add_history(&tx, original.number, now, &desk.address, "split", &line, None)?;
-        store::tickets::add_history(&tx, ticket, now, &desk.address, "split", &line, None)?;
+        let comment = crate::plan::comment_to_split(&tx, original.number, self.entry)?.map_err(|reason| Failure::Usage(anyhow::anyhow!(reason)))?;
+        let ticket = crate::apply::split(&tx, site, &desk, &original, &comment, now)?;
         tx.commit()?;
-        print_line(&format!("ticket #{ticket} opened for {author}, split from #{}", original.number));
+        print_line(&format!("ticket #{ticket} opened for {}, split from #{}", comment.author, original.number));
         crate::cli::deliver_now(setup, &mut store);
-        refused_failure(&plan)
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 
 use rusqlite::Connection;
 
+use crate::config::desk::VendorConfig;
 use crate::config::MailConfig;
 use crate::identify::subject::SubjectTag;
 use crate::parse::Mail;
@@ -28,6 +29,8 @@ pub enum MatchedBy {
     ThreadIndex,
     /// A monitor's alert with the key of the ticket its first alert opened.
     MonitorKey,
+    /// A vendor's reply with their own ticket number in the subject.
+    VendorTag,
 }
 
 impl MatchedBy {
@@ -38,6 +41,7 @@ impl MatchedBy {
             MatchedBy::Reference => "In-Reply-To/References",
             MatchedBy::ThreadIndex => "Outlook Thread-Index",
             MatchedBy::MonitorKey => "monitor alert key",
+            MatchedBy::VendorTag => "the vendor's ticket number",
         }
     }
 }
@@ -55,15 +59,17 @@ pub struct Threading {
     help_local: String,
     help_domain: String,
     pub tag: SubjectTag,
+    vendors: Vec<VendorConfig>,
 }
 
 impl Threading {
-    pub fn new(mail_config: &MailConfig) -> Threading {
+    pub fn new(mail_config: &MailConfig, vendors: &[VendorConfig]) -> Threading {
         let (local, domain) = crate::config::split_address(&mail_config.address).unwrap_or(("help", "example.com"));
         Threading {
             help_local: local.to_lowercase(),
             help_domain: domain.to_lowercase(),
             tag: SubjectTag::new(&mail_config.subject_tag),
+            vendors: vendors.to_vec(),
         }
     }
 
@@ -101,6 +107,15 @@ impl Threading {
         if let Some(tagged) = self.tag.find(&mail.subject) {
             if let Some(ticket) = store::tickets::resolve_merged(conn, tagged)? {
                 return Ok(TicketMatch::Existing { ticket, by: MatchedBy::SubjectTag });
+            }
+        }
+        // A vendor's desk may drop our tag and keep only theirs.
+        let sender = mail.from.as_ref().map(|from| from.address.as_str()).unwrap_or_default();
+        for vendor in self.vendors.iter().filter(|vendor| vendor.writes_from(sender)) {
+            if let Some(number) = vendor.tag.find(&mail.subject) {
+                if let Some(ticket) = store::tickets::with_vendor_ticket(conn, &vendor.name, &number)? {
+                    return Ok(TicketMatch::Existing { ticket, by: MatchedBy::VendorTag });
+                }
             }
         }
         // Newest reference first: In-Reply-To, then References from the end.
@@ -179,7 +194,7 @@ mod tests {
 
     #[test]
     fn plus_addresses() {
-        let threading = Threading::new(&MailConfig::default());
+        let threading = Threading::new(&MailConfig::default(), &[]);
         assert_eq!(threading.plus_address("help+123@example.com"), Some(PlusAddress { ticket: TicketId(123), token: None }));
         assert_eq!(
             threading.plus_address("HELP+9-k7f2x9@EXAMPLE.com"),

@@ -32,6 +32,18 @@ pub enum Command {
     /// Relay the note of this inbound message, held back for agents, to the ticket's readers.
     Publish(SpoolId),
     Preferences(Vec<Preference>),
+    /// Open a ticket of its own from this comment (a history entry id) of the ticket.
+    Split(i64),
+    /// The next action to take on the ticket; `None` clears it.
+    Next(Option<String>),
+    /// Answer with the configured canned reply of this name.
+    Reply(String),
+    /// The vendor to work on the ticket, by name; `None` takes it off.
+    Vendor(Option<String>),
+    /// The vendor's own number for the ticket.
+    VendorTicket(String),
+    /// Hand the ticket to the peer site of this name.
+    Transfer(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +113,7 @@ fn permitted(name: FieldName, standing: Standing) -> Result<(), String> {
     }
     let allowed = match standing.role {
         Role::Agent | Role::Admin => true,
-        Role::Vendor => matches!(name, Host | Status | Time | Preferences),
+        Role::Vendor => matches!(name, Host | Status | Time | Preferences | Next | VendorTicket),
         Role::Customer => match name {
             Queue => standing.new_ticket,
             Importance | Due | Host | Cc | Preferences => true,
@@ -173,6 +185,24 @@ fn read_value(field: &FieldLine, standing: Standing, now: DateTime<Utc>, calenda
             Command::Publish(SpoolId(number))
         }
         FieldName::Preferences => Command::Preferences(read_preferences(value)?),
+        FieldName::Split => {
+            let entry = value.trim_start_matches(['#', '[']).trim_end_matches(']').trim();
+            let entry: i64 = entry.parse().map_err(|_| {
+                "write the number of the comment to split off, as `reqmail ticket show` lists it in [brackets], e.g. 42".to_string()
+            })?;
+            Command::Split(entry)
+        }
+        FieldName::Next => match value.to_lowercase().as_str() {
+            "-" | "none" | "nothing" | "done" => Command::Next(None),
+            _ => Command::Next(Some(crate::parse::one_line(value))),
+        },
+        FieldName::Reply => Command::Reply(value.to_lowercase()),
+        FieldName::Vendor => match value.to_lowercase().as_str() {
+            "-" | "none" | "nobody" => Command::Vendor(None),
+            _ => Command::Vendor(Some(value.to_string())),
+        },
+        FieldName::VendorTicket => Command::VendorTicket(crate::parse::one_line(value)),
+        FieldName::Transfer => Command::Transfer(value.to_string()),
     })
 }
 
@@ -239,9 +269,20 @@ mod tests {
         let (commands, refusals) = run(&[(Priority, "high"), (Importance, "urgent")], Role::Customer, true, false);
         assert_eq!(commands, [Command::Importance(Level::Urgent)]);
         assert_eq!(refusals[0].field, "Priority");
-        let (commands, refusals) = run(&[(Status, "hold"), (Time, "1h30m"), (Owner, "bob")], Role::Vendor, true, false);
-        assert_eq!(commands, [Command::Status(crate::ticket::Status::Hold), Command::TimeMinutes(90)]);
-        assert_eq!(refusals.len(), 1);
+        let (commands, refusals) =
+            run(&[(Status, "hold"), (Time, "1h30m"), (Owner, "bob"), (Next, "ship the spare part"), (Split, "7")], Role::Vendor, true, false);
+        assert_eq!(
+            commands,
+            [Command::Status(crate::ticket::Status::Hold), Command::TimeMinutes(90), Command::Next(Some("ship the spare part".into()))]
+        );
+        assert_eq!(refusals.len(), 2);
+        let (_, refusals) = run(&[(Next, "call back"), (Reply, "password")], Role::Customer, true, false);
+        assert_eq!(refusals.len(), 2, "customers set neither the next action nor canned replies");
+        let (commands, refusals) = run(&[(VendorTicket, "CASE-4711"), (Vendor, "other"), (Transfer, "Berlin")], Role::Vendor, true, false);
+        assert_eq!(commands, [Command::VendorTicket("CASE-4711".into())]);
+        assert_eq!(refusals.iter().map(|refusal| refusal.field.as_str()).collect::<Vec<_>>(), ["Vendor", "Transfer"]);
+        let (commands, _) = run(&[(Vendor, "none"), (Transfer, "Berlin")], Role::Agent, true, false);
+        assert_eq!(commands, [Command::Vendor(None), Command::Transfer("Berlin".into())]);
         let (_, refusals) = run(&[(Status, "resolved")], Role::Vendor, true, false);
         assert!(refusals[0].reason.contains("hold"));
         let (commands, _) = run(&[(Due, "2026-12-01")], Role::Agent, true, false);
@@ -281,8 +322,12 @@ mod tests {
             commands[4],
             Command::Preferences(vec![Preference::Brief(true), Preference::Language("de".into()), Preference::NotifyOwnActions(true)])
         );
-        let (_, refusals) = run(&[(Priority, "asap"), (Time, "lots"), (Due, "whenever")], Role::Agent, true, false);
-        assert_eq!(refusals.len(), 3);
+        let (commands, refusals) = run(&[(Split, "[42]"), (Next, "done"), (Reply, "Password-Reset")], Role::Agent, true, false);
+        assert!(refusals.is_empty(), "{refusals:?}");
+        assert_eq!(commands, [Command::Split(42), Command::Next(None), Command::Reply("password-reset".into())]);
+        let (_, refusals) = run(&[(Priority, "asap"), (Time, "lots"), (Due, "whenever"), (Split, "the second part")], Role::Agent, true, false);
+        assert_eq!(refusals.len(), 4);
+        assert!(refusals[3].reason.contains("[brackets]"), "{:?}", refusals[3]);
         assert!(refusals[0].reason.contains("urgent"), "{:?}", refusals[0]);
         assert_eq!(normalise_category("E-Mail/MTA  Problem"), "e-mail / mta problem");
     }

@@ -27,6 +27,12 @@ pub enum FieldName {
     Visibility,
     Publish,
     Preferences,
+    Split,
+    Next,
+    Reply,
+    Vendor,
+    VendorTicket,
+    Transfer,
 }
 
 impl FieldName {
@@ -48,6 +54,12 @@ impl FieldName {
             FieldName::Visibility => "Visibility",
             FieldName::Publish => "Publish",
             FieldName::Preferences => "Preferences",
+            FieldName::Split => "Split",
+            FieldName::Next => "Next",
+            FieldName::Reply => "Reply",
+            FieldName::Vendor => "Vendor",
+            FieldName::VendorTicket => "Vendor-Ticket",
+            FieldName::Transfer => "Transfer",
         }
     }
 
@@ -70,6 +82,12 @@ impl FieldName {
             "visibility" => FieldName::Visibility,
             "publish" => FieldName::Publish,
             "preferences" | "prefs" => FieldName::Preferences,
+            "split" | "split-off" => FieldName::Split,
+            "next" | "next-action" => FieldName::Next,
+            "reply" | "canned-reply" => FieldName::Reply,
+            "vendor" => FieldName::Vendor,
+            "vendor-ticket" | "vendor-case" => FieldName::VendorTicket,
+            "transfer" | "transfer-to" => FieldName::Transfer,
             _ => return None,
         })
     }

@@ -10,12 +10,12 @@ use serde::Serialize;
 use super::compose::{compose, AutoSubmitted, Outgoing};
 use super::readers::addressees;
 use super::render::Templates;
-use crate::clock::format_time;
 use crate::config::Config;
 use crate::identify::thread::Threading;
 use crate::interpret::commands::Refusal;
 use crate::plan::{Notice, Plan};
 use crate::rules::Rules;
+use crate::ticket::sla::Calendar;
 use crate::store;
 use crate::ticket::{Role, SpoolId, Ticket, TicketId};
 
@@ -37,10 +37,16 @@ struct TicketView<'a> {
     requested_due: Option<String>,
     committed_due: Option<String>,
     time_spent_minutes: i64,
+    next_action: Option<&'a str>,
+    vendor: Option<&'a str>,
+    vendor_ticket: Option<&'a str>,
+    vendor_due: Option<String>,
 }
 
 impl<'a> TicketView<'a> {
-    fn of(ticket: &'a Ticket) -> TicketView<'a> {
+    /// The ticket with its dates in the site's zone (`calendar`), as its people read them.
+    fn of(ticket: &'a Ticket, calendar: &Calendar) -> TicketView<'a> {
+        let local = |at: Option<DateTime<Utc>>| at.map(|at| calendar.local_text(at));
         TicketView {
             number: ticket.number.0,
             subject: &ticket.subject,
@@ -53,10 +59,14 @@ impl<'a> TicketView<'a> {
             cc: &ticket.cc,
             category: ticket.category.as_deref(),
             host: ticket.host.as_deref(),
-            due: ticket.due.map(format_time),
-            requested_due: ticket.requested_due.map(format_time),
-            committed_due: ticket.committed_due.map(format_time),
+            due: local(ticket.due),
+            requested_due: local(ticket.requested_due),
+            committed_due: local(ticket.committed_due),
             time_spent_minutes: ticket.time_spent_minutes,
+            next_action: ticket.next_action.as_deref(),
+            vendor: ticket.vendor.as_deref(),
+            vendor_ticket: ticket.vendor_ticket.as_deref(),
+            vendor_due: local(ticket.vendor_due),
         }
     }
 }
@@ -93,6 +103,14 @@ struct LetterData<'a> {
     work: Option<&'a WorkView>,
     /// An example Due value for the receipt, a few days from today in the site's zone.
     due_example: String,
+    /// The peer site and number a new ticket was transferred from.
+    transferred_from: Option<TransferredView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct TransferredView<'a> {
+    site: &'a str,
+    number: Option<i64>,
 }
 
 /// What an agent needs to work on a ticket, from its history.
@@ -101,6 +119,7 @@ struct WorkView {
     request: Option<String>,
     latest: Vec<String>,
     time_left: Option<String>,
+    next: Option<String>,
 }
 
 /// The template of each kind of mail, as the ticket's history names it.
@@ -118,6 +137,8 @@ fn template(notice: Notice) -> &'static str {
         Notice::HoldTimeout => "hold_timeout",
         Notice::Survey => "survey",
         Notice::RuleTemplate(_) => "rule template",
+        Notice::VendorReminder => "vendor_reminder",
+        Notice::VendorEscalation => "vendor_escalation",
     }
 }
 
@@ -174,20 +195,21 @@ pub fn letters(
     let author_name = plan.sender.name.clone().unwrap_or_else(|| plan.sender.address.clone());
     let author = if plan.unverified { format!("{author_name} (unverified sender)") } else { author_name };
     let subject = writer.threading.tag.subject_for(ticket.number, &ticket.subject);
+    let calendar = writer.rules.calendar_of(&ticket.queue);
     let work = WorkView {
         request: store::tickets::first_request(conn, ticket.number)?.filter(|request| !request.is_empty()),
         latest: store::tickets::latest_comments(conn, ticket.number, 3)?
             .iter()
             .filter(|comment| !comment.detail.is_empty())
-            .map(|comment| format!("{} {}: {}", format_time(comment.at), comment.actor, comment.detail))
+            .map(|comment| format!("{} {}: {}", calendar.local_text(comment.at), comment.actor, comment.detail))
             .collect(),
         time_left: ticket.due.filter(|_| !ticket.status.is_final()).map(|due| crate::ticket::time_left(due, now)),
+        next: ticket.next_action.clone(),
     };
-    let calendar = writer.rules.calendar_of(&ticket.queue);
     let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
     for (sequence, (notice, reader)) in addressed.iter().enumerate() {
         let data = LetterData {
-            ticket: TicketView::of(ticket),
+            ticket: TicketView::of(ticket, calendar),
             recipient_name: reader.name.as_deref(),
             author: author.clone(),
             note: &plan.note,
@@ -206,6 +228,7 @@ pub fn letters(
             help_address: &config.mail.address,
             work: matches!(reader.role, Role::Agent | Role::Admin).then_some(&work),
             due_example: due_example.clone(),
+            transferred_from: plan.transferred_from.as_ref().map(|peer| TransferredView { site: &peer.site, number: peer.number }),
         };
         let template_name = match notice {
             Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),
@@ -217,6 +240,14 @@ pub fn letters(
             _ => AutoSubmitted::AutoGenerated,
         };
         let reply_to = crate::identify::token::reply_address(conn, &config.mail, writer.threading, ticket.number, &reader.address)?;
+        // The vendor's desk threads by its own number: it stays in the subject beside ours.
+        let subject = match ticket.vendor_ticket.as_deref() {
+            Some(number) if reader.role == Role::Vendor => {
+                let tag = if number.starts_with('[') { number.to_string() } else { format!("[{number}]") };
+                writer.threading.tag.subject_for(ticket.number, &format!("{tag} {}", ticket.subject))
+            }
+            _ => subject.clone(),
+        };
         let composed = compose(&Outgoing {
             ticket: Some(ticket.number),
             from_name: &config.mail.name,
@@ -266,6 +297,32 @@ pub fn letters(
         });
     }
     Ok(letters)
+}
+
+/// What a canned reply's text sees: the ticket, and who writes to whom.
+#[derive(Debug, Serialize)]
+struct ReplyData<'a> {
+    ticket: TicketView<'a>,
+    requester_name: Option<String>,
+    help_name: &'a str,
+    help_address: &'a str,
+    subject_tag: &'a str,
+}
+
+/// The text of canned reply `name` for `ticket`, in its requester's language.
+pub fn canned_reply(conn: &Connection, writer: Writer<'_>, ticket: &Ticket, name: &str) -> anyhow::Result<String> {
+    let profile = store::people::profile(conn, &ticket.requester)?;
+    let language = profile.as_ref().map_or(super::render::FALLBACK_LANGUAGE, |profile| profile.language.as_str());
+    let config = writer.config;
+    let data = ReplyData {
+        ticket: TicketView::of(ticket, writer.rules.calendar_of(&ticket.queue)),
+        requester_name: profile.as_ref().and_then(|profile| profile.name.clone()),
+        help_name: &config.mail.name,
+        help_address: &config.mail.address,
+        subject_tag: &config.mail.subject_tag,
+    };
+    let text = writer.templates.render(&ticket.queue, language, &super::render::reply_template(name), &data)?;
+    Ok(text.trim().to_string())
 }
 
 /// A responder without RFC 3834 marks answers each receipt with a fresh mail that opens

@@ -4,7 +4,8 @@
 //! order). `apply` asks for the letters and writes them with their outbox rows.
 //! `webhooks` turns the same change into the JSON event each configured webhook hears;
 //! `monitors` writes the status mail a monitoring system gets when its ticket ends;
-//! `view` is the ticket object that `ticket show --json` and webhook events share.
+//! `view` is the ticket object that `ticket show --json` and webhook events share;
+//! `transfer` is the signed message that hands a ticket to a peer site and back.
 
 pub mod compose;
 pub mod letters;
@@ -12,4 +13,5 @@ pub mod monitors;
 pub mod readers;
 pub mod view;
 pub mod render;
+pub mod transfer;
 pub mod webhooks;

@@ -2,8 +2,9 @@
 //! requester, owner, Cc and the queue's watchers get updates, each with their own
 //! preferences, never the actor unless they asked, internal notes only agents and
 //! admins; whoever decides now gets the resolution; owners (else watchers, also when the
-//! owner has retired) and supervisors get the timed reminders. A machine that opened a
-//! ticket reads none of them.
+//! owner has retired) and supervisors get the timed reminders; the vendor working on a
+//! ticket reads its public updates and is reminded when their answer is due. A machine
+//! that opened a ticket reads none of them.
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -44,7 +45,8 @@ pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, i
     let candidates = std::iter::once(ticket.requester.clone())
         .chain(ticket.owner.clone())
         .chain(ticket.cc.iter().cloned())
-        .chain(queue_watchers);
+        .chain(queue_watchers)
+        .chain(vendor_desk(rules, ticket));
     let actor_addresses = store::people::addresses_of(conn, actor)?;
     let mut readers: Vec<Reader> = Vec::new();
     for address in candidates {
@@ -61,6 +63,11 @@ pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, i
         readers.push(reader);
     }
     Ok(readers)
+}
+
+/// The address of the vendor working on `ticket`, if one is.
+fn vendor_desk(rules: &Rules, ticket: &Ticket) -> Option<String> {
+    ticket.vendor.as_deref().and_then(|name| rules.vendor(name)).map(|vendor| vendor.config.address.to_lowercase())
 }
 
 /// Each letter `plan` sends about `ticket` (as it is after the change), with its reader.
@@ -91,10 +98,12 @@ pub fn addressees(
             }
             Notice::Update => {
                 let resolution_goes_to = plan.notices.contains(&Notice::Resolution).then(|| decider.clone()).flatten();
-                // A survey answer is between the requester and the staff.
-                let survey_answer = plan.changes.iter().any(|change| matches!(change, crate::plan::Change::SurveyRating(_)));
+                // A survey answer is between the requester and the staff; so is a transfer,
+                // which the requester hears of once, from the site that takes the ticket.
+                let staff_only =
+                    plan.changes.iter().any(|change| matches!(change, crate::plan::Change::SurveyRating(_) | crate::plan::Change::Transfer(_)));
                 for reader in readers(conn, rules, ticket, &sender.address, plan.internal)? {
-                    if survey_answer && !matches!(reader.role, Role::Agent | Role::Admin) {
+                    if staff_only && !matches!(reader.role, Role::Agent | Role::Admin) {
                         continue;
                     }
                     let has_receipt = created && reader.address == sender.address;
@@ -110,7 +119,12 @@ pub fn addressees(
                 }
             }
             Notice::AutoClosed | Notice::Survey | Notice::RuleTemplate(_) => letters.push((*notice, reader_of(&ticket.requester)?)),
-            Notice::Reminder | Notice::Nag | Notice::HoldTimeout | Notice::Escalation => {
+            Notice::VendorReminder => {
+                if let Some(address) = vendor_desk(rules, ticket) {
+                    letters.push((*notice, reader_of(&address)?));
+                }
+            }
+            Notice::Reminder | Notice::Nag | Notice::HoldTimeout | Notice::Escalation | Notice::VendorEscalation => {
                 // An owner who left the directory reads nothing more; the watchers do.
                 let owner = match &ticket.owner {
                     Some(owner) if !store::directory::is_retired(conn, owner)? => Some(owner.clone()),
@@ -120,7 +134,7 @@ pub fn addressees(
                     Some(owner) => vec![owner],
                     None => queue.map(|queue| queue.watchers.clone()).unwrap_or_default(),
                 };
-                if *notice == Notice::Escalation {
+                if matches!(notice, Notice::Escalation | Notice::VendorEscalation) {
                     addresses.extend(queue.and_then(|queue| queue.supervisor.clone()));
                     // An overdue ticket nobody watches still reaches someone who can act.
                     if addresses.is_empty() {

@@ -27,6 +27,8 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("en", "survey", include_str!("../../templates/en/survey.hbs")),
     ("en", "rejected", include_str!("../../templates/en/rejected.hbs")),
     ("en", "too_large", include_str!("../../templates/en/too_large.hbs")),
+    ("en", "vendor_reminder", include_str!("../../templates/en/vendor_reminder.hbs")),
+    ("en", "vendor_escalation", include_str!("../../templates/en/vendor_escalation.hbs")),
     ("de", "receipt", include_str!("../../templates/de/receipt.hbs")),
     ("de", "update", include_str!("../../templates/de/update.hbs")),
     ("de", "refusal", include_str!("../../templates/de/refusal.hbs")),
@@ -40,6 +42,8 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("de", "survey", include_str!("../../templates/de/survey.hbs")),
     ("de", "rejected", include_str!("../../templates/de/rejected.hbs")),
     ("de", "too_large", include_str!("../../templates/de/too_large.hbs")),
+    ("de", "vendor_reminder", include_str!("../../templates/de/vendor_reminder.hbs")),
+    ("de", "vendor_escalation", include_str!("../../templates/de/vendor_escalation.hbs")),
 ];
 
 /// The built-in templates as (language, name).
@@ -91,6 +95,19 @@ impl Templates {
         self.add_folder(&format!("{queue}:"), dir).with_context(|| format!("queues.{queue}.templates_dir {}", dir.display()))
     }
 
+    /// Compiles the canned replies (`[replies.NAME]`), one template per language given.
+    pub fn add_replies(&mut self, replies: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>) -> anyhow::Result<()> {
+        let registry = self.registry.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, texts) in replies {
+            for (language, text) in texts {
+                registry
+                    .register_template_string(&format!("{language}/{}", reply_template(name)), text)
+                    .with_context(|| format!("replies.{name}.{language} does not compile"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Registers every `dir/LANG/NAME.hbs` as `PREFIXLANG/NAME`.
     fn add_folder(&mut self, prefix: &str, dir: &Path) -> anyhow::Result<()> {
         let registry = self.registry.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -129,6 +146,11 @@ impl Templates {
         }
         registry.render(key, data).with_context(|| format!("cannot render template {key}"))
     }
+}
+
+/// The template name of canned reply `name`, apart from the letters' names.
+pub fn reply_template(name: &str) -> String {
+    format!("replies/{name}")
 }
 
 #[cfg(test)]

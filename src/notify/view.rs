@@ -30,8 +30,11 @@ pub fn ticket_json(ticket: &Ticket, links: &[TicketId]) -> Value {
         "resolved": time(ticket.resolved_at),
         "closed": time(ticket.closed_at),
         "time_spent_minutes": ticket.time_spent_minutes,
-        "vendor": Value::Null,
-        "vendor_ticket": Value::Null,
+        "next": ticket.next_action,
+        "vendor": ticket.vendor,
+        "vendor_ticket": ticket.vendor_ticket,
+        "vendor_due": time(ticket.vendor_due),
+        "transfer": ticket.peer.as_ref().map(|peer| json!({"site": peer.site, "ticket": peer.number, "theirs": peer.theirs})),
         "links": links.iter().map(|number| number.0).collect::<Vec<_>>(),
     })
 }

@@ -215,6 +215,33 @@ fn build(source: &Path, building: &Path) -> anyhow::Result<()> {
 /// A ticket and its history as plain text (`ticket show`, exports); `host` is what the
 /// inventory knows of the ticket's host; with `now`, the due dates also say how much
 /// time is left.
+/// The peer site the ticket went to or came from, with its number there.
+fn peer_text(ticket: &Ticket) -> String {
+    let Some(peer) = &ticket.peer else { return "-".into() };
+    let number = peer.number.map_or_else(|| "no number yet".to_string(), |number| format!("#{number}"));
+    if peer.theirs {
+        format!("transferred to {} ({number}), which owns it", peer.site)
+    } else {
+        format!("transferred from {} ({number})", peer.site)
+    }
+}
+
+/// The vendor with their number and, while we wait for them, when their answer is due.
+fn vendor_text(ticket: &Ticket, now: Option<DateTime<Utc>>) -> String {
+    let Some(vendor) = &ticket.vendor else { return "-".into() };
+    let mut text = vendor.clone();
+    if let Some(number) = &ticket.vendor_ticket {
+        text.push_str(&format!(" ({number})"));
+    }
+    if let Some(due) = ticket.vendor_due {
+        text.push_str(&format!(", answer due {}", format_time(due)));
+        if let Some(now) = now {
+            text.push_str(&format!(" ({})", time_left(due, now)));
+        }
+    }
+    text
+}
+
 pub fn ticket_text(
     ticket: &Ticket,
     host: Option<&crate::store::hosts::Host>,
@@ -240,6 +267,9 @@ pub fn ticket_text(
         ("Priority", ticket.priority.to_string()),
         ("Requester", ticket.requester.clone()),
         ("Owner", optional(&ticket.owner)),
+        ("Next", optional(&ticket.next_action)),
+        ("Vendor", vendor_text(ticket, now)),
+        ("Site", peer_text(ticket)),
         ("Cc", if ticket.cc.is_empty() { "-".into() } else { ticket.cc.join(", ") }),
         ("Category", optional(&ticket.category)),
         ("Host", host_text(ticket, host)),

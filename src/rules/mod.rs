@@ -47,6 +47,28 @@ pub struct ConfiguredPerson {
     pub primary: String,
 }
 
+/// A configured vendor with its response target in working time.
+#[derive(Debug, Clone)]
+pub struct Vendor {
+    pub config: crate::config::desk::VendorConfig,
+    pub response: Duration,
+}
+
+/// The vendors, their desks known as people with the vendor role (unless the
+/// configuration lists that address among `people` already).
+fn compile_vendors(config: &Config, calendar: &Calendar, people: &mut HashMap<String, ConfiguredPerson>) -> Result<Vec<Vendor>, String> {
+    let mut vendors = Vec::new();
+    for (index, vendor) in config.vendors.iter().enumerate() {
+        let key = format!("vendors[{index}] ({:?})", vendor.name);
+        let response = parse_duration(&vendor.response, calendar.day_length())
+            .ok_or_else(|| format!("{key}: response = {:?} is not a duration; write e.g. 4h or 2d", vendor.response))?;
+        let address = vendor.address.to_lowercase();
+        people.entry(address.clone()).or_insert(ConfiguredPerson { role: Role::Vendor, name: Some(vendor.name.clone()), primary: address });
+        vendors.push(Vendor { config: vendor.clone(), response });
+    }
+    Ok(vendors)
+}
+
 /// The compiled policy.
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -63,12 +85,17 @@ pub struct Rules {
     pub reminder_thresholds: Vec<f64>,
     pub denial_phrases: Vec<String>,
     pub survey: bool,
+    /// The names of the configured canned replies (`Reply: NAME`), sorted.
+    pub canned_replies: Vec<String>,
     default_grace: Duration,
     default_follow_up: Duration,
     pub rules: Vec<engine::Rule>,
     rotations: HashMap<String, rotation::Rotation>,
     /// Queue by extra address (`hardware@example.com`).
     queue_addresses: HashMap<String, String>,
+    vendors: Vec<Vendor>,
+    /// The names of the peer sites (`[[sites]]`), as configured.
+    pub peer_sites: Vec<String>,
 }
 
 /// The queues by lower-case name, with SLA targets and calendars; the default queue and
@@ -245,7 +272,8 @@ impl Rules {
         let calendar = Calendar::parse(&config.calendar.timezone, &config.calendar.business_hours, &config.calendar.holidays)
             .map_err(|error| format!("calendar: {error}"))?;
         let queues = compile_queues(config, &calendar)?;
-        let people = compile_people(config)?;
+        let mut people = compile_people(config)?;
+        let vendors = compile_vendors(config, &calendar, &mut people)?;
         let mut organisations = HashMap::new();
         for organisation in &config.organisations {
             for domain in &organisation.domains {
@@ -285,6 +313,9 @@ impl Rules {
             reminder_thresholds: config.scheduler.reminder_thresholds.clone(),
             denial_phrases: config.approval.denial_phrases.iter().map(|phrase| phrase.to_lowercase()).collect(),
             survey: config.approval.survey,
+            canned_replies: config.replies.keys().cloned().collect(),
+            vendors,
+            peer_sites: config.sites.iter().map(|site| site.name.clone()).collect(),
             default_grace: Duration::days(config.approval.grace_days as i64),
             default_follow_up: Duration::days(config.approval.follow_up_days as i64),
             calendar,
@@ -300,6 +331,15 @@ impl Rules {
 
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queues.get(&name.to_lowercase())
+    }
+
+    /// The vendor `name` names, in any case.
+    pub fn vendor(&self, name: &str) -> Option<&Vendor> {
+        self.vendors.iter().find(|vendor| vendor.config.name.eq_ignore_ascii_case(name.trim()))
+    }
+
+    pub fn vendor_names(&self) -> Vec<&str> {
+        self.vendors.iter().map(|vendor| vendor.config.name.as_str()).collect()
     }
 
     pub fn queue_names(&self) -> Vec<&str> {

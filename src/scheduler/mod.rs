@@ -1,7 +1,8 @@
 //! `tick`: the jobs that run by themselves, through the same `plan`/`apply` path as mail.
 //!
 //! Auto-close after the grace period, reminders before the SLA due date, escalation
-//! after it, hold timeouts, nag mail for untouched tickets, the satisfaction survey,
+//! after it, the vendor clock (a reminder to the vendor when their answer is due, an
+//! escalation to the owner when they are late by another response time), hold timeouts, nag mail for untouched tickets, the satisfaction survey,
 //! and messages left spooled by an earlier run. Each job records itself in
 //! `scheduled_done` (ticket, job, key) in the same transaction as its effect, so it
 //! fires once per ticket and threshold, survives restarts, and two ticks at once do
@@ -115,6 +116,10 @@ impl Job {
 
 /// The jobs the ticket's state and the rules give it, due or not.
 fn jobs(rules: &Rules, ticket: &Ticket) -> Vec<Job> {
+    // A ticket transferred to a peer site is that site's work, its clocks and survey too.
+    if ticket.peer.as_ref().is_some_and(|peer| peer.theirs) {
+        return Vec::new();
+    }
     let queue = rules.queue(&ticket.queue);
     let job = |name, key, at, changes, notice, counted_in| Job { name, key, at, until: None, changes, notice, counted_in };
     let mut jobs = Vec::new();
@@ -153,6 +158,13 @@ fn jobs(rules: &Rules, ticket: &Ticket) -> Vec<Job> {
             }
         }
         Status::Merged | Status::Rejected => {}
+    }
+    // The vendor's clock runs apart from the customer's SLA, on hold too (vendors put tickets on hold).
+    let vendor = ticket.vendor.as_deref().and_then(|name| rules.vendor(name));
+    if let (Some(vendor), Some(vendor_due)) = (vendor, ticket.vendor_due.filter(|_| matches!(ticket.status, Status::New | Status::Open | Status::Hold))) {
+        let late = rules.calendar_of(&ticket.queue).add(vendor_due, vendor.response);
+        jobs.push(job("vendor-reminder", format_time(vendor_due), vendor_due, Vec::new(), Notice::VendorReminder, |report| &mut report.reminders));
+        jobs.push(job("vendor-escalation", format_time(vendor_due), late, Vec::new(), Notice::VendorEscalation, |report| &mut report.escalations));
     }
     jobs
 }

@@ -47,6 +47,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0011_webhooks.sql")),
     M::up(include_str!("migrations/0012_performance.sql")),
     M::up(include_str!("migrations/0013_directory.sql")),
+    M::up(include_str!("migrations/0014_desk.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).

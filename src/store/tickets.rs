@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::{format_time, parse_time};
-use crate::ticket::{ApprovalStage, HistoryEvent, Level, PersonId, SpoolId, Status, Ticket, TicketId};
+use crate::ticket::{ApprovalStage, HistoryEvent, Level, PeerTicket, PersonId, SpoolId, Status, Ticket, TicketId};
 
 /// What a new ticket starts with.
 #[derive(Debug, Clone)]
@@ -119,7 +119,8 @@ const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importan
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
     (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),
     t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes,
-    t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of";
+    t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of, t.next_action,
+    t.vendor, t.vendor_ticket, t.vendor_due, t.peer_site, t.peer_ticket, t.peer_owns";
 
 fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -158,6 +159,14 @@ fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
             _ => None,
         },
         follow_up_of: row.get::<_, Option<i64>>(22)?.map(TicketId),
+        next_action: row.get(23)?,
+        vendor: row.get(24)?,
+        vendor_ticket: row.get(25)?,
+        vendor_due: time(26)?,
+        peer: match row.get::<_, Option<String>>(27)? {
+            Some(site) => Some(PeerTicket { site, number: row.get(28)?, theirs: row.get(29)? }),
+            None => None,
+        },
     })
 }
 
@@ -288,6 +297,41 @@ fn list_query(filter: &TicketFilter) -> (String, Vec<Value>) {
 }
 
 /// Links two tickets (a split); linking them again changes nothing.
+/// The open ticket `vendor` works on under their number `vendor_ticket` (the newest, if
+/// they reused a number), following merges.
+pub fn with_vendor_ticket(conn: &Connection, vendor: &str, vendor_ticket: &str) -> rusqlite::Result<Option<TicketId>> {
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "SELECT number FROM tickets WHERE vendor = ?1 AND vendor_ticket = ?2 COLLATE NOCASE
+             ORDER BY status IN ('closed', 'merged', 'rejected'), number DESC LIMIT 1",
+        )?
+        .query_row(params![vendor, vendor_ticket], |row| row.get(0))
+        .optional()?;
+    match found {
+        Some(number) => resolve_merged(conn, TicketId(number)),
+        None => Ok(None),
+    }
+}
+
+/// Ties `ticket` to its counterpart at a peer site.
+pub fn set_peer(conn: &Connection, ticket: TicketId, peer: &PeerTicket) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE tickets SET peer_site = ?2, peer_ticket = ?3, peer_owns = ?4 WHERE number = ?1")?
+        .execute(params![ticket.0, peer.site, peer.number, peer.theirs])?;
+    Ok(())
+}
+
+/// Our ticket whose counterpart at `site` is their number `peer_ticket`, following merges.
+pub fn with_peer_ticket(conn: &Connection, site: &str, peer_ticket: i64) -> rusqlite::Result<Option<TicketId>> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT number FROM tickets WHERE peer_site = ?1 AND peer_ticket = ?2 ORDER BY number DESC LIMIT 1")?
+        .query_row(params![site, peer_ticket], |row| row.get(0))
+        .optional()?;
+    match found {
+        Some(number) => resolve_merged(conn, TicketId(number)),
+        None => Ok(None),
+    }
+}
+
 pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
     Ok(())
@@ -415,6 +459,10 @@ pub enum TextColumn {
     ResolvedAt,
     ClosedAt,
     ApprovalStage,
+    NextAction,
+    Vendor,
+    VendorTicket,
+    VendorDue,
 }
 
 impl TextColumn {
@@ -432,6 +480,10 @@ impl TextColumn {
             TextColumn::ResolvedAt => "UPDATE tickets SET resolved_at = ?2 WHERE number = ?1",
             TextColumn::ClosedAt => "UPDATE tickets SET closed_at = ?2 WHERE number = ?1",
             TextColumn::ApprovalStage => "UPDATE tickets SET approval_stage = ?2 WHERE number = ?1",
+            TextColumn::NextAction => "UPDATE tickets SET next_action = ?2 WHERE number = ?1",
+            TextColumn::Vendor => "UPDATE tickets SET vendor = ?2 WHERE number = ?1",
+            TextColumn::VendorTicket => "UPDATE tickets SET vendor_ticket = ?2 WHERE number = ?1",
+            TextColumn::VendorDue => "UPDATE tickets SET vendor_due = ?2 WHERE number = ?1",
         }
     }
 }

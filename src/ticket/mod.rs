@@ -133,6 +133,27 @@ pub struct Ticket {
     /// Who decides the resolution now, while resolved.
     pub approval_stage: Option<ApprovalStage>,
     pub follow_up_of: Option<TicketId>,
+    /// The next action to take (`Next:`), as an agent or vendor wrote it.
+    pub next_action: Option<String>,
+    /// The configured vendor working on it (`Vendor:`), by name.
+    pub vendor: Option<String>,
+    /// The vendor's own number for it.
+    pub vendor_ticket: Option<String>,
+    /// When the vendor's answer is due; `None` while we do not wait for them.
+    pub vendor_due: Option<DateTime<Utc>>,
+    /// The peer site the ticket was transferred to or from.
+    pub peer: Option<PeerTicket>,
+}
+
+/// A ticket's counterpart at a peer site (`[[sites]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerTicket {
+    pub site: String,
+    /// The peer's number for it; `None` until they answer a transfer.
+    pub number: Option<i64>,
+    /// The peer owns it now (we transferred it to them); mail that still reaches us
+    /// about it goes on to them.
+    pub theirs: bool,
 }
 
 /// Who is asked to approve a resolution.

@@ -84,6 +84,11 @@ impl Calendar {
         }
     }
 
+    /// `at` as people at the site read it: local date, time and zone, "2026-12-07 17:00 CET".
+    pub fn local_text(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %Z").to_string()
+    }
+
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
         at.with_timezone(&self.zone).date_naive()
     }

@@ -42,9 +42,9 @@ fn json_has_exactly_the_contract_fields() {
     assert_eq!(
         keys,
         [
-            "category", "cc", "closed", "committed_due", "created", "due", "history", "host", "host_details", "importance", "links", "number",
-            "owner", "priority", "queue", "requested_due", "requester", "resolved", "status", "subject", "time_spent_minutes",
-            "updated", "vendor", "vendor_ticket"
+            "category", "cc", "closed", "committed_due", "created", "due", "history", "host", "host_details", "importance", "links", "next",
+            "number", "owner", "priority", "queue", "requested_due", "requester", "resolved", "status", "subject", "time_spent_minutes",
+            "transfer", "updated", "vendor", "vendor_due", "vendor_ticket"
         ]
     );
     let listed = desk.tickets();
