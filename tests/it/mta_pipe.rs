@@ -145,7 +145,11 @@ fn a_broken_installation_keeps_mail_queued_in_postfix_until_it_is_fixed() {
     assert!(!postfix.log().contains("status=bounced"), "{}", postfix.log());
 
     // The admin fixes the file; Postfix's next attempt delivers the same message.
-    std::fs::write(desk.config_path(), working).unwrap();
+    // Written whole and renamed, so that a retry in between never reads half a file.
+    let fixed = desk.config_path().with_extension("fixed");
+    std::fs::write(&fixed, working).unwrap();
+    std::fs::rename(&fixed, desk.config_path()).unwrap();
+    postfix.flush();
     let delivered = wait_until(Duration::from_secs(60), || postfix.log().contains("status=sent"));
     assert!(delivered, "not delivered after the fix\n--- maillog ---\n{}", postfix.log());
     assert_eq!(desk.tickets().len(), 1);

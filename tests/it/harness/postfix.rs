@@ -196,6 +196,12 @@ impl Postfix {
         })
     }
 
+    /// Retries every deferred message now (`postfix flush`), as an admin does after a fix,
+    /// rather than waiting for the queue manager's next run on a busy machine.
+    pub fn flush(&self) {
+        self.postfix("flush").unwrap_or_else(|error| panic!("{error}"));
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
     }
