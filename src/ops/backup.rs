@@ -285,16 +285,6 @@ pub fn ticket_text(
     ] {
         text.push_str(&format!("  {label:<11} {value}\n"));
     }
-    if let Some(name) = &ticket.host {
-        let details: Vec<String> = host.map_or_else(Vec::new, |host| {
-            [("at", &host.location), ("owner", &host.owner), ("", &host.description)]
-                .iter()
-                .filter_map(|(label, value)| value.as_ref().map(|value| if label.is_empty() { value.clone() } else { format!("{label} {value}") }))
-                .collect()
-        });
-        let value = if details.is_empty() { name.clone() } else { format!("{name} ({})", details.join("; ")) };
-        text.push_str(&format!("  {:<11} {value}\n", "Host"));
-    }
     text.push_str("History:\n");
     for event in history {
         text.push_str(&format!("  [{}] {}  {}  {}\n", event.id, format_time(event.at), event.actor, event.action));

@@ -81,6 +81,7 @@ fn host_import_puts_location_and_owner_beside_the_tickets_host() {
     assert!(desk.ticket(3)["host_details"].is_null());
     let text = desk.run(&["ticket", "show", "1"]).ok().stdout;
     assert!(text.contains("Host        web01 (at Room 2.14; owner ann@example.com; Web server)"), "{text}");
+    assert_eq!(text.matches("  Host ").count(), 1, "shown once: {text}");
 }
 
 /// The LDAP directory of the site: roles from businessCategory, commands believed from
