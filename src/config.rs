@@ -812,6 +812,9 @@ pub struct ReportsConfig {
     /// Who gets last week's report each Monday (the first `tick` or `serve` pass of the
     /// week, UTC); nobody when empty.
     pub weekly_to: Vec<String>,
+    /// Where agents mail `Report:`, `List:` and `Search:` requests and get the answer
+    /// back; default the help address with `+report` (`help+report@example.com`).
+    pub request_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -873,6 +876,9 @@ impl Config {
         }
         if self.inbound.batch_size == 0 {
             problems.push("inbound.batch_size must be 1 or more".to_string());
+        }
+        if let Some(address) = self.reports.request_address.as_deref().filter(|address| split_address(address).is_none()) {
+            problems.push(format!("reports.request_address = {address:?} is not an address like help+report@example.com"));
         }
         for (index, address) in self.reports.weekly_to.iter().enumerate() {
             if split_address(address).is_none() {
@@ -997,6 +1003,17 @@ impl Config {
     /// `help` and `example.com` of `help@example.com`.
     pub fn help_address_parts(&self) -> (&str, &str) {
         split_address(&self.mail.address).expect("validated when loaded")
+    }
+
+    /// Where agents ask for reports, lists and searches by mail, lower case.
+    pub fn request_address(&self) -> String {
+        match &self.reports.request_address {
+            Some(address) => address.to_lowercase(),
+            None => {
+                let (local, domain) = self.help_address_parts();
+                format!("{local}+report@{domain}").to_lowercase()
+            }
+        }
     }
 
     /// Where `serve` takes messages from `ingest`: `serve.socket`, else the database path

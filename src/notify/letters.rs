@@ -332,6 +332,7 @@ pub fn notice(conn: &Connection, writer: Writer<'_>, notice: &SenderNotice<'_>, 
     let body = writer.templates.render(&writer.rules.default_queue, "en", template_name, &data)?;
     let subject = match template_name {
         "rejected" => "Your message to the help desk",
+        "request_refused" => "Your request to the help desk",
         _ => "Your message could not be processed",
     };
     let composed = compose(&Outgoing {

@@ -27,6 +27,7 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("en", "survey", include_str!("../../templates/en/survey.hbs")),
     ("en", "rejected", include_str!("../../templates/en/rejected.hbs")),
     ("en", "too_large", include_str!("../../templates/en/too_large.hbs")),
+    ("en", "request_refused", include_str!("../../templates/en/request_refused.hbs")),
     ("de", "receipt", include_str!("../../templates/de/receipt.hbs")),
     ("de", "update", include_str!("../../templates/de/update.hbs")),
     ("de", "refusal", include_str!("../../templates/de/refusal.hbs")),
@@ -40,6 +41,7 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("de", "survey", include_str!("../../templates/de/survey.hbs")),
     ("de", "rejected", include_str!("../../templates/de/rejected.hbs")),
     ("de", "too_large", include_str!("../../templates/de/too_large.hbs")),
+    ("de", "request_refused", include_str!("../../templates/de/request_refused.hbs")),
 ];
 
 /// The built-in templates as (language, name).

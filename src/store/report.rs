@@ -56,10 +56,11 @@ impl Filter {
 }
 
 /// What rows of a report are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Grouping {
     /// One row for the whole period.
+    #[default]
     Total,
     Week,
     Month,

@@ -28,6 +28,7 @@ mod tutorial;
 mod oauth;
 mod report;
 mod search;
+mod requests_by_mail;
 mod desk;
 mod webhooks;
 mod monitors;
