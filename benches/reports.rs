@@ -223,12 +223,13 @@ fn main() -> anyhow::Result<()> {
     time("year report, one owner (report only)", Duration::from_secs(5), || report::build(conn, &rules, &[], &owner).unwrap());
 
     let rare = vocabulary()[1234].clone();
-    let searches: [(&str, &[&str], bool); 5] = [
+    let searches: [(&str, &[&str], bool); 6] = [
         ("search: common word", &["printer"], false),
         ("search: rare word", &[rare.as_str()], false),
         ("search: two words", &["printer", "slow"], false),
         ("search: prefix", &["pass*"], false),
         ("search: sounds like", &["pasword"], true),
+        ("search: sounds like, two words", &["prnter", "slo"], true),
     ];
     for (name, words, sounds_like) in searches {
         let words: Vec<String> = words.iter().map(|word| word.to_string()).collect();

@@ -19,6 +19,7 @@ pub mod retention;
 pub mod ratelimit;
 pub mod report;
 pub mod search;
+pub mod sounds;
 pub mod tickets;
 pub mod tutorial;
 pub mod undeliverable;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0010_ticket_links.sql")),
     M::up(include_str!("migrations/0011_webhooks.sql")),
     M::up(include_str!("migrations/0012_performance.sql")),
+    M::up(include_str!("migrations/0016_knowledge.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
@@ -85,6 +87,8 @@ impl Store {
         // A short-lived `ingest` would otherwise checkpoint (and fsync) at every exit;
         // the write that fills the WAL checkpoints instead. Durability is the same.
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        // The triggers that keep subjects' sound keys call it, from the migration on.
+        sounds::register(&conn)?;
         let migrations = Migrations::from_slice(MIGRATIONS);
         let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if current != MIGRATIONS.len() as i64 {

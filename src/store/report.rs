@@ -375,6 +375,7 @@ mod tests {
     #[test]
     fn upgrade_fills_facts_and_index_from_what_existed() {
         let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::sounds::register(&conn).unwrap();
         // The migrations before this one, wherever the list puts it.
         let before = MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("CREATE TABLE status_changes")).unwrap();
         Migrations::from_slice(&MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
@@ -402,6 +403,6 @@ mod tests {
             assert_eq!(count(&format!("SELECT COUNT(*) FROM search_text WHERE search_text MATCH '{word}'")), 1, "{word}");
         }
         assert_eq!(count("SELECT COUNT(*) FROM search_text WHERE search_text MATCH 'matched'"), 0, "history's matching note is not text");
-        assert_eq!(count("SELECT COUNT(*) FROM subject_terms WHERE term = 'jammed'"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM subject_sounds WHERE key = 'J530' AND ticket = 1"), 1, "jammed, by sound");
     }
 }
