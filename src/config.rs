@@ -61,6 +61,7 @@ pub struct Config {
     /// `"oauthbearer"`; `reqmail oauth login NAME` approves one.
     pub oauth: BTreeMap<String, OAuthConfig>,
     pub reports: ReportsConfig,
+    pub knowledge: KnowledgeConfig,
     /// HTTP endpoints told of ticket changes (`[[webhooks]]`).
     pub webhooks: Vec<integrations::WebhookConfig>,
     /// Monitoring systems whose alerts open tickets and hear when they end (`[[monitors]]`).
@@ -817,6 +818,23 @@ pub struct ReportsConfig {
     pub request_address: Option<String>,
 }
 
+/// What the receipt of a new ticket suggests: resolved tickets and articles like it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeConfig {
+    /// A folder of Markdown articles (`*.md`: the first `# ` heading is the title, the
+    /// first paragraph the summary); none when unset.
+    pub articles: Option<PathBuf>,
+    /// Whether receipts name resolved tickets (subject and resolution) that match.
+    pub tickets: bool,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        KnowledgeConfig { articles: None, tickets: true }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationConfig {
@@ -978,6 +996,9 @@ impl Config {
             }
         }
         if let Some(dir) = self.templates.dir.as_mut().filter(|dir| dir.is_relative()) {
+            *dir = base.join(&*dir);
+        }
+        if let Some(dir) = self.knowledge.articles.as_mut().filter(|dir| dir.is_relative()) {
             *dir = base.join(&*dir);
         }
         for queue in self.queues.values_mut() {

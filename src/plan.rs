@@ -369,6 +369,9 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
             Status::Resolved if !sets_status => {
                 read_approval(rules, lookup, ticket, &sender, &inbound, &mut changes, &mut refusals, &mut notices)?
             }
+            Status::New | Status::Open if !sets_status && crate::interpret::approval::marks_yes(&inbound.text) => {
+                read_solved_by_suggestion(lookup, ticket, &sender, &inbound, &mut changes, &mut refusals)?
+            }
             Status::Closed if !sets_status => {
                 let rating = crate::interpret::approval::read_rating(&inbound.text);
                 match rating {
@@ -546,6 +549,38 @@ fn read_approval(
         }
         (Answer::Unclear, _) => notices.push(Notice::Clarification),
     }
+    Ok(())
+}
+
+/// The requester's mark in the box of the receipt that suggested answers (the knowledge
+/// loop) closes the ticket; as with approvals, only a mark where our letter to them had
+/// an empty box counts, and only from an authentic sender.
+fn read_solved_by_suggestion(
+    lookup: &dyn Lookup,
+    ticket: &Ticket,
+    sender: &Sender,
+    inbound: &Inbound,
+    changes: &mut Vec<Change>,
+    refusals: &mut Vec<Refusal>,
+) -> rusqlite::Result<()> {
+    use crate::interpret::approval::{read_answer, Answer};
+    let sender_primary = lookup.primary_address(&sender.address)?.unwrap_or_else(|| sender.address.clone());
+    if sender_primary != ticket.requester {
+        return Ok(());
+    }
+    let letter = lookup.answered_letter(ticket.number, &sender.address, &inbound.replied_to)?;
+    if read_answer(&inbound.text, letter.as_deref(), &[]) != Answer::Approve {
+        return Ok(());
+    }
+    if !sender.trust.is_authentic() {
+        refusals.push(Refusal {
+            field: "Solved".into(),
+            value: "yes".into(),
+            reason: "your answer could not be verified as coming from you; reply to the receipt itself".into(),
+        });
+        return Ok(());
+    }
+    changes.push(Change::Status { to: Status::Closed, why: Some("solved by a suggested answer, says the requester") });
     Ok(())
 }
 

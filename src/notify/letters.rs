@@ -14,6 +14,7 @@ use crate::clock::format_time;
 use crate::config::Config;
 use crate::identify::thread::Threading;
 use crate::interpret::commands::Refusal;
+use crate::knowledge::{Knowledge, Suggestions};
 use crate::plan::{Notice, Plan};
 use crate::rules::Rules;
 use crate::store;
@@ -93,6 +94,29 @@ struct LetterData<'a> {
     work: Option<&'a WorkView>,
     /// An example Due value for the receipt, a few days from today in the site's zone.
     due_example: String,
+    /// For the requester's receipt: resolved tickets and articles that may answer it.
+    suggestions: Vec<SuggestionView>,
+}
+
+/// A resolved ticket or an article as the receipt names it.
+#[derive(Debug, Clone, Serialize)]
+struct SuggestionView {
+    title: String,
+    summary: Option<String>,
+}
+
+impl SuggestionView {
+    fn all(suggestions: &Suggestions, knowledge: &Knowledge, tag: &str) -> Vec<SuggestionView> {
+        let tickets = suggestions.tickets.iter().map(|resolved| SuggestionView {
+            title: format!("[{tag} #{}] {}", resolved.ticket, resolved.subject),
+            summary: resolved.resolution.clone(),
+        });
+        let articles = suggestions.articles.iter().filter_map(|&index| knowledge.article(index)).map(|article| SuggestionView {
+            title: format!("{} ({})", article.title, article.file),
+            summary: Some(article.summary.clone()).filter(|summary| !summary.is_empty()),
+        });
+        tickets.chain(articles).collect()
+    }
 }
 
 /// What an agent needs to work on a ticket, from its history.
@@ -128,6 +152,7 @@ pub struct Writer<'a> {
     pub rules: &'a Rules,
     pub threading: &'a Threading,
     pub templates: &'a Templates,
+    pub knowledge: &'a Knowledge,
 }
 
 /// One letter, composed and admitted by the rate limits, for the outbox.
@@ -185,6 +210,13 @@ pub fn letters(
     };
     let calendar = writer.rules.calendar_of(&ticket.queue);
     let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
+    let receipt_to_requester = |notice: &Notice, address: &str| *notice == Notice::Receipt && address == ticket.requester;
+    let suggestions = if created && addressed.iter().any(|(notice, reader)| receipt_to_requester(notice, &reader.address)) {
+        let found = writer.knowledge.suggest(conn, &ticket.subject, &plan.note)?;
+        SuggestionView::all(&found, writer.knowledge, &config.mail.subject_tag)
+    } else {
+        Vec::new()
+    };
     for (sequence, (notice, reader)) in addressed.iter().enumerate() {
         let data = LetterData {
             ticket: TicketView::of(ticket),
@@ -206,6 +238,7 @@ pub fn letters(
             help_address: &config.mail.address,
             work: matches!(reader.role, Role::Agent | Role::Admin).then_some(&work),
             due_example: due_example.clone(),
+            suggestions: if receipt_to_requester(notice, &reader.address) { suggestions.clone() } else { Vec::new() },
         };
         let template_name = match notice {
             Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),

@@ -10,6 +10,7 @@ pub mod fetch_health;
 pub mod hosts;
 pub mod imap;
 pub mod imports;
+pub mod knowledge;
 pub mod monitors;
 pub mod messages;
 pub mod outbox;
@@ -89,6 +90,7 @@ impl Store {
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         // The triggers that keep subjects' sound keys call it, from the migration on.
         sounds::register(&conn)?;
+        knowledge::register(&conn)?;
         let migrations = Migrations::from_slice(MIGRATIONS);
         let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if current != MIGRATIONS.len() as i64 {

@@ -113,6 +113,7 @@ mod tests {
     fn unranked_search_puts_the_most_recent_first() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::store::sounds::register(&conn).unwrap();
+        crate::store::knowledge::register(&conn).unwrap();
         Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
         conn.execute_batch(
             "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');

@@ -29,6 +29,7 @@ mod oauth;
 mod report;
 mod search;
 mod requests_by_mail;
+mod knowledge;
 mod desk;
 mod webhooks;
 mod monitors;

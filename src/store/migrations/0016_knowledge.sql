@@ -34,3 +34,52 @@ END;
 
 INSERT OR IGNORE INTO subject_sounds (key, ticket)
 SELECT keys.value, tickets.number FROM tickets, json_each(reqmail_sound_keys(tickets.subject)) AS keys;
+
+-- The words of resolved and closed tickets (subject and first request, by the SQL
+-- function reqmail_knowledge_words, store::knowledge) for the receipt's suggestions, and
+-- in how many tickets each occurs; the empty word counts the tickets. A ticket's words
+-- come when it is resolved or closed and go when it is reopened, merged, rejected or
+-- deleted.
+CREATE TABLE knowledge_words (
+    word   TEXT NOT NULL,
+    ticket INTEGER NOT NULL,
+    PRIMARY KEY (word, ticket)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX knowledge_words_ticket ON knowledge_words(ticket);
+CREATE TABLE knowledge_counts (
+    word    TEXT PRIMARY KEY,
+    tickets INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER knowledge_count_on_insert AFTER INSERT ON knowledge_words BEGIN
+    INSERT INTO knowledge_counts (word, tickets) VALUES (NEW.word, 1)
+    ON CONFLICT (word) DO UPDATE SET tickets = tickets + 1;
+END;
+CREATE TRIGGER knowledge_count_on_delete AFTER DELETE ON knowledge_words BEGIN
+    UPDATE knowledge_counts SET tickets = tickets - 1 WHERE word = OLD.word;
+END;
+
+CREATE TRIGGER knowledge_on_solved AFTER UPDATE OF status ON tickets
+WHEN NEW.status IN ('resolved', 'closed') AND OLD.status NOT IN ('resolved', 'closed') BEGIN
+    INSERT OR IGNORE INTO knowledge_words (word, ticket)
+    SELECT value, NEW.number FROM json_each(reqmail_knowledge_words(NEW.subject || char(10) || COALESCE(
+        (SELECT detail FROM history WHERE ticket = NEW.number AND action = 'comment' ORDER BY id LIMIT 1), '')));
+    INSERT INTO knowledge_counts (word, tickets) VALUES ('', 1) ON CONFLICT (word) DO UPDATE SET tickets = tickets + 1;
+END;
+CREATE TRIGGER knowledge_on_reopened AFTER UPDATE OF status ON tickets
+WHEN OLD.status IN ('resolved', 'closed') AND NEW.status NOT IN ('resolved', 'closed') BEGIN
+    DELETE FROM knowledge_words WHERE ticket = OLD.number;
+    UPDATE knowledge_counts SET tickets = tickets - 1 WHERE word = '';
+END;
+CREATE TRIGGER knowledge_on_delete AFTER DELETE ON tickets WHEN OLD.status IN ('resolved', 'closed') BEGIN
+    DELETE FROM knowledge_words WHERE ticket = OLD.number;
+    UPDATE knowledge_counts SET tickets = tickets - 1 WHERE word = '';
+END;
+
+INSERT INTO knowledge_words (word, ticket)
+SELECT words.value, tickets.number
+  FROM tickets, json_each(reqmail_knowledge_words(tickets.subject || char(10) || COALESCE(
+       (SELECT detail FROM history WHERE history.ticket = tickets.number AND action = 'comment' ORDER BY id LIMIT 1), ''))) AS words
+ WHERE tickets.status IN ('resolved', 'closed');
+INSERT INTO knowledge_counts (word, tickets)
+SELECT '', COUNT(*) FROM tickets WHERE status IN ('resolved', 'closed');
