@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::harness::{corpus, letter, Desk, Mail};
+use crate::harness::{authenticated_letter, corpus, letter, Desk, Mail};
 
 const SITE: &str = r#"
 [mail]
@@ -17,14 +17,6 @@ articles = "kb"
 addresses = ["bob@example.com"]
 role = "agent"
 "#;
-
-/// A message whose From our own MTA found aligned (DMARC pass).
-fn verified(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
-    let domain = from.rsplit_once('@').unwrap().1;
-    let mut raw = format!("Authentication-Results: mx.example.com; dmarc=pass header.from={domain}\r\n").into_bytes();
-    raw.extend(letter(from, to, subject, body, id));
-    raw
-}
 
 /// A reply to `receipt` (to its Reply-To, naming it in In-Reply-To) with `body` above it.
 fn reply_to(receipt: &Mail, from: &str, body: &str, id: &str) -> Vec<u8> {
@@ -64,7 +56,7 @@ fn desk() -> Desk {
     let fixes = ["Replaced the worn pickup roller in tray 2.", "New VPN profile sent.", "Password reset."];
     for (number, fix) in (1..).zip(fixes) {
         let body = format!("Status: resolved\n\n{fix}");
-        desk.ingest(&verified("bob@example.com", &format!("help+{number}@example.com"), "Re: your request", &body, &format!("b{number}"))).ok();
+        desk.ingest(&authenticated_letter("bob@example.com", &format!("help+{number}@example.com"), "Re: your request", &body, &format!("b{number}"))).ok();
         assert_eq!(desk.ticket(number)["status"], "resolved");
     }
     desk.run(&["tick"]).ok();

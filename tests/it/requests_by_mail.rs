@@ -4,7 +4,7 @@
 
 use mail_parser::MimeHeaders as _;
 
-use crate::harness::{letter, Desk, Mail};
+use crate::harness::{authenticated_letter, letter, Desk, Mail};
 
 const SITE: &str = r#"
 categories = ["Hardware / Printer", "E-Mail / MTA Problem"]
@@ -28,14 +28,6 @@ role = "agent"
 
 const REQUESTS: &str = "help+report@example.com";
 
-/// A message whose From our own MTA found aligned (DMARC pass).
-fn verified(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
-    let domain = from.rsplit_once('@').unwrap().1;
-    let mut raw = format!("Authentication-Results: mx.example.com; dmarc=pass header.from={domain}\r\n").into_bytes();
-    raw.extend(letter(from, to, subject, body, id));
-    raw
-}
-
 /// Three tickets: #1 and #2 in hardware (bob owns #1, #2 is late), #3 in general.
 fn desk() -> Desk {
     let mut desk = Desk::with_config(SITE);
@@ -45,7 +37,7 @@ fn desk() -> Desk {
     desk.ingest(&letter("erin@example.org", "help@example.com", "Need a new account", "Please.", "e1")).ok();
     desk.now = Some("2026-11-23T09:00:00Z".into());
     let owner = "Owner: me\nCategory: Hardware / Printer\n\nLooking at it.";
-    desk.ingest(&verified("bob@example.com", "help+1@example.com", "Re: [REQ #1]", owner, "b1")).ok();
+    desk.ingest(&authenticated_letter("bob@example.com", "help+1@example.com", "Re: [REQ #1]", owner, "b1")).ok();
     assert_eq!(desk.ticket(1)["owner"], "bob@example.com");
     desk.now = Some("2026-12-02T10:00:00Z".into());
     desk.run(&["tick"]).ok();
@@ -69,7 +61,7 @@ fn an_agent_gets_lists_a_report_and_searches_by_mail_and_no_ticket_opens() {
     let desk = desk();
     let body = "List: my open tickets\nList: queue hardware, late\nReport: last month, queue hardware, by week\n\
                 Search: printer jam\nSearch: sounds like prynter\nList: queue plumbing, frobnicate\n\n> Report: quoted, not asked";
-    desk.ingest(&verified("bob@example.com", REQUESTS, "numbers please", body, "ask1")).ok();
+    desk.ingest(&authenticated_letter("bob@example.com", REQUESTS, "numbers please", body, "ask1")).ok();
     assert_eq!(desk.tickets().len(), 3, "no ticket for a request");
     let (state, why) = outcome(&desk, "ask1");
     assert_eq!(state, "ignored");
@@ -115,7 +107,7 @@ fn an_agent_gets_lists_a_report_and_searches_by_mail_and_no_ticket_opens() {
 #[test]
 fn a_subject_command_from_an_agent_is_answered_and_from_a_customer_is_a_ticket() {
     let desk = desk();
-    desk.ingest(&verified("ann@example.com", "help@example.com", "Search: account", "", "ask2")).ok();
+    desk.ingest(&authenticated_letter("ann@example.com", "help@example.com", "Search: account", "", "ask2")).ok();
     assert_eq!(desk.tickets().len(), 3);
     let answers = letters_to(&desk, "ann@example.com");
     assert_eq!(answers.len(), 1);
@@ -123,7 +115,7 @@ fn a_subject_command_from_an_agent_is_answered_and_from_a_customer_is_a_ticket()
     assert!(answers[0].body().contains("#3  new  general  Need a new account"), "{}", answers[0].body());
     assert_eq!(String::from_utf8_lossy(&answers[0].raw).matches("image/png").count(), 0, "no charts without a report");
 
-    desk.ingest(&verified("carol@example.org", "help@example.com", "List: my tickets are gone", "Where are they?", "c2")).ok();
+    desk.ingest(&authenticated_letter("carol@example.org", "help@example.com", "List: my tickets are gone", "Where are they?", "c2")).ok();
     assert_eq!(desk.tickets().len(), 4, "a customer's subject is just a subject");
     // Unverified, an agent's subject command is an ordinary message too (a forged From).
     desk.ingest(&letter("ann@example.com", "help@example.com", "Report: last year", "", "forged1")).ok();
@@ -138,7 +130,7 @@ fn others_get_one_refusal_a_day_and_machines_nothing() {
     desk.ingest(&letter("bob@example.com", REQUESTS, "x", "List: all tickets", "forged1")).ok();
     desk.ingest(&letter("bob@example.com", REQUESTS, "x", "List: all tickets", "forged2")).ok();
     // A verified customer.
-    desk.ingest(&verified("carol@example.org", REQUESTS, "x", "Report: last month", "carol1")).ok();
+    desk.ingest(&authenticated_letter("carol@example.org", REQUESTS, "x", "Report: last month", "carol1")).ok();
     assert_eq!(desk.tickets().len(), 3, "no ticket for any of them");
     let (state, why) = outcome(&desk, "forged1");
     assert_eq!(state, "ignored");
@@ -159,7 +151,7 @@ fn others_get_one_refusal_a_day_and_machines_nothing() {
     assert_eq!(letters_to(&desk, "bob@example.com").len(), 1, "the next day, one more");
 
     desk.clear_outbox();
-    let robot = verified("ann@example.com", REQUESTS, "Out of office", "Report: I am away", "ooo1");
+    let robot = authenticated_letter("ann@example.com", REQUESTS, "Out of office", "Report: I am away", "ooo1");
     let robot = [b"Auto-Submitted: auto-replied\r\n".as_slice(), &robot].concat();
     desk.ingest(&robot).ok();
     assert!(letters_to(&desk, "ann@example.com").is_empty(), "machines are never answered");
@@ -169,7 +161,7 @@ fn others_get_one_refusal_a_day_and_machines_nothing() {
 #[test]
 fn an_empty_request_gets_the_list_of_what_can_be_asked() {
     let desk = desk();
-    desk.ingest(&verified("bob@example.com", REQUESTS, "help", "What can I ask?", "ask3")).ok();
+    desk.ingest(&authenticated_letter("bob@example.com", REQUESTS, "help", "What can I ask?", "ask3")).ok();
     let answers = letters_to(&desk, "bob@example.com");
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0].subject(), "What you can ask for by mail");
@@ -179,9 +171,9 @@ fn an_empty_request_gets_the_list_of_what_can_be_asked() {
 #[test]
 fn the_request_address_is_configurable_and_checked() {
     let desk = Desk::with_config(&format!("{SITE}\n[reports]\nrequest_address = \"numbers@example.com\"\n"));
-    desk.ingest(&verified("bob@example.com", "numbers@example.com", "x", "List: all", "ask4")).ok();
+    desk.ingest(&authenticated_letter("bob@example.com", "numbers@example.com", "x", "List: all", "ask4")).ok();
     assert_eq!(letters_to(&desk, "bob@example.com").len(), 1);
-    desk.ingest(&verified("bob@example.com", REQUESTS, "x", "List: all", "ask5")).ok();
+    desk.ingest(&authenticated_letter("bob@example.com", REQUESTS, "x", "List: all", "ask5")).ok();
     assert_eq!(desk.tickets().len(), 1, "the default address is an ordinary one now");
 
     let desk = Desk::with_config("[reports]\nrequest_address = \"numbers\"\n");
