@@ -102,7 +102,36 @@ pub fn resolved(conn: &Connection, ticket: i64) -> rusqlite::Result<Option<Resol
 
 #[cfg(test)]
 mod tests {
-    use super::words;
+    use super::*;
+
+    #[test]
+    fn triggers_keep_the_words_of_resolved_tickets_only() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        conn.execute_batch(
+            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
+             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+             VALUES (1, 'Printer jammed', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z');
+             INSERT INTO history (ticket, at, actor, action, detail) VALUES
+               (1, '2026-11-01T00:00:00Z', 'carol@example.org', 'comment', 'Tray 2 in room Zebra'),
+               (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'comment', 'Replaced the roller.');",
+        )
+        .unwrap();
+        let holding = |word: &str| tickets_holding(conn, word).unwrap();
+        assert_eq!((holding(""), holding("printer")), (0, 0), "open tickets are not known");
+        conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = '2026-11-02T00:00:00Z' WHERE number = 1", []).unwrap();
+        assert_eq!((holding(""), holding("printer"), holding("zebra"), holding("roller")), (1, 1, 1, 0), "subject and request");
+        assert_eq!(tickets_with(conn, "tray", 10).unwrap(), [1]);
+        let found = resolved(conn, 1).unwrap().unwrap();
+        assert_eq!(found.resolution.as_deref(), Some("Replaced the roller."));
+        conn.execute("UPDATE tickets SET status = 'closed' WHERE number = 1", []).unwrap();
+        assert_eq!(holding(""), 1, "resolved, then closed: one ticket");
+        conn.execute("UPDATE history SET detail = '(forgotten)' WHERE id = 1", []).unwrap();
+        assert_eq!((holding("zebra"), holding("forgotten"), holding("printer")), (0, 1, 1), "a rewritten request");
+        conn.execute("UPDATE tickets SET status = 'open' WHERE number = 1", []).unwrap();
+        assert_eq!((holding(""), holding("printer")), (0, 0), "reopened");
+        assert!(resolved(conn, 1).unwrap().is_none());
+    }
 
     #[test]
     fn words_that_say_what_it_is_about() {

@@ -75,6 +75,14 @@ CREATE TRIGGER knowledge_on_delete AFTER DELETE ON tickets WHEN OLD.status IN ('
     DELETE FROM knowledge_words WHERE ticket = OLD.number;
     UPDATE knowledge_counts SET tickets = tickets - 1 WHERE word = '';
 END;
+-- A request rewritten (a person forgotten) keeps none of its old words.
+CREATE TRIGGER knowledge_on_request_edit AFTER UPDATE OF detail ON history
+WHEN NEW.action = 'comment' AND (SELECT status FROM tickets WHERE number = NEW.ticket) IN ('resolved', 'closed') BEGIN
+    DELETE FROM knowledge_words WHERE ticket = NEW.ticket;
+    INSERT OR IGNORE INTO knowledge_words (word, ticket)
+    SELECT value, NEW.ticket FROM json_each(reqmail_knowledge_words((SELECT subject FROM tickets WHERE number = NEW.ticket) || char(10) || COALESCE(
+        (SELECT detail FROM history WHERE ticket = NEW.ticket AND action = 'comment' ORDER BY id LIMIT 1), '')));
+END;
 
 INSERT INTO knowledge_words (word, ticket)
 SELECT words.value, tickets.number
