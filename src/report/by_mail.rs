@@ -84,7 +84,7 @@ fn question(line: &str) -> Option<(Ask, String)> {
 /// Whether `mail` asks for reports, lists or searches, and what.
 pub fn asked(site: &Site, mail: &Mail) -> Option<Asked> {
     let request_address = site.config.request_address();
-    let to_request_address = mail.recipients.iter().any(|recipient| *recipient == request_address);
+    let to_request_address = mail.recipients.contains(&request_address);
     let from_subject = question(&mail.subject);
     if !to_request_address && from_subject.is_none() {
         return None;
