@@ -152,8 +152,11 @@ pub fn answer(conn: &Connection, site: &Site, mail: &Mail, sender: &Sender, aske
         [] => "What you can ask for by mail".to_string(),
         _ => format!("Your {} requests", asked.questions.len()),
     };
+    // A reply to the answer is the next request, not a ticket.
+    let request_address = site.config.request_address();
     let content = Content {
         recipient: &sender.address,
+        reply_to: Some(&request_address),
         subject: &subject,
         text: &text,
         charts: &charts,

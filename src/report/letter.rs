@@ -31,6 +31,8 @@ pub struct Content<'a> {
     pub charts: &'a [ChartFile],
     /// The message it answers, for the reader's thread.
     pub in_reply_to: Option<&'a str>,
+    /// Where a reply should go, when not to the help address.
+    pub reply_to: Option<&'a str>,
     /// RFC 3834: `auto-generated` (the weekly report) or `auto-replied` (an answer).
     pub auto_submitted: &'static str,
     /// Distinguishes letters written for one recipient at one moment.
@@ -60,7 +62,7 @@ fn escape(text: &str) -> String {
 
 /// Builds the letter from the help address to `content.recipient`.
 pub fn compose(config: &Config, content: &Content<'_>, now: DateTime<Utc>) -> anyhow::Result<Letter> {
-    let Content { recipient, subject, text, charts, in_reply_to, auto_submitted, kind } = *content;
+    let Content { recipient, subject, text, charts, in_reply_to, reply_to, auto_submitted, kind } = *content;
     let body = if charts.is_empty() {
         MultiPart::mixed().singlepart(SinglePart::plain(text.to_string()))
     } else {
@@ -90,6 +92,9 @@ pub fn compose(config: &Config, content: &Content<'_>, now: DateTime<Utc>) -> an
         .subject(subject)
         .date(now.into())
         .message_id(Some(format!("<{message_id}>")));
+    if let Some(address) = reply_to {
+        builder = builder.reply_to(address.parse().with_context(|| format!("{address:?} is not an address to reply to"))?);
+    }
     if let Some(answered) = in_reply_to {
         builder = builder.in_reply_to(format!("<{answered}>")).references(format!("<{answered}>"));
     }

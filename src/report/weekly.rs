@@ -61,7 +61,7 @@ fn compose(config: &Config, rules: &Rules, conn: &rusqlite::Connection, week: Pe
         .iter()
         .map(|recipient| {
             let content =
-                Content { recipient, subject: &subject, text: &text, charts: &charts, in_reply_to: None, auto_submitted: "auto-generated", kind: "weekly" };
+                Content { recipient, subject: &subject, text: &text, charts: &charts, in_reply_to: None, reply_to: None, auto_submitted: "auto-generated", kind: "weekly" };
             letter::compose(config, &content, now).with_context(|| format!("reports.weekly_to: {recipient}"))
         })
         .collect()

@@ -76,6 +76,7 @@ fn an_agent_gets_lists_a_report_and_searches_by_mail_and_no_ticket_opens() {
     assert_eq!(answer.subject(), "Your 6 requests");
     assert_eq!(answer.header("In-Reply-To").as_deref(), Some("<ask1@test>"));
     assert_eq!(answer.header("Auto-Submitted").as_deref(), Some("auto-replied"));
+    assert_eq!(answer.header("Reply-To").as_deref(), Some("help+report@example.com"), "a reply asks again");
     let text = answer.body();
     let section = |title: &str| -> String {
         let start = text.find(title).unwrap_or_else(|| panic!("{title} in {text}"));
