@@ -62,6 +62,7 @@ pub struct Config {
     /// `"oauthbearer"`; `reqmail oauth login NAME` approves one.
     pub oauth: BTreeMap<String, OAuthConfig>,
     pub reports: ReportsConfig,
+    pub knowledge: KnowledgeConfig,
     /// HTTP endpoints told of ticket changes (`[[webhooks]]`).
     pub webhooks: Vec<integrations::WebhookConfig>,
     /// Monitoring systems whose alerts open tickets and hear when they end (`[[monitors]]`).
@@ -822,6 +823,26 @@ pub struct ReportsConfig {
     /// Who gets last week's report each Monday (the first `tick` or `serve` pass of the
     /// week, UTC); nobody when empty.
     pub weekly_to: Vec<String>,
+    /// Where agents mail `Report:`, `List:` and `Search:` requests and get the answer
+    /// back; default the help address with `+report` (`help+report@example.com`).
+    pub request_address: Option<String>,
+}
+
+/// What the receipt of a new ticket suggests: resolved tickets and articles like it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeConfig {
+    /// A folder of Markdown articles (`*.md`: the first `# ` heading is the title, the
+    /// first paragraph the summary); none when unset.
+    pub articles: Option<PathBuf>,
+    /// Whether receipts name resolved tickets (subject and resolution) that match.
+    pub tickets: bool,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        KnowledgeConfig { articles: None, tickets: true }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -883,6 +904,9 @@ impl Config {
         }
         if self.inbound.batch_size == 0 {
             problems.push("inbound.batch_size must be 1 or more".to_string());
+        }
+        if let Some(address) = self.reports.request_address.as_deref().filter(|address| split_address(address).is_none()) {
+            problems.push(format!("reports.request_address = {address:?} is not an address like help+report@example.com"));
         }
         for (index, address) in self.reports.weekly_to.iter().enumerate() {
             if split_address(address).is_none() {
@@ -995,6 +1019,9 @@ impl Config {
         if let Some(dir) = self.templates.dir.as_mut().filter(|dir| dir.is_relative()) {
             *dir = base.join(&*dir);
         }
+        if let Some(dir) = self.knowledge.articles.as_mut().filter(|dir| dir.is_relative()) {
+            *dir = base.join(&*dir);
+        }
         for queue in self.queues.values_mut() {
             if let Some(dir) = queue.templates_dir.as_mut().filter(|dir| dir.is_relative()) {
                 *dir = base.join(&*dir);
@@ -1021,6 +1048,17 @@ impl Config {
     /// `help` and `example.com` of `help@example.com`.
     pub fn help_address_parts(&self) -> (&str, &str) {
         split_address(&self.mail.address).expect("validated when loaded")
+    }
+
+    /// Where agents ask for reports, lists and searches by mail, lower case.
+    pub fn request_address(&self) -> String {
+        match &self.reports.request_address {
+            Some(address) => address.to_lowercase(),
+            None => {
+                let (local, domain) = self.help_address_parts();
+                format!("{local}+report@{domain}").to_lowercase()
+            }
+        }
     }
 
     /// Where `serve` takes messages from `ingest`: `serve.socket`, else the database path

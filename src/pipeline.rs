@@ -25,6 +25,7 @@ use crate::identify::{sender, subject};
 use crate::identify::thread::TicketMatch;
 use crate::notify::letters::SenderNotice;
 use crate::parse::{clean_id, parse, Mail, ParseError};
+use crate::report::by_mail;
 use crate::store::messages::{Arrival, Decided, Spooled, Waiting};
 use crate::store::{self, Store};
 use crate::ticket::{Role, SpoolId, TicketId};
@@ -308,6 +309,11 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
         Continue(identified) => identified,
         Break(outcome) => return Ok(outcome),
     };
+    if let Some(asked) = by_mail::asked(site, &mail) {
+        if let Some(outcome) = answer_request(site, conn, id, &mail, &class, &sender, &asked, now, decision)? {
+            return Ok(outcome);
+        }
+    }
     let (mail, sender, forwarder) = match matched {
         TicketMatch::New => attribute_forward(site, conn, mail, sender)?,
         TicketMatch::Existing { .. } => (mail, sender, None),
@@ -348,6 +354,38 @@ fn attribute_forward(site: &Site, conn: &Connection, mut mail: Mail, sender: sen
     mail.subject = forwarded.subject.unwrap_or_else(|| subject::strip_prefixes(&mail.subject).to_string());
     mail.text = forwarded.text;
     Ok((mail, original_sender, Some(plan::Forwarder { address: sender.address, note: forwarded.forwarder_text })))
+}
+
+/// A request for reports, lists or searches by mail opens no ticket: an agent gets the
+/// answer, anyone else writing to the request address a refusal (machines nothing).
+/// `None` for a subject command from someone who may not ask: an ordinary request.
+#[allow(clippy::too_many_arguments)]
+fn answer_request(
+    site: &Site,
+    conn: &Connection,
+    id: SpoolId,
+    mail: &Mail,
+    class: &Class,
+    sender: &sender::Sender,
+    asked: &by_mail::Asked,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<Option<Outcome>> {
+    let answered = if !class.may_be_answered() {
+        if !asked.to_request_address {
+            return Ok(None);
+        }
+        let reason = format!("machine mail ({}) to the request address", class_text(class));
+        return ignore(conn, id, mail, &reason).map(Some);
+    } else if by_mail::may_ask(sender) {
+        by_mail::answer(conn, site, mail, sender, asked, id, now)?
+    } else if asked.to_request_address {
+        by_mail::refuse(conn, site, sender, id, now)?
+    } else {
+        return Ok(None);
+    };
+    decision.letters.extend(answered.letters);
+    ignore(conn, id, mail, &answered.reason).map(Some)
 }
 
 /// Step 3: the spooled bytes as [`Mail`], within the size limits, with what the source

@@ -11,6 +11,7 @@ use rusqlite::Connection;
 
 use crate::classify::Class;
 use crate::identify::sender::Sender;
+use crate::interpret::approval::{marks_yes, read_answer, Answer};
 use crate::interpret::body::visible_note;
 use crate::interpret::commands::{interpret, CcChange, Command, Preference, Refusal, Standing};
 use crate::interpret::fields::{split_field_block, split_subject_fields};
@@ -461,6 +462,9 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
             Status::Resolved if !sets_status => {
                 read_approval(rules, lookup, ticket, &sender, &inbound, &mut changes, &mut refusals, &mut notices)?
             }
+            Status::New | Status::Open if !sets_status && marks_yes(&inbound.text) => {
+                read_solved_by_suggestion(lookup, ticket, &sender, &inbound, &mut changes, &mut refusals)?
+            }
             Status::Closed if !sets_status => {
                 let rating = crate::interpret::approval::read_rating(&inbound.text);
                 match rating {
@@ -683,26 +687,17 @@ fn read_approval(
     refusals: &mut Vec<Refusal>,
     notices: &mut Vec<Notice>,
 ) -> rusqlite::Result<()> {
-    use crate::interpret::approval::{read_answer, Answer};
     use crate::ticket::ApprovalStage;
     let stage = ticket.approval_stage.unwrap_or(ApprovalStage::Customer);
     let decider = match stage {
         ApprovalStage::Supervisor => rules.queue(&ticket.queue).and_then(|queue| queue.supervisor.clone()),
         ApprovalStage::Customer => Some(ticket.requester.clone()),
     };
-    let sender_primary = lookup.primary_address(&sender.address)?.unwrap_or_else(|| sender.address.clone());
-    if decider.as_deref() != Some(sender_primary.as_str()) {
-        return Ok(());
-    }
-    let letter = lookup.answered_letter(ticket.number, &sender.address, &inbound.replied_to)?;
-    let answer = read_answer(&inbound.text, letter.as_deref(), &rules.denial_phrases);
+    let Some(answer) = answer_from(lookup, ticket, sender, inbound, decider.as_deref(), &rules.denial_phrases)? else { return Ok(()) };
     if !sender.trust.is_authentic() {
         if answer != Answer::Unclear {
-            refusals.push(Refusal {
-                field: "Approval".into(),
-                value: if answer == Answer::Approve { "yes" } else { "no" }.into(),
-                reason: "your answer could not be verified as coming from you; reply to the resolution mail itself".into(),
-            });
+            let value = if answer == Answer::Approve { "yes" } else { "no" };
+            refusals.push(unverified_answer("Approval", value, "the resolution mail"));
         }
         return Ok(());
     }
@@ -720,6 +715,55 @@ fn read_approval(
         (Answer::Unclear, _) => notices.push(Notice::Clarification),
     }
     Ok(())
+}
+
+/// The requester's mark in the box of the receipt that suggested answers (the knowledge
+/// loop) closes the ticket; as with approvals, only a mark where our letter to them had
+/// an empty box counts, and only from an authentic sender.
+fn read_solved_by_suggestion(
+    lookup: &dyn Lookup,
+    ticket: &Ticket,
+    sender: &Sender,
+    inbound: &Inbound,
+    changes: &mut Vec<Change>,
+    refusals: &mut Vec<Refusal>,
+) -> rusqlite::Result<()> {
+    if answer_from(lookup, ticket, sender, inbound, Some(&ticket.requester), &[])? != Some(Answer::Approve) {
+        return Ok(());
+    }
+    if !sender.trust.is_authentic() {
+        refusals.push(unverified_answer("Solved", "yes", "the receipt"));
+        return Ok(());
+    }
+    changes.push(Change::Status { to: Status::Closed, why: Some("solved by a suggested answer, says the requester") });
+    Ok(())
+}
+
+/// What `inbound` answers to the last letter with boxes we sent its sender, when the
+/// sender is `decider` (by any of their addresses); `None` for anyone else.
+fn answer_from(
+    lookup: &dyn Lookup,
+    ticket: &Ticket,
+    sender: &Sender,
+    inbound: &Inbound,
+    decider: Option<&str>,
+    denial_phrases: &[String],
+) -> rusqlite::Result<Option<Answer>> {
+    let sender_primary = lookup.primary_address(&sender.address)?.unwrap_or_else(|| sender.address.clone());
+    if decider != Some(sender_primary.as_str()) {
+        return Ok(None);
+    }
+    let letter = lookup.answered_letter(ticket.number, &sender.address, &inbound.replied_to)?;
+    Ok(Some(read_answer(&inbound.text, letter.as_deref(), denial_phrases)))
+}
+
+/// The refusal of a marked box whose sender is not proven.
+fn unverified_answer(field: &str, value: &str, letter: &str) -> Refusal {
+    Refusal {
+        field: field.into(),
+        value: value.into(),
+        reason: format!("your answer could not be verified as coming from you; reply to {letter} itself"),
+    }
 }
 
 /// Checks commands against the ticket and the rules, collecting changes and refusals.

@@ -10,6 +10,7 @@ use crate::identify::monitor::Monitors;
 use crate::identify::sender::{self, Configured, Sender};
 use crate::identify::thread::Threading;
 use crate::interpret::commands::LANGUAGES;
+use crate::knowledge::Knowledge;
 use crate::notify::letters::Writer;
 use crate::notify::render::Templates;
 use crate::parse::{Mail, Mailbox};
@@ -22,6 +23,8 @@ pub struct Site {
     pub templates: Templates,
     pub rules: Rules,
     pub monitors: Monitors,
+    /// The articles the receipts suggest, read once.
+    pub knowledge: Knowledge,
 }
 
 impl Site {
@@ -40,12 +43,13 @@ impl Site {
             }
         }
         let monitors = Monitors::compile(&config.monitors).map_err(|error| anyhow::anyhow!("{}: {error}", config.origin_text()))?;
-        Ok(Site { config, threading, templates, rules, monitors })
+        let knowledge = Knowledge::load(&config.knowledge).map_err(|error| anyhow::anyhow!("{}: {error:#}", config.origin_text()))?;
+        Ok(Site { config, threading, templates, rules, monitors, knowledge })
     }
 
     /// What letters are written with.
     pub fn writer(&self) -> Writer<'_> {
-        Writer { config: &self.config, rules: &self.rules, threading: &self.threading, templates: &self.templates }
+        Writer { config: &self.config, rules: &self.rules, threading: &self.threading, templates: &self.templates, knowledge: &self.knowledge }
     }
 
     /// Step 5: who sent `mail`, with the role the configuration gives them (see

@@ -167,6 +167,12 @@ fn boxes(text: &str) -> Vec<CheckBox> {
         .collect()
 }
 
+/// Whether `text` has a marked "yes" box at all: a cheap look before the letter it
+/// answers is fetched to tell whether the mark is the reader's.
+pub fn marks_yes(text: &str) -> bool {
+    boxes(text).iter().any(|check_box| check_box.yes && check_box.marked)
+}
+
 /// Whether `letter` asks its reader to mark a box (it has an empty one).
 pub fn asks_for_a_mark(letter: &str) -> bool {
     boxes(letter).iter().any(|check_box| !check_box.marked)

@@ -13,6 +13,7 @@ use super::render::Templates;
 use crate::config::Config;
 use crate::identify::thread::Threading;
 use crate::interpret::commands::Refusal;
+use crate::knowledge::{Knowledge, Suggestions};
 use crate::plan::{Notice, Plan};
 use crate::rules::Rules;
 use crate::ticket::sla::Calendar;
@@ -105,12 +106,35 @@ struct LetterData<'a> {
     due_example: String,
     /// The peer site and number a new ticket was transferred from.
     transferred_from: Option<TransferredView<'a>>,
+    /// For the requester's receipt: resolved tickets and articles that may answer it.
+    suggestions: Vec<SuggestionView>,
 }
 
 #[derive(Debug, Serialize)]
 struct TransferredView<'a> {
     site: &'a str,
     number: Option<i64>,
+}
+
+/// A resolved ticket or an article as the receipt names it.
+#[derive(Debug, Clone, Serialize)]
+struct SuggestionView {
+    title: String,
+    summary: Option<String>,
+}
+
+impl SuggestionView {
+    fn all(suggestions: &Suggestions, knowledge: &Knowledge, tag: &str) -> Vec<SuggestionView> {
+        let tickets = suggestions.tickets.iter().map(|resolved| SuggestionView {
+            title: format!("[{tag} #{}] {}", resolved.ticket, resolved.subject),
+            summary: resolved.resolution.clone(),
+        });
+        let articles = suggestions.articles.iter().filter_map(|&index| knowledge.article(index)).map(|article| SuggestionView {
+            title: format!("{} ({})", article.title, article.file),
+            summary: Some(article.summary.clone()).filter(|summary| !summary.is_empty()),
+        });
+        tickets.chain(articles).collect()
+    }
 }
 
 /// What an agent needs to work on a ticket, from its history.
@@ -149,6 +173,7 @@ pub struct Writer<'a> {
     pub rules: &'a Rules,
     pub threading: &'a Threading,
     pub templates: &'a Templates,
+    pub knowledge: &'a Knowledge,
 }
 
 /// One letter, composed and admitted by the rate limits, for the outbox.
@@ -207,6 +232,13 @@ pub fn letters(
         next: ticket.next_action.clone(),
     };
     let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
+    let receipt_to_requester = |notice: &Notice, address: &str| *notice == Notice::Receipt && address == ticket.requester;
+    let suggestions = if created && addressed.iter().any(|(notice, reader)| receipt_to_requester(notice, &reader.address)) {
+        let found = writer.knowledge.suggest(conn, &ticket.subject, &plan.note)?;
+        SuggestionView::all(&found, writer.knowledge, &config.mail.subject_tag)
+    } else {
+        Vec::new()
+    };
     for (sequence, (notice, reader)) in addressed.iter().enumerate() {
         let data = LetterData {
             ticket: TicketView::of(ticket, calendar),
@@ -229,6 +261,7 @@ pub fn letters(
             work: matches!(reader.role, Role::Agent | Role::Admin).then_some(&work),
             due_example: due_example.clone(),
             transferred_from: plan.transferred_from.as_ref().map(|peer| TransferredView { site: &peer.site, number: peer.number }),
+            suggestions: if receipt_to_requester(notice, &reader.address) { suggestions.clone() } else { Vec::new() },
         };
         let template_name = match notice {
             Notice::RuleTemplate(index) => plan.rule_templates.get(*index).map_or("update", String::as_str),
@@ -389,6 +422,7 @@ pub fn notice(conn: &Connection, writer: Writer<'_>, notice: &SenderNotice<'_>, 
     let body = writer.templates.render(&writer.rules.default_queue, "en", template_name, &data)?;
     let subject = match template_name {
         "rejected" => "Your message to the help desk",
+        "request_refused" => "Your request to the help desk",
         _ => "Your message could not be processed",
     };
     let composed = compose(&Outgoing {

@@ -29,6 +29,7 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("en", "too_large", include_str!("../../templates/en/too_large.hbs")),
     ("en", "vendor_reminder", include_str!("../../templates/en/vendor_reminder.hbs")),
     ("en", "vendor_escalation", include_str!("../../templates/en/vendor_escalation.hbs")),
+    ("en", "request_refused", include_str!("../../templates/en/request_refused.hbs")),
     ("de", "receipt", include_str!("../../templates/de/receipt.hbs")),
     ("de", "update", include_str!("../../templates/de/update.hbs")),
     ("de", "refusal", include_str!("../../templates/de/refusal.hbs")),
@@ -44,6 +45,7 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
     ("de", "too_large", include_str!("../../templates/de/too_large.hbs")),
     ("de", "vendor_reminder", include_str!("../../templates/de/vendor_reminder.hbs")),
     ("de", "vendor_escalation", include_str!("../../templates/de/vendor_escalation.hbs")),
+    ("de", "request_refused", include_str!("../../templates/de/request_refused.hbs")),
 ];
 
 /// The built-in templates as (language, name).

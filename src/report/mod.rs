@@ -4,7 +4,9 @@
 //! response and resolution times in each queue's working time with time on hold left
 //! out. Rendering is in [`render`] (text, CSV, JSON, HTML) and [`chart`] (SVG, PNG).
 
+pub mod by_mail;
 pub mod chart;
+pub mod letter;
 pub mod render;
 pub mod weekly;
 

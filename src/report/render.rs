@@ -77,8 +77,18 @@ fn key_text(key: &str) -> &str {
     }
 }
 
-/// Columns padded to their widest cell; the first left-aligned, the rest right-aligned.
+/// Columns of figures padded to their widest cell; the first left-aligned, the rest
+/// right-aligned.
 fn aligned(table: &[Vec<String>]) -> String {
+    padded(table, |column| column > 0)
+}
+
+/// Columns of words (lists of tickets) padded to their widest cell, all left-aligned.
+pub fn left_aligned(table: &[Vec<String>]) -> String {
+    padded(table, |_| false)
+}
+
+fn padded(table: &[Vec<String>], right_aligned: fn(usize) -> bool) -> String {
     let width = table.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> =
         (0..width).map(|column| table.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max().unwrap_or(0)).collect();
@@ -87,7 +97,7 @@ fn aligned(table: &[Vec<String>]) -> String {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(column, cell)| if column == 0 { format!("{cell:<w$}", w = widths[0]) } else { format!("{cell:>w$}", w = widths[column]) })
+            .map(|(column, cell)| if right_aligned(column) { format!("{cell:>w$}", w = widths[column]) } else { format!("{cell:<w$}", w = widths[column]) })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');

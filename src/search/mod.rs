@@ -1,13 +1,12 @@
 //! Search over subjects, notes and text attachments: the words a person types become an
 //! FTS5 query over the index that migration 0006 keeps current by triggers; results are
-//! ranked by bm25, one per ticket, with the matching passage. `--sounds-like` replaces
-//! each word by the subject words that sound like it ([`phonetic::soundex`]), searched
-//! unstemmed in their own index.
-
-pub mod phonetic;
+//! ranked by bm25, one per ticket, with the matching passage. `--sounds-like` finds the
+//! tickets whose subjects have a word that sounds like each given word, by the sound
+//! keys kept beside the tickets ([`crate::store::sounds`]).
 
 use crate::store::report::Filter;
 use crate::store::search::{self as sql, Hit};
+use crate::store::sounds::sound_keys;
 
 /// The words of `text` as FTS5 sees them: letters and digits, lower case; a trailing `*`
 /// asks for every word that starts so.
@@ -43,27 +42,11 @@ pub fn search(conn: &rusqlite::Connection, text: &[String], sounds_like: bool, f
         anyhow::bail!("nothing to search for: give words of letters or digits");
     }
     // Each word is quoted, so no input is read as FTS5 syntax (AND, NEAR, column names).
-    let query = if sounds_like {
-        let terms = sql::subject_terms(conn)?;
-        let keyed: Vec<(Option<String>, &String)> = terms.iter().map(|term| (phonetic::soundex(term), term)).collect();
-        let mut parts = Vec::new();
-        for (word, _) in &words {
-            let Some(key) = phonetic::soundex(word) else {
-                parts.push(format!("\"{word}\""));
-                continue;
-            };
-            let alike: Vec<String> =
-                keyed.iter().filter(|(term_key, _)| term_key.as_deref() == Some(key.as_str())).map(|(_, term)| format!("\"{term}\"")).collect();
-            if alike.is_empty() {
-                return Ok(Found { hits: Vec::new(), ranked: false, matches: Some(0) });
-            }
-            parts.push(format!("({})", alike.join(" OR ")));
-        }
-        let hits = sql::search_subjects(conn, &parts.join(" AND "), filter, limit)?;
-        return Ok(Found { hits, ranked: false, matches: None });
-    } else {
-        words.iter().map(|(word, prefix)| if *prefix { format!("\"{word}\"*") } else { format!("\"{word}\"") }).collect::<Vec<_>>().join(" ")
-    };
+    if sounds_like {
+        let keys: Vec<String> = words.iter().map(|(word, _)| sound_keys(word)).flat_map(|keys| keys.into_iter()).collect();
+        return Ok(Found { hits: sql::search_by_sound(conn, &keys, filter, limit)?, ranked: false, matches: None });
+    }
+    let query = words.iter().map(|(word, prefix)| if *prefix { format!("\"{word}\"*") } else { format!("\"{word}\"") }).collect::<Vec<_>>().join(" ");
     let matches = sql::count(conn, &query)?;
     let ranked = matches <= sql::MOST_RANKED;
     Ok(Found { hits: sql::search(conn, &query, filter, limit, ranked)?, ranked, matches: Some(matches) })

@@ -11,6 +11,7 @@ pub mod fetch_health;
 pub mod hosts;
 pub mod imap;
 pub mod imports;
+pub mod knowledge;
 pub mod monitors;
 pub mod messages;
 pub mod outbox;
@@ -20,6 +21,7 @@ pub mod retention;
 pub mod ratelimit;
 pub mod report;
 pub mod search;
+pub mod sounds;
 pub mod tickets;
 pub mod tutorial;
 pub mod undeliverable;
@@ -48,6 +50,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0012_performance.sql")),
     M::up(include_str!("migrations/0013_directory.sql")),
     M::up(include_str!("migrations/0014_desk.sql")),
+    M::up(include_str!("migrations/0015_knowledge.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
@@ -88,6 +91,9 @@ impl Store {
         // A short-lived `ingest` would otherwise checkpoint (and fsync) at every exit;
         // the write that fills the WAL checkpoints instead. Durability is the same.
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        // The triggers that keep subjects' sound keys call it, from the migration on.
+        sounds::register(&conn)?;
+        knowledge::register(&conn)?;
         let migrations = Migrations::from_slice(MIGRATIONS);
         let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if current != MIGRATIONS.len() as i64 {

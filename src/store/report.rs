@@ -56,10 +56,11 @@ impl Filter {
 }
 
 /// What rows of a report are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Grouping {
     /// One row for the whole period.
+    #[default]
     Total,
     Week,
     Month,
@@ -374,6 +375,8 @@ mod tests {
     #[test]
     fn upgrade_fills_facts_and_index_from_what_existed() {
         let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::sounds::register(&conn).unwrap();
+        crate::store::knowledge::register(&conn).unwrap();
         // The migrations before this one, wherever the list puts it.
         let before = MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("CREATE TABLE status_changes")).unwrap();
         Migrations::from_slice(&MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
@@ -401,6 +404,6 @@ mod tests {
             assert_eq!(count(&format!("SELECT COUNT(*) FROM search_text WHERE search_text MATCH '{word}'")), 1, "{word}");
         }
         assert_eq!(count("SELECT COUNT(*) FROM search_text WHERE search_text MATCH 'matched'"), 0, "history's matching note is not text");
-        assert_eq!(count("SELECT COUNT(*) FROM subject_terms WHERE term = 'jammed'"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM subject_sounds WHERE key = 'J530' AND ticket = 1"), 1, "jammed, by sound");
     }
 }

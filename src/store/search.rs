@@ -1,6 +1,5 @@
-//! The SQL behind search: the FTS5 index `search_text` and the subject-word index
-//! `subject_words` with its vocabulary `subject_terms`, all kept by the triggers of
-//! migration 0006.
+//! The SQL behind search: the FTS5 index `search_text`, kept by the triggers of
+//! migration 0008, and the subjects' sound keys `subject_sounds` (migration 0016).
 
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
@@ -77,41 +76,28 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
     Ok(hits)
 }
 
-/// Every word that occurs in a subject, once, lower case.
-pub fn subject_terms(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut statement = conn.prepare("SELECT term FROM subject_terms")?;
-    let terms = statement.query_map([], |row| row.get(0))?;
-    terms.collect()
-}
-
-/// Tickets whose subject words match the FTS5 query `query` (over `subject_words`), the
-/// newest first (subjects are short: their bm25 says little, and ranking every match of
-/// a common word would cost more than the answer is worth); the snippet is the subject.
-pub fn search_subjects(conn: &Connection, query: &str, filter: &Filter, limit: usize) -> rusqlite::Result<Vec<Hit>> {
-    // Ordered in the index first, as in `search`, so FTS5 stops early.
-    let rows_looked_at = if filter.is_empty() { limit } else { limit * 200 };
-    let mut values = vec![Value::Text(query.to_string()), Value::Integer(rows_looked_at as i64)];
-    let filter_sql = filter.sql(&mut values);
-    values.push(Value::Integer(limit as i64));
-    let sql = format!(
-        "SELECT t.number, t.subject, t.status, t.queue, w.rank
-           FROM (SELECT rowid, rank FROM subject_words WHERE subject_words MATCH ? ORDER BY rowid DESC LIMIT ?) w
-           JOIN tickets t ON t.number = w.rowid
-          WHERE 1{filter_sql}
-          ORDER BY w.rowid DESC LIMIT ?"
+/// Tickets whose subjects have a word of every sound key in `keys` (see
+/// [`crate::store::sounds`]), the newest first (subjects are short: a rank would say
+/// little); the snippet is the subject.
+pub fn search_by_sound(conn: &Connection, keys: &[String], filter: &Filter, limit: usize) -> rusqlite::Result<Vec<Hit>> {
+    let Some((first, others)) = keys.split_first() else { return Ok(Vec::new()) };
+    // One key's tickets in index order, newest first, each checked for the other keys:
+    // SQLite stops as soon as it has `limit`.
+    let mut values = vec![Value::Text(first.clone())];
+    let mut sql = String::from(
+        "SELECT t.number, t.subject, t.status, t.queue FROM subject_sounds s JOIN tickets t ON t.number = s.ticket WHERE s.key = ?",
     );
+    for key in others {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM subject_sounds o WHERE o.key = ? AND o.ticket = s.ticket)");
+        values.push(Value::Text(key.clone()));
+    }
+    sql.push_str(&filter.sql(&mut values));
+    sql.push_str(" ORDER BY s.ticket DESC LIMIT ?");
+    values.push(Value::Integer(limit as i64));
     let mut statement = conn.prepare(&sql)?;
     let hits = statement.query_map(params_from_iter(values), |row| {
         let subject: String = row.get(1)?;
-        Ok(Hit {
-            ticket: row.get(0)?,
-            snippet: subject.clone(),
-            subject,
-            status: row.get(2)?,
-            queue: row.get(3)?,
-            found_in: "subject",
-            rank: row.get(4)?,
-        })
+        Ok(Hit { ticket: row.get(0)?, snippet: subject.clone(), subject, status: row.get(2)?, queue: row.get(3)?, found_in: "subject", rank: 0.0 })
     })?;
     hits.collect()
 }
@@ -126,6 +112,8 @@ mod tests {
     #[test]
     fn unranked_search_puts_the_most_recent_first() {
         let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::sounds::register(&conn).unwrap();
+        crate::store::knowledge::register(&conn).unwrap();
         Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
         conn.execute_batch(
             "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
@@ -140,5 +128,16 @@ mod tests {
         assert_eq!(numbers(true), [1, 2], "bm25: three mentions in a short subject first");
         assert_eq!(numbers(false), [2, 1]);
         assert_eq!(count(&conn, "\"printer\"").unwrap(), 2);
+        let by_sound = |keys: &[&str]| -> Vec<i64> {
+            let keys: Vec<String> = keys.iter().map(|key| key.to_string()).collect();
+            search_by_sound(&conn, &keys, &Filter::default(), 10).unwrap().iter().map(|hit| hit.ticket).collect()
+        };
+        assert_eq!(by_sound(&["P653"]), [2, 1], "newest first");
+        assert_eq!(by_sound(&["P653", "L520"]), [2], "every key");
+        conn.execute("UPDATE tickets SET subject = 'scanner' WHERE number = 2", []).unwrap();
+        assert_eq!(by_sound(&["P653"]), [1], "a new subject, new keys");
+        conn.execute("DELETE FROM tickets WHERE number = 1", []).unwrap();
+        assert!(by_sound(&["P653"]).is_empty());
+        assert_eq!(conn.query_row("SELECT COUNT(*) FROM subject_sounds", [], |row| row.get::<_, i64>(0)).unwrap(), 1, "only scanner's key");
     }
 }

@@ -28,6 +28,8 @@ mod tutorial;
 mod oauth;
 mod report;
 mod search;
+mod requests_by_mail;
+mod knowledge;
 mod desk;
 mod webhooks;
 mod monitors;

@@ -260,3 +260,12 @@ pub mod slapd;
 pub fn letter(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
     format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").into_bytes()
 }
+
+/// [`letter`] as our own MTA passed it: an Authentication-Results of `mx.example.com`
+/// with aligned DMARC for the From domain (for `mail.trusted_authserv_id = "mx.example.com"`).
+pub fn authenticated_letter(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
+    let domain = from.rsplit_once('@').map_or("", |(_, domain)| domain);
+    let mut raw = format!("Authentication-Results: mx.example.com; dmarc=pass header.from={domain}\r\n").into_bytes();
+    raw.extend(letter(from, to, subject, body, id));
+    raw
+}

@@ -1,0 +1,145 @@
+//! The SQL behind the receipt's suggestions: the words of resolved tickets
+//! (`knowledge_words`, subject and first request) and in how many tickets each occurs
+//! (`knowledge_counts`; the empty word counts the tickets), kept by the triggers of
+//! migration 0016 as tickets are resolved, closed, reopened or deleted. The triggers call
+//! the SQL function `reqmail_knowledge_words`, which [`register`] adds to every
+//! connection the store opens.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Longest word kept, in characters; longer ones are cut (ids, hashes).
+const MAX_WORD_CHARS: usize = 24;
+/// Words kept of one text: a subject and the start of a request say what it is about.
+const MOST_WORDS: usize = 60;
+
+/// Words that say nothing about a problem: function words, greetings, mail phrases.
+const STOP_WORDS: &[&str] = &[
+    "about", "after", "again", "all", "also", "and", "any", "are", "because", "been", "before", "best", "but", "can",
+    "cannot", "could", "dear", "did", "does", "doesn", "don", "each", "for", "from", "get", "got", "had", "has", "have",
+    "hello", "help", "her", "here", "him", "his", "how", "into", "its", "just", "know", "like", "may", "more", "most",
+    "much", "must", "need", "not", "now", "off", "one", "only", "other", "our", "out", "over", "please", "problem",
+    "regard", "same", "she", "should", "since", "some", "still", "such", "thank", "thanks", "than", "that", "the",
+    "their", "them", "then", "there", "these", "they", "this", "those", "through", "too", "try", "under", "very", "want",
+    "was", "way", "were", "what", "when", "where", "which", "while", "who", "why", "will", "with", "without", "would",
+    "you", "your", "fwd", "aw", "wg", "und", "der", "die", "das", "ist", "nicht", "mit", "ein", "eine", "bitte", "danke",
+    "ich", "sie", "wir", "auf", "für", "von",
+];
+
+/// The words of `text` that say what it is about: lower case, letters and digits, at
+/// least three characters with a letter, no stop words, a plural `s` dropped; each once,
+/// in order, at most [`MOST_WORDS`].
+pub fn words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for piece in text.split(|c: char| !c.is_alphanumeric()) {
+        if piece.chars().count() < 3 || !piece.chars().any(char::is_alphabetic) {
+            continue;
+        }
+        let mut word: String = piece.chars().flat_map(char::to_lowercase).take(MAX_WORD_CHARS).collect();
+        if word.chars().count() > 4 && word.ends_with('s') && !word.ends_with("ss") {
+            word.pop();
+        }
+        if STOP_WORDS.contains(&word.as_str()) || words.contains(&word) {
+            continue;
+        }
+        words.push(word);
+        if words.len() == MOST_WORDS {
+            break;
+        }
+    }
+    words
+}
+
+/// Adds `reqmail_knowledge_words(text)` to `conn`: [`words`] as a JSON array, which the
+/// triggers read with `json_each`.
+pub fn register(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    conn.create_scalar_function("reqmail_knowledge_words", 1, flags, |context| {
+        let text: Option<String> = context.get(0)?;
+        Ok(serde_json::to_string(&words(text.as_deref().unwrap_or(""))).expect("a list of strings is JSON"))
+    })
+}
+
+/// How many resolved tickets hold `word`; the empty word: how many there are.
+pub fn tickets_holding(conn: &Connection, word: &str) -> rusqlite::Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT tickets FROM knowledge_counts WHERE word = ?1")?
+        .query_row([word], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The newest `limit` resolved tickets that hold `word`, newest first.
+pub fn tickets_with(conn: &Connection, word: &str, limit: usize) -> rusqlite::Result<Vec<i64>> {
+    let mut statement = conn.prepare_cached("SELECT ticket FROM knowledge_words WHERE word = ?1 ORDER BY ticket DESC LIMIT ?2")?;
+    let tickets = statement.query_map(params![word, limit as i64], |row| row.get(0))?;
+    tickets.collect()
+}
+
+/// A resolved or closed ticket as the receipt names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub ticket: i64,
+    pub subject: String,
+    /// The last public comment up to the resolution, after the request itself.
+    pub resolution: Option<String>,
+}
+
+/// Ticket `ticket` if it is resolved or closed.
+pub fn resolved(conn: &Connection, ticket: i64) -> rusqlite::Result<Option<Resolved>> {
+    conn.prepare_cached(
+        "SELECT t.number, t.subject,
+                (SELECT h.detail FROM history h
+                  WHERE h.ticket = t.number AND h.action = 'comment' AND h.detail <> ''
+                    AND h.at <= COALESCE(t.resolved_at, t.closed_at, t.updated)
+                    AND h.id > (SELECT MIN(f.id) FROM history f WHERE f.ticket = t.number AND f.action = 'comment')
+                  ORDER BY h.id DESC LIMIT 1)
+           FROM tickets t WHERE t.number = ?1 AND t.status IN ('resolved', 'closed')",
+    )?
+    .query_row([ticket], |row| Ok(Resolved { ticket: row.get(0)?, subject: row.get(1)?, resolution: row.get(2)? }))
+    .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_keep_the_words_of_resolved_tickets_only() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        conn.execute_batch(
+            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
+             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+             VALUES (1, 'Printer jammed', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z');
+             INSERT INTO history (ticket, at, actor, action, detail) VALUES
+               (1, '2026-11-01T00:00:00Z', 'carol@example.org', 'comment', 'Tray 2 in room Zebra'),
+               (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'comment', 'Replaced the roller.');",
+        )
+        .unwrap();
+        let holding = |word: &str| tickets_holding(conn, word).unwrap();
+        assert_eq!((holding(""), holding("printer")), (0, 0), "open tickets are not known");
+        conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = '2026-11-02T00:00:00Z' WHERE number = 1", []).unwrap();
+        assert_eq!((holding(""), holding("printer"), holding("zebra"), holding("roller")), (1, 1, 1, 0), "subject and request");
+        assert_eq!(tickets_with(conn, "tray", 10).unwrap(), [1]);
+        let found = resolved(conn, 1).unwrap().unwrap();
+        assert_eq!(found.resolution.as_deref(), Some("Replaced the roller."));
+        conn.execute("UPDATE tickets SET status = 'closed' WHERE number = 1", []).unwrap();
+        assert_eq!(holding(""), 1, "resolved, then closed: one ticket");
+        conn.execute("UPDATE history SET detail = '(forgotten)' WHERE id = 1", []).unwrap();
+        assert_eq!((holding("zebra"), holding("forgotten"), holding("printer")), (0, 1, 1), "a rewritten request");
+        conn.execute("UPDATE tickets SET status = 'open' WHERE number = 1", []).unwrap();
+        assert_eq!((holding(""), holding("printer")), (0, 0), "reopened");
+        assert!(resolved(conn, 1).unwrap().is_none());
+    }
+
+    #[test]
+    fn words_that_say_what_it_is_about() {
+        assert_eq!(
+            words("Re: Printers on floor 3 don't print; the printer says 'Paper jam' (error E-1234), please help!"),
+            ["printer", "floor", "print", "says", "paper", "jam", "error"]
+        );
+        assert_eq!(words("Access denied / Zugriff verweigert: ÄRGER"), ["access", "denied", "zugriff", "verweigert", "ärger"]);
+        assert!(words("a b to 12 345").is_empty());
+    }
+}
