@@ -45,6 +45,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0010_ticket_links.sql")),
     M::up(include_str!("migrations/0011_webhooks.sql")),
     M::up(include_str!("migrations/0012_performance.sql")),
+    M::up(include_str!("migrations/0014_queue_order.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
@@ -250,6 +251,12 @@ pub fn cache_for_message(conn: &Connection, size: usize) -> rusqlite::Result<()>
         conn.pragma_update(None, "cache_size", -LARGE_MESSAGE_CACHE_KIB)?;
     }
     Ok(())
+}
+
+/// A listing reads each page about once: a small cache keeps its memory flat however
+/// many rows it goes through.
+pub fn cache_for_scan(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", -LARGE_MESSAGE_CACHE_KIB)
 }
 
 /// The cache grows only as pages are read; a batch pass over a large database reads the

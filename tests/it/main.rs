@@ -32,3 +32,4 @@ mod desk;
 mod webhooks;
 mod monitors;
 mod directory;
+mod scale;
