@@ -37,11 +37,20 @@
 //! down badly for minutes after many files nearby were deleted), the cost of spawning
 //! `reqmail --version`, and the load average (other work on the machine inflates all).
 //!
+//! 3. Roundup, side by side (only with REQMAIL_BENCH_ROUNDUP=1): Roundup from PyPI in a
+//!    virtualenv under `target/roundup-venv` (made on first use; needs python3 with venv),
+//!    a tracker of its classic template on SQLite in the work dir, with anonymous mail
+//!    access (so that unknown senders open issues, as in reqmail) and its outgoing mail
+//!    written to a file (as reqmail's goes to a Maildir). The first pipe pass's messages
+//!    are piped one process each into `roundup-mailgw TRACKER`, timed the same way, and
+//!    the ratio of the medians is printed. Roundup does not know reqmail's `[REQ #N]` tags,
+//!    so the replies open issues of their own there.
+//!
 //! Environment, for a quick look or for profiling (targets are judged at full size only):
 //! REQMAIL_BENCH_TICKETS (100000), REQMAIL_BENCH_PIPE (500), REQMAIL_BENCH_BATCH (10000),
 //! REQMAIL_BENCH_NO_CACHE=1, REQMAIL_BENCH_DIR (parent of the work dir, default
 //! `target/bench-tmp`), REQMAIL_BENCH_KEEP=1 (keep the work dir, with the pipe messages as
-//! pipe/NNNN.eml, for strace or perf afterwards).
+//! pipe/NNNN.eml, for strace or perf afterwards), REQMAIL_BENCH_ROUNDUP=1 (also Roundup).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -146,6 +155,12 @@ fn main() {
     }
     let alone = pipe_pass(&config, &config_path, root, &messages, &expect, full_size, None, BIN, PIPE_TARGET_MS);
     println!();
+    let roundup = env_flag("REQMAIL_BENCH_ROUNDUP").then(|| {
+        println!("Roundup: the same {pipe_count} messages, one `roundup-mailgw TRACKER` process each");
+        let run = roundup_pass(root, &messages);
+        println!();
+        run
+    });
 
     // --- 1b. The same, handed to a running `reqmail serve` ------------------------------
     let mut expect = Expected::default();
@@ -237,6 +252,15 @@ fn main() {
     ] {
         println!("  {what}: median {:.2} ms, p95 {:.2} ms; {}", run.median, run.p95, target_line(full_size, run, target));
     }
+    if let Some(roundup) = &roundup {
+        println!(
+            "  Roundup's mail gateway: median {:.2} ms, p95 {:.2} ms; its median is {:.0}x that of `reqmail ingest` alone, {:.0}x that of `reqmail-ingest` with serve",
+            roundup.median,
+            roundup.p95,
+            roundup.median / alone.median,
+            roundup.median / handed_off.median
+        );
+    }
     println!(
         "  batch fetch throughput: {per_second:.0} messages/s; target >= {BATCH_TARGET_PER_SECOND:.0}/s: {}",
         verdict(full_size, per_second >= BATCH_TARGET_PER_SECOND)
@@ -327,6 +351,68 @@ fn pipe_pass(
     assert_eq!(mailed as i64, after.messages_out - before.messages_out, "every outgoing message was delivered");
     assert_eq!(after.outbox_queued, 0, "nothing is left in the outbox");
     all
+}
+
+/// Pipes each message into Roundup's mail gateway (see the file's doc), timed from spawn
+/// to exit like `reqmail ingest`; every exit status must be 0 and every message an issue
+/// or a message there.
+fn roundup_pass(root: &Path, messages: &[Vec<u8>]) -> Summary {
+    let venv = target_dir().join("roundup-venv");
+    let bin = venv.join("bin");
+    if !bin.join("roundup-mailgw").is_file() {
+        let start = Instant::now();
+        run_checked(Command::new("python3").arg("-m").arg("venv").arg(&venv), "python3 -m venv (Debian: python3-venv)");
+        run_checked(Command::new(bin.join("pip")).args(["install", "--quiet", "roundup"]), "pip install roundup");
+        println!("  installed Roundup into {} in {:.0} s", venv.display(), start.elapsed().as_secs_f64());
+    }
+    let version = run_checked(Command::new(bin.join("python")).args(["-c", "import roundup; print(roundup.__version__)"]), "roundup version");
+    let tracker = root.join("roundup-tracker");
+    let outgoing = root.join("roundup-outgoing.mbox");
+    let options = format!("mail_domain=example.com,mail_host=localhost,tracker_web=http://localhost:8080/,mail_debug={}", outgoing.display());
+    run_checked(Command::new(bin.join("roundup-admin")).arg("-i").arg(&tracker).args(["install", "classic", "sqlite", &options]), "roundup-admin install");
+    // The classic template lets only known users mail in; a help desk takes mail from anyone.
+    let schema_path = tracker.join("schema.py");
+    let schema = std::fs::read_to_string(&schema_path).expect("the tracker's schema.py");
+    let anonymous_mail = "db.security.addPermissionToRole('Anonymous', 'Email Access')";
+    assert!(schema.contains(&format!("#{anonymous_mail}")), "the classic schema has the anonymous mail permission, commented out");
+    std::fs::write(&schema_path, schema.replace(&format!("#{anonymous_mail}"), anonymous_mail)).expect("write schema.py");
+    run_checked(Command::new(bin.join("roundup-admin")).arg("-i").arg(&tracker).args(["initialise", "bench-admin-password"]), "roundup-admin initialise");
+    println!("  Roundup {}, classic template on SQLite, tracker {}", version.trim(), tracker.display());
+
+    let cpu_before = children_cpu_seconds();
+    let mut latencies = Vec::with_capacity(messages.len());
+    for raw in messages {
+        let start = Instant::now();
+        let mut child = Command::new(bin.join("roundup-mailgw"))
+            .arg(&tracker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn roundup-mailgw");
+        child.stdin.take().expect("stdin").write_all(raw).expect("write the message to roundup-mailgw");
+        let output = child.wait_with_output().expect("wait for roundup-mailgw");
+        latencies.push(start.elapsed());
+        assert!(output.status.success(), "roundup-mailgw exited with {}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    }
+    let cpu = children_cpu_seconds().zip(cpu_before).map(|((user, sys), (user0, sys0))| (user - user0) + (sys - sys0));
+    let messages_there = run_checked(Command::new(bin.join("roundup-admin")).arg("-i").arg(&tracker).args(["list", "msg"]), "roundup-admin list msg");
+    assert_eq!(messages_there.lines().count(), messages.len(), "Roundup stored every message");
+    let all = Summary::of(&latencies);
+    println!("  exit status 0 for all {} runs; {} messages stored", latencies.len(), messages.len());
+    println!("  latency, ms:      {}", all.line());
+    if let Some(seconds) = cpu {
+        println!("  CPU per roundup-mailgw process: {:.2} ms", seconds * 1000.0 / latencies.len() as f64);
+    }
+    all
+}
+
+/// Runs `command` to success and returns its standard output; panics with `what` and its
+/// standard error otherwise.
+fn run_checked(command: &mut Command, what: &str) -> String {
+    let output = command.stdin(Stdio::null()).output().unwrap_or_else(|error| panic!("{what}: cannot run: {error}"));
+    assert!(output.status.success(), "{what} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `reqmail serve` on the bench's configuration, for the pipe to hand its mail to.

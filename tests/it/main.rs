@@ -33,3 +33,4 @@ mod webhooks;
 mod monitors;
 mod directory;
 mod scale;
+mod batch;
