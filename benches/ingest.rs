@@ -382,18 +382,11 @@ fn roundup_pass(root: &Path, messages: &[Vec<u8>]) -> Summary {
     let cpu_before = children_cpu_seconds();
     let mut latencies = Vec::with_capacity(messages.len());
     for raw in messages {
-        let start = Instant::now();
-        let mut child = Command::new(bin.join("roundup-mailgw"))
-            .arg(&tracker)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn roundup-mailgw");
-        child.stdin.take().expect("stdin").write_all(raw).expect("write the message to roundup-mailgw");
-        let output = child.wait_with_output().expect("wait for roundup-mailgw");
-        latencies.push(start.elapsed());
-        assert!(output.status.success(), "roundup-mailgw exited with {}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+        let mut command = Command::new(bin.join("roundup-mailgw"));
+        command.arg(&tracker);
+        let (elapsed, status, stderr) = piped_once(command, raw);
+        assert_eq!(status, Some(0), "roundup-mailgw exited with {status:?}: {stderr}");
+        latencies.push(elapsed);
     }
     let cpu = children_cpu_seconds().zip(cpu_before).map(|((user, sys), (user0, sys0))| (user - user0) + (sys - sys0));
     let messages_there = run_checked(Command::new(bin.join("roundup-admin")).arg("-i").arg(&tracker).args(["list", "msg"]), "roundup-admin list msg");
@@ -653,19 +646,19 @@ fn spawn_floor_ms() -> f64 {
 /// Spawns `reqmail ingest` (or `reqmail-ingest`, which takes no command word) with `raw`
 /// on stdin; wall time from spawn to exit.
 fn ingest_once(binary: &str, config_path: &Path, raw: &[u8]) -> (Duration, Option<i32>, String) {
-    let start = Instant::now();
     let mut command = command_for(binary, config_path);
     if binary == BIN {
         command.arg("ingest");
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn reqmail ingest");
+    piped_once(command, raw)
+}
+
+/// Runs `command` with `raw` on stdin; wall time from spawn to exit, exit status, stderr.
+fn piped_once(mut command: Command, raw: &[u8]) -> (Duration, Option<i32>, String) {
+    let start = Instant::now();
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn the pipe command");
     child.stdin.take().expect("stdin").write_all(raw).expect("write the message to stdin");
-    let output = child.wait_with_output().expect("wait for reqmail ingest");
+    let output = child.wait_with_output().expect("wait for the pipe command");
     let elapsed = start.elapsed();
     (elapsed, output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }

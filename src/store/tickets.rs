@@ -586,6 +586,21 @@ mod tests {
         crate::store::Store::open_in_memory(&Default::default()).unwrap()
     }
 
+    /// The top-level steps of the listing's query plan: the address look-ups per row sort
+    /// a person's few addresses, which is no concern.
+    fn listing_plan(store: &crate::store::Store, filter: &TicketFilter) -> Vec<String> {
+        let (sql, values) = list_query(filter);
+        store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, i64>(1)?, row.get(3)?)))
+            .unwrap()
+            .filter_map(|step| step.map(|(parent, detail)| (parent == 0).then_some(detail)).transpose())
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     #[test]
     fn every_filtered_listing_reads_by_index_in_number_order() {
         let store = store();
@@ -599,17 +614,7 @@ mod tests {
                 limit: Some(50),
                 ..TicketFilter::default()
             };
-            let (sql, values) = list_query(&filter);
-            // The top-level steps: the address look-ups per row sort a person's few addresses.
-            let plan: Vec<String> = store
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, i64>(1)?, row.get(3)?)))
-                .unwrap()
-                .filter_map(|step| step.map(|(parent, detail)| (parent == 0).then_some(detail)).transpose())
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let plan = listing_plan(&store, &filter);
             assert!(plan.iter().any(|step| step.starts_with("SEARCH t USING INDEX")), "{filter:?}: {plan:?}");
             assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{filter:?} sorts: {plan:?}");
         }
@@ -619,16 +624,7 @@ mod tests {
     fn the_default_queue_listing_reads_its_index_in_order() {
         let store = store();
         let filter = TicketFilter { active: true, order: TicketOrder::Due, limit: Some(50), ..TicketFilter::default() };
-        let (sql, values) = list_query(&filter);
-        let plan: Vec<String> = store
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, i64>(1)?, row.get(3)?)))
-            .unwrap()
-            .filter_map(|step| step.map(|(parent, detail)| (parent == 0).then_some(detail)).transpose())
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let plan = listing_plan(&store, &filter);
         assert!(plan.iter().any(|step| step.contains("USING INDEX tickets_queue_order")), "{plan:?}");
         assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "sorts: {plan:?}");
     }
