@@ -852,16 +852,66 @@ pub struct OrganisationConfig {
     pub domains: Vec<String>,
 }
 
+/// The configuration file [`Config::load`] reads: `explicit`, else `$REQMAIL_CONFIG`, else
+/// `./reqmail.toml` when it exists; `None`: the built-in defaults.
+fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    let from_env = std::env::var_os(CONFIG_VARIABLE).filter(|value| !value.is_empty()).map(PathBuf::from);
+    match (explicit, from_env) {
+        (Some(path), _) => Some(path.to_path_buf()),
+        (None, Some(path)) => Some(path),
+        (None, None) => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+    }
+}
+
+/// `socket`, else `store_path` with `.sock` appended; `None` when `socket` is empty.
+fn socket_beside(socket: Option<&Path>, store_path: &Path) -> Option<PathBuf> {
+    match socket {
+        Some(path) if path.as_os_str().is_empty() => None,
+        Some(path) => Some(path.to_path_buf()),
+        None => {
+            let mut path = store_path.as_os_str().to_owned();
+            path.push(".sock");
+            Some(path.into())
+        }
+    }
+}
+
+/// [`Config::ingest_socket`] of the configuration [`Config::load`] would read, from its
+/// two keys alone: the MTA pipe's hand-off reads nothing else, and validates nothing (a
+/// running serve validated the file when it started). `None` when the file cannot be
+/// read or parsed: `reqmail ingest` then says what is wrong.
+pub fn ingest_socket_of(explicit: Option<&Path>) -> Option<PathBuf> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct SocketKeys {
+        store: StoreKeys,
+        serve: ServeKeys,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct StoreKeys {
+        path: Option<PathBuf>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct ServeKeys {
+        socket: Option<PathBuf>,
+    }
+    let default_store = StoreConfig::default().path;
+    let Some(file) = config_file(explicit) else { return socket_beside(None, &default_store) };
+    let keys: SocketKeys = toml::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
+    let mut store_path = keys.store.path.unwrap_or(default_store);
+    // As Config::from_file resolves it.
+    if let Some(base) = file.parent().filter(|parent| !parent.as_os_str().is_empty() && store_path.is_relative()) {
+        store_path = base.join(store_path);
+    }
+    socket_beside(keys.serve.socket.as_deref(), &store_path)
+}
+
 impl Config {
     /// Finds and reads the configuration as DESIGN §5 says.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
-        let from_env = std::env::var_os(CONFIG_VARIABLE).filter(|value| !value.is_empty()).map(PathBuf::from);
-        let path = match (explicit, from_env) {
-            (Some(path), _) => Some(path.to_path_buf()),
-            (None, Some(path)) => Some(path),
-            (None, None) => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
-        };
-        match path {
+        match config_file(explicit) {
             Some(path) => Config::from_file(&path),
             None => Ok(Config::default()),
         }
@@ -1064,15 +1114,7 @@ impl Config {
     /// Where `serve` takes messages from `ingest`: `serve.socket`, else the database path
     /// with `.sock` appended; `None` when `serve.socket = ""` turns the hand-over off.
     pub fn ingest_socket(&self) -> Option<PathBuf> {
-        match &self.serve.socket {
-            Some(path) if path.as_os_str().is_empty() => None,
-            Some(path) => Some(path.clone()),
-            None => {
-                let mut path = self.store.path.clone().into_os_string();
-                path.push(".sock");
-                Some(path.into())
-            }
-        }
+        socket_beside(self.serve.socket.as_deref(), &self.store.path)
     }
 
     /// Where this configuration came from, for messages.
@@ -1096,6 +1138,19 @@ pub fn split_address(address: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hand_off_finds_the_socket_serve_listens_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("reqmail.toml");
+        for text in ["", "[store]\npath = \"data/help.db\"\n", "[store]\npath = \"/var/lib/x.db\"\n[serve]\nsocket = \"/run/reqmail.sock\"\n", "[serve]\nsocket = \"\"\n"] {
+            std::fs::write(&file, format!("[mail]\naddress = \"help@example.com\"\n{text}")).unwrap();
+            assert_eq!(ingest_socket_of(Some(&file)), Config::from_file(&file).unwrap().ingest_socket(), "{text}");
+        }
+        std::fs::write(&file, "[store\n").unwrap();
+        assert_eq!(ingest_socket_of(Some(&file)), None, "unreadable: the full ingest reports it");
+        assert_eq!(ingest_socket_of(Some(&dir.path().join("missing.toml"))), None);
+    }
 
     #[test]
     fn the_ingest_socket_sits_next_to_the_database_unless_configured() {

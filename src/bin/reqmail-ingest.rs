@@ -13,7 +13,6 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
-use reqmail::config::Config;
 use reqmail::source::{pipe, socket};
 
 /// sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again.
@@ -68,8 +67,7 @@ fn handed_to_serve(args: &[OsString], raw: &[u8]) -> bool {
         return false;
     }
     let Some(arguments) = arguments(args) else { return false };
-    let Ok(config) = Config::load(arguments.config.as_deref()) else { return false };
-    let Some(path) = config.ingest_socket() else { return false };
+    let Some(path) = reqmail::config::ingest_socket_of(arguments.config.as_deref()) else { return false };
     let recipient = arguments.recipient.as_deref().and_then(reqmail::parse::bare_address);
     socket::hand_over(&path, raw, recipient.as_deref(), None).is_ok()
 }

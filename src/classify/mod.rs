@@ -203,9 +203,12 @@ fn looks_like_dmarc_report(mail: &Mail) -> bool {
 
 /// Absence notices in the words responders use (English, German, French, Spanish,
 /// Italian, Dutch, Portuguese, Scandinavian, Polish, Japanese, Chinese).
+/// In lower case, matched against lower-cased text: with `(?i)` the regex crate builds
+/// every case variant of these words, and building it was most of the regex work (and
+/// page faults) of a short-lived `ingest`.
 static ABSENCE_WORDING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)out of (the )?office|away from (the |my )?(office|desk)|auto(matic|matische)?[ -]?(reply|response|antwort)|\bon (annual |parental )?(leave|vacation|holiday)\b|abwesenheit|nicht im büro|außer haus|absent du bureau|réponse automatique|je suis absente?|fuera de la oficina|respuesta automática|fuori ufficio|risposta automatica|afwezig|automatisch antwoord|ausente|resposta automática|fora do escritório|frånvar|autosvar|fraværende|poza biurem|不在|自動応答|自动回复|休假",
+        r"out of (the )?office|away from (the |my )?(office|desk)|auto(matic|matische)?[ -]?(reply|response|antwort)|\bon (annual |parental )?(leave|vacation|holiday)\b|abwesenheit|nicht im büro|außer haus|absent du bureau|réponse automatique|je suis absente?|fuera de la oficina|respuesta automática|fuori ufficio|risposta automatica|afwezig|automatisch antwoord|ausente|resposta automática|fora do escritório|frånvar|autosvar|fraværende|poza biurem|不在|自動応答|自动回复|休假",
     )
     .expect("a valid pattern")
 });
@@ -214,7 +217,7 @@ static ABSENCE_WORDING: LazyLock<Regex> = LazyLock::new(|| {
 /// mail a machine's (a person may write it too); with other signs it suggests a
 /// responder answering our letters in a loop.
 pub fn sounds_like_an_absence_notice(subject: &str, text: &str) -> bool {
-    ABSENCE_WORDING.is_match(subject) || ABSENCE_WORDING.is_match(text)
+    ABSENCE_WORDING.is_match(&subject.to_lowercase()) || ABSENCE_WORDING.is_match(&text.to_lowercase())
 }
 
 #[cfg(test)]
@@ -232,6 +235,15 @@ mod tests {
             Class::Ours { .. } => "ours".to_string(),
         };
         assert_eq!(text, expected, "{headers}");
+    }
+
+    #[test]
+    fn absence_wording_in_any_case() {
+        assert!(sounds_like_an_absence_notice("OUT OF OFFICE: Re: printer", ""));
+        assert!(sounds_like_an_absence_notice("Re: Drucker", "Ich bin NICHT IM BÜRO bis Montag."));
+        assert!(sounds_like_an_absence_notice("Réponse automatique", ""));
+        assert!(sounds_like_an_absence_notice("", "I am On Annual Leave until 3 May."));
+        assert!(!sounds_like_an_absence_notice("Re: printer", "Officer, the leaves are on the desk."));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! `reqmail ticket`: show, list and update tickets without mail.
 
+use std::ops::ControlFlow;
+
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -116,20 +119,37 @@ impl List {
             limit: self.limit,
         };
         let store = setup.open_store()?;
-        let tickets = store::tickets::list(&store.conn, &filter)?;
         if self.json {
-            let mut list = Vec::with_capacity(tickets.len());
-            for ticket in &tickets {
-                list.push(ticket_json(ticket, &store::tickets::links(&store.conn, ticket.number)?));
-            }
-            print_line(&serde_json::to_string_pretty(&list).expect("JSON values serialise"));
-            return Ok(());
+            return Ok(print_json_list(&store.conn, &filter)?);
         }
+        let tickets = store::tickets::list(&store.conn, &filter)?;
         for line in queue_lines(&tickets, now) {
             print_line(&line);
         }
         Ok(())
     }
+}
+
+/// The listing as one JSON array, each ticket written as soon as it is read: a list of a
+/// million tickets takes the memory of one. A reader that went away ends it quietly, as
+/// with [`print_line`].
+fn print_json_list(conn: &Connection, filter: &TicketFilter) -> anyhow::Result<()> {
+    use serde::ser::{SerializeSeq as _, Serializer as _};
+    use std::io::Write as _;
+    store::cache_for_scan(conn)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::new());
+    let Ok(mut array) = serializer.serialize_seq(None) else { return Ok(()) };
+    let mut reader_left = false;
+    store::tickets::each(conn, filter, |ticket| -> anyhow::Result<ControlFlow<()>> {
+        let object = ticket_json(&ticket, &store::tickets::links(conn, ticket.number)?);
+        reader_left = array.serialize_element(&object).is_err();
+        Ok(if reader_left { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+    })?;
+    if !reader_left && array.end().is_ok() {
+        let _ = writeln!(out).and_then(|()| out.flush());
+    }
+    Ok(())
 }
 
 /// The queue as aligned columns under a header line; the subject last, so that a long

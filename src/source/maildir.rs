@@ -54,41 +54,75 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Spools and processes every file in `root/new`, `batch_size` files per transaction.
+/// Another thread reads the next batch's files meanwhile; a file is moved to `cur/` only
+/// after the transaction that processed it has committed.
 pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
     ensure_maildir(root)?;
-    let mut report = DrainReport::default();
     let files = waiting_files(root)?;
-    for batch in files.chunks(site.config.inbound.batch_size) {
-        let mut read = Vec::with_capacity(batch.len());
-        for path in batch {
-            match std::fs::read(path) {
-                Ok(raw) => read.push((path, raw)),
-                // Another fetcher took it first.
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    std::thread::scope(|scope| {
+        // One batch read ahead: enough to keep this thread busy, and the memory of two.
+        let (sender, batches) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for batch in files.chunks(site.config.inbound.batch_size) {
+                let read = read_batch(batch);
+                let failed = read.is_err();
+                // A closed channel: the writer stopped on an error, which it reports.
+                if sender.send(read).is_err() || failed {
+                    return;
+                }
             }
+        });
+        let mut report = DrainReport::default();
+        for read in batches {
+            store_batch(site, store, root, &read?, now, &mut report)?;
         }
-        let sources: Vec<String> =
-            read.iter().map(|(path, _)| format!("maildir:{}", path.file_name().unwrap_or_default().to_string_lossy())).collect();
-        let incoming: Vec<Incoming<'_>> = read
-            .iter()
-            .zip(&sources)
-            .map(|((_, raw), source)| Incoming { raw, source, recipient: None, queue: None })
-            .collect();
-        let spooled = pipeline::spool(store, &incoming, now)?;
-        let outcomes = pipeline::process(site, store, &pipeline::waiting(&spooled), now)?;
-        for (((path, _), spooled), source) in read.iter().zip(&spooled).zip(&sources) {
-            let id = match spooled {
-                Spooled::New(id) | Spooled::Known { id, .. } => *id,
-            };
-            let outcome = outcomes.iter().find(|(done, _)| *done == id).map(|(_, outcome)| outcome.clone()).unwrap_or(Outcome::Duplicate);
-            report.files += 1;
-            report.count(&outcome);
-            super::log_handled(source, id, &outcome);
-            acknowledge(root, path, matches!(outcome, Outcome::Quarantined { .. }))?;
+        Ok(report)
+    })
+}
+
+/// The bytes of each file of `batch` that is still there.
+fn read_batch(batch: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut read = Vec::with_capacity(batch.len());
+    for path in batch {
+        match std::fs::read(path) {
+            Ok(raw) => read.push((path.clone(), raw)),
+            // Another fetcher took it first.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
         }
     }
-    Ok(report)
+    Ok(read)
+}
+
+/// Spools, processes and then acknowledges one batch of read files.
+fn store_batch(
+    site: &Site,
+    store: &mut Store,
+    root: &Path,
+    read: &[(PathBuf, Vec<u8>)],
+    now: DateTime<Utc>,
+    report: &mut DrainReport,
+) -> anyhow::Result<()> {
+    let sources: Vec<String> =
+        read.iter().map(|(path, _)| format!("maildir:{}", path.file_name().unwrap_or_default().to_string_lossy())).collect();
+    let incoming: Vec<Incoming<'_>> = read
+        .iter()
+        .zip(&sources)
+        .map(|((_, raw), source)| Incoming { raw, source, recipient: None, queue: None })
+        .collect();
+    let spooled = pipeline::spool(store, &incoming, now)?;
+    let outcomes = pipeline::process(site, store, &pipeline::waiting(&spooled), now)?;
+    for (((path, _), spooled), source) in read.iter().zip(&spooled).zip(&sources) {
+        let id = match spooled {
+            Spooled::New(id) | Spooled::Known { id, .. } => *id,
+        };
+        let outcome = outcomes.iter().find(|(done, _)| *done == id).map(|(_, outcome)| outcome.clone()).unwrap_or(Outcome::Duplicate);
+        report.files += 1;
+        report.count(&outcome);
+        super::log_handled(source, id, &outcome);
+        acknowledge(root, path, matches!(outcome, Outcome::Quarantined { .. }))?;
+    }
+    Ok(())
 }
 
 /// Moves a spooled file from `new/` to `cur/` with the seen flag (and flagged when quarantined).

@@ -51,6 +51,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0013_directory.sql")),
     M::up(include_str!("migrations/0014_desk.sql")),
     M::up(include_str!("migrations/0015_knowledge.sql")),
+    M::up(include_str!("migrations/0016_queue_order.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
@@ -259,6 +260,12 @@ pub fn cache_for_message(conn: &Connection, size: usize) -> rusqlite::Result<()>
         conn.pragma_update(None, "cache_size", -LARGE_MESSAGE_CACHE_KIB)?;
     }
     Ok(())
+}
+
+/// A listing reads each page about once: a small cache keeps its memory flat however
+/// many rows it goes through.
+pub fn cache_for_scan(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", -LARGE_MESSAGE_CACHE_KIB)
 }
 
 /// The cache grows only as pages are read; a batch pass over a large database reads the

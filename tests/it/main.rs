@@ -35,3 +35,5 @@ mod webhooks;
 mod monitors;
 mod directory;
 mod clients;
+mod scale;
+mod batch;
