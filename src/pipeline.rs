@@ -298,7 +298,6 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, 
 /// knew (envelope recipient, queue).
 fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Mail>> {
     let raw = waiting.raw;
-    store::cache_for_message(conn, raw.len())?;
     let limit = site.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());

@@ -11,6 +11,8 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::store::messages::{RAW_COLUMNS, RAW_JOIN};
+
 /// What a copy holds, for the one-line summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Contents {
@@ -150,7 +152,7 @@ pub fn load_sql(conn: &Connection, sql: &str) -> anyhow::Result<()> {
 
 /// One stored message for an export: `(id, direction, ticket, raw)` in id order.
 pub fn each_message(conn: &Connection, mut visit: impl FnMut(i64, &str, Option<i64>, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let mut statement = conn.prepare("SELECT id, direction, ticket, raw, raw_zstd FROM messages ORDER BY id")?;
+    let mut statement = conn.prepare(&format!("SELECT m.id, m.direction, m.ticket, {RAW_COLUMNS} FROM messages m {RAW_JOIN} ORDER BY m.id"))?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let direction: String = row.get(1)?;

@@ -7,22 +7,52 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::clock::format_time;
 use crate::ticket::{SpoolId, TicketId};
 
-/// Raw messages are stored zstd-compressed (`raw_zstd = 1`): mail is text and
-/// shrinks to a third or less, and level 3 costs some 20 µs for a typical message.
-/// Rows written before (`raw_zstd = 0`) hold the bytes verbatim and stay readable.
+/// Raw messages are stored zstd-compressed in `message_raw`: mail is text and shrinks
+/// to a third or less, and level 3 costs some 20 µs for a typical message. Rows written
+/// before keep their bytes in `messages.raw`, verbatim (`raw_zstd = 0`) or compressed,
+/// and stay readable.
 const ZSTD_LEVEL: i32 = 3;
 
 pub(crate) fn compress(raw: &[u8]) -> rusqlite::Result<Vec<u8>> {
     zstd::bulk::compress(raw, ZSTD_LEVEL).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
 
-/// The message bytes of a row whose `raw` is column `raw` and `raw_zstd` column `raw + 1`.
-pub(crate) fn stored_raw(row: &Row<'_>, raw: usize) -> rusqlite::Result<Vec<u8>> {
-    let stored: Vec<u8> = row.get(raw)?;
-    if !row.get::<_, bool>(raw + 1)? {
-        return Ok(stored);
+/// The columns [`stored_raw`] reads, from `messages AS m` joined with [`RAW_JOIN`].
+pub(crate) const RAW_COLUMNS: &str = "r.zstd, m.raw, m.raw_zstd";
+/// Joins each `messages AS m` row with its bytes, when they are kept apart.
+pub(crate) const RAW_JOIN: &str = "LEFT JOIN message_raw r ON r.message = m.id";
+
+/// Stores the raw bytes of message `id` where no later update of its row rewrites them.
+fn store_raw(conn: &Connection, id: i64, raw: &[u8]) -> rusqlite::Result<()> {
+    let compressed = compress(raw)?;
+    if compressed.len() > super::LARGE_MESSAGE_BYTES {
+        // Bound as a parameter, the bytes would be copied twice more (the binding, then
+        // the record); blob I/O writes them from this one copy into the pages.
+        conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, zeroblob(?2))")?
+            .execute(params![id, compressed.len() as i64])?;
+        return super::write_blob(conn, "message_raw", "zstd", id, &compressed);
     }
-    zstd::stream::decode_all(stored.as_slice()).map_err(|error| rusqlite::Error::FromSqlConversionFailure(raw, Type::Blob, Box::new(error)))
+    conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, ?2)")?.execute(params![id, compressed])?;
+    Ok(())
+}
+
+/// The message bytes of a row that selected [`RAW_COLUMNS`] from column `first` on.
+/// The stored bytes are read in place, so that a large message is in memory once
+/// compressed (SQLite's copy) and once as it came.
+pub(crate) fn stored_raw(row: &Row<'_>, first: usize) -> rusqlite::Result<Vec<u8>> {
+    let (stored, compressed, column) = match row.get_ref(first)?.as_blob_or_null()? {
+        Some(apart) => (apart, true, first),
+        None => (row.get_ref(first + 1)?.as_blob()?, row.get::<_, bool>(first + 2)?, first + 1),
+    };
+    if !compressed {
+        return Ok(stored.to_vec());
+    }
+    let decoded = match zstd::bulk::Decompressor::upper_bound(stored) {
+        // Our frames record their size: one allocation of exactly that.
+        Some(size) => zstd::bulk::decompress(stored, size),
+        None => zstd::stream::decode_all(stored),
+    };
+    decoded.map_err(|error| rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error)))
 }
 
 /// What `spool` did with the bytes.
@@ -49,8 +79,8 @@ pub struct Arrival<'a> {
 pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spooled> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, raw_zstd, queue)
-             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
+            "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, queue)
+             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, X'', ?6)
              ON CONFLICT (dedupe_key) WHERE direction = 'in' DO NOTHING",
         )?
         .execute(params![
@@ -59,11 +89,12 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
             arrival.recipient,
             format_time(arrival.received),
             arrival.raw.len() as i64,
-            compress(arrival.raw)?,
             arrival.queue
         ])?;
     if inserted == 1 {
-        return Ok(Spooled::New(SpoolId(conn.last_insert_rowid())));
+        let id = conn.last_insert_rowid();
+        store_raw(conn, id, arrival.raw)?;
+        return Ok(Spooled::New(SpoolId(id)));
     }
     conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(
         [arrival.dedupe_key],
@@ -76,7 +107,7 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
 
 /// The inbound message stored under `dedupe_key`, with its raw bytes.
 pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> rusqlite::Result<Option<(Spooled, Vec<u8>)>> {
-    conn.prepare_cached("SELECT id, state, raw, raw_zstd FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?
+    conn.prepare_cached(&format!("SELECT m.id, m.state, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'in' AND m.dedupe_key = ?1"))?
         .query_row([dedupe_key], |row| {
             let state: String = row.get(1)?;
             Ok((Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" }, stored_raw(row, 2)?))
@@ -92,7 +123,9 @@ pub fn pending(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<SpoolId>> 
 }
 
 pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.prepare_cached("SELECT raw, raw_zstd FROM messages WHERE id = ?1")?.query_row([id.0], |row| stored_raw(row, 0)).optional()
+    conn.prepare_cached(&format!("SELECT {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.id = ?1"))?
+        .query_row([id.0], |row| stored_raw(row, 0))
+        .optional()
 }
 
 /// An inbound message still waiting to be processed, as its source stored it.
@@ -106,8 +139,17 @@ pub struct Waiting {
 
 /// The message `id` if it is inbound and not processed yet.
 pub fn waiting(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Waiting>> {
-    conn.prepare_cached("SELECT raw, raw_zstd, recipient, queue FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
-        .query_row([id.0], |row| Ok(Waiting { raw: stored_raw(row, 0)?, recipient: row.get(2)?, queue: row.get(3)? }))
+    let size: Option<i64> = conn
+        .prepare_cached("SELECT size FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
+        .query_row([id.0], |row| row.get(0))
+        .optional()?;
+    let Some(size) = size else { return Ok(None) };
+    // Before its pages are read, else a batch-sized cache keeps them.
+    super::cache_for_message(conn, usize::try_from(size).unwrap_or(usize::MAX))?;
+    conn.prepare_cached(&format!(
+        "SELECT {RAW_COLUMNS}, m.recipient, m.queue FROM messages m {RAW_JOIN} WHERE m.id = ?1 AND m.direction = 'in' AND m.state = 'spooled'"
+    ))?
+    .query_row([id.0], |row| Ok(Waiting { raw: stored_raw(row, 0)?, recipient: row.get(3)?, queue: row.get(4)? }))
         .optional()
 }
 
@@ -236,11 +278,13 @@ pub fn insert_outgoing(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO messages (direction, state, message_id, ticket, source, recipient, subject, received, size, raw, raw_zstd)
-         VALUES ('out', 'outgoing', ?1, ?2, 'reqmail', ?3, ?4, ?5, ?6, ?7, 1)",
+        "INSERT INTO messages (direction, state, message_id, ticket, source, recipient, subject, received, size, raw)
+         VALUES ('out', 'outgoing', ?1, ?2, 'reqmail', ?3, ?4, ?5, ?6, X'')",
     )?
-    .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64, compress(raw)?])?;
-    Ok(conn.last_insert_rowid())
+    .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64])?;
+    let id = conn.last_insert_rowid();
+    store_raw(conn, id, raw)?;
+    Ok(id)
 }
 
 /// Marks a decided message as waiting again (quarantine retry).
@@ -252,7 +296,7 @@ pub fn respool(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
 /// Our letters whose bytes contain any of `needles`.
 pub fn outgoing_containing(conn: &Connection, needles: &[String]) -> rusqlite::Result<Vec<i64>> {
     let mut found = Vec::new();
-    let mut statement = conn.prepare("SELECT id, raw, raw_zstd FROM messages WHERE direction = 'out'")?;
+    let mut statement = conn.prepare(&format!("SELECT m.id, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'out'"))?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let raw = stored_raw(row, 1)?;

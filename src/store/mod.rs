@@ -45,6 +45,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0010_ticket_links.sql")),
     M::up(include_str!("migrations/0011_webhooks.sql")),
     M::up(include_str!("migrations/0012_performance.sql")),
+    M::up(include_str!("migrations/0013_lean_storage.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
