@@ -512,7 +512,6 @@ fn record_bounce(conn: &Connection, site: &Site, id: SpoolId, mail: &Mail, why: 
         message_id: mail.message_id.as_deref(),
         from_address: mail.from.as_ref().map(|from| from.address.as_str()),
         subject: Some(&mail.subject),
-        note: None,
         outcome: &outcome_text,
     };
     store::messages::decide(conn, id, &decided)?;
@@ -566,7 +565,6 @@ fn ignore(conn: &Connection, id: SpoolId, mail: &Mail, reason: &str) -> anyhow::
         message_id: mail.message_id.as_deref(),
         from_address: mail.from.as_ref().map(|from| from.address.as_str()),
         subject: Some(&mail.subject),
-        note: None,
         outcome: reason,
     };
     store::messages::decide(conn, id, &decided)?;

@@ -161,13 +161,13 @@ pub struct Decided<'a> {
     pub message_id: Option<&'a str>,
     pub from_address: Option<&'a str>,
     pub subject: Option<&'a str>,
-    pub note: Option<&'a str>,
     pub outcome: &'a str,
 }
 
 pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite::Result<()> {
+    // The note the message adds is kept once, in the history entry that records it.
     conn.prepare_cached(
-        "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, note = ?7, outcome = ?8
+        "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, outcome = ?7
          WHERE id = ?1",
     )?
     .execute(params![
@@ -177,7 +177,6 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
         decided.message_id,
         decided.from_address,
         decided.subject,
-        decided.note,
         decided.outcome
     ])?;
     Ok(())
@@ -185,8 +184,27 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
 
 /// The note (the sender's new words) of a stored message.
 pub fn note(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT note FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+    conn.prepare_cached(&format!("SELECT {NOTE_OF_M} FROM messages m WHERE m.id = ?1"))?
+        .query_row([id.0], |row| row.get(0))
+        .optional()
+        .map(Option::flatten)
 }
+
+/// The history actions whose detail is the note of the message they name.
+macro_rules! note_actions {
+    () => {
+        "'comment', 'internal-note', 'automatic-comment', 'held-note'"
+    };
+}
+pub(crate) use note_actions;
+
+/// The note of `messages AS m`: in its history entry, or in `m.note` for rows written
+/// before notes were kept once. Found through the ticket's history, which is indexed.
+pub(crate) const NOTE_OF_M: &str = concat!(
+    "COALESCE(m.note, (SELECT h.detail FROM history h WHERE h.ticket = m.ticket AND h.message = m.id AND h.action IN (",
+    note_actions!(),
+    ") ORDER BY h.id LIMIT 1))"
+);
 
 /// Keeps the decision record (compact JSON) with the inbound message it is about.
 pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> rusqlite::Result<()> {

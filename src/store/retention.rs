@@ -197,7 +197,11 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
 
     // History: what their messages said, then every mention of an address or the name.
     let mut history = tx.execute(
-        "UPDATE history SET detail = ?1 WHERE message IN (SELECT key FROM forget_messages) AND action IN ('create', 'comment', 'note')",
+        concat!(
+            "UPDATE history SET detail = ?1 WHERE message IN (SELECT key FROM forget_messages) AND action IN ('create', 'note', ",
+            crate::store::messages::note_actions!(),
+            ")"
+        ),
         [FORGOTTEN],
     )?;
     let mut mentions: Vec<String> = addresses.clone();
