@@ -156,7 +156,7 @@ pub fn each_message(conn: &Connection, mut visit: impl FnMut(i64, &str, Option<i
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let direction: String = row.get(1)?;
-        let raw = crate::store::messages::stored_raw(row, 3)?;
+        let raw = crate::store::messages::stored_raw(conn, row, 3)?;
         visit(row.get(0)?, &direction, row.get(2)?, &raw)?;
     }
     Ok(())

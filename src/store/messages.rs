@@ -1,30 +1,22 @@
 //! Messages in and out. Inbound rows are the spool.
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::format_time;
 use crate::ticket::{SpoolId, TicketId};
 
-/// Raw messages are stored zstd-compressed in `message_raw`: mail is text and shrinks
-/// to a third or less, and level 3 costs some 20 µs for a typical message. Rows written
-/// before keep their bytes in `messages.raw`, verbatim (`raw_zstd = 0`) or compressed,
-/// and stay readable.
-const ZSTD_LEVEL: i32 = 3;
-
-pub(crate) fn compress(raw: &[u8]) -> rusqlite::Result<Vec<u8>> {
-    zstd::bulk::compress(raw, ZSTD_LEVEL).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
-}
-
+/// Raw messages are stored zstd-compressed in `message_raw` (`store::compression`).
+/// Rows written before keep their bytes in `messages.raw`, verbatim (`raw_zstd = 0`) or
+/// compressed, and stay readable.
 /// The columns [`stored_raw`] reads, from `messages AS m` joined with [`RAW_JOIN`].
 pub(crate) const RAW_COLUMNS: &str = "r.zstd, m.raw, m.raw_zstd";
 /// Joins each `messages AS m` row with its bytes, when they are kept apart.
 pub(crate) const RAW_JOIN: &str = "LEFT JOIN message_raw r ON r.message = m.id";
 
 /// Stores the raw bytes of message `id` where no later update of its row rewrites them.
-fn store_raw(conn: &Connection, id: i64, raw: &[u8]) -> rusqlite::Result<()> {
-    let compressed = compress(raw)?;
+fn store_raw(conn: &Connection, id: i64, direction: &str, raw: &[u8]) -> rusqlite::Result<()> {
+    let compressed = super::compression::compress(conn, direction, id, raw)?;
     if compressed.len() > super::LARGE_MESSAGE_BYTES {
         // Bound as a parameter, the bytes would be copied twice more (the binding, then
         // the record); blob I/O writes them from this one copy into the pages.
@@ -39,7 +31,7 @@ fn store_raw(conn: &Connection, id: i64, raw: &[u8]) -> rusqlite::Result<()> {
 /// The message bytes of a row that selected [`RAW_COLUMNS`] from column `first` on.
 /// The stored bytes are read in place, so that a large message is in memory once
 /// compressed (SQLite's copy) and once as it came.
-pub(crate) fn stored_raw(row: &Row<'_>, first: usize) -> rusqlite::Result<Vec<u8>> {
+pub(crate) fn stored_raw(conn: &Connection, row: &Row<'_>, first: usize) -> rusqlite::Result<Vec<u8>> {
     let (stored, compressed, column) = match row.get_ref(first)?.as_blob_or_null()? {
         Some(apart) => (apart, true, first),
         None => (row.get_ref(first + 1)?.as_blob()?, row.get::<_, bool>(first + 2)?, first + 1),
@@ -47,12 +39,7 @@ pub(crate) fn stored_raw(row: &Row<'_>, first: usize) -> rusqlite::Result<Vec<u8
     if !compressed {
         return Ok(stored.to_vec());
     }
-    let decoded = match zstd::bulk::Decompressor::upper_bound(stored) {
-        // Our frames record their size: one allocation of exactly that.
-        Some(size) => zstd::bulk::decompress(stored, size),
-        None => zstd::stream::decode_all(stored),
-    };
-    decoded.map_err(|error| rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error)))
+    super::compression::decompress(conn, stored, column)
 }
 
 /// What `spool` did with the bytes.
@@ -93,7 +80,7 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
         ])?;
     if inserted == 1 {
         let id = conn.last_insert_rowid();
-        store_raw(conn, id, arrival.raw)?;
+        store_raw(conn, id, "in", arrival.raw)?;
         return Ok(Spooled::New(SpoolId(id)));
     }
     conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(
@@ -110,7 +97,7 @@ pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> rusqlite::Result<O
     conn.prepare_cached(&format!("SELECT m.id, m.state, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'in' AND m.dedupe_key = ?1"))?
         .query_row([dedupe_key], |row| {
             let state: String = row.get(1)?;
-            Ok((Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" }, stored_raw(row, 2)?))
+            Ok((Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" }, stored_raw(conn, row, 2)?))
         })
         .optional()
 }
@@ -124,7 +111,7 @@ pub fn pending(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<SpoolId>> 
 
 pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> {
     conn.prepare_cached(&format!("SELECT {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.id = ?1"))?
-        .query_row([id.0], |row| stored_raw(row, 0))
+        .query_row([id.0], |row| stored_raw(conn, row, 0))
         .optional()
 }
 
@@ -149,7 +136,7 @@ pub fn waiting(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Waitin
     conn.prepare_cached(&format!(
         "SELECT {RAW_COLUMNS}, m.recipient, m.queue FROM messages m {RAW_JOIN} WHERE m.id = ?1 AND m.direction = 'in' AND m.state = 'spooled'"
     ))?
-    .query_row([id.0], |row| Ok(Waiting { raw: stored_raw(row, 0)?, recipient: row.get(3)?, queue: row.get(4)? }))
+    .query_row([id.0], |row| Ok(Waiting { raw: stored_raw(conn, row, 0)?, recipient: row.get(3)?, queue: row.get(4)? }))
         .optional()
 }
 
@@ -301,7 +288,7 @@ pub fn insert_outgoing(
     )?
     .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64])?;
     let id = conn.last_insert_rowid();
-    store_raw(conn, id, raw)?;
+    store_raw(conn, id, "out", raw)?;
     Ok(id)
 }
 
@@ -317,7 +304,7 @@ pub fn outgoing_containing(conn: &Connection, needles: &[String]) -> rusqlite::R
     let mut statement = conn.prepare(&format!("SELECT m.id, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'out'"))?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let raw = stored_raw(row, 1)?;
+        let raw = stored_raw(conn, row, 1)?;
         if needles.iter().any(|needle| raw.windows(needle.len().max(1)).any(|window| window == needle.as_bytes())) {
             found.push(row.get(0)?);
         }
@@ -337,13 +324,20 @@ mod tests {
         let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let arrival = Arrival { raw: &raw, dedupe_key: "k", source: "pipe", recipient: None, queue: None, received };
         let Spooled::New(id) = spool(conn, &arrival).unwrap() else { panic!("stored") };
-        let (stored, size): (Vec<u8>, i64) = conn.query_row("SELECT raw, size FROM messages WHERE id = ?1", [id.0], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
+        let (stored, size): (Vec<u8>, i64) =
+            conn.query_row("SELECT r.zstd, m.size FROM messages m JOIN message_raw r ON r.message = m.id WHERE m.id = ?1", [id.0], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
         assert!(stored.len() * 4 < raw.len(), "{} bytes for {}", stored.len(), raw.len());
         assert_eq!(size, raw.len() as i64);
         assert_eq!(self::raw(conn, id).unwrap().unwrap(), raw);
         assert_eq!(waiting(conn, id).unwrap().unwrap().raw, raw);
         conn.execute("INSERT INTO messages (id, direction, state, source, received, size, raw) VALUES (99, 'in', 'applied', 'pipe', 'x', 3, X'28B52F')", []).unwrap();
         assert_eq!(self::raw(conn, SpoolId(99)).unwrap().unwrap(), [0x28, 0xb5, 0x2f], "a row from before compression is read verbatim");
+        conn.execute(
+            "INSERT INTO messages (id, direction, state, source, received, size, raw, raw_zstd) VALUES (100, 'in', 'applied', 'pipe', 'x', 3, ?1, 1)",
+            [zstd::bulk::compress(b"old", 3).unwrap()],
+        )
+        .unwrap();
+        assert_eq!(self::raw(conn, SpoolId(100)).unwrap().unwrap(), b"old", "a row compressed in place before the bytes moved is read");
         let letter = insert_outgoing(conn, None, "<m@x>", "bob@example.com", "Re", b"Dear bob@example.com, ...", received).unwrap();
         assert_eq!(outgoing_containing(conn, &["bob@example.com".into()]).unwrap(), [letter]);
         assert!(outgoing_containing(conn, &["carol@example.com".into()]).unwrap().is_empty());

@@ -5,6 +5,7 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod compression;
 pub mod dump;
 pub mod fetch_health;
 pub mod hosts;

@@ -63,7 +63,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
                 sender: row.get(2)?,
                 recipient: row.get(3)?,
                 attempts: row.get(4)?,
-                raw: crate::store::messages::stored_raw(row, 5)?,
+                raw: crate::store::messages::stored_raw(conn, row, 5)?,
                 maybe_handed_over,
             })
         })?);

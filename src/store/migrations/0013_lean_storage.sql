@@ -8,3 +8,15 @@ CREATE TABLE message_raw (
     message INTEGER PRIMARY KEY NOT NULL REFERENCES messages(id),
     zstd    BLOB NOT NULL
 ) STRICT;
+
+-- Compression dictionaries trained on the site's own mail (`store::compression`), per
+-- direction, never changed or deleted: a compressed message names its dictionary by
+-- `dict_id` (zstd's dictionary id, a hash of the dictionary). `trained_at` is the row id
+-- of the message whose storing trained it.
+CREATE TABLE zstd_dictionaries (
+    id         INTEGER PRIMARY KEY,
+    dict_id    INTEGER NOT NULL UNIQUE,
+    direction  TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    trained_at INTEGER NOT NULL,
+    dictionary BLOB NOT NULL
+) STRICT;
