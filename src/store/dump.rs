@@ -93,8 +93,10 @@ pub fn write_sql(conn: &mut Connection, out: &mut impl Write) -> anyhow::Result<
         .collect::<rusqlite::Result<_>>()?;
     for (name, sql) in &tables {
         writeln!(out, "{sql};")?;
-        // A vocabulary table is a read-only view of its full-text index.
-        if sql.to_ascii_lowercase().contains("using fts5vocab") {
+        // A vocabulary table is a read-only view of its full-text index, and a
+        // contentless index has no text to write out: `load_sql` rebuilds it.
+        let lowercase = sql.to_ascii_lowercase().replace(' ', "");
+        if lowercase.contains("usingfts5vocab") || lowercase.contains("content=''") {
             continue;
         }
         let mut rows = snapshot.prepare(&format!("SELECT * FROM \"{}\"", name.replace('"', "\"\"")))?;
@@ -143,9 +145,12 @@ fn write_value(out: &mut impl Write, value: ValueRef<'_>) -> std::io::Result<()>
     }
 }
 
-/// Loads SQL text written by [`write_sql`] into an empty database, then checks it.
+/// Loads SQL text written by [`write_sql`] into an empty database, then checks it; open
+/// it with `Store::open` before use.
 pub fn load_sql(conn: &Connection, sql: &str) -> anyhow::Result<()> {
     conn.execute_batch(sql)?;
+    // Filled by the first `Store::open`, once the schema is this reqmail's.
+    crate::store::search::ask_for_reindex(conn)?;
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
     check(conn)
 }

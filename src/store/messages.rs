@@ -342,4 +342,36 @@ mod tests {
         assert_eq!(outgoing_containing(conn, &["bob@example.com".into()]).unwrap(), [letter]);
         assert!(outgoing_containing(conn, &["carol@example.com".into()]).unwrap().is_empty());
     }
+
+    /// A small letter of the kind a help desk sends, different in its details each time.
+    fn letter(index: usize) -> Vec<u8> {
+        format!(
+            "From: \"Help Desk\" <help@example.com>\r\nTo: customer{index}@example.org\r\nSubject: [REQ #{index}] Printer {index} is jammed\r\n\
+             Message-ID: <reqmail.{index}.{:016x}@example.com>\r\nAuto-Submitted: auto-replied\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             Hello customer {index},\r\n\r\nwe have received your request and opened ticket #{index}:\r\n\r\n    Printer {index} is jammed\r\n\r\n\
+             To add information, reply to this message and keep [REQ #{index}] in the subject.\r\n\r\n-- \r\nHelp Desk <help@example.com>\r\n",
+            index.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_dictionary_trained_on_the_stores_own_mail_shrinks_later_letters_and_all_stay_readable() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let stored_size = |id: i64| -> i64 { conn.query_row("SELECT length(zstd) FROM message_raw WHERE message = ?1", [id], |row| row.get(0)).unwrap() };
+        let ids: Vec<i64> = (0..1_200)
+            .map(|index| insert_outgoing(conn, None, &format!("<m{index}@x>"), "c@example.org", "s", &letter(index), now).unwrap())
+            .collect();
+        let dictionaries: i64 = conn.query_row("SELECT COUNT(*) FROM zstd_dictionaries WHERE direction = 'out'", [], |row| row.get(0)).unwrap();
+        assert_eq!(dictionaries, 1, "trained once the store held 1,000 messages");
+        let (before, after) = (stored_size(ids[900]), stored_size(ids[1_100]));
+        assert!(after * 2 < before, "a letter takes {after} bytes with the dictionary, {before} without");
+        for (index, id) in ids.iter().enumerate() {
+            assert_eq!(raw(conn, SpoolId(*id)).unwrap().unwrap(), letter(index), "letter {index}");
+        }
+        // Letters teach nothing about inbound mail.
+        assert_eq!(conn.query_row("SELECT COUNT(*) FROM zstd_dictionaries WHERE direction = 'in'", [], |row| row.get::<_, i64>(0)).unwrap(), 0);
+    }
 }

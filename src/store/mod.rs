@@ -110,6 +110,16 @@ impl Store {
                 }
             })?;
         }
+        // A migration that rebuilt the search index leaves it to be filled here, once.
+        if search::reindex_due(&conn)? {
+            retry_busy(|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if search::reindex_due(&tx)? {
+                    search::reindex(&tx)?;
+                }
+                Ok(tx.commit()?)
+            })?;
+        }
         Ok(Store { conn })
     }
 
