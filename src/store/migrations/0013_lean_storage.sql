@@ -23,17 +23,13 @@ CREATE TABLE zstd_dictionaries (
 
 -- The search index keeps no second copy of the text it indexes: subjects, notes and text
 -- attachments are in their own tables, and a hit's snippet is made from there
--- (`store::search`). Contentless, with each row's ticket and message kept. The triggers
--- are those of 0008, with an update written as delete and insert (all a contentless
--- index can take); `store::search::reindex` fills it when this migration has run.
-DROP TRIGGER search_subject_on_create;
+-- (`store::search`). Contentless, with each row's ticket and message kept. A contentless
+-- index takes no UPDATE: the triggers of 0008 that updated it write delete and insert
+-- (the others name the index only by name and stay). `Store::open` fills it once this
+-- has run (`store::search::reindex`).
 DROP TRIGGER search_subject_on_update;
-DROP TRIGGER search_note_on_insert;
 DROP TRIGGER search_note_on_move;
 DROP TRIGGER search_note_on_edit;
-DROP TRIGGER search_note_on_delete;
-DROP TRIGGER search_attachment_on_insert;
-DROP TRIGGER search_attachment_on_delete;
 DROP TABLE search_text;
 CREATE VIRTUAL TABLE search_text USING fts5(
     subject, body, ticket UNINDEXED, message UNINDEXED,
@@ -42,19 +38,11 @@ CREATE VIRTUAL TABLE search_text USING fts5(
 );
 INSERT INTO settings (name, value) VALUES ('search_reindex', 'due') ON CONFLICT (name) DO UPDATE SET value = excluded.value;
 
-CREATE TRIGGER search_subject_on_create AFTER INSERT ON tickets BEGIN
-    INSERT INTO search_text (rowid, subject, ticket) VALUES (NEW.number * 4, NEW.subject, NEW.number);
-    INSERT INTO subject_words (rowid, subject) VALUES (NEW.number, NEW.subject);
-END;
 CREATE TRIGGER search_subject_on_update AFTER UPDATE OF subject ON tickets WHEN NEW.subject IS NOT OLD.subject BEGIN
     DELETE FROM search_text WHERE rowid = NEW.number * 4;
     INSERT INTO search_text (rowid, subject, ticket) VALUES (NEW.number * 4, NEW.subject, NEW.number);
     DELETE FROM subject_words WHERE rowid = NEW.number;
     INSERT INTO subject_words (rowid, subject) VALUES (NEW.number, NEW.subject);
-END;
-CREATE TRIGGER search_note_on_insert AFTER INSERT ON history
-WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment') BEGIN
-    INSERT INTO search_text (rowid, body, ticket, message) VALUES (NEW.id * 4 + 1, NEW.detail, NEW.ticket, NEW.message);
 END;
 -- A merge moves history to the surviving ticket; a note rewritten (a person forgotten)
 -- is indexed as it now reads.
@@ -62,16 +50,4 @@ CREATE TRIGGER search_note_on_change AFTER UPDATE OF ticket, detail ON history
 WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment') BEGIN
     DELETE FROM search_text WHERE rowid = NEW.id * 4 + 1;
     INSERT INTO search_text (rowid, body, ticket, message) VALUES (NEW.id * 4 + 1, NEW.detail, NEW.ticket, NEW.message);
-END;
-CREATE TRIGGER search_note_on_delete AFTER DELETE ON history BEGIN
-    DELETE FROM search_text WHERE rowid = OLD.id * 4 + 1;
-END;
--- Text attachments up to 1 MB; larger ones are logs nobody reads by search.
-CREATE TRIGGER search_attachment_on_insert AFTER INSERT ON attachments
-WHEN NEW.content_type LIKE 'text/%' BEGIN
-    INSERT INTO search_text (rowid, body, message)
-    SELECT NEW.id * 4 + 2, CAST(content AS TEXT), NEW.message FROM blobs WHERE sha256 = NEW.blob AND size <= 1000000;
-END;
-CREATE TRIGGER search_attachment_on_delete AFTER DELETE ON attachments BEGIN
-    DELETE FROM search_text WHERE rowid = OLD.id * 4 + 2;
 END;
