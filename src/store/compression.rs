@@ -86,7 +86,14 @@ fn prepared(conn: &Connection, dict_id: u32) -> rusqlite::Result<Arc<Prepared>> 
     }
     let dictionary: Vec<u8> = conn
         .prepare_cached("SELECT dictionary FROM zstd_dictionaries WHERE dict_id = ?1")?
-        .query_row([dict_id], |row| row.get(0))?;
+        .query_row([dict_id], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| {
+            let missing = std::io::Error::other(format!(
+                "the compression dictionary {dict_id} is not in zstd_dictionaries (restore the store from a backup that has it)"
+            ));
+            rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, Box::new(missing))
+        })?;
     let prepared = Arc::new(Prepared {
         encoder: EncoderDictionary::copy(&dictionary, DICTIONARY_LEVEL),
         decoder: DecoderDictionary::copy(&dictionary),
