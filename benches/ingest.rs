@@ -32,6 +32,9 @@
 //! untagged replies found by In-Reply-To alone (5 %); 70 % of replies go to one of the
 //! 2,000 newest tickets, the rest to any ticket.
 //!
+//! After each pass it prints the store's size (file and WAL) against the raw inbound
+//! mail it holds (target: at most 1.2 times).
+//!
 //! Besides the figures it prints what bounds them on this machine: the cost of one
 //! fdatasync and of creating one small file in the work dir (ext4 slows file creation
 //! down badly for minutes after many files nearby were deleted), the cost of spawning
@@ -74,6 +77,8 @@ const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const PIPE_TARGET_MS: (f64, f64) = (3.0, 5.0);
 const HANDOFF_TARGET_MS: (f64, f64) = (1.5, 3.0);
 const BATCH_TARGET_PER_SECOND: f64 = 10_000.0;
+/// The whole store per byte of raw inbound mail.
+const STORE_TARGET_RATIO: f64 = 1.2;
 
 const PREPARE_SEED: u64 = 0x5eed_2026_0001;
 const LIVE_SEED: u64 = 0x5eed_2026_0002;
@@ -264,6 +269,11 @@ fn main() {
     println!(
         "  batch fetch throughput: {per_second:.0} messages/s; target >= {BATCH_TARGET_PER_SECOND:.0}/s: {}",
         verdict(full_size, per_second >= BATCH_TARGET_PER_SECOND)
+    );
+    println!(
+        "  store size: {:.2}x the raw inbound mail; target <= {STORE_TARGET_RATIO}x: {}",
+        after_batch.size_ratio(),
+        verdict(full_size, after_batch.size_ratio() <= STORE_TARGET_RATIO)
     );
     println!("  load average after: {} (other work on this 2-CPU machine inflates every figure)", load_average());
     println!("  bench took {:.1} s in all", started.elapsed().as_secs_f64());
@@ -861,6 +871,8 @@ fn size_line(sizes: impl Iterator<Item = usize>) -> String {
 struct DbStats {
     bytes: u64,
     wal_bytes: u64,
+    /// The raw inbound mail the store holds, as it arrived.
+    inbound_bytes: i64,
     tickets: i64,
     messages_in: i64,
     messages_out: i64,
@@ -877,6 +889,7 @@ impl DbStats {
         DbStats {
             bytes: std::fs::metadata(&config.store.path).map(|m| m.len()).unwrap_or(0),
             wal_bytes: std::fs::metadata(sibling(&config.store.path, "-wal")).map(|m| m.len()).unwrap_or(0),
+            inbound_bytes: count("SELECT COALESCE(SUM(size), 0) FROM messages WHERE direction = 'in'"),
             tickets: count("SELECT COUNT(*) FROM tickets"),
             messages_in: count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
             messages_out: count("SELECT COUNT(*) FROM messages WHERE direction = 'out'"),
@@ -887,13 +900,22 @@ impl DbStats {
     }
 }
 
+impl DbStats {
+    /// The whole store (file and WAL) per byte of raw inbound mail.
+    fn size_ratio(&self) -> f64 {
+        (self.bytes + self.wal_bytes) as f64 / self.inbound_bytes.max(1) as f64
+    }
+}
+
 impl std::fmt::Display for DbStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:.1} MiB (+ WAL {:.1} MiB); {} tickets, {} inbound and {} outgoing messages, {} people, {} quarantined",
+            "{:.1} MiB (+ WAL {:.1} MiB) for {:.1} MiB of raw inbound mail: {:.2}x; {} tickets, {} inbound and {} outgoing messages, {} people, {} quarantined",
             self.bytes as f64 / 1048576.0,
             self.wal_bytes as f64 / 1048576.0,
+            self.inbound_bytes as f64 / 1048576.0,
+            self.size_ratio(),
             self.tickets,
             self.messages_in,
             self.messages_out,

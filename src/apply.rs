@@ -158,7 +158,6 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
                 message_id: plan.message_id.as_deref(),
                 from_address: Some(&sender.address),
                 subject: Some(&plan.subject),
-                note: Some(&plan.note),
                 outcome: if created { "created ticket" } else { "added to ticket" },
             },
         )?;

@@ -392,7 +392,6 @@ fn answer_request(
 /// knew (envelope recipient, queue).
 fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Mail>> {
     let raw = waiting.raw;
-    store::cache_for_message(conn, raw.len())?;
     let limit = site.config.inbound.max_message_bytes;
     if raw.len() > limit {
         let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
@@ -619,7 +618,6 @@ fn record_bounce(conn: &Connection, site: &Site, id: SpoolId, mail: &Mail, why: 
         message_id: mail.message_id.as_deref(),
         from_address: mail.from.as_ref().map(|from| from.address.as_str()),
         subject: Some(&mail.subject),
-        note: None,
         outcome: &outcome_text,
     };
     store::messages::decide(conn, id, &decided)?;
@@ -673,7 +671,6 @@ fn ignore(conn: &Connection, id: SpoolId, mail: &Mail, reason: &str) -> anyhow::
         message_id: mail.message_id.as_deref(),
         from_address: mail.from.as_ref().map(|from| from.address.as_str()),
         subject: Some(&mail.subject),
-        note: None,
         outcome: reason,
     };
     store::messages::decide(conn, id, &decided)?;

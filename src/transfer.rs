@@ -158,7 +158,6 @@ fn decided(conn: &Connection, id: SpoolId, mail: &Mail, ticket: TicketId, outcom
             message_id: mail.message_id.as_deref(),
             from_address: mail.from.as_ref().map(|from| from.address.as_str()),
             subject: Some(&mail.subject),
-            note: None,
             outcome,
         },
     )

@@ -11,6 +11,8 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::store::messages::{RAW_COLUMNS, RAW_JOIN};
+
 /// What a copy holds, for the one-line summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Contents {
@@ -91,8 +93,10 @@ pub fn write_sql(conn: &mut Connection, out: &mut impl Write) -> anyhow::Result<
         .collect::<rusqlite::Result<_>>()?;
     for (name, sql) in &tables {
         writeln!(out, "{sql};")?;
-        // A vocabulary table is a read-only view of its full-text index.
-        if sql.to_ascii_lowercase().contains("using fts5vocab") {
+        // A vocabulary table is a read-only view of its full-text index, and a
+        // contentless index has no text to write out: `load_sql` rebuilds it.
+        let lowercase = sql.to_ascii_lowercase().replace(' ', "");
+        if lowercase.contains("usingfts5vocab") || lowercase.contains("content=''") {
             continue;
         }
         let mut rows = snapshot.prepare(&format!("SELECT * FROM \"{}\"", name.replace('"', "\"\"")))?;
@@ -141,20 +145,23 @@ fn write_value(out: &mut impl Write, value: ValueRef<'_>) -> std::io::Result<()>
     }
 }
 
-/// Loads SQL text written by [`write_sql`] into an empty database, then checks it.
+/// Loads SQL text written by [`write_sql`] into an empty database, then checks it; open
+/// it with `Store::open` before use.
 pub fn load_sql(conn: &Connection, sql: &str) -> anyhow::Result<()> {
     conn.execute_batch(sql)?;
+    // Filled by the first `Store::open`, once the schema is this reqmail's.
+    crate::store::search::ask_for_reindex(conn)?;
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
     check(conn)
 }
 
 /// One stored message for an export: `(id, direction, ticket, raw)` in id order.
 pub fn each_message(conn: &Connection, mut visit: impl FnMut(i64, &str, Option<i64>, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let mut statement = conn.prepare("SELECT id, direction, ticket, raw, raw_zstd FROM messages ORDER BY id")?;
+    let mut statement = conn.prepare(&format!("SELECT m.id, m.direction, m.ticket, {RAW_COLUMNS} FROM messages m {RAW_JOIN} ORDER BY m.id"))?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let direction: String = row.get(1)?;
-        let raw = crate::store::messages::stored_raw(row, 3)?;
+        let raw = crate::store::messages::stored_raw(conn, row, 3)?;
         visit(row.get(0)?, &direction, row.get(2)?, &raw)?;
     }
     Ok(())

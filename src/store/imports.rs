@@ -55,6 +55,10 @@ pub fn take_back_letters(conn: &Connection, mark: LetterMark, ticket: Option<i64
         rusqlite::params![mark.history, ticket, cause],
     )?;
     conn.execute(
+        "DELETE FROM message_raw WHERE message > ?1 AND message IN (SELECT message FROM import_letters)",
+        [mark.message],
+    )?;
+    conn.execute(
         "DELETE FROM messages WHERE id > ?1 AND direction = 'out' AND id IN (SELECT message FROM import_letters)",
         [mark.message],
     )?;

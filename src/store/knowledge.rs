@@ -1,7 +1,7 @@
 //! The SQL behind the receipt's suggestions: the words of resolved tickets
 //! (`knowledge_words`, subject and first request) and in how many tickets each occurs
 //! (`knowledge_counts`; the empty word counts the tickets), kept by the triggers of
-//! migration 0016 as tickets are resolved, closed, reopened or deleted. The triggers call
+//! migration 0015 as tickets are resolved, closed, reopened or deleted. The triggers call
 //! the SQL function `reqmail_knowledge_words`, which [`register`] adds to every
 //! connection the store opens.
 

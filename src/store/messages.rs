@@ -1,28 +1,45 @@
 //! Messages in and out. Inbound rows are the spool.
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::format_time;
 use crate::ticket::{SpoolId, TicketId};
 
-/// Raw messages are stored zstd-compressed (`raw_zstd = 1`): mail is text and
-/// shrinks to a third or less, and level 3 costs some 20 µs for a typical message.
-/// Rows written before (`raw_zstd = 0`) hold the bytes verbatim and stay readable.
-const ZSTD_LEVEL: i32 = 3;
+/// Raw messages are stored zstd-compressed in `message_raw` (`store::compression`).
+/// Rows written before keep their bytes in `messages.raw`, verbatim (`raw_zstd = 0`) or
+/// compressed, and stay readable.
+/// The columns [`stored_raw`] reads, from `messages AS m` joined with [`RAW_JOIN`].
+pub(crate) const RAW_COLUMNS: &str = "r.zstd, m.raw, m.raw_zstd";
+/// Joins each `messages AS m` row with its bytes, when they are kept apart.
+pub(crate) const RAW_JOIN: &str = "LEFT JOIN message_raw r ON r.message = m.id";
 
-pub(crate) fn compress(raw: &[u8]) -> rusqlite::Result<Vec<u8>> {
-    zstd::bulk::compress(raw, ZSTD_LEVEL).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+/// Stores the raw bytes of message `id` where no later update of its row rewrites them.
+fn store_raw(conn: &Connection, id: i64, direction: &str, raw: &[u8]) -> rusqlite::Result<()> {
+    let compressed = super::compression::compress(conn, direction, id, raw)?;
+    if compressed.len() > super::LARGE_MESSAGE_BYTES {
+        // Bound as a parameter, the bytes would be copied twice more (the binding, then
+        // the record); blob I/O writes them from this one copy into the pages.
+        conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, zeroblob(?2))")?
+            .execute(params![id, compressed.len() as i64])?;
+        return super::write_blob(conn, "message_raw", "zstd", id, &compressed);
+    }
+    conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, ?2)")?.execute(params![id, compressed])?;
+    Ok(())
 }
 
-/// The message bytes of a row whose `raw` is column `raw` and `raw_zstd` column `raw + 1`.
-pub(crate) fn stored_raw(row: &Row<'_>, raw: usize) -> rusqlite::Result<Vec<u8>> {
-    let stored: Vec<u8> = row.get(raw)?;
-    if !row.get::<_, bool>(raw + 1)? {
-        return Ok(stored);
+/// The message bytes of a row that selected [`RAW_COLUMNS`] from column `first` on.
+/// The stored bytes are read in place, so that a large message is in memory once
+/// compressed (SQLite's copy) and once as it came.
+pub(crate) fn stored_raw(conn: &Connection, row: &Row<'_>, first: usize) -> rusqlite::Result<Vec<u8>> {
+    let (stored, compressed, column) = match row.get_ref(first)?.as_blob_or_null()? {
+        Some(apart) => (apart, true, first),
+        None => (row.get_ref(first + 1)?.as_blob()?, row.get::<_, bool>(first + 2)?, first + 1),
+    };
+    if !compressed {
+        return Ok(stored.to_vec());
     }
-    zstd::stream::decode_all(stored.as_slice()).map_err(|error| rusqlite::Error::FromSqlConversionFailure(raw, Type::Blob, Box::new(error)))
+    super::compression::decompress(conn, stored, column)
 }
 
 /// What `spool` did with the bytes.
@@ -49,8 +66,8 @@ pub struct Arrival<'a> {
 pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spooled> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, raw_zstd, queue)
-             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
+            "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, queue)
+             VALUES ('in', 'spooled', ?1, ?2, ?3, ?4, ?5, X'', ?6)
              ON CONFLICT (dedupe_key) WHERE direction = 'in' DO NOTHING",
         )?
         .execute(params![
@@ -59,11 +76,12 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
             arrival.recipient,
             format_time(arrival.received),
             arrival.raw.len() as i64,
-            compress(arrival.raw)?,
             arrival.queue
         ])?;
     if inserted == 1 {
-        return Ok(Spooled::New(SpoolId(conn.last_insert_rowid())));
+        let id = conn.last_insert_rowid();
+        store_raw(conn, id, "in", arrival.raw)?;
+        return Ok(Spooled::New(SpoolId(id)));
     }
     conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(
         [arrival.dedupe_key],
@@ -76,10 +94,10 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
 
 /// The inbound message stored under `dedupe_key`, with its raw bytes.
 pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> rusqlite::Result<Option<(Spooled, Vec<u8>)>> {
-    conn.prepare_cached("SELECT id, state, raw, raw_zstd FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?
+    conn.prepare_cached(&format!("SELECT m.id, m.state, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'in' AND m.dedupe_key = ?1"))?
         .query_row([dedupe_key], |row| {
             let state: String = row.get(1)?;
-            Ok((Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" }, stored_raw(row, 2)?))
+            Ok((Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" }, stored_raw(conn, row, 2)?))
         })
         .optional()
 }
@@ -92,7 +110,9 @@ pub fn pending(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<SpoolId>> 
 }
 
 pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.prepare_cached("SELECT raw, raw_zstd FROM messages WHERE id = ?1")?.query_row([id.0], |row| stored_raw(row, 0)).optional()
+    conn.prepare_cached(&format!("SELECT {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.id = ?1"))?
+        .query_row([id.0], |row| stored_raw(conn, row, 0))
+        .optional()
 }
 
 /// An inbound message still waiting to be processed, as its source stored it.
@@ -106,8 +126,17 @@ pub struct Waiting {
 
 /// The message `id` if it is inbound and not processed yet.
 pub fn waiting(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Waiting>> {
-    conn.prepare_cached("SELECT raw, raw_zstd, recipient, queue FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
-        .query_row([id.0], |row| Ok(Waiting { raw: stored_raw(row, 0)?, recipient: row.get(2)?, queue: row.get(3)? }))
+    let size: Option<i64> = conn
+        .prepare_cached("SELECT size FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
+        .query_row([id.0], |row| row.get(0))
+        .optional()?;
+    let Some(size) = size else { return Ok(None) };
+    // Before its pages are read, else a batch-sized cache keeps them.
+    super::cache_for_message(conn, usize::try_from(size).unwrap_or(usize::MAX))?;
+    conn.prepare_cached(&format!(
+        "SELECT {RAW_COLUMNS}, m.recipient, m.queue FROM messages m {RAW_JOIN} WHERE m.id = ?1 AND m.direction = 'in' AND m.state = 'spooled'"
+    ))?
+    .query_row([id.0], |row| Ok(Waiting { raw: stored_raw(conn, row, 0)?, recipient: row.get(3)?, queue: row.get(4)? }))
         .optional()
 }
 
@@ -119,13 +148,13 @@ pub struct Decided<'a> {
     pub message_id: Option<&'a str>,
     pub from_address: Option<&'a str>,
     pub subject: Option<&'a str>,
-    pub note: Option<&'a str>,
     pub outcome: &'a str,
 }
 
 pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite::Result<()> {
+    // The note the message adds is kept once, in the history entry that records it.
     conn.prepare_cached(
-        "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, note = ?7, outcome = ?8
+        "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, outcome = ?7
          WHERE id = ?1",
     )?
     .execute(params![
@@ -135,7 +164,6 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
         decided.message_id,
         decided.from_address,
         decided.subject,
-        decided.note,
         decided.outcome
     ])?;
     Ok(())
@@ -143,8 +171,27 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
 
 /// The note (the sender's new words) of a stored message.
 pub fn note(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT note FROM messages WHERE id = ?1")?.query_row([id.0], |row| row.get(0)).optional().map(Option::flatten)
+    conn.prepare_cached(&format!("SELECT {NOTE_OF_M} FROM messages m WHERE m.id = ?1"))?
+        .query_row([id.0], |row| row.get(0))
+        .optional()
+        .map(Option::flatten)
 }
+
+/// The history actions whose detail is the note of the message they name.
+macro_rules! note_actions {
+    () => {
+        "'comment', 'internal-note', 'automatic-comment', 'held-note'"
+    };
+}
+pub(crate) use note_actions;
+
+/// The note of `messages AS m`: in its history entry, or in `m.note` for rows written
+/// before notes were kept once. Found through the ticket's history, which is indexed.
+pub(crate) const NOTE_OF_M: &str = concat!(
+    "COALESCE(m.note, (SELECT h.detail FROM history h WHERE h.ticket = m.ticket AND h.message = m.id AND h.action IN (",
+    note_actions!(),
+    ") ORDER BY h.id LIMIT 1))"
+);
 
 /// Keeps the decision record (compact JSON) with the inbound message it is about.
 pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> rusqlite::Result<()> {
@@ -236,11 +283,13 @@ pub fn insert_outgoing(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO messages (direction, state, message_id, ticket, source, recipient, subject, received, size, raw, raw_zstd)
-         VALUES ('out', 'outgoing', ?1, ?2, 'reqmail', ?3, ?4, ?5, ?6, ?7, 1)",
+        "INSERT INTO messages (direction, state, message_id, ticket, source, recipient, subject, received, size, raw)
+         VALUES ('out', 'outgoing', ?1, ?2, 'reqmail', ?3, ?4, ?5, ?6, X'')",
     )?
-    .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64, compress(raw)?])?;
-    Ok(conn.last_insert_rowid())
+    .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64])?;
+    let id = conn.last_insert_rowid();
+    store_raw(conn, id, "out", raw)?;
+    Ok(id)
 }
 
 /// Marks a decided message as waiting again (quarantine retry).
@@ -252,10 +301,10 @@ pub fn respool(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
 /// Our letters whose bytes contain any of `needles`.
 pub fn outgoing_containing(conn: &Connection, needles: &[String]) -> rusqlite::Result<Vec<i64>> {
     let mut found = Vec::new();
-    let mut statement = conn.prepare("SELECT id, raw, raw_zstd FROM messages WHERE direction = 'out'")?;
+    let mut statement = conn.prepare(&format!("SELECT m.id, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'out'"))?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let raw = stored_raw(row, 1)?;
+        let raw = stored_raw(conn, row, 1)?;
         if needles.iter().any(|needle| raw.windows(needle.len().max(1)).any(|window| window == needle.as_bytes())) {
             found.push(row.get(0)?);
         }
@@ -275,15 +324,54 @@ mod tests {
         let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let arrival = Arrival { raw: &raw, dedupe_key: "k", source: "pipe", recipient: None, queue: None, received };
         let Spooled::New(id) = spool(conn, &arrival).unwrap() else { panic!("stored") };
-        let (stored, size): (Vec<u8>, i64) = conn.query_row("SELECT raw, size FROM messages WHERE id = ?1", [id.0], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
+        let (stored, size): (Vec<u8>, i64) =
+            conn.query_row("SELECT r.zstd, m.size FROM messages m JOIN message_raw r ON r.message = m.id WHERE m.id = ?1", [id.0], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
         assert!(stored.len() * 4 < raw.len(), "{} bytes for {}", stored.len(), raw.len());
         assert_eq!(size, raw.len() as i64);
         assert_eq!(self::raw(conn, id).unwrap().unwrap(), raw);
         assert_eq!(waiting(conn, id).unwrap().unwrap().raw, raw);
         conn.execute("INSERT INTO messages (id, direction, state, source, received, size, raw) VALUES (99, 'in', 'applied', 'pipe', 'x', 3, X'28B52F')", []).unwrap();
         assert_eq!(self::raw(conn, SpoolId(99)).unwrap().unwrap(), [0x28, 0xb5, 0x2f], "a row from before compression is read verbatim");
+        conn.execute(
+            "INSERT INTO messages (id, direction, state, source, received, size, raw, raw_zstd) VALUES (100, 'in', 'applied', 'pipe', 'x', 3, ?1, 1)",
+            [zstd::bulk::compress(b"old", 3).unwrap()],
+        )
+        .unwrap();
+        assert_eq!(self::raw(conn, SpoolId(100)).unwrap().unwrap(), b"old", "a row compressed in place before the bytes moved is read");
         let letter = insert_outgoing(conn, None, "<m@x>", "bob@example.com", "Re", b"Dear bob@example.com, ...", received).unwrap();
         assert_eq!(outgoing_containing(conn, &["bob@example.com".into()]).unwrap(), [letter]);
         assert!(outgoing_containing(conn, &["carol@example.com".into()]).unwrap().is_empty());
+    }
+
+    /// A small letter of the kind a help desk sends, different in its details each time.
+    fn letter(index: usize) -> Vec<u8> {
+        format!(
+            "From: \"Help Desk\" <help@example.com>\r\nTo: customer{index}@example.org\r\nSubject: [REQ #{index}] Printer {index} is jammed\r\n\
+             Message-ID: <reqmail.{index}.{:016x}@example.com>\r\nAuto-Submitted: auto-replied\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             Hello customer {index},\r\n\r\nwe have received your request and opened ticket #{index}:\r\n\r\n    Printer {index} is jammed\r\n\r\n\
+             To add information, reply to this message and keep [REQ #{index}] in the subject.\r\n\r\n-- \r\nHelp Desk <help@example.com>\r\n",
+            index.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_dictionary_trained_on_the_stores_own_mail_shrinks_later_letters_and_all_stay_readable() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let stored_size = |id: i64| -> i64 { conn.query_row("SELECT length(zstd) FROM message_raw WHERE message = ?1", [id], |row| row.get(0)).unwrap() };
+        let ids: Vec<i64> = (0..1_200)
+            .map(|index| insert_outgoing(conn, None, &format!("<m{index}@x>"), "c@example.org", "s", &letter(index), now).unwrap())
+            .collect();
+        let dictionaries: i64 = conn.query_row("SELECT COUNT(*) FROM zstd_dictionaries WHERE direction = 'out'", [], |row| row.get(0)).unwrap();
+        assert_eq!(dictionaries, 1, "trained once the store held 1,000 messages");
+        let (before, after) = (stored_size(ids[900]), stored_size(ids[1_100]));
+        assert!(after * 2 < before, "a letter takes {after} bytes with the dictionary, {before} without");
+        for (index, id) in ids.iter().enumerate() {
+            assert_eq!(raw(conn, SpoolId(*id)).unwrap().unwrap(), letter(index), "letter {index}");
+        }
+        // Letters teach nothing about inbound mail.
+        assert_eq!(conn.query_row("SELECT COUNT(*) FROM zstd_dictionaries WHERE direction = 'in'", [], |row| row.get::<_, i64>(0)).unwrap(), 0);
     }
 }

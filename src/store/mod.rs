@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod directory;
+pub mod compression;
 pub mod dump;
 pub mod fetch_health;
 pub mod hosts;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0014_desk.sql")),
     M::up(include_str!("migrations/0015_knowledge.sql")),
     M::up(include_str!("migrations/0016_queue_order.sql")),
+    M::up(include_str!("migrations/0017_lean_storage.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
@@ -116,6 +118,16 @@ impl Store {
                         "cannot bring the schema up to date (a database from a newer reqmail is refused; restore a backup or upgrade reqmail)",
                     ))
                 }
+            })?;
+        }
+        // A migration that rebuilt the search index leaves it to be filled here, once.
+        if search::reindex_due(&conn)? {
+            retry_busy(|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if search::reindex_due(&tx)? {
+                    search::reindex(&tx)?;
+                }
+                Ok(tx.commit()?)
             })?;
         }
         Ok(Store { conn })

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use crate::clock::format_time;
+use crate::store::messages::{RAW_COLUMNS, RAW_JOIN};
 use crate::ticket::TicketId;
 
 /// One letter in the outbox, claimed for delivery.
@@ -51,9 +52,9 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
         .query_map(params![format_time(now), format_time(lease_until), limit], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut rows = Vec::with_capacity(claimed.len());
-    let mut statement = conn.prepare_cached(
-        "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, m.raw, m.raw_zstd FROM outbox o JOIN messages m ON m.id = o.message WHERE o.id = ?1",
-    )?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, {RAW_COLUMNS} FROM outbox o JOIN messages m ON m.id = o.message {RAW_JOIN} WHERE o.id = ?1"
+    ))?;
     for (id, maybe_handed_over) in claimed {
         rows.push(statement.query_row([id], |row| {
             Ok(Letter {
@@ -62,7 +63,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
                 sender: row.get(2)?,
                 recipient: row.get(3)?,
                 attempts: row.get(4)?,
-                raw: crate::store::messages::stored_raw(row, 5)?,
+                raw: crate::store::messages::stored_raw(conn, row, 5)?,
                 maybe_handed_over,
             })
         })?);

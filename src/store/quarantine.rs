@@ -58,6 +58,7 @@ pub fn release(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
 /// Drops a message for good: its raw bytes are erased, a record that it was dropped stays.
 pub fn drop_message(conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM quarantine WHERE message = ?1", [id.0])?;
+    conn.execute("DELETE FROM message_raw WHERE message = ?1", [id.0])?;
     conn.execute(
         "UPDATE messages SET state = 'ignored', raw = X'', raw_zstd = 0, outcome = 'dropped from quarantine at ' || ?2 WHERE id = ?1",
         params![id.0, format_time(now)],

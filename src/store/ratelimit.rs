@@ -7,6 +7,7 @@ use rusqlite::{params, Connection};
 
 use crate::clock::format_time;
 use crate::config::LimitsConfig;
+use crate::store::messages::NOTE_OF_M;
 use crate::ticket::{SpoolId, TicketId};
 
 /// Admits one automatic letter to `address` about `ticket` and records it, or says why
@@ -68,13 +69,13 @@ pub fn repeats_itself_after_our_mail(
     message: Option<SpoolId>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
+    conn.prepare_cached(&format!(
         "WITH mailed AS (SELECT ticket FROM auto_mail WHERE address = ?1 AND at > ?4)
-         SELECT EXISTS (SELECT 1 FROM messages earlier WHERE earlier.direction = 'in' AND earlier.id IS NOT ?3
-             AND earlier.note = ?2 AND earlier.subject = ?5 AND earlier.ticket IN mailed
+         SELECT EXISTS (SELECT 1 FROM messages m WHERE m.direction = 'in' AND m.id IS NOT ?3
+             AND m.subject = ?5 AND m.ticket IN mailed AND {NOTE_OF_M} = ?2
              AND EXISTS (SELECT 1 FROM messages ours WHERE ours.direction = 'out' AND ours.ticket IN mailed
-                 AND lower(ours.recipient) = ?1 AND ours.id < earlier.id))",
-    )?
+                 AND lower(ours.recipient) = ?1 AND ours.id < m.id))",
+    ))?
     .query_row(params![address.to_lowercase(), note, message.map(|message| message.0), format_time(now - window(limits)), subject], |row| {
         row.get(0)
     })

@@ -186,6 +186,7 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
     }
     tx.execute("DELETE FROM attachments WHERE message IN (SELECT key FROM forget_messages)", [])?;
     tx.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob FROM attachments)", [])?;
+    tx.execute("DELETE FROM message_raw WHERE message IN (SELECT key FROM forget_messages)", [])?;
     let messages = tx.execute(
         "UPDATE messages SET raw = X'', raw_zstd = 0, size = 0, note = ?1, decision = NULL, subject = ?1, message_id = NULL,
                 from_address = CASE WHEN from_address IS NULL THEN NULL ELSE ?2 END,
@@ -196,7 +197,11 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
 
     // History: what their messages said, then every mention of an address or the name.
     let mut history = tx.execute(
-        "UPDATE history SET detail = ?1 WHERE message IN (SELECT key FROM forget_messages) AND action IN ('create', 'comment', 'note')",
+        concat!(
+            "UPDATE history SET detail = ?1 WHERE message IN (SELECT key FROM forget_messages) AND action IN ('create', 'note', ",
+            crate::store::messages::note_actions!(),
+            ")"
+        ),
         [FORGOTTEN],
     )?;
     let mut mentions: Vec<String> = addresses.clone();

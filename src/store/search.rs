@@ -1,8 +1,9 @@
-//! The SQL behind search: the FTS5 index `search_text`, kept by the triggers of
-//! migration 0008, and the subjects' sound keys `subject_sounds` (migration 0016).
+//! The SQL behind search: the FTS5 index `search_text`, kept by triggers (migrations
+//! 0008 and 0017) and contentless (the text stays in its own tables), and the subjects'
+//! sound keys `subject_sounds` (migration 0015).
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::store::report::Filter;
 
@@ -40,23 +41,23 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
     let mut values = vec![Value::Text(query.to_string()), Value::Integer(rows_looked_at as i64)];
     let filter_sql = filter.sql(&mut values);
     let sql = format!(
-        "SELECT m.ticket, t.subject, t.status, t.queue, m.kind, m.snippet, m.rank FROM (
+        "SELECT m.ticket, t.subject, t.status, t.queue, m.kind, m.row, m.rank FROM (
              SELECT COALESCE(s.ticket, (SELECT ticket FROM messages WHERE id = s.message)) AS ticket,
-                    s.rowid AS row, s.rowid % 4 AS kind, snippet(search_text, -1, '[', ']', '…', 12) AS snippet, s.rank AS rank
+                    s.rowid AS row, s.rowid % 4 AS kind, s.rank AS rank
                FROM search_text s WHERE search_text MATCH ? ORDER BY {order} LIMIT ?
          ) m JOIN tickets t ON t.number = m.ticket
          WHERE 1{filter_sql}
          ORDER BY {outer_order}"
     );
     let mut statement = conn.prepare(&sql)?;
-    let mut hits: Vec<Hit> = Vec::new();
+    let mut hits: Vec<(Hit, i64)> = Vec::new();
     let mut rows = statement.query(params_from_iter(values))?;
     while let Some(row) = rows.next()? {
         let ticket: i64 = row.get(0)?;
-        if hits.iter().any(|hit| hit.ticket == ticket) {
+        if hits.iter().any(|(hit, _)| hit.ticket == ticket) {
             continue;
         }
-        hits.push(Hit {
+        let hit = Hit {
             ticket,
             subject: row.get(1)?,
             status: row.get(2)?,
@@ -66,15 +67,81 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
                 1 => "note",
                 _ => "attachment",
             },
-            snippet: row.get(5)?,
+            snippet: String::new(),
             rank: row.get(6)?,
-        });
+        };
+        hits.push((hit, row.get(5)?));
         if hits.len() == limit {
             break;
         }
     }
-    Ok(hits)
+    drop(rows);
+    hits.into_iter()
+        .map(|(mut hit, row)| {
+            hit.snippet = snippet(conn, query, row)?;
+            Ok(hit)
+        })
+        .collect()
 }
+
+/// The passage of row `row` of `search_text` that matches `query`, matches in
+/// [brackets]. The index keeps no text: the row's text is read where it lives and marked
+/// by a one-row index of the same kind.
+fn snippet(conn: &Connection, query: &str, row: i64) -> rusqlite::Result<String> {
+    let text: Option<String> = conn
+        .prepare_cached(
+            "SELECT CASE ?1 % 4
+                 WHEN 0 THEN (SELECT subject FROM tickets WHERE number = ?1 / 4)
+                 WHEN 1 THEN (SELECT CASE WHEN instr(detail, ' (matched by ') > 0 THEN substr(detail, 1, instr(detail, ' (matched by ') - 1) ELSE detail END
+                                FROM history WHERE id = ?1 / 4)
+                 ELSE (SELECT CAST(b.content AS TEXT) FROM attachments a JOIN blobs b ON b.sha256 = a.blob WHERE a.id = ?1 / 4)
+             END",
+        )?
+        .query_row([row], |row| row.get(0))?;
+    let (subject, body) = if row % 4 == 0 { (text, None) } else { (None, text) };
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_snippet USING fts5(subject, body, tokenize = 'porter unicode61 remove_diacritics 2');
+         DELETE FROM temp.search_snippet;",
+    )?;
+    conn.prepare_cached("INSERT INTO temp.search_snippet (subject, body) VALUES (?1, ?2)")?.execute(params![subject, body])?;
+    conn.prepare_cached("SELECT snippet(search_snippet, -1, '[', ']', '…', 12) FROM temp.search_snippet WHERE search_snippet MATCH ?1")?
+        .query_row([query], |row| row.get(0))
+        .optional()
+        .map(Option::unwrap_or_default)
+}
+
+/// Fills the search indexes anew from the subjects, notes and text attachments: after a
+/// migration that rebuilt them, and in a store loaded from SQL text (which holds no
+/// index: a contentless one has no text to write out). `Store::open` runs it when asked.
+pub fn reindex(conn: &Connection) -> rusqlite::Result<()> {
+    // Notes written before the threading became its own entry end in " (matched by …)"
+    // (cut here and in `snippet`).
+    conn.execute_batch(
+        "INSERT INTO search_text (search_text) VALUES ('delete-all');
+         INSERT INTO search_text (rowid, subject, ticket) SELECT number * 4, subject, number FROM tickets;
+         INSERT INTO search_text (rowid, body, ticket, message)
+         SELECT id * 4 + 1, CASE WHEN instr(detail, ' (matched by ') > 0 THEN substr(detail, 1, instr(detail, ' (matched by ') - 1) ELSE detail END,
+                ticket, message
+           FROM history WHERE action IN ('comment', 'internal-note', 'automatic-comment');
+         INSERT INTO search_text (rowid, body, message)
+         SELECT attachments.id * 4 + 2, CAST(blobs.content AS TEXT), attachments.message
+           FROM attachments JOIN blobs ON blobs.sha256 = attachments.blob
+          WHERE attachments.content_type LIKE 'text/%' AND blobs.size <= 1000000;
+         DELETE FROM settings WHERE name = 'search_reindex';",
+    )
+}
+
+/// Whether a migration or a restore asked for [`reindex`] (and it has not run since).
+pub fn reindex_due(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(crate::store::setting(conn, REINDEX)?.is_some())
+}
+
+pub fn ask_for_reindex(conn: &Connection) -> rusqlite::Result<()> {
+    crate::store::set_setting(conn, REINDEX, "due")
+}
+
+/// The setting that asks for [`reindex`]; migration 0017 writes it too.
+const REINDEX: &str = "search_reindex";
 
 /// Tickets whose subjects have a word of every sound key in `keys` (see
 /// [`crate::store::sounds`]), the newest first (subjects are short: a rank would say
@@ -139,5 +206,45 @@ mod tests {
         conn.execute("DELETE FROM tickets WHERE number = 1", []).unwrap();
         assert!(by_sound(&["P653"]).is_empty());
         assert_eq!(conn.query_row("SELECT COUNT(*) FROM subject_sounds", [], |row| row.get::<_, i64>(0)).unwrap(), 1, "only scanner's key");
+    }
+
+    /// A store from before the index was contentless, with a subject, a note (still with
+    /// the threading appended, as notes were once written) and a text attachment, is
+    /// indexed anew, and its hits show their passage.
+    #[test]
+    fn upgrade_indexes_what_existed_and_snippets_come_from_where_the_text_lives() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::sounds::register(&conn).unwrap();
+        crate::store::knowledge::register(&conn).unwrap();
+        let before = crate::store::MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("contentless_delete")).unwrap();
+        Migrations::from_slice(&crate::store::MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
+             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+             VALUES (1, 'Printer jammed', 'open', 'general', 'medium', 'medium', 1, '2026-11-02T09:00:00Z', '2026-11-02T09:00:00Z');
+             INSERT INTO history (ticket, at, actor, action, detail) VALUES
+               (1, '2026-11-02T10:00:00Z', 'bob@example.com', 'comment', 'Replacing the roller today (matched by plus-address)');
+             INSERT INTO messages (id, direction, state, ticket, source, received, size, raw) VALUES (1, 'in', 'applied', 1, 'pipe', '2026-11-02T09:00:00Z', 1, x'00');
+             INSERT INTO blobs (sha256, size, content) VALUES ('h', 20, CAST('disk quota exceeded' AS BLOB));
+             INSERT INTO attachments (message, blob, filename, content_type) VALUES (1, 'h', 'log.txt', 'text/plain');",
+        )
+        .unwrap();
+        Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
+        assert!(reindex_due(&conn).unwrap());
+        reindex(&conn).unwrap();
+        assert!(!reindex_due(&conn).unwrap());
+        let snippets = |query: &str| -> Vec<(&'static str, String)> {
+            search(&conn, query, &Filter::default(), 10, true).unwrap().into_iter().map(|hit| (hit.found_in, hit.snippet)).collect()
+        };
+        assert_eq!(snippets("printer"), [("subject", "[Printer] jammed".to_string())]);
+        assert_eq!(snippets("roller"), [("note", "Replacing the [roller] today".to_string())]);
+        assert_eq!(snippets("quota"), [("attachment", "disk [quota] exceeded".to_string())]);
+        assert!(snippets("matched").is_empty(), "how a note was matched is not its text");
+        assert_eq!(count(&conn, "jammed").unwrap(), 1);
+        let jammed: i64 = conn.query_row("SELECT COUNT(*) FROM subject_sounds WHERE key = 'J530' AND ticket = 1", [], |row| row.get(0)).unwrap();
+        assert_eq!(jammed, 1, "jammed, by sound");
+        // Its content table holds the row id, ticket and message, not the subject and body.
+        let stored_columns: i64 = conn.query_row("SELECT COUNT(*) FROM pragma_table_info('search_text_content')", [], |row| row.get(0)).unwrap();
+        assert_eq!(stored_columns, 3, "the index keeps no copy of the text");
     }
 }

@@ -1,6 +1,6 @@
 //! Subject words by sound, for `search --sounds-like`: the side table `subject_sounds`
 //! holds each ticket's subject words as sound keys, written by the triggers of migration
-//! 0016 in the same transaction as the ticket. The triggers call the SQL function
+//! 0015 in the same transaction as the ticket. The triggers call the SQL function
 //! `reqmail_sound_keys`, which [`register`] adds to every connection the store opens.
 //!
 //! The key is American Soundex (as the US National Archives define it): a letter and

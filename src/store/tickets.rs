@@ -98,7 +98,7 @@ pub fn add_history(
 /// The sender and note of inbound `message` on `ticket` while its note is held back.
 pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
     conn.prepare_cached(
-        "SELECT m.from_address, m.note FROM history h JOIN messages m ON m.id = h.message
+        "SELECT m.from_address, h.detail FROM history h JOIN messages m ON m.id = h.message
          WHERE h.ticket = ?1 AND h.message = ?2 AND h.action = 'held-note' AND h.internal = 1",
     )?
     .query_row(params![ticket.0, message.0], |row| Ok((row.get::<_, Option<String>>(0)?.unwrap_or_default(), row.get::<_, Option<String>>(1)?.unwrap_or_default())))

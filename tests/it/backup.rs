@@ -163,6 +163,9 @@ fn export_is_readable_and_restore_refuses_to_overwrite_a_store_with_data() {
     let forced = other.run(&["restore", "--force", &export.display().to_string()]).ok();
     assert!(forced.stdout.contains("kept as"), "{}", forced.stdout);
     assert_eq!(other.tickets()[0]["subject"], "Printer on fire");
+    // The export holds no search index (it keeps no text of its own): the restore builds it.
+    let found = other.run(&["search", "smokes"]).ok();
+    assert!(found.stdout.contains("#1") && found.stdout.contains("[smokes]"), "{}", found.stdout);
     let kept: Vec<_> = std::fs::read_dir(other.path()).unwrap().flatten().filter(|entry| entry.file_name().to_string_lossy().contains(".replaced-")).collect();
     assert_eq!(kept.len(), 1, "the replaced store is kept");
     // No store to copy: nothing is created.

@@ -130,7 +130,7 @@ fn html_only_request_becomes_readable_text() {
     let raw = b"From: ann@example.org\r\nTo: help@example.com\r\nSubject: HTML\r\nMessage-ID: <html@example.org>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>The <b>VPN</b> drops&nbsp;every hour.</p><script>alert(1)</script></body></html>\r\n";
     desk.ingest(raw).ok();
     let history = desk.ticket(1)["history"].clone();
-    let note = desk.sql("SELECT note FROM messages WHERE direction = 'in'")[0][0].as_str().unwrap().to_string();
+    let note = desk.last_note();
     assert!(note.contains("VPN") && note.contains("drops"), "{note}");
     assert!(!note.contains("<b>") && !note.contains("<p>"), "{note}");
     assert!(history.is_array());

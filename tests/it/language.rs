@@ -88,7 +88,7 @@ fn customer_fields_on_a_new_request() {
     assert_eq!(ticket["requested_due"], "2026-11-27T16:00:00Z", "friday 17:00 in Berlin");
     // hardware, high = 8h of Mon-Fri 09-17 working time from Monday 09:00: Monday 17:00.
     assert_eq!(ticket["due"], "2026-11-23T16:00:00Z");
-    let note = desk.sql("SELECT note FROM messages WHERE direction = 'in'")[0][0].as_str().unwrap().to_string();
+    let note = desk.last_note();
     assert_eq!(note, "The printer eats paper.", "field lines are not part of the note");
 }
 

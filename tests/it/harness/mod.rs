@@ -111,6 +111,17 @@ impl Desk {
         Run::from(child.wait_with_output().unwrap())
     }
 
+    /// The note the last inbound message added to its ticket, as its history entry holds
+    /// it ("" when it added none).
+    pub fn last_note(&self) -> String {
+        let rows = self.sql(
+            "SELECT h.detail FROM messages m LEFT JOIN history h ON h.message = m.id
+                    AND h.action IN ('comment', 'automatic-comment', 'internal-note', 'held-note')
+              WHERE m.direction = 'in' ORDER BY m.id DESC LIMIT 1",
+        );
+        rows.first().and_then(|row| row[0].as_str()).unwrap_or("").to_string()
+    }
+
     pub fn ticket(&self, number: i64) -> Value {
         self.run(&["ticket", "show", &number.to_string(), "--json"]).ok().json()
     }
