@@ -424,7 +424,7 @@ pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<Hist
 
 /// What the requester first wrote: the note of the ticket's first inbound message.
 pub fn first_request(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT note FROM messages WHERE ticket = ?1 AND direction = 'in' ORDER BY id LIMIT 1")?
+    conn.prepare_cached(&format!("SELECT {} FROM messages m WHERE m.ticket = ?1 AND m.direction = 'in' ORDER BY m.id LIMIT 1", crate::store::messages::NOTE_OF_M))?
         .query_row([ticket.0], |row| row.get::<_, Option<String>>(0))
         .optional()
         .map(Option::flatten)

@@ -113,8 +113,14 @@ fn every_client_shape_gives_the_expected_note_and_decision() {
         let tickets = desk.tickets();
         let number = tickets.iter().map(|ticket| ticket["number"].as_i64().unwrap()).max().expect("a ticket");
         let ticket = desk.ticket(number);
-        let last_inbound = desk.sql("SELECT id, note FROM messages WHERE direction = 'in' ORDER BY id DESC LIMIT 1");
-        let note = last_inbound[0][1].as_str().unwrap_or("").to_string();
+        let last_inbound = desk.sql("SELECT id FROM messages WHERE direction = 'in' ORDER BY id DESC LIMIT 1");
+        // The message's note is its history entry; a forward's internal note is the agent's.
+        let notes = desk.sql(&format!(
+            "SELECT detail FROM history WHERE message = {} AND action IN ('comment', 'automatic-comment', 'internal-note', 'held-note')
+              ORDER BY action = 'internal-note', id LIMIT 1",
+            last_inbound[0][0]
+        ));
+        let note = notes.first().and_then(|row| row[0].as_str()).unwrap_or("").to_string();
         // The note leaves out quotes, signatures and disclaimers; the message keeps them all.
         let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
         let stored = reqmail::store::messages::raw(&conn, SpoolId(last_inbound[0][0].as_i64().unwrap())).unwrap();

@@ -211,8 +211,8 @@ fn the_agent_letter_carries_the_request_and_time_left_and_the_receipt_echoes_fie
     assert!(receipt.contains("Due: 2026-11-26 17:00") && !receipt.contains("2026-12-01 17:00"), "an example from today:\n{receipt}");
     desk.clear_outbox();
     desk.run(&["ticket", "update", "1", "owner=bob@example.com", "--note", "Taking a look after lunch."]).ok();
-    let to_agent = desk.outbox().into_iter().find(|mail| mail.to() == "bob@example.com").expect("the new owner hears").body();
-    for expected in ["Paper everywhere.", "Time left: 1d 0h", "Taking a look after lunch."] {
+    let to_agent = desk.outbox().into_iter().find(|mail| mail.to() == "bob@example.com").expect("the new owner hears").body().replace("\r\n", "\n");
+    for expected in ["The request:\nPaper everywhere.", "Time left: 1d 0h", "Taking a look after lunch."] {
         assert!(to_agent.contains(expected), "{expected:?} in\n{to_agent}");
     }
     let to_customer = desk.outbox().into_iter().find(|mail| mail.to() == "carol@customer.example.org").map(|mail| mail.body()).unwrap_or_default();
