@@ -81,7 +81,8 @@ pub fn tickets_with(conn: &Connection, word: &str, limit: usize) -> rusqlite::Re
 pub struct Resolved {
     pub ticket: i64,
     pub subject: String,
-    /// The last public comment up to the resolution, after the request itself.
+    /// The last public comment before the ticket was resolved (else closed), after the
+    /// request itself: the answer, not the requester's thanks in the same second.
     pub resolution: Option<String>,
 }
 
@@ -92,6 +93,10 @@ pub fn resolved(conn: &Connection, ticket: i64) -> rusqlite::Result<Option<Resol
                 (SELECT h.detail FROM history h
                   WHERE h.ticket = t.number AND h.action = 'comment' AND h.detail <> ''
                     AND h.at <= COALESCE(t.resolved_at, t.closed_at, t.updated)
+                    AND h.id < COALESCE(
+                        (SELECT MAX(s.id) FROM history s WHERE s.ticket = t.number AND s.action = 'status' AND s.detail LIKE '%→ resolved%'),
+                        (SELECT MAX(s.id) FROM history s WHERE s.ticket = t.number AND s.action = 'status' AND s.detail LIKE '%→ closed%'),
+                        h.id + 1)
                     AND h.id > (SELECT MIN(f.id) FROM history f WHERE f.ticket = t.number AND f.action = 'comment')
                   ORDER BY h.id DESC LIMIT 1)
            FROM tickets t WHERE t.number = ?1 AND t.status IN ('resolved', 'closed')",
@@ -122,8 +127,14 @@ mod tests {
         conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = '2026-11-02T00:00:00Z' WHERE number = 1", []).unwrap();
         assert_eq!((holding(""), holding("printer"), holding("zebra"), holding("roller")), (1, 1, 1, 0), "subject and request");
         assert_eq!(tickets_with(conn, "tray", 10).unwrap(), [1]);
+        conn.execute_batch(
+            "INSERT INTO history (ticket, at, actor, action, detail) VALUES
+               (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'status', 'status: open → resolved'),
+               (1, '2026-11-02T00:00:00Z', 'carol@example.org', 'comment', 'Great, thank you!');",
+        )
+        .unwrap();
         let found = resolved(conn, 1).unwrap().unwrap();
-        assert_eq!(found.resolution.as_deref(), Some("Replaced the roller."));
+        assert_eq!(found.resolution.as_deref(), Some("Replaced the roller."), "the answer, not the thanks after it");
         conn.execute("UPDATE tickets SET status = 'closed' WHERE number = 1", []).unwrap();
         assert_eq!(holding(""), 1, "resolved, then closed: one ticket");
         conn.execute("UPDATE history SET detail = '(forgotten)' WHERE id = 1", []).unwrap();
