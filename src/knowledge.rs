@@ -10,11 +10,14 @@
 //! weight of the new ticket's known words; the labelled set in
 //! `tests/it/knowledge.rs` measures what that gives.
 //!
-//! Articles are Markdown files in `knowledge.articles`, read once when the site is
-//! compiled: the first `# ` heading is the title (else the file name), the first
-//! paragraph after it the summary.
+//! Articles are Markdown files in `knowledge.articles`, read the first time a receipt
+//! needs them (a reply never does, and every ingest process compiles the site): the
+//! first `# ` heading is the title (else the file name), the first paragraph after it
+//! the summary.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use anyhow::Context as _;
 use rusqlite::Connection;
@@ -49,13 +52,57 @@ pub struct Article {
     words: Vec<String>,
 }
 
-/// The articles, read when the site is compiled, and whether tickets are suggested.
+/// Where the articles are, the articles once read, and whether tickets are suggested.
 #[derive(Debug, Default)]
 pub struct Knowledge {
-    articles: Vec<Article>,
-    /// In how many articles each word occurs.
-    article_counts: HashMap<String, usize>,
+    folder: Option<PathBuf>,
+    articles: OnceLock<Articles>,
     tickets: bool,
+}
+
+#[derive(Debug, Default)]
+struct Articles {
+    list: Vec<Article>,
+    /// In how many articles each word occurs.
+    counts: HashMap<String, usize>,
+}
+
+impl Articles {
+    fn of(list: Vec<Article>) -> Articles {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for article in &list {
+            for word in &article.words {
+                *counts.entry(word.clone()).or_default() += 1;
+            }
+        }
+        Articles { list, counts }
+    }
+
+    /// The Markdown files of `folder`, in name order. A file that cannot be read is left
+    /// out with a warning that names it, and text that is not UTF-8 is read as well as it
+    /// goes: an article an admin saved badly must not stop the mail.
+    fn read(folder: &std::path::Path) -> Articles {
+        let mut paths: Vec<PathBuf> = match std::fs::read_dir(folder) {
+            Ok(entries) => entries.filter_map(Result::ok).map(|entry| entry.path()).collect(),
+            Err(error) => {
+                tracing::warn!(folder = %folder.display(), %error, "knowledge.articles: cannot read the folder; no articles are suggested");
+                Vec::new()
+            }
+        };
+        paths.retain(|path| path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("md")));
+        paths.sort();
+        let mut list = Vec::new();
+        for path in paths {
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    let file = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+                    list.push(article(file, &String::from_utf8_lossy(&bytes)));
+                }
+                Err(error) => tracing::warn!(file = %path.display(), %error, "knowledge.articles: cannot read this article; it is left out"),
+            }
+        }
+        Articles::of(list)
+    }
 }
 
 /// What a receipt suggests.
@@ -96,55 +143,35 @@ fn article(file: String, text: &str) -> Article {
 }
 
 impl Knowledge {
-    /// Reads the articles of `config.articles`; an unreadable folder or file is an error
-    /// that names it.
+    /// The knowledge of `config`; a folder that cannot be read is an error that names it
+    /// (its files are read when first needed).
     pub fn load(config: &KnowledgeConfig) -> anyhow::Result<Knowledge> {
-        let mut articles = Vec::new();
         if let Some(folder) = &config.articles {
-            let entries = std::fs::read_dir(folder)
+            std::fs::read_dir(folder)
                 .with_context(|| format!("knowledge.articles: cannot read the folder {} (a folder of Markdown files)", folder.display()))?;
-            let mut paths: Vec<std::path::PathBuf> = Vec::new();
-            for entry in entries {
-                let path = entry.with_context(|| format!("knowledge.articles: cannot list {}", folder.display()))?.path();
-                if path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("md")) {
-                    paths.push(path);
-                }
-            }
-            paths.sort();
-            for path in paths {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("knowledge.articles: cannot read {} as UTF-8 text", path.display()))?;
-                let file = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
-                articles.push(article(file, &text));
-            }
         }
-        Ok(Knowledge::of(articles, config.tickets))
+        Ok(Knowledge { folder: config.articles.clone(), articles: OnceLock::new(), tickets: config.tickets })
     }
 
-    fn of(articles: Vec<Article>, tickets: bool) -> Knowledge {
-        let mut article_counts: HashMap<String, usize> = HashMap::new();
-        for article in &articles {
-            for word in &article.words {
-                *article_counts.entry(word.clone()).or_default() += 1;
-            }
-        }
-        Knowledge { articles, article_counts, tickets }
+    fn articles(&self) -> &Articles {
+        self.articles.get_or_init(|| self.folder.as_deref().map(Articles::read).unwrap_or_default())
     }
 
     pub fn article(&self, index: usize) -> Option<&Article> {
-        self.articles.get(index)
+        self.articles().list.get(index)
     }
 
     /// Resolved tickets and articles like a new ticket's `subject` and `text`.
     pub fn suggest(&self, conn: &Connection, subject: &str, text: &str) -> rusqlite::Result<Suggestions> {
         let query = words(&format!("{subject}\n{text}"));
         let tickets = if self.tickets { similar_tickets(conn, &query)? } else { Vec::new() };
+        let Articles { list, counts } = self.articles();
         let articles = best(
-            self.articles.iter().enumerate().map(|(index, article)| {
-                (index, query.iter().filter(|word| article.words.contains(word)).map(|word| weight(self.article_counts[word], self.articles.len())).collect())
+            list.iter().enumerate().map(|(index, article)| {
+                (index, query.iter().filter(|word| article.words.contains(word)).map(|word| weight(counts[word], list.len())).collect())
             }),
-            query.iter().filter_map(|word| self.article_counts.get(word)).map(|&count| weight(count, self.articles.len())).sum(),
-            self.articles.len(),
+            query.iter().filter_map(|word| counts.get(word)).map(|&count| weight(count, list.len())).sum(),
+            list.len(),
         );
         Ok(Suggestions { tickets, articles })
     }
@@ -225,7 +252,7 @@ mod tests {
             article("toner.md".into(), "# Replacing toner\n\nThe printer shows low toner: replace the cartridge.\n"),
             article("vpn.md".into(), "# VPN connection fails\n\nCheck the VPN client certificate.\n"),
         ];
-        let knowledge = Knowledge::of(articles, false);
+        let knowledge = Knowledge { articles: OnceLock::from(Articles::of(articles)), ..Knowledge::default() };
         let conn = Connection::open_in_memory().unwrap();
         let suggested = |subject: &str, text: &str| -> Vec<String> {
             let found = knowledge.suggest(&conn, subject, text).unwrap();
@@ -241,5 +268,19 @@ mod tests {
         let config = KnowledgeConfig { articles: Some("/nonexistent/kb".into()), tickets: true };
         let error = format!("{:#}", Knowledge::load(&config).unwrap_err());
         assert!(error.contains("knowledge.articles") && error.contains("/nonexistent/kb"), "{error}");
+    }
+
+    #[test]
+    fn an_article_saved_badly_is_read_as_well_as_it_goes_and_an_unreadable_one_left_out() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("latin1.md"), b"# Caf\xe9 printer\n\nThe caf\xe9 printer jams: open tray 2.\n").unwrap();
+        std::fs::write(folder.path().join("garbage.md"), [0xff, 0x00, 0xfe, 0x80, 0x0a]).unwrap();
+        std::fs::create_dir(folder.path().join("folder.md")).unwrap();
+        let knowledge = Knowledge::load(&KnowledgeConfig { articles: Some(folder.path().into()), tickets: false }).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
+        let found = knowledge.suggest(&conn, "Printer jams", "The printer in the cafe jams at tray 2").unwrap();
+        let titles: Vec<&str> = found.articles.iter().map(|&index| knowledge.article(index).unwrap().title.as_str()).collect();
+        assert_eq!(titles, ["Caf\u{fffd} printer"]);
+        assert_eq!(knowledge.articles().list.len(), 2, "the directory named like an article is left out");
     }
 }
