@@ -160,4 +160,25 @@ mod tests {
         let forged = format!("{BEGIN}\n{forged_body}\n{END}\n{signature}\n");
         assert!(open(&forged, key).is_err());
     }
+
+    #[test]
+    fn a_garbled_transfer_block_is_an_error_that_says_what_is_wrong() {
+        let key = "a shared key of some length";
+        let signed_garbage = {
+            let mut signer = mac(key);
+            signer.update(b"\xff\x00not json");
+            hex::encode(signer.finalize().into_bytes())
+        };
+        let garbage_base64 = base64::engine::general_purpose::STANDARD.encode(b"\xff\x00not json");
+        for (text, says) in [
+            (format!("{BEGIN}\nAAAA"), "no end line"),
+            (format!("{BEGIN}\n\u{fffd}\u{0}€€€\n{END}\n{SIGNATURE}00\n"), "not base64"),
+            (format!("{BEGIN}\nAAAA\n{END}\n{SIGNATURE}not-hex\n"), "not hex"),
+            (format!("{END}\n{BEGIN}\nAAAA\n{END}\n{SIGNATURE}00\n"), "does not match"),
+            (format!("{BEGIN}\n{garbage_base64}\n{END}\n{SIGNATURE}{signed_garbage}\n"), "not one this version reads"),
+        ] {
+            let error = open(&text, key).unwrap_err();
+            assert!(error.contains(says), "{says:?} for {text:?}: {error}");
+        }
+    }
 }
