@@ -441,6 +441,9 @@ mod tests {
         assert!(period("queue hardware", at("2026-12-02T10:00:00Z")).is_none());
         assert!(period("since yesterday-ish", at("2026-12-02T10:00:00Z")).unwrap().is_err());
         assert!(period("last 0 days", at("2026-12-02T10:00:00Z")).unwrap().is_err());
+        for hostile in ["last 99999999999999999999999 days", "last -5 weeks", "since 99999-12-01", "since 2026-02-30", "from \u{0} to \u{fffd}", "2026-12-31 to 2026-01-01"] {
+            assert!(period(hostile, at("2026-12-02T10:00:00Z")).unwrap().is_err(), "{hostile:?} is refused with a reason");
+        }
     }
 
     #[test]
