@@ -110,8 +110,8 @@ impl Tag {
     fn read(html: &str, start: usize) -> Option<Tag> {
         let bytes = html.as_bytes();
         let rest = &html[start..];
-        if rest.starts_with("<!--") {
-            let end = rest[4..].find("-->").map_or(html.len(), |position| start + 4 + position + 3);
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            let end = comment.find("-->").map_or(html.len(), |position| start + 4 + position + 3);
             return Some(Tag { name: String::new(), closing: false, self_closing: true, end });
         }
         if rest.starts_with("<!") || rest.starts_with("<?") {
