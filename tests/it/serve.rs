@@ -398,8 +398,12 @@ fn without_serve_ingest_and_tick_first_move_what_a_killed_serve_acknowledged() {
     assert_eq!(desk.hand_off(&[], &request("left-3@customer.test", "bob@customer.test", "Scanner jammed", "Help")).status, 0);
     daemon.kill();
     lock.execute_batch("ROLLBACK").unwrap();
+    let doctor = desk.run(&["doctor"]);
+    assert!(doctor.stdout.contains("1 messages serve acknowledged wait to be stored"), "{}", doctor.stdout);
+    assert!(doctor.stdout.contains("run reqmail tick"), "{}", doctor.stdout);
     let tick = desk.run(&["tick"]).ok();
     assert!(tick.stdout.contains("moved from serve's intake 1"), "{}", tick.stdout);
     assert_eq!(desk.tickets().len(), 2);
     assert_eq!(in_intake(&desk), 0);
+    assert!(desk.run(&["doctor"]).stdout.contains("reqmail.db.intake: empty"));
 }
