@@ -6,8 +6,9 @@
 //! with `[directory.ldap]` one that syncs people from the directory.
 //!
 //! Signals: SIGTERM or SIGINT stop the tasks at their next waiting point, let work in
-//! progress finish (up to `serve.shutdown_grace_seconds`) and exit; since no source
-//! acknowledges anything before the spool commit, even an aborted batch loses nothing.
+//! progress finish (up to `serve.shutdown_grace_seconds`; the socket's task first stores
+//! what it acknowledged from its intake) and exit; since no source acknowledges anything
+//! before a flushed commit, even an aborted batch loses nothing.
 //! SIGHUP reloads the configuration: the tasks stop and start again with the new one;
 //! a file with errors is refused and the old configuration kept.
 //!
