@@ -260,6 +260,25 @@ fn serve_takes_maildir_deliveries_at_once_without_polling() {
     assert_eq!(daemon.terminate(), 0);
 }
 
+/// Hands `messages` to a serve that cannot store them (someone holds the database's
+/// write lock), so that they are acknowledged and wait in its intake; then kills it with
+/// SIGKILL.
+fn acknowledged_then_killed(desk: &Desk, messages: &[&[u8]]) {
+    let daemon = Daemon::start(desk);
+    let lock = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let waiting_before = in_intake(desk);
+    for raw in messages {
+        let run = desk.hand_off(&[], raw);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+    }
+    // Acknowledged means on the disk, though the database was locked: the intake is a
+    // file of its own.
+    assert_eq!(in_intake(desk), waiting_before + messages.len() as i64, "{}", daemon.log());
+    daemon.kill();
+    lock.execute_batch("ROLLBACK").unwrap();
+}
+
 /// The messages waiting in serve's intake.
 fn in_intake(desk: &Desk) -> i64 {
     let conn = rusqlite::Connection::open(desk.path().join("reqmail.db.intake")).unwrap();
@@ -269,21 +288,10 @@ fn in_intake(desk: &Desk) -> i64 {
 #[test]
 fn serve_killed_after_acknowledging_processes_each_message_once_after_restart() {
     let desk = Desk::new();
-    let daemon = Daemon::start(&desk);
-    // Someone holds the database's write lock: serve cannot spool, yet it acknowledges,
-    // because its intake is a file of its own.
-    let lock = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     let first = request("killed-1@customer.test", "ann@customer.test", "Printer on fire", "Help");
     let reply = request("killed-2@customer.test", "ann@customer.test", "Re: [REQ #1] Printer on fire", "Still burning");
     let other = request("killed-3@customer.test", "bob@customer.test", "Scanner jammed", "Help");
-    for raw in [&first, &reply, &other] {
-        let run = desk.hand_off(&[], raw);
-        assert_eq!(run.status, 0, "{}", run.stderr);
-    }
-    assert_eq!(in_intake(&desk), 3, "acknowledged means on the disk: {}", daemon.log());
-    daemon.kill();
-    lock.execute_batch("ROLLBACK").unwrap();
+    acknowledged_then_killed(&desk, &[&first, &reply, &other]);
     assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0, "nothing reached the spool before the kill");
 
     let daemon = Daemon::start(&desk);
@@ -376,13 +384,7 @@ fn concurrent_hand_offs_are_each_stored_once() {
 #[test]
 fn without_serve_ingest_and_tick_first_move_what_a_killed_serve_acknowledged() {
     let desk = Desk::new();
-    let daemon = Daemon::start(&desk);
-    let lock = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let asked = request("left-1@customer.test", "ann@customer.test", "Printer on fire", "Help");
-    assert_eq!(desk.hand_off(&[], &asked).status, 0);
-    daemon.kill();
-    lock.execute_batch("ROLLBACK").unwrap();
+    acknowledged_then_killed(&desk, &[&request("left-1@customer.test", "ann@customer.test", "Printer on fire", "Help")]);
     // No serve now: the reply's own ingest moves the request first, so the reply joins it.
     let reply = request("left-2@customer.test", "ann@customer.test", "Re: [REQ #1] Printer on fire", "Still burning");
     desk.ingest(&reply).ok();
@@ -392,12 +394,7 @@ fn without_serve_ingest_and_tick_first_move_what_a_killed_serve_acknowledged() {
     assert_eq!(in_intake(&desk), 0);
 
     // `tick` does the same for a serve that never comes back.
-    let daemon = Daemon::start(&desk);
-    let lock = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    assert_eq!(desk.hand_off(&[], &request("left-3@customer.test", "bob@customer.test", "Scanner jammed", "Help")).status, 0);
-    daemon.kill();
-    lock.execute_batch("ROLLBACK").unwrap();
+    acknowledged_then_killed(&desk, &[&request("left-3@customer.test", "bob@customer.test", "Scanner jammed", "Help")]);
     let doctor = desk.run(&["doctor"]);
     assert!(doctor.stdout.contains("1 messages serve acknowledged wait to be stored"), "{}", doctor.stdout);
     assert!(doctor.stdout.contains("run reqmail tick"), "{}", doctor.stdout);
