@@ -29,8 +29,10 @@ use crate::transport::deliver;
 
 /// Entries moved per spool commit: a burst shares commits, memory stays bounded.
 const BATCH: usize = 64;
-/// Messages taken in between two checkpoints of the intake's WAL.
-const CHECKPOINT_EVERY: usize = 256;
+/// Messages taken in between two checkpoints of the intake's WAL. Once checkpointed, the
+/// WAL is written again from its start: a flush of blocks already there is cheaper than
+/// one that also grows the file.
+const CHECKPOINT_EVERY: usize = 64;
 /// How long the drain waits after database trouble before it tries again.
 const RETRY: Duration = Duration::from_secs(1);
 

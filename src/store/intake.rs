@@ -74,20 +74,23 @@ pub struct Intake {
 impl Intake {
     /// Opens the intake at `path`, creating it when missing (owner-only, like the socket).
     pub fn open(path: &Path) -> anyhow::Result<Intake> {
-        let existed = path.exists();
-        let conn = Connection::open(path).with_context(|| format!("cannot open the intake {}", path.display()))?;
-        let intake = Intake::prepare(conn, path)?;
-        if !existed {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("cannot restrict the intake {} to its owner", path.display()))?;
-            // The new file's name must survive a power cut as its rows do.
-            if let Some(folder) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-                std::fs::File::open(folder).and_then(|folder| folder.sync_all())
-                    .with_context(|| format!("cannot flush the folder {}", folder.display()))?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // An empty file is an empty database; made here, owner-only, before SQLite adds its
+        // -wal and -shm files, which take the file's mode.
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {
+                // The new file's name must survive a power cut as its rows do.
+                if let Some(folder) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                    std::fs::File::open(folder)
+                        .and_then(|folder| folder.sync_all())
+                        .with_context(|| format!("cannot flush the folder {}", folder.display()))?;
+                }
             }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error).with_context(|| format!("cannot create the intake {}", path.display())),
         }
-        Ok(intake)
+        let conn = Connection::open(path).with_context(|| format!("cannot open the intake {}", path.display()))?;
+        Intake::prepare(conn, path)
     }
 
     /// Opens the intake at `path` if there is one; `None` when no serve ever wrote it.
@@ -272,11 +275,14 @@ mod tests {
         let reader = Intake::open_existing(&path).unwrap().expect("the file exists now");
         writer.add(&[arrival("one")], &[]).unwrap();
         assert_eq!(reader.after(0, 10).unwrap().len(), 1);
+        use std::os::unix::fs::PermissionsExt as _;
+        for suffix in ["", "-wal"] {
+            let file = format!("{}{suffix}", path.display());
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "{file}");
+        }
         writer.checkpoint().unwrap();
         drop(writer);
         drop(reader);
-        use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let reopened = Intake::open(&path).unwrap();
         assert_eq!(reopened.after(0, 10).unwrap()[0].arrival, arrival("one"));
         assert!(!reopened.close_and_remove_if_empty().unwrap(), "a file with messages in it stays");
