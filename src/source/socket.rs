@@ -151,7 +151,10 @@ pub async fn listen(core: SharedStore, delivery: SharedStore, intake: Intakes, l
     };
     let clock = core.clock;
     let (finish, finishing) = watch::channel(false);
-    let drained = tokio::spawn(intake::drain(core, delivery, reader, writer.taker(), arrived, finishing));
+    // In a set of its own: should this task be aborted (the shutdown grace ran out), the
+    // drain stops with it, and the next serve moves what is left.
+    let mut drain = tokio::task::JoinSet::new();
+    drain.spawn(intake::drain(core, delivery, reader, writer.taker(), arrived, finishing));
     let stop = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -177,7 +180,7 @@ pub async fn listen(core: SharedStore, delivery: SharedStore, intake: Intakes, l
     // serve starting now leaves this intake alone.
     while connections.join_next().await.is_some() {}
     let _ = finish.send(true);
-    if let Err(error) = drained.await {
+    if let Some(Err(error)) = drain.join_next().await {
         tracing::warn!("socket: the intake was not drained: {error}");
     }
     let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
