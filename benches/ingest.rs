@@ -6,6 +6,9 @@
 //!    Then 500 more while `reqmail serve` runs on the same configuration, so that each
 //!    `ingest` hands its message over the socket (serve's CPU is printed besides), and
 //!    500 more through `reqmail-ingest`, the small hand-off executable an MTA pipes into.
+//!    Serve answers once a message is on the disk and processes it after; each of these
+//!    passes ends only when serve has processed everything it answered for, and prints
+//!    how long that took after the last answer and the processing rate.
 //! 2. Batch: one `reqmail --config FILE fetch` over an inbound Maildir of 10,000
 //!    messages; wall time of the whole process, as messages per second.
 //!
@@ -305,6 +308,8 @@ fn pipe_pass(
     let mut latencies = Vec::with_capacity(messages.len());
     let mut noisy = 0usize;
     let mut first_noise = String::new();
+    let processed_before = processed_inbound(config);
+    let first_handed = Instant::now();
     for raw in messages {
         let (elapsed, status, stderr) = ingest_once(binary, config_path, raw);
         assert_eq!(status, Some(0), "{binary} exited with {status:?}: {stderr}");
@@ -317,6 +322,15 @@ fn pipe_pass(
         latencies.push(elapsed);
     }
     let pipe_cpu = children_cpu_seconds().zip(cpu_before).map(|((user, sys), (user0, sys0))| (user - user0, sys - sys0));
+    let backlog = serve.map(|serve| {
+        // Serve answers once a message is on the disk and processes it after: the latency
+        // alone could hide a backlog, so the pass ends when everything is processed.
+        let last_answered = Instant::now();
+        let wanted = processed_before + messages.len() as i64;
+        let caught_up = wait_for_each(Duration::from_secs(120), Duration::from_millis(2), || processed_inbound(config) >= wanted);
+        assert!(caught_up, "serve processed every message it acknowledged; its log:\n{}", serve.log());
+        (last_answered.elapsed(), first_handed.elapsed())
+    });
     if let Some(serve) = serve {
         // Serve delivers a message's letters right after answering ingest.
         let delivered = wait_for(Duration::from_secs(60), || DbStats::read(config).outbox_queued == 0);
@@ -341,6 +355,15 @@ fn pipe_pass(
             sys * 1000.0 / runs,
             (user + sys) * 1000.0 / runs,
             all.mean
+        );
+    }
+    if let Some((after_last, since_first)) = backlog {
+        println!(
+            "  serve had processed everything {:.1} ms after the last answer; {} messages processed in {:.2} s from the first hand-over: {:.0} messages/s",
+            after_last.as_secs_f64() * 1000.0,
+            latencies.len(),
+            since_first.as_secs_f64(),
+            latencies.len() as f64 / since_first.as_secs_f64()
         );
     }
     if let Some(seconds) = serve_cpu {
@@ -476,15 +499,28 @@ impl Drop for Serve {
 }
 
 /// Polls `done` every 20 ms for up to `limit`.
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+fn wait_for(limit: Duration, done: impl FnMut() -> bool) -> bool {
+    wait_for_each(limit, Duration::from_millis(20), done)
+}
+
+/// Polls `done` every `every` for up to `limit`.
+fn wait_for_each(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if done() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(every);
     }
     false
+}
+
+/// Inbound messages the pipeline has finished with (applied, quarantined or ignored).
+fn processed_inbound(config: &Config) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(&config.store.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the database read-only");
+    conn.query_row("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'spooled'", [], |row| row.get(0))
+        .expect("count processed messages")
 }
 
 // ---------------------------------------------------------------------------------------

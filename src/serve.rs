@@ -6,8 +6,9 @@
 //! with `[directory.ldap]` one that syncs people from the directory.
 //!
 //! Signals: SIGTERM or SIGINT stop the tasks at their next waiting point, let work in
-//! progress finish (up to `serve.shutdown_grace_seconds`) and exit; since no source
-//! acknowledges anything before the spool commit, even an aborted batch loses nothing.
+//! progress finish (up to `serve.shutdown_grace_seconds`; the socket's task first stores
+//! what it acknowledged from its intake) and exit; since no source acknowledges anything
+//! before a flushed commit, even an aborted batch loses nothing.
 //! SIGHUP reloads the configuration: the tasks stop and start again with the new one;
 //! a file with errors is refused and the old configuration kept.
 //!
@@ -113,10 +114,16 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
     tasks.spawn(watch_maildir(sources, stopped.clone(), wake.clone()));
     if let Some(path) = config.ingest_socket() {
         match socket::bind(&path) {
-            Ok(Some(listener)) => {
-                let shared = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
-                tasks.spawn(socket::listen(shared, delivery.clone(), listener, path, config.inbound.max_message_bytes, stopped.clone()));
-            }
+            Ok(Some(listener)) => match socket::Intakes::open(&config.store.path) {
+                Ok(intake) => {
+                    let core = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
+                    tasks.spawn(socket::listen(core, delivery.clone(), intake, listener, path, config.inbound.max_message_bytes, stopped.clone()));
+                }
+                Err(error) => {
+                    tracing::warn!("ingest cannot hand mail to this serve: {error:#}");
+                    let _ = std::fs::remove_file(&path);
+                }
+            },
             Ok(None) => tracing::warn!("another reqmail serve listens on {}; ingest hands its mail to that one", path.display()),
             Err(error) => tracing::warn!("ingest cannot hand mail to this serve: {error:#}"),
         }

@@ -64,6 +64,11 @@ impl Ingest {
         let setup = Setup::new(config, clock)?;
         let mut store = setup.open_store().map_err(Failure::TryAgain)?;
         store.keep_wal_short().map_err(|error| Failure::TryAgain(error.into()))?;
+        // Mail a serve acknowledged before this one goes first, so that a reply never
+        // overtakes its request; if it cannot move now, the next serve or tick does.
+        if let Err(error) = crate::source::intake::move_leftovers(&setup.site, &mut store, setup.clock.now()) {
+            tracing::warn!("serve's intake stays for later: {error:#}");
+        }
         let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref(), queue: None };
         let now = setup.clock.now();
         let stored = pipe::spool(&mut store, &incoming, now).map_err(Failure::TryAgain)?;

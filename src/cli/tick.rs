@@ -11,12 +11,16 @@ pub struct Tick {}
 impl Tick {
     pub fn execute(&self, setup: &Setup, quiet: bool) -> Result<(), Failure> {
         let mut store = setup.open_store()?;
+        let moved = move_intake_unless_served(setup, &mut store);
         let report = scheduler::tick(&setup.site, &mut store, setup.clock.now())?;
         tracing::info!(?report, "scheduler pass");
         let webhooks = crate::cli::deliver_webhooks(setup, &store);
         let directory = sync_directory_if_due(setup, &mut store)?;
         if !quiet {
             let mut line = summary_line(&report, setup);
+            if moved > 0 {
+                line.push_str(&format!("; moved from serve's intake {moved}"));
+            }
             if let Some(directory) = directory {
                 line.push_str(&format!("; directory: {directory}"));
             }
@@ -27,6 +31,19 @@ impl Tick {
         }
         Ok(())
     }
+}
+
+/// What a serve acknowledged and could not move (killed, stopped) joins the spool first,
+/// unless a serve listens, which moves it itself. Never fails the tick: what stays is moved
+/// by the next serve or tick.
+fn move_intake_unless_served(setup: &Setup, store: &mut crate::store::Store) -> usize {
+    if setup.site.config.ingest_socket().is_some_and(|path| crate::source::socket::serve_listens(&path)) {
+        return 0;
+    }
+    crate::source::intake::move_leftovers(&setup.site, store, setup.clock.now()).unwrap_or_else(|error| {
+        tracing::warn!("serve's intake stays for later: {error:#}");
+        0
+    })
 }
 
 /// The directory sync when one is due: its summary, or why it failed. A directory that

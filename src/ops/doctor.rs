@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::clock::format_time;
 use crate::config::{Config, ImapConfig, SmtpSecurity, TransportKind};
 
 /// How far ahead certificates must stay valid.
@@ -69,6 +70,7 @@ pub fn examine(config_file: Option<&Path>, options: &DoctorOptions, now: DateTim
     };
     check_rules_and_templates(&config, &mut findings);
     check_store(&config, &mut findings);
+    check_intake(&config, now, &mut findings);
     check_maildir("inbound.maildir", &config.inbound.maildir, &mut findings);
     if config.outbound.transport == TransportKind::Maildir {
         let outbox = &config.outbound.maildir;
@@ -219,6 +221,43 @@ fn check_store(config: &Config, findings: &mut Vec<Finding>) {
             format!("store {}: cannot take the write lock: {error}", path.display()),
             "make the file writable for the user reqmail runs as, and look for a process holding a long transaction",
         )),
+    }
+}
+
+/// Messages a serve acknowledged wait in its intake for milliseconds; more than a few
+/// minutes means that serve is stuck, or gone without moving them.
+const INTAKE_STUCK_MINUTES: i64 = 5;
+
+fn check_intake(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
+    let path = crate::store::intake::path_for(&config.store.path);
+    let waiting = match crate::store::intake::Intake::open_existing(&path) {
+        Ok(None) => return,
+        Ok(Some(intake)) => intake.waiting(),
+        Err(error) => Err(error),
+    };
+    let waiting = match waiting {
+        Ok(waiting) => waiting,
+        Err(error) => {
+            findings.push(Finding::problem(
+                format!("intake {}: {error:#}", path.display()),
+                "it holds mail serve acknowledged: chown it to the user reqmail runs as and start reqmail serve; never delete it",
+            ));
+            return;
+        }
+    };
+    let served = config.ingest_socket().is_some_and(|socket| crate::source::socket::serve_listens(&socket));
+    let stuck = waiting.oldest.is_some_and(|oldest| now - oldest > chrono::Duration::minutes(INTAKE_STUCK_MINUTES));
+    match (waiting.count, served) {
+        (0, _) => findings.push(Finding::Ok(format!("intake {}: empty", path.display()))),
+        (count, false) => findings.push(Finding::problem(
+            format!("intake {}: {count} messages serve acknowledged wait to be stored (since {})", path.display(), waiting.oldest.map(format_time).unwrap_or_default()),
+            "start reqmail serve, or run reqmail tick: either moves them into the store",
+        )),
+        (count, true) if stuck => findings.push(Finding::problem(
+            format!("intake {}: {count} messages wait, the oldest since {}", path.display(), waiting.oldest.map(format_time).unwrap_or_default()),
+            "serve cannot store them: read its log (database locked or full?)",
+        )),
+        (count, true) => findings.push(Finding::Ok(format!("intake {}: {count} messages being stored by serve", path.display()))),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod health;
 pub mod imap;
+pub mod intake;
 pub mod maildir;
 pub mod pipe;
 pub mod socket;

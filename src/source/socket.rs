@@ -1,36 +1,35 @@
 //! The hand-over socket: while `reqmail serve` runs, `reqmail ingest` passes its message
-//! to it over a Unix socket next to the database, and serve — database open, statements
-//! prepared, templates compiled — stores and processes it. An MTA pipe then costs a
-//! process start and one round trip instead of opening everything anew per message.
-//! When nobody listens, or serve does not answer "stored", ingest does the work itself;
-//! the spool dedupes, so a message serve stored before it failed is not stored twice.
+//! to it over a Unix socket next to the database. Serve writes it into its intake
+//! (`store::intake`, a small file of its own) and answers "stored" once it is on the disk
+//! there, without waiting for the main database or for the processing of the messages
+//! before it; it then moves the message into the spool and processes it (database open,
+//! statements prepared, templates compiled), in the order of its answers. An MTA pipe
+//! costs a process start, one round trip and one flush.
+//! When nobody listens, or serve does not answer "stored", ingest does the work itself
+//! (after moving what waits in the intake); the spool dedupes, so a message serve took
+//! before it failed is not stored twice.
 //!
 //! One request and one reply per connection, in ASCII lines:
 //! request `INGEST <length> <recipient or -> <REQMAIL_NOW or ->` and the message bytes;
-//! reply `<status> <text>`: status 0 once the message is stored (serve processes it
-//! right after answering), else the exit status ingest would give (75: try again; 64: a
-//! request serve does not take).
+//! reply `<status> <text>`: status 0 once the message is stored, else the exit status
+//! ingest would give (75: try again; 64: a request serve does not take).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
-use super::pipe::{self, Processed};
+use super::intake;
 use super::SharedStore;
-use crate::clock::{format_time, parse_time};
-use crate::pipeline::Incoming;
-use crate::site::Site;
-use crate::store::messages::Spooled;
-use crate::store::outbox::Letter;
-use crate::store::Store;
-use crate::transport::deliver;
+use crate::clock::{format_time, parse_time, Clock};
+use crate::store::intake::{Arrival, Intake};
 
 const VERB: &str = "INGEST";
 /// The longest request line (an address and a time are far shorter).
@@ -108,6 +107,11 @@ pub fn hand_over(path: &Path, raw: &[u8], recipient: Option<&str>, now: Option<D
     }
 }
 
+/// Whether a serve listens on the socket at `path`.
+pub fn serve_listens(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
 /// Binds the socket at `path` for this serve: a socket left by a serve that died is
 /// replaced; one another serve listens on is left alone (`Ok(None)`), as is any file
 /// that is not a socket (an error).
@@ -116,7 +120,7 @@ pub fn bind(path: &Path) -> anyhow::Result<Option<UnixListener>> {
         if !metadata.file_type().is_socket() {
             anyhow::bail!("{} exists and is not a socket; move it away or set serve.socket", path.display());
         }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        if serve_listens(path) {
             return Ok(None);
         }
         std::fs::remove_file(path).with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
@@ -127,11 +131,30 @@ pub fn bind(path: &Path) -> anyhow::Result<Option<UnixListener>> {
     Ok(Some(listener))
 }
 
-/// Answers ingest processes until `stopped`, then removes the socket. Messages are
-/// stored and processed on `core`, their letters delivered on `delivery` (so that the
-/// next message need not wait for a disk flush). `limit` is the largest message taken
-/// (`inbound.max_message_bytes`); ingest keeps larger ones itself.
-pub async fn listen(shared: SharedStore, delivery: SharedStore, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
+/// Answers ingest processes until `stopped`, then moves everything it acknowledged and
+/// removes the socket. Each message is taken into the intake (`writer`) and answered
+/// "stored" once it is on the disk there; `drain` moves it into the spool and processes it
+/// on `core` right after, in the order of the answers, and its letters go out on
+/// `delivery`. What a serve before this one left in the intake is moved first.
+/// `limit` is the largest message taken (`inbound.max_message_bytes`); ingest keeps
+/// larger ones itself.
+pub async fn listen(core: SharedStore, delivery: SharedStore, intake: Intakes, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
+    let Intakes { writer, reader } = intake;
+    let arrived = Arc::new(Notify::new());
+    let writer = match intake::Writer::start(writer, arrived.clone()) {
+        Ok(writer) => writer,
+        Err(error) => {
+            tracing::warn!("ingest cannot hand mail to this serve: cannot start the intake: {error}");
+            let _ = std::fs::remove_file(&path);
+            return;
+        }
+    };
+    let clock = core.clock;
+    let (finish, finishing) = watch::channel(false);
+    // In a set of its own: should this task be aborted (the shutdown grace ran out), the
+    // drain stops with it, and the next serve moves what is left.
+    let mut drain = tokio::task::JoinSet::new();
+    drain.spawn(intake::drain(core, delivery, reader, writer.taker(), arrived, finishing));
     let stop = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -141,7 +164,7 @@ pub async fn listen(shared: SharedStore, delivery: SharedStore, listener: UnixLi
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(answer(shared.clone(), delivery.clone(), stream, limit));
+                    connections.spawn(answer(writer.taker(), clock, stream, limit));
                 }
                 Err(error) => {
                     tracing::warn!("socket {}: {error}", path.display());
@@ -152,46 +175,48 @@ pub async fn listen(shared: SharedStore, delivery: SharedStore, listener: UnixLi
             () = &mut stop => break,
         }
     }
-    // Messages being stored are finished; ingest waits for their answer.
+    // Messages being taken in are finished (ingest waits for their answer), then
+    // everything acknowledged is moved. The listener stays bound meanwhile, so that a
+    // serve starting now leaves this intake alone.
     while connections.join_next().await.is_some() {}
+    let _ = finish.send(true);
+    if let Some(Err(error)) = drain.join_next().await {
+        tracing::warn!("socket: the intake was not drained: {error}");
+    }
+    let _ = tokio::task::spawn_blocking(move || writer.stop()).await;
     let _ = std::fs::remove_file(&path);
+    drop(listener);
 }
 
-/// One ingest process: read the message, store it, answer, then process it and deliver
-/// its letters. The answer comes once the message is on the disk, as an MTA's does; the
-/// processing follows at once, holding the socket's database connection, so the next
-/// message is stored only after this one is processed.
-async fn answer(shared: SharedStore, delivery: SharedStore, stream: UnixStream, limit: usize) {
+/// The intake's two connections for [`listen`]: the writer's and the drain's.
+pub struct Intakes {
+    pub writer: Intake,
+    pub reader: Intake,
+}
+
+impl Intakes {
+    /// Opens (or creates) the intake beside the database at `store_path`.
+    pub fn open(store_path: &Path) -> anyhow::Result<Intakes> {
+        let path = crate::store::intake::path_for(store_path);
+        let writer = Intake::open(&path)?;
+        let reader = Intake::open_existing(&path)?.with_context(|| format!("the intake {} disappeared", path.display()))?;
+        Ok(Intakes { writer, reader })
+    }
+}
+
+/// One ingest process: read the message, take it into the intake, answer. The answer
+/// comes once the message is on the disk, as an MTA's does; it waits neither for the
+/// main database nor for the processing of the messages before it.
+async fn answer(taker: intake::Taker, clock: Clock, stream: UnixStream, limit: usize) {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
     let (status, text) = match tokio::time::timeout(WAIT, receive(&mut reader, limit)).await {
         Ok(Ok((header, raw))) => {
-            let (stored, spooled) = tokio::sync::oneshot::channel();
-            let shared = shared.clone();
-            // A task of its own: it runs to its end even if ingest hangs up.
-            tokio::spawn(async move {
-                let work = shared.run(move |site, store, clock_now| {
-                    let now = header.now.unwrap_or(clock_now);
-                    let incoming = Incoming { raw: &raw, source: "socket", recipient: header.recipient.as_deref(), queue: None };
-                    let spooled = pipe::spool(store, &incoming, now);
-                    let _ = stored.send(spooled.as_ref().map(drop).map_err(|error| format!("{error:#}")));
-                    Ok(process(site, store, &spooled?, now))
-                });
-                match work.await {
-                    Ok(due) if !due.is_empty() => {
-                        let delivered = delivery.run(move |site, store, now| deliver::deliver_claimed(store, &site.config.outbound, now, due)).await;
-                        if let Err(error) = delivered {
-                            tracing::warn!("delivery postponed: {error:#}");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!("socket: {error:#}"),
-                }
-            });
-            match spooled.await {
-                Ok(Ok(())) => (0, "stored".to_string()),
-                Ok(Err(error)) => (75, error.replace(['\r', '\n'], " ")),
-                Err(_) => (75, "serve failed before the message was stored".to_string()),
+            let received = header.now.unwrap_or_else(|| clock.now());
+            let arrival = Arrival { raw, recipient: header.recipient, fixed_now: header.now, received };
+            match taker.take(arrival).await {
+                Ok(()) => (0, "stored".to_string()),
+                Err(error) => (75, error),
             }
         }
         Ok(Err(reason)) => (64, reason),
@@ -210,23 +235,6 @@ async fn receive(reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHa
     let mut raw = vec![0; header.length];
     reader.read_exact(&mut raw).await.map_err(|error| format!("the message was cut short: {error}"))?;
     Ok((header, raw))
-}
-
-/// Processes a stored message; the letters it claimed for delivery. What fails stays
-/// for the scheduler's next pass.
-fn process(site: &Site, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Vec<Letter> {
-    match pipe::process(site, store, stored, now) {
-        Processed::Done { outcomes, due } => {
-            for (id, outcome) in &outcomes {
-                super::log_handled("socket", *id, outcome);
-            }
-            due
-        }
-        Processed::Postponed(error) => {
-            tracing::warn!("message stored; processing postponed: {error:#}");
-            Vec::new()
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod fetch_health;
 pub mod hosts;
 pub mod imap;
 pub mod imports;
+pub mod intake;
 pub mod knowledge;
 pub mod monitors;
 pub mod messages;

@@ -101,10 +101,15 @@ fn sigterm_in_the_middle_of_a_big_mailbox_loses_and_duplicates_nothing() {
 }
 
 /// `source` of the inbound message with this Message-ID: `socket` when serve stored it,
-/// `pipe` when ingest did.
+/// `pipe` when ingest did. Serve moves what it acknowledged into the spool right after
+/// answering, so this waits a little for the row.
 fn stored_by(desk: &Desk, message_id: &str) -> String {
-    let rows = desk.sql(&format!("SELECT source FROM messages WHERE direction = 'in' AND dedupe_key LIKE 'id:{message_id} body:%'"));
-    rows.first().and_then(|row| row[0].as_str()).unwrap_or("not stored").to_string()
+    let source = || {
+        let rows = desk.sql(&format!("SELECT source FROM messages WHERE direction = 'in' AND dedupe_key LIKE 'id:{message_id} body:%'"));
+        rows.first().and_then(|row| row[0].as_str()).map(str::to_string)
+    };
+    wait_until(Duration::from_secs(10), || source().is_some());
+    source().unwrap_or_else(|| "not stored".to_string())
 }
 
 #[test]
@@ -114,7 +119,7 @@ fn ingest_hands_mail_to_a_running_serve_and_does_it_itself_when_none_runs() {
     let socket = desk.path().join("reqmail.db.sock");
     assert!(socket.exists(), "{}", daemon.log());
     desk.ingest(&request("via-serve@customer.test", "ann@customer.test", "Printer on fire", "Help")).ok();
-    // Stored when ingest returns; processed right after.
+    // On the disk when ingest returns; spooled and processed right after.
     assert_eq!(stored_by(&desk, "via-serve@customer.test"), "socket");
     assert!(wait_until(Duration::from_secs(10), || desk.tickets().len() == 1), "{}", daemon.log());
     assert!(daemon.log().contains("source=\"socket\""), "{}", daemon.log());
@@ -253,4 +258,149 @@ fn serve_takes_maildir_deliveries_at_once_without_polling() {
     }
     assert!(!daemon.log().contains("cannot watch"), "{}", daemon.log());
     assert_eq!(daemon.terminate(), 0);
+}
+
+/// Hands `messages` to a serve that cannot store them (someone holds the database's
+/// write lock), so that they are acknowledged and wait in its intake; then kills it with
+/// SIGKILL.
+fn acknowledged_then_killed(desk: &Desk, messages: &[&[u8]]) {
+    let daemon = Daemon::start(desk);
+    let lock = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let waiting_before = in_intake(desk);
+    for raw in messages {
+        let run = desk.hand_off(&[], raw);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+    }
+    // Acknowledged means on the disk, though the database was locked: the intake is a
+    // file of its own.
+    assert_eq!(in_intake(desk), waiting_before + messages.len() as i64, "{}", daemon.log());
+    daemon.kill();
+    lock.execute_batch("ROLLBACK").unwrap();
+}
+
+/// The messages waiting in serve's intake.
+fn in_intake(desk: &Desk) -> i64 {
+    let conn = rusqlite::Connection::open(desk.path().join("reqmail.db.intake")).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM intake", [], |row| row.get(0)).unwrap()
+}
+
+#[test]
+fn serve_killed_after_acknowledging_processes_each_message_once_after_restart() {
+    let desk = Desk::new();
+    let first = request("killed-1@customer.test", "ann@customer.test", "Printer on fire", "Help");
+    let reply = request("killed-2@customer.test", "ann@customer.test", "Re: [REQ #1] Printer on fire", "Still burning");
+    let other = request("killed-3@customer.test", "bob@customer.test", "Scanner jammed", "Help");
+    acknowledged_then_killed(&desk, &[&first, &reply, &other]);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0, "nothing reached the spool before the kill");
+
+    let daemon = Daemon::start(&desk);
+    let moved = wait_until(Duration::from_secs(20), || desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'spooled'") == 3);
+    assert!(moved, "{}", daemon.log());
+    // In the order acknowledged: the reply joined the ticket its request opened.
+    assert_eq!(desk.tickets().len(), 2);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND ticket = 1"), 2);
+    assert_eq!(stored_by(&desk, "killed-3@customer.test"), "socket");
+    assert_eq!(daemon.terminate(), 0);
+    assert!(!desk.path().join("reqmail.db.intake").exists(), "an empty intake is removed when serve stops");
+}
+
+#[test]
+fn serve_killed_between_spool_and_intake_has_one_effect_per_message() {
+    let desk = Desk::new();
+    // Dies right after the spool commit, before the intake forgets the row.
+    let daemon = Daemon::start_with_env(&desk, "REQMAIL_FAULT", "after-spool");
+    let raw = request("twice@customer.test", "ann@customer.test", "Printer on fire", "Help");
+    // Whether or not the answer got out before the crash, the MTA hears "accepted".
+    let run = desk.hand_off(&[], &raw);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(!daemon.wait_for_exit().success());
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(20), || !desk.path().join("reqmail.db.intake").exists() || in_intake(&desk) == 0), "{}", daemon.log());
+    assert!(wait_until(Duration::from_secs(10), || desk.outbox().len() == 1), "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"), 1);
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.outbox().len(), 1, "one receipt");
+}
+
+#[test]
+fn a_burst_through_serve_is_processed_in_the_order_acknowledged() {
+    const PAIRS: usize = 15;
+    let desk = Desk::new();
+    let daemon = Daemon::start(&desk);
+    // Each reply right behind its request, faster than serve processes: a backlog forms.
+    for number in 1..=PAIRS {
+        let subject = format!("Burst {number}");
+        let asked = request(&format!("burst-{number}@customer.test"), "ann@customer.test", &subject, "Help");
+        let replied = request(&format!("burst-{number}-re@customer.test"), "ann@customer.test", &format!("Re: [REQ #{number}] {subject}"), "More");
+        for raw in [asked, replied] {
+            let run = desk.hand_off(&[], &raw);
+            assert_eq!(run.status, 0, "{}", run.stderr);
+        }
+    }
+    let done = wait_until(Duration::from_secs(30), || {
+        desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'spooled'") == 2 * PAIRS as i64
+    });
+    assert!(done, "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+    let tickets = desk.sql("SELECT ticket, COUNT(*), MAX(dedupe_key) FROM messages WHERE direction = 'in' GROUP BY ticket ORDER BY ticket");
+    assert_eq!(tickets.len(), PAIRS, "{tickets:?}");
+    for (index, row) in tickets.iter().enumerate() {
+        assert_eq!(row[1], 2, "ticket {} has its request and its reply: {tickets:?}", index + 1);
+        assert!(row[2].as_str().unwrap().starts_with(&format!("id:burst-{}@", index + 1)), "{tickets:?}");
+    }
+    // Spooled in the order sent.
+    let order: Vec<String> = desk
+        .sql("SELECT dedupe_key FROM messages WHERE direction = 'in' ORDER BY id")
+        .iter()
+        .map(|row| row[0].as_str().unwrap().split(' ').next().unwrap().to_string())
+        .collect();
+    let sent: Vec<String> = (1..=PAIRS).flat_map(|number| [format!("id:burst-{number}@customer.test"), format!("id:burst-{number}-re@customer.test")]).collect();
+    assert_eq!(order, sent);
+}
+
+#[test]
+fn concurrent_hand_offs_are_each_stored_once() {
+    let desk = Desk::new();
+    let daemon = Daemon::start(&desk);
+    std::thread::scope(|scope| {
+        for sender in 0..6 {
+            let desk = &desk;
+            scope.spawn(move || {
+                for number in 0..5 {
+                    let raw = request(&format!("c{sender}-{number}@customer.test"), &format!("c{sender}@customer.test"), &format!("Case {sender}/{number}"), "Help");
+                    let run = desk.hand_off(&[], &raw);
+                    assert_eq!(run.status, 0, "{}", run.stderr);
+                }
+            });
+        }
+    });
+    assert!(wait_until(Duration::from_secs(30), || desk.count("SELECT COUNT(*) FROM tickets") == 30), "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND source = 'socket'"), 30);
+}
+
+#[test]
+fn without_serve_ingest_and_tick_first_move_what_a_killed_serve_acknowledged() {
+    let desk = Desk::new();
+    acknowledged_then_killed(&desk, &[&request("left-1@customer.test", "ann@customer.test", "Printer on fire", "Help")]);
+    // No serve now: the reply's own ingest moves the request first, so the reply joins it.
+    let reply = request("left-2@customer.test", "ann@customer.test", "Re: [REQ #1] Printer on fire", "Still burning");
+    desk.ingest(&reply).ok();
+    assert_eq!(stored_by(&desk, "left-1@customer.test"), "socket");
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND ticket = 1"), 2);
+    assert_eq!(in_intake(&desk), 0);
+
+    // `tick` does the same for a serve that never comes back.
+    acknowledged_then_killed(&desk, &[&request("left-3@customer.test", "bob@customer.test", "Scanner jammed", "Help")]);
+    let doctor = desk.run(&["doctor"]);
+    assert!(doctor.stdout.contains("1 messages serve acknowledged wait to be stored"), "{}", doctor.stdout);
+    assert!(doctor.stdout.contains("run reqmail tick"), "{}", doctor.stdout);
+    let tick = desk.run(&["tick"]).ok();
+    assert!(tick.stdout.contains("moved from serve's intake 1"), "{}", tick.stdout);
+    assert_eq!(desk.tickets().len(), 2);
+    assert_eq!(in_intake(&desk), 0);
+    assert!(desk.run(&["doctor"]).stdout.contains("reqmail.db.intake: empty"));
 }

@@ -17,6 +17,13 @@ impl Daemon {
         Daemon::spawn(desk, desk.command(&["serve"]))
     }
 
+    /// As [`Daemon::start`], with `variable` set to `value` (`REQMAIL_FAULT`, say).
+    pub fn start_with_env(desk: &Desk, variable: &str, value: &str) -> Daemon {
+        let mut command = desk.command(&["serve"]);
+        command.env(variable, value);
+        Daemon::spawn(desk, command)
+    }
+
     /// As [`Daemon::start`], as user and group `uid` (the account an MTA's pipe runs
     /// `ingest` as).
     pub fn start_as(desk: &Desk, uid: u32) -> Daemon {
@@ -42,6 +49,21 @@ impl Daemon {
 
     pub fn signal(&self, name: &str) {
         assert!(signal(self.child.as_ref().unwrap().id(), name));
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would: no clean-up at all.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Waits until serve has ended on its own (an injected fault), and says how.
+    pub fn wait_for_exit(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let exited = wait_until(Duration::from_secs(20), || matches!(child.try_wait(), Ok(Some(_))));
+        assert!(exited, "serve did not end:\n{}", self.log());
+        child.wait().unwrap()
     }
 
     /// SIGTERM, and the exit status.

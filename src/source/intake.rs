@@ -1,0 +1,253 @@
+//! Moving messages from the intake (`store::intake`) into the spool and through the
+//! pipeline, in the order serve acknowledged them.
+//!
+//! In `serve`, a [`Writer`] thread owns the intake's one writing connection: it takes in
+//! what the socket's connections hand it (those waiting at the same moment share one
+//! flushed commit) and answers each once it is on the disk; [`drain`] reads the rows back
+//! on the core's connection, spools and processes them, and tells the writer which rows
+//! to forget. Serve drains what a serve before it left behind first, and everything it
+//! acknowledged before it stops. [`move_leftovers`] is the same for a process without
+//! serve (`ingest` storing mail itself, `tick`), so that a reply never overtakes the
+//! request it answers and a serve killed with -9 holds nothing back for long.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{oneshot, watch, Notify};
+
+use super::pipe::{self, Processed};
+use super::SharedStore;
+use crate::pipeline::{self, Incoming};
+use crate::site::Site;
+use crate::store::intake::{Arrival, Entry, Intake};
+use crate::store::messages::Spooled;
+use crate::store::outbox::Letter;
+use crate::store::Store;
+use crate::transport::deliver;
+
+/// Entries moved per spool commit: a burst shares commits, memory stays bounded.
+const BATCH: usize = 64;
+/// Messages taken in between two checkpoints of the intake's WAL. Once checkpointed, the
+/// WAL is written again from its start: a flush of blocks already there is cheaper than
+/// one that also grows the file.
+const CHECKPOINT_EVERY: usize = 64;
+/// How long the drain waits after database trouble before it tries again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What one move did: the intake rows now in the spool, the letters claimed for delivery.
+pub struct Moved {
+    pub ids: Vec<i64>,
+    pub due: Vec<Letter>,
+}
+
+/// Spools `entries` in one flushed commit, then processes them in arrival order (a run
+/// of entries with the same fixed clock in one transaction). Processing that fails
+/// leaves its messages spooled for the scheduler; only a failed spool is an error.
+pub fn move_entries(site: &Site, store: &mut Store, entries: &[Entry], clock_now: DateTime<Utc>) -> anyhow::Result<Moved> {
+    let spooled: Vec<Spooled> = store.write_flushed(|tx| {
+        entries
+            .iter()
+            .map(|entry| {
+                let arrival = &entry.arrival;
+                let incoming = Incoming { raw: &arrival.raw, source: "socket", recipient: arrival.recipient.as_deref(), queue: None };
+                pipeline::spool_in(tx, &incoming, arrival.received)
+            })
+            .collect()
+    })?;
+    crate::fault::point("after-spool");
+    let mut due = Vec::new();
+    let mut start = 0;
+    while start < entries.len() {
+        let fixed_now = entries[start].arrival.fixed_now;
+        let end = start + entries[start..].iter().take_while(|entry| entry.arrival.fixed_now == fixed_now).count();
+        match pipe::process(site, store, &spooled[start..end], fixed_now.unwrap_or(clock_now)) {
+            Processed::Done { outcomes, due: claimed } => {
+                for (id, outcome) in &outcomes {
+                    super::log_handled("socket", *id, outcome);
+                }
+                due.extend(claimed);
+            }
+            Processed::Postponed(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
+        }
+        start = end;
+    }
+    Ok(Moved { ids: entries.iter().map(|entry| entry.id).collect(), due })
+}
+
+/// Moves whatever waits in the intake beside the database (a serve that was killed, or
+/// one that is busy) and delivers its letters; the number of messages moved. Costs one
+/// `stat` when there is no intake.
+pub fn move_leftovers(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let path = crate::store::intake::path_for(&site.config.store.path);
+    let Some(mut intake) = Intake::open_existing(&path)? else { return Ok(0) };
+    let mut after = 0;
+    let mut count = 0;
+    loop {
+        let entries = intake.after(after, BATCH)?;
+        let Some(last) = entries.last() else { return Ok(count) };
+        after = last.id;
+        let moved = move_entries(site, store, &entries, now)?;
+        count += moved.ids.len();
+        if !moved.due.is_empty() {
+            if let Err(error) = deliver::deliver_claimed(store, &site.config.outbound, now, moved.due) {
+                tracing::warn!("delivery postponed: {error:#}");
+            }
+        }
+        intake.remove(&moved.ids)?;
+    }
+}
+
+enum Request {
+    Take(Arrival, oneshot::Sender<Result<(), String>>),
+    Forget(Vec<i64>),
+}
+
+/// The intake's writing side in serve: a thread of its own, so that taking a message in
+/// waits neither for the core nor for tokio's blocking pool.
+pub struct Writer {
+    requests: mpsc::Sender<Request>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Hands messages to a [`Writer`] and tells it which rows were moved.
+#[derive(Clone)]
+pub struct Taker {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Taker {
+    /// Takes `arrival` in; `Ok` once it is on the disk.
+    pub async fn take(&self, arrival: Arrival) -> Result<(), String> {
+        let (answer, answered) = oneshot::channel();
+        self.requests.send(Request::Take(arrival, answer)).map_err(|_| "serve is stopping".to_string())?;
+        answered.await.unwrap_or_else(|_| Err("serve failed before the message was stored".to_string()))
+    }
+
+    /// Forgets rows whose spool commit is on the disk.
+    fn forget(&self, ids: Vec<i64>) {
+        // A row not forgotten (serve is stopping) is moved again by the next serve, and
+        // the spool dedupes it.
+        let _ = self.requests.send(Request::Forget(ids));
+    }
+}
+
+impl Writer {
+    /// Starts the thread; `arrived` is woken after each commit that took messages in.
+    pub fn start(intake: Intake, arrived: Arc<Notify>) -> std::io::Result<Writer> {
+        let (requests, received) = mpsc::channel();
+        let thread = std::thread::Builder::new().name("intake".into()).spawn(move || write(intake, &received, &arrived))?;
+        Ok(Writer { requests, thread })
+    }
+
+    pub fn taker(&self) -> Taker {
+        Taker { requests: self.requests.clone() }
+    }
+
+    /// Waits for the thread, which removes the intake file when nothing waits in it.
+    pub fn stop(self) {
+        drop(self.requests);
+        let _ = self.thread.join();
+    }
+}
+
+fn write(mut intake: Intake, received: &mpsc::Receiver<Request>, arrived: &Notify) {
+    let mut forget = Vec::new();
+    let mut since_checkpoint = 0;
+    while let Ok(first) = received.recv() {
+        let mut takes = Vec::new();
+        for request in std::iter::once(first).chain(received.try_iter()) {
+            match request {
+                Request::Take(arrival, answer) => takes.push((arrival, answer)),
+                Request::Forget(ids) => forget.extend(ids),
+            }
+        }
+        if takes.is_empty() {
+            match intake.remove(&forget) {
+                Ok(()) => forget.clear(),
+                Err(error) => tracing::warn!("{error:#}"),
+            }
+            if since_checkpoint >= CHECKPOINT_EVERY {
+                since_checkpoint = 0;
+                if let Err(error) = intake.checkpoint() {
+                    tracing::warn!("intake checkpoint: {error:#}");
+                }
+            }
+            continue;
+        }
+        let (arrivals, answers): (Vec<Arrival>, Vec<_>) = takes.into_iter().unzip();
+        let result = match intake.add(&arrivals, &forget) {
+            Ok(_) => {
+                forget.clear();
+                since_checkpoint += arrivals.len();
+                arrived.notify_one();
+                Ok(())
+            }
+            Err(error) => Err(format!("{error:#}").replace(['\r', '\n'], " ")),
+        };
+        for answer in answers {
+            let _ = answer.send(result.clone());
+        }
+    }
+    if !forget.is_empty() {
+        if let Err(error) = intake.remove(&forget) {
+            tracing::warn!("{error:#}");
+        }
+    }
+    if let Err(error) = intake.close_and_remove_if_empty() {
+        tracing::warn!("intake: {error:#}");
+    }
+}
+
+/// Moves what the writer took in, oldest first, until `finishing` turns true and nothing
+/// is left; `reader` is a second connection to the intake. Letters go out on `delivery`.
+pub async fn drain(
+    core: SharedStore,
+    delivery: SharedStore,
+    reader: Intake,
+    writer: Taker,
+    arrived: Arc<Notify>,
+    mut finishing: watch::Receiver<bool>,
+) {
+    let reader = Arc::new(Mutex::new(reader));
+    let mut after = 0;
+    loop {
+        let reader = reader.clone();
+        let moved = core
+            .run(move |site, store, now| {
+                let entries = reader.lock().unwrap_or_else(PoisonError::into_inner).after(after, BATCH)?;
+                if entries.is_empty() {
+                    return Ok(None);
+                }
+                move_entries(site, store, &entries, now).map(Some)
+            })
+            .await;
+        match moved {
+            Ok(Some(Moved { ids, due })) => {
+                after = ids.last().copied().unwrap_or(after);
+                writer.forget(ids);
+                if !due.is_empty() {
+                    let delivery = delivery.clone();
+                    tokio::spawn(async move {
+                        let delivered = delivery.run(move |site, store, now| deliver::deliver_claimed(store, &site.config.outbound, now, due)).await;
+                        if let Err(error) = delivered {
+                            tracing::warn!("delivery postponed: {error:#}");
+                        }
+                    });
+                }
+            }
+            Ok(None) if *finishing.borrow() => return,
+            Ok(None) => {
+                tokio::select! {
+                    () = arrived.notified() => {}
+                    _ = finishing.changed() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!("socket: {error:#}; trying again in {} second", RETRY.as_secs());
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
