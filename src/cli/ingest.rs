@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::pipeline::Incoming;
 use crate::source::pipe::{self, Processed};
 use crate::source::socket::{self, NotTaken};
+use crate::store::LARGE_MESSAGE_BYTES;
 use crate::transport::deliver;
 
 /// Read one message on stdin (MTA pipe); a running `reqmail serve` takes it over its
@@ -66,12 +67,19 @@ impl Ingest {
         store.keep_wal_short().map_err(|error| Failure::TryAgain(error.into()))?;
         let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref(), queue: None };
         let now = setup.clock.now();
-        let stored = pipe::spool(&mut store, &incoming, now).map_err(Failure::TryAgain)?;
-        spooled.store(true, Ordering::SeqCst);
-        // Processing reads the message from the spool, as every pass does; a second copy
-        // of a large message would double what it costs in memory.
-        drop(raw);
-        match pipe::process(&setup.site, &mut store, &stored, now) {
+        let processed = if raw.len() > LARGE_MESSAGE_BYTES {
+            let stored = pipe::spool(&mut store, &incoming, now).map_err(Failure::TryAgain)?;
+            spooled.store(true, Ordering::SeqCst);
+            // Processing reads the message from the spool, as every pass does; a second
+            // copy of a large message would double what it costs in memory.
+            drop(raw);
+            pipe::process(&setup.site, &mut store, &stored, now)
+        } else {
+            let processed = pipe::spool_and_process(&setup.site, &mut store, &incoming, now).map_err(Failure::TryAgain)?;
+            spooled.store(true, Ordering::SeqCst);
+            processed
+        };
+        match processed {
             Processed::Done { outcomes, due } => {
                 for (id, outcome) in outcomes {
                     crate::source::log_handled("pipe", id, &outcome);
