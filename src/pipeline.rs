@@ -154,6 +154,41 @@ pub fn process_then<T>(
     Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
 }
 
+/// What [`spool_and_process_then`] did with a message it stored: how processing ended
+/// and what `before_commit` gave, or why the message stays spooled for the next pass.
+pub type Stored<T> = anyhow::Result<(Vec<(SpoolId, Outcome)>, T)>;
+
+/// Steps 2–9 for one message in a single commit that waits for the disk, for a process
+/// that handles one message and exits (the MTA pipe): one commit instead of two. The
+/// processing runs under a savepoint after the spool: when it fails or panics, only the
+/// savepoint is rolled back, and the commit keeps the message spooled for the next pass.
+/// `Err`: nothing was stored (a crash before the commit is the same: nothing was
+/// acknowledged, and the sender tries again).
+pub fn spool_and_process_then<T>(
+    site: &Site,
+    store: &mut Store,
+    incoming: &Incoming<'_>,
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<Stored<T>> {
+    store.write_flushed(|tx| {
+        let spooled = spool_in(tx, incoming, now)?;
+        crate::fault::point("after-spool");
+        let mut processing = tx.savepoint()?;
+        let attempt = catch_unwind(AssertUnwindSafe(|| process_in(site, &mut processing, &waiting(&[spooled]), now, before_commit)));
+        let stored = match attempt {
+            Ok(Ok((decided, value))) => {
+                processing.commit()?;
+                Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
+            }
+            Ok(Err(error)) => Err(error),
+            Err(panic) => Err(anyhow::anyhow!("reqmail failed while processing ({})", panic_text(&panic))),
+        };
+        crate::fault::point("before-apply-commit");
+        Ok(stored)
+    })
+}
+
 /// One processed message: its spool id, how it ended, and the record of why.
 pub type Handled = (SpoolId, Outcome, Decision);
 
@@ -170,12 +205,45 @@ fn process_decided_then<T>(
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<Handled>, T)> {
     let mut tx = store.write()?;
-    store::people::sync_configured(&tx, &site.rules.configured_addresses(), now)?;
+    let (decided, value) = process_in(site, &mut tx, ids, now, before_commit)?;
+    crate::fault::point("before-apply-commit");
+    tx.commit()?;
+    store::cache_for_batches(&store.conn)?;
+    Ok((decided, value))
+}
+
+/// A transaction, or a savepoint in one, where each message gets a savepoint of its own.
+trait Nest: std::ops::Deref<Target = Connection> {
+    fn nest(&mut self) -> rusqlite::Result<rusqlite::Savepoint<'_>>;
+}
+
+impl Nest for rusqlite::Transaction<'_> {
+    fn nest(&mut self) -> rusqlite::Result<rusqlite::Savepoint<'_>> {
+        self.savepoint()
+    }
+}
+
+impl Nest for rusqlite::Savepoint<'_> {
+    fn nest(&mut self) -> rusqlite::Result<rusqlite::Savepoint<'_>> {
+        self.savepoint()
+    }
+}
+
+/// Steps 3–9 for each message in `ids`, in the caller's write transaction, which the
+/// caller commits.
+fn process_in<T>(
+    site: &Site,
+    tx: &mut impl Nest,
+    ids: &[SpoolId],
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<Handled>, T)> {
+    store::people::sync_configured(tx, &site.rules.configured_addresses(), now)?;
     let mut decided = Vec::with_capacity(ids.len());
     for &id in ids {
         let span = tracing::info_span!("message", spool = id.0);
         let _entered = span.enter();
-        let savepoint = tx.savepoint()?;
+        let savepoint = tx.nest()?;
         let mut decision = Decision::default();
         let attempt = catch_unwind(AssertUnwindSafe(|| process_one(site, &savepoint, id, now, &mut decision)));
         let outcome = match attempt {
@@ -205,10 +273,7 @@ fn process_decided_then<T>(
         }
         decided.push((id, outcome, decision));
     }
-    let value = before_commit(&tx)?;
-    crate::fault::point("before-apply-commit");
-    tx.commit()?;
-    store::cache_for_batches(&store.conn)?;
+    let value = before_commit(tx)?;
     Ok((decided, value))
 }
 

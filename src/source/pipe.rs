@@ -40,15 +40,31 @@ pub enum Processed {
 /// Processes what [`spool`] stored and claims the letters to deliver, in one commit: no
 /// commit of their own before they go out.
 pub fn process(site: &Site, store: &mut Store, stored: &[Spooled], now: DateTime<Utc>) -> Processed {
-    let deliver = site.config.outbound.deliver_immediately;
     let processed = catch_unwind(AssertUnwindSafe(|| {
-        pipeline::process_then(site, store, &pipeline::waiting(stored), now, |tx| {
-            Ok(if deliver { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
-        })
+        pipeline::process_then(site, store, &pipeline::waiting(stored), now, |tx| claim_due(site, tx, now))
     }));
     match processed {
         Ok(Ok((outcomes, due))) => Processed::Done { outcomes, due },
         Ok(Err(error)) => Processed::Postponed(error),
         Err(_) => Processed::Postponed(anyhow::anyhow!("internal error while processing")),
     }
+}
+
+/// [`spool`] and [`process`] in a single commit, the one flush a process that handles
+/// one message needs. `Err`: nothing was stored, the MTA must try again; a processing
+/// that failed leaves the message stored and spooled for the next pass.
+pub fn spool_and_process(site: &Site, store: &mut Store, incoming: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<Processed> {
+    let stored = pipeline::spool_and_process_then(site, store, incoming, now, |tx| {
+        crate::fault::panic_point("processing-panics");
+        claim_due(site, tx, now)
+    })?;
+    Ok(match stored {
+        Ok((outcomes, due)) => Processed::Done { outcomes, due },
+        Err(error) => Processed::Postponed(error),
+    })
+}
+
+/// The letters to deliver at once, claimed in the processing transaction.
+fn claim_due(site: &Site, tx: &rusqlite::Connection, now: DateTime<Utc>) -> anyhow::Result<Vec<Letter>> {
+    Ok(if site.config.outbound.deliver_immediately { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
 }

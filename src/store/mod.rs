@@ -171,12 +171,12 @@ impl Store {
     /// disk: used for the spool, before a source is acknowledged.
     pub fn write_flushed<T>(
         &mut self,
-        work: impl FnOnce(&rusqlite::Transaction<'_>) -> anyhow::Result<T>,
+        work: impl FnOnce(&mut rusqlite::Transaction<'_>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         self.conn.execute_batch("PRAGMA synchronous = FULL")?;
         let result = (|| {
-            let tx = self.write()?;
-            let value = work(&tx)?;
+            let mut tx = self.write()?;
+            let value = work(&mut tx)?;
             tx.commit()?;
             Ok(value)
         })();

@@ -323,3 +323,46 @@ fn the_cc_list_grows_from_replies_and_an_out_of_office_never_shrinks_it() {
     desk.ingest(&reply("r5", carol, &reply_to, "", "Cc: -dora@customer.example\n\nDora knows now.")).ok();
     assert!(cc(&desk).is_empty(), "{:?}", cc(&desk));
 }
+
+/// `reqmail ingest` with `REQMAIL_FAULT=fault`.
+fn ingest_with_fault(desk: &Desk, fault: &str, raw: &[u8]) -> crate::harness::Run {
+    let mut command = desk.command(&["ingest"]);
+    command.env("REQMAIL_FAULT", fault);
+    desk.pipe_into(command, raw)
+}
+
+#[test]
+fn a_piped_message_is_stored_and_processed_by_one_commit_or_not_at_all() {
+    for fault in ["after-spool", "before-apply-commit"] {
+        let desk = Desk::new();
+        desk.run(&["ticket", "list"]).ok();
+        let raw = request("one-commit@example.org", "ann@example.org", "One commit", "x");
+        let killed = ingest_with_fault(&desk, fault, &raw);
+        assert_ne!(killed.status, 0, "{fault}: the process died, the MTA keeps the message");
+        assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0, "{fault}: nothing of an unacknowledged message stays");
+        desk.ingest(&raw).ok();
+        assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state = 'applied'"), 1, "{fault}");
+        assert_eq!(desk.tickets().len(), 1, "{fault}");
+        assert_eq!(desk.outbox().len(), 1, "{fault}: one receipt");
+    }
+}
+
+#[test]
+fn a_panic_while_processing_keeps_the_acknowledged_message_for_the_next_pass() {
+    let mut desk = Desk::new();
+    desk.now = Some("2026-11-21T09:00:00Z".into());
+    let raw = request("panics@example.org", "ann@example.org", "Processing fails", "x");
+    let failed = ingest_with_fault(&desk, "processing-panics", &raw);
+    assert_eq!(failed.status, 0, "the message is stored, so the MTA hears accepted: {}", failed.stderr);
+    assert!(failed.stderr.contains("processing postponed"), "{}", failed.stderr);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state = 'spooled'"), 1, "the message is stored");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM tickets"), 0, "what processing did is rolled back");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox"), 0);
+    assert!(desk.outbox().is_empty());
+    // The next pass processes it; a second delivery of the same message changes nothing.
+    desk.run(&["tick"]).ok();
+    desk.ingest(&raw).ok();
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.ticket(1)["subject"], "Processing fails");
+    assert_eq!(desk.outbox().len(), 1, "one receipt");
+}
