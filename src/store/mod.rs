@@ -22,6 +22,7 @@ pub mod retention;
 pub mod ratelimit;
 pub mod report;
 pub mod search;
+pub mod space;
 pub mod sounds;
 pub mod tickets;
 pub mod tutorial;
@@ -56,6 +57,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0017_lean_storage.sql")),
 ];
 
+/// The page size of a new store. Most rows are 1–5 KB (a compressed message, a letter, a
+/// decision): 4 KiB pages (SQLite's default) hold one or two of them and leave the rest of
+/// the page empty, or spill a row's tail onto a page of its own.
+pub const PAGE_SIZE: u32 = 16384;
+
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
 pub fn schema_version() -> i64 {
     MIGRATIONS.len() as i64
@@ -84,6 +90,9 @@ impl Store {
 
     fn prepare(mut conn: Connection, config: &StoreConfig) -> anyhow::Result<Store> {
         conn.busy_timeout(Duration::from_millis(config.busy_timeout_ms))?;
+        // Only an empty file takes a page size (and only before it leaves rollback mode);
+        // an existing store keeps its own until `compact`.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // journal_mode answers with a row, so it is read, not executed. Switching a new
         // file to WAL can meet another process doing the same: retry while busy.
         retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))?))?;
