@@ -55,6 +55,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0015_knowledge.sql")),
     M::up(include_str!("migrations/0016_queue_order.sql")),
     M::up(include_str!("migrations/0017_lean_storage.sql")),
+    M::up(include_str!("migrations/0018_storage_decisions.sql")),
 ];
 
 /// The page size of a new store. Most rows are 1–5 KB (a compressed message, a letter, a
