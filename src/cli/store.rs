@@ -14,7 +14,7 @@ pub enum StoreCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Rewrite the store with 16 KiB pages and without free pages (a store made by an
+    /// Rewrite the store with 8 KiB pages and without free pages (a store made by an
     /// older reqmail has 4 KiB pages, which most messages fill badly). Stop `reqmail
     /// serve` first; the folder needs free space about twice the store's size meanwhile.
     Compact,

@@ -39,8 +39,8 @@ fn an_older_store_with_small_pages_is_found_by_doctor_and_compacted_with_its_tic
     assert_eq!(page_size(&desk), 4096);
 
     let compacted = desk.run(&["store", "compact"]).ok();
-    assert!(compacted.stdout.contains("after ") && compacted.stdout.contains("pages of 16384 bytes (0 free)"), "{}", compacted.stdout);
-    assert_eq!(page_size(&desk), 16384);
+    assert!(compacted.stdout.contains("after ") && compacted.stdout.contains("pages of 8192 bytes (0 free)"), "{}", compacted.stdout);
+    assert_eq!(page_size(&desk), 8192);
     assert_eq!(compact_note(&desk), None, "nothing left to suggest");
     let ticket = desk.run(&["ticket", "show", "20", "--json"]).ok().json();
     assert_eq!(ticket["subject"], "Printer 19");
@@ -54,7 +54,7 @@ fn usage_names_the_tables_and_sets_the_store_against_the_mail_it_holds() {
     let desk = Desk::new();
     desk.ingest(&letter("carol@example.org", "help@example.com", "Printer jammed", "Paper stuck in tray 2.", "c1")).ok();
     let usage = desk.run(&["store", "usage", "--json"]).ok().json();
-    assert_eq!(usage["file"]["page_size"], 16384, "a new store has the larger pages");
+    assert_eq!(usage["file"]["page_size"], 8192, "a new store has the larger pages");
     let tables = usage["tables"].as_array().unwrap();
     let raw = tables.iter().find(|table| table["name"] == "message_raw").expect("the raw messages' table is listed");
     assert!(raw["payload"].as_i64().unwrap() > 0, "{raw}");
