@@ -16,7 +16,8 @@ pub enum StoreCommand {
     },
     /// Rewrite the store with 8 KiB pages and without free pages (a store made by an
     /// older reqmail has 4 KiB pages, which most messages fill badly). Stop `reqmail
-    /// serve` first; the folder needs free space about twice the store's size meanwhile.
+    /// serve` first; the store's folder and the temporary folder each need about the
+    /// store's size free meanwhile.
     Compact,
 }
 

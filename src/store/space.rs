@@ -71,8 +71,8 @@ impl std::error::Error for InUse {}
 /// Rewrites the store with [`super::PAGE_SIZE`] pages and no free pages, and returns
 /// its size before and after. Needs the store to itself: SQLite changes the page size
 /// only outside WAL mode, which no other connection may be using. While it runs, the
-/// folder needs free space about the store's size twice (the rollback journal, and
-/// SQLite's temporary copy, which is kept in a file rather than in memory).
+/// store's folder (for the rollback journal) and the temporary folder (for SQLite's
+/// copy, kept in a file rather than in memory) each need about the store's size free.
 pub fn compact(conn: &Connection) -> anyhow::Result<(FileUsage, FileUsage)> {
     let before = file_usage(conn)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0)).map_err(|error| match is_locked(&error) {
