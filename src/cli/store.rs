@@ -15,7 +15,8 @@ pub enum StoreCommand {
         json: bool,
     },
     /// Rewrite the store with 8 KiB pages and without free pages (a store made by an
-    /// older reqmail has 4 KiB pages, which most messages fill badly). Stop `reqmail
+    /// older reqmail has 4 KiB pages, which most messages fill badly), its decision
+    /// records from before they were compressed compressed first. Stop `reqmail
     /// serve` first; the store's folder and the temporary folder each need about the
     /// store's size free meanwhile.
     Compact,
@@ -48,12 +49,13 @@ impl StoreCommand {
                 Ok(())
             }
             StoreCommand::Compact => {
-                let (before, after) = space::compact(&store.conn).map_err(|error| match error.downcast_ref::<InUse>() {
+                let compacted = space::compact(&store.conn).map_err(|error| match error.downcast_ref::<InUse>() {
                     Some(_) => Failure::TryAgain(error),
                     None => Failure::Other(error),
                 })?;
-                print_line(&format!("compacted: before {}", file_line(&before)));
-                print_line(&format!("           after  {}", file_line(&after)));
+                print_line(&format!("compacted: before {}", file_line(&compacted.before)));
+                print_line(&format!("           after  {}", file_line(&compacted.after)));
+                print_line(&format!("           {} decision records from an older reqmail compressed", compacted.decisions));
                 Ok(())
             }
         }

@@ -201,6 +201,26 @@ pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> r
     Ok(())
 }
 
+/// Compresses the decision records kept as text from before decisions were compressed,
+/// a few thousand at a time (for `store compact`); returns how many.
+pub fn compress_old_decisions(conn: &Connection) -> rusqlite::Result<usize> {
+    const CHUNK: i64 = 5_000;
+    let mut done = 0;
+    let mut after = 0;
+    loop {
+        let old: Vec<(i64, String)> = conn
+            .prepare_cached("SELECT id, decision FROM messages WHERE decision IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map([after, CHUNK], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some((last, _)) = old.last() else { return Ok(done) };
+        after = *last;
+        for (id, json) in &old {
+            record_decision(conn, SpoolId(*id), json)?;
+        }
+        done += old.len();
+    }
+}
+
 /// The decision record of a row that selected `decision_zstd, decision` from column
 /// `first` on: compressed, or text from before decisions were compressed.
 fn stored_decision(conn: &Connection, row: &Row<'_>, first: usize) -> rusqlite::Result<Option<String>> {

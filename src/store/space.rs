@@ -68,13 +68,29 @@ impl std::fmt::Display for InUse {
 
 impl std::error::Error for InUse {}
 
-/// Rewrites the store with [`super::PAGE_SIZE`] pages and no free pages, and returns
-/// its size before and after. Needs the store to itself: SQLite changes the page size
+/// What `compact` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compacted {
+    pub before: FileUsage,
+    pub after: FileUsage,
+    /// Decision records from before they were compressed, compressed now.
+    pub decisions: usize,
+}
+
+/// Compresses what an older reqmail kept as text, then rewrites the store with
+/// [`super::PAGE_SIZE`] pages and no free pages. Needs the store to itself: SQLite changes the page size
 /// only outside WAL mode, which no other connection may be using. While it runs, the
 /// store's folder (for the rollback journal) and the temporary folder (for SQLite's
 /// copy, kept in a file rather than in memory) each need about the store's size free.
-pub fn compact(conn: &Connection) -> anyhow::Result<(FileUsage, FileUsage)> {
+pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
     let before = file_usage(conn)?;
+    // Before the lock check below: this waits for other writers like any transaction.
+    let decisions = {
+        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let decisions = super::messages::compress_old_decisions(&tx)?;
+        tx.commit()?;
+        decisions
+    };
     let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0)).map_err(|error| match is_locked(&error) {
         true => anyhow::Error::new(InUse),
         false => error.into(),
@@ -89,7 +105,7 @@ pub fn compact(conn: &Connection) -> anyhow::Result<(FileUsage, FileUsage)> {
     // Back to WAL whatever happened, as every other command expects.
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     rewritten?;
-    Ok((before, file_usage(conn)?))
+    Ok(Compacted { before, after: file_usage(conn)?, decisions })
 }
 
 fn is_locked(error: &rusqlite::Error) -> bool {
@@ -143,9 +159,16 @@ mod tests {
             assert!(error.downcast_ref::<InUse>().is_some(), "{error:#}");
             assert_eq!(file_usage(&other.conn).unwrap().page_size, 4096);
         }
-        let (before, after) = compact(&store.conn).unwrap();
-        assert_eq!((before.page_size, after.page_size), (4096, i64::from(crate::store::PAGE_SIZE)));
-        assert_eq!(after.free_pages, 0);
+        // A decision record as an older reqmail kept it, as text.
+        store.conn.execute("UPDATE messages SET decision = '{\"outcome\":\"applied\"}' WHERE id = 3", []).unwrap();
+        let compacted = compact(&store.conn).unwrap();
+        assert_eq!((compacted.before.page_size, compacted.after.page_size), (4096, i64::from(crate::store::PAGE_SIZE)));
+        assert_eq!(compacted.after.free_pages, 0);
+        assert_eq!(compacted.decisions, 1);
+        let trace = crate::store::messages::traced(&store.conn, &crate::store::messages::TraceTarget::Spool(crate::ticket::SpoolId(3))).unwrap();
+        assert_eq!(trace.unwrap().decision_json.as_deref(), Some("{\"outcome\":\"applied\"}"));
+        let text_left: i64 = store.conn.query_row("SELECT COUNT(*) FROM messages WHERE decision IS NOT NULL", [], |row| row.get(0)).unwrap();
+        assert_eq!(text_left, 0);
         let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
         assert_eq!(mode, "wal");
         drop(store);
