@@ -19,6 +19,7 @@ pub mod rotation;
 pub mod rules;
 pub mod search;
 pub mod serve;
+pub mod store;
 pub mod ticket;
 pub mod tick;
 pub mod trace;
@@ -80,6 +81,8 @@ pub enum Command {
     #[command(subcommand)]
     Oauth(oauth::OAuthCommand),
     Trace(trace::Trace),
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 impl Cli {
@@ -199,6 +202,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Oauth(command) => command.execute(&cli),
         Command::Search(command) => command.execute(&Setup::start(&cli)?),
         Command::Trace(command) => command.execute(&Setup::start(&cli)?),
+        Command::Store(command) => command.execute(&Setup::start(&cli)?),
     }
 }
 

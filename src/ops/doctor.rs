@@ -222,6 +222,7 @@ fn check_store(config: &Config, findings: &mut Vec<Finding>) {
             "make the file writable for the user reqmail runs as, and look for a process holding a long transaction",
         )),
     }
+    check_store_pages(path, &connection, findings);
 }
 
 /// Messages a serve acknowledged wait in its intake for milliseconds; more than a few
@@ -260,6 +261,27 @@ fn check_intake(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>
         (count, true) => findings.push(Finding::Ok(format!("intake {}: {count} messages being stored by serve", path.display()))),
     }
 }
+
+/// A store from before the larger pages, or one with much space left free by deleted
+/// rows, shrinks by being rewritten: worth knowing, not wrong.
+fn check_store_pages(path: &Path, connection: &Connection, findings: &mut Vec<Finding>) {
+    use crate::store::{space, PAGE_SIZE};
+    let Ok(file) = space::file_usage(connection) else { return };
+    let small_pages = file.page_size < i64::from(PAGE_SIZE);
+    let mostly_free = file.free_pages * FREE_PAGES_WORTH_COMPACTING.1 > file.pages * FREE_PAGES_WORTH_COMPACTING.0;
+    if small_pages || mostly_free {
+        findings.push(Finding::Note(format!(
+            "store {}: {} pages of {} bytes, {} of them free; `reqmail store compact` (with serve stopped) rewrites it with {PAGE_SIZE}-byte pages and none free, which takes less disk",
+            path.display(),
+            file.pages,
+            file.page_size,
+            file.free_pages
+        )));
+    }
+}
+
+/// The share of free pages (numerator, denominator) above which compacting is suggested.
+const FREE_PAGES_WORTH_COMPACTING: (i64, i64) = (1, 5);
 
 /// Whether this process may create files in `folder`.
 fn writable(folder: &Path) -> bool {

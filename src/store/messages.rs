@@ -193,10 +193,62 @@ pub(crate) const NOTE_OF_M: &str = concat!(
     ") ORDER BY h.id LIMIT 1))"
 );
 
-/// Keeps the decision record (compact JSON) with the inbound message it is about.
+/// Keeps the decision record (compact JSON) with the inbound message it is about,
+/// compressed (`store::compression`, kind 'decision').
 pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE messages SET decision = ?2 WHERE id = ?1")?.execute(params![id.0, decision_json])?;
+    let compressed = super::compression::compress(conn, "decision", id.0, decision_json.as_bytes())?;
+    conn.prepare_cached("UPDATE messages SET decision = NULL, decision_zstd = ?2 WHERE id = ?1")?.execute(params![id.0, compressed])?;
     Ok(())
+}
+
+/// Compresses the decision records kept as text from before decisions were compressed,
+/// a few thousand at a time (for `store compact`); returns how many.
+pub fn compress_old_decisions(conn: &Connection) -> rusqlite::Result<usize> {
+    const CHUNK: i64 = 5_000;
+    let mut done = 0;
+    let mut after = 0;
+    loop {
+        let old: Vec<(i64, String)> = conn
+            .prepare_cached("SELECT id, decision FROM messages WHERE decision IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map([after, CHUNK], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some((last, _)) = old.last() else { return Ok(done) };
+        after = *last;
+        for (id, json) in &old {
+            record_decision(conn, SpoolId(*id), json)?;
+        }
+        done += old.len();
+    }
+}
+
+/// The decision record of a row that selected `decision_zstd, decision` from column
+/// `first` on: compressed, or text from before decisions were compressed.
+fn stored_decision(conn: &Connection, row: &Row<'_>, first: usize) -> rusqlite::Result<Option<String>> {
+    let Some(compressed) = row.get_ref(first)?.as_blob_or_null()? else { return row.get(first + 1) };
+    let json = super::compression::decompress(conn, compressed, first)?;
+    String::from_utf8(json).map(Some).map_err(|error| rusqlite::Error::FromSqlConversionFailure(first, rusqlite::types::Type::Blob, Box::new(error)))
+}
+
+/// Replaces each of `names` with `to` in every decision record, for a person forgotten
+/// (their addresses, as stored: lower case); returns how many records changed. One pass
+/// over the records, each decompressed once.
+pub fn replace_in_decisions(conn: &Connection, names: &[String], to: &str) -> rusqlite::Result<usize> {
+    let mut changed = Vec::new();
+    {
+        let mut statement = conn.prepare("SELECT id, decision_zstd, decision FROM messages WHERE decision_zstd IS NOT NULL OR decision IS NOT NULL")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let Some(json) = stored_decision(conn, row, 1)? else { continue };
+            if names.iter().any(|name| json.contains(name.as_str())) {
+                let replaced = names.iter().fold(json, |json, name| json.replace(name.as_str(), to));
+                changed.push((SpoolId(row.get(0)?), replaced));
+            }
+        }
+    }
+    for (id, json) in &changed {
+        record_decision(conn, *id, json)?;
+    }
+    Ok(changed.len())
 }
 
 /// An inbound message as `reqmail trace` introduces it.
@@ -223,7 +275,7 @@ pub enum TraceTarget {
 }
 
 pub fn traced(conn: &Connection, target: &TraceTarget) -> rusqlite::Result<Option<Traced>> {
-    const COLUMNS: &str = "id, message_id, from_address, subject, received, state, ticket, decision";
+    const COLUMNS: &str = "id, message_id, from_address, subject, received, state, ticket, decision_zstd, decision";
     let (sql, key): (String, rusqlite::types::Value) = match target {
         TraceTarget::Spool(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?1 AND direction = 'in'"), id.0.into()),
         TraceTarget::MessageId(message_id) => (
@@ -245,7 +297,7 @@ pub fn traced(conn: &Connection, target: &TraceTarget) -> rusqlite::Result<Optio
                 received: row.get(4)?,
                 state: row.get(5)?,
                 ticket: row.get::<_, Option<i64>>(6)?.map(TicketId),
-                decision_json: row.get(7)?,
+                decision_json: stored_decision(conn, row, 7)?,
             })
         })
         .optional()
@@ -341,6 +393,47 @@ mod tests {
         let letter = insert_outgoing(conn, None, "<m@x>", "bob@example.com", "Re", b"Dear bob@example.com, ...", received).unwrap();
         assert_eq!(outgoing_containing(conn, &["bob@example.com".into()]).unwrap(), [letter]);
         assert!(outgoing_containing(conn, &["carol@example.com".into()]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn decisions_are_kept_compressed_and_older_text_records_stay_readable_and_forgettable() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let decision = |index: usize| {
+            format!(
+                r#"{{"outcome":"applied","class":"person","sender":{{"address":"customer{index}@example.org","role":"customer","trust":"unverified"}},"ticket":{{"number":{index},"created":true}},"letters":[{{"template":"receipt","to":"customer{index}@example.org"}}]}}"#
+            )
+        };
+        let ids: Vec<SpoolId> = (0..1_200)
+            .map(|index| {
+                let (raw, key) = (format!("Subject: {index}\r\n\r\nHello\r\n"), format!("k{index}"));
+                let arrival = Arrival { raw: raw.as_bytes(), dedupe_key: &key, source: "pipe", recipient: None, queue: None, received };
+                let Spooled::New(id) = spool(conn, &arrival).unwrap() else { panic!("stored") };
+                record_decision(conn, id, &decision(index)).unwrap();
+                id
+            })
+            .collect();
+        let stored = |id: SpoolId| -> (Option<i64>, Option<String>) {
+            conn.query_row("SELECT length(decision_zstd), decision FROM messages WHERE id = ?1", [id.0], |row| Ok((row.get(0)?, row.get(1)?))).unwrap()
+        };
+        let (late_size, late_text) = stored(ids[1_150]);
+        assert_eq!(late_text, None);
+        assert!(late_size.unwrap() * 3 < decision(1_150).len() as i64, "{late_size:?} bytes for {}", decision(1_150).len());
+        for (index, id) in ids.iter().enumerate().step_by(97) {
+            assert_eq!(traced(conn, &TraceTarget::Spool(*id)).unwrap().unwrap().decision_json.unwrap(), decision(index));
+        }
+        // A record from before decisions were compressed.
+        conn.execute("UPDATE messages SET decision_zstd = NULL, decision = ?2 WHERE id = ?1", params![ids[7].0, decision(7)]).unwrap();
+        assert_eq!(traced(conn, &TraceTarget::Spool(ids[7])).unwrap().unwrap().decision_json.unwrap(), decision(7));
+
+        assert_eq!(replace_in_decisions(conn, &["customer7@example.org".into(), "customer9@example.org".into()], "gone@invalid").unwrap(), 2);
+        for index in [7, 9] {
+            let json = traced(conn, &TraceTarget::Spool(ids[index])).unwrap().unwrap().decision_json.unwrap();
+            assert_eq!(json, decision(index).replace(&format!("customer{index}@example.org"), "gone@invalid"));
+        }
+        assert_eq!(stored(ids[7]).1, None, "a rewritten record is compressed");
+        assert_eq!(traced(conn, &TraceTarget::Spool(ids[8])).unwrap().unwrap().decision_json.unwrap(), decision(8), "others untouched");
     }
 
     /// A small letter of the kind a help desk sends, different in its details each time.

@@ -188,7 +188,7 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
     tx.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob FROM attachments)", [])?;
     tx.execute("DELETE FROM message_raw WHERE message IN (SELECT key FROM forget_messages)", [])?;
     let messages = tx.execute(
-        "UPDATE messages SET raw = X'', raw_zstd = 0, size = 0, note = ?1, decision = NULL, subject = ?1, message_id = NULL,
+        "UPDATE messages SET raw = X'', raw_zstd = 0, size = 0, note = ?1, decision = NULL, decision_zstd = NULL, subject = ?1, message_id = NULL,
                 from_address = CASE WHEN from_address IS NULL THEN NULL ELSE ?2 END,
                 recipient = CASE WHEN lower(recipient) IN (SELECT address FROM forget_addresses) THEN ?2 ELSE recipient END
           WHERE id IN (SELECT key FROM forget_messages)",
@@ -215,12 +215,7 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
     }
 
     // The decision records of other messages name them as a reader or a Cc.
-    for known in &addresses {
-        tx.execute(
-            "UPDATE messages SET decision = replace(decision, ?1, ?2) WHERE instr(lower(decision), lower(?1)) > 0",
-            params![known, placeholder],
-        )?;
-    }
+    crate::store::messages::replace_in_decisions(tx, &addresses, &placeholder)?;
 
     // Letters not yet sent to them are never sent; the others keep no address.
     let letters = tx.execute(

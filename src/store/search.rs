@@ -100,7 +100,7 @@ fn snippet(conn: &Connection, query: &str, row: i64) -> rusqlite::Result<String>
         .query_row([row], |row| row.get(0))?;
     let (subject, body) = if row % 4 == 0 { (text, None) } else { (None, text) };
     conn.execute_batch(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_snippet USING fts5(subject, body, tokenize = 'porter unicode61 remove_diacritics 2');
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_snippet USING fts5(subject, body, tokenize = 'porter unicode61 remove_diacritics 2 categories ''L* N* Co M*''');
          DELETE FROM temp.search_snippet;",
     )?;
     conn.prepare_cached("INSERT INTO temp.search_snippet (subject, body) VALUES (?1, ?2)")?.execute(params![subject, body])?;

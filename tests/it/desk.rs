@@ -142,7 +142,7 @@ fn trace_tells_why_by_spool_id_message_id_or_ticket() {
     let by_ticket = desk.run(&["trace", "#1", "--json"]).ok().json();
     assert_eq!(by_ticket, by_message_id);
 
-    desk.sql("UPDATE messages SET decision = NULL");
+    desk.sql("UPDATE messages SET decision = NULL, decision_zstd = NULL");
     let old = desk.run(&["trace", "#1"]).ok().stdout;
     assert!(old.contains("no record") && old.contains("before"), "{old}");
     assert!(desk.run(&["trace", "#1", "--json"]).ok().json()["decision"].is_null());

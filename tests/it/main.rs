@@ -37,3 +37,4 @@ mod directory;
 mod clients;
 mod scale;
 mod batch;
+mod storage;

@@ -1,0 +1,180 @@
+//! Where the store's bytes are, and giving back what it does not use.
+//!
+//! `usage` reads SQLite's `dbstat` table (every page, so it takes as long as reading
+//! the file): per table and index, the pages, the bytes of rows and the bytes left
+//! empty in them. `compact` rewrites the whole file with [`super::PAGE_SIZE`] pages and
+//! without free pages; a store made before that page size was the default needs it to
+//! shrink.
+
+use rusqlite::Connection;
+
+/// The pages of one table or index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableUsage {
+    pub name: String,
+    pub pages: i64,
+    /// The pages' whole size.
+    pub bytes: i64,
+    /// What the rows hold, including the parts spilt onto overflow pages.
+    pub payload: i64,
+    /// Bytes of its pages that hold nothing.
+    pub unused: i64,
+}
+
+/// The file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileUsage {
+    pub page_size: i64,
+    pub pages: i64,
+    /// Pages no table uses (left by deleted rows); the next writes take them first.
+    pub free_pages: i64,
+}
+
+impl FileUsage {
+    pub fn bytes(&self) -> i64 {
+        self.page_size * self.pages
+    }
+}
+
+pub fn file_usage(conn: &Connection) -> rusqlite::Result<FileUsage> {
+    let pragma = |name: &str| -> rusqlite::Result<i64> { conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0)) };
+    Ok(FileUsage { page_size: pragma("page_size")?, pages: pragma("page_count")?, free_pages: pragma("freelist_count")? })
+}
+
+/// Every table and index with its pages, largest first.
+pub fn usage(conn: &Connection) -> rusqlite::Result<Vec<TableUsage>> {
+    // The aggregate form of dbstat: one row per table or index.
+    conn.prepare("SELECT name, pageno, pgsize, payload, unused FROM dbstat('main', 1) ORDER BY pgsize DESC, name")?
+        .query_map([], |row| {
+            Ok(TableUsage { name: row.get(0)?, pages: row.get(1)?, bytes: row.get(2)?, payload: row.get(3)?, unused: row.get(4)? })
+        })?
+        .collect()
+}
+
+/// The bytes of raw inbound mail the store holds, as it came.
+pub fn inbound_bytes(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COALESCE(SUM(size), 0) FROM messages WHERE direction = 'in'", [], |row| row.get(0))
+}
+
+/// Why `compact` could not start.
+#[derive(Debug)]
+pub struct InUse;
+
+impl std::fmt::Display for InUse {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("another process has the store open (stop `reqmail serve` and any running command, then try again)")
+    }
+}
+
+impl std::error::Error for InUse {}
+
+/// What `compact` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compacted {
+    pub before: FileUsage,
+    pub after: FileUsage,
+    /// Decision records from before they were compressed, compressed now.
+    pub decisions: usize,
+}
+
+/// Compresses what an older reqmail kept as text, then rewrites the store with
+/// [`super::PAGE_SIZE`] pages and no free pages. Needs the store to itself: SQLite changes the page size
+/// only outside WAL mode, which no other connection may be using. While it runs, the
+/// store's folder (for the rollback journal) and the temporary folder (for SQLite's
+/// copy, kept in a file rather than in memory) each need about the store's size free.
+pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
+    let before = file_usage(conn)?;
+    // Before the lock check below: this waits for other writers like any transaction.
+    let decisions = {
+        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let decisions = super::messages::compress_old_decisions(&tx)?;
+        tx.commit()?;
+        decisions
+    };
+    let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0)).map_err(|error| match is_locked(&error) {
+        true => anyhow::Error::new(InUse),
+        false => error.into(),
+    })?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        return Err(InUse.into());
+    }
+    let rewritten = (|| {
+        conn.pragma_update(None, "page_size", super::PAGE_SIZE)?;
+        conn.execute_batch("PRAGMA temp_store = FILE; VACUUM; PRAGMA temp_store = MEMORY;")
+    })();
+    // Back to WAL whatever happened, as every other command expects.
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    rewritten?;
+    Ok(Compacted { before, after: file_usage(conn)?, decisions })
+}
+
+fn is_locked(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(failure, _)
+        if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::store::Store;
+
+    fn store_in(dir: &std::path::Path) -> StoreConfig {
+        StoreConfig { path: dir.join("reqmail.db"), busy_timeout_ms: 50, ..Default::default() }
+    }
+
+    #[test]
+    fn a_new_store_has_the_large_pages_and_usage_names_its_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&store_in(dir.path())).unwrap();
+        let file = file_usage(&store.conn).unwrap();
+        assert_eq!(file.page_size, i64::from(crate::store::PAGE_SIZE));
+        let tables = usage(&store.conn).unwrap();
+        assert!(tables.iter().any(|table| table.name == "message_raw"), "{tables:?}");
+        assert_eq!(tables.iter().map(|table| table.pages).sum::<i64>() + file.free_pages, file.pages, "every page is counted once");
+    }
+
+    #[test]
+    fn compact_moves_an_old_store_to_the_large_pages_and_keeps_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = store_in(dir.path());
+        {
+            // A store from before: 4 KiB pages, in WAL mode.
+            let conn = Connection::open(&config.path).unwrap();
+            conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;").unwrap();
+        }
+        let store = Store::open(&config).unwrap();
+        assert_eq!(file_usage(&store.conn).unwrap().page_size, 4096, "an existing store keeps its pages until compacted");
+        let received = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let bodies: Vec<Vec<u8>> = (0..300).map(|index| format!("Subject: {index}\r\n\r\n{}", "words and more words ".repeat(index)).into_bytes()).collect();
+        for (index, raw) in bodies.iter().enumerate() {
+            let key = format!("k{index}");
+            let arrival = crate::store::messages::Arrival { raw, dedupe_key: &key, source: "pipe", recipient: None, queue: None, received };
+            crate::store::messages::spool(&store.conn, &arrival).unwrap();
+        }
+        {
+            // Another process with the store open: refused, and nothing changes.
+            let other = Store::open(&config).unwrap();
+            let error = compact(&store.conn).unwrap_err();
+            assert!(error.downcast_ref::<InUse>().is_some(), "{error:#}");
+            assert_eq!(file_usage(&other.conn).unwrap().page_size, 4096);
+        }
+        // A decision record as an older reqmail kept it, as text.
+        store.conn.execute("UPDATE messages SET decision = '{\"outcome\":\"applied\"}' WHERE id = 3", []).unwrap();
+        let compacted = compact(&store.conn).unwrap();
+        assert_eq!((compacted.before.page_size, compacted.after.page_size), (4096, i64::from(crate::store::PAGE_SIZE)));
+        assert_eq!(compacted.after.free_pages, 0);
+        assert_eq!(compacted.decisions, 1);
+        let trace = crate::store::messages::traced(&store.conn, &crate::store::messages::TraceTarget::Spool(crate::ticket::SpoolId(3))).unwrap();
+        assert_eq!(trace.unwrap().decision_json.as_deref(), Some("{\"outcome\":\"applied\"}"));
+        let text_left: i64 = store.conn.query_row("SELECT COUNT(*) FROM messages WHERE decision IS NOT NULL", [], |row| row.get(0)).unwrap();
+        assert_eq!(text_left, 0);
+        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        let reopened = Store::open(&config).unwrap();
+        for (index, raw) in bodies.iter().enumerate() {
+            assert_eq!(&crate::store::messages::raw(&reopened.conn, crate::ticket::SpoolId(index as i64 + 1)).unwrap().unwrap(), raw);
+        }
+    }
+}
