@@ -54,6 +54,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0015_knowledge.sql")),
     M::up(include_str!("migrations/0016_queue_order.sql")),
     M::up(include_str!("migrations/0017_lean_storage.sql")),
+    M::up(include_str!("migrations/0019_scale_listings.sql")),
 ];
 
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
