@@ -244,13 +244,16 @@ fn main() -> anyhow::Result<()> {
 
     let site = Site::compile(config.clone())?;
     settle_scheduler(&mut store, &site)?;
-    let mut bench = SchedulerBench { site: &site, store: &mut store, now: scheduler_now() };
+    // A minute before the busy pass: a kept store's tickets that a job armed for exactly
+    // that moment (a survey after an auto-close) are not due yet, as when the clock runs.
+    let mut bench = SchedulerBench { site: &site, store: &mut store, now: scheduler_now() - chrono::Duration::minutes(1) };
     let idle = time_prepared("tick: nothing due", Duration::from_millis(50), &mut bench, |_| Ok(()), |bench| bench.tick())?;
     assert_eq!(jobs_run(&idle), 0, "nothing is due in a settled store: {idle:?}");
+    bench.now = scheduler_now();
     let due = time_prepared("tick: 10,000 jobs due", Duration::from_secs(1), &mut bench, SchedulerBench::arm, |bench| bench.tick())?;
     println!(
-        "    {} escalations, {} reminders, {} auto-closed, {} hold timeouts, {} nags, {} surveys; {} letters delivered",
-        due.escalations, due.reminders, due.auto_closed, due.hold_timeouts, due.nags, due.surveys, due.delivery.sent
+        "    {} escalations, {} reminders, {} auto-closed, {} hold timeouts, {} nags, {} surveys",
+        due.escalations, due.reminders, due.auto_closed, due.hold_timeouts, due.nags, due.surveys
     );
     assert_eq!(jobs_run(&due), DUE_JOBS, "each armed ticket runs its one job: {due:?}");
 
