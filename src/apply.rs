@@ -28,6 +28,9 @@ pub struct Applied {
     pub letters: Vec<LetterRecord>,
     /// Letters that were due but not written, with the reason.
     pub withheld: Vec<String>,
+    /// The ticket as the plan left it, read once for its letters: callers that go on
+    /// with it need not read it again.
+    pub current: Ticket,
 }
 
 /// Applies `plan`; returns the ticket it touched and the letters it wrote.
@@ -176,7 +179,7 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
     notify::monitors::add_status_letter(conn, site.writer(), plan, &current, now, &mut letters)?;
     let (letters, withheld) = write_letters(conn, plan, ticket, letters, &site.config.mail.address, now)?;
     notify::webhooks::enqueue(conn, &site.config.webhooks, plan, &current, created, &summary, now)?;
-    Ok(Applied { ticket, changes: summary, letters, withheld })
+    Ok(Applied { ticket, changes: summary, letters, withheld, current })
 }
 
 /// The configured peer site `name` (plans name only configured ones).

@@ -240,6 +240,20 @@ pub fn letters(
         Vec::new()
     };
     for (sequence, (notice, reader)) in addressed.iter().enumerate() {
+        if *notice == Notice::Receipt && responder_loop(conn, config, plan, &reader.address, now)? {
+            letters.withheld.push(format!(
+                "no receipt to {}: it was sent automatic mail within limits.auto_mail_window_seconds and this mail \
+                 looks automatic (an absence notice, or the same text again); a responder loop?",
+                reader.address
+            ));
+            continue;
+        }
+        // RFC 3834 §2: no loops. A suppressed letter becomes a history note, not an outbox row;
+        // it is decided before the letter is written, which costs more than the checks.
+        if let Err(reason) = store::ratelimit::admit(conn, &config.limits, &reader.address, Some(ticket.number), now)? {
+            letters.withheld.push(reason);
+            continue;
+        }
         let data = LetterData {
             ticket: TicketView::of(ticket, calendar),
             recipient_name: reader.name.as_deref(),
@@ -305,19 +319,6 @@ pub fn letters(
                 continue;
             }
         };
-        if *notice == Notice::Receipt && responder_loop(conn, config, plan, &reader.address, now)? {
-            letters.withheld.push(format!(
-                "no receipt to {}: it was sent automatic mail within limits.auto_mail_window_seconds and this mail \
-                 looks automatic (an absence notice, or the same text again); a responder loop?",
-                reader.address
-            ));
-            continue;
-        }
-        // RFC 3834 §2: no loops. A suppressed letter becomes a history note, not an outbox row.
-        if let Err(reason) = store::ratelimit::admit(conn, &config.limits, &reader.address, Some(ticket.number), now)? {
-            letters.withheld.push(reason);
-            continue;
-        }
         letters.ready.push(Composed {
             ticket: Some(ticket.number),
             kind: template(*notice),

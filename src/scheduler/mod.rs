@@ -59,12 +59,10 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
         let tx = store.write()?;
         for &number in chunk {
             let Some(ticket) = store::tickets::get(&tx, number)? else { continue };
-            run_jobs(site, &tx, &ticket, now, &mut report)?;
-            // Read again: a job's own effect (closing, say) may arm the next job.
-            let next = match store::tickets::get(&tx, number)? {
-                Some(ticket) => next_look(&site.rules, &ticket, now),
-                None => None,
-            };
+            // A job's own effect (closing, say) may arm the next job: the ticket as the
+            // last job left it says when.
+            let after = run_jobs(site, &tx, &ticket, now, &mut report)?.unwrap_or(ticket);
+            let next = next_look(&site.rules, &after, now);
             store::tickets::set_scheduler_at(&tx, number, next.map(format_time).as_deref())?;
         }
         tx.commit()?;
@@ -185,15 +183,18 @@ fn system_actor(site: &Site) -> Sender {
     }
 }
 
-fn run_jobs(site: &Site, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<()> {
+/// Runs the jobs of `ticket` due at `now`; the ticket as the last of them left it, or
+/// `None` when none ran.
+fn run_jobs(site: &Site, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<Option<Ticket>> {
+    let mut after = None;
     for job in jobs(&site.rules, ticket).into_iter().filter(|job| job.due(now)) {
         if !store::tickets::mark_job_done(conn, ticket.number, job.name, &job.key, now)? {
             continue;
         }
         let plan = plan::system(ticket.number, system_actor(site), job.changes, vec![job.notice]);
-        crate::apply::apply(conn, site, &plan, now)?;
+        after = Some(crate::apply::apply(conn, site, &plan, now)?.current);
         tracing::info!(ticket = ticket.number.0, job = job.name, key = job.key, "scheduler job");
         *(job.counted_in)(report) += 1;
     }
-    Ok(())
+    Ok(after)
 }

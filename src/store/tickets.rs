@@ -684,6 +684,16 @@ mod tests {
     }
 
     #[test]
+    fn every_order_of_all_tickets_reads_an_index_in_order() {
+        let store = store();
+        for order in [TicketOrder::Number, TicketOrder::Due, TicketOrder::Priority, TicketOrder::Created, TicketOrder::Updated] {
+            let filter = TicketFilter { order, limit: Some(50), ..TicketFilter::default() };
+            let plan = listing_plan(&store, &filter);
+            assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{order:?} sorts every ticket: {plan:?}");
+        }
+    }
+
+    #[test]
     fn the_default_queue_listing_reads_its_index_in_order() {
         let store = store();
         let filter = TicketFilter { active: true, order: TicketOrder::Due, limit: Some(50), ..TicketFilter::default() };
