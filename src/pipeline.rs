@@ -70,11 +70,12 @@ fn stored_before_upgrade(conn: &Connection, raw: &[u8]) -> rusqlite::Result<Opti
 
 /// The bytes after the header block (all of them when there is no blank line).
 fn body_of(raw: &[u8]) -> &[u8] {
+    // No separator starts inside another, so the first to start is the first to end: one
+    // scan that stops at the header's end, where a search per separator would read a
+    // whole message for each kind of line end it does not use.
     let separators: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\r\r"];
-    separators
-        .iter()
-        .filter_map(|separator| raw.windows(separator.len()).position(|window| window == *separator).map(|at| at + separator.len()))
-        .min()
+    (0..raw.len())
+        .find_map(|at| separators.iter().find(|separator| raw[at..].starts_with(separator)).map(|separator| at + separator.len()))
         .map_or(raw, |start| &raw[start..])
 }
 
@@ -801,5 +802,8 @@ mod tests {
         assert_eq!(body_of(b"A: b\n\nx"), b"x");
         assert_eq!(body_of(b"A: b\r\rx"), b"x");
         assert_eq!(body_of(b"no separator"), b"no separator");
+        assert_eq!(body_of(b"A: b\r\n\r\nx\n\ny"), b"x\n\ny", "the first blank line ends the header");
+        assert_eq!(body_of(b"A: b\r\r\n\r\nx"), b"\n\r\nx", "an old Mac line end before a CRLF one");
+        assert_eq!(body_of(b"A: b\n\r\n\r\nx"), b"x");
     }
 }
