@@ -26,7 +26,7 @@ use crate::identify::thread::TicketMatch;
 use crate::notify::letters::SenderNotice;
 use crate::parse::{clean_id, parse, Mail, ParseError};
 use crate::report::by_mail;
-use crate::store::messages::{Arrival, Decided, Spooled, Waiting};
+use crate::store::messages::{Arrival, Decided, SourceFacts, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{Role, SpoolId, TicketId};
 use crate::rules::route::{self, Routing};
@@ -70,11 +70,12 @@ fn stored_before_upgrade(conn: &Connection, raw: &[u8]) -> rusqlite::Result<Opti
 
 /// The bytes after the header block (all of them when there is no blank line).
 fn body_of(raw: &[u8]) -> &[u8] {
+    // No separator starts inside another, so the first to start is the first to end: one
+    // scan that stops at the header's end, where a search per separator would read a
+    // whole message for each kind of line end it does not use.
     let separators: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\r\r"];
-    separators
-        .iter()
-        .filter_map(|separator| raw.windows(separator.len()).position(|window| window == *separator).map(|at| at + separator.len()))
-        .min()
+    (0..raw.len())
+        .find_map(|at| separators.iter().find(|separator| raw[at..].starts_with(separator)).map(|separator| at + separator.len()))
         .map_or(raw, |start| &raw[start..])
 }
 
@@ -175,7 +176,7 @@ pub fn spool_and_process_then<T>(
         let spooled = spool_in(tx, incoming, now)?;
         crate::fault::point("after-spool");
         let mut processing = tx.savepoint()?;
-        let attempt = catch_unwind(AssertUnwindSafe(|| process_in(site, &mut processing, &waiting(&[spooled]), now, before_commit)));
+        let attempt = catch_unwind(AssertUnwindSafe(|| process_in(site, &mut processing, waiting(&[spooled]).into_iter().map(|id| (id, None)), now, before_commit)));
         let stored = match attempt {
             Ok(Ok((decided, value))) => {
                 processing.commit()?;
@@ -197,6 +198,19 @@ pub fn process_decided(site: &Site, store: &mut Store, ids: &[SpoolId], now: Dat
     Ok(process_decided_then(site, store, ids, now, |_| Ok(()))?.0)
 }
 
+/// [`process`] for messages a source read ahead ([`read_ahead`]) while it still held
+/// their bytes, so that parsing is off the writer's thread.
+/// A message without one (`None`) is read from the store.
+pub fn process_read(
+    site: &Site,
+    store: &mut Store,
+    messages: Vec<(SpoolId, Option<ReadAhead>)>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
+    let (decided, ()) = process_each(site, store, messages.into_iter(), now, |_| Ok(()))?;
+    Ok(decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect())
+}
+
 fn process_decided_then<T>(
     site: &Site,
     store: &mut Store,
@@ -204,8 +218,19 @@ fn process_decided_then<T>(
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<Handled>, T)> {
+    process_each(site, store, ids.iter().map(|&id| (id, None)), now, before_commit)
+}
+
+/// The batch loop: each message in a savepoint of one write transaction.
+fn process_each<T>(
+    site: &Site,
+    store: &mut Store,
+    messages: impl ExactSizeIterator<Item = (SpoolId, Option<ReadAhead>)>,
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<Handled>, T)> {
     let mut tx = store.write()?;
-    let (decided, value) = process_in(site, &mut tx, ids, now, before_commit)?;
+    let (decided, value) = process_in(site, &mut tx, messages, now, before_commit)?;
     crate::fault::point("before-apply-commit");
     tx.commit()?;
     store::cache_for_batches(&store.conn)?;
@@ -229,23 +254,23 @@ impl Nest for rusqlite::Savepoint<'_> {
     }
 }
 
-/// Steps 3–9 for each message in `ids`, in the caller's write transaction, which the
-/// caller commits.
+/// Steps 3–9 for each message, in the caller's write transaction, which the caller
+/// commits.
 fn process_in<T>(
     site: &Site,
     tx: &mut impl Nest,
-    ids: &[SpoolId],
+    messages: impl ExactSizeIterator<Item = (SpoolId, Option<ReadAhead>)>,
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<Handled>, T)> {
     store::people::sync_configured(tx, &site.rules.configured_addresses(), now)?;
-    let mut decided = Vec::with_capacity(ids.len());
-    for &id in ids {
+    let mut decided = Vec::with_capacity(messages.len());
+    for (id, ahead) in messages {
         let span = tracing::info_span!("message", spool = id.0);
         let _entered = span.enter();
         let savepoint = tx.nest()?;
         let mut decision = Decision::default();
-        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(site, &savepoint, id, now, &mut decision)));
+        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(site, &savepoint, id, ahead, now, &mut decision)));
         let outcome = match attempt {
             Ok(Ok(outcome)) => {
                 savepoint.commit()?;
@@ -260,8 +285,7 @@ fn process_in<T>(
             Err(panic) => {
                 drop(savepoint);
                 decision = Decision::default();
-                let what = panic_text(&panic);
-                quarantine(&tx, id, &format!("reqmail failed on this message ({what}); it is kept unchanged"), now)?
+                quarantine(&tx, id, &failed_on_it(&panic_text(&panic)), now)?
             }
         };
         log_outcome(id, &outcome);
@@ -347,14 +371,12 @@ pub fn resume(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Res
 }
 
 /// Steps 3–9 for one spooled message, in the caller's savepoint.
-fn process_one(site: &Site, conn: &Connection, id: SpoolId, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
-    let Some(waiting) = store::messages::waiting(conn, id)? else {
+fn process_one(site: &Site, conn: &Connection, id: SpoolId, ahead: Option<ReadAhead>, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
+    let mail = match read(site, conn, id, ahead, now, decision)? {
+        Some(Continue(mail)) => mail,
+        Some(Break(outcome)) => return Ok(outcome),
         // Another process got there first (two deliveries of one message at once).
-        return Ok(Outcome::Duplicate);
-    };
-    let mail = match read(site, conn, id, waiting, now, decision)? {
-        Continue(mail) => mail,
-        Break(outcome) => return Ok(outcome),
+        None => return Ok(Outcome::Duplicate),
     };
     // A peer site's transfer is signed machine mail: it skips classify and identify.
     let transferred = match crate::transfer::receive(site, conn, id, &mail, now)? {
@@ -454,32 +476,86 @@ fn answer_request(
     ignore(conn, id, mail, &answered.reason).map(Some)
 }
 
-/// Step 3: the spooled bytes as [`Mail`], within the size limits, with what the source
-/// knew (envelope recipient, queue).
-fn read(site: &Site, conn: &Connection, id: SpoolId, waiting: Waiting, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<ControlFlow<Outcome, Mail>> {
-    let raw = waiting.raw;
-    let limit = site.config.inbound.max_message_bytes;
-    if raw.len() > limit {
-        let reason = format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len());
-        return quarantine_too_large(conn, site, id, &raw, &reason, now, decision).map(Break);
-    }
-    let mut mail = match parse(&raw, &site.config.limits) {
-        Ok(mail) => mail,
-        Err(error @ ParseError::OverLimit(_)) => {
-            return quarantine_too_large(conn, site, id, &raw, &format!("too large to process: {error}"), now, decision).map(Break)
+/// Step 3 without the database: the bytes as [`Mail`] within the size limits, or why not.
+/// Pure, so that a source may run it on another thread while the writer is busy
+/// ([`process_read`]); a panic in it is caught and becomes that message's quarantine.
+pub fn read_ahead(site: &Site, raw: &[u8]) -> ReadAhead {
+    let attempt = catch_unwind(AssertUnwindSafe(|| {
+        let limit = site.config.inbound.max_message_bytes;
+        if raw.len() > limit {
+            return Err(Unreadable::TooLarge(format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len())));
         }
-        Err(error) => return quarantine(conn, id, &error.to_string(), now).map(Break),
+        match parse(raw, &site.config.limits) {
+            Ok(mail) => Ok(mail),
+            Err(error @ ParseError::OverLimit(_)) => Err(Unreadable::TooLarge(format!("too large to process: {error}"))),
+            Err(error) => Err(Unreadable::Broken(error.to_string())),
+        }
+    }));
+    ReadAhead(attempt.unwrap_or_else(|panic| Err(Unreadable::Failed(panic_text(&panic)))))
+}
+
+/// A message parsed before its write transaction (see [`read_ahead`]).
+#[derive(Debug)]
+pub struct ReadAhead(Result<Mail, Unreadable>);
+
+/// Why the bytes of a message give no [`Mail`]; each ends in quarantine.
+#[derive(Debug)]
+enum Unreadable {
+    /// Over a size limit: the sender (a person) hears so.
+    TooLarge(String),
+    /// Not mail, or MIME too broken to read.
+    Broken(String),
+    /// reqmail itself failed on it.
+    Failed(String),
+}
+
+/// Step 3: the spooled message as [`Mail`] (parsed here, or ahead by the source that
+/// still holds its bytes), with what the source knew (envelope recipient, queue);
+/// `Ok(None)` when it is no longer waiting.
+fn read(
+    site: &Site,
+    conn: &Connection,
+    id: SpoolId,
+    ahead: Option<ReadAhead>,
+    now: DateTime<Utc>,
+    decision: &mut Decision,
+) -> anyhow::Result<Option<ControlFlow<Outcome, Mail>>> {
+    let (facts, ReadAhead(read), raw) = match ahead {
+        Some(ahead) => match store::messages::unprocessed(conn, id)? {
+            Some(facts) => (facts, ahead, None),
+            None => return Ok(None),
+        },
+        None => match store::messages::waiting(conn, id)? {
+            Some(waiting) => {
+                let ahead = read_ahead(site, &waiting.raw);
+                (SourceFacts { recipient: waiting.recipient, queue: waiting.queue }, ahead, Some(waiting.raw))
+            }
+            None => return Ok(None),
+        },
+    };
+    let mut mail = match read {
+        Ok(mail) => mail,
+        Err(Unreadable::TooLarge(reason)) => {
+            // Rare: the bytes are read again only to see whom to tell.
+            let raw = match raw {
+                Some(raw) => raw,
+                None => store::messages::raw(conn, id)?.unwrap_or_default(),
+            };
+            return quarantine_too_large(conn, site, id, &raw, &reason, now, decision).map(|outcome| Some(Break(outcome)));
+        }
+        Err(Unreadable::Broken(reason)) => return quarantine(conn, id, &reason, now).map(|outcome| Some(Break(outcome))),
+        Err(Unreadable::Failed(what)) => return quarantine(conn, id, &failed_on_it(&what), now).map(|outcome| Some(Break(outcome))),
     };
     if !mail.removed_internal.is_empty() {
         tracing::info!(spool = id.0, removed = ?mail.removed_internal, "removed inbound header fields that only reqmail may write");
     }
-    if let Some(recipient) = waiting.recipient {
+    if let Some(recipient) = facts.recipient {
         if !mail.recipients.contains(&recipient) {
             mail.recipients.insert(0, recipient);
         }
     }
-    mail.queue_hint = waiting.queue;
-    Ok(Continue(mail))
+    mail.queue_hint = facts.queue;
+    Ok(Some(Continue(mail)))
 }
 
 /// Step 4: a person or a machine; our own mail is ignored, a delivery report about a
@@ -743,6 +819,11 @@ fn ignore(conn: &Connection, id: SpoolId, mail: &Mail, reason: &str) -> anyhow::
     Ok(Outcome::Ignored { reason: reason.to_string() })
 }
 
+/// The quarantine reason of a message that reqmail itself failed on.
+fn failed_on_it(what: &str) -> String {
+    format!("reqmail failed on this message ({what}); it is kept unchanged")
+}
+
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
@@ -786,5 +867,8 @@ mod tests {
         assert_eq!(body_of(b"A: b\n\nx"), b"x");
         assert_eq!(body_of(b"A: b\r\rx"), b"x");
         assert_eq!(body_of(b"no separator"), b"no separator");
+        assert_eq!(body_of(b"A: b\r\n\r\nx\n\ny"), b"x\n\ny", "the first blank line ends the header");
+        assert_eq!(body_of(b"A: b\r\r\n\r\nx"), b"\n\r\nx", "an old Mac line end before a CRLF one");
+        assert_eq!(body_of(b"A: b\n\r\n\r\nx"), b"x");
     }
 }

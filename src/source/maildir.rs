@@ -54,8 +54,8 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Spools and processes every file in `root/new`, `batch_size` files per transaction.
-/// Another thread reads the next batch's files meanwhile; a file is moved to `cur/` only
-/// after the transaction that processed it has committed.
+/// Another thread reads and parses the next batch's files meanwhile; a file is moved to
+/// `cur/` only after the transaction that processed it has committed.
 pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
     ensure_maildir(root)?;
     let files = waiting_files(root)?;
@@ -64,7 +64,7 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
         let (sender, batches) = std::sync::mpsc::sync_channel(1);
         scope.spawn(move || {
             for batch in files.chunks(site.config.inbound.batch_size) {
-                let read = read_batch(batch);
+                let read = read_batch(site, batch);
                 let failed = read.is_err();
                 // A closed channel: the writer stopped on an error, which it reports.
                 if sender.send(read).is_err() || failed {
@@ -74,18 +74,28 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
         });
         let mut report = DrainReport::default();
         for read in batches {
-            store_batch(site, store, root, &read?, now, &mut report)?;
+            store_batch(site, store, root, read?, now, &mut report)?;
         }
         Ok(report)
     })
 }
 
-/// The bytes of each file of `batch` that is still there.
-fn read_batch(batch: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+/// A file of the inbound Maildir, read and parsed.
+struct ReadFile {
+    path: PathBuf,
+    raw: Vec<u8>,
+    ahead: pipeline::ReadAhead,
+}
+
+/// Each file of `batch` that is still there, read and parsed.
+fn read_batch(site: &Site, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
     let mut read = Vec::with_capacity(batch.len());
     for path in batch {
         match std::fs::read(path) {
-            Ok(raw) => read.push((path.clone(), raw)),
+            Ok(raw) => {
+                let ahead = pipeline::read_ahead(site, &raw);
+                read.push(ReadFile { path: path.clone(), raw, ahead });
+            }
             // Another fetcher took it first.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
@@ -95,24 +105,26 @@ fn read_batch(batch: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
 }
 
 /// Spools, processes and then acknowledges one batch of read files.
-fn store_batch(
-    site: &Site,
-    store: &mut Store,
-    root: &Path,
-    read: &[(PathBuf, Vec<u8>)],
-    now: DateTime<Utc>,
-    report: &mut DrainReport,
-) -> anyhow::Result<()> {
+fn store_batch(site: &Site, store: &mut Store, root: &Path, read: Vec<ReadFile>, now: DateTime<Utc>, report: &mut DrainReport) -> anyhow::Result<()> {
     let sources: Vec<String> =
-        read.iter().map(|(path, _)| format!("maildir:{}", path.file_name().unwrap_or_default().to_string_lossy())).collect();
-    let incoming: Vec<Incoming<'_>> = read
-        .iter()
-        .zip(&sources)
-        .map(|((_, raw), source)| Incoming { raw, source, recipient: None, queue: None })
-        .collect();
+        read.iter().map(|file| format!("maildir:{}", file.path.file_name().unwrap_or_default().to_string_lossy())).collect();
+    let incoming: Vec<Incoming<'_>> =
+        read.iter().zip(&sources).map(|(file, source)| Incoming { raw: &file.raw, source, recipient: None, queue: None }).collect();
     let spooled = pipeline::spool(store, &incoming, now)?;
-    let outcomes = pipeline::process(site, store, &pipeline::waiting(&spooled), now)?;
-    for (((path, _), spooled), source) in read.iter().zip(&spooled).zip(&sources) {
+    drop(incoming);
+    let mut paths = Vec::with_capacity(read.len());
+    let mut waiting = Vec::with_capacity(read.len());
+    for (file, spooled) in read.into_iter().zip(&spooled) {
+        paths.push(file.path);
+        match *spooled {
+            Spooled::New(id) => waiting.push((id, Some(file.ahead))),
+            // Stored earlier, maybe with other trace headers: the stored bytes count.
+            Spooled::Known { id, processed: false } => waiting.push((id, None)),
+            Spooled::Known { processed: true, .. } => {}
+        }
+    }
+    let outcomes = pipeline::process_read(site, store, waiting, now)?;
+    for ((path, spooled), source) in paths.iter().zip(&spooled).zip(&sources) {
         let id = match spooled {
             Spooled::New(id) | Spooled::Known { id, .. } => *id,
         };

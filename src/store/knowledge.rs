@@ -71,8 +71,9 @@ pub fn tickets_holding(conn: &Connection, word: &str) -> rusqlite::Result<i64> {
 
 /// The newest `limit` resolved tickets that hold `word`, newest first.
 pub fn tickets_with(conn: &Connection, word: &str, limit: usize) -> rusqlite::Result<Vec<i64>> {
-    let mut statement = conn.prepare_cached("SELECT ticket FROM knowledge_words WHERE word = ?1 ORDER BY ticket DESC LIMIT ?2")?;
-    let tickets = statement.query_map(params![word, limit as i64], |row| row.get(0))?;
+    // A bound LIMIT would make SQLite prepare the statement anew for every word.
+    let mut statement = conn.prepare_cached(&format!("SELECT ticket FROM knowledge_words WHERE word = ?1 ORDER BY ticket DESC LIMIT {limit}"))?;
+    let tickets = statement.query_map(params![word], |row| row.get(0))?;
     tickets.collect()
 }
 

@@ -140,6 +140,22 @@ pub fn waiting(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Waitin
         .optional()
 }
 
+/// What the source told about an inbound message, besides its bytes.
+pub struct SourceFacts {
+    /// The envelope recipient the source gave.
+    pub recipient: Option<String>,
+    /// The queue the source tied it to (an IMAP mailbox's `queue`).
+    pub queue: Option<String>,
+}
+
+/// What the source told about message `id` if it is inbound and not processed yet, for a
+/// caller that still holds its bytes.
+pub fn unprocessed(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<SourceFacts>> {
+    conn.prepare_cached("SELECT recipient, queue FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
+        .query_row([id.0], |row| Ok(SourceFacts { recipient: row.get(0)?, queue: row.get(1)? }))
+        .optional()
+}
+
 /// The facts `process` records about an inbound message once it is decided.
 #[derive(Debug, Clone, Default)]
 pub struct Decided<'a> {

@@ -179,7 +179,7 @@ pub fn set_preferences(
 }
 
 pub fn set_organisation(conn: &Connection, person: PersonId, organisation: Option<&str>) -> rusqlite::Result<()> {
-    conn.execute("UPDATE people SET organisation = ?2 WHERE id = ?1", params![person.0, organisation])?;
+    conn.prepare_cached("UPDATE people SET organisation = ?2 WHERE id = ?1")?.execute(params![person.0, organisation])?;
     Ok(())
 }
 

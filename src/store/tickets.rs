@@ -432,12 +432,14 @@ pub fn first_request(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Op
 
 /// The latest `count` comments and notes (internal ones too), oldest first.
 pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> rusqlite::Result<Vec<HistoryEvent>> {
+    // The count is written into the statement: SQLite plans with the value of a bound
+    // LIMIT, so binding another ticket would prepare the statement anew on every call.
     let mut comments: Vec<HistoryEvent> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id, at, actor, action, detail FROM history
-             WHERE ticket = ?1 AND action IN ('comment', 'internal-note') ORDER BY id DESC LIMIT ?2",
-        )?
-        .query_map(params![ticket.0, count], history_from_row)?
+             WHERE ticket = ?1 AND action IN ('comment', 'internal-note') ORDER BY id DESC LIMIT {count}"
+        ))?
+        .query_map(params![ticket.0], history_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     comments.reverse();
     Ok(comments)

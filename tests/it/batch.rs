@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::harness::{request, Desk};
+use crate::harness::{letter, request, Desk};
 
 const MESSAGES: usize = 240;
 
@@ -34,13 +34,13 @@ fn fetch_killed_at_random_moments_loses_no_acknowledged_message() {
         // Every file that left new/ was stored first.
         let acknowledged = file_names(&inbox.join("cur"));
         let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-        let stored: HashSet<String> = conn
-            .prepare("SELECT source FROM messages WHERE direction = 'in'")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let stored: HashSet<String> = match conn.prepare("SELECT source FROM messages WHERE direction = 'in'") {
+            Ok(mut statement) => statement.query_map([], |row| row.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap(),
+            // Killed (on a busy machine) before the schema was in place: nothing is stored,
+            // so nothing may have been acknowledged.
+            Err(error) if error.to_string().contains("no such table") => HashSet::new(),
+            Err(error) => panic!("round {round}: {error}"),
+        };
         for name in &acknowledged {
             let base = name.split(":2,").next().unwrap();
             assert!(stored.contains(&format!("maildir:{base}")), "round {round}: {name} was moved to cur/ but is not in the store");
@@ -54,4 +54,38 @@ fn fetch_killed_at_random_moments_loses_no_acknowledged_message() {
     assert_eq!(desk.count("SELECT COUNT(*) FROM tickets"), MESSAGES as i64, "one ticket per message");
     assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"), MESSAGES as i64, "each message stored once");
     assert_eq!(desk.outbox().len(), MESSAGES, "one receipt per ticket, neither lost nor doubled");
+}
+
+#[test]
+fn one_batch_threads_a_reply_to_its_request_and_quarantines_poison_alone() {
+    // Parsed ahead on another thread, written in order: what the reply needs (the ticket
+    // its request opened) is there when its turn comes, and bad files in between change
+    // nothing for the others.
+    let desk = Desk::with_config("[inbound]\nmax_message_bytes = 3000\n");
+    desk.deliver_to_inbox("1795000000.M000001P1.test", &request("first@example.org", "ann@example.org", "Printer jams", "It jams."));
+    desk.deliver_to_inbox("1795000000.M000002P1.test", b"\x00\x01 not mail at all\r\n");
+    desk.deliver_to_inbox("1795000000.M000003P1.test", &request("big@example.org", "bob@example.org", "Logs", &"x".repeat(5000)));
+    let reply = String::from_utf8(letter("ann@example.org", "help@example.com", "Re: Printer jams", "Also tray 2.", "second"))
+        .unwrap()
+        .replacen("\r\n", "\r\nIn-Reply-To: <first@example.org>\r\n", 1);
+    desk.deliver_to_inbox("1795000000.M000004P1.test", reply.as_bytes());
+    desk.deliver_to_inbox("1795000000.M000005P1.test", &request("third@example.org", "cy@example.org", "VPN", "It drops."));
+
+    let line = desk.run(&["fetch"]).ok().stdout;
+    assert!(line.contains("read 5") && line.contains("opened 2, threaded 1") && line.contains("quarantined 2"), "{line}");
+    let tickets = desk.tickets();
+    assert_eq!(tickets.len(), 2, "{tickets:?}");
+    let history = desk.ticket(tickets[0]["number"].as_i64().unwrap())["history"].to_string();
+    assert!(history.contains("Also tray 2."), "the reply is on its request's ticket: {history}");
+
+    let cur = file_names(&desk.path().join("mail/inbox/cur"));
+    let mut flagged: Vec<&str> = cur.iter().filter(|name| name.ends_with(":2,FS")).map(String::as_str).collect();
+    flagged.sort();
+    assert_eq!(flagged, ["1795000000.M000002P1.test:2,FS", "1795000000.M000003P1.test:2,FS"], "{cur:?}");
+    assert_eq!(cur.len(), 5);
+    let reasons = desk.run(&["quarantine", "list", "--json"]).ok().json().to_string();
+    assert!(reasons.contains("max_message_bytes") && reasons.contains("not a mail message"), "{reasons}");
+    // The sender of the large one hears why, from the bytes the writer no longer held.
+    let told: Vec<String> = desk.outbox().iter().filter(|mail| mail.body().contains("could not be processed")).map(|mail| mail.to()).collect();
+    assert_eq!(told, ["bob@example.org"]);
 }
