@@ -43,12 +43,16 @@ pub fn file_usage(conn: &Connection) -> rusqlite::Result<FileUsage> {
 
 /// Every table and index with its pages, largest first.
 pub fn usage(conn: &Connection) -> rusqlite::Result<Vec<TableUsage>> {
-    // The aggregate form of dbstat: one row per table or index.
-    conn.prepare("SELECT name, pageno, pgsize, payload, unused FROM dbstat('main', 1) ORDER BY pgsize DESC, name")?
+    // The aggregate form of dbstat: one row per table or index. Sorted here: dbstat
+    // reports an ORDER BY as done by itself and returns its rows in name order.
+    let mut tables = conn
+        .prepare("SELECT name, pageno, pgsize, payload, unused FROM dbstat('main', 1)")?
         .query_map([], |row| {
             Ok(TableUsage { name: row.get(0)?, pages: row.get(1)?, bytes: row.get(2)?, payload: row.get(3)?, unused: row.get(4)? })
         })?
-        .collect()
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+    Ok(tables)
 }
 
 /// The bytes of raw inbound mail the store holds, as it came.
@@ -132,6 +136,8 @@ mod tests {
         let tables = usage(&store.conn).unwrap();
         assert!(tables.iter().any(|table| table.name == "message_raw"), "{tables:?}");
         assert_eq!(tables.iter().map(|table| table.pages).sum::<i64>() + file.free_pages, file.pages, "every page is counted once");
+        assert!(tables.windows(2).all(|pair| pair[0].bytes >= pair[1].bytes), "largest first: {tables:?}");
+        assert_eq!(tables[0].name, "sqlite_schema", "the schema is the one table of a new store with more than a page");
     }
 
     #[test]
