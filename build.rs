@@ -7,11 +7,16 @@
 //! price is that the executable's own code is not moved by address-space
 //! randomisation (libraries, heap and stack still are). `REQMAIL_PIE=1` at build time
 //! keeps the default position-independent link.
+//!
+//! A statically linked build (`-C target-feature=+crt-static`) is left position
+//! independent: glibc's static start-up then relocates itself, and with `-no-pie` the
+//! result would still name the dynamic loader and crash at start.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=REQMAIL_PIE");
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    if linux && std::env::var_os("REQMAIL_PIE").is_none() {
+    let static_crt = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|features| features.split(',').any(|feature| feature == "crt-static"));
+    if linux && !static_crt && std::env::var_os("REQMAIL_PIE").is_none() {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }
