@@ -241,6 +241,19 @@ fn serve_answers_garbage_on_its_socket_and_goes_on() {
         assert!(answer.starts_with(expected), "{:?} -> {answer:?}", String::from_utf8_lossy(&request[..request.len().min(40)]));
     }
     assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0, "nothing was stored");
+    // A well-framed request whose message is garbage is taken into the intake, answered,
+    // and then quarantined by the drain: kept, not lost, and serve goes on.
+    let mut binary = b"\x00\x01\xff\xfe\x00".repeat(400);
+    binary.extend_from_slice(b"\r\n\r\n\x00");
+    let mut framed = format!("INGEST {} - -\n", binary.len()).into_bytes();
+    framed.extend_from_slice(&binary);
+    assert!(exchange(&framed).starts_with("0 "), "garbage in a well-formed request is taken");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (desk.count("SELECT COUNT(*) FROM quarantine") == 0 || in_intake(&desk) != 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(desk.count("SELECT COUNT(*) FROM quarantine"), 1, "{}", daemon.log());
+    assert_eq!(in_intake(&desk), 0, "the intake keeps nothing once the message is in the store");
     // Still listening, and a well-formed request is taken.
     desk.ingest(&request("after-garbage@customer.test", "ann@customer.test", "Still there?", "Help")).ok();
     assert_eq!(stored_by(&desk, "after-garbage@customer.test"), "socket", "{}", daemon.log());
