@@ -38,3 +38,4 @@ mod clients;
 mod scale;
 mod batch;
 mod storage;
+mod postgres_schema;
