@@ -39,3 +39,4 @@ mod scale;
 mod batch;
 mod storage;
 mod postgres_schema;
+mod store_copy;

@@ -3,6 +3,8 @@
 //! numbered and named as SQLite's and applied in one transaction. `copy` moves a store
 //! between SQLite and PostgreSQL.
 
+pub mod copy;
+
 use std::path::PathBuf;
 use std::str::FromStr as _;
 use std::time::Duration;
