@@ -356,21 +356,19 @@ pub fn to_postgres(sqlite: &Connection, url: &Url, replace: bool, progress: &mut
             .collect();
         let copy_in = transaction.copy_in(&format!("COPY {} ({}) FROM STDIN (FORMAT binary)", quoted(&table.name), table.column_list()))?;
         let mut writer = BinaryCopyInWriter::new(copy_in, &types);
-        let mut summing = Summing::default();
-        let mut select = snapshot.prepare(&table.select(false))?;
-        let mut rows = select.query([])?;
-        while let Some(row) = rows.next()? {
-            let cells = (0..table.columns.len()).map(|index| Cell::from_sqlite(row.get_ref(index)?, table, index)).collect::<anyhow::Result<Vec<_>>>()?;
-            summing.add(&cells);
+        let mut rows = 0;
+        let sum = stream_sqlite(&snapshot, table, &mut |cells| {
             let values: Vec<&(dyn ToSql + Sync)> = cells.iter().zip(&table.columns).map(|(cell, column)| cell.for_postgres(column.kind)).collect();
             writer.write(&values).with_context(|| format!("cannot copy a row of {}", table.name))?;
-            if summing.rows % PROGRESS_EVERY == 0 {
-                progress(Progress { table: &table.name, rows: summing.rows, total: total as u64 });
+            rows += 1;
+            if rows % PROGRESS_EVERY == 0 {
+                progress(Progress { table: &table.name, rows, total: total as u64 });
             }
-        }
+            Ok(())
+        })?;
         writer.finish().with_context(|| format!("cannot copy {}", table.name))?;
-        progress(Progress { table: &table.name, rows: summing.rows, total: total as u64 });
-        source.push(summing.finish());
+        progress(Progress { table: &table.name, rows: sum.rows, total: total as u64 });
+        source.push(sum);
     }
     transaction.batch_execute(REBUILD_SEARCH)?;
     advance_identities(&mut transaction)?;
@@ -381,7 +379,7 @@ pub fn to_postgres(sqlite: &Connection, url: &Url, replace: bool, progress: &mut
     }
     transaction.commit().with_context(|| format!("cannot commit the copy into {}", url.shown))?;
     drop(snapshot);
-    let target = postgres_sums(&mut client, &schema)?;
+    let target = postgres_sums(&mut client, url, &schema)?;
     Ok(Report::of(&schema, source, target))
 }
 
@@ -438,15 +436,16 @@ fn check_columns(transaction: &mut postgres::Transaction<'_>, schema: &Schema) -
     Ok(())
 }
 
-/// Each table's sum as PostgreSQL holds it now, in one snapshot.
-fn postgres_sums(client: &mut postgres::Client, schema: &Schema) -> anyhow::Result<Vec<Sum>> {
-    let mut transaction = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+/// Each table's sum as the PostgreSQL store at `url` holds it now, in one snapshot.
+fn postgres_sums(client: &mut postgres::Client, url: &Url, schema: &Schema) -> anyhow::Result<Vec<Sum>> {
+    let mut snapshot = read_snapshot(client, url)?;
+    check_columns(&mut snapshot, schema)?;
     let sums = schema
         .tables
         .iter()
-        .map(|table| stream_postgres(&mut transaction, table, &mut |_| Ok(())))
+        .map(|table| stream_postgres(&mut snapshot, table, &mut |_| Ok(())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    transaction.commit()?;
+    snapshot.commit()?;
     Ok(sums)
 }
 
@@ -468,23 +467,23 @@ fn stream_postgres(
     Ok(summing.finish())
 }
 
+/// Reads `table` from SQLite in summing order, handing each row to `each`.
+fn stream_sqlite(conn: &Connection, table: &Table, each: &mut dyn FnMut(&[Cell]) -> anyhow::Result<()>) -> anyhow::Result<Sum> {
+    let mut summing = Summing::default();
+    let mut select = conn.prepare(&table.select(false))?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let cells = (0..table.columns.len()).map(|index| Cell::from_sqlite(row.get_ref(index)?, table, index)).collect::<anyhow::Result<Vec<_>>>()?;
+        summing.add(&cells);
+        each(&cells)?;
+    }
+    Ok(summing.finish())
+}
+
 /// Each table's sum as SQLite holds it now, in one snapshot.
 fn sqlite_sums(conn: &Connection, schema: &Schema) -> anyhow::Result<Vec<Sum>> {
     let snapshot = conn.unchecked_transaction()?;
-    schema
-        .tables
-        .iter()
-        .map(|table| {
-            let mut summing = Summing::default();
-            let mut select = snapshot.prepare(&table.select(false))?;
-            let mut rows = select.query([])?;
-            while let Some(row) = rows.next()? {
-                let cells = (0..table.columns.len()).map(|index| Cell::from_sqlite(row.get_ref(index)?, table, index)).collect::<anyhow::Result<Vec<_>>>()?;
-                summing.add(&cells);
-            }
-            Ok(summing.finish())
-        })
-        .collect()
+    schema.tables.iter().map(|table| stream_sqlite(&snapshot, table, &mut |_| Ok(()))).collect()
 }
 
 /// Opens the PostgreSQL store at `url` to read one snapshot, checking that it is a
@@ -578,15 +577,7 @@ fn copy_into_new_file(mut source: postgres::Transaction<'_>, path: &Path, progre
 pub fn verify(sqlite: &Connection, url: &Url) -> anyhow::Result<Report> {
     let schema = Schema::read(sqlite)?;
     let mine = sqlite_sums(sqlite, &schema)?;
-    let mut client = url.connect()?;
-    let mut snapshot = read_snapshot(&mut client, url)?;
-    check_columns(&mut snapshot, &schema)?;
-    let theirs = schema
-        .tables
-        .iter()
-        .map(|table| stream_postgres(&mut snapshot, table, &mut |_| Ok(())))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    snapshot.commit()?;
+    let theirs = postgres_sums(&mut url.connect()?, url, &schema)?;
     Ok(Report::of(&schema, mine, theirs))
 }
 
