@@ -92,8 +92,33 @@ impl Schema {
                 schema.tables.push(read_table(conn, name)?);
             }
         }
+        parents_first(conn, &mut schema.tables)?;
         Ok(schema)
     }
+}
+
+/// Orders the tables so that a table comes after those its foreign keys refer to. The
+/// checks wait for the commit anyway, but SQLite looks for the children of every parent
+/// row inserted while a check is pending, and most such columns have no index: copied
+/// children first, that was a scan per parent row.
+fn parents_first(conn: &Connection, tables: &mut [Table]) -> anyhow::Result<()> {
+    let mut parents = std::collections::HashMap::new();
+    for table in tables.iter() {
+        let mut listed = conn.prepare("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")?;
+        let referred: Vec<String> = listed.query_map([&table.name], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        parents.insert(table.name.clone(), referred.into_iter().filter(|parent| *parent != table.name).collect::<Vec<_>>());
+    }
+    fn depth(name: &str, parents: &std::collections::HashMap<String, Vec<String>>, seen: &mut Vec<String>) -> usize {
+        if seen.iter().any(|visited| visited == name) {
+            return 0;
+        }
+        seen.push(name.to_string());
+        let deepest = parents.get(name).map_or(0, |referred| referred.iter().map(|parent| depth(parent, parents, seen) + 1).max().unwrap_or(0));
+        seen.pop();
+        deepest
+    }
+    tables.sort_by_cached_key(|table| (depth(&table.name, &parents, &mut Vec::new()), table.name.clone()));
+    Ok(())
 }
 
 fn read_table(conn: &Connection, name: &str) -> anyhow::Result<Table> {
@@ -308,6 +333,11 @@ pub struct Progress<'a> {
     pub total: u64,
 }
 
+/// SQLite's page cache while a copy reads the store, in KiB (SQLite's default). A copy
+/// into SQLite keeps the store's batch cache: with 2 MiB, 40,000 tickets took 20 % more
+/// CPU to write (the indexes not in key order).
+const STREAMING_CACHE_KIB: i64 = 2000;
+
 /// Asked every this many rows, and at the end of each table.
 const PROGRESS_EVERY: u64 = 10_000;
 
@@ -323,6 +353,9 @@ pub struct NotEmpty {
 /// the current schema first; all in one transaction there. `replace` empties a target
 /// that holds a store already.
 pub fn to_postgres(sqlite: &Connection, url: &Url, replace: bool, progress: &mut dyn FnMut(Progress<'_>)) -> anyhow::Result<Report> {
+    // A copy reads each page once: the batch cache of the store's connection (64 MiB)
+    // would only grow the process with the store.
+    sqlite.pragma_update(None, "cache_size", -STREAMING_CACHE_KIB)?;
     // One snapshot of the source for the whole copy, while writers carry on.
     let snapshot = sqlite.unchecked_transaction()?;
     let schema = Schema::read(&snapshot)?;
@@ -619,5 +652,9 @@ mod tests {
         let status_changes = schema.tables.iter().find(|table| table.name == "status_changes").unwrap();
         let order: Vec<&str> = status_changes.order.iter().map(|&index| status_changes.columns[index].name.as_str()).collect();
         assert_eq!(order, ["at", "ticket", "to_status", "from_status", "backlog"]);
+        let position = |name: &str| names.iter().position(|table| *table == name).unwrap();
+        for (parent, child) in [("people", "tickets"), ("tickets", "messages"), ("messages", "history"), ("messages", "message_raw"), ("blobs", "attachments")] {
+            assert!(position(parent) < position(child), "{parent} is copied before {child}: {names:?}");
+        }
     }
 }
