@@ -18,6 +18,7 @@ pub mod monitors;
 pub mod messages;
 pub mod outbox;
 pub mod people;
+pub mod postgres;
 pub mod quarantine;
 pub mod retention;
 pub mod ratelimit;

@@ -38,3 +38,5 @@ mod clients;
 mod scale;
 mod batch;
 mod storage;
+mod postgres_schema;
+mod store_copy;

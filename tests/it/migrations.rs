@@ -26,8 +26,12 @@ fn versions() -> Vec<(u32, PathBuf)> {
     found
 }
 
+/// The SQLite migration files (PostgreSQL's twins are in the folder `postgres` there).
 fn latest_version() -> i64 {
-    std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations")).unwrap().count() as i64
+    std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().extension().is_some_and(|extension| extension == "sql"))
+        .count() as i64
 }
 
 #[test]

@@ -265,6 +265,7 @@ pub mod dovecot;
 pub mod http;
 pub mod idp;
 pub mod postfix;
+pub mod postgres;
 pub mod slapd;
 
 /// A plain message from `from` to `to` with Message-ID `<ID@test>`.

@@ -1,0 +1,181 @@
+//! PostgreSQL behind the store, its first part: connecting by URL (TLS with rustls, or
+//! none when the URL says `sslmode=disable`) and the schema, `migrations/postgres/NNNN_*.sql`,
+//! numbered and named as SQLite's and applied in one transaction. `copy` moves a store
+//! between SQLite and PostgreSQL.
+
+pub mod copy;
+
+use std::path::PathBuf;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use postgres::config::SslMode;
+use postgres::{Client, Transaction};
+
+/// The schema, one file per SQLite migration with the same number and name.
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("../migrations/postgres/0001_initial.sql")),
+    ("0002_mail_language", include_str!("../migrations/postgres/0002_mail_language.sql")),
+    ("0003_imap", include_str!("../migrations/postgres/0003_imap.sql")),
+    ("0004_safety", include_str!("../migrations/postgres/0004_safety.sql")),
+    ("0005_outbox_claims", include_str!("../migrations/postgres/0005_outbox_claims.sql")),
+    ("0006_operations", include_str!("../migrations/postgres/0006_operations.sql")),
+    ("0007_oauth_fetch_health", include_str!("../migrations/postgres/0007_oauth_fetch_health.sql")),
+    ("0008_reports_search", include_str!("../migrations/postgres/0008_reports_search.sql")),
+    ("0009_decisions", include_str!("../migrations/postgres/0009_decisions.sql")),
+    ("0010_ticket_links", include_str!("../migrations/postgres/0010_ticket_links.sql")),
+    ("0011_webhooks", include_str!("../migrations/postgres/0011_webhooks.sql")),
+    ("0012_performance", include_str!("../migrations/postgres/0012_performance.sql")),
+    ("0013_directory", include_str!("../migrations/postgres/0013_directory.sql")),
+    ("0014_desk", include_str!("../migrations/postgres/0014_desk.sql")),
+    ("0015_knowledge", include_str!("../migrations/postgres/0015_knowledge.sql")),
+    ("0016_queue_order", include_str!("../migrations/postgres/0016_queue_order.sql")),
+    ("0017_lean_storage", include_str!("../migrations/postgres/0017_lean_storage.sql")),
+    ("0018_storage_decisions", include_str!("../migrations/postgres/0018_storage_decisions.sql")),
+    ("0019_storage_search", include_str!("../migrations/postgres/0019_storage_search.sql")),
+    ("0020_scale_listings", include_str!("../migrations/postgres/0020_scale_listings.sql")),
+];
+
+/// Serialises schema changes of gateways starting at once (any fixed number: ours).
+const MIGRATION_LOCK: i64 = 0x7265_716d_6169_6c00;
+
+/// A `postgresql://USER:PASS@HOST:PORT/DB[?sslmode=…&sslrootcert=FILE]` URL, read.
+pub struct Url {
+    /// The URL without its password, for every message that names it.
+    pub shown: String,
+    config: postgres::Config,
+    /// A CA file for the server's certificate (libpq's `sslrootcert`); else the system's.
+    root_certificates: Option<PathBuf>,
+}
+
+impl Url {
+    pub fn parse(url: &str) -> anyhow::Result<Url> {
+        let shown = without_password(url);
+        anyhow::ensure!(
+            url.starts_with("postgresql://") || url.starts_with("postgres://"),
+            "{shown} is not a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+        );
+        // rust-postgres knows no sslrootcert; it is taken out here and given to rustls.
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut root_certificates = None;
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslrootcert", file)) => root_certificates = Some(PathBuf::from(file)),
+                _ => rest.push(pair),
+            }
+        }
+        let without_root = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
+        let mut config = postgres::Config::from_str(&without_root).with_context(|| format!("cannot read the URL {shown}"))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        Ok(Url { shown, config, root_certificates })
+    }
+
+    /// A connection, with TLS unless the URL says `sslmode=disable`.
+    pub fn connect(&self) -> anyhow::Result<Client> {
+        let connected = match self.config.get_ssl_mode() {
+            SslMode::Disable => self.config.connect(postgres::NoTls),
+            _ => {
+                let tls = crate::tls::client_config(self.root_certificates.as_deref(), "sslrootcert in the URL")?;
+                self.config.connect(tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()))
+            }
+        };
+        connected.with_context(|| format!("cannot connect to {}", self.shown))
+    }
+}
+
+/// `url` with the password left out, of the user part and of a `password=` parameter.
+pub fn without_password(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let authority = match authority.rsplit_once('@') {
+                Some((user_info, host)) => format!("{}@{host}", user_info.split(':').next().unwrap_or_default()),
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => base.to_string(),
+    };
+    match query {
+        Some(query) => {
+            let kept: Vec<&str> = query.split('&').filter(|pair| !pair.starts_with("password=")).collect();
+            if kept.is_empty() { base } else { format!("{base}?{}", kept.join("&")) }
+        }
+        None => base,
+    }
+}
+
+/// Brings the schema up to date in its own transaction; see [`migrate_in`].
+pub fn migrate(client: &mut Client) -> anyhow::Result<()> {
+    let mut transaction = client.transaction()?;
+    migrate_in(&mut transaction)?;
+    Ok(transaction.commit()?)
+}
+
+/// Applies the migrations the database lacks, recorded in `reqmail_schema`; a database
+/// from a newer reqmail is refused, never changed.
+pub fn migrate_in(transaction: &mut Transaction<'_>) -> anyhow::Result<()> {
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    transaction.batch_execute("CREATE TABLE IF NOT EXISTS reqmail_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")?;
+    let current = schema_version(transaction)?;
+    anyhow::ensure!(
+        current <= MIGRATIONS.len() as i64,
+        "the PostgreSQL schema is at version {current}, newer than this reqmail's {}: upgrade reqmail",
+        MIGRATIONS.len()
+    );
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        transaction.batch_execute(sql).with_context(|| format!("PostgreSQL migration {name}"))?;
+        transaction.execute("INSERT INTO reqmail_schema (version, name) VALUES ($1, $2)", &[&(index as i64 + 1), name])?;
+    }
+    Ok(())
+}
+
+/// The number of migrations applied (0 for a database reqmail never touched).
+pub fn schema_version(transaction: &mut Transaction<'_>) -> anyhow::Result<i64> {
+    let exists: bool = transaction.query_one("SELECT to_regclass('reqmail_schema') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(transaction.query_one("SELECT COALESCE(MAX(version), 0) FROM reqmail_schema", &[])?.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{without_password, MIGRATIONS};
+
+    fn names(folder: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .filter_map(|entry| entry.unwrap().file_name().into_string().ok())
+            .filter_map(|name| name.strip_suffix(".sql").map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_sqlite_migration_has_its_postgresql_twin_with_the_same_number_and_name() {
+        let sqlite = names(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/migrations"));
+        let postgres = names(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/migrations/postgres"));
+        assert_eq!(sqlite.len() as i64, crate::store::schema_version(), "a SQLite migration file is not in store::MIGRATIONS");
+        assert_eq!(postgres, sqlite);
+        let listed: Vec<String> = MIGRATIONS.iter().map(|(name, _)| name.to_string()).collect();
+        assert_eq!(listed, sqlite, "postgres::MIGRATIONS lists the files in order");
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(without_password("postgresql://desk:s3cret@db.example:5433/reqmail?sslmode=require"), "postgresql://desk@db.example:5433/reqmail?sslmode=require");
+        assert_eq!(without_password("postgresql://db/reqmail?user=desk&password=s3cret"), "postgresql://db/reqmail?user=desk");
+        assert_eq!(without_password("postgres://desk@db"), "postgres://desk@db");
+        assert_eq!(without_password("postgresql://desk:p@ss@db/x"), "postgresql://desk@db/x");
+    }
+}
