@@ -34,7 +34,7 @@ const CHECKPOINT_EVERY: usize = 64;
 /// join it: the messages of a burst or a steady stream then share one commit, one pass
 /// over the database's pages and one delivery, at the price of a receipt going out this
 /// much later. The sender's answer does not wait for it.
-const GATHER: Duration = Duration::from_millis(20);
+const GATHER: Duration = Duration::from_millis(50);
 /// How long the drain waits after database trouble before it tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
