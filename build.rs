@@ -8,9 +8,11 @@
 //! randomisation (libraries, heap and stack still are). `REQMAIL_PIE=1` at build time
 //! keeps the default position-independent link.
 //!
-//! A statically linked build (`-C target-feature=+crt-static`) is left position
+//! A build with `-C target-feature=+crt-static` in RUSTFLAGS is left position
 //! independent: glibc's static start-up then relocates itself, and with `-no-pie` the
-//! result would still name the dynamic loader and crash at start.
+//! result would still name the dynamic loader and crash at start. `scripts/static-ingest`
+//! passes both that and `-C relocation-model=static` to the hand-off executable alone,
+//! which this build script does not see: `-no-pie` then agrees with the static link.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=REQMAIL_PIE");

@@ -5,7 +5,11 @@
 //!    holds 100,000 tickets. Wall time from spawn to exit; every exit status must be 0.
 //!    Then 500 more while `reqmail serve` runs on the same configuration, so that each
 //!    `ingest` hands its message over the socket (serve's CPU is printed besides), and
-//!    500 more through `reqmail-ingest`, the small hand-off executable an MTA pipes into.
+//!    500 more through `reqmail-ingest`, the small hand-off executable an MTA pipes into,
+//!    as the `.deb` ships it: relinked statically at a fixed address by
+//!    `scripts/static-ingest` when the bench starts (the bench says which it ran). That
+//!    is a `cargo build --release` of the library, whose dependencies have fewer features
+//!    than the bench's: the first time, and after each change to `src/`, it compiles.
 //!    Serve answers once a message is on the disk and processes it after; each of these
 //!    passes ends only when serve has processed everything it answered for, and prints
 //!    how long that took after the last answer and the processing rate.
@@ -126,6 +130,7 @@ fn main() {
 
     println!("reqmail ingest benchmark");
     println!("binary: {BIN}");
+    println!("hand-off: {HANDOFF_BIN}, {}", static_handoff());
     println!("work dir: {}{}", root.display(), if keep { " (kept)" } else { " (removed at the end)" });
     println!(
         "machine: {} CPUs; in the work dir: 4 KiB append + fdatasync median {:.2} ms, creating a 3 KB file median {:.0} us; spawn to exit of `reqmail --version`: median {:.2} ms",
@@ -439,6 +444,41 @@ fn run_checked(command: &mut Command, what: &str) -> String {
     let output = command.stdin(Stdio::null()).output().unwrap_or_else(|error| panic!("{what}: cannot run: {error}"));
     assert!(output.status.success(), "{what} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Relinks the hand-off executable as the `.deb` ships it (`scripts/static-ingest`, with
+/// this build's profile settings from the environment), and says how it is linked now.
+fn static_handoff() -> &'static str {
+    let output = Command::new(Path::new(MANIFEST_DIR).join("scripts/static-ingest"))
+        .arg("--quiet")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/static-ingest");
+    assert!(output.status.success(), "scripts/static-ingest failed: {}", String::from_utf8_lossy(&output.stderr));
+    linkage(Path::new(HANDOFF_BIN))
+}
+
+/// How the ELF executable at `path` is linked, from its header: a program header naming
+/// an interpreter (PT_INTERP) means the dynamic loader runs first; ET_EXEC means a fixed
+/// address (ET_DYN: position independent, relocated at each start).
+fn linkage(path: &Path) -> &'static str {
+    const PT_INTERP: u32 = 3;
+    const ET_EXEC: u16 = 2;
+    let elf = std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+    assert!(elf.starts_with(b"\x7fELF\x02\x01"), "{} is a 64-bit little-endian ELF file", path.display());
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]);
+    let kind = u16_at(16);
+    let header_table = u64::from_le_bytes(elf[32..40].try_into().expect("8 bytes")) as usize;
+    let (entry_size, entries) = (usize::from(u16_at(54)), usize::from(u16_at(56)));
+    let interpreted = (0..entries).any(|index| {
+        let at = header_table + index * entry_size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().expect("4 bytes")) == PT_INTERP
+    });
+    match (interpreted, kind == ET_EXEC) {
+        (true, _) => "dynamically linked",
+        (false, true) => "statically linked at a fixed address",
+        (false, false) => "statically linked, position independent",
+    }
 }
 
 /// `reqmail serve` on the bench's configuration, for the pipe to hand its mail to.

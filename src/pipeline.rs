@@ -175,18 +175,32 @@ pub fn spool_and_process_then<T>(
     store.write_flushed(|tx| {
         let spooled = spool_in(tx, incoming, now)?;
         crate::fault::point("after-spool");
-        let mut processing = tx.savepoint()?;
-        let attempt = catch_unwind(AssertUnwindSafe(|| process_in(site, &mut processing, waiting(&[spooled]).into_iter().map(|id| (id, None)), now, before_commit)));
-        let stored = match attempt {
-            Ok(Ok((decided, value))) => {
-                processing.commit()?;
-                Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
-            }
-            Ok(Err(error)) => Err(error),
-            Err(panic) => Err(anyhow::anyhow!("reqmail failed while processing ({})", panic_text(&panic))),
-        };
+        let stored = process_spooled_in(site, tx, &[spooled], now, before_commit)?;
         crate::fault::point("before-apply-commit");
         Ok(stored)
+    })
+}
+
+/// Steps 3–9 for messages spooled in the caller's transaction, under a savepoint: when
+/// processing fails or panics, only the savepoint is rolled back, and the caller's commit
+/// keeps the messages spooled for the next pass. `Err` only when the savepoint itself
+/// cannot be made or kept.
+pub fn process_spooled_in<T>(
+    site: &Site,
+    tx: &mut rusqlite::Transaction<'_>,
+    spooled: &[Spooled],
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<Stored<T>> {
+    let mut processing = tx.savepoint()?;
+    let attempt = catch_unwind(AssertUnwindSafe(|| process_in(site, &mut processing, waiting(spooled).into_iter().map(|id| (id, None)), now, before_commit)));
+    Ok(match attempt {
+        Ok(Ok((decided, value))) => {
+            processing.commit()?;
+            Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
+        }
+        Ok(Err(error)) => Err(error),
+        Err(panic) => Err(anyhow::anyhow!("reqmail failed while processing ({})", panic_text(&panic))),
     })
 }
 

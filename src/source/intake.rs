@@ -17,13 +17,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch, Notify};
 
-use super::pipe::{self, Processed};
 use super::SharedStore;
 use crate::pipeline::{self, Incoming};
 use crate::site::Site;
 use crate::store::intake::{Arrival, Entry, Intake};
-use crate::store::messages::Spooled;
-use crate::store::outbox::Letter;
 use crate::store::Store;
 use crate::transport::deliver;
 
@@ -33,47 +30,64 @@ const BATCH: usize = 64;
 /// WAL is written again from its start: a flush of blocks already there is cheaper than
 /// one that also grows the file.
 const CHECKPOINT_EVERY: usize = 64;
+/// How long the drain waits, once a message came in while it was idle, for others to
+/// join it: the messages of a burst or a steady stream then share one commit, one pass
+/// over the database's pages and one delivery, at the price of a receipt going out this
+/// much later. The sender's answer does not wait for it.
+const GATHER: Duration = Duration::from_millis(50);
 /// How long the drain waits after database trouble before it tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// What one move did: the intake rows now in the spool, the letters claimed for delivery.
-pub struct Moved {
-    pub ids: Vec<i64>,
-    pub due: Vec<Letter>,
-}
-
-/// Spools `entries` in one flushed commit, then processes them in arrival order (a run
-/// of entries with the same fixed clock in one transaction). Processing that fails
-/// leaves its messages spooled for the scheduler; only a failed spool is an error.
-pub fn move_entries(site: &Site, store: &mut Store, entries: &[Entry], clock_now: DateTime<Utc>) -> anyhow::Result<Moved> {
-    let spooled: Vec<Spooled> = store.write_flushed(|tx| {
-        entries
-            .iter()
-            .map(|entry| {
-                let arrival = &entry.arrival;
-                let incoming = Incoming { raw: &arrival.raw, source: "socket", recipient: arrival.recipient.as_deref(), queue: None };
-                pipeline::spool_in(tx, &incoming, arrival.received)
-            })
-            .collect()
+/// Spools `entries` and processes them in arrival order, all in one flushed commit (a
+/// run of entries with the same fixed clock under a savepoint of its own): the intake
+/// keeps them until that commit is on the disk, so the spool needs no commit of its own.
+/// Processing that fails rolls back only its savepoint and leaves its messages spooled
+/// for the scheduler; only a failed spool is an error. Their letters stay queued for
+/// [`deliver_queued`]: claimed in this commit, they would wait out a claim's lease if
+/// serve died before sending them.
+pub fn move_entries(site: &Site, store: &mut Store, entries: &[Entry], clock_now: DateTime<Utc>) -> anyhow::Result<()> {
+    let runs = store.write_flushed(|tx| {
+        let mut spooled = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let arrival = &entry.arrival;
+            let incoming = Incoming { raw: &arrival.raw, source: "socket", recipient: arrival.recipient.as_deref(), queue: None };
+            spooled.push(pipeline::spool_in(tx, &incoming, arrival.received)?);
+        }
+        let mut runs = Vec::new();
+        let mut start = 0;
+        while start < entries.len() {
+            let fixed_now = entries[start].arrival.fixed_now;
+            let end = start + entries[start..].iter().take_while(|entry| entry.arrival.fixed_now == fixed_now).count();
+            let now = fixed_now.unwrap_or(clock_now);
+            runs.push(pipeline::process_spooled_in(site, tx, &spooled[start..end], now, |_| Ok(()))?);
+            start = end;
+        }
+        Ok(runs)
     })?;
     crate::fault::point("after-spool");
-    let mut due = Vec::new();
-    let mut start = 0;
-    while start < entries.len() {
-        let fixed_now = entries[start].arrival.fixed_now;
-        let end = start + entries[start..].iter().take_while(|entry| entry.arrival.fixed_now == fixed_now).count();
-        match pipe::process(site, store, &spooled[start..end], fixed_now.unwrap_or(clock_now)) {
-            Processed::Done { outcomes, due: claimed } => {
+    crate::store::cache_for_batches(&store.conn)?;
+    for run in runs {
+        match run {
+            Ok((outcomes, ())) => {
                 for (id, outcome) in &outcomes {
                     super::log_handled("socket", *id, outcome);
                 }
-                due.extend(claimed);
             }
-            Processed::Postponed(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
+            Err(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
         }
-        start = end;
     }
-    Ok(Moved { ids: entries.iter().map(|entry| entry.id).collect(), due })
+    Ok(())
+}
+
+/// Delivers every letter due (unless `outbound.deliver_immediately` is off: then the
+/// scheduler does).
+fn deliver_queued(site: &Site, store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let outbound = &site.config.outbound;
+    if outbound.deliver_immediately {
+        let mut transport = crate::transport::from_config(outbound)?;
+        deliver::deliver_due(store, transport.as_mut(), outbound, now)?;
+    }
+    Ok(())
 }
 
 /// Moves whatever waits in the intake beside the database (a serve that was killed, or
@@ -86,17 +100,19 @@ pub fn move_leftovers(site: &Site, store: &mut Store, now: DateTime<Utc>) -> any
     let mut count = 0;
     loop {
         let entries = intake.after(after, BATCH)?;
-        let Some(last) = entries.last() else { return Ok(count) };
+        let Some(last) = entries.last() else { break };
         after = last.id;
-        let moved = move_entries(site, store, &entries, now)?;
-        count += moved.ids.len();
-        if !moved.due.is_empty() {
-            if let Err(error) = deliver::deliver_claimed(store, &site.config.outbound, now, moved.due) {
-                tracing::warn!("delivery postponed: {error:#}");
-            }
-        }
-        intake.remove(&moved.ids)?;
+        move_entries(site, store, &entries, now)?;
+        let ids: Vec<i64> = entries.iter().map(|entry| entry.id).collect();
+        intake.remove(&ids)?;
+        count += ids.len();
     }
+    if count > 0 {
+        if let Err(error) = deliver_queued(site, store, now) {
+            tracing::warn!("delivery postponed: {error:#}");
+        }
+    }
+    Ok(count)
 }
 
 enum Request {
@@ -211,6 +227,8 @@ pub async fn drain(
     mut finishing: watch::Receiver<bool>,
 ) {
     let reader = Arc::new(Mutex::new(reader));
+    let (committed, commits) = tokio::sync::mpsc::channel(1);
+    let deliverer = tokio::spawn(deliver_after_commits(delivery, commits));
     let mut after = 0;
     loop {
         let reader = reader.clone();
@@ -220,27 +238,30 @@ pub async fn drain(
                 if entries.is_empty() {
                     return Ok(None);
                 }
-                move_entries(site, store, &entries, now).map(Some)
+                move_entries(site, store, &entries, now)?;
+                Ok(Some(entries.iter().map(|entry| entry.id).collect::<Vec<i64>>()))
             })
             .await;
         match moved {
-            Ok(Some(Moved { ids, due })) => {
+            Ok(Some(ids)) => {
                 after = ids.last().copied().unwrap_or(after);
                 writer.forget(ids);
-                if !due.is_empty() {
-                    let delivery = delivery.clone();
-                    tokio::spawn(async move {
-                        let delivered = delivery.run(move |site, store, now| deliver::deliver_claimed(store, &site.config.outbound, now, due)).await;
-                        if let Err(error) = delivered {
-                            tracing::warn!("delivery postponed: {error:#}");
-                        }
-                    });
-                }
+                // When a pass is already waiting, these letters go with it.
+                let _ = committed.try_send(());
             }
-            Ok(None) if *finishing.borrow() => return,
+            Ok(None) if *finishing.borrow() => {
+                drop(committed);
+                let _ = deliverer.await;
+                return;
+            }
             Ok(None) => {
                 tokio::select! {
                     () = arrived.notified() => {}
+                    _ = finishing.changed() => continue,
+                }
+                // Messages that come in meanwhile share the commit and the delivery pass.
+                tokio::select! {
+                    () = tokio::time::sleep(GATHER) => {}
                     _ = finishing.changed() => {}
                 }
             }
@@ -248,6 +269,16 @@ pub async fn drain(
                 tracing::warn!("socket: {error:#}; trying again in {} second", RETRY.as_secs());
                 tokio::time::sleep(RETRY).await;
             }
+        }
+    }
+}
+
+/// Delivers the letters of the drain's commits on a connection of its own, so that a slow
+/// transport holds up no processing; commits made while a pass runs share the next one.
+async fn deliver_after_commits(delivery: SharedStore, mut commits: tokio::sync::mpsc::Receiver<()>) {
+    while commits.recv().await.is_some() {
+        if let Err(error) = delivery.run(|site, store, now| deliver_queued(site, store, now)).await {
+            tracing::warn!("delivery postponed: {error:#}");
         }
     }
 }
