@@ -112,17 +112,8 @@ fn store_batch(site: &Site, store: &mut Store, root: &Path, read: Vec<ReadFile>,
         read.iter().zip(&sources).map(|(file, source)| Incoming { raw: &file.raw, source, recipient: None, queue: None }).collect();
     let spooled = pipeline::spool(store, &incoming, now)?;
     drop(incoming);
-    let mut paths = Vec::with_capacity(read.len());
-    let mut waiting = Vec::with_capacity(read.len());
-    for (file, spooled) in read.into_iter().zip(&spooled) {
-        paths.push(file.path);
-        match *spooled {
-            Spooled::New(id) => waiting.push((id, Some(file.ahead))),
-            // Stored earlier, maybe with other trace headers: the stored bytes count.
-            Spooled::Known { id, processed: false } => waiting.push((id, None)),
-            Spooled::Known { processed: true, .. } => {}
-        }
-    }
+    let (paths, read): (Vec<PathBuf>, Vec<_>) = read.into_iter().map(|file| (file.path, Some(file.ahead))).unzip();
+    let waiting = pipeline::waiting_read(&spooled, read);
     let outcomes = pipeline::process_read(site, store, waiting, now)?;
     for ((path, spooled), source) in paths.iter().zip(&spooled).zip(&sources) {
         let id = match spooled {
