@@ -28,6 +28,7 @@ use crate::interpret::body::visible_note;
 use crate::interpret::fields::split_field_block;
 use crate::parse::{clean_id, parse, Mail, ParseError};
 use crate::report::by_mail;
+use crate::store::compression::Compressor;
 use crate::store::messages::{Arrival, Decided, SourceFacts, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{Role, SpoolId, TicketId};
@@ -112,11 +113,37 @@ pub fn spool(store: &mut Store, incoming: &[Incoming<'_>], now: DateTime<Utc>) -
 /// Stores one message in the caller's transaction; for sources that do more in the same
 /// commit (IMAP quarantines oversized messages there).
 pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
+    spool_prepared_in(conn, message, None, now)
+}
+
+/// What the spool needs of a message's bytes besides the database, worked out on a
+/// source's reading thread ([`prepare`]): its idempotency key and its bytes compressed.
+#[derive(Debug)]
+pub struct Prepared {
+    dedupe_key: String,
+    /// `None` when compressing failed there; the writer tries again, and says why.
+    compressed: Option<Vec<u8>>,
+}
+
+/// [`Prepared`] for `raw`, with a compressor the writer made (`compression::compressor`).
+pub fn prepare(compressor: &Compressor, raw: &[u8]) -> Prepared {
+    Prepared { dedupe_key: dedupe_key(raw), compressed: compressor.compress(raw).ok() }
+}
+
+/// [`spool`] for messages a source prepared ([`prepare`]) while it read them.
+pub fn spool_prepared(store: &mut Store, incoming: &[Incoming<'_>], prepared: Vec<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Vec<Spooled>> {
+    store.write_flushed(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), now)).collect())
+}
+
+fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
     if let Some(spooled) = stored_before_upgrade(conn, message.raw)? {
         return Ok(spooled);
     }
     store::cache_for_message(conn, message.raw.len())?;
-    let dedupe_key = dedupe_key(message.raw);
+    let (dedupe_key, compressed) = match prepared {
+        Some(Prepared { dedupe_key, compressed }) => (dedupe_key, compressed),
+        None => (dedupe_key(message.raw), None),
+    };
     let arrival = Arrival {
         raw: message.raw,
         dedupe_key: &dedupe_key,
@@ -125,7 +152,7 @@ pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -
         queue: message.queue,
         received: now,
     };
-    Ok(store::messages::spool(conn, &arrival)?)
+    Ok(store::messages::spool_compressed(conn, &arrival, compressed.as_deref())?)
 }
 
 /// The spool ids among `spooled` that still wait for processing.
