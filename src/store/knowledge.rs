@@ -39,11 +39,18 @@ static STOP_WORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| STOP_WO
 pub fn words(text: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for piece in text.split(|c: char| !c.is_alphanumeric()) {
-        if piece.chars().count() < 3 || !piece.chars().any(char::is_alphabetic) {
+        // Most words are ASCII: a byte is a character there, and lower case is one byte.
+        let ascii = piece.is_ascii();
+        let length = |text: &str| if ascii { text.len() } else { text.chars().count() };
+        if length(piece) < 3 || !piece.chars().any(char::is_alphabetic) {
             continue;
         }
-        let mut word: String = piece.chars().flat_map(char::to_lowercase).take(MAX_WORD_CHARS).collect();
-        if word.chars().count() > 4 && word.ends_with('s') && !word.ends_with("ss") {
+        let mut word: String = if ascii {
+            piece[..piece.len().min(MAX_WORD_CHARS)].to_ascii_lowercase()
+        } else {
+            piece.chars().flat_map(char::to_lowercase).take(MAX_WORD_CHARS).collect()
+        };
+        if length(&word) > 4 && word.ends_with('s') && !word.ends_with("ss") {
             word.pop();
         }
         if STOP_WORD_SET.contains(word.as_str()) || words.contains(&word) {
