@@ -24,8 +24,11 @@ use crate::decision::{Decision, RefusedField, SenderRecord, TicketRecord};
 use crate::identify::{sender, subject};
 use crate::identify::thread::TicketMatch;
 use crate::notify::letters::SenderNotice;
+use crate::interpret::body::visible_note;
+use crate::interpret::fields::split_field_block;
 use crate::parse::{clean_id, parse, Mail, ParseError};
 use crate::report::by_mail;
+use crate::store::compression::Compressor;
 use crate::store::messages::{Arrival, Decided, SourceFacts, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{Role, SpoolId, TicketId};
@@ -110,11 +113,37 @@ pub fn spool(store: &mut Store, incoming: &[Incoming<'_>], now: DateTime<Utc>) -
 /// Stores one message in the caller's transaction; for sources that do more in the same
 /// commit (IMAP quarantines oversized messages there).
 pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
+    spool_prepared_in(conn, message, None, now)
+}
+
+/// What the spool needs of a message's bytes besides the database, worked out on a
+/// source's reading thread ([`prepare`]): its idempotency key and its bytes compressed.
+#[derive(Debug)]
+pub struct Prepared {
+    dedupe_key: String,
+    /// `None` when compressing failed there; the writer tries again, and says why.
+    compressed: Option<Vec<u8>>,
+}
+
+/// [`Prepared`] for `raw`, with a compressor the writer made (`compression::compressor`).
+pub fn prepare(compressor: &Compressor, raw: &[u8]) -> Prepared {
+    Prepared { dedupe_key: dedupe_key(raw), compressed: compressor.compress(raw).ok() }
+}
+
+/// [`spool`] for messages a source prepared ([`prepare`]) while it read them.
+pub fn spool_prepared(store: &mut Store, incoming: &[Incoming<'_>], prepared: Vec<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Vec<Spooled>> {
+    store.write_flushed(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), now)).collect())
+}
+
+fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
     if let Some(spooled) = stored_before_upgrade(conn, message.raw)? {
         return Ok(spooled);
     }
     store::cache_for_message(conn, message.raw.len())?;
-    let dedupe_key = dedupe_key(message.raw);
+    let (dedupe_key, compressed) = match prepared {
+        Some(Prepared { dedupe_key, compressed }) => (dedupe_key, compressed),
+        None => (dedupe_key(message.raw), None),
+    };
     let arrival = Arrival {
         raw: message.raw,
         dedupe_key: &dedupe_key,
@@ -123,7 +152,7 @@ pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -
         queue: message.queue,
         received: now,
     };
-    Ok(store::messages::spool(conn, &arrival)?)
+    Ok(store::messages::spool_compressed(conn, &arrival, compressed.as_deref())?)
 }
 
 /// The spool ids among `spooled` that still wait for processing.
@@ -132,6 +161,21 @@ pub fn waiting(spooled: &[Spooled]) -> Vec<SpoolId> {
         .iter()
         .filter_map(|spooled| match spooled {
             Spooled::New(id) | Spooled::Known { id, processed: false } => Some(*id),
+            Spooled::Known { processed: true, .. } => None,
+        })
+        .collect()
+}
+
+/// [`waiting`], each with what its source read ahead ([`read_ahead`], in the order of
+/// `spooled`): a message stored before, maybe with other trace headers, is read from the
+/// stored bytes instead.
+pub fn waiting_read(spooled: &[Spooled], read: impl IntoIterator<Item = Option<ReadAhead>>) -> Vec<(SpoolId, Option<ReadAhead>)> {
+    spooled
+        .iter()
+        .zip(read)
+        .filter_map(|(spooled, ahead)| match *spooled {
+            Spooled::New(id) => Some((id, ahead)),
+            Spooled::Known { id, processed: false } => Some((id, None)),
             Spooled::Known { processed: true, .. } => None,
         })
         .collect()
@@ -235,7 +279,12 @@ fn process_decided_then<T>(
     process_each(site, store, ids.iter().map(|&id| (id, None)), now, before_commit)
 }
 
-/// The batch loop: each message in a savepoint of one write transaction.
+/// The batch loop, in one write transaction, its search text indexed once at the end.
+/// Messages are first processed one after the other without a savepoint each: a
+/// savepoint copies every page the message changes that an earlier message changed before
+/// (the tickets' and history's last pages, their indexes). Should a message fail, that
+/// pass is rolled back whole and the batch done again with a savepoint per message, so
+/// that only the failed one is rolled back and quarantined.
 fn process_each<T>(
     site: &Site,
     store: &mut Store,
@@ -243,12 +292,77 @@ fn process_each<T>(
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Vec<Handled>, T)> {
-    let mut tx = store.write()?;
-    let (decided, value) = process_in(site, &mut tx, messages, now, before_commit)?;
+    let messages: Vec<_> = messages.collect();
+    let ids: Vec<SpoolId> = messages.iter().map(|(id, _)| *id).collect();
+    let tx = store.write()?;
+    store::search::defer_indexing(&tx)?;
+    let unguarded = process_unguarded(site, &tx, messages, now)?;
+    let (decided, value, tx) = match unguarded {
+        Some(decided) => {
+            let value = before_commit(&tx)?;
+            (decided, value, tx)
+        }
+        None => {
+            drop(tx);
+            let mut tx = store.write()?;
+            store::search::defer_indexing(&tx)?;
+            let (decided, value) = process_in(site, &mut tx, ids.into_iter().map(|id| (id, None)), now, before_commit)?;
+            (decided, value, tx)
+        }
+    };
+    store::search::index_deferred(&tx)?;
     crate::fault::point("before-apply-commit");
     tx.commit()?;
     store::cache_for_batches(&store.conn)?;
     Ok((decided, value))
+}
+
+/// Steps 3–9 for each message in `tx` without a savepoint each; `None` as soon as one
+/// fails (an error that is not the database's, or a panic), leaving `tx` for the caller to
+/// roll back. The outcomes are logged only once the whole pass has succeeded.
+fn process_unguarded(
+    site: &Site,
+    tx: &Connection,
+    messages: Vec<(SpoolId, Option<ReadAhead>)>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Vec<Handled>>> {
+    store::people::sync_configured(tx, &site.rules.configured_addresses(), now)?;
+    let mut decided = Vec::with_capacity(messages.len());
+    for (id, ahead) in messages {
+        let span = tracing::info_span!("message", spool = id.0);
+        let _entered = span.enter();
+        let mut decision = Decision::default();
+        let outcome = match attempt(site, tx, id, ahead, now, &mut decision) {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(error)) if store::is_transient(&error) => return Err(error.context(format!("message {id} stays spooled"))),
+            Ok(Err(_)) | Err(_) => {
+                tracing::debug!(spool = id.0, "failed; the batch is processed again with a savepoint per message");
+                return Ok(None);
+            }
+        };
+        record(tx, id, outcome, decision, &mut decided)?;
+    }
+    for (id, outcome, _) in &decided {
+        log_outcome(*id, outcome);
+    }
+    Ok(Some(decided))
+}
+
+/// Processes one message in `conn`, a panic caught.
+fn attempt(site: &Site, conn: &Connection, id: SpoolId, ahead: Option<ReadAhead>, now: DateTime<Utc>, decision: &mut Decision) -> std::thread::Result<anyhow::Result<Outcome>> {
+    catch_unwind(AssertUnwindSafe(|| process_one(site, conn, id, ahead, now, decision)))
+}
+
+/// Keeps how message `id` ended: its decision record in the store, and in `decided`.
+fn record(conn: &Connection, id: SpoolId, outcome: Outcome, mut decision: Decision, decided: &mut Vec<Handled>) -> anyhow::Result<()> {
+    settle(&mut decision, &outcome);
+    // A duplicate's row belongs to the delivery that processed it, record and all.
+    if outcome != Outcome::Duplicate {
+        let compact = serde_json::to_string(&decision).expect("a decision is plain data");
+        store::messages::record_decision(conn, id, &compact)?;
+    }
+    decided.push((id, outcome, decision));
+    Ok(())
 }
 
 /// A transaction, or a savepoint in one, where each message gets a savepoint of its own.
@@ -284,8 +398,7 @@ fn process_in<T>(
         let _entered = span.enter();
         let savepoint = tx.nest()?;
         let mut decision = Decision::default();
-        let attempt = catch_unwind(AssertUnwindSafe(|| process_one(site, &savepoint, id, ahead, now, &mut decision)));
-        let outcome = match attempt {
+        let outcome = match attempt(site, &savepoint, id, ahead, now, &mut decision) {
             Ok(Ok(outcome)) => {
                 savepoint.commit()?;
                 outcome
@@ -303,13 +416,7 @@ fn process_in<T>(
             }
         };
         log_outcome(id, &outcome);
-        settle(&mut decision, &outcome);
-        // A duplicate's row belongs to the delivery that processed it, record and all.
-        if outcome != Outcome::Duplicate {
-            let compact = serde_json::to_string(&decision).expect("a decision is plain data");
-            store::messages::record_decision(&tx, id, &compact)?;
-        }
-        decided.push((id, outcome, decision));
+        record(tx, id, outcome, decision, &mut decided)?;
     }
     let value = before_commit(tx)?;
     Ok((decided, value))
@@ -386,8 +493,8 @@ pub fn resume(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Res
 
 /// Steps 3–9 for one spooled message, in the caller's savepoint.
 fn process_one(site: &Site, conn: &Connection, id: SpoolId, ahead: Option<ReadAhead>, now: DateTime<Utc>, decision: &mut Decision) -> anyhow::Result<Outcome> {
-    let mail = match read(site, conn, id, ahead, now, decision)? {
-        Some(Continue(mail)) => mail,
+    let (mail, note) = match read(site, conn, id, ahead, now, decision)? {
+        Some(Continue(read)) => read,
         Some(Break(outcome)) => return Ok(outcome),
         // Another process got there first (two deliveries of one message at once).
         None => return Ok(Outcome::Duplicate),
@@ -415,14 +522,15 @@ fn process_one(site: &Site, conn: &Connection, id: SpoolId, ahead: Option<ReadAh
             return Ok(outcome);
         }
     }
+    let mut note = Some(note);
     let (mail, sender, forwarder) = match matched {
-        TicketMatch::New => attribute_forward(site, conn, mail, sender)?,
+        TicketMatch::New => attribute_forward(site, conn, mail, &mut note, sender)?,
         TicketMatch::Existing { .. } => (mail, sender, None),
     };
     if let Some(forwarder) = &forwarder {
         decision.sender = Some(SenderRecord { forwarded_by: Some(forwarder.address.clone()), ..sender_record(&sender) });
     }
-    plan_and_apply(site, conn, id, mail, &class, matched, sender, forwarder, now, decision)
+    plan_and_apply(site, conn, id, (mail, note), &class, matched, sender, forwarder, now, decision)
 }
 
 /// What an agent writes on a line of its own above a forwarded message to keep the new
@@ -434,7 +542,14 @@ const KEEP_FORWARD_AS_MINE: &str = "@nofwd";
 /// forwarded message are the agent's internal note. Only an authentic agent or admin can
 /// do this, and only with a forward (a forward prefix in the subject, or a body that says
 /// "forwarded message"); `@nofwd` on a line of the agent's own keeps the ticket theirs.
-fn attribute_forward(site: &Site, conn: &Connection, mut mail: Mail, sender: sender::Sender) -> rusqlite::Result<(Mail, sender::Sender, Option<plan::Forwarder>)> {
+/// Where the text changes, its `note` worked out ahead is dropped.
+fn attribute_forward(
+    site: &Site,
+    conn: &Connection,
+    mut mail: Mail,
+    note: &mut Option<String>,
+    sender: sender::Sender,
+) -> rusqlite::Result<(Mail, sender::Sender, Option<plan::Forwarder>)> {
     // Checked before the body is read: most new tickets come from customers.
     if !matches!(sender.role, Role::Agent | Role::Admin) || !sender.trust.is_authentic() {
         return Ok((mail, sender, None));
@@ -446,6 +561,7 @@ fn attribute_forward(site: &Site, conn: &Connection, mut mail: Mail, sender: sen
     let is_opt_out = |line: &str| line.trim().eq_ignore_ascii_case(KEEP_FORWARD_AS_MINE);
     if forwarded.forwarder_text.lines().any(is_opt_out) {
         mail.text = mail.text.lines().filter(|line| !is_opt_out(line)).collect::<Vec<_>>().join("\n");
+        *note = None;
         return Ok((mail, sender, None));
     }
     let Some(author) = &forwarded.from else { return Ok((mail, sender, None)) };
@@ -455,6 +571,7 @@ fn attribute_forward(site: &Site, conn: &Connection, mut mail: Mail, sender: sen
     let original_sender = site.forwarded_sender(conn, author, &sender)?;
     mail.subject = forwarded.subject.unwrap_or_else(|| subject::strip_prefixes(&mail.subject).to_string());
     mail.text = forwarded.text;
+    *note = None;
     Ok((mail, original_sender, Some(plan::Forwarder { address: sender.address, note: forwarded.forwarder_text })))
 }
 
@@ -500,7 +617,10 @@ pub fn read_ahead(site: &Site, raw: &[u8]) -> ReadAhead {
             return Err(Unreadable::TooLarge(format!("message of {} bytes is larger than inbound.max_message_bytes = {limit}", raw.len())));
         }
         match parse(raw, &site.config.limits) {
-            Ok(mail) => Ok(mail),
+            Ok(mail) => {
+                let note = visible_note(split_field_block(&mail.text).1);
+                Ok((mail, note))
+            }
             Err(error @ ParseError::OverLimit(_)) => Err(Unreadable::TooLarge(format!("too large to process: {error}"))),
             Err(error) => Err(Unreadable::Broken(error.to_string())),
         }
@@ -508,9 +628,10 @@ pub fn read_ahead(site: &Site, raw: &[u8]) -> ReadAhead {
     ReadAhead(attempt.unwrap_or_else(|panic| Err(Unreadable::Failed(panic_text(&panic)))))
 }
 
-/// A message parsed before its write transaction (see [`read_ahead`]).
+/// A message parsed before its write transaction (see [`read_ahead`]), with the note of
+/// its text, which needs no database either.
 #[derive(Debug)]
-pub struct ReadAhead(Result<Mail, Unreadable>);
+pub struct ReadAhead(Result<(Mail, String), Unreadable>);
 
 /// Why the bytes of a message give no [`Mail`]; each ends in quarantine.
 #[derive(Debug)]
@@ -533,7 +654,7 @@ fn read(
     ahead: Option<ReadAhead>,
     now: DateTime<Utc>,
     decision: &mut Decision,
-) -> anyhow::Result<Option<ControlFlow<Outcome, Mail>>> {
+) -> anyhow::Result<Option<ControlFlow<Outcome, (Mail, String)>>> {
     let (facts, ReadAhead(read), raw) = match ahead {
         Some(ahead) => match store::messages::unprocessed(conn, id)? {
             Some(facts) => (facts, ahead, None),
@@ -547,8 +668,8 @@ fn read(
             None => return Ok(None),
         },
     };
-    let mut mail = match read {
-        Ok(mail) => mail,
+    let (mut mail, note) = match read {
+        Ok(read) => read,
         Err(Unreadable::TooLarge(reason)) => {
             // Rare: the bytes are read again only to see whom to tell.
             let raw = match raw {
@@ -569,7 +690,7 @@ fn read(
         }
     }
     mail.queue_hint = facts.queue;
-    Ok(Some(Continue(mail)))
+    Ok(Some(Continue((mail, note))))
 }
 
 /// Step 4: a person or a machine; our own mail is ignored, a delivery report about a
@@ -643,7 +764,7 @@ fn plan_and_apply(
     site: &Site,
     conn: &Connection,
     id: SpoolId,
-    mut mail: Mail,
+    (mut mail, note): (Mail, Option<String>),
     class: &Class,
     matched: TicketMatch,
     sender: sender::Sender,
@@ -699,6 +820,7 @@ fn plan_and_apply(
         queue_hint: mail.queue_hint,
         forwarded_by,
         copied,
+        note,
     };
     let plan = plan::plan(plan::PlanInput {
         rules: &site.rules,

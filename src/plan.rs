@@ -158,6 +158,9 @@ pub struct Inbound {
     pub forwarded_by: Option<Forwarder>,
     /// Whom the sender copied (Cc), our own addresses left out.
     pub copied: Vec<String>,
+    /// The note of `text` (its words below the field block, `visible_note`), when the
+    /// source worked it out ahead on another thread; `None` has the plan work it out.
+    pub note: Option<String>,
 }
 
 /// An agent who forwarded someone's mail to open a ticket for them.
@@ -397,7 +400,8 @@ fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)>
 }
 
 pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
-    let PlanInput { rules, tag, lookup, inbound, class, sender, current, matched_by, follow_up_of, routing, now } = input;
+    let PlanInput { rules, tag, lookup, mut inbound, class, sender, current, matched_by, follow_up_of, routing, now } = input;
+    let note_ahead = inbound.note.take();
     let mut rule_changes: Vec<(String, Change)> = routing.actions.into_iter().map(|(rule, action)| (rule, Change::from(action))).collect();
     let mut rule_log = Vec::new();
     let person_wrote = class.may_be_answered();
@@ -530,7 +534,7 @@ pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
     if current.is_none() && person_wrote {
         notices.push(Notice::Receipt);
     }
-    let note = with_published(visible_note(rest), &published);
+    let note = with_published(note_ahead.unwrap_or_else(|| visible_note(rest)), &published);
     // A reply that changes nothing and says nothing gives the others nothing to read.
     let news = current.is_none() || !changes.is_empty() || !note.is_empty() || !rule_changes.is_empty() || !routing.notes.is_empty();
     if person_wrote && news {

@@ -340,8 +340,14 @@ pub async fn fetch_mailbox(
         taken.sort_by_key(|message| message.uid);
         taken.dedup_by_key(|message| message.uid);
 
-        // 3. Spool (and quarantine what is too large), durable before any mark.
+        // 3. Spool (and quarantine what is too large), durable before any mark. Meanwhile
+        // another thread parses the messages, which takes no database.
         let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
+        let readable: Vec<Option<Vec<u8>>> = taken.iter().map(|message| message.oversized.is_none().then(|| message.raw.clone())).collect();
+        let site = core.site.clone();
+        let reading = tokio::task::spawn_blocking(move || {
+            readable.into_iter().map(|raw| raw.map(|raw| pipeline::read_ahead(&site, &raw))).collect::<Vec<_>>()
+        });
         let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), taken, limit).await?;
 
         // 4. Mark on the server, then advance the cursor.
@@ -351,8 +357,9 @@ pub async fn fetch_mailbox(
         save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid }).await?;
 
         // 5. Process.
-        let waiting = pipeline::waiting(&spooled.iter().map(|(_, spooled)| *spooled).collect::<Vec<_>>());
-        let outcomes = core.run(move |site, store, now| pipeline::process(site, store, &waiting, now)).await?;
+        let read = reading.await.context("parsing the downloaded messages stopped unexpectedly")?;
+        let waiting = pipeline::waiting_read(&spooled.iter().map(|(_, spooled)| *spooled).collect::<Vec<_>>(), read);
+        let outcomes = core.run(move |site, store, now| pipeline::process_read(site, store, waiting, now)).await?;
         for (source, spooled) in &spooled {
             let id = match spooled {
                 Spooled::New(id) | Spooled::Known { id, .. } => *id,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::pipeline::{self, Incoming, Outcome};
 use crate::site::Site;
+use crate::store::compression::{self, Compressor};
 use crate::store::messages::Spooled;
 use crate::store::Store;
 use crate::transport::maildir::ensure_maildir;
@@ -59,12 +60,18 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
     ensure_maildir(root)?;
     let files = waiting_files(root)?;
+    let mut compressor = compression::compressor(&store.conn, "in")?;
     std::thread::scope(|scope| {
         // One batch read ahead: enough to keep this thread busy, and the memory of two.
         let (sender, batches) = std::sync::mpsc::sync_channel(1);
+        // The compressor after each batch: a dictionary trained meanwhile is used from then on.
+        let (fresh, compressors) = std::sync::mpsc::channel();
         scope.spawn(move || {
             for batch in files.chunks(site.config.inbound.batch_size) {
-                let read = read_batch(site, batch);
+                while let Ok(newer) = compressors.try_recv() {
+                    compressor = newer;
+                }
+                let read = read_batch(site, &compressor, batch);
                 let failed = read.is_err();
                 // A closed channel: the writer stopped on an error, which it reports.
                 if sender.send(read).is_err() || failed {
@@ -75,26 +82,30 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
         let mut report = DrainReport::default();
         for read in batches {
             store_batch(site, store, root, read?, now, &mut report)?;
+            // The reader may have finished already.
+            let _ = fresh.send(compression::compressor(&store.conn, "in")?);
         }
         Ok(report)
     })
 }
 
-/// A file of the inbound Maildir, read and parsed.
+/// A file of the inbound Maildir, read, prepared for the spool and parsed.
 struct ReadFile {
     path: PathBuf,
     raw: Vec<u8>,
+    prepared: pipeline::Prepared,
     ahead: pipeline::ReadAhead,
 }
 
-/// Each file of `batch` that is still there, read and parsed.
-fn read_batch(site: &Site, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
+/// Each file of `batch` that is still there, read, prepared for the spool and parsed.
+fn read_batch(site: &Site, compressor: &Compressor, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
     let mut read = Vec::with_capacity(batch.len());
     for path in batch {
         match std::fs::read(path) {
             Ok(raw) => {
+                let prepared = pipeline::prepare(compressor, &raw);
                 let ahead = pipeline::read_ahead(site, &raw);
-                read.push(ReadFile { path: path.clone(), raw, ahead });
+                read.push(ReadFile { path: path.clone(), raw, prepared, ahead });
             }
             // Another fetcher took it first.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
@@ -106,23 +117,20 @@ fn read_batch(site: &Site, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
 
 /// Spools, processes and then acknowledges one batch of read files.
 fn store_batch(site: &Site, store: &mut Store, root: &Path, read: Vec<ReadFile>, now: DateTime<Utc>, report: &mut DrainReport) -> anyhow::Result<()> {
-    let sources: Vec<String> =
-        read.iter().map(|file| format!("maildir:{}", file.path.file_name().unwrap_or_default().to_string_lossy())).collect();
-    let incoming: Vec<Incoming<'_>> =
-        read.iter().zip(&sources).map(|(file, source)| Incoming { raw: &file.raw, source, recipient: None, queue: None }).collect();
-    let spooled = pipeline::spool(store, &incoming, now)?;
-    drop(incoming);
-    let mut paths = Vec::with_capacity(read.len());
-    let mut waiting = Vec::with_capacity(read.len());
-    for (file, spooled) in read.into_iter().zip(&spooled) {
+    let (mut paths, mut raws, mut prepared, mut read_ahead) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for file in read {
         paths.push(file.path);
-        match *spooled {
-            Spooled::New(id) => waiting.push((id, Some(file.ahead))),
-            // Stored earlier, maybe with other trace headers: the stored bytes count.
-            Spooled::Known { id, processed: false } => waiting.push((id, None)),
-            Spooled::Known { processed: true, .. } => {}
-        }
+        raws.push(file.raw);
+        prepared.push(file.prepared);
+        read_ahead.push(Some(file.ahead));
     }
+    let sources: Vec<String> = paths.iter().map(|path| format!("maildir:{}", path.file_name().unwrap_or_default().to_string_lossy())).collect();
+    let incoming: Vec<Incoming<'_>> =
+        raws.iter().zip(&sources).map(|(raw, source)| Incoming { raw, source, recipient: None, queue: None }).collect();
+    let spooled = pipeline::spool_prepared(store, &incoming, prepared, now)?;
+    drop(incoming);
+    drop(raws);
+    let waiting = pipeline::waiting_read(&spooled, read_ahead);
     let outcomes = pipeline::process_read(site, store, waiting, now)?;
     for ((path, spooled), source) in paths.iter().zip(&spooled).zip(&sources) {
         let id = match spooled {

@@ -58,18 +58,30 @@ static PREPARED: LazyLock<Mutex<HashMap<u32, Arc<Prepared>>>> = LazyLock::new(De
 /// one first when it is due.
 pub fn compress(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusqlite::Result<Vec<u8>> {
     train_if_due(conn, direction, id)?;
+    compressor(conn, direction)?.compress(raw).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+}
+
+/// Compresses as [`compress`] does with the dictionary it had when made, on any thread:
+/// a source compresses what it read on its reading thread, before the writer stores it.
+#[derive(Clone)]
+pub struct Compressor(Option<Arc<Prepared>>);
+
+/// The [`Compressor`] of `direction`'s newest dictionary.
+pub fn compressor(conn: &Connection, direction: &str) -> rusqlite::Result<Compressor> {
     let newest: Option<u32> = conn
         .prepare_cached("SELECT dict_id FROM zstd_dictionaries WHERE direction = ?1 ORDER BY id DESC LIMIT 1")?
         .query_row([direction], |row| row.get(0))
         .optional()?;
-    let compressed = match newest {
-        Some(dict_id) => {
-            let prepared = prepared(conn, dict_id)?;
-            compress_with(raw, &prepared.encoder)
+    Ok(Compressor(newest.map(|dict_id| prepared(conn, dict_id)).transpose()?))
+}
+
+impl Compressor {
+    pub fn compress(&self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+        match &self.0 {
+            Some(prepared) => compress_with(raw, &prepared.encoder),
+            None => zstd::bulk::compress(raw, LEVEL),
         }
-        None => zstd::bulk::compress(raw, LEVEL),
-    };
-    compressed.map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+    }
 }
 
 thread_local! {
@@ -128,7 +140,7 @@ fn prepared(conn: &Connection, dict_id: u32) -> rusqlite::Result<Arc<Prepared>> 
 
 /// Trains the direction's next dictionary when the store has reached the size for it.
 /// Runs in the caller's transaction, once per tenfold growth: some 100 ms then.
-fn train_if_due(conn: &Connection, direction: &str, id: i64) -> rusqlite::Result<()> {
+pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> rusqlite::Result<()> {
     let setting = format!("zstd_next_training_{direction}");
     let due_at = super::setting(conn, &setting)?.and_then(|value| value.parse().ok()).unwrap_or(FIRST_TRAINING);
     if id < due_at {
@@ -203,6 +215,9 @@ mod tests {
             assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&compressed).map(|id| id.get()), Some(dict_id));
             assert!(compressed.len() < raw.len() / 2, "{} of {}", compressed.len(), raw.len());
             assert_eq!(&decompress(conn, &compressed, 0).unwrap(), raw);
+            // The same frame from another thread, as a source's reading thread makes it.
+            let ahead = compressor(conn, "in").unwrap();
+            assert_eq!(std::thread::scope(|scope| scope.spawn(|| ahead.compress(raw).unwrap()).join().unwrap()), compressed);
         }
     }
 }

@@ -17,12 +17,17 @@ pub(crate) const RAW_JOIN: &str = "LEFT JOIN message_raw r ON r.message = m.id";
 /// Stores the raw bytes of message `id` where no later update of its row rewrites them.
 fn store_raw(conn: &Connection, id: i64, direction: &str, raw: &[u8]) -> rusqlite::Result<()> {
     let compressed = super::compression::compress(conn, direction, id, raw)?;
+    store_compressed(conn, id, &compressed)
+}
+
+/// Stores the bytes of message `id` as compressed already.
+fn store_compressed(conn: &Connection, id: i64, compressed: &[u8]) -> rusqlite::Result<()> {
     if compressed.len() > super::LARGE_MESSAGE_BYTES {
         // Bound as a parameter, the bytes would be copied twice more (the binding, then
         // the record); blob I/O writes them from this one copy into the pages.
         conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, zeroblob(?2))")?
             .execute(params![id, compressed.len() as i64])?;
-        return super::write_blob(conn, "message_raw", "zstd", id, &compressed);
+        return super::write_blob(conn, "message_raw", "zstd", id, compressed);
     }
     conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, ?2)")?.execute(params![id, compressed])?;
     Ok(())
@@ -64,6 +69,11 @@ pub struct Arrival<'a> {
 }
 
 pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spooled> {
+    spool_compressed(conn, arrival, None)
+}
+
+/// [`spool`], with the bytes compressed ahead (`compression::Compressor`) when `compressed`.
+pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Option<&[u8]>) -> rusqlite::Result<Spooled> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, queue)
@@ -80,7 +90,13 @@ pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spool
         ])?;
     if inserted == 1 {
         let id = conn.last_insert_rowid();
-        store_raw(conn, id, "in", arrival.raw)?;
+        match compressed {
+            Some(compressed) => {
+                super::compression::train_if_due(conn, "in", id)?;
+                store_compressed(conn, id, compressed)?;
+            }
+            None => store_raw(conn, id, "in", arrival.raw)?,
+        }
         return Ok(Spooled::New(SpoolId(id)));
     }
     conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(

@@ -26,8 +26,46 @@ pub struct Hit {
 /// many, the most recent rows come first instead (about 20 ms at 1,000,000 tickets).
 pub const MOST_RANKED: i64 = 20_000;
 
+/// From here until [`index_deferred`] in the same transaction, the triggers keep the
+/// text to index in `search_pending` (migration 0023): FTS5 would otherwise write a
+/// segment to the disk at every statement of a batch that opens a savepoint.
+pub fn defer_indexing(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO search_deferred (only) VALUES (1)")?.execute([])?;
+    Ok(())
+}
+
+/// Indexes what [`defer_indexing`] kept back, and indexes at once again; before the
+/// transaction commits, so that no other connection sees text that cannot be found.
+pub fn index_deferred(conn: &Connection) -> rusqlite::Result<()> {
+    index_pending(conn)?;
+    conn.prepare_cached("DELETE FROM search_deferred")?.execute([])?;
+    Ok(())
+}
+
+/// Moves the kept-back text into the index: all of it in one statement, one segment.
+fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO search_text (rowid, subject, body, ticket, message)
+         SELECT row, subject, body, ticket, message FROM search_pending ORDER BY row",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM search_pending")?.execute([])?;
+    Ok(())
+}
+
+/// A search inside a batch's transaction (a `Search:` by mail) finds what the batch
+/// wrote before it; elsewhere nothing is kept back and this only reads.
+fn index_kept_back(conn: &Connection) -> rusqlite::Result<()> {
+    let kept_back: bool = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_pending)")?.query_row([], |row| row.get(0))?;
+    if kept_back {
+        index_pending(conn)?;
+    }
+    Ok(())
+}
+
 /// How many rows (subjects, notes, attachments) match `query`; counting is cheap.
 pub fn count(conn: &Connection, query: &str) -> rusqlite::Result<i64> {
+    index_kept_back(conn)?;
     conn.query_row("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?1", [query], |row| row.get(0))
 }
 
@@ -36,6 +74,7 @@ pub fn count(conn: &Connection, query: &str) -> rusqlite::Result<i64> {
 pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ranked: bool) -> rusqlite::Result<Vec<Hit>> {
     // Rows are ordered first and tickets looked up after, so FTS5 can stop early; a
     // filter throws rows away, so it looks at more of them.
+    index_kept_back(conn)?;
     let rows_looked_at = if filter.is_empty() { limit * 8 } else { limit * 200 };
     let (order, outer_order) = if ranked { ("s.rank", "m.rank") } else { ("s.rowid DESC", "m.row DESC") };
     let mut values = vec![Value::Text(query.to_string()), Value::Integer(rows_looked_at as i64)];

@@ -89,3 +89,33 @@ fn one_batch_threads_a_reply_to_its_request_and_quarantines_poison_alone() {
     let told: Vec<String> = desk.outbox().iter().filter(|mail| mail.body().contains("could not be processed")).map(|mail| mail.to()).collect();
     assert_eq!(told, ["bob@example.org"]);
 }
+
+#[test]
+fn a_message_that_fails_mid_batch_is_quarantined_alone_and_the_rest_have_one_effect_each() {
+    // The batch runs without a savepoint per message; a failure undoes that pass and the
+    // batch is processed again with one, so nothing before or after it happens twice.
+    let desk = Desk::with_config(
+        "[queues.general]\n\n[queues.hardware]\naddresses = [\"hardware@example.com\"]\ntemplates_dir = \"queue-templates\"\n",
+    );
+    let broken = desk.path().join("queue-templates/en/receipt.hbs");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, "{{no_such_helper ticket.number}}\n").unwrap();
+    desk.deliver_to_inbox("1795000000.M000001P1.test", &request("first@example.org", "ann@example.org", "Printer jams", "It jams."));
+    let to_hardware = String::from_utf8(request("second@example.org", "bob@example.org", "Monitor", "It flickers.")).unwrap().replace("To: help@", "To: hardware@");
+    desk.deliver_to_inbox("1795000000.M000002P1.test", to_hardware.as_bytes());
+    desk.deliver_to_inbox("1795000000.M000003P1.test", &request("third@example.org", "cy@example.org", "VPN", "It drops."));
+
+    let line = desk.run(&["fetch"]).ok().stdout;
+    assert!(line.contains("read 3") && line.contains("opened 2") && line.contains("quarantined 1"), "{line}");
+    let reasons = desk.run(&["quarantine", "list", "--json"]).ok().json().to_string();
+    assert!(reasons.contains("cannot be applied") && reasons.contains("no_such_helper"), "{reasons}");
+    let subjects: Vec<String> = desk.tickets().iter().map(|ticket| ticket["subject"].as_str().unwrap().to_string()).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects.iter().any(|subject| subject == "Printer jams") && subjects.iter().any(|subject| subject == "VPN"), "{subjects:?}");
+    let mut receipts: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    receipts.sort();
+    assert_eq!(receipts, ["ann@example.org", "cy@example.org"], "one receipt each, none for the failed message");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM addresses WHERE address = 'bob@example.org'"), 0, "the failed message left nothing behind");
+    let flagged: Vec<String> = file_names(&desk.path().join("mail/inbox/cur")).into_iter().filter(|name| name.ends_with(":2,FS")).collect();
+    assert_eq!(flagged, ["1795000000.M000002P1.test:2,FS"]);
+}
