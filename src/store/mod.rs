@@ -60,6 +60,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0018_storage_decisions.sql")),
     M::up(include_str!("migrations/0019_storage_search.sql")),
     M::up(include_str!("migrations/0020_scale_listings.sql")),
+    M::up(include_str!("migrations/0021_scale_status_order.sql")),
     M::up(include_str!("migrations/0023_batch_search.sql")),
 ];
 

@@ -35,6 +35,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0018_storage_decisions", include_str!("../migrations/postgres/0018_storage_decisions.sql")),
     ("0019_storage_search", include_str!("../migrations/postgres/0019_storage_search.sql")),
     ("0020_scale_listings", include_str!("../migrations/postgres/0020_scale_listings.sql")),
+    ("0021_scale_status_order", include_str!("../migrations/postgres/0021_scale_status_order.sql")),
+    ("0023_batch_search", include_str!("../migrations/postgres/0023_batch_search.sql")),
 ];
 
 /// Serialises schema changes of gateways starting at once (any fixed number: ours).
