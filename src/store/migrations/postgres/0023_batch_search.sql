@@ -3,7 +3,7 @@
 -- indexes it once before the commit. A GIN index gathers new entries in its own pending
 -- list, so here the triggers of 0008 index at once and both tables stay empty; they
 -- exist so that the two schemas, and `store copy` between them, have the same tables.
-CREATE TABLE search_deferred (only BIGINT PRIMARY KEY CHECK (only = 1));
+CREATE TABLE search_deferred ("only" BIGINT PRIMARY KEY CHECK ("only" = 1));
 CREATE TABLE search_pending (
     row     BIGINT PRIMARY KEY,
     subject TEXT,
