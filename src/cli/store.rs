@@ -56,6 +56,7 @@ impl StoreCommand {
                 print_line(&format!("compacted: before {}", file_line(&compacted.before)));
                 print_line(&format!("           after  {}", file_line(&compacted.after)));
                 print_line(&format!("           {} decision records from an older reqmail compressed", compacted.decisions));
+                print_line(&format!("           {} notes from an older reqmail compressed", compacted.notes));
                 Ok(())
             }
         }

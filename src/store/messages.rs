@@ -201,10 +201,15 @@ macro_rules! note_actions {
 }
 pub(crate) use note_actions;
 
+/// Whether a history entry of `action` holds a message's note.
+pub fn is_note_action(action: &str) -> bool {
+    note_actions!().split(", ").any(|quoted| quoted.trim_matches('\'') == action)
+}
+
 /// The note of `messages AS m`: in its history entry, or in `m.note` for rows written
 /// before notes were kept once. Found through the ticket's history, which is indexed.
 pub(crate) const NOTE_OF_M: &str = concat!(
-    "COALESCE(m.note, (SELECT h.detail FROM history h WHERE h.ticket = m.ticket AND h.message = m.id AND h.action IN (",
+    "COALESCE(m.note, (SELECT reqmail_note(h.detail, h.detail_zstd) FROM history h WHERE h.ticket = m.ticket AND h.message = m.id AND h.action IN (",
     note_actions!(),
     ") ORDER BY h.id LIMIT 1))"
 );

@@ -59,6 +59,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0018_storage_decisions.sql")),
     M::up(include_str!("migrations/0019_storage_search.sql")),
     M::up(include_str!("migrations/0020_scale_listings.sql")),
+    M::up(include_str!("migrations/0022_storage_notes.sql")),
 ];
 
 /// The page size of a new store. Rows of history and compressed messages run to a few
@@ -113,6 +114,7 @@ impl Store {
         // The triggers that keep subjects' sound keys call it, from the migration on.
         sounds::register(&conn)?;
         knowledge::register(&conn)?;
+        compression::register(&conn)?;
         let migrations = Migrations::from_slice(MIGRATIONS);
         let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if current != MIGRATIONS.len() as i64 {

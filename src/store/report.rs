@@ -378,6 +378,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::store::sounds::register(&conn).unwrap();
         crate::store::knowledge::register(&conn).unwrap();
+        crate::store::compression::register(&conn).unwrap();
         // The migrations before this one, wherever the list puts it.
         let before = MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("CREATE TABLE status_changes")).unwrap();
         Migrations::from_slice(&MIGRATIONS[..before]).to_latest(&mut conn).unwrap();

@@ -79,9 +79,11 @@ pub struct Compacted {
     pub after: FileUsage,
     /// Decision records from before they were compressed, compressed now.
     pub decisions: usize,
+    /// Notes in history from before they were compressed, compressed now.
+    pub notes: usize,
 }
 
-/// Compresses what an older reqmail kept as text, then rewrites the store with
+/// Compresses what an older reqmail kept as text (decision records, notes), then rewrites the store with
 /// [`super::PAGE_SIZE`] pages and no free pages. Needs the store to itself: SQLite changes the page size
 /// only outside WAL mode, which no other connection may be using. While it runs, the
 /// store's folder (for the rollback journal) and the temporary folder (for SQLite's
@@ -89,11 +91,12 @@ pub struct Compacted {
 pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
     let before = file_usage(conn)?;
     // Before the lock check below: this waits for other writers like any transaction.
-    let decisions = {
+    let (decisions, notes) = {
         let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let decisions = super::messages::compress_old_decisions(&tx)?;
+        let notes = super::tickets::compress_old_notes(&tx)?;
         tx.commit()?;
-        decisions
+        (decisions, notes)
     };
     let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0)).map_err(|error| match is_locked(&error) {
         true => anyhow::Error::new(InUse),
@@ -109,7 +112,7 @@ pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
     // Back to WAL whatever happened, as every other command expects.
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     rewritten?;
-    Ok(Compacted { before, after: file_usage(conn)?, decisions })
+    Ok(Compacted { before, after: file_usage(conn)?, decisions, notes })
 }
 
 fn is_locked(error: &rusqlite::Error) -> bool {
