@@ -19,7 +19,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Type;
@@ -28,10 +29,15 @@ use zstd::dict::{DecoderDictionary, EncoderDictionary};
 
 /// Without a dictionary, zstd's level 3 costs some 20 µs for a typical message.
 const LEVEL: i32 = 3;
-/// A dictionary is prepared for level 1: its tables are a few dozen KB, where level 3's
-/// are near a megabyte, which every process that stores a message pays to build and
-/// clear. Frames come out 5–8 % larger than at level 3.
-const DICTIONARY_LEVEL: i32 = 1;
+/// A dictionary is first prepared for level 1: its tables are a few dozen KB, where level
+/// 3's are half a megabyte, which a process that stores one message (`ingest` without
+/// `serve`) would pay to build and clear for each kind it compresses.
+const QUICK_DICTIONARY_LEVEL: i32 = 1;
+/// A process that keeps compressing with a dictionary (`serve`, `fetch`, `import`)
+/// prepares it for level 3 after [`QUICK_COMPRESSIONS`]: frames 8–11 % smaller than at
+/// level 1 on the benchmark's notes and mail, for a few µs more per message.
+const STRONG_DICTIONARY_LEVEL: i32 = 3;
+const QUICK_COMPRESSIONS: u32 = 8;
 /// Messages in the store (by row id, both directions) before the first dictionary.
 const FIRST_TRAINING: i64 = 1_000;
 /// The newest messages of a direction that a dictionary is trained on, and how many
@@ -47,10 +53,27 @@ const DICTIONARY_BYTES: usize = 32 << 10;
 /// measurable (on the benchmark's records: 8 KiB 11.7 %, 32 KiB 11.8 % of the JSON).
 const DECISION_DICTIONARY_BYTES: usize = 8 << 10;
 
-/// A dictionary prepared for both ways; preparing costs more than compressing a message.
+/// A dictionary, prepared for each way when first needed: preparing costs more than
+/// compressing a message, and most processes go only one way.
 struct Prepared {
-    encoder: EncoderDictionary<'static>,
-    decoder: DecoderDictionary<'static>,
+    dictionary: Vec<u8>,
+    compressions: AtomicU32,
+    quick: OnceLock<EncoderDictionary<'static>>,
+    strong: OnceLock<EncoderDictionary<'static>>,
+    decoder: OnceLock<DecoderDictionary<'static>>,
+}
+
+impl Prepared {
+    fn encoder(&self) -> &EncoderDictionary<'static> {
+        match self.compressions.fetch_add(1, Ordering::Relaxed) < QUICK_COMPRESSIONS {
+            true => self.quick.get_or_init(|| EncoderDictionary::copy(&self.dictionary, QUICK_DICTIONARY_LEVEL)),
+            false => self.strong.get_or_init(|| EncoderDictionary::copy(&self.dictionary, STRONG_DICTIONARY_LEVEL)),
+        }
+    }
+
+    fn decoder(&self) -> &DecoderDictionary<'static> {
+        self.decoder.get_or_init(|| DecoderDictionary::copy(&self.dictionary))
+    }
 }
 
 /// Prepared dictionaries by id. The id is a hash of the dictionary, so the same id in
@@ -68,7 +91,7 @@ pub fn compress(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusq
 }
 
 /// Like [`compress`], but only with a dictionary: `None` while the kind has none yet.
-pub fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
+fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
     train_if_due(conn, direction, id)?;
     let newest: Option<u32> = conn
         .prepare_cached("SELECT dict_id FROM zstd_dictionaries WHERE direction = ?1 ORDER BY id DESC LIMIT 1")?
@@ -76,7 +99,7 @@ pub fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u
         .optional()?;
     let Some(dict_id) = newest else { return Ok(None) };
     let prepared = prepared(conn, dict_id)?;
-    compress_with(raw, &prepared.encoder).map(Some).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+    compress_with(raw, prepared.encoder()).map(Some).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
 
 thread_local! {
@@ -94,6 +117,25 @@ fn compress_with(raw: &[u8], dictionary: &EncoderDictionary<'_>) -> std::io::Res
     })
 }
 
+thread_local! {
+    /// The note this thread compressed last, and its text: the trigger that indexes a new
+    /// note reads it back at once, and need not decompress it (nor prepare the decoder).
+    static LAST_NOTE: RefCell<(Vec<u8>, String)> = RefCell::default();
+}
+
+/// `note`, for history entry `id`, compressed with the newest note dictionary; `None`
+/// while there is none, or when that would not make it smaller.
+pub fn compress_note(conn: &Connection, id: i64, note: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    let compressed = compress_if_trained(conn, "note", id, note.as_bytes())?.filter(|compressed| compressed.len() < note.len());
+    if let Some(compressed) = &compressed {
+        LAST_NOTE.with_borrow_mut(|(last, text)| {
+            last.clone_from(compressed);
+            note.clone_into(text);
+        });
+    }
+    Ok(compressed)
+}
+
 /// The bytes `stored` was compressed from; `column` names it in an error.
 pub fn decompress(conn: &Connection, stored: &[u8], column: usize) -> rusqlite::Result<Vec<u8>> {
     let failed = |error: std::io::Error| rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error));
@@ -105,7 +147,7 @@ pub fn decompress(conn: &Connection, stored: &[u8], column: usize) -> rusqlite::
         None => None,
     };
     let decompressor = match &prepared {
-        Some(prepared) => zstd::bulk::Decompressor::with_prepared_dictionary(&prepared.decoder),
+        Some(prepared) => zstd::bulk::Decompressor::with_prepared_dictionary(prepared.decoder()),
         None => zstd::bulk::Decompressor::new(),
     };
     decompressor.and_then(|mut decompressor| decompressor.decompress(stored, size)).map_err(failed)
@@ -119,6 +161,9 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         let Some(compressed) = context.get_raw(1).as_blob_or_null().map_err(|error| rusqlite::Error::UserFunctionError(error.into()))? else {
             return context.get::<Option<String>>(0);
         };
+        if let Some(text) = LAST_NOTE.with_borrow(|(last, text)| (last.as_slice() == compressed).then(|| text.clone())) {
+            return Ok(Some(text));
+        }
         // SAFETY: the connection is the one running this statement, used only on this
         // thread and only until the function returns.
         let conn = unsafe { context.get_connection() }?;
@@ -142,8 +187,11 @@ fn prepared(conn: &Connection, dict_id: u32) -> rusqlite::Result<Arc<Prepared>> 
             rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, Box::new(missing))
         })?;
     let prepared = Arc::new(Prepared {
-        encoder: EncoderDictionary::copy(&dictionary, DICTIONARY_LEVEL),
-        decoder: DecoderDictionary::copy(&dictionary),
+        dictionary,
+        compressions: AtomicU32::new(0),
+        quick: OnceLock::new(),
+        strong: OnceLock::new(),
+        decoder: OnceLock::new(),
     });
     PREPARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(dict_id, prepared.clone());
     Ok(prepared)
@@ -346,12 +394,16 @@ mod tests {
             params![dict_id, dictionary],
         )
         .unwrap();
-        // Twice: the second message reuses this thread's context.
-        for raw in [&samples[7], &samples[8]] {
+        // Again and again: later messages reuse this thread's context, and from the
+        // ninth on the dictionary prepared for the stronger level.
+        let mut sizes = Vec::new();
+        for raw in std::iter::repeat_n(&samples[7], 2 * QUICK_COMPRESSIONS as usize) {
             let compressed = compress(conn, "in", 1, raw).unwrap();
             assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&compressed).map(|id| id.get()), Some(dict_id));
             assert!(compressed.len() < raw.len() / 2, "{} of {}", compressed.len(), raw.len());
             assert_eq!(&decompress(conn, &compressed, 0).unwrap(), raw);
+            sizes.push(compressed.len());
         }
+        assert!(sizes.last() <= sizes.first(), "{sizes:?}");
     }
 }

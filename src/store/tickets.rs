@@ -89,8 +89,7 @@ pub fn add_history(
     message: Option<SpoolId>,
 ) -> rusqlite::Result<()> {
     let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::messages::is_note_action(action) {
-        true => super::compression::compress_if_trained(conn, "note", next_history_id(conn)?, detail.as_bytes())?
-            .filter(|compressed| compressed.len() < detail.len()),
+        true => super::compression::compress_note(conn, next_history_id(conn)?, detail)?,
         false => None,
     };
     let text = if compressed.is_some() { "" } else { detail };
@@ -119,8 +118,7 @@ pub fn compress_old_notes(conn: &Connection) -> rusqlite::Result<usize> {
         let Some((last, _)) = old.last() else { return Ok(done) };
         after = *last;
         for (id, detail) in &old {
-            let Some(compressed) = super::compression::compress_if_trained(conn, "note", next_id, detail.as_bytes())? else { return Ok(done) };
-            if compressed.len() < detail.len() {
+            if let Some(compressed) = super::compression::compress_note(conn, next_id, detail)? {
                 conn.prepare_cached("UPDATE history SET detail = '', detail_zstd = ?2 WHERE id = ?1")?.execute(params![id, compressed])?;
                 done += 1;
             }
