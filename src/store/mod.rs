@@ -59,7 +59,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0018_storage_decisions.sql")),
     M::up(include_str!("migrations/0019_storage_search.sql")),
     M::up(include_str!("migrations/0020_scale_listings.sql")),
-    M::up(include_str!("migrations/0022_storage_notes.sql")),
+    M::up(include_str!("migrations/0022_storage_notes_keys.sql")),
 ];
 
 /// The page size of a new store. Rows of history and compressed messages run to a few
@@ -73,6 +73,15 @@ pub const PAGE_SIZE: u32 = 8192;
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
 pub fn schema_version() -> i64 {
     MIGRATIONS.len() as i64
+}
+
+/// Adds the SQL functions that triggers and migrations call, to a connection that opens
+/// the store.
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    sounds::register(conn)?;
+    knowledge::register(conn)?;
+    compression::register(conn)?;
+    messages::register(conn)
 }
 
 /// An open database with the schema at the latest version.
@@ -111,10 +120,7 @@ impl Store {
         // A short-lived `ingest` would otherwise checkpoint (and fsync) at every exit;
         // the write that fills the WAL checkpoints instead. Durability is the same.
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        // The triggers that keep subjects' sound keys call it, from the migration on.
-        sounds::register(&conn)?;
-        knowledge::register(&conn)?;
-        compression::register(&conn)?;
+        register_functions(&conn)?;
         let migrations = Migrations::from_slice(MIGRATIONS);
         let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if current != MIGRATIONS.len() as i64 {

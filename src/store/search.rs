@@ -180,9 +180,7 @@ mod tests {
     #[test]
     fn unranked_search_puts_the_most_recent_first() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::sounds::register(&conn).unwrap();
-        crate::store::knowledge::register(&conn).unwrap();
-        crate::store::compression::register(&conn).unwrap();
+        crate::store::register_functions(&conn).unwrap();
         Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
         conn.execute_batch(
             "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
@@ -216,9 +214,7 @@ mod tests {
     #[test]
     fn upgrade_indexes_what_existed_and_snippets_come_from_where_the_text_lives() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::sounds::register(&conn).unwrap();
-        crate::store::knowledge::register(&conn).unwrap();
-        crate::store::compression::register(&conn).unwrap();
+        crate::store::register_functions(&conn).unwrap();
         let before = crate::store::MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("contentless_delete")).unwrap();
         Migrations::from_slice(&crate::store::MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
         conn.execute_batch(

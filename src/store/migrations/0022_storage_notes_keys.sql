@@ -53,3 +53,8 @@ WHEN NEW.action = 'comment' AND (SELECT status FROM tickets WHERE number = NEW.t
     SELECT value, NEW.ticket FROM json_each(reqmail_knowledge_words((SELECT subject FROM tickets WHERE number = NEW.ticket) || char(10) || COALESCE(
         (SELECT reqmail_note(detail, detail_zstd) FROM history WHERE ticket = NEW.ticket AND action = 'comment' ORDER BY id LIMIT 1), '')));
 END;
+
+-- Dedupe keys kept as a digest (`store::messages::stored_key`): 22 characters where a
+-- key (a Message-ID with a body hash) took 80 or more, in the row and in its unique index.
+-- No digest equals a key of before (every one of those has a colon).
+UPDATE messages SET dedupe_key = reqmail_dedupe_digest(dedupe_key) WHERE dedupe_key IS NOT NULL;
