@@ -214,24 +214,12 @@ pub fn note(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> 
         .map(Option::flatten)
 }
 
-/// The history actions whose detail is the note of the message they name.
-macro_rules! note_actions {
-    () => {
-        "'comment', 'internal-note', 'automatic-comment', 'held-note'"
-    };
-}
-pub(crate) use note_actions;
-
-/// Whether a history entry of `action` holds a message's note.
-pub fn is_note_action(action: &str) -> bool {
-    note_actions!().split(", ").any(|quoted| quoted.trim_matches('\'') == action)
-}
 
 /// The note of `messages AS m`: in its history entry, or in `m.note` for rows written
 /// before notes were kept once. Found through the ticket's history, which is indexed.
 pub(crate) const NOTE_OF_M: &str = concat!(
     "COALESCE(m.note, (SELECT reqmail_note(h.detail, h.detail_zstd) FROM history h WHERE h.ticket = m.ticket AND h.message = m.id AND h.action IN (",
-    note_actions!(),
+    super::note_actions!(),
     ") ORDER BY h.id LIMIT 1))"
 );
 

@@ -75,6 +75,19 @@ pub fn schema_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
+/// The history actions whose detail is the note of the message they name.
+macro_rules! note_actions {
+    () => {
+        "'comment', 'internal-note', 'automatic-comment', 'held-note'"
+    };
+}
+pub(crate) use note_actions;
+
+/// Whether a history entry of `action` holds a message's note.
+pub fn is_note_action(action: &str) -> bool {
+    note_actions!().split(", ").any(|quoted| quoted.trim_matches('\'') == action)
+}
+
 /// Adds the SQL functions that triggers and migrations call, to a connection that opens
 /// the store.
 pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {

@@ -199,7 +199,7 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
     let mut history = tx.execute(
         concat!(
             "UPDATE history SET detail = ?1, detail_zstd = NULL WHERE message IN (SELECT key FROM forget_messages) AND action IN ('create', 'note', ",
-            crate::store::messages::note_actions!(),
+            crate::store::note_actions!(),
             ")"
         ),
         [FORGOTTEN],

@@ -88,7 +88,7 @@ pub fn add_history(
     detail: &str,
     message: Option<SpoolId>,
 ) -> rusqlite::Result<()> {
-    let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::messages::is_note_action(action) {
+    let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::is_note_action(action) {
         true => super::compression::compress_note(conn, next_history_id(conn)?, detail)?,
         false => None,
     };
@@ -110,7 +110,7 @@ pub fn compress_old_notes(conn: &Connection) -> rusqlite::Result<usize> {
         let old: Vec<(i64, String)> = conn
             .prepare_cached(concat!(
                 "SELECT id, detail FROM history WHERE id > ?1 AND detail_zstd IS NULL AND length(CAST(detail AS BLOB)) >= ?2 AND action IN (",
-                super::messages::note_actions!(),
+                super::note_actions!(),
                 ") ORDER BY id LIMIT ?3"
             ))?
             .query_map(params![after, SHORTEST_COMPRESSED_NOTE, CHUNK], |row| Ok((row.get(0)?, row.get(1)?)))?
