@@ -81,6 +81,7 @@ impl StoreCommand {
                 print_line(&format!("compacted: before {}", file_line(&compacted.before)));
                 print_line(&format!("           after  {}", file_line(&compacted.after)));
                 print_line(&format!("           {} decision records from an older reqmail compressed", compacted.decisions));
+                print_line(&format!("           {} notes from an older reqmail compressed", compacted.notes));
                 Ok(())
             }
             StoreCommand::Copy { to, from, replace, verify_only } => copy_store(setup, to, from.as_deref(), *replace, *verify_only),

@@ -12,22 +12,32 @@
 //!
 //! Besides the two directions of mail, a third kind, 'decision', compresses the
 //! pipeline's decision records (`messages.decision_zstd`): JSON that differs little from
-//! one message to the next, which a dictionary takes to an eighth.
+//! one message to the next, which a dictionary takes to an eighth. A fourth, 'note',
+//! compresses the notes in history (`history.detail_zstd`), only once its dictionary is
+//! trained: a note of a few hundred bytes gains nothing from zstd alone. SQL reads a
+//! note with `reqmail_note(detail, detail_zstd)` ([`register`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
 
 /// Without a dictionary, zstd's level 3 costs some 20 µs for a typical message.
 const LEVEL: i32 = 3;
-/// A dictionary is prepared for level 1: its tables are a few dozen KB, where level 3's
-/// are near a megabyte, which every process that stores a message pays to build and
-/// clear. Frames come out 5–8 % larger than at level 3.
-const DICTIONARY_LEVEL: i32 = 1;
+/// A dictionary is first prepared for level 1: its tables are a few dozen KB, where level
+/// 3's are half a megabyte, which a process that stores one message (`ingest` without
+/// `serve`) would pay to build and clear for each kind it compresses.
+const QUICK_DICTIONARY_LEVEL: i32 = 1;
+/// A process that keeps compressing with a dictionary (`serve`, `fetch`, `import`)
+/// prepares it for level 3 after [`QUICK_COMPRESSIONS`]: frames 8–11 % smaller than at
+/// level 1 on the benchmark's notes and mail, for a few µs more per message.
+const STRONG_DICTIONARY_LEVEL: i32 = 3;
+const QUICK_COMPRESSIONS: u32 = 8;
 /// Messages in the store (by row id, both directions) before the first dictionary.
 const FIRST_TRAINING: i64 = 1_000;
 /// The newest messages of a direction that a dictionary is trained on, and how many
@@ -41,12 +51,32 @@ const LARGEST_SAMPLE: i64 = 64 << 10;
 const DICTIONARY_BYTES: usize = 32 << 10;
 /// Decision records share their keys and phrases; a larger dictionary adds nothing
 /// measurable (on the benchmark's records: 8 KiB 11.7 %, 32 KiB 11.8 % of the JSON).
-const DECISION_DICTIONARY_BYTES: usize = 8 << 10;
+/// Notes share their words: on the benchmark's, 8 KiB takes them to 35.9 % at level 1
+/// (32 KiB: 36.9 %) and 34.8 % at level 3 (33.3 %), and its tables cost a one-message
+/// process a quarter of a 32 KiB dictionary's (0.7 million instructions).
+const SMALL_DICTIONARY_BYTES: usize = 8 << 10;
 
-/// A dictionary prepared for both ways; preparing costs more than compressing a message.
+/// A dictionary, prepared for each way when first needed: preparing costs more than
+/// compressing a message, and most processes go only one way.
 struct Prepared {
-    encoder: EncoderDictionary<'static>,
-    decoder: DecoderDictionary<'static>,
+    dictionary: Vec<u8>,
+    compressions: AtomicU32,
+    quick: OnceLock<EncoderDictionary<'static>>,
+    strong: OnceLock<EncoderDictionary<'static>>,
+    decoder: OnceLock<DecoderDictionary<'static>>,
+}
+
+impl Prepared {
+    fn encoder(&self) -> &EncoderDictionary<'static> {
+        match self.compressions.fetch_add(1, Ordering::Relaxed) < QUICK_COMPRESSIONS {
+            true => self.quick.get_or_init(|| EncoderDictionary::copy(&self.dictionary, QUICK_DICTIONARY_LEVEL)),
+            false => self.strong.get_or_init(|| EncoderDictionary::copy(&self.dictionary, STRONG_DICTIONARY_LEVEL)),
+        }
+    }
+
+    fn decoder(&self) -> &DecoderDictionary<'static> {
+        self.decoder.get_or_init(|| DecoderDictionary::copy(&self.dictionary))
+    }
 }
 
 /// Prepared dictionaries by id. The id is a hash of the dictionary, so the same id in
@@ -57,8 +87,17 @@ static PREPARED: LazyLock<Mutex<HashMap<u32, Arc<Prepared>>>> = LazyLock::new(De
 /// 'decision' for its decision record), with the newest dictionary of that kind; trains
 /// one first when it is due.
 pub fn compress(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusqlite::Result<Vec<u8>> {
+    match compress_if_trained(conn, direction, id, raw)? {
+        Some(compressed) => Ok(compressed),
+        None => zstd::bulk::compress(raw, LEVEL).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error))),
+    }
+}
+
+/// Like [`compress`], but only with a dictionary: `None` while the kind has none yet.
+fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
     train_if_due(conn, direction, id)?;
-    compressor(conn, direction)?.compress(raw).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+    let Compressor(Some(prepared)) = compressor(conn, direction)? else { return Ok(None) };
+    compress_with(raw, prepared.encoder()).map(Some).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
 
 /// Compresses as [`compress`] does with the dictionary it had when made, on any thread:
@@ -78,7 +117,7 @@ pub fn compressor(conn: &Connection, direction: &str) -> rusqlite::Result<Compre
 impl Compressor {
     pub fn compress(&self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
         match &self.0 {
-            Some(prepared) => compress_with(raw, &prepared.encoder),
+            Some(prepared) => compress_with(raw, prepared.encoder()),
             None => zstd::bulk::compress(raw, LEVEL),
         }
     }
@@ -99,6 +138,25 @@ fn compress_with(raw: &[u8], dictionary: &EncoderDictionary<'_>) -> std::io::Res
     })
 }
 
+thread_local! {
+    /// The note this thread compressed last, and its text: the trigger that indexes a new
+    /// note reads it back at once, and need not decompress it (nor prepare the decoder).
+    static LAST_NOTE: RefCell<(Vec<u8>, String)> = RefCell::default();
+}
+
+/// `note`, for history entry `id`, compressed with the newest note dictionary; `None`
+/// while there is none, or when that would not make it smaller.
+pub fn compress_note(conn: &Connection, id: i64, note: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    let compressed = compress_if_trained(conn, "note", id, note.as_bytes())?.filter(|compressed| compressed.len() < note.len());
+    if let Some(compressed) = &compressed {
+        LAST_NOTE.with_borrow_mut(|(last, text)| {
+            last.clone_from(compressed);
+            note.clone_into(text);
+        });
+    }
+    Ok(compressed)
+}
+
 /// The bytes `stored` was compressed from; `column` names it in an error.
 pub fn decompress(conn: &Connection, stored: &[u8], column: usize) -> rusqlite::Result<Vec<u8>> {
     let failed = |error: std::io::Error| rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error));
@@ -110,10 +168,29 @@ pub fn decompress(conn: &Connection, stored: &[u8], column: usize) -> rusqlite::
         None => None,
     };
     let decompressor = match &prepared {
-        Some(prepared) => zstd::bulk::Decompressor::with_prepared_dictionary(&prepared.decoder),
+        Some(prepared) => zstd::bulk::Decompressor::with_prepared_dictionary(prepared.decoder()),
         None => zstd::bulk::Decompressor::new(),
     };
     decompressor.and_then(|mut decompressor| decompressor.decompress(stored, size)).map_err(failed)
+}
+
+/// Adds `reqmail_note(detail, detail_zstd)` to `conn`: a history entry's note as text,
+/// `detail` unless it was compressed. Triggers and queries read notes with it.
+pub fn register(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("reqmail_note", 2, flags, |context| {
+        let Some(compressed) = context.get_raw(1).as_blob_or_null().map_err(|error| rusqlite::Error::UserFunctionError(error.into()))? else {
+            return context.get::<Option<String>>(0);
+        };
+        if let Some(text) = LAST_NOTE.with_borrow(|(last, text)| (last.as_slice() == compressed).then(|| text.clone())) {
+            return Ok(Some(text));
+        }
+        // SAFETY: the connection is the one running this statement, used only on this
+        // thread and only until the function returns.
+        let conn = unsafe { context.get_connection() }?;
+        let text = decompress(&conn, compressed, 1)?;
+        String::from_utf8(text).map(Some).map_err(|error| rusqlite::Error::UserFunctionError(error.into()))
+    })
 }
 
 fn prepared(conn: &Connection, dict_id: u32) -> rusqlite::Result<Arc<Prepared>> {
@@ -131,8 +208,11 @@ fn prepared(conn: &Connection, dict_id: u32) -> rusqlite::Result<Arc<Prepared>> 
             rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, Box::new(missing))
         })?;
     let prepared = Arc::new(Prepared {
-        encoder: EncoderDictionary::copy(&dictionary, DICTIONARY_LEVEL),
-        decoder: DecoderDictionary::copy(&dictionary),
+        dictionary,
+        compressions: AtomicU32::new(0),
+        quick: OnceLock::new(),
+        strong: OnceLock::new(),
+        decoder: OnceLock::new(),
     });
     PREPARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(dict_id, prepared.clone());
     Ok(prepared)
@@ -147,7 +227,7 @@ pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> rusql
         return Ok(());
     }
     let samples = samples(conn, direction)?;
-    let size = if direction == "decision" { DECISION_DICTIONARY_BYTES } else { DICTIONARY_BYTES };
+    let size = if matches!(direction, "decision" | "note") { SMALL_DICTIONARY_BYTES } else { DICTIONARY_BYTES };
     let trained = (samples.len() >= FEWEST_SAMPLES).then(|| zstd::dict::from_samples(&samples, size).ok()).flatten();
     let Some(dictionary) = trained else {
         // Too little of this direction yet (or nothing zstd could learn): later.
@@ -164,9 +244,10 @@ pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> rusql
 }
 
 /// The newest messages of `direction` of a sample's size, as they came (or the newest
-/// decision records, compressed or from before).
+/// decision records or notes, compressed or from before).
 fn samples(conn: &Connection, direction: &str) -> rusqlite::Result<Vec<Vec<u8>>> {
     let mut decisions;
+    let mut notes;
     let mut messages;
     let mut rows = if direction == "decision" {
         decisions = conn.prepare(
@@ -174,6 +255,13 @@ fn samples(conn: &Connection, direction: &str) -> rusqlite::Result<Vec<Vec<u8>>>
               WHERE direction = 'in' AND (decision_zstd IS NOT NULL OR decision IS NOT NULL) ORDER BY id DESC LIMIT ?1",
         )?;
         decisions.query([SAMPLES])?
+    } else if direction == "note" {
+        notes = conn.prepare(concat!(
+            "SELECT detail_zstd, detail FROM history WHERE action IN (",
+            super::note_actions!(),
+            ") AND (detail_zstd IS NOT NULL OR detail <> '') ORDER BY id DESC LIMIT ?1"
+        ))?;
+        notes.query([SAMPLES])?
     } else {
         messages = conn.prepare(
             "SELECT r.zstd, NULL FROM messages m JOIN message_raw r ON r.message = m.id
@@ -209,8 +297,10 @@ mod tests {
             params![dict_id, dictionary],
         )
         .unwrap();
-        // Twice: the second message reuses this thread's context.
-        for raw in [&samples[7], &samples[8]] {
+        // Again and again: later messages reuse this thread's context, and from the
+        // ninth on the dictionary prepared for the stronger level.
+        let mut sizes = Vec::new();
+        for raw in std::iter::repeat_n(&samples[7], 2 * QUICK_COMPRESSIONS as usize) {
             let compressed = compress(conn, "in", 1, raw).unwrap();
             assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&compressed).map(|id| id.get()), Some(dict_id));
             assert!(compressed.len() < raw.len() / 2, "{} of {}", compressed.len(), raw.len());
@@ -218,6 +308,8 @@ mod tests {
             // The same frame from another thread, as a source's reading thread makes it.
             let ahead = compressor(conn, "in").unwrap();
             assert_eq!(std::thread::scope(|scope| scope.spawn(|| ahead.compress(raw).unwrap()).join().unwrap()), compressed);
+            sizes.push(compressed.len());
         }
+        assert!(sizes.last() <= sizes.first(), "{sizes:?}");
     }
 }

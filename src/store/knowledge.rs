@@ -105,8 +105,8 @@ pub struct Resolved {
 pub fn resolved(conn: &Connection, ticket: i64) -> rusqlite::Result<Option<Resolved>> {
     conn.prepare_cached(
         "SELECT t.number, t.subject,
-                (SELECT h.detail FROM history h
-                  WHERE h.ticket = t.number AND h.action = 'comment' AND h.detail <> ''
+                (SELECT reqmail_note(h.detail, h.detail_zstd) FROM history h
+                  WHERE h.ticket = t.number AND h.action = 'comment' AND (h.detail <> '' OR h.detail_zstd IS NOT NULL)
                     AND h.at <= COALESCE(t.resolved_at, t.closed_at, t.updated)
                     AND h.id < COALESCE(
                         (SELECT MAX(s.id) FROM history s WHERE s.ticket = t.number AND s.action = 'status' AND s.detail LIKE '%→ resolved%'),

@@ -1,7 +1,10 @@
 //! Messages in and out. Inbound rows are the spool.
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use sha2::{Digest as _, Sha256};
 
 use crate::clock::format_time;
 use crate::ticket::{SpoolId, TicketId};
@@ -68,12 +71,30 @@ pub struct Arrival<'a> {
     pub received: DateTime<Utc>,
 }
 
+/// How a dedupe key is kept: the first 128 bits of its SHA-256 in base64, 22 characters
+/// where the key itself (a Message-ID with a body hash) takes 80 or more, in the row and
+/// again in its unique index. Two messages would have to collide in 128 bits to be taken
+/// for one.
+pub fn stored_key(dedupe_key: &str) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(&Sha256::digest(dedupe_key.as_bytes())[..16])
+}
+
+/// Adds `reqmail_dedupe_digest(key)` to `conn`: [`stored_key`], for the migration that
+/// turned the stored keys into digests.
+pub fn register(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    conn.create_scalar_function("reqmail_dedupe_digest", 1, flags, |context| {
+        Ok(context.get::<Option<String>>(0)?.map(|key| stored_key(&key)))
+    })
+}
+
 pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spooled> {
     spool_compressed(conn, arrival, None)
 }
 
 /// [`spool`], with the bytes compressed ahead (`compression::Compressor`) when `compressed`.
 pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Option<&[u8]>) -> rusqlite::Result<Spooled> {
+    let dedupe_key = stored_key(arrival.dedupe_key);
     let inserted = conn
         .prepare_cached(
             "INSERT INTO messages (direction, state, dedupe_key, source, recipient, received, size, raw, queue)
@@ -81,7 +102,7 @@ pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Op
              ON CONFLICT (dedupe_key) WHERE direction = 'in' DO NOTHING",
         )?
         .execute(params![
-            arrival.dedupe_key,
+            dedupe_key,
             arrival.source,
             arrival.recipient,
             format_time(arrival.received),
@@ -100,7 +121,7 @@ pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Op
         return Ok(Spooled::New(SpoolId(id)));
     }
     conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(
-        [arrival.dedupe_key],
+        [dedupe_key],
         |row| {
             let state: String = row.get(1)?;
             Ok(Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" })
@@ -111,7 +132,7 @@ pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Op
 /// The inbound message stored under `dedupe_key`, with its raw bytes.
 pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> rusqlite::Result<Option<(Spooled, Vec<u8>)>> {
     conn.prepare_cached(&format!("SELECT m.id, m.state, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'in' AND m.dedupe_key = ?1"))?
-        .query_row([dedupe_key], |row| {
+        .query_row([stored_key(dedupe_key)], |row| {
             let state: String = row.get(1)?;
             Ok((Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" }, stored_raw(conn, row, 2)?))
         })
@@ -209,19 +230,12 @@ pub fn note(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> 
         .map(Option::flatten)
 }
 
-/// The history actions whose detail is the note of the message they name.
-macro_rules! note_actions {
-    () => {
-        "'comment', 'internal-note', 'automatic-comment', 'held-note'"
-    };
-}
-pub(crate) use note_actions;
 
 /// The note of `messages AS m`: in its history entry, or in `m.note` for rows written
 /// before notes were kept once. Found through the ticket's history, which is indexed.
 pub(crate) const NOTE_OF_M: &str = concat!(
-    "COALESCE(m.note, (SELECT h.detail FROM history h WHERE h.ticket = m.ticket AND h.message = m.id AND h.action IN (",
-    note_actions!(),
+    "COALESCE(m.note, (SELECT reqmail_note(h.detail, h.detail_zstd) FROM history h WHERE h.ticket = m.ticket AND h.message = m.id AND h.action IN (",
+    super::note_actions!(),
     ") ORDER BY h.id LIMIT 1))"
 );
 
@@ -399,6 +413,29 @@ pub fn outgoing_containing(conn: &Connection, needles: &[String]) -> rusqlite::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message spooled before keys were kept as digests is found by its key after the
+    /// upgrade: a second copy of it has no second effect.
+    #[test]
+    fn keys_of_before_the_digests_still_find_their_message() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::register_functions(&conn).unwrap();
+        let before = crate::store::MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("reqmail_dedupe_digest")).unwrap();
+        rusqlite_migration::Migrations::from_slice(&crate::store::MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
+        let key = "id:printer-1@example.org body:5ab6df04ae60507835a16cab608e9f22";
+        conn.execute(
+            "INSERT INTO messages (direction, state, dedupe_key, source, received, size, raw) VALUES ('in', 'spooled', ?1, 'pipe', '2026-11-21T09:00:00Z', 4, CAST('Hi.' AS BLOB))",
+            [key],
+        )
+        .unwrap();
+        rusqlite_migration::Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
+        let stored: String = conn.query_row("SELECT dedupe_key FROM messages", [], |row| row.get(0)).unwrap();
+        assert_eq!(stored.len(), 22, "{stored}");
+        let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let again = Arrival { raw: b"Hi.", dedupe_key: key, source: "pipe", recipient: None, queue: None, received };
+        assert_eq!(spool(&conn, &again).unwrap(), Spooled::Known { id: SpoolId(1), processed: false });
+        assert!(inbound_by_key(&conn, key).unwrap().is_some());
+    }
 
     #[test]
     fn raw_messages_are_stored_compressed_and_verbatim_rows_stay_readable() {

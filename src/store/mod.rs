@@ -61,6 +61,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0019_storage_search.sql")),
     M::up(include_str!("migrations/0020_scale_listings.sql")),
     M::up(include_str!("migrations/0021_scale_status_order.sql")),
+    M::up(include_str!("migrations/0022_storage_notes_keys.sql")),
     M::up(include_str!("migrations/0023_batch_search.sql")),
 ];
 
@@ -75,6 +76,28 @@ pub const PAGE_SIZE: u32 = 8192;
 /// The schema version this reqmail writes (`PRAGMA user_version` once migrated).
 pub fn schema_version() -> i64 {
     MIGRATIONS.len() as i64
+}
+
+/// The history actions whose detail is the note of the message they name.
+macro_rules! note_actions {
+    () => {
+        "'comment', 'internal-note', 'automatic-comment', 'held-note'"
+    };
+}
+pub(crate) use note_actions;
+
+/// Whether a history entry of `action` holds a message's note.
+pub fn is_note_action(action: &str) -> bool {
+    note_actions!().split(", ").any(|quoted| quoted.trim_matches('\'') == action)
+}
+
+/// Adds the SQL functions that triggers and migrations call, to a connection that opens
+/// the store.
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    sounds::register(conn)?;
+    knowledge::register(conn)?;
+    compression::register(conn)?;
+    messages::register(conn)
 }
 
 /// An open database with the schema at the latest version.
@@ -113,9 +136,7 @@ impl Store {
         // A short-lived `ingest` would otherwise checkpoint (and fsync) at every exit;
         // the write that fills the WAL checkpoints instead. Durability is the same.
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        // The triggers that keep subjects' sound keys call it, from the migration on.
-        sounds::register(&conn)?;
-        knowledge::register(&conn)?;
+        register_functions(&conn)?;
         let migrations = Migrations::from_slice(MIGRATIONS);
         let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if current != MIGRATIONS.len() as i64 {

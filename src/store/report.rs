@@ -376,8 +376,7 @@ mod tests {
     #[test]
     fn upgrade_fills_facts_and_index_from_what_existed() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::sounds::register(&conn).unwrap();
-        crate::store::knowledge::register(&conn).unwrap();
+        crate::store::register_functions(&conn).unwrap();
         // The migrations before this one, wherever the list puts it.
         let before = MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("CREATE TABLE status_changes")).unwrap();
         Migrations::from_slice(&MIGRATIONS[..before]).to_latest(&mut conn).unwrap();

@@ -198,8 +198,8 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
     // History: what their messages said, then every mention of an address or the name.
     let mut history = tx.execute(
         concat!(
-            "UPDATE history SET detail = ?1 WHERE message IN (SELECT key FROM forget_messages) AND action IN ('create', 'note', ",
-            crate::store::messages::note_actions!(),
+            "UPDATE history SET detail = ?1, detail_zstd = NULL WHERE message IN (SELECT key FROM forget_messages) AND action IN ('create', 'note', ",
+            crate::store::note_actions!(),
             ")"
         ),
         [FORGOTTEN],
@@ -208,8 +208,8 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
     mentions.extend(name.filter(|name| name.trim().chars().count() >= 3));
     for mention in &mentions {
         history += tx.execute(
-            "UPDATE history SET actor = replace(actor, ?1, ?2), detail = replace(detail, ?1, ?2)
-              WHERE instr(lower(actor), lower(?1)) > 0 OR instr(lower(detail), lower(?1)) > 0",
+            "UPDATE history SET actor = replace(actor, ?1, ?2), detail = replace(reqmail_note(detail, detail_zstd), ?1, ?2), detail_zstd = NULL
+              WHERE instr(lower(actor), lower(?1)) > 0 OR instr(lower(reqmail_note(detail, detail_zstd)), lower(?1)) > 0",
             params![mention, placeholder],
         )?;
     }

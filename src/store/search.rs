@@ -131,8 +131,8 @@ fn snippet(conn: &Connection, query: &str, row: i64) -> rusqlite::Result<String>
         .prepare_cached(
             "SELECT CASE ?1 % 4
                  WHEN 0 THEN (SELECT subject FROM tickets WHERE number = ?1 / 4)
-                 WHEN 1 THEN (SELECT CASE WHEN instr(detail, ' (matched by ') > 0 THEN substr(detail, 1, instr(detail, ' (matched by ') - 1) ELSE detail END
-                                FROM history WHERE id = ?1 / 4)
+                 WHEN 1 THEN (SELECT CASE WHEN instr(note, ' (matched by ') > 0 THEN substr(note, 1, instr(note, ' (matched by ') - 1) ELSE note END
+                                FROM (SELECT reqmail_note(detail, detail_zstd) AS note FROM history WHERE id = ?1 / 4))
                  ELSE (SELECT CAST(b.content AS TEXT) FROM attachments a JOIN blobs b ON b.sha256 = a.blob WHERE a.id = ?1 / 4)
              END",
         )?
@@ -159,9 +159,10 @@ pub fn reindex(conn: &Connection) -> rusqlite::Result<()> {
         "INSERT INTO search_text (search_text) VALUES ('delete-all');
          INSERT INTO search_text (rowid, subject, ticket) SELECT number * 4, subject, number FROM tickets;
          INSERT INTO search_text (rowid, body, ticket, message)
-         SELECT id * 4 + 1, CASE WHEN instr(detail, ' (matched by ') > 0 THEN substr(detail, 1, instr(detail, ' (matched by ') - 1) ELSE detail END,
+         SELECT id * 4 + 1, CASE WHEN instr(note, ' (matched by ') > 0 THEN substr(note, 1, instr(note, ' (matched by ') - 1) ELSE note END,
                 ticket, message
-           FROM history WHERE action IN ('comment', 'internal-note', 'automatic-comment');
+           FROM (SELECT id, reqmail_note(detail, detail_zstd) AS note, ticket, message
+                   FROM history WHERE action IN ('comment', 'internal-note', 'automatic-comment'));
          INSERT INTO search_text (rowid, body, message)
          SELECT attachments.id * 4 + 2, CAST(blobs.content AS TEXT), attachments.message
            FROM attachments JOIN blobs ON blobs.sha256 = attachments.blob
@@ -218,8 +219,7 @@ mod tests {
     #[test]
     fn unranked_search_puts_the_most_recent_first() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::sounds::register(&conn).unwrap();
-        crate::store::knowledge::register(&conn).unwrap();
+        crate::store::register_functions(&conn).unwrap();
         Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
         conn.execute_batch(
             "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
@@ -253,8 +253,7 @@ mod tests {
     #[test]
     fn upgrade_indexes_what_existed_and_snippets_come_from_where_the_text_lives() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::sounds::register(&conn).unwrap();
-        crate::store::knowledge::register(&conn).unwrap();
+        crate::store::register_functions(&conn).unwrap();
         let before = crate::store::MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("contentless_delete")).unwrap();
         Migrations::from_slice(&crate::store::MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
         conn.execute_batch(

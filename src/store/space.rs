@@ -79,9 +79,11 @@ pub struct Compacted {
     pub after: FileUsage,
     /// Decision records from before they were compressed, compressed now.
     pub decisions: usize,
+    /// Notes in history from before they were compressed, compressed now.
+    pub notes: usize,
 }
 
-/// Compresses what an older reqmail kept as text, then rewrites the store with
+/// Compresses what an older reqmail kept as text (decision records, notes), then rewrites the store with
 /// [`super::PAGE_SIZE`] pages and no free pages. Needs the store to itself: SQLite changes the page size
 /// only outside WAL mode, which no other connection may be using. While it runs, the
 /// store's folder (for the rollback journal) and the temporary folder (for SQLite's
@@ -89,11 +91,12 @@ pub struct Compacted {
 pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
     let before = file_usage(conn)?;
     // Before the lock check below: this waits for other writers like any transaction.
-    let decisions = {
+    let (decisions, notes) = {
         let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let decisions = super::messages::compress_old_decisions(&tx)?;
+        let notes = super::tickets::compress_old_notes(&tx)?;
         tx.commit()?;
-        decisions
+        (decisions, notes)
     };
     let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0)).map_err(|error| match is_locked(&error) {
         true => anyhow::Error::new(InUse),
@@ -109,7 +112,7 @@ pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
     // Back to WAL whatever happened, as every other command expects.
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     rewritten?;
-    Ok(Compacted { before, after: file_usage(conn)?, decisions })
+    Ok(Compacted { before, after: file_usage(conn)?, decisions, notes })
 }
 
 fn is_locked(error: &rusqlite::Error) -> bool {
@@ -121,7 +124,10 @@ fn is_locked(error: &rusqlite::Error) -> bool {
 mod tests {
     use super::*;
     use crate::config::StoreConfig;
+    use crate::store::tickets::add_history;
     use crate::store::Store;
+    use crate::ticket::{SpoolId, TicketId};
+    use rusqlite::params;
 
     fn store_in(dir: &std::path::Path) -> StoreConfig {
         StoreConfig { path: dir.join("reqmail.db"), busy_timeout_ms: 50, ..Default::default() }
@@ -182,5 +188,121 @@ mod tests {
         for (index, raw) in bodies.iter().enumerate() {
             assert_eq!(&crate::store::messages::raw(&reopened.conn, crate::ticket::SpoolId(index as i64 + 1)).unwrap().unwrap(), raw);
         }
+    }
+
+    /// Stores `dictionary` as the newest of `kind`; returns its id.
+    fn add_dictionary(conn: &Connection, kind: &str, dictionary: &[u8]) -> u32 {
+        let dict_id = zstd::zstd_safe::get_dict_id_from_dict(dictionary).unwrap().get();
+        conn.execute(
+            "INSERT INTO zstd_dictionaries (dict_id, direction, trained_at, dictionary) VALUES (?1, ?2, 1, ?3)",
+            params![dict_id, kind, dictionary],
+        )
+        .unwrap();
+        dict_id
+    }
+
+    fn note(index: usize) -> String {
+        format!("Hello, the printer on floor {index} jams again since this morning. Could someone have a look? Thanks, Ann")
+    }
+
+    /// A note compressed with the note dictionary reads as text wherever notes are read:
+    /// the history, the message's note, the search index and its snippet, a resolved
+    /// ticket's words, and a person forgotten.
+    #[test]
+    fn a_compressed_note_reads_as_text_everywhere() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        conn.execute_batch(
+            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
+             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+             VALUES (1, 'Printer', 'open', 'general', 'medium', 'medium', 1, '2026-11-02T09:00:00Z', '2026-11-02T09:00:00Z');
+             INSERT INTO messages (id, direction, state, ticket, source, received, size, raw) VALUES (1, 'in', 'applied', 1, 'pipe', '2026-11-02T09:00:00Z', 1, x'00');",
+        )
+        .unwrap();
+        let at = crate::clock::parse_time("2026-11-02T10:00:00Z").unwrap();
+        let text = note(7);
+        add_history(conn, TicketId(1), at, "ann@example.org", "comment", &text, Some(SpoolId(1))).unwrap();
+        let stored = |id: i64| -> (String, Option<Vec<u8>>) {
+            conn.query_row("SELECT detail, detail_zstd FROM history WHERE id = ?1", [id], |row| Ok((row.get(0)?, row.get(1)?))).unwrap()
+        };
+        assert_eq!(stored(1), (text.clone(), None), "no dictionary yet: text");
+
+        let samples: Vec<Vec<u8>> = (0..300).map(|index| note(index).into_bytes()).collect();
+        let dict_id = add_dictionary(conn, "note", &zstd::dict::from_samples(&samples, 4096).unwrap());
+        add_history(conn, TicketId(1), at, "bob@example.com", "comment", &note(8), None).unwrap();
+        add_history(conn, TicketId(1), at, "bob@example.com", "status", "status: open → resolved, a line long enough to be compressed", None).unwrap();
+        let (detail, compressed) = stored(2);
+        assert_eq!(detail, "");
+        let compressed = compressed.expect("a note is compressed once its dictionary exists");
+        assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&compressed).map(|id| id.get()), Some(dict_id));
+        assert!(compressed.len() < note(8).len() / 2, "{} of {}", compressed.len(), note(8).len());
+        assert_eq!(stored(3).1, None, "only notes are compressed");
+
+        let history = crate::store::tickets::history(conn, TicketId(1)).unwrap();
+        assert_eq!(history.iter().map(|event| event.detail.as_str()).collect::<Vec<_>>(), [text.as_str(), &note(8), "status: open → resolved, a line long enough to be compressed"]);
+        assert_eq!(crate::store::tickets::history_entry(conn, 2).unwrap().unwrap().1.detail, note(8));
+        assert_eq!(crate::store::tickets::latest_comments(conn, TicketId(1), 1).unwrap()[0].detail, note(8));
+
+        // The message's note, when its history entry is the compressed one.
+        conn.execute("UPDATE history SET message = 1 WHERE id = 2; ", []).unwrap();
+        conn.execute("UPDATE history SET message = NULL WHERE id = 1", []).unwrap();
+        assert_eq!(crate::store::messages::note(conn, SpoolId(1)).unwrap(), Some(note(8)));
+
+        let hits = crate::store::search::search(conn, "floor", &Default::default(), 10, true).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].found_in, "note");
+        assert!(hits[0].snippet.contains("[floor]"), "{}", hits[0].snippet);
+        crate::store::search::reindex(conn).unwrap();
+        assert_eq!(crate::store::search::count(conn, "morning").unwrap(), 2, "both notes indexed anew");
+
+        conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = '2026-11-02T11:00:00Z' WHERE number = 1", []).unwrap();
+        assert_eq!(crate::store::knowledge::tickets_holding(conn, "floor").unwrap(), 1, "the request's words");
+        let resolved = crate::store::knowledge::resolved(conn, 1).unwrap().unwrap();
+        assert_eq!(resolved.resolution, Some(note(8)), "the answer, compressed");
+    }
+
+    /// Notes written as text before are compressed by `store compact` without changing
+    /// the search index; a forgotten person's address leaves a compressed note too.
+    #[test]
+    fn old_notes_are_compressed_later_and_a_forgotten_address_leaves_them() {
+        let mut store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z'), (2, 'agent', '2026-11-01T00:00:00Z');
+                 INSERT INTO addresses (address, person, is_primary) VALUES ('ann@example.org', 1, 1), ('bob@example.com', 2, 1);
+                 INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+                 VALUES (1, 'Printer', 'open', 'general', 'medium', 'medium', 1, '2026-11-02T09:00:00Z', '2026-11-02T09:00:00Z');",
+            )
+            .unwrap();
+        let at = crate::clock::parse_time("2026-11-02T10:00:00Z").unwrap();
+        // As notes were once written: the threading appended, which the index leaves out.
+        let threaded = format!("{} (matched by plus-address)", note(1));
+        let mention = format!("{} Ann wrote from ann@example.org.", note(3));
+        for detail in [threaded.as_str(), "Short.", mention.as_str()] {
+            add_history(&store.conn, TicketId(1), at, "bob@example.com", "comment", detail, None).unwrap();
+        }
+        let indexed = |conn: &Connection| (crate::store::search::count(conn, "floor").unwrap(), crate::store::search::count(conn, "plus").unwrap());
+        assert_eq!(indexed(&store.conn), (2, 0));
+
+        assert_eq!(crate::store::tickets::compress_old_notes(&store.conn).unwrap(), 0, "no dictionary: nothing to do");
+        let samples: Vec<Vec<u8>> = (0..300).map(|index| note(index).into_bytes()).collect();
+        add_dictionary(&store.conn, "note", &zstd::dict::from_samples(&samples, 4096).unwrap());
+        assert_eq!(crate::store::tickets::compress_old_notes(&store.conn).unwrap(), 2, "the short one stays text");
+        let compressed: i64 = store.conn.query_row("SELECT COUNT(*) FROM history WHERE detail_zstd IS NOT NULL AND detail = ''", [], |row| row.get(0)).unwrap();
+        assert_eq!(compressed, 2);
+        assert_eq!(indexed(&store.conn), (2, 0), "indexed once, as before");
+        let details = |conn: &Connection| -> Vec<String> {
+            crate::store::tickets::history(conn, TicketId(1)).unwrap().into_iter().map(|event| event.detail).collect()
+        };
+        assert_eq!(details(&store.conn), [threaded, "Short.".to_string(), mention.clone()]);
+
+        let tx = store.write().unwrap();
+        let forgotten = crate::store::retention::forget(&tx, "ann@example.org", at).unwrap().unwrap();
+        tx.commit().unwrap();
+        assert!(forgotten.history >= 1, "{forgotten:?}");
+        let after = details(&store.conn);
+        assert_eq!(after[2], mention.replace("ann@example.org", "forgotten-1@invalid"));
+        assert_eq!(crate::store::search::count(&store.conn, "invalid").unwrap(), 1, "the note indexed as it now reads: {after:?}");
     }
 }

@@ -88,17 +88,61 @@ pub fn add_history(
     detail: &str,
     message: Option<SpoolId>,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO history (ticket, at, actor, action, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![ticket.0, format_time(at), actor, action, detail, message.map(|id| id.0)])?;
+    let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::is_note_action(action) {
+        true => super::compression::compress_note(conn, next_history_id(conn)?, detail)?,
+        false => None,
+    };
+    let text = if compressed.is_some() { "" } else { detail };
+    conn.prepare_cached("INSERT INTO history (ticket, at, actor, action, detail, detail_zstd, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+        .execute(params![ticket.0, format_time(at), actor, action, text, compressed, message.map(|id| id.0)])?;
     Ok(())
 }
+
+/// Compresses the notes kept as text from before notes were compressed, a few thousand
+/// at a time (for `store compact`, once the store has a note dictionary); returns how many.
+pub fn compress_old_notes(conn: &Connection) -> rusqlite::Result<usize> {
+    const CHUNK: i64 = 5_000;
+    // The store's size decides whether a dictionary is due, as for a new note.
+    let next_id = next_history_id(conn)?;
+    let mut done = 0;
+    let mut after = 0;
+    loop {
+        let old: Vec<(i64, String)> = conn
+            .prepare_cached(concat!(
+                "SELECT id, detail FROM history WHERE id > ?1 AND detail_zstd IS NULL AND length(CAST(detail AS BLOB)) >= ?2 AND action IN (",
+                super::note_actions!(),
+                ") ORDER BY id LIMIT ?3"
+            ))?
+            .query_map(params![after, SHORTEST_COMPRESSED_NOTE, CHUNK], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some((last, _)) = old.last() else { return Ok(done) };
+        after = *last;
+        for (id, detail) in &old {
+            if let Some(compressed) = super::compression::compress_note(conn, next_id, detail)? {
+                conn.prepare_cached("UPDATE history SET detail = '', detail_zstd = ?2 WHERE id = ?1")?.execute(params![id, compressed])?;
+                done += 1;
+            }
+        }
+    }
+}
+
+fn next_history_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM history")?.query_row([], |row| row.get(0))
+}
+
+/// Notes shorter than this stay text: a frame's header and its dictionary's id take
+/// about as much as compressing such a note saves.
+const SHORTEST_COMPRESSED_NOTE: usize = 64;
+
+/// A history entry's text in SQL (`store::compression::register`).
+const DETAIL: &str = "reqmail_note(detail, detail_zstd)";
 
 /// Makes the history entry just added on this connection one that only agents and
 /// admins see.
 /// The sender and note of inbound `message` on `ticket` while its note is held back.
 pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
     conn.prepare_cached(
-        "SELECT m.from_address, h.detail FROM history h JOIN messages m ON m.id = h.message
+        "SELECT m.from_address, reqmail_note(h.detail, h.detail_zstd) FROM history h JOIN messages m ON m.id = h.message
          WHERE h.ticket = ?1 AND h.message = ?2 AND h.action = 'held-note' AND h.internal = 1",
     )?
     .query_row(params![ticket.0, message.0], |row| Ok((row.get::<_, Option<String>>(0)?.unwrap_or_default(), row.get::<_, Option<String>>(1)?.unwrap_or_default())))
@@ -423,7 +467,7 @@ pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> rusqlite::Resu
 
 /// One history entry: its ticket, the entry, and the message it came with.
 pub fn history_entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<(TicketId, HistoryEvent, Option<SpoolId>)>> {
-    conn.prepare_cached("SELECT id, at, actor, action, detail, ticket, message FROM history WHERE id = ?1")?
+    conn.prepare_cached(&format!("SELECT id, at, actor, action, {DETAIL}, ticket, message FROM history WHERE id = ?1"))?
         .query_row([id], |row| Ok((TicketId(row.get(5)?), history_from_row(row)?, row.get::<_, Option<i64>>(6)?.map(SpoolId))))
         .optional()
 }
@@ -456,7 +500,7 @@ pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec
     .collect()
 }
 
-/// A `history` row selected as `id, at, actor, action, detail`.
+/// A `history` row selected as `id, at, actor, action, ` [`DETAIL`].
 fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
     Ok(HistoryEvent {
         id: row.get(0)?,
@@ -468,7 +512,7 @@ fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
 }
 
 pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<HistoryEvent>> {
-    conn.prepare_cached("SELECT id, at, actor, action, detail FROM history WHERE ticket = ?1 ORDER BY id")?
+    conn.prepare_cached(&format!("SELECT id, at, actor, action, {DETAIL} FROM history WHERE ticket = ?1 ORDER BY id"))?
         .query_map([ticket.0], history_from_row)?
         .collect()
 }
@@ -487,7 +531,7 @@ pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> rusql
     // LIMIT, so binding another ticket would prepare the statement anew on every call.
     let mut comments: Vec<HistoryEvent> = conn
         .prepare_cached(&format!(
-            "SELECT id, at, actor, action, detail FROM history
+            "SELECT id, at, actor, action, {DETAIL} FROM history
              WHERE ticket = ?1 AND action IN ('comment', 'internal-note') ORDER BY id DESC LIMIT {count}"
         ))?
         .query_map(params![ticket.0], history_from_row)?

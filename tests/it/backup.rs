@@ -27,7 +27,7 @@ impl Dice {
 
 /// One `reqmail ingest` of message `index`, perhaps killed; true when it exited 0.
 fn ingest_once(desk: &Desk, index: usize, dice: &mut Dice) -> bool {
-    let raw = request(&format!("flow-{index}@customer.test"), &format!("c{index}@customer.test"), &format!("Request {index}"), "Please help.");
+    let raw = message(index);
     let mut command = desk.command(&["ingest"]);
     let fate = dice.roll(8);
     match fate {
@@ -44,16 +44,17 @@ fn ingest_once(desk: &Desk, index: usize, dice: &mut Dice) -> bool {
     child.wait().unwrap().code() == Some(0)
 }
 
-/// The Message-ID part of each inbound idempotency key (`id:ID body:HASH`).
+fn message(index: usize) -> Vec<u8> {
+    request(&format!("flow-{index}@customer.test"), &format!("c{index}@customer.test"), &format!("Request {index}"), "Please help.")
+}
+
+/// Each inbound message's idempotency key, as stored.
 fn inbound_keys(desk: &Desk) -> BTreeSet<String> {
-    desk.sql("SELECT dedupe_key FROM messages WHERE direction = 'in'")
-        .into_iter()
-        .map(|row| row[0].as_str().unwrap().split(" body:").next().unwrap().to_string())
-        .collect()
+    desk.sql("SELECT dedupe_key FROM messages WHERE direction = 'in'").into_iter().map(|row| row[0].as_str().unwrap().to_string()).collect()
 }
 
 fn key(index: usize) -> String {
-    format!("id:flow-{index}@customer.test")
+    reqmail::store::messages::stored_key(&reqmail::pipeline::dedupe_key(&message(index)))
 }
 
 #[test]

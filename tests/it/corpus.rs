@@ -35,7 +35,7 @@ fn every_corpus_file_is_applied_quarantined_or_ignored() {
     let mut expected_keys: HashMap<String, PathBuf> = HashMap::new();
     for (index, path) in files.iter().enumerate() {
         let raw = std::fs::read(path).unwrap();
-        expected_keys.entry(reqmail::pipeline::dedupe_key(&raw)).or_insert_with(|| path.clone());
+        expected_keys.entry(reqmail::store::messages::stored_key(&reqmail::pipeline::dedupe_key(&raw))).or_insert_with(|| path.clone());
         desk.deliver_to_inbox(&format!("corpus{index:05}"), &raw);
     }
     desk.run(&["fetch"]).ok();

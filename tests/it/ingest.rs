@@ -251,8 +251,8 @@ fn spooled_message_is_resumed_by_the_next_pass() {
     let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
     let raw = request("crash@example.org", "ann@example.org", "Crashed", "x");
     conn.execute(
-        "INSERT INTO messages (direction, state, dedupe_key, source, received, size, raw) VALUES ('in', 'spooled', 'id:crash@example.org', 'pipe', '2026-11-21T09:00:00Z', ?1, ?2)",
-        rusqlite::params![raw.len() as i64, raw],
+        "INSERT INTO messages (direction, state, dedupe_key, source, received, size, raw) VALUES ('in', 'spooled', ?3, 'pipe', '2026-11-21T09:00:00Z', ?1, ?2)",
+        rusqlite::params![raw.len() as i64, raw, reqmail::store::messages::stored_key("id:crash@example.org")],
     )
     .unwrap();
     drop(conn);

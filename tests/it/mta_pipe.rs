@@ -123,7 +123,7 @@ fn postfix_pipe_hands_mail_to_serve_running_as_the_pipe_user() {
 
     let mailbox = customer_mail(&dovecot, &postfix, 1);
     assert!(mailbox[0].subject().contains("[REQ #1]"), "{}", mailbox[0].subject());
-    let source = desk.sql("SELECT source FROM messages WHERE direction = 'in' AND dedupe_key LIKE 'id:badge-1@customer.test body:%'");
+    let source = desk.sql("SELECT source FROM messages WHERE direction = 'in' AND message_id = 'badge-1@customer.test'");
     assert_eq!(source[0][0], "socket", "Postfix -> ingest -> serve\n--- serve log ---\n{}", daemon.log());
     assert!(postfix.log().contains("relay=reqmail") && postfix.log().contains("status=sent"), "{}", postfix.log());
     assert_eq!(daemon.terminate(), 0);

@@ -18,21 +18,24 @@ DROP TRIGGER search_note_on_insert;
 CREATE TRIGGER search_note_on_insert AFTER INSERT ON history
 WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment') BEGIN
     INSERT INTO search_text (rowid, body, ticket, message)
-    SELECT NEW.id * 4 + 1, CASE WHEN instr(NEW.detail, ' (matched by ') > 0 THEN substr(NEW.detail, 1, instr(NEW.detail, ' (matched by ') - 1) ELSE NEW.detail END, NEW.ticket, NEW.message
+    SELECT NEW.id * 4 + 1, CASE WHEN instr(note, ' (matched by ') > 0 THEN substr(note, 1, instr(note, ' (matched by ') - 1) ELSE note END, NEW.ticket, NEW.message
+      FROM (SELECT reqmail_note(NEW.detail, NEW.detail_zstd) AS note)
      WHERE NOT EXISTS (SELECT 1 FROM search_deferred);
     INSERT INTO search_pending (row, body, ticket, message)
-    SELECT NEW.id * 4 + 1, CASE WHEN instr(NEW.detail, ' (matched by ') > 0 THEN substr(NEW.detail, 1, instr(NEW.detail, ' (matched by ') - 1) ELSE NEW.detail END, NEW.ticket, NEW.message
+    SELECT NEW.id * 4 + 1, CASE WHEN instr(note, ' (matched by ') > 0 THEN substr(note, 1, instr(note, ' (matched by ') - 1) ELSE note END, NEW.ticket, NEW.message
+      FROM (SELECT reqmail_note(NEW.detail, NEW.detail_zstd) AS note)
      WHERE EXISTS (SELECT 1 FROM search_deferred);
 END;
 
 DROP TRIGGER search_note_on_change;
-CREATE TRIGGER search_note_on_change AFTER UPDATE OF ticket, detail ON history
-WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment') BEGIN
+CREATE TRIGGER search_note_on_change AFTER UPDATE OF ticket, detail, detail_zstd ON history
+WHEN NEW.action IN ('comment', 'internal-note', 'automatic-comment')
+ AND (NEW.ticket IS NOT OLD.ticket OR reqmail_note(NEW.detail, NEW.detail_zstd) IS NOT reqmail_note(OLD.detail, OLD.detail_zstd)) BEGIN
     DELETE FROM search_text WHERE rowid = NEW.id * 4 + 1;
     INSERT INTO search_text (rowid, body, ticket, message)
-    SELECT NEW.id * 4 + 1, NEW.detail, NEW.ticket, NEW.message WHERE NOT EXISTS (SELECT 1 FROM search_deferred);
+    SELECT NEW.id * 4 + 1, reqmail_note(NEW.detail, NEW.detail_zstd), NEW.ticket, NEW.message WHERE NOT EXISTS (SELECT 1 FROM search_deferred);
     INSERT OR REPLACE INTO search_pending (row, body, ticket, message)
-    SELECT NEW.id * 4 + 1, NEW.detail, NEW.ticket, NEW.message WHERE EXISTS (SELECT 1 FROM search_deferred);
+    SELECT NEW.id * 4 + 1, reqmail_note(NEW.detail, NEW.detail_zstd), NEW.ticket, NEW.message WHERE EXISTS (SELECT 1 FROM search_deferred);
 END;
 
 DROP TRIGGER search_note_on_delete;

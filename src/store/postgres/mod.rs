@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0019_storage_search", include_str!("../migrations/postgres/0019_storage_search.sql")),
     ("0020_scale_listings", include_str!("../migrations/postgres/0020_scale_listings.sql")),
     ("0021_scale_status_order", include_str!("../migrations/postgres/0021_scale_status_order.sql")),
+    ("0022_storage_notes_keys", include_str!("../migrations/postgres/0022_storage_notes_keys.sql")),
     ("0023_batch_search", include_str!("../migrations/postgres/0023_batch_search.sql")),
 ];
 
