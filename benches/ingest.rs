@@ -851,7 +851,7 @@ fn prepare_database(config: &Config, tickets_wanted: usize) -> (usize, usize) {
     // savepoints in memory, and a statement cache that holds every statement `process`
     // uses (rusqlite keeps 16 by default, fewer than one message needs).
     store.conn.execute_batch("PRAGMA temp_store = MEMORY").expect("temp_store");
-    store.conn.set_prepared_statement_cache_capacity(256);
+    store.conn.as_sqlite().expect("a SQLite store").set_prepared_statement_cache_capacity(256);
     let mut expect = Expected::default();
     let mut inbound = 0usize;
     let mut day = 0i64;

@@ -330,14 +330,14 @@ struct FetchMail {
 }
 
 impl FetchMail {
-    fn from_store(conn: &rusqlite::Connection, seed: u64) -> anyhow::Result<FetchMail> {
+    fn from_store(conn: &reqmail::store::Connection, seed: u64) -> anyhow::Result<FetchMail> {
         let recent = conn
             .prepare(
                 "SELECT t.number, a.address FROM tickets t JOIN addresses a ON a.person = t.requester AND a.is_primary
                  ORDER BY t.number DESC LIMIT 2000",
             )?
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<reqmail::store::Result<_>>()?;
         Ok(FetchMail { recent, words: vocabulary(), seed })
     }
 
@@ -362,7 +362,7 @@ impl FetchMail {
 }
 
 /// The reports, searches and look-ups of resolved tickets, at the end of the five years.
-fn time_reports(conn: &rusqlite::Connection, config: &Config, rules: &Rules) -> anyhow::Result<()> {
+fn time_reports(conn: &reqmail::store::Connection, config: &Config, rules: &Rules) -> anyhow::Result<()> {
     let now: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
     let week = Period::last_week(now);
     let weekly = Request { period: week, filter: Filter::default(), grouping: Grouping::Week, with_weekly: true };
@@ -522,7 +522,7 @@ impl SchedulerBench<'_> {
 // --- Queue listings and one ticket -----------------------------------------------------
 
 /// `ticket list`'s filters and orders, a page of 50 each (the whole queue by default).
-fn time_listings(conn: &rusqlite::Connection, tickets: u64) -> anyhow::Result<()> {
+fn time_listings(conn: &reqmail::store::Connection, tickets: u64) -> anyhow::Result<()> {
     let page = |filter: TicketFilter| TicketFilter { limit: Some(50), ..filter };
     let all = TicketFilter { active: false, ..TicketFilter::default() };
     let customer = format!("customer{}@example.org", 26 + tickets % 5000);
@@ -561,7 +561,7 @@ fn time_listings(conn: &rusqlite::Connection, tickets: u64) -> anyhow::Result<()
 
 /// `ticket show` of a ticket the scheduler wrote to: in process (the reads and the text),
 /// and as the whole command (start, configuration, store) that a person waits for.
-fn time_show(conn: &rusqlite::Connection, config_path: &std::path::Path, tickets: u64) -> anyhow::Result<()> {
+fn time_show(conn: &reqmail::store::Connection, config_path: &std::path::Path, tickets: u64) -> anyhow::Result<()> {
     let number = TicketId(tickets as i64);
     let text = time("ticket show (in process)", Duration::from_millis(5), || {
         let ticket = reqmail::store::tickets::get(conn, number).unwrap().expect("the ticket exists");

@@ -3,7 +3,7 @@
 //! row commit together or not at all. Only this module writes ticket state.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::clock::format_time;
 use crate::decision::LetterRecord;
@@ -188,7 +188,7 @@ fn peer_site<'a>(site: &'a Site, name: &str) -> anyhow::Result<&'a SiteConfig> {
 }
 
 /// `ticket` as it travels to a peer site: its fields and its history as lines.
-fn handed_ticket(conn: &Connection, ticket: &Ticket) -> rusqlite::Result<HandedTicket> {
+fn handed_ticket(conn: &Connection, ticket: &Ticket) -> crate::store::Result<HandedTicket> {
     let history = store::tickets::history(conn, ticket.number)?
         .iter()
         .filter(|event| !matches!(event.action.as_str(), "mail" | "threading" | "mail-skipped"))
@@ -225,7 +225,7 @@ pub fn send_transfer(
 }
 
 /// A peer site took over `ticket` (which we transferred to it) as its ticket `number`.
-pub fn peer_took_over(conn: &Connection, ticket: TicketId, peer: &SiteConfig, number: i64, message: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn peer_took_over(conn: &Connection, ticket: TicketId, peer: &SiteConfig, number: i64, message: SpoolId, now: DateTime<Utc>) -> crate::store::Result<()> {
     store::tickets::set_peer(conn, ticket, &PeerTicket { site: peer.name.clone(), number: Some(number), theirs: true })?;
     let line = format!("site {} took it over as its ticket #{number}", peer.name);
     store::tickets::add_history(conn, ticket, now, &peer.address, "transfer", &line, Some(message))
@@ -251,7 +251,7 @@ pub fn take_back(conn: &Connection, site: &Site, ticket: &Ticket, peer: &SiteCon
 
 /// Keeps the history a peer site sent with `ticket` as one entry for agents, apart from
 /// the note: its lines would read as quoted mail, and it may hold the peer's internal notes.
-pub fn keep_peer_history(conn: &Connection, ticket: TicketId, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn keep_peer_history(conn: &Connection, ticket: TicketId, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> crate::store::Result<()> {
     let text = format!("The history at site {}:\n{}", peer.name, history.join("\n"));
     store::tickets::add_history(conn, ticket, now, &peer.address.to_lowercase(), "internal-note", &text, Some(message))?;
     store::tickets::mark_last_history_internal(conn)
@@ -340,7 +340,7 @@ fn add_history(
     detail: &str,
     plan: &Plan,
     internal: bool,
-) -> rusqlite::Result<()> {
+) -> crate::store::Result<()> {
     store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message)?;
     if internal {
         store::tickets::mark_last_history_internal(conn)?;
@@ -527,7 +527,7 @@ fn apply_change(
     Ok(Some(line))
 }
 
-fn set_preferences(conn: &Connection, person: PersonId, preferences: &[Preference]) -> rusqlite::Result<()> {
+fn set_preferences(conn: &Connection, person: PersonId, preferences: &[Preference]) -> crate::store::Result<()> {
     let mut brief = None;
     let mut language = None;
     let mut own = None;
@@ -542,7 +542,7 @@ fn set_preferences(conn: &Connection, person: PersonId, preferences: &[Preferenc
 }
 
 /// Moves the status, keeping the SLA clock's hold bookkeeping.
-fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, now: DateTime<Utc>) -> rusqlite::Result<()> {
+fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, now: DateTime<Utc>) -> crate::store::Result<()> {
     let ticket = before.number;
     store::tickets::set_text(conn, ticket, TextColumn::Status, Some(to.as_str()))?;
     if before.status == Status::Hold && to != Status::Hold {
@@ -577,7 +577,7 @@ fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, no
 }
 
 /// Recomputes the SLA due dates from queue, priority and time on hold.
-fn update_sla(conn: &Connection, site: &Site, ticket: TicketId) -> rusqlite::Result<()> {
+fn update_sla(conn: &Connection, site: &Site, ticket: TicketId) -> crate::store::Result<()> {
     let Some(current) = store::tickets::get(conn, ticket)? else { return Ok(()) };
     let (response, resolution) =
         site.rules.sla_due(&current.queue, current.priority, current.created, Duration::minutes(current.held_minutes));
@@ -611,7 +611,7 @@ fn write_letters(
 }
 
 /// One letter and its outbox row.
-fn write_letter(conn: &Connection, letter: Composed, from: &str, now: DateTime<Utc>) -> rusqlite::Result<LetterRecord> {
+fn write_letter(conn: &Connection, letter: Composed, from: &str, now: DateTime<Utc>) -> crate::store::Result<LetterRecord> {
     let message = store::messages::insert_outgoing(conn, letter.ticket, &letter.message_id, &letter.to, &letter.subject, &letter.raw, now)?;
     store::outbox::enqueue(conn, message, letter.ticket, from, &letter.to, now)?;
     Ok(LetterRecord { template: letter.template, to: letter.to, role: letter.role.to_string() })

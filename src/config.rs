@@ -120,6 +120,9 @@ impl Default for MailConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// `postgresql://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…&sslrootcert=FILE]`: the
+    /// store on a PostgreSQL server instead of the SQLite file at `path`.
+    pub url: Option<String>,
     /// The number the first ticket gets; numbers are sequential and never reused.
     pub first_ticket_number: i64,
     /// How long a writer waits for a lock before `ingest` answers "try again" (75).
@@ -128,7 +131,7 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: "reqmail.db".into(), first_ticket_number: 1, busy_timeout_ms: 10_000 }
+        StoreConfig { path: "reqmail.db".into(), url: None, first_ticket_number: 1, busy_timeout_ms: 10_000 }
     }
 }
 

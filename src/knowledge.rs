@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use anyhow::Context as _;
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::config::KnowledgeConfig;
 use crate::store::knowledge::{self as sql, words};
@@ -162,7 +162,7 @@ impl Knowledge {
     }
 
     /// Resolved tickets and articles like a new ticket's `subject` and `text`.
-    pub fn suggest(&self, conn: &Connection, subject: &str, text: &str) -> rusqlite::Result<Suggestions> {
+    pub fn suggest(&self, conn: &Connection, subject: &str, text: &str) -> crate::store::Result<Suggestions> {
         let query = words(&format!("{subject}\n{text}"));
         let tickets = if self.tickets { similar_tickets(conn, &query)? } else { Vec::new() };
         let Articles { list, counts } = self.articles();
@@ -199,7 +199,7 @@ fn best<K: Copy + Ord>(candidates: impl Iterator<Item = (K, Vec<f64>)>, known_we
 }
 
 /// Resolved tickets that share the rarest of `query`'s words.
-fn similar_tickets(conn: &Connection, query: &[String]) -> rusqlite::Result<Vec<sql::Resolved>> {
+fn similar_tickets(conn: &Connection, query: &[String]) -> crate::store::Result<Vec<sql::Resolved>> {
     let all = sql::tickets_holding(conn, "")?;
     if all <= 0 || query.is_empty() {
         return Ok(Vec::new());

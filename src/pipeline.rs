@@ -15,7 +15,7 @@ use std::ops::ControlFlow::{self, Break, Continue};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::classify::{bounce, classify, Class, MachineKind};
@@ -65,7 +65,7 @@ fn body_hash(raw: &[u8]) -> String {
 
 /// The same message stored under the key of earlier versions (the Message-ID alone),
 /// so that a retry of mail spooled before an upgrade still has one effect.
-fn stored_before_upgrade(conn: &Connection, raw: &[u8]) -> rusqlite::Result<Option<Spooled>> {
+fn stored_before_upgrade(conn: &Connection, raw: &[u8]) -> crate::store::Result<Option<Spooled>> {
     let Some(id) = scan_message_id(raw) else { return Ok(None) };
     let Some((spooled, stored)) = store::messages::inbound_by_key(conn, &format!("id:{id}"))? else { return Ok(None) };
     Ok((body_hash(&stored) == body_hash(raw)).then_some(spooled))
@@ -231,7 +231,7 @@ pub fn spool_and_process_then<T>(
 /// cannot be made or kept.
 pub fn process_spooled_in<T>(
     site: &Site,
-    tx: &mut rusqlite::Transaction<'_>,
+    tx: &mut crate::store::Transaction<'_>,
     spooled: &[Spooled],
     now: DateTime<Utc>,
     before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
@@ -367,17 +367,17 @@ fn record(conn: &Connection, id: SpoolId, outcome: Outcome, mut decision: Decisi
 
 /// A transaction, or a savepoint in one, where each message gets a savepoint of its own.
 trait Nest: std::ops::Deref<Target = Connection> {
-    fn nest(&mut self) -> rusqlite::Result<rusqlite::Savepoint<'_>>;
+    fn nest(&mut self) -> crate::store::Result<crate::store::Savepoint<'_>>;
 }
 
-impl Nest for rusqlite::Transaction<'_> {
-    fn nest(&mut self) -> rusqlite::Result<rusqlite::Savepoint<'_>> {
+impl Nest for crate::store::Transaction<'_> {
+    fn nest(&mut self) -> crate::store::Result<crate::store::Savepoint<'_>> {
         self.savepoint()
     }
 }
 
-impl Nest for rusqlite::Savepoint<'_> {
-    fn nest(&mut self) -> rusqlite::Result<rusqlite::Savepoint<'_>> {
+impl Nest for crate::store::Savepoint<'_> {
+    fn nest(&mut self) -> crate::store::Result<crate::store::Savepoint<'_>> {
         self.savepoint()
     }
 }
@@ -549,7 +549,7 @@ fn attribute_forward(
     mut mail: Mail,
     note: &mut Option<String>,
     sender: sender::Sender,
-) -> rusqlite::Result<(Mail, sender::Sender, Option<plan::Forwarder>)> {
+) -> crate::store::Result<(Mail, sender::Sender, Option<plan::Forwarder>)> {
     // Checked before the body is read: most new tickets come from customers.
     if !matches!(sender.role, Role::Agent | Role::Admin) || !sender.trust.is_authentic() {
         return Ok((mail, sender, None));

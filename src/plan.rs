@@ -7,7 +7,7 @@
 //! database only through [`Lookup`]; `apply` carries the plan out in one transaction.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::classify::Class;
 use crate::identify::sender::Sender;
@@ -28,22 +28,22 @@ use crate::ticket::{transitions, Level, PeerTicket, Role, SpoolId, Status, Ticke
 pub trait Lookup {
     /// A person by address, unique name or rotation (its member on duty): role and
     /// primary address.
-    fn person(&self, text: &str) -> rusqlite::Result<Option<(Role, String)>>;
+    fn person(&self, text: &str) -> crate::store::Result<Option<(Role, String)>>;
     /// The primary address of the person who has `address`.
-    fn primary_address(&self, address: &str) -> rusqlite::Result<Option<String>>;
+    fn primary_address(&self, address: &str) -> crate::store::Result<Option<String>>;
     /// Whether scheduler job `job` (e.g. the survey) ran for `ticket`.
-    fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool>;
+    fn job_done(&self, ticket: TicketId, job: &str) -> crate::store::Result<bool>;
     /// The ticket `id` resolves to (following merges), if it exists.
-    fn ticket(&self, id: TicketId) -> rusqlite::Result<Option<TicketId>>;
+    fn ticket(&self, id: TicketId) -> crate::store::Result<Option<TicketId>>;
     /// The sender and note of inbound `message` on `ticket`, while its note is held back
     /// for agents.
-    fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>>;
+    fn held_note(&self, ticket: TicketId, message: SpoolId) -> crate::store::Result<Option<(String, String)>>;
     /// The text of the letter on `ticket` that `reader` (any of their addresses) answers:
     /// the one `replied_to` names (In-Reply-To first), else the latest that asked them to
     /// mark a box.
-    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>>;
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> crate::store::Result<Option<String>>;
     /// The comment `entry` of `ticket` that `Split:` names, or why it cannot be split off.
-    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>>;
+    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> crate::store::Result<Result<Comment, String>>;
 }
 
 /// A comment of a ticket as its author wrote it, ready to become a ticket of its own.
@@ -56,7 +56,7 @@ pub struct Comment {
 
 /// Finds comment `entry` of `ticket` (a history entry id, as `ticket show` lists it) with
 /// its author's address and their words; `Err` says why it cannot be split off.
-pub fn comment_to_split(conn: &Connection, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>> {
+pub fn comment_to_split(conn: &Connection, ticket: TicketId, entry: i64) -> crate::store::Result<Result<Comment, String>> {
     let found = store::tickets::history_entry(conn, entry)?.filter(|(on_ticket, _, _)| *on_ticket == ticket);
     let Some((_, event, message)) = found.filter(|(_, event, _)| matches!(event.action.as_str(), "comment" | "internal-note" | "create"))
     else {
@@ -84,11 +84,11 @@ pub struct StoreLookup<'a> {
 }
 
 impl Lookup for StoreLookup<'_> {
-    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> rusqlite::Result<Result<Comment, String>> {
+    fn comment_to_split(&self, ticket: TicketId, entry: i64) -> crate::store::Result<Result<Comment, String>> {
         comment_to_split(self.conn, ticket, entry)
     }
 
-    fn person(&self, text: &str) -> rusqlite::Result<Option<(Role, String)>> {
+    fn person(&self, text: &str) -> crate::store::Result<Option<(Role, String)>> {
         if let Some(rotation) = self.rules.rotation(text) {
             let member = assign::on_duty_member(self.conn, self.rules, rotation, None, self.now)?;
             return Ok(member.map(|address| (Role::Agent, address)));
@@ -96,32 +96,32 @@ impl Lookup for StoreLookup<'_> {
         Ok(store::people::find_by_address_or_name(self.conn, text)?.map(|(_, role, address)| (role, address)))
     }
 
-    fn ticket(&self, id: TicketId) -> rusqlite::Result<Option<TicketId>> {
+    fn ticket(&self, id: TicketId) -> crate::store::Result<Option<TicketId>> {
         store::tickets::resolve_merged(self.conn, id)
     }
 
-    fn primary_address(&self, address: &str) -> rusqlite::Result<Option<String>> {
+    fn primary_address(&self, address: &str) -> crate::store::Result<Option<String>> {
         match store::people::find_by_address(self.conn, address)? {
             Some((person, _)) => store::people::primary_address(self.conn, person),
             None => Ok(None),
         }
     }
 
-    fn job_done(&self, ticket: TicketId, job: &str) -> rusqlite::Result<bool> {
+    fn job_done(&self, ticket: TicketId, job: &str) -> crate::store::Result<bool> {
         store::tickets::job_done(self.conn, ticket, job)
     }
 
-    fn held_note(&self, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+    fn held_note(&self, ticket: TicketId, message: SpoolId) -> crate::store::Result<Option<(String, String)>> {
         store::tickets::held_note(self.conn, ticket, message)
     }
 
-    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> rusqlite::Result<Option<String>> {
+    fn answered_letter(&self, ticket: TicketId, reader: &str, replied_to: &[String]) -> crate::store::Result<Option<String>> {
         use crate::interpret::approval::asks_for_a_mark;
         // Enough to reach past the updates sent since the resolution; a reply to anything
         // older names it in In-Reply-To.
         const RECENT_LETTERS: i64 = 50;
         let letters = store::messages::letters_to_reader(self.conn, ticket, reader, RECENT_LETTERS)?;
-        let text_of = |row| -> rusqlite::Result<Option<String>> {
+        let text_of = |row| -> crate::store::Result<Option<String>> {
             let raw = store::messages::raw(self.conn, row)?.unwrap_or_default();
             Ok(crate::parse::parse(&raw, &Default::default()).ok().map(|mail| mail.text))
         };
@@ -399,7 +399,7 @@ fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)>
     }
 }
 
-pub fn plan(input: PlanInput<'_>) -> rusqlite::Result<Plan> {
+pub fn plan(input: PlanInput<'_>) -> crate::store::Result<Plan> {
     let PlanInput { rules, tag, lookup, mut inbound, class, sender, current, matched_by, follow_up_of, routing, now } = input;
     let note_ahead = inbound.note.take();
     let mut rule_changes: Vec<(String, Change)> = routing.actions.into_iter().map(|(rule, action)| (rule, Change::from(action))).collect();
@@ -597,7 +597,7 @@ const MAX_COPIED_FROM_A_REPLY: usize = 10;
 /// reply follows the ticket from now on. It never shrinks that way: a reply without Cc (an
 /// out-of-office, a phone's reply to the sender alone) changes nothing; removing takes a
 /// `Cc: -address` line. Staff are left out, they see tickets anyway.
-fn newly_copied(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, sender: &Sender, copied: &[String], changes: &[Change]) -> rusqlite::Result<Vec<Change>> {
+fn newly_copied(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, sender: &Sender, copied: &[String], changes: &[Change]) -> crate::store::Result<Vec<Change>> {
     let mut added = Vec::new();
     if copied.is_empty() || !on_ticket(rules, lookup, ticket, &sender.address)? {
         return Ok(added);
@@ -654,7 +654,7 @@ fn vendor_clock(
 
 /// Whether `address` is the requester, owner, a Cc or a watcher of `ticket`, by any of
 /// its person's addresses.
-fn on_ticket(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, address: &str) -> rusqlite::Result<bool> {
+fn on_ticket(rules: &Rules, lookup: &dyn Lookup, ticket: &Ticket, address: &str) -> crate::store::Result<bool> {
     let primary = lookup.primary_address(address)?;
     let watchers = rules.queue(&ticket.queue).map(|queue| queue.watchers.as_slice()).unwrap_or_default();
     let mut participants = std::iter::once(&ticket.requester).chain(&ticket.owner).chain(&ticket.cc).chain(watchers);
@@ -690,7 +690,7 @@ fn read_approval(
     changes: &mut Vec<Change>,
     refusals: &mut Vec<Refusal>,
     notices: &mut Vec<Notice>,
-) -> rusqlite::Result<()> {
+) -> crate::store::Result<()> {
     use crate::ticket::ApprovalStage;
     let stage = ticket.approval_stage.unwrap_or(ApprovalStage::Customer);
     let decider = match stage {
@@ -731,7 +731,7 @@ fn read_solved_by_suggestion(
     inbound: &Inbound,
     changes: &mut Vec<Change>,
     refusals: &mut Vec<Refusal>,
-) -> rusqlite::Result<()> {
+) -> crate::store::Result<()> {
     if answer_from(lookup, ticket, sender, inbound, Some(&ticket.requester), &[])? != Some(Answer::Approve) {
         return Ok(());
     }
@@ -752,7 +752,7 @@ fn answer_from(
     inbound: &Inbound,
     decider: Option<&str>,
     denial_phrases: &[String],
-) -> rusqlite::Result<Option<Answer>> {
+) -> crate::store::Result<Option<Answer>> {
     let sender_primary = lookup.primary_address(&sender.address)?.unwrap_or_else(|| sender.address.clone());
     if decider != Some(sender_primary.as_str()) {
         return Ok(None);
@@ -796,7 +796,7 @@ impl Checker<'_, '_> {
             .or_else(|| self.current.and_then(|ticket| ticket.category.clone()))
     }
 
-    fn check(&mut self, command: Command) -> rusqlite::Result<()> {
+    fn check(&mut self, command: Command) -> crate::store::Result<()> {
         let status_now = self.current.map_or(Status::New, |ticket| ticket.status);
         match command {
             Command::Queue(name) => match self.rules.queue(&name) {
@@ -944,7 +944,7 @@ impl Checker<'_, '_> {
         Ok(())
     }
 
-    fn check_owner(&mut self, text: String) -> rusqlite::Result<()> {
+    fn check_owner(&mut self, text: String) -> crate::store::Result<()> {
         if matches!(text.to_lowercase().as_str(), "nobody" | "none" | "-") {
             self.changes.push(Change::Owner(None));
             return Ok(());
@@ -965,7 +965,7 @@ impl Checker<'_, '_> {
         Ok(())
     }
 
-    fn check_merge(&mut self, target: TicketId) -> rusqlite::Result<()> {
+    fn check_merge(&mut self, target: TicketId) -> crate::store::Result<()> {
         match self.lookup.ticket(target)? {
             Some(resolved) if Some(resolved) == self.current.map(|ticket| ticket.number) => {
                 self.refuse("Merge", target.to_string(), "a ticket cannot be merged into itself")
@@ -1018,30 +1018,30 @@ mod tests {
     /// A database that answers every read with "busy".
     struct BusyDatabase;
 
-    fn busy() -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None)
+    fn busy() -> crate::store::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None).into()
     }
 
     impl Lookup for BusyDatabase {
-        fn person(&self, _: &str) -> rusqlite::Result<Option<(Role, String)>> {
+        fn person(&self, _: &str) -> crate::store::Result<Option<(Role, String)>> {
             Err(busy())
         }
-        fn primary_address(&self, _: &str) -> rusqlite::Result<Option<String>> {
+        fn primary_address(&self, _: &str) -> crate::store::Result<Option<String>> {
             Err(busy())
         }
-        fn job_done(&self, _: TicketId, _: &str) -> rusqlite::Result<bool> {
+        fn job_done(&self, _: TicketId, _: &str) -> crate::store::Result<bool> {
             Err(busy())
         }
-        fn ticket(&self, _: TicketId) -> rusqlite::Result<Option<TicketId>> {
+        fn ticket(&self, _: TicketId) -> crate::store::Result<Option<TicketId>> {
             Err(busy())
         }
-        fn held_note(&self, _: TicketId, _: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+        fn held_note(&self, _: TicketId, _: SpoolId) -> crate::store::Result<Option<(String, String)>> {
             Err(busy())
         }
-        fn answered_letter(&self, _: TicketId, _: &str, _: &[String]) -> rusqlite::Result<Option<String>> {
+        fn answered_letter(&self, _: TicketId, _: &str, _: &[String]) -> crate::store::Result<Option<String>> {
             Err(busy())
         }
-        fn comment_to_split(&self, _: TicketId, _: i64) -> rusqlite::Result<Result<Comment, String>> {
+        fn comment_to_split(&self, _: TicketId, _: i64) -> crate::store::Result<Result<Comment, String>> {
             Err(busy())
         }
     }

@@ -3,7 +3,7 @@
 //! templates, and the rules. Every step gets what it needs from here; nothing is compiled
 //! again while mail is processed.
 
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::config::Config;
 use crate::identify::monitor::Monitors;
@@ -54,12 +54,12 @@ impl Site {
 
     /// Step 5: who sent `mail`, with the role the configuration gives them (see
     /// [`sender::identify`]).
-    pub fn identify_sender(&self, conn: &Connection, mail: &Mail) -> rusqlite::Result<Option<Sender>> {
+    pub fn identify_sender(&self, conn: &Connection, mail: &Mail) -> crate::store::Result<Option<Sender>> {
         sender::identify(conn, mail, &self.config, &self.threading, |address| self.configured(address))
     }
 
     /// The author of a message an agent forwarded, as [`sender::forwarded`] sees them.
-    pub fn forwarded_sender(&self, conn: &Connection, author: &Mailbox, forwarder: &Sender) -> rusqlite::Result<Sender> {
+    pub fn forwarded_sender(&self, conn: &Connection, author: &Mailbox, forwarder: &Sender) -> crate::store::Result<Sender> {
         sender::forwarded(conn, author, forwarder, |address| self.configured(address))
     }
 

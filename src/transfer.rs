@@ -6,7 +6,7 @@
 //! the pipeline quarantines it.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::apply::{self, DeskRequest};
 use crate::config::desk::SiteConfig;
@@ -148,7 +148,7 @@ fn open_handed(site: &Site, conn: &Connection, id: SpoolId, mail: &Mail, peer: &
 }
 
 /// Marks a transfer message that changed no ticket's fields as applied to `ticket`.
-fn decided(conn: &Connection, id: SpoolId, mail: &Mail, ticket: TicketId, outcome: &str) -> rusqlite::Result<()> {
+fn decided(conn: &Connection, id: SpoolId, mail: &Mail, ticket: TicketId, outcome: &str) -> crate::store::Result<()> {
     store::messages::decide(
         conn,
         id,

@@ -150,8 +150,8 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-impl From<rusqlite::Error> for Failure {
-    fn from(error: rusqlite::Error) -> Failure {
+impl From<crate::store::Error> for Failure {
+    fn from(error: crate::store::Error) -> Failure {
         Failure::Other(error.into())
     }
 }

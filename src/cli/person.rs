@@ -176,7 +176,7 @@ impl PersonCommand {
 }
 
 /// Removes `address`, refusing to leave a person who has tickets without any address.
-fn remove_address_keeping_identity(conn: &rusqlite::Connection, address: &str) -> Result<(), Failure> {
+fn remove_address_keeping_identity(conn: &crate::store::Connection, address: &str) -> Result<(), Failure> {
     let (person, _) = store::people::find_by_address(conn, address)?
         .ok_or_else(|| anyhow::anyhow!("nobody has the address {address}"))?;
     let (addresses, tickets) = store::people::addresses_and_tickets(conn, person)?;

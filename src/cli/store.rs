@@ -100,9 +100,9 @@ fn copy_store(setup: &Setup, to: &str, from: Option<&str>, replace: bool, verify
             let url = Url::parse(to).map_err(Failure::Usage)?;
             let store = setup.open_store()?;
             if verify_only {
-                copy::verify(&store.conn, &url)?
+                copy::verify(store.conn.sqlite("reqmail store copy")?, &url)?
             } else {
-                copy::to_postgres(&store.conn, &url, replace, &mut progress).map_err(|error| match error.downcast_ref::<NotEmpty>() {
+                copy::to_postgres(store.conn.sqlite("reqmail store copy")?, &url, replace, &mut progress).map_err(|error| match error.downcast_ref::<NotEmpty>() {
                     Some(_) => Failure::Usage(error),
                     None => Failure::Other(error),
                 })?

@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -285,7 +285,7 @@ fn field_lines(fields: &[String]) -> Result<Vec<String>, Failure> {
 
 /// Who acts: the person `--as` names (their role decides what is allowed), else the
 /// help desk itself as an administrator.
-fn command_line_actor(site: &crate::site::Site, conn: &rusqlite::Connection, actor: Option<&str>) -> Result<Sender, Failure> {
+fn command_line_actor(site: &crate::site::Site, conn: &crate::store::Connection, actor: Option<&str>) -> Result<Sender, Failure> {
     Ok(match actor {
         Some(address) => {
             let address =

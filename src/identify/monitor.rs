@@ -3,7 +3,7 @@
 //! alert threads onto the ticket the first one opened while that is still open.
 
 use regex::Regex;
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use super::thread::{MatchedBy, TicketMatch};
 use crate::config::integrations::MonitorConfig;
@@ -71,7 +71,7 @@ impl Monitors {
     }
 
     /// `matched` as threading found it; a new alert whose key has an open ticket goes there.
-    pub fn thread(&self, conn: &Connection, mail: &Mail, matched: TicketMatch) -> rusqlite::Result<TicketMatch> {
+    pub fn thread(&self, conn: &Connection, mail: &Mail, matched: TicketMatch) -> crate::store::Result<TicketMatch> {
         if matched != TicketMatch::New {
             return Ok(matched);
         }

@@ -10,7 +10,7 @@
 //! that appears only after decoding. The author of a mail an agent forwarded is who the
 //! forward names ([`forwarded`]), never proven.
 
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::identify::{authentication, token};
 use crate::parse::{Mail, Mailbox};
@@ -65,7 +65,7 @@ pub fn identify<'a>(
     config: &Config,
     threading: &Threading,
     configured: impl FnOnce(&str) -> Option<Configured<'a>>,
-) -> rusqlite::Result<Option<Sender>> {
+) -> crate::store::Result<Option<Sender>> {
     let Some(from) = &mail.from else { return Ok(None) };
     // A web form's mailer writes in the customer's name; the customer is in Reply-To, and
     // nothing proves that address.
@@ -88,7 +88,7 @@ pub fn forwarded<'a>(
     author: &Mailbox,
     forwarder: &Sender,
     configured: impl FnOnce(&str) -> Option<Configured<'a>>,
-) -> rusqlite::Result<Sender> {
+) -> crate::store::Result<Sender> {
     let trust = Trust::Unverified { reason: format!("forwarded by {}; the forwarded From line proves nothing", forwarder.address) };
     person_behind(conn, author, trust, configured)
 }
@@ -98,7 +98,7 @@ fn person_behind<'a>(
     mailbox: &Mailbox,
     trust: Trust,
     configured: impl FnOnce(&str) -> Option<Configured<'a>>,
-) -> rusqlite::Result<Sender> {
+) -> crate::store::Result<Sender> {
     let known = store::people::find_by_address(conn, &mailbox.address)?;
     let configured = configured(&mailbox.address);
     Ok(Sender {
@@ -111,7 +111,7 @@ fn person_behind<'a>(
 }
 
 /// How far the From address of `mail` is proven.
-pub fn trust(conn: &Connection, mail: &Mail, mail_config: &MailConfig, threading: &Threading) -> rusqlite::Result<Trust> {
+pub fn trust(conn: &Connection, mail: &Mail, mail_config: &MailConfig, threading: &Threading) -> crate::store::Result<Trust> {
     let Some(from) = &mail.from else {
         return Ok(Trust::Unverified { reason: "no usable From address".into() });
     };

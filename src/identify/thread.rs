@@ -4,7 +4,7 @@
 //! (`[REQ #123]`), then In-Reply-To and References against every Message-ID stored for
 //! a ticket, in or out. A merged ticket's mail goes on to the ticket it was merged into.
 
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::config::desk::VendorConfig;
 use crate::config::MailConfig;
@@ -96,7 +96,7 @@ impl Threading {
     }
 
     /// Finds the ticket `mail` continues.
-    pub fn thread(&self, conn: &Connection, mail: &Mail) -> rusqlite::Result<TicketMatch> {
+    pub fn thread(&self, conn: &Connection, mail: &Mail) -> crate::store::Result<TicketMatch> {
         for recipient in &mail.recipients {
             if let Some(plus) = self.plus_address(recipient) {
                 if let Some(ticket) = store::tickets::resolve_merged(conn, plus.ticket)? {

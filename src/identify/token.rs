@@ -11,7 +11,7 @@
 //! the system's random source and kept in the `settings` table.
 
 use hmac::{Hmac, Mac};
-use rusqlite::Connection;
+use crate::store::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::config::MailConfig;
@@ -25,7 +25,7 @@ const SETTING: &str = "reply_token_secret";
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 /// The token secret: configured, or generated once and kept in the database.
-pub fn secret(conn: &Connection, mail: &MailConfig) -> rusqlite::Result<Vec<u8>> {
+pub fn secret(conn: &Connection, mail: &MailConfig) -> crate::store::Result<Vec<u8>> {
     if let Some(secret) = &mail.secret {
         return Ok(secret.as_bytes().to_vec());
     }
@@ -78,7 +78,7 @@ pub fn verify(secret: &[u8], ticket: TicketId, address: &str, presented: &str) -
 }
 
 /// `help+TICKET-TOKEN@domain`: the Reply-To of a letter to `recipient` about `ticket`.
-pub fn reply_address(conn: &Connection, mail: &MailConfig, threading: &Threading, ticket: TicketId, recipient: &str) -> rusqlite::Result<String> {
+pub fn reply_address(conn: &Connection, mail: &MailConfig, threading: &Threading, ticket: TicketId, recipient: &str) -> crate::store::Result<String> {
     let secret = secret(conn, mail)?;
     let plain = threading.ticket_address(ticket);
     let (local, domain) = plain.rsplit_once('@').expect("ticket addresses have a domain");

@@ -4,7 +4,7 @@
 //! with its outbox rows; nothing here sends anything.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 use serde::Serialize;
 
 use super::compose::{compose, AutoSubmitted, Outgoing};
@@ -363,7 +363,7 @@ pub fn canned_reply(conn: &Connection, writer: Writer<'_>, ticket: &Ticket, name
 /// a ticket: its address was mailed a moment ago and its mail reads like an absence
 /// notice or repeats an earlier one word for word, subject and text. A person opening
 /// several tickets writes something new each time, so they still get their receipts.
-fn responder_loop(conn: &Connection, config: &Config, plan: &Plan, address: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+fn responder_loop(conn: &Connection, config: &Config, plan: &Plan, address: &str, now: DateTime<Utc>) -> crate::store::Result<bool> {
     if !store::ratelimit::mailed_recently(conn, &config.limits, address, now)? {
         return Ok(false);
     }

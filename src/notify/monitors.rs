@@ -4,7 +4,7 @@
 //! the `X-Reqmail-Status` header; it is rate-limited like every automatic letter.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use super::compose::{compose, AutoSubmitted, Outgoing};
 use super::letters::{Composed, Letters, Writer};

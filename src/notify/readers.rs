@@ -7,7 +7,7 @@
 //! that opened a ticket reads none of them.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::plan::{Notice, Plan};
 use crate::rules::Rules;
@@ -26,7 +26,7 @@ pub struct Reader {
 
 /// The reader behind `address` (the configuration's role and name win over the stored
 /// ones), and whether they asked to hear of their own changes.
-fn reader(conn: &Connection, rules: &Rules, address: &str) -> rusqlite::Result<(Reader, bool)> {
+fn reader(conn: &Connection, rules: &Rules, address: &str) -> crate::store::Result<(Reader, bool)> {
     let profile = store::people::profile(conn, address)?;
     let configured = rules.configured_person(address);
     let reader = Reader {
@@ -40,7 +40,7 @@ fn reader(conn: &Connection, rules: &Rules, address: &str) -> rusqlite::Result<(
 }
 
 /// The readers of a change to `ticket` made by `actor`.
-pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, internal: bool) -> rusqlite::Result<Vec<Reader>> {
+pub fn readers(conn: &Connection, rules: &Rules, ticket: &Ticket, actor: &str, internal: bool) -> crate::store::Result<Vec<Reader>> {
     let queue_watchers = rules.queue(&ticket.queue).map(|queue| queue.watchers.clone()).unwrap_or_default();
     let candidates = std::iter::once(ticket.requester.clone())
         .chain(ticket.owner.clone())
@@ -78,7 +78,7 @@ pub fn addressees(
     ticket: &Ticket,
     created: bool,
     now: DateTime<Utc>,
-) -> rusqlite::Result<Vec<(Notice, Reader)>> {
+) -> crate::store::Result<Vec<(Notice, Reader)>> {
     let sender = &plan.sender;
     let reader_of = |address: &str| reader(conn, rules, address).map(|(reader, _)| reader);
     let queue = rules.queue(&ticket.queue);

@@ -6,7 +6,7 @@
 //! a survey) is no event.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::clock::format_time;
 use crate::config::integrations::{WebhookConfig, WebhookEvent};
@@ -24,7 +24,7 @@ pub fn enqueue(
     created: bool,
     changes: &[String],
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+) -> crate::store::Result<()> {
     if webhooks.is_empty() {
         return Ok(());
     }

@@ -30,7 +30,7 @@ pub fn backup(config: &StoreConfig, file: &Path, force: bool) -> anyhow::Result<
     let store = open_existing(config)?;
     let partial = partial_name(file);
     let _ = std::fs::remove_file(&partial);
-    dump::backup_to(&store.conn, &partial).inspect_err(|_| {
+    dump::backup_to(store.conn.sqlite("reqmail backup")?, &partial).inspect_err(|_| {
         let _ = std::fs::remove_file(&partial);
     })?;
     let contents = dump::contents(&dump::open_read_only(&partial)?)?;
@@ -76,14 +76,14 @@ pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
         std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove the unfinished export {}", partial.display()))?;
     }
     std::fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-    let mut store = open_existing(config)?;
+    let store = open_existing(config)?;
     // The text dump first, from one snapshot; the readable files from a second one may
     // show a little more, never less.
     let sql_path = partial.join(EXPORT_SQL);
     let mut sql = std::io::BufWriter::new(std::fs::File::create(&sql_path).with_context(|| format!("cannot create {}", sql_path.display()))?);
-    dump::write_sql(&mut store.conn, &mut sql).with_context(|| format!("cannot write {}", sql_path.display()))?;
+    dump::write_sql(store.conn.sqlite("reqmail export")?, &mut sql).with_context(|| format!("cannot write {}", sql_path.display()))?;
     sql.into_inner().map_err(|error| error.into_error())?.sync_all()?;
-    let contents = dump::contents(&store.conn)?;
+    let contents = dump::contents(store.conn.sqlite("reqmail export")?)?;
 
     let tickets = crate::store::tickets::list(&store.conn, &crate::store::tickets::TicketFilter::default())?;
     for ticket in &tickets {
@@ -155,8 +155,8 @@ pub fn restore(config: &Config, source: &Path, force: bool, now: chrono::DateTim
     let contents = {
         let store = Store::open(&StoreConfig { path: building.clone(), ..config.store.clone() })?;
         // One file to move into place; the next open switches it back to WAL.
-        crate::store::as_single_file(&store.conn)?;
-        dump::contents(&store.conn)?
+        crate::store::as_single_file(store.conn.sqlite("reqmail restore")?)?;
+        dump::contents(store.conn.sqlite("reqmail export")?)?
     };
     for leftover in [suffixed(&building, "-wal"), suffixed(&building, "-shm")] {
         let _ = std::fs::remove_file(leftover);

@@ -222,7 +222,7 @@ fn check_store(config: &Config, findings: &mut Vec<Finding>) {
             "make the file writable for the user reqmail runs as, and look for a process holding a long transaction",
         )),
     }
-    check_store_pages(path, &connection, findings);
+    check_store_pages(path, &crate::store::Connection::Sqlite(connection), findings);
 }
 
 /// Messages a serve acknowledged wait in its intake for milliseconds; more than a few
@@ -264,7 +264,7 @@ fn check_intake(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>
 
 /// A store from before the larger pages, or one with much space left free by deleted
 /// rows, shrinks by being rewritten: worth knowing, not wrong.
-fn check_store_pages(path: &Path, connection: &Connection, findings: &mut Vec<Finding>) {
+fn check_store_pages(path: &Path, connection: &crate::store::Connection, findings: &mut Vec<Finding>) {
     use crate::store::{space, PAGE_SIZE};
     let Ok(file) = space::file_usage(connection) else { return };
     let small_pages = file.page_size < i64::from(PAGE_SIZE);
@@ -601,6 +601,7 @@ fn check_directory(config: &Config, findings: &mut Vec<Finding>) {
         )),
     }
     let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
+    let connection = crate::store::Connection::Sqlite(connection);
     let at = |time: DateTime<Utc>| crate::clock::format_time(time);
     match crate::store::directory::sync_state(&connection, crate::ops::ldap::DIRECTORY) {
         Ok(Some(state)) => match (&state.last_error, state.last_success) {
@@ -629,6 +630,7 @@ fn report_fetches(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Findin
         return;
     }
     let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
+    let connection = crate::store::Connection::Sqlite(connection);
     for account in &config.inbound.imap {
         for mailbox in &account.mailboxes {
             let updated = crate::store::imap::last_stored(&connection, &account.account(), &mailbox.name).ok().flatten();

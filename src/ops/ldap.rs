@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use ldap3::adapters::{EntriesOnly, PagedResults};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::config::integrations::LdapConfig;
 use crate::ops::directory::{read_addresses, store_person_as, Person};
@@ -69,7 +69,7 @@ impl Synced {
 }
 
 /// Whether a sync is due at `now`: never tried, or tried `interval_minutes` ago.
-pub fn is_due(conn: &Connection, ldap: &LdapConfig, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+pub fn is_due(conn: &Connection, ldap: &LdapConfig, now: DateTime<Utc>) -> crate::store::Result<bool> {
     let interval = i64::try_from(ldap.interval_minutes).ok().and_then(chrono::Duration::try_minutes);
     Ok(store::directory::sync_state(conn, DIRECTORY)?.is_none_or(|state| {
         interval.and_then(|interval| state.last_attempt.checked_add_signed(interval)).is_some_and(|next| now >= next)

@@ -21,7 +21,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::apply;
 use crate::decision::LetterRecord;

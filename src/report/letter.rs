@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use rusqlite::Connection;
+use crate::store::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
@@ -49,7 +49,7 @@ pub struct Letter {
 
 impl Letter {
     /// Writes the letter and its outbox row in the caller's transaction.
-    pub fn enqueue(&self, conn: &Connection, config: &Config, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    pub fn enqueue(&self, conn: &Connection, config: &Config, now: DateTime<Utc>) -> crate::store::Result<()> {
         let message = store::messages::insert_outgoing(conn, None, &self.message_id, &self.recipient, &self.subject, &self.raw, now)?;
         store::outbox::enqueue(conn, message, None, &config.mail.address, &self.recipient, now)?;
         Ok(())

@@ -184,7 +184,7 @@ pub struct Request {
 
 /// Builds the report. `categories` are the configured category paths, whose spelling
 /// the tree shows (tickets store them lower-cased).
-pub fn build(conn: &rusqlite::Connection, rules: &Rules, categories: &[String], request: &Request) -> anyhow::Result<Report> {
+pub fn build(conn: &crate::store::Connection, rules: &Rules, categories: &[String], request: &Request) -> anyhow::Result<Report> {
     let Request { period, ref filter, grouping, with_weekly } = *request;
     let (rows, total) = rows_for(conn, rules, period, filter, grouping)?;
     let weekly = match (with_weekly, grouping) {
@@ -233,7 +233,7 @@ fn time_keys(period: Period, grouping: Grouping) -> Vec<String> {
 /// falls in exactly one row, so counts add up; the backlog at the end of the period is
 /// the last time row's, or the sum over the rows of a ticket attribute.
 fn rows_for(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Connection,
     rules: &Rules,
     period: Period,
     filter: &Filter,
@@ -291,7 +291,7 @@ fn rows_for(
 
 /// Unfinished tickets at the end of each row's period: those unfinished now, less the
 /// changes since then.
-fn backlog(conn: &rusqlite::Connection, span: &Span, filter: &Filter, grouping: Grouping, table: &mut BTreeMap<String, Metrics>) -> anyhow::Result<()> {
+fn backlog(conn: &crate::store::Connection, span: &Span, filter: &Filter, grouping: Grouping, table: &mut BTreeMap<String, Metrics>) -> anyhow::Result<()> {
     let now: HashMap<String, i64> = sql::backlog_now(conn, filter, grouping)?.into_iter().collect();
     if grouping.is_time() {
         let changes = sql::backlog_changes(conn, span, filter, grouping)?;
@@ -321,7 +321,7 @@ fn backlog(conn: &rusqlite::Connection, span: &Span, filter: &Filter, grouping: 
 /// Time to first response and to resolution, in the queue's working time less the
 /// working time on hold; and late resolutions. Returns these figures for the whole period.
 fn timings(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Connection,
     rules: &Rules,
     span: &Span,
     filter: &Filter,
@@ -397,7 +397,7 @@ fn timings(
 }
 
 /// The category tree, each node counting its subcategories' tickets too, in path order.
-fn category_tree(conn: &rusqlite::Connection, period: Period, filter: &Filter, configured: &[String]) -> anyhow::Result<Vec<CategoryNode>> {
+fn category_tree(conn: &crate::store::Connection, period: Period, filter: &Filter, configured: &[String]) -> anyhow::Result<Vec<CategoryNode>> {
     let spelled: HashMap<String, &str> = configured
         .iter()
         .flat_map(|path| path.split('/').map(str::trim).collect::<Vec<_>>())
@@ -438,7 +438,7 @@ struct HostTally {
 }
 
 /// Failures, MTTR and MTBF per host.
-fn hosts(conn: &rusqlite::Connection, period: Period, filter: &Filter) -> anyhow::Result<Vec<HostRow>> {
+fn hosts(conn: &crate::store::Connection, period: Period, filter: &Filter) -> anyhow::Result<Vec<HostRow>> {
     let period_hours = (period.to - period.from).num_minutes() as f64 / 60.0;
     let mut by_host: BTreeMap<String, HostTally> = BTreeMap::new();
     for failure in sql::host_failures(conn, &period.span(), filter)? {

@@ -45,7 +45,7 @@ pub fn send_if_due(config: &Config, rules: &Rules, store: &mut Store, now: DateT
     Ok(true)
 }
 
-fn compose(config: &Config, rules: &Rules, conn: &rusqlite::Connection, week: Period, now: DateTime<Utc>) -> anyhow::Result<Vec<Letter>> {
+fn compose(config: &Config, rules: &Rules, conn: &crate::store::Connection, week: Period, now: DateTime<Utc>) -> anyhow::Result<Vec<Letter>> {
     let figures = build(conn, rules, &config.categories, &Request { period: week, filter: Filter::default(), grouping: Grouping::Queue, with_weekly: false })?;
     let trend_period = Period { from: week.to - Duration::weeks(CHART_WEEKS), to: week.to };
     let trend = build(conn, rules, &config.categories, &Request { period: trend_period, filter: Filter::default(), grouping: Grouping::Total, with_weekly: true })?;

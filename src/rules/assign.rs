@@ -3,7 +3,7 @@
 //! person of it when it is new.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use super::rotation::Rotation;
 use super::Rules;
@@ -12,7 +12,7 @@ use crate::store;
 /// The on-duty member of `rotation` with the fewest active tickets; ties go to whoever
 /// least recently got a ticket, then to rotation order. Nobody on duty: the rotation's
 /// fallback, else the queue's (`None` when neither is configured).
-pub fn on_duty_member(conn: &Connection, rules: &Rules, rotation: &Rotation, queue: Option<&str>, now: DateTime<Utc>) -> rusqlite::Result<Option<String>> {
+pub fn on_duty_member(conn: &Connection, rules: &Rules, rotation: &Rotation, queue: Option<&str>, now: DateTime<Utc>) -> crate::store::Result<Option<String>> {
     let calendar = queue.map_or(&rules.calendar, |queue| rules.calendar_of(queue));
     let mut best: Option<((i64, String), String)> = None;
     for member in rotation.on_duty(now, calendar) {

@@ -3,7 +3,7 @@
 //! Routing only reads; planning turns the actions into checked changes.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use super::{assign, engine, Rules};
 use crate::identify::sender::Sender;
@@ -40,7 +40,7 @@ pub fn route(
     current: Option<&Ticket>,
     queue_hint: Option<&str>,
     now: DateTime<Utc>,
-) -> rusqlite::Result<Result<Routing, String>> {
+) -> crate::store::Result<Result<Routing, String>> {
     let mut routing = Routing::default();
     if rules.rules.is_empty() {
         return Ok(Ok(routing));

@@ -12,7 +12,7 @@ pub mod retention;
 pub mod tutorial;
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::clock::format_time;
 use crate::identify::sender::{Sender, Trust};

@@ -10,7 +10,7 @@
 //! fires once (`scheduled_done`).
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::config::TutorialConfig;
 use crate::identify::sender::{Sender, Trust};

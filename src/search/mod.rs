@@ -36,7 +36,7 @@ pub struct Found {
 }
 
 /// Tickets matching all of `text`'s words: best first, unless very many match.
-pub fn search(conn: &rusqlite::Connection, text: &[String], sounds_like: bool, filter: &Filter, limit: usize) -> anyhow::Result<Found> {
+pub fn search(conn: &crate::store::Connection, text: &[String], sounds_like: bool, filter: &Filter, limit: usize) -> anyhow::Result<Found> {
     let words = words(text);
     if words.is_empty() {
         anyhow::bail!("nothing to search for: give words of letters or digits");

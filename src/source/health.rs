@@ -7,7 +7,7 @@
 //! Recording never fails a fetch: a database that cannot take the row is logged.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use super::SharedStore;
 use crate::config::ImapConfig;
@@ -71,7 +71,7 @@ pub async fn record_failure(core: &SharedStore, account: &ImapConfig, mailbox: &
 }
 
 fn fetched(site: &Site, conn: &mut Connection, account: &str, mailbox: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
     let before = fetch_health::record_success(&tx, account, mailbox, now)?;
     if let Some(before) = before.filter(|before| before.alerted) {
         let since = before.failing_since.map(crate::clock::format_time).unwrap_or_default();
@@ -89,7 +89,7 @@ fn fetched(site: &Site, conn: &mut Connection, account: &str, mailbox: &str, now
 }
 
 fn failed(site: &Site, conn: &mut Connection, account: &str, mailbox: &str, error: &str, remedy: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(crate::store::TransactionBehavior::Immediate)?;
     let health = fetch_health::record_failure(&tx, account, mailbox, error, remedy, now)?;
     let since = health.failing_since.unwrap_or(now);
     let limit = chrono::Duration::seconds(site.config.inbound.alert_after_failing_seconds as i64);

@@ -65,6 +65,6 @@ pub fn spool_and_process(site: &Site, store: &mut Store, incoming: &Incoming<'_>
 }
 
 /// The letters to deliver at once, claimed in the processing transaction.
-fn claim_due(site: &Site, tx: &rusqlite::Connection, now: DateTime<Utc>) -> anyhow::Result<Vec<Letter>> {
+fn claim_due(site: &Site, tx: &crate::store::Connection, now: DateTime<Utc>) -> anyhow::Result<Vec<Letter>> {
     Ok(if site.config.outbound.deliver_immediately { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
 }

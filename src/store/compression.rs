@@ -24,7 +24,8 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Type;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::OptionalExtension as _;
+use crate::store::{params, Connection, OptionalExtension};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
 
 /// Without a dictionary, zstd's level 3 costs some 20 µs for a typical message.
@@ -86,18 +87,18 @@ static PREPARED: LazyLock<Mutex<HashMap<u32, Arc<Prepared>>>> = LazyLock::new(De
 /// Compresses `raw`, the message with row id `id` going `direction` ('in' or 'out'; or
 /// 'decision' for its decision record), with the newest dictionary of that kind; trains
 /// one first when it is due.
-pub fn compress(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusqlite::Result<Vec<u8>> {
+pub fn compress(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> crate::store::Result<Vec<u8>> {
     match compress_if_trained(conn, direction, id, raw)? {
         Some(compressed) => Ok(compressed),
-        None => zstd::bulk::compress(raw, LEVEL).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error))),
+        None => Ok(zstd::bulk::compress(raw, LEVEL).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?),
     }
 }
 
 /// Like [`compress`], but only with a dictionary: `None` while the kind has none yet.
-fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
+fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u8]) -> crate::store::Result<Option<Vec<u8>>> {
     train_if_due(conn, direction, id)?;
     let Compressor(Some(prepared)) = compressor(conn, direction)? else { return Ok(None) };
-    compress_with(raw, prepared.encoder()).map(Some).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+    Ok(compress_with(raw, prepared.encoder()).map(Some).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?)
 }
 
 /// Compresses as [`compress`] does with the dictionary it had when made, on any thread:
@@ -106,12 +107,13 @@ fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u8]) 
 pub struct Compressor(Option<Arc<Prepared>>);
 
 /// The [`Compressor`] of `direction`'s newest dictionary.
-pub fn compressor(conn: &Connection, direction: &str) -> rusqlite::Result<Compressor> {
+pub fn compressor(conn: &Connection, direction: &str) -> crate::store::Result<Compressor> {
     let newest: Option<u32> = conn
         .prepare_cached("SELECT dict_id FROM zstd_dictionaries WHERE direction = ?1 ORDER BY id DESC LIMIT 1")?
         .query_row([direction], |row| row.get(0))
         .optional()?;
-    Ok(Compressor(newest.map(|dict_id| prepared(conn, dict_id)).transpose()?))
+    let load = |dict_id: u32| Ok(conn.prepare_cached(DICTIONARY)?.query_row([dict_id], |row| row.get(0)).optional()?);
+    Ok(Compressor(newest.map(|dict_id| prepared(dict_id, || load(dict_id))).transpose()?))
 }
 
 impl Compressor {
@@ -146,7 +148,7 @@ thread_local! {
 
 /// `note`, for history entry `id`, compressed with the newest note dictionary; `None`
 /// while there is none, or when that would not make it smaller.
-pub fn compress_note(conn: &Connection, id: i64, note: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+pub fn compress_note(conn: &Connection, id: i64, note: &str) -> crate::store::Result<Option<Vec<u8>>> {
     let compressed = compress_if_trained(conn, "note", id, note.as_bytes())?.filter(|compressed| compressed.len() < note.len());
     if let Some(compressed) = &compressed {
         LAST_NOTE.with_borrow_mut(|(last, text)| {
@@ -158,25 +160,36 @@ pub fn compress_note(conn: &Connection, id: i64, note: &str) -> rusqlite::Result
 }
 
 /// The bytes `stored` was compressed from; `column` names it in an error.
-pub fn decompress(conn: &Connection, stored: &[u8], column: usize) -> rusqlite::Result<Vec<u8>> {
+pub fn decompress(conn: &Connection, stored: &[u8], column: usize) -> crate::store::Result<Vec<u8>> {
+    decompress_with(stored, column, |dict_id| prepared(dict_id, || Ok(conn.prepare_cached(DICTIONARY)?.query_row([dict_id], |row| row.get(0)).optional()?)))
+}
+
+const DICTIONARY: &str = "SELECT dictionary FROM zstd_dictionaries WHERE dict_id = ?1";
+
+/// [`decompress`] with the dictionaries `dictionary` gives.
+fn decompress_with(
+    stored: &[u8],
+    column: usize,
+    dictionary: impl FnOnce(u32) -> crate::store::Result<Arc<Prepared>>,
+) -> crate::store::Result<Vec<u8>> {
     let failed = |error: std::io::Error| rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(error));
     // Our frames record their size: one allocation of exactly that.
     let size = zstd::bulk::Decompressor::upper_bound(stored)
         .ok_or_else(|| failed(std::io::Error::other("a compressed message without its size")))?;
     let prepared = match zstd::zstd_safe::get_dict_id_from_frame(stored) {
-        Some(dict_id) => Some(prepared(conn, dict_id.get())?),
+        Some(dict_id) => Some(dictionary(dict_id.get())?),
         None => None,
     };
     let decompressor = match &prepared {
         Some(prepared) => zstd::bulk::Decompressor::with_prepared_dictionary(prepared.decoder()),
         None => zstd::bulk::Decompressor::new(),
     };
-    decompressor.and_then(|mut decompressor| decompressor.decompress(stored, size)).map_err(failed)
+    Ok(decompressor.and_then(|mut decompressor| decompressor.decompress(stored, size)).map_err(failed)?)
 }
 
 /// Adds `reqmail_note(detail, detail_zstd)` to `conn`: a history entry's note as text,
 /// `detail` unless it was compressed. Triggers and queries read notes with it.
-pub fn register(conn: &Connection) -> rusqlite::Result<()> {
+pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("reqmail_note", 2, flags, |context| {
         let Some(compressed) = context.get_raw(1).as_blob_or_null().map_err(|error| rusqlite::Error::UserFunctionError(error.into()))? else {
@@ -188,19 +201,19 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         // SAFETY: the connection is the one running this statement, used only on this
         // thread and only until the function returns.
         let conn = unsafe { context.get_connection() }?;
-        let text = decompress(&conn, compressed, 1)?;
+        let load = |dict_id: u32| Ok(conn.prepare_cached(DICTIONARY)?.query_row([dict_id], |row| row.get(0)).optional()?);
+        let text = decompress_with(compressed, 1, |dict_id| prepared(dict_id, || load(dict_id)))
+            .map_err(|error| rusqlite::Error::UserFunctionError(error.into()))?;
         String::from_utf8(text).map(Some).map_err(|error| rusqlite::Error::UserFunctionError(error.into()))
     })
 }
 
-fn prepared(conn: &Connection, dict_id: u32) -> rusqlite::Result<Arc<Prepared>> {
+/// The prepared dictionary `dict_id`, read by `load` the first time.
+fn prepared(dict_id: u32, load: impl FnOnce() -> crate::store::Result<Option<Vec<u8>>>) -> crate::store::Result<Arc<Prepared>> {
     if let Some(prepared) = PREPARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&dict_id) {
         return Ok(prepared.clone());
     }
-    let dictionary: Vec<u8> = conn
-        .prepare_cached("SELECT dictionary FROM zstd_dictionaries WHERE dict_id = ?1")?
-        .query_row([dict_id], |row| row.get(0))
-        .optional()?
+    let dictionary: Vec<u8> = load()?
         .ok_or_else(|| {
             let missing = std::io::Error::other(format!(
                 "the compression dictionary {dict_id} is not in zstd_dictionaries (restore the store from a backup that has it)"
@@ -220,7 +233,7 @@ fn prepared(conn: &Connection, dict_id: u32) -> rusqlite::Result<Arc<Prepared>> 
 
 /// Trains the direction's next dictionary when the store has reached the size for it.
 /// Runs in the caller's transaction, once per tenfold growth: some 100 ms then.
-pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> rusqlite::Result<()> {
+pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> crate::store::Result<()> {
     let setting = format!("zstd_next_training_{direction}");
     let due_at = super::setting(conn, &setting)?.and_then(|value| value.parse().ok()).unwrap_or(FIRST_TRAINING);
     if id < due_at {
@@ -245,7 +258,7 @@ pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> rusql
 
 /// The newest messages of `direction` of a sample's size, as they came (or the newest
 /// decision records or notes, compressed or from before).
-fn samples(conn: &Connection, direction: &str) -> rusqlite::Result<Vec<Vec<u8>>> {
+fn samples(conn: &Connection, direction: &str) -> crate::store::Result<Vec<Vec<u8>>> {
     let mut decisions;
     let mut notes;
     let mut messages;

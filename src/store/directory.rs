@@ -2,42 +2,42 @@
 //! the last sync from each directory.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension as _};
+use crate::store::{params, Connection, OptionalExtension as _};
 
 use crate::clock::{format_time, parse_time};
 use crate::ticket::PersonId;
 
 /// The person whose directory entry has `key`.
-pub fn person_by_key(conn: &Connection, key: &str) -> rusqlite::Result<Option<PersonId>> {
+pub fn person_by_key(conn: &Connection, key: &str) -> crate::store::Result<Option<PersonId>> {
     conn.prepare_cached("SELECT id FROM people WHERE directory_key = ?1")?.query_row([key], |row| Ok(PersonId(row.get(0)?))).optional()
 }
 
 /// The key of the directory entry that manages `person`, if one does.
-pub fn key_of(conn: &Connection, person: PersonId) -> rusqlite::Result<Option<String>> {
+pub fn key_of(conn: &Connection, person: PersonId) -> crate::store::Result<Option<String>> {
     conn.prepare_cached("SELECT directory_key FROM people WHERE id = ?1")?.query_row([person.0], |row| row.get(0))
 }
 
 /// Marks `person` as managed by the directory entry `key`, and active.
-pub fn manage(conn: &Connection, person: PersonId, key: &str) -> rusqlite::Result<()> {
+pub fn manage(conn: &Connection, person: PersonId, key: &str) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE people SET directory_key = ?2, retired = NULL WHERE id = ?1")?.execute(params![person.0, key])?;
     Ok(())
 }
 
 /// The people a directory manages who are not retired, with their keys.
-pub fn active_managed(conn: &Connection) -> rusqlite::Result<Vec<(PersonId, String)>> {
+pub fn active_managed(conn: &Connection) -> crate::store::Result<Vec<(PersonId, String)>> {
     conn.prepare("SELECT id, directory_key FROM people WHERE directory_key IS NOT NULL AND retired IS NULL ORDER BY id")?
         .query_map([], |row| Ok((PersonId(row.get(0)?), row.get(1)?)))?
         .collect()
 }
 
 /// Retires `person` as of `now`: they keep their tickets and history and count as a customer.
-pub fn retire(conn: &Connection, person: PersonId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn retire(conn: &Connection, person: PersonId, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE people SET retired = ?2 WHERE id = ?1 AND retired IS NULL")?.execute(params![person.0, format_time(now)])?;
     Ok(())
 }
 
 /// Whether the person who has `address` is retired.
-pub fn is_retired(conn: &Connection, address: &str) -> rusqlite::Result<bool> {
+pub fn is_retired(conn: &Connection, address: &str) -> crate::store::Result<bool> {
     Ok(conn
         .prepare_cached("SELECT people.retired IS NOT NULL FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = ?1")?
         .query_row([address.to_lowercase()], |row| row.get(0))
@@ -56,7 +56,7 @@ pub struct SyncState {
     pub last_error: Option<String>,
 }
 
-pub fn sync_state(conn: &Connection, directory: &str) -> rusqlite::Result<Option<SyncState>> {
+pub fn sync_state(conn: &Connection, directory: &str) -> crate::store::Result<Option<SyncState>> {
     conn.prepare_cached("SELECT last_attempt, last_success, people, last_error FROM directory_syncs WHERE directory = ?1")?
         .query_row([directory], |row| {
             let last_attempt: String = row.get(0)?;
@@ -72,7 +72,7 @@ pub fn sync_state(conn: &Connection, directory: &str) -> rusqlite::Result<Option
 }
 
 /// Records a sync that listed `people` people.
-pub fn record_success(conn: &Connection, directory: &str, people: usize, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn record_success(conn: &Connection, directory: &str, people: usize, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.prepare_cached(
         "INSERT INTO directory_syncs (directory, last_attempt, last_success, people, last_error) VALUES (?1, ?2, ?2, ?3, NULL)
          ON CONFLICT (directory) DO UPDATE SET last_attempt = ?2, last_success = ?2, people = ?3, last_error = NULL",
@@ -82,7 +82,7 @@ pub fn record_success(conn: &Connection, directory: &str, people: usize, now: Da
 }
 
 /// Records a sync that failed with `error`; the last success stays as it was.
-pub fn record_failure(conn: &Connection, directory: &str, error: &str, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn record_failure(conn: &Connection, directory: &str, error: &str, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.prepare_cached(
         "INSERT INTO directory_syncs (directory, last_attempt, last_error) VALUES (?1, ?2, ?3)
          ON CONFLICT (directory) DO UPDATE SET last_attempt = ?2, last_error = ?3",
@@ -92,7 +92,7 @@ pub fn record_failure(conn: &Connection, directory: &str, error: &str, now: Date
 }
 
 /// Everything a sync may change about `person`, as one comparable text.
-pub fn fingerprint(conn: &Connection, person: PersonId) -> rusqlite::Result<String> {
+pub fn fingerprint(conn: &Connection, person: PersonId) -> crate::store::Result<String> {
     conn.prepare_cached(
         "SELECT coalesce(name, '') || char(0) || role || char(0) || coalesce(organisation, '') || char(0) || coalesce(retired, '') || char(0) || coalesce(directory_key, '')
             || char(0) || (SELECT group_concat(address || ':' || is_primary, ' ') FROM (SELECT address, is_primary FROM addresses WHERE person = ?1 ORDER BY address))

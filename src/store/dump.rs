@@ -80,9 +80,9 @@ pub fn open_read_only(path: &Path) -> anyhow::Result<Connection> {
 
 /// Writes the whole database as SQL text: the schema, one INSERT per row, the indexes,
 /// and the schema version, in one transaction so that loading is all or nothing.
-pub fn write_sql(conn: &mut Connection, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn write_sql(conn: &Connection, out: &mut impl Write) -> anyhow::Result<()> {
     // One read transaction: every table comes from the same snapshot.
-    let snapshot = conn.transaction()?;
+    let snapshot = conn.unchecked_transaction()?;
     let version: i64 = snapshot.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     writeln!(out, "-- reqmail store, schema version {version}. Load with `reqmail restore DIR` (or `sqlite3 FILE < store.sql`).")?;
     writeln!(out, "PRAGMA foreign_keys = OFF;\nBEGIN;")?;
@@ -150,18 +150,18 @@ fn write_value(out: &mut impl Write, value: ValueRef<'_>) -> std::io::Result<()>
 pub fn load_sql(conn: &Connection, sql: &str) -> anyhow::Result<()> {
     conn.execute_batch(sql)?;
     // Filled by the first `Store::open`, once the schema is this reqmail's.
-    crate::store::search::ask_for_reindex(conn)?;
+    conn.execute(crate::store::search::ASK_FOR_REINDEX, [])?;
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
     check(conn)
 }
 
 /// One stored message for an export: `(id, direction, ticket, raw)` in id order.
-pub fn each_message(conn: &Connection, mut visit: impl FnMut(i64, &str, Option<i64>, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
+pub fn each_message(conn: &crate::store::Connection, mut visit: impl FnMut(i64, &str, Option<i64>, &[u8]) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let mut statement = conn.prepare(&format!("SELECT m.id, m.direction, m.ticket, {RAW_COLUMNS} FROM messages m {RAW_JOIN} ORDER BY m.id"))?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let direction: String = row.get(1)?;
-        let raw = crate::store::messages::stored_raw(conn, row, 3)?;
+        let raw = crate::store::messages::stored_raw(conn, &row, 3)?;
         visit(row.get(0)?, &direction, row.get(2)?, &raw)?;
     }
     Ok(())

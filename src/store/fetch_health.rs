@@ -2,7 +2,7 @@
 //! error, since when it fails, the advice for the admins, and whether they were told.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension as _};
+use crate::store::{params, Connection, OptionalExtension as _};
 
 use crate::clock::{format_time, parse_time};
 
@@ -22,8 +22,8 @@ pub struct Health {
 
 const COLUMNS: &str = "account, mailbox, last_success, last_error_at, last_error, failing_since, remedy, alerted";
 
-fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Health> {
-    let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> { Ok(row.get::<_, Option<String>>(index)?.as_deref().and_then(parse_time)) };
+fn read(row: &crate::store::Row<'_>) -> crate::store::Result<Health> {
+    let time = |index: usize| -> crate::store::Result<Option<DateTime<Utc>>> { Ok(row.get::<_, Option<String>>(index)?.as_deref().and_then(parse_time)) };
     Ok(Health {
         account: row.get(0)?,
         mailbox: row.get(1)?,
@@ -36,19 +36,19 @@ fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Health> {
     })
 }
 
-pub fn get(conn: &Connection, account: &str, mailbox: &str) -> rusqlite::Result<Option<Health>> {
+pub fn get(conn: &Connection, account: &str, mailbox: &str) -> crate::store::Result<Option<Health>> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM fetch_health WHERE account = ?1 AND mailbox = ?2"))?
         .query_row([account, mailbox], read)
         .optional()
 }
 
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Health>> {
+pub fn list(conn: &Connection) -> crate::store::Result<Vec<Health>> {
     conn.prepare(&format!("SELECT {COLUMNS} FROM fetch_health ORDER BY account, mailbox"))?.query_map([], read)?.collect()
 }
 
 /// Records a successful pass; returns the row as it was before (to see whether the
 /// admins were told of a failure that has now ended).
-pub fn record_success(conn: &Connection, account: &str, mailbox: &str, now: DateTime<Utc>) -> rusqlite::Result<Option<Health>> {
+pub fn record_success(conn: &Connection, account: &str, mailbox: &str, now: DateTime<Utc>) -> crate::store::Result<Option<Health>> {
     let before = get(conn, account, mailbox)?;
     conn.prepare_cached(
         "INSERT INTO fetch_health (account, mailbox, last_success) VALUES (?1, ?2, ?3)
@@ -59,7 +59,7 @@ pub fn record_success(conn: &Connection, account: &str, mailbox: &str, now: Date
 }
 
 /// Records a failure; returns the row after it.
-pub fn record_failure(conn: &Connection, account: &str, mailbox: &str, error: &str, remedy: &str, now: DateTime<Utc>) -> rusqlite::Result<Health> {
+pub fn record_failure(conn: &Connection, account: &str, mailbox: &str, error: &str, remedy: &str, now: DateTime<Utc>) -> crate::store::Result<Health> {
     conn.prepare_cached(
         "INSERT INTO fetch_health (account, mailbox, last_error_at, last_error, failing_since, remedy) VALUES (?1, ?2, ?3, ?4, ?3, ?5)
          ON CONFLICT (account, mailbox) DO UPDATE SET last_error_at = ?3, last_error = ?4, remedy = ?5,
@@ -69,13 +69,13 @@ pub fn record_failure(conn: &Connection, account: &str, mailbox: &str, error: &s
     Ok(get(conn, account, mailbox)?.expect("just written"))
 }
 
-pub fn mark_alerted(conn: &Connection, account: &str, mailbox: &str) -> rusqlite::Result<()> {
+pub fn mark_alerted(conn: &Connection, account: &str, mailbox: &str) -> crate::store::Result<()> {
     conn.execute("UPDATE fetch_health SET alerted = 1 WHERE account = ?1 AND mailbox = ?2", [account, mailbox])?;
     Ok(())
 }
 
 /// The primary address of every admin in the store.
-pub fn admin_addresses(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub fn admin_addresses(conn: &Connection) -> crate::store::Result<Vec<String>> {
     conn.prepare(
         "SELECT (SELECT address FROM addresses a WHERE a.person = p.id ORDER BY is_primary DESC, address LIMIT 1)
          FROM people p WHERE p.role = 'admin' ORDER BY p.id",

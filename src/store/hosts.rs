@@ -1,7 +1,7 @@
 //! Hosts from the site's inventory: location, owner and description by name.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension as _};
+use crate::store::{params, Connection, OptionalExtension as _};
 
 use crate::clock::format_time;
 
@@ -14,7 +14,7 @@ pub struct Host {
 }
 
 /// Records `host`, replacing what was known of it; true when it is new.
-pub fn upsert(conn: &Connection, host: &Host, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+pub fn upsert(conn: &Connection, host: &Host, now: DateTime<Utc>) -> crate::store::Result<bool> {
     let known = get(conn, &host.name)?.is_some();
     conn.prepare_cached(
         "INSERT INTO hosts (name, location, owner, description, updated) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -25,7 +25,7 @@ pub fn upsert(conn: &Connection, host: &Host, now: DateTime<Utc>) -> rusqlite::R
 }
 
 /// The host named `name` (any case).
-pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<Host>> {
+pub fn get(conn: &Connection, name: &str) -> crate::store::Result<Option<Host>> {
     conn.prepare_cached("SELECT name, location, owner, description FROM hosts WHERE name = ?1")?
         .query_row([name], |row| Ok(Host { name: row.get(0)?, location: row.get(1)?, owner: row.get(2)?, description: row.get(3)? }))
         .optional()

@@ -5,7 +5,7 @@
 //! about deadlines that passed long before the import.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use crate::store::Connection;
 
 use crate::clock::format_time;
 use crate::ticket::{Status, Ticket};
@@ -19,12 +19,12 @@ pub struct LetterMark {
     auto_mail: i64,
 }
 
-fn max_id(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+fn max_id(conn: &Connection, table: &str) -> crate::store::Result<i64> {
     conn.query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |row| row.get(0))
 }
 
 /// Call before processing; the notices a person gets once are remembered aside.
-pub fn mark_letters(conn: &Connection) -> rusqlite::Result<LetterMark> {
+pub fn mark_letters(conn: &Connection) -> crate::store::Result<LetterMark> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS import_notices (address TEXT, notice TEXT, PRIMARY KEY (address, notice));
          DELETE FROM import_notices;
@@ -43,16 +43,16 @@ pub fn mark_letters(conn: &Connection) -> rusqlite::Result<LetterMark> {
 /// lines about them (sent or held back), their rate-limit counts and once-only notices.
 /// Letters of other tickets queued meanwhile by other processes stay. Returns how many
 /// letters were taken back.
-pub fn take_back_letters(conn: &Connection, mark: LetterMark, ticket: Option<i64>, cause: Option<i64>) -> rusqlite::Result<usize> {
+pub fn take_back_letters(conn: &Connection, mark: LetterMark, ticket: Option<i64>, cause: Option<i64>) -> crate::store::Result<usize> {
     conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS import_letters (id INTEGER PRIMARY KEY, message INTEGER); DELETE FROM import_letters;")?;
     conn.execute(
         "INSERT INTO import_letters (id, message) SELECT id, message FROM outbox WHERE id > ?1 AND (ticket IS ?2 OR ticket IS NULL)",
-        rusqlite::params![mark.outbox, ticket],
+        crate::store::params![mark.outbox, ticket],
     )?;
     let letters = conn.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM import_letters)", [])?;
     conn.execute(
         "DELETE FROM history WHERE id > ?1 AND ticket IS ?2 AND message IS ?3 AND actor = 'reqmail' AND action IN ('mail', 'mail-skipped')",
-        rusqlite::params![mark.history, ticket, cause],
+        crate::store::params![mark.history, ticket, cause],
     )?;
     conn.execute(
         "DELETE FROM message_raw WHERE message > ?1 AND message IN (SELECT message FROM import_letters)",
@@ -62,7 +62,7 @@ pub fn take_back_letters(conn: &Connection, mark: LetterMark, ticket: Option<i64
         "DELETE FROM messages WHERE id > ?1 AND direction = 'out' AND id IN (SELECT message FROM import_letters)",
         [mark.message],
     )?;
-    conn.execute("DELETE FROM auto_mail WHERE id > ?1 AND (ticket IS ?2 OR ticket IS NULL)", rusqlite::params![mark.auto_mail, ticket])?;
+    conn.execute("DELETE FROM auto_mail WHERE id > ?1 AND (ticket IS ?2 OR ticket IS NULL)", crate::store::params![mark.auto_mail, ticket])?;
     conn.execute(
         "DELETE FROM notices_sent WHERE (address, notice) NOT IN (SELECT address, notice FROM import_notices)",
         [],
@@ -71,14 +71,14 @@ pub fn take_back_letters(conn: &Connection, mark: LetterMark, ticket: Option<i64
 }
 
 /// The ticket an inbound message was applied to.
-pub fn ticket_of_message(conn: &Connection, message: i64) -> rusqlite::Result<Option<i64>> {
+pub fn ticket_of_message(conn: &Connection, message: i64) -> crate::store::Result<Option<i64>> {
     conn.query_row("SELECT ticket FROM messages WHERE id = ?1", [message], |row| row.get(0))
 }
 
 /// Marks the scheduler's jobs for `ticket` as state stands now done (reminders and
 /// escalation of a deadline, nag, survey, auto-close, hold timeout), so that an imported
 /// ticket causes no mail until something new happens to it.
-pub fn quiet_scheduler(conn: &Connection, ticket: &Ticket, reminder_thresholds: &[f64], now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn quiet_scheduler(conn: &Connection, ticket: &Ticket, reminder_thresholds: &[f64], now: DateTime<Utc>) -> crate::store::Result<()> {
     let mut jobs: Vec<(&str, String)> = vec![("nag", format_time(ticket.updated))];
     match ticket.status {
         Status::New | Status::Open => {

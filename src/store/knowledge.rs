@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use rusqlite::functions::FunctionFlags;
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::{params, Connection, OptionalExtension};
 
 /// Longest word kept, in characters; longer ones are cut (ids, hashes).
 const MAX_WORD_CHARS: usize = 24;
@@ -66,7 +66,7 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// Adds `reqmail_knowledge_words(text)` to `conn`: [`words`] as a JSON array, which the
 /// triggers read with `json_each`.
-pub fn register(conn: &Connection) -> rusqlite::Result<()> {
+pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("reqmail_knowledge_words", 1, flags, |context| {
         let text: Option<String> = context.get(0)?;
@@ -75,7 +75,7 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// How many resolved tickets hold `word`; the empty word: how many there are.
-pub fn tickets_holding(conn: &Connection, word: &str) -> rusqlite::Result<i64> {
+pub fn tickets_holding(conn: &Connection, word: &str) -> crate::store::Result<i64> {
     Ok(conn
         .prepare_cached("SELECT tickets FROM knowledge_counts WHERE word = ?1")?
         .query_row([word], |row| row.get(0))
@@ -84,7 +84,7 @@ pub fn tickets_holding(conn: &Connection, word: &str) -> rusqlite::Result<i64> {
 }
 
 /// The newest `limit` resolved tickets that hold `word`, newest first.
-pub fn tickets_with(conn: &Connection, word: &str, limit: usize) -> rusqlite::Result<Vec<i64>> {
+pub fn tickets_with(conn: &Connection, word: &str, limit: usize) -> crate::store::Result<Vec<i64>> {
     // A bound LIMIT would make SQLite prepare the statement anew for every word.
     let mut statement = conn.prepare_cached(&format!("SELECT ticket FROM knowledge_words WHERE word = ?1 ORDER BY ticket DESC LIMIT {limit}"))?;
     let tickets = statement.query_map(params![word], |row| row.get(0))?;
@@ -102,7 +102,7 @@ pub struct Resolved {
 }
 
 /// Ticket `ticket` if it is resolved or closed.
-pub fn resolved(conn: &Connection, ticket: i64) -> rusqlite::Result<Option<Resolved>> {
+pub fn resolved(conn: &Connection, ticket: i64) -> crate::store::Result<Option<Resolved>> {
     conn.prepare_cached(
         "SELECT t.number, t.subject,
                 (SELECT reqmail_note(h.detail, h.detail_zstd) FROM history h

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rusqlite::functions::FunctionFlags;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::store::{params, Connection, OptionalExtension, Row};
 use sha2::{Digest as _, Sha256};
 
 use crate::clock::format_time;
@@ -18,19 +18,19 @@ pub(crate) const RAW_COLUMNS: &str = "r.zstd, m.raw, m.raw_zstd";
 pub(crate) const RAW_JOIN: &str = "LEFT JOIN message_raw r ON r.message = m.id";
 
 /// Stores the raw bytes of message `id` where no later update of its row rewrites them.
-fn store_raw(conn: &Connection, id: i64, direction: &str, raw: &[u8]) -> rusqlite::Result<()> {
+fn store_raw(conn: &Connection, id: i64, direction: &str, raw: &[u8]) -> crate::store::Result<()> {
     let compressed = super::compression::compress(conn, direction, id, raw)?;
     store_compressed(conn, id, &compressed)
 }
 
 /// Stores the bytes of message `id` as compressed already.
-fn store_compressed(conn: &Connection, id: i64, compressed: &[u8]) -> rusqlite::Result<()> {
-    if compressed.len() > super::LARGE_MESSAGE_BYTES {
+fn store_compressed(conn: &Connection, id: i64, compressed: &[u8]) -> crate::store::Result<()> {
+    if let Some(sqlite) = conn.as_sqlite().filter(|_| compressed.len() > super::LARGE_MESSAGE_BYTES) {
         // Bound as a parameter, the bytes would be copied twice more (the binding, then
         // the record); blob I/O writes them from this one copy into the pages.
         conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, zeroblob(?2))")?
             .execute(params![id, compressed.len() as i64])?;
-        return super::write_blob(conn, "message_raw", "zstd", id, compressed);
+        return super::write_blob(sqlite, "message_raw", "zstd", id, compressed);
     }
     conn.prepare_cached("INSERT INTO message_raw (message, zstd) VALUES (?1, ?2)")?.execute(params![id, compressed])?;
     Ok(())
@@ -39,7 +39,7 @@ fn store_compressed(conn: &Connection, id: i64, compressed: &[u8]) -> rusqlite::
 /// The message bytes of a row that selected [`RAW_COLUMNS`] from column `first` on.
 /// The stored bytes are read in place, so that a large message is in memory once
 /// compressed (SQLite's copy) and once as it came.
-pub(crate) fn stored_raw(conn: &Connection, row: &Row<'_>, first: usize) -> rusqlite::Result<Vec<u8>> {
+pub(crate) fn stored_raw(conn: &Connection, row: &Row<'_>, first: usize) -> crate::store::Result<Vec<u8>> {
     let (stored, compressed, column) = match row.get_ref(first)?.as_blob_or_null()? {
         Some(apart) => (apart, true, first),
         None => (row.get_ref(first + 1)?.as_blob()?, row.get::<_, bool>(first + 2)?, first + 1),
@@ -81,19 +81,19 @@ pub fn stored_key(dedupe_key: &str) -> String {
 
 /// Adds `reqmail_dedupe_digest(key)` to `conn`: [`stored_key`], for the migration that
 /// turned the stored keys into digests.
-pub fn register(conn: &Connection) -> rusqlite::Result<()> {
+pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("reqmail_dedupe_digest", 1, flags, |context| {
         Ok(context.get::<Option<String>>(0)?.map(|key| stored_key(&key)))
     })
 }
 
-pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> rusqlite::Result<Spooled> {
+pub fn spool(conn: &Connection, arrival: &Arrival<'_>) -> crate::store::Result<Spooled> {
     spool_compressed(conn, arrival, None)
 }
 
 /// [`spool`], with the bytes compressed ahead (`compression::Compressor`) when `compressed`.
-pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Option<&[u8]>) -> rusqlite::Result<Spooled> {
+pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Option<&[u8]>) -> crate::store::Result<Spooled> {
     let dedupe_key = stored_key(arrival.dedupe_key);
     let inserted = conn
         .prepare_cached(
@@ -110,7 +110,7 @@ pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Op
             arrival.queue
         ])?;
     if inserted == 1 {
-        let id = conn.last_insert_rowid();
+        let id = conn.last_insert_rowid()?;
         match compressed {
             Some(compressed) => {
                 super::compression::train_if_due(conn, "in", id)?;
@@ -130,7 +130,7 @@ pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Op
 }
 
 /// The inbound message stored under `dedupe_key`, with its raw bytes.
-pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> rusqlite::Result<Option<(Spooled, Vec<u8>)>> {
+pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> crate::store::Result<Option<(Spooled, Vec<u8>)>> {
     conn.prepare_cached(&format!("SELECT m.id, m.state, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'in' AND m.dedupe_key = ?1"))?
         .query_row([stored_key(dedupe_key)], |row| {
             let state: String = row.get(1)?;
@@ -140,13 +140,13 @@ pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> rusqlite::Result<O
 }
 
 /// Inbound messages stored but not yet processed, oldest first.
-pub fn pending(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<SpoolId>> {
+pub fn pending(conn: &Connection, limit: i64) -> crate::store::Result<Vec<SpoolId>> {
     conn.prepare_cached("SELECT id FROM messages WHERE state = 'spooled' ORDER BY id LIMIT ?1")?
         .query_map([limit], |row| Ok(SpoolId(row.get(0)?)))?
         .collect()
 }
 
-pub fn raw(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Vec<u8>>> {
+pub fn raw(conn: &Connection, id: SpoolId) -> crate::store::Result<Option<Vec<u8>>> {
     conn.prepare_cached(&format!("SELECT {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.id = ?1"))?
         .query_row([id.0], |row| stored_raw(conn, row, 0))
         .optional()
@@ -162,7 +162,7 @@ pub struct Waiting {
 }
 
 /// The message `id` if it is inbound and not processed yet.
-pub fn waiting(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<Waiting>> {
+pub fn waiting(conn: &Connection, id: SpoolId) -> crate::store::Result<Option<Waiting>> {
     let size: Option<i64> = conn
         .prepare_cached("SELECT size FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
         .query_row([id.0], |row| row.get(0))
@@ -187,7 +187,7 @@ pub struct SourceFacts {
 
 /// What the source told about message `id` if it is inbound and not processed yet, for a
 /// caller that still holds its bytes.
-pub fn unprocessed(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<SourceFacts>> {
+pub fn unprocessed(conn: &Connection, id: SpoolId) -> crate::store::Result<Option<SourceFacts>> {
     conn.prepare_cached("SELECT recipient, queue FROM messages WHERE id = ?1 AND direction = 'in' AND state = 'spooled'")?
         .query_row([id.0], |row| Ok(SourceFacts { recipient: row.get(0)?, queue: row.get(1)? }))
         .optional()
@@ -204,7 +204,7 @@ pub struct Decided<'a> {
     pub outcome: &'a str,
 }
 
-pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite::Result<()> {
+pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> crate::store::Result<()> {
     // The note the message adds is kept once, in the history entry that records it.
     conn.prepare_cached(
         "UPDATE messages SET state = ?2, ticket = ?3, message_id = ?4, from_address = ?5, subject = ?6, outcome = ?7
@@ -223,7 +223,7 @@ pub fn decide(conn: &Connection, id: SpoolId, decided: &Decided<'_>) -> rusqlite
 }
 
 /// The note (the sender's new words) of a stored message.
-pub fn note(conn: &Connection, id: SpoolId) -> rusqlite::Result<Option<String>> {
+pub fn note(conn: &Connection, id: SpoolId) -> crate::store::Result<Option<String>> {
     conn.prepare_cached(&format!("SELECT {NOTE_OF_M} FROM messages m WHERE m.id = ?1"))?
         .query_row([id.0], |row| row.get(0))
         .optional()
@@ -241,7 +241,7 @@ pub(crate) const NOTE_OF_M: &str = concat!(
 
 /// Keeps the decision record (compact JSON) with the inbound message it is about,
 /// compressed (`store::compression`, kind 'decision').
-pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> rusqlite::Result<()> {
+pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> crate::store::Result<()> {
     let compressed = super::compression::compress(conn, "decision", id.0, decision_json.as_bytes())?;
     conn.prepare_cached("UPDATE messages SET decision = NULL, decision_zstd = ?2 WHERE id = ?1")?.execute(params![id.0, compressed])?;
     Ok(())
@@ -249,7 +249,7 @@ pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> r
 
 /// Compresses the decision records kept as text from before decisions were compressed,
 /// a few thousand at a time (for `store compact`); returns how many.
-pub fn compress_old_decisions(conn: &Connection) -> rusqlite::Result<usize> {
+pub fn compress_old_decisions(conn: &Connection) -> crate::store::Result<usize> {
     const CHUNK: i64 = 5_000;
     let mut done = 0;
     let mut after = 0;
@@ -257,7 +257,7 @@ pub fn compress_old_decisions(conn: &Connection) -> rusqlite::Result<usize> {
         let old: Vec<(i64, String)> = conn
             .prepare_cached("SELECT id, decision FROM messages WHERE decision IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2")?
             .query_map([after, CHUNK], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::store::Result<_>>()?;
         let Some((last, _)) = old.last() else { return Ok(done) };
         after = *last;
         for (id, json) in &old {
@@ -269,22 +269,22 @@ pub fn compress_old_decisions(conn: &Connection) -> rusqlite::Result<usize> {
 
 /// The decision record of a row that selected `decision_zstd, decision` from column
 /// `first` on: compressed, or text from before decisions were compressed.
-fn stored_decision(conn: &Connection, row: &Row<'_>, first: usize) -> rusqlite::Result<Option<String>> {
+fn stored_decision(conn: &Connection, row: &Row<'_>, first: usize) -> crate::store::Result<Option<String>> {
     let Some(compressed) = row.get_ref(first)?.as_blob_or_null()? else { return row.get(first + 1) };
     let json = super::compression::decompress(conn, compressed, first)?;
-    String::from_utf8(json).map(Some).map_err(|error| rusqlite::Error::FromSqlConversionFailure(first, rusqlite::types::Type::Blob, Box::new(error)))
+    Ok(String::from_utf8(json).map(Some).map_err(|error| rusqlite::Error::FromSqlConversionFailure(first, rusqlite::types::Type::Blob, Box::new(error)))?)
 }
 
 /// Replaces each of `names` with `to` in every decision record, for a person forgotten
 /// (their addresses, as stored: lower case); returns how many records changed. One pass
 /// over the records, each decompressed once.
-pub fn replace_in_decisions(conn: &Connection, names: &[String], to: &str) -> rusqlite::Result<usize> {
+pub fn replace_in_decisions(conn: &Connection, names: &[String], to: &str) -> crate::store::Result<usize> {
     let mut changed = Vec::new();
     {
         let mut statement = conn.prepare("SELECT id, decision_zstd, decision FROM messages WHERE decision_zstd IS NOT NULL OR decision IS NOT NULL")?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            let Some(json) = stored_decision(conn, row, 1)? else { continue };
+            let Some(json) = stored_decision(conn, &row, 1)? else { continue };
             if names.iter().any(|name| json.contains(name.as_str())) {
                 let replaced = names.iter().fold(json, |json, name| json.replace(name.as_str(), to));
                 changed.push((SpoolId(row.get(0)?), replaced));
@@ -320,7 +320,7 @@ pub enum TraceTarget {
     Ticket(TicketId),
 }
 
-pub fn traced(conn: &Connection, target: &TraceTarget) -> rusqlite::Result<Option<Traced>> {
+pub fn traced(conn: &Connection, target: &TraceTarget) -> crate::store::Result<Option<Traced>> {
     const COLUMNS: &str = "id, message_id, from_address, subject, received, state, ticket, decision_zstd, decision";
     let (sql, key): (String, rusqlite::types::Value) = match target {
         TraceTarget::Spool(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?1 AND direction = 'in'"), id.0.into()),
@@ -350,7 +350,7 @@ pub fn traced(conn: &Connection, target: &TraceTarget) -> rusqlite::Result<Optio
 }
 
 /// The ticket a stored message (ours or theirs) belongs to.
-pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> rusqlite::Result<Option<TicketId>> {
+pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> crate::store::Result<Option<TicketId>> {
     conn.prepare_cached("SELECT ticket FROM messages WHERE message_id = ?1 AND ticket IS NOT NULL ORDER BY id LIMIT 1")?
         .query_row([message_id], |row| Ok(TicketId(row.get(0)?)))
         .optional()
@@ -358,7 +358,7 @@ pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> rusqlite::Re
 
 /// Our letters on `ticket` to any address of the person who has `reader`, newest first
 /// (at most `limit`): their row and Message-ID.
-pub fn letters_to_reader(conn: &Connection, ticket: TicketId, reader: &str, limit: i64) -> rusqlite::Result<Vec<(SpoolId, String)>> {
+pub fn letters_to_reader(conn: &Connection, ticket: TicketId, reader: &str, limit: i64) -> crate::store::Result<Vec<(SpoolId, String)>> {
     conn.prepare_cached(
         "SELECT id, message_id FROM messages
          WHERE direction = 'out' AND ticket = ?1
@@ -379,30 +379,30 @@ pub fn insert_outgoing(
     subject: &str,
     raw: &[u8],
     now: DateTime<Utc>,
-) -> rusqlite::Result<i64> {
+) -> crate::store::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO messages (direction, state, message_id, ticket, source, recipient, subject, received, size, raw)
          VALUES ('out', 'outgoing', ?1, ?2, 'reqmail', ?3, ?4, ?5, ?6, X'')",
     )?
     .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64])?;
-    let id = conn.last_insert_rowid();
+    let id = conn.last_insert_rowid()?;
     store_raw(conn, id, "out", raw)?;
     Ok(id)
 }
 
 /// Marks a decided message as waiting again (quarantine retry).
-pub fn respool(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
+pub fn respool(conn: &Connection, id: SpoolId) -> crate::store::Result<()> {
     conn.execute("UPDATE messages SET state = 'spooled', outcome = NULL WHERE id = ?1 AND direction = 'in'", [id.0])?;
     Ok(())
 }
 
 /// Our letters whose bytes contain any of `needles`.
-pub fn outgoing_containing(conn: &Connection, needles: &[String]) -> rusqlite::Result<Vec<i64>> {
+pub fn outgoing_containing(conn: &Connection, needles: &[String]) -> crate::store::Result<Vec<i64>> {
     let mut found = Vec::new();
     let mut statement = conn.prepare(&format!("SELECT m.id, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'out'"))?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let raw = stored_raw(conn, row, 1)?;
+        let raw = stored_raw(conn, &row, 1)?;
         if needles.iter().any(|needle| raw.windows(needle.len().max(1)).any(|window| window == needle.as_bytes())) {
             found.push(row.get(0)?);
         }
@@ -418,7 +418,7 @@ mod tests {
     /// upgrade: a second copy of it has no second effect.
     #[test]
     fn keys_of_before_the_digests_still_find_their_message() {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::register_functions(&conn).unwrap();
         let before = crate::store::MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("reqmail_dedupe_digest")).unwrap();
         rusqlite_migration::Migrations::from_slice(&crate::store::MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
@@ -429,6 +429,7 @@ mod tests {
         )
         .unwrap();
         rusqlite_migration::Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
+        let conn = crate::store::Connection::Sqlite(conn);
         let stored: String = conn.query_row("SELECT dedupe_key FROM messages", [], |row| row.get(0)).unwrap();
         assert_eq!(stored.len(), 22, "{stored}");
         let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();

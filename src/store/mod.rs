@@ -5,7 +5,9 @@
 //! reqmail is refused, never rewritten. The submodules hold the queries by subject.
 
 pub mod blobs;
+pub mod connection;
 pub mod directory;
+pub mod error;
 pub mod compression;
 pub mod dump;
 pub mod fetch_health;
@@ -34,7 +36,10 @@ pub mod webhooks;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+pub use connection::{
+    params, params_from_iter, Backend, Connection, Error, OptionalExtension, Params, Result, Row, Savepoint, Statement, ToSql,
+    Transaction, TransactionBehavior,
+};
 use rusqlite_migration::{Migrations, M};
 
 use crate::config::StoreConfig;
@@ -93,7 +98,7 @@ pub fn is_note_action(action: &str) -> bool {
 
 /// Adds the SQL functions that triggers and migrations call, to a connection that opens
 /// the store.
-pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     sounds::register(conn)?;
     knowledge::register(conn)?;
     compression::register(conn)?;
@@ -107,21 +112,32 @@ pub struct Store {
 
 impl Store {
     pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
+        if let Some(url) = &config.url {
+            return Store::open_postgres(url);
+        }
         if let Some(parent) = config.path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create the folder {} for the database", parent.display()))?;
         }
-        let conn = Connection::open(&config.path)
+        let conn = rusqlite::Connection::open(&config.path)
             .with_context(|| format!("cannot open the database {}", config.path.display()))?;
         Store::prepare(conn, config).with_context(|| format!("database {}", config.path.display()))
     }
 
     /// A private in-memory database, for unit tests and `rules test`-style dry runs.
     pub fn open_in_memory(config: &StoreConfig) -> anyhow::Result<Store> {
-        Store::prepare(Connection::open_in_memory()?, config)
+        Store::prepare(rusqlite::Connection::open_in_memory()?, config)
     }
 
-    fn prepare(mut conn: Connection, config: &StoreConfig) -> anyhow::Result<Store> {
+    /// The store on a PostgreSQL server, its schema brought up to date.
+    fn open_postgres(url: &str) -> anyhow::Result<Store> {
+        let url = postgres::Url::parse(url)?;
+        let mut client = url.connect()?;
+        postgres::migrate(&mut client).with_context(|| format!("database {}", url.shown))?;
+        Ok(Store { conn: Connection::Postgres(postgres::session::Session::new(client)) })
+    }
+
+    fn prepare(mut conn: rusqlite::Connection, config: &StoreConfig) -> anyhow::Result<Store> {
         conn.busy_timeout(Duration::from_millis(config.busy_timeout_ms))?;
         // Only an empty file takes a page size (and only before it leaves rollback mode);
         // an existing store keeps its own until `compact`.
@@ -130,7 +146,7 @@ impl Store {
         // file to WAL can meet another process doing the same: retry while busy.
         retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))?))?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")?;
-        cache_for_batches(&conn)?;
+        conn.pragma_update(None, "cache_size", -BATCH_CACHE_KIB)?;
         // Every query is prepared once per connection (the default cache of 16 thrashes).
         conn.set_prepared_statement_cache_capacity(256);
         // A short-lived `ingest` would otherwise checkpoint (and fsync) at every exit;
@@ -160,6 +176,7 @@ impl Store {
                 }
             })?;
         }
+        let mut conn = Connection::Sqlite(conn);
         // A migration that rebuilt the search index leaves it to be filled here, once.
         if search::reindex_due(&conn)? {
             retry_busy(|| {
@@ -177,32 +194,52 @@ impl Store {
     /// WAL whenever the first connection opens the file, so each such process pays for
     /// what the one before it left there: checkpoint after about seven messages instead
     /// of SQLite's default of 1,000 pages (some 35 messages).
-    pub fn keep_wal_short(&self) -> rusqlite::Result<()> {
+    pub fn keep_wal_short(&self) -> Result<()> {
         self.set_checkpoint_after(200)
     }
 
     /// Checkpoint at the commit that leaves the WAL with `pages` or more (0: never);
     /// raised for a writer whose checkpoints another connection runs ([`Store::checkpoint`]).
-    pub fn set_checkpoint_after(&self, pages: u32) -> rusqlite::Result<()> {
-        self.conn.pragma_update(None, "wal_autocheckpoint", pages)
+    /// The WAL is SQLite's: these do nothing on PostgreSQL.
+    pub fn set_checkpoint_after(&self, pages: u32) -> Result<()> {
+        match self.conn.as_sqlite() {
+            Some(conn) => Ok(conn.pragma_update(None, "wal_autocheckpoint", pages)?),
+            None => Ok(()),
+        }
     }
 
     /// Copies what the WAL holds into the database file, as far as readers allow,
     /// without waiting for anyone.
-    pub fn checkpoint(&self) -> rusqlite::Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    pub fn checkpoint(&self) -> Result<()> {
+        self.sqlite_pragma("PRAGMA wal_checkpoint(PASSIVE)")
     }
 
     /// Copies the whole WAL into the database file and empties it, waiting for readers
     /// (up to the busy timeout): after a long pass, so that the next process to open the
     /// file has nothing to replay.
-    pub fn checkpoint_and_empty_wal(&self) -> rusqlite::Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    pub fn checkpoint_and_empty_wal(&self) -> Result<()> {
+        self.sqlite_pragma("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    /// Runs a pragma that answers with a row, on SQLite.
+    fn sqlite_pragma(&self, pragma: &str) -> Result<()> {
+        match self.conn.as_sqlite() {
+            Some(conn) => Ok(conn.query_row(pragma, [], |_| Ok(()))?),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs a pragma that answers nothing, on SQLite.
+    fn sqlite_batch(&self, pragma: &str) -> Result<()> {
+        match self.conn.as_sqlite() {
+            Some(conn) => Ok(conn.execute_batch(pragma)?),
+            None => Ok(()),
+        }
     }
 
     /// Starts a write transaction that holds the write lock from its first statement,
     /// so that what it reads cannot change before it commits.
-    pub fn write(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    pub fn write(&mut self) -> Result<Transaction<'_>> {
         self.conn.transaction_with_behavior(TransactionBehavior::Immediate)
     }
 
@@ -210,16 +247,17 @@ impl Store {
     /// disk: used for the spool, before a source is acknowledged.
     pub fn write_flushed<T>(
         &mut self,
-        work: impl FnOnce(&mut rusqlite::Transaction<'_>) -> anyhow::Result<T>,
+        work: impl FnOnce(&mut Transaction<'_>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        // A PostgreSQL commit waits for its WAL to be flushed already.
+        self.sqlite_batch("PRAGMA synchronous = FULL")?;
         let result = (|| {
             let mut tx = self.write()?;
             let value = work(&mut tx)?;
             tx.commit()?;
             Ok(value)
         })();
-        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        self.sqlite_batch("PRAGMA synchronous = NORMAL")?;
         result
     }
 }
@@ -229,13 +267,39 @@ impl Store {
 /// next pass or is quarantined.
 pub fn is_transient(error: &anyhow::Error) -> bool {
     use rusqlite::ErrorCode::*;
-    error.chain().any(|cause| match cause.downcast_ref::<rusqlite::Error>() {
-        Some(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
-            failure.code,
-            DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | ReadOnly | CannotOpen | OutOfMemory | FileLockingProtocolFailed
-        ),
-        _ => false,
+    error.chain().any(|cause| {
+        if let Some(code) = sqlite_code(cause) {
+            return matches!(
+                code,
+                DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | ReadOnly | CannotOpen | OutOfMemory | FileLockingProtocolFailed
+            );
+        }
+        cause.downcast_ref::<Error>().is_some_and(|error| {
+            // Class 40: a serialization failure or deadlock, the transaction rolled back;
+            // 08: the connection; 53: out of resources; 57P0x: the server shutting down.
+            error.postgres_connection_lost()
+                || error.postgres_code().is_some_and(|code| {
+                    let code = code.code();
+                    code.starts_with("40") || code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0")
+                })
+        })
     })
+}
+
+/// SQLite's error code in one link of an error chain, whichever layer wrapped it.
+fn sqlite_code(cause: &(dyn std::error::Error + 'static)) -> Option<rusqlite::ErrorCode> {
+    match cause.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(failure, _)) => return Some(failure.code),
+        Some(_) => return None,
+        None => {}
+    }
+    if let Some(error) = cause.downcast_ref::<Error>() {
+        return error.sqlite_code();
+    }
+    match cause.downcast_ref::<rusqlite_migration::Error>() {
+        Some(rusqlite_migration::Error::RusqliteError { err: rusqlite::Error::SqliteFailure(failure, _), .. }) => Some(failure.code),
+        _ => None,
+    }
 }
 
 /// Marks an error as "another process is in the way; try again".
@@ -268,32 +332,23 @@ fn is_busy(error: &anyhow::Error) -> bool {
     // anyhow finds a context value by downcasting the whole error.
     error.downcast_ref::<Busy>().is_some()
         || error.chain().any(|cause| {
-            matches!(
-                cause.downcast_ref::<rusqlite::Error>(),
-                Some(rusqlite::Error::SqliteFailure(failure, _))
-                    if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-            || matches!(
-                cause.downcast_ref::<rusqlite_migration::Error>(),
-                Some(rusqlite_migration::Error::RusqliteError { err: rusqlite::Error::SqliteFailure(failure, _), .. })
-                    if matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-    })
+            matches!(sqlite_code(cause), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+        })
 }
 
 /// The schema version written in a database file, without migrating it.
-pub fn version_of(conn: &Connection) -> rusqlite::Result<i64> {
+pub fn version_of(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
 
 /// Whether this connection can take the write lock (and gives it back at once).
-pub fn can_write(conn: &Connection) -> rusqlite::Result<()> {
+pub fn can_write(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
 }
 
 /// Leaves the file without a WAL beside it, as one file to copy or move into place; the
 /// next `Store::open` switches it back.
-pub fn as_single_file(conn: &Connection) -> rusqlite::Result<()> {
+pub fn as_single_file(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
 }
 
@@ -307,55 +362,54 @@ pub const LARGE_MESSAGE_BYTES: usize = 1 << 20;
 /// The pages of a large message are read once; kept in a batch-sized cache they would
 /// add up to the cache's size to what the message costs in memory. Until
 /// [`cache_for_batches`], the cache stays small (and gives back what it held).
-pub fn cache_for_message(conn: &Connection, size: usize) -> rusqlite::Result<()> {
+pub fn cache_for_message(conn: &Connection, size: usize) -> Result<()> {
     if size > LARGE_MESSAGE_BYTES {
-        conn.pragma_update(None, "cache_size", -LARGE_MESSAGE_CACHE_KIB)?;
+        set_cache(conn, LARGE_MESSAGE_CACHE_KIB)?;
     }
     Ok(())
 }
 
 /// A listing reads each page about once: a small cache keeps its memory flat however
 /// many rows it goes through.
-pub fn cache_for_scan(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "cache_size", -LARGE_MESSAGE_CACHE_KIB)
+pub fn cache_for_scan(conn: &Connection) -> Result<()> {
+    set_cache(conn, LARGE_MESSAGE_CACHE_KIB)
 }
 
 /// The cache grows only as pages are read; a batch pass over a large database reads the
 /// same index pages again and again, and 2 MiB (the default) keeps few of them.
-pub fn cache_for_batches(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "cache_size", -BATCH_CACHE_KIB)
+pub fn cache_for_batches(conn: &Connection) -> Result<()> {
+    set_cache(conn, BATCH_CACHE_KIB)
+}
+
+/// SQLite's page cache of this connection; PostgreSQL's cache is the server's.
+fn set_cache(conn: &Connection, kib: i64) -> Result<()> {
+    match conn.as_sqlite() {
+        Some(conn) => Ok(conn.pragma_update(None, "cache_size", -kib)?),
+        None => Ok(()),
+    }
 }
 
 /// Fills the zeroblob that row `rowid` of `table` holds in `column` with `bytes`.
 /// Bound as a parameter, a blob is copied by SQLite before it is written; through the
 /// incremental blob I/O it goes from our one copy into the pages.
-pub fn write_blob(conn: &Connection, table: &str, column: &str, rowid: i64, bytes: &[u8]) -> rusqlite::Result<()> {
+pub fn write_blob(conn: &rusqlite::Connection, table: &str, column: &str, rowid: i64, bytes: &[u8]) -> Result<()> {
     let mut blob = conn.blob_open(rusqlite::MAIN_DB, table, column, rowid, false)?;
     blob.write_at(bytes, 0)?;
     Ok(())
 }
 
-/// The blob in `column` of row `rowid` of `table`, read into one buffer of its size
-/// (a selected blob is first materialised by SQLite, then copied).
-pub fn read_blob(conn: &Connection, table: &str, column: &str, rowid: i64) -> rusqlite::Result<Vec<u8>> {
-    let blob = conn.blob_open(rusqlite::MAIN_DB, table, column, rowid, true)?;
-    let mut bytes = vec![0; blob.len()];
-    blob.read_at_exact(&mut bytes, 0)?;
-    Ok(bytes)
-}
-
-pub fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
+pub fn setting(conn: &Connection, name: &str) -> Result<Option<String>> {
     conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?.query_row([name], |row| row.get(0)).optional()
 }
 
 /// Stores `value` under `name` unless a value is there already; returns the one kept.
 /// Two processes may race on a fresh database: the first one wins for both.
-pub fn setting_or_insert(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<String> {
+pub fn setting_or_insert(conn: &Connection, name: &str, value: &str) -> Result<String> {
     conn.prepare_cached("INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)")?.execute([name, value])?;
     Ok(setting(conn, name)?.unwrap_or_else(|| value.to_string()))
 }
 
-pub fn set_setting(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
+pub fn set_setting(conn: &Connection, name: &str, value: &str) -> Result<()> {
     conn.prepare_cached("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")?
         .execute([name, value])?;
     Ok(())

@@ -4,7 +4,7 @@
 //! never erased.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use crate::store::{params, Connection};
 
 use crate::clock::format_time;
 use crate::store::messages::{RAW_COLUMNS, RAW_JOIN};
@@ -31,18 +31,18 @@ pub fn enqueue(
     sender: &str,
     recipient: &str,
     now: DateTime<Utc>,
-) -> rusqlite::Result<i64> {
+) -> crate::store::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO outbox (message, ticket, sender, recipient, status, next_attempt) VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
     )?
     .execute(params![message, ticket.map(|ticket| ticket.0), sender, recipient, format_time(now)])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// Claims up to `limit` queued rows due at `now`, oldest first, by moving their next
 /// attempt to `lease_until`: a concurrent deliverer does not see them, and if this one
 /// dies before marking them they become due again when the lease ends.
-pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<Letter>> {
+pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> crate::store::Result<Vec<Letter>> {
     let claimed: Vec<(i64, bool)> = conn
         .prepare_cached(
             "UPDATE outbox SET next_attempt = ?2, claims = claims + 1 WHERE id IN
@@ -50,7 +50,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
              RETURNING id, claims > 1",
         )?
         .query_map(params![format_time(now), format_time(lease_until), limit], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     let mut rows = Vec::with_capacity(claimed.len());
     let mut statement = conn.prepare_cached(&format!(
         "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, {RAW_COLUMNS} FROM outbox o JOIN messages m ON m.id = o.message {RAW_JOIN} WHERE o.id = ?1"
@@ -74,7 +74,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
 
 /// Gives claimed rows back untouched, due at `now`: the deliverer could not even start
 /// (its transport is misconfigured), so no attempt is counted.
-pub fn release(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn release(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> crate::store::Result<()> {
     let mut statement = conn.prepare_cached("UPDATE outbox SET next_attempt = ?2, claims = max(claims - 1, 0) WHERE id = ?1 AND status = 'queued'")?;
     for id in ids {
         statement.execute(params![id, format_time(now)])?;
@@ -82,19 +82,19 @@ pub fn release(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> rusqlite::
     Ok(())
 }
 
-pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?2, last_error = NULL WHERE id = ?1")?
         .execute(params![id, format_time(now)])?;
     Ok(())
 }
 
-pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> rusqlite::Result<()> {
+pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, claims = 0, next_attempt = ?2, last_error = ?3 WHERE id = ?1")?
         .execute(params![id, format_time(next_attempt), error])?;
     Ok(())
 }
 
-pub fn give_up(conn: &Connection, id: i64, error: &str) -> rusqlite::Result<()> {
+pub fn give_up(conn: &Connection, id: i64, error: &str) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
         .execute(params![id, error])?;
     Ok(())

@@ -1,7 +1,7 @@
 //! People and their addresses.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::{params, Connection, OptionalExtension};
 
 use crate::clock::format_time;
 use crate::ticket::{PersonId, Role};
@@ -25,7 +25,7 @@ pub struct PersonRow {
 /// stored role for the record but is treated as a customer everywhere.
 const ACTING_ROLE: &str = "CASE WHEN people.retired IS NULL THEN people.role ELSE 'customer' END";
 
-pub fn find_by_address(conn: &Connection, address: &str) -> rusqlite::Result<Option<(PersonId, Role)>> {
+pub fn find_by_address(conn: &Connection, address: &str) -> crate::store::Result<Option<(PersonId, Role)>> {
     conn.prepare_cached(&format!(
         "SELECT people.id, {ACTING_ROLE} FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = ?1"
     ))?
@@ -38,7 +38,7 @@ pub fn find_by_address(conn: &Connection, address: &str) -> rusqlite::Result<Opt
 
 /// Every address of the person who has `address` (primary first), or `address` alone when
 /// nobody has it.
-pub fn addresses_of(conn: &Connection, address: &str) -> rusqlite::Result<Vec<String>> {
+pub fn addresses_of(conn: &Connection, address: &str) -> crate::store::Result<Vec<String>> {
     let address = address.to_lowercase();
     let mut addresses: Vec<String> = conn
         .prepare_cached(
@@ -46,7 +46,7 @@ pub fn addresses_of(conn: &Connection, address: &str) -> rusqlite::Result<Vec<St
              WHERE given.address = ?1 ORDER BY mine.is_primary DESC, mine.address",
         )?
         .query_map([&address], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     if addresses.is_empty() {
         addresses.push(address);
     }
@@ -60,10 +60,10 @@ pub fn create(
     name: Option<&str>,
     role: Role,
     now: DateTime<Utc>,
-) -> rusqlite::Result<PersonId> {
+) -> crate::store::Result<PersonId> {
     conn.prepare_cached("INSERT INTO people (name, role, created) VALUES (?1, ?2, ?3)")?
         .execute(params![name, role.as_str(), format_time(now)])?;
-    let person = PersonId(conn.last_insert_rowid());
+    let person = PersonId(conn.last_insert_rowid()?);
     conn.prepare_cached("INSERT INTO addresses (address, person, is_primary) VALUES (?1, ?2, 1)")?
         .execute(params![address.to_lowercase(), person.0])?;
     Ok(person)
@@ -76,40 +76,40 @@ pub fn find_or_create(
     name: Option<&str>,
     role: Role,
     now: DateTime<Utc>,
-) -> rusqlite::Result<PersonId> {
+) -> crate::store::Result<PersonId> {
     match find_by_address(conn, address)? {
         Some((person, _)) => Ok(person),
         None => create(conn, address, name, role, now),
     }
 }
 
-pub fn primary_address(conn: &Connection, person: PersonId) -> rusqlite::Result<Option<String>> {
+pub fn primary_address(conn: &Connection, person: PersonId) -> crate::store::Result<Option<String>> {
     conn.prepare_cached("SELECT address FROM addresses WHERE person = ?1 ORDER BY is_primary DESC, address LIMIT 1")?
         .query_row([person.0], |row| row.get(0))
         .optional()
 }
 
 /// The role stored for `person`, even when they are retired.
-pub fn stored_role(conn: &Connection, person: PersonId) -> rusqlite::Result<Role> {
+pub fn stored_role(conn: &Connection, person: PersonId) -> crate::store::Result<Role> {
     let role: String = conn.prepare_cached("SELECT role FROM people WHERE id = ?1")?.query_row([person.0], |row| row.get(0))?;
     Ok(role.parse().unwrap_or(Role::Customer))
 }
 
-pub fn set_role(conn: &Connection, person: PersonId, role: Role, name: Option<&str>) -> rusqlite::Result<()> {
+pub fn set_role(conn: &Connection, person: PersonId, role: Role, name: Option<&str>) -> crate::store::Result<()> {
     conn.execute("UPDATE people SET role = ?1, name = COALESCE(?2, name) WHERE id = ?3", params![role.as_str(), name, person.0])?;
     Ok(())
 }
 
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<PersonRow>> {
+pub fn list(conn: &Connection) -> crate::store::Result<Vec<PersonRow>> {
     let mut people: Vec<PersonRow> = conn
         .prepare("SELECT id, name, role, retired FROM people ORDER BY id")?
         .query_map([], |row| {
             Ok(PersonRow { id: row.get(0)?, name: row.get(1)?, role: row.get(2)?, addresses: Vec::new(), undeliverable: Vec::new(), retired: row.get(3)? })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     let mut statement = conn.prepare("SELECT address FROM addresses WHERE person = ?1 ORDER BY is_primary DESC, address")?;
     for person in &mut people {
-        person.addresses = statement.query_map([person.id], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+        person.addresses = statement.query_map([person.id], |row| row.get(0))?.collect::<crate::store::Result<_>>()?;
     }
     Ok(people)
 }
@@ -125,7 +125,7 @@ pub struct Profile {
     pub notify_own_actions: bool,
 }
 
-pub fn profile(conn: &Connection, address: &str) -> rusqlite::Result<Option<Profile>> {
+pub fn profile(conn: &Connection, address: &str) -> crate::store::Result<Option<Profile>> {
     conn.prepare_cached(&format!(
         "SELECT people.id, {ACTING_ROLE}, people.name, people.format, people.language, people.notify_own_actions
          FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = ?1"
@@ -146,14 +146,14 @@ pub fn profile(conn: &Connection, address: &str) -> rusqlite::Result<Option<Prof
 }
 
 /// Finds a person by address, or by name when exactly one person has it.
-pub fn find_by_address_or_name(conn: &Connection, text: &str) -> rusqlite::Result<Option<(PersonId, Role, String)>> {
+pub fn find_by_address_or_name(conn: &Connection, text: &str) -> crate::store::Result<Option<(PersonId, Role, String)>> {
     if let Some(address) = crate::parse::bare_address(text) {
         return Ok(find_by_address(conn, &address)?.map(|(person, role)| (person, role, address)));
     }
     let matches: Vec<(i64, String)> = conn
         .prepare_cached(&format!("SELECT id, {ACTING_ROLE} FROM people WHERE lower(name) = lower(?1) LIMIT 2"))?
         .query_map([text.trim()], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     match matches.as_slice() {
         [(id, role)] => {
             let address = primary_address(conn, PersonId(*id))?.unwrap_or_default();
@@ -169,7 +169,7 @@ pub fn set_preferences(
     brief: Option<bool>,
     language: Option<&str>,
     notify_own_actions: Option<bool>,
-) -> rusqlite::Result<()> {
+) -> crate::store::Result<()> {
     conn.execute(
         "UPDATE people SET format = COALESCE(?2, format), language = COALESCE(?3, language),
          notify_own_actions = COALESCE(?4, notify_own_actions) WHERE id = ?1",
@@ -178,28 +178,28 @@ pub fn set_preferences(
     Ok(())
 }
 
-pub fn set_organisation(conn: &Connection, person: PersonId, organisation: Option<&str>) -> rusqlite::Result<()> {
+pub fn set_organisation(conn: &Connection, person: PersonId, organisation: Option<&str>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE people SET organisation = ?2 WHERE id = ?1")?.execute(params![person.0, organisation])?;
     Ok(())
 }
 
-pub fn add_address(conn: &Connection, person: PersonId, address: &str) -> rusqlite::Result<()> {
+pub fn add_address(conn: &Connection, person: PersonId, address: &str) -> crate::store::Result<()> {
     conn.execute("INSERT INTO addresses (address, person, is_primary) VALUES (?1, ?2, 0)", params![address.to_lowercase(), person.0])?;
     Ok(())
 }
 
 /// Removes an address; the person keeps their identity through the others.
-pub fn remove_address(conn: &Connection, address: &str) -> rusqlite::Result<bool> {
+pub fn remove_address(conn: &Connection, address: &str) -> crate::store::Result<bool> {
     Ok(conn.execute("DELETE FROM addresses WHERE address = ?1", [address.to_lowercase()])? == 1)
 }
 
-pub fn set_primary(conn: &Connection, person: PersonId, address: &str) -> rusqlite::Result<()> {
+pub fn set_primary(conn: &Connection, person: PersonId, address: &str) -> crate::store::Result<()> {
     conn.execute("UPDATE addresses SET is_primary = (address = ?2) WHERE person = ?1", params![person.0, address.to_lowercase()])?;
     Ok(())
 }
 
 /// Whether `notice` was already sent to `address`; records it when not.
-pub fn first_notice(conn: &Connection, address: &str, notice: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+pub fn first_notice(conn: &Connection, address: &str, notice: &str, now: DateTime<Utc>) -> crate::store::Result<bool> {
     Ok(conn
         .prepare_cached("INSERT OR IGNORE INTO notices_sent (address, notice, at) VALUES (?1, ?2, ?3)")?
         .execute(params![address, notice, format_time(now)])?
@@ -218,7 +218,7 @@ pub struct ConfiguredAddress<'a> {
 
 /// Brings the people named in the configuration into the database (creating them, adding
 /// their addresses, setting role and name), once per change of that list.
-pub fn sync_configured(conn: &Connection, configured: &[ConfiguredAddress<'_>], now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn sync_configured(conn: &Connection, configured: &[ConfiguredAddress<'_>], now: DateTime<Utc>) -> crate::store::Result<()> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for ConfiguredAddress { address, primary, role, name } in configured {
@@ -246,7 +246,7 @@ pub fn sync_configured(conn: &Connection, configured: &[ConfiguredAddress<'_>], 
 }
 
 /// How many addresses the person has and how many tickets they request or own.
-pub fn addresses_and_tickets(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, i64)> {
+pub fn addresses_and_tickets(conn: &Connection, person: PersonId) -> crate::store::Result<(i64, i64)> {
     let addresses = conn.prepare_cached("SELECT COUNT(*) FROM addresses WHERE person = ?1")?.query_row([person.0], |row| row.get(0))?;
     let tickets = conn
         .prepare_cached("SELECT COUNT(*) FROM tickets WHERE requester = ?1 OR owner = ?1")?
@@ -255,12 +255,12 @@ pub fn addresses_and_tickets(conn: &Connection, person: PersonId) -> rusqlite::R
 }
 
 /// Whether `address` is its person's primary address.
-pub fn is_primary(conn: &Connection, address: &str) -> rusqlite::Result<bool> {
+pub fn is_primary(conn: &Connection, address: &str) -> crate::store::Result<bool> {
     conn.prepare_cached("SELECT is_primary FROM addresses WHERE address = ?1")?.query_row([address], |row| row.get(0))
 }
 
 /// Makes the first of the person's addresses (in address order) the primary one.
-pub fn promote_first_address(conn: &Connection, person: PersonId) -> rusqlite::Result<()> {
+pub fn promote_first_address(conn: &Connection, person: PersonId) -> crate::store::Result<()> {
     conn.prepare_cached(
         "UPDATE addresses SET is_primary = 1 WHERE address = (SELECT address FROM addresses WHERE person = ?1 ORDER BY address LIMIT 1)",
     )?

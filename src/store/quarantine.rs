@@ -1,7 +1,7 @@
 //! Quarantine: inbound messages reqmail could not process, kept whole with the reason.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use crate::store::{params, Connection};
 
 use crate::clock::format_time;
 use crate::ticket::SpoolId;
@@ -17,7 +17,7 @@ pub struct QuarantineEntry {
     pub size: i64,
 }
 
-pub fn put(conn: &Connection, id: SpoolId, reason: &str, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn put(conn: &Connection, id: SpoolId, reason: &str, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.prepare_cached(
         "INSERT INTO quarantine (message, reason, at) VALUES (?1, ?2, ?3)
          ON CONFLICT (message) DO UPDATE SET reason = excluded.reason, at = excluded.at",
@@ -27,7 +27,7 @@ pub fn put(conn: &Connection, id: SpoolId, reason: &str, now: DateTime<Utc>) -> 
     Ok(())
 }
 
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<QuarantineEntry>> {
+pub fn list(conn: &Connection) -> crate::store::Result<Vec<QuarantineEntry>> {
     conn.prepare(
         "SELECT q.message, q.at, q.reason, m.from_address, m.subject, m.size
          FROM quarantine q JOIN messages m ON m.id = q.message ORDER BY q.message",
@@ -45,18 +45,18 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<QuarantineEntry>> {
     .collect()
 }
 
-pub fn contains(conn: &Connection, id: SpoolId) -> rusqlite::Result<bool> {
+pub fn contains(conn: &Connection, id: SpoolId) -> crate::store::Result<bool> {
     conn.query_row("SELECT EXISTS (SELECT 1 FROM quarantine WHERE message = ?1)", [id.0], |row| row.get(0))
 }
 
 /// Takes a message out of quarantine so that it is processed again.
-pub fn release(conn: &Connection, id: SpoolId) -> rusqlite::Result<()> {
+pub fn release(conn: &Connection, id: SpoolId) -> crate::store::Result<()> {
     conn.execute("DELETE FROM quarantine WHERE message = ?1", [id.0])?;
     crate::store::messages::respool(conn, id)
 }
 
 /// Drops a message for good: its raw bytes are erased, a record that it was dropped stays.
-pub fn drop_message(conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn drop_message(conn: &Connection, id: SpoolId, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.execute("DELETE FROM quarantine WHERE message = ?1", [id.0])?;
     conn.execute("DELETE FROM message_raw WHERE message = ?1", [id.0])?;
     conn.execute(

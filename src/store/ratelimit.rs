@@ -3,7 +3,7 @@
 //! other stop after a few letters: per address and ticket, per address, and overall.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection};
+use crate::store::{params, Connection};
 
 use crate::clock::format_time;
 use crate::config::LimitsConfig;
@@ -12,14 +12,14 @@ use crate::ticket::{SpoolId, TicketId};
 
 /// Admits one automatic letter to `address` about `ticket` and records it, or says why
 /// not (undeliverable address, or a window is full). Runs in the caller's transaction.
-pub fn admit(conn: &Connection, limits: &LimitsConfig, address: &str, ticket: Option<TicketId>, now: DateTime<Utc>) -> rusqlite::Result<Result<(), String>> {
+pub fn admit(conn: &Connection, limits: &LimitsConfig, address: &str, ticket: Option<TicketId>, now: DateTime<Utc>) -> crate::store::Result<Result<(), String>> {
     let address = address.to_lowercase();
     if let Some(until) = crate::store::undeliverable::blocked_until(conn, &address, now)? {
         return Ok(Err(format!("no mail to {address}: it bounced permanently; undeliverable until {until}")));
     }
     let since = format_time(now - window(limits));
     let pruned = conn.prepare_cached("DELETE FROM auto_mail WHERE at <= ?1")?.execute([&since])?;
-    let count = |sql: &str, ticket: Option<i64>| -> rusqlite::Result<i64> {
+    let count = |sql: &str, ticket: Option<i64>| -> crate::store::Result<i64> {
         conn.prepare_cached(sql)?.query_row(params![address, ticket], |row| row.get(0))
     };
     let seconds = limits.auto_mail_window_seconds;
@@ -68,7 +68,7 @@ pub fn repeats_itself_after_our_mail(
     note: &str,
     message: Option<SpoolId>,
     now: DateTime<Utc>,
-) -> rusqlite::Result<bool> {
+) -> crate::store::Result<bool> {
     conn.prepare_cached(&format!(
         "WITH mailed AS (SELECT ticket FROM auto_mail WHERE address = ?1 AND at > ?4)
          SELECT EXISTS (SELECT 1 FROM messages m WHERE m.direction = 'in' AND m.id IS NOT ?3
@@ -82,7 +82,7 @@ pub fn repeats_itself_after_our_mail(
 }
 
 /// Whether `address` was sent automatic mail within the window.
-pub fn mailed_recently(conn: &Connection, limits: &LimitsConfig, address: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+pub fn mailed_recently(conn: &Connection, limits: &LimitsConfig, address: &str, now: DateTime<Utc>) -> crate::store::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM auto_mail WHERE address = ?1 AND at > ?2)")?
         .query_row(params![address.to_lowercase(), format_time(now - window(limits))], |row| row.get(0))
 }

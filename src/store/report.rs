@@ -6,7 +6,7 @@
 //! requester's organisation. Time buckets are UTC weeks (starting Monday) and months.
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
+use crate::store::{params_from_iter, Connection};
 
 /// Which tickets a report covers; every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,15 +127,15 @@ fn rows<T>(
     conn: &Connection,
     sql: &str,
     values: Vec<Value>,
-    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Vec<T>> {
+    map: impl FnMut(&crate::store::Row<'_>) -> crate::store::Result<T>,
+) -> crate::store::Result<Vec<T>> {
     let mut statement = conn.prepare(sql)?;
     let mapped = statement.query_map(params_from_iter(values), map)?;
     mapped.collect()
 }
 
 /// Tickets created in `span`, per row key.
-pub fn opened(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64)>> {
+pub fn opened(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> crate::store::Result<Vec<(String, i64)>> {
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
         "SELECT {key}, COUNT(*) FROM tickets t WHERE t.created >= ? AND t.created < ?{filter} GROUP BY 1",
@@ -154,7 +154,7 @@ pub struct Transitions {
     pub reopened: i64,
 }
 
-pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, Transitions)>> {
+pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> crate::store::Result<Vec<(String, Transitions)>> {
     if let (false, Some((first, end))) = (grouping.needs_ticket(filter), span.days()) {
         let sql = format!(
             "SELECT {key}, SUM(CASE WHEN to_status = 'resolved' THEN changes ELSE 0 END),
@@ -181,7 +181,7 @@ pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
 
 /// Unfinished tickets (new, open, hold) now, per row key of a ticket attribute (for a
 /// time grouping, one row with key "").
-pub fn backlog_now(conn: &Connection, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64)>> {
+pub fn backlog_now(conn: &Connection, filter: &Filter, grouping: Grouping) -> crate::store::Result<Vec<(String, i64)>> {
     let key = if grouping.is_time() { Grouping::Total.key("") } else { grouping.key("") };
     let mut values = Vec::new();
     let sql = format!(
@@ -199,7 +199,7 @@ pub fn backlog_changes(
     span: &Span,
     filter: &Filter,
     grouping: Grouping,
-) -> rusqlite::Result<Vec<(Option<String>, i64)>> {
+) -> crate::store::Result<Vec<(Option<String>, i64)>> {
     if let (false, Some((first, end))) = (grouping.needs_ticket(filter), span.days()) {
         let sql = format!(
             "SELECT CASE WHEN day >= ?1 THEN NULL ELSE {key} END, SUM(backlog) FROM status_days WHERE day >= ?2 GROUP BY 1",
@@ -240,7 +240,7 @@ pub struct Timed {
 }
 
 /// First responses and resolutions in `span`, each with the row key of its own time.
-pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<Timed>> {
+pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> crate::store::Result<Vec<Timed>> {
     let sources = [
         (Moment::FirstResponse, "SELECT ticket, at FROM first_responses WHERE at >= ? AND at < ?"),
         (Moment::Resolution, "SELECT ticket, MIN(at) AS at FROM status_changes WHERE to_status = 'resolved' AND at >= ? AND at < ? GROUP BY ticket"),
@@ -262,7 +262,7 @@ pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping
 
 /// The times at which `tickets` went on hold and came off it, in order per ticket:
 /// `(ticket, at, on_hold_after)`.
-pub fn hold_changes(conn: &Connection, tickets: &[i64]) -> rusqlite::Result<Vec<(i64, String, bool)>> {
+pub fn hold_changes(conn: &Connection, tickets: &[i64]) -> crate::store::Result<Vec<(i64, String, bool)>> {
     let list = serde_json::to_string(tickets).unwrap_or_else(|_| "[]".into());
     rows(
         conn,
@@ -276,7 +276,7 @@ pub fn hold_changes(conn: &Connection, tickets: &[i64]) -> rusqlite::Result<Vec<
 }
 
 /// Minutes worked in `span` per row key: (all, by vendors).
-pub fn time_worked(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+pub fn time_worked(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> crate::store::Result<Vec<(String, i64, i64)>> {
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
         "SELECT {key}, SUM(e.minutes), SUM(CASE WHEN e.vendor THEN e.minutes ELSE 0 END)
@@ -290,7 +290,7 @@ pub fn time_worked(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
 }
 
 /// Survey answers given in `span` per row key: (answers, sum of ratings).
-pub fn satisfaction(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+pub fn satisfaction(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping) -> crate::store::Result<Vec<(String, i64, i64)>> {
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
         "SELECT {key}, COUNT(*), SUM(v.rating) FROM surveys v{join}
@@ -303,7 +303,7 @@ pub fn satisfaction(conn: &Connection, span: &Span, filter: &Filter, grouping: G
 }
 
 /// Per category path (empty: none): tickets opened and resolved in `span`.
-pub fn by_category(conn: &Connection, span: &Span, filter: &Filter) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+pub fn by_category(conn: &Connection, span: &Span, filter: &Filter) -> crate::store::Result<Vec<(String, i64, i64)>> {
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let opened_sql = format!(
         "SELECT COALESCE(t.category, ''), COUNT(*) FROM tickets t WHERE t.created >= ? AND t.created < ?{} GROUP BY 1",
@@ -336,7 +336,7 @@ pub struct Failure {
     pub resolved: Option<String>,
 }
 
-pub fn host_failures(conn: &Connection, span: &Span, filter: &Filter) -> rusqlite::Result<Vec<Failure>> {
+pub fn host_failures(conn: &Connection, span: &Span, filter: &Filter) -> crate::store::Result<Vec<Failure>> {
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let filter_sql = filter.sql(&mut values);
     let sql = format!(
@@ -349,23 +349,23 @@ pub fn host_failures(conn: &Connection, span: &Span, filter: &Filter) -> rusqlit
 }
 
 /// The report that the weekly job last sent (the Monday of its week), if any.
-pub fn weekly_sent(conn: &Connection) -> rusqlite::Result<Option<String>> {
+pub fn weekly_sent(conn: &Connection) -> crate::store::Result<Option<String>> {
     crate::store::setting(conn, "weekly_report_sent")
 }
 
-pub fn set_weekly_sent(conn: &Connection, week: &str) -> rusqlite::Result<()> {
+pub fn set_weekly_sent(conn: &Connection, week: &str) -> crate::store::Result<()> {
     crate::store::set_setting(conn, "weekly_report_sent", week)
 }
 
 
 /// The survey's answers: (rating 1–5, how many gave it).
-pub fn survey_ratings(conn: &Connection) -> rusqlite::Result<Vec<(i64, i64)>> {
+pub fn survey_ratings(conn: &Connection) -> crate::store::Result<Vec<(i64, i64)>> {
     conn.prepare("SELECT rating, COUNT(*) FROM surveys GROUP BY rating")?.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::Connection;
+
     use rusqlite_migration::Migrations;
 
     use crate::store::MIGRATIONS;
@@ -375,7 +375,7 @@ mod tests {
     /// index: `store::search`'s tests).
     #[test]
     fn upgrade_fills_facts_and_index_from_what_existed() {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::register_functions(&conn).unwrap();
         // The migrations before this one, wherever the list puts it.
         let before = MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("CREATE TABLE status_changes")).unwrap();
@@ -394,6 +394,7 @@ mod tests {
         )
         .unwrap();
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn).unwrap();
+        let conn = crate::store::Connection::Sqlite(conn);
         let count = |sql: &str| conn.query_row(sql, [], |row| row.get::<_, i64>(0)).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM status_changes WHERE ticket = 1 AND to_status = 'resolved' AND backlog = -1"), 1);
         assert_eq!(count("SELECT SUM(changes) FROM status_days"), count("SELECT COUNT(*) FROM status_changes"));

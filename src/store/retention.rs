@@ -8,7 +8,7 @@
 //! refuses to commit anything left dangling.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use crate::store::{params, Connection, OptionalExtension, Transaction};
 
 use crate::clock::format_time;
 
@@ -23,7 +23,7 @@ pub struct Purged {
 
 /// Closed and rejected tickets last changed before `cutoff`, and the tickets merged into
 /// them (which go with them), lowest first.
-pub fn purge_candidates(conn: &Connection, cutoff: DateTime<Utc>) -> rusqlite::Result<Vec<i64>> {
+pub fn purge_candidates(conn: &Connection, cutoff: DateTime<Utc>) -> crate::store::Result<Vec<i64>> {
     conn.prepare(
         "WITH RECURSIVE doomed(number) AS (
              SELECT number FROM tickets
@@ -38,7 +38,7 @@ pub fn purge_candidates(conn: &Connection, cutoff: DateTime<Utc>) -> rusqlite::R
 }
 
 /// (table, column, may be NULL) of every foreign key that refers to `target`.
-fn references_to(conn: &Connection, target: &str) -> rusqlite::Result<Vec<(String, String, bool)>> {
+fn references_to(conn: &Connection, target: &str) -> crate::store::Result<Vec<(String, String, bool)>> {
     conn.prepare(
         "SELECT m.name, f.\"from\", i.\"notnull\" = 0
            FROM sqlite_schema m
@@ -56,7 +56,7 @@ fn quoted(name: &str) -> String {
 
 /// Removes the references to the rows of `target` listed in the temporary table `doomed`
 /// (column `key`), except from `target` itself and the tables in `skip`.
-fn detach(conn: &Connection, target: &str, doomed: &str, skip: &[&str]) -> rusqlite::Result<usize> {
+fn detach(conn: &Connection, target: &str, doomed: &str, skip: &[&str]) -> crate::store::Result<usize> {
     let mut removed = 0;
     for (table, column, nullable) in references_to(conn, target)? {
         if skip.contains(&table.as_str()) {
@@ -110,7 +110,7 @@ pub fn purge(tx: &Transaction<'_>, tickets: &[i64], now: DateTime<Utc>) -> anyho
     Ok(purged)
 }
 
-fn record(conn: &Connection, action: &str, detail: &str, now: DateTime<Utc>) -> rusqlite::Result<()> {
+fn record(conn: &Connection, action: &str, detail: &str, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.execute("INSERT INTO retention_log (at, action, detail) VALUES (?1, ?2, ?3)", params![format_time(now), action, detail])?;
     Ok(())
 }
@@ -123,18 +123,18 @@ pub struct LogEntry {
     pub detail: String,
 }
 
-pub fn log(conn: &Connection) -> rusqlite::Result<Vec<LogEntry>> {
+pub fn log(conn: &Connection) -> crate::store::Result<Vec<LogEntry>> {
     conn.prepare("SELECT at, action, detail FROM retention_log ORDER BY id")?
         .query_map([], |row| Ok(LogEntry { at: row.get(0)?, action: row.get(1)?, detail: row.get(2)? }))?
         .collect()
 }
 
 /// When the scheduler last looked for tickets to purge.
-pub fn last_purge_pass(conn: &Connection) -> rusqlite::Result<Option<String>> {
+pub fn last_purge_pass(conn: &Connection) -> crate::store::Result<Option<String>> {
     super::setting(conn, "retention_last_pass")
 }
 
-pub fn set_last_purge_pass(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn set_last_purge_pass(conn: &Connection, now: DateTime<Utc>) -> crate::store::Result<()> {
     super::set_setting(conn, "retention_last_pass", &format_time(now))
 }
 
@@ -165,7 +165,7 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
         return Ok(None);
     };
     let addresses: Vec<String> =
-        tx.prepare("SELECT address FROM addresses WHERE person = ?1")?.query_map([person], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+        tx.prepare("SELECT address FROM addresses WHERE person = ?1")?.query_map([person], |row| row.get(0))?.collect::<crate::store::Result<_>>()?;
     let name: Option<String> = tx.query_row("SELECT name FROM people WHERE id = ?1", [person], |row| row.get(0))?;
     let placeholder = format!("forgotten-{person}@invalid");
     tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS forget_addresses (address TEXT PRIMARY KEY); DELETE FROM forget_addresses;")?;

@@ -3,7 +3,7 @@
 //! sound keys `subject_sounds` (migration 0015).
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use crate::store::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::store::report::Filter;
 
@@ -29,21 +29,21 @@ pub const MOST_RANKED: i64 = 20_000;
 /// From here until [`index_deferred`] in the same transaction, the triggers keep the
 /// text to index in `search_pending` (migration 0023): FTS5 would otherwise write a
 /// segment to the disk at every statement of a batch that opens a savepoint.
-pub fn defer_indexing(conn: &Connection) -> rusqlite::Result<()> {
+pub fn defer_indexing(conn: &Connection) -> crate::store::Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO search_deferred (only) VALUES (1)")?.execute([])?;
     Ok(())
 }
 
 /// Indexes what [`defer_indexing`] kept back, and indexes at once again; before the
 /// transaction commits, so that no other connection sees text that cannot be found.
-pub fn index_deferred(conn: &Connection) -> rusqlite::Result<()> {
+pub fn index_deferred(conn: &Connection) -> crate::store::Result<()> {
     index_pending(conn)?;
     conn.prepare_cached("DELETE FROM search_deferred")?.execute([])?;
     Ok(())
 }
 
 /// Moves the kept-back text into the index: all of it in one statement, one segment.
-fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+fn index_pending(conn: &Connection) -> crate::store::Result<()> {
     conn.prepare_cached(
         "INSERT INTO search_text (rowid, subject, body, ticket, message)
          SELECT row, subject, body, ticket, message FROM search_pending ORDER BY row",
@@ -55,7 +55,7 @@ fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
 
 /// A search inside a batch's transaction (a `Search:` by mail) finds what the batch
 /// wrote before it; elsewhere nothing is kept back and this only reads.
-fn index_kept_back(conn: &Connection) -> rusqlite::Result<()> {
+fn index_kept_back(conn: &Connection) -> crate::store::Result<()> {
     let kept_back: bool = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_pending)")?.query_row([], |row| row.get(0))?;
     if kept_back {
         index_pending(conn)?;
@@ -64,14 +64,14 @@ fn index_kept_back(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// How many rows (subjects, notes, attachments) match `query`; counting is cheap.
-pub fn count(conn: &Connection, query: &str) -> rusqlite::Result<i64> {
+pub fn count(conn: &Connection, query: &str) -> crate::store::Result<i64> {
     index_kept_back(conn)?;
     conn.query_row("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?1", [query], |row| row.get(0))
 }
 
 /// Tickets whose subject, notes or text attachments match the FTS5 query `query`, at
 /// most `limit`: best first when `ranked`, else the most recently written rows first.
-pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ranked: bool) -> rusqlite::Result<Vec<Hit>> {
+pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ranked: bool) -> crate::store::Result<Vec<Hit>> {
     // Rows are ordered first and tickets looked up after, so FTS5 can stop early; a
     // filter throws rows away, so it looks at more of them.
     index_kept_back(conn)?;
@@ -126,7 +126,7 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
 /// The passage of row `row` of `search_text` that matches `query`, matches in
 /// [brackets]. The index keeps no text: the row's text is read where it lives and marked
 /// by a one-row index of the same kind.
-fn snippet(conn: &Connection, query: &str, row: i64) -> rusqlite::Result<String> {
+fn snippet(conn: &Connection, query: &str, row: i64) -> crate::store::Result<String> {
     let text: Option<String> = conn
         .prepare_cached(
             "SELECT CASE ?1 % 4
@@ -152,7 +152,7 @@ fn snippet(conn: &Connection, query: &str, row: i64) -> rusqlite::Result<String>
 /// Fills the search indexes anew from the subjects, notes and text attachments: after a
 /// migration that rebuilt them, and in a store loaded from SQL text (which holds no
 /// index: a contentless one has no text to write out). `Store::open` runs it when asked.
-pub fn reindex(conn: &Connection) -> rusqlite::Result<()> {
+pub fn reindex(conn: &Connection) -> crate::store::Result<()> {
     // Notes written before the threading became its own entry end in " (matched by …)"
     // (cut here and in `snippet`).
     conn.execute_batch(
@@ -172,13 +172,18 @@ pub fn reindex(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Whether a migration or a restore asked for [`reindex`] (and it has not run since).
-pub fn reindex_due(conn: &Connection) -> rusqlite::Result<bool> {
+pub fn reindex_due(conn: &Connection) -> crate::store::Result<bool> {
     Ok(crate::store::setting(conn, REINDEX)?.is_some())
 }
 
-pub fn ask_for_reindex(conn: &Connection) -> rusqlite::Result<()> {
-    crate::store::set_setting(conn, REINDEX, "due")
+pub fn ask_for_reindex(conn: &Connection) -> crate::store::Result<()> {
+    conn.execute(ASK_FOR_REINDEX, [])?;
+    Ok(())
 }
+
+/// [`ask_for_reindex`] as SQL, for a SQLite file a restore is loading.
+pub const ASK_FOR_REINDEX: &str =
+    "INSERT INTO settings (name, value) VALUES ('search_reindex', 'due') ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 
 /// The setting that asks for [`reindex`]; migration 0017 writes it too.
 const REINDEX: &str = "search_reindex";
@@ -186,7 +191,7 @@ const REINDEX: &str = "search_reindex";
 /// Tickets whose subjects have a word of every sound key in `keys` (see
 /// [`crate::store::sounds`]), the newest first (subjects are short: a rank would say
 /// little); the snippet is the subject.
-pub fn search_by_sound(conn: &Connection, keys: &[String], filter: &Filter, limit: usize) -> rusqlite::Result<Vec<Hit>> {
+pub fn search_by_sound(conn: &Connection, keys: &[String], filter: &Filter, limit: usize) -> crate::store::Result<Vec<Hit>> {
     let Some((first, others)) = keys.split_first() else { return Ok(Vec::new()) };
     // One key's tickets in index order, newest first, each checked for the other keys:
     // SQLite stops as soon as it has `limit`.
@@ -211,16 +216,17 @@ pub fn search_by_sound(conn: &Connection, keys: &[String], filter: &Filter, limi
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::Connection;
+
     use rusqlite_migration::Migrations;
 
     use super::*;
 
     #[test]
     fn unranked_search_puts_the_most_recent_first() {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::register_functions(&conn).unwrap();
         Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
+        let conn = crate::store::Connection::Sqlite(conn);
         conn.execute_batch(
             "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
              INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated) VALUES
@@ -252,7 +258,7 @@ mod tests {
     /// indexed anew, and its hits show their passage.
     #[test]
     fn upgrade_indexes_what_existed_and_snippets_come_from_where_the_text_lives() {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::register_functions(&conn).unwrap();
         let before = crate::store::MIGRATIONS.iter().position(|migration| format!("{migration:?}").contains("contentless_delete")).unwrap();
         Migrations::from_slice(&crate::store::MIGRATIONS[..before]).to_latest(&mut conn).unwrap();
@@ -268,6 +274,7 @@ mod tests {
         )
         .unwrap();
         Migrations::from_slice(crate::store::MIGRATIONS).to_latest(&mut conn).unwrap();
+        let conn = crate::store::Connection::Sqlite(conn);
         assert!(reindex_due(&conn).unwrap());
         reindex(&conn).unwrap();
         assert!(!reindex_due(&conn).unwrap());

@@ -11,7 +11,7 @@
 //! without ASCII letters (a number, a word in another script) is its own key.
 
 use rusqlite::functions::FunctionFlags;
-use rusqlite::Connection;
+
 
 /// The digit of a consonant; `None` for vowels (and y), which separate equal digits;
 /// `Some('-')` for h and w, which do not.
@@ -67,7 +67,7 @@ pub fn sound_keys(text: &str) -> Vec<String> {
 
 /// Adds `reqmail_sound_keys(text)` to `conn`: the keys of [`sound_keys`] as a JSON array,
 /// which the triggers read with `json_each`.
-pub fn register(conn: &Connection) -> rusqlite::Result<()> {
+pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("reqmail_sound_keys", 1, flags, |context| {
         let text: Option<String> = context.get(0)?;

@@ -6,7 +6,7 @@
 //! without free pages; a store made before that page size was the default needs it to
 //! shrink.
 
-use rusqlite::Connection;
+use crate::store::Connection;
 
 /// The pages of one table or index.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -36,16 +36,18 @@ impl FileUsage {
     }
 }
 
-pub fn file_usage(conn: &Connection) -> rusqlite::Result<FileUsage> {
-    let pragma = |name: &str| -> rusqlite::Result<i64> { conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0)) };
+pub fn file_usage(conn: &Connection) -> crate::store::Result<FileUsage> {
+    let conn = conn.sqlite("the store's pages")?;
+    let pragma = |name: &str| -> crate::store::Result<i64> { Ok(conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))?) };
     Ok(FileUsage { page_size: pragma("page_size")?, pages: pragma("page_count")?, free_pages: pragma("freelist_count")? })
 }
 
 /// Every table and index with its pages, largest first.
-pub fn usage(conn: &Connection) -> rusqlite::Result<Vec<TableUsage>> {
+pub fn usage(conn: &Connection) -> crate::store::Result<Vec<TableUsage>> {
     // The aggregate form of dbstat: one row per table or index. Sorted here: dbstat
     // reports an ORDER BY as done by itself and returns its rows in name order.
     let mut tables = conn
+        .sqlite("reqmail store usage")?
         .prepare("SELECT name, pageno, pgsize, payload, unused FROM dbstat('main', 1)")?
         .query_map([], |row| {
             Ok(TableUsage { name: row.get(0)?, pages: row.get(1)?, bytes: row.get(2)?, payload: row.get(3)?, unused: row.get(4)? })
@@ -56,7 +58,7 @@ pub fn usage(conn: &Connection) -> rusqlite::Result<Vec<TableUsage>> {
 }
 
 /// The bytes of raw inbound mail the store holds, as it came.
-pub fn inbound_bytes(conn: &Connection) -> rusqlite::Result<i64> {
+pub fn inbound_bytes(conn: &Connection) -> crate::store::Result<i64> {
     conn.query_row("SELECT COALESCE(SUM(size), 0) FROM messages WHERE direction = 'in'", [], |row| row.get(0))
 }
 
@@ -88,16 +90,18 @@ pub struct Compacted {
 /// only outside WAL mode, which no other connection may be using. While it runs, the
 /// store's folder (for the rollback journal) and the temporary folder (for SQLite's
 /// copy, kept in a file rather than in memory) each need about the store's size free.
-pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
+pub fn compact(store_conn: &Connection) -> anyhow::Result<Compacted> {
+    let conn = store_conn;
     let before = file_usage(conn)?;
     // Before the lock check below: this waits for other writers like any transaction.
     let (decisions, notes) = {
-        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let tx = conn.unchecked_write()?;
         let decisions = super::messages::compress_old_decisions(&tx)?;
         let notes = super::tickets::compress_old_notes(&tx)?;
         tx.commit()?;
         (decisions, notes)
     };
+    let conn = conn.sqlite("reqmail store compact")?;
     let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0)).map_err(|error| match is_locked(&error) {
         true => anyhow::Error::new(InUse),
         false => error.into(),
@@ -112,7 +116,7 @@ pub fn compact(conn: &Connection) -> anyhow::Result<Compacted> {
     // Back to WAL whatever happened, as every other command expects.
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     rewritten?;
-    Ok(Compacted { before, after: file_usage(conn)?, decisions, notes })
+    Ok(Compacted { before, after: file_usage(store_conn)?, decisions, notes })
 }
 
 fn is_locked(error: &rusqlite::Error) -> bool {
@@ -127,7 +131,7 @@ mod tests {
     use crate::store::tickets::add_history;
     use crate::store::Store;
     use crate::ticket::{SpoolId, TicketId};
-    use rusqlite::params;
+    use crate::store::params;
 
     fn store_in(dir: &std::path::Path) -> StoreConfig {
         StoreConfig { path: dir.join("reqmail.db"), busy_timeout_ms: 50, ..Default::default() }

@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::store::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::{format_time, parse_time};
 use crate::ticket::{ApprovalStage, HistoryEvent, Level, PeerTicket, PersonId, SpoolId, Status, Ticket, TicketId};
@@ -23,7 +23,7 @@ pub struct NewTicket {
 
 /// Takes the next ticket number; numbers are never reused, even after a rollback
 /// of a later transaction, because the counter moves in the same transaction.
-fn allocate_number(conn: &Connection, first_number: i64) -> rusqlite::Result<TicketId> {
+fn allocate_number(conn: &Connection, first_number: i64) -> crate::store::Result<TicketId> {
     // The highest of: the counter, the configured first number, and (for a restored or
     // imported database that already holds higher numbers) one above the highest ticket.
     let number: i64 = conn
@@ -36,7 +36,7 @@ fn allocate_number(conn: &Connection, first_number: i64) -> rusqlite::Result<Tic
     Ok(TicketId(number))
 }
 
-pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> rusqlite::Result<TicketId> {
+pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> crate::store::Result<TicketId> {
     let number = allocate_number(conn, new.first_number)?;
     let now = format_time(now);
     conn.prepare_cached(
@@ -56,7 +56,7 @@ pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> rusqlit
 }
 
 /// `ticket`, or the ticket it was merged into (followed to the end); `None` if there is no such ticket.
-pub fn resolve_merged(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<TicketId>> {
+pub fn resolve_merged(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<TicketId>> {
     let mut current = ticket;
     // A merge chain is short; the bound protects against a cycle written by hand.
     for _ in 0..32 {
@@ -73,7 +73,7 @@ pub fn resolve_merged(conn: &Connection, ticket: TicketId) -> rusqlite::Result<O
     Ok(Some(current))
 }
 
-pub fn touch(conn: &Connection, ticket: TicketId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn touch(conn: &Connection, ticket: TicketId, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET updated = ?1 WHERE number = ?2")?.execute(params![format_time(now), ticket.0])?;
     Ok(())
 }
@@ -87,7 +87,7 @@ pub fn add_history(
     action: &str,
     detail: &str,
     message: Option<SpoolId>,
-) -> rusqlite::Result<()> {
+) -> crate::store::Result<()> {
     let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::is_note_action(action) {
         true => super::compression::compress_note(conn, next_history_id(conn)?, detail)?,
         false => None,
@@ -100,7 +100,7 @@ pub fn add_history(
 
 /// Compresses the notes kept as text from before notes were compressed, a few thousand
 /// at a time (for `store compact`, once the store has a note dictionary); returns how many.
-pub fn compress_old_notes(conn: &Connection) -> rusqlite::Result<usize> {
+pub fn compress_old_notes(conn: &Connection) -> crate::store::Result<usize> {
     const CHUNK: i64 = 5_000;
     // The store's size decides whether a dictionary is due, as for a new note.
     let next_id = next_history_id(conn)?;
@@ -114,7 +114,7 @@ pub fn compress_old_notes(conn: &Connection) -> rusqlite::Result<usize> {
                 ") ORDER BY id LIMIT ?3"
             ))?
             .query_map(params![after, SHORTEST_COMPRESSED_NOTE, CHUNK], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::store::Result<_>>()?;
         let Some((last, _)) = old.last() else { return Ok(done) };
         after = *last;
         for (id, detail) in &old {
@@ -126,7 +126,7 @@ pub fn compress_old_notes(conn: &Connection) -> rusqlite::Result<usize> {
     }
 }
 
-fn next_history_id(conn: &Connection) -> rusqlite::Result<i64> {
+fn next_history_id(conn: &Connection) -> crate::store::Result<i64> {
     conn.prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM history")?.query_row([], |row| row.get(0))
 }
 
@@ -140,7 +140,7 @@ const DETAIL: &str = "reqmail_note(detail, detail_zstd)";
 /// Makes the history entry just added on this connection one that only agents and
 /// admins see.
 /// The sender and note of inbound `message` on `ticket` while its note is held back.
-pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<Option<(String, String)>> {
+pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> crate::store::Result<Option<(String, String)>> {
     conn.prepare_cached(
         "SELECT m.from_address, reqmail_note(h.detail, h.detail_zstd) FROM history h JOIN messages m ON m.id = h.message
          WHERE h.ticket = ?1 AND h.message = ?2 AND h.action = 'held-note' AND h.internal = 1",
@@ -150,13 +150,13 @@ pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusql
 }
 
 /// Makes the held-back note of `message` on `ticket` visible to everyone on the ticket.
-pub fn publish_held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> rusqlite::Result<()> {
+pub fn publish_held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE history SET internal = 0 WHERE ticket = ?1 AND message = ?2 AND action = 'held-note'")?
         .execute(params![ticket.0, message.0])?;
     Ok(())
 }
 
-pub fn mark_last_history_internal(conn: &Connection) -> rusqlite::Result<()> {
+pub fn mark_last_history_internal(conn: &Connection) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE history SET internal = 1 WHERE id = last_insert_rowid()")?.execute([])?;
     Ok(())
 }
@@ -168,8 +168,8 @@ const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importan
     t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of, t.next_action,
     t.vendor, t.vendor_ticket, t.vendor_due, t.peer_site, t.peer_ticket, t.peer_owns";
 
-fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
-    let time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+fn ticket_from_row(row: &Row<'_>) -> crate::store::Result<Ticket> {
+    let time = |index: usize| -> crate::store::Result<Option<DateTime<Utc>>> {
         Ok(row.get::<_, Option<String>>(index)?.as_deref().and_then(parse_time))
     };
     let status: String = row.get(2)?;
@@ -216,7 +216,7 @@ fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     })
 }
 
-pub fn get(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<Ticket>> {
+pub fn get(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<Ticket>> {
     let found = conn
         .prepare_cached(&format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number = ?1"))?
         .query_row([ticket.0], ticket_from_row)
@@ -285,9 +285,9 @@ impl TicketOrder {
     }
 }
 
-pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ticket>> {
+pub fn list(conn: &Connection, filter: &TicketFilter) -> crate::store::Result<Vec<Ticket>> {
     let mut tickets = Vec::new();
-    each(conn, filter, |ticket| -> rusqlite::Result<_> {
+    each(conn, filter, |ticket| -> crate::store::Result<_> {
         tickets.push(ticket);
         Ok(ControlFlow::Continue(()))
     })?;
@@ -296,16 +296,16 @@ pub fn list(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<Vec<Ti
 
 /// The tickets of `list`, handed to `visit` one at a time as they are read, so that a
 /// listing of any length takes the memory of one ticket; `visit` may stop early.
-pub fn each<E: From<rusqlite::Error>>(
+pub fn each<E: From<crate::store::Error>>(
     conn: &Connection,
     filter: &TicketFilter,
     mut visit: impl FnMut(Ticket) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
     let (sql, values) = list_query(conn, filter)?;
     let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+    let mut rows = statement.query(crate::store::params_from_iter(values))?;
     while let Some(row) = rows.next()? {
-        let mut ticket = ticket_from_row(row)?;
+        let mut ticket = ticket_from_row(&row)?;
         ticket.cc = cc_addresses(conn, ticket.number)?;
         if visit(ticket)?.is_break() {
             break;
@@ -332,7 +332,7 @@ const SORTED_AT_MOST: i64 = 5_000;
 ///
 /// Only the filters given become terms: `(?1 IS NULL OR status = ?1)` would keep SQLite
 /// from using an index.
-fn list_query(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<(String, Vec<Value>)> {
+fn list_query(conn: &Connection, filter: &TicketFilter) -> crate::store::Result<(String, Vec<Value>)> {
     let statuses: &[Status] = match filter.status {
         Some(ref status) => std::slice::from_ref(status),
         None if filter.late_at.is_some() => &[Status::New, Status::Open],
@@ -398,7 +398,7 @@ fn list_query(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<(Str
     let few = match narrowest {
         Some(narrowest) => {
             let count = format!("SELECT COUNT(*) FROM (SELECT 1 FROM tickets t INDEXED BY {narrowest} WHERE {} LIMIT {SORTED_AT_MOST})", matching.join(" AND "));
-            let count: i64 = conn.prepare(&count)?.query_row(rusqlite::params_from_iter(&values), |row| row.get(0))?;
+            let count: i64 = conn.prepare(&count)?.query_row(crate::store::params_from_iter(&values), |row| row.get(0))?;
             (count < SORTED_AT_MOST).then_some(narrowest)
         }
         None => None,
@@ -427,7 +427,7 @@ fn list_query(conn: &Connection, filter: &TicketFilter) -> rusqlite::Result<(Str
 /// Links two tickets (a split); linking them again changes nothing.
 /// The open ticket `vendor` works on under their number `vendor_ticket` (the newest, if
 /// they reused a number), following merges.
-pub fn with_vendor_ticket(conn: &Connection, vendor: &str, vendor_ticket: &str) -> rusqlite::Result<Option<TicketId>> {
+pub fn with_vendor_ticket(conn: &Connection, vendor: &str, vendor_ticket: &str) -> crate::store::Result<Option<TicketId>> {
     let found: Option<i64> = conn
         .prepare_cached(
             "SELECT number FROM tickets WHERE vendor = ?1 AND vendor_ticket = ?2 COLLATE NOCASE
@@ -442,14 +442,14 @@ pub fn with_vendor_ticket(conn: &Connection, vendor: &str, vendor_ticket: &str) 
 }
 
 /// Ties `ticket` to its counterpart at a peer site.
-pub fn set_peer(conn: &Connection, ticket: TicketId, peer: &PeerTicket) -> rusqlite::Result<()> {
+pub fn set_peer(conn: &Connection, ticket: TicketId, peer: &PeerTicket) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET peer_site = ?2, peer_ticket = ?3, peer_owns = ?4 WHERE number = ?1")?
         .execute(params![ticket.0, peer.site, peer.number, peer.theirs])?;
     Ok(())
 }
 
 /// Our ticket whose counterpart at `site` is their number `peer_ticket`, following merges.
-pub fn with_peer_ticket(conn: &Connection, site: &str, peer_ticket: i64) -> rusqlite::Result<Option<TicketId>> {
+pub fn with_peer_ticket(conn: &Connection, site: &str, peer_ticket: i64) -> crate::store::Result<Option<TicketId>> {
     let found: Option<i64> = conn
         .prepare_cached("SELECT number FROM tickets WHERE peer_site = ?1 AND peer_ticket = ?2 ORDER BY number DESC LIMIT 1")?
         .query_row(params![site, peer_ticket], |row| row.get(0))
@@ -460,13 +460,13 @@ pub fn with_peer_ticket(conn: &Connection, site: &str, peer_ticket: i64) -> rusq
     }
 }
 
-pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> rusqlite::Result<()> {
+pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> crate::store::Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
     Ok(())
 }
 
 /// One history entry: its ticket, the entry, and the message it came with.
-pub fn history_entry(conn: &Connection, id: i64) -> rusqlite::Result<Option<(TicketId, HistoryEvent, Option<SpoolId>)>> {
+pub fn history_entry(conn: &Connection, id: i64) -> crate::store::Result<Option<(TicketId, HistoryEvent, Option<SpoolId>)>> {
     conn.prepare_cached(&format!("SELECT id, at, actor, action, {DETAIL}, ticket, message FROM history WHERE id = ?1"))?
         .query_row([id], |row| Ok((TicketId(row.get(5)?), history_from_row(row)?, row.get::<_, Option<i64>>(6)?.map(SpoolId))))
         .optional()
@@ -481,16 +481,16 @@ const LINKS: &str = "SELECT follow_up_of FROM tickets WHERE number = ?1 AND foll
 
 /// The tickets this one is linked with: the one it follows up or was merged into,
 /// those that follow it up or were merged into it, and those split from or into it; by number.
-pub fn links(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<TicketId>> {
+pub fn links(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<TicketId>> {
     let mut linked: Vec<TicketId> = conn
         .prepare_cached(LINKS)?
         .query_map([ticket.0], |row| row.get(0).map(TicketId))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     linked.sort();
     Ok(linked)
 }
 
-pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<String>> {
+pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<String>> {
     conn.prepare_cached(
         "SELECT (SELECT address FROM addresses WHERE person = c.person ORDER BY is_primary DESC, address LIMIT 1)
          FROM ticket_cc c WHERE c.ticket = ?1 ORDER BY c.person",
@@ -501,7 +501,7 @@ pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec
 }
 
 /// A `history` row selected as `id, at, actor, action, ` [`DETAIL`].
-fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
+fn history_from_row(row: &Row<'_>) -> crate::store::Result<HistoryEvent> {
     Ok(HistoryEvent {
         id: row.get(0)?,
         at: row.get::<_, String>(1).map(|text| parse_time(&text).unwrap_or_default())?,
@@ -511,14 +511,14 @@ fn history_from_row(row: &Row<'_>) -> rusqlite::Result<HistoryEvent> {
     })
 }
 
-pub fn history(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<HistoryEvent>> {
+pub fn history(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<HistoryEvent>> {
     conn.prepare_cached(&format!("SELECT id, at, actor, action, {DETAIL} FROM history WHERE ticket = ?1 ORDER BY id"))?
         .query_map([ticket.0], history_from_row)?
         .collect()
 }
 
 /// What the requester first wrote: the note of the ticket's first inbound message.
-pub fn first_request(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Option<String>> {
+pub fn first_request(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<String>> {
     conn.prepare_cached(&format!("SELECT {} FROM messages m WHERE m.ticket = ?1 AND m.direction = 'in' ORDER BY m.id LIMIT 1", crate::store::messages::NOTE_OF_M))?
         .query_row([ticket.0], |row| row.get::<_, Option<String>>(0))
         .optional()
@@ -526,7 +526,7 @@ pub fn first_request(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Op
 }
 
 /// The latest `count` comments and notes (internal ones too), oldest first.
-pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> rusqlite::Result<Vec<HistoryEvent>> {
+pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> crate::store::Result<Vec<HistoryEvent>> {
     // The count is written into the statement: SQLite plans with the value of a bound
     // LIMIT, so binding another ticket would prepare the statement anew on every call.
     let mut comments: Vec<HistoryEvent> = conn
@@ -535,21 +535,21 @@ pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> rusql
              WHERE ticket = ?1 AND action IN ('comment', 'internal-note') ORDER BY id DESC LIMIT {count}"
         ))?
         .query_map(params![ticket.0], history_from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     comments.reverse();
     Ok(comments)
 }
 
 /// The Message-IDs for References of mail about a ticket: the thread's first message
 /// and the latest ones, oldest first (RFC 5322 §3.6.4 lets a long list be shortened so).
-pub fn thread_references(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<String>> {
+pub fn thread_references(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<String>> {
     let mut references: Vec<String> = conn
         .prepare_cached(
             "SELECT message_id FROM (SELECT id, message_id FROM messages WHERE ticket = ?1 AND message_id IS NOT NULL
              ORDER BY id DESC LIMIT 10) ORDER BY id",
         )?
         .query_map(params![ticket.0], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     let first: Option<String> = conn
         .prepare_cached("SELECT message_id FROM messages WHERE ticket = ?1 AND message_id IS NOT NULL ORDER BY id LIMIT 1")?
         .query_row(params![ticket.0], |row| row.get(0))
@@ -560,13 +560,13 @@ pub fn thread_references(conn: &Connection, ticket: TicketId) -> rusqlite::Resul
     Ok(references)
 }
 
-pub fn checks(conn: &Connection, ticket: TicketId) -> rusqlite::Result<Vec<u32>> {
+pub fn checks(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<u32>> {
     conn.prepare_cached("SELECT item FROM ticket_checks WHERE ticket = ?1 ORDER BY item")?
         .query_map([ticket.0], |row| row.get(0))?
         .collect()
 }
 
-pub fn add_checks(conn: &Connection, ticket: TicketId, items: &[u32]) -> rusqlite::Result<()> {
+pub fn add_checks(conn: &Connection, ticket: TicketId, items: &[u32]) -> crate::store::Result<()> {
     let mut statement = conn.prepare_cached("INSERT OR IGNORE INTO ticket_checks (ticket, item) VALUES (?1, ?2)")?;
     for item in items {
         statement.execute(params![ticket.0, item])?;
@@ -618,39 +618,39 @@ impl TextColumn {
     }
 }
 
-pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> rusqlite::Result<()> {
+pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> crate::store::Result<()> {
     conn.prepare_cached(column.sql())?.execute(params![ticket.0, value])?;
     Ok(())
 }
 
 /// When the first response and the resolution are due.
-pub fn set_sla_due(conn: &Connection, ticket: TicketId, response: Option<&str>, resolution: Option<&str>) -> rusqlite::Result<()> {
+pub fn set_sla_due(conn: &Connection, ticket: TicketId, response: Option<&str>, resolution: Option<&str>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET response_due = ?2, due = ?3 WHERE number = ?1")?.execute(params![ticket.0, response, resolution])?;
     Ok(())
 }
 
-pub fn set_owner(conn: &Connection, ticket: TicketId, owner: Option<PersonId>) -> rusqlite::Result<()> {
+pub fn set_owner(conn: &Connection, ticket: TicketId, owner: Option<PersonId>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET owner = ?2 WHERE number = ?1")?.execute(params![ticket.0, owner.map(|person| person.0)])?;
     Ok(())
 }
 
-pub fn add_time(conn: &Connection, ticket: TicketId, minutes: i64) -> rusqlite::Result<()> {
+pub fn add_time(conn: &Connection, ticket: TicketId, minutes: i64) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET time_spent_minutes = time_spent_minutes + ?2 WHERE number = ?1")?
         .execute(params![ticket.0, minutes])?;
     Ok(())
 }
 
-pub fn add_held_minutes(conn: &Connection, ticket: TicketId, minutes: i64) -> rusqlite::Result<()> {
+pub fn add_held_minutes(conn: &Connection, ticket: TicketId, minutes: i64) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET held_minutes = held_minutes + ?2, hold_started = NULL WHERE number = ?1")?
         .execute(params![ticket.0, minutes])?;
     Ok(())
 }
 
-pub fn add_cc(conn: &Connection, ticket: TicketId, person: PersonId) -> rusqlite::Result<bool> {
+pub fn add_cc(conn: &Connection, ticket: TicketId, person: PersonId) -> crate::store::Result<bool> {
     Ok(conn.prepare_cached("INSERT OR IGNORE INTO ticket_cc (ticket, person) VALUES (?1, ?2)")?.execute(params![ticket.0, person.0])? == 1)
 }
 
-pub fn remove_cc(conn: &Connection, ticket: TicketId, address: &str) -> rusqlite::Result<bool> {
+pub fn remove_cc(conn: &Connection, ticket: TicketId, address: &str) -> crate::store::Result<bool> {
     Ok(conn
         .prepare_cached("DELETE FROM ticket_cc WHERE ticket = ?1 AND person = (SELECT person FROM addresses WHERE address = ?2)")?
         .execute(params![ticket.0, address])?
@@ -658,7 +658,7 @@ pub fn remove_cc(conn: &Connection, ticket: TicketId, address: &str) -> rusqlite
 }
 
 /// Moves every message, Cc and history entry of `from` to `into` and marks `from` merged.
-pub fn merge(conn: &Connection, from: TicketId, into: TicketId) -> rusqlite::Result<()> {
+pub fn merge(conn: &Connection, from: TicketId, into: TicketId) -> crate::store::Result<()> {
     conn.execute("UPDATE messages SET ticket = ?2 WHERE ticket = ?1", params![from.0, into.0])?;
     conn.execute("UPDATE history SET ticket = ?2 WHERE ticket = ?1", params![from.0, into.0])?;
     conn.execute("INSERT OR IGNORE INTO ticket_cc (ticket, person) SELECT ?2, person FROM ticket_cc WHERE ticket = ?1", params![from.0, into.0])?;
@@ -668,25 +668,25 @@ pub fn merge(conn: &Connection, from: TicketId, into: TicketId) -> rusqlite::Res
     Ok(())
 }
 
-pub fn set_follow_up_of(conn: &Connection, ticket: TicketId, earlier: TicketId) -> rusqlite::Result<()> {
+pub fn set_follow_up_of(conn: &Connection, ticket: TicketId, earlier: TicketId) -> crate::store::Result<()> {
     conn.execute("UPDATE tickets SET follow_up_of = ?2 WHERE number = ?1", params![ticket.0, earlier.0])?;
     Ok(())
 }
 
 /// Records that scheduler `job` ran for `ticket` at `key`; false when it already had.
-pub fn mark_job_done(conn: &Connection, ticket: TicketId, job: &str, key: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+pub fn mark_job_done(conn: &Connection, ticket: TicketId, job: &str, key: &str, now: DateTime<Utc>) -> crate::store::Result<bool> {
     Ok(conn
         .prepare_cached("INSERT OR IGNORE INTO scheduled_done (ticket, job, key, at) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![ticket.0, job, key, format_time(now)])?
         == 1)
 }
 
-pub fn job_done(conn: &Connection, ticket: TicketId, job: &str) -> rusqlite::Result<bool> {
+pub fn job_done(conn: &Connection, ticket: TicketId, job: &str) -> crate::store::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM scheduled_done WHERE ticket = ?1 AND job = ?2)")?
         .query_row(params![ticket.0, job], |row| row.get(0))
 }
 
-pub fn record_survey(conn: &Connection, ticket: TicketId, rating: u8, message: Option<SpoolId>, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn record_survey(conn: &Connection, ticket: TicketId, rating: u8, message: Option<SpoolId>, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.execute(
         "INSERT INTO surveys (ticket, rating, at, message) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (ticket) DO UPDATE SET rating = excluded.rating, at = excluded.at, message = excluded.message",
@@ -697,30 +697,30 @@ pub fn record_survey(conn: &Connection, ticket: TicketId, rating: u8, message: O
 
 /// Tickets whose `scheduler_at` has come by `now` (RFC 3339 text), for the scheduler;
 /// ordered by number.
-pub fn due_for_scheduler(conn: &Connection, now: &str) -> rusqlite::Result<Vec<TicketId>> {
+pub fn due_for_scheduler(conn: &Connection, now: &str) -> crate::store::Result<Vec<TicketId>> {
     let mut numbers: Vec<TicketId> = conn
         .prepare_cached("SELECT number FROM tickets WHERE scheduler_at <= ?1")?
         .query_map([now], |row| Ok(TicketId(row.get(0)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     numbers.sort();
     Ok(numbers)
 }
 
 /// When the scheduler next looks at `ticket` (RFC 3339 text; `None`: only after a change).
-pub fn set_scheduler_at(conn: &Connection, ticket: TicketId, at: Option<&str>) -> rusqlite::Result<()> {
+pub fn set_scheduler_at(conn: &Connection, ticket: TicketId, at: Option<&str>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET scheduler_at = ?2 WHERE number = ?1")?.execute(params![ticket.0, at])?;
     Ok(())
 }
 
 /// Has the scheduler look at every ticket that can have timed jobs at its next pass.
-pub fn reschedule_all(conn: &Connection) -> rusqlite::Result<()> {
+pub fn reschedule_all(conn: &Connection) -> crate::store::Result<()> {
     conn.execute("UPDATE tickets SET scheduler_at = '' WHERE status NOT IN ('merged', 'rejected') AND scheduler_at IS NOT ''", [])?;
     Ok(())
 }
 
 /// Active tickets (new, open, hold) owned by each of `people`, and when each last got a
 /// new ticket: what "least loaded, ties broken fairly" reads.
-pub fn load_of(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, String)> {
+pub fn load_of(conn: &Connection, person: PersonId) -> crate::store::Result<(i64, String)> {
     conn.prepare_cached(
         "SELECT COUNT(*) FILTER (WHERE status IN ('new', 'open', 'hold')), COALESCE(MAX(created), '') FROM tickets WHERE owner = ?1",
     )?
@@ -728,13 +728,13 @@ pub fn load_of(conn: &Connection, person: PersonId) -> rusqlite::Result<(i64, St
 }
 
 /// Records that a machine opened `ticket`: its requester reads no letters.
-pub fn mark_opened_by_machine(conn: &Connection, ticket: TicketId) -> rusqlite::Result<()> {
+pub fn mark_opened_by_machine(conn: &Connection, ticket: TicketId) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET opened_by_machine = 1 WHERE number = ?1")?.execute([ticket.0])?;
     Ok(())
 }
 
 /// Whether a machine opened `ticket`.
-pub fn opened_by_machine(conn: &Connection, ticket: TicketId) -> rusqlite::Result<bool> {
+pub fn opened_by_machine(conn: &Connection, ticket: TicketId) -> crate::store::Result<bool> {
     conn.prepare_cached("SELECT opened_by_machine FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get(0))
 }
 
@@ -753,9 +753,9 @@ mod tests {
         let steps: Vec<(i64, i64, String)> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
-            .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get(0)?, row.get(1)?, row.get(3)?)))
+            .query_map(crate::store::params_from_iter(values), |row| Ok((row.get(0)?, row.get(1)?, row.get(3)?)))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::Result<_>>()
             .unwrap();
         let mut subqueries: Vec<i64> = Vec::new();
         let mut kept = Vec::new();
@@ -856,7 +856,7 @@ mod tests {
             .unwrap()
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?, row.get(9)?, row.get(10)?)))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::Result<_>>()
             .unwrap()
     }
 
@@ -940,7 +940,7 @@ mod tests {
             .unwrap()
             .query_map([1], |row| row.get(3))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::Result<_>>()
             .unwrap();
         assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
     }

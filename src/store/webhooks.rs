@@ -3,7 +3,7 @@
 //! last error.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use crate::store::{params, Connection};
 
 use crate::clock::format_time;
 use crate::ticket::TicketId;
@@ -19,24 +19,24 @@ pub struct QueuedEvent {
     pub attempts: u32,
 }
 
-pub fn enqueue(conn: &Connection, webhook: &str, ticket: TicketId, event: &str, payload: &str, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+pub fn enqueue(conn: &Connection, webhook: &str, ticket: TicketId, event: &str, payload: &str, now: DateTime<Utc>) -> crate::store::Result<i64> {
     let now = format_time(now);
     conn.prepare_cached(
         "INSERT INTO webhook_events (webhook, ticket, event, payload, status, created, next_attempt) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
     )?
     .execute(params![webhook, ticket.0, event, payload, now])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// Whether any event is due at `now`: a read, so that looking often takes no write lock.
-pub fn any_due(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+pub fn any_due(conn: &Connection, now: DateTime<Utc>) -> crate::store::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM webhook_events WHERE status = 'queued' AND next_attempt <= ?1)")?
         .query_row([format_time(now)], |row| row.get(0))
 }
 
 /// Claims up to `limit` events due at `now`, oldest first, until `lease_until`: another
 /// deliverer skips them meanwhile, and they are due again if this one dies first.
-pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> rusqlite::Result<Vec<QueuedEvent>> {
+pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> crate::store::Result<Vec<QueuedEvent>> {
     let mut events: Vec<QueuedEvent> = conn
         .prepare_cached(
             "UPDATE webhook_events SET next_attempt = ?2, claims = claims + 1 WHERE id IN
@@ -53,24 +53,24 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
                 attempts: row.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     events.sort_by_key(|event| event.id);
     Ok(events)
 }
 
-pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE webhook_events SET status = 'sent', attempts = attempts + 1, sent = ?2, last_error = NULL WHERE id = ?1")?
         .execute(params![id, format_time(now)])?;
     Ok(())
 }
 
-pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> rusqlite::Result<()> {
+pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE webhook_events SET attempts = attempts + 1, claims = 0, next_attempt = ?2, last_error = ?3 WHERE id = ?1")?
         .execute(params![id, format_time(next_attempt), error])?;
     Ok(())
 }
 
-pub fn give_up(conn: &Connection, id: i64, error: &str) -> rusqlite::Result<()> {
+pub fn give_up(conn: &Connection, id: i64, error: &str) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE webhook_events SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
         .execute(params![id, error])?;
     Ok(())

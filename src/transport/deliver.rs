@@ -45,7 +45,7 @@ pub fn deliver_due(
 
 /// Claims the next batch of rows due at `now`, in the caller's transaction: a process
 /// that has just queued letters claims them in the same commit.
-pub fn claim(conn: &rusqlite::Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Letter>> {
+pub fn claim(conn: &crate::store::Connection, now: DateTime<Utc>) -> crate::store::Result<Vec<Letter>> {
     store::outbox::claim_due(conn, now, now + Duration::minutes(LEASE_MINUTES), BATCH)
 }
 
@@ -108,7 +108,7 @@ fn deliver_batch(
             None => Outcome::Handed(handed.next().unwrap_or_else(|| Err(super::TransportError::transient("no result from the transport")))),
         })
         .collect();
-    let tx = rusqlite::Transaction::new_unchecked(&store.conn, rusqlite::TransactionBehavior::Immediate)?;
+    let tx = store.conn.unchecked_write()?;
     for (row, result) in due.iter().zip(results) {
         match result {
             // A permanent bounce since the letter was queued: do not send, say so on the ticket.

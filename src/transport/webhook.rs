@@ -60,7 +60,7 @@ pub fn deliver_due(store: &Store, config: &Config, now: DateTime<Utc>) -> anyhow
                 },
             })
             .collect();
-        let tx = rusqlite::Transaction::new_unchecked(&store.conn, rusqlite::TransactionBehavior::Immediate)?;
+        let tx = store.conn.unchecked_write()?;
         for (event, result) in due.iter().zip(results) {
             match result {
                 Ok(()) => {

@@ -46,7 +46,7 @@ fn the_postgresql_schema_has_every_sqlite_table_with_the_same_columns() {
     assert_eq!(version, reqmail::store::schema_version());
 
     let sqlite = reqmail::store::Store::open_in_memory(&Default::default()).unwrap();
-    let tables = sqlite_tables(&sqlite.conn);
+    let tables = sqlite_tables(sqlite.conn.as_sqlite().unwrap());
     assert!(tables.len() > 30, "{} tables", tables.len());
     let mut compared = 0;
     for (table, columns) in tables.iter().filter(|(table, _)| !sqlite_only(table)) {

@@ -565,7 +565,7 @@ fn remove_sqlite_files(path: &Path) -> anyhow::Result<()> {
 
 fn copy_into_new_file(mut source: postgres::Transaction<'_>, path: &Path, progress: &mut dyn FnMut(Progress<'_>)) -> anyhow::Result<Report> {
     let mut store = Store::open(&StoreConfig { path: path.to_path_buf(), ..StoreConfig::default() })?;
-    let schema = Schema::read(&store.conn)?;
+    let schema = Schema::read(store.conn.sqlite("reqmail store copy")?)?;
     check_columns(&mut source, &schema)?;
     let write = store.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     write.execute_batch("PRAGMA defer_foreign_keys = ON")?;
@@ -585,7 +585,7 @@ fn copy_into_new_file(mut source: postgres::Transaction<'_>, path: &Path, progre
         let mut insert = write.prepare(&format!("INSERT INTO {} ({}) VALUES ({placeholders})", quoted(&table.name), table.column_list()))?;
         let mut rows = 0;
         let sum = stream_postgres(&mut source, table, &mut |cells| {
-            insert.execute(rusqlite::params_from_iter(cells)).with_context(|| format!("cannot copy a row of {}", table.name))?;
+            insert.execute(crate::store::params_from_iter(cells)).with_context(|| format!("cannot copy a row of {}", table.name))?;
             rows += 1;
             if rows % PROGRESS_EVERY == 0 {
                 progress(Progress { table: &table.name, rows, total: total as u64 });
@@ -601,7 +601,7 @@ fn copy_into_new_file(mut source: postgres::Transaction<'_>, path: &Path, progre
     crate::store::search::reindex(&write)?;
     write.commit().with_context(|| format!("cannot commit the copy into {}", path.display()))?;
     source.commit()?;
-    let target = sqlite_sums(&store.conn, &schema)?;
+    let target = sqlite_sums(store.conn.sqlite("reqmail store copy")?, &schema)?;
     Ok(Report::of(&schema, copied, target))
 }
 
@@ -641,7 +641,7 @@ mod tests {
     #[test]
     fn every_table_of_the_schema_is_copied_but_the_search_index() {
         let store = Store::open_in_memory(&StoreConfig::default()).unwrap();
-        let schema = Schema::read(&store.conn).unwrap();
+        let schema = Schema::read(store.conn.as_sqlite().unwrap()).unwrap();
         let names: Vec<&str> = schema.tables.iter().map(|table| table.name.as_str()).collect();
         for base in ["tickets", "history", "messages", "message_raw", "people", "addresses", "outbox", "scheduled_done", "status_changes", "subject_sounds"] {
             assert!(names.contains(&base), "{base} is copied");

@@ -4,6 +4,9 @@
 //! between SQLite and PostgreSQL.
 
 pub mod copy;
+pub mod dialect;
+pub mod session;
+pub mod values;
 
 use std::path::PathBuf;
 use std::str::FromStr as _;
@@ -180,5 +183,23 @@ mod tests {
         assert_eq!(without_password("postgresql://db/reqmail?user=desk&password=s3cret"), "postgresql://db/reqmail?user=desk");
         assert_eq!(without_password("postgres://desk@db"), "postgres://desk@db");
         assert_eq!(without_password("postgresql://desk:p@ss@db/x"), "postgresql://desk@db/x");
+    }
+}
+
+/// A PostgreSQL error as an admin reads it: the server's message, detail and hint, and
+/// its SQLSTATE code.
+pub fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("PostgreSQL: {} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("; {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => format!("PostgreSQL: {error}"),
     }
 }

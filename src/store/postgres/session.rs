@@ -1,0 +1,141 @@
+//! A PostgreSQL connection behind [`crate::store::Connection`]: statements translated
+//! and prepared once per connection, values converted per the server's types, and
+//! write transactions that take the gateways' one write lock, so that several
+//! gateways on one database take turns as processes on one SQLite file do.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use postgres::error::SqlState;
+use postgres::Client;
+
+use super::dialect;
+use super::values::Bound;
+use rusqlite::types::ToSql;
+
+use crate::store::error::{Error, Result};
+
+/// The advisory lock every write transaction holds until it ends (any fixed number: ours).
+pub const WRITE_LOCK: i64 = 0x7265_716d_6169_6c01;
+
+pub struct Session {
+    client: RefCell<Client>,
+    /// Statements by their SQLite text, translated and prepared.
+    prepared: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+impl Session {
+    pub fn new(client: Client) -> Session {
+        Session { client: RefCell::new(client), prepared: RefCell::new(HashMap::new()) }
+    }
+
+    pub fn client(&self) -> std::cell::RefMut<'_, Client> {
+        self.client.borrow_mut()
+    }
+
+    pub(crate) fn statement(&self, sql: &str, keep: bool) -> SessionStatement<'_> {
+        let prepared = self.prepared.borrow().get(sql).cloned();
+        SessionStatement { session: self, sql: sql.to_string(), keep, prepared }
+    }
+
+    pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
+        let translated = dialect::translate(sql);
+        self.client().batch_execute(&translated).map_err(|error| with_sql(error, &translated))
+    }
+
+    pub(crate) fn begin(&self) -> Result<()> {
+        Ok(self.client().batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))?)
+    }
+
+    pub(crate) fn last_insert_id(&self) -> Result<i64> {
+        match self.client().query_one("SELECT lastval()", &[]) {
+            Ok(row) => Ok(row.get(0)),
+            // No sequence used yet on this connection: SQLite says 0.
+            Err(error) if error.code() == Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) => Ok(0),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// The statement's text in a PostgreSQL error, where SQLite's errors name it too.
+fn with_sql(error: postgres::Error, sql: &str) -> Error {
+    match error.as_db_error() {
+        Some(_) => Error::PostgresStatement { sql: sql.to_string(), error },
+        None => Error::Postgres(error),
+    }
+}
+
+/// A statement of a [`Session`], prepared at its first execution (when the values tell
+/// the types the SQL leaves open).
+pub struct SessionStatement<'c> {
+    session: &'c Session,
+    sql: String,
+    keep: bool,
+    prepared: Option<postgres::Statement>,
+}
+
+impl SessionStatement<'_> {
+    fn prepared(&mut self, bound: &Bound<'_>) -> Result<postgres::Statement> {
+        if let Some(statement) = &self.prepared {
+            return Ok(statement.clone());
+        }
+        let translated = dialect::translate(&self.sql);
+        let mut client = self.session.client();
+        let statement = match client.prepare(&translated) {
+            Ok(statement) => statement,
+            Err(error) if error.code() == Some(&SqlState::INDETERMINATE_DATATYPE) => {
+                client.prepare_typed(&translated, &bound.types()).map_err(|error| with_sql(error, &translated))?
+            }
+            Err(error) => return Err(with_sql(error, &translated)),
+        };
+        if self.keep {
+            self.session.prepared.borrow_mut().insert(self.sql.clone(), statement.clone());
+        }
+        self.prepared = Some(statement.clone());
+        Ok(statement)
+    }
+
+    pub(crate) fn execute(&mut self, values: &[&dyn ToSql]) -> Result<usize> {
+        let bound = Bound::new(values)?;
+        let statement = self.prepared(&bound)?;
+        let params = bound.params();
+        let params: Vec<_> = params.iter().map(|param| param.as_sql()).collect();
+        let changed = self.session.client().execute(&statement, &params).map_err(|error| with_sql(error, &self.sql))?;
+        Ok(changed as usize)
+    }
+
+    pub(crate) fn insert(&mut self, values: &[&dyn ToSql]) -> Result<i64> {
+        self.execute(values)?;
+        self.session.last_insert_id()
+    }
+
+    pub(crate) fn query(&mut self, values: &[&dyn ToSql]) -> Result<SessionRows<'static>> {
+        let bound = Bound::new(values)?;
+        let statement = self.prepared(&bound)?;
+        let params = bound.params();
+        let params: Vec<_> = params.iter().map(|param| param.as_sql()).collect();
+        // All rows at once: a caller may run other statements on the connection while it
+        // goes through them, which one PostgreSQL connection cannot interleave.
+        let rows = self.session.client().query(&statement, &params).map_err(|error| with_sql(error, &self.sql))?;
+        Ok(SessionRows { rows: rows.into_iter(), current: None, _lifetime: std::marker::PhantomData })
+    }
+
+    pub(crate) fn column_count(&mut self) -> Result<usize> {
+        let statement = self.prepared(&Bound::new(&[])?)?;
+        Ok(statement.columns().len())
+    }
+}
+
+/// The rows of a query.
+pub struct SessionRows<'s> {
+    rows: std::vec::IntoIter<postgres::Row>,
+    current: Option<postgres::Row>,
+    _lifetime: std::marker::PhantomData<&'s ()>,
+}
+
+impl SessionRows<'_> {
+    pub(crate) fn next(&mut self) -> Result<Option<&postgres::Row>> {
+        self.current = self.rows.next();
+        Ok(self.current.as_ref())
+    }
+}
