@@ -6,7 +6,7 @@
 //! requester's organisation. Time buckets are UTC weeks (starting Monday) and months.
 
 use rusqlite::types::Value;
-use crate::store::{params_from_iter, Connection};
+use crate::store::{params_from_iter, Backend, Connection};
 
 /// Which tickets a report covers; every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -264,12 +264,18 @@ pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping
 /// `(ticket, at, on_hold_after)`.
 pub fn hold_changes(conn: &Connection, tickets: &[i64]) -> crate::store::Result<Vec<(i64, String, bool)>> {
     let list = serde_json::to_string(tickets).unwrap_or_else(|_| "[]".into());
+    let elements = match conn.backend() {
+        Backend::Sqlite => "SELECT value FROM json_each(?1)",
+        Backend::Postgres => "SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(?1 AS json)) AS list(value)",
+    };
     rows(
         conn,
-        "SELECT s.ticket, s.at, s.to_status = 'hold' FROM status_changes s
-          WHERE s.ticket IN (SELECT value FROM json_each(?1))
-            AND (s.to_status = 'hold' OR s.from_status = 'hold')
-          ORDER BY s.ticket, s.at",
+        &format!(
+            "SELECT s.ticket, s.at, s.to_status = 'hold' FROM status_changes s
+              WHERE s.ticket IN ({elements})
+                AND (s.to_status = 'hold' OR s.from_status = 'hold')
+              ORDER BY s.ticket, s.at"
+        ),
         vec![Value::Text(list)],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )

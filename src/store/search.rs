@@ -128,7 +128,7 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
              SELECT COALESCE(s.ticket, (SELECT ticket FROM messages WHERE id = s.message)) AS ticket,
                     {rows} ORDER BY {order} LIMIT ?
          ) m JOIN tickets t ON t.number = m.ticket
-         WHERE 1 = 1{filter_sql}
+         WHERE 1{filter_sql}
          ORDER BY {outer_order}"
     );
     let mut statement = conn.prepare(&sql)?;
