@@ -140,6 +140,8 @@ fn translate_one(statement: String) -> String {
     sql = regex!(r"(?i)\bWHEN\s+(NOT\s+)?([A-Za-z_][\w.]*)\s+THEN\b").replace_all(&sql, "WHEN $1($2 <> 0) THEN").into_owned();
     // Index hints are SQLite's; PostgreSQL's planner takes none.
     sql = regex!(r"(?i)\s+INDEXED\s+BY\s+\w+").replace_all(&sql, "").into_owned();
+    // SQLite takes `x IN name` of a table or a WITH's name; PostgreSQL wants a subquery.
+    sql = regex!(r"(?i)\bIN\s+([A-Za-z_]\w*)\b").replace_all(&sql, "IN (SELECT * FROM $1)").into_owned();
     sql = scalar_extremes(&sql);
     sql = named_subqueries(&sql);
     sql = group_concat(&sql);
@@ -289,6 +291,10 @@ mod tests {
         assert_eq!(translate("SELECT a FROM t WHERE b NOT LIKE 'x%'"), "SELECT a FROM t WHERE b NOT ILIKE 'x%'");
         assert_eq!(translate("SELECT group_concat(a, ', ') FROM t"), "SELECT string_agg((a)::text, ', ') FROM t");
         assert_eq!(translate("SELECT a FROM t WHERE b IS ?2 AND c IS NOT ?3"), "SELECT a FROM t WHERE b IS NOT DISTINCT FROM $2 AND c IS DISTINCT FROM $3");
+        assert_eq!(
+            translate("WITH m AS (SELECT a FROM t) SELECT b FROM u WHERE b IN m AND c IN (1, 2)"),
+            "WITH m AS (SELECT a FROM t) SELECT b FROM u WHERE b IN (SELECT * FROM m) AND c IN (1, 2)"
+        );
         assert_eq!(translate("SELECT a FROM t WHERE 1 AND b = 2"), "SELECT a FROM t WHERE TRUE AND b = 2");
         assert_eq!(translate("SELECT a FROM t WHERE 1"), "SELECT a FROM t WHERE TRUE");
         assert_eq!(translate("SELECT a FROM t WHERE 1 = b"), "SELECT a FROM t WHERE 1 = b");
