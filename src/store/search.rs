@@ -189,7 +189,7 @@ fn snippet(conn: &Connection, query: &str, row: i64) -> crate::store::Result<Str
         // About FTS5's snippet: the matching passage of up to twelve words, a short text whole.
         return conn
             .prepare_cached(
-                "SELECT ts_headline('english', ?1, to_tsquery('english', ?2), 'StartSel=[, StopSel=], MaxWords=12, MinWords=6, ShortWord=0')",
+                "SELECT ts_headline('english', ?1, to_tsquery('english', ?2), 'StartSel=[, StopSel=], MaxWords=12, MinWords=10, ShortWord=0')",
             )?
             .query_row(params![text.unwrap_or_default(), ts_query(query)], |row| row.get(0));
     }

@@ -462,7 +462,8 @@ pub fn with_peer_ticket(conn: &Connection, site: &str, peer_ticket: i64) -> crat
 }
 
 pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> crate::store::Result<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
+    // The cast types the parameters: PostgreSQL's least() of two untyped ones is text.
+    conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(CAST(?1 AS INTEGER), ?2), MAX(CAST(?1 AS INTEGER), ?2))")?.execute(params![one.0, other.0])?;
     Ok(())
 }
 

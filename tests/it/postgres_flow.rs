@@ -14,6 +14,9 @@ const SITE: &str = r#"
 [identify]
 trust_from_header = true
 
+[retention]
+closed_days = 30
+
 [[people]]
 addresses = ["bob@example.com"]
 role = "agent"
@@ -169,6 +172,25 @@ fn search_people_reports_traces_and_doctor_answer_on_postgresql_as_on_sqlite() {
         assert_eq!(on.stdout, sqlite.run(args).ok().stdout, "{args:?}");
     }
     assert!(on_postgres.run(&["person", "list"]).ok().stdout.contains("Erin E"));
+
+    // A comment split off, a ticket closed by hand, and a year on the closed one purged.
+    let first_comment = json(&on_postgres, &["ticket", "show", "1", "--json"])["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "comment")
+        .map(|entry| entry["id"].to_string())
+        .unwrap();
+    for desk in [&mut sqlite, &mut on_postgres] {
+        desk.run(&["ticket", "split", "1", &first_comment]).ok();
+        desk.run(&["ticket", "update", "2", "status=closed"]).ok();
+        desk.now = Some("2027-12-01T00:00:00Z".into());
+        assert!(desk.run(&["purge"]).ok().stdout.starts_with("purged 1 tickets"));
+    }
+    for args in [&["ticket", "list", "--all", "--sort", "number", "--json"][..], &["ticket", "show", "4", "--json"], &["search", "--sounds-like", "vpn", "--json"]] {
+        assert_eq!(json(&on_postgres, args), json(&sqlite, args), "{args:?}");
+    }
+    assert!(on_postgres.run(&["ticket", "show", "2"]).status != 0, "the closed ticket is gone");
 
     let doctor = on_postgres.run(&["doctor"]);
     let store_line = doctor.stdout.lines().find(|line| line.contains("store postgresql://")).unwrap_or_else(|| panic!("{}", doctor.stdout));
