@@ -50,6 +50,10 @@ fn run_flow(desk: &mut Desk) {
     );
     at(desk, "2026-12-01T09:00:00Z", letter("Carol <carol@example.org>", "help+1@example.com", "Re: [REQ #1] Printer jammed", "It jams again!", "c3"));
     at(desk, "2026-12-01T09:10:00Z", letter("bob@example.com", "help+2@example.com", "Re: [REQ #2]", "Status: open\n\nThe ISP fixed it.", "b4"));
+    // Dave's mail bounces, twice: the second bounce extends the first.
+    let to_dave = desk.outbox().into_iter().rev().find(|mail| mail.to() == "dave@example.org").expect("a letter to Dave").message_id();
+    at(desk, "2026-12-01T09:12:00Z", bounce("dsn1", "dave@example.org", &to_dave));
+    at(desk, "2026-12-01T09:15:00Z", bounce("dsn2", "dave@example.org", &to_dave));
     at(desk, "2026-12-01T09:20:00Z", letter("bob@example.com", "help+3@example.com", "Re: [REQ #3]", "Status: resolved\n\nA new paper tray.", "b5"));
     desk.run(&["tick"]).ok();
     // Forgetting Frank rewrites his solved request, and with it its words.
@@ -62,6 +66,18 @@ fn run_flow(desk: &mut Desk) {
     desk.run(&["tick"]).ok();
     desk.run(&["person", "add", "erin@example.org", "--role", "agent", "--name", "Erin"]).ok();
     desk.run(&["person", "set", "erin@example.org", "--name", "Erin E"]).ok();
+}
+
+/// A delivery status report (RFC 3464): `recipient`'s mailbox does not exist.
+fn bounce(id: &str, recipient: &str, returned_id: &str) -> Vec<u8> {
+    format!(
+        "Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\nTo: help@example.com\r\nSubject: Undelivered Mail\r\n\
+         Message-ID: <{id}@mx.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"DSN\"\r\n\r\n\
+         --DSN\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n--DSN\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n\
+         Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 mailbox unavailable\r\n\
+         --DSN\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Help Desk <help@example.com>\r\nTo: {recipient}\r\nMessage-ID: <{returned_id}>\r\n--DSN--\r\n"
+    )
+    .into_bytes()
 }
 
 /// A letter as text that does not depend on the installation: its reply address tokens
@@ -167,7 +183,10 @@ fn search_people_reports_traces_and_doctor_answer_on_postgresql_as_on_sqlite() {
     assert_eq!(roller[0]["snippet"], "Looking at the [roller].", "a short note whole, the match marked");
     assert!(on_postgres.run(&["search", "toaster", "--json"]).ok().json().as_array().unwrap().is_empty());
 
-    for args in [&["person", "list"][..], &["report", "--from", "2026-11-01", "--to", "2026-12-01"], &["report", "--by", "week"], &["trace", "<b1@test>", "--json"], &["trace", "#2", "--json"]] {
+    let people = json(&on_postgres, &["person", "list", "--json"]);
+    let dave = people.as_array().unwrap().iter().find(|person| person["addresses"][0] == "dave@example.org").unwrap();
+    assert!(dave["undeliverable"][0].as_str().unwrap().contains("until 2026-12-08"), "bounced, until a week after the second: {dave}");
+    for args in [&["person", "list"][..], &["person", "list", "--json"], &["report", "--from", "2026-11-01", "--to", "2026-12-01"], &["report", "--by", "week"], &["trace", "<b1@test>", "--json"], &["trace", "#2", "--json"]] {
         let on = on_postgres.run(args).ok();
         assert_eq!(on.stdout, sqlite.run(args).ok().stdout, "{args:?}");
     }
