@@ -27,9 +27,10 @@ pub struct Session {
     in_transaction: Cell<bool>,
 }
 
-/// How statements (by their SQLite text) were prepared before in this process: without
-/// types (`true`), or only with the types of their values (`false`), so that a statement
-/// is tried the way that fails at most once per process.
+/// How statements that may leave a parameter untyped (by their SQLite text) were
+/// prepared before in this process: without types (`true`), or only with the types of
+/// their values (`false`), so that a statement is tried the way that fails at most once
+/// per process.
 static UNTYPED: LazyLock<Mutex<HashMap<String, bool>>> = LazyLock::new(Default::default);
 
 impl Session {
@@ -104,12 +105,13 @@ impl SessionStatement<'_> {
         }
         let translated = dialect::translate(&self.sql);
         let mut client = self.session.client();
-        let untyped = UNTYPED.lock().expect("not poisoned").get(&self.sql).copied();
         // A parameter the SQL gives no type (`?2 IS NULL`) takes its value's. Trying without
         // types first fails then, and inside a transaction that failure would abort it:
         // there the first try of SQL that may leave one untyped is made in a savepoint
         // (two round trips more, for some 40 statements of an `ingest` if every one had it).
-        let guarded = untyped.is_none() && self.session.in_transaction.get() && may_be_untyped(&translated);
+        let suspect = may_be_untyped(&translated);
+        let untyped = if suspect { UNTYPED.lock().expect("not poisoned").get(&self.sql).copied() } else { Some(true) };
+        let guarded = untyped.is_none() && self.session.in_transaction.get();
         let first_try = if untyped == Some(false) {
             None
         } else {
@@ -132,7 +134,9 @@ impl SessionStatement<'_> {
                 Err(error) => return Err(with_sql(error, &translated)),
             }
         };
-        UNTYPED.lock().expect("not poisoned").insert(self.sql.clone(), first_try.is_some());
+        if suspect {
+            UNTYPED.lock().expect("not poisoned").insert(self.sql.clone(), first_try.is_some());
+        }
         let statement = match first_try {
             Some(statement) => statement,
             None => client.prepare_typed(&translated, &bound.types()).map_err(|error| with_sql(error, &translated))?,
