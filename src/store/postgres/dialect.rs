@@ -1,9 +1,9 @@
 //! The store's SQL is written once, in SQLite's dialect; this turns a statement into
 //! PostgreSQL's, once per statement text. It knows the few forms the queries use that
 //! differ: `?N` parameters, `INSERT OR IGNORE`, case-blind `LIKE`, `max(a, b)` and
-//! `min(a, b)` of values, `group_concat`, `instr`, `char`, `IS ?` and `IS 'literal'`
-//! (null-safe equality), `IN name`, `WHERE 1`, flags as conditions, integer and real
-//! casts, `x'…'` blobs. String literals and quoted names are left alone.
+//! `min(a, b)` of values, `group_concat`, `instr`, `char`, `last_insert_rowid()`, `IS ?`
+//! and `IS 'literal'` (null-safe equality), `IN name`, `WHERE 1`, flags as conditions,
+//! integer and real casts, `x'…'` blobs. String literals and quoted names are left alone.
 
 use std::sync::LazyLock;
 
@@ -132,6 +132,9 @@ fn translate_one(statement: String) -> String {
     sql = regex!(r"(?i)\bCOLLATE\s+NOCASE\b").replace_all(&sql, "").into_owned();
     sql = regex!(r"(?i)\binstr\s*\(").replace_all(&sql, "strpos(").into_owned();
     sql = regex!(r"(?i)\bchar\s*\(").replace_all(&sql, "chr(").into_owned();
+    // The triggers of the PostgreSQL schema write no table with an identity column, so
+    // the session's last sequence value is the statement's own row, as in SQLite.
+    sql = regex!(r"(?i)\blast_insert_rowid\s*\(\s*\)").replace_all(&sql, "lastval()").into_owned();
     sql = regex!(r"(?i)\bLIMIT\s+-1\b").replace_all(&sql, "LIMIT ALL").into_owned();
     // `IS` of a parameter or a literal (a masked one: \u{1}N\u{2}); `IS NULL` stays.
     sql = regex!(r"(?i)\bIS\s+NOT\s+(\$\d+|\x01\d+\x02)").replace_all(&sql, "IS DISTINCT FROM $1").into_owned();
@@ -298,6 +301,7 @@ mod tests {
             "WITH m AS (SELECT a FROM t) SELECT b FROM u WHERE b IN (SELECT * FROM m) AND c IN (1, 2)"
         );
         assert_eq!(translate("SELECT a || char(31) || b FROM t"), "SELECT a || chr(31) || b FROM t");
+        assert_eq!(translate("UPDATE h SET a = 1 WHERE id = last_insert_rowid()"), "UPDATE h SET a = 1 WHERE id = lastval()");
         assert_eq!(translate("SELECT a FROM t WHERE 1 AND b = 2"), "SELECT a FROM t WHERE TRUE AND b = 2");
         assert_eq!(translate("SELECT a FROM t WHERE 1"), "SELECT a FROM t WHERE TRUE");
         assert_eq!(translate("SELECT a FROM t WHERE 1 = b"), "SELECT a FROM t WHERE 1 = b");
