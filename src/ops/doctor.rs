@@ -661,8 +661,7 @@ fn check_directory(config: &Config, findings: &mut Vec<Finding>) {
             "check url, bind_dn, password, base and filter in [directory.ldap]; until it answers, the last known people are kept",
         )),
     }
-    let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
-    let connection = crate::store::Connection::Sqlite(connection);
+    let Some(connection) = store_to_read(config) else { return };
     let at = |time: DateTime<Utc>| crate::clock::format_time(time);
     match crate::store::directory::sync_state(&connection, crate::ops::ldap::DIRECTORY) {
         Ok(Some(state)) => match (&state.last_error, state.last_success) {
@@ -684,14 +683,28 @@ fn check_directory(config: &Config, findings: &mut Vec<Finding>) {
     }
 }
 
+/// The store as it is, to read what it recorded, without creating or migrating it;
+/// `None` when there is none yet (or it cannot be reached: `check_store` says so).
+fn store_to_read(config: &Config) -> Option<crate::store::Connection> {
+    match &config.store.url {
+        Some(url) => {
+            let client = crate::store::postgres::Url::parse(url).and_then(|url| url.connect()).ok()?;
+            Some(crate::store::Connection::Postgres(crate::store::postgres::session::Session::new(client)))
+        }
+        None => {
+            let connection = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+            Some(crate::store::Connection::Sqlite(connection))
+        }
+    }
+}
+
 /// The last successful fetch of every configured IMAP mailbox, and whether fetching it
 /// fails, as the store recorded them.
 fn report_fetches(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
-    if config.inbound.imap.is_empty() || !config.store.path.exists() {
+    if config.inbound.imap.is_empty() {
         return;
     }
-    let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
-    let connection = crate::store::Connection::Sqlite(connection);
+    let Some(connection) = store_to_read(config) else { return };
     for account in &config.inbound.imap {
         for mailbox in &account.mailboxes {
             let updated = crate::store::imap::last_stored(&connection, &account.account(), &mailbox.name).ok().flatten();
