@@ -244,21 +244,7 @@ fn check_postgres_store(url: &str, busy_timeout_ms: u64, findings: &mut Vec<Find
             return;
         }
     };
-    let checked = (|| -> anyhow::Result<Option<i64>> {
-        let mut transaction = client.transaction()?;
-        let version = postgres::schema_version(&mut transaction)?;
-        if version == 0 {
-            return Ok(None);
-        }
-        transaction.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {busy_timeout_ms}; SET LOCAL statement_timeout = {busy_timeout_ms};
-             SELECT pg_advisory_xact_lock({});
-             INSERT INTO settings (name, value) VALUES ('doctor_write_test', '') ON CONFLICT (name) DO NOTHING",
-            postgres::session::WRITE_LOCK
-        ))?;
-        transaction.rollback()?;
-        Ok(Some(version))
-    })();
+    let checked = postgres::check_writable(&mut client, busy_timeout_ms);
     let latest = crate::store::schema_version();
     match checked {
         Ok(None) => findings.push(Finding::Ok(format!("store {shown}: no reqmail schema yet; the first command will create it"))),
@@ -687,10 +673,7 @@ fn check_directory(config: &Config, findings: &mut Vec<Finding>) {
 /// `None` when there is none yet (or it cannot be reached: `check_store` says so).
 fn store_to_read(config: &Config) -> Option<crate::store::Connection> {
     match &config.store.url {
-        Some(url) => {
-            let client = crate::store::postgres::Url::parse(url).and_then(|url| url.connect()).ok()?;
-            Some(crate::store::Connection::Postgres(crate::store::postgres::session::Session::new(client)))
-        }
+        Some(url) => crate::store::postgres::open_existing(url).ok(),
         None => {
             let connection = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
             Some(crate::store::Connection::Sqlite(connection))

@@ -145,6 +145,30 @@ pub fn migrate_in(transaction: &mut Transaction<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The store at `url` as it is, its schema neither made nor changed (for `doctor`).
+pub fn open_existing(url: &str) -> anyhow::Result<crate::store::Connection> {
+    Ok(crate::store::Connection::Postgres(session::Session::new(Url::parse(url)?.connect()?)))
+}
+
+/// The schema version of the store behind `client` (`None`: reqmail made none there)
+/// once a write went through: the gateways' write lock taken (waiting up to
+/// `timeout_ms`), a row written, all rolled back.
+pub fn check_writable(client: &mut Client, timeout_ms: u64) -> anyhow::Result<Option<i64>> {
+    let mut transaction = client.transaction()?;
+    let version = schema_version(&mut transaction)?;
+    if version == 0 {
+        return Ok(None);
+    }
+    transaction.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {timeout_ms}; SET LOCAL statement_timeout = {timeout_ms};
+         SELECT pg_advisory_xact_lock({});
+         INSERT INTO settings (name, value) VALUES ('doctor_write_test', '') ON CONFLICT (name) DO NOTHING",
+        session::WRITE_LOCK
+    ))?;
+    transaction.rollback()?;
+    Ok(Some(version))
+}
+
 /// The number of migrations applied (0 for a database reqmail never touched).
 pub fn schema_version(transaction: &mut Transaction<'_>) -> anyhow::Result<i64> {
     let exists: bool = transaction.query_one("SELECT to_regclass('reqmail_schema') IS NOT NULL", &[])?.get(0);
