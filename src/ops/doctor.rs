@@ -162,6 +162,9 @@ fn check_rules_and_templates(config: &Config, findings: &mut Vec<Finding>) {
 }
 
 fn check_store(config: &Config, findings: &mut Vec<Finding>) {
+    if let Some(url) = &config.store.url {
+        return check_postgres_store(url, config.store.busy_timeout_ms, findings);
+    }
     let path = &config.store.path;
     let folder = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !path.exists() {
@@ -223,6 +226,50 @@ fn check_store(config: &Config, findings: &mut Vec<Finding>) {
         )),
     }
     check_store_pages(path, &crate::store::Connection::Sqlite(connection), findings);
+}
+
+/// A store on PostgreSQL: the server takes a login, the schema is this reqmail's, and a
+/// write goes through (the gateways' write lock taken, a row written and rolled back).
+fn check_postgres_store(url: &str, busy_timeout_ms: u64, findings: &mut Vec<Finding>) {
+    use crate::store::postgres;
+    let shown = postgres::without_password(url);
+    let client = postgres::Url::parse(url).and_then(|url| url.connect());
+    let mut client = match client {
+        Ok(client) => client,
+        Err(error) => {
+            findings.push(Finding::problem(
+                format!("store {shown}: {error:#}"),
+                "check the URL's host, port, database, user and password, and that the server lets this machine in (pg_hba.conf)",
+            ));
+            return;
+        }
+    };
+    let checked = postgres::check_writable(&mut client, busy_timeout_ms);
+    let latest = crate::store::schema_version();
+    match checked {
+        Ok(None) => findings.push(Finding::Ok(format!("store {shown}: no reqmail schema yet; the first command will create it"))),
+        Ok(Some(version)) if version > latest => findings.push(Finding::problem(
+            format!("store {shown}: schema {version} was written by a newer reqmail (this one knows {latest})"),
+            "install that newer reqmail again",
+        )),
+        Ok(Some(version)) if version < latest => findings.push(Finding::problem(
+            format!("store {shown}: schema {version}, this reqmail writes {latest}"),
+            "run any command that opens the store (`reqmail tick`) to apply the migrations; make a backup first",
+        )),
+        Ok(Some(version)) => findings.push(Finding::Ok(format!("store {shown}: writable, schema {version} is current"))),
+        Err(error) => findings.push(Finding::problem(
+            format!("store {shown}: cannot write: {}", describe_postgres(&error)),
+            "grant the URL's user the right to write reqmail's tables, and look for a session holding a long transaction",
+        )),
+    }
+}
+
+/// An error from PostgreSQL with the server's own words.
+fn describe_postgres(error: &anyhow::Error) -> String {
+    match error.downcast_ref::<::postgres::Error>() {
+        Some(error) => crate::store::postgres::describe(error),
+        None => format!("{error:#}"),
+    }
 }
 
 /// Messages a serve acknowledged wait in its intake for milliseconds; more than a few
@@ -600,8 +647,7 @@ fn check_directory(config: &Config, findings: &mut Vec<Finding>) {
             "check url, bind_dn, password, base and filter in [directory.ldap]; until it answers, the last known people are kept",
         )),
     }
-    let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
-    let connection = crate::store::Connection::Sqlite(connection);
+    let Some(connection) = store_to_read(config) else { return };
     let at = |time: DateTime<Utc>| crate::clock::format_time(time);
     match crate::store::directory::sync_state(&connection, crate::ops::ldap::DIRECTORY) {
         Ok(Some(state)) => match (&state.last_error, state.last_success) {
@@ -623,14 +669,25 @@ fn check_directory(config: &Config, findings: &mut Vec<Finding>) {
     }
 }
 
+/// The store as it is, to read what it recorded, without creating or migrating it;
+/// `None` when there is none yet (or it cannot be reached: `check_store` says so).
+fn store_to_read(config: &Config) -> Option<crate::store::Connection> {
+    match &config.store.url {
+        Some(url) => crate::store::postgres::open_existing(url).ok(),
+        None => {
+            let connection = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+            Some(crate::store::Connection::Sqlite(connection))
+        }
+    }
+}
+
 /// The last successful fetch of every configured IMAP mailbox, and whether fetching it
 /// fails, as the store recorded them.
 fn report_fetches(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
-    if config.inbound.imap.is_empty() || !config.store.path.exists() {
+    if config.inbound.imap.is_empty() {
         return;
     }
-    let Ok(connection) = Connection::open_with_flags(&config.store.path, OpenFlags::SQLITE_OPEN_READ_ONLY) else { return };
-    let connection = crate::store::Connection::Sqlite(connection);
+    let Some(connection) = store_to_read(config) else { return };
     for account in &config.inbound.imap {
         for mailbox in &account.mailboxes {
             let updated = crate::store::imap::last_stored(&connection, &account.account(), &mailbox.name).ok().flatten();

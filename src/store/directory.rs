@@ -93,9 +93,11 @@ pub fn record_failure(conn: &Connection, directory: &str, error: &str, now: Date
 
 /// Everything a sync may change about `person`, as one comparable text.
 pub fn fingerprint(conn: &Connection, person: PersonId) -> crate::store::Result<String> {
+    // The fields are separated by the unit separator, which no name or address holds
+    // (PostgreSQL's text takes no NUL).
     conn.prepare_cached(
-        "SELECT coalesce(name, '') || char(0) || role || char(0) || coalesce(organisation, '') || char(0) || coalesce(retired, '') || char(0) || coalesce(directory_key, '')
-            || char(0) || (SELECT group_concat(address || ':' || is_primary, ' ') FROM (SELECT address, is_primary FROM addresses WHERE person = ?1 ORDER BY address))
+        "SELECT coalesce(name, '') || char(31) || role || char(31) || coalesce(organisation, '') || char(31) || coalesce(retired, '') || char(31) || coalesce(directory_key, '')
+            || char(31) || (SELECT group_concat(address || ':' || is_primary, ' ') FROM (SELECT address, is_primary FROM addresses WHERE person = ?1 ORDER BY address))
          FROM people WHERE id = ?1",
     )?
     .query_row([person.0], |row| row.get(0))

@@ -194,7 +194,7 @@ pub fn remove_address(conn: &Connection, address: &str) -> crate::store::Result<
 }
 
 pub fn set_primary(conn: &Connection, person: PersonId, address: &str) -> crate::store::Result<()> {
-    conn.execute("UPDATE addresses SET is_primary = (address = ?2) WHERE person = ?1", params![person.0, address.to_lowercase()])?;
+    conn.execute("UPDATE addresses SET is_primary = CASE WHEN address = ?2 THEN 1 ELSE 0 END WHERE person = ?1", params![person.0, address.to_lowercase()])?;
     Ok(())
 }
 

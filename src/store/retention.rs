@@ -8,7 +8,7 @@
 //! refuses to commit anything left dangling.
 
 use chrono::{DateTime, Utc};
-use crate::store::{params, Connection, OptionalExtension, Transaction};
+use crate::store::{params, Backend, Connection, OptionalExtension, Transaction};
 
 use crate::clock::format_time;
 
@@ -39,13 +39,23 @@ pub fn purge_candidates(conn: &Connection, cutoff: DateTime<Utc>) -> crate::stor
 
 /// (table, column, may be NULL) of every foreign key that refers to `target`.
 fn references_to(conn: &Connection, target: &str) -> crate::store::Result<Vec<(String, String, bool)>> {
-    conn.prepare(
-        "SELECT m.name, f.\"from\", i.\"notnull\" = 0
-           FROM sqlite_schema m
-           JOIN pragma_foreign_key_list(m.name) f
-           JOIN pragma_table_info(m.name) i ON i.name = f.\"from\"
-          WHERE m.type = 'table' AND f.\"table\" = ?1",
-    )?
+    conn.prepare(match conn.backend() {
+        Backend::Sqlite => {
+            "SELECT m.name, f.\"from\", i.\"notnull\" = 0
+               FROM sqlite_schema m
+               JOIN pragma_foreign_key_list(m.name) f
+               JOIN pragma_table_info(m.name) i ON i.name = f.\"from\"
+              WHERE m.type = 'table' AND f.\"table\" = ?1"
+        }
+        // Every foreign key of the schema has one column.
+        Backend::Postgres => {
+            "SELECT c.conrelid::regclass::text, a.attname::text, NOT a.attnotnull
+               FROM pg_constraint c
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+              WHERE c.contype = 'f' AND c.confrelid = to_regclass(?1)
+              ORDER BY 1, 2"
+        }
+    })?
     .query_map([target], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
     .collect()
 }
@@ -94,7 +104,11 @@ pub fn purge(tx: &Transaction<'_>, tickets: &[i64], now: DateTime<Utc>) -> anyho
     detach(tx, "tickets", "purge_tickets", &[])?;
     let purged_tickets = tx.execute("DELETE FROM tickets WHERE number IN (SELECT key FROM purge_tickets)", [])?;
     let blobs = tx.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT blob FROM attachments)", [])?;
-    let dangling: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
+    // PostgreSQL checks every foreign key itself and refuses the transaction.
+    let dangling: i64 = match tx.backend() {
+        Backend::Sqlite => tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?,
+        Backend::Postgres => 0,
+    };
     anyhow::ensure!(dangling == 0, "purging would leave {dangling} rows referring to deleted ones; nothing was purged");
     let purged = Purged { tickets: purged_tickets, messages, attachments, blobs };
     if purged.tickets > 0 {
@@ -212,6 +226,21 @@ pub fn forget(tx: &Transaction<'_>, address: &str, now: DateTime<Utc>) -> anyhow
               WHERE instr(lower(actor), lower(?1)) > 0 OR instr(lower(reqmail_note(detail, detail_zstd)), lower(?1)) > 0",
             params![mention, placeholder],
         )?;
+    }
+
+    // PostgreSQL has no trigger that can find a rewritten request's words (its 0015).
+    if tx.backend() == Backend::Postgres {
+        let rewritten: Vec<i64> = tx
+            .prepare(
+                "SELECT t.number FROM tickets t WHERE t.status IN ('resolved', 'closed') AND EXISTS (
+                     SELECT 1 FROM history h WHERE h.ticket = t.number AND h.action = 'comment'
+                        AND (h.message IN (SELECT key FROM forget_messages) OR instr(h.detail, ?1) > 0))",
+            )?
+            .query_map([&placeholder], |row| row.get(0))?
+            .collect::<crate::store::Result<_>>()?;
+        for ticket in rewritten {
+            crate::store::knowledge::relearn(tx, ticket)?;
+        }
     }
 
     // The decision records of other messages name them as a reader or a Cc.

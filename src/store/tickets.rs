@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use crate::store::{params, Connection, OptionalExtension, Row};
+use crate::store::{params, Backend, Connection, OptionalExtension, Row};
 
 use crate::clock::{format_time, parse_time};
 use crate::ticket::{ApprovalStage, HistoryEvent, Level, PeerTicket, PersonId, SpoolId, Status, Ticket, TicketId};
@@ -52,6 +52,7 @@ pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> crate::
         new.requester.0,
         now
     ])?;
+    crate::store::sounds::index_subject(conn, number.0, &new.subject)?;
     Ok(number)
 }
 
@@ -461,7 +462,8 @@ pub fn with_peer_ticket(conn: &Connection, site: &str, peer_ticket: i64) -> crat
 }
 
 pub fn link(conn: &Connection, one: TicketId, other: TicketId) -> crate::store::Result<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(?1, ?2), MAX(?1, ?2))")?.execute(params![one.0, other.0])?;
+    // The cast types the parameters: PostgreSQL's least() of two untyped ones is text.
+    conn.prepare_cached("INSERT OR IGNORE INTO ticket_links (low, high) VALUES (MIN(CAST(?1 AS INTEGER), ?2), MAX(CAST(?1 AS INTEGER), ?2))")?.execute(params![one.0, other.0])?;
     Ok(())
 }
 
@@ -619,7 +621,15 @@ impl TextColumn {
 }
 
 pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> crate::store::Result<()> {
+    let solved = |status: Option<&str>| matches!(status, Some("resolved" | "closed"));
+    let learns = column == TextColumn::Status
+        && conn.backend() == Backend::Postgres
+        && solved(value)
+        && !solved(conn.prepare_cached("SELECT status FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get::<_, String>(0)).optional()?.as_deref());
     conn.prepare_cached(column.sql())?.execute(params![ticket.0, value])?;
+    if learns {
+        crate::store::knowledge::learn(conn, ticket.0)?;
+    }
     Ok(())
 }
 

@@ -9,9 +9,10 @@ use crate::ticket::TicketId;
 
 /// Marks `address` undeliverable until `until`; a later bounce extends it.
 pub fn mark(conn: &Connection, address: &str, until: DateTime<Utc>, reason: &str, ticket: Option<TicketId>, now: DateTime<Utc>) -> crate::store::Result<()> {
+    // `undeliverable.until`: PostgreSQL finds a bare column ambiguous beside `excluded`.
     conn.prepare_cached(
         "INSERT INTO undeliverable (address, until, reason, ticket, at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (address) DO UPDATE SET until = MAX(until, excluded.until), reason = excluded.reason,
+         ON CONFLICT (address) DO UPDATE SET until = MAX(undeliverable.until, excluded.until), reason = excluded.reason,
            ticket = excluded.ticket, at = excluded.at",
     )?
     .execute(params![address.to_lowercase(), format_time(until), reason, ticket.map(|ticket| ticket.0), format_time(now)])?;

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0021_scale_status_order", include_str!("../migrations/postgres/0021_scale_status_order.sql")),
     ("0022_storage_notes_keys", include_str!("../migrations/postgres/0022_storage_notes_keys.sql")),
     ("0023_batch_search", include_str!("../migrations/postgres/0023_batch_search.sql")),
+    ("0024_note_function", include_str!("../migrations/postgres/0024_note_function.sql")),
 ];
 
 /// Serialises schema changes of gateways starting at once (any fixed number: ours).
@@ -142,6 +143,30 @@ pub fn migrate_in(transaction: &mut Transaction<'_>) -> anyhow::Result<()> {
         transaction.execute("INSERT INTO reqmail_schema (version, name) VALUES ($1, $2)", &[&(index as i64 + 1), name])?;
     }
     Ok(())
+}
+
+/// The store at `url` as it is, its schema neither made nor changed (for `doctor`).
+pub fn open_existing(url: &str) -> anyhow::Result<crate::store::Connection> {
+    Ok(crate::store::Connection::Postgres(session::Session::new(Url::parse(url)?.connect()?)))
+}
+
+/// The schema version of the store behind `client` (`None`: reqmail made none there)
+/// once a write went through: the gateways' write lock taken (waiting up to
+/// `timeout_ms`), a row written, all rolled back.
+pub fn check_writable(client: &mut Client, timeout_ms: u64) -> anyhow::Result<Option<i64>> {
+    let mut transaction = client.transaction()?;
+    let version = schema_version(&mut transaction)?;
+    if version == 0 {
+        return Ok(None);
+    }
+    transaction.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {timeout_ms}; SET LOCAL statement_timeout = {timeout_ms};
+         SELECT pg_advisory_xact_lock({});
+         INSERT INTO settings (name, value) VALUES ('doctor_write_test', '') ON CONFLICT (name) DO NOTHING",
+        session::WRITE_LOCK
+    ))?;
+    transaction.rollback()?;
+    Ok(Some(version))
 }
 
 /// The number of migrations applied (0 for a database reqmail never touched).
