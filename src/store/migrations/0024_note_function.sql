@@ -1,0 +1,2 @@
+-- Nothing changes on SQLite: reqmail_note(detail, detail_zstd) is a function reqmail
+-- registers on each connection (store::compression). Its PostgreSQL twin defines it.
