@@ -40,3 +40,4 @@ mod batch;
 mod storage;
 mod postgres_schema;
 mod store_copy;
+mod gateways;
