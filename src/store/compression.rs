@@ -25,7 +25,7 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Type;
 use rusqlite::OptionalExtension as _;
-use crate::store::{params, Connection, OptionalExtension};
+use crate::store::{params, Backend, Connection, OptionalExtension};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
 
 /// Without a dictionary, zstd's level 3 costs some 20 µs for a typical message.
@@ -147,8 +147,12 @@ thread_local! {
 }
 
 /// `note`, for history entry `id`, compressed with the newest note dictionary; `None`
-/// while there is none, or when that would not make it smaller.
+/// on PostgreSQL, while there is none, or when that would not make it smaller.
 pub fn compress_note(conn: &Connection, id: i64, note: &str) -> crate::store::Result<Option<Vec<u8>>> {
+    // PostgreSQL's reqmail_note reads `detail` only (its migration 0024).
+    if conn.backend() == Backend::Postgres {
+        return Ok(None);
+    }
     let compressed = compress_if_trained(conn, "note", id, note.as_bytes())?.filter(|compressed| compressed.len() < note.len());
     if let Some(compressed) = &compressed {
         LAST_NOTE.with_borrow_mut(|(last, text)| {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use rusqlite::functions::FunctionFlags;
-use crate::store::{params, Connection, OptionalExtension};
+use crate::store::{params, Backend, Connection, OptionalExtension};
 
 /// Longest word kept, in characters; longer ones are cut (ids, hashes).
 const MAX_WORD_CHARS: usize = 24;
@@ -75,6 +75,28 @@ pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
 }
 
 /// How many resolved tickets hold `word`; the empty word: how many there are.
+/// A ticket just resolved or closed: its words into `knowledge_words` and one more ticket
+/// counted, on PostgreSQL (on SQLite the trigger `knowledge_on_solved` does it, with the
+/// SQL function PostgreSQL cannot call; forgetting is a trigger on both).
+pub fn learn(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
+    if conn.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    let text: String = conn
+        .prepare_cached(
+            "SELECT t.subject || ?2 || COALESCE((SELECT detail FROM history WHERE ticket = t.number AND action = 'comment' ORDER BY id LIMIT 1), '')
+               FROM tickets t WHERE t.number = ?1",
+        )?
+        .query_row(params![ticket, "\n"], |row| row.get(0))?;
+    let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO knowledge_words (word, ticket) VALUES (?1, ?2)")?;
+    for word in words(&text) {
+        insert.execute(params![word, ticket])?;
+    }
+    conn.prepare_cached("INSERT INTO knowledge_counts (word, tickets) VALUES ('', 1) ON CONFLICT (word) DO UPDATE SET tickets = knowledge_counts.tickets + 1")?
+        .execute([])?;
+    Ok(())
+}
+
 pub fn tickets_holding(conn: &Connection, word: &str) -> crate::store::Result<i64> {
     Ok(conn
         .prepare_cached("SELECT tickets FROM knowledge_counts WHERE word = ?1")?

@@ -1,9 +1,11 @@
 //! The SQL behind search: the FTS5 index `search_text`, kept by triggers (migrations
 //! 0008 and 0017) and contentless (the text stays in its own tables), and the subjects'
-//! sound keys `subject_sounds` (migration 0015).
+//! sound keys `subject_sounds` (migration 0015). On PostgreSQL `search_text` holds a
+//! tsvector per row under the same row numbers (its migration 0008): the same FTS5 query
+//! is asked as a tsquery, ranked by `ts_rank` and marked by `ts_headline`.
 
 use rusqlite::types::Value;
-use crate::store::{params, params_from_iter, Connection, OptionalExtension};
+use crate::store::{params, params_from_iter, Backend, Connection, OptionalExtension};
 
 use crate::store::report::Filter;
 
@@ -30,6 +32,10 @@ pub const MOST_RANKED: i64 = 20_000;
 /// text to index in `search_pending` (migration 0023): FTS5 would otherwise write a
 /// segment to the disk at every statement of a batch that opens a savepoint.
 pub fn defer_indexing(conn: &Connection) -> crate::store::Result<()> {
+    // A GIN index keeps its own pending list: PostgreSQL's triggers index at once.
+    if conn.backend() == Backend::Postgres {
+        return Ok(());
+    }
     conn.prepare_cached("INSERT OR IGNORE INTO search_deferred (only) VALUES (1)")?.execute([])?;
     Ok(())
 }
@@ -37,6 +43,9 @@ pub fn defer_indexing(conn: &Connection) -> crate::store::Result<()> {
 /// Indexes what [`defer_indexing`] kept back, and indexes at once again; before the
 /// transaction commits, so that no other connection sees text that cannot be found.
 pub fn index_deferred(conn: &Connection) -> crate::store::Result<()> {
+    if conn.backend() == Backend::Postgres {
+        return Ok(());
+    }
     index_pending(conn)?;
     conn.prepare_cached("DELETE FROM search_deferred")?.execute([])?;
     Ok(())
@@ -56,6 +65,9 @@ fn index_pending(conn: &Connection) -> crate::store::Result<()> {
 /// A search inside a batch's transaction (a `Search:` by mail) finds what the batch
 /// wrote before it; elsewhere nothing is kept back and this only reads.
 fn index_kept_back(conn: &Connection) -> crate::store::Result<()> {
+    if conn.backend() == Backend::Postgres {
+        return Ok(());
+    }
     let kept_back: bool = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_pending)")?.query_row([], |row| row.get(0))?;
     if kept_back {
         index_pending(conn)?;
@@ -65,8 +77,26 @@ fn index_kept_back(conn: &Connection) -> crate::store::Result<()> {
 
 /// How many rows (subjects, notes, attachments) match `query`; counting is cheap.
 pub fn count(conn: &Connection, query: &str) -> crate::store::Result<i64> {
+    if conn.backend() == Backend::Postgres {
+        return conn.query_row("SELECT COUNT(*) FROM search_text WHERE words @@ to_tsquery('english', ?1)", [ts_query(query)], |row| row.get(0));
+    }
     index_kept_back(conn)?;
     conn.query_row("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?1", [query], |row| row.get(0))
+}
+
+/// The FTS5 query that `crate::search` makes (each word quoted, a prefix's `*` after its
+/// quote, all of them required) as PostgreSQL's tsquery: `word & prefix:*`. The words are
+/// letters and digits only, so nothing in them is tsquery syntax.
+fn ts_query(query: &str) -> String {
+    query
+        .split_whitespace()
+        .map(|term| {
+            let prefix = term.ends_with('*');
+            let word = term.trim_end_matches('*').trim_matches('"');
+            if prefix { format!("{word}:*") } else { word.to_string() }
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
 }
 
 /// Tickets whose subject, notes or text attachments match the FTS5 query `query`, at
@@ -76,16 +106,29 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
     // filter throws rows away, so it looks at more of them.
     index_kept_back(conn)?;
     let rows_looked_at = if filter.is_empty() { limit * 8 } else { limit * 200 };
-    let (order, outer_order) = if ranked { ("s.rank", "m.rank") } else { ("s.rowid DESC", "m.row DESC") };
-    let mut values = vec![Value::Text(query.to_string()), Value::Integer(rows_looked_at as i64)];
+    let (order, outer_order) = match (ranked, conn.backend()) {
+        (true, Backend::Sqlite) => ("s.rank", "m.rank"),
+        (true, Backend::Postgres) => ("rank", "m.rank"),
+        (false, Backend::Sqlite) => ("s.rowid DESC", "m.row DESC"),
+        (false, Backend::Postgres) => ("s.id DESC", "m.row DESC"),
+    };
+    let (query_value, rows) = match conn.backend() {
+        Backend::Sqlite => (query.to_string(), "s.rowid AS row, s.rowid % 4 AS kind, s.rank AS rank FROM search_text s WHERE search_text MATCH ?"),
+        // ts_rank grows with the match, bm25 shrinks: negated, lower is better on both.
+        Backend::Postgres => (
+            ts_query(query),
+            "s.id AS row, s.id % 4 AS kind, -ts_rank(s.words, q.query)::float8 AS rank
+               FROM search_text s, to_tsquery('english', ?) q(query) WHERE s.words @@ q.query",
+        ),
+    };
+    let mut values = vec![Value::Text(query_value), Value::Integer(rows_looked_at as i64)];
     let filter_sql = filter.sql(&mut values);
     let sql = format!(
         "SELECT m.ticket, t.subject, t.status, t.queue, m.kind, m.row, m.rank FROM (
              SELECT COALESCE(s.ticket, (SELECT ticket FROM messages WHERE id = s.message)) AS ticket,
-                    s.rowid AS row, s.rowid % 4 AS kind, s.rank AS rank
-               FROM search_text s WHERE search_text MATCH ? ORDER BY {order} LIMIT ?
+                    {rows} ORDER BY {order} LIMIT ?
          ) m JOIN tickets t ON t.number = m.ticket
-         WHERE 1{filter_sql}
+         WHERE 1 = 1{filter_sql}
          ORDER BY {outer_order}"
     );
     let mut statement = conn.prepare(&sql)?;
@@ -127,16 +170,30 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
 /// [brackets]. The index keeps no text: the row's text is read where it lives and marked
 /// by a one-row index of the same kind.
 fn snippet(conn: &Connection, query: &str, row: i64) -> crate::store::Result<String> {
+    // A BYTEA cast to text is its hex form on PostgreSQL; its 0008 decodes it so.
+    let attachment_text = match conn.backend() {
+        Backend::Sqlite => "CAST(b.content AS TEXT)",
+        Backend::Postgres => "reqmail_search_bytes(b.content)",
+    };
     let text: Option<String> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT CASE ?1 % 4
                  WHEN 0 THEN (SELECT subject FROM tickets WHERE number = ?1 / 4)
                  WHEN 1 THEN (SELECT CASE WHEN instr(note, ' (matched by ') > 0 THEN substr(note, 1, instr(note, ' (matched by ') - 1) ELSE note END
                                 FROM (SELECT reqmail_note(detail, detail_zstd) AS note FROM history WHERE id = ?1 / 4))
-                 ELSE (SELECT CAST(b.content AS TEXT) FROM attachments a JOIN blobs b ON b.sha256 = a.blob WHERE a.id = ?1 / 4)
-             END",
-        )?
+                 ELSE (SELECT {attachment_text} FROM attachments a JOIN blobs b ON b.sha256 = a.blob WHERE a.id = ?1 / 4)
+             END"
+        ))?
         .query_row([row], |row| row.get(0))?;
+    if conn.backend() == Backend::Postgres {
+        // About FTS5's snippet: the matching passage of some twelve words.
+        return conn
+            .prepare_cached(
+                "SELECT ts_headline('english', ?1, to_tsquery('english', ?2),
+                                    'StartSel=[, StopSel=], MaxWords=12, MinWords=6, ShortWord=0, MaxFragments=1, FragmentDelimiter=…')",
+            )?
+            .query_row(params![text.unwrap_or_default(), ts_query(query)], |row| row.get(0));
+    }
     let (subject, body) = if row % 4 == 0 { (text, None) } else { (None, text) };
     conn.execute_batch(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_snippet USING fts5(subject, body, tokenize = 'porter unicode61 remove_diacritics 2 categories ''L* N* Co M*''');

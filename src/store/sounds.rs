@@ -1,7 +1,9 @@
 //! Subject words by sound, for `search --sounds-like`: the side table `subject_sounds`
 //! holds each ticket's subject words as sound keys, written by the triggers of migration
 //! 0015 in the same transaction as the ticket. The triggers call the SQL function
-//! `reqmail_sound_keys`, which [`register`] adds to every connection the store opens.
+//! `reqmail_sound_keys`, which [`register`] adds to every connection the store opens;
+//! PostgreSQL cannot call it, so there the store writes a new ticket's keys itself
+//! ([`index_subject`]).
 //!
 //! The key is American Soundex (as the US National Archives define it): a letter and
 //! three digits that words sounding alike share, e.g. "Robert" and "Rupert" R163,
@@ -11,6 +13,8 @@
 //! without ASCII letters (a number, a word in another script) is its own key.
 
 use rusqlite::functions::FunctionFlags;
+
+use crate::store::{params, Backend, Connection};
 
 
 /// The digit of a consonant; `None` for vowels (and y), which separate equal digits;
@@ -67,6 +71,19 @@ pub fn sound_keys(text: &str) -> Vec<String> {
 
 /// Adds `reqmail_sound_keys(text)` to `conn`: the keys of [`sound_keys`] as a JSON array,
 /// which the triggers read with `json_each`.
+/// A new ticket's subject keys into `subject_sounds`, on PostgreSQL (on SQLite a
+/// trigger wrote them with the ticket).
+pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::store::Result<()> {
+    if conn.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO subject_sounds (key, ticket) VALUES (?1, ?2)")?;
+    for key in sound_keys(subject) {
+        insert.execute(params![key, ticket])?;
+    }
+    Ok(())
+}
+
 pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("reqmail_sound_keys", 1, flags, |context| {

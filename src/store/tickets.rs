@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use crate::store::{params, Connection, OptionalExtension, Row};
+use crate::store::{params, Backend, Connection, OptionalExtension, Row};
 
 use crate::clock::{format_time, parse_time};
 use crate::ticket::{ApprovalStage, HistoryEvent, Level, PeerTicket, PersonId, SpoolId, Status, Ticket, TicketId};
@@ -52,6 +52,7 @@ pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> crate::
         new.requester.0,
         now
     ])?;
+    crate::store::sounds::index_subject(conn, number.0, &new.subject)?;
     Ok(number)
 }
 
@@ -619,7 +620,15 @@ impl TextColumn {
 }
 
 pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> crate::store::Result<()> {
+    let solved = |status: Option<&str>| matches!(status, Some("resolved" | "closed"));
+    let learns = column == TextColumn::Status
+        && conn.backend() == Backend::Postgres
+        && solved(value)
+        && !solved(conn.prepare_cached("SELECT status FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get::<_, String>(0)).optional()?.as_deref());
     conn.prepare_cached(column.sql())?.execute(params![ticket.0, value])?;
+    if learns {
+        crate::store::knowledge::learn(conn, ticket.0)?;
+    }
     Ok(())
 }
 

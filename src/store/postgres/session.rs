@@ -3,8 +3,9 @@
 //! write transactions that take the gateways' one write lock, so that several
 //! gateways on one database take turns as processes on one SQLite file do.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use postgres::error::SqlState;
 use postgres::Client;
@@ -22,11 +23,18 @@ pub struct Session {
     client: RefCell<Client>,
     /// Statements by their SQLite text, translated and prepared.
     prepared: RefCell<HashMap<String, postgres::Statement>>,
+    /// Whether a transaction is open: a statement that fails inside one aborts it.
+    in_transaction: Cell<bool>,
 }
+
+/// How statements (by their SQLite text) were prepared before in this process: without
+/// types (`true`), or only with the types of their values (`false`), so that a statement
+/// is tried the way that fails at most once per process.
+static UNTYPED: LazyLock<Mutex<HashMap<String, bool>>> = LazyLock::new(Default::default);
 
 impl Session {
     pub fn new(client: Client) -> Session {
-        Session { client: RefCell::new(client), prepared: RefCell::new(HashMap::new()) }
+        Session { client: RefCell::new(client), prepared: RefCell::new(HashMap::new()), in_transaction: Cell::new(false) }
     }
 
     pub fn client(&self) -> std::cell::RefMut<'_, Client> {
@@ -40,11 +48,17 @@ impl Session {
 
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
         let translated = dialect::translate(sql);
-        self.client().batch_execute(&translated).map_err(|error| with_sql(error, &translated))
+        let result = self.client().batch_execute(&translated).map_err(|error| with_sql(error, &translated));
+        if matches!(sql, "COMMIT" | "ROLLBACK") {
+            self.in_transaction.set(false);
+        }
+        result
     }
 
     pub(crate) fn begin(&self) -> Result<()> {
-        Ok(self.client().batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))?)
+        self.client().batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))?;
+        self.in_transaction.set(true);
+        Ok(())
     }
 
     pub(crate) fn last_insert_id(&self) -> Result<i64> {
@@ -81,12 +95,37 @@ impl SessionStatement<'_> {
         }
         let translated = dialect::translate(&self.sql);
         let mut client = self.session.client();
-        let statement = match client.prepare(&translated) {
-            Ok(statement) => statement,
-            Err(error) if error.code() == Some(&SqlState::INDETERMINATE_DATATYPE) => {
-                client.prepare_typed(&translated, &bound.types()).map_err(|error| with_sql(error, &translated))?
+        let untyped = UNTYPED.lock().expect("not poisoned").get(&self.sql).copied();
+        // A parameter the SQL gives no type (`?2 IS NULL`) takes its value's. Trying without
+        // types first fails then, and inside a transaction that failure would abort it:
+        // there the first try is made in a savepoint.
+        let guarded = untyped.is_none() && self.session.in_transaction.get();
+        let first_try = if untyped == Some(false) {
+            None
+        } else {
+            if guarded {
+                client.batch_execute("SAVEPOINT reqmail_prepare")?;
             }
-            Err(error) => return Err(with_sql(error, &translated)),
+            match client.prepare(&translated) {
+                Ok(statement) => {
+                    if guarded {
+                        client.batch_execute("RELEASE reqmail_prepare")?;
+                    }
+                    Some(statement)
+                }
+                Err(error) if error.code() == Some(&SqlState::INDETERMINATE_DATATYPE) => {
+                    if guarded {
+                        client.batch_execute("ROLLBACK TO reqmail_prepare; RELEASE reqmail_prepare")?;
+                    }
+                    None
+                }
+                Err(error) => return Err(with_sql(error, &translated)),
+            }
+        };
+        UNTYPED.lock().expect("not poisoned").insert(self.sql.clone(), first_try.is_some());
+        let statement = match first_try {
+            Some(statement) => statement,
+            None => client.prepare_typed(&translated, &bound.types()).map_err(|error| with_sql(error, &translated))?,
         };
         if self.keep {
             self.session.prepared.borrow_mut().insert(self.sql.clone(), statement.clone());
