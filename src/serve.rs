@@ -103,8 +103,8 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
 fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> anyhow::Result<JoinSet<()>> {
     let config = &site.config;
     let wake = Arc::new(Notify::new());
-    let sources = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
-    let delivery = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
+    let sources = SharedStore::new(site.clone(), open_store(&config.store)?, clock);
+    let delivery = SharedStore::new(site.clone(), open_store(&config.store)?, clock);
     let mut tasks = JoinSet::new();
     for account in &config.inbound.imap {
         for mailbox in &account.mailboxes {
@@ -116,7 +116,7 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
         match socket::bind(&path) {
             Ok(Some(listener)) => match socket::Intakes::open(&config.store.path) {
                 Ok(intake) => {
-                    let core = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
+                    let core = SharedStore::new(site.clone(), open_store(&config.store)?, clock);
                     tasks.spawn(socket::listen(core, delivery.clone(), intake, listener, path, config.inbound.max_message_bytes, stopped.clone()));
                 }
                 Err(error) => {
@@ -130,12 +130,18 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
     }
     tasks.spawn(run_scheduler(delivery, stopped.clone(), wake));
     if !config.webhooks.is_empty() {
-        tasks.spawn(deliver_webhooks(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), stopped.clone()));
+        tasks.spawn(deliver_webhooks(SharedStore::new(site.clone(), open_store(&config.store)?, clock), stopped.clone()));
     }
     if let Some(ldap) = &config.directory.ldap {
-        tasks.spawn(sync_directory(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), ldap.clone(), stopped.clone()));
+        tasks.spawn(sync_directory(SharedStore::new(site.clone(), open_store(&config.store)?, clock), ldap.clone(), stopped.clone()));
     }
     Ok(tasks)
+}
+
+/// The store, opened on this runtime's thread: connecting to PostgreSQL blocks on the
+/// client's own runtime, which only a thread let out of this one may do.
+fn open_store(config: &crate::config::StoreConfig) -> anyhow::Result<Store> {
+    tokio::task::block_in_place(|| Store::open(config))
 }
 
 /// Completes when `stopped` turns true (or its sender is gone).
