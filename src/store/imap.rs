@@ -26,7 +26,7 @@ pub fn advance(conn: &Connection, account: &str, mailbox: &str, cursor: Cursor, 
     conn.prepare_cached(
         "INSERT INTO imap_mailboxes (account, mailbox, uidvalidity, last_uid, updated) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (account, mailbox) DO UPDATE SET
-           last_uid = CASE WHEN uidvalidity = excluded.uidvalidity THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+           last_uid = CASE WHEN imap_mailboxes.uidvalidity = excluded.uidvalidity THEN max(imap_mailboxes.last_uid, excluded.last_uid) ELSE excluded.last_uid END,
            uidvalidity = excluded.uidvalidity,
            updated = excluded.updated",
     )?
