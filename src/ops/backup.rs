@@ -42,8 +42,21 @@ pub fn backup(config: &StoreConfig, file: &Path, force: bool) -> anyhow::Result<
 
 /// The store, which must exist: copying a store that is not there would create one.
 fn open_existing(config: &StoreConfig) -> anyhow::Result<Store> {
+    sqlite_only(config)?;
     anyhow::ensure!(config.path.exists(), "there is no store at {} (check [store] path, or --config)", config.path.display());
     Store::open(config)
+}
+
+/// Backups, exports and restores are of the SQLite file; a PostgreSQL store is the
+/// server's to back up.
+fn sqlite_only(config: &StoreConfig) -> anyhow::Result<()> {
+    match &config.url {
+        Some(url) => anyhow::bail!(
+            "backup, export and restore are of a SQLite store; this store is on PostgreSQL ({}): use pg_dump and pg_restore, or `reqmail store copy` between PostgreSQL and a SQLite file",
+            crate::store::postgres::without_password(url)
+        ),
+        None => Ok(()),
+    }
 }
 
 /// `NAME.partial` next to `path`.
@@ -68,6 +81,7 @@ fn sync_parent(path: &Path) {
 /// message verbatim, `unfiled/` for messages on no ticket (quarantined, ignored), and
 /// `store.sql`.
 pub fn export(config: &StoreConfig, dir: &Path) -> anyhow::Result<Contents> {
+    sqlite_only(config)?;
     if dir.exists() && std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()).unwrap_or(true) {
         anyhow::bail!("{} exists and is not empty; export into a new folder", dir.display());
     }
@@ -129,6 +143,7 @@ pub struct Restored {
 /// Rebuilds the store from a backup file or an export folder. A store holding tickets or
 /// messages is replaced only with `force`, and then kept under a new name.
 pub fn restore(config: &Config, source: &Path, force: bool, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Restored> {
+    sqlite_only(&config.store)?;
     let target = &config.store.path;
     if let Some(socket) = config.ingest_socket() {
         if std::os::unix::net::UnixStream::connect(&socket).is_ok() {

@@ -162,6 +162,9 @@ fn check_rules_and_templates(config: &Config, findings: &mut Vec<Finding>) {
 }
 
 fn check_store(config: &Config, findings: &mut Vec<Finding>) {
+    if let Some(url) = &config.store.url {
+        return check_postgres_store(url, config.store.busy_timeout_ms, findings);
+    }
     let path = &config.store.path;
     let folder = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !path.exists() {
@@ -223,6 +226,64 @@ fn check_store(config: &Config, findings: &mut Vec<Finding>) {
         )),
     }
     check_store_pages(path, &crate::store::Connection::Sqlite(connection), findings);
+}
+
+/// A store on PostgreSQL: the server takes a login, the schema is this reqmail's, and a
+/// write goes through (the gateways' write lock taken, a row written and rolled back).
+fn check_postgres_store(url: &str, busy_timeout_ms: u64, findings: &mut Vec<Finding>) {
+    use crate::store::postgres;
+    let shown = postgres::without_password(url);
+    let client = postgres::Url::parse(url).and_then(|url| url.connect());
+    let mut client = match client {
+        Ok(client) => client,
+        Err(error) => {
+            findings.push(Finding::problem(
+                format!("store {shown}: {error:#}"),
+                "check the URL's host, port, database, user and password, and that the server lets this machine in (pg_hba.conf)",
+            ));
+            return;
+        }
+    };
+    let checked = (|| -> anyhow::Result<Option<i64>> {
+        let mut transaction = client.transaction()?;
+        let version = postgres::schema_version(&mut transaction)?;
+        if version == 0 {
+            return Ok(None);
+        }
+        transaction.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {busy_timeout_ms}; SET LOCAL statement_timeout = {busy_timeout_ms};
+             SELECT pg_advisory_xact_lock({});
+             INSERT INTO settings (name, value) VALUES ('doctor_write_test', '') ON CONFLICT (name) DO NOTHING",
+            postgres::session::WRITE_LOCK
+        ))?;
+        transaction.rollback()?;
+        Ok(Some(version))
+    })();
+    let latest = crate::store::schema_version();
+    match checked {
+        Ok(None) => findings.push(Finding::Ok(format!("store {shown}: no reqmail schema yet; the first command will create it"))),
+        Ok(Some(version)) if version > latest => findings.push(Finding::problem(
+            format!("store {shown}: schema {version} was written by a newer reqmail (this one knows {latest})"),
+            "install that newer reqmail again",
+        )),
+        Ok(Some(version)) if version < latest => findings.push(Finding::problem(
+            format!("store {shown}: schema {version}, this reqmail writes {latest}"),
+            "run any command that opens the store (`reqmail tick`) to apply the migrations; make a backup first",
+        )),
+        Ok(Some(version)) => findings.push(Finding::Ok(format!("store {shown}: writable, schema {version} is current"))),
+        Err(error) => findings.push(Finding::problem(
+            format!("store {shown}: cannot write: {}", describe_postgres(&error)),
+            "grant the URL's user the right to write reqmail's tables, and look for a session holding a long transaction",
+        )),
+    }
+}
+
+/// An error from PostgreSQL with the server's own words.
+fn describe_postgres(error: &anyhow::Error) -> String {
+    match error.downcast_ref::<::postgres::Error>() {
+        Some(error) => crate::store::postgres::describe(error),
+        None => format!("{error:#}"),
+    }
 }
 
 /// Messages a serve acknowledged wait in its intake for milliseconds; more than a few

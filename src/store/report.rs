@@ -6,7 +6,7 @@
 //! requester's organisation. Time buckets are UTC weeks (starting Monday) and months.
 
 use rusqlite::types::Value;
-use crate::store::{params_from_iter, Connection};
+use crate::store::{params_from_iter, Backend, Connection};
 
 /// Which tickets a report covers; every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,10 +91,14 @@ impl Grouping {
     }
 
     /// The row key of a ticket `t` whose event happened at `time` (an SQL expression).
-    fn key(self, time: &str) -> String {
+    fn key(self, backend: Backend, time: &str) -> String {
         match self {
             Grouping::Total => "''".to_string(),
-            Grouping::Week => format!("date({time}, 'weekday 0', '-6 days')"),
+            // The Monday that starts the week.
+            Grouping::Week => match backend {
+                Backend::Sqlite => format!("date({time}, 'weekday 0', '-6 days')"),
+                Backend::Postgres => format!("to_char(date_trunc('week', CAST({time} AS timestamp)), 'YYYY-MM-DD')"),
+            },
             Grouping::Month => format!("substr({time}, 1, 7)"),
             Grouping::Queue => "t.queue".to_string(),
             Grouping::Category => "COALESCE(t.category, '')".to_string(),
@@ -139,7 +143,7 @@ pub fn opened(conn: &Connection, span: &Span, filter: &Filter, grouping: Groupin
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
         "SELECT {key}, COUNT(*) FROM tickets t WHERE t.created >= ? AND t.created < ?{filter} GROUP BY 1",
-        key = grouping.key("t.created"),
+        key = grouping.key(conn.backend(), "t.created"),
         filter = filter.sql(&mut values)
     );
     rows(conn, &sql, values, |row| Ok((row.get(0)?, row.get(1)?)))
@@ -160,7 +164,7 @@ pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
             "SELECT {key}, SUM(CASE WHEN to_status = 'resolved' THEN changes ELSE 0 END),
                     SUM(CASE WHEN to_status = 'closed' THEN changes ELSE 0 END), SUM(CASE WHEN reopened THEN changes ELSE 0 END)
                FROM status_days WHERE day >= ? AND day < ? GROUP BY 1",
-            key = grouping.key("day")
+            key = grouping.key(conn.backend(), "day")
         );
         return rows(conn, &sql, vec![Value::Text(first), Value::Text(end)], |row| {
             Ok((row.get(0)?, Transitions { resolved: row.get(1)?, closed: row.get(2)?, reopened: row.get(3)? }))
@@ -168,11 +172,11 @@ pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
     }
     let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
     let sql = format!(
-        "SELECT {key}, SUM(s.to_status = 'resolved'), SUM(s.to_status = 'closed'),
-                SUM(COALESCE(s.from_status, '') IN ('resolved', 'closed') AND s.to_status IN ('new', 'open', 'hold'))
+        "SELECT {key}, SUM(CASE WHEN s.to_status = 'resolved' THEN 1 ELSE 0 END), SUM(CASE WHEN s.to_status = 'closed' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN COALESCE(s.from_status, '') IN ('resolved', 'closed') AND s.to_status IN ('new', 'open', 'hold') THEN 1 ELSE 0 END)
            FROM status_changes s{join}
           WHERE s.at >= ? AND s.at < ?{filter} GROUP BY 1",
-        key = grouping.key("s.at"),
+        key = grouping.key(conn.backend(), "s.at"),
         join = grouping.join(filter, "s"),
         filter = filter.sql(&mut values)
     );
@@ -182,7 +186,7 @@ pub fn transitions(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
 /// Unfinished tickets (new, open, hold) now, per row key of a ticket attribute (for a
 /// time grouping, one row with key "").
 pub fn backlog_now(conn: &Connection, filter: &Filter, grouping: Grouping) -> crate::store::Result<Vec<(String, i64)>> {
-    let key = if grouping.is_time() { Grouping::Total.key("") } else { grouping.key("") };
+    let key = if grouping.is_time() { Grouping::Total.key(conn.backend(), "") } else { grouping.key(conn.backend(), "") };
     let mut values = Vec::new();
     let sql = format!(
         "SELECT {key}, COUNT(*) FROM tickets t WHERE t.status IN ('new', 'open', 'hold'){filter} GROUP BY 1",
@@ -203,15 +207,15 @@ pub fn backlog_changes(
     if let (false, Some((first, end))) = (grouping.needs_ticket(filter), span.days()) {
         let sql = format!(
             "SELECT CASE WHEN day >= ?1 THEN NULL ELSE {key} END, SUM(backlog) FROM status_days WHERE day >= ?2 GROUP BY 1",
-            key = grouping.key("day")
+            key = grouping.key(conn.backend(), "day")
         );
         return rows(conn, &sql, vec![Value::Text(end), Value::Text(first)], |row| Ok((row.get(0)?, row.get(1)?)));
     }
     let mut values = vec![Value::Text(span.to.clone()), Value::Text(span.from.clone())];
     let key = if grouping.is_time() {
-        format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key("s.at"))
+        format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key(conn.backend(), "s.at"))
     } else {
-        format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key(""))
+        format!("CASE WHEN s.at >= ? THEN NULL ELSE {} END", grouping.key(conn.backend(), ""))
     };
     let filter_sql = filter.sql(&mut values);
     let join = grouping.join(filter, "s");
@@ -250,7 +254,7 @@ pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping
         let mut values = vec![Value::Text(span.from.clone()), Value::Text(span.to.clone())];
         let sql = format!(
             "SELECT t.number, {key}, t.queue, t.created, t.due, m.at FROM ({source}) m JOIN tickets t ON t.number = m.ticket WHERE 1{filter}",
-            key = grouping.key("m.at"),
+            key = grouping.key(conn.backend(), "m.at"),
             filter = filter.sql(&mut values)
         );
         all.extend(rows(conn, &sql, values, |row| {
@@ -264,12 +268,18 @@ pub fn timed(conn: &Connection, span: &Span, filter: &Filter, grouping: Grouping
 /// `(ticket, at, on_hold_after)`.
 pub fn hold_changes(conn: &Connection, tickets: &[i64]) -> crate::store::Result<Vec<(i64, String, bool)>> {
     let list = serde_json::to_string(tickets).unwrap_or_else(|_| "[]".into());
+    let elements = match conn.backend() {
+        Backend::Sqlite => "SELECT value FROM json_each(?1)",
+        Backend::Postgres => "SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(?1 AS json)) AS list(value)",
+    };
     rows(
         conn,
-        "SELECT s.ticket, s.at, s.to_status = 'hold' FROM status_changes s
-          WHERE s.ticket IN (SELECT value FROM json_each(?1))
-            AND (s.to_status = 'hold' OR s.from_status = 'hold')
-          ORDER BY s.ticket, s.at",
+        &format!(
+            "SELECT s.ticket, s.at, s.to_status = 'hold' FROM status_changes s
+              WHERE s.ticket IN ({elements})
+                AND (s.to_status = 'hold' OR s.from_status = 'hold')
+              ORDER BY s.ticket, s.at"
+        ),
         vec![Value::Text(list)],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )
@@ -282,7 +292,7 @@ pub fn time_worked(conn: &Connection, span: &Span, filter: &Filter, grouping: Gr
         "SELECT {key}, SUM(e.minutes), SUM(CASE WHEN e.vendor THEN e.minutes ELSE 0 END)
            FROM time_entries e{join}
           WHERE e.at >= ? AND e.at < ?{filter} GROUP BY 1",
-        key = grouping.key("e.at"),
+        key = grouping.key(conn.backend(), "e.at"),
         join = grouping.join(filter, "e"),
         filter = filter.sql(&mut values)
     );
@@ -295,7 +305,7 @@ pub fn satisfaction(conn: &Connection, span: &Span, filter: &Filter, grouping: G
     let sql = format!(
         "SELECT {key}, COUNT(*), SUM(v.rating) FROM surveys v{join}
           WHERE v.at >= ? AND v.at < ?{filter} GROUP BY 1",
-        key = grouping.key("v.at"),
+        key = grouping.key(conn.backend(), "v.at"),
         join = grouping.join(filter, "v"),
         filter = filter.sql(&mut values)
     );

@@ -128,7 +128,7 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
              SELECT COALESCE(s.ticket, (SELECT ticket FROM messages WHERE id = s.message)) AS ticket,
                     {rows} ORDER BY {order} LIMIT ?
          ) m JOIN tickets t ON t.number = m.ticket
-         WHERE 1 = 1{filter_sql}
+         WHERE 1{filter_sql}
          ORDER BY {outer_order}"
     );
     let mut statement = conn.prepare(&sql)?;
@@ -186,11 +186,10 @@ fn snippet(conn: &Connection, query: &str, row: i64) -> crate::store::Result<Str
         ))?
         .query_row([row], |row| row.get(0))?;
     if conn.backend() == Backend::Postgres {
-        // About FTS5's snippet: the matching passage of some twelve words.
+        // About FTS5's snippet: the matching passage of up to twelve words, a short text whole.
         return conn
             .prepare_cached(
-                "SELECT ts_headline('english', ?1, to_tsquery('english', ?2),
-                                    'StartSel=[, StopSel=], MaxWords=12, MinWords=6, ShortWord=0, MaxFragments=1, FragmentDelimiter=…')",
+                "SELECT ts_headline('english', ?1, to_tsquery('english', ?2), 'StartSel=[, StopSel=], MaxWords=12, MinWords=6, ShortWord=0')",
             )?
             .query_row(params![text.unwrap_or_default(), ts_query(query)], |row| row.get(0));
     }

@@ -41,3 +41,4 @@ mod storage;
 mod postgres_schema;
 mod store_copy;
 mod gateways;
+mod postgres_flow;

@@ -131,11 +131,17 @@ fn translate_one(statement: String) -> String {
     sql = regex!(r"(?i)\bCOLLATE\s+NOCASE\b").replace_all(&sql, "").into_owned();
     sql = regex!(r"(?i)\binstr\s*\(").replace_all(&sql, "strpos(").into_owned();
     sql = regex!(r"(?i)\bLIMIT\s+-1\b").replace_all(&sql, "LIMIT ALL").into_owned();
-    sql = regex!(r"(?i)\bIS\s+NOT\s+(\$\d+)").replace_all(&sql, "IS DISTINCT FROM $1").into_owned();
-    sql = regex!(r"(?i)\bIS\s+(\$\d+)").replace_all(&sql, "IS NOT DISTINCT FROM $1").into_owned();
+    // `IS` of a parameter or a literal (a masked one: \u{1}N\u{2}); `IS NULL` stays.
+    sql = regex!(r"(?i)\bIS\s+NOT\s+(\$\d+|\x01\d+\x02)").replace_all(&sql, "IS DISTINCT FROM $1").into_owned();
+    sql = regex!(r"(?i)\bIS\s+(\$\d+|\x01\d+\x02)").replace_all(&sql, "IS NOT DISTINCT FROM $1").into_owned();
     sql = regex!(r"==").replace_all(&sql, "=").into_owned();
+    // A flag is a 0/1 BIGINT on both stores; only SQLite takes a number as a condition.
+    sql = regex!(r"(?i)\bWHERE\s+1(\s+(AND|OR|ORDER|GROUP|LIMIT)\b|\s*\)|\s*$)").replace_all(&sql, "WHERE TRUE$1").into_owned();
+    sql = regex!(r"(?i)\bWHEN\s+(NOT\s+)?([A-Za-z_][\w.]*)\s+THEN\b").replace_all(&sql, "WHEN $1($2 <> 0) THEN").into_owned();
     // Index hints are SQLite's; PostgreSQL's planner takes none.
     sql = regex!(r"(?i)\s+INDEXED\s+BY\s+\w+").replace_all(&sql, "").into_owned();
+    // SQLite takes `x IN name` of a table or a WITH's name; PostgreSQL wants a subquery.
+    sql = regex!(r"(?i)\bIN\s+([A-Za-z_]\w*)\b").replace_all(&sql, "IN (SELECT * FROM $1)").into_owned();
     sql = scalar_extremes(&sql);
     sql = named_subqueries(&sql);
     sql = group_concat(&sql);
@@ -285,6 +291,21 @@ mod tests {
         assert_eq!(translate("SELECT a FROM t WHERE b NOT LIKE 'x%'"), "SELECT a FROM t WHERE b NOT ILIKE 'x%'");
         assert_eq!(translate("SELECT group_concat(a, ', ') FROM t"), "SELECT string_agg((a)::text, ', ') FROM t");
         assert_eq!(translate("SELECT a FROM t WHERE b IS ?2 AND c IS NOT ?3"), "SELECT a FROM t WHERE b IS NOT DISTINCT FROM $2 AND c IS DISTINCT FROM $3");
+        assert_eq!(
+            translate("WITH m AS (SELECT a FROM t) SELECT b FROM u WHERE b IN m AND c IN (1, 2)"),
+            "WITH m AS (SELECT a FROM t) SELECT b FROM u WHERE b IN (SELECT * FROM m) AND c IN (1, 2)"
+        );
+        assert_eq!(translate("SELECT a FROM t WHERE 1 AND b = 2"), "SELECT a FROM t WHERE TRUE AND b = 2");
+        assert_eq!(translate("SELECT a FROM t WHERE 1"), "SELECT a FROM t WHERE TRUE");
+        assert_eq!(translate("SELECT a FROM t WHERE 1 = b"), "SELECT a FROM t WHERE 1 = b");
+        assert_eq!(
+            translate("SELECT SUM(CASE WHEN e.vendor THEN 1 ELSE 0 END), CASE WHEN NOT flag THEN 1 END, CASE WHEN a = 1 THEN 2 END FROM t"),
+            "SELECT SUM(CASE WHEN (e.vendor <> 0) THEN 1 ELSE 0 END), CASE WHEN NOT (flag <> 0) THEN 1 END, CASE WHEN a = 1 THEN 2 END FROM t"
+        );
+        assert_eq!(
+            translate("UPDATE t SET a = '' WHERE a IS NOT '' AND b IS 'x' AND c IS NOT NULL"),
+            "UPDATE t SET a = '' WHERE a IS DISTINCT FROM '' AND b IS NOT DISTINCT FROM 'x' AND c IS NOT NULL"
+        );
         assert_eq!(translate("SELECT CAST(a AS INTEGER), x'00', 'it''s' -- note\nFROM t"), "SELECT CAST(a AS BIGINT), '\\x00'::bytea, 'it''s' \nFROM t");
         assert_eq!(translate("SELECT 1; SELECT 2;"), "SELECT 1;\n SELECT 2");
         assert_eq!(
