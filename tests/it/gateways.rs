@@ -84,7 +84,7 @@ fn concurrent_ingest_on_several_gateways_numbers_tickets_uniquely_and_consecutiv
         for (index, desk) in desks.iter().enumerate() {
             scope.spawn(move || {
                 for request_number in 0..8 {
-                    let raw = request(&format!("g{index}-{request_number}@test"), "ann@customer.test", &format!("Request {index}/{request_number}"), "Help");
+                    let raw = request(&format!("g{index}-{request_number}@test"), &format!("ann{index}-{request_number}@customer.test"), &format!("Request {index}/{request_number}"), "Help");
                     if request_number % 4 == 3 {
                         let mut command = desk.command(&["ingest"]);
                         command.env("REQMAIL_FAULT", "processing-panics");
@@ -113,7 +113,7 @@ fn concurrent_ingest_on_several_gateways_numbers_tickets_uniquely_and_consecutiv
 #[test]
 fn the_same_message_given_to_two_gateways_at_once_has_one_effect() {
     let (postgres, desks) = gateways(2, "");
-    let messages: Vec<Vec<u8>> = (0..12).map(|index| request(&format!("same-{index}@test"), "ann@customer.test", &format!("Twice {index}"), "Help")).collect();
+    let messages: Vec<Vec<u8>> = (0..12).map(|index| request(&format!("same-{index}@test"), &format!("ann{index}@customer.test"), &format!("Twice {index}"), "Help")).collect();
     // Two `ingest` processes with the same message, started together.
     for raw in &messages[..6] {
         let both: Vec<Child> = desks.iter().map(|desk| start_ingest(desk, raw)).collect();
@@ -146,7 +146,7 @@ fn the_same_message_given_to_two_gateways_at_once_has_one_effect() {
 fn gateways_killed_at_random_points_apply_each_message_once() {
     let (postgres, desks) = gateways(2, "");
     let mut random = Random::new();
-    let messages: Vec<Vec<u8>> = (0..16).map(|index| request(&format!("killed-{index}@test"), "ann@customer.test", &format!("Killed {index}"), "Help")).collect();
+    let messages: Vec<Vec<u8>> = (0..16).map(|index| request(&format!("killed-{index}@test"), &format!("ann{index}@customer.test"), &format!("Killed {index}"), "Help")).collect();
     // Each message to both gateways at once; one of them is killed a random moment later
     // (before, while or after it stores and processes), and every fourth dies at a fixed
     // point: after the spool commit, or just before the processing commits.
@@ -210,7 +210,7 @@ fn each_letter_is_handed_over_by_exactly_one_of_several_gateways() {
     let (outbox, outbound) = shared_outbox();
     let (postgres, desks) = gateways(2, &outbound);
     for index in 0..40 {
-        desks[index % 2].ingest(&request(&format!("letter-{index}@test"), "ann@customer.test", &format!("Letter {index}"), "Help")).ok();
+        desks[index % 2].ingest(&request(&format!("letter-{index}@test"), &format!("ann{index}@customer.test"), &format!("Letter {index}"), "Help")).ok();
     }
     let mut client = postgres.client("desk");
     assert_eq!(number(&mut client, "SELECT count(*) FROM outbox WHERE status = 'queued'"), 40);
@@ -229,7 +229,7 @@ fn each_letter_is_handed_over_by_exactly_one_of_several_gateways() {
         for (index, desk) in desks.iter().enumerate() {
             scope.spawn(move || {
                 for request_number in 0..15 {
-                    desk.ingest(&request(&format!("served-{index}-{request_number}@test"), "bob@customer.test", "Served", "Help")).ok();
+                    desk.ingest(&request(&format!("served-{index}-{request_number}@test"), &format!("bob{index}-{request_number}@customer.test"), "Served", "Help")).ok();
                 }
             });
         }
@@ -251,7 +251,7 @@ fn a_dead_gateways_claims_lapse_and_another_takes_its_letters_over() {
         desk.now = Some("2026-11-23T09:00:00Z".into());
     }
     for index in 0..5 {
-        desks[0].ingest(&request(&format!("lapse-{index}@test"), "ann@customer.test", &format!("Lapse {index}"), "Help")).ok();
+        desks[0].ingest(&request(&format!("lapse-{index}@test"), &format!("ann{index}@customer.test"), &format!("Lapse {index}"), "Help")).ok();
     }
     // The first gateway dies right after handing its letters over, before recording it.
     let mut command = desks[0].command(&["tick"]);
@@ -284,7 +284,7 @@ fn a_scheduled_job_fires_once_across_gateways() {
         desk.now = Some("2026-11-23T08:00:00Z".into());
     }
     for index in 0..30 {
-        desks[index % 3].ingest(&letter("carol@customer.example.org", "help@example.com", &format!("Down {index}"), "Importance: urgent\n\nDown.", &format!("down-{index}"))).ok();
+        desks[index % 3].ingest(&letter(&format!("carol{index}@customer.example.org"), "help@example.com", &format!("Down {index}"), "Importance: urgent\n\nDown.", &format!("down-{index}"))).ok();
     }
     // Past every due date: three gateways, two ticks each, at once.
     for desk in &mut desks {
@@ -313,7 +313,7 @@ fn an_imap_mailbox_is_fetched_by_one_gateway_and_taken_over_when_it_dies() {
     };
     let deliver = |range: std::ops::Range<usize>| {
         for index in range {
-            dovecot.deliver("help", "INBOX", &request(&format!("imap-{index}@test"), "ann@customer.test", &format!("Mailbox {index}"), "Help"));
+            dovecot.deliver("help", "INBOX", &request(&format!("imap-{index}@test"), &format!("ann{index}@customer.test"), &format!("Mailbox {index}"), "Help"));
         }
     };
     deliver(0..5);
