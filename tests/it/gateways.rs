@@ -283,7 +283,8 @@ fn a_scheduled_job_fires_once_across_gateways() {
     for desk in &mut desks {
         desk.now = Some("2026-11-23T08:00:00Z".into());
     }
-    for index in 0..30 {
+    // Fewer than the admins' rate limit of automatic mail lets through.
+    for index in 0..12 {
         desks[index % 3].ingest(&letter(&format!("carol{index}@customer.example.org"), "help@example.com", &format!("Down {index}"), "Importance: urgent\n\nDown.", &format!("down-{index}"))).ok();
     }
     // Past every due date: three gateways, two ticks each, at once.
@@ -297,8 +298,8 @@ fn a_scheduled_job_fires_once_across_gateways() {
     });
     let mut client = postgres.client("desk");
     let per_ticket = numbers(&mut client, "SELECT count(*) FROM outbox WHERE recipient = 'root@example.com' GROUP BY ticket");
-    assert_eq!(per_ticket, vec![1; 30], "one escalation letter per ticket");
-    assert_eq!(number(&mut client, "SELECT count(*) FROM scheduled_done WHERE job = 'escalation'"), 30);
+    assert_eq!(per_ticket, vec![1; 12], "one escalation letter per ticket");
+    assert_eq!(number(&mut client, "SELECT count(*) FROM scheduled_done WHERE job = 'escalation'"), 12);
 }
 
 #[test]
