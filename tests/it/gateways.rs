@@ -337,3 +337,46 @@ fn an_imap_mailbox_is_fetched_by_one_gateway_and_taken_over_when_it_dies() {
     let mut client = postgres.client("desk");
     each_applied_once(&mut client, 45);
 }
+
+#[test]
+fn claims_made_at_the_same_moment_by_many_connections_never_take_a_letter_twice() {
+    let (postgres, desks) = gateways(1, "[outbound]\ndeliver_immediately = false\n");
+    desks[0].ingest(&request("claims@test", "ann@customer.test", "Claims", "Help")).ok();
+    let mut client = postgres.client("desk");
+    client
+        .batch_execute(
+            "INSERT INTO outbox (message, ticket, sender, recipient, status, next_attempt)
+             SELECT message, ticket, sender, recipient, status, next_attempt FROM outbox, generate_series(1, 399)",
+        )
+        .unwrap();
+    let config = reqmail::config::StoreConfig { url: Some(postgres.url("desk")), ..Default::default() };
+    let now = chrono::Utc::now();
+    // Eight gateways' connections claiming small batches as fast as they can, each
+    // statement on its own (as a pass claims outside a transaction).
+    let start = std::sync::Barrier::new(8);
+    let claimed: Vec<i64> = std::thread::scope(|scope| {
+        let claimers: Vec<_> = (0..8)
+            .map(|_| {
+                let (config, start) = (config.clone(), &start);
+                scope.spawn(move || {
+                    let store = reqmail::store::Store::open(&config).unwrap();
+                    start.wait();
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = reqmail::store::outbox::claim_due(&store.conn, now, now + chrono::Duration::minutes(15), 3).unwrap();
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch.iter().map(|letter| letter.id));
+                    }
+                })
+            })
+            .collect();
+        claimers.into_iter().flat_map(|claimer| claimer.join().unwrap()).collect()
+    });
+    let mut sorted = claimed.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), claimed.len(), "a letter claimed twice");
+    assert_eq!(sorted.len(), 400, "every letter claimed");
+}
