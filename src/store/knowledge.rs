@@ -82,6 +82,24 @@ pub fn learn(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
     if conn.backend() != Backend::Postgres {
         return Ok(());
     }
+    insert_words(conn, ticket)?;
+    conn.prepare_cached("INSERT INTO knowledge_counts (word, tickets) VALUES ('', 1) ON CONFLICT (word) DO UPDATE SET tickets = knowledge_counts.tickets + 1")?
+        .execute([])?;
+    Ok(())
+}
+
+/// A solved ticket whose request was rewritten (a person forgotten) keeps none of its old
+/// words, on PostgreSQL (on SQLite the trigger `knowledge_on_request_edit`).
+pub fn relearn(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
+    if conn.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    conn.prepare_cached("DELETE FROM knowledge_words WHERE ticket = ?1")?.execute([ticket])?;
+    insert_words(conn, ticket)
+}
+
+/// The words of `ticket`'s subject and first request.
+fn insert_words(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
     let text: String = conn
         .prepare_cached(
             "SELECT t.subject || ?2 || COALESCE((SELECT detail FROM history WHERE ticket = t.number AND action = 'comment' ORDER BY id LIMIT 1), '')
@@ -92,8 +110,6 @@ pub fn learn(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
     for word in words(&text) {
         insert.execute(params![word, ticket])?;
     }
-    conn.prepare_cached("INSERT INTO knowledge_counts (word, tickets) VALUES ('', 1) ON CONFLICT (word) DO UPDATE SET tickets = knowledge_counts.tickets + 1")?
-        .execute([])?;
     Ok(())
 }
 
