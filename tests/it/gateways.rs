@@ -181,6 +181,45 @@ fn gateways_killed_at_random_points_apply_each_message_once() {
     consecutive(&mut client, 16);
 }
 
+#[test]
+fn serves_killed_at_random_points_and_restarted_apply_each_message_once() {
+    let (postgres, desks) = gateways(2, "");
+    let mut random = Random::new();
+    let messages: Vec<Vec<u8>> = (0..24).map(|index| request(&format!("served-{index}@test"), &format!("cy{index}@customer.test"), &format!("Served {index}"), "Help")).collect();
+    let mut daemons: Vec<Option<Daemon>> = desks.iter().map(|desk| Some(Daemon::start(desk))).collect();
+    // Rounds of six messages handed to both serves at once; one serve is killed a random
+    // moment later (before or after it acknowledged, stored or processed them) and started
+    // again. What an `ingest` did not get acknowledged, the MTA gives again.
+    for (round, chunk) in messages.chunks(6).enumerate() {
+        let children: Vec<(usize, Child)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| (round * 6 + index, start_ingest(&desks[index % 2], raw)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(random.below(300)));
+        let victim = random.below(2) as usize;
+        daemons[victim].take().unwrap().kill();
+        for (index, child) in children {
+            if !child.wait_with_output().unwrap().status.success() {
+                desks[index % 2].ingest(&messages[index]).ok();
+            }
+        }
+        daemons[victim] = Some(Daemon::start(&desks[victim]));
+    }
+    let mut client = postgres.client("desk");
+    let settled = wait_until(Duration::from_secs(30), || {
+        number(&mut client, "SELECT count(*) FROM messages WHERE direction = 'in' AND state = 'spooled'") == 0
+            && number(&mut client, "SELECT count(*) FROM tickets") >= 24
+    });
+    let logs: Vec<String> = daemons.iter().flatten().map(Daemon::log).collect();
+    assert!(settled, "serve logs:\n{}", logs.join("\n----\n"));
+    for daemon in daemons.into_iter().flatten() {
+        assert_eq!(daemon.terminate(), 0);
+    }
+    each_applied_once(&mut client, 24);
+    consecutive(&mut client, 24);
+}
+
 /// A shared outbound Maildir for the gateways: letters are not delivered by `ingest`.
 fn shared_outbox() -> (tempfile::TempDir, String) {
     let outbox = tempfile::Builder::new().prefix("reqmail-shared-outbox-").tempdir().unwrap();
