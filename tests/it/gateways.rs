@@ -364,9 +364,14 @@ fn an_imap_mailbox_is_fetched_by_one_gateway_and_taken_over_when_it_dies() {
     deliver(5..10);
     tickets_reach(10, &[&first, &second]);
     assert!(!second.log().contains("IMAP connected"), "only one gateway fetches:\n{}", second.log());
+    // A `fetch` on another gateway leaves the mailbox to the one that holds it.
+    deliver(10..12);
+    let fetch = desks[1].run(&["-v", "fetch"]).ok();
+    assert!(fetch.stderr.contains("another gateway is fetching this mailbox"), "{}", fetch.stderr);
+    tickets_reach(12, &[&first, &second]);
 
     // The fetcher dies, in the middle of a batch or between two; the other takes over.
-    deliver(10..40);
+    deliver(12..40);
     std::thread::sleep(Duration::from_millis(300));
     first.kill();
     deliver(40..45);
