@@ -1,6 +1,7 @@
 //! The daemon behind `reqmail serve`: in one process, one task per IMAP mailbox (IDLE
 //! where the server has it, else polling; reconnecting with backoff when the connection
-//! drops), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
+//! drops; with gateways sharing a PostgreSQL store, only while it holds the mailbox's
+//! lease), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
 //! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something,
 //! with `[[webhooks]]` a task that POSTs their events on a connection of its own, and
 //! with `[directory.ldap]` one that syncs people from the directory.
