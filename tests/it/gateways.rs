@@ -14,11 +14,15 @@ use crate::harness::postgres::Postgres;
 use crate::harness::{letter, request, Desk};
 
 /// A PostgreSQL server with one database and `count` gateways on it, each with `extra`
-/// in its configuration.
+/// in its configuration. The configuration is written here, whatever store the harness
+/// gives a desk: these desks share this server's database.
 fn gateways(count: usize, extra: &str) -> (Postgres, Vec<Desk>) {
     let postgres = Postgres::start();
     let url = postgres.create_database("desk");
-    let desks = (0..count).map(|_| Desk::with_config(&format!("{extra}\n[store]\nurl = \"{url}\"\n"))).collect();
+    let desks: Vec<Desk> = (0..count).map(|_| Desk::with_config(extra)).collect();
+    for desk in &desks {
+        std::fs::write(desk.config_path(), format!("{extra}\n[store]\nurl = \"{url}\"\n")).unwrap();
+    }
     (postgres, desks)
 }
 
