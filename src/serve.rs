@@ -1,6 +1,7 @@
 //! The daemon behind `reqmail serve`: in one process, one task per IMAP mailbox (IDLE
 //! where the server has it, else polling; reconnecting with backoff when the connection
-//! drops), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
+//! drops; with gateways sharing a PostgreSQL store, only while it holds the mailbox's
+//! lease), one task watching the inbound Maildir, and the scheduler (`scheduler::tick`: the timed
 //! jobs, resumed spooled mail, the outbox), woken early whenever a source stored something,
 //! with `[[webhooks]]` a task that POSTs their events on a connection of its own, and
 //! with `[directory.ldap]` one that syncs people from the directory.
@@ -103,8 +104,8 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
 fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> anyhow::Result<JoinSet<()>> {
     let config = &site.config;
     let wake = Arc::new(Notify::new());
-    let sources = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
-    let delivery = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
+    let sources = SharedStore::new(site.clone(), open_store(&config.store)?, clock);
+    let delivery = SharedStore::new(site.clone(), open_store(&config.store)?, clock);
     let mut tasks = JoinSet::new();
     for account in &config.inbound.imap {
         for mailbox in &account.mailboxes {
@@ -116,7 +117,7 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
         match socket::bind(&path) {
             Ok(Some(listener)) => match socket::Intakes::open(&config.store.path) {
                 Ok(intake) => {
-                    let core = SharedStore::new(site.clone(), Store::open(&config.store)?, clock);
+                    let core = SharedStore::new(site.clone(), open_store(&config.store)?, clock);
                     tasks.spawn(socket::listen(core, delivery.clone(), intake, listener, path, config.inbound.max_message_bytes, stopped.clone()));
                 }
                 Err(error) => {
@@ -130,12 +131,18 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
     }
     tasks.spawn(run_scheduler(delivery, stopped.clone(), wake));
     if !config.webhooks.is_empty() {
-        tasks.spawn(deliver_webhooks(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), stopped.clone()));
+        tasks.spawn(deliver_webhooks(SharedStore::new(site.clone(), open_store(&config.store)?, clock), stopped.clone()));
     }
     if let Some(ldap) = &config.directory.ldap {
-        tasks.spawn(sync_directory(SharedStore::new(site.clone(), Store::open(&config.store)?, clock), ldap.clone(), stopped.clone()));
+        tasks.spawn(sync_directory(SharedStore::new(site.clone(), open_store(&config.store)?, clock), ldap.clone(), stopped.clone()));
     }
     Ok(tasks)
+}
+
+/// The store, opened on this runtime's thread: connecting to PostgreSQL blocks on the
+/// client's own runtime, which only a thread let out of this one may do.
+fn open_store(config: &crate::config::StoreConfig) -> anyhow::Result<Store> {
+    tokio::task::block_in_place(|| Store::open(config))
 }
 
 /// Completes when `stopped` turns true (or its sender is gone).
@@ -151,62 +158,111 @@ async fn sleep_or_stop(duration: Duration, stopped: &watch::Receiver<bool>) -> b
     }
 }
 
-/// One IMAP mailbox: connect, fetch, then IDLE or poll; reconnect with backoff.
+/// One IMAP mailbox: take its lease, connect, fetch, then IDLE or poll; reconnect with
+/// backoff. A gateway that finds the lease held by another stands by, asking again every
+/// `poll_seconds` (at most a minute), and takes over once that one is gone.
 async fn watch_mailbox(shared: SharedStore, account: ImapConfig, mailbox: ImapMailbox, stopped: watch::Receiver<bool>, wake: Arc<Notify>) {
     let serve = shared.site.config.serve.clone();
     let mut backoff = Duration::from_secs(serve.reconnect_initial_seconds);
     let max_backoff = Duration::from_secs(serve.reconnect_max_seconds.max(serve.reconnect_initial_seconds));
+    let standby = Duration::from_secs(account.poll_seconds.clamp(1, 60));
     let name = format!("{} {:?}", account.account(), mailbox.name);
+    let mut standing_by = false;
     loop {
         if *stopped.borrow() {
             return;
         }
-        match mailbox_session(&shared, &account, &mailbox, &stopped, &wake, &mut backoff).await {
-            Ok(()) => return,
+        let lease = match imap::try_lease(&shared, &account, &mailbox.name).await {
+            Ok(Some(lease)) => Arc::new(std::sync::Mutex::new(lease)),
+            Ok(None) => {
+                if !standing_by {
+                    tracing::info!(mailbox = name, "another gateway fetches this mailbox; standing by");
+                    standing_by = true;
+                }
+                if sleep_or_stop(standby, &stopped).await {
+                    return;
+                }
+                continue;
+            }
             Err(error) => {
-                tracing::warn!(mailbox = name, "IMAP: {error:#}; reconnecting in {} seconds", backoff.as_secs());
-                crate::source::health::record_failure(&shared, &account, &mailbox.name, &error).await;
+                tracing::warn!(mailbox = name, "cannot take the mailbox's lease: {error:#}; trying again in {} seconds", backoff.as_secs());
                 if sleep_or_stop(backoff, &stopped).await {
                     return;
                 }
                 backoff = (backoff * 2).min(max_backoff);
+                continue;
+            }
+        };
+        if standing_by {
+            tracing::info!(mailbox = name, "taking over the mailbox");
+            standing_by = false;
+        }
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            match mailbox_session(&shared, &account, &mailbox, &lease, &stopped, &wake, &mut backoff).await {
+                Ok(Ended::Stopped) => return,
+                Ok(Ended::LeaseLost) => {
+                    tracing::warn!(mailbox = name, "lost the mailbox's lease (its database connection ended)");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(mailbox = name, "IMAP: {error:#}; reconnecting in {} seconds", backoff.as_secs());
+                    crate::source::health::record_failure(&shared, &account, &mailbox.name, &error).await;
+                    if sleep_or_stop(backoff, &stopped).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(max_backoff);
+                }
             }
         }
     }
 }
 
-/// One connection's life; `Ok` when stopped, `Err` when the connection failed.
+/// Why a mailbox's session ended without an error.
+enum Ended {
+    Stopped,
+    LeaseLost,
+}
+
+/// One connection's life; `Err` when the connection failed.
 async fn mailbox_session(
     shared: &SharedStore,
     account: &ImapConfig,
     mailbox: &ImapMailbox,
+    lease: &Arc<std::sync::Mutex<crate::store::imap::MailboxLease>>,
     stopped: &watch::Receiver<bool>,
     wake: &Notify,
     backoff: &mut Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ended> {
     let mut connection = imap::connect(account).await?;
     *backoff = Duration::from_secs(shared.site.config.serve.reconnect_initial_seconds);
     let use_idle = account.idle && connection.has_idle;
     tracing::info!(account = account.account(), mailbox = mailbox.name, idle = use_idle, "IMAP connected");
     loop {
+        if !imap::lease_held(lease).await {
+            connection.logout().await;
+            return Ok(Ended::LeaseLost);
+        }
         let report = imap::fetch_mailbox(&mut connection, account, mailbox, shared, &|| *stopped.borrow()).await?;
         if report.files > 0 {
             wake.notify_one();
         }
         if *stopped.borrow() {
             connection.logout().await;
-            return Ok(());
+            return Ok(Ended::Stopped);
         }
         if use_idle {
             let (back, woken) = connection.idle(Duration::from_secs(10 * 60), stop_signal(stopped.clone())).await?;
             connection = back;
             if woken == imap::Woken::Stopped {
                 connection.logout().await;
-                return Ok(());
+                return Ok(Ended::Stopped);
             }
         } else if sleep_or_stop(Duration::from_secs(account.poll_seconds), stopped).await {
             connection.logout().await;
-            return Ok(());
+            return Ok(Ended::Stopped);
         }
     }
 }

@@ -13,9 +13,12 @@
 //! A crash between 3 and 4 fetches the batch again next time; the spool's dedupe
 //! (Message-ID, else content hash) makes that harmless. A changed UIDVALIDITY starts
 //! the cursor again from 0 for the same reason. Two fetchers on one mailbox both
-//! download, the spool keeps one copy, and the cursor never moves backwards.
+//! download, the spool keeps one copy, and the cursor never moves backwards. Gateways
+//! sharing a PostgreSQL store do not even overlap: each fetches a mailbox only while it
+//! holds that mailbox's lease (`store::imap::MailboxLease`).
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -28,6 +31,7 @@ use tokio::net::TcpStream;
 use super::SharedStore;
 use crate::config::{ImapAuth, ImapConfig, ImapMailbox, SmtpSecurity};
 use crate::pipeline::{self, Incoming, Outcome};
+use crate::store::imap::MailboxLease;
 use crate::source::maildir::DrainReport;
 use crate::store::imap::Cursor;
 use crate::store::messages::Spooled;
@@ -559,6 +563,10 @@ pub async fn fetch_account(config: &ImapConfig, core: &SharedStore) -> anyhow::R
     };
     let mut total = DrainReport::default();
     for mailbox in &config.mailboxes {
+        let Some(_lease) = try_lease(core, config, &mailbox.name).await? else {
+            tracing::info!(account = config.account(), mailbox = mailbox.name, "another gateway is fetching this mailbox; left to it");
+            continue;
+        };
         let report = match fetch_mailbox(&mut connection, config, mailbox, core, &|| false).await {
             Ok(report) => report,
             Err(error) => {
@@ -570,6 +578,21 @@ pub async fn fetch_account(config: &ImapConfig, core: &SharedStore) -> anyhow::R
     }
     connection.logout().await;
     Ok(total)
+}
+
+/// The lease on `mailbox` (see [`MailboxLease`]), taken on the blocking pool; `None`
+/// while another gateway holds it.
+pub async fn try_lease(core: &SharedStore, config: &ImapConfig, mailbox: &str) -> anyhow::Result<Option<MailboxLease>> {
+    let (store, account, mailbox) = (core.site.config.store.clone(), config.account(), mailbox.to_string());
+    tokio::task::spawn_blocking(move || crate::store::imap::try_lease(&store, &account, &mailbox))
+        .await
+        .context("taking the mailbox's lease stopped unexpectedly")?
+}
+
+/// Whether `lease` still holds, asked on the blocking pool.
+pub async fn lease_held(lease: &Arc<Mutex<MailboxLease>>) -> bool {
+    let lease = lease.clone();
+    tokio::task::spawn_blocking(move || lease.lock().unwrap_or_else(PoisonError::into_inner).held()).await.unwrap_or(false)
 }
 
 /// Adds `report` to `total`.

@@ -63,7 +63,7 @@ pub fn record_failure(conn: &Connection, account: &str, mailbox: &str, error: &s
     conn.prepare_cached(
         "INSERT INTO fetch_health (account, mailbox, last_error_at, last_error, failing_since, remedy) VALUES (?1, ?2, ?3, ?4, ?3, ?5)
          ON CONFLICT (account, mailbox) DO UPDATE SET last_error_at = ?3, last_error = ?4, remedy = ?5,
-             failing_since = COALESCE(failing_since, ?3)",
+             failing_since = COALESCE(fetch_health.failing_since, ?3)",
     )?
     .execute(params![account, mailbox, format_time(now), error, remedy])?;
     Ok(get(conn, account, mailbox)?.expect("just written"))

@@ -1,7 +1,9 @@
 //! The outbox queue: rows written with the ticket change, delivered after commit.
 //!
 //! Delivery only updates rows (status, attempts, next attempt, last error); history is
-//! never erased.
+//! never erased. A claim names the gateway that holds it ([`this_gateway`]): gateways
+//! sharing one database each record results only for their own claims, so a letter
+//! whose claim lapsed and was taken over is recorded once, by the one that holds it.
 
 use chrono::{DateTime, Utc};
 use crate::store::{params, Connection};
@@ -41,15 +43,18 @@ pub fn enqueue(
 
 /// Claims up to `limit` queued rows due at `now`, oldest first, by moving their next
 /// attempt to `lease_until`: a concurrent deliverer does not see them, and if this one
-/// dies before marking them they become due again when the lease ends.
+/// dies before marking them they become due again when the lease ends. The outer
+/// conditions repeat the inner ones: a row another gateway claimed while this statement
+/// waited for it is checked again and passed over (PostgreSQL rechecks only those).
 pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> crate::store::Result<Vec<Letter>> {
     let claimed: Vec<(i64, bool)> = conn
         .prepare_cached(
-            "UPDATE outbox SET next_attempt = ?2, claims = claims + 1 WHERE id IN
+            "UPDATE outbox SET next_attempt = ?2, claims = claims + 1, claimed_by = ?4 WHERE id IN
                (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?3)
+               AND status = 'queued' AND next_attempt <= ?1
              RETURNING id, claims > 1",
         )?
-        .query_map(params![format_time(now), format_time(lease_until), limit], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .query_map(params![format_time(now), format_time(lease_until), limit, this_gateway()], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<crate::store::Result<_>>()?;
     let mut rows = Vec::with_capacity(claimed.len());
     let mut statement = conn.prepare_cached(&format!(
@@ -75,28 +80,46 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
 /// Gives claimed rows back untouched, due at `now`: the deliverer could not even start
 /// (its transport is misconfigured), so no attempt is counted.
 pub fn release(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> crate::store::Result<()> {
-    let mut statement = conn.prepare_cached("UPDATE outbox SET next_attempt = ?2, claims = max(claims - 1, 0) WHERE id = ?1 AND status = 'queued'")?;
+    let mut statement = conn.prepare_cached(
+        "UPDATE outbox SET next_attempt = ?2, claims = max(claims - 1, 0), claimed_by = NULL WHERE id = ?1 AND status = 'queued' AND claimed_by = ?3",
+    )?;
     for id in ids {
-        statement.execute(params![id, format_time(now)])?;
+        statement.execute(params![id, format_time(now), this_gateway()])?;
     }
     Ok(())
 }
 
-pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> crate::store::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?2, last_error = NULL WHERE id = ?1")?
-        .execute(params![id, format_time(now)])?;
-    Ok(())
+/// The results below are recorded only while this gateway holds the row's claim; each
+/// says whether it did (false: the claim lapsed and another gateway took the row over).
+pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> crate::store::Result<bool> {
+    let changed = conn
+        .prepare_cached("UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?2, last_error = NULL WHERE id = ?1 AND claimed_by = ?3")?
+        .execute(params![id, format_time(now), this_gateway()])?;
+    Ok(changed > 0)
 }
 
-pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> crate::store::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, claims = 0, next_attempt = ?2, last_error = ?3 WHERE id = ?1")?
-        .execute(params![id, format_time(next_attempt), error])?;
-    Ok(())
+pub fn reschedule(conn: &Connection, id: i64, next_attempt: DateTime<Utc>, error: &str) -> crate::store::Result<bool> {
+    let changed = conn
+        .prepare_cached("UPDATE outbox SET attempts = attempts + 1, claims = 0, next_attempt = ?2, last_error = ?3 WHERE id = ?1 AND claimed_by = ?4")?
+        .execute(params![id, format_time(next_attempt), error, this_gateway()])?;
+    Ok(changed > 0)
 }
 
-pub fn give_up(conn: &Connection, id: i64, error: &str) -> crate::store::Result<()> {
-    conn.prepare_cached("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
-        .execute(params![id, error])?;
-    Ok(())
+pub fn give_up(conn: &Connection, id: i64, error: &str) -> crate::store::Result<bool> {
+    let changed = conn
+        .prepare_cached("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1 AND claimed_by = ?3")?
+        .execute(params![id, error, this_gateway()])?;
+    Ok(changed > 0)
+}
+
+/// This process as a claimer: host, process id and start time, so that a restarted
+/// gateway with a reused process id is another claimer.
+pub fn this_gateway() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        format!("{}:{}:{}", host.trim(), std::process::id(), started.as_micros())
+    })
 }
 

@@ -72,8 +72,8 @@ pub fn repeats_itself_after_our_mail(
     conn.prepare_cached(&format!(
         "WITH mailed AS (SELECT ticket FROM auto_mail WHERE address = ?1 AND at > ?4)
          SELECT EXISTS (SELECT 1 FROM messages m WHERE m.direction = 'in' AND m.id IS NOT ?3
-             AND m.subject = ?5 AND m.ticket IN mailed AND {NOTE_OF_M} = ?2
-             AND EXISTS (SELECT 1 FROM messages ours WHERE ours.direction = 'out' AND ours.ticket IN mailed
+             AND m.subject = ?5 AND m.ticket IN (SELECT ticket FROM mailed) AND {NOTE_OF_M} = ?2
+             AND EXISTS (SELECT 1 FROM messages ours WHERE ours.direction = 'out' AND ours.ticket IN (SELECT ticket FROM mailed)
                  AND lower(ours.recipient) = ?1 AND ours.id < m.id))",
     ))?
     .query_row(params![address.to_lowercase(), note, message.map(|message| message.0), format_time(now - window(limits)), subject], |row| {

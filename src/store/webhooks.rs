@@ -35,12 +35,15 @@ pub fn any_due(conn: &Connection, now: DateTime<Utc>) -> crate::store::Result<bo
 }
 
 /// Claims up to `limit` events due at `now`, oldest first, until `lease_until`: another
-/// deliverer skips them meanwhile, and they are due again if this one dies first.
+/// deliverer skips them meanwhile, and they are due again if this one dies first. The
+/// outer conditions repeat the inner ones, so that an event another gateway claimed while
+/// this statement waited for it is passed over (PostgreSQL rechecks only those).
 pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> crate::store::Result<Vec<QueuedEvent>> {
     let mut events: Vec<QueuedEvent> = conn
         .prepare_cached(
             "UPDATE webhook_events SET next_attempt = ?2, claims = claims + 1 WHERE id IN
                (SELECT id FROM webhook_events WHERE status = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?3)
+               AND status = 'queued' AND next_attempt <= ?1
              RETURNING id, webhook, ticket, event, payload, attempts",
         )?
         .query_map(params![format_time(now), format_time(lease_until), limit], |row| {

@@ -3,7 +3,10 @@
 //! A transient failure reschedules the row with exponential backoff; a permanent one,
 //! or too many attempts, marks it failed and writes that on the ticket's history.
 //! The row is marked only after the hand-over, so a crash in between sends the mail
-//! again on the next pass (at least once, never lost).
+//! again on the next pass (at least once, never lost; the Maildir transport recognises
+//! a letter it already wrote). Gateways sharing one database claim rows under their own
+//! name (`store::outbox::this_gateway`) for `LEASE_MINUTES`: a claim of a gateway that
+//! died lapses and another takes the row over.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -114,25 +117,37 @@ fn deliver_batch(
             // A permanent bounce since the letter was queued: do not send, say so on the ticket.
             Outcome::Blocked(until) => {
                 let detail = format!("mail to {} not sent: it bounced permanently; undeliverable until {until}", row.recipient);
-                store::outbox::give_up(&tx, row.id, &detail)?;
+                if !store::outbox::give_up(&tx, row.id, &detail)? {
+                    taken_over(row);
+                    continue;
+                }
                 if let Some(ticket) = row.ticket {
                     store::tickets::add_history(&tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
                 }
                 report.failed += 1;
             }
             Outcome::Handed(Ok(())) => {
-                store::outbox::mark_sent(&tx, row.id, now)?;
+                if !store::outbox::mark_sent(&tx, row.id, now)? {
+                    taken_over(row);
+                    continue;
+                }
                 report.sent += 1;
             }
             Outcome::Handed(Err(error)) if !error.permanent && row.attempts + 1 < config.max_attempts => {
                 let delay = backoff(config, row.attempts);
                 tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery deferred");
-                store::outbox::reschedule(&tx, row.id, now + delay, &error.message)?;
+                if !store::outbox::reschedule(&tx, row.id, now + delay, &error.message)? {
+                    taken_over(row);
+                    continue;
+                }
                 report.deferred += 1;
             }
             Outcome::Handed(Err(error)) => {
                 tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery failed for good");
-                store::outbox::give_up(&tx, row.id, &error.message)?;
+                if !store::outbox::give_up(&tx, row.id, &error.message)? {
+                    taken_over(row);
+                    continue;
+                }
                 if let Some(ticket) = row.ticket {
                     let detail = format!("mail to {} could not be delivered: {}", row.recipient, error.message);
                     store::tickets::add_history(&tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
@@ -143,6 +158,12 @@ fn deliver_batch(
     }
     tx.commit()?;
     Ok(())
+}
+
+/// This gateway's claim on `row` lapsed while it was sending (a pass slower than the
+/// lease) and another gateway holds the row now: that one records what became of it.
+fn taken_over(row: &Letter) {
+    tracing::warn!(outbox = row.id, recipient = row.recipient, "the claim lapsed before the result was recorded; another gateway holds the letter now");
 }
 
 /// What happened to one claimed row before it is recorded.

@@ -40,4 +40,5 @@ mod batch;
 mod storage;
 mod postgres_schema;
 mod store_copy;
+mod gateways;
 mod postgres_flow;

@@ -20,7 +20,8 @@ use crate::store::error::{Error, Result};
 pub const WRITE_LOCK: i64 = 0x7265_716d_6169_6c01;
 
 pub struct Session {
-    client: RefCell<Client>,
+    /// Always `Some` but while the session is dropped.
+    client: RefCell<Option<Client>>,
     /// Statements by their SQLite text, translated and prepared.
     prepared: RefCell<HashMap<String, postgres::Statement>>,
     /// Whether a transaction is open: a statement that fails inside one aborts it.
@@ -35,11 +36,11 @@ static UNTYPED: LazyLock<Mutex<HashMap<String, bool>>> = LazyLock::new(Default::
 
 impl Session {
     pub fn new(client: Client) -> Session {
-        Session { client: RefCell::new(client), prepared: RefCell::new(HashMap::new()), in_transaction: Cell::new(false) }
+        Session { client: RefCell::new(Some(client)), prepared: RefCell::new(HashMap::new()), in_transaction: Cell::new(false) }
     }
 
     pub fn client(&self) -> std::cell::RefMut<'_, Client> {
-        self.client.borrow_mut()
+        std::cell::RefMut::map(self.client.borrow_mut(), |client| client.as_mut().expect("a session has its client until dropped"))
     }
 
     pub(crate) fn statement(&self, sql: &str, keep: bool) -> SessionStatement<'_> {
@@ -68,6 +69,19 @@ impl Session {
             // No sequence used yet on this connection: SQLite says 0.
             Err(error) if error.code() == Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) => Ok(0),
             Err(error) => Err(error.into()),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The client closes by blocking on a runtime of its own, which panics on a thread
+        // of another runtime (serve's tasks drop their stores there): it closes on a
+        // thread of its own then.
+        if let Some(client) = self.client.get_mut().take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(client));
+            }
         }
     }
 }
