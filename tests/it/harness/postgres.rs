@@ -1,9 +1,11 @@
 //! A private PostgreSQL server (Debian's `postgresql`) started by a test: `initdb` into a
 //! temporary folder with password (SCRAM) authentication for one superuser, the server
 //! listening on 127.0.0.1 on a free port with its Unix socket inside that folder, TLS on
-//! with the test certificate, stopped in `Drop`. PostgreSQL refuses to run as root, so a
-//! root test runs `initdb` and `postgres` as the `postgres` account the package creates
-//! (the child process drops to it; no `su` in between, so the child is the server).
+//! with the test certificate, stopped in `Drop` (and by the kernel, with SIGQUIT, when
+//! the thread that started it ends, should `Drop` never run). PostgreSQL refuses to run
+//! as root, so a root test runs `initdb` and `postgres` as the `postgres` account the
+//! package creates (the child process drops to it; no `su` in between, so the child is
+//! the server).
 
 use std::net::TcpStream;
 use std::os::unix::fs::{chown, PermissionsExt as _};
