@@ -282,18 +282,19 @@ fn serve_takes_maildir_deliveries_at_once_without_polling() {
 /// SIGKILL.
 fn acknowledged_then_killed(desk: &Desk, messages: &[&[u8]]) {
     let daemon = Daemon::start(desk);
-    let lock = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let waiting_before = in_intake(desk);
-    for raw in messages {
-        let run = desk.hand_off(&[], raw);
-        assert_eq!(run.status, 0, "{}", run.stderr);
-    }
-    // Acknowledged means on the disk, though the database was locked: the intake is a
-    // file of its own.
-    assert_eq!(in_intake(desk), waiting_before + messages.len() as i64, "{}", daemon.log());
-    daemon.kill();
-    lock.execute_batch("ROLLBACK").unwrap();
+    desk.with_connection(|conn| {
+        let lock = conn.unchecked_write().unwrap();
+        let waiting_before = in_intake(desk);
+        for raw in messages {
+            let run = desk.hand_off(&[], raw);
+            assert_eq!(run.status, 0, "{}", run.stderr);
+        }
+        // Acknowledged means on the disk, though the database was locked: the intake is a
+        // file of its own.
+        assert_eq!(in_intake(desk), waiting_before + messages.len() as i64, "{}", daemon.log());
+        daemon.kill();
+        lock.rollback().unwrap();
+    });
 }
 
 /// The messages waiting in serve's intake.

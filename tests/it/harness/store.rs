@@ -2,8 +2,8 @@
 //! `REQMAIL_TEST_STORE=postgres`, a PostgreSQL database each on one private server that
 //! the test process starts at the first desk and stops when it exits.
 //!
-//! Each database is a copy of a template that has the schema already (CREATE DATABASE
-//! … TEMPLATE copies it in a few milliseconds; migrating each would take far longer).
+//! Each database is a copy of a template database that has the schema already (CREATE
+//! DATABASE … TEMPLATE, some 0.1 s each here), not migrated one by one.
 //! Tests run as threads of one process and statics are never dropped, so an atexit hook
 //! stops the server and removes its folder; should the process die without running it,
 //! the server gets SIGQUIT from the kernel (PR_SET_PDEATHSIG, set in
