@@ -148,6 +148,12 @@ impl Postgres {
         }
     }
 
+    /// Stops the server and keeps its folder (data and log); its path.
+    pub fn stop_and_keep(mut self) -> PathBuf {
+        self.stop();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep()
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("postgres.log")
     }

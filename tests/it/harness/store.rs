@@ -75,9 +75,10 @@ fn shared() -> &'static Shared {
 }
 
 extern "C" fn stop_at_exit() {
-    if let Some(shared) = SHARED.get() {
-        let server = shared.server.lock().unwrap_or_else(PoisonError::into_inner).take();
-        drop(server);
+    let Some(shared) = SHARED.get() else { return };
+    let Some(server) = shared.server.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
+    if std::env::var_os("REQMAIL_TEST_KEEP").is_some() {
+        eprintln!("kept the PostgreSQL server's folder {}", server.stop_and_keep().display());
     }
 }
 
