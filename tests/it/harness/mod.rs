@@ -150,7 +150,8 @@ impl Desk {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("run reqmail"))
+        let child = self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run reqmail");
+        watched(child, None)
     }
 
     /// `reqmail ingest` with `raw` on stdin.
@@ -170,10 +171,8 @@ impl Desk {
     }
 
     pub fn pipe_into(&self, mut command: Command, raw: &[u8]) -> Run {
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // A closed pipe is fine: the process may have decided before reading everything.
-        let _ = child.stdin.take().unwrap().write_all(raw);
-        Run::from(child.wait_with_output().unwrap())
+        let child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        watched(child, Some(raw))
     }
 
     /// The note the last inbound message added to its ticket, as its history entry holds
@@ -253,6 +252,32 @@ impl Desk {
     pub fn count(&self, query: &str) -> i64 {
         self.sql(query)[0][0].as_i64().unwrap()
     }
+}
+
+/// How long one run of the binary may take: past it, the test fails rather than hangs
+/// (on a lock that is never given up, say).
+const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The run of `child`, `raw` written to its stdin; killed once it takes [`RUN_LIMIT`].
+fn watched(mut child: std::process::Child, raw: Option<&[u8]>) -> Run {
+    let pid = child.id();
+    let (finished, done) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let overdue = done.recv_timeout(RUN_LIMIT) == Err(std::sync::mpsc::RecvTimeoutError::Timeout);
+        if overdue {
+            dovecot::signal(pid, "KILL");
+        }
+        overdue
+    });
+    if let Some(raw) = raw {
+        // A closed pipe is fine: the process may have decided before reading everything.
+        let _ = child.stdin.take().unwrap().write_all(raw);
+    }
+    let output = child.wait_with_output().unwrap();
+    let _ = finished.send(());
+    let run = Run::from(output);
+    assert!(!watchdog.join().unwrap(), "reqmail took over {RUN_LIMIT:?} and was killed:\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+    run
 }
 
 impl Drop for Desk {
