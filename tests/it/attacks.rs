@@ -309,9 +309,12 @@ fn memory_exhaustion_by_one_30_mb_message_keeps_the_peak_bounded() {
     // Issue 14's bound: the binary and its caches in 64 MB, and the message once.
     let bound = (64 << 20) + raw.len();
     assert!(peak < bound, "peak RSS {} MB for a {} MB message (bound {} MB)", peak >> 20, raw.len() >> 20, bound >> 20);
-    // Recording the outcome rewrote the row that held the bytes, leaving their old pages free.
-    let free_pages = desk.count("SELECT freelist_count FROM pragma_freelist_count");
-    assert!(free_pages < 256, "{free_pages} free pages after storing one message: its bytes were written twice");
+    // Recording the outcome rewrote the row that held the bytes, leaving their old pages
+    // free. (A file's free pages are SQLite's; PostgreSQL's old row versions are vacuum's.)
+    if !crate::harness::on_postgres() {
+        let free_pages = desk.count("SELECT freelist_count FROM pragma_freelist_count");
+        assert!(free_pages < 256, "{free_pages} free pages after storing one message: its bytes were written twice");
+    }
 }
 
 #[test]
@@ -801,13 +804,13 @@ fn sigkill_at_random_delays_then_replay_gives_exactly_one_effect() {
 fn locked_database_gives_exit_75_and_nothing_half_written() {
     let desk = Desk::with_config("[store]\nbusy_timeout_ms = 200\n");
     desk.run(&["ticket", "list"]).ok();
-    let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let raw = request("locked@example.org", "ann@example.org", "Locked", "x");
-    let run = desk.ingest(&raw);
-    assert_eq!(run.status, 75, "{}", run.stderr);
-    conn.execute_batch("ROLLBACK").unwrap();
-    drop(conn);
+    desk.with_connection(|conn| {
+        let lock = conn.unchecked_write().unwrap();
+        let run = desk.ingest(&raw);
+        assert_eq!(run.status, 75, "{}", run.stderr);
+        lock.rollback().unwrap();
+    });
     assert_eq!(desk.count("SELECT COUNT(*) FROM messages"), 0, "nothing half-written");
     desk.ingest(&raw).ok();
     assert_eq!(desk.tickets().len(), 1);
@@ -830,7 +833,7 @@ fn smtp_outage_delays_mail_and_recovery_sends_it_once() {
     let log = desk.path().join("sent.log");
     std::fs::write(&script, format!("#!/bin/sh\ncat > /dev/null\n[ -e {flag} ] || exit 75\necho sent >> {log}\n", flag = flag.display(), log = log.display())).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(desk.config_path(), format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"sendmail\"\n[outbound.sendmail]\ncommand = \"{}\"\n", script.display())).unwrap();
+    desk.write_config(&format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"sendmail\"\n[outbound.sendmail]\ncommand = \"{}\"\n", script.display()));
     desk.now = Some("2026-11-21T09:00:00Z".into());
     desk.ingest(&request("outage@example.org", "ann@example.org", "Outage", "x")).ok();
     desk.now = Some("2026-11-21T09:05:00Z".into());

@@ -59,6 +59,9 @@ fn key(index: usize) -> String {
 
 #[test]
 fn backup_and_restore_keep_every_acknowledged_message_while_ingest_processes_are_killed() {
+    if crate::harness::sqlite_only("file backup and restore") {
+        return;
+    }
     let desk = Arc::new(Desk::new());
     desk.run(&["tick"]).ok();
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
@@ -142,6 +145,9 @@ fn backup_and_restore_keep_every_acknowledged_message_while_ingest_processes_are
 
 #[test]
 fn export_is_readable_and_restore_refuses_to_overwrite_a_store_with_data() {
+    if crate::harness::sqlite_only("file export and restore") {
+        return;
+    }
     let desk = Desk::new();
     desk.ingest(&request("printer-1@customer.test", "ann@customer.test", "Printer on fire", "It smokes, 'badly'.")).ok();
     let folder = tempfile::tempdir().unwrap();

@@ -33,9 +33,11 @@ fn fetch_killed_at_random_moments_loses_no_acknowledged_message() {
         let _ = child.wait();
         // Every file that left new/ was stored first.
         let acknowledged = file_names(&inbox.join("cur"));
-        let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-        let stored: HashSet<String> = match conn.prepare("SELECT source FROM messages WHERE direction = 'in'") {
-            Ok(mut statement) => statement.query_map([], |row| row.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap(),
+        let stored = desk.with_connection(|conn| -> reqmail::store::Result<HashSet<String>> {
+            conn.prepare("SELECT source FROM messages WHERE direction = 'in'")?.query_map((), |row| row.get(0))?.collect()
+        });
+        let stored = match stored {
+            Ok(stored) => stored,
             // Killed (on a busy machine) before the schema was in place: nothing is stored,
             // so nothing may have been acknowledged.
             Err(error) if error.to_string().contains("no such table") => HashSet::new(),

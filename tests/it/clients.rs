@@ -122,8 +122,7 @@ fn every_client_shape_gives_the_expected_note_and_decision() {
         ));
         let note = notes.first().and_then(|row| row[0].as_str()).unwrap_or("").to_string();
         // The note leaves out quotes, signatures and disclaimers; the message keeps them all.
-        let conn = reqmail::store::Connection::open(desk.path().join("reqmail.db")).unwrap();
-        let stored = reqmail::store::messages::raw(&conn, SpoolId(last_inbound[0][0].as_i64().unwrap())).unwrap();
+        let stored = desk.with_connection(|conn| reqmail::store::messages::raw(conn, SpoolId(last_inbound[0][0].as_i64().unwrap())).unwrap());
         assert_eq!(stored.as_deref(), Some(raw.as_bytes()), "{name}: the raw message is kept as it came");
         let mut differences = Vec::new();
         let mut compare = |what: &str, actual: Option<String>, wanted: Option<&String>| {

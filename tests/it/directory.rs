@@ -200,12 +200,12 @@ fn ldap_refusals_change_nobody_a_wrong_password_or_a_filter_that_finds_nobody() 
         ("filter = \"(objectClass=inetOrgPerson)\"".to_string(), "filter = \"(uid=nobody-at-all)\""),
     ] {
         let config = std::fs::read_to_string(desk.config_path()).unwrap().replace(&wrong, says);
-        std::fs::write(desk.config_path(), config).unwrap();
+        desk.write_config(&config);
         let run = desk.run(&["person", "sync"]);
         let expected = if says.starts_with("password") { "cannot bind as cn=admin,dc=example,dc=com" } else { "the directory lists nobody; check base and filter" };
         assert!(run.status == 1 && run.stderr.contains(expected), "{expected}: {}", run.stderr);
         assert_eq!(desk.count("SELECT COUNT(*) FROM people WHERE retired IS NULL"), 4, "nobody retired");
-        std::fs::write(desk.config_path(), std::fs::read_to_string(desk.config_path()).unwrap().replace(says, &wrong)).unwrap();
+        desk.write_config(&std::fs::read_to_string(desk.config_path()).unwrap().replace(says, &wrong));
     }
     // An entry without an address is reported, and its person is not retired.
     slapd.ldap("ldapmodify", "dn: uid=cleo,ou=people,dc=example,dc=com\nchangetype: modify\ndelete: mail\n");
@@ -234,7 +234,7 @@ fn ldap_retired_agent_gets_no_more_tickets_from_a_rotation() {
     let mut desk = ldap_desk(&slapd, "");
     let rotation = "\n[rotations.desk]\nmembers = [\"bert@example.com\", \"ann@example.com\"]\nper_week = 2\nstart = \"2026-11-02\"\n";
     let config = std::fs::read_to_string(desk.config_path()).unwrap();
-    std::fs::write(desk.config_path(), format!("{config}{rotation}")).unwrap();
+    desk.write_config(&format!("{config}{rotation}"));
     desk.now = Some("2026-11-24T09:00:00Z".into());
     desk.run(&["person", "sync"]).ok();
     let reply = |id: &str, number: i64, body: &str| {
@@ -256,7 +256,7 @@ fn serve_syncs_the_directory_in_a_task_of_its_own() {
     let desk = ldap_desk(&slapd, "");
     let daemon = crate::harness::daemon::Daemon::start(&desk);
     let synced = crate::harness::dovecot::wait_until(std::time::Duration::from_secs(30), || {
-        desk.path().join("reqmail.db").exists() && desk.count("SELECT COUNT(*) FROM people WHERE directory_key IS NOT NULL") == 4
+        desk.store_exists() && desk.count("SELECT COUNT(*) FROM people WHERE directory_key IS NOT NULL") == 4
     });
     assert!(synced, "{}", daemon.log());
     assert_eq!(daemon.terminate(), 0);
@@ -294,7 +294,7 @@ fn ldap_reminders_for_a_retired_agents_ticket_go_to_the_watchers() {
     let mut desk = ldap_desk(&slapd, "");
     let queue = "\n[mail]\ndefault_queue = \"ops\"\n\n[queues.ops]\nwatchers = [\"lead@example.com\"]\nresolution = { urgent = \"4h\", high = \"8h\", medium = \"3d\", low = \"5d\" }\n";
     let config = std::fs::read_to_string(desk.config_path()).unwrap();
-    std::fs::write(desk.config_path(), format!("{queue}{config}")).unwrap();
+    desk.write_config(&format!("{queue}{config}"));
     desk.run(&["person", "sync"]).ok();
     desk.ingest(&request("w1@example.org", "cleo@example.org", "Server down", "Importance: high\n\nDown.")).ok();
     desk.ingest(&crate::harness::letter("bert@example.com", "help@example.com", "Re: [REQ #1] Server down", "Owner: me\n\nOn it.", "w2")).ok();

@@ -137,7 +137,7 @@ fn connection_cut_mid_fetch_loses_and_duplicates_nothing() {
     let stored_before = desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'");
     assert!(stored_before > 0 && stored_before < 40, "cut mid-way, stored {stored_before}");
     // Reconnect directly and finish.
-    std::fs::write(desk.config_path(), format!("[mail]\naddress = \"help@example.com\"\n{}", dovecot.imap_config("help", "pw", "batch_size = 5"))).unwrap();
+    desk.write_config(&format!("[mail]\naddress = \"help@example.com\"\n{}", dovecot.imap_config("help", "pw", "batch_size = 5")));
     desk.run(&["fetch"]).ok();
     assert_eq!(desk.tickets().len(), 40);
     assert_eq!(desk.outbox().len(), 40, "exactly one receipt per message");
@@ -165,7 +165,7 @@ fn concurrent_fetchers_never_duplicate_or_skip() {
 fn message_over_the_size_limit_is_not_downloaded_and_quarantined() {
     let dovecot = Dovecot::start(&[("help", "pw")]);
     let desk = desk_for(&dovecot, "");
-    std::fs::write(desk.config_path(), format!("[mail]\naddress = \"help@example.com\"\n[inbound]\nmax_message_bytes = 4000\n{}", dovecot.imap_config("help", "pw", ""))).unwrap();
+    desk.write_config(&format!("[mail]\naddress = \"help@example.com\"\n[inbound]\nmax_message_bytes = 4000\n{}", dovecot.imap_config("help", "pw", "")));
     let big = request("big@customer.test", "big@customer.test", "Huge attachment", &"x".repeat(50_000));
     dovecot.deliver("help", "INBOX", &big);
     deliver_requests(&dovecot, "INBOX", 1, "small");
@@ -184,7 +184,7 @@ fn mailbox_of_5000_messages_in_bounded_batches() {
     let dovecot = Dovecot::start(&[("help", "pw")]);
     deliver_requests(&dovecot, "INBOX", 5000, "bulk");
     let desk = desk_for(&dovecot, "");
-    std::fs::write(desk.config_path(), format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ndeliver_immediately = false\n{}", dovecot.imap_config("help", "pw", ""))).unwrap();
+    desk.write_config(&format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ndeliver_immediately = false\n{}", dovecot.imap_config("help", "pw", "")));
     let started = Instant::now();
     desk.run(&["fetch"]).ok();
     eprintln!("5000 messages fetched in {:?}", started.elapsed());

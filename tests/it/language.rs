@@ -243,7 +243,7 @@ fn internal_notes_reach_agents_only() {
     let desk = Desk::with_config(&format!("{SITE}\n"));
     let desk = {
         let mut desk = desk;
-        std::fs::write(desk.config_path(), SITE.replace("[identify]", "[mail]\naddress = \"help@example.com\"\ncomment_address = \"help-comment@example.com\"\n\n[identify]")).unwrap();
+        desk.write_config(&SITE.replace("[identify]", "[mail]\naddress = \"help@example.com\"\ncomment_address = \"help-comment@example.com\"\n\n[identify]"));
         desk.now = Some("2026-11-23T08:00:00Z".into());
         desk
     };

@@ -36,6 +36,9 @@ fn latest_version() -> i64 {
 
 #[test]
 fn every_released_schema_is_upgraded_and_keeps_its_tickets() {
+    if crate::harness::sqlite_only("migrating the SQLite files of released versions") {
+        return;
+    }
     let versions = versions();
     let numbers: Vec<u32> = versions.iter().map(|(version, _)| *version).collect();
     assert!(numbers.len() >= 5 && numbers.iter().copied().eq(1..=numbers.len() as u32), "fixtures/db holds v1.db, v2.db, …: {numbers:?}");

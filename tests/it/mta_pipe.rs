@@ -134,7 +134,7 @@ fn a_broken_installation_keeps_mail_queued_in_postfix_until_it_is_fixed() {
     let (_dovecot, desk, postfix) = install();
     let working = std::fs::read_to_string(desk.config_path()).unwrap();
     // A typo in the configuration: ingest answers 78, which Postfix would bounce.
-    std::fs::write(desk.config_path(), format!("{working}\n[mail_typo]\nx = 1\n")).unwrap();
+    desk.write_config(&format!("{working}\n[mail_typo]\nx = 1\n"));
     let request = "From: Alice <alice@customer.test>\r\nTo: help@example.com\r\nSubject: Printer jam\r\nMessage-ID: <jam-1@customer.test>\r\n\
                    Date: Sat, 21 Nov 2026 09:00:00 +0000\r\n\r\nThe printer on floor 2 jams.\r\n";
     postfix.submit(CUSTOMER, "help@example.com", request.as_bytes());

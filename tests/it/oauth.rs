@@ -225,7 +225,8 @@ fn a_delegate_reads_a_shared_mailbox_as_its_owner() {
     idp.delegate("agent", "help");
     let dovecot = Dovecot::start_with_oauth2(&[("help", "pw")], &idp.url("/introspect"));
     let desk = desk_for(&idp, &dovecot, "agent", "xoauth2", "");
-    std::fs::write(desk.config_path(), std::fs::read_to_string(desk.config_path()).unwrap() + "mailbox_owner = \"help\"\n").unwrap();
+    let config = std::fs::read_to_string(desk.config_path()).unwrap().replace("oauth = \"desk\"\n", "oauth = \"desk\"\nmailbox_owner = \"help\"\n");
+    desk.write_config(&config);
     login(&desk);
     dovecot.deliver("help", "INBOX", &request("shared@customer.test", "ann@customer.test", "Shared", "x"));
     desk.run(&["fetch"]).ok();
@@ -290,7 +291,7 @@ fn a_wrong_password_is_reported_to_the_admins_by_fetch_and_its_repair_too() {
     let status = desk.run(&["fetch", "status", "--json"]).ok().json();
     assert!(status[0]["failing_since"].is_string() && status[0]["last_success"].is_null(), "{status}");
 
-    std::fs::write(desk.config_path(), format!("{setup}{}", dovecot.imap_config("help", "pw", ""))).unwrap();
+    desk.write_config(&format!("{setup}{}", dovecot.imap_config("help", "pw", "")));
     desk.run(&["fetch"]).ok();
     assert_eq!(to_boss("fetched again"), 1);
     let status = desk.run(&["fetch", "status", "--json"]).ok().json();

@@ -208,13 +208,13 @@ fn rules_check_names_the_rule_and_line() {
     let ok = desk.run(&["rules", "check"]).ok();
     assert!(ok.stdout.contains("5 rules"), "{}", ok.stdout);
     let broken = SITE.replace(r#"matches = "(?i)printer|toner""#, r#"matches = "(?i)printer(""#);
-    std::fs::write(desk.config_path(), &broken).unwrap();
+    desk.write_config(&broken);
     let run = desk.run(&["rules", "check"]);
     assert_eq!(run.status, 78);
     let line = broken.lines().position(|line| line.contains("name = \"printers\"")).unwrap() + 1;
     assert!(run.stderr.contains("printers") && run.stderr.contains("regex"), "{}", run.stderr);
     assert!(run.stderr.contains(&format!("line {line}")), "{}", run.stderr);
-    std::fs::write(desk.config_path(), SITE.replace(r#"queue = "hardware", category"#, r#"queue = "nowhere", category"#)).unwrap();
+    desk.write_config(&SITE.replace(r#"queue = "hardware", category"#, r#"queue = "nowhere", category"#));
     let run = desk.run(&["rules", "check"]);
     assert_eq!(run.status, 78);
     assert!(run.stderr.contains("nowhere") && run.stderr.contains("printers"), "{}", run.stderr);
@@ -254,7 +254,7 @@ fn queue_templates_and_rule_templates() {
         .replace("fallback_owner = \"lead@example.com\"", "fallback_owner = \"lead@example.com\"\ntemplates_dir = \"queue-templates\"")
         .replace("note = \"VIP: answer within the hour\",", "note = \"VIP: answer within the hour\", template = \"vip-welcome\",")
         + "\n[templates]\ndir = \"templates\"\n";
-    std::fs::write(desk.config_path(), site).unwrap();
+    desk.write_config(&site);
     desk.ingest(&mail("carol@example.org", "hardware@example.com", "Monitor", "x", "t1")).ok();
     desk.ingest(&mail("boss@vip.example", "help@example.com", "Hello", "x", "t2")).ok();
     let outbox = desk.outbox();

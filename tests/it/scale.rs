@@ -6,14 +6,12 @@ use crate::harness::{letter, Desk};
 
 /// Copies ticket #1 until the store holds `count` tickets.
 fn fill_store(desk: &Desk, count: i64) {
-    let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
-    // The subject triggers keep sound keys through reqmail's own SQL function.
-    reqmail::store::sounds::register(&conn).unwrap();
+    let conn = desk.open_store().conn;
     conn.execute(
         "WITH RECURSIVE n(i) AS (SELECT (SELECT MAX(number) FROM tickets) + 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
          INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
          SELECT i, 'Copy ' || i, 'open', queue, importance, priority, requester, created, updated
-         FROM n, (SELECT * FROM tickets WHERE number = 1)",
+         FROM n, (SELECT * FROM tickets WHERE number = 1) AS first",
         [count],
     )
     .unwrap();

@@ -71,6 +71,9 @@ fn rows(conn: &rusqlite::Connection, table: &str, columns: usize) -> Vec<Vec<Val
 
 #[test]
 fn a_store_made_by_mail_goes_to_postgresql_and_back_unchanged() {
+    if crate::harness::sqlite_only("`store copy` of a SQLite file") {
+        return;
+    }
     let postgres = Postgres::start();
     let desk = desk_with_mail();
     let url = postgres.create_database("desk");
@@ -122,6 +125,9 @@ fn a_store_made_by_mail_goes_to_postgresql_and_back_unchanged() {
 
 #[test]
 fn a_target_that_holds_a_store_is_refused_unless_replaced() {
+    if crate::harness::sqlite_only("`store copy` of a SQLite file") {
+        return;
+    }
     let postgres = Postgres::start();
     let desk = desk_with_mail();
     let url = postgres.create_database("filled");
@@ -140,6 +146,9 @@ fn a_target_that_holds_a_store_is_refused_unless_replaced() {
 
 #[test]
 fn a_wrong_url_or_password_is_named_without_the_password() {
+    if crate::harness::sqlite_only("`store copy` of a SQLite file") {
+        return;
+    }
     let postgres = Postgres::start();
     let desk = Desk::new();
     let wrong_password = format!("postgresql://reqmail:not-the-password@127.0.0.1:{}/postgres?sslmode=disable", postgres.port);
@@ -163,6 +172,9 @@ fn a_wrong_url_or_password_is_named_without_the_password() {
 
 #[test]
 fn the_verifier_finds_a_row_changed_or_lost_after_the_copy() {
+    if crate::harness::sqlite_only("`store copy` of a SQLite file") {
+        return;
+    }
     let postgres = Postgres::start();
     let desk = desk_with_mail();
     let url = postgres.create_database("tampered");

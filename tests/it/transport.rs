@@ -20,7 +20,7 @@ fn sendmail_gets_the_envelope_after_double_dash() {
     let desk = Desk::new();
     let script = recording_sendmail(&desk);
     let config = format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"sendmail\"\n[outbound.sendmail]\ncommand = \"{}\"\n", script.display());
-    std::fs::write(desk.config_path(), config).unwrap();
+    desk.write_config(&config);
     desk.ingest(&request("s1@example.org", "ann@example.org", "Via sendmail", "x")).ok();
     let args = std::fs::read_to_string(desk.path().join("sendmail.log")).unwrap();
     let args: Vec<&str> = args.lines().collect();
@@ -35,7 +35,7 @@ fn address_beginning_with_dash_never_reaches_an_option() {
     let desk = Desk::new();
     let script = recording_sendmail(&desk);
     let config = format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"sendmail\"\n[outbound.sendmail]\ncommand = \"{}\"\n", script.display());
-    std::fs::write(desk.config_path(), config).unwrap();
+    desk.write_config(&config);
     desk.ingest(&request("s2@example.org", "-oQ/tmp/x@example.org", "Dash", "x")).ok();
     let args = std::fs::read_to_string(desk.path().join("sendmail.log")).unwrap_or_default();
     let before_separator: Vec<&str> = args.lines().take_while(|line| *line != "--").collect();
@@ -49,7 +49,7 @@ fn failing_sendmail_keeps_mail_queued() {
     std::fs::write(&script, "#!/bin/sh\ncat > /dev/null\nexit 75\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let config = format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"sendmail\"\n[outbound.sendmail]\ncommand = \"{}\"\n", script.display());
-    std::fs::write(desk.config_path(), config).unwrap();
+    desk.write_config(&config);
     desk.ingest(&request("s3@example.org", "ann@example.org", "Deferred", "x")).ok();
     let rows = desk.sql("SELECT status, attempts, last_error FROM outbox");
     assert_eq!(rows[0][0], "queued");

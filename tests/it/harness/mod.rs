@@ -17,6 +17,11 @@ pub const HAND_OFF: &str = env!("CARGO_BIN_EXE_reqmail-ingest");
 pub struct Desk {
     dir: tempfile::TempDir,
     pub now: Option<String>,
+    /// Its PostgreSQL database (name, URL) when the tests run on PostgreSQL
+    /// ([`store::on_postgres`]).
+    database: Option<(String, String)>,
+    /// The test's own session on that database, kept for the desk's life.
+    session: std::sync::Mutex<Option<reqmail::store::Store>>,
 }
 
 /// What one run of the binary did.
@@ -49,12 +54,72 @@ impl Desk {
     /// A desk with the default configuration plus `extra` TOML appended.
     pub fn with_config(extra: &str) -> Desk {
         let dir = tempfile::Builder::new().prefix("reqmail-test-").tempdir().expect("temp dir");
-        // The built-in help address is help@example.com, which every test uses.
-        std::fs::write(dir.path().join("reqmail.toml"), extra).unwrap();
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(dir.path().join("mail/inbox").join(sub)).unwrap();
         }
-        Desk { dir, now: None }
+        let database = store::on_postgres().then(store::new_database);
+        let desk = Desk { dir, now: None, database, session: std::sync::Mutex::new(None) };
+        // The built-in help address is help@example.com, which every test uses.
+        desk.write_config(extra);
+        desk
+    }
+
+    /// Replaces the desk's reqmail.toml with `text`, plus the desk's store when that is
+    /// on PostgreSQL.
+    pub fn write_config(&self, text: &str) {
+        let text = match &self.database {
+            Some((_, url)) => store::with_store_url(text, url),
+            None => text.to_string(),
+        };
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// The URL of the desk's PostgreSQL database; None on SQLite.
+    pub fn store_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|(_, url)| url.as_str())
+    }
+
+    /// The desk's store opened as reqmail opens it (created and migrated if need be).
+    pub fn open_store(&self) -> reqmail::store::Store {
+        let config = reqmail::config::StoreConfig {
+            path: self.path().join("reqmail.db"),
+            url: self.store_url().map(str::to_string),
+            ..Default::default()
+        };
+        reqmail::store::Store::open(&config).unwrap_or_else(|error| panic!("cannot open the desk's store: {error:#}"))
+    }
+
+    /// Whether the desk's store exists yet: its file on SQLite (reqmail makes it at the
+    /// first command); always on PostgreSQL, where the harness made it.
+    pub fn store_exists(&self) -> bool {
+        self.database.is_some() || self.path().join("reqmail.db").exists()
+    }
+
+    /// Rows that break a foreign key. SQLite checks them only on a connection that asks;
+    /// PostgreSQL at every commit, so there are none.
+    pub fn foreign_key_violations(&self) -> i64 {
+        if self.database.is_some() {
+            return 0;
+        }
+        self.count("SELECT COUNT(*) FROM pragma_foreign_key_check")
+    }
+
+    /// Runs `work` on a connection to the desk's store: a new one to the SQLite file
+    /// as it is (not created, nor changed by the store's settings), else the desk's
+    /// PostgreSQL session.
+    pub fn with_connection<T>(&self, work: impl FnOnce(&reqmail::store::Connection) -> T) -> T {
+        if self.database.is_none() {
+            let conn = reqmail::store::Connection::open(self.path().join("reqmail.db")).unwrap();
+            return work(&conn);
+        }
+        let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        work(&session.get_or_insert_with(|| self.open_store()).conn)
+    }
+
+    /// Runs one statement (SQLite's dialect) with `params` on the desk's store; the
+    /// number of rows it changed.
+    pub fn execute(&self, statement: &str, params: &[&dyn reqmail::store::ToSql]) -> usize {
+        self.with_connection(|conn| conn.execute(statement, params).unwrap_or_else(|error| panic!("{statement}: {error}")))
     }
 
     pub fn new() -> Desk {
@@ -85,7 +150,8 @@ impl Desk {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("run reqmail"))
+        let child = self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run reqmail");
+        watched(child, None)
     }
 
     /// `reqmail ingest` with `raw` on stdin.
@@ -105,10 +171,8 @@ impl Desk {
     }
 
     pub fn pipe_into(&self, mut command: Command, raw: &[u8]) -> Run {
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // A closed pipe is fine: the process may have decided before reading everything.
-        let _ = child.stdin.take().unwrap().write_all(raw);
-        Run::from(child.wait_with_output().unwrap())
+        let child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        watched(child, Some(raw))
     }
 
     /// The note the last inbound message added to its ticket, as its history entry holds
@@ -159,27 +223,30 @@ impl Desk {
         std::fs::rename(&tmp, self.path().join("mail/inbox/new").join(name)).unwrap();
     }
 
+    /// The rows of `query` (SQLite's dialect, translated on PostgreSQL), a blob as its length.
     pub fn sql(&self, query: &str) -> Vec<Vec<Value>> {
-        let conn = rusqlite::Connection::open(self.path().join("reqmail.db")).unwrap();
-        let mut statement = conn.prepare(query).unwrap();
-        let columns = statement.column_count();
-        statement
-            .query_map([], |row| {
-                (0..columns)
-                    .map(|index| {
-                        Ok(match row.get_ref(index)? {
-                            rusqlite::types::ValueRef::Null => Value::Null,
-                            rusqlite::types::ValueRef::Integer(number) => Value::from(number),
-                            rusqlite::types::ValueRef::Real(number) => Value::from(number),
-                            rusqlite::types::ValueRef::Text(text) => Value::from(String::from_utf8_lossy(text).into_owned()),
-                            rusqlite::types::ValueRef::Blob(blob) => Value::from(blob.len()),
+        use reqmail::store::connection::ValueRef;
+        self.with_connection(|conn| {
+            let mut statement = conn.prepare(query).unwrap_or_else(|error| panic!("{query}: {error}"));
+            let columns = statement.column_count().unwrap();
+            statement
+                .query_map((), |row| {
+                    (0..columns)
+                        .map(|index| {
+                            Ok(match row.get_ref(index)? {
+                                ValueRef::Null => Value::Null,
+                                ValueRef::Integer(number) => Value::from(number),
+                                ValueRef::Real(number) => Value::from(number),
+                                ValueRef::Text(text) => Value::from(String::from_utf8_lossy(text).into_owned()),
+                                ValueRef::Blob(blob) => Value::from(blob.len()),
+                            })
                         })
-                    })
-                    .collect()
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+                        .collect()
+                })
+                .unwrap_or_else(|error| panic!("{query}: {error}"))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|error| panic!("{query}: {error}"))
+        })
     }
 
     pub fn count(&self, query: &str) -> i64 {
@@ -187,11 +254,43 @@ impl Desk {
     }
 }
 
+/// How long one run of the binary may take: past it, the test fails rather than hangs
+/// (on a lock that is never given up, say).
+const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The run of `child`, `raw` written to its stdin; killed once it takes [`RUN_LIMIT`].
+fn watched(mut child: std::process::Child, raw: Option<&[u8]>) -> Run {
+    let pid = child.id();
+    let (finished, done) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let overdue = done.recv_timeout(RUN_LIMIT) == Err(std::sync::mpsc::RecvTimeoutError::Timeout);
+        if overdue {
+            dovecot::signal(pid, "KILL");
+        }
+        overdue
+    });
+    if let Some(raw) = raw {
+        // A closed pipe is fine: the process may have decided before reading everything.
+        let _ = child.stdin.take().unwrap().write_all(raw);
+    }
+    let output = child.wait_with_output().unwrap();
+    let _ = finished.send(());
+    let run = Run::from(output);
+    assert!(!watchdog.join().unwrap(), "reqmail took over {RUN_LIMIT:?} and was killed:\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+    run
+}
+
 impl Drop for Desk {
     fn drop(&mut self) {
+        let _ = self.session.get_mut().map(Option::take);
         if std::env::var_os("REQMAIL_TEST_KEEP").is_some() {
             let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
             eprintln!("kept test folder {}", kept.keep().display());
+            if let Some((name, _)) = &self.database {
+                eprintln!("kept test database {name}");
+            }
+        } else if let Some((name, _)) = &self.database {
+            store::drop_database(name);
         }
     }
 }
@@ -267,6 +366,9 @@ pub mod idp;
 pub mod postfix;
 pub mod postgres;
 pub mod slapd;
+pub mod store;
+
+pub use store::{on_postgres, sqlite_only};
 
 /// A plain message from `from` to `to` with Message-ID `<ID@test>`.
 pub fn letter(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {

@@ -1,9 +1,11 @@
 //! A private PostgreSQL server (Debian's `postgresql`) started by a test: `initdb` into a
 //! temporary folder with password (SCRAM) authentication for one superuser, the server
 //! listening on 127.0.0.1 on a free port with its Unix socket inside that folder, TLS on
-//! with the test certificate, stopped in `Drop`. PostgreSQL refuses to run as root, so a
-//! root test runs `initdb` and `postgres` as the `postgres` account the package creates
-//! (the child process drops to it; no `su` in between, so the child is the server).
+//! with the test certificate, stopped in `Drop` (and by the kernel, with SIGQUIT, when
+//! the thread that started it ends, should `Drop` never run). PostgreSQL refuses to run
+//! as root, so a root test runs `initdb` and `postgres` as the `postgres` account the
+//! package creates (the child process drops to it; no `su` in between, so the child is
+//! the server).
 
 use std::net::TcpStream;
 use std::os::unix::fs::{chown, PermissionsExt as _};
@@ -61,7 +63,7 @@ impl Postgres {
             "listen_addresses = '127.0.0.1'\nunix_socket_directories = '{sockets}'\n\
              ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\n\
              fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
-             shared_buffers = 16MB\nmax_connections = 20\ndynamic_shared_memory_type = mmap\n",
+             shared_buffers = 16MB\nmax_connections = 200\ndynamic_shared_memory_type = mmap\n",
             sockets = sockets.display(),
             cert = certificates.cert.display(),
             key = key.display(),
@@ -87,6 +89,7 @@ impl Postgres {
             .arg(self.dir.path().join("data"))
             .args(["-p", &self.port.to_string()])
             .as_account(self.account)
+            .dies_with_this_thread()
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -143,6 +146,12 @@ impl Postgres {
                 let _ = child.wait();
             }
         }
+    }
+
+    /// Stops the server and keeps its folder (data and log); its path.
+    pub fn stop_and_keep(mut self) -> PathBuf {
+        self.stop();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep()
     }
 
     fn log_path(&self) -> PathBuf {
@@ -202,6 +211,7 @@ fn program(name: &str) -> PathBuf {
 
 trait AsAccount {
     fn as_account(&mut self, account: Option<(u32, u32)>) -> &mut Self;
+    fn dies_with_this_thread(&mut self) -> &mut Self;
 }
 
 impl AsAccount for Command {
@@ -211,5 +221,25 @@ impl AsAccount for Command {
             self.uid(uid).gid(gid).current_dir("/");
         }
         self
+    }
+
+    /// The server gets SIGQUIT (immediate shutdown) when the thread that started it
+    /// ends, so that a test process that dies without stopping it leaves none behind.
+    fn dies_with_this_thread(&mut self) -> &mut Self {
+        let parent = std::process::id();
+        // SAFETY: prctl and getppid are async-signal-safe. This runs after the change of
+        // account, which would clear the setting.
+        unsafe {
+            self.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The test process may have died before the setting took.
+                if libc::getppid() != parent as libc::pid_t {
+                    return Err(std::io::Error::other("the test process is gone"));
+                }
+                Ok(())
+            })
+        }
     }
 }
