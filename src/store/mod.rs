@@ -115,7 +115,7 @@ pub struct Store {
 impl Store {
     pub fn open(config: &StoreConfig) -> anyhow::Result<Store> {
         if let Some(url) = &config.url {
-            return Store::open_postgres(url);
+            return Store::open_postgres(url, config.busy_timeout_ms);
         }
         if let Some(parent) = config.path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -132,9 +132,12 @@ impl Store {
     }
 
     /// The store on a PostgreSQL server, its schema brought up to date.
-    fn open_postgres(url: &str) -> anyhow::Result<Store> {
+    fn open_postgres(url: &str, busy_timeout_ms: u64) -> anyhow::Result<Store> {
         let url = postgres::Url::parse(url)?;
         let mut client = url.connect()?;
+        // As SQLite's busy timeout: a writer waits this long for the gateways' write lock
+        // (or a row another holds), then fails with lock_not_available, which passes.
+        client.batch_execute(&format!("SET lock_timeout = {busy_timeout_ms}"))?;
         postgres::migrate(&mut client).with_context(|| format!("database {}", url.shown))?;
         Ok(Store { conn: Connection::Postgres(postgres::session::Session::new(client)) })
     }
@@ -278,11 +281,12 @@ pub fn is_transient(error: &anyhow::Error) -> bool {
         }
         cause.downcast_ref::<Error>().is_some_and(|error| {
             // Class 40: a serialization failure or deadlock, the transaction rolled back;
-            // 08: the connection; 53: out of resources; 57P0x: the server shutting down.
+            // 08: the connection; 53: out of resources; 57P0x: the server shutting down;
+            // 55P03: a lock not had within the busy timeout.
             error.postgres_connection_lost()
                 || error.postgres_code().is_some_and(|code| {
                     let code = code.code();
-                    code.starts_with("40") || code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0")
+                    code.starts_with("40") || code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0") || code == "55P03"
                 })
         })
     })

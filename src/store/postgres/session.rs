@@ -58,7 +58,13 @@ impl Session {
     }
 
     pub(crate) fn begin(&self) -> Result<()> {
-        self.client().batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))?;
+        let mut client = self.client();
+        if let Err(error) = client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")) {
+            // The lock not had in time leaves the transaction aborted, and no Transaction
+            // to roll it back when dropped.
+            let _ = client.batch_execute("ROLLBACK");
+            return Err(error.into());
+        }
         self.in_transaction.set(true);
         Ok(())
     }
