@@ -68,6 +68,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0021_scale_status_order.sql")),
     M::up(include_str!("migrations/0022_storage_notes_keys.sql")),
     M::up(include_str!("migrations/0023_batch_search.sql")),
+    M::up(include_str!("migrations/0024_scale_primary_address.sql")),
 ];
 
 /// The page size of a new store. Rows of history and compressed messages run to a few

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0021_scale_status_order", include_str!("../migrations/postgres/0021_scale_status_order.sql")),
     ("0022_storage_notes_keys", include_str!("../migrations/postgres/0022_storage_notes_keys.sql")),
     ("0023_batch_search", include_str!("../migrations/postgres/0023_batch_search.sql")),
+    ("0024_scale_primary_address", include_str!("../migrations/postgres/0024_scale_primary_address.sql")),
 ];
 
 /// Serialises schema changes of gateways starting at once (any fixed number: ours).
