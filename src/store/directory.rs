@@ -39,7 +39,10 @@ pub fn retire(conn: &Connection, person: PersonId, now: DateTime<Utc>) -> crate:
 /// Whether the person who has `address` is retired.
 pub fn is_retired(conn: &Connection, address: &str) -> crate::store::Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT people.retired IS NOT NULL FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = ?1")?
+        .prepare_cached(&format!(
+            "SELECT people.retired IS NOT NULL FROM addresses JOIN people ON people.id = addresses.person WHERE addresses.address = {}",
+            crate::store::people::BOUND_ADDRESS
+        ))?
         .query_row([address.to_lowercase()], |row| row.get(0))
         .optional()?
         .unwrap_or(false))

@@ -277,6 +277,49 @@ fn reminder_and_escalation_fire_once_each() {
     assert_eq!(escalations, 1);
 }
 
+/// In a store SQLite has analyzed (`ANALYZE`, `PRAGMA optimize`: it then plans a
+/// statement for the values bound to it), one pass over many tickets runs each due job
+/// once, and another pass none: a reminder, then an escalation, per ticket, to its owner.
+#[test]
+fn many_due_jobs_in_an_analyzed_store_fire_once_each() {
+    let mut desk = desk_at("2026-11-23T09:00:00Z");
+    let tickets: Vec<i64> = (1..=6).collect();
+    for &number in &tickets {
+        let requester = format!("carol{number}@example.org");
+        desk.ingest(&mail(&requester, "help@example.com", &format!("Printer {number}"), "Importance: high\n\nx", &format!("c{number}"))).ok();
+        desk.ingest(&mail("bob@example.com", &format!("help+{number}@example.com"), "Re", "Owner: me\n\nLooking.", &format!("b{number}"))).ok();
+    }
+    desk.sql("ANALYZE");
+    desk.clear_outbox();
+    let about = |mails: &[Mail], start: &str| -> Vec<(i64, String)> {
+        let mut found: Vec<(i64, String)> = mails
+            .iter()
+            .filter(|mail| mail.body().starts_with(start))
+            .map(|mail| {
+                let number = mail.subject().split('#').nth(1).and_then(|rest| rest.split(']').next()).and_then(|number| number.parse().ok());
+                (number.expect("the subject names the ticket"), mail.to())
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let each_to_bob: Vec<(i64, String)> = tickets.iter().map(|&number| (number, "bob@example.com".to_string())).collect();
+    desk.now = Some("2026-11-23T15:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    desk.run(&["tick"]).ok();
+    assert_eq!(about(&desk.outbox(), "Reminder"), each_to_bob);
+    desk.clear_outbox();
+    desk.now = Some("2026-11-23T17:00:00Z".into());
+    desk.run(&["tick"]).ok();
+    desk.run(&["tick"]).ok();
+    let outbox = desk.outbox();
+    assert_eq!(about(&outbox, "Escalation"), each_to_bob);
+    assert_eq!(outbox.len(), tickets.len(), "nothing but the escalations");
+    let done = desk.sql("SELECT job, COUNT(*) FROM scheduled_done GROUP BY job ORDER BY job");
+    let each = |job: &str| vec![serde_json::Value::from(job), serde_json::Value::from(6)];
+    assert_eq!(done, [each("escalation"), each("reminder")]);
+}
+
 #[test]
 fn hold_times_out_and_untouched_tickets_nag() {
     let mut desk = desk_at("2026-11-23T09:00:00Z");
