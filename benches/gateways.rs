@@ -266,7 +266,7 @@ impl Postgres {
             assert!(output.status.success(), "{program}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         };
         let data = dir.join("data");
-        run("initdb", &["-D", data.to_str().unwrap(), "-U", "reqmail", "--auth", "trust", "-E", "UTF8", "--locale", "C"]);
+        run("initdb", &["-D", data.to_str().unwrap(), "-U", "reqmail", "--auth", "trust", "-E", "UTF8", "--locale", "C.UTF-8"]);
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=50", dir.display());
         run("pg_ctl", &["-D", data.to_str().unwrap(), "-o", &options, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);

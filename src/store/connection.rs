@@ -207,6 +207,25 @@ impl Connection {
         Transaction::begin(self, TransactionBehavior::Deferred)
     }
 
+    /// A snapshot to read from, taking no lock (PostgreSQL: repeatable read, read only).
+    pub fn read_snapshot(&self) -> Result<Transaction<'_>> {
+        match self {
+            Connection::Sqlite(_) => Transaction::begin(self, TransactionBehavior::Deferred),
+            Connection::Postgres(session) => {
+                session.begin_read()?;
+                Ok(Transaction { conn: self, open: true })
+            }
+        }
+    }
+
+    /// Whether a transaction is open on this connection.
+    pub fn in_transaction(&self) -> bool {
+        match self {
+            Connection::Sqlite(conn) => !conn.is_autocommit(),
+            Connection::Postgres(session) => session.in_transaction(),
+        }
+    }
+
     /// A write transaction on a shared connection; the caller knows none is open on it.
     pub fn unchecked_write(&self) -> Result<Transaction<'_>> {
         Transaction::begin(self, TransactionBehavior::Immediate)

@@ -302,6 +302,8 @@ pub fn each<E: From<crate::store::Error>>(
     filter: &TicketFilter,
     mut visit: impl FnMut(Ticket) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
+    // On PostgreSQL the rows come a portion at a time only inside a transaction.
+    let _snapshot = if conn.backend() == crate::store::Backend::Postgres && !conn.in_transaction() { Some(conn.read_snapshot()?) } else { None };
     let (sql, values) = list_query(conn, filter)?;
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query(crate::store::params_from_iter(values))?;

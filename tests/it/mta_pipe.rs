@@ -50,11 +50,10 @@ fn install() -> (Dovecot, Desk, Postfix) {
         ..PostfixSetup::default()
     };
     let postfix = Postfix::start(&setup);
-    std::fs::write(
-        desk.config_path(),
-        format!("[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"smtp\"\n[outbound.smtp]\nhost = \"127.0.0.1\"\nport = {}\n", postfix.port),
-    )
-    .unwrap();
+    desk.write_config(&format!(
+        "[mail]\naddress = \"help@example.com\"\n[outbound]\ntransport = \"smtp\"\n[outbound.smtp]\nhost = \"127.0.0.1\"\nport = {}\n",
+        postfix.port
+    ));
     desk.run(&["ticket", "list"]).ok();
     std::fs::set_permissions(desk.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let chowned = std::process::Command::new("chown").arg("-R").arg(format!("{MAIL_UID}:{MAIL_UID}")).arg(desk.path()).status().unwrap();

@@ -26,6 +26,8 @@ pub struct Session {
     prepared: RefCell<HashMap<String, postgres::Statement>>,
     /// Whether a transaction is open: a statement that fails inside one aborts it.
     in_transaction: Cell<bool>,
+    /// Whether that transaction is a read-only snapshot, whose queries stream.
+    reading: Cell<bool>,
 }
 
 /// How statements that may leave a parameter untyped (by their SQLite text) were
@@ -36,7 +38,7 @@ static UNTYPED: LazyLock<Mutex<HashMap<String, bool>>> = LazyLock::new(Default::
 
 impl Session {
     pub fn new(client: Client) -> Session {
-        Session { client: RefCell::new(Some(client)), prepared: RefCell::new(HashMap::new()), in_transaction: Cell::new(false) }
+        Session { client: RefCell::new(Some(client)), prepared: RefCell::new(HashMap::new()), in_transaction: Cell::new(false), reading: Cell::new(false) }
     }
 
     pub fn client(&self) -> std::cell::RefMut<'_, Client> {
@@ -53,6 +55,7 @@ impl Session {
         let result = self.client().batch_execute(&translated).map_err(|error| with_sql(error, &translated));
         if matches!(sql, "COMMIT" | "ROLLBACK") {
             self.in_transaction.set(false);
+            self.reading.set(false);
         }
         result
     }
@@ -67,6 +70,18 @@ impl Session {
         }
         self.in_transaction.set(true);
         Ok(())
+    }
+
+    /// A read-only snapshot that takes no lock: gateways keep writing meanwhile.
+    pub(crate) fn begin_read(&self) -> Result<()> {
+        self.client().batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        self.in_transaction.set(true);
+        self.reading.set(true);
+        Ok(())
+    }
+
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.in_transaction.get()
     }
 
     pub(crate) fn last_insert_id(&self) -> Result<i64> {
@@ -118,7 +133,7 @@ pub struct SessionStatement<'c> {
     prepared: Option<postgres::Statement>,
 }
 
-impl SessionStatement<'_> {
+impl<'c> SessionStatement<'c> {
     fn prepared(&mut self, bound: &Bound<'_>) -> Result<postgres::Statement> {
         if let Some(statement) = &self.prepared {
             return Ok(statement.clone());
@@ -182,15 +197,28 @@ impl SessionStatement<'_> {
         self.session.last_insert_id()
     }
 
-    pub(crate) fn query(&mut self, values: &[&dyn ToSql]) -> Result<SessionRows<'static>> {
+    pub(crate) fn query(&mut self, values: &[&dyn ToSql]) -> Result<SessionRows<'c>> {
         let bound = Bound::new(values)?;
         let statement = self.prepared(&bound)?;
         let params = bound.params();
         let params: Vec<_> = params.iter().map(|param| param.as_sql()).collect();
-        // All rows at once: a caller may run other statements on the connection while it
-        // goes through them, which one PostgreSQL connection cannot interleave.
+        if self.session.reading.get() {
+            // In a read snapshot the rows come through a cursor, a portion at a time, so
+            // that a long listing takes the memory of one portion; other statements may
+            // run between portions.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let cursor = format!("reqmail_rows_{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            let declare = format!("DECLARE {cursor} NO SCROLL CURSOR FOR {}", dialect::translate(&self.sql));
+            let mut client = self.session.client();
+            client.execute(&declare, &params).map_err(|error| with_sql(error, &declare))?;
+            let first = client.query(&format!("FETCH {PORTION} FROM {cursor}"), &[])?;
+            let more = (first.len() == PORTION).then_some((self.session, cursor));
+            return Ok(SessionRows { rows: first.into_iter(), current: None, more });
+        }
+        // Outside one, all rows at once: a caller may run other statements on the
+        // connection while it goes through them.
         let rows = self.session.client().query(&statement, &params).map_err(|error| with_sql(error, &self.sql))?;
-        Ok(SessionRows { rows: rows.into_iter(), current: None, _lifetime: std::marker::PhantomData })
+        Ok(SessionRows { rows: rows.into_iter(), current: None, more: None })
     }
 
     pub(crate) fn column_count(&mut self) -> Result<usize> {
@@ -199,16 +227,30 @@ impl SessionStatement<'_> {
     }
 }
 
+/// The rows a cursor gives at a time.
+const PORTION: usize = 256;
+
 /// The rows of a query.
 pub struct SessionRows<'s> {
     rows: std::vec::IntoIter<postgres::Row>,
     current: Option<postgres::Row>,
-    _lifetime: std::marker::PhantomData<&'s ()>,
+    /// The cursor of rows not fetched yet.
+    more: Option<(&'s Session, String)>,
 }
 
 impl SessionRows<'_> {
     pub(crate) fn next(&mut self) -> Result<Option<&postgres::Row>> {
         self.current = self.rows.next();
+        if self.current.is_none() {
+            if let Some((session, cursor)) = &self.more {
+                let portion = session.client().query(&format!("FETCH {PORTION} FROM {cursor}"), &[])?;
+                if portion.len() < PORTION {
+                    self.more = None;
+                }
+                self.rows = portion.into_iter();
+                self.current = self.rows.next();
+            }
+        }
         Ok(self.current.as_ref())
     }
 }

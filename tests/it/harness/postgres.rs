@@ -51,7 +51,7 @@ impl Postgres {
         let initdb = Command::new(program("initdb"))
             .arg("-D")
             .arg(&data)
-            .args(["--username", USER, "--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C", "--no-sync"])
+            .args(["--username", USER, "--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C.UTF-8", "--no-sync"])
             .arg(format!("--pwfile={}", password_file.display()))
             .as_account(account)
             .output()
