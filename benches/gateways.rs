@@ -15,7 +15,9 @@
 //! 2. batches: each gateway's `reqmail fetch` draining its own share of a Maildir at the
 //!    same time, messages per second of them all.
 //!
-//! and the same with one gateway on a SQLite file. Every message is then in the store
+//! and the same with one gateway on a SQLite file. Gateways that fetch at once wait for
+//! each other's batches: the bench lets a writer wait two minutes for the write lock
+//! (`busy_timeout_ms`, 10 s by default). Every message is then in the store
 //! once and every ticket number once. Sizes: REQMAIL_BENCH_PIPE (300 messages),
 //! REQMAIL_BENCH_BATCH (2000), REQMAIL_BENCH_GATEWAYS ("1,2,4").
 
@@ -156,7 +158,7 @@ impl Gateways {
                 std::fs::write(
                     &config,
                     format!(
-                        "[store]\n{store}\n\n[inbound]\nmaildir = {:?}\n\n[outbound]\ntransport = \"maildir\"\nmaildir = {:?}\n\n[limits]\nauto_mail_global = 1000000\n",
+                        "[store]\n{store}\nbusy_timeout_ms = 120000\n\n[inbound]\nmaildir = {:?}\n\n[outbound]\ntransport = \"maildir\"\nmaildir = {:?}\n\n[limits]\nauto_mail_global = 1000000\n",
                         dir.join("inbox").display().to_string(),
                         dir.join("outbox").display().to_string()
                     ),
