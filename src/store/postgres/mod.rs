@@ -1,7 +1,8 @@
-//! PostgreSQL behind the store, its first part: connecting by URL (TLS with rustls, or
-//! none when the URL says `sslmode=disable`) and the schema, `migrations/postgres/NNNN_*.sql`,
-//! numbered and named as SQLite's and applied in one transaction. `copy` moves a store
-//! between SQLite and PostgreSQL.
+//! PostgreSQL behind the store: connecting by URL (TLS with rustls, or none when the URL
+//! says `sslmode=disable`) and the schema, `migrations/postgres/NNNN_*.sql`, numbered and
+//! named as SQLite's and applied in one transaction. `session` runs the store's queries
+//! (translated by `dialect`, values converted by `values`); `copy` moves a store between
+//! SQLite and PostgreSQL.
 
 pub mod copy;
 pub mod dialect;
