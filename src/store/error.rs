@@ -5,10 +5,10 @@
 pub enum Error {
     #[error(transparent)]
     Sqlite(rusqlite::Error),
-    #[error("{}", super::postgres::describe(.0))]
+    #[error("{}", describe(.0))]
     Postgres(#[from] postgres::Error),
     /// A PostgreSQL error with the statement (translated) that met it.
-    #[error("{} in: {sql}", super::postgres::describe(.error))]
+    #[error("{} in: {sql}", describe(.error))]
     PostgresStatement { sql: String, error: postgres::Error },
     /// `query_row` found no row.
     #[error("the query returned no row")]
@@ -84,3 +84,20 @@ impl<T> OptionalExtension<T> for Result<T> {
     }
 }
 
+/// A PostgreSQL error as an admin reads it: the server's message, detail and hint, and
+/// its SQLSTATE code.
+pub fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("PostgreSQL: {} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("; {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => format!("PostgreSQL: {error}"),
+    }
+}

@@ -9,6 +9,8 @@ pub mod dialect;
 pub mod session;
 pub mod values;
 
+pub use crate::store::error::describe;
+
 use std::path::PathBuf;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -214,20 +216,3 @@ mod tests {
     }
 }
 
-/// A PostgreSQL error as an admin reads it: the server's message, detail and hint, and
-/// its SQLSTATE code.
-pub fn describe(error: &postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut text = format!("PostgreSQL: {} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("; {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("; hint: {hint}"));
-            }
-            text
-        }
-        None => format!("PostgreSQL: {error}"),
-    }
-}
