@@ -955,6 +955,11 @@ impl Config {
         if self.store.first_ticket_number < 1 {
             problems.push("store.first_ticket_number must be 1 or more".to_string());
         }
+        if let Some(url) = &self.store.url {
+            if let Err(error) = crate::store::postgres::Url::parse(url) {
+                problems.push(format!("store.url: {error:#}"));
+            }
+        }
         if self.inbound.batch_size == 0 {
             problems.push("inbound.batch_size must be 1 or more".to_string());
         }

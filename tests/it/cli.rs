@@ -22,6 +22,17 @@ fn bad_value_names_key() {
 }
 
 #[test]
+fn a_store_url_that_is_not_postgresql_is_a_configuration_error_without_its_password() {
+    // Not a passing failure (75, which the MTA retries for days): the file is wrong.
+    let desk = Desk::new();
+    desk.write_config("[store]\nurl = \"mysql://root:hunter2@db.example.com/help\"\n");
+    let run = desk.ingest(b"From: ann@example.org\r\nSubject: Hello\r\n\r\nHi\r\n");
+    assert_eq!(run.status, 78, "{}", run.stderr);
+    assert!(run.stderr.contains("store.url") && run.stderr.contains("not a PostgreSQL URL"), "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}
+
+#[test]
 fn usage_error_is_64() {
     let desk = Desk::new();
     assert_eq!(desk.run(&["no-such-command"]).status, 64);
