@@ -141,8 +141,8 @@ fn print_json_list(conn: &Connection, filter: &TicketFilter) -> anyhow::Result<(
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::new());
     let Ok(mut array) = serializer.serialize_seq(None) else { return Ok(()) };
     let mut reader_left = false;
-    store::tickets::each(conn, filter, |ticket| -> anyhow::Result<ControlFlow<()>> {
-        let object = ticket_json(&ticket, &store::tickets::links(conn, ticket.number)?);
+    store::tickets::each_linked(conn, filter, |ticket, links| -> anyhow::Result<ControlFlow<()>> {
+        let object = ticket_json(&ticket, &links);
         reader_left = array.serialize_element(&object).is_err();
         Ok(if reader_left { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
     })?;

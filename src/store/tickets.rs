@@ -167,7 +167,10 @@ const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importan
     (SELECT address FROM addresses WHERE person = t.requester ORDER BY is_primary DESC, address LIMIT 1),
     t.category, t.host, t.due, t.requested_due, t.committed_due, t.created, t.updated, t.time_spent_minutes,
     t.hold_started, t.held_minutes, t.merged_into, t.resolved_at, t.closed_at, t.approval_stage, t.follow_up_of, t.next_action,
-    t.vendor, t.vendor_ticket, t.vendor_due, t.peer_site, t.peer_ticket, t.peer_owns";
+    t.vendor, t.vendor_ticket, t.vendor_due, t.peer_site, t.peer_ticket, t.peer_owns,
+    (SELECT group_concat(c.person || ' ' || (SELECT address FROM addresses WHERE person = c.person ORDER BY is_primary DESC, address LIMIT 1), char(10))
+     FROM ticket_cc c WHERE c.ticket = t.number)";
+const TICKET_COLUMN_COUNT: usize = 31;
 
 fn ticket_from_row(row: &Row<'_>) -> crate::store::Result<Ticket> {
     let time = |index: usize| -> crate::store::Result<Option<DateTime<Utc>>> {
@@ -185,7 +188,7 @@ fn ticket_from_row(row: &Row<'_>) -> crate::store::Result<Ticket> {
         priority: priority.parse().unwrap_or(Level::Medium),
         owner: row.get(6)?,
         requester: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
-        cc: Vec::new(),
+        cc: cc_of_column(row.get(30)?),
         category: row.get(8)?,
         host: row.get(9)?,
         due: time(10)?,
@@ -217,6 +220,22 @@ fn ticket_from_row(row: &Row<'_>) -> crate::store::Result<Ticket> {
     })
 }
 
+/// The CC list from its column in [`TICKET_COLUMNS`]: "person address" lines, in any
+/// order, put in the order of the people; read with the ticket, so that a listing makes
+/// no round trip per ticket for it.
+fn cc_of_column(column: Option<String>) -> Vec<String> {
+    let mut people: Vec<(i64, String)> = column
+        .iter()
+        .flat_map(|lines| lines.lines())
+        .filter_map(|line| {
+            let (person, address) = line.split_once(' ')?;
+            Some((person.parse().ok()?, address.to_string()))
+        })
+        .collect();
+    people.sort();
+    people.into_iter().map(|(_, address)| address).collect()
+}
+
 pub fn get(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<Ticket>> {
     let found = conn
         .prepare_cached(&format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number = ?1"))?
@@ -224,7 +243,6 @@ pub fn get(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<T
         .optional()?;
     match found {
         Some(mut found) => {
-            found.cc = cc_addresses(conn, ticket)?;
             found.checks = checks(conn, ticket)?;
             Ok(Some(found))
         }
@@ -302,15 +320,46 @@ pub fn each<E: From<crate::store::Error>>(
     filter: &TicketFilter,
     mut visit: impl FnMut(Ticket) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
+    walk(conn, filter, "", |row| visit(ticket_from_row(row)?))
+}
+
+/// [`each`] with the tickets each one is linked with (as [`links`] gives them), read in
+/// the same query: a listing makes no round trip per ticket for them.
+pub fn each_linked<E: From<crate::store::Error>>(
+    conn: &Connection,
+    filter: &TicketFilter,
+    mut visit: impl FnMut(Ticket, Vec<TicketId>) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
+    const LINKED: &str = ", (SELECT group_concat(linked, ' ') FROM (
+        SELECT number AS linked FROM tickets WHERE follow_up_of = t.number
+        UNION ALL SELECT number FROM tickets WHERE merged_into = t.number
+        UNION ALL SELECT high FROM ticket_links WHERE low = t.number
+        UNION ALL SELECT low FROM ticket_links WHERE high = t.number))";
+    walk(conn, filter, LINKED, |row| {
+        let ticket = ticket_from_row(row)?;
+        let mut linked: Vec<TicketId> = ticket.follow_up_of.into_iter().chain(ticket.merged_into).collect();
+        let others: Option<String> = row.get(TICKET_COLUMN_COUNT)?;
+        linked.extend(others.iter().flat_map(|others| others.split(' ')).filter_map(|number| number.parse().ok()).map(TicketId));
+        linked.sort();
+        linked.dedup();
+        visit(ticket, linked)
+    })
+}
+
+/// Reads the rows of a listing, [`TICKET_COLUMNS`] and then `extra_columns`.
+fn walk<E: From<crate::store::Error>>(
+    conn: &Connection,
+    filter: &TicketFilter,
+    extra_columns: &str,
+    mut visit: impl FnMut(&Row<'_>) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
     // On PostgreSQL the rows come a portion at a time only inside a transaction.
     let _snapshot = if conn.backend() == crate::store::Backend::Postgres && !conn.in_transaction() { Some(conn.read_snapshot()?) } else { None };
-    let (sql, values) = list_query(conn, filter)?;
+    let (sql, values) = list_query(conn, filter, extra_columns)?;
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query(crate::store::params_from_iter(values))?;
     while let Some(row) = rows.next()? {
-        let mut ticket = ticket_from_row(&row)?;
-        ticket.cc = cc_addresses(conn, ticket.number)?;
-        if visit(ticket)?.is_break() {
+        if visit(&row)?.is_break() {
             break;
         }
     }
@@ -335,7 +384,7 @@ const SORTED_AT_MOST: i64 = 5_000;
 ///
 /// Only the filters given become terms: `(?1 IS NULL OR status = ?1)` would keep SQLite
 /// from using an index.
-fn list_query(conn: &Connection, filter: &TicketFilter) -> crate::store::Result<(String, Vec<Value>)> {
+fn list_query(conn: &Connection, filter: &TicketFilter, extra_columns: &str) -> crate::store::Result<(String, Vec<Value>)> {
     let statuses: &[Status] = match filter.status {
         Some(ref status) => std::slice::from_ref(status),
         None if filter.late_at.is_some() => &[Status::New, Status::Open],
@@ -409,7 +458,7 @@ fn list_query(conn: &Connection, filter: &TicketFilter) -> crate::store::Result<
     let sql = if let Some(narrowest) = few {
         let inner_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect::<String>() + "t.number" + direction;
         format!(
-            "SELECT {TICKET_COLUMNS}{key_columns} FROM tickets t WHERE t.number IN
+            "SELECT {TICKET_COLUMNS}{extra_columns}{key_columns} FROM tickets t WHERE t.number IN
              (SELECT t.number FROM tickets t INDEXED BY {narrowest} WHERE {} ORDER BY {inner_order} LIMIT {limit})
              ORDER BY {order_by}",
             matching.join(" AND ")
@@ -419,7 +468,7 @@ fn list_query(conn: &Connection, filter: &TicketFilter) -> crate::store::Result<
             .iter()
             .map(|status| {
                 let conditions: String = terms.iter().map(|term| format!(" AND {term}")).collect();
-                format!("SELECT {TICKET_COLUMNS}{key_columns} FROM tickets t INDEXED BY {index} WHERE t.status = '{}'{conditions}", status.as_str())
+                format!("SELECT {TICKET_COLUMNS}{extra_columns}{key_columns} FROM tickets t INDEXED BY {index} WHERE t.status = '{}'{conditions}", status.as_str())
             })
             .collect();
         format!("{} ORDER BY {order_by} LIMIT {limit}", arms.join(" UNION ALL "))
@@ -492,16 +541,6 @@ pub fn links(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<Ti
         .collect::<crate::store::Result<_>>()?;
     linked.sort();
     Ok(linked)
-}
-
-pub fn cc_addresses(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<String>> {
-    conn.prepare_cached(
-        "SELECT (SELECT address FROM addresses WHERE person = c.person ORDER BY is_primary DESC, address LIMIT 1)
-         FROM ticket_cc c WHERE c.ticket = ?1 ORDER BY c.person",
-    )?
-    .query_map([ticket.0], |row| row.get::<_, Option<String>>(0))?
-    .filter_map(|address| address.transpose())
-    .collect()
 }
 
 /// A `history` row selected as `id, at, actor, action, ` [`DETAIL`].
@@ -763,7 +802,7 @@ mod tests {
     /// The steps of the listing's query plan, without those of the address look-ups per
     /// row (a person's few addresses).
     fn listing_plan(conn: &Connection, filter: &TicketFilter) -> Vec<String> {
-        let (sql, values) = list_query(conn, filter).unwrap();
+        let (sql, values) = list_query(conn, filter, "").unwrap();
         let steps: Vec<(i64, i64, String)> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()

@@ -270,6 +270,7 @@ fn split_turns_one_comment_into_a_ticket_of_its_own_linked_both_ways() {
     assert_eq!(split["requester"], "dave@customer.example.org");
     assert_eq!(split["links"], serde_json::json!([1]));
     assert_eq!(desk.ticket(1)["links"], serde_json::json!([2]));
+    desk.assert_listing_agrees_with_show();
     assert!(split["history"].as_array().unwrap().iter().any(|event| event["detail"].as_str().unwrap().starts_with("Also my screen flickers.")));
     let receipt = desk.outbox().into_iter().find(|mail| mail.to() == "dave@customer.example.org").expect("dave hears his number").body();
     assert!(receipt.contains("#2"), "{receipt}");

@@ -304,6 +304,7 @@ fn the_cc_list_grows_from_replies_and_an_out_of_office_never_shrinks_it() {
     // Carol copies her manager (and our own address, which is never a Cc).
     desk.ingest(&reply("r1", carol, &reply_to, "Cc: Dora Boss <dora@customer.example>, help@example.com\r\n", "My manager needs to know.")).ok();
     assert_eq!(cc(&desk), ["dora@customer.example"]);
+    desk.assert_listing_agrees_with_show();
     let history = desk.ticket(1)["history"].clone();
     assert!(
         history.as_array().unwrap().iter().any(|event| event["actor"] == "carol@customer.example" && event["detail"].as_str().unwrap().contains("dora@customer.example")),

@@ -236,6 +236,8 @@ fn merge_moves_everything_and_old_number_keeps_working() {
     let merged = desk.ticket(1);
     assert!(merged["history"].as_array().unwrap().iter().any(|event| event["detail"].as_str().unwrap().contains("Any news?")));
     assert_eq!(desk.tickets().len(), 2);
+    assert_eq!(merged["links"], serde_json::json!([2]));
+    desk.assert_listing_agrees_with_show();
 }
 
 #[test]

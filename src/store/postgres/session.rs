@@ -28,6 +28,9 @@ pub struct Session {
     in_transaction: Cell<bool>,
     /// Whether that transaction is a read-only snapshot, whose queries stream.
     reading: Cell<bool>,
+    /// Whether a query streams through a cursor now: the look-ups made for each of its
+    /// rows are read whole, with their prepared plans, not through cursors of their own.
+    streaming: Cell<bool>,
 }
 
 /// How statements that may leave a parameter untyped (by their SQLite text) were
@@ -38,7 +41,7 @@ static UNTYPED: LazyLock<Mutex<HashMap<String, bool>>> = LazyLock::new(Default::
 
 impl Session {
     pub fn new(client: Client) -> Session {
-        Session { client: RefCell::new(Some(client)), prepared: RefCell::new(HashMap::new()), in_transaction: Cell::new(false), reading: Cell::new(false) }
+        Session { client: RefCell::new(Some(client)), prepared: RefCell::new(HashMap::new()), in_transaction: Cell::new(false), reading: Cell::new(false), streaming: Cell::new(false) }
     }
 
     pub fn client(&self) -> std::cell::RefMut<'_, Client> {
@@ -202,7 +205,7 @@ impl<'c> SessionStatement<'c> {
         let statement = self.prepared(&bound)?;
         let params = bound.params();
         let params: Vec<_> = params.iter().map(|param| param.as_sql()).collect();
-        if self.session.reading.get() {
+        if self.session.reading.get() && !self.session.streaming.get() {
             // In a read snapshot the rows come through a cursor, a portion at a time, so
             // that a long listing takes the memory of one portion; other statements may
             // run between portions.
@@ -212,13 +215,14 @@ impl<'c> SessionStatement<'c> {
             let mut client = self.session.client();
             client.execute(&declare, &params).map_err(|error| with_sql(error, &declare))?;
             let first = client.query(&format!("FETCH {PORTION} FROM {cursor}"), &[])?;
-            let more = (first.len() == PORTION).then_some((self.session, cursor));
-            return Ok(SessionRows { rows: first.into_iter(), current: None, more });
+            self.session.streaming.set(true);
+            let more = first.len() == PORTION;
+            return Ok(SessionRows { rows: first.into_iter(), current: None, cursor: Some((self.session, cursor)), more });
         }
         // Outside one, all rows at once: a caller may run other statements on the
         // connection while it goes through them.
         let rows = self.session.client().query(&statement, &params).map_err(|error| with_sql(error, &self.sql))?;
-        Ok(SessionRows { rows: rows.into_iter(), current: None, more: None })
+        Ok(SessionRows { rows: rows.into_iter(), current: None, cursor: None, more: false })
     }
 
     pub(crate) fn column_count(&mut self) -> Result<usize> {
@@ -234,24 +238,39 @@ const PORTION: usize = 256;
 pub struct SessionRows<'s> {
     rows: std::vec::IntoIter<postgres::Row>,
     current: Option<postgres::Row>,
-    /// The cursor of rows not fetched yet.
-    more: Option<(&'s Session, String)>,
+    /// The cursor the rows come through, closed when they are dropped: a snapshot that
+    /// lists again must not keep every earlier cursor until it ends.
+    cursor: Option<(&'s Session, String)>,
+    /// Whether the cursor has rows not fetched yet.
+    more: bool,
 }
 
 impl SessionRows<'_> {
     pub(crate) fn next(&mut self) -> Result<Option<&postgres::Row>> {
         self.current = self.rows.next();
-        if self.current.is_none() {
-            if let Some((session, cursor)) = &self.more {
+        if self.current.is_none() && self.more {
+            if let Some((session, cursor)) = &self.cursor {
                 let portion = session.client().query(&format!("FETCH {PORTION} FROM {cursor}"), &[])?;
-                if portion.len() < PORTION {
-                    self.more = None;
-                }
+                self.more = portion.len() == PORTION;
                 self.rows = portion.into_iter();
                 self.current = self.rows.next();
             }
         }
         Ok(self.current.as_ref())
+    }
+}
+
+impl Drop for SessionRows<'_> {
+    fn drop(&mut self) {
+        if let Some((session, cursor)) = self.cursor.take() {
+            session.streaming.set(false);
+            // Fails only in a transaction already aborted, whose end closes it anyway.
+            if let Ok(mut client) = session.client.try_borrow_mut() {
+                if let Some(client) = client.as_mut() {
+                    let _ = client.batch_execute(&format!("CLOSE {cursor}"));
+                }
+            }
+        }
     }
 }
 

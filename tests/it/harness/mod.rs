@@ -194,6 +194,17 @@ impl Desk {
         self.run(&["ticket", "list", "--all", "--sort", "number", "--json"]).ok().json().as_array().cloned().unwrap_or_default()
     }
 
+    /// Checks that the listing names each ticket's CC list and links as `ticket show`
+    /// does: the listing reads them in its one query, `show` on its own.
+    pub fn assert_listing_agrees_with_show(&self) {
+        let listed = self.tickets();
+        assert!(!listed.is_empty(), "the listing shows the tickets");
+        for ticket in listed {
+            let shown = self.ticket(ticket["number"].as_i64().expect("a number"));
+            assert_eq!((&ticket["cc"], &ticket["links"]), (&shown["cc"], &shown["links"]), "ticket #{}", ticket["number"]);
+        }
+    }
+
     /// Messages delivered into the outbound Maildir, oldest first, as text.
     pub fn outbox(&self) -> Vec<Mail> {
         let new = self.path().join("mail/outbox/new");
