@@ -133,7 +133,12 @@ fn migration_0027_indexes_the_rows_of_before_in_nfc() {
              VALUES (E'Cafe\\u0301 wifi down', 'new', 'general', 'medium', 'medium', 1, '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z'),
                     ('Printer jammed', 'new', 'general', 'medium', 'medium', 1, '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z');
              INSERT INTO history (ticket, at, actor, action, detail)
-             VALUES (2, '2026-11-23T09:00:00Z', 'carol@example.org', 'comment', E'The cre\\u0300me paper jams');",
+             VALUES (2, '2026-11-23T09:00:00Z', 'carol@example.org', 'comment', E'The cre\\u0300me paper jams');
+             INSERT INTO messages (id, direction, state, ticket, source, received, size, raw)
+             VALUES (1, 'in', 'applied', 2, 'pipe', '2026-11-23T09:00:00Z', 1, '\\x00');
+             INSERT INTO blobs (sha256, size, content) VALUES ('h', 20, convert_to(E'Nai\\u0308ve log', 'UTF8')), ('b', 3, '\\xff00fe');
+             INSERT INTO attachments (message, blob, filename, content_type)
+             VALUES (1, 'h', 'log.txt', 'text/plain'), (1, 'b', 'x.bin', 'text/plain');",
         )
         .unwrap();
     let found = |client: &mut postgres::Client, word: &str| -> Vec<i64> {
@@ -141,11 +146,14 @@ fn migration_0027_indexes_the_rows_of_before_in_nfc() {
         client.query(sql, &[&word]).unwrap().iter().map(|row| row.get(0)).collect()
     };
     assert!(found(&mut client, "caf\u{e9}").is_empty(), "before 0027 the index holds the decomposed word");
+    assert!(found(&mut client, "na\u{ef}ve").is_empty(), "in the attachment too");
     reqmail::store::postgres::migrate(&mut client).unwrap();
     assert_eq!(found(&mut client, "caf\u{e9}"), [4], "the subject, indexed anew");
     assert_eq!(found(&mut client, "cafe\u{301}"), [4]);
     let note_row: i64 = client.query_one("SELECT id * 4 + 1 FROM history", &[]).unwrap().get(0);
     assert_eq!(found(&mut client, "cr\u{e8}me"), [note_row], "the note, indexed anew");
+    let attachment_row: i64 = client.query_one("SELECT id * 4 + 2 FROM attachments WHERE blob = 'h'", &[]).unwrap().get(0);
+    assert_eq!(found(&mut client, "na\u{ef}ve"), [attachment_row], "the text attachment, indexed anew");
     assert_eq!(found(&mut client, "printer"), [8], "a row already in NFC keeps its words");
     // New text goes through the triggers of 0027.
     client.batch_execute("UPDATE tickets SET subject = E'Re\\u0301sume\\u0301 printer' WHERE number = 2").unwrap();

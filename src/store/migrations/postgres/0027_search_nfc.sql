@@ -54,7 +54,8 @@ BEGIN
 END $$;
 
 -- The rows indexed before: only those whose text changes in NFC, which most text (and
--- every ASCII text) does not, so a large store is not indexed anew.
+-- every ASCII text) does not, so a large store is not indexed anew. Only the attachments
+-- 0008 indexes are read (the test is on the a-b join, below the join with search_text).
 DO $migration$
 BEGIN
     IF current_setting('server_encoding') <> 'UTF8' THEN
@@ -68,5 +69,6 @@ BEGIN
      WHERE s.id = h.id * 4 + 1 AND h.detail IS NOT NFC NORMALIZED;
     UPDATE search_text s SET words = to_tsvector('english', reqmail_search_nfc(reqmail_search_bytes(b.content)))
       FROM attachments a JOIN blobs b ON b.sha256 = a.blob
-     WHERE s.id = a.id * 4 + 2 AND reqmail_search_bytes(b.content) IS NOT NFC NORMALIZED;
+     WHERE s.id = a.id * 4 + 2 AND a.content_type LIKE 'text/%' AND b.size <= 1000000
+       AND reqmail_search_bytes(b.content) IS NOT NFC NORMALIZED;
 END $migration$;
