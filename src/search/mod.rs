@@ -7,16 +7,22 @@
 use crate::store::report::Filter;
 use crate::store::search::{self as sql, Hit};
 use crate::store::sounds::sound_keys;
+use unicode_normalization::char::is_combining_mark;
 
-/// The words of `text` as FTS5 sees them: letters and digits, lower case; a trailing `*`
-/// asks for every word that starts so.
+/// The words of `text` as FTS5 sees them: letters and digits with their combining marks,
+/// lower case; a trailing `*` asks for every word that starts so.
 fn words(text: &[String]) -> Vec<(String, bool)> {
+    // A mark belongs to its word ("Cafe" + U+0301 is one word), as in the index: split
+    // there, the search would ask for "cafe", which PostgreSQL's index (no diacritics
+    // folded) does not hold.
+    let in_word = |c: char| c.is_alphanumeric() || is_combining_mark(c);
     let mut words = Vec::new();
     for argument in text {
-        for piece in argument.split(|c: char| !c.is_alphanumeric() && c != '*') {
+        for piece in argument.split(|c: char| !in_word(c) && c != '*') {
             let prefix = piece.ends_with('*');
-            let word: String = piece.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
-            if !word.is_empty() {
+            let word: String = piece.chars().filter(|&c| in_word(c)).flat_map(char::to_lowercase).collect();
+            // Marks alone are no word: FTS5 would find nothing to ask for.
+            if word.chars().any(char::is_alphanumeric) {
                 words.push((word, prefix));
             }
         }
@@ -61,6 +67,14 @@ mod tests {
         let text = vec!["Printer-jam".to_string(), "NEAR(x".to_string(), "\"quoted\"".to_string(), "serv*".to_string(), "---".to_string()];
         let found: Vec<(String, bool)> = words(&text);
         let expected = [("printer", false), ("jam", false), ("near", false), ("x", false), ("quoted", false), ("serv", true)];
+        assert_eq!(found, expected.map(|(word, prefix)| (word.to_string(), prefix)));
+    }
+
+    #[test]
+    fn combining_marks_stay_with_their_word_and_are_no_word_alone() {
+        let text = vec!["Cafe\u{301}-wifi".to_string(), "\u{301}".to_string(), "हिंदी*".to_string()];
+        let found: Vec<(String, bool)> = words(&text);
+        let expected = [("cafe\u{301}", false), ("wifi", false), ("हिंदी", true)];
         assert_eq!(found, expected.map(|(word, prefix)| (word.to_string(), prefix)));
     }
 }

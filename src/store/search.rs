@@ -2,7 +2,10 @@
 //! 0008 and 0017) and contentless (the text stays in its own tables), and the subjects'
 //! sound keys `subject_sounds` (migration 0015). On PostgreSQL `search_text` holds a
 //! tsvector per row under the same row numbers (its migration 0008): the same FTS5 query
-//! is asked as a tsquery, ranked by `ts_rank` and marked by `ts_headline`.
+//! is asked as a tsquery, ranked by `ts_rank` and marked by `ts_headline`. There the
+//! index holds the text in Unicode's composed form (NFC, migration 0027), so every query
+//! and passage goes through the same `reqmail_search_nfc` first: one normaliser, the
+//! database's, for both sides.
 
 use rusqlite::types::Value;
 use crate::store::{params, params_from_iter, Backend, Connection, OptionalExtension};
@@ -78,7 +81,7 @@ fn index_kept_back(conn: &Connection) -> crate::store::Result<()> {
 /// How many rows (subjects, notes, attachments) match `query`; counting is cheap.
 pub fn count(conn: &Connection, query: &str) -> crate::store::Result<i64> {
     if conn.backend() == Backend::Postgres {
-        return conn.query_row("SELECT COUNT(*) FROM search_text WHERE words @@ to_tsquery('english', ?1)", [ts_query(query)], |row| row.get(0));
+        return conn.query_row("SELECT COUNT(*) FROM search_text WHERE words @@ to_tsquery('english', reqmail_search_nfc(?1))", [ts_query(query)], |row| row.get(0));
     }
     index_kept_back(conn)?;
     conn.query_row("SELECT COUNT(*) FROM search_text WHERE search_text MATCH ?1", [query], |row| row.get(0))
@@ -86,7 +89,7 @@ pub fn count(conn: &Connection, query: &str) -> crate::store::Result<i64> {
 
 /// The FTS5 query that `crate::search` makes (each word quoted, a prefix's `*` after its
 /// quote, all of them required) as PostgreSQL's tsquery: `word & prefix:*`. The words are
-/// letters and digits only, so nothing in them is tsquery syntax.
+/// letters, digits and combining marks only, so nothing in them is tsquery syntax.
 fn ts_query(query: &str) -> String {
     query
         .split_whitespace()
@@ -118,7 +121,7 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
         Backend::Postgres => (
             ts_query(query),
             "s.id AS row, s.id % 4 AS kind, -ts_rank(s.words, q.query)::float8 AS rank
-               FROM search_text s, to_tsquery('english', ?) q(query) WHERE s.words @@ q.query",
+               FROM search_text s, to_tsquery('english', reqmail_search_nfc(?)) q(query) WHERE s.words @@ q.query",
         ),
     };
     let mut values = vec![Value::Text(query_value), Value::Integer(rows_looked_at as i64)];
@@ -189,7 +192,8 @@ fn snippet(conn: &Connection, query: &str, row: i64) -> crate::store::Result<Str
         // About FTS5's snippet: the matching passage of up to twelve words, a short text whole.
         return conn
             .prepare_cached(
-                "SELECT ts_headline('english', ?1, to_tsquery('english', ?2), 'StartSel=[, StopSel=], MaxWords=12, MinWords=10, ShortWord=0')",
+                "SELECT ts_headline('english', reqmail_search_nfc(?1), to_tsquery('english', reqmail_search_nfc(?2)),
+                                    'StartSel=[, StopSel=], MaxWords=12, MinWords=10, ShortWord=0')",
             )?
             .query_row(params![text.unwrap_or_default(), ts_query(query)], |row| row.get(0));
     }

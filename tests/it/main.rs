@@ -42,3 +42,4 @@ mod postgres_schema;
 mod store_copy;
 mod gateways;
 mod postgres_flow;
+mod postgres_socket;

@@ -112,3 +112,72 @@ fn the_postgresql_triggers_keep_the_reports_and_the_scheduler_as_sqlites_do() {
     assert_eq!(found, 1, "the subject is indexed, stemmed");
 }
 
+
+/// A store indexed before 0027 holds a decomposed subject and note as written; the
+/// migration indexes those rows anew in NFC, so that the query (in NFC too) finds them.
+#[test]
+fn migration_0027_indexes_the_rows_of_before_in_nfc() {
+    let postgres = Postgres::start();
+    let url = postgres.create_database("before_nfc");
+    let mut client = reqmail::store::postgres::Url::parse(&url).unwrap().connect().unwrap();
+    let before = reqmail::store::postgres::MIGRATIONS.iter().position(|(name, _)| *name == "0027_search_nfc").unwrap();
+    client.batch_execute("CREATE TABLE reqmail_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL)").unwrap();
+    for (index, (name, sql)) in reqmail::store::postgres::MIGRATIONS[..before].iter().enumerate() {
+        client.batch_execute(sql).unwrap();
+        client.execute("INSERT INTO reqmail_schema (version, name) VALUES ($1, $2)", &[&(index as i64 + 1), name]).unwrap();
+    }
+    client
+        .batch_execute(
+            "INSERT INTO people (role, created) VALUES ('customer', '2026-11-23T09:00:00Z');
+             INSERT INTO tickets (subject, status, queue, importance, priority, requester, created, updated)
+             VALUES (E'Cafe\\u0301 wifi down', 'new', 'general', 'medium', 'medium', 1, '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z'),
+                    ('Printer jammed', 'new', 'general', 'medium', 'medium', 1, '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z');
+             INSERT INTO history (ticket, at, actor, action, detail)
+             VALUES (2, '2026-11-23T09:00:00Z', 'carol@example.org', 'comment', E'The cre\\u0300me paper jams');
+             INSERT INTO messages (id, direction, state, ticket, source, received, size, raw)
+             VALUES (1, 'in', 'applied', 2, 'pipe', '2026-11-23T09:00:00Z', 1, '\\x00');
+             INSERT INTO blobs (sha256, size, content) VALUES ('h', 20, convert_to(E'Nai\\u0308ve log', 'UTF8')), ('b', 3, '\\xff00fe');
+             INSERT INTO attachments (message, blob, filename, content_type)
+             VALUES (1, 'h', 'log.txt', 'text/plain'), (1, 'b', 'x.bin', 'text/plain');",
+        )
+        .unwrap();
+    let found = |client: &mut postgres::Client, word: &str| -> Vec<i64> {
+        let sql = "SELECT id FROM search_text WHERE words @@ to_tsquery('english', normalize($1, NFC)) ORDER BY id";
+        client.query(sql, &[&word]).unwrap().iter().map(|row| row.get(0)).collect()
+    };
+    assert!(found(&mut client, "caf\u{e9}").is_empty(), "before 0027 the index holds the decomposed word");
+    assert!(found(&mut client, "na\u{ef}ve").is_empty(), "in the attachment too");
+    reqmail::store::postgres::migrate(&mut client).unwrap();
+    assert_eq!(found(&mut client, "caf\u{e9}"), [4], "the subject, indexed anew");
+    assert_eq!(found(&mut client, "cafe\u{301}"), [4]);
+    let note_row: i64 = client.query_one("SELECT id * 4 + 1 FROM history", &[]).unwrap().get(0);
+    assert_eq!(found(&mut client, "cr\u{e8}me"), [note_row], "the note, indexed anew");
+    let attachment_row: i64 = client.query_one("SELECT id * 4 + 2 FROM attachments WHERE blob = 'h'", &[]).unwrap().get(0);
+    assert_eq!(found(&mut client, "na\u{ef}ve"), [attachment_row], "the text attachment, indexed anew");
+    assert_eq!(found(&mut client, "printer"), [8], "a row already in NFC keeps its words");
+    // New text goes through the triggers of 0027.
+    client.batch_execute("UPDATE tickets SET subject = E'Re\\u0301sume\\u0301 printer' WHERE number = 2").unwrap();
+    assert_eq!(found(&mut client, "r\u{e9}sum\u{e9}"), [8]);
+}
+
+/// normalize() needs a UTF-8 database: in another, 0027 leaves the text as written rather
+/// than failing, and search works as before.
+#[test]
+fn migration_0027_passes_in_a_database_that_is_not_utf8() {
+    let postgres = Postgres::start();
+    postgres.client("postgres").batch_execute("CREATE DATABASE ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0").unwrap();
+    let mut client = postgres.client("ascii");
+    reqmail::store::postgres::migrate(&mut client).unwrap();
+    let version: i64 = client.query_one("SELECT MAX(version) FROM reqmail_schema", &[]).unwrap().get(0);
+    assert_eq!(version, reqmail::store::schema_version());
+    client
+        .batch_execute(
+            "INSERT INTO people (role, created) VALUES ('customer', '2026-11-23T09:00:00Z');
+             INSERT INTO tickets (subject, status, queue, importance, priority, requester, created, updated)
+             VALUES ('Printer jammed', 'new', 'general', 'medium', 'medium', 1, '2026-11-23T09:00:00Z', '2026-11-23T09:00:00Z');",
+        )
+        .unwrap();
+    let found: i64 =
+        client.query_one("SELECT COUNT(*) FROM search_text WHERE words @@ to_tsquery('english', reqmail_search_nfc('printers'))", &[]).unwrap().get(0);
+    assert_eq!(found, 1);
+}

@@ -416,14 +416,15 @@ pub fn to_postgres(sqlite: &Connection, url: &Url, replace: bool, progress: &mut
     Ok(Report::of(&schema, source, target))
 }
 
-/// The search index rebuilt from what it indexes, as its triggers (0008) would have.
+/// The search index rebuilt from what it indexes, as its triggers (0008, in NFC since
+/// 0027) would have.
 const REBUILD_SEARCH: &str = "
-    INSERT INTO search_text (id, ticket, words) SELECT number * 4, number, to_tsvector('english', subject) FROM tickets;
+    INSERT INTO search_text (id, ticket, words) SELECT number * 4, number, to_tsvector('english', reqmail_search_nfc(subject)) FROM tickets;
     INSERT INTO search_text (id, ticket, message, words)
-    SELECT id * 4 + 1, ticket, message, to_tsvector('english', reqmail_search_note(detail))
+    SELECT id * 4 + 1, ticket, message, to_tsvector('english', reqmail_search_nfc(reqmail_search_note(detail)))
       FROM history WHERE action IN ('comment', 'internal-note', 'automatic-comment');
     INSERT INTO search_text (id, message, words)
-    SELECT attachments.id * 4 + 2, attachments.message, to_tsvector('english', reqmail_search_bytes(blobs.content))
+    SELECT attachments.id * 4 + 2, attachments.message, to_tsvector('english', reqmail_search_nfc(reqmail_search_bytes(blobs.content)))
       FROM attachments JOIN blobs ON blobs.sha256 = attachments.blob
      WHERE attachments.content_type LIKE 'text/%' AND blobs.size <= 1000000;";
 

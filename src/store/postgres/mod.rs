@@ -1,5 +1,5 @@
 //! PostgreSQL behind the store: connecting by URL (TLS with rustls, or none when the URL
-//! says `sslmode=disable`) and the schema, `migrations/postgres/NNNN_*.sql`, numbered and
+//! says `sslmode=disable` or names the server's Unix socket folder) and the schema, `migrations/postgres/NNNN_*.sql`, numbered and
 //! named as SQLite's and applied in one transaction. `session` runs the store's queries
 //! (translated by `dialect`, values converted by `values`); `copy` moves a store between
 //! SQLite and PostgreSQL.
@@ -16,7 +16,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use postgres::config::SslMode;
+use postgres::config::{Host, SslMode};
 use postgres::{Client, Transaction};
 
 /// The schema, one file per SQLite migration with the same number and name.
@@ -47,12 +47,15 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0024_note_function", include_str!("../migrations/postgres/0024_note_function.sql")),
     ("0025_gateway_claims", include_str!("../migrations/postgres/0025_gateway_claims.sql")),
     ("0026_scale_primary_address", include_str!("../migrations/postgres/0026_scale_primary_address.sql")),
+    ("0027_search_nfc", include_str!("../migrations/postgres/0027_search_nfc.sql")),
 ];
 
 /// Serialises schema changes of gateways starting at once (any fixed number: ours).
 const MIGRATION_LOCK: i64 = 0x7265_716d_6169_6c00;
 
-/// A `postgresql://USER:PASS@HOST:PORT/DB[?sslmode=…&sslrootcert=FILE]` URL, read.
+/// A `postgresql://USER:PASS@HOST:PORT/DB[?sslmode=…&sslrootcert=FILE]` URL, read; or
+/// `postgresql://USER@/DB?host=/SOCKET/FOLDER[&port=…]` for the server's Unix socket
+/// (libpq's form; the port names the socket file, `.s.PGSQL.PORT`).
 pub struct Url {
     /// The URL without its password, for every message that names it.
     pub shown: String,
@@ -83,19 +86,72 @@ impl Url {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        // As libpq: no user named, the one reqmail runs as (the role peer authentication
+        // lets in over the socket).
+        if config.get_user().is_none() {
+            if let Some(user) = os_user() {
+                config.user(&user);
+            }
+        }
         Ok(Url { shown, config, root_certificates })
     }
 
-    /// A connection, with TLS unless the URL says `sslmode=disable`.
+    /// Whether the URL reaches the server only by its Unix socket.
+    fn by_socket(&self) -> bool {
+        let hosts = self.config.get_hosts();
+        !hosts.is_empty() && self.config.get_hostaddrs().is_empty() && hosts.iter().all(|host| matches!(host, Host::Unix(_)))
+    }
+
+    /// A connection, with TLS unless the URL says `sslmode=disable` or names a Unix
+    /// socket: the server offers no TLS there (the kernel carries the bytes), and libpq
+    /// does not ask for it whatever `sslmode` says, so neither does reqmail.
     pub fn connect(&self) -> anyhow::Result<Client> {
         let connected = match self.config.get_ssl_mode() {
+            _ if self.by_socket() => self.config.connect(postgres::NoTls),
             SslMode::Disable => self.config.connect(postgres::NoTls),
             _ => {
                 let tls = crate::tls::client_config(self.root_certificates.as_deref(), "sslrootcert in the URL")?;
                 self.config.connect(tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()))
             }
         };
-        connected.with_context(|| format!("cannot connect to {}", self.shown))
+        connected.map_err(|error| match self.login_refused(&error) {
+            Some(what_to_do) => anyhow::anyhow!("cannot connect to {}: {}: {what_to_do}", self.shown, describe(&error)),
+            None => anyhow::Error::new(error).context(format!("cannot connect to {}", self.shown)),
+        })
+    }
+
+    /// What to do when the server refused the login (SQLSTATE class 28), by how it was
+    /// asked: peer authentication over the socket knows no password.
+    fn login_refused(&self, error: &postgres::Error) -> Option<String> {
+        if !error.as_db_error().is_some_and(|db| db.code().code().starts_with("28")) {
+            return None;
+        }
+        let role = self.config.get_user().unwrap_or_default();
+        if self.by_socket() {
+            let runs_as = os_user().unwrap_or_else(|| "the user reqmail runs as".to_string());
+            return Some(format!(
+                "over the Unix socket the server lets in the role named like the operating-system user (peer authentication); \
+                 reqmail runs as {runs_as}, the URL names the role {role}: name the role {runs_as} in the URL, run reqmail as {role}, \
+                 or map {runs_as} to {role} in the server's pg_ident.conf"
+            ));
+        }
+        Some(format!("check the role {role} and its password in the URL, and the server's pg_hba.conf line for this machine"))
+    }
+}
+
+/// The name of the operating-system user this process runs as.
+fn os_user() -> Option<String> {
+    let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    let mut found = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes only into `entry` and `buffer`, both ours and as large
+    // as said; `found` is null or points at `entry`, whose name lies in `buffer`.
+    unsafe {
+        let status = libc::getpwuid_r(libc::geteuid(), entry.as_mut_ptr(), buffer.as_mut_ptr(), buffer.len(), &mut found);
+        if status != 0 || found.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*found).pw_name).to_str().ok().map(str::to_string)
     }
 }
 
@@ -185,7 +241,7 @@ pub fn schema_version(transaction: &mut Transaction<'_>) -> anyhow::Result<i64> 
 
 #[cfg(test)]
 mod tests {
-    use super::{without_password, MIGRATIONS};
+    use super::{os_user, without_password, Url, MIGRATIONS};
 
     fn names(folder: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(folder)
@@ -205,6 +261,18 @@ mod tests {
         assert_eq!(postgres, sqlite);
         let listed: Vec<String> = MIGRATIONS.iter().map(|(name, _)| name.to_string()).collect();
         assert_eq!(listed, sqlite, "postgres::MIGRATIONS lists the files in order");
+    }
+
+    #[test]
+    fn a_socket_url_connects_without_tls_as_the_user_reqmail_runs_as_unless_it_names_one() {
+        let url = Url::parse("postgresql:///reqmail?host=/run/postgresql").unwrap();
+        assert!(url.by_socket());
+        assert_eq!(url.config.get_user(), os_user().as_deref(), "libpq's default");
+        let url = Url::parse("postgresql://desk@/reqmail?host=/run/postgresql&port=5433&sslmode=require").unwrap();
+        assert!(url.by_socket(), "no TLS on a socket, whatever sslmode says");
+        assert_eq!(url.config.get_user(), Some("desk"));
+        assert!(!Url::parse("postgresql://desk@db.example/reqmail").unwrap().by_socket());
+        assert!(!Url::parse("postgresql://desk@db.example/reqmail?host=/run/postgresql").unwrap().by_socket(), "a TCP host may have TLS");
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! as root, so a root test runs `initdb` and `postgres` as the `postgres` account the
 //! package creates (the child process drops to it; no `su` in between, so the child is
 //! the server).
+//!
+//! Over the Unix socket the role named like the test's operating-system user (root when
+//! the tests run as root) and [`STRANGER`] log in by peer authentication, without a
+//! password: [`Postgres::peer_database`].
 
 use std::net::TcpStream;
 use std::os::unix::fs::{chown, PermissionsExt as _};
@@ -18,6 +22,9 @@ use super::dovecot::{free_port, signal, wait_until};
 
 pub const USER: &str = "reqmail";
 pub const PASSWORD: &str = "database-secret";
+/// A role that peer authentication checks over the socket and no operating-system user
+/// of the tests is named like: its login is refused.
+pub const STRANGER: &str = "reqmail_stranger";
 
 pub struct Postgres {
     dir: tempfile::TempDir,
@@ -57,8 +64,13 @@ impl Postgres {
             .output()
             .unwrap_or_else(|error| panic!("cannot run initdb (scripts/test installs postgresql): {error}"));
         assert!(initdb.status.success(), "initdb failed: {}{}", String::from_utf8_lossy(&initdb.stdout), String::from_utf8_lossy(&initdb.stderr));
-        // Password authentication on the loopback address too, not only on the socket.
-        std::fs::write(data.join("pg_hba.conf"), "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n").unwrap();
+        // Password authentication on the loopback address too, not only on the socket; on
+        // the socket, peer authentication first for the test's user and the stranger.
+        let hba = format!(
+            "local all \"{user}\" peer\nlocal all {STRANGER} peer\nlocal all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            user = os_user()
+        );
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
         let settings = format!(
             "listen_addresses = '127.0.0.1'\nunix_socket_directories = '{sockets}'\n\
              ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\n\
@@ -131,6 +143,27 @@ impl Postgres {
         self.url(database)
     }
 
+    /// A new database owned by the role named like the test's operating-system user
+    /// (made with the first), and the URL by which that user reaches it over the Unix
+    /// socket with peer authentication: no password, no TLS.
+    pub fn peer_database(&self, database: &str) -> String {
+        let user = os_user();
+        let mut admin = self.client("postgres");
+        for role in [user.as_str(), STRANGER] {
+            let exists = admin.query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", &[&role]).unwrap().get::<_, bool>(0);
+            if !exists {
+                admin.batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN")).unwrap();
+            }
+        }
+        admin.batch_execute(&format!("CREATE DATABASE {database} OWNER \"{user}\"")).unwrap();
+        self.socket_url(&user, database)
+    }
+
+    /// The URL of `database` over the server's Unix socket as `role`, without password.
+    pub fn socket_url(&self, role: &str, database: &str) -> String {
+        format!("postgresql://{role}@/{database}?host={}&port={}", self.dir.path().join("sockets").display(), self.port)
+    }
+
     /// A connection to `database` without TLS, for a test's own checks and changes.
     pub fn client(&self, database: &str) -> postgres::Client {
         postgres::Client::connect(&self.plain_url(database), postgres::NoTls).unwrap_or_else(|error| panic!("cannot connect to {database}: {error}"))
@@ -169,6 +202,17 @@ impl Drop for Postgres {
         if std::thread::panicking() {
             eprintln!("--- postgres.log ({}) ---\n{}", self.dir.path().display(), self.log());
         }
+    }
+}
+
+/// The name of the operating-system user the tests run as.
+pub fn os_user() -> String {
+    // SAFETY: geteuid has no preconditions; getpwuid's result is read before any other
+    // call could overwrite its static buffer.
+    unsafe {
+        let entry = libc::getpwuid(libc::geteuid());
+        assert!(!entry.is_null(), "the tests' user has no entry in the user database");
+        std::ffi::CStr::from_ptr((*entry).pw_name).to_str().unwrap().to_string()
     }
 }
 
