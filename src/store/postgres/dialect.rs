@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// `sql` (one statement or several separated by `;`) in PostgreSQL's dialect.
 pub fn translate(sql: &str) -> String {
@@ -110,6 +110,8 @@ fn split_statements(masked: &str) -> Vec<String> {
     statements
 }
 
+/// A pattern compiled once per process (regex-lite: ASCII classes and case, which is
+/// what SQL outside its masked literals needs).
 macro_rules! regex {
     ($pattern:literal) => {{
         static REGEX: LazyLock<Regex> = LazyLock::new(|| Regex::new($pattern).expect("a valid pattern"));

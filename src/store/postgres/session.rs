@@ -113,8 +113,8 @@ impl Drop for Session {
 /// Whether a parameter of `sql` may have no type the server can tell: one tested for
 /// NULL only, selected as it is, or coalesced with another parameter.
 fn may_be_untyped(sql: &str) -> bool {
-    static UNTYPED_PLACES: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"(?i)\$\d+\s+IS\s+(NOT\s+)?NULL\b|\bSELECT\s+\$\d+|\bCOALESCE\s*\(\s*\$\d+\s*,\s*\$\d+").expect("a valid pattern")
+    static UNTYPED_PLACES: LazyLock<regex_lite::Regex> = LazyLock::new(|| {
+        regex_lite::Regex::new(r"(?i)\$\d+\s+IS\s+(NOT\s+)?NULL\b|\bSELECT\s+\$\d+|\bCOALESCE\s*\(\s*\$\d+\s*,\s*\$\d+").expect("a valid pattern")
     });
     UNTYPED_PLACES.is_match(sql)
 }
