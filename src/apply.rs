@@ -544,14 +544,15 @@ fn set_preferences(conn: &Connection, person: PersonId, preferences: &[Preferenc
 /// Moves the status, keeping the SLA clock's hold bookkeeping.
 fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, now: DateTime<Utc>) -> crate::store::Result<()> {
     let ticket = before.number;
-    store::tickets::set_text(conn, ticket, TextColumn::Status, Some(to.as_str()))?;
+    let now_text = format_time(now);
+    let mut columns = store::tickets::StatusColumns::default();
     if before.status == Status::Hold && to != Status::Hold {
         let calendar = site.rules.calendar_of(&before.queue);
         let held = before.hold_started.map_or(Duration::zero(), |started| calendar.between(started, now));
-        store::tickets::add_held_minutes(conn, ticket, held.num_minutes())?;
+        columns.held_minutes = Some(held.num_minutes());
     }
     if to == Status::Hold && before.status != Status::Hold {
-        store::tickets::set_text(conn, ticket, TextColumn::HoldStarted, Some(&format_time(now)))?;
+        columns.hold_started = Some(&now_text);
     }
     match to {
         Status::Resolved => {
@@ -560,20 +561,16 @@ fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, no
             let supervisor_first = queue.is_some_and(|queue| queue.supervisor_approval)
                 || (queue.is_some_and(|queue| queue.supervisor.is_some()) && store::tickets::job_done(conn, ticket, "escalation")?);
             let stage = if supervisor_first { ApprovalStage::Supervisor } else { ApprovalStage::Customer };
-            store::tickets::set_text(conn, ticket, TextColumn::ResolvedAt, Some(&format_time(now)))?;
-            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, Some(stage.as_str()))?;
+            columns.resolved_at = Some(Some(&now_text));
+            columns.approval_stage = Some(stage.as_str());
         }
-        Status::Closed => {
-            store::tickets::set_text(conn, ticket, TextColumn::ClosedAt, Some(&format_time(now)))?;
-            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, None)?;
-        }
+        Status::Closed => columns.closed_at = Some(Some(&now_text)),
         _ => {
-            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, None)?;
-            store::tickets::set_text(conn, ticket, TextColumn::ResolvedAt, None)?;
-            store::tickets::set_text(conn, ticket, TextColumn::ClosedAt, None)?;
+            columns.resolved_at = Some(None);
+            columns.closed_at = Some(None);
         }
     }
-    Ok(())
+    store::tickets::set_status(conn, ticket, to.as_str(), &columns)
 }
 
 /// Recomputes the SLA due dates from queue, priority and time on hold.
