@@ -28,7 +28,10 @@
 //! dir, default `target/bench-tmp`), REQMAIL_BENCH_DB (a store file to keep: built there
 //! when missing, used as it is when present, e.g. to look at query plans afterwards),
 //! REQMAIL_BENCH_FETCH (messages a fetch pass, 3000), REQMAIL_BENCH_FETCH_BASE (the small
-//! store's tickets, 100000), REQMAIL_BENCH_SKIP_REPORTS (set: only what must not grow).
+//! store's tickets, 100000), REQMAIL_BENCH_SKIP_REPORTS (set: only what must not grow),
+//! REQMAIL_BENCH_ONLY_TICK (set: only the scheduler pass with 10,000 jobs due, once, no
+//! warm-up, then exit: for a profiler, e.g. `valgrind --tool=callgrind
+//! --toggle-collect='reqmail::scheduler::tick'` to count only the pass, not the arming).
 
 use std::time::{Duration, Instant};
 
@@ -238,7 +241,8 @@ fn main() -> anyhow::Result<()> {
 
     // Other work on the machine inflates every figure.
     println!("load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
-    if std::env::var_os("REQMAIL_BENCH_SKIP_REPORTS").is_none() {
+    let only_tick = std::env::var_os("REQMAIL_BENCH_ONLY_TICK").is_some();
+    if std::env::var_os("REQMAIL_BENCH_SKIP_REPORTS").is_none() && !only_tick {
         time_reports(&store.conn, &config, &rules)?;
     }
 
@@ -247,6 +251,15 @@ fn main() -> anyhow::Result<()> {
     // A minute before the busy pass: a kept store's tickets that a job armed for exactly
     // that moment (a survey after an auto-close) are not due yet, as when the clock runs.
     let mut bench = SchedulerBench { site: &site, store: &mut store, now: scheduler_now() - chrono::Duration::minutes(1) };
+    if only_tick {
+        bench.now = scheduler_now();
+        bench.arm()?;
+        let started = Instant::now();
+        let due = bench.tick();
+        println!("tick: 10,000 jobs due, one pass: {:.2} ms", started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(jobs_run(&due) == DUE_JOBS, "each armed ticket runs its one job: {due:?}");
+        return Ok(());
+    }
     let idle = time_prepared("tick: nothing due", Duration::from_millis(50), &mut bench, |_| Ok(()), |bench| bench.tick())?;
     assert_eq!(jobs_run(&idle), 0, "nothing is due in a settled store: {idle:?}");
     bench.now = scheduler_now();

@@ -35,6 +35,17 @@ pub struct Applied {
 
 /// Applies `plan`; returns the ticket it touched and the letters it wrote.
 pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) -> anyhow::Result<Applied> {
+    apply_with(conn, site, plan, None, now)
+}
+
+/// As [`apply`] for a plan that updates `ticket`, which the caller read in this
+/// transaction and has not changed since: the ticket is read again only once a change
+/// has moved it, not before each step (the scheduler runs thousands of plans a pass).
+pub fn apply_to(conn: &Connection, site: &Site, plan: &Plan, ticket: Ticket, now: DateTime<Utc>) -> anyhow::Result<Applied> {
+    apply_with(conn, site, plan, Some(ticket), now)
+}
+
+fn apply_with(conn: &Connection, site: &Site, plan: &Plan, known: Option<Ticket>, now: DateTime<Utc>) -> anyhow::Result<Applied> {
     let rules = &site.rules;
     let sender = &plan.sender;
     let actor = match store::people::find_by_address(conn, &sender.address)? {
@@ -76,6 +87,19 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
         TicketChange::Update { ticket } => {
             store::tickets::touch(conn, *ticket, now)?;
             *ticket
+        }
+    };
+    // The ticket as stored, while no step has changed it since it was read; `None` once
+    // one may have (each change, and anything the plan sets beside them).
+    let mut stored = known.filter(|known| !created && known.number == ticket).map(|mut known| {
+        // What `touch` wrote, as a read would give it back.
+        known.updated = crate::clock::parse_time(&format_time(now)).unwrap_or(now);
+        known
+    });
+    let current_or_read = |stored: &mut Option<Ticket>| -> anyhow::Result<Ticket> {
+        match stored.take() {
+            Some(ticket) => Ok(ticket),
+            None => store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying")),
         }
     };
     let expanded;
@@ -126,21 +150,18 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
     let mut summary = Vec::new();
     let mut sla_changed = created;
     for (rule, change) in &plan.rule_changes {
-        let before = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
+        let before = current_or_read(&mut stored)?;
         if let Some(line) = apply_change(conn, site, plan, &before, change, rule, now)? {
             summary.push(line);
         }
         sla_changed |= matches!(change, Change::Queue(_) | Change::Priority(_) | Change::Status { .. });
     }
     for change in &plan.changes {
-        let before = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
+        let before = current_or_read(&mut stored)?;
         if let Some(line) = apply_change(conn, site, plan, &before, change, &actor_text, now)? {
             summary.push(line);
         }
         sla_changed |= matches!(change, Change::Queue(_) | Change::Priority(_) | Change::Status { .. });
-    }
-    if sla_changed {
-        update_sla(conn, site, ticket)?;
     }
     if !plan.refusals.is_empty() {
         let detail: Vec<String> = plan.refusals.iter().map(|refusal| format!("{}: {} ({})", refusal.field, refusal.value, refusal.reason)).collect();
@@ -167,6 +188,7 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
     }
 
     if let Some(earlier) = plan.follow_up_of {
+        stored = None;
         store::tickets::set_follow_up_of(conn, ticket, earlier)?;
         let line = format!("#{ticket} follows up #{earlier}, which was closed");
         store::tickets::add_history(conn, ticket, now, &actor_text, "follow-up", &line, plan.message)?;
@@ -174,7 +196,10 @@ pub fn apply(conn: &Connection, site: &Site, plan: &Plan, now: DateTime<Utc>) ->
     }
 
     // The mail
-    let current = store::tickets::get(conn, ticket)?.ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished while applying"))?;
+    let mut current = current_or_read(&mut stored)?;
+    if sla_changed {
+        update_sla(conn, site, &mut current)?;
+    }
     let mut letters = notify::letters::letters(conn, site.writer(), plan, &current, &summary, created, now)?;
     notify::monitors::add_status_letter(conn, site.writer(), plan, &current, now, &mut letters)?;
     let (letters, withheld) = write_letters(conn, plan, ticket, letters, &site.config.mail.address, now)?;
@@ -544,14 +569,15 @@ fn set_preferences(conn: &Connection, person: PersonId, preferences: &[Preferenc
 /// Moves the status, keeping the SLA clock's hold bookkeeping.
 fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, now: DateTime<Utc>) -> crate::store::Result<()> {
     let ticket = before.number;
-    store::tickets::set_text(conn, ticket, TextColumn::Status, Some(to.as_str()))?;
+    let now_text = format_time(now);
+    let mut columns = store::tickets::StatusColumns::default();
     if before.status == Status::Hold && to != Status::Hold {
         let calendar = site.rules.calendar_of(&before.queue);
         let held = before.hold_started.map_or(Duration::zero(), |started| calendar.between(started, now));
-        store::tickets::add_held_minutes(conn, ticket, held.num_minutes())?;
+        columns.held_minutes = Some(held.num_minutes());
     }
     if to == Status::Hold && before.status != Status::Hold {
-        store::tickets::set_text(conn, ticket, TextColumn::HoldStarted, Some(&format_time(now)))?;
+        columns.hold_started = Some(&now_text);
     }
     match to {
         Status::Resolved => {
@@ -560,28 +586,27 @@ fn change_status(conn: &Connection, site: &Site, before: &Ticket, to: Status, no
             let supervisor_first = queue.is_some_and(|queue| queue.supervisor_approval)
                 || (queue.is_some_and(|queue| queue.supervisor.is_some()) && store::tickets::job_done(conn, ticket, "escalation")?);
             let stage = if supervisor_first { ApprovalStage::Supervisor } else { ApprovalStage::Customer };
-            store::tickets::set_text(conn, ticket, TextColumn::ResolvedAt, Some(&format_time(now)))?;
-            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, Some(stage.as_str()))?;
+            columns.resolved_at = Some(Some(&now_text));
+            columns.approval_stage = Some(stage.as_str());
         }
-        Status::Closed => {
-            store::tickets::set_text(conn, ticket, TextColumn::ClosedAt, Some(&format_time(now)))?;
-            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, None)?;
-        }
+        Status::Closed => columns.closed_at = Some(Some(&now_text)),
         _ => {
-            store::tickets::set_text(conn, ticket, TextColumn::ApprovalStage, None)?;
-            store::tickets::set_text(conn, ticket, TextColumn::ResolvedAt, None)?;
-            store::tickets::set_text(conn, ticket, TextColumn::ClosedAt, None)?;
+            columns.resolved_at = Some(None);
+            columns.closed_at = Some(None);
         }
     }
-    Ok(())
+    store::tickets::set_status(conn, ticket, to.as_str(), &columns)
 }
 
-/// Recomputes the SLA due dates from queue, priority and time on hold.
-fn update_sla(conn: &Connection, site: &Site, ticket: TicketId) -> crate::store::Result<()> {
-    let Some(current) = store::tickets::get(conn, ticket)? else { return Ok(()) };
+/// Recomputes the SLA due dates of `current` (as stored) from queue, priority and time
+/// on hold, in the store and in `current`.
+fn update_sla(conn: &Connection, site: &Site, current: &mut Ticket) -> crate::store::Result<()> {
     let (response, resolution) =
         site.rules.sla_due(&current.queue, current.priority, current.created, Duration::minutes(current.held_minutes));
-    store::tickets::set_sla_due(conn, ticket, response.map(format_time).as_deref(), resolution.map(format_time).as_deref())
+    let resolution = resolution.map(format_time);
+    store::tickets::set_sla_due(conn, current.number, response.map(format_time).as_deref(), resolution.as_deref())?;
+    current.due = resolution.as_deref().and_then(crate::clock::parse_time);
+    Ok(())
 }
 
 /// Writes the letters with their outbox rows, and what was withheld and mailed into the

@@ -61,7 +61,7 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
             let Some(ticket) = store::tickets::get(&tx, number)? else { continue };
             // A job's own effect (closing, say) may arm the next job: the ticket as the
             // last job left it says when.
-            let after = run_jobs(site, &tx, &ticket, now, &mut report)?.unwrap_or(ticket);
+            let after = run_jobs(site, &tx, ticket, now, &mut report)?;
             let next = next_look(&site.rules, &after, now);
             store::tickets::set_scheduler_at(&tx, number, next.map(format_time).as_deref())?;
         }
@@ -183,17 +183,20 @@ fn system_actor(site: &Site) -> Sender {
     }
 }
 
-/// Runs the jobs of `ticket` due at `now`; the ticket as the last of them left it, or
-/// `None` when none ran.
-fn run_jobs(site: &Site, conn: &Connection, ticket: &Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<Option<Ticket>> {
-    let mut after = None;
-    for job in jobs(&site.rules, ticket).into_iter().filter(|job| job.due(now)) {
-        if !store::tickets::mark_job_done(conn, ticket.number, job.name, &job.key, now)? {
+/// Runs the jobs of `ticket` (as stored) due at `now`; the ticket as the last of them
+/// left it, as stored.
+fn run_jobs(site: &Site, conn: &Connection, ticket: Ticket, now: DateTime<Utc>, report: &mut TickReport) -> anyhow::Result<Ticket> {
+    let number = ticket.number;
+    let due: Vec<Job> = jobs(&site.rules, &ticket).into_iter().filter(|job| job.due(now)).collect();
+    let mut after = ticket;
+    for job in due {
+        if !store::tickets::mark_job_done(conn, number, job.name, &job.key, now)? {
             continue;
         }
-        let plan = plan::system(ticket.number, system_actor(site), job.changes, vec![job.notice]);
-        after = Some(crate::apply::apply(conn, site, &plan, now)?.current);
-        tracing::info!(ticket = ticket.number.0, job = job.name, key = job.key, "scheduler job");
+        let plan = plan::system(number, system_actor(site), job.changes, vec![job.notice]);
+        // Each job's plan reads the ticket as the one before it left it.
+        after = crate::apply::apply_to(conn, site, &plan, after, now)?.current;
+        tracing::info!(ticket = number.0, job = job.name, key = job.key, "scheduler job");
         *(job.counted_in)(report) += 1;
     }
     Ok(after)

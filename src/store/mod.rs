@@ -72,6 +72,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0025_gateway_claims.sql")),
     M::up(include_str!("migrations/0026_scale_primary_address.sql")),
     M::up(include_str!("migrations/0027_search_nfc.sql")),
+    M::up(include_str!("migrations/0028_scheduler_triggers.sql")),
 ];
 
 /// The page size of a new store. Rows of history and compressed messages run to a few

@@ -676,6 +676,57 @@ pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: 
     Ok(())
 }
 
+/// What a status change writes besides the status, as [`set_status`] takes it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusColumns<'a> {
+    /// Minutes to add to `held_minutes`, clearing `hold_started`: the ticket leaves hold.
+    pub held_minutes: Option<i64>,
+    /// The ticket enters hold at this time.
+    pub hold_started: Option<&'a str>,
+    /// `resolved_at` set to this (`Some(None)` clears it); `None` leaves it.
+    pub resolved_at: Option<Option<&'a str>>,
+    /// `closed_at` likewise.
+    pub closed_at: Option<Option<&'a str>>,
+    pub approval_stage: Option<&'a str>,
+}
+
+/// Sets `status` with the columns that move with it, in one `UPDATE`: each statement on
+/// `tickets` runs its triggers and index upkeep again, and a scheduler pass changes
+/// thousands of statuses.
+pub fn set_status(conn: &Connection, ticket: TicketId, status: &str, columns: &StatusColumns<'_>) -> crate::store::Result<()> {
+    let solved = |status: Option<&str>| matches!(status, Some("resolved" | "closed"));
+    let learns = conn.backend() == Backend::Postgres
+        && solved(Some(status))
+        && !solved(conn.prepare_cached("SELECT status FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get::<_, String>(0)).optional()?.as_deref());
+    // The statement's text follows from which columns move (a handful of shapes, each
+    // prepared once); the values are all parameters.
+    let mut sql = String::from("UPDATE tickets SET status = ?2, approval_stage = ?3");
+    let mut values: Vec<Value> = vec![ticket.0.into(), status.to_string().into(), columns.approval_stage.map(str::to_string).into()];
+    if let Some(minutes) = columns.held_minutes {
+        values.push(minutes.into());
+        sql.push_str(&format!(", held_minutes = held_minutes + ?{}, hold_started = NULL", values.len()));
+    }
+    let mut set = |sql: &mut String, column: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&format!(", {column} = ?{}", values.len()));
+    };
+    if let Some(started) = columns.hold_started {
+        set(&mut sql, "hold_started", started.to_string().into());
+    }
+    if let Some(resolved_at) = columns.resolved_at {
+        set(&mut sql, "resolved_at", resolved_at.map(str::to_string).into());
+    }
+    if let Some(closed_at) = columns.closed_at {
+        set(&mut sql, "closed_at", closed_at.map(str::to_string).into());
+    }
+    sql.push_str(" WHERE number = ?1");
+    conn.prepare_cached(&sql)?.execute(crate::store::params_from_iter(values))?;
+    if learns {
+        crate::store::knowledge::learn(conn, ticket.0)?;
+    }
+    Ok(())
+}
+
 /// When the first response and the resolution are due.
 pub fn set_sla_due(conn: &Connection, ticket: TicketId, response: Option<&str>, resolution: Option<&str>) -> crate::store::Result<()> {
     conn.prepare_cached("UPDATE tickets SET response_due = ?2, due = ?3 WHERE number = ?1")?.execute(params![ticket.0, response, resolution])?;
