@@ -38,7 +38,7 @@ impl Postgres {
         if let Some((uid, gid)) = account {
             std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
         }
-        let server = Postgres { dir: dir.to_path_buf(), port: 0, account, bin };
+        let mut server = Postgres { dir: dir.to_path_buf(), port: 0, account, bin };
         let data = dir.join("data");
         if !data.join("PG_VERSION").exists() {
             server.run("initdb", &["-D", data.to_str().unwrap(), "-U", "reqmail", "--auth", "trust", "-E", "UTF8", "--locale", "C.UTF-8"]);
@@ -46,7 +46,8 @@ impl Postgres {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=50", dir.display());
         server.run("pg_ctl", &["-D", data.to_str().unwrap(), "-o", &options, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);
-        Postgres { port, ..server }
+        server.port = port;
+        server
     }
 
     fn run(&self, program: &str, args: &[&str]) {
