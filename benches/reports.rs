@@ -254,7 +254,8 @@ fn main() -> anyhow::Result<()> {
     let parent = std::env::var("REQMAIL_BENCH_DIR").unwrap_or_else(|_| "target/bench-tmp".into());
     std::fs::create_dir_all(&parent)?;
     let dir = tempfile::Builder::new().prefix("reports-").tempdir_in(&parent)?;
-    let kept = std::env::var_os("REQMAIL_BENCH_DB").map(std::path::PathBuf::from);
+    // Absolute: the configuration written into the work dir reads a relative path from there.
+    let kept = std::env::var_os("REQMAIL_BENCH_DB").map(std::path::absolute).transpose()?;
     let path = kept.clone().unwrap_or_else(|| dir.path().join("reqmail.db"));
     let existing = path.exists();
     let config_path = dir.path().join("reqmail.toml");
@@ -277,7 +278,7 @@ fn main() -> anyhow::Result<()> {
     let server = if on_postgres {
         settle_scheduler(&mut store, &Site::compile(config.clone())?)?;
         let server = match std::env::var_os("REQMAIL_BENCH_PG_DIR") {
-            Some(kept) => Postgres::start_in(std::path::Path::new(&kept)),
+            Some(kept) => Postgres::start_in(&std::path::absolute(kept)?),
             None => Postgres::start(dir.path()),
         };
         println!("PostgreSQL {}: {}", server.version(), server.psql(LARGE_DATABASE));
