@@ -22,13 +22,16 @@
 //! REQMAIL_BENCH_BATCH (2000), REQMAIL_BENCH_GATEWAYS ("1,2,4").
 
 use std::io::Write as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqmail::config::Config;
 use reqmail::store::Store;
+
+#[path = "support/postgres.rs"]
+mod support_postgres;
+use support_postgres::Postgres;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reqmail");
 const HANDOFF_BIN: &str = env!("CARGO_BIN_EXE_reqmail-ingest");
@@ -227,77 +230,6 @@ impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A private PostgreSQL server for the bench, stopped in `Drop`.
-struct Postgres {
-    dir: PathBuf,
-    port: u16,
-    account: Option<(u32, u32)>,
-    bin: PathBuf,
-}
-
-impl Postgres {
-    fn start(work: &Path) -> Postgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL's server (Debian's postgresql package; scripts/test installs it)")
-            .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
-            .find(|bin| bin.join("initdb").exists())
-            .expect("initdb under /usr/lib/postgresql");
-        let dir = work.join("postgres");
-        std::fs::create_dir_all(&dir).unwrap();
-        // PostgreSQL refuses to run as root: as root, the server runs as the package's account.
-        // SAFETY: getpwnam's record is read at once, on this one thread.
-        let account = (unsafe { libc::geteuid() } == 0).then(|| unsafe {
-            let entry = libc::getpwnam(c"postgres".as_ptr());
-            assert!(!entry.is_null(), "the postgres account (Debian's postgresql package makes it)");
-            ((*entry).pw_uid, (*entry).pw_gid)
-        });
-        if let Some((uid, gid)) = account {
-            std::os::unix::fs::chown(work, Some(uid), Some(gid)).ok();
-            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-        }
-        let run = |program: &str, args: &[&str]| {
-            let mut command = Command::new(bin.join(program));
-            command.args(args);
-            if let Some((uid, gid)) = account {
-                command.uid(uid).gid(gid);
-            }
-            let output = command.output().unwrap();
-            assert!(output.status.success(), "{program}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        };
-        let data = dir.join("data");
-        run("initdb", &["-D", data.to_str().unwrap(), "-U", "reqmail", "--auth", "trust", "-E", "UTF8", "--locale", "C.UTF-8"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=50", dir.display());
-        run("pg_ctl", &["-D", data.to_str().unwrap(), "-o", &options, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);
-        Postgres { dir, port, account, bin }
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgresql://reqmail@127.0.0.1:{}/{database}?sslmode=disable", self.port)
-    }
-
-    fn create_database(&self, database: &str) {
-        let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).expect("connect to the bench's PostgreSQL");
-        client.batch_execute(&format!("CREATE DATABASE {database}")).unwrap();
-    }
-
-    fn version(&self) -> String {
-        let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).unwrap();
-        client.query_one("SHOW server_version", &[]).unwrap().get(0)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let mut command = Command::new(self.bin.join("pg_ctl"));
-        command.args(["-D", self.dir.join("data").to_str().unwrap(), "-m", "immediate", "stop"]).stdout(Stdio::null()).stderr(Stdio::null());
-        if let Some((uid, gid)) = self.account {
-            command.uid(uid).gid(gid);
-        }
-        let _ = command.status();
     }
 }
 

@@ -31,7 +31,23 @@
 //! store's tickets, 100000), REQMAIL_BENCH_SKIP_REPORTS (set: only what must not grow),
 //! REQMAIL_BENCH_ONLY_TICK (set: only the scheduler pass with 10,000 jobs due, once, no
 //! warm-up, then exit: for a profiler, e.g. `valgrind --tool=callgrind
-//! --toggle-collect='reqmail::scheduler::tick'` to count only the pass, not the arming).
+//! --toggle-collect='reqmail::scheduler::tick'` to count only the pass, not the arming),
+//! REQMAIL_BENCH_INGEST (messages piped through `reqmail ingest` into each store, 200).
+//!
+//! Last, the cost of one message through the MTA's pipe: REQMAIL_BENCH_INGEST `reqmail
+//! ingest` processes (no `serve` running, so each does the work itself) into the large
+//! store and the small one in turn, whole-process median and p95 of each (target: the
+//! large store's median within 20 % of the small one's).
+//!
+//! REQMAIL_BENCH_STORE=postgres runs the same on PostgreSQL: the SQLite stores are built
+//! (or kept) as above, settled, then a private server is started (initdb, fsync on, as
+//! `benches/gateways.rs`) and each store is copied into a database of its own by `store
+//! copy`'s code (verified by counts and hashes), then `VACUUM (ANALYZE)`, as autovacuum
+//! would have left a store that grew over years; every measurement then runs with
+//! `[store] url`. It prints how long each copy took. REQMAIL_BENCH_PG_DIR (a folder to
+//! keep the server's data in: made and filled when missing, its databases used as they
+//! are when present, like REQMAIL_BENCH_DB) saves the copy on the next run; the bench
+//! prints the psql command that reaches the server while it runs.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +61,10 @@ use reqmail::site::Site;
 use reqmail::store::tickets::{TicketFilter, TicketOrder};
 use reqmail::store::Store;
 use reqmail::ticket::{Status, TicketId};
+
+#[path = "support/postgres.rs"]
+mod support_postgres;
+use support_postgres::Postgres;
 
 /// xorshift64*: deterministic and enough for spreading test data.
 struct Random(u64);
@@ -85,14 +105,25 @@ fn vocabulary() -> Vec<String> {
 
 const QUEUES: [&str; 6] = ["general", "hardware", "network", "mail", "accounts", "software"];
 
+/// Where a bench store lives: a SQLite file, or a database on the bench's PostgreSQL.
+enum Backing<'a> {
+    File(&'a std::path::Path),
+    Url(String),
+}
+
 /// The store, letters into the work dir, and queues with every timed job the scheduler
 /// pass exercises (hold timeout, nag mail; the survey after closing). A desk this size
-/// sends more automatic mail an hour than the default cap.
-fn config_text(store: &std::path::Path, work: &std::path::Path) -> String {
+/// sends more automatic mail an hour than the default cap. The hand-off socket is named
+/// in the work dir: no `serve` listens there, so `ingest` does the work itself.
+fn config_text(store: &Backing<'_>, work: &std::path::Path) -> String {
+    let store = match store {
+        Backing::File(path) => format!("path = {:?}", path.display().to_string()),
+        Backing::Url(url) => format!("url = {url:?}"),
+    };
     let mut text = format!(
-        "[store]\npath = \"{}\"\n\n[outbound]\nmaildir = \"{}\"\n\n[approval]\nsurvey = true\n\n[limits]\nauto_mail_global = 1000000\n",
-        store.display(),
-        work.join("outbox").display()
+        "[store]\n{store}\n\n[serve]\nsocket = {:?}\n\n[outbound]\nmaildir = {:?}\n\n[approval]\nsurvey = true\n\n[limits]\nauto_mail_global = 1000000\n",
+        work.join("ingest.sock").display().to_string(),
+        work.join("outbox").display().to_string()
     );
     for queue in QUEUES {
         text += &format!("\n[queues.{queue}]\nhold_timeout_days = 3\nnag_after_days = 7\n");
@@ -218,14 +249,21 @@ fn time_prepared<S, T>(
 
 fn main() -> anyhow::Result<()> {
     let tickets = env_number("REQMAIL_BENCH_TICKETS", 1_000_000);
+    let on_postgres = match std::env::var("REQMAIL_BENCH_STORE").as_deref() {
+        Err(_) | Ok("sqlite") => false,
+        Ok("postgres" | "postgresql") => true,
+        Ok(other) => anyhow::bail!("REQMAIL_BENCH_STORE={other}: say sqlite (the default) or postgres"),
+    };
     let parent = std::env::var("REQMAIL_BENCH_DIR").unwrap_or_else(|_| "target/bench-tmp".into());
     std::fs::create_dir_all(&parent)?;
     let dir = tempfile::Builder::new().prefix("reports-").tempdir_in(&parent)?;
-    let kept = std::env::var_os("REQMAIL_BENCH_DB").map(std::path::PathBuf::from);
+    // Absolute: the configuration written into the work dir reads a relative path from there.
+    let kept = std::env::var_os("REQMAIL_BENCH_DB").map(std::path::absolute).transpose()?;
     let path = kept.clone().unwrap_or_else(|| dir.path().join("reqmail.db"));
     let existing = path.exists();
-    std::fs::write(dir.path().join("reqmail.toml"), config_text(&path, dir.path()))?;
-    let config = Config::load(Some(&dir.path().join("reqmail.toml")))?;
+    let config_path = dir.path().join("reqmail.toml");
+    std::fs::write(&config_path, config_text(&Backing::File(&path), dir.path()))?;
+    let mut config = Config::load(Some(&config_path))?;
     let rules = Rules::compile(&config).map_err(|error| anyhow::anyhow!("{error}"))?;
     let mut store = Store::open(&config.store)?;
 
@@ -238,6 +276,22 @@ fn main() -> anyhow::Result<()> {
         let size = std::fs::metadata(&path)?.len();
         println!("store: {tickets} tickets built in {:.1} s, {} MB", started.elapsed().as_secs_f64(), size / 1_000_000);
     }
+
+    // Declared after `dir`, so that the server stops before its folder goes.
+    let server = if on_postgres {
+        settle_scheduler(&mut store, &Site::compile(config.clone())?)?;
+        let server = match std::env::var_os("REQMAIL_BENCH_PG_DIR") {
+            Some(kept) => Postgres::start_in(&std::path::absolute(kept)?),
+            None => Postgres::start(dir.path()),
+        };
+        println!("PostgreSQL {}: {}", server.version(), server.psql(LARGE_DATABASE));
+        store = onto_postgres(store, &server, LARGE_DATABASE)?;
+        std::fs::write(&config_path, config_text(&Backing::Url(server.url(LARGE_DATABASE)), dir.path()))?;
+        config = Config::load(Some(&config_path))?;
+        Some(server)
+    } else {
+        None
+    };
 
     // Other work on the machine inflates every figure.
     println!("load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
@@ -271,9 +325,58 @@ fn main() -> anyhow::Result<()> {
     assert_eq!(jobs_run(&due), DUE_JOBS, "each armed ticket runs its one job: {due:?}");
 
     time_listings(&store.conn, tickets)?;
-    time_show(&store.conn, &dir.path().join("reqmail.toml"), tickets)?;
-    compare_fetch(&site, &mut store, tickets, dir.path())?;
+    time_show(&store.conn, &config_path, tickets)?;
+    let small_config = compare_fetch(&site, &mut store, tickets, dir.path(), server.as_ref())?;
+    drop(store);
+    compare_ingest(&small_config, &config_path, tickets, dir.path())?;
     Ok(())
+}
+
+// --- The store on PostgreSQL -----------------------------------------------------------
+
+/// The bench's databases on its PostgreSQL server: the large store's and the small one's.
+const LARGE_DATABASE: &str = "large";
+const SMALL_DATABASE: &str = "small";
+
+/// The store in `database` on `server`: copied from the SQLite `store` (settled by
+/// then) with `store copy`'s code, verified, then vacuumed and analyzed as a store that
+/// grew over years would be; a database a kept server has already is used as it is.
+fn onto_postgres(sqlite: Store, server: &Postgres, database: &str) -> anyhow::Result<Store> {
+    let url = server.url(database);
+    if server.has_database(database) {
+        println!("postgres: database {database} as it is");
+    } else {
+        server.create_database(database);
+        let started = Instant::now();
+        let copied = copy_verified(&sqlite, &url);
+        if copied.is_err() {
+            // A kept server must not offer a half-made store next time.
+            server.drop_database(database);
+        }
+        let rows = copied?;
+        let copy_time = started.elapsed();
+        let started = Instant::now();
+        server.execute(database, "VACUUM (ANALYZE)");
+        println!(
+            "postgres: {rows} rows copied into {database} and verified in {:.1} s, VACUUM (ANALYZE) {:.1} s, {} MB",
+            copy_time.as_secs_f64(),
+            started.elapsed().as_secs_f64(),
+            server.database_size(database) / 1_000_000
+        );
+    }
+    drop(sqlite);
+    Store::open(&reqmail::config::StoreConfig { url: Some(url), ..reqmail::config::StoreConfig::default() })
+}
+
+/// `store copy --to URL` of `sqlite`, in process: the rows copied, once both sides' counts
+/// and hashes agree.
+fn copy_verified(sqlite: &Store, url: &str) -> anyhow::Result<u64> {
+    let url = reqmail::store::postgres::Url::parse(url)?;
+    let report = reqmail::store::postgres::copy::to_postgres(sqlite.conn.sqlite("the bench's copy")?, &url, false, &mut |_| {})?;
+    if let Some(different) = report.first_difference() {
+        anyhow::bail!("the copy of {} differs: {:?} against {:?}", different.table, different.source, different.target);
+    }
+    Ok(report.tables.iter().map(|table| table.target.rows).sum())
 }
 
 // --- Fetch into a small and a large store ------------------------------------------------
@@ -285,19 +388,37 @@ const FETCH_PASSES: usize = 3;
 /// `fetch` from the inbound Maildir into this store and into one of
 /// REQMAIL_BENCH_FETCH_BASE tickets (100,000) built the same way, FETCH_PASSES times each
 /// in turn, REQMAIL_BENCH_FETCH (3,000) generated messages a pass: messages per second of
-/// each, and the ratio (target: the large store within 10 % of the small one).
-fn compare_fetch(site: &Site, large: &mut Store, tickets: u64, work: &std::path::Path) -> anyhow::Result<()> {
+/// each, and the ratio (target: the large store within 10 % of the small one). On
+/// PostgreSQL the small store is copied there like the large one. Returns the small
+/// store's configuration file.
+fn compare_fetch(site: &Site, large: &mut Store, tickets: u64, work: &std::path::Path, server: Option<&Postgres>) -> anyhow::Result<std::path::PathBuf> {
     let base = env_number("REQMAIL_BENCH_FETCH_BASE", 100_000);
     let messages = env_number("REQMAIL_BENCH_FETCH", 3_000) as usize;
     let small_dir = work.join("small");
     std::fs::create_dir_all(&small_dir)?;
-    std::fs::write(small_dir.join("reqmail.toml"), config_text(&small_dir.join("reqmail.db"), &small_dir))?;
-    let small_config = Config::load(Some(&small_dir.join("reqmail.toml")))?;
-    let mut small = Store::open(&small_config.store)?;
-    let started = Instant::now();
-    build_store(&mut small, base)?;
-    settle_scheduler(&mut small, site)?;
-    println!("fetch: a store of {base} tickets built in {:.1} s beside this one", started.elapsed().as_secs_f64());
+    let small_path = small_dir.join("reqmail.toml");
+    let mut small = match server {
+        Some(server) if server.has_database(SMALL_DATABASE) => {
+            println!("fetch: database {SMALL_DATABASE} as it is beside this one");
+            Store::open(&reqmail::config::StoreConfig { url: Some(server.url(SMALL_DATABASE)), ..reqmail::config::StoreConfig::default() })?
+        }
+        _ => {
+            let file = small_dir.join("reqmail.db");
+            std::fs::write(&small_path, config_text(&Backing::File(&file), &small_dir))?;
+            let mut small = Store::open(&Config::load(Some(&small_path))?.store)?;
+            let started = Instant::now();
+            build_store(&mut small, base)?;
+            settle_scheduler(&mut small, site)?;
+            println!("fetch: a store of {base} tickets built in {:.1} s beside this one", started.elapsed().as_secs_f64());
+            match server {
+                Some(server) => onto_postgres(small, server, SMALL_DATABASE)?,
+                None => small,
+            }
+        }
+    };
+    if let Some(server) = server {
+        std::fs::write(&small_path, config_text(&Backing::Url(server.url(SMALL_DATABASE)), &small_dir))?;
+    }
     let inbox = work.join("inbox");
     let mut rates = [Vec::new(), Vec::new()];
     // Unique per run: the kept store has seen the earlier runs' messages.
@@ -326,6 +447,61 @@ fn compare_fetch(site: &Site, large: &mut Store, tickets: u64, work: &std::path:
     println!("fetch into {base} tickets: {small_rates:>8.0} messages/s (median of {FETCH_PASSES} passes of {messages})");
     println!("fetch into {tickets} tickets: {large_rates:>8.0} messages/s");
     println!("fetch: {drop:+.1} % slower in the large store (target <= 10 %: {})", if drop <= 10.0 { "HIT" } else { "MISS" });
+    Ok(small_path)
+}
+
+// --- One message through the pipe, into a small and a large store ----------------------
+
+/// `reqmail ingest` of REQMAIL_BENCH_INGEST (200) generated messages into each store, in
+/// turn, each a process of its own with the message on stdin as the MTA runs it, after
+/// five of each not counted: whole-process median and p95 of each store, and the ratio
+/// of the medians (target: the large store within 20 % of the small one).
+fn compare_ingest(small: &std::path::Path, large: &std::path::Path, tickets: u64, work: &std::path::Path) -> anyhow::Result<()> {
+    const WARM_UP: usize = 5;
+    let base = env_number("REQMAIL_BENCH_FETCH_BASE", 100_000);
+    let messages = env_number("REQMAIL_BENCH_INGEST", 200) as usize;
+    let configs = [small, large];
+    let mails = configs
+        .iter()
+        .map(|config| {
+            let store = Store::open(&Config::load(Some(config))?.store)?;
+            FetchMail::from_store(&store.conn, 29)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let mut latencies = [Vec::new(), Vec::new()];
+    for index in 0..WARM_UP + messages {
+        for (side, config) in configs.iter().enumerate() {
+            let raw = mails[side].message(format!("{run}.ingest.{side}.{index}"), index);
+            let started = Instant::now();
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reqmail"))
+                .arg("--config")
+                .arg(config)
+                .arg("ingest")
+                .env("REQMAIL_NOW", format_time(scheduler_now()))
+                .current_dir(work)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()?;
+            std::io::Write::write_all(&mut child.stdin.take().expect("a piped stdin"), &raw)?;
+            let output = child.wait_with_output()?;
+            let elapsed = started.elapsed();
+            anyhow::ensure!(output.status.success(), "reqmail ingest into {}: {}", config.display(), String::from_utf8_lossy(&output.stderr));
+            if index >= WARM_UP {
+                latencies[side].push(elapsed);
+            }
+        }
+    }
+    let [small_runs, large_runs] = latencies.map(|mut runs| {
+        runs.sort();
+        let quantile = |q: f64| runs[((runs.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+        (quantile(0.5), quantile(0.95))
+    });
+    let growth = (large_runs.0 / small_runs.0 - 1.0) * 100.0;
+    println!("ingest into {base} tickets: median {:>7.2} ms, p95 {:>7.2} ms ({messages} processes, whole process)", small_runs.0, small_runs.1);
+    println!("ingest into {tickets} tickets: median {:>7.2} ms, p95 {:>7.2} ms", large_runs.0, large_runs.1);
+    println!("ingest: {growth:+.1} % per message in the large store (target <= 20 %: {})", if growth <= 20.0 { "HIT" } else { "MISS" });
     Ok(())
 }
 
@@ -346,7 +522,7 @@ impl FetchMail {
     fn from_store(conn: &reqmail::store::Connection, seed: u64) -> anyhow::Result<FetchMail> {
         let recent = conn
             .prepare(
-                "SELECT t.number, a.address FROM tickets t JOIN addresses a ON a.person = t.requester AND a.is_primary
+                "SELECT t.number, a.address FROM tickets t JOIN addresses a ON a.person = t.requester AND a.is_primary = 1
                  ORDER BY t.number DESC LIMIT 2000",
             )?
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
