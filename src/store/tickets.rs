@@ -455,8 +455,8 @@ fn list_query(conn: &Connection, filter: &TicketFilter, extra_columns: &str) -> 
         }
         None => None,
     };
+    let inner_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect::<String>() + "t.number" + direction;
     let sql = if let Some(narrowest) = few {
-        let inner_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect::<String>() + "t.number" + direction;
         format!(
             "SELECT {TICKET_COLUMNS}{extra_columns}{key_columns} FROM tickets t WHERE t.number IN
              (SELECT t.number FROM tickets t INDEXED BY {narrowest} WHERE {} ORDER BY {inner_order} LIMIT {limit})
@@ -468,7 +468,14 @@ fn list_query(conn: &Connection, filter: &TicketFilter, extra_columns: &str) -> 
             .iter()
             .map(|status| {
                 let conditions: String = terms.iter().map(|term| format!(" AND {term}")).collect();
-                format!("SELECT {TICKET_COLUMNS}{extra_columns}{key_columns} FROM tickets t INDEXED BY {index} WHERE t.status = '{}'{conditions}", status.as_str())
+                let arm = format!("SELECT {TICKET_COLUMNS}{extra_columns}{key_columns} FROM tickets t INDEXED BY {index} WHERE t.status = '{}'{conditions}", status.as_str());
+                if conn.backend() == crate::store::Backend::Postgres {
+                    // PostgreSQL appends the arms whole and sorts them all; ordered and
+                    // limited each, every arm reads its index only to the limit.
+                    format!("SELECT * FROM ({arm} ORDER BY {inner_order} LIMIT {limit}) AS {}_arm", status.as_str())
+                } else {
+                    arm
+                }
             })
             .collect();
         format!("{} ORDER BY {order_by} LIMIT {limit}", arms.join(" UNION ALL "))
