@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0026_scale_primary_address", include_str!("../migrations/postgres/0026_scale_primary_address.sql")),
     ("0027_search_nfc", include_str!("../migrations/postgres/0027_search_nfc.sql")),
     ("0028_scheduler_triggers", include_str!("../migrations/postgres/0028_scheduler_triggers.sql")),
+    ("0029_postgres_listing_ties", include_str!("../migrations/postgres/0029_postgres_listing_ties.sql")),
 ];
 
 /// Serialises schema changes of gateways starting at once (any fixed number: ours).
