@@ -188,7 +188,7 @@ fn ticket_from_row(row: &Row<'_>) -> crate::store::Result<Ticket> {
         priority: priority.parse().unwrap_or(Level::Medium),
         owner: row.get(6)?,
         requester: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
-        cc: cc_of_column(row.get(30)?),
+        cc: cc_of_column(row.get(TICKET_COLUMN_COUNT - 1)?),
         category: row.get(8)?,
         host: row.get(9)?,
         due: time(10)?,
