@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::config::integrations::LdapConfig;
 use crate::config::{Config, ImapConfig, ImapMailbox};
 use crate::site::Site;
-use crate::source::{imap, maildir, socket, SharedStore};
+use crate::source::{imap, intake, maildir, socket, SharedStore};
 use crate::store::Store;
 use crate::scheduler;
 use crate::transport::deliver::DeliveryReport;
@@ -118,7 +118,12 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
             Ok(Some(listener)) => match socket::Intakes::open(&config.store.path) {
                 Ok(intake) => {
                     let core = SharedStore::new(site.clone(), open_store(&config.store)?, clock);
-                    tasks.spawn(socket::listen(core, delivery.clone(), intake, listener, path, config.inbound.max_message_bytes, stopped.clone()));
+                    let letters = if config.outbound.deliver_immediately {
+                        intake::Letters::DeliveredOn(delivery.clone())
+                    } else {
+                        intake::Letters::Scheduler(wake.clone())
+                    };
+                    tasks.spawn(socket::listen(core, letters, intake, listener, path, config.inbound.max_message_bytes, stopped.clone()));
                 }
                 Err(error) => {
                     tracing::warn!("ingest cannot hand mail to this serve: {error:#}");

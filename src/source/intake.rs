@@ -216,11 +216,20 @@ fn write(mut intake: Intake, received: &mpsc::Receiver<Request>, arrived: &Notif
     }
 }
 
+/// Who sends the letters of the drain's commits.
+pub enum Letters {
+    /// A delivery pass on this connection of their own after each commit, so that a slow
+    /// transport holds up no processing (`outbound.deliver_immediately`).
+    DeliveredOn(SharedStore),
+    /// The scheduler's pass, woken after each commit as the other sources wake it.
+    Scheduler(Arc<Notify>),
+}
+
 /// Moves what the writer took in, oldest first, until `finishing` turns true and nothing
-/// is left; `reader` is a second connection to the intake. Letters go out on `delivery`.
+/// is left; `reader` is a second connection to the intake.
 pub async fn drain(
     core: SharedStore,
-    delivery: SharedStore,
+    letters: Letters,
     reader: Intake,
     writer: Taker,
     arrived: Arc<Notify>,
@@ -228,7 +237,7 @@ pub async fn drain(
 ) {
     let reader = Arc::new(Mutex::new(reader));
     let (committed, commits) = tokio::sync::mpsc::channel(1);
-    let deliverer = tokio::spawn(deliver_after_commits(delivery, commits));
+    let deliverer = tokio::spawn(send_after_commits(letters, commits));
     let mut after = 0;
     loop {
         let reader = reader.clone();
@@ -273,12 +282,17 @@ pub async fn drain(
     }
 }
 
-/// Delivers the letters of the drain's commits on a connection of its own, so that a slow
-/// transport holds up no processing; commits made while a pass runs share the next one.
-async fn deliver_after_commits(delivery: SharedStore, mut commits: tokio::sync::mpsc::Receiver<()>) {
+/// Sends the letters of the drain's commits; commits made while a pass runs share the
+/// next one.
+async fn send_after_commits(letters: Letters, mut commits: tokio::sync::mpsc::Receiver<()>) {
     while commits.recv().await.is_some() {
-        if let Err(error) = delivery.run(|site, store, now| deliver_queued(site, store, now)).await {
-            tracing::warn!("delivery postponed: {error:#}");
+        match &letters {
+            Letters::DeliveredOn(delivery) => {
+                if let Err(error) = delivery.run(|site, store, now| deliver_queued(site, store, now)).await {
+                    tracing::warn!("delivery postponed: {error:#}");
+                }
+            }
+            Letters::Scheduler(wake) => wake.notify_one(),
         }
     }
 }

@@ -134,11 +134,11 @@ pub fn bind(path: &Path) -> anyhow::Result<Option<UnixListener>> {
 /// Answers ingest processes until `stopped`, then moves everything it acknowledged and
 /// removes the socket. Each message is taken into the intake (`writer`) and answered
 /// "stored" once it is on the disk there; `drain` moves it into the spool and processes it
-/// on `core` right after, in the order of the answers, and its letters go out on
-/// `delivery`. What a serve before this one left in the intake is moved first.
+/// on `core` right after, in the order of the answers, and `letters` says who sends its
+/// letters. What a serve before this one left in the intake is moved first.
 /// `limit` is the largest message taken (`inbound.max_message_bytes`); ingest keeps
 /// larger ones itself.
-pub async fn listen(core: SharedStore, delivery: SharedStore, intake: Intakes, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
+pub async fn listen(core: SharedStore, letters: intake::Letters, intake: Intakes, listener: UnixListener, path: PathBuf, limit: usize, mut stopped: watch::Receiver<bool>) {
     let Intakes { writer, reader } = intake;
     let arrived = Arc::new(Notify::new());
     let writer = match intake::Writer::start(writer, arrived.clone()) {
@@ -154,7 +154,7 @@ pub async fn listen(core: SharedStore, delivery: SharedStore, intake: Intakes, l
     // In a set of its own: should this task be aborted (the shutdown grace ran out), the
     // drain stops with it, and the next serve moves what is left.
     let mut drain = tokio::task::JoinSet::new();
-    drain.spawn(intake::drain(core, delivery, reader, writer.taker(), arrived, finishing));
+    drain.spawn(intake::drain(core, letters, reader, writer.taker(), arrived, finishing));
     let stop = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };

@@ -139,6 +139,18 @@ fn ingest_hands_mail_to_a_running_serve_and_does_it_itself_when_none_runs() {
 }
 
 #[test]
+fn mail_handed_to_serve_wakes_its_scheduler_when_letters_are_not_sent_at_once() {
+    // The scheduler's own pass is an hour away: only the wake-up sends the receipt in time.
+    let desk = Desk::with_config("[outbound]\ndeliver_immediately = false\n\n[serve]\ntick_seconds = 3600\n");
+    let daemon = Daemon::start(&desk);
+    assert!(wait_until(Duration::from_secs(10), || desk.path().join("reqmail.db.sock").exists()), "{}", daemon.log());
+    desk.ingest(&request("woken@customer.test", "ann@customer.test", "Printer on fire", "Help")).ok();
+    assert_eq!(stored_by(&desk, "woken@customer.test"), "socket");
+    assert!(wait_until(Duration::from_secs(10), || desk.outbox().len() == 1), "the receipt goes out: {}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+}
+
+#[test]
 fn the_hand_off_program_gives_mail_to_serve_and_else_runs_the_full_ingest() {
     let desk = Desk::new();
     let daemon = Daemon::start(&desk);
