@@ -407,12 +407,12 @@ fn process_in<T>(
             Ok(Err(error)) => {
                 drop(savepoint);
                 decision = Decision::default();
-                quarantine(&tx, id, &format!("cannot be applied: {error:#}"), now)?
+                quarantine(tx, id, &format!("cannot be applied: {error:#}"), now)?
             }
             Err(panic) => {
                 drop(savepoint);
                 decision = Decision::default();
-                quarantine(&tx, id, &failed_on_it(&panic_text(&panic)), now)?
+                quarantine(tx, id, &failed_on_it(&panic_text(&panic)), now)?
             }
         };
         log_outcome(id, &outcome);

@@ -112,7 +112,7 @@ pub fn compressor(conn: &Connection, direction: &str) -> crate::store::Result<Co
         .prepare_cached("SELECT dict_id FROM zstd_dictionaries WHERE direction = ?1 ORDER BY id DESC LIMIT 1")?
         .query_row([direction], |row| row.get(0))
         .optional()?;
-    let load = |dict_id: u32| Ok(conn.prepare_cached(DICTIONARY)?.query_row([dict_id], |row| row.get(0)).optional()?);
+    let load = |dict_id: u32| conn.prepare_cached(DICTIONARY)?.query_row([dict_id], |row| row.get(0)).optional();
     Ok(Compressor(newest.map(|dict_id| prepared(dict_id, || load(dict_id))).transpose()?))
 }
 
@@ -165,7 +165,7 @@ pub fn compress_note(conn: &Connection, id: i64, note: &str) -> crate::store::Re
 
 /// The bytes `stored` was compressed from; `column` names it in an error.
 pub fn decompress(conn: &Connection, stored: &[u8], column: usize) -> crate::store::Result<Vec<u8>> {
-    decompress_with(stored, column, |dict_id| prepared(dict_id, || Ok(conn.prepare_cached(DICTIONARY)?.query_row([dict_id], |row| row.get(0)).optional()?)))
+    decompress_with(stored, column, |dict_id| prepared(dict_id, || conn.prepare_cached(DICTIONARY)?.query_row([dict_id], |row| row.get(0)).optional()))
 }
 
 const DICTIONARY: &str = "SELECT dictionary FROM zstd_dictionaries WHERE dict_id = ?1";

@@ -112,6 +112,9 @@ pub enum Backend {
 }
 
 /// An open connection to the store's database.
+// A process holds one or two, never a collection: boxing the larger would only add a
+// pointer to every statement.
+#[allow(clippy::large_enum_variant)]
 pub enum Connection {
     Sqlite(rusqlite::Connection),
     Postgres(Session),
@@ -321,6 +324,8 @@ enum RowsInner<'s> {
 }
 
 impl Rows<'_> {
+    // As rusqlite's: each row borrows the rows, which `Iterator` cannot express.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Row<'_>>> {
         match &mut self.0 {
             RowsInner::Sqlite(rows) => Ok(rows.next()?.map(Row::Sqlite)),

@@ -38,7 +38,7 @@ pub fn enqueue(
         "INSERT INTO outbox (message, ticket, sender, recipient, status, next_attempt) VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
     )?
     .execute(params![message, ticket.map(|ticket| ticket.0), sender, recipient, format_time(now)])?;
-    Ok(conn.last_insert_rowid()?)
+    conn.last_insert_rowid()
 }
 
 /// Claims up to `limit` queued rows due at `now`, oldest first, by moving their next

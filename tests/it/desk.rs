@@ -62,7 +62,7 @@ fn queue_lists_work_by_time_left_latest_first() {
     assert!(lines[1].contains("over 2h 00m") && lines[1].ends_with("Printer on fire"), "{text}");
     assert!(lines[2].contains("bob@example.com") && lines[2].contains("1d 21h"), "{text}");
     let subject_column = lines[0].find("SUBJECT").unwrap();
-    assert!(lines.iter().skip(1).all(|line| line[subject_column..].chars().next() != Some(' ')), "aligned:\n{text}");
+    assert!(lines.iter().skip(1).all(|line| !line[subject_column..].starts_with(' ')), "aligned:\n{text}");
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn hostile_archives_are_imported_or_skipped_with_a_reason_and_never_panic() {
     // An mbox of binary garbage, a header-only message, a broken "From " line and a
     // message with NULs in it.
     let mut mbox = b"From \x00\xff garbage\n\x00\x01\x02\xff\xfe\n\nFrom nobody Thu Jan  1 00:00:00 1970\nSubject: only a header\n\nFrom carol@example.org Mon Mar  4 09:00:00 2019\nFrom: carol@example.org\nSubject: Printer\x00 jams\nDate: Mon, 4 Mar 2019 09:00:00 +0000\n\nIt jams.\x00\n".to_vec();
-    mbox.extend(std::iter::repeat(0xffu8).take(4096));
+    mbox.extend(std::iter::repeat_n(0xffu8, 4096));
     let mbox_path = dir.path().join("hostile.mbox");
     std::fs::write(&mbox_path, &mbox).unwrap();
     // A Maildir with an empty file and binary garbage; an MH folder with both.

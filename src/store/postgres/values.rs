@@ -222,6 +222,11 @@ fn read_numeric(bytes: &[u8]) -> Option<ValueRef<'static>> {
     Some(if scale == 0 && value.abs() < 9.0e15 { ValueRef::Integer(value as i64) } else { ValueRef::Real(value) })
 }
 
+/// A column's number or name, as both databases' rows take it.
+pub trait ColumnIndex: rusqlite::RowIndex + postgres::row::RowIndex + std::fmt::Display + Copy {}
+impl ColumnIndex for usize {}
+impl ColumnIndex for &str {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,9 +246,4 @@ mod tests {
         assert_eq!(numeric("-0.0625"), ValueRef::Real(-0.0625));
     }
 }
-
-/// A column's number or name, as both databases' rows take it.
-pub trait ColumnIndex: rusqlite::RowIndex + postgres::row::RowIndex + std::fmt::Display + Copy {}
-impl ColumnIndex for usize {}
-impl ColumnIndex for &str {}
 
