@@ -1,6 +1,7 @@
 //! Tickets, their Cc lists and their history.
 
 use std::ops::ControlFlow;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
@@ -330,12 +331,8 @@ pub fn each_linked<E: From<crate::store::Error>>(
     filter: &TicketFilter,
     mut visit: impl FnMut(Ticket, Vec<TicketId>) -> Result<ControlFlow<()>, E>,
 ) -> Result<(), E> {
-    const LINKED: &str = ", (SELECT group_concat(linked, ' ') FROM (
-        SELECT number AS linked FROM tickets WHERE follow_up_of = t.number
-        UNION ALL SELECT number FROM tickets WHERE merged_into = t.number
-        UNION ALL SELECT high FROM ticket_links WHERE low = t.number
-        UNION ALL SELECT low FROM ticket_links WHERE high = t.number))";
-    walk(conn, filter, LINKED, |row| {
+    static LINKED: LazyLock<String> = LazyLock::new(|| format!(", (SELECT group_concat(linked, ' ') FROM ({}))", linking_to("t.number")));
+    walk(conn, filter, &LINKED, |row| {
         let ticket = ticket_from_row(row)?;
         let mut linked: Vec<TicketId> = ticket.follow_up_of.into_iter().chain(ticket.merged_into).collect();
         let others: Option<String> = row.get(TICKET_COLUMN_COUNT)?;
@@ -532,21 +529,35 @@ pub fn history_entry(conn: &Connection, id: i64) -> crate::store::Result<Option<
         .optional()
 }
 
-const LINKS: &str = "SELECT follow_up_of FROM tickets WHERE number = ?1 AND follow_up_of IS NOT NULL
-     UNION SELECT merged_into FROM tickets WHERE number = ?1 AND merged_into IS NOT NULL
-     UNION SELECT number FROM tickets WHERE follow_up_of = ?1
-     UNION SELECT number FROM tickets WHERE merged_into = ?1
-     UNION SELECT high FROM ticket_links WHERE low = ?1
-     UNION SELECT low FROM ticket_links WHERE high = ?1";
+/// The tickets that point at ticket `number` (SQL): those that follow it up or were
+/// merged into it, and those split from or into it, as the column `linked`.
+fn linking_to(number: &str) -> String {
+    format!(
+        "SELECT number AS linked FROM tickets WHERE follow_up_of = {number}
+         UNION ALL SELECT number FROM tickets WHERE merged_into = {number}
+         UNION ALL SELECT high FROM ticket_links WHERE low = {number}
+         UNION ALL SELECT low FROM ticket_links WHERE high = {number}"
+    )
+}
 
-/// The tickets this one is linked with: the one it follows up or was merged into,
-/// those that follow it up or were merged into it, and those split from or into it; by number.
+static LINKS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT follow_up_of FROM tickets WHERE number = ?1 AND follow_up_of IS NOT NULL
+         UNION ALL SELECT merged_into FROM tickets WHERE number = ?1 AND merged_into IS NOT NULL
+         UNION ALL {}",
+        linking_to("?1")
+    )
+});
+
+/// The tickets this one is linked with: the one it follows up or was merged into, and
+/// those [`linking_to`] it; by number.
 pub fn links(conn: &Connection, ticket: TicketId) -> crate::store::Result<Vec<TicketId>> {
     let mut linked: Vec<TicketId> = conn
-        .prepare_cached(LINKS)?
+        .prepare_cached(&LINKS)?
         .query_map([ticket.0], |row| row.get(0).map(TicketId))?
         .collect::<crate::store::Result<_>>()?;
     linked.sort();
+    linked.dedup();
     Ok(linked)
 }
 
@@ -1047,7 +1058,7 @@ mod tests {
         let store = store();
         let plan: Vec<String> = store
             .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {LINKS}"))
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", *LINKS))
             .unwrap()
             .query_map([1], |row| row.get(3))
             .unwrap()
