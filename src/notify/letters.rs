@@ -146,6 +146,21 @@ struct WorkView {
     next: Option<String>,
 }
 
+impl WorkView {
+    fn of(conn: &Connection, ticket: &Ticket, calendar: &crate::ticket::sla::Calendar, now: DateTime<Utc>) -> anyhow::Result<WorkView> {
+        Ok(WorkView {
+            request: store::tickets::first_request(conn, ticket.number)?.filter(|request| !request.is_empty()),
+            latest: store::tickets::latest_comments(conn, ticket.number, 3)?
+                .iter()
+                .filter(|comment| !comment.detail.is_empty())
+                .map(|comment| format!("{} {}: {}", calendar.local_text(comment.at), comment.actor, comment.detail))
+                .collect(),
+            time_left: ticket.due.filter(|_| !ticket.status.is_final()).map(|due| crate::ticket::time_left(due, now)),
+            next: ticket.next_action.clone(),
+        })
+    }
+}
+
 /// The template of each kind of mail, as the ticket's history names it.
 fn template(notice: Notice) -> &'static str {
     match notice {
@@ -215,22 +230,15 @@ pub fn letters(
         return Ok(letters);
     }
     let config = writer.config;
-    let references = store::tickets::thread_references(conn, ticket.number)?;
+    // Read once the first letter is admitted: most of a busy scheduler pass's letters are
+    // held back by the rate limits.
+    let mut references: Option<Vec<String>> = None;
+    let mut work: Option<WorkView> = None;
     let checklist = checklist(writer.rules, ticket);
     let author_name = plan.sender.name.clone().unwrap_or_else(|| plan.sender.address.clone());
     let author = if plan.unverified { format!("{author_name} (unverified sender)") } else { author_name };
     let subject = writer.threading.tag.subject_for(ticket.number, &ticket.subject);
     let calendar = writer.rules.calendar_of(&ticket.queue);
-    let work = WorkView {
-        request: store::tickets::first_request(conn, ticket.number)?.filter(|request| !request.is_empty()),
-        latest: store::tickets::latest_comments(conn, ticket.number, 3)?
-            .iter()
-            .filter(|comment| !comment.detail.is_empty())
-            .map(|comment| format!("{} {}: {}", calendar.local_text(comment.at), comment.actor, comment.detail))
-            .collect(),
-        time_left: ticket.due.filter(|_| !ticket.status.is_final()).map(|due| crate::ticket::time_left(due, now)),
-        next: ticket.next_action.clone(),
-    };
     let due_example = calendar.local_date(now + chrono::Duration::days(3)).format("%Y-%m-%d 17:00").to_string();
     let receipt_to_requester = |notice: &Notice, address: &str| *notice == Notice::Receipt && address == ticket.requester;
     let suggestions = if created && addressed.iter().any(|(notice, reader)| receipt_to_requester(notice, &reader.address)) {
@@ -254,6 +262,13 @@ pub fn letters(
             letters.withheld.push(reason);
             continue;
         }
+        if references.is_none() {
+            references = Some(store::tickets::thread_references(conn, ticket.number)?);
+        }
+        let for_agent = matches!(reader.role, Role::Agent | Role::Admin);
+        if for_agent && work.is_none() {
+            work = Some(WorkView::of(conn, ticket, calendar, now)?);
+        }
         let data = LetterData {
             ticket: TicketView::of(ticket, calendar),
             recipient_name: reader.name.as_deref(),
@@ -272,7 +287,7 @@ pub fn letters(
             subject_tag: &config.mail.subject_tag,
             help_name: &config.mail.name,
             help_address: &config.mail.address,
-            work: matches!(reader.role, Role::Agent | Role::Admin).then_some(&work),
+            work: work.as_ref().filter(|_| for_agent),
             due_example: due_example.clone(),
             transferred_from: plan.transferred_from.as_ref().map(|peer| TransferredView { site: &peer.site, number: peer.number }),
             suggestions: if receipt_to_requester(notice, &reader.address) { suggestions.clone() } else { Vec::new() },
@@ -305,7 +320,7 @@ pub fn letters(
             subject: &subject,
             body: &body,
             in_reply_to: plan.message_id.as_deref(),
-            references: &references,
+            references: references.as_deref().unwrap_or_default(),
             auto_submitted,
             date: now,
             cause: plan.message.map_or(0, |message| message.0),

@@ -20,17 +20,14 @@ pub fn admit(conn: &Connection, limits: &LimitsConfig, address: &str, ticket: Op
     let since = format_time(now - window(limits));
     let pruned = conn.prepare_cached("DELETE FROM auto_mail WHERE at <= ?1")?.execute([&since])?;
     let seconds = limits.auto_mail_window_seconds;
-    if let Some(ticket) = ticket {
-        let n: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM auto_mail WHERE address = ?1 AND ticket = ?2")?
-            .query_row(params![address, ticket.0], |row| row.get(0))?;
-        if n >= i64::from(limits.auto_mail_per_ticket) {
-            return Ok(Err(format!(
-                "no mail to {address}: {n} automatic letters about this ticket in {seconds} s (limits.auto_mail_per_ticket); a mail loop?"
-            )));
-        }
+    let (n, about_ticket): (i64, i64) = conn
+        .prepare_cached("SELECT COUNT(*), COUNT(CASE WHEN ticket = ?2 THEN 1 END) FROM auto_mail WHERE address = ?1")?
+        .query_row(params![address, ticket.map(|ticket| ticket.0)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if ticket.is_some() && about_ticket >= i64::from(limits.auto_mail_per_ticket) {
+        return Ok(Err(format!(
+            "no mail to {address}: {about_ticket} automatic letters about this ticket in {seconds} s (limits.auto_mail_per_ticket); a mail loop?"
+        )));
     }
-    let n: i64 = conn.prepare_cached("SELECT COUNT(*) FROM auto_mail WHERE address = ?1")?.query_row([&address], |row| row.get(0))?;
     if n >= i64::from(limits.auto_mail_per_address) {
         return Ok(Err(format!("no mail to {address}: {n} automatic letters in {seconds} s (limits.auto_mail_per_address)")));
     }

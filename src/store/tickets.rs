@@ -454,9 +454,13 @@ fn list_query(conn: &Connection, filter: &TicketFilter, extra_columns: &str) -> 
     };
     let inner_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect::<String>() + "t.number" + direction;
     let sql = if let Some(narrowest) = few {
+        // Few match: read by the narrowest index, then sorted. `+ 0` keeps PostgreSQL (which
+        // ignores INDEXED BY) from walking the primary key in order instead, past every
+        // ticket that does not match.
+        let sorted_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect::<String>() + "t.number + 0" + direction;
         format!(
             "SELECT {TICKET_COLUMNS}{extra_columns}{key_columns} FROM tickets t WHERE t.number IN
-             (SELECT t.number FROM tickets t INDEXED BY {narrowest} WHERE {} ORDER BY {inner_order} LIMIT {limit})
+             (SELECT t.number FROM tickets t INDEXED BY {narrowest} WHERE {} ORDER BY {sorted_order} LIMIT {limit})
              ORDER BY {order_by}",
             matching.join(" AND ")
         )
