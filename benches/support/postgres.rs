@@ -1,7 +1,8 @@
 //! A private PostgreSQL server for a bench: Debian's package, as `scripts/test` installs
 //! it, its data folder made by initdb (trust authentication on loopback, durable commits
 //! as in production: fsync on), on a free port; stopped when dropped. Included by the
-//! benches that need it with `#[path]`.
+//! benches that need it with `#[path]`. REQMAIL_BENCH_PG_SHARED_BUFFERS (e.g. `1GB`) sets
+//! the server's buffer cache.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -44,7 +45,12 @@ impl Postgres {
             server.run("initdb", &["-D", data.to_str().unwrap(), "-U", "reqmail", "--auth", "trust", "-E", "UTF8", "--locale", "C.UTF-8"]);
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=50", dir.display());
+        let mut options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=50", dir.display());
+        // PostgreSQL's default is 128 MB; a dedicated server is usually given a quarter of
+        // its memory.
+        if let Ok(size) = std::env::var("REQMAIL_BENCH_PG_SHARED_BUFFERS") {
+            options += &format!(" -c shared_buffers={size}");
+        }
         server.run("pg_ctl", &["-D", data.to_str().unwrap(), "-o", &options, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);
         server.port = port;
         server
