@@ -181,3 +181,14 @@ fn migration_0027_passes_in_a_database_that_is_not_utf8() {
         client.query_one("SELECT COUNT(*) FROM search_text WHERE words @@ to_tsquery('english', reqmail_search_nfc('printers'))", &[]).unwrap().get(0);
     assert_eq!(found, 1);
 }
+
+#[test]
+fn a_store_session_runs_without_jit_and_with_the_busy_timeout() {
+    let postgres = Postgres::start();
+    let config = reqmail::config::StoreConfig { url: Some(postgres.create_database("settings")), busy_timeout_ms: 1234, ..Default::default() };
+    let store = reqmail::store::Store::open(&config).unwrap();
+    let setting = |name: &str| -> String { store.conn.query_row(&format!("SHOW {name}"), [], |row| row.get(0)).unwrap() };
+    // A long listing is estimated costly enough that PostgreSQL would compile it first.
+    assert_eq!(setting("jit"), "off");
+    assert_eq!(setting("lock_timeout"), "1234ms");
+}

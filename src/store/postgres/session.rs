@@ -214,15 +214,15 @@ impl<'c> SessionStatement<'c> {
             let declare = format!("DECLARE {cursor} NO SCROLL CURSOR FOR {}", dialect::translate(&self.sql));
             let mut client = self.session.client();
             client.execute(&declare, &params).map_err(|error| with_sql(error, &declare))?;
-            let first = client.query(&format!("FETCH {PORTION} FROM {cursor}"), &[])?;
+            let first = client.query(&format!("FETCH {FIRST_PORTION} FROM {cursor}"), &[])?;
             self.session.streaming.set(true);
-            let more = first.len() == PORTION;
-            return Ok(SessionRows { rows: first.into_iter(), current: None, cursor: Some((self.session, cursor)), more });
+            let more = first.len() == FIRST_PORTION;
+            return Ok(SessionRows { rows: first.into_iter(), current: None, cursor: Some((self.session, cursor)), portion: FIRST_PORTION, more });
         }
         // Outside one, all rows at once: a caller may run other statements on the
         // connection while it goes through them.
         let rows = self.session.client().query(&statement, &params).map_err(|error| with_sql(error, &self.sql))?;
-        Ok(SessionRows { rows: rows.into_iter(), current: None, cursor: None, more: false })
+        Ok(SessionRows { rows: rows.into_iter(), current: None, cursor: None, portion: 0, more: false })
     }
 
     pub(crate) fn column_count(&mut self) -> Result<usize> {
@@ -231,8 +231,11 @@ impl<'c> SessionStatement<'c> {
     }
 }
 
-/// The rows a cursor gives at a time.
-const PORTION: usize = 256;
+/// The rows a cursor gives first: a page of a listing comes in one round trip.
+const FIRST_PORTION: usize = 256;
+/// Each later portion is twice the one before, up to this: a long listing makes few round
+/// trips, and its memory stays that of one portion.
+const LARGEST_PORTION: usize = 4096;
 
 /// The rows of a query.
 pub struct SessionRows<'s> {
@@ -241,6 +244,8 @@ pub struct SessionRows<'s> {
     /// The cursor the rows come through, closed when they are dropped: a snapshot that
     /// lists again must not keep every earlier cursor until it ends.
     cursor: Option<(&'s Session, String)>,
+    /// The rows the last portion asked for.
+    portion: usize,
     /// Whether the cursor has rows not fetched yet.
     more: bool,
 }
@@ -250,8 +255,9 @@ impl SessionRows<'_> {
         self.current = self.rows.next();
         if self.current.is_none() && self.more {
             if let Some((session, cursor)) = &self.cursor {
-                let portion = session.client().query(&format!("FETCH {PORTION} FROM {cursor}"), &[])?;
-                self.more = portion.len() == PORTION;
+                self.portion = (self.portion * 2).min(LARGEST_PORTION);
+                let portion = session.client().query(&format!("FETCH {} FROM {cursor}", self.portion), &[])?;
+                self.more = portion.len() == self.portion;
                 self.rows = portion.into_iter();
                 self.current = self.rows.next();
             }
