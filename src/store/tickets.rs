@@ -452,12 +452,13 @@ fn list_query(conn: &Connection, filter: &TicketFilter, extra_columns: &str) -> 
         }
         None => None,
     };
-    let inner_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect::<String>() + "t.number" + direction;
+    let key_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect();
+    let inner_order = format!("{key_order}t.number{direction}");
     let sql = if let Some(narrowest) = few {
         // Few match: read by the narrowest index, then sorted. `+ 0` keeps PostgreSQL (which
         // ignores INDEXED BY) from walking the primary key in order instead, past every
         // ticket that does not match.
-        let sorted_order: String = keys.iter().map(|key| format!("{key}{direction}, ")).collect::<String>() + "t.number + 0" + direction;
+        let sorted_order = format!("{key_order}t.number + 0{direction}");
         format!(
             "SELECT {TICKET_COLUMNS}{extra_columns}{key_columns} FROM tickets t WHERE t.number IN
              (SELECT t.number FROM tickets t INDEXED BY {narrowest} WHERE {} ORDER BY {sorted_order} LIMIT {limit})
