@@ -168,7 +168,7 @@ impl Knowledge {
         let Articles { list, counts } = self.articles();
         let articles = best(
             list.iter().enumerate().map(|(index, article)| {
-                (index, query.iter().filter(|word| article.words.contains(word)).map(|word| weight(counts[word], list.len())).collect())
+                (index, Shared::of(query.iter().filter(|word| article.words.contains(word)).map(|word| weight(counts[word], list.len()))))
             }),
             query.iter().filter_map(|word| counts.get(word)).map(|&count| weight(count, list.len())).sum(),
             list.len(),
@@ -183,15 +183,27 @@ fn weight(holding: usize, all: usize) -> f64 {
     ((all as f64 + 1.0) / (holding as f64 + 0.5)).ln().max(0.0)
 }
 
-/// The candidates, each with the weights of the words it shares, that share enough of
-/// `known_weight` (the query's words that occur anywhere) and enough in all, among `all`
-/// documents; best first, at most [`MOST_SUGGESTED`]; ties go to the later candidate
-/// (the newer ticket).
-fn best<K: Copy + Ord>(candidates: impl Iterator<Item = (K, Vec<f64>)>, known_weight: f64, all: usize) -> Vec<K> {
+/// What a candidate shares with the new ticket: how many words, and their weight.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shared {
+    words: usize,
+    weight: f64,
+}
+
+impl Shared {
+    fn of(weights: impl Iterator<Item = f64>) -> Shared {
+        weights.fold(Shared::default(), |shared, weight| Shared { words: shared.words + 1, weight: shared.weight + weight })
+    }
+}
+
+/// The candidates, each with what it shares, that share enough of `known_weight` (the
+/// query's words that occur anywhere) and enough words, among `all` documents; best
+/// first, at most [`MOST_SUGGESTED`]; ties go to the later candidate (the newer ticket).
+fn best<K: Copy + Ord>(candidates: impl Iterator<Item = (K, Shared)>, known_weight: f64, all: usize) -> Vec<K> {
     let least = (LEAST_WEIGHT_SHARE * known_weight).max(LEAST_WEIGHT_OF_A_UNIQUE_WORD * weight(0, all));
     let mut scored: Vec<(f64, K)> = candidates
-        .filter(|(_, shared)| shared.len() >= LEAST_SHARED_WORDS)
-        .map(|(key, shared)| (shared.iter().sum::<f64>(), key))
+        .filter(|(_, shared)| shared.words >= LEAST_SHARED_WORDS)
+        .map(|(key, shared)| (shared.weight, key))
         .filter(|(score, _)| *score > 0.0 && *score >= least)
         .collect();
     scored.sort_by(|one, other| other.0.total_cmp(&one.0).then(other.1.cmp(&one.1)));
@@ -213,15 +225,18 @@ fn similar_tickets(conn: &Connection, query: &[String]) -> crate::store::Result<
     }
     known.sort();
     let known_weight: f64 = known.iter().map(|(holding, _)| weight(*holding as usize, all as usize)).sum();
-    let mut shared: HashMap<i64, Vec<f64>> = HashMap::new();
+    // Every (ticket, weight) found, grouped by ticket below: a sort of a few thousand
+    // pairs costs a fraction of a map with an entry for each ticket.
+    let mut hits: Vec<(i64, f64)> = Vec::with_capacity(RAREST_WORDS * TICKETS_PER_WORD);
     for (holding, word) in known.iter().take(RAREST_WORDS) {
         let word_weight = weight(*holding as usize, all as usize);
-        for ticket in sql::tickets_with(conn, word, TICKETS_PER_WORD)? {
-            shared.entry(ticket).or_default().push(word_weight);
-        }
+        sql::tickets_with(conn, word, TICKETS_PER_WORD, |ticket| hits.push((ticket, word_weight)))?;
     }
+    // Stable: a ticket's weights are added in the order of its words, rarest first.
+    hits.sort_by_key(|&(ticket, _)| ticket);
+    let shared = hits.chunk_by(|one, other| one.0 == other.0).map(|run| (run[0].0, Shared::of(run.iter().map(|&(_, weight)| weight))));
     let mut found = Vec::new();
-    for ticket in best(shared.into_iter(), known_weight, all as usize) {
+    for ticket in best(shared, known_weight, all as usize) {
         if let Some(mut resolved) = sql::resolved(conn, ticket)? {
             resolved.resolution = resolved.resolution.map(|text| shortened(&text, MOST_SUMMARY_CHARS));
             found.push(resolved);

@@ -121,12 +121,15 @@ pub fn tickets_holding(conn: &Connection, word: &str) -> crate::store::Result<i6
         .unwrap_or(0))
 }
 
-/// The newest `limit` resolved tickets that hold `word`, newest first.
-pub fn tickets_with(conn: &Connection, word: &str, limit: usize) -> crate::store::Result<Vec<i64>> {
+/// The newest `limit` resolved tickets that hold `word`, newest first, each given to `each`.
+pub fn tickets_with(conn: &Connection, word: &str, limit: usize, mut each: impl FnMut(i64)) -> crate::store::Result<()> {
     // A bound LIMIT would make SQLite prepare the statement anew for every word.
     let mut statement = conn.prepare_cached(&format!("SELECT ticket FROM knowledge_words WHERE word = ?1 ORDER BY ticket DESC LIMIT {limit}"))?;
-    let tickets = statement.query_map(params![word], |row| row.get(0))?;
-    tickets.collect()
+    let mut rows = statement.query(params![word])?;
+    while let Some(row) = rows.next()? {
+        each(row.get(0)?);
+    }
+    Ok(())
 }
 
 /// A resolved or closed ticket as the receipt names it.
@@ -179,7 +182,9 @@ mod tests {
         assert_eq!((holding(""), holding("printer")), (0, 0), "open tickets are not known");
         conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = '2026-11-02T00:00:00Z' WHERE number = 1", []).unwrap();
         assert_eq!((holding(""), holding("printer"), holding("zebra"), holding("roller")), (1, 1, 1, 0), "subject and request");
-        assert_eq!(tickets_with(conn, "tray", 10).unwrap(), [1]);
+        let mut with_tray = Vec::new();
+        tickets_with(conn, "tray", 10, |ticket| with_tray.push(ticket)).unwrap();
+        assert_eq!(with_tray, [1]);
         conn.execute_batch(
             "INSERT INTO history (ticket, at, actor, action, detail) VALUES
                (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'status', 'status: open → resolved'),
