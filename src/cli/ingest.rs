@@ -64,7 +64,6 @@ impl Ingest {
         }
         let setup = Setup::new(config, clock)?;
         let mut store = setup.open_store().map_err(Failure::TryAgain)?;
-        store.keep_wal_short().map_err(|error| Failure::TryAgain(error.into()))?;
         // Mail a serve acknowledged before this one goes first, so that a reply never
         // overtakes its request; if it cannot move now, the next serve or tick does.
         if let Err(error) = crate::source::intake::move_leftovers(&setup.site, &mut store, setup.clock.now()) {
@@ -96,6 +95,9 @@ impl Ingest {
                 }
             }
             Processed::Postponed(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
+        }
+        if let Err(error) = store.leave_wal_short() {
+            tracing::debug!("WAL left for the next process: {error:#}");
         }
         // Everything is committed. Closing the database would free its schema, page cache
         // and statements piece by piece (7 % of the instructions of an ingest) and write

@@ -201,12 +201,28 @@ impl Store {
         Ok(Store { conn })
     }
 
-    /// For processes that handle one message and exit (the MTA pipe). SQLite replays the
-    /// WAL whenever the first connection opens the file, so each such process pays for
-    /// what the one before it left there: checkpoint after about seven messages instead
-    /// of SQLite's default of 1,000 pages (some 35 messages).
-    pub fn keep_wal_short(&self) -> Result<()> {
-        self.set_checkpoint_after(200)
+    /// For a process that handles one message and exits (the MTA pipe), as it leaves:
+    /// a WAL of [`SHORT_WAL_PAGES`] or more is copied into the database file and
+    /// emptied, unless another connection is using it (then it stays for the next
+    /// process). SQLite replays the WAL whenever the first connection opens the file, so
+    /// each such process pays for what the one before it left there; and it starts a
+    /// checkpointed WAL over only at a later write of the process that checkpointed it,
+    /// so a series of processes that wrote once each, checkpointing at commit, read and
+    /// copied a WAL that only grew.
+    pub fn leave_wal_short(&self) -> Result<()> {
+        let Some(conn) = self.conn.as_sqlite() else { return Ok(()) };
+        let Some(path) = conn.path().filter(|path| !path.is_empty()) else { return Ok(()) };
+        let wal_bytes = std::fs::metadata(format!("{path}-wal")).map(|wal| wal.len()).unwrap_or(0);
+        let page_size: u64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        // A frame is a page and its 24-byte header.
+        if wal_bytes < SHORT_WAL_PAGES * (page_size + 24) {
+            return Ok(());
+        }
+        let busy_timeout: u64 = conn.query_row("PRAGMA busy_timeout", [], |row| row.get(0))?;
+        conn.busy_timeout(Duration::ZERO)?;
+        let emptied = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        conn.busy_timeout(Duration::from_millis(busy_timeout))?;
+        Ok(emptied?)
     }
 
     /// Checkpoint at the commit that leaves the WAL with `pages` or more (0: never);
@@ -363,6 +379,10 @@ pub fn can_write(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
 pub fn as_single_file(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
 }
+
+/// WAL pages that a process handling one message leaves behind at most, when no other
+/// connection is using the WAL ([`Store::leave_wal_short`]): some seven messages.
+const SHORT_WAL_PAGES: u64 = 200;
 
 /// The page cache of a batch pass, in KiB.
 const BATCH_CACHE_KIB: i64 = 64 << 10;

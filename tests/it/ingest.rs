@@ -222,6 +222,38 @@ fn robots_do_not_open_tickets_or_get_receipts() {
 }
 
 #[test]
+fn a_lone_ingest_leaves_a_long_wal_empty_for_the_next_process() {
+    if crate::harness::sqlite_only("SQLite's WAL") {
+        return;
+    }
+    let desk = Desk::new();
+    desk.ingest(&request("first@example.org", "ann@example.org", "Printer", "It jams.")).ok();
+    // Some 800 pages in the WAL that nobody copied into the database file, as a batch
+    // that was stopped leaves them.
+    {
+        let conn = rusqlite::Connection::open(desk.path().join("reqmail.db")).unwrap();
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).unwrap();
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 0;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+             INSERT INTO settings (name, value) SELECT 'filler-' || i, hex(randomblob(3000)) FROM n;
+             DELETE FROM settings WHERE name LIKE 'filler-%';",
+        )
+        .unwrap();
+    }
+    let wal_pages = || std::fs::metadata(desk.path().join("reqmail.db-wal")).unwrap().len() / (8192 + 24);
+    assert!(wal_pages() > 700, "{} pages", wal_pages());
+    // Machine mail is stored and ignored: one commit, no letter, a process that writes once.
+    for n in 0..3 {
+        let vacation = format!("From: ann@example.org\r\nTo: help@example.com\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo{n}@example.org>\r\n\r\nI am away.\r\n");
+        desk.ingest(vacation.as_bytes()).ok();
+        assert!(wal_pages() < 200, "after ingest {n}: a WAL of {} pages for the next process to read", wal_pages());
+    }
+    assert_eq!(desk.count("SELECT COUNT(*) FROM settings WHERE name LIKE 'filler-%'"), 0);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE state = 'ignored'"), 3);
+}
+
+#[test]
 fn our_own_mail_coming_back_is_ignored() {
     let desk = Desk::new();
     desk.ingest(&request("loop1@example.org", "ann@example.org", "Loop", "x")).ok();
