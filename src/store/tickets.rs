@@ -594,9 +594,9 @@ pub fn first_request(conn: &Connection, ticket: TicketId) -> crate::store::Resul
 /// The latest `count` comments and notes (internal ones too), oldest first.
 pub fn latest_comments(conn: &Connection, ticket: TicketId, count: i64) -> crate::store::Result<Vec<HistoryEvent>> {
     // The count is written into the statement and the ticket cast: SQLite plans with the
-    // value of a bound LIMIT, and with that of a parameter compared directly with a
-    // sampled column (STAT4), so binding another ticket would prepare the statement anew
-    // on every call.
+    // value of a bound LIMIT, and (built with STAT4) with that of a parameter compared
+    // directly with a sampled column, so binding another ticket would prepare the
+    // statement anew on every call.
     let mut comments: Vec<HistoryEvent> = conn
         .prepare_cached(&format!(
             "SELECT id, at, actor, action, {DETAIL} FROM history
@@ -1110,10 +1110,17 @@ mod tests {
         counts
     }
 
+    /// Every process that opens an analyzed store would load STAT4's samples first.
+    #[test]
+    fn sqlite_is_built_without_stat4() {
+        let store = store();
+        let used: i64 = store.conn.query_row("SELECT sqlite_compileoption_used('ENABLE_STAT4')", [], |row| row.get(0)).unwrap();
+        assert_eq!(used, 0, "LIBSQLITE3_FLAGS in .cargo/config.toml leaves STAT4 out");
+    }
+
     /// Each letter reads its readers by address and its ticket with owner, requester and
-    /// latest comments: in an analyzed store (SQLite's STAT4 samples, as `PRAGMA optimize`
-    /// leaves them) none of those statements is prepared anew for the next address or
-    /// ticket it binds, and reading a ticket sorts nothing.
+    /// latest comments: in an analyzed store none of those statements is prepared anew
+    /// for the next address or ticket it binds, and reading a ticket sorts nothing.
     #[test]
     fn what_every_letter_reads_is_prepared_once_and_sorts_nothing() {
         let store = store();
