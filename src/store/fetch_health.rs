@@ -74,15 +74,13 @@ pub fn mark_alerted(conn: &Connection, account: &str, mailbox: &str) -> crate::s
     Ok(())
 }
 
+/// Read through the partial index `people_admins` (migration 0030).
+const ADMIN_ADDRESSES: &str = "SELECT (SELECT address FROM addresses a WHERE a.person = p.id ORDER BY is_primary DESC, address LIMIT 1)
+     FROM people p WHERE p.role = 'admin' ORDER BY p.id";
+
 /// The primary address of every admin in the store.
 pub fn admin_addresses(conn: &Connection) -> crate::store::Result<Vec<String>> {
-    conn.prepare(
-        "SELECT (SELECT address FROM addresses a WHERE a.person = p.id ORDER BY is_primary DESC, address LIMIT 1)
-         FROM people p WHERE p.role = 'admin' ORDER BY p.id",
-    )?
-    .query_map([], |row| row.get::<_, Option<String>>(0))?
-    .filter_map(Result::transpose)
-    .collect()
+    conn.prepare_cached(ADMIN_ADDRESSES)?.query_map([], |row| row.get::<_, Option<String>>(0))?.filter_map(Result::transpose).collect()
 }
 
 #[cfg(test)]
@@ -104,5 +102,28 @@ mod tests {
         let after = get(conn, "help@imap:993", "INBOX").unwrap().unwrap();
         assert_eq!((after.failing_since, after.alerted, after.last_success), (None, false, Some(at(9))));
         assert_eq!(after.last_error.as_deref(), Some("refused again"), "the last error stays visible");
+    }
+
+    /// Escalations of unowned tickets ask for the admins one by one: a probe, not a scan of
+    /// every customer.
+    #[test]
+    fn the_admins_are_found_without_reading_everyone() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap();
+        for index in 0..20 {
+            crate::store::people::create(conn, &format!("c{index}@example.org"), None, crate::ticket::Role::Customer, now).unwrap();
+        }
+        crate::store::people::create(conn, "boss@example.com", None, crate::ticket::Role::Admin, now).unwrap();
+        assert_eq!(admin_addresses(conn).unwrap(), vec!["boss@example.com".to_string()]);
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ADMIN_ADDRESSES}"))
+            .unwrap()
+            .query_map([], |row| row.get(3))
+            .unwrap()
+            .collect::<crate::store::Result<_>>()
+            .unwrap();
+        // A scan of the partial index reads the admins only.
+        assert!(plan.iter().filter(|step| step.starts_with("SCAN p") || step.starts_with("SEARCH p")).all(|step| step.contains("people_admins")), "{plan:?}");
     }
 }

@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0027_search_nfc", include_str!("../migrations/postgres/0027_search_nfc.sql")),
     ("0028_scheduler_triggers", include_str!("../migrations/postgres/0028_scheduler_triggers.sql")),
     ("0029_postgres_listing_ties", include_str!("../migrations/postgres/0029_postgres_listing_ties.sql")),
+    ("0030_admin_index", include_str!("../migrations/postgres/0030_admin_index.sql")),
 ];
 
 /// Serialises schema changes of gateways starting at once (any fixed number: ours).
