@@ -19,7 +19,8 @@
 //!
 //! Then what must not grow with the store: a `tick` pass with nothing due (< 50 ms) and
 //! one with 10,000 timed jobs due, of every kind the scheduler runs (< 1 s, delivery of
-//! the letters included); the queue listings of `ticket list`, each filter (and two
+//! the letters included, the WAL copied into the file beside it as `serve` and `reqmail
+//! tick` do); the queue listings of `ticket list`, each filter (and two
 //! together) in each order, a page of 50 (< 50 ms); `ticket show` (< 5 ms); and `fetch` of generated mail into this
 //! store and into one of 100,000 tickets (within 10 %). The scheduler passes and the
 //! fetch run in 2030, after the five years the reports read.
@@ -60,6 +61,7 @@ use reqmail::report::{self, chart, render, Filter, Grouping, Period, Request};
 use reqmail::rules::Rules;
 use reqmail::scheduler::TickReport;
 use reqmail::site::Site;
+use reqmail::store::checkpointer::Checkpointer;
 use reqmail::store::tickets::{TicketFilter, TicketOrder};
 use reqmail::store::Store;
 use reqmail::ticket::{Status, TicketId};
@@ -304,6 +306,8 @@ fn main() -> anyhow::Result<()> {
 
     let site = Site::compile(config.clone())?;
     settle_scheduler(&mut store, &site)?;
+    // As in `serve` and `reqmail tick`, the WAL is copied into the file beside the pass.
+    let checkpointer = Checkpointer::beside(&store, &config.store);
     // A minute before the busy pass: a kept store's tickets that a job armed for exactly
     // that moment (a survey after an auto-close) are not due yet, as when the clock runs.
     let mut bench = SchedulerBench { site: &site, store: &mut store, now: scheduler_now() - chrono::Duration::minutes(1) };
@@ -326,6 +330,9 @@ fn main() -> anyhow::Result<()> {
     );
     assert_eq!(jobs_run(&due), DUE_JOBS, "each armed ticket runs its one job: {due:?}");
 
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.finish(&store)?;
+    }
     time_listings(&store.conn, tickets)?;
     time_show(&store.conn, &config_path, tickets)?;
     let small_config = compare_fetch(&site, &mut store, tickets, dir.path(), server.as_ref())?;

@@ -29,6 +29,7 @@ use crate::config::integrations::LdapConfig;
 use crate::config::{Config, ImapConfig, ImapMailbox};
 use crate::site::Site;
 use crate::source::{imap, intake, maildir, socket, SharedStore};
+use crate::store::checkpointer::{Checkpointer, CHECKPOINT_PAGES_WITH_CHECKPOINTER};
 use crate::store::Store;
 use crate::scheduler;
 use crate::transport::deliver::DeliveryReport;
@@ -59,6 +60,9 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
     loop {
         let site = Arc::new(Site::compile(config.clone())?);
         let (stop, stopped) = watch::channel(false);
+        // The WAL is copied into the database on a thread of its own, not in the commit
+        // of whichever task crossed SQLite's threshold; serve's connections leave it that.
+        let checkpointer = tokio::task::block_in_place(|| Checkpointer::start(&config.store))?;
         let mut tasks = start(&site, clock, &stopped)?;
         tracing::info!(
             imap_mailboxes = config.inbound.imap.iter().map(|account| account.mailboxes.len()).sum::<usize>(),
@@ -84,6 +88,7 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
             tracing::warn!("work still running after {} seconds; stopping it (nothing unstored was acknowledged)", grace.as_secs());
             tasks.abort_all();
         }
+        tokio::task::block_in_place(|| drop(checkpointer));
         match next {
             Next::Stop => {
                 tracing::info!("stopped");
@@ -145,9 +150,12 @@ fn start(site: &Arc<Site>, clock: Clock, stopped: &watch::Receiver<bool>) -> any
 }
 
 /// The store, opened on this runtime's thread: connecting to PostgreSQL blocks on the
-/// client's own runtime, which only a thread let out of this one may do.
+/// client's own runtime, which only a thread let out of this one may do. Its WAL is the
+/// checkpointer's to copy.
 fn open_store(config: &crate::config::StoreConfig) -> anyhow::Result<Store> {
-    tokio::task::block_in_place(|| Store::open(config))
+    let store = tokio::task::block_in_place(|| Store::open(config))?;
+    store.set_checkpoint_after(CHECKPOINT_PAGES_WITH_CHECKPOINTER)?;
+    Ok(store)
 }
 
 /// Completes when `stopped` turns true (or its sender is gone).

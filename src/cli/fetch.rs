@@ -9,6 +9,7 @@ use crate::cli::{deliver_now, letters_written, Failure, Setup};
 use crate::pipeline;
 use crate::source::maildir::DrainReport;
 use crate::source::{imap, maildir, SharedStore};
+use crate::store::checkpointer::Checkpointer;
 use crate::transport::deliver::DeliveryReport;
 
 /// One pass over the configured IMAP mailboxes and the inbound Maildir (and whatever
@@ -93,13 +94,11 @@ impl Fetch {
         }
 
         let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
-        // While the Maildir is processed on this thread, another delivers the mail already
-        // committed and checkpoints the WAL: the disk waits of both overlap with the work
-        // of processing.
+        // While the Maildir is processed on this thread, others checkpoint the WAL and
+        // deliver the mail already committed: their disk waits overlap with the work of
+        // processing.
+        let checkpointer = Checkpointer::beside(&store, &setup.site.config.store);
         let alongside = setup.site.config.outbound.deliver_immediately;
-        if alongside {
-            store.set_checkpoint_after(CHECKPOINT_PAGES_WITHOUT_HELPER)?;
-        }
         let stop = AtomicBool::new(false);
         let report = std::thread::scope(|scope| {
             let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(setup, &stop)));
@@ -110,8 +109,8 @@ impl Fetch {
             }
             report
         });
-        if alongside {
-            store.set_checkpoint_after(DEFAULT_CHECKPOINT_PAGES)?;
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.finish(&store)?;
         }
         let report = report?;
         tracing::info!(?report, "inbound Maildir drained");
@@ -132,14 +131,8 @@ impl Fetch {
     }
 }
 
-/// SQLite's own threshold, restored once the helper thread is gone.
-const DEFAULT_CHECKPOINT_PAGES: u32 = 1000;
-/// While the helper checkpoints, the WAL does not grow near this; should the helper
-/// stop early, the processing thread checkpoints here itself.
-const CHECKPOINT_PAGES_WITHOUT_HELPER: u32 = 10_000;
-
-/// Delivers due outbox rows and checkpoints on its own connection until `stop` is set
-/// and nothing is due. Failures are logged and left to the final pass.
+/// Delivers due outbox rows on its own connection until `stop` is set and nothing is
+/// due. Failures are logged and left to the final pass.
 fn deliver_alongside(setup: &Setup, stop: &AtomicBool) -> DeliveryReport {
     let mut delivered = DeliveryReport::default();
     let outbound = &setup.site.config.outbound;
@@ -152,9 +145,6 @@ fn deliver_alongside(setup: &Setup, stop: &AtomicBool) -> DeliveryReport {
         }
     };
     loop {
-        if let Err(error) = store.checkpoint() {
-            tracing::debug!("checkpoint during fetch postponed: {error:#}");
-        }
         match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, setup.clock.now()) {
             Ok(report) if report.sent + report.deferred + report.failed > 0 => delivered.add(&report),
             Ok(_) if stop.load(Ordering::SeqCst) => return delivered,

@@ -2,6 +2,7 @@
 
 use crate::cli::{letters_written, Failure, Setup};
 use crate::scheduler::{self, TickReport};
+use crate::store::checkpointer::Checkpointer;
 
 /// One scheduler pass: auto-close, reminders, escalations, hold timeouts, nag mail,
 /// surveys, spooled messages, then the outbox and the webhook events. Idempotent; run it every minute.
@@ -12,7 +13,12 @@ impl Tick {
     pub fn execute(&self, setup: &Setup, quiet: bool) -> Result<(), Failure> {
         let mut store = setup.open_store()?;
         let moved = move_intake_unless_served(setup, &mut store);
-        let report = scheduler::tick(&setup.site, &mut store, setup.clock.now())?;
+        let checkpointer = Checkpointer::beside(&store, &setup.site.config.store);
+        let report = scheduler::tick(&setup.site, &mut store, setup.clock.now());
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.finish(&store)?;
+        }
+        let report = report?;
         tracing::info!(?report, "scheduler pass");
         let webhooks = crate::cli::deliver_webhooks(setup, &store);
         let directory = sync_directory_if_due(setup, &mut store)?;

@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod connection;
+pub mod checkpointer;
 pub mod directory;
 pub mod error;
 pub mod compression;
