@@ -15,9 +15,9 @@
 //! first `# ` heading is the title (else the file name), the first paragraph after it
 //! the summary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use anyhow::Context as _;
 use crate::store::Connection;
@@ -61,7 +61,14 @@ pub struct Knowledge {
     folder: Option<PathBuf>,
     articles: OnceLock<Articles>,
     tickets: bool,
+    /// Resolved tickets like a message's, found ahead of its receipt ([`Knowledge::look_ahead`]),
+    /// by the subject and text they were found for; the newest last.
+    ahead: Mutex<VecDeque<(String, Vec<sql::Resolved>)>>,
 }
+
+/// Look-ups kept ahead: a few batches' worth. One that no receipt takes (a reply's) is
+/// dropped in its turn.
+const MOST_AHEAD: usize = 1024;
 
 #[derive(Debug, Default)]
 struct Articles {
@@ -153,7 +160,7 @@ impl Knowledge {
             std::fs::read_dir(folder)
                 .with_context(|| format!("knowledge.articles: cannot read the folder {} (a folder of Markdown files)", folder.display()))?;
         }
-        Ok(Knowledge { folder: config.articles.clone(), articles: OnceLock::new(), tickets: config.tickets })
+        Ok(Knowledge { folder: config.articles.clone(), articles: OnceLock::new(), tickets: config.tickets, ahead: Mutex::default() })
     }
 
     fn articles(&self) -> &Articles {
@@ -166,8 +173,13 @@ impl Knowledge {
 
     /// Resolved tickets and articles like a new ticket's `subject` and `text`.
     pub fn suggest(&self, conn: &Connection, subject: &str, text: &str) -> crate::store::Result<Suggestions> {
-        let query = words(&format!("{subject}\n{text}"));
-        let tickets = if self.tickets { similar_tickets(conn, &query)? } else { Vec::new() };
+        let key = format!("{subject}\n{text}");
+        let query = words(&key);
+        let tickets = match self.taken_ahead(&key) {
+            Some(found) => found,
+            None if self.tickets => similar_tickets(conn, &query)?,
+            None => Vec::new(),
+        };
         let Articles { list, counts } = self.articles();
         let articles = best(
             list.iter().enumerate().map(|(index, article)| {
@@ -177,6 +189,30 @@ impl Knowledge {
             list.len(),
         );
         Ok(Suggestions { tickets, articles })
+    }
+
+    /// Finds the resolved tickets like a new ticket's `subject` and `text` ahead of its
+    /// receipt, on `conn`: a batch's reader does it for the next batch on a connection of
+    /// its own while the writer works on this one, and the receipt takes what it found.
+    pub fn look_ahead(&self, conn: &Connection, subject: &str, text: &str) -> crate::store::Result<()> {
+        if !self.tickets {
+            return Ok(());
+        }
+        let key = format!("{subject}\n{text}");
+        let found = similar_tickets(conn, &words(&key))?;
+        let mut ahead = self.ahead.lock().unwrap_or_else(PoisonError::into_inner);
+        if ahead.len() >= MOST_AHEAD {
+            ahead.pop_front();
+        }
+        ahead.push_back((key, found));
+        Ok(())
+    }
+
+    /// What [`Knowledge::look_ahead`] found for exactly this subject and text, once.
+    fn taken_ahead(&self, key: &str) -> Option<Vec<sql::Resolved>> {
+        let mut ahead = self.ahead.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = ahead.iter().rposition(|(found_for, _)| found_for == key)?;
+        ahead.remove(index).map(|(_, found)| found)
     }
 }
 

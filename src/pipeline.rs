@@ -25,7 +25,7 @@ use crate::identify::{sender, subject};
 use crate::identify::thread::TicketMatch;
 use crate::notify::letters::SenderNotice;
 use crate::interpret::body::visible_note;
-use crate::interpret::fields::split_field_block;
+use crate::interpret::fields::{split_field_block, split_subject_fields};
 use crate::parse::{clean_id, parse, Mail, ParseError};
 use crate::report::by_mail;
 use crate::store::compression::Compressor;
@@ -626,6 +626,26 @@ pub fn read_ahead(site: &Site, raw: &[u8]) -> ReadAhead {
         }
     }));
     ReadAhead(attempt.unwrap_or_else(|panic| Err(Unreadable::Failed(panic_text(&panic)))))
+}
+
+/// For a message that reads as a new request (no reply headers, no ticket number in the
+/// subject), finds the resolved tickets its receipt would suggest, on the reader's own
+/// connection ([`crate::knowledge::Knowledge::look_ahead`]); a miss costs nothing but the
+/// look, as the receipt then looks itself.
+pub fn look_ahead_suggestions(site: &Site, conn: &Connection, ahead: &ReadAhead) {
+    let Ok((mail, note)) = &ahead.0 else { return };
+    let tag = &site.threading.tag;
+    if !mail.in_reply_to.is_empty() || !mail.references.is_empty() || tag.find(&mail.subject).is_some() {
+        return;
+    }
+    // The subject a new ticket gets (plan::plan): fields and tag taken out.
+    let subject = match tag.clean(&split_subject_fields(&mail.subject).1) {
+        cleaned if cleaned.is_empty() => "(no subject)".to_string(),
+        cleaned => cleaned,
+    };
+    if let Err(error) = site.knowledge.look_ahead(conn, &subject, note) {
+        tracing::debug!("suggestions left to the receipt: {error:#}");
+    }
 }
 
 /// A message parsed before its write transaction (see [`read_ahead`]), with the note of

@@ -67,11 +67,14 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
         // The compressor after each batch: a dictionary trained meanwhile is used from then on.
         let (fresh, compressors) = std::sync::mpsc::channel();
         scope.spawn(move || {
+            // With batches to read ahead, the receipts' suggestions are looked up here too,
+            // on a connection of this thread's own.
+            let looker = if files.len() > site.config.inbound.batch_size { open_looker(site) } else { None };
             for batch in files.chunks(site.config.inbound.batch_size) {
                 while let Ok(newer) = compressors.try_recv() {
                     compressor = newer;
                 }
-                let read = read_batch(site, &compressor, batch);
+                let read = read_batch(site, &compressor, looker.as_ref(), batch);
                 let failed = read.is_err();
                 // A closed channel: the writer stopped on an error, which it reports.
                 if sender.send(read).is_err() || failed {
@@ -89,6 +92,11 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
     })
 }
 
+/// The reader's own connection, for the suggestions it looks up ahead.
+fn open_looker(site: &Site) -> Option<Store> {
+    Store::open(&site.config.store).map_err(|error| tracing::debug!("suggestions left to the receipts: {error:#}")).ok()
+}
+
 /// A file of the inbound Maildir, read, prepared for the spool and parsed.
 struct ReadFile {
     path: PathBuf,
@@ -97,14 +105,18 @@ struct ReadFile {
     ahead: pipeline::ReadAhead,
 }
 
-/// Each file of `batch` that is still there, read, prepared for the spool and parsed.
-fn read_batch(site: &Site, compressor: &Compressor, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
+/// Each file of `batch` that is still there, read, prepared for the spool and parsed;
+/// with a `looker`, a new request's suggestions looked up too.
+fn read_batch(site: &Site, compressor: &Compressor, looker: Option<&Store>, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
     let mut read = Vec::with_capacity(batch.len());
     for path in batch {
         match std::fs::read(path) {
             Ok(raw) => {
                 let prepared = pipeline::prepare(compressor, &raw);
                 let ahead = pipeline::read_ahead(site, &raw);
+                if let Some(looker) = looker {
+                    pipeline::look_ahead_suggestions(site, &looker.conn, &ahead);
+                }
                 read.push(ReadFile { path: path.clone(), raw, prepared, ahead });
             }
             // Another fetcher took it first.

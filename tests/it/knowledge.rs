@@ -87,6 +87,34 @@ fn a_receipt_suggests_resolved_tickets_and_articles_and_its_box_closes_the_ticke
     assert!(history.contains("solved by a suggested answer"), "{history}");
 }
 
+/// A fetch with batches to read ahead looks up new requests' suggestions on its reader's
+/// thread, on a connection of its own; the receipts say what a lone ingest's would.
+#[test]
+fn a_fetch_looks_up_suggestions_ahead_and_its_receipts_say_the_same() {
+    let desk = desk();
+    desk.write_config(&format!("{SITE}\n[inbound]\nbatch_size = 2\n"));
+    let requests = [
+        ("erin@example.org", "Monitor flickers", "The monitor flickers after lunch."),
+        ("dave@example.org", "Paper stuck in printer tray 2", "Paper is stuck in tray 2 again."),
+        ("fred@example.org", "VPN drops after an hour", "The VPN client disconnects every hour."),
+        ("ivy@example.org", "New chair", "Could I have a new chair?"),
+        ("jo@example.org", "Printer tray 2 jams", "Tray 2 of the printer jams with every job."),
+    ];
+    for (index, (from, subject, body)) in requests.iter().enumerate() {
+        desk.deliver_to_inbox(&format!("{index}.eml"), &letter(from, "help@example.com", subject, body, &format!("f{index}")));
+    }
+    desk.run(&["fetch"]).ok();
+    for to in ["dave@example.org", "jo@example.org"] {
+        let text = receipt_to(&desk, to).body();
+        assert!(text.contains("[REQ #1] Printer jams in tray 2") && text.contains("Replaced the worn pickup roller"), "{text}");
+        assert!(!text.contains("VPN"), "{text}");
+    }
+    let text = receipt_to(&desk, "fred@example.org").body();
+    assert!(text.contains("[REQ #2] VPN drops every hour"), "{text}");
+    let text = receipt_to(&desk, "ivy@example.org").body();
+    assert!(["Printer jams", "VPN drops", "Password expired"].iter().all(|resolved| !text.contains(resolved)), "nothing like a new chair: {text}");
+}
+
 #[test]
 fn no_suggestion_no_box_and_a_mark_counts_only_from_the_requester_verified() {
     let desk = desk();
