@@ -432,6 +432,13 @@ pub fn write_blob(conn: &rusqlite::Connection, table: &str, column: &str, rowid:
     Ok(())
 }
 
+/// The steps of SQLite's plan for `sql` with `params`: tests say which index a
+/// statement reads by.
+#[cfg(test)]
+pub(crate) fn query_plan(conn: &Connection, sql: &str, params: impl Params) -> Vec<String> {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap().query_map(params, |row| row.get(3)).unwrap().collect::<Result<_>>().unwrap()
+}
+
 pub fn setting(conn: &Connection, name: &str) -> Result<Option<String>> {
     conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?.query_row([name], |row| row.get(0)).optional()
 }

@@ -1061,14 +1061,7 @@ mod tests {
     #[test]
     fn a_tickets_links_are_found_by_index() {
         let store = store();
-        let plan: Vec<String> = store
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", *LINKS))
-            .unwrap()
-            .query_map([1], |row| row.get(3))
-            .unwrap()
-            .collect::<crate::store::Result<_>>()
-            .unwrap();
+        let plan = crate::store::query_plan(&store.conn, &LINKS, [1]);
         assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{plan:?}");
     }
 
@@ -1146,13 +1139,7 @@ mod tests {
         }
         let again: Vec<(String, i32)> = reprepared(conn).into_iter().filter(|(_, count)| *count > 0).collect();
         assert!(again.is_empty(), "prepared anew: {again:?}");
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number = 1"))
-            .unwrap()
-            .query_map([], |row| row.get(3))
-            .unwrap()
-            .collect::<crate::store::Result<_>>()
-            .unwrap();
+        let plan = crate::store::query_plan(conn, &format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number = 1"), []);
         assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
     }
 }
