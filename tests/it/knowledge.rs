@@ -115,6 +115,37 @@ fn a_fetch_looks_up_suggestions_ahead_and_its_receipts_say_the_same() {
     assert!(["Printer jams", "VPN drops", "Password expired"].iter().all(|resolved| !text.contains(resolved)), "nothing like a new chair: {text}");
 }
 
+/// Hostile mail in the batches whose suggestions are looked up ahead: each file is
+/// applied or quarantined with its reason, and the requests among them still get theirs.
+#[test]
+fn suggestions_looked_up_ahead_survive_hostile_mail_in_the_batch() {
+    let desk = desk();
+    desk.write_config(&format!("{SITE}\n[inbound]\nbatch_size = 2\n"));
+    let long_subject = "printer tray jams ".repeat(2000);
+    let files: Vec<Vec<u8>> = vec![
+        b"\x00\x01\xff binary garbage, not mail\r\n".to_vec(),
+        b"no headers at all, only a line of text about tray 2\r\n".to_vec(),
+        letter("kim@example.org", "help@example.com", "", "Tray 2 jams, and there is no subject.", "h1"),
+        letter("lee@example.org", "help@example.com", &long_subject, "The printer jams in tray 2.", "h2"),
+        b"From: max@example.org\r\nTo: help@example.com\r\nSubject: =?utf-8?B?////?= [REQ #99999]\r\nMessage-ID: <h3@test>\r\n\
+          Content-Type: text/plain; charset=utf-8\r\n\r\nPrinter \xe9\xff tray 2 jams\r\n"
+            .to_vec(),
+        letter("dave@example.org", "help@example.com", "Paper stuck in printer tray 2", "Paper is stuck in tray 2 again.", "h4"),
+    ];
+    for (index, raw) in files.iter().enumerate() {
+        desk.deliver_to_inbox(&format!("{index}.eml"), raw);
+    }
+    let line = desk.run(&["fetch"]).ok().stdout;
+    assert!(line.contains("read 6") && line.contains("opened 4") && line.contains("quarantined 2"), "{line}");
+    let quarantined = desk.run(&["quarantine", "list", "--json"]).ok().json();
+    let reasons = quarantined.to_string();
+    assert_eq!(quarantined.as_array().map(Vec::len), Some(2), "{reasons}");
+    assert!(reasons.contains("not a mail message"), "{reasons}");
+    let text = receipt_to(&desk, "dave@example.org").body();
+    assert!(text.contains("[REQ #1] Printer jams in tray 2"), "{text}");
+    assert!(receipt_to(&desk, "kim@example.org").body().contains("(no subject)"));
+}
+
 #[test]
 fn no_suggestion_no_box_and_a_mark_counts_only_from_the_requester_verified() {
     let desk = desk();
