@@ -13,8 +13,9 @@ impl Tick {
     pub fn execute(&self, setup: &Setup, quiet: bool) -> Result<(), Failure> {
         let mut store = setup.open_store()?;
         let moved = move_intake_unless_served(setup, &mut store);
-        let checkpointer = Checkpointer::beside(&store, &setup.site.config.store);
-        let report = scheduler::tick(&setup.site, &mut store, setup.clock.now());
+        let now = setup.clock.now();
+        let checkpointer = if scheduler::is_long_pass(&store, now)? { Checkpointer::beside(&store, &setup.site.config.store) } else { None };
+        let report = scheduler::tick(&setup.site, &mut store, now);
         if let Some(checkpointer) = checkpointer {
             checkpointer.finish(&store)?;
         }

@@ -79,6 +79,13 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
     Ok(report)
 }
 
+/// Whether the pass at `now` has more tickets due than one commit takes: a process of
+/// its own (`reqmail tick`) then copies the WAL beside it; an idle pass, run every
+/// minute, would only pay for opening the connection that does.
+pub fn is_long_pass(store: &Store, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    Ok(store::tickets::due_for_scheduler(&store.conn, &format_time(now))?.len() > TICKETS_PER_COMMIT)
+}
+
 /// The times stored in `scheduler_at` follow from the rules (grace periods, thresholds,
 /// timeouts): when those change, every ticket is looked at once more.
 fn reschedule_if_rules_changed(site: &Site, store: &mut Store) -> anyhow::Result<()> {
@@ -200,4 +207,29 @@ fn run_jobs(site: &Site, conn: &Connection, ticket: Ticket, now: DateTime<Utc>, 
         *(job.counted_in)(report) += 1;
     }
     Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tickets::NewTicket;
+    use crate::ticket::Level;
+
+    #[test]
+    fn a_pass_is_long_only_with_more_tickets_due_than_one_commit_takes() {
+        let store = Store::open_in_memory(&Default::default()).unwrap();
+        let now = crate::clock::parse_time("2026-01-02T00:00:00Z").unwrap();
+        let person = store::people::create(&store.conn, "p@example.org", None, Role::Customer, now).unwrap();
+        let new = NewTicket { subject: "s".into(), queue: "general".into(), importance: Level::Medium, priority: Level::Medium, requester: person, first_number: 1 };
+        let tickets: Vec<_> = (0..=TICKETS_PER_COMMIT).map(|_| store::tickets::create(&store.conn, &new, now).unwrap()).collect();
+        let set = |tickets: &[crate::ticket::TicketId], at: Option<&str>| {
+            tickets.iter().for_each(|&ticket| store::tickets::set_scheduler_at(&store.conn, ticket, at).unwrap())
+        };
+        set(&tickets, None);
+        assert!(!is_long_pass(&store, now).unwrap(), "nothing due");
+        set(&tickets[..TICKETS_PER_COMMIT], Some(""));
+        assert!(!is_long_pass(&store, now).unwrap(), "one commit's worth");
+        set(&tickets, Some(""));
+        assert!(is_long_pass(&store, now).unwrap());
+    }
 }
