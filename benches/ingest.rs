@@ -75,6 +75,10 @@ use reqmail::site::Site;
 use reqmail::store::Store;
 use sha2::{Digest, Sha256};
 
+#[path = "support/files.rs"]
+mod support_files;
+use support_files::{create_file_us, settle_file_creation};
+
 const BIN: &str = env!("CARGO_BIN_EXE_reqmail");
 const HANDOFF_BIN: &str = env!("CARGO_BIN_EXE_reqmail-ingest");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -674,46 +678,6 @@ fn fsync_floor_ms(root: &Path) -> f64 {
     drop(file);
     let _ = std::fs::remove_file(&path);
     Summary::of(&samples).median
-}
-
-/// Creating, writing and closing one small file, as a Maildir delivery does. ext4 makes
-/// this slow (up to about 1 ms) when many inodes nearby were deleted in the last minutes.
-fn create_file_us(root: &Path) -> f64 {
-    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = root.join("create-probe").join(PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
-    std::fs::create_dir_all(&dir).expect("create probe dir");
-    let content = [b'x'; 3000];
-    let samples: Vec<Duration> = (0..100)
-        .map(|index| {
-            let start = Instant::now();
-            std::fs::write(dir.join(format!("probe-{index}")), content).expect("probe file");
-            start.elapsed()
-        })
-        .collect();
-    Summary::of(&samples).median * 1000.0
-}
-
-/// ext4 skips inodes deleted in the last minute or more when it allocates new ones, and
-/// after many deletions nearby (the previous run's work dir, other programs' temp files)
-/// creating a file costs up to a millisecond or two instead of tens of microseconds. Every
-/// ingest creates files, so wait (at most two minutes) until that has passed.
-fn settle_file_creation(root: &Path) {
-    const SLOW_US: f64 = 250.0;
-    let start = Instant::now();
-    let first = create_file_us(root);
-    if first < SLOW_US {
-        return;
-    }
-    let mut now = first;
-    while now >= SLOW_US && start.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_secs(10));
-        now = create_file_us(root);
-    }
-    println!(
-        "  creating a file took {first:.0} us (ext4 after many recent deletions nearby); waited {:.0} s: now {now:.0} us{}",
-        start.elapsed().as_secs_f64(),
-        if now >= SLOW_US { " (still slow: figures below include it)" } else { "" }
-    );
 }
 
 /// Starting and ending the binary without touching any database.

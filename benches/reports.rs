@@ -32,7 +32,8 @@
 //! store's tickets, 100000), REQMAIL_BENCH_SKIP_REPORTS (set: only what must not grow),
 //! REQMAIL_BENCH_ONLY_TICK (set: only the scheduler pass with 10,000 jobs due, once, no
 //! warm-up, then exit: for a profiler, e.g. `valgrind --tool=callgrind
-//! --toggle-collect='reqmail::scheduler::tick'` to count only the pass, not the arming),
+//! --toggle-collect='reqmail::scheduler::tick'` to count only the pass, not the arming;
+//! with REQMAIL_BENCH_TICK_SQL also set, the pass's SQL statements by time spent),
 //! REQMAIL_BENCH_INGEST (messages piped through `reqmail ingest` into each store, 200).
 //!
 //! Last, the cost of one message through the MTA's pipe: REQMAIL_BENCH_INGEST `reqmail
@@ -68,6 +69,8 @@ use reqmail::ticket::{Status, TicketId};
 
 #[path = "support/postgres.rs"]
 mod support_postgres;
+#[path = "support/files.rs"]
+mod support_files;
 use support_postgres::Postgres;
 
 /// xorshift64*: deterministic and enough for spreading test data.
@@ -306,6 +309,11 @@ fn main() -> anyhow::Result<()> {
 
     let site = Site::compile(config.clone())?;
     settle_scheduler(&mut store, &site)?;
+    // The busy pass delivers its letters into the outbound Maildir's tmp/ first.
+    let letters_folder = config.outbound.maildir.join("tmp");
+    std::fs::create_dir_all(&letters_folder)?;
+    let create_us = support_files::settle_file_creation(&letters_folder);
+    println!("creating a file where letters are delivered: median {create_us:.0} us");
     // As in `serve` and `reqmail tick`, the WAL is copied into the file beside the pass.
     let checkpointer = Checkpointer::beside(&store, &config.store);
     // A minute before the busy pass: a kept store's tickets that a job armed for exactly
@@ -314,9 +322,13 @@ fn main() -> anyhow::Result<()> {
     if only_tick {
         bench.now = scheduler_now();
         bench.arm()?;
+        let profiled = std::env::var_os("REQMAIL_BENCH_TICK_SQL").is_some() && statements::start(&bench.store.conn);
         let started = Instant::now();
         let due = bench.tick();
-        println!("tick: 10,000 jobs due, one pass: {:.2} ms", started.elapsed().as_secs_f64() * 1000.0);
+        println!("tick: 10,000 jobs due, one pass: {:.2} ms; {} letters delivered", started.elapsed().as_secs_f64() * 1000.0, due.delivery.sent);
+        if profiled {
+            statements::print(&bench.store.conn, 25);
+        }
         anyhow::ensure!(jobs_run(&due) == DUE_JOBS, "each armed ticket runs its one job: {due:?}");
         return Ok(());
     }
@@ -325,8 +337,8 @@ fn main() -> anyhow::Result<()> {
     bench.now = scheduler_now();
     let due = time_prepared("tick: 10,000 jobs due", Duration::from_secs(1), &mut bench, SchedulerBench::arm, |bench| bench.tick())?;
     println!(
-        "    {} escalations, {} reminders, {} auto-closed, {} hold timeouts, {} nags, {} surveys",
-        due.escalations, due.reminders, due.auto_closed, due.hold_timeouts, due.nags, due.surveys
+        "    {} escalations, {} reminders, {} auto-closed, {} hold timeouts, {} nags, {} surveys; {} letters delivered",
+        due.escalations, due.reminders, due.auto_closed, due.hold_timeouts, due.nags, due.surveys, due.delivery.sent
     );
     assert_eq!(jobs_run(&due), DUE_JOBS, "each armed ticket runs its one job: {due:?}");
 
@@ -723,6 +735,12 @@ impl SchedulerBench<'_> {
             }
         }
         tx.execute("DELETE FROM scheduled_done WHERE ticket IN (SELECT number FROM armed)", [])?;
+        // The letters of an earlier pass at this same `now` would still be in the
+        // rate-limit windows, fuller run after run (and a kept store's, store after
+        // store): each pass starts with the windows a new store has at `now`, empty.
+        let window = chrono::Duration::seconds(self.site.config.limits.auto_mail_window_seconds as i64);
+        tx.execute("DELETE FROM auto_mail WHERE at > ?1", [format_time(self.now - window)])?;
+        tx.execute("UPDATE settings SET value = (SELECT COUNT(*) FROM auto_mail) WHERE name = 'auto_mail_rows'", [])?;
         // status, created, updated, due, hold_started, resolved_at, closed_at for each kind.
         let states = [
             ("escalation", "open", at(10.0), at(0.1), Some(at(0.05)), None, None, None),
@@ -743,6 +761,53 @@ impl SchedulerBench<'_> {
         drop(set);
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// What each SQL statement of the pass cost, summed: SQLite's own timing of every
+/// statement it runs (the triggers' work counted in the statement that fired them).
+mod statements {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+
+    static SPENT: Mutex<Option<HashMap<String, (u64, Duration)>>> = Mutex::new(None);
+
+    fn spent(event: TraceEvent<'_>) {
+        let TraceEvent::Profile(statement, took) = event else { return };
+        let sql = statement.sql().split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut spent = SPENT.lock().unwrap();
+        let entry = spent.get_or_insert_with(HashMap::new).entry(sql).or_default();
+        entry.0 += 1;
+        entry.1 += took;
+    }
+
+    /// Starts timing the statements of `conn`; false on PostgreSQL.
+    pub fn start(conn: &reqmail::store::Connection) -> bool {
+        let Some(conn) = conn.as_sqlite() else { return false };
+        *SPENT.lock().unwrap() = Some(HashMap::new());
+        conn.trace_v2(TraceEventCodes::SQLITE_TRACE_PROFILE, Some(spent));
+        true
+    }
+
+    /// Stops timing and prints the `top` statements by the time they took in all.
+    pub fn print(conn: &reqmail::store::Connection, top: usize) {
+        if let Some(conn) = conn.as_sqlite() {
+            conn.trace_v2(TraceEventCodes::empty(), None);
+        }
+        let spent = SPENT.lock().unwrap().take().unwrap_or_default();
+        let mut rows: Vec<_> = spent.into_iter().collect();
+        rows.sort_by_key(|(_, (_, took))| std::cmp::Reverse(*took));
+        // SQLite's clock ticks in milliseconds: one run of a statement counts 0 or 1 ms,
+        // and only sums over many runs mean something.
+        println!("  SQL of the pass, by time in all (SQLite's clock: whole milliseconds, summed):");
+        println!("  {:>9} {:>7} {:>8}  statement", "ms", "runs", "µs/run");
+        for (sql, (runs, took)) in rows.into_iter().take(top) {
+            let text: String = sql.chars().take(100).collect();
+            println!("  {:>9.1} {runs:>7} {:>8.1}  {text}", took.as_secs_f64() * 1000.0, took.as_secs_f64() * 1e6 / runs as f64);
+        }
     }
 }
 
