@@ -157,7 +157,10 @@ fn main() {
     println!("database before pipe: {before_pipe}");
     assert_eq!(before_pipe.tickets, tickets_wanted as i64, "the prepared database holds the wanted number of tickets");
     let mut generator = MailGen::from_database(LIVE_SEED, &config);
-    settle_file_creation(root);
+    // Every ingest delivers its letters through the outbound Maildir's tmp/.
+    let letters_folder = config.outbound.maildir.join("tmp");
+    std::fs::create_dir_all(&letters_folder).expect("the outbound Maildir");
+    settle_file_creation(&letters_folder);
     println!();
 
     // --- 1. Pipe: one process per message ----------------------------------------------
