@@ -1,15 +1,19 @@
 //! `reqmail-ingest`: the MTA pipe's hand-off to a running `reqmail serve`, as small as that
 //! job. It reads the message, passes it over serve's socket and exits 0 once serve has
 //! stored it: no database, templates, TLS or async runtime start per message, and the
-//! executable maps a fraction of the pages `reqmail` does. In every other case (no serve
-//! listening, a refusal, a fixed clock, an argument it does not know) it runs
-//! `reqmail ingest` from the same folder on the same bytes and exits with its status, so
-//! the exit statuses are those of `reqmail ingest`: 0, 75 (try again), 64, 78.
+//! executable maps a fraction of the pages `reqmail` does. In every other case it becomes
+//! `reqmail ingest` from the same folder, so the exit statuses are those of `reqmail
+//! ingest`: 0, 75 (try again), 64, 78. When no serve listens (or the clock is fixed, or an
+//! argument is not its own) it execs it before reading anything, and `reqmail ingest`
+//! reads the message itself: no second process waits beside it and no bytes are piped
+//! twice. When serve refuses a message already read, it runs it on those bytes.
 //!
 //! It takes the arguments of `reqmail ingest`: `[--config FILE] [--recipient ADDRESS]`.
 
 use std::ffi::OsString;
 use std::io::Write as _;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
@@ -20,6 +24,9 @@ const EX_TEMPFAIL: u8 = 75;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let Some((serve, recipient)) = serve_listening(&args) else {
+        return become_ingest(&args);
+    };
     let raw = match pipe::read_message(&mut std::io::stdin().lock()) {
         Ok(raw) => raw,
         Err(error) => {
@@ -27,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
-    if handed_to_serve(&args, &raw) {
+    if socket::hand_over_on(serve, &raw, recipient.as_deref(), None).is_ok() {
         return ExitCode::SUCCESS;
     }
     full_ingest(&args, &raw)
@@ -60,21 +67,35 @@ fn arguments(args: &[OsString]) -> Option<Arguments> {
     Some(parsed)
 }
 
-/// True once a running serve answered that it stored the message.
-fn handed_to_serve(args: &[OsString], raw: &[u8]) -> bool {
+/// A connection to the running serve that takes this message, and the envelope recipient
+/// to tell it; `None` when `reqmail ingest` is to do the work.
+fn serve_listening(args: &[OsString]) -> Option<(UnixStream, Option<String>)> {
     // A fixed clock (tests, replays) and every error message are `reqmail ingest`'s to handle.
     if std::env::var_os(reqmail::clock::NOW_VARIABLE).is_some() {
-        return false;
+        return None;
     }
-    let Some(arguments) = arguments(args) else { return false };
-    let Some(path) = reqmail::config::ingest_socket_of(arguments.config.as_deref()) else { return false };
-    let recipient = arguments.recipient.as_deref().and_then(reqmail::parse::bare_address);
-    socket::hand_over(&path, raw, recipient.as_deref(), None).is_ok()
+    let arguments = arguments(args)?;
+    let path = reqmail::config::ingest_socket_of(arguments.config.as_deref())?;
+    let serve = socket::connect(&path).ok()?;
+    Some((serve, arguments.recipient.as_deref().and_then(reqmail::parse::bare_address)))
+}
+
+/// The `reqmail` beside this program.
+fn reqmail_binary() -> PathBuf {
+    std::env::current_exe().map(|exe| exe.with_file_name("reqmail")).unwrap_or_else(|_| PathBuf::from("reqmail"))
+}
+
+/// Becomes `reqmail ingest` with the same arguments and standard input, unread.
+fn become_ingest(args: &[OsString]) -> ExitCode {
+    let reqmail = reqmail_binary();
+    let error = Command::new(&reqmail).arg("ingest").args(args).exec();
+    eprintln!("reqmail-ingest: temporary failure, try again later: cannot run {}: {error}", reqmail.display());
+    ExitCode::from(EX_TEMPFAIL)
 }
 
 /// Runs `reqmail ingest` with the same arguments, hands it the message and exits as it did.
 fn full_ingest(args: &[OsString], raw: &[u8]) -> ExitCode {
-    let reqmail = std::env::current_exe().map(|exe| exe.with_file_name("reqmail")).unwrap_or_else(|_| PathBuf::from("reqmail"));
+    let reqmail = reqmail_binary();
     let mut child = match Command::new(&reqmail).arg("ingest").args(args).stdin(Stdio::piped()).spawn() {
         Ok(child) => child,
         Err(error) => {

@@ -88,11 +88,25 @@ impl std::fmt::Display for NotTaken {
 /// Hands `raw` to the serve listening at `path`; `Ok` with serve's answer once it has
 /// stored the message. `now` is passed on when the caller's clock is fixed.
 pub fn hand_over(path: &Path, raw: &[u8], recipient: Option<&str>, now: Option<DateTime<Utc>>) -> Result<String, NotTaken> {
-    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|error| match error.kind() {
+    hand_over_on(connect(path)?, raw, recipient, now)
+}
+
+/// A connection to the serve listening at `path`.
+pub fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream, NotTaken> {
+    std::os::unix::net::UnixStream::connect(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => NotTaken::NobodyListens,
         // Most likely serve runs as another user than ingest: the socket is theirs alone.
         _ => NotTaken::Refused(format!("cannot connect to {}: {error}", path.display())),
-    })?;
+    })
+}
+
+/// [`hand_over`] on a connection made by [`connect`].
+pub fn hand_over_on(
+    mut stream: std::os::unix::net::UnixStream,
+    raw: &[u8],
+    recipient: Option<&str>,
+    now: Option<DateTime<Utc>>,
+) -> Result<String, NotTaken> {
     let refused = |error: std::io::Error| NotTaken::Refused(format!("the conversation with serve broke off: {error}"));
     stream.set_read_timeout(Some(WAIT)).map_err(refused)?;
     stream.set_write_timeout(Some(WAIT)).map_err(refused)?;
