@@ -3,7 +3,9 @@
 //! 1. Pipe: the release binary `reqmail --config FILE ingest`, spawned once per message
 //!    with the message on stdin, for 500 distinct messages into a database that already
 //!    holds 100,000 tickets. Wall time from spawn to exit; every exit status must be 0.
-//!    Then 500 more while `reqmail serve` runs on the same configuration, so that each
+//!    Then 500 more through `reqmail-ingest` (below), the MTA's way in: with no serve
+//!    running it execs `reqmail ingest`, and the difference is its own start. Then 500
+//!    more while `reqmail serve` runs on the same configuration, so that each
 //!    `ingest` hands its message over the socket (serve's CPU is printed besides), and
 //!    500 more through `reqmail-ingest`, the small hand-off executable an MTA pipes into,
 //!    as the `.deb` ships it: relinked statically at a fixed address by
@@ -182,6 +184,13 @@ fn main() {
         run
     });
 
+    // --- 1a. The same through `reqmail-ingest`, as the MTA pipes it, no serve running ----
+    let mut expect = Expected::default();
+    let messages: Vec<Vec<u8>> = (0..pipe_count).map(|_| generator.next(&LIVE_MIX, &mut expect)).collect();
+    println!("pipe: {pipe_count} x `reqmail-ingest --config FILE`, no serve running: it execs `reqmail ingest`");
+    let alone_handed_off = pipe_pass(&config, &config_path, root, &messages, &expect, full_size, None, HANDOFF_BIN, PIPE_TARGET_MS);
+    println!();
+
     // --- 1b. The same, handed to a running `reqmail serve` ------------------------------
     let mut expect = Expected::default();
     let messages: Vec<Vec<u8>> = (0..pipe_count).map(|_| generator.next(&LIVE_MIX, &mut expect)).collect();
@@ -267,6 +276,7 @@ fn main() {
     println!("summary:");
     for (what, run, target) in [
         ("`reqmail ingest` latency", &alone, PIPE_TARGET_MS),
+        ("`reqmail-ingest` latency, no serve", &alone_handed_off, PIPE_TARGET_MS),
         ("`reqmail ingest` latency, serve running", &to_serve, HANDOFF_TARGET_MS),
         ("`reqmail-ingest` latency, serve running", &handed_off, HANDOFF_TARGET_MS),
     ] {
