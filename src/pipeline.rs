@@ -638,11 +638,7 @@ pub fn look_ahead_suggestions(site: &Site, conn: &Connection, ahead: &ReadAhead)
     if !mail.in_reply_to.is_empty() || !mail.references.is_empty() || tag.find(&mail.subject).is_some() {
         return;
     }
-    // The subject a new ticket gets (plan::plan): fields and tag taken out.
-    let subject = match tag.clean(&split_subject_fields(&mail.subject).1) {
-        cleaned if cleaned.is_empty() => "(no subject)".to_string(),
-        cleaned => cleaned,
-    };
+    let subject = plan::new_ticket_subject(tag, &split_subject_fields(&mail.subject).1);
     if let Err(error) = site.knowledge.look_ahead(conn, &subject, note) {
         tracing::debug!("suggestions left to the receipt: {error:#}");
     }

@@ -399,6 +399,15 @@ fn unchanged(change: &Change, ticket: &Ticket) -> Option<(&'static str, String)>
     }
 }
 
+/// The subject a new ticket gets from a message's `subject` (its field block taken off
+/// already): our tags and reply prefixes removed, never empty.
+pub fn new_ticket_subject(tag: &SubjectTag, subject: &str) -> String {
+    match tag.clean(subject) {
+        cleaned if cleaned.is_empty() => "(no subject)".to_string(),
+        cleaned => cleaned,
+    }
+}
+
 pub fn plan(input: PlanInput<'_>) -> crate::store::Result<Plan> {
     let PlanInput { rules, tag, lookup, mut inbound, class, sender, current, matched_by, follow_up_of, routing, now } = input;
     let note_ahead = inbound.note.take();
@@ -522,10 +531,7 @@ pub fn plan(input: PlanInput<'_>) -> crate::store::Result<Plan> {
                 }
                 _ => true,
             });
-            let subject = match tag.clean(&subject) {
-                cleaned if cleaned.is_empty() => "(no subject)".to_string(),
-                cleaned => cleaned,
-            };
+            let subject = new_ticket_subject(tag, &subject);
             let queue_default = rules.queue(&queue).and_then(|queue| queue.default_priority);
             TicketChange::Create { subject, queue, importance, priority: priority.or(queue_default).unwrap_or(importance) }
         }

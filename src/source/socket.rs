@@ -123,7 +123,7 @@ pub fn hand_over_on(
 
 /// Whether a serve listens on the socket at `path`.
 pub fn serve_listens(path: &Path) -> bool {
-    std::os::unix::net::UnixStream::connect(path).is_ok()
+    connect(path).is_ok()
 }
 
 /// Binds the socket at `path` for this serve: a socket left by a serve that died is

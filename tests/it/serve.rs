@@ -175,6 +175,29 @@ fn the_hand_off_program_gives_mail_to_serve_and_else_runs_the_full_ingest() {
 }
 
 #[test]
+fn the_hand_off_without_serve_quarantines_what_is_not_mail() {
+    // No serve: the hand-off becomes `reqmail ingest` before reading, which reads these.
+    let desk = Desk::new();
+    let garbage: Vec<u8> = (0..4000u32).map(|index| (index * 7919 % 251) as u8).collect();
+    for raw in [&garbage[..], b"", b"\x00\xff\r\n\r\n\xc3\x28"] {
+        let run = desk.hand_off(&["--recipient", "help@example.com"], raw);
+        assert_eq!(run.status, 0, "accepted into quarantine: {}", run.stderr);
+    }
+    let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.iter().all(|entry| entry["reason"].as_str().unwrap().contains("not a mail message")), "{listed:?}");
+    let kept: Vec<Vec<u8>> = listed
+        .iter()
+        .map(|entry| desk.command(&["quarantine", "show", &entry["id"].as_i64().unwrap().to_string(), "--raw"]).output().unwrap().stdout)
+        .collect();
+    assert!(kept.contains(&garbage), "kept byte for byte");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND source = 'pipe'"), 3);
+    assert!(desk.tickets().is_empty());
+    assert!(desk.outbox().is_empty(), "no answer to unreadable mail");
+}
+
+#[test]
 fn ingest_keeps_what_serve_does_not_take() {
     let desk = Desk::with_config("[inbound]\nmax_message_bytes = 2000\n");
     let daemon = Daemon::start(&desk);
