@@ -1,31 +1,55 @@
-//! `reqmail-ingest`: the MTA pipe's hand-off to a running `reqmail serve`, as small as that
-//! job. It reads the message, passes it over serve's socket and exits 0 once serve has
-//! stored it: no database, templates, TLS or async runtime start per message, and the
-//! executable maps a fraction of the pages `reqmail` does. In every other case it becomes
-//! `reqmail ingest` from the same folder, so the exit statuses are those of `reqmail
-//! ingest`: 0, 75 (try again), 64, 78. When no serve listens (or the clock is fixed, or an
-//! argument is not its own) it execs it before reading anything, and `reqmail ingest`
-//! reads the message itself: no second process waits beside it and no bytes are piped
-//! twice. When serve refuses a message already read, it runs it on those bytes.
+//! `reqmail-ingest`: the MTA's pipe into reqmail, as small as that job. It reads the
+//! message and exits 0 once it is on the disk, with no templates, TLS or async runtime
+//! started per message, mapping a fraction of the pages `reqmail` does:
+//!
+//! - while `reqmail serve` runs, it passes the message over serve's socket, and serve
+//!   stores it in its intake, then processes it;
+//! - else it takes the message into that intake itself (`store::intake`, a small SQLite
+//!   file beside the database) and starts `reqmail ingest --drain` unless a drain runs,
+//!   which moves it through the pipeline as serve would.
+//!
+//! In every other case it becomes `reqmail ingest` from the same folder, so the exit
+//! statuses are those of `reqmail ingest`: 0, 75 (try again), 64, 78. When the clock is
+//! fixed (tests, replays), an argument is not its own or the configuration does not load,
+//! it execs it before reading anything, and `reqmail ingest` reads the message itself and
+//! reports. When serve refuses a message already read, or it is too large for the intake,
+//! it runs `reqmail ingest` on those bytes.
 //!
 //! It takes the arguments of `reqmail ingest`: `[--config FILE] [--recipient ADDRESS]`.
 
 use std::ffi::OsString;
 use std::io::Write as _;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+use reqmail::clock::Clock;
+use reqmail::config::Config;
 use reqmail::source::{pipe, socket};
+use reqmail::store::intake::{self, Arrival};
 
 /// sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again.
 const EX_TEMPFAIL: u8 = 75;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let Some((serve, recipient)) = serve_listening(&args) else {
+    // A fixed clock (tests, replays) and every error message are `reqmail ingest`'s to handle.
+    if std::env::var_os(reqmail::clock::NOW_VARIABLE).is_some() {
         return become_ingest(&args);
+    }
+    let Some(arguments) = arguments(&args) else {
+        return become_ingest(&args);
+    };
+    let recipient = arguments.recipient.as_deref().and_then(reqmail::parse::bare_address);
+    let serve = reqmail::config::ingest_socket_of(arguments.config.as_deref()).and_then(|path| socket::connect(&path).ok());
+    // Without serve, the whole configuration is read, as `reqmail ingest` reads it: a
+    // broken one keeps the mail with the MTA, which tries again once it is fixed.
+    let config = match serve {
+        Some(_) => None,
+        None => match reqmail::config::Config::load(arguments.config.as_deref()) {
+            Ok(config) => Some(config),
+            Err(_) => return become_ingest(&args),
+        },
     };
     let raw = match pipe::read_message(&mut std::io::stdin().lock()) {
         Ok(raw) => raw,
@@ -34,10 +58,33 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
-    if socket::hand_over_on(serve, &raw, recipient.as_deref(), None).is_ok() {
-        return ExitCode::SUCCESS;
+    match (serve, config) {
+        (Some(serve), _) => match socket::hand_over_on(serve, &raw, recipient.as_deref(), None) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(_) => full_ingest(&args, &raw),
+        },
+        (None, Some(config)) if raw.len() <= reqmail::store::LARGE_MESSAGE_BYTES => {
+            take_in(&config, arguments.config.as_deref(), raw, recipient, &args)
+        }
+        _ => full_ingest(&args, &raw),
     }
-    full_ingest(&args, &raw)
+}
+
+/// Takes the message into the intake beside the database and starts a drain to move it
+/// through the pipeline, as serve would; exits 0 once it is on the disk. Should the
+/// intake fail, `reqmail ingest` stores and processes the message itself.
+fn take_in(config: &Config, config_path: Option<&Path>, raw: Vec<u8>, recipient: Option<String>, args: &[OsString]) -> ExitCode {
+    let arrival = Arrival { raw, source: "pipe", recipient, fixed_now: None, received: Clock::System.now() };
+    let store_path = &config.store.path;
+    if let Err(error) = intake::take_in(&intake::path_for(store_path), &arrival) {
+        eprintln!("reqmail-ingest: the intake failed ({error:#}); reqmail ingest stores the message");
+        return full_ingest(args, &arrival.raw);
+    }
+    if let Err(error) = pipe::start_drain(store_path, reqmail_binary, config_path) {
+        // The message is safe; the next ingest, tick or serve moves it.
+        eprintln!("reqmail-ingest: the message waits in the intake for the next ingest, tick or serve: {error:#}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// The arguments this program understands; `None` for anything else.
@@ -65,19 +112,6 @@ fn arguments(args: &[OsString]) -> Option<Arguments> {
         }
     }
     Some(parsed)
-}
-
-/// A connection to the running serve that takes this message, and the envelope recipient
-/// to tell it; `None` when `reqmail ingest` is to do the work.
-fn serve_listening(args: &[OsString]) -> Option<(UnixStream, Option<String>)> {
-    // A fixed clock (tests, replays) and every error message are `reqmail ingest`'s to handle.
-    if std::env::var_os(reqmail::clock::NOW_VARIABLE).is_some() {
-        return None;
-    }
-    let arguments = arguments(args)?;
-    let path = reqmail::config::ingest_socket_of(arguments.config.as_deref())?;
-    let serve = socket::connect(&path).ok()?;
-    Some((serve, arguments.recipient.as_deref().and_then(reqmail::parse::bare_address)))
 }
 
 /// The `reqmail` beside this program.

@@ -21,6 +21,10 @@ pub struct Ingest {
     /// The envelope recipient (e.g. Postfix's ${recipient}); used for threading by plus-address.
     #[arg(long, value_name = "ADDRESS")]
     pub recipient: Option<String>,
+    /// Move what waits in the intake through the pipeline, then exit; reads no message.
+    /// `reqmail-ingest` starts it after it took a message in while no serve listened.
+    #[arg(long, conflicts_with = "recipient")]
+    pub drain: bool,
 }
 
 impl Ingest {
@@ -45,6 +49,9 @@ impl Ingest {
     fn run(&self, cli: &Cli, spooled: &AtomicBool) -> Result<(), Failure> {
         let config = Config::load(cli.config.as_deref()).map_err(|error| Failure::Config(error.into()))?;
         let clock = Clock::from_env().map_err(Failure::Config)?;
+        if self.drain {
+            return drain(Setup::new(config, clock)?);
+        }
         let raw = pipe::read_message(&mut std::io::stdin().lock())
             .map_err(|error| Failure::TryAgain(anyhow::anyhow!("cannot read the message from standard input: {error}")))?;
         let recipient = self.recipient.as_deref().and_then(crate::parse::bare_address);
@@ -67,7 +74,7 @@ impl Ingest {
         // Mail a serve acknowledged before this one goes first, so that a reply never
         // overtakes its request; if it cannot move now, the next serve or tick does.
         if let Err(error) = crate::source::intake::move_leftovers(&setup.site, &mut store, setup.clock.now()) {
-            tracing::warn!("serve's intake stays for later: {error:#}");
+            tracing::warn!("the intake waits for later: {error:#}");
         }
         let incoming = Incoming { raw: &raw, source: "pipe", recipient: recipient.as_deref(), queue: None };
         let now = setup.clock.now();
@@ -96,13 +103,27 @@ impl Ingest {
             }
             Processed::Postponed(error) => tracing::warn!("message stored; processing postponed: {error:#}"),
         }
-        if let Err(error) = store.leave_wal_short() {
-            tracing::debug!("WAL left for the next process: {error:#}");
-        }
-        // Everything is committed. Closing the database would free its schema, page cache
-        // and statements piece by piece (7 % of the instructions of an ingest) and write
-        // nothing (no checkpoint on close): the exit releases it all at once.
-        std::mem::forget(store);
+        leave(store);
         Ok(())
     }
+}
+
+/// `ingest --drain`: moves the intake, as long as something waits in it.
+fn drain(setup: Setup) -> Result<(), Failure> {
+    let mut store = setup.open_store().map_err(Failure::TryAgain)?;
+    let moved = pipe::drain(&setup.site, &mut store, || setup.clock.now()).map_err(Failure::TryAgain)?;
+    tracing::info!(moved, "intake drained");
+    leave(store);
+    Ok(())
+}
+
+/// Leaves the WAL short for the next process and exits without closing the database:
+/// everything is committed, and closing would free its schema, page cache and
+/// statements piece by piece (7 % of the instructions of an ingest) and write nothing
+/// (no checkpoint on close); the exit releases it all at once.
+fn leave(store: crate::store::Store) {
+    if let Err(error) = store.leave_wal_short() {
+        tracing::debug!("WAL left for the next process: {error:#}");
+    }
+    std::mem::forget(store);
 }

@@ -127,7 +127,7 @@ impl Cli {
                 }
             }
         }
-        ingest.then_some(Cli { config, verbose, quiet: false, command: Command::Ingest(ingest::Ingest { recipient }) })
+        ingest.then_some(Cli { config, verbose, quiet: false, command: Command::Ingest(ingest::Ingest { recipient, drain: false }) })
     }
 }
 
@@ -286,6 +286,7 @@ mod tests {
             &["--recipient", "x@example.com", "ingest"],
             &["-vv", "ingest"],
             &["ingest", "extra"],
+            &["ingest", "--drain"],
         ];
         for form in others {
             let args: Vec<std::ffi::OsString> = form.iter().map(Into::into).collect();

@@ -26,7 +26,7 @@ impl Tick {
         if !quiet {
             let mut line = summary_line(&report, setup);
             if moved > 0 {
-                line.push_str(&format!("; moved from serve's intake {moved}"));
+                line.push_str(&format!("; moved from the intake {moved}"));
             }
             if let Some(directory) = directory {
                 line.push_str(&format!("; directory: {directory}"));
@@ -40,15 +40,16 @@ impl Tick {
     }
 }
 
-/// What a serve acknowledged and could not move (killed, stopped) joins the spool first,
-/// unless a serve listens, which moves it itself. Never fails the tick: what stays is moved
-/// by the next serve or tick.
+/// What waits in the intake (a serve killed or stopped before it moved it, a drain that
+/// failed) joins the spool first, unless a serve listens or a drain runs, which moves it
+/// itself. Never fails the tick: what stays is moved by the next serve, drain or tick.
 fn move_intake_unless_served(setup: &Setup, store: &mut crate::store::Store) -> usize {
-    if setup.site.config.ingest_socket().is_some_and(|path| crate::source::socket::serve_listens(&path)) {
+    let config = &setup.site.config;
+    if config.ingest_socket().is_some_and(|path| crate::source::socket::serve_listens(&path)) || crate::source::pipe::drain_runs(&config.store.path) {
         return 0;
     }
     crate::source::intake::move_leftovers(&setup.site, store, setup.clock.now()).unwrap_or_else(|error| {
-        tracing::warn!("serve's intake stays for later: {error:#}");
+        tracing::warn!("the intake waits for later: {error:#}");
         0
     })
 }

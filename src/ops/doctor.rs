@@ -272,8 +272,9 @@ fn describe_postgres(error: &anyhow::Error) -> String {
     }
 }
 
-/// Messages a serve acknowledged wait in its intake for milliseconds; more than a few
-/// minutes means that serve is stuck, or gone without moving them.
+/// Messages acknowledged by serve (or taken in by the MTA's `reqmail-ingest` without
+/// serve) wait in the intake for milliseconds; more than a few minutes means that serve
+/// or the drain is stuck, or gone without moving them.
 const INTAKE_STUCK_MINUTES: i64 = 5;
 
 fn check_intake(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
@@ -294,13 +295,15 @@ fn check_intake(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>
         }
     };
     let served = config.ingest_socket().is_some_and(|socket| crate::source::socket::serve_listens(&socket));
+    let drained = crate::source::pipe::drain_runs(&config.store.path);
     let stuck = waiting.oldest.is_some_and(|oldest| now - oldest > chrono::Duration::minutes(INTAKE_STUCK_MINUTES));
     match (waiting.count, served) {
         (0, _) => findings.push(Finding::Ok(format!("intake {}: empty", path.display()))),
-        (count, false) => findings.push(Finding::problem(
-            format!("intake {}: {count} messages serve acknowledged wait to be stored (since {})", path.display(), waiting.oldest.map(format_time).unwrap_or_default()),
-            "start reqmail serve, or run reqmail tick: either moves them into the store",
+        (count, false) if !drained || stuck => findings.push(Finding::problem(
+            format!("intake {}: {count} messages acknowledged wait to be stored (since {})", path.display(), waiting.oldest.map(format_time).unwrap_or_default()),
+            "start reqmail serve, or run reqmail tick: either moves them into the store, or says why it cannot",
         )),
+        (count, false) => findings.push(Finding::Ok(format!("intake {}: {count} messages being stored by a drain", path.display()))),
         (count, true) if stuck => findings.push(Finding::problem(
             format!("intake {}: {count} messages wait, the oldest since {}", path.display(), waiting.oldest.map(format_time).unwrap_or_default()),
             "serve cannot store them: read its log (database locked or full?)",

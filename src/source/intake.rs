@@ -39,7 +39,7 @@ const GATHER: Duration = Duration::from_millis(50);
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Spools `entries` and processes them in arrival order, all in one flushed commit (a
-/// run of entries with the same fixed clock under a savepoint of its own): the intake
+/// run of entries with the same fixed clock and source under a savepoint of its own): the intake
 /// keeps them until that commit is on the disk, so the spool needs no commit of its own.
 /// Processing that fails rolls back only its savepoint and leaves its messages spooled
 /// for the scheduler; only a failed spool is an error. Their letters stay queued for
@@ -50,27 +50,28 @@ pub fn move_entries(site: &Site, store: &mut Store, entries: &[Entry], clock_now
         let mut spooled = Vec::with_capacity(entries.len());
         for entry in entries {
             let arrival = &entry.arrival;
-            let incoming = Incoming { raw: &arrival.raw, source: "socket", recipient: arrival.recipient.as_deref(), queue: None };
+            let incoming = Incoming { raw: &arrival.raw, source: arrival.source, recipient: arrival.recipient.as_deref(), queue: None };
             spooled.push(pipeline::spool_in(tx, &incoming, arrival.received)?);
         }
         let mut runs = Vec::new();
         let mut start = 0;
         while start < entries.len() {
-            let fixed_now = entries[start].arrival.fixed_now;
-            let end = start + entries[start..].iter().take_while(|entry| entry.arrival.fixed_now == fixed_now).count();
-            let now = fixed_now.unwrap_or(clock_now);
-            runs.push(pipeline::process_spooled_in(site, tx, &spooled[start..end], now, |_| Ok(()))?);
+            let first = &entries[start].arrival;
+            let same_run = |entry: &Entry| entry.arrival.fixed_now == first.fixed_now && entry.arrival.source == first.source;
+            let end = start + entries[start..].iter().take_while(|entry| same_run(entry)).count();
+            let now = first.fixed_now.unwrap_or(clock_now);
+            runs.push((first.source, pipeline::process_spooled_in(site, tx, &spooled[start..end], now, |_| Ok(()))?));
             start = end;
         }
         Ok(runs)
     })?;
     crate::fault::point("after-spool");
     crate::store::cache_for_batches(&store.conn)?;
-    for run in runs {
+    for (source, run) in runs {
         match run {
             Ok((outcomes, ())) => {
                 for (id, outcome) in &outcomes {
-                    super::log_handled("socket", *id, outcome);
+                    super::log_handled(source, *id, outcome);
                 }
             }
             Err(error) => tracing::warn!("message stored; processing postponed: {error:#}"),

@@ -1,13 +1,22 @@
 //! One message on standard input, as an MTA's pipe transport delivers it, and what is
-//! done with it: by `ingest` itself, or by a running `serve` it was handed to.
+//! done with it: by `ingest` itself, by a running `serve` it was handed to, or, when the
+//! MTA's `reqmail-ingest` took it into the intake because no serve listened, by a drain
+//! process (`ingest --drain`).
 
+use std::fs::{File, TryLockError};
 use std::io::Read;
+use std::os::unix::process::CommandExt as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::pipeline::{self, Incoming, Outcome};
 use crate::site::Site;
+use crate::store::intake::Intake;
 use crate::store::messages::Spooled;
 use crate::store::outbox::Letter;
 use crate::store::Store;
@@ -67,4 +76,95 @@ pub fn spool_and_process(site: &Site, store: &mut Store, incoming: &Incoming<'_>
 /// The letters to deliver at once, claimed in the processing transaction.
 fn claim_due(site: &Site, tx: &crate::store::Connection, now: DateTime<Utc>) -> anyhow::Result<Vec<Letter>> {
     Ok(if site.config.outbound.deliver_immediately { crate::transport::deliver::claim(tx, now)? } else { Vec::new() })
+}
+
+/// The lock a drain holds while it moves the intake: a file beside the database, made
+/// when missing. Read-only is enough to lock it, so whoever made it, every user who runs
+/// reqmail can take it.
+fn drain_lock(store_path: &Path) -> anyhow::Result<File> {
+    let path = drain_lock_path(store_path);
+    match File::open(&path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => File::options().write(true).create(true).truncate(false).open(&path),
+        opened => opened,
+    }
+    .with_context(|| format!("cannot open {}", path.display()))
+}
+
+fn drain_lock_path(store_path: &Path) -> PathBuf {
+    let mut path = store_path.as_os_str().to_owned();
+    path.push(".drain-lock");
+    path.into()
+}
+
+/// Whether a drain is moving the intake of the database at `store_path` now.
+pub fn drain_runs(store_path: &Path) -> bool {
+    File::open(drain_lock_path(store_path)).is_ok_and(|lock| matches!(lock.try_lock(), Err(TryLockError::WouldBlock)))
+}
+
+/// Whether `lock` was free and is now held by this process.
+fn acquire(lock: &File) -> anyhow::Result<bool> {
+    match lock.try_lock() {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(error)) => Err(error).context("cannot lock the drain lock"),
+    }
+}
+
+/// Starts `program [--config FILE] ingest --drain` in a process group of its own, its
+/// standard streams closed, unless a drain runs: that one looks at the intake once more
+/// after it lets go of the lock, so a message taken in before that is not left behind.
+/// For `reqmail-ingest`, which took a message into the intake (`store::intake::take_in`)
+/// because no serve listened.
+pub fn start_drain(store_path: &Path, program: impl FnOnce() -> PathBuf, config: Option<&Path>) -> anyhow::Result<()> {
+    if !acquire(&drain_lock(store_path)?)? {
+        return Ok(());
+    }
+    // The lock is let go here (its file closes): the drain takes it itself, and of two
+    // drains started at once the second finds it taken and ends.
+    let program = program();
+    let mut command = Command::new(&program);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    command.args(["ingest", "--drain"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+    command.spawn().with_context(|| format!("cannot start {} ingest --drain", program.display()))?;
+    Ok(())
+}
+
+/// How often a drain looks for messages taken in since its last look, and how long it
+/// waits for more before it ends: the messages of a burst or a steady stream share its
+/// commits, flushes and delivery passes (as in serve, a receipt goes out this much later;
+/// the sender's answer does not wait for it), and while its connection is open a writer
+/// does not read the intake's WAL back before it writes.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Moves what waits in the intake into the spool and through the pipeline, delivering
+/// the letters, until nothing came in for a moment; returns at once when another drain
+/// runs. The number of messages moved.
+pub fn drain(site: &Site, store: &mut Store, now: impl Fn() -> DateTime<Utc>) -> anyhow::Result<usize> {
+    let store_path = &site.config.store.path;
+    let Some(intake) = Intake::open_existing(&crate::store::intake::path_for(store_path))? else { return Ok(0) };
+    let mut moved = 0;
+    loop {
+        let lock = drain_lock(store_path)?;
+        if !acquire(&lock)? {
+            return Ok(moved);
+        }
+        let mut last_moved = Instant::now();
+        while last_moved.elapsed() < LINGER {
+            if intake.waiting()?.count > 0 {
+                moved += crate::source::intake::move_leftovers(site, store, now())?;
+                last_moved = Instant::now();
+            }
+            std::thread::sleep(LOOK_EVERY);
+        }
+        intake.empty_wal()?;
+        drop(lock);
+        // A message taken in after the last look found the lock taken and started no
+        // drain: it is this drain's.
+        if intake.waiting()?.count == 0 {
+            return Ok(moved);
+        }
+    }
 }

@@ -227,7 +227,7 @@ async fn answer(taker: intake::Taker, clock: Clock, stream: UnixStream, limit: u
     let (status, text) = match tokio::time::timeout(WAIT, receive(&mut reader, limit)).await {
         Ok(Ok((header, raw))) => {
             let received = header.now.unwrap_or_else(|| clock.now());
-            let arrival = Arrival { raw, recipient: header.recipient, fixed_now: header.now, received };
+            let arrival = Arrival { raw, source: "socket", recipient: header.recipient, fixed_now: header.now, received };
             match taker.take(arrival).await {
                 Ok(()) => (0, "stored".to_string()),
                 Err(error) => (75, error),

@@ -6,6 +6,11 @@
 //! flushed. A row moved twice (a crash between the two) is one message: the spool's
 //! idempotency key dedupes it.
 //!
+//! Without serve, the MTA's `reqmail-ingest` writes here too (`ingest --queued`) and
+//! returns; a process of its own moves the rows (`ingest --drain`). Only serve removes
+//! the file, and only while it holds the write lock and the file is empty; a writer that
+//! may have written into a removed file writes again ([`take_in`]).
+//!
 //! The file carries its own schema version (`PRAGMA user_version`, [`SCHEMA_VERSION`]);
 //! one written by a newer reqmail is refused, never rewritten.
 
@@ -19,18 +24,24 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use crate::clock::{format_time, parse_time};
 
 /// The schema version of the intake file this reqmail writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS intake (
+/// Each version's step from the one before.
+const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS intake (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received TEXT NOT NULL,
     recipient TEXT,
     fixed_now TEXT,
     raw BLOB NOT NULL
-)";
+)",
+    // Rows of version 1 came over serve's socket.
+    "ALTER TABLE intake ADD COLUMN source TEXT NOT NULL DEFAULT 'socket'",
+];
 
 /// How long a connection waits for the other's write lock (a removal, a checkpoint).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 
 /// The intake file of the database at `store_path`.
 pub fn path_for(store_path: &Path) -> PathBuf {
@@ -43,6 +54,8 @@ pub fn path_for(store_path: &Path) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arrival {
     pub raw: Vec<u8>,
+    /// How it came: "socket" (handed to serve) or "pipe" (`ingest --queued`).
+    pub source: &'static str,
     /// The envelope recipient ingest was given.
     pub recipient: Option<String>,
     /// The time ingest's clock was fixed at (`REQMAIL_NOW`), which processing keeps.
@@ -74,21 +87,7 @@ pub struct Intake {
 impl Intake {
     /// Opens the intake at `path`, creating it when missing (owner-only, like the socket).
     pub fn open(path: &Path) -> anyhow::Result<Intake> {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // An empty file is an empty database; made here, owner-only, before SQLite adds its
-        // -wal and -shm files, which take the file's mode.
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-            Ok(_) => {
-                // The new file's name must survive a power cut as its rows do.
-                if let Some(folder) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-                    std::fs::File::open(folder)
-                        .and_then(|folder| folder.sync_all())
-                        .with_context(|| format!("cannot flush the folder {}", folder.display()))?;
-                }
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(error) => return Err(error).with_context(|| format!("cannot create the intake {}", path.display())),
-        }
+        open_or_create(path)?;
         let conn = Connection::open(path).with_context(|| format!("cannot open the intake {}", path.display()))?;
         Intake::prepare(conn, path)
     }
@@ -103,7 +102,7 @@ impl Intake {
         }
     }
 
-    fn prepare(conn: Connection, path: &Path) -> anyhow::Result<Intake> {
+    fn prepare(mut conn: Connection, path: &Path) -> anyhow::Result<Intake> {
         let within = |error: rusqlite::Error| anyhow::Error::new(error).context(format!("intake {}", path.display()));
         conn.busy_timeout(BUSY_TIMEOUT).map_err(within)?;
         conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)).map_err(within)?;
@@ -111,6 +110,10 @@ impl Intake {
         // Rows live for milliseconds; checkpoints run when serve has a moment
         // ([`Intake::checkpoint`]), not inside the commit an ingest waits for.
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(within)?;
+        // Nor when a connection closes: the last one would copy the WAL into the file and
+        // delete it, two more flushes, and the next writer would flush a new WAL's header
+        // and its folder. A drain empties it as it ends ([`Intake::empty_wal`]).
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(within)?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(within)?;
         if version > SCHEMA_VERSION {
             anyhow::bail!(
@@ -119,7 +122,14 @@ impl Intake {
             );
         }
         if version < SCHEMA_VERSION {
-            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")).map_err(within)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(within)?;
+            // Another process may have brought it up to date since the version was read.
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(within)?;
+            for step in &SCHEMA[version.clamp(0, SCHEMA_VERSION) as usize..] {
+                tx.execute_batch(step).map_err(within)?;
+            }
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(within)?;
+            tx.commit().map_err(within)?;
         }
         Ok(Intake { conn, path: path.to_path_buf() })
     }
@@ -135,9 +145,11 @@ impl Intake {
         remove_in(&tx, moved)?;
         let mut ids = Vec::with_capacity(arrivals.len());
         {
-            let mut insert = tx.prepare_cached("INSERT INTO intake (received, recipient, fixed_now, raw) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO intake (received, recipient, fixed_now, raw, source) VALUES (?1, ?2, ?3, ?4, ?5)")?;
             for arrival in arrivals {
-                insert.execute(params![format_time(arrival.received), arrival.recipient, arrival.fixed_now.map(format_time), arrival.raw])?;
+                let fixed_now = arrival.fixed_now.map(format_time);
+                insert.execute(params![format_time(arrival.received), arrival.recipient, fixed_now, arrival.raw, arrival.source])?;
                 ids.push(tx.last_insert_rowid());
             }
         }
@@ -162,21 +174,25 @@ impl Intake {
     pub fn after(&self, after: i64, limit: usize) -> anyhow::Result<Vec<Entry>> {
         let mut select = self
             .conn
-            .prepare_cached("SELECT id, received, recipient, fixed_now, raw FROM intake WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            .prepare_cached("SELECT id, received, recipient, fixed_now, raw, source FROM intake WHERE id > ?1 ORDER BY id LIMIT ?2")?;
         let rows = select.query_map(params![after, limit as i64], |row| {
             let received: String = row.get(1)?;
             let fixed_now: Option<String> = row.get(3)?;
-            Ok((row.get(0)?, received, row.get(2)?, fixed_now, row.get(4)?))
+            let source = match row.get_ref(5)?.as_str()? {
+                "pipe" => "pipe",
+                _ => "socket",
+            };
+            Ok((row.get(0)?, received, row.get(2)?, fixed_now, row.get(4)?, source))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (id, received, recipient, fixed_now, raw) = row?;
+            let (id, received, recipient, fixed_now, raw, source) = row?;
             let time = |text: &str| {
                 parse_time(text).with_context(|| format!("intake {} row {id}: bad time {text:?}", self.path.display()))
             };
             let received = time(&received)?;
             let fixed_now = fixed_now.as_deref().map(time).transpose()?;
-            entries.push(Entry { id, arrival: Arrival { raw, recipient, fixed_now, received } });
+            entries.push(Entry { id, arrival: Arrival { raw, source, recipient, fixed_now, received } });
         }
         Ok(entries)
     }
@@ -194,18 +210,28 @@ impl Intake {
         Ok(())
     }
 
+    /// Copies the WAL into the file and empties it, keeping the file: a process that
+    /// opens the intake while no other has it open reads the whole WAL back first (a
+    /// millisecond for a few dozen messages), where an empty one costs the next writer
+    /// one flush of its header.
+    pub fn empty_wal(&self) -> anyhow::Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Closes the intake and removes its files when nothing waits in it; true when removed.
-    /// Only the serve that owns the socket may call this: any other writer would be
-    /// writing into a file about to disappear.
-    pub fn close_and_remove_if_empty(self) -> anyhow::Result<bool> {
-        if self.waiting()?.count > 0 {
+    /// Only the serve that owns the socket may call this: its writer thread would write
+    /// into a file about to disappear. The files go while this holds the write lock, so a
+    /// row committed by another process is either counted here or written after the
+    /// removal, which [`take_in`] notices.
+    pub fn close_and_remove_if_empty(mut self) -> anyhow::Result<bool> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let waiting: i64 = tx.query_row("SELECT COUNT(*) FROM intake", [], |row| row.get(0))?;
+        if waiting > 0 {
             return Ok(false);
         }
-        let path = self.path.clone();
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        self.conn.close().map_err(|(_, error)| error)?;
         for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.as_os_str().to_owned();
+            let mut file = self.path.as_os_str().to_owned();
             file.push(suffix);
             match std::fs::remove_file(&file) {
                 Ok(()) => {}
@@ -213,8 +239,62 @@ impl Intake {
                 Err(error) => return Err(error).with_context(|| format!("cannot remove {}", Path::new(&file).display())),
             }
         }
+        drop(tx);
+        self.conn.close().map_err(|(_, error)| error)?;
         Ok(true)
     }
+}
+
+/// The intake file at `path`, made owner-only when missing: an empty file is an empty
+/// database, and SQLite's -wal and -shm files take its mode.
+fn open_or_create(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path) {
+        Ok(file) => {
+            // The new file's name must survive a power cut as its rows do.
+            if let Some(folder) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                std::fs::File::open(folder)
+                    .and_then(|folder| folder.sync_all())
+                    .with_context(|| format!("cannot flush the folder {}", folder.display()))?;
+            }
+            Ok(file)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::File::open(path).with_context(|| format!("cannot open the intake {}", path.display()))
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot create the intake {}", path.display())),
+    }
+}
+
+/// Takes `arrival` in at `path` (made if missing), on the disk when this returns. The
+/// file is checked after the commit: when serve removed it meanwhile (it was empty when
+/// serve looked), the row went with it, and it is written again into a new file.
+pub fn take_in(path: &Path, arrival: &Arrival) -> anyhow::Result<()> {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        // Opened before SQLite opens the name: should the name pass to another file in
+        // between, this one is gone, and the check below fails.
+        let opened = open_or_create(path)?;
+        let conn = Connection::open(path).with_context(|| format!("cannot open the intake {}", path.display()))?;
+        let mut intake = Intake::prepare(conn, path)?;
+        intake.add(std::slice::from_ref(arrival), &[])?;
+        if still_named(&opened, path)? {
+            return Ok(());
+        }
+        tracing::debug!("the intake {} was removed while a message was written to it; writing it again", path.display());
+    }
+    anyhow::bail!("the intake {} was removed {ATTEMPTS} times while a message was written to it", path.display())
+}
+
+/// Whether `file` is still the file at `path`.
+fn still_named(file: &std::fs::File, path: &Path) -> anyhow::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let open = file.metadata()?;
+    Ok(match std::fs::metadata(path) {
+        Ok(named) => open.nlink() > 0 && named.dev() == open.dev() && named.ino() == open.ino(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+        Err(error) => return Err(error).with_context(|| format!("cannot look at the intake {}", path.display())),
+    })
 }
 
 fn remove_in(conn: &Connection, moved: &[i64]) -> rusqlite::Result<()> {
@@ -232,6 +312,7 @@ mod tests {
     fn arrival(text: &str) -> Arrival {
         Arrival {
             raw: text.as_bytes().to_vec(),
+            source: "socket",
             recipient: Some("help+1@example.com".into()),
             fixed_now: None,
             received: parse_time("2026-11-21T09:00:00Z").unwrap(),
@@ -306,11 +387,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = path_for(&dir.path().join("reqmail.db"));
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!("{SCHEMA}; INSERT INTO intake (received, raw) VALUES ('x', X'00'); PRAGMA user_version = 9;")).unwrap();
+        conn.execute_batch(&format!("{}; INSERT INTO intake (received, raw) VALUES ('x', X'00'); PRAGMA user_version = 9;", SCHEMA[0])).unwrap();
         drop(conn);
         let error = Intake::open(&path).err().expect("refused");
         assert!(format!("{error:#}").contains("newer reqmail"), "{error:#}");
         let conn = Connection::open(&path).unwrap();
         assert_eq!(conn.query_row("SELECT COUNT(*) FROM intake", [], |row| row.get::<_, i64>(0)).unwrap(), 1);
+    }
+
+    #[test]
+    fn rows_of_the_first_version_are_kept_as_handed_to_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(&dir.path().join("reqmail.db"));
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("{}; INSERT INTO intake (received, raw) VALUES ('2026-11-21T09:00:00Z', X'41'); PRAGMA user_version = 1;", SCHEMA[0]))
+            .unwrap();
+        drop(conn);
+        let mut intake = Intake::open(&path).unwrap();
+        intake.add(&[Arrival { source: "pipe", ..arrival("piped") }], &[]).unwrap();
+        let sources: Vec<&str> = intake.after(0, 10).unwrap().iter().map(|entry| entry.arrival.source).collect();
+        assert_eq!(sources, ["socket", "pipe"]);
+    }
+
+    #[test]
+    fn a_message_written_into_a_removed_intake_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(&dir.path().join("reqmail.db"));
+        // A writer opens serve's intake, empty; serve removes it before the writer commits.
+        let serve = Intake::open(&path).unwrap();
+        let file = open_or_create(&path).unwrap();
+        let mut writer = Intake::prepare(Connection::open(&path).unwrap(), &path).unwrap();
+        assert!(serve.close_and_remove_if_empty().unwrap());
+        writer.add(&[arrival("late")], &[]).unwrap();
+        assert!(!still_named(&file, &path).unwrap(), "the row went into the removed file");
+        take_in(&path, &arrival("again")).unwrap();
+        let entries = Intake::open_existing(&path).unwrap().expect("a new file").after(0, 10).unwrap();
+        assert_eq!(entries.iter().map(|entry| entry.arrival.raw.as_slice()).collect::<Vec<_>>(), [b"again".as_slice()]);
     }
 }

@@ -152,7 +152,7 @@ fn mail_handed_to_serve_wakes_its_scheduler_when_letters_are_not_sent_at_once() 
 }
 
 #[test]
-fn the_hand_off_program_gives_mail_to_serve_and_else_runs_the_full_ingest() {
+fn the_hand_off_program_gives_mail_to_serve_and_else_takes_it_in_for_a_drain() {
     let desk = Desk::new();
     let daemon = Daemon::start(&desk);
     let first = request("small@customer.test", "ann@customer.test", "Printer on fire", "Help");
@@ -160,11 +160,13 @@ fn the_hand_off_program_gives_mail_to_serve_and_else_runs_the_full_ingest() {
     assert_eq!(stored_by(&desk, "small@customer.test"), "socket", "{}", daemon.log());
     assert_eq!(desk.sql("SELECT recipient FROM messages WHERE direction = 'in'")[0][0], "help@example.com");
     assert_eq!(daemon.terminate(), 0);
-    // Without serve, `reqmail ingest` does the work on the same bytes, with its exit status.
+    // Without serve, the hand-off takes the message into the intake and a drain process
+    // moves it through the pipeline, as serve would.
     let second = request("alone@customer.test", "bob@customer.test", "Scanner jammed", "Help");
     assert_eq!(desk.hand_off(&[], &second).status, 0);
     assert_eq!(stored_by(&desk, "alone@customer.test"), "pipe");
-    assert_eq!(desk.tickets().len(), 2);
+    assert!(wait_until(Duration::from_secs(10), || desk.tickets().len() == 2));
+    // A usage or configuration error is `reqmail ingest`'s to report, with its status.
     let usage = desk.hand_off(&["--bogus"], &second);
     assert_eq!(usage.status, 64, "{}", usage.stderr);
     let missing = desk.path().join("missing.toml");
@@ -176,13 +178,15 @@ fn the_hand_off_program_gives_mail_to_serve_and_else_runs_the_full_ingest() {
 
 #[test]
 fn the_hand_off_without_serve_quarantines_what_is_not_mail() {
-    // No serve: the hand-off becomes `reqmail ingest` before reading, which reads these.
+    // No serve: the hand-off takes these into the intake, and the drain reads them.
     let desk = Desk::new();
     let garbage: Vec<u8> = (0..4000u32).map(|index| (index * 7919 % 251) as u8).collect();
     for raw in [&garbage[..], b"", b"\x00\xff\r\n\r\n\xc3\x28"] {
         let run = desk.hand_off(&["--recipient", "help@example.com"], raw);
         assert_eq!(run.status, 0, "accepted into quarantine: {}", run.stderr);
     }
+    let quarantined = || desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().map_or(0, Vec::len);
+    assert!(wait_until(Duration::from_secs(10), || quarantined() == 3), "quarantined: {}", quarantined());
     let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 3, "{listed:?}");
@@ -333,7 +337,7 @@ fn acknowledged_then_killed(desk: &Desk, messages: &[&[u8]]) {
     });
 }
 
-/// The messages waiting in serve's intake.
+/// The messages waiting in the intake.
 fn in_intake(desk: &Desk) -> i64 {
     let conn = rusqlite::Connection::open(desk.path().join("reqmail.db.intake")).unwrap();
     conn.query_row("SELECT COUNT(*) FROM intake", [], |row| row.get(0)).unwrap()
@@ -421,6 +425,72 @@ fn a_burst_through_serve_is_processed_in_the_order_acknowledged() {
 }
 
 #[test]
+fn without_serve_a_burst_of_hand_offs_is_processed_once_in_the_order_taken_in() {
+    const PAIRS: usize = 10;
+    let desk = Desk::new();
+    // Each reply right behind its request, faster than a drain processes them.
+    for number in 1..=PAIRS {
+        let subject = format!("Burst {number}");
+        let asked = request(&format!("alone-{number}@customer.test"), "ann@customer.test", &subject, "Help");
+        let replied = request(&format!("alone-{number}-re@customer.test"), "ann@customer.test", &format!("Re: [REQ #{number}] {subject}"), "More");
+        for raw in [asked, replied] {
+            let run = desk.hand_off(&[], &raw);
+            assert_eq!(run.status, 0, "{}", run.stderr);
+        }
+    }
+    let done = wait_until(Duration::from_secs(30), || {
+        desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'spooled'") == 2 * PAIRS as i64
+    });
+    assert!(done, "processed: {:?}", desk.sql("SELECT message_id, state FROM messages WHERE direction = 'in'"));
+    let tickets = desk.sql("SELECT ticket, COUNT(*), MAX(message_id), MIN(source) FROM messages WHERE direction = 'in' GROUP BY ticket ORDER BY ticket");
+    assert_eq!(tickets.len(), PAIRS, "{tickets:?}");
+    for (index, row) in tickets.iter().enumerate() {
+        assert_eq!(row[1], 2, "ticket {} has its request and its reply: {tickets:?}", index + 1);
+        assert!(row[2].as_str().unwrap().starts_with(&format!("alone-{}@", index + 1)), "{tickets:?}");
+        assert_eq!(row[3], "pipe");
+    }
+    let order: Vec<String> =
+        desk.sql("SELECT message_id FROM messages WHERE direction = 'in' ORDER BY id").iter().map(|row| row[0].as_str().unwrap().to_string()).collect();
+    let sent: Vec<String> = (1..=PAIRS).flat_map(|number| [format!("alone-{number}@customer.test"), format!("alone-{number}-re@customer.test")]).collect();
+    assert_eq!(order, sent);
+    // Each request got its receipt; the drain ends once nothing comes in, and leaves the
+    // intake empty.
+    assert!(wait_until(Duration::from_secs(10), || desk.outbox().len() == PAIRS), "{} letters", desk.outbox().len());
+    let lock = std::fs::File::open(desk.path().join("reqmail.db.drain-lock")).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || lock.try_lock().is_ok()), "the drain ended");
+    assert_eq!(in_intake(&desk), 0);
+}
+
+#[test]
+fn without_serve_the_pipe_answers_while_the_database_is_locked_and_the_mail_follows() {
+    if crate::harness::sqlite_only("the intake beside the SQLite file") {
+        return;
+    }
+    let desk = Desk::with_config("[store]\nbusy_timeout_ms = 200\n");
+    desk.run(&["ticket", "list"]).ok();
+    let first = request("locked-1@customer.test", "ann@customer.test", "Printer offline", "Help");
+    desk.with_connection(|conn| {
+        let lock = conn.unchecked_write().unwrap();
+        let run = desk.hand_off(&[], &first);
+        assert_eq!(run.status, 0, "on the disk in the intake, though the database is locked: {}", run.stderr);
+        assert_eq!(in_intake(&desk), 1);
+        // The drain gives up on the locked database; the message stays in the intake.
+        let lock_file = std::fs::File::open(desk.path().join("reqmail.db.drain-lock")).unwrap();
+        assert!(wait_until(Duration::from_secs(10), || lock_file.try_lock().is_ok()), "the drain ended");
+        lock_file.unlock().unwrap();
+        assert_eq!(in_intake(&desk), 1);
+        lock.rollback().unwrap();
+    });
+    // The next message's drain moves both, the waiting one first.
+    let second = request("locked-2@customer.test", "bob@customer.test", "Scanner jammed", "Help");
+    assert_eq!(desk.hand_off(&[], &second).status, 0);
+    assert!(wait_until(Duration::from_secs(10), || desk.tickets().len() == 2), "{:?}", desk.tickets());
+    let order = desk.sql("SELECT message_id FROM messages WHERE direction = 'in' ORDER BY id");
+    assert_eq!(order, vec![vec![serde_json::json!("locked-1@customer.test")], vec![serde_json::json!("locked-2@customer.test")]]);
+    assert_eq!(in_intake(&desk), 0);
+}
+
+#[test]
 fn concurrent_hand_offs_are_each_stored_once() {
     let desk = Desk::new();
     let daemon = Daemon::start(&desk);
@@ -459,10 +529,10 @@ fn without_serve_ingest_and_tick_first_move_what_a_killed_serve_acknowledged() {
     // `tick` does the same for a serve that never comes back.
     acknowledged_then_killed(&desk, &[&request("left-3@customer.test", "bob@customer.test", "Scanner jammed", "Help")]);
     let doctor = desk.run(&["doctor"]);
-    assert!(doctor.stdout.contains("1 messages serve acknowledged wait to be stored"), "{}", doctor.stdout);
+    assert!(doctor.stdout.contains("1 messages acknowledged wait to be stored"), "{}", doctor.stdout);
     assert!(doctor.stdout.contains("run reqmail tick"), "{}", doctor.stdout);
     let tick = desk.run(&["tick"]).ok();
-    assert!(tick.stdout.contains("moved from serve's intake 1"), "{}", tick.stdout);
+    assert!(tick.stdout.contains("moved from the intake 1"), "{}", tick.stdout);
     assert_eq!(desk.tickets().len(), 2);
     assert_eq!(in_intake(&desk), 0);
     assert!(desk.run(&["doctor"]).stdout.contains("reqmail.db.intake: empty"));
