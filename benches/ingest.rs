@@ -4,7 +4,8 @@
 //!    with the message on stdin, for 500 distinct messages into a database that already
 //!    holds 100,000 tickets. Wall time from spawn to exit; every exit status must be 0.
 //!    Then 500 more through `reqmail-ingest` (below), the MTA's way in: with no serve
-//!    running it execs `reqmail ingest`, and the difference is its own start. Then 500
+//!    running it takes each message into the intake and starts a drain process (`reqmail
+//!    ingest --drain`) unless one runs, which processes them after the answer. Then 500
 //!    more while `reqmail serve` runs on the same configuration, so that each
 //!    `ingest` hands its message over the socket (serve's CPU is printed besides), and
 //!    500 more through `reqmail-ingest`, the small hand-off executable an MTA pipes into,
@@ -12,9 +13,10 @@
 //!    `scripts/static-ingest` when the bench starts (the bench says which it ran). That
 //!    is a `cargo build --release` of the library, whose dependencies have fewer features
 //!    than the bench's: the first time, and after each change to `src/`, it compiles.
-//!    Serve answers once a message is on the disk and processes it after; each of these
-//!    passes ends only when serve has processed everything it answered for, and prints
-//!    how long that took after the last answer and the processing rate.
+//!    Serve (and the drain) answers once a message is on the disk and processes it after;
+//!    each of these passes ends only when everything answered for is processed and its
+//!    letters delivered, and prints how long that took after the last answer and the
+//!    processing rate.
 //! 2. Batch: one `reqmail --config FILE fetch` over an inbound Maildir of 10,000
 //!    messages; wall time of the whole process, as messages per second.
 //!
