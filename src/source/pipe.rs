@@ -144,9 +144,10 @@ const LINGER: Duration = Duration::from_millis(500);
 /// runs. The number of messages moved.
 pub fn drain(site: &Site, store: &mut Store, now: impl Fn() -> DateTime<Utc>) -> anyhow::Result<usize> {
     let store_path = &site.config.store.path;
-    let Some(intake) = Intake::open_existing(&crate::store::intake::path_for(store_path))? else { return Ok(0) };
+    let intake_path = crate::store::intake::path_for(store_path);
     let mut moved = 0;
     loop {
+        let Some(intake) = Intake::open_existing(&intake_path)? else { return Ok(moved) };
         let lock = drain_lock(store_path)?;
         if !acquire(&lock)? {
             return Ok(moved);
@@ -162,8 +163,10 @@ pub fn drain(site: &Site, store: &mut Store, now: impl Fn() -> DateTime<Utc>) ->
         intake.empty_wal()?;
         drop(lock);
         // A message taken in after the last look found the lock taken and started no
-        // drain: it is this drain's.
-        if intake.waiting()?.count == 0 {
+        // drain: it is this drain's. Looked for by the name, in case a serve that ran
+        // meanwhile removed the file this drain had open and a writer made a new one.
+        let left = Intake::open_existing(&intake_path)?.map(|intake| intake.waiting()).transpose()?;
+        if left.is_none_or(|left| left.count == 0) {
             return Ok(moved);
         }
     }
