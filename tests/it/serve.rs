@@ -388,71 +388,62 @@ fn serve_killed_between_spool_and_intake_has_one_effect_per_message() {
     assert_eq!(desk.outbox().len(), 1, "one receipt");
 }
 
-#[test]
-fn a_burst_through_serve_is_processed_in_the_order_acknowledged() {
-    const PAIRS: usize = 15;
-    let desk = Desk::new();
-    let daemon = Daemon::start(&desk);
-    // Each reply right behind its request, faster than serve processes: a backlog forms.
-    for number in 1..=PAIRS {
+/// Hands `pairs` requests over, each with its requester's reply right behind it, faster
+/// than they are processed; the Message-IDs in the order sent.
+fn hand_off_a_burst(desk: &Desk, prefix: &str, pairs: usize) -> Vec<String> {
+    let mut sent = Vec::new();
+    for number in 1..=pairs {
         let subject = format!("Burst {number}");
-        let asked = request(&format!("burst-{number}@customer.test"), "ann@customer.test", &subject, "Help");
-        let replied = request(&format!("burst-{number}-re@customer.test"), "ann@customer.test", &format!("Re: [REQ #{number}] {subject}"), "More");
-        for raw in [asked, replied] {
+        let asked = format!("{prefix}-{number}@customer.test");
+        let replied = format!("{prefix}-{number}-re@customer.test");
+        let messages = [request(&asked, "ann@customer.test", &subject, "Help"), request(&replied, "ann@customer.test", &format!("Re: [REQ #{number}] {subject}"), "More")];
+        for raw in messages {
             let run = desk.hand_off(&[], &raw);
             assert_eq!(run.status, 0, "{}", run.stderr);
         }
+        sent.extend([asked, replied]);
     }
-    let done = wait_until(Duration::from_secs(30), || {
-        desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'spooled'") == 2 * PAIRS as i64
-    });
-    assert!(done, "{}", daemon.log());
-    assert_eq!(daemon.terminate(), 0);
-    let tickets = desk.sql("SELECT ticket, COUNT(*), MAX(message_id) FROM messages WHERE direction = 'in' GROUP BY ticket ORDER BY ticket");
-    assert_eq!(tickets.len(), PAIRS, "{tickets:?}");
+    sent
+}
+
+/// Checks that a burst of [`hand_off_a_burst`] came in once each, in the order sent, with
+/// each reply on its request's ticket, taken in from `source`.
+fn assert_burst_processed_in_order(desk: &Desk, sent: &[String], source: &str) {
+    let tickets = desk.sql("SELECT ticket, COUNT(*), MAX(message_id), MIN(source), MAX(source) FROM messages WHERE direction = 'in' GROUP BY ticket ORDER BY ticket");
+    assert_eq!(tickets.len() * 2, sent.len(), "{tickets:?}");
     for (index, row) in tickets.iter().enumerate() {
         assert_eq!(row[1], 2, "ticket {} has its request and its reply: {tickets:?}", index + 1);
-        assert!(row[2].as_str().unwrap().starts_with(&format!("burst-{}@", index + 1)), "{tickets:?}");
+        assert_eq!(row[2], sent[2 * index], "{tickets:?}");
+        assert!(row[3] == source && row[4] == source, "{tickets:?}");
     }
-    // Spooled in the order sent.
-    let order: Vec<String> = desk
-        .sql("SELECT message_id FROM messages WHERE direction = 'in' ORDER BY id")
-        .iter()
-        .map(|row| row[0].as_str().unwrap().to_string())
-        .collect();
-    let sent: Vec<String> = (1..=PAIRS).flat_map(|number| [format!("burst-{number}@customer.test"), format!("burst-{number}-re@customer.test")]).collect();
-    assert_eq!(order, sent);
+    let order: Vec<String> =
+        desk.sql("SELECT message_id FROM messages WHERE direction = 'in' ORDER BY id").iter().map(|row| row[0].as_str().unwrap().to_string()).collect();
+    assert_eq!(order, sent, "spooled in the order sent");
+}
+
+fn all_processed(desk: &Desk, count: usize) -> bool {
+    wait_until(Duration::from_secs(30), || desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'spooled'") == count as i64)
+}
+
+#[test]
+fn a_burst_through_serve_is_processed_in_the_order_acknowledged() {
+    let desk = Desk::new();
+    let daemon = Daemon::start(&desk);
+    // A backlog forms behind serve's answers.
+    let sent = hand_off_a_burst(&desk, "burst", 15);
+    assert!(all_processed(&desk, sent.len()), "{}", daemon.log());
+    assert_eq!(daemon.terminate(), 0);
+    assert_burst_processed_in_order(&desk, &sent, "socket");
 }
 
 #[test]
 fn without_serve_a_burst_of_hand_offs_is_processed_once_in_the_order_taken_in() {
     const PAIRS: usize = 10;
     let desk = Desk::new();
-    // Each reply right behind its request, faster than a drain processes them.
-    for number in 1..=PAIRS {
-        let subject = format!("Burst {number}");
-        let asked = request(&format!("alone-{number}@customer.test"), "ann@customer.test", &subject, "Help");
-        let replied = request(&format!("alone-{number}-re@customer.test"), "ann@customer.test", &format!("Re: [REQ #{number}] {subject}"), "More");
-        for raw in [asked, replied] {
-            let run = desk.hand_off(&[], &raw);
-            assert_eq!(run.status, 0, "{}", run.stderr);
-        }
-    }
-    let done = wait_until(Duration::from_secs(30), || {
-        desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'spooled'") == 2 * PAIRS as i64
-    });
-    assert!(done, "processed: {:?}", desk.sql("SELECT message_id, state FROM messages WHERE direction = 'in'"));
-    let tickets = desk.sql("SELECT ticket, COUNT(*), MAX(message_id), MIN(source) FROM messages WHERE direction = 'in' GROUP BY ticket ORDER BY ticket");
-    assert_eq!(tickets.len(), PAIRS, "{tickets:?}");
-    for (index, row) in tickets.iter().enumerate() {
-        assert_eq!(row[1], 2, "ticket {} has its request and its reply: {tickets:?}", index + 1);
-        assert!(row[2].as_str().unwrap().starts_with(&format!("alone-{}@", index + 1)), "{tickets:?}");
-        assert_eq!(row[3], "pipe");
-    }
-    let order: Vec<String> =
-        desk.sql("SELECT message_id FROM messages WHERE direction = 'in' ORDER BY id").iter().map(|row| row[0].as_str().unwrap().to_string()).collect();
-    let sent: Vec<String> = (1..=PAIRS).flat_map(|number| [format!("alone-{number}@customer.test"), format!("alone-{number}-re@customer.test")]).collect();
-    assert_eq!(order, sent);
+    // A backlog forms in the intake behind the drain.
+    let sent = hand_off_a_burst(&desk, "alone", PAIRS);
+    assert!(all_processed(&desk, sent.len()), "processed: {:?}", desk.sql("SELECT message_id, state FROM messages WHERE direction = 'in'"));
+    assert_burst_processed_in_order(&desk, &sent, "pipe");
     // Each request got its receipt; the drain ends once nothing comes in, and leaves the
     // intake empty.
     assert!(wait_until(Duration::from_secs(10), || desk.outbox().len() == PAIRS), "{} letters", desk.outbox().len());
