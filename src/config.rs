@@ -22,8 +22,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "reqmail.toml";
 /// A configuration problem; always names where it is.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // Not `source`: the reason is in the message already, and a source would repeat it
+    // in every chained report.
+    #[error("cannot read configuration file {path}: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
     #[error("configuration file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -922,7 +924,7 @@ impl Config {
 
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            .map_err(|reason| ConfigError::Read { path: path.to_path_buf(), reason })?;
         let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         let base = path.parent().filter(|parent| !parent.as_os_str().is_empty());
         if let Some(base) = base {
