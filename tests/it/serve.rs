@@ -453,6 +453,20 @@ fn without_serve_a_burst_of_hand_offs_is_processed_once_in_the_order_taken_in() 
 }
 
 #[test]
+fn without_serve_an_intake_that_cannot_be_written_leaves_the_message_to_the_full_ingest() {
+    let desk = Desk::new();
+    // Something else holds the intake's name.
+    std::fs::create_dir(desk.path().join("reqmail.db.intake")).unwrap();
+    let raw = request("blocked@customer.test", "ann@customer.test", "Printer offline", "Help");
+    let run = desk.hand_off(&[], &raw);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("the intake failed") && run.stderr.contains("reqmail.db.intake"), "{}", run.stderr);
+    // Stored and processed before the hand-off exited, as `reqmail ingest` does.
+    assert_eq!(desk.sql("SELECT source FROM messages WHERE direction = 'in'"), [[serde_json::json!("pipe")]]);
+    assert_eq!(desk.tickets().len(), 1);
+}
+
+#[test]
 fn without_serve_the_pipe_answers_while_the_database_is_locked_and_the_mail_follows() {
     if crate::harness::sqlite_only("the intake beside the SQLite file") {
         return;
