@@ -6,8 +6,8 @@
 //! flushed. A row moved twice (a crash between the two) is one message: the spool's
 //! idempotency key dedupes it.
 //!
-//! Without serve, the MTA's `reqmail-ingest` writes here too (`ingest --queued`) and
-//! returns; a process of its own moves the rows (`ingest --drain`). Only serve removes
+//! Without serve, the MTA's `reqmail-ingest` writes here too and returns; a process of
+//! its own moves the rows (`ingest --drain`). Only serve removes
 //! the file, and only while it holds the write lock and the file is empty; a writer that
 //! may have written into a removed file writes again ([`take_in`]).
 //!
@@ -42,7 +42,6 @@ const SCHEMA: [&str; 2] = [
 /// How long a connection waits for the other's write lock (a removal, a checkpoint).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-
 /// The intake file of the database at `store_path`.
 pub fn path_for(store_path: &Path) -> PathBuf {
     let mut path = store_path.as_os_str().to_owned();
@@ -54,7 +53,7 @@ pub fn path_for(store_path: &Path) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arrival {
     pub raw: Vec<u8>,
-    /// How it came: "socket" (handed to serve) or "pipe" (`ingest --queued`).
+    /// How it came: "socket" (handed to serve) or "pipe" (`reqmail-ingest` without serve).
     pub source: &'static str,
     /// The envelope recipient ingest was given.
     pub recipient: Option<String>,
