@@ -109,9 +109,12 @@ pub fn search(conn: &Connection, query: &str, filter: &Filter, limit: usize, ran
     // filter throws rows away, so it looks at more of them.
     index_kept_back(conn)?;
     let rows_looked_at = if filter.is_empty() { limit * 8 } else { limit * 200 };
+    // Equally good passages oldest first, on both backends: a word in most of a small
+    // store's rows ranks the same everywhere (FTS5 clamps its weight, ts_rank counts only
+    // occurrences), and left alone each plan would order such ties its own way.
     let (order, outer_order) = match (ranked, conn.backend()) {
-        (true, Backend::Sqlite) => ("s.rank", "m.rank"),
-        (true, Backend::Postgres) => ("rank", "m.rank"),
+        (true, Backend::Sqlite) => ("s.rank, s.rowid", "m.rank, m.row"),
+        (true, Backend::Postgres) => ("rank, s.id", "m.rank, m.row"),
         (false, Backend::Sqlite) => ("s.rowid DESC", "m.row DESC"),
         (false, Backend::Postgres) => ("s.id DESC", "m.row DESC"),
     };
