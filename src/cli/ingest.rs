@@ -110,10 +110,11 @@ impl Ingest {
 
 /// `ingest --drain`: moves the intake, as long as something waits in it.
 fn drain(setup: Setup) -> Result<(), Failure> {
-    let mut store = setup.open_store().map_err(Failure::TryAgain)?;
-    let moved = pipe::drain(&setup.site, &mut store, || setup.clock.now()).map_err(Failure::TryAgain)?;
+    let (moved, store) = pipe::drain(&setup.site, || setup.open_store(), || setup.clock.now()).map_err(Failure::TryAgain)?;
     tracing::info!(moved, "intake drained");
-    leave(store);
+    if let Some(store) = store {
+        leave(store);
+    }
     Ok(())
 }
 

@@ -141,20 +141,30 @@ const LINGER: Duration = Duration::from_millis(500);
 
 /// Moves what waits in the intake into the spool and through the pipeline, delivering
 /// the letters, until nothing came in for a moment; returns at once when another drain
-/// runs. The number of messages moved.
-pub fn drain(site: &Site, store: &mut Store, now: impl Fn() -> DateTime<Utc>) -> anyhow::Result<usize> {
+/// runs. The store is opened (by `open`) only once this drain holds the lock and a
+/// message waits; it is handed back, if opened, with the number of messages moved.
+pub fn drain(
+    site: &Site,
+    open: impl Fn() -> anyhow::Result<Store>,
+    now: impl Fn() -> DateTime<Utc>,
+) -> anyhow::Result<(usize, Option<Store>)> {
     let store_path = &site.config.store.path;
     let intake_path = crate::store::intake::path_for(store_path);
+    let mut store: Option<Store> = None;
     let mut moved = 0;
     loop {
-        let Some(intake) = Intake::open_existing(&intake_path)? else { return Ok(moved) };
+        let Some(intake) = Intake::open_existing(&intake_path)? else { return Ok((moved, store)) };
         let lock = drain_lock(store_path)?;
         if !acquire(&lock)? {
-            return Ok(moved);
+            return Ok((moved, store));
         }
         let mut last_moved = Instant::now();
         while last_moved.elapsed() < LINGER {
             if intake.waiting()?.count > 0 {
+                let store = match &mut store {
+                    Some(store) => store,
+                    None => store.insert(open()?),
+                };
                 moved += crate::source::intake::move_leftovers(site, store, now())?;
                 last_moved = Instant::now();
             }
@@ -167,7 +177,7 @@ pub fn drain(site: &Site, store: &mut Store, now: impl Fn() -> DateTime<Utc>) ->
         // meanwhile removed the file this drain had open and a writer made a new one.
         let left = Intake::open_existing(&intake_path)?.map(|intake| intake.waiting()).transpose()?;
         if left.is_none_or(|left| left.count == 0) {
-            return Ok(moved);
+            return Ok((moved, store));
         }
     }
 }

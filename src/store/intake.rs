@@ -86,7 +86,7 @@ pub struct Intake {
 impl Intake {
     /// Opens the intake at `path`, creating it when missing (owner-only, like the socket).
     pub fn open(path: &Path) -> anyhow::Result<Intake> {
-        open_or_create(path)?;
+        create_if_missing(path)?;
         let conn = Connection::open(path).with_context(|| format!("cannot open the intake {}", path.display()))?;
         Intake::prepare(conn, path)
     }
@@ -244,23 +244,22 @@ impl Intake {
     }
 }
 
-/// The intake file at `path`, made owner-only when missing: an empty file is an empty
-/// database, and SQLite's -wal and -shm files take its mode.
-fn open_or_create(path: &Path) -> anyhow::Result<std::fs::File> {
+/// Makes the intake file at `path`, owner-only, unless there is one: an empty file is an
+/// empty database, and SQLite's -wal and -shm files take its mode. It keeps no descriptor
+/// open: closing one would drop this process's POSIX locks on the file, SQLite's included.
+fn create_if_missing(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    match std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path) {
-        Ok(file) => {
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {
             // The new file's name must survive a power cut as its rows do.
             if let Some(folder) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
                 std::fs::File::open(folder)
                     .and_then(|folder| folder.sync_all())
                     .with_context(|| format!("cannot flush the folder {}", folder.display()))?;
             }
-            Ok(file)
+            Ok(())
         }
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::File::open(path).with_context(|| format!("cannot open the intake {}", path.display()))
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(error) => Err(error).with_context(|| format!("cannot create the intake {}", path.display())),
     }
 }
@@ -271,12 +270,18 @@ fn open_or_create(path: &Path) -> anyhow::Result<std::fs::File> {
 pub fn take_in(path: &Path, arrival: &Arrival) -> anyhow::Result<()> {
     const ATTEMPTS: usize = 5;
     for _ in 0..ATTEMPTS {
+        create_if_missing(path)?;
         // Opened before SQLite opens the name: should the name pass to another file in
-        // between, this one is gone, and the check below fails.
-        let opened = open_or_create(path)?;
+        // between, this one is gone, and the check below fails. Closed only after the
+        // connection, whose POSIX locks its closing would drop; this process has no other.
+        let opened = match std::fs::File::open(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            opened => opened.with_context(|| format!("cannot open the intake {}", path.display()))?,
+        };
         let conn = Connection::open(path).with_context(|| format!("cannot open the intake {}", path.display()))?;
         let mut intake = Intake::prepare(conn, path)?;
         intake.add(std::slice::from_ref(arrival), &[])?;
+        drop(intake);
         if still_named(&opened, path)? {
             return Ok(());
         }
@@ -414,7 +419,7 @@ mod tests {
         let path = path_for(&dir.path().join("reqmail.db"));
         // A writer opens serve's intake, empty; serve removes it before the writer commits.
         let serve = Intake::open(&path).unwrap();
-        let file = open_or_create(&path).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
         let mut writer = Intake::prepare(Connection::open(&path).unwrap(), &path).unwrap();
         assert!(serve.close_and_remove_if_empty().unwrap());
         writer.add(&[arrival("late")], &[]).unwrap();

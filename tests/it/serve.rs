@@ -178,25 +178,29 @@ fn the_hand_off_program_gives_mail_to_serve_and_else_takes_it_in_for_a_drain() {
 
 #[test]
 fn the_hand_off_without_serve_quarantines_what_is_not_mail() {
-    // No serve: the hand-off takes these into the intake, and the drain reads them.
+    // No serve: the hand-off takes these into the intake, and the drain reads them; the
+    // last, larger than the intake takes, goes to `reqmail ingest` on the same bytes.
     let desk = Desk::new();
     let garbage: Vec<u8> = (0..4000u32).map(|index| (index * 7919 % 251) as u8).collect();
-    for raw in [&garbage[..], b"", b"\x00\xff\r\n\r\n\xc3\x28"] {
+    let large_garbage: Vec<u8> = (0..1_500_000u64).map(|index| (index * 7919 % 251) as u8).collect();
+    for raw in [&garbage[..], b"", b"\x00\xff\r\n\r\n\xc3\x28", &large_garbage[..]] {
         let run = desk.hand_off(&["--recipient", "help@example.com"], raw);
         assert_eq!(run.status, 0, "accepted into quarantine: {}", run.stderr);
     }
     let quarantined = || desk.run(&["quarantine", "list", "--json"]).ok().json().as_array().map_or(0, Vec::len);
-    assert!(wait_until(Duration::from_secs(10), || quarantined() == 3), "quarantined: {}", quarantined());
+    assert!(wait_until(Duration::from_secs(10), || quarantined() == 4), "quarantined: {}", quarantined());
     let listed = desk.run(&["quarantine", "list", "--json"]).ok().json();
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 3, "{listed:?}");
-    assert!(listed.iter().all(|entry| entry["reason"].as_str().unwrap().contains("not a mail message")), "{listed:?}");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let reasons: Vec<&str> = listed.iter().map(|entry| entry["reason"].as_str().unwrap()).collect();
+    assert!(reasons[..3].iter().all(|reason| reason.contains("not a mail message")), "{listed:?}");
+    assert!(reasons[3].contains("too large to process"), "{listed:?}");
     let kept: Vec<Vec<u8>> = listed
         .iter()
         .map(|entry| desk.command(&["quarantine", "show", &entry["id"].as_i64().unwrap().to_string(), "--raw"]).output().unwrap().stdout)
         .collect();
-    assert!(kept.contains(&garbage), "kept byte for byte");
-    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND source = 'pipe'"), 3);
+    assert!(kept.contains(&garbage) && kept.contains(&large_garbage), "kept byte for byte");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND source = 'pipe'"), 4);
     assert!(desk.tickets().is_empty());
     assert!(desk.outbox().is_empty(), "no answer to unreadable mail");
 }
