@@ -163,7 +163,12 @@ fn build_store(store: &mut Store, tickets: u64) -> anyhow::Result<()> {
                                   due, created, updated)
              VALUES (?1, ?2, 'new', ?3, 'medium', 'medium', ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
         )?;
-        let mut status = tx.prepare("UPDATE tickets SET status = ?2, updated = ?3 WHERE number = ?1")?;
+        // A status moves as reqmail moves it, with what follows (reports, suggestions).
+        let mut updated = tx.prepare("UPDATE tickets SET updated = ?2 WHERE number = ?1")?;
+        let mut move_to = |number: i64, status: &str, at: DateTime<Utc>| -> anyhow::Result<()> {
+            updated.execute(rusqlite::params![number, format_time(at)])?;
+            Ok(reqmail::store::tickets::set_text(&tx, reqmail::ticket::TicketId(number), reqmail::store::tickets::TextColumn::Status, Some(status))?)
+        };
         let mut history = tx.prepare("INSERT INTO history (ticket, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         for number in 1..=tickets as i64 {
             let created = start + chrono::Duration::seconds((number as u64 * step) as i64);
@@ -195,23 +200,23 @@ fn build_store(store: &mut Store, tickets: u64) -> anyhow::Result<()> {
                 format_time(created)
             ])?;
             let answered = created + chrono::Duration::minutes(10 + random.below(600) as i64);
-            status.execute(rusqlite::params![number, "open", format_time(answered)])?;
+            move_to(number, "open", answered)?;
             history.execute(rusqlite::params![number, format_time(answered), agent, "comment", format!("Looking at {} now.", subject[0])])?;
             let mut at = answered;
             if random.below(10) == 0 {
                 at += chrono::Duration::hours(2);
-                status.execute(rusqlite::params![number, "hold", format_time(at)])?;
+                move_to(number, "hold", at)?;
                 at += chrono::Duration::hours(20);
-                status.execute(rusqlite::params![number, "open", format_time(at)])?;
+                move_to(number, "open", at)?;
             }
             let resolved = at + chrono::Duration::minutes(30 + random.below(4000) as i64);
             if resolved >= end {
                 continue;
             }
             history.execute(rusqlite::params![number, format_time(resolved), agent, "time", format!("time: 0m → 30m (+{}m)", 5 + random.below(120))])?;
-            status.execute(rusqlite::params![number, "resolved", format_time(resolved)])?;
+            move_to(number, "resolved", resolved)?;
             if created < recent {
-                status.execute(rusqlite::params![number, "closed", format_time(resolved + chrono::Duration::days(5))])?;
+                move_to(number, "closed", resolved + chrono::Duration::days(5))?;
             }
         }
     }

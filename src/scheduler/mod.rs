@@ -47,8 +47,9 @@ const TICKETS_PER_COMMIT: usize = 200;
 /// One scheduler pass at `now`, ending with delivery of the due outbox rows.
 ///
 /// Only tickets whose `scheduler_at` has come are read: each look ends by storing when
-/// the ticket's next job can fire, and a change to the ticket resets that in SQL (see
-/// migration 0010), so a pass with nothing due costs one index probe at any store size.
+/// the ticket's next job can fire, and each statement of `store::tickets` that changes
+/// what the jobs read resets it, so a pass with nothing due costs one index probe at any
+/// store size.
 pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
     let mut report = TickReport { resumed: pipeline::resume(site, store, now)?, ..TickReport::default() };
     reschedule_if_rules_changed(site, store)?;

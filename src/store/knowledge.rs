@@ -1,9 +1,10 @@
 //! The SQL behind the receipt's suggestions: the words of resolved tickets
 //! (`knowledge_words`, subject and first request) and in how many tickets each occurs
-//! (`knowledge_counts`; the empty word counts the tickets), kept by the triggers of
-//! migration 0015 as tickets are resolved, closed, reopened or deleted. The triggers call
-//! the SQL function `reqmail_knowledge_words`, which [`register`] adds to every
-//! connection the store opens.
+//! (`knowledge_counts`; the empty word counts the tickets), kept by [`learn`] and
+//! [`forget`] as `store::tickets` solves and reopens tickets, and by the triggers of
+//! migration 0015 as a solved ticket is deleted or its request rewritten. The SQLite
+//! triggers call the SQL function `reqmail_knowledge_words`, which [`register`] adds to
+//! every connection the store opens.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -76,15 +77,18 @@ pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
 
 /// How many resolved tickets hold `word`; the empty word: how many there are.
 /// A ticket just resolved or closed: its words into `knowledge_words` and one more ticket
-/// counted, on PostgreSQL (on SQLite the trigger `knowledge_on_solved` does it, with the
-/// SQL function PostgreSQL cannot call; forgetting is a trigger on both).
+/// counted.
 pub fn learn(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
-    if conn.backend() != Backend::Postgres {
-        return Ok(());
-    }
     insert_words(conn, ticket)?;
     conn.prepare_cached("INSERT INTO knowledge_counts (word, tickets) VALUES ('', 1) ON CONFLICT (word) DO UPDATE SET tickets = knowledge_counts.tickets + 1")?
         .execute([])?;
+    Ok(())
+}
+
+/// A ticket no longer resolved or closed: its words and its count gone.
+pub fn forget(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
+    conn.prepare_cached("DELETE FROM knowledge_words WHERE ticket = ?1")?.execute([ticket])?;
+    conn.prepare_cached("UPDATE knowledge_counts SET tickets = tickets - 1 WHERE word = ''")?.execute([])?;
     Ok(())
 }
 
@@ -102,7 +106,7 @@ pub fn relearn(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
 fn insert_words(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
     let text: String = conn
         .prepare_cached(
-            "SELECT t.subject || ?2 || COALESCE((SELECT detail FROM history WHERE ticket = t.number AND action = 'comment' ORDER BY id LIMIT 1), '')
+            "SELECT t.subject || ?2 || COALESCE((SELECT reqmail_note(detail, detail_zstd) FROM history WHERE ticket = t.number AND action = 'comment' ORDER BY id LIMIT 1), '')
                FROM tickets t WHERE t.number = ?1",
         )?
         .query_row(params![ticket, "\n"], |row| row.get(0))?;
@@ -164,43 +168,6 @@ pub fn resolved(conn: &Connection, ticket: i64) -> crate::store::Result<Option<R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn triggers_keep_the_words_of_resolved_tickets_only() {
-        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
-        let conn = &store.conn;
-        conn.execute_batch(
-            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
-             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
-             VALUES (1, 'Printer jammed', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z');
-             INSERT INTO history (ticket, at, actor, action, detail) VALUES
-               (1, '2026-11-01T00:00:00Z', 'carol@example.org', 'comment', 'Tray 2 in room Zebra'),
-               (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'comment', 'Replaced the roller.');",
-        )
-        .unwrap();
-        let holding = |word: &str| tickets_holding(conn, word).unwrap();
-        assert_eq!((holding(""), holding("printer")), (0, 0), "open tickets are not known");
-        conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = '2026-11-02T00:00:00Z' WHERE number = 1", []).unwrap();
-        assert_eq!((holding(""), holding("printer"), holding("zebra"), holding("roller")), (1, 1, 1, 0), "subject and request");
-        let mut with_tray = Vec::new();
-        tickets_with(conn, "tray", 10, |ticket| with_tray.push(ticket)).unwrap();
-        assert_eq!(with_tray, [1]);
-        conn.execute_batch(
-            "INSERT INTO history (ticket, at, actor, action, detail) VALUES
-               (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'status', 'status: open → resolved'),
-               (1, '2026-11-02T00:00:00Z', 'carol@example.org', 'comment', 'Great, thank you!');",
-        )
-        .unwrap();
-        let found = resolved(conn, 1).unwrap().unwrap();
-        assert_eq!(found.resolution.as_deref(), Some("Replaced the roller."), "the answer, not the thanks after it");
-        conn.execute("UPDATE tickets SET status = 'closed' WHERE number = 1", []).unwrap();
-        assert_eq!(holding(""), 1, "resolved, then closed: one ticket");
-        conn.execute("UPDATE history SET detail = '(forgotten)' WHERE id = 1", []).unwrap();
-        assert_eq!((holding("zebra"), holding("forgotten"), holding("printer")), (0, 1, 1), "a rewritten request");
-        conn.execute("UPDATE tickets SET status = 'open' WHERE number = 1", []).unwrap();
-        assert_eq!((holding(""), holding("printer")), (0, 0), "reopened");
-        assert!(resolved(conn, 1).unwrap().is_none());
-    }
 
     #[test]
     fn words_that_say_what_it_is_about() {

@@ -259,7 +259,8 @@ mod tests {
         crate::store::search::reindex(conn).unwrap();
         assert_eq!(crate::store::search::count(conn, "morning").unwrap(), 2, "both notes indexed anew");
 
-        conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = '2026-11-02T11:00:00Z' WHERE number = 1", []).unwrap();
+        let resolved_at = crate::store::tickets::StatusColumns { resolved_at: Some(Some("2026-11-02T11:00:00Z")), ..Default::default() };
+        crate::store::tickets::set_status(conn, crate::ticket::TicketId(1), "resolved", &resolved_at).unwrap();
         assert_eq!(crate::store::knowledge::tickets_holding(conn, "floor").unwrap(), 1, "the request's words");
         let resolved = crate::store::knowledge::resolved(conn, 1).unwrap().unwrap();
         assert_eq!(resolved.resolution, Some(note(8)), "the answer, compressed");

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use crate::store::{params, Backend, Connection, OptionalExtension, Row};
+use crate::store::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::{format_time, parse_time};
 use crate::ticket::{ApprovalStage, HistoryEvent, Level, PeerTicket, PersonId, SpoolId, Status, Ticket, TicketId};
@@ -76,7 +76,7 @@ pub fn resolve_merged(conn: &Connection, ticket: TicketId) -> crate::store::Resu
 }
 
 pub fn touch(conn: &Connection, ticket: TicketId, now: DateTime<Utc>) -> crate::store::Result<()> {
-    conn.prepare_cached("UPDATE tickets SET updated = ?1 WHERE number = ?2")?.execute(params![format_time(now), ticket.0])?;
+    conn.prepare_cached("UPDATE tickets SET updated = ?1, scheduler_at = '' WHERE number = ?2")?.execute(params![format_time(now), ticket.0])?;
     Ok(())
 }
 
@@ -666,37 +666,61 @@ pub enum TextColumn {
 impl TextColumn {
     fn sql(self) -> &'static str {
         match self {
-            TextColumn::Queue => "UPDATE tickets SET queue = ?2 WHERE number = ?1",
+            TextColumn::Queue => "UPDATE tickets SET queue = ?2, scheduler_at = '' WHERE number = ?1",
             TextColumn::Importance => "UPDATE tickets SET importance = ?2 WHERE number = ?1",
             TextColumn::Priority => "UPDATE tickets SET priority = ?2 WHERE number = ?1",
-            TextColumn::Status => "UPDATE tickets SET status = ?2 WHERE number = ?1",
+            TextColumn::Status => "UPDATE tickets SET status = ?2, scheduler_at = '' WHERE number = ?1",
             TextColumn::Host => "UPDATE tickets SET host = ?2 WHERE number = ?1",
             TextColumn::Category => "UPDATE tickets SET category = ?2 WHERE number = ?1",
             TextColumn::RequestedDue => "UPDATE tickets SET requested_due = ?2 WHERE number = ?1",
             TextColumn::CommittedDue => "UPDATE tickets SET committed_due = ?2 WHERE number = ?1",
-            TextColumn::HoldStarted => "UPDATE tickets SET hold_started = ?2 WHERE number = ?1",
-            TextColumn::ResolvedAt => "UPDATE tickets SET resolved_at = ?2 WHERE number = ?1",
-            TextColumn::ClosedAt => "UPDATE tickets SET closed_at = ?2 WHERE number = ?1",
-            TextColumn::ApprovalStage => "UPDATE tickets SET approval_stage = ?2 WHERE number = ?1",
+            TextColumn::HoldStarted => "UPDATE tickets SET hold_started = ?2, scheduler_at = '' WHERE number = ?1",
+            TextColumn::ResolvedAt => "UPDATE tickets SET resolved_at = ?2, scheduler_at = '' WHERE number = ?1",
+            TextColumn::ClosedAt => "UPDATE tickets SET closed_at = ?2, scheduler_at = '' WHERE number = ?1",
+            TextColumn::ApprovalStage => "UPDATE tickets SET approval_stage = ?2, scheduler_at = '' WHERE number = ?1",
             TextColumn::NextAction => "UPDATE tickets SET next_action = ?2 WHERE number = ?1",
             TextColumn::Vendor => "UPDATE tickets SET vendor = ?2 WHERE number = ?1",
             TextColumn::VendorTicket => "UPDATE tickets SET vendor_ticket = ?2 WHERE number = ?1",
-            TextColumn::VendorDue => "UPDATE tickets SET vendor_due = ?2 WHERE number = ?1",
+            TextColumn::VendorDue => "UPDATE tickets SET vendor_due = ?2, scheduler_at = '' WHERE number = ?1",
         }
     }
 }
 
 pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> crate::store::Result<()> {
-    let solved = |status: Option<&str>| matches!(status, Some("resolved" | "closed"));
-    let learns = column == TextColumn::Status
-        && conn.backend() == Backend::Postgres
-        && solved(value)
-        && !solved(conn.prepare_cached("SELECT status FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get::<_, String>(0)).optional()?.as_deref());
+    let before = match (column, value) {
+        (TextColumn::Status, Some(_)) => status_before(conn, ticket)?,
+        _ => None,
+    };
     conn.prepare_cached(column.sql())?.execute(params![ticket.0, value])?;
-    if learns {
-        crate::store::knowledge::learn(conn, ticket.0)?;
+    status_moved(conn, ticket, before, value.unwrap_or_default())
+}
+
+/// The status and `updated` of `ticket` before its status is set.
+fn status_before(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<(String, String)>> {
+    conn.prepare_cached("SELECT status, updated FROM tickets WHERE number = ?1")?
+        .query_row([ticket.0], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+}
+
+/// What follows once `ticket` went from `before` (its status and `updated`, read before
+/// the change) to `to`: the status change for the reports, and the words of a ticket
+/// solved (learned) or no longer solved (forgotten) for the receipts' suggestions.
+///
+/// The statements that change a ticket write this, and `scheduler_at = ''` where a
+/// column the scheduler's jobs read changes (migration 0031): with a trigger on
+/// `tickets`, SQLite first copied every page a statement changed into a statement
+/// journal, and a status change rewrites some ten index entries.
+fn status_moved(conn: &Connection, ticket: TicketId, before: Option<(String, String)>, to: &str) -> crate::store::Result<()> {
+    let Some((from, at)) = before.filter(|(from, _)| from != to) else { return Ok(()) };
+    let backlog = |status: &str| i64::from(matches!(status, "new" | "open" | "hold"));
+    conn.prepare_cached("INSERT INTO status_changes (ticket, at, from_status, to_status, backlog) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![ticket.0, at, from, to, backlog(to) - backlog(&from)])?;
+    let solved = |status: &str| matches!(status, "resolved" | "closed");
+    match (solved(&from), solved(to)) {
+        (false, true) => crate::store::knowledge::learn(conn, ticket.0),
+        (true, false) => crate::store::knowledge::forget(conn, ticket.0),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// What a status change writes besides the status, as [`set_status`] takes it.
@@ -714,16 +738,12 @@ pub struct StatusColumns<'a> {
 }
 
 /// Sets `status` with the columns that move with it, in one `UPDATE`: each statement on
-/// `tickets` runs its triggers and index upkeep again, and a scheduler pass changes
-/// thousands of statuses.
+/// `tickets` redoes its index upkeep, and a scheduler pass changes thousands of statuses.
 pub fn set_status(conn: &Connection, ticket: TicketId, status: &str, columns: &StatusColumns<'_>) -> crate::store::Result<()> {
-    let solved = |status: Option<&str>| matches!(status, Some("resolved" | "closed"));
-    let learns = conn.backend() == Backend::Postgres
-        && solved(Some(status))
-        && !solved(conn.prepare_cached("SELECT status FROM tickets WHERE number = ?1")?.query_row([ticket.0], |row| row.get::<_, String>(0)).optional()?.as_deref());
+    let before = status_before(conn, ticket)?;
     // The statement's text follows from which columns move (a handful of shapes, each
     // prepared once); the values are all parameters.
-    let mut sql = String::from("UPDATE tickets SET status = ?2, approval_stage = ?3");
+    let mut sql = String::from("UPDATE tickets SET status = ?2, approval_stage = ?3, scheduler_at = ''");
     let mut values: Vec<Value> = vec![ticket.0.into(), status.to_string().into(), columns.approval_stage.map(str::to_string).into()];
     if let Some(minutes) = columns.held_minutes {
         values.push(minutes.into());
@@ -744,15 +764,12 @@ pub fn set_status(conn: &Connection, ticket: TicketId, status: &str, columns: &S
     }
     sql.push_str(" WHERE number = ?1");
     conn.prepare_cached(&sql)?.execute(crate::store::params_from_iter(values))?;
-    if learns {
-        crate::store::knowledge::learn(conn, ticket.0)?;
-    }
-    Ok(())
+    status_moved(conn, ticket, before, status)
 }
 
 /// When the first response and the resolution are due.
 pub fn set_sla_due(conn: &Connection, ticket: TicketId, response: Option<&str>, resolution: Option<&str>) -> crate::store::Result<()> {
-    conn.prepare_cached("UPDATE tickets SET response_due = ?2, due = ?3 WHERE number = ?1")?.execute(params![ticket.0, response, resolution])?;
+    conn.prepare_cached("UPDATE tickets SET response_due = ?2, due = ?3, scheduler_at = '' WHERE number = ?1")?.execute(params![ticket.0, response, resolution])?;
     Ok(())
 }
 
@@ -768,7 +785,7 @@ pub fn add_time(conn: &Connection, ticket: TicketId, minutes: i64) -> crate::sto
 }
 
 pub fn add_held_minutes(conn: &Connection, ticket: TicketId, minutes: i64) -> crate::store::Result<()> {
-    conn.prepare_cached("UPDATE tickets SET held_minutes = held_minutes + ?2, hold_started = NULL WHERE number = ?1")?
+    conn.prepare_cached("UPDATE tickets SET held_minutes = held_minutes + ?2, hold_started = NULL, scheduler_at = '' WHERE number = ?1")?
         .execute(params![ticket.0, minutes])?;
     Ok(())
 }
@@ -791,8 +808,9 @@ pub fn merge(conn: &Connection, from: TicketId, into: TicketId) -> crate::store:
     conn.execute("INSERT OR IGNORE INTO ticket_cc (ticket, person) SELECT ?2, person FROM ticket_cc WHERE ticket = ?1", params![from.0, into.0])?;
     conn.execute("DELETE FROM ticket_cc WHERE ticket = ?1", params![from.0])?;
     conn.execute("UPDATE outbox SET ticket = ?2 WHERE ticket = ?1", params![from.0, into.0])?;
-    conn.execute("UPDATE tickets SET status = 'merged', merged_into = ?2 WHERE number = ?1", params![from.0, into.0])?;
-    Ok(())
+    let before = status_before(conn, from)?;
+    conn.execute("UPDATE tickets SET status = 'merged', merged_into = ?2, scheduler_at = '' WHERE number = ?1", params![from.0, into.0])?;
+    status_moved(conn, from, before, "merged")
 }
 
 pub fn set_follow_up_of(conn: &Connection, ticket: TicketId, earlier: TicketId) -> crate::store::Result<()> {
@@ -868,6 +886,52 @@ pub fn opened_by_machine(conn: &Connection, ticket: TicketId) -> crate::store::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn solving_and_reopening_a_ticket_keeps_the_words_for_suggestions() {
+        use crate::store::knowledge::{resolved, tickets_holding, tickets_with};
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        conn.execute_batch(
+            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
+             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+             VALUES (1, 'Printer jammed', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z');
+             INSERT INTO history (ticket, at, actor, action, detail) VALUES
+               (1, '2026-11-01T00:00:00Z', 'carol@example.org', 'comment', 'Tray 2 in room Zebra'),
+               (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'comment', 'Replaced the roller.');",
+        )
+        .unwrap();
+        let holding = |word: &str| tickets_holding(conn, word).unwrap();
+        assert_eq!((holding(""), holding("printer")), (0, 0), "open tickets are not known");
+        let resolved_at = StatusColumns { resolved_at: Some(Some("2026-11-02T00:00:00Z")), ..Default::default() };
+        set_status(conn, TicketId(1), "resolved", &resolved_at).unwrap();
+        assert_eq!((holding(""), holding("printer"), holding("zebra"), holding("roller")), (1, 1, 1, 0), "subject and request");
+        let mut with_tray = Vec::new();
+        tickets_with(conn, "tray", 10, |ticket| with_tray.push(ticket)).unwrap();
+        assert_eq!(with_tray, [1]);
+        conn.execute_batch(
+            "INSERT INTO history (ticket, at, actor, action, detail) VALUES
+               (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'status', 'status: open → resolved'),
+               (1, '2026-11-02T00:00:00Z', 'carol@example.org', 'comment', 'Great, thank you!');",
+        )
+        .unwrap();
+        let found = resolved(conn, 1).unwrap().unwrap();
+        assert_eq!(found.resolution.as_deref(), Some("Replaced the roller."), "the answer, not the thanks after it");
+        set_text(conn, TicketId(1), TextColumn::Status, Some("closed")).unwrap();
+        assert_eq!(holding(""), 1, "resolved, then closed: one ticket");
+        conn.execute("UPDATE history SET detail = '(forgotten)' WHERE id = 1", []).unwrap();
+        assert_eq!((holding("zebra"), holding("forgotten"), holding("printer")), (0, 1, 1), "a rewritten request");
+        set_scheduler_at(conn, TicketId(1), Some("2026-12-01T00:00:00Z")).unwrap();
+        set_text(conn, TicketId(1), TextColumn::Status, Some("open")).unwrap();
+        assert_eq!((holding(""), holding("printer")), (0, 0), "reopened");
+        assert!(resolved(conn, 1).unwrap().is_none());
+        let changes: String = conn
+            .query_row("SELECT group_concat(COALESCE(from_status, '') || '>' || to_status || ' ' || backlog, ', ') FROM status_changes WHERE ticket = 1", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(changes, ">open 1, open>resolved -1, resolved>closed 0, closed>open 1", "each change once, for the reports");
+        let scheduler_at: Option<String> = conn.query_row("SELECT scheduler_at FROM tickets WHERE number = 1", [], |row| row.get(0)).unwrap();
+        assert_eq!(scheduler_at.as_deref(), Some(""), "the scheduler looks at the reopened ticket again");
+    }
 
     fn store() -> crate::store::Store {
         crate::store::Store::open_in_memory(&Default::default()).unwrap()

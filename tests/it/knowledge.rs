@@ -231,7 +231,9 @@ fn precision_on_the_labelled_bounce_set() {
                 rusqlite::params![number, text],
             )
             .unwrap();
-            conn.execute("UPDATE tickets SET status = 'resolved', updated = '2026-01-02T00:00:00Z' WHERE number = ?1", [number]).unwrap();
+            conn.execute("UPDATE tickets SET updated = '2026-01-02T00:00:00Z' WHERE number = ?1", [number]).unwrap();
+            let status = reqmail::store::tickets::TextColumn::Status;
+            reqmail::store::tickets::set_text(conn, reqmail::ticket::TicketId(number), status, Some("resolved")).unwrap();
             label_of.insert(number, label.clone());
         }
     }
