@@ -75,7 +75,6 @@ pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     })
 }
 
-/// How many resolved tickets hold `word`; the empty word: how many there are.
 /// A ticket just resolved or closed: its words into `knowledge_words` and one more ticket
 /// counted.
 pub fn learn(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
@@ -117,6 +116,7 @@ fn insert_words(conn: &Connection, ticket: i64) -> crate::store::Result<()> {
     Ok(())
 }
 
+/// How many resolved tickets hold `word`; the empty word: how many there are.
 pub fn tickets_holding(conn: &Connection, word: &str) -> crate::store::Result<i64> {
     Ok(conn
         .prepare_cached("SELECT tickets FROM knowledge_counts WHERE word = ?1")?
