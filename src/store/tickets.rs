@@ -687,10 +687,7 @@ impl TextColumn {
 }
 
 pub fn set_text(conn: &Connection, ticket: TicketId, column: TextColumn, value: Option<&str>) -> crate::store::Result<()> {
-    let before = match (column, value) {
-        (TextColumn::Status, Some(_)) => status_before(conn, ticket)?,
-        _ => None,
-    };
+    let before = if column == TextColumn::Status { status_before(conn, ticket)? } else { None };
     conn.prepare_cached(column.sql())?.execute(params![ticket.0, value])?;
     status_moved(conn, ticket, before, value.unwrap_or_default())
 }
