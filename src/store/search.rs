@@ -1,6 +1,7 @@
 //! The SQL behind search: the FTS5 index `search_text`, kept by triggers (migrations
-//! 0008 and 0017) and contentless (the text stays in its own tables), and the subjects'
-//! sound keys `subject_sounds` (migration 0015). On PostgreSQL `search_text` holds a
+//! 0008 and 0017; a new ticket's subject by [`index_subject`] since 0032) and contentless
+//! (the text stays in its own tables), and the subjects' sound keys `subject_sounds`
+//! (migration 0015). On PostgreSQL `search_text` holds a
 //! tsvector per row under the same row numbers (its migration 0008): the same FTS5 query
 //! is asked as a tsquery, ranked by `ts_rank` and marked by `ts_headline`. There the
 //! index holds the text in Unicode's composed form (NFC, migration 0027), so every query
@@ -52,6 +53,20 @@ pub fn index_deferred(conn: &Connection) -> crate::store::Result<()> {
     index_pending(conn)?;
     conn.prepare_cached("DELETE FROM search_deferred")?.execute([])?;
     Ok(())
+}
+
+/// A new ticket's subject in the index (or kept back, see [`defer_indexing`]) and by
+/// sound. On PostgreSQL a trigger indexes it, as the tsvector its migrations define.
+pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::store::Result<()> {
+    if conn.backend() == Backend::Sqlite {
+        let deferred: bool = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_deferred)")?.query_row([], |row| row.get(0))?;
+        let insert = match deferred {
+            true => "INSERT INTO search_pending (row, subject, ticket) VALUES (?1 * 4, ?2, ?1)",
+            false => "INSERT INTO search_text (rowid, subject, ticket) VALUES (?1 * 4, ?2, ?1)",
+        };
+        conn.prepare_cached(insert)?.execute(params![ticket, subject])?;
+    }
+    crate::store::sounds::index_subject(conn, ticket, subject)
 }
 
 /// Moves the kept-back text into the index: all of it in one statement, one segment.
@@ -297,6 +312,10 @@ mod tests {
                (2, 'printer and a long subject about other things', 'open', 'general', 'medium', 'medium', 1, '2026-11-02T00:00:00Z', '2026-11-02T00:00:00Z');",
         )
         .unwrap();
+        for number in [1, 2] {
+            let subject: String = conn.query_row("SELECT subject FROM tickets WHERE number = ?1", [number], |row| row.get(0)).unwrap();
+            index_subject(&conn, number, &subject).unwrap();
+        }
         let numbers = |ranked: bool| -> Vec<i64> {
             search(&conn, "\"printer\"", &Filter::default(), 10, ranked).unwrap().iter().map(|hit| hit.ticket).collect()
         };

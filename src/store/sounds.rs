@@ -14,7 +14,7 @@
 
 use rusqlite::functions::FunctionFlags;
 
-use crate::store::{params, Backend, Connection};
+use crate::store::{params, Connection};
 
 
 /// The digit of a consonant; `None` for vowels (and y), which separate equal digits;
@@ -71,12 +71,8 @@ pub fn sound_keys(text: &str) -> Vec<String> {
 
 /// Adds `reqmail_sound_keys(text)` to `conn`: the keys of [`sound_keys`] as a JSON array,
 /// which the triggers read with `json_each`.
-/// A new ticket's subject keys into `subject_sounds`, on PostgreSQL (on SQLite a
-/// trigger wrote them with the ticket).
+/// A new ticket's subject keys into `subject_sounds`.
 pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::store::Result<()> {
-    if conn.backend() != Backend::Postgres {
-        return Ok(());
-    }
     let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO subject_sounds (key, ticket) VALUES (?1, ?2)")?;
     for key in sound_keys(subject) {
         insert.execute(params![key, ticket])?;

@@ -53,9 +53,21 @@ pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> crate::
         new.requester.0,
         now
     ])?;
-    crate::store::sounds::index_subject(conn, number.0, &new.subject)?;
+    created(conn, number, &new.subject, &now)?;
     Ok(number)
 }
+
+/// What follows once ticket `number` was inserted, new with `subject` at `at`: its first
+/// status change for the reports, and its subject in the search index and by sound.
+///
+/// As the statements that change a ticket (see [`status_moved`]), the insert writes this
+/// itself, not a trigger on `tickets` (migration 0032).
+pub fn created(conn: &Connection, number: TicketId, subject: &str, at: &str) -> crate::store::Result<()> {
+    conn.prepare_cached(STATUS_CHANGE)?.execute(params![number.0, at, None::<&str>, "new", 1])?;
+    crate::store::search::index_subject(conn, number.0, subject)
+}
+
+const STATUS_CHANGE: &str = "INSERT INTO status_changes (ticket, at, from_status, to_status, backlog) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 /// `ticket`, or the ticket it was merged into (followed to the end); `None` if there is no such ticket.
 pub fn resolve_merged(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<TicketId>> {
@@ -710,8 +722,7 @@ fn status_before(conn: &Connection, ticket: TicketId) -> crate::store::Result<Op
 fn status_moved(conn: &Connection, ticket: TicketId, before: Option<(String, String)>, to: &str) -> crate::store::Result<()> {
     let Some((from, at)) = before.filter(|(from, _)| from != to) else { return Ok(()) };
     let backlog = |status: &str| i64::from(matches!(status, "new" | "open" | "hold"));
-    conn.prepare_cached("INSERT INTO status_changes (ticket, at, from_status, to_status, backlog) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![ticket.0, at, from, to, backlog(to) - backlog(&from)])?;
+    conn.prepare_cached(STATUS_CHANGE)?.execute(params![ticket.0, at, from, to, backlog(to) - backlog(&from)])?;
     let solved = |status: &str| matches!(status, "resolved" | "closed");
     match (solved(&from), solved(to)) {
         (false, true) => crate::store::knowledge::learn(conn, ticket.0),
@@ -889,11 +900,19 @@ mod tests {
         use crate::store::knowledge::{resolved, tickets_holding, tickets_with};
         let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
         let conn = &store.conn;
+        conn.execute("INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z')", []).unwrap();
+        let new = NewTicket {
+            subject: "Printer jammed".into(),
+            queue: "general".into(),
+            importance: Level::Medium,
+            priority: Level::Medium,
+            requester: PersonId(1),
+            first_number: 1,
+        };
+        let ticket = create(conn, &new, parse_time("2026-11-01T00:00:00Z").unwrap()).unwrap();
+        set_text(conn, ticket, TextColumn::Status, Some("open")).unwrap();
         conn.execute_batch(
-            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
-             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
-             VALUES (1, 'Printer jammed', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z');
-             INSERT INTO history (ticket, at, actor, action, detail) VALUES
+            "INSERT INTO history (ticket, at, actor, action, detail) VALUES
                (1, '2026-11-01T00:00:00Z', 'carol@example.org', 'comment', 'Tray 2 in room Zebra'),
                (1, '2026-11-02T00:00:00Z', 'bob@example.com', 'comment', 'Replaced the roller.');",
         )
@@ -925,7 +944,9 @@ mod tests {
         let changes: String = conn
             .query_row("SELECT group_concat(COALESCE(from_status, '') || '>' || to_status || ' ' || backlog, ', ') FROM status_changes WHERE ticket = 1", [], |row| row.get(0))
             .unwrap();
-        assert_eq!(changes, ">open 1, open>resolved -1, resolved>closed 0, closed>open 1", "each change once, for the reports");
+        assert_eq!(changes, ">new 1, new>open 0, open>resolved -1, resolved>closed 0, closed>open 1", "each change once, for the reports");
+        let by_sound: i64 = conn.query_row("SELECT COUNT(*) FROM subject_sounds WHERE key = 'J530' AND ticket = 1", [], |row| row.get(0)).unwrap();
+        assert_eq!(by_sound, 1, "jammed, by sound");
         let scheduler_at: Option<String> = conn.query_row("SELECT scheduler_at FROM tickets WHERE number = 1", [], |row| row.get(0)).unwrap();
         assert_eq!(scheduler_at.as_deref(), Some(""), "the scheduler looks at the reopened ticket again");
     }

@@ -99,8 +99,10 @@ fn the_postgresql_schema_keeps_the_reports_and_the_scheduler_as_sqlites_does() {
              INSERT INTO history (ticket, at, actor, action, detail) VALUES (1, '2026-11-24T10:00:00Z', 'ven@example.net', 'time', 'time: 10m → 25m (+15m)');",
         )
         .unwrap();
-    // The status moves as reqmail moves it; the rest is the schema's triggers.
+    // The ticket is created and its status moves as reqmail writes them; the rest is the
+    // schema's triggers.
     let ticket = reqmail::ticket::TicketId(1);
+    reqmail::store::tickets::created(&store.conn, ticket, "Printer jammed", "2026-11-23T09:00:00Z").unwrap();
     reqmail::store::tickets::set_text(&store.conn, ticket, reqmail::store::tickets::TextColumn::Status, Some("resolved")).unwrap();
     drop(store);
     let mut client = postgres.client("facts");
