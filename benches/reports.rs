@@ -170,7 +170,9 @@ fn build_store(store: &mut Store, tickets: u64) -> anyhow::Result<()> {
             updated.execute(rusqlite::params![number, format_time(at)])?;
             Ok(reqmail::store::tickets::set_text(&tx, reqmail::ticket::TicketId(number), reqmail::store::tickets::TextColumn::Status, Some(status))?)
         };
-        let mut history = tx.prepare("INSERT INTO history (ticket, at, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let history = |number: i64, at: DateTime<Utc>, actor: &str, action: &str, detail: &str| {
+            reqmail::store::tickets::add_history(&tx, reqmail::ticket::TicketId(number), at, actor, action, detail, None)
+        };
         for number in 1..=tickets as i64 {
             let created = start + chrono::Duration::seconds((number as u64 * step) as i64);
             let subject: Vec<&str> = (0..3 + random.below(4))
@@ -204,7 +206,7 @@ fn build_store(store: &mut Store, tickets: u64) -> anyhow::Result<()> {
             reqmail::store::tickets::created(&tx, reqmail::ticket::TicketId(number), &subject_text, &format_time(created))?;
             let answered = created + chrono::Duration::minutes(10 + random.below(600) as i64);
             move_to(number, "open", answered)?;
-            history.execute(rusqlite::params![number, format_time(answered), agent, "comment", format!("Looking at {} now.", subject[0])])?;
+            history(number, answered, &agent, "comment", &format!("Looking at {} now.", subject[0]))?;
             let mut at = answered;
             if random.below(10) == 0 {
                 at += chrono::Duration::hours(2);
@@ -216,7 +218,7 @@ fn build_store(store: &mut Store, tickets: u64) -> anyhow::Result<()> {
             if resolved >= end {
                 continue;
             }
-            history.execute(rusqlite::params![number, format_time(resolved), agent, "time", format!("time: 0m → 30m (+{}m)", 5 + random.below(120))])?;
+            history(number, resolved, &agent, "time", &format!("time: 0m → 30m (+{}m)", 5 + random.below(120)))?;
             move_to(number, "resolved", resolved)?;
             if created < recent {
                 move_to(number, "closed", resolved + chrono::Duration::days(5))?;

@@ -278,8 +278,7 @@ pub fn take_back(conn: &Connection, site: &Site, ticket: &Ticket, peer: &SiteCon
 /// the note: its lines would read as quoted mail, and it may hold the peer's internal notes.
 pub fn keep_peer_history(conn: &Connection, ticket: TicketId, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> crate::store::Result<()> {
     let text = format!("The history at site {}:\n{}", peer.name, history.join("\n"));
-    store::tickets::add_history(conn, ticket, now, &peer.address.to_lowercase(), "internal-note", &text, Some(message))?;
-    store::tickets::mark_last_history_internal(conn)
+    store::tickets::add_internal_history(conn, ticket, now, &peer.address.to_lowercase(), "internal-note", &text, Some(message))
 }
 
 /// The canned reply the sender answers with (`Reply: NAME`), if any.
@@ -366,11 +365,10 @@ fn add_history(
     plan: &Plan,
     internal: bool,
 ) -> crate::store::Result<()> {
-    store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message)?;
-    if internal {
-        store::tickets::mark_last_history_internal(conn)?;
+    match internal {
+        true => store::tickets::add_internal_history(conn, ticket, now, actor, action, detail, plan.message),
+        false => store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message),
     }
-    Ok(())
 }
 
 /// Applies one change; returns the line for the notification's summary.

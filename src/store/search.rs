@@ -1,12 +1,12 @@
-//! The SQL behind search: the FTS5 index `search_text`, kept by triggers (migrations
-//! 0008 and 0017; a new ticket's subject by [`index_subject`] since 0032) and contentless
-//! (the text stays in its own tables), and the subjects' sound keys `subject_sounds`
-//! (migration 0015). On PostgreSQL `search_text` holds a
-//! tsvector per row under the same row numbers (its migration 0008): the same FTS5 query
-//! is asked as a tsquery, ranked by `ts_rank` and marked by `ts_headline`. There the
-//! index holds the text in Unicode's composed form (NFC, migration 0027), so every query
-//! and passage goes through the same `reqmail_search_nfc` first: one normaliser, the
-//! database's, for both sides.
+//! The SQL behind search: the FTS5 index `search_text`, kept by triggers (migrations 0008
+//! and 0017; a new subject and a new note by [`index_subject`] and
+//! [`index_note_just_added`] since 0032 and 0033) and contentless (the text stays in its
+//! own tables), and the subjects' sound keys `subject_sounds` (migration 0015). On
+//! PostgreSQL `search_text` holds a tsvector per row under the same row numbers (its
+//! migration 0008): the same FTS5 query is asked as a tsquery, ranked by `ts_rank` and
+//! marked by `ts_headline`. There the index holds the text in Unicode's composed form (NFC,
+//! migration 0027), so every query and passage goes through the same `reqmail_search_nfc`
+//! first: one normaliser, the database's, for both sides.
 
 use rusqlite::types::Value;
 use crate::store::{params, params_from_iter, Backend, Connection, OptionalExtension};
@@ -59,14 +59,28 @@ pub fn index_deferred(conn: &Connection) -> crate::store::Result<()> {
 /// sound. On PostgreSQL a trigger indexes it, as the tsvector its migrations define.
 pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::store::Result<()> {
     if conn.backend() == Backend::Sqlite {
-        let deferred: bool = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_deferred)")?.query_row([], |row| row.get(0))?;
-        let insert = match deferred {
-            true => "INSERT INTO search_pending (row, subject, ticket) VALUES (?1 * 4, ?2, ?1)",
-            false => "INSERT INTO search_text (rowid, subject, ticket) VALUES (?1 * 4, ?2, ?1)",
-        };
-        conn.prepare_cached(insert)?.execute(params![ticket, subject])?;
+        index_row(conn, ticket * 4, Some(subject), None, ticket, None)?;
     }
     crate::store::sounds::index_subject(conn, ticket, subject)
+}
+
+/// The note of the history entry just added on this connection, in the index (or kept
+/// back). On PostgreSQL a trigger indexes it.
+pub fn index_note_just_added(conn: &Connection, ticket: i64, note: &str, message: Option<i64>) -> crate::store::Result<()> {
+    if conn.backend() == Backend::Sqlite {
+        index_row(conn, conn.last_insert_rowid()? * 4 + 1, None, Some(note), ticket, message)?;
+    }
+    Ok(())
+}
+
+fn index_row(conn: &Connection, row: i64, subject: Option<&str>, body: Option<&str>, ticket: i64, message: Option<i64>) -> crate::store::Result<()> {
+    let deferred: bool = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_deferred)")?.query_row([], |row| row.get(0))?;
+    let insert = match deferred {
+        true => "INSERT INTO search_pending (row, subject, body, ticket, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        false => "INSERT INTO search_text (rowid, subject, body, ticket, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+    };
+    conn.prepare_cached(insert)?.execute(params![row, subject, body, ticket, message])?;
+    Ok(())
 }
 
 /// Moves the kept-back text into the index: all of it in one statement, one segment.

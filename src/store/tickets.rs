@@ -102,14 +102,86 @@ pub fn add_history(
     detail: &str,
     message: Option<SpoolId>,
 ) -> crate::store::Result<()> {
+    insert_history(conn, HistoryEntry { ticket, at: &format_time(at), actor, action, detail, message, internal: false })
+}
+
+/// As [`add_history`], an entry only agents and admins see.
+pub fn add_internal_history(
+    conn: &Connection,
+    ticket: TicketId,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    detail: &str,
+    message: Option<SpoolId>,
+) -> crate::store::Result<()> {
+    insert_history(conn, HistoryEntry { ticket, at: &format_time(at), actor, action, detail, message, internal: true })
+}
+
+struct HistoryEntry<'a> {
+    ticket: TicketId,
+    at: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    detail: &'a str,
+    message: Option<SpoolId>,
+    internal: bool,
+}
+
+/// Adds `entry` and what follows from it: a note in the search index, a staff member's
+/// first comment as the ticket's first response, time spent for the reports.
+///
+/// As for a ticket (see [`status_moved`]), the statement writes this itself, not a trigger
+/// on `history` (migration 0033): a trigger made SQLite journal the pages of each insert,
+/// and the note it indexed had to be decompressed again.
+fn insert_history(conn: &Connection, entry: HistoryEntry<'_>) -> crate::store::Result<()> {
+    let HistoryEntry { ticket, at, actor, action, detail, message, internal } = entry;
     let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::is_note_action(action) {
         true => super::compression::compress_note(conn, next_history_id(conn)?, detail)?,
         false => None,
     };
     let text = if compressed.is_some() { "" } else { detail };
-    conn.prepare_cached("INSERT INTO history (ticket, at, actor, action, detail, detail_zstd, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-        .execute(params![ticket.0, format_time(at), actor, action, text, compressed, message.map(|id| id.0)])?;
+    conn.prepare_cached(
+        "INSERT INTO history (ticket, at, actor, action, detail, detail_zstd, message, internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![ticket.0, at, actor, action, text, compressed, message.map(|id| id.0), internal])?;
+    match action {
+        // Before any other insert: the index reads the new entry's id from the connection.
+        "comment" | "internal-note" | "automatic-comment" => {
+            let note = detail.find(" (matched by ").map_or(detail, |end| &detail[..end]);
+            crate::store::search::index_note_just_added(conn, ticket.0, note, message.map(|id| id.0))?;
+        }
+        "time" => {
+            if let Some(minutes) = minutes_added(detail) {
+                conn.prepare_cached(
+                    "INSERT INTO time_entries (ticket, at, minutes, vendor)
+                     VALUES (?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM addresses JOIN people ON people.id = addresses.person
+                                                          WHERE addresses.address = lower(?4) AND people.role = 'vendor') THEN 1 ELSE 0 END)",
+                )?
+                .execute(params![ticket.0, at, minutes, actor])?;
+            }
+        }
+        _ => {}
+    }
+    if action == "comment" {
+        conn.prepare_cached(
+            "INSERT INTO first_responses (ticket, at)
+             SELECT ?1, ?2 FROM addresses JOIN people ON people.id = addresses.person
+              WHERE addresses.address = lower(?3) AND people.role IN ('agent', 'admin')
+                AND NOT EXISTS (SELECT 1 FROM tickets WHERE number = ?1 AND requester = people.id)
+                AND NOT EXISTS (SELECT 1 FROM first_responses WHERE ticket = ?1)",
+        )?
+        .execute(params![ticket.0, at, actor])?;
+    }
     Ok(())
+}
+
+/// The minutes a time entry's detail adds (`time: 10m → 25m (+15m)`): the digits after
+/// `(+`, none when there is no `(+`.
+fn minutes_added(detail: &str) -> Option<i64> {
+    let after = &detail[detail.find("(+")? + 2..];
+    let digits = &after[..after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len())];
+    Some(if digits.is_empty() { 0 } else { digits.parse().unwrap_or(i64::MAX) })
 }
 
 /// Compresses the notes kept as text from before notes were compressed, a few thousand
@@ -151,8 +223,6 @@ const SHORTEST_COMPRESSED_NOTE: usize = 64;
 /// A history entry's text in SQL (`store::compression::register`).
 const DETAIL: &str = "reqmail_note(detail, detail_zstd)";
 
-/// Makes the history entry just added on this connection one that only agents and
-/// admins see.
 /// The sender and note of inbound `message` on `ticket` while its note is held back.
 pub fn held_note(conn: &Connection, ticket: TicketId, message: SpoolId) -> crate::store::Result<Option<(String, String)>> {
     conn.prepare_cached(
@@ -170,10 +240,6 @@ pub fn publish_held_note(conn: &Connection, ticket: TicketId, message: SpoolId) 
     Ok(())
 }
 
-pub fn mark_last_history_internal(conn: &Connection) -> crate::store::Result<()> {
-    conn.prepare_cached("UPDATE history SET internal = 1 WHERE id = last_insert_rowid()")?.execute([])?;
-    Ok(())
-}
 
 const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importance, t.priority,
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
@@ -949,6 +1015,15 @@ mod tests {
         assert_eq!(by_sound, 1, "jammed, by sound");
         let scheduler_at: Option<String> = conn.query_row("SELECT scheduler_at FROM tickets WHERE number = 1", [], |row| row.get(0)).unwrap();
         assert_eq!(scheduler_at.as_deref(), Some(""), "the scheduler looks at the reopened ticket again");
+    }
+
+    #[test]
+    fn a_time_entry_adds_the_digits_after_its_plus() {
+        assert_eq!(minutes_added("time: 10m → 25m (+15m)"), Some(15));
+        assert_eq!(minutes_added("time: 25m → 25m (+m)"), Some(0));
+        assert_eq!(minutes_added("time: 99999999999999999999m (+99999999999999999999m)"), Some(i64::MAX));
+        assert_eq!(minutes_added("time: 10m → 5m (-5m)"), None);
+        assert_eq!(minutes_added("(+"), Some(0));
     }
 
     fn store() -> crate::store::Store {
