@@ -1,6 +1,7 @@
 //! The SQL behind reports: counts grouped by a time bucket or a ticket attribute, over
-//! the facts that the triggers of migration 0006 keep (`status_changes`,
-//! `first_responses`, `time_entries`) and the tickets themselves.
+//! the facts kept since migration 0006 (`status_changes`, `first_responses`,
+//! `time_entries`: written by `store::tickets` with the statement that changes a ticket or
+//! adds to its history since 0031–0033, by triggers before) and the tickets themselves.
 //!
 //! Filters and dimensions use each ticket's current queue, category, owner, host and
 //! requester's organisation. Time buckets are UTC weeks (starting Monday) and months.

@@ -63,11 +63,24 @@ pub fn create(conn: &Connection, new: &NewTicket, now: DateTime<Utc>) -> crate::
 /// As the statements that change a ticket (see [`status_moved`]), the insert writes this
 /// itself, not a trigger on `tickets` (migration 0032).
 pub fn created(conn: &Connection, number: TicketId, subject: &str, at: &str) -> crate::store::Result<()> {
-    conn.prepare_cached(STATUS_CHANGE)?.execute(params![number.0, at, None::<&str>, "new", 1])?;
+    record_status_change(conn, number, at, None, "new")?;
     crate::store::search::index_subject(conn, number.0, subject)
 }
 
-const STATUS_CHANGE: &str = "INSERT INTO status_changes (ticket, at, from_status, to_status, backlog) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// A status change for the reports: its row, and its day's count (migration 0034).
+fn record_status_change(conn: &Connection, ticket: TicketId, at: &str, from: Option<&str>, to: &str) -> crate::store::Result<()> {
+    let backlog = |status: &str| i64::from(matches!(status, "new" | "open" | "hold"));
+    let moved = backlog(to) - from.map_or(0, backlog);
+    let reopened = matches!(from, Some("resolved" | "closed")) && backlog(to) == 1;
+    conn.prepare_cached("INSERT INTO status_changes (ticket, at, from_status, to_status, backlog) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![ticket.0, at, from, to, moved])?;
+    conn.prepare_cached(
+        "INSERT INTO status_days (day, to_status, reopened, changes, backlog) VALUES (?1, ?2, ?3, 1, ?4)
+         ON CONFLICT (day, to_status, reopened) DO UPDATE SET changes = status_days.changes + 1, backlog = status_days.backlog + excluded.backlog",
+    )?
+    .execute(params![at.get(..10).unwrap_or(at), to, reopened, moved])?;
+    Ok(())
+}
 
 /// `ticket`, or the ticket it was merged into (followed to the end); `None` if there is no such ticket.
 pub fn resolve_merged(conn: &Connection, ticket: TicketId) -> crate::store::Result<Option<TicketId>> {
@@ -131,9 +144,9 @@ struct HistoryEntry<'a> {
 /// Adds `entry` and what follows from it: a note in the search index, a staff member's
 /// first comment as the ticket's first response, time spent for the reports.
 ///
-/// As for a ticket (see [`status_moved`]), the statement writes this itself, not a trigger
-/// on `history` (migration 0033): a trigger made SQLite journal the pages of each insert,
-/// and the note it indexed had to be decompressed again.
+/// As for a ticket (see [`status_moved`]), this is written here, not by triggers on
+/// `history` (migration 0033): a trigger made SQLite journal the pages of each insert, and
+/// the note it indexed had to be decompressed again.
 fn insert_history(conn: &Connection, entry: HistoryEntry<'_>) -> crate::store::Result<()> {
     let HistoryEntry { ticket, at, actor, action, detail, message, internal } = entry;
     let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::is_note_action(action) {
@@ -145,11 +158,21 @@ fn insert_history(conn: &Connection, entry: HistoryEntry<'_>) -> crate::store::R
         "INSERT INTO history (ticket, at, actor, action, detail, detail_zstd, message, internal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![ticket.0, at, actor, action, text, compressed, message.map(|id| id.0), internal])?;
-    match action {
+    if matches!(action, "comment" | "internal-note" | "automatic-comment") {
         // Before any other insert: the index reads the new entry's id from the connection.
-        "comment" | "internal-note" | "automatic-comment" => {
-            let note = detail.find(" (matched by ").map_or(detail, |end| &detail[..end]);
-            crate::store::search::index_note_just_added(conn, ticket.0, note, message.map(|id| id.0))?;
+        let note = detail.find(" (matched by ").map_or(detail, |end| &detail[..end]);
+        crate::store::search::index_note_just_added(conn, ticket.0, note, message.map(|id| id.0))?;
+    }
+    match action {
+        "comment" => {
+            conn.prepare_cached(
+                "INSERT INTO first_responses (ticket, at)
+                 SELECT ?1, ?2 FROM addresses JOIN people ON people.id = addresses.person
+                  WHERE addresses.address = lower(?3) AND people.role IN ('agent', 'admin')
+                    AND NOT EXISTS (SELECT 1 FROM tickets WHERE number = ?1 AND requester = people.id)
+                    AND NOT EXISTS (SELECT 1 FROM first_responses WHERE ticket = ?1)",
+            )?
+            .execute(params![ticket.0, at, actor])?;
         }
         "time" => {
             if let Some(minutes) = minutes_added(detail) {
@@ -162,16 +185,6 @@ fn insert_history(conn: &Connection, entry: HistoryEntry<'_>) -> crate::store::R
             }
         }
         _ => {}
-    }
-    if action == "comment" {
-        conn.prepare_cached(
-            "INSERT INTO first_responses (ticket, at)
-             SELECT ?1, ?2 FROM addresses JOIN people ON people.id = addresses.person
-              WHERE addresses.address = lower(?3) AND people.role IN ('agent', 'admin')
-                AND NOT EXISTS (SELECT 1 FROM tickets WHERE number = ?1 AND requester = people.id)
-                AND NOT EXISTS (SELECT 1 FROM first_responses WHERE ticket = ?1)",
-        )?
-        .execute(params![ticket.0, at, actor])?;
     }
     Ok(())
 }
@@ -239,7 +252,6 @@ pub fn publish_held_note(conn: &Connection, ticket: TicketId, message: SpoolId) 
         .execute(params![ticket.0, message.0])?;
     Ok(())
 }
-
 
 const TICKET_COLUMNS: &str = "t.number, t.subject, t.status, t.queue, t.importance, t.priority,
     (SELECT address FROM addresses WHERE person = t.owner ORDER BY is_primary DESC, address LIMIT 1),
@@ -787,8 +799,7 @@ fn status_before(conn: &Connection, ticket: TicketId) -> crate::store::Result<Op
 /// journal, and a status change rewrites some ten index entries.
 fn status_moved(conn: &Connection, ticket: TicketId, before: Option<(String, String)>, to: &str) -> crate::store::Result<()> {
     let Some((from, at)) = before.filter(|(from, _)| from != to) else { return Ok(()) };
-    let backlog = |status: &str| i64::from(matches!(status, "new" | "open" | "hold"));
-    conn.prepare_cached(STATUS_CHANGE)?.execute(params![ticket.0, at, from, to, backlog(to) - backlog(&from)])?;
+    record_status_change(conn, ticket, &at, Some(&from), to)?;
     let solved = |status: &str| matches!(status, "resolved" | "closed");
     match (solved(&from), solved(to)) {
         (false, true) => crate::store::knowledge::learn(conn, ticket.0),
@@ -1011,6 +1022,10 @@ mod tests {
             .query_row("SELECT group_concat(COALESCE(from_status, '') || '>' || to_status || ' ' || backlog, ', ') FROM status_changes WHERE ticket = 1", [], |row| row.get(0))
             .unwrap();
         assert_eq!(changes, ">new 1, new>open 0, open>resolved -1, resolved>closed 0, closed>open 1", "each change once, for the reports");
+        let days: (i64, i64, i64) = conn
+            .query_row("SELECT SUM(changes), SUM(backlog), SUM(reopened * changes) FROM status_days", [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap();
+        assert_eq!(days, (5, 1, 1), "each change counted on its day, the reopening as one");
         let by_sound: i64 = conn.query_row("SELECT COUNT(*) FROM subject_sounds WHERE key = 'J530' AND ticket = 1", [], |row| row.get(0)).unwrap();
         assert_eq!(by_sound, 1, "jammed, by sound");
         let scheduler_at: Option<String> = conn.query_row("SELECT scheduler_at FROM tickets WHERE number = 1", [], |row| row.get(0)).unwrap();
