@@ -15,7 +15,7 @@ use crate::config::desk::SiteConfig;
 use crate::identify::sender::{Sender, Trust};
 use crate::notify::transfer::{HandedTicket, Transfer};
 use crate::plan::{Change, Comment, Plan, TicketChange};
-use crate::store::tickets::{NewTicket, TextColumn};
+use crate::store::tickets::{HistoryEntry, NewTicket, TextColumn};
 use crate::store::{self};
 use crate::ticket::{ApprovalStage, PeerTicket, PersonId, Role, SpoolId, Status, Ticket, TicketId};
 
@@ -133,11 +133,11 @@ fn apply_with(conn: &Connection, site: &Site, plan: &Plan, known: Option<Ticket>
         let detail = format!("forwarded the mail of {}", sender.address);
         store::tickets::add_history(conn, ticket, now, &forwarder.address, "forwarded", &detail, plan.message)?;
         if !forwarder.note.is_empty() {
-            add_history(conn, ticket, now, &forwarder.address, "internal-note", &forwarder.note, plan, true)?;
+            add_history(conn, ticket, now, &forwarder.address, "internal-note", &forwarder.note, plan.message, true)?;
         }
     }
     if !plan.note.is_empty() {
-        add_history(conn, ticket, now, &actor_text, note_action, &plan.note, plan, plan.internal)?;
+        add_history(conn, ticket, now, &actor_text, note_action, &plan.note, plan.message, plan.internal)?;
     }
 
     // The changes: the rules' first, then the sender's
@@ -145,7 +145,7 @@ fn apply_with(conn: &Connection, site: &Site, plan: &Plan, known: Option<Ticket>
         store::tickets::add_history(conn, ticket, now, rule, "rule", line, plan.message)?;
     }
     for (rule, note) in &plan.rule_notes {
-        add_history(conn, ticket, now, rule, "internal-note", note, plan, true)?;
+        add_history(conn, ticket, now, rule, "internal-note", note, plan.message, true)?;
     }
     let mut summary = Vec::new();
     let mut sla_changed = created;
@@ -165,7 +165,7 @@ fn apply_with(conn: &Connection, site: &Site, plan: &Plan, known: Option<Ticket>
     }
     if !plan.refusals.is_empty() {
         let detail: Vec<String> = plan.refusals.iter().map(|refusal| format!("{}: {} ({})", refusal.field, refusal.value, refusal.reason)).collect();
-        add_history(conn, ticket, now, &actor_text, "refused", &detail.join("; "), plan, false)?;
+        add_history(conn, ticket, now, &actor_text, "refused", &detail.join("; "), plan.message, false)?;
     }
 
     // The message itself
@@ -278,7 +278,7 @@ pub fn take_back(conn: &Connection, site: &Site, ticket: &Ticket, peer: &SiteCon
 /// the note: its lines would read as quoted mail, and it may hold the peer's internal notes.
 pub fn keep_peer_history(conn: &Connection, ticket: TicketId, peer: &SiteConfig, history: &[String], message: SpoolId, now: DateTime<Utc>) -> crate::store::Result<()> {
     let text = format!("The history at site {}:\n{}", peer.name, history.join("\n"));
-    store::tickets::add_internal_history(conn, ticket, now, &peer.address.to_lowercase(), "internal-note", &text, Some(message))
+    add_history(conn, ticket, now, &peer.address.to_lowercase(), "internal-note", &text, Some(message), true)
 }
 
 /// The canned reply the sender answers with (`Reply: NAME`), if any.
@@ -362,13 +362,11 @@ fn add_history(
     actor: &str,
     action: &str,
     detail: &str,
-    plan: &Plan,
+    message: Option<SpoolId>,
     internal: bool,
 ) -> crate::store::Result<()> {
-    match internal {
-        true => store::tickets::add_internal_history(conn, ticket, now, actor, action, detail, plan.message),
-        false => store::tickets::add_history(conn, ticket, now, actor, action, detail, plan.message),
-    }
+    let at = &format_time(now);
+    store::tickets::insert_history(conn, HistoryEntry { ticket, at, actor, action, detail, message, internal })
 }
 
 /// Applies one change; returns the line for the notification's summary.

@@ -118,27 +118,16 @@ pub fn add_history(
     insert_history(conn, HistoryEntry { ticket, at: &format_time(at), actor, action, detail, message, internal: false })
 }
 
-/// As [`add_history`], an entry only agents and admins see.
-pub fn add_internal_history(
-    conn: &Connection,
-    ticket: TicketId,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    detail: &str,
-    message: Option<SpoolId>,
-) -> crate::store::Result<()> {
-    insert_history(conn, HistoryEntry { ticket, at: &format_time(at), actor, action, detail, message, internal: true })
-}
-
-struct HistoryEntry<'a> {
-    ticket: TicketId,
-    at: &'a str,
-    actor: &'a str,
-    action: &'a str,
-    detail: &'a str,
-    message: Option<SpoolId>,
-    internal: bool,
+/// A history entry as [`insert_history`] takes it.
+pub struct HistoryEntry<'a> {
+    pub ticket: TicketId,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub detail: &'a str,
+    pub message: Option<SpoolId>,
+    /// Only agents and admins see it.
+    pub internal: bool,
 }
 
 /// Adds `entry` and what follows from it: a note in the search index, a staff member's
@@ -147,7 +136,7 @@ struct HistoryEntry<'a> {
 /// As for a ticket (see [`status_moved`]), this is written here, not by triggers on
 /// `history` (migration 0033): a trigger made SQLite journal the pages of each insert, and
 /// the note it indexed had to be decompressed again.
-fn insert_history(conn: &Connection, entry: HistoryEntry<'_>) -> crate::store::Result<()> {
+pub fn insert_history(conn: &Connection, entry: HistoryEntry<'_>) -> crate::store::Result<()> {
     let HistoryEntry { ticket, at, actor, action, detail, message, internal } = entry;
     let compressed = match detail.len() >= SHORTEST_COMPRESSED_NOTE && super::is_note_action(action) {
         true => super::compression::compress_note(conn, next_history_id(conn)?, detail)?,
