@@ -69,8 +69,6 @@ pub fn sound_keys(text: &str) -> Vec<String> {
     keys
 }
 
-/// Adds `reqmail_sound_keys(text)` to `conn`: the keys of [`sound_keys`] as a JSON array,
-/// which the triggers read with `json_each`.
 /// A new ticket's subject keys into `subject_sounds`.
 pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::store::Result<()> {
     let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO subject_sounds (key, ticket) VALUES (?1, ?2)")?;
@@ -80,6 +78,8 @@ pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::st
     Ok(())
 }
 
+/// Adds `reqmail_sound_keys(text)` to `conn`: the keys of [`sound_keys`] as a JSON array,
+/// which the triggers of a changed or deleted subject read with `json_each`.
 pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("reqmail_sound_keys", 1, flags, |context| {
