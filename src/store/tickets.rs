@@ -1028,6 +1028,8 @@ mod tests {
         assert_eq!(minutes_added("time: 99999999999999999999m (+99999999999999999999m)"), Some(i64::MAX));
         assert_eq!(minutes_added("time: 10m → 5m (-5m)"), None);
         assert_eq!(minutes_added("(+"), Some(0));
+        assert_eq!(minutes_added("zeit: 0m → 5m (+５m) é"), Some(0), "only ASCII digits count");
+        assert_eq!(minutes_added("\u{0}(+7\u{FFFD}(+9"), Some(7), "the first (+, up to the first other character");
     }
 
     fn store() -> crate::store::Store {
