@@ -110,6 +110,7 @@ impl Ingest {
 
 /// `ingest --drain`: moves the intake, as long as something waits in it.
 fn drain(setup: Setup) -> Result<(), Failure> {
+    crate::source::process_behind_arrivals();
     let (moved, store) = pipe::drain(&setup.site, || setup.open_store(), || setup.clock.now()).map_err(Failure::TryAgain)?;
     tracing::info!(moved, "intake drained");
     if let Some(store) = store {

@@ -33,6 +33,37 @@ pub fn log_handled(source: &str, id: SpoolId, outcome: &Outcome) {
     }
 }
 
+/// How far behind taking mail in (a hand-off's answer, `reqmail-ingest` storing into
+/// the intake) the processing of what was taken in runs: with both at work on two cores,
+/// an answer waits for processing only a tenth of the time it would at equal priority,
+/// and processing still has any CPU the hand-offs leave.
+const PROCESSING_NICENESS: i32 = 10;
+
+/// Lowers the calling thread (and the threads it starts later) by
+/// [`PROCESSING_NICENESS`]: serve's core and the intake's drain call it, never the code
+/// that answers a hand-off. Once per thread; a thread cannot raise itself back.
+pub fn process_behind_arrivals() {
+    thread_local! {
+        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if LOWERED.with(|lowered| lowered.replace(true)) {
+        return;
+    }
+    // On Linux a niceness belongs to a thread: `who` 0 is this one. Relative to where it
+    // started (under `nice`, say), at most 19, the lowest.
+    #[cfg(target_os = "linux")]
+    // SAFETY: getpriority and setpriority only read their integer arguments.
+    let lowered = unsafe {
+        let started = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, (started + PROCESSING_NICENESS).min(19)) == 0
+    };
+    #[cfg(not(target_os = "linux"))]
+    let lowered = true;
+    if !lowered {
+        tracing::debug!("processing runs at the priority of taking mail in: {}", std::io::Error::last_os_error());
+    }
+}
+
 /// The synchronous core as the async sources see it: configuration, the one database
 /// connection and the clock. Work on the database runs through [`SharedStore::run`] on tokio's
 /// blocking pool, so no runtime worker waits on SQLite and no transaction is held
@@ -61,10 +92,40 @@ impl SharedStore {
         tokio::task::spawn_blocking(move || {
             // A panic in earlier work leaves the connection usable: every transaction
             // rolls back when its guard drops.
+            process_behind_arrivals();
             let mut store = shared.store.lock().unwrap_or_else(PoisonError::into_inner);
             work(&shared.site, &mut store, shared.clock.now())
         })
         .await
         .context("database work stopped unexpectedly")?
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn niceness() -> i32 {
+        // SAFETY: getpriority only reads its integer arguments.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+    }
+
+    #[test]
+    fn processing_lowers_its_own_thread_once_and_no_other() {
+        let before = niceness();
+        let (lowered, started_after, again) = std::thread::spawn(|| {
+            process_behind_arrivals();
+            let lowered = niceness();
+            let started_after = std::thread::spawn(niceness).join().unwrap();
+            process_behind_arrivals();
+            (lowered, started_after, niceness())
+        })
+        .join()
+        .unwrap();
+        let expected = (before + PROCESSING_NICENESS).min(19);
+        assert_eq!(lowered, expected);
+        assert_eq!(started_after, expected, "a thread it starts inherits it");
+        assert_eq!(again, expected, "lowered once, not again on each call");
+        assert_eq!(niceness(), before, "the calling thread is left alone");
     }
 }

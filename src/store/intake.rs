@@ -41,6 +41,19 @@ const SCHEMA: [&str; 2] = [
 
 /// How long a connection waits for the other's write lock (a removal, a checkpoint).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often it looks for the lock meanwhile. The other holds it for a removal (tens of
+/// microseconds) or a commit (one flush): SQLite's own handler sleeps 1, 2, 5, 10 ms …
+/// between looks, which an `ingest` waiting to answer its MTA would add to its time.
+const BUSY_LOOK_EVERY: Duration = Duration::from_micros(100);
+
+/// Waits [`BUSY_LOOK_EVERY`] for the lock again, up to [`BUSY_TIMEOUT`] in all.
+fn wait_for_the_lock(attempts: i32) -> bool {
+    if BUSY_LOOK_EVERY.saturating_mul(u32::try_from(attempts).unwrap_or(u32::MAX)) >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(BUSY_LOOK_EVERY);
+    true
+}
 
 /// The intake file of the database at `store_path`.
 pub fn path_for(store_path: &Path) -> PathBuf {
@@ -103,7 +116,7 @@ impl Intake {
 
     fn prepare(mut conn: Connection, path: &Path) -> anyhow::Result<Intake> {
         let within = |error: rusqlite::Error| anyhow::Error::new(error).context(format!("intake {}", path.display()));
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(within)?;
+        conn.busy_handler(Some(wait_for_the_lock)).map_err(within)?;
         conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)).map_err(within)?;
         conn.execute_batch("PRAGMA synchronous = FULL").map_err(within)?;
         // Rows live for milliseconds; checkpoints run when serve has a moment
