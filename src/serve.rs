@@ -29,7 +29,7 @@ use crate::config::integrations::LdapConfig;
 use crate::config::{Config, ImapConfig, ImapMailbox};
 use crate::site::Site;
 use crate::source::{imap, intake, maildir, socket, SharedStore};
-use crate::store::checkpointer::{Checkpointer, CHECKPOINT_PAGES_WITH_CHECKPOINTER};
+use crate::store::checkpointer::{Checkpointer, BESIDE_SERVE, CHECKPOINT_PAGES_WITH_CHECKPOINTER};
 use crate::store::Store;
 use crate::scheduler;
 use crate::transport::deliver::DeliveryReport;
@@ -62,7 +62,7 @@ async fn serve(load: impl Fn() -> anyhow::Result<Config>, clock: Clock) -> anyho
         let (stop, stopped) = watch::channel(false);
         // The WAL is copied into the database on a thread of its own, not in the commit
         // of whichever task crossed SQLite's threshold; serve's connections leave it that.
-        let checkpointer = tokio::task::block_in_place(|| Checkpointer::start(&config.store))?;
+        let checkpointer = tokio::task::block_in_place(|| Checkpointer::start(&config.store, BESIDE_SERVE))?;
         let mut tasks = start(&site, clock, &stopped)?;
         tracing::info!(
             imap_mailboxes = config.inbound.imap.iter().map(|account| account.mailboxes.len()).sum::<usize>(),

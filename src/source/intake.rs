@@ -30,10 +30,11 @@ const BATCH: usize = 64;
 /// WAL is written again from its start: a flush of blocks already there is cheaper than
 /// one that also grows the file.
 const CHECKPOINT_EVERY: usize = 64;
-/// How long the drain waits, once a message came in while it was idle, for others to
-/// join it: the messages of a burst or a steady stream then share one commit, one pass
-/// over the database's pages and one delivery, at the price of a receipt going out this
-/// much later. The sender's answer does not wait for it.
+/// How long the drain waits, once a message came in while it was idle or after a commit
+/// that took less than a [`BATCH`], for others to join it: the messages of a burst or a
+/// steady stream then share one commit, one pass over the database's pages and one
+/// delivery, at the price of a receipt going out this much later. The sender's answer
+/// does not wait for it.
 const GATHER: Duration = Duration::from_millis(50);
 /// How long the drain waits after database trouble before it tries again.
 const RETRY: Duration = Duration::from_secs(1);
@@ -254,10 +255,19 @@ pub async fn drain(
             .await;
         match moved {
             Ok(Some(ids)) => {
+                let full = ids.len() == BATCH;
                 after = ids.last().copied().unwrap_or(after);
                 writer.forget(ids);
                 // When a pass is already waiting, these letters go with it.
                 let _ = committed.try_send(());
+                // Under a steady stream too: fewer commits, fewer flushes of the database
+                // for the answers to wait behind on the disk.
+                if !full {
+                    tokio::select! {
+                        () = tokio::time::sleep(GATHER) => {}
+                        _ = finishing.changed() => {}
+                    }
+                }
             }
             Ok(None) if *finishing.borrow() => {
                 drop(committed);
