@@ -174,13 +174,17 @@ impl Knowledge {
     /// Resolved tickets and articles like a new ticket's `subject` and `text`.
     pub fn suggest(&self, conn: &Connection, subject: &str, text: &str) -> crate::store::Result<Suggestions> {
         let key = format!("{subject}\n{text}");
-        let query = words(&key);
-        let tickets = match self.taken_ahead(&key) {
+        let taken = self.taken_ahead(&key);
+        let Articles { list, counts } = self.articles();
+        // A text's words cost more than the rest of a receipt's look-up: only when
+        // something is still to be searched with them.
+        let searched = (taken.is_none() && self.tickets) || !list.is_empty();
+        let query = if searched { words(&key) } else { Vec::new() };
+        let tickets = match taken {
             Some(found) => found,
             None if self.tickets => similar_tickets(conn, &query)?,
             None => Vec::new(),
         };
-        let Articles { list, counts } = self.articles();
         let articles = best(
             list.iter().enumerate().map(|(index, article)| {
                 (index, Shared::of(query.iter().filter(|word| article.words.contains(word)).map(|word| weight(counts[word], list.len()))))
