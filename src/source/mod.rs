@@ -90,9 +90,9 @@ impl SharedStore {
     {
         let shared = self.clone();
         tokio::task::spawn_blocking(move || {
+            process_behind_arrivals();
             // A panic in earlier work leaves the connection usable: every transaction
             // rolls back when its guard drops.
-            process_behind_arrivals();
             let mut store = shared.store.lock().unwrap_or_else(PoisonError::into_inner);
             work(&shared.site, &mut store, shared.clock.now())
         })
