@@ -364,6 +364,30 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_waits_for_the_lock_another_connection_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(&dir.path().join("reqmail.db"));
+        let mut taker = Intake::open(&path).unwrap();
+        let holder = Intake::open(&path).unwrap();
+        let (held, lock_held) = std::sync::mpsc::channel();
+        let holding = std::thread::spawn(move || {
+            holder.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            held.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            holder.conn.execute_batch("COMMIT").unwrap();
+        });
+        lock_held.recv().unwrap();
+        let ids = taker.add(&[arrival("waited")], &[]).expect("the add waits for the lock instead of failing");
+        holding.join().unwrap();
+        assert_eq!(taker.after(0, 10).unwrap().iter().map(|entry| entry.id).collect::<Vec<_>>(), ids);
+        // It gives up after the whole timeout's worth of looks, not before.
+        assert!(wait_for_the_lock(0));
+        let looks = i32::try_from(BUSY_TIMEOUT.as_micros() / BUSY_LOOK_EVERY.as_micros()).unwrap();
+        assert!(wait_for_the_lock(looks - 1));
+        assert!(!wait_for_the_lock(looks));
+    }
+
+    #[test]
     fn what_was_added_survives_reopening_and_another_connection_sees_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_for(&dir.path().join("reqmail.db"));
