@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use reqmail::cli::{self, Cli, Failure};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EX_USAGE: u8 = 64;
 const EX_TEMPFAIL: u8 = 75;
 const EX_CONFIG: u8 = 78;
