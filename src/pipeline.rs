@@ -625,7 +625,15 @@ pub fn read_ahead(site: &Site, raw: &[u8]) -> ReadAhead {
             Err(error) => Err(Unreadable::Broken(error.to_string())),
         }
     }));
-    ReadAhead(attempt.unwrap_or_else(|panic| Err(Unreadable::Failed(panic_text(&panic)))))
+    ReadAhead(attempt.unwrap_or_else(|panic| Err(Unreadable::Failed(panic_text(&panic)))), None)
+}
+
+/// Compresses the message's note for its history entry ahead, with the note dictionary's
+/// `compressor`, on the source's reading thread.
+pub fn compress_note_ahead(ahead: &mut ReadAhead, compressor: &Compressor) {
+    if let Ok((_, note)) = &ahead.0 {
+        ahead.1 = compressor.compress_note(note);
+    }
 }
 
 /// For a message that reads as a new request (no reply headers, no ticket number in the
@@ -645,9 +653,10 @@ pub fn look_ahead_suggestions(site: &Site, conn: &Connection, ahead: &ReadAhead)
 }
 
 /// A message parsed before its write transaction (see [`read_ahead`]), with the note of
-/// its text, which needs no database either.
+/// its text, which needs no database either, and that note compressed when a source did
+/// that ahead too ([`compress_note_ahead`]).
 #[derive(Debug)]
-pub struct ReadAhead(Result<(Mail, String), Unreadable>);
+pub struct ReadAhead(Result<(Mail, String), Unreadable>, Option<Vec<u8>>);
 
 /// Why the bytes of a message give no [`Mail`]; each ends in quarantine.
 #[derive(Debug)]
@@ -671,7 +680,7 @@ fn read(
     now: DateTime<Utc>,
     decision: &mut Decision,
 ) -> anyhow::Result<Option<ControlFlow<Outcome, (Mail, String)>>> {
-    let (facts, ReadAhead(read), raw) = match ahead {
+    let (facts, ReadAhead(read, note_compressed), raw) = match ahead {
         Some(ahead) => match store::messages::unprocessed(conn, id)? {
             Some(facts) => (facts, ahead, None),
             None => return Ok(None),
@@ -697,6 +706,9 @@ fn read(
         Err(Unreadable::Broken(reason)) => return quarantine(conn, id, &reason, now).map(|outcome| Some(Break(outcome))),
         Err(Unreadable::Failed(what)) => return quarantine(conn, id, &failed_on_it(&what), now).map(|outcome| Some(Break(outcome))),
     };
+    if let Some(compressed) = note_compressed {
+        store::compression::note_compressed_ahead(&note, compressed);
+    }
     if !mail.removed_internal.is_empty() {
         tracing::info!(spool = id.0, removed = ?mail.removed_internal, "removed inbound header fields that only reqmail may write");
     }

@@ -60,21 +60,21 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
     ensure_maildir(root)?;
     let files = waiting_files(root)?;
-    let mut compressor = compression::compressor(&store.conn, "in")?;
+    let mut compressors = Compressors::of(store)?;
     std::thread::scope(|scope| {
         // One batch read ahead: enough to keep this thread busy, and the memory of two.
         let (sender, batches) = std::sync::mpsc::sync_channel(1);
         // The compressor after each batch: a dictionary trained meanwhile is used from then on.
-        let (fresh, compressors) = std::sync::mpsc::channel();
+        let (fresh, newer_compressors) = std::sync::mpsc::channel();
         scope.spawn(move || {
             // With batches to read ahead, the receipts' suggestions are looked up here too,
             // on a connection of this thread's own.
             let looker = if files.len() > site.config.inbound.batch_size { open_looker(site) } else { None };
             for batch in files.chunks(site.config.inbound.batch_size) {
-                while let Ok(newer) = compressors.try_recv() {
-                    compressor = newer;
+                while let Ok(newer) = newer_compressors.try_recv() {
+                    compressors = newer;
                 }
-                let read = read_batch(site, &compressor, looker.as_ref(), batch);
+                let read = read_batch(site, &compressors, looker.as_ref(), batch);
                 let failed = read.is_err();
                 // A closed channel: the writer stopped on an error, which it reports.
                 if sender.send(read).is_err() || failed {
@@ -86,10 +86,22 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
         for read in batches {
             store_batch(site, store, root, read?, now, &mut report)?;
             // The reader may have finished already.
-            let _ = fresh.send(compression::compressor(&store.conn, "in")?);
+            let _ = fresh.send(Compressors::of(store)?);
         }
         Ok(report)
     })
+}
+
+/// What the reading thread compresses with: the raw messages, and their notes.
+struct Compressors {
+    messages: Compressor,
+    notes: Compressor,
+}
+
+impl Compressors {
+    fn of(store: &Store) -> crate::store::Result<Compressors> {
+        Ok(Compressors { messages: compression::compressor(&store.conn, "in")?, notes: compression::compressor(&store.conn, "note")? })
+    }
 }
 
 /// The reader's own connection, for the suggestions it looks up ahead.
@@ -107,13 +119,14 @@ struct ReadFile {
 
 /// Each file of `batch` that is still there, read, prepared for the spool and parsed;
 /// with a `looker`, a new request's suggestions looked up too.
-fn read_batch(site: &Site, compressor: &Compressor, looker: Option<&Store>, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
+fn read_batch(site: &Site, compressors: &Compressors, looker: Option<&Store>, batch: &[PathBuf]) -> anyhow::Result<Vec<ReadFile>> {
     let mut read = Vec::with_capacity(batch.len());
     for path in batch {
         match std::fs::read(path) {
             Ok(raw) => {
-                let prepared = pipeline::prepare(compressor, &raw);
-                let ahead = pipeline::read_ahead(site, &raw);
+                let prepared = pipeline::prepare(&compressors.messages, &raw);
+                let mut ahead = pipeline::read_ahead(site, &raw);
+                pipeline::compress_note_ahead(&mut ahead, &compressors.notes);
                 if let Some(looker) = looker {
                     pipeline::look_ahead_suggestions(site, &looker.conn, &ahead);
                 }
