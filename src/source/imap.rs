@@ -345,12 +345,19 @@ pub async fn fetch_mailbox(
         taken.dedup_by_key(|message| message.uid);
 
         // 3. Spool (and quarantine what is too large), durable before any mark. Meanwhile
-        // another thread parses the messages, which takes no database.
+        // another thread parses the messages and compresses their notes, which takes no
+        // database.
         let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
         let readable: Vec<Option<Vec<u8>>> = taken.iter().map(|message| message.oversized.is_none().then(|| message.raw.clone())).collect();
         let site = core.site.clone();
+        let notes = core.run(|_, store, _| Ok(crate::store::compression::compressor(&store.conn, "note")?)).await?;
         let reading = tokio::task::spawn_blocking(move || {
-            readable.into_iter().map(|raw| raw.map(|raw| pipeline::read_ahead(&site, &raw))).collect::<Vec<_>>()
+            let read = |raw: Vec<u8>| {
+                let mut ahead = pipeline::read_ahead(&site, &raw);
+                pipeline::compress_note_ahead(&mut ahead, &notes);
+                ahead
+            };
+            readable.into_iter().map(|raw| raw.map(read)).collect::<Vec<_>>()
         });
         let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), taken, limit).await?;
 
