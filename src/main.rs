@@ -8,6 +8,19 @@ use reqmail::cli::{self, Cli, Failure};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc.h, which the Rust binding does not name.
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Memory freed goes back to the system at once, as the C library gives back a large
+/// block: held for mimalloc's second (10 ms in its version 2 made no difference), the
+/// buffers of a 30 MB message took one `ingest` to a peak of 118 MB, where its bound is
+/// 94 MB. A batch (`fetch`) keeps the delay, which saves its writer 3-6 % of its time in
+/// returning and taking back memory.
+fn return_freed_memory_at_once() {
+    // SAFETY: sets one option's value, which mimalloc reads whenever it purges.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
+}
+
 const EX_USAGE: u8 = 64;
 const EX_TEMPFAIL: u8 = 75;
 const EX_CONFIG: u8 = 78;
@@ -24,6 +37,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
+    if !matches!(cli.command, cli::Command::Fetch(_)) {
+        return_freed_memory_at_once();
+    }
     // The daemon's log is its record of work: one line per message handled by default.
     let daemon = matches!(cli.command, cli::Command::Serve(_));
     init_logging(cli.verbose + u8::from(daemon));
@@ -68,4 +84,13 @@ fn init_logging(verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_purge_delay_option_is_mimallocs_purge_delay() {
+        // The option's default (a second) shows that the number names it.
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) }, 1000);
+    }
 }
