@@ -101,6 +101,10 @@ fn compress_if_trained(conn: &Connection, direction: &str, id: i64, raw: &[u8]) 
     Ok(compress_with(raw, prepared.encoder()).map(Some).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?)
 }
 
+/// The writer keeps a copy of a note compressed ahead to compare; a note larger than this
+/// (rare: most of a large message is its attachments) is compressed by the writer alone.
+const LARGEST_NOTE_AHEAD: usize = 64 << 10;
+
 /// Compresses as [`compress`] does with the dictionary it had when made, on any thread:
 /// a source compresses what it read on its reading thread, before the writer stores it.
 #[derive(Clone)]
@@ -125,10 +129,11 @@ impl Compressor {
     }
 
     /// A history note compressed as [`compress_note`] would, ahead, on the thread that
-    /// read its message: `None` without a dictionary or when that would not make it
-    /// smaller. The writer takes it through [`note_compressed_ahead`].
+    /// read its message: `None` without a dictionary, when that would not make it
+    /// smaller, or for a note larger than [`LARGEST_NOTE_AHEAD`]. The writer takes it
+    /// through [`note_compressed_ahead`].
     pub fn compress_note(&self, note: &str) -> Option<Vec<u8>> {
-        let prepared = self.0.as_ref()?;
+        let prepared = self.0.as_ref().filter(|_| note.len() <= LARGEST_NOTE_AHEAD)?;
         compress_with(note.as_bytes(), prepared.encoder()).ok().filter(|compressed| compressed.len() < note.len())
     }
 }
@@ -382,5 +387,6 @@ mod tests {
         let again = compress_note(conn, 4, &note(7)).unwrap().unwrap();
         assert!(!again.ends_with(b"ahead"), "taken once");
         assert_eq!(decompress(conn, &again, 0).unwrap(), note(7).into_bytes());
+        assert_eq!(reader.compress_note(&"jams ".repeat(20_000)), None, "a large note is left to the writer");
     }
 }
