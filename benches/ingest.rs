@@ -579,15 +579,15 @@ fn wait_for_each(limit: Duration, every: Duration, mut done: impl FnMut() -> boo
     false
 }
 
-/// Inbound messages the pipeline has finished with (applied, quarantined or ignored).
 /// The last row of `messages`, inbound or outgoing.
 fn last_message_row(config: &Config) -> i64 {
     read_only(config).query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |row| row.get(0)).expect("read the last message row")
 }
 
-/// Inbound messages spooled after row `after` that are processed: read through the
-/// primary key, so that polling every few milliseconds costs the same at a million
-/// tickets (a count over the whole table took 5 s there).
+/// Inbound messages spooled after row `after` that the pipeline has finished with
+/// (applied, quarantined or ignored), read through the primary key: polling every few
+/// milliseconds costs the same at a million tickets (a count over the whole table took
+/// 5 s there).
 fn processed_inbound_after(config: &Config, after: i64) -> i64 {
     read_only(config)
         .query_row("SELECT COUNT(*) FROM messages WHERE id > ?1 AND direction = 'in' AND state != 'spooled'", [after], |row| row.get(0))
