@@ -1035,4 +1035,35 @@ mod tests {
         assert_eq!(body_of(b"A: b\r\r\n\r\nx"), b"\n\r\nx", "an old Mac line end before a CRLF one");
         assert_eq!(body_of(b"A: b\n\r\n\r\nx"), b"x");
     }
+
+    #[test]
+    fn only_a_readable_messages_note_is_compressed_ahead() {
+        let site = Site::compile(crate::config::Config::default()).unwrap();
+        let store = Store::open_in_memory(&Default::default()).unwrap();
+        let text = |index: usize| format!("The printer on floor {index} jams again when it prints on both sides.\nRegards, Ann");
+        let samples: Vec<Vec<u8>> = (0..300).map(|index| text(index).into_bytes()).collect();
+        let dictionary = zstd::dict::from_samples(&samples, 2048).unwrap();
+        let dict_id = zstd::zstd_safe::get_dict_id_from_dict(&dictionary).unwrap().get();
+        store
+            .conn
+            .execute("INSERT INTO zstd_dictionaries (dict_id, direction, trained_at, dictionary) VALUES (?1, 'note', 1, ?2)", crate::store::params![dict_id, dictionary])
+            .unwrap();
+        let notes = store::compression::compressor(&store.conn, "note").unwrap();
+        let hostile: [&[u8]; 4] = [b"", b"\x00\xff\xfe garbage without a header", b"Subject: \xff\r\n\r\n", &[0xc3; 4096]];
+        for raw in hostile {
+            let mut ahead = read_ahead(&site, raw);
+            compress_note_ahead(&mut ahead, &notes);
+            if ahead.0.is_err() {
+                assert_eq!(ahead.1, None, "{raw:?}");
+            }
+        }
+        let mail = format!("From: ann@example.org\r\nTo: help@example.com\r\nSubject: Printer\r\nMessage-ID: <p@example.org>\r\n\r\n{}\r\n", text(7));
+        let mut ahead = read_ahead(&site, mail.as_bytes());
+        compress_note_ahead(&mut ahead, &notes);
+        let (note, compressed) = match ahead {
+            ReadAhead(Ok((_, note)), Some(compressed)) => (note, compressed),
+            other => panic!("not compressed ahead: {other:?}"),
+        };
+        assert_eq!(store::compression::decompress(&store.conn, &compressed, 0).unwrap(), note.as_bytes());
+    }
 }
