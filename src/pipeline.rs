@@ -1042,12 +1042,7 @@ mod tests {
         let store = Store::open_in_memory(&Default::default()).unwrap();
         let text = |index: usize| format!("The printer on floor {index} jams again when it prints on both sides.\nRegards, Ann");
         let samples: Vec<Vec<u8>> = (0..300).map(|index| text(index).into_bytes()).collect();
-        let dictionary = zstd::dict::from_samples(&samples, 2048).unwrap();
-        let dict_id = zstd::zstd_safe::get_dict_id_from_dict(&dictionary).unwrap().get();
-        store
-            .conn
-            .execute("INSERT INTO zstd_dictionaries (dict_id, direction, trained_at, dictionary) VALUES (?1, 'note', 1, ?2)", crate::store::params![dict_id, dictionary])
-            .unwrap();
+        store::compression::add_dictionary(&store.conn, "note", &zstd::dict::from_samples(&samples, 2048).unwrap());
         let notes = store::compression::compressor(&store.conn, "note").unwrap();
         let hostile: [&[u8]; 4] = [b"", b"\x00\xff\xfe garbage without a header", b"Subject: \xff\r\n\r\n", &[0xc3; 4096]];
         for raw in hostile {

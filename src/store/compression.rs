@@ -329,6 +329,18 @@ fn samples(conn: &Connection, direction: &str) -> crate::store::Result<Vec<Vec<u
     Ok(samples)
 }
 
+/// Stores `dictionary` as the newest of `direction` for a test; returns its id.
+#[cfg(test)]
+pub(crate) fn add_dictionary(conn: &Connection, direction: &str, dictionary: &[u8]) -> u32 {
+    let dict_id = zstd::zstd_safe::get_dict_id_from_dict(dictionary).unwrap().get();
+    conn.execute(
+        "INSERT INTO zstd_dictionaries (dict_id, direction, trained_at, dictionary) VALUES (?1, ?2, 1, ?3)",
+        params![dict_id, direction, dictionary],
+    )
+    .unwrap();
+    dict_id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,13 +352,7 @@ mod tests {
         let samples: Vec<Vec<u8>> = (0..300)
             .map(|index| format!("From: customer{index}@example.org\r\nTo: help@example.com\r\nSubject: Printer {index} jams\r\n\r\nHello, printer {index} jams again.\r\n").into_bytes())
             .collect();
-        let dictionary = zstd::dict::from_samples(&samples, 4096).unwrap();
-        let dict_id = zstd::zstd_safe::get_dict_id_from_dict(&dictionary).unwrap().get();
-        conn.execute(
-            "INSERT INTO zstd_dictionaries (dict_id, direction, trained_at, dictionary) VALUES (?1, 'in', 1, ?2)",
-            params![dict_id, dictionary],
-        )
-        .unwrap();
+        let dict_id = add_dictionary(conn, "in", &zstd::dict::from_samples(&samples, 4096).unwrap());
         // Again and again: later messages reuse this thread's context, and from the
         // ninth on the dictionary prepared for the stronger level.
         let mut sizes = Vec::new();
@@ -370,10 +376,7 @@ mod tests {
         let note = |index: usize| format!("Hello, the printer on floor {index} jams again when it prints on both sides. Regards, Ann");
         assert_eq!(compressor(conn, "note").unwrap().compress_note(&note(1)), None, "no dictionary yet");
         let samples: Vec<Vec<u8>> = (0..300).map(|index| note(index).into_bytes()).collect();
-        let dictionary = zstd::dict::from_samples(&samples, 2048).unwrap();
-        let dict_id = zstd::zstd_safe::get_dict_id_from_dict(&dictionary).unwrap().get();
-        conn.execute("INSERT INTO zstd_dictionaries (dict_id, direction, trained_at, dictionary) VALUES (?1, 'note', 1, ?2)", params![dict_id, dictionary])
-            .unwrap();
+        add_dictionary(conn, "note", &zstd::dict::from_samples(&samples, 2048).unwrap());
         let reader = compressor(conn, "note").unwrap();
         let ahead = std::thread::scope(|scope| scope.spawn(|| reader.compress_note(&note(7))).join().unwrap()).unwrap();
         assert!(ahead.len() < note(7).len());

@@ -131,7 +131,7 @@ mod tests {
     use crate::store::tickets::add_history;
     use crate::store::Store;
     use crate::ticket::{SpoolId, TicketId};
-    use crate::store::params;
+    use crate::store::compression::add_dictionary;
 
     fn store_in(dir: &std::path::Path) -> StoreConfig {
         StoreConfig { path: dir.join("reqmail.db"), busy_timeout_ms: 50, ..Default::default() }
@@ -192,17 +192,6 @@ mod tests {
         for (index, raw) in bodies.iter().enumerate() {
             assert_eq!(&crate::store::messages::raw(&reopened.conn, crate::ticket::SpoolId(index as i64 + 1)).unwrap().unwrap(), raw);
         }
-    }
-
-    /// Stores `dictionary` as the newest of `kind`; returns its id.
-    fn add_dictionary(conn: &Connection, kind: &str, dictionary: &[u8]) -> u32 {
-        let dict_id = zstd::zstd_safe::get_dict_id_from_dict(dictionary).unwrap().get();
-        conn.execute(
-            "INSERT INTO zstd_dictionaries (dict_id, direction, trained_at, dictionary) VALUES (?1, ?2, 1, ?3)",
-            params![dict_id, kind, dictionary],
-        )
-        .unwrap();
-        dict_id
     }
 
     fn note(index: usize) -> String {
