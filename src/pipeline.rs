@@ -130,9 +130,15 @@ pub fn prepare(compressor: &Compressor, raw: &[u8]) -> Prepared {
     Prepared { dedupe_key: dedupe_key(raw), compressed: compressor.compress(raw).ok() }
 }
 
-/// [`spool`] for messages a source prepared ([`prepare`]) while it read them.
-pub fn spool_prepared(store: &mut Store, incoming: &[Incoming<'_>], prepared: Vec<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Vec<Spooled>> {
-    store.write_flushed(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), now)).collect())
+/// [`spool`] for messages a source prepared ([`prepare`]) while it read them, flushed
+/// to the disk beside the caller: it acknowledges them only after [`store::Flush::wait`].
+pub fn spool_prepared(
+    store: &mut Store,
+    incoming: &[Incoming<'_>],
+    prepared: Vec<Prepared>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<Spooled>, store::Flush)> {
+    store.write_flushing(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), now)).collect())
 }
 
 fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {

@@ -7,6 +7,7 @@
 //! `Precedence`) plus our loop header `X-Reqmail-Ticket`.
 
 use chrono::{DateTime, Utc};
+use lettre::address::Envelope;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::Message;
@@ -75,10 +76,14 @@ pub fn compose(outgoing: &Outgoing<'_>) -> anyhow::Result<(String, Vec<u8>)> {
         let address = address.parse().map_err(|error| anyhow::anyhow!("cannot use address {address:?}: {error}"))?;
         Ok(Mailbox::new(name.map(|name| shortened(name, MAX_NAME_CHARS)).filter(|name| !name.is_empty()), address))
     };
+    let (from, to) = (mailbox(Some(outgoing.from_name), outgoing.from_address)?, mailbox(outgoing.to_name, outgoing.to_address)?);
+    // Given, the envelope is not parsed back out of the headers just written.
+    let envelope = Envelope::new(Some(from.email.clone()), vec![to.email.clone()])?;
     let mut builder = Message::builder()
-        .from(mailbox(Some(outgoing.from_name), outgoing.from_address)?)
+        .envelope(envelope)
+        .from(from)
         .reply_to(mailbox(Some(outgoing.from_name), outgoing.reply_to)?)
-        .to(mailbox(outgoing.to_name, outgoing.to_address)?)
+        .to(to)
         .subject(shortened(outgoing.subject, MAX_SUBJECT_CHARS))
         .date(outgoing.date.into())
         .message_id(Some(format!("<{message_id}>")));

@@ -152,11 +152,13 @@ fn store_batch(site: &Site, store: &mut Store, root: &Path, read: Vec<ReadFile>,
     let sources: Vec<String> = paths.iter().map(|path| format!("maildir:{}", path.file_name().unwrap_or_default().to_string_lossy())).collect();
     let incoming: Vec<Incoming<'_>> =
         raws.iter().zip(&sources).map(|(raw, source)| Incoming { raw, source, recipient: None, queue: None }).collect();
-    let spooled = pipeline::spool_prepared(store, &incoming, prepared, now)?;
+    let (spooled, flush) = pipeline::spool_prepared(store, &incoming, prepared, now)?;
     drop(incoming);
     drop(raws);
     let waiting = pipeline::waiting_read(&spooled, read_ahead);
     let outcomes = pipeline::process_read(site, store, waiting, now)?;
+    // Processed while the spool went to the disk; acknowledged once it is there.
+    flush.wait()?;
     for ((path, spooled), source) in paths.iter().zip(&spooled).zip(&sources) {
         let id = match spooled {
             Spooled::New(id) | Spooled::Known { id, .. } => *id,

@@ -293,6 +293,49 @@ impl Store {
         self.sqlite_batch("PRAGMA synchronous = NORMAL")?;
         result
     }
+
+    /// As [`Store::write_flushed`], but the commit does not wait for the disk: the returned
+    /// [`Flush`] puts it there beside the caller, which goes on (a batch source processes
+    /// what it spooled) and waits for it before it acknowledges its source. Syncing the
+    /// write-ahead log file after the commit is what a synchronous commit does in it, and
+    /// a checkpoint syncs that file before it reuses it.
+    pub fn write_flushing<T>(&mut self, work: impl FnOnce(&mut Transaction<'_>) -> anyhow::Result<T>) -> anyhow::Result<(T, Flush)> {
+        let wal = match self.conn.as_sqlite().and_then(rusqlite::Connection::path).filter(|path| !path.is_empty()) {
+            Some(path) => std::path::PathBuf::from(format!("{path}-wal")),
+            // In memory there is no disk; PostgreSQL's commit waits for its WAL already.
+            None => return Ok((self.write_flushed(work)?, Flush(None))),
+        };
+        // A store that cannot keep a write-ahead log (some network file systems) commits
+        // as before.
+        let Ok(file) = std::fs::File::options().write(true).open(&wal) else { return Ok((self.write_flushed(work)?, Flush(None))) };
+        let value = {
+            let mut tx = self.write()?;
+            let value = work(&mut tx)?;
+            tx.commit()?;
+            value
+        };
+        // SQLite names its files by their whole path.
+        let folder = wal.parent().map(std::path::Path::to_path_buf);
+        let flush = std::thread::Builder::new().name("flush".into()).spawn(move || {
+            file.sync_data()?;
+            // The log's name in its folder, should this commit have been its first.
+            folder.map_or(Ok(()), |folder| std::fs::File::open(folder)?.sync_all())
+        })?;
+        Ok((value, Flush(Some(flush))))
+    }
+}
+
+/// Puts what a store committed before it began on the disk, on a thread of its own:
+/// [`Store::write_flushing`].
+#[must_use = "a source acknowledges its messages only after the flush is waited for"]
+pub struct Flush(Option<std::thread::JoinHandle<std::io::Result<()>>>);
+
+impl Flush {
+    /// Waits until the flush is done.
+    pub fn wait(self) -> anyhow::Result<()> {
+        let Some(thread) = self.0 else { return Ok(()) };
+        thread.join().map_err(|_| anyhow::anyhow!("the thread flushing the store to the disk panicked"))?.context("cannot flush the store to the disk")
+    }
 }
 
 /// Whether `error` is database trouble that another try may not have (busy, locked,
@@ -460,3 +503,26 @@ pub fn set_setting(conn: &Connection, name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_flushed_beside_the_caller_is_committed_and_flushed_once_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig { path: dir.path().join("db"), ..StoreConfig::default() };
+        let mut store = Store::open(&config).unwrap();
+        let (value, flush) = store.write_flushing(|tx| Ok(set_setting(tx, "spooled", "yes").map(|()| 7)?)).unwrap();
+        assert_eq!(value, 7);
+        assert!(flush.0.is_some(), "a store in a file flushes its log on a thread");
+        flush.wait().unwrap();
+        assert_eq!(setting(&Store::open(&config).unwrap().conn, "spooled").unwrap().as_deref(), Some("yes"));
+        // Work that fails commits nothing and leaves nothing to flush.
+        assert!(store.write_flushing(|tx| -> anyhow::Result<()> { set_setting(tx, "spooled", "no")?; anyhow::bail!("refused") }).is_err());
+        assert_eq!(setting(&store.conn, "spooled").unwrap().as_deref(), Some("yes"));
+        let mut memory = Store::open_in_memory(&StoreConfig::default()).unwrap();
+        let ((), flush) = memory.write_flushing(|_| Ok(())).unwrap();
+        assert!(flush.0.is_none(), "nothing to flush in memory");
+    }
+}
