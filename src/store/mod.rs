@@ -503,7 +503,6 @@ pub fn set_setting(conn: &Connection, name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
