@@ -6,9 +6,10 @@
 //! 2. download a batch of up to `batch_size` messages (`BODY.PEEK[]`, so nothing is
 //!    marked by reading); messages over `inbound.max_message_bytes` only by header;
 //! 3. spool the batch in one flushed transaction (`pipeline::spool`);
-//! 4. only then mark it on the server (flag, or move to `move_to`) and advance the
-//!    stored `(uidvalidity, last_uid)` cursor;
-//! 5. process the batch (`pipeline::process`).
+//! 4. only then mark it on the server (flag, or move to `move_to`), and once marked
+//!    advance the stored `(uidvalidity, last_uid)` cursor;
+//! 5. process the batch (`pipeline::process`) meanwhile: the store works on it while the
+//!    connection marks it and downloads the next batch.
 //!
 //! A crash between 3 and 4 fetches the batch again next time; the spool's dedupe
 //! (Message-ID, else content hash) makes that harmless. A changed UIDVALIDITY starts
@@ -310,39 +311,22 @@ pub async fn fetch_mailbox(
     listing.dedup_by_key(|(uid, _)| *uid);
 
     let limit = core.site.config.inbound.max_message_bytes;
-    for batch in batches(&listing, config.batch_size, limit) {
-        if stopping() {
+    let batches = batches(&listing, config.batch_size, limit);
+    let stop_here = || {
+        let stop = stopping();
+        if stop {
             tracing::info!(account, mailbox = name, "stopping between batches; the next pass goes on from here");
-            break;
         }
-        // 2. Download.
-        let (small, large): (Vec<u32>, Vec<u32>) = {
-            let mut small = Vec::new();
-            let mut large = Vec::new();
-            for (uid, size) in batch {
-                if *size as usize > limit { large.push(*uid) } else { small.push(*uid) }
-            }
-            (small, large)
-        };
-        let mut taken = Vec::with_capacity(batch.len());
-        for (uids, query, oversized) in [(&small, "(UID BODY.PEEK[])", false), (&large, "(UID RFC822.SIZE BODY.PEEK[HEADER])", true)] {
-            if uids.is_empty() {
-                continue;
-            }
-            let fetches = within(timeout, || what("cannot download messages"), async {
-                connection.session.uid_fetch(uid_set(uids), query).await?.try_collect::<Vec<_>>().await
-            })
-            .await?;
-            for fetch in &fetches {
-                let Some(uid) = fetch.uid else { continue };
-                let raw = if oversized { fetch.header() } else { fetch.body() };
-                // A message expunged meanwhile (by a person or another fetcher) is simply gone.
-                let Some(raw) = raw else { continue };
-                taken.push(Taken { uid, raw: raw.to_vec(), oversized: oversized.then(|| fetch.size.unwrap_or(0)) });
-            }
-        }
-        taken.sort_by_key(|message| message.uid);
-        taken.dedup_by_key(|message| message.uid);
+        stop
+    };
+    // 2. Download. Each following batch is downloaded while the store processes the one
+    // before it (step 5): the connection and the store each do one thing at a time.
+    let mut downloaded = match batches.first() {
+        Some(first) if !stop_here() => Some(download(connection, first, limit, &what).await?),
+        _ => None,
+    };
+    for (index, batch) in batches.iter().enumerate() {
+        let Some(taken) = downloaded.take() else { break };
 
         // 3. Spool (and quarantine what is too large), durable before any mark. Meanwhile
         // another thread parses the messages and compresses their notes, which takes no
@@ -360,17 +344,29 @@ pub async fn fetch_mailbox(
             readable.into_iter().map(|raw| raw.map(read)).collect::<Vec<_>>()
         });
         let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), taken, limit).await?;
+        let spooled_ids: Vec<Spooled> = spooled.iter().map(|(_, spooled)| *spooled).collect();
 
-        // 4. Mark on the server, then advance the cursor.
+        // 4. Mark on the server (and download the next batch), while 5. the store
+        // processes this one; the cursor advances once the mark is made.
         let all: Vec<u32> = batch.iter().map(|(uid, _)| *uid).collect();
-        acknowledge(connection, config, &name, &all, &oversized).await?;
-        let last_uid = all.last().copied().unwrap_or(start);
-        save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid }).await?;
-
-        // 5. Process.
-        let read = reading.await.context("parsing the downloaded messages stopped unexpectedly")?;
-        let waiting = pipeline::waiting_read(&spooled.iter().map(|(_, spooled)| *spooled).collect::<Vec<_>>(), read);
-        let outcomes = core.run(move |site, store, now| pipeline::process_read(site, store, waiting, now)).await?;
+        let processing = async {
+            let read = reading.await.context("parsing the downloaded messages stopped unexpectedly")?;
+            let waiting = pipeline::waiting_read(&spooled_ids, read);
+            core.run(move |site, store, now| pipeline::process_read(site, store, waiting, now)).await
+        };
+        let marking = async {
+            acknowledge(connection, config, &name, &all, &oversized).await?;
+            match batches.get(index + 1) {
+                Some(following) if !stop_here() => Ok(Some(download(connection, following, limit, &what).await?)),
+                _ => Ok(None),
+            }
+        };
+        let (processed, marked): (anyhow::Result<_>, anyhow::Result<_>) = tokio::join!(processing, marking);
+        if marked.is_ok() {
+            let last_uid = all.last().copied().unwrap_or(start);
+            save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid }).await?;
+        }
+        let outcomes = processed?;
         for (source, spooled) in &spooled {
             let id = match spooled {
                 Spooled::New(id) | Spooled::Known { id, .. } => *id,
@@ -384,9 +380,38 @@ pub async fn fetch_mailbox(
             report.count(&outcome);
             super::log_handled(source, id, &outcome);
         }
+        downloaded = marked?;
     }
     super::health::record_success(core, config, &name).await;
     Ok(report)
+}
+
+/// Downloads `batch`: whole messages, and only the header of those larger than `limit`.
+async fn download(connection: &mut Connection, batch: &[(u32, u32)], limit: usize, what: &(dyn Fn(&str) -> String + Sync)) -> anyhow::Result<Vec<Taken>> {
+    let uids = |oversized: bool| -> Vec<u32> {
+        batch.iter().filter(|(_, size)| (*size as usize > limit) == oversized).map(|(uid, _)| *uid).collect()
+    };
+    let (small, large) = (uids(false), uids(true));
+    let mut taken = Vec::with_capacity(batch.len());
+    for (uids, query, oversized) in [(&small, "(UID BODY.PEEK[])", false), (&large, "(UID RFC822.SIZE BODY.PEEK[HEADER])", true)] {
+        if uids.is_empty() {
+            continue;
+        }
+        let fetches = within(connection.timeout, || what("cannot download messages"), async {
+            connection.session.uid_fetch(uid_set(uids), query).await?.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        for fetch in &fetches {
+            let Some(uid) = fetch.uid else { continue };
+            let raw = if oversized { fetch.header() } else { fetch.body() };
+            // A message expunged meanwhile (by a person or another fetcher) is simply gone.
+            let Some(raw) = raw else { continue };
+            taken.push(Taken { uid, raw: raw.to_vec(), oversized: oversized.then(|| fetch.size.unwrap_or(0)) });
+        }
+    }
+    taken.sort_by_key(|message| message.uid);
+    taken.dedup_by_key(|message| message.uid);
+    Ok(taken)
 }
 
 async fn save_cursor(core: &SharedStore, account: &str, mailbox: &str, cursor: Cursor) -> anyhow::Result<()> {
