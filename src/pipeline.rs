@@ -141,7 +141,8 @@ pub fn spool_prepared(
     store.write_flushing(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), now)).collect())
 }
 
-fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
+/// [`spool_in`] with what a reading thread [`prepare`]d, if it did.
+pub fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
     if let Some(spooled) = stored_before_upgrade(conn, message.raw)? {
         return Ok(spooled);
     }

@@ -29,9 +29,10 @@ use futures_util::TryStreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::SharedStore;
+use super::{Compressors, SharedStore};
 use crate::config::{ImapAuth, ImapConfig, ImapMailbox, SmtpSecurity};
-use crate::pipeline::{self, Incoming, Outcome};
+use crate::pipeline::{self, Incoming, Outcome, Prepared, ReadAhead};
+use crate::site::Site;
 use crate::store::imap::MailboxLease;
 use crate::source::maildir::DrainReport;
 use crate::store::imap::Cursor;
@@ -319,45 +320,37 @@ pub async fn fetch_mailbox(
         }
         stop
     };
-    // 2. Download. Each following batch is downloaded while the store processes the one
+    // 2. Download; a blocking thread parses and prepares each batch for the spool
+    // meanwhile. Each following batch is downloaded while the store processes the one
     // before it (step 5): the connection and the store each do one thing at a time.
+    let mut compressors = core.run(|_, store, _| Ok(Compressors::of(store)?)).await?;
     let mut downloaded = match batches.first() {
-        Some(first) if !stop_here() => Some(download(connection, first, limit, &what).await?),
+        Some(first) if !stop_here() => Some(read_downloaded(&core.site, &compressors, download(connection, first, limit, &what).await?)),
         _ => None,
     };
     for (index, batch) in batches.iter().enumerate() {
-        let Some(taken) = downloaded.take() else { break };
+        let Some(Downloaded { taken, reading }) = downloaded.take() else { break };
 
-        // 3. Spool (and quarantine what is too large), durable before any mark. Meanwhile
-        // another thread parses the messages and compresses their notes, which takes no
-        // database.
+        // 3. Spool (and quarantine what is too large), durable before any mark.
+        let (prepared, read): (Vec<Option<Prepared>>, Vec<Option<ReadAhead>>) =
+            reading.await.context("parsing the downloaded messages stopped unexpectedly")?.into_iter().map(Option::unzip).unzip();
         let oversized: Vec<u32> = taken.iter().filter(|message| message.oversized.is_some()).map(|message| message.uid).collect();
-        let readable: Vec<Option<Vec<u8>>> = taken.iter().map(|message| message.oversized.is_none().then(|| message.raw.clone())).collect();
-        let site = core.site.clone();
-        let notes = core.run(|_, store, _| Ok(crate::store::compression::compressor(&store.conn, "note")?)).await?;
-        let reading = tokio::task::spawn_blocking(move || {
-            let read = |raw: Vec<u8>| {
-                let mut ahead = pipeline::read_ahead(&site, &raw);
-                pipeline::compress_note_ahead(&mut ahead, &notes);
-                ahead
-            };
-            readable.into_iter().map(|raw| raw.map(read)).collect::<Vec<_>>()
-        });
-        let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), taken, limit).await?;
+        let spooled = spool_batch(core, &name, &account, mailbox.queue.clone(), taken, prepared, limit).await?;
         let spooled_ids: Vec<Spooled> = spooled.iter().map(|(_, spooled)| *spooled).collect();
 
         // 4. Mark on the server (and download the next batch), while 5. the store
         // processes this one; the cursor advances once the mark is made.
         let all: Vec<u32> = batch.iter().map(|(uid, _)| *uid).collect();
         let processing = async {
-            let read = reading.await.context("parsing the downloaded messages stopped unexpectedly")?;
             let waiting = pipeline::waiting_read(&spooled_ids, read);
-            core.run(move |site, store, now| pipeline::process_read(site, store, waiting, now)).await
+            core.run(move |site, store, now| Ok((pipeline::process_read(site, store, waiting, now)?, Compressors::of(store)?))).await
         };
         let marking = async {
             acknowledge(connection, config, &name, &all, &oversized).await?;
             match batches.get(index + 1) {
-                Some(following) if !stop_here() => Ok(Some(download(connection, following, limit, &what).await?)),
+                Some(following) if !stop_here() => {
+                    Ok(Some(read_downloaded(&core.site, &compressors, download(connection, following, limit, &what).await?)))
+                }
                 _ => Ok(None),
             }
         };
@@ -366,7 +359,8 @@ pub async fn fetch_mailbox(
             let last_uid = all.last().copied().unwrap_or(start);
             save_cursor(core, &account, &name, Cursor { uidvalidity, last_uid }).await?;
         }
-        let outcomes = processed?;
+        let outcomes;
+        (outcomes, compressors) = processed?;
         for (source, spooled) in &spooled {
             let id = match spooled {
                 Spooled::New(id) | Spooled::Known { id, .. } => *id,
@@ -384,6 +378,22 @@ pub async fn fetch_mailbox(
     }
     super::health::record_success(core, config, &name).await;
     Ok(report)
+}
+
+/// A downloaded batch, and the thread that parses and prepares it meanwhile (`None`
+/// for a message of which only the header was downloaded).
+struct Downloaded {
+    taken: Vec<Taken>,
+    reading: tokio::task::JoinHandle<Vec<Option<(Prepared, ReadAhead)>>>,
+}
+
+fn read_downloaded(site: &Arc<Site>, compressors: &Compressors, taken: Vec<Taken>) -> Downloaded {
+    let readable: Vec<Option<Vec<u8>>> = taken.iter().map(|message| message.oversized.is_none().then(|| message.raw.clone())).collect();
+    let (site, compressors) = (site.clone(), compressors.clone());
+    let reading = tokio::task::spawn_blocking(move || {
+        readable.into_iter().map(|raw| raw.map(|raw| compressors.read_ahead(&site, &raw))).collect()
+    });
+    Downloaded { taken, reading }
 }
 
 /// Downloads `batch`: whole messages, and only the header of those larger than `limit`.
@@ -427,6 +437,7 @@ async fn spool_batch(
     account: &str,
     queue: Option<String>,
     taken: Vec<Taken>,
+    prepared: Vec<Option<Prepared>>,
     limit: usize,
 ) -> anyhow::Result<Vec<(String, Spooled)>> {
     let sources: Vec<String> = taken.iter().map(|message| format!("imap:{mailbox}/{}", message.uid)).collect();
@@ -453,8 +464,8 @@ async fn spool_batch(
                 .collect();
             store.write_flushed(|tx| {
                 let mut spooled = Vec::with_capacity(incoming.len());
-                for (message, reason) in incoming.iter().zip(&reasons) {
-                    let result = pipeline::spool_in(tx, message, now)?;
+                for ((message, reason), prepared) in incoming.iter().zip(&reasons).zip(prepared) {
+                    let result = pipeline::spool_prepared_in(tx, message, prepared, now)?;
                     if let (Some(reason), Spooled::New(id)) = (reason, result) {
                         pipeline::quarantine(tx, id, reason, now)?;
                     }

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 
 use crate::pipeline::{self, Incoming, Outcome};
 use crate::site::Site;
-use crate::store::compression::{self, Compressor};
 use crate::store::messages::Spooled;
 use crate::store::Store;
 use crate::transport::maildir::ensure_maildir;
+use super::Compressors;
 
 /// What one pass over the Maildir did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -92,18 +92,6 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
     })
 }
 
-/// What the reading thread compresses with: the raw messages, and their notes.
-struct Compressors {
-    messages: Compressor,
-    notes: Compressor,
-}
-
-impl Compressors {
-    fn of(store: &Store) -> crate::store::Result<Compressors> {
-        Ok(Compressors { messages: compression::compressor(&store.conn, "in")?, notes: compression::compressor(&store.conn, "note")? })
-    }
-}
-
 /// The reader's own connection, for the suggestions it looks up ahead.
 fn open_looker(site: &Site) -> Option<Store> {
     Store::open(&site.config.store).map_err(|error| tracing::debug!("suggestions left to the receipts: {error:#}")).ok()
@@ -124,9 +112,7 @@ fn read_batch(site: &Site, compressors: &Compressors, looker: Option<&Store>, ba
     for path in batch {
         match std::fs::read(path) {
             Ok(raw) => {
-                let prepared = pipeline::prepare(&compressors.messages, &raw);
-                let mut ahead = pipeline::read_ahead(site, &raw);
-                pipeline::compress_note_ahead(&mut ahead, &compressors.notes);
+                let (prepared, ahead) = compressors.read_ahead(site, &raw);
                 if let Some(looker) = looker {
                     pipeline::look_ahead_suggestions(site, &looker.conn, &ahead);
                 }

@@ -15,10 +15,34 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::pipeline::Outcome;
+use crate::pipeline::{self, Outcome, Prepared, ReadAhead};
 use crate::site::Site;
+use crate::store::compression::{self, Compressor};
 use crate::store::Store;
 use crate::ticket::SpoolId;
+
+/// What a source's reading thread compresses with, made by the writer after each batch
+/// (a dictionary trained meanwhile is used from then on): raw messages and their notes.
+#[derive(Clone)]
+pub struct Compressors {
+    messages: Compressor,
+    notes: Compressor,
+}
+
+impl Compressors {
+    pub fn of(store: &Store) -> crate::store::Result<Compressors> {
+        Ok(Compressors { messages: compression::compressor(&store.conn, "in")?, notes: compression::compressor(&store.conn, "note")? })
+    }
+
+    /// What the reading thread makes of `raw` before the writer takes it: its spool key
+    /// and compressed bytes, and the message parsed with its note compressed.
+    pub fn read_ahead(&self, site: &Site, raw: &[u8]) -> (Prepared, ReadAhead) {
+        let prepared = pipeline::prepare(&self.messages, raw);
+        let mut ahead = pipeline::read_ahead(site, raw);
+        pipeline::compress_note_ahead(&mut ahead, &self.notes);
+        (prepared, ahead)
+    }
+}
 
 /// The one log line per message handled: source, ticket, action.
 pub fn log_handled(source: &str, id: SpoolId, outcome: &Outcome) {
