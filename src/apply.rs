@@ -8,7 +8,7 @@ use crate::store::Connection;
 use crate::clock::format_time;
 use crate::decision::LetterRecord;
 use crate::interpret::commands::Preference;
-use crate::notify::letters::{Composed, Letters, SenderNotice};
+use crate::notify::letters::{Composed, Letters, Raw, SenderNotice};
 use crate::notify;
 use crate::site::Site;
 use crate::config::desk::SiteConfig;
@@ -632,8 +632,20 @@ fn write_letters(
 }
 
 /// One letter and its outbox row.
-fn write_letter(conn: &Connection, letter: Composed, from: &str, now: DateTime<Utc>) -> crate::store::Result<LetterRecord> {
-    let message = store::messages::insert_outgoing(conn, letter.ticket, &letter.message_id, &letter.to, &letter.subject, &letter.raw, now)?;
+fn write_letter(conn: &Connection, letter: Composed, from: &str, now: DateTime<Utc>) -> anyhow::Result<LetterRecord> {
+    let message = match letter.raw {
+        Raw::Ready(raw) => store::messages::insert_outgoing(conn, letter.ticket, &letter.message_id, &letter.to, &letter.subject, &raw, now)?,
+        // Built beside the batch, its bytes stored before the batch commits.
+        Raw::Later(later) if notify::finisher::active() => {
+            let id = store::messages::insert_outgoing_to_fill(conn, letter.ticket, &letter.message_id, &letter.to, &letter.subject, 0, now)?;
+            notify::finisher::hand_over(id, &letter.message_id, *later);
+            id
+        }
+        Raw::Later(later) => {
+            let raw = notify::compose::compose_as(&later.outgoing(), &letter.message_id)?;
+            store::messages::insert_outgoing(conn, letter.ticket, &letter.message_id, &letter.to, &letter.subject, &raw, now)?
+        }
+    };
     store::outbox::enqueue(conn, message, letter.ticket, from, &letter.to, now)?;
     Ok(LetterRecord { template: letter.template, to: letter.to, role: letter.role.to_string() })
 }

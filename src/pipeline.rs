@@ -286,6 +286,10 @@ fn process_decided_then<T>(
     process_each(site, store, ids.iter().map(|&id| (id, None)), now, before_commit)
 }
 
+/// From this many messages, a batch's letters are built and compressed on a thread beside
+/// it (`notify::finisher`); for fewer, starting the thread costs more than it saves.
+const LETTERS_BESIDE_FROM: usize = 16;
+
 /// The batch loop, in one write transaction, its search text indexed once at the end.
 /// Messages are first processed one after the other without a savepoint each: a
 /// savepoint copies every page the message changes that an earlier message changed before
@@ -301,6 +305,16 @@ fn process_each<T>(
 ) -> anyhow::Result<(Vec<Handled>, T)> {
     let messages: Vec<_> = messages.collect();
     let ids: Vec<SpoolId> = messages.iter().map(|(id, _)| *id).collect();
+    let mut letters = match messages.len() >= LETTERS_BESIDE_FROM {
+        true => Some(crate::notify::finisher::Batch::start(store::compression::compressor(&store.conn, "out")?)?),
+        false => None,
+    };
+    let before_commit = |tx: &Connection| {
+        if let Some(letters) = letters.take() {
+            letters.settle(tx)?;
+        }
+        before_commit(tx)
+    };
     let tx = store.write()?;
     store::search::defer_indexing(&tx)?;
     let unguarded = process_unguarded(site, &tx, messages, now)?;

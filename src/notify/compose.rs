@@ -49,6 +49,66 @@ pub struct Outgoing<'a> {
     pub sequence: u64,
 }
 
+/// An [`Outgoing`] that owns its text, to be composed on another thread
+/// (`notify::finisher`).
+#[derive(Debug, Clone)]
+pub struct Letter {
+    ticket: Option<TicketId>,
+    from_name: String,
+    from_address: String,
+    reply_to: String,
+    to_address: String,
+    to_name: Option<String>,
+    subject: String,
+    body: String,
+    in_reply_to: Option<String>,
+    references: Vec<String>,
+    auto_submitted: AutoSubmitted,
+    date: DateTime<Utc>,
+    cause: i64,
+    sequence: u64,
+}
+
+impl Letter {
+    pub fn of(outgoing: &Outgoing<'_>) -> Letter {
+        Letter {
+            ticket: outgoing.ticket,
+            from_name: outgoing.from_name.to_string(),
+            from_address: outgoing.from_address.to_string(),
+            reply_to: outgoing.reply_to.to_string(),
+            to_address: outgoing.to_address.to_string(),
+            to_name: outgoing.to_name.map(str::to_string),
+            subject: outgoing.subject.to_string(),
+            body: outgoing.body.to_string(),
+            in_reply_to: outgoing.in_reply_to.map(str::to_string),
+            references: outgoing.references.to_vec(),
+            auto_submitted: outgoing.auto_submitted,
+            date: outgoing.date,
+            cause: outgoing.cause,
+            sequence: outgoing.sequence,
+        }
+    }
+
+    pub fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            ticket: self.ticket,
+            from_name: &self.from_name,
+            from_address: &self.from_address,
+            reply_to: &self.reply_to,
+            to_address: &self.to_address,
+            to_name: self.to_name.as_deref(),
+            subject: &self.subject,
+            body: &self.body,
+            in_reply_to: self.in_reply_to.as_deref(),
+            references: &self.references,
+            auto_submitted: self.auto_submitted,
+            date: self.date,
+            cause: self.cause,
+            sequence: self.sequence,
+        }
+    }
+}
+
 /// Longest subject our letters carry, in characters; longer ones end in "…". Enough for
 /// any real subject, and it keeps every header line far below RFC 5322's 998 octets
 /// even for one unbreakable word.
@@ -70,11 +130,33 @@ fn shortened(text: &str, limit: usize) -> String {
 
 /// Builds the message; returns its Message-ID (without brackets) and its bytes.
 pub fn compose(outgoing: &Outgoing<'_>) -> anyhow::Result<(String, Vec<u8>)> {
-    let domain = outgoing.from_address.rsplit_once('@').map_or("localhost", |(_, domain)| domain);
-    let message_id = message_id(outgoing, domain);
-    let mailbox = |name: Option<&str>, address: &str| -> anyhow::Result<Mailbox> {
-        let address = address.parse().map_err(|error| anyhow::anyhow!("cannot use address {address:?}: {error}"))?;
-        Ok(Mailbox::new(name.map(|name| shortened(name, MAX_NAME_CHARS)).filter(|name| !name.is_empty()), address))
+    let message_id = message_id(outgoing);
+    let raw = compose_as(outgoing, &message_id)?;
+    Ok((message_id, raw))
+}
+
+fn domain_of<'a>(outgoing: &Outgoing<'a>) -> &'a str {
+    outgoing.from_address.rsplit_once('@').map_or("localhost", |(_, domain)| domain)
+}
+
+fn address(address: &str) -> anyhow::Result<lettre::Address> {
+    address.parse().map_err(|error| anyhow::anyhow!("cannot use address {address:?}: {error}"))
+}
+
+/// Whether [`compose_as`] can write to every address of `outgoing`, its only way to fail:
+/// checked where a letter is decided, when it is composed elsewhere.
+pub fn check_addresses(outgoing: &Outgoing<'_>) -> anyhow::Result<()> {
+    for given in [outgoing.from_address, outgoing.reply_to, outgoing.to_address] {
+        address(given)?;
+    }
+    Ok(())
+}
+
+/// Builds the message under `message_id` (from [`message_id`]); returns its bytes.
+pub fn compose_as(outgoing: &Outgoing<'_>, message_id: &str) -> anyhow::Result<Vec<u8>> {
+    let domain = domain_of(outgoing);
+    let mailbox = |name: Option<&str>, given: &str| -> anyhow::Result<Mailbox> {
+        Ok(Mailbox::new(name.map(|name| shortened(name, MAX_NAME_CHARS)).filter(|name| !name.is_empty()), address(given)?))
     };
     let (from, to) = (mailbox(Some(outgoing.from_name), outgoing.from_address)?, mailbox(outgoing.to_name, outgoing.to_address)?);
     // Given, the envelope is not parsed back out of the headers just written.
@@ -115,12 +197,13 @@ pub fn compose(outgoing: &Outgoing<'_>) -> anyhow::Result<(String, Vec<u8>)> {
         .header(ContentType::TEXT_PLAIN)
         .body(outgoing.body.to_string())
         .map_err(|error| anyhow::anyhow!("cannot build the message for {}: {error}", outgoing.to_address))?;
-    Ok((message_id, message.formatted()))
+    Ok(message.formatted())
 }
 
 /// `reqmail.TICKET.HASH@domain`: unique per message, and recognisable as ours
 /// when it comes back.
-fn message_id(outgoing: &Outgoing<'_>, domain: &str) -> String {
+pub fn message_id(outgoing: &Outgoing<'_>) -> String {
+    let domain = domain_of(outgoing);
     let mut hasher = Sha256::new();
     hasher.update(outgoing.to_address.as_bytes());
     hasher.update(outgoing.date.timestamp_nanos_opt().unwrap_or_default().to_be_bytes());

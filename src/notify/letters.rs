@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::store::Connection;
 use serde::Serialize;
 
-use super::compose::{compose, AutoSubmitted, Outgoing};
+use super::compose::{self, compose, AutoSubmitted, Letter, Outgoing};
 use super::readers::addressees;
 use super::render::Templates;
 use crate::config::Config;
@@ -203,7 +203,15 @@ pub struct Composed {
     pub role: Role,
     pub subject: String,
     pub message_id: String,
-    pub raw: Vec<u8>,
+    pub raw: Raw,
+}
+
+/// A letter's bytes, or what they are built from on the thread beside a batch
+/// (`notify::finisher`).
+#[derive(Debug, Clone)]
+pub enum Raw {
+    Ready(Vec<u8>),
+    Later(Box<Letter>),
 }
 
 /// The letters of one change.
@@ -310,7 +318,7 @@ pub fn letters(
             }
             _ => subject.clone(),
         };
-        let composed = compose(&Outgoing {
+        let outgoing = Outgoing {
             ticket: Some(ticket.number),
             from_name: &config.mail.name,
             from_address: &config.mail.address,
@@ -325,7 +333,11 @@ pub fn letters(
             date: now,
             cause: plan.message.map_or(0, |message| message.0),
             sequence: sequence as u64,
-        });
+        };
+        let composed = match super::finisher::active() {
+            true => compose::check_addresses(&outgoing).map(|()| (compose::message_id(&outgoing), Raw::Later(Box::new(Letter::of(&outgoing))))),
+            false => compose(&outgoing).map(|(message_id, raw)| (message_id, Raw::Ready(raw))),
+        };
         // An address we cannot write to (a customer's typo) costs that one letter, not the ticket.
         let (message_id, raw) = match composed {
             Ok(composed) => composed,
@@ -467,6 +479,6 @@ pub fn notice(conn: &Connection, writer: Writer<'_>, notice: &SenderNotice<'_>, 
         role,
         subject: subject.to_string(),
         message_id,
-        raw,
+        raw: Raw::Ready(raw),
     }))
 }

@@ -8,6 +8,7 @@
 //! `transfer` is the signed message that hands a ticket to a peer site and back.
 
 pub mod compose;
+pub mod finisher;
 pub mod letters;
 pub mod monitors;
 pub mod readers;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::store::Connection;
 
 use super::compose::{compose, AutoSubmitted, Outgoing};
-use super::letters::{Composed, Letters, Writer};
+use super::letters::{Composed, Letters, Raw, Writer};
 use crate::clock::format_time;
 use crate::plan::Plan;
 use crate::store;
@@ -68,7 +68,7 @@ pub fn add_status_letter(conn: &Connection, writer: Writer<'_>, plan: &Plan, tic
         role: Role::Customer,
         subject,
         message_id,
-        raw: with_status,
+        raw: Raw::Ready(with_status),
     });
     Ok(())
 }

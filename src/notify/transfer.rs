@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::compose::{compose, AutoSubmitted, Outgoing};
-use super::letters::{Composed, Writer};
+use super::letters::{Composed, Raw, Writer};
 use crate::config::desk::SiteConfig;
 use crate::ticket::{Role, TicketId};
 
@@ -128,7 +128,7 @@ pub fn letter(writer: Writer<'_>, ticket: TicketId, peer: &SiteConfig, subject: 
         role: Role::Agent,
         subject,
         message_id,
-        raw,
+        raw: Raw::Ready(raw),
     })
 }
 

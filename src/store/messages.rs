@@ -380,14 +380,41 @@ pub fn insert_outgoing(
     raw: &[u8],
     now: DateTime<Utc>,
 ) -> crate::store::Result<i64> {
+    let id = insert_outgoing_to_fill(conn, ticket, message_id, recipient, subject, raw.len(), now)?;
+    store_raw(conn, id, "out", raw)?;
+    Ok(id)
+}
+
+/// The row of a letter whose bytes [`fill_outgoing`] stores later in the transaction,
+/// of `size` until then.
+pub fn insert_outgoing_to_fill(
+    conn: &Connection,
+    ticket: Option<TicketId>,
+    message_id: &str,
+    recipient: &str,
+    subject: &str,
+    size: usize,
+    now: DateTime<Utc>,
+) -> crate::store::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO messages (direction, state, message_id, ticket, source, recipient, subject, received, size, raw)
          VALUES ('out', 'outgoing', ?1, ?2, 'reqmail', ?3, ?4, ?5, ?6, X'')",
     )?
-    .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), raw.len() as i64])?;
-    let id = conn.last_insert_rowid()?;
-    store_raw(conn, id, "out", raw)?;
-    Ok(id)
+    .execute(params![message_id, ticket.map(|ticket| ticket.0), recipient, subject, format_time(now), size as i64])?;
+    conn.last_insert_rowid()
+}
+
+/// Stores the bytes of letter `id`, `size` long and `compressed`, unless the row is no
+/// longer the letter `message_id` (its message was rolled back) or has its bytes already.
+pub fn fill_outgoing(conn: &Connection, id: i64, message_id: &str, size: usize, compressed: &[u8]) -> crate::store::Result<()> {
+    let filled = conn
+        .prepare_cached("UPDATE messages SET size = ?3 WHERE id = ?1 AND message_id = ?2 AND direction = 'out' AND NOT EXISTS (SELECT 1 FROM message_raw WHERE message = ?1)")?
+        .execute(params![id, message_id, size as i64])?;
+    if filled == 1 {
+        super::compression::train_if_due(conn, "out", id)?;
+        store_compressed(conn, id, compressed)?;
+    }
+    Ok(())
 }
 
 /// Marks a decided message as waiting again (quarantine retry).
