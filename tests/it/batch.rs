@@ -121,3 +121,48 @@ fn a_message_that_fails_mid_batch_is_quarantined_alone_and_the_rest_have_one_eff
     let flagged: Vec<String> = file_names(&desk.path().join("mail/inbox/cur")).into_iter().filter(|name| name.ends_with(":2,FS")).collect();
     assert_eq!(flagged, ["1795000000.M000002P1.test:2,FS"]);
 }
+
+#[test]
+fn a_large_batch_builds_its_letters_beside_and_still_isolates_bad_mail() {
+    // From 16 messages a batch's letters are built on a thread of their own and stored
+    // before the commit. A message that fails mid-batch (its queue's receipt template is
+    // broken) makes the batch run again with a savepoint per message: the letters of the
+    // pass that was undone must not be stored, and every other letter exactly once. An
+    // address lettre cannot write to costs only its letter; garbage is quarantined.
+    let desk = Desk::with_config(
+        "[queues.general]\n\n[queues.hardware]\naddresses = [\"hardware@example.com\"]\ntemplates_dir = \"queue-templates\"\n",
+    );
+    let broken = desk.path().join("queue-templates/en/receipt.hbs");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, "{{no_such_helper ticket.number}}\n").unwrap();
+    let good: Vec<String> = (0..18).map(|index| format!("customer{index}@example.org")).collect();
+    for (index, address) in good.iter().enumerate() {
+        desk.deliver_to_inbox(&format!("1795000000.M{index:06}P1.test"), &request(&format!("large-{index}@example.org"), address, &format!("Request {index}"), "Help."));
+    }
+    let to_hardware = String::from_utf8(request("hw@example.org", "bob@example.org", "Monitor", "It flickers.")).unwrap().replace("To: help@", "To: hardware@");
+    desk.deliver_to_inbox("1795000000.M000100P1.test", to_hardware.as_bytes());
+    desk.deliver_to_inbox("1795000000.M000101P1.test", &request("dots@example.org", "bad..dots@example.org", "Scanner", "It scans nothing."));
+    desk.deliver_to_inbox("1795000000.M000102P1.test", b"\x00\xff\xfe garbage, not mail\r\n\r\n\x01");
+
+    let line = desk.run(&["fetch"]).ok().stdout;
+    assert!(line.contains("read 21") && line.contains("opened 19") && line.contains("quarantined 2"), "{line}");
+    let mut receipts: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    receipts.sort();
+    let mut expected = good.clone();
+    expected.sort();
+    assert_eq!(receipts, expected, "one receipt per good request, none for the failed message or the unwritable address");
+    for mail in desk.outbox() {
+        assert!(mail.body().contains("opened ticket #"), "a whole letter, built beside the batch: {}", mail.body());
+    }
+    assert_eq!(desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'"), 18);
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM messages m JOIN message_raw r ON r.message = m.id WHERE m.direction = 'out' AND m.size > 0"),
+        18,
+        "every letter's bytes stored, its size set"
+    );
+    let scanner = desk.tickets().into_iter().find(|ticket| ticket["subject"] == "Scanner").expect("the unwritable sender's ticket");
+    let history = desk.ticket(scanner["number"].as_i64().unwrap())["history"].to_string();
+    assert!(history.contains("no mail to bad..dots@example.org"), "{history}");
+    let reasons = desk.run(&["quarantine", "list", "--json"]).ok().json().to_string();
+    assert!(reasons.contains("no_such_helper") && reasons.contains("not a mail message"), "{reasons}");
+}
