@@ -64,8 +64,12 @@ fn body_hash(raw: &[u8]) -> String {
 }
 
 /// The same message stored under the key of earlier versions (the Message-ID alone),
-/// so that a retry of mail spooled before an upgrade still has one effect.
+/// so that a retry of mail spooled before an upgrade still has one effect. A store begun
+/// since holds none (and at a million messages the look-up costs a page read).
 fn stored_before_upgrade(conn: &Connection, raw: &[u8]) -> crate::store::Result<Option<Spooled>> {
+    if !store::messages::keys_before_body_hash(conn)? {
+        return Ok(None);
+    }
     let Some(id) = scan_message_id(raw) else { return Ok(None) };
     let Some((spooled, stored)) = store::messages::inbound_by_key(conn, &format!("id:{id}"))? else { return Ok(None) };
     Ok((body_hash(&stored) == body_hash(raw)).then_some(spooled))
@@ -287,8 +291,9 @@ fn process_decided_then<T>(
 }
 
 /// From this many messages, a batch's letters are built and compressed on a thread beside
-/// it (`notify::finisher`); for fewer, starting the thread costs more than it saves.
-const LETTERS_BESIDE_FROM: usize = 16;
+/// it, and its decision records compressed there (`notify::finisher`); for fewer,
+/// starting the thread costs more than it saves.
+const FINISHED_BESIDE_FROM: usize = 16;
 
 /// The batch loop, in one write transaction, its search text indexed once at the end.
 /// Messages are first processed one after the other without a savepoint each: a
@@ -305,13 +310,16 @@ fn process_each<T>(
 ) -> anyhow::Result<(Vec<Handled>, T)> {
     let messages: Vec<_> = messages.collect();
     let ids: Vec<SpoolId> = messages.iter().map(|(id, _)| *id).collect();
-    let mut letters = match messages.len() >= LETTERS_BESIDE_FROM {
-        true => Some(crate::notify::finisher::Batch::start(store::compression::compressor(&store.conn, "out")?)?),
+    let mut beside = match messages.len() >= FINISHED_BESIDE_FROM {
+        true => {
+            let compressor = |kind| store::compression::compressor(&store.conn, kind);
+            Some(crate::notify::finisher::Batch::start(compressor("out")?, compressor("decision")?)?)
+        }
         false => None,
     };
     let before_commit = |tx: &Connection| {
-        if let Some(letters) = letters.take() {
-            letters.settle(tx)?;
+        if let Some(beside) = beside.take() {
+            beside.settle(tx)?;
         }
         before_commit(tx)
     };
@@ -325,6 +333,7 @@ fn process_each<T>(
         }
         None => {
             drop(tx);
+            crate::notify::finisher::forget_decisions();
             let mut tx = store.write()?;
             store::search::defer_indexing(&tx)?;
             let (decided, value) = process_in(site, &mut tx, ids.into_iter().map(|id| (id, None)), now, before_commit)?;
@@ -380,7 +389,10 @@ fn record(conn: &Connection, id: SpoolId, outcome: Outcome, mut decision: Decisi
     // A duplicate's row belongs to the delivery that processed it, record and all.
     if outcome != Outcome::Duplicate {
         let compact = serde_json::to_string(&decision).expect("a decision is plain data");
-        store::messages::record_decision(conn, id, &compact)?;
+        match crate::notify::finisher::active() {
+            true => crate::notify::finisher::hand_over_decision(id.0, compact),
+            false => store::messages::record_decision(conn, id, &compact)?,
+        }
     }
     decided.push((id, outcome, decision));
     Ok(())

@@ -129,6 +129,12 @@ pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Op
     )
 }
 
+/// Whether the store may hold mail spooled under the key of earlier versions, the
+/// Message-ID alone: it held mail when migration 0035 ran.
+pub fn keys_before_body_hash(conn: &Connection) -> crate::store::Result<bool> {
+    Ok(super::setting(conn, "keys_before_body_hash")?.is_some())
+}
+
 /// The inbound message stored under `dedupe_key`, with its raw bytes.
 pub fn inbound_by_key(conn: &Connection, dedupe_key: &str) -> crate::store::Result<Option<(Spooled, Vec<u8>)>> {
     conn.prepare_cached(&format!("SELECT m.id, m.state, {RAW_COLUMNS} FROM messages m {RAW_JOIN} WHERE m.direction = 'in' AND m.dedupe_key = ?1"))?
@@ -243,7 +249,18 @@ pub(crate) const NOTE_OF_M: &str = concat!(
 /// compressed (`store::compression`, kind 'decision').
 pub fn record_decision(conn: &Connection, id: SpoolId, decision_json: &str) -> crate::store::Result<()> {
     let compressed = super::compression::compress(conn, "decision", id.0, decision_json.as_bytes())?;
-    conn.prepare_cached("UPDATE messages SET decision = NULL, decision_zstd = ?2 WHERE id = ?1")?.execute(params![id.0, compressed])?;
+    store_decision(conn, id.0, &compressed)
+}
+
+/// [`record_decision`] with the record compressed elsewhere (`notify::finisher`), with
+/// the `compressor(conn, "decision")` of the batch.
+pub fn fill_decision(conn: &Connection, id: i64, compressed: &[u8]) -> crate::store::Result<()> {
+    super::compression::train_if_due(conn, "decision", id)?;
+    store_decision(conn, id, compressed)
+}
+
+fn store_decision(conn: &Connection, id: i64, compressed: &[u8]) -> crate::store::Result<()> {
+    conn.prepare_cached("UPDATE messages SET decision = NULL, decision_zstd = ?2 WHERE id = ?1")?.execute(params![id, compressed])?;
     Ok(())
 }
 
@@ -463,6 +480,9 @@ mod tests {
         let again = Arrival { raw: b"Hi.", dedupe_key: key, source: "pipe", recipient: None, queue: None, received };
         assert_eq!(spool(&conn, &again).unwrap(), Spooled::Known { id: SpoolId(1), processed: false });
         assert!(inbound_by_key(&conn, key).unwrap().is_some());
+        assert!(keys_before_body_hash(&conn).unwrap(), "mail from before 0035 may be under the Message-ID alone");
+        let new = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        assert!(!keys_before_body_hash(&new.conn).unwrap());
     }
 
     #[test]
