@@ -300,7 +300,8 @@ const FINISHED_BESIDE_FROM: usize = 16;
 /// savepoint copies every page the message changes that an earlier message changed before
 /// (the tickets' and history's last pages, their indexes). Should a message fail, that
 /// pass is rolled back whole and the batch done again with a savepoint per message, so
-/// that only the failed one is rolled back and quarantined.
+/// that only the failed one is rolled back and quarantined. SQLite does not check foreign
+/// keys meanwhile ([`Store::unchecked`]).
 fn process_each<T>(
     site: &Site,
     store: &mut Store,
@@ -323,26 +324,29 @@ fn process_each<T>(
         }
         before_commit(tx)
     };
-    let tx = store.write()?;
-    store::search::defer_indexing(&tx)?;
-    let unguarded = process_unguarded(site, &tx, messages, now)?;
-    let (decided, value, tx) = match unguarded {
-        Some(decided) => {
-            let value = before_commit(&tx)?;
-            (decided, value, tx)
-        }
-        None => {
-            drop(tx);
-            crate::notify::finisher::forget_decisions();
-            let mut tx = store.write()?;
-            store::search::defer_indexing(&tx)?;
-            let (decided, value) = process_in(site, &mut tx, ids.into_iter().map(|id| (id, None)), now, before_commit)?;
-            (decided, value, tx)
-        }
-    };
-    store::search::index_deferred(&tx)?;
-    crate::fault::point("before-apply-commit");
-    tx.commit()?;
+    let (decided, value) = store.unchecked(|store| {
+        let tx = store.write()?;
+        store::search::defer_indexing(&tx)?;
+        let unguarded = process_unguarded(site, &tx, messages, now)?;
+        let (decided, value, tx) = match unguarded {
+            Some(decided) => {
+                let value = before_commit(&tx)?;
+                (decided, value, tx)
+            }
+            None => {
+                drop(tx);
+                crate::notify::finisher::forget_decisions();
+                let mut tx = store.write()?;
+                store::search::defer_indexing(&tx)?;
+                let (decided, value) = process_in(site, &mut tx, ids.into_iter().map(|id| (id, None)), now, before_commit)?;
+                (decided, value, tx)
+            }
+        };
+        store::search::index_deferred(&tx)?;
+        crate::fault::point("before-apply-commit");
+        tx.commit()?;
+        Ok((decided, value))
+    })?;
     store::cache_for_batches(&store.conn)?;
     Ok((decided, value))
 }

@@ -165,4 +165,5 @@ fn a_large_batch_builds_its_letters_beside_and_still_isolates_bad_mail() {
     assert!(history.contains("no mail to bad..dots@example.org"), "{history}");
     let reasons = desk.run(&["quarantine", "list", "--json"]).ok().json().to_string();
     assert!(reasons.contains("no_such_helper") && reasons.contains("not a mail message"), "{reasons}");
+    assert_eq!(desk.foreign_key_violations(), 0, "processed without SQLite's checks, every row refers to a row that exists");
 }
