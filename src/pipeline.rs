@@ -64,10 +64,11 @@ fn body_hash(raw: &[u8]) -> String {
 }
 
 /// The same message stored under the key of earlier versions (the Message-ID alone),
-/// so that a retry of mail spooled before an upgrade still has one effect. A store begun
-/// since holds none (and at a million messages the look-up costs a page read).
-fn stored_before_upgrade(conn: &Connection, raw: &[u8]) -> crate::store::Result<Option<Spooled>> {
-    if !store::messages::keys_before_body_hash(conn)? {
+/// so that a retry of mail spooled before an upgrade still has one effect; only where
+/// `old_keys` (`store::messages::keys_before_body_hash`): a store begun since holds none,
+/// and at a million messages the look-up costs a page read.
+fn stored_before_upgrade(conn: &Connection, raw: &[u8], old_keys: bool) -> crate::store::Result<Option<Spooled>> {
+    if !old_keys {
         return Ok(None);
     }
     let Some(id) = scan_message_id(raw) else { return Ok(None) };
@@ -117,7 +118,7 @@ pub fn spool(store: &mut Store, incoming: &[Incoming<'_>], now: DateTime<Utc>) -
 /// Stores one message in the caller's transaction; for sources that do more in the same
 /// commit (IMAP quarantines oversized messages there).
 pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
-    spool_prepared_in(conn, message, None, now)
+    spool_prepared_in(conn, message, None, store::messages::keys_before_body_hash(conn)?, now)
 }
 
 /// What the spool needs of a message's bytes besides the database, worked out on a
@@ -142,12 +143,14 @@ pub fn spool_prepared(
     prepared: Vec<Prepared>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Vec<Spooled>, store::Flush)> {
-    store.write_flushing(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), now)).collect())
+    let _thresholds = store::compression::hold_thresholds(&store.conn)?;
+    let old_keys = store::messages::keys_before_body_hash(&store.conn)?;
+    store.write_flushing(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), old_keys, now)).collect())
 }
 
 /// [`spool_in`] with what a reading thread [`prepare`]d, if it did.
-pub fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
-    if let Some(spooled) = stored_before_upgrade(conn, message.raw)? {
+pub fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, old_keys: bool, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
+    if let Some(spooled) = stored_before_upgrade(conn, message.raw, old_keys)? {
         return Ok(spooled);
     }
     store::cache_for_message(conn, message.raw.len())?;
@@ -311,12 +314,13 @@ fn process_each<T>(
 ) -> anyhow::Result<(Vec<Handled>, T)> {
     let messages: Vec<_> = messages.collect();
     let ids: Vec<SpoolId> = messages.iter().map(|(id, _)| *id).collect();
-    let mut beside = match messages.len() >= FINISHED_BESIDE_FROM {
+    let (mut beside, _thresholds) = match messages.len() >= FINISHED_BESIDE_FROM {
         true => {
             let compressor = |kind| store::compression::compressor(&store.conn, kind);
-            Some(crate::notify::finisher::Batch::start(compressor("out")?, compressor("decision")?)?)
+            let beside = crate::notify::finisher::Batch::start(compressor("out")?, compressor("decision")?)?;
+            (Some(beside), Some(store::compression::hold_thresholds(&store.conn)?))
         }
-        false => None,
+        false => (None, None),
     };
     let before_commit = |tx: &Connection| {
         if let Some(beside) = beside.take() {

@@ -462,10 +462,12 @@ async fn spool_batch(
                 .zip(&sources_for_work)
                 .map(|(raw, source)| Incoming { raw, source, recipient: None, queue: queue.as_deref() })
                 .collect();
+            let _thresholds = crate::store::compression::hold_thresholds(&store.conn)?;
+            let old_keys = crate::store::messages::keys_before_body_hash(&store.conn)?;
             store.write_flushed(|tx| {
                 let mut spooled = Vec::with_capacity(incoming.len());
                 for ((message, reason), prepared) in incoming.iter().zip(&reasons).zip(prepared) {
-                    let result = pipeline::spool_prepared_in(tx, message, prepared, now)?;
+                    let result = pipeline::spool_prepared_in(tx, message, prepared, old_keys, now)?;
                     if let (Some(reason), Spooled::New(id)) = (reason, result) {
                         pipeline::quarantine(tx, id, reason, now)?;
                     }

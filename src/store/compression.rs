@@ -268,14 +268,53 @@ fn prepared(dict_id: u32, load: impl FnOnce() -> crate::store::Result<Option<Vec
     Ok(prepared)
 }
 
+/// What is compressed, each with dictionaries of its own.
+const DIRECTIONS: [&str; 4] = ["in", "out", "note", "decision"];
+
+thread_local! {
+    /// The id at which each direction's next training is due, as committed when a batch
+    /// began ([`hold_thresholds`]).
+    static HELD: RefCell<Option<[i64; DIRECTIONS.len()]>> = const { RefCell::new(None) };
+}
+
+/// Keeps each direction's training threshold until dropped, read once for a batch where
+/// every message, note, letter and decision record would read its own (a tenth of a
+/// batch's statements). A threshold only grows, so an id below the one committed when the
+/// batch began is below the one stored now; read before the batch's transaction, it is
+/// never one that transaction wrote and may roll back.
+pub fn hold_thresholds(conn: &Connection) -> crate::store::Result<HeldThresholds> {
+    let mut held = [FIRST_TRAINING; DIRECTIONS.len()];
+    for (due, direction) in held.iter_mut().zip(DIRECTIONS) {
+        *due = due_at(conn, direction)?;
+    }
+    HELD.set(Some(held));
+    Ok(HeldThresholds(()))
+}
+
+/// Held training thresholds ([`hold_thresholds`]).
+pub struct HeldThresholds(());
+
+impl Drop for HeldThresholds {
+    fn drop(&mut self) {
+        HELD.set(None);
+    }
+}
+
+fn due_at(conn: &Connection, direction: &str) -> crate::store::Result<i64> {
+    Ok(super::setting(conn, &format!("zstd_next_training_{direction}"))?.and_then(|value| value.parse().ok()).unwrap_or(FIRST_TRAINING))
+}
+
 /// Trains the direction's next dictionary when the store has reached the size for it.
 /// Runs in the caller's transaction, once per tenfold growth: some 100 ms then.
 pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> crate::store::Result<()> {
-    let setting = format!("zstd_next_training_{direction}");
-    let due_at = super::setting(conn, &setting)?.and_then(|value| value.parse().ok()).unwrap_or(FIRST_TRAINING);
-    if id < due_at {
+    let below_held = HELD.with_borrow(|held| {
+        let index = DIRECTIONS.iter().position(|known| *known == direction);
+        held.zip(index).is_some_and(|(held, index)| id < held[index])
+    });
+    if below_held || id < due_at(conn, direction)? {
         return Ok(());
     }
+    let setting = format!("zstd_next_training_{direction}");
     let samples = samples(conn, direction)?;
     let size = if matches!(direction, "decision" | "note") { SMALL_DICTIONARY_BYTES } else { DICTIONARY_BYTES };
     let trained = (samples.len() >= FEWEST_SAMPLES).then(|| zstd::dict::from_samples(&samples, size).ok()).flatten();
@@ -367,6 +406,28 @@ mod tests {
             sizes.push(compressed.len());
         }
         assert!(sizes.last() <= sizes.first(), "{sizes:?}");
+    }
+
+    #[test]
+    fn held_thresholds_spare_the_look_up_below_them_and_still_train_when_due() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        let threshold = || crate::store::setting(conn, "zstd_next_training_in").unwrap();
+        crate::store::set_setting(conn, "zstd_next_training_in", "100").unwrap();
+        {
+            let _held = hold_thresholds(conn).unwrap();
+            // Lowered behind the batch's back (a threshold only grows), it is not read
+            // below the held one.
+            crate::store::set_setting(conn, "zstd_next_training_in", "10").unwrap();
+            train_if_due(conn, "in", 50).unwrap();
+            assert_eq!(threshold().as_deref(), Some("10"));
+            // From the held one on it is read: due, and with nothing to learn from, later.
+            train_if_due(conn, "in", 100).unwrap();
+            assert_eq!(threshold().as_deref(), Some("200"));
+        }
+        crate::store::set_setting(conn, "zstd_next_training_in", "10").unwrap();
+        train_if_due(conn, "in", 50).unwrap();
+        assert_eq!(threshold().as_deref(), Some("100"), "released, every look-up reads the store");
     }
 
     #[test]
