@@ -300,8 +300,13 @@ impl Drop for HeldThresholds {
     }
 }
 
+/// The setting that keeps the id at which `direction`'s next training is due.
+fn threshold_setting(direction: &str) -> String {
+    format!("zstd_next_training_{direction}")
+}
+
 fn due_at(conn: &Connection, direction: &str) -> crate::store::Result<i64> {
-    Ok(super::setting(conn, &format!("zstd_next_training_{direction}"))?.and_then(|value| value.parse().ok()).unwrap_or(FIRST_TRAINING))
+    Ok(super::setting(conn, &threshold_setting(direction))?.and_then(|value| value.parse().ok()).unwrap_or(FIRST_TRAINING))
 }
 
 /// Trains the direction's next dictionary when the store has reached the size for it.
@@ -314,7 +319,7 @@ pub(crate) fn train_if_due(conn: &Connection, direction: &str, id: i64) -> crate
     if below_held || id < due_at(conn, direction)? {
         return Ok(());
     }
-    let setting = format!("zstd_next_training_{direction}");
+    let setting = threshold_setting(direction);
     let samples = samples(conn, direction)?;
     let size = if matches!(direction, "decision" | "note") { SMALL_DICTIONARY_BYTES } else { DICTIONARY_BYTES };
     let trained = (samples.len() >= FEWEST_SAMPLES).then(|| zstd::dict::from_samples(&samples, size).ok()).flatten();
