@@ -96,15 +96,9 @@ fn one_batch_threads_a_reply_to_its_request_and_quarantines_poison_alone() {
 fn a_message_that_fails_mid_batch_is_quarantined_alone_and_the_rest_have_one_effect_each() {
     // The batch runs without a savepoint per message; a failure undoes that pass and the
     // batch is processed again with one, so nothing before or after it happens twice.
-    let desk = Desk::with_config(
-        "[queues.general]\n\n[queues.hardware]\naddresses = [\"hardware@example.com\"]\ntemplates_dir = \"queue-templates\"\n",
-    );
-    let broken = desk.path().join("queue-templates/en/receipt.hbs");
-    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
-    std::fs::write(&broken, "{{no_such_helper ticket.number}}\n").unwrap();
+    let desk = desk_whose_hardware_receipt_fails();
     desk.deliver_to_inbox("1795000000.M000001P1.test", &request("first@example.org", "ann@example.org", "Printer jams", "It jams."));
-    let to_hardware = String::from_utf8(request("second@example.org", "bob@example.org", "Monitor", "It flickers.")).unwrap().replace("To: help@", "To: hardware@");
-    desk.deliver_to_inbox("1795000000.M000002P1.test", to_hardware.as_bytes());
+    desk.deliver_to_inbox("1795000000.M000002P1.test", &to_hardware("second@example.org", "bob@example.org"));
     desk.deliver_to_inbox("1795000000.M000003P1.test", &request("third@example.org", "cy@example.org", "VPN", "It drops."));
 
     let line = desk.run(&["fetch"]).ok().stdout;
@@ -129,18 +123,12 @@ fn a_large_batch_builds_its_letters_beside_and_still_isolates_bad_mail() {
     // broken) makes the batch run again with a savepoint per message: the letters of the
     // pass that was undone must not be stored, and every other letter exactly once. An
     // address lettre cannot write to costs only its letter; garbage is quarantined.
-    let desk = Desk::with_config(
-        "[queues.general]\n\n[queues.hardware]\naddresses = [\"hardware@example.com\"]\ntemplates_dir = \"queue-templates\"\n",
-    );
-    let broken = desk.path().join("queue-templates/en/receipt.hbs");
-    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
-    std::fs::write(&broken, "{{no_such_helper ticket.number}}\n").unwrap();
+    let desk = desk_whose_hardware_receipt_fails();
     let good: Vec<String> = (0..18).map(|index| format!("customer{index}@example.org")).collect();
     for (index, address) in good.iter().enumerate() {
         desk.deliver_to_inbox(&format!("1795000000.M{index:06}P1.test"), &request(&format!("large-{index}@example.org"), address, &format!("Request {index}"), "Help."));
     }
-    let to_hardware = String::from_utf8(request("hw@example.org", "bob@example.org", "Monitor", "It flickers.")).unwrap().replace("To: help@", "To: hardware@");
-    desk.deliver_to_inbox("1795000000.M000100P1.test", to_hardware.as_bytes());
+    desk.deliver_to_inbox("1795000000.M000100P1.test", &to_hardware("hw@example.org", "bob@example.org"));
     desk.deliver_to_inbox("1795000000.M000101P1.test", &request("dots@example.org", "bad..dots@example.org", "Scanner", "It scans nothing."));
     desk.deliver_to_inbox("1795000000.M000102P1.test", b"\x00\xff\xfe garbage, not mail\r\n\r\n\x01");
 
@@ -166,4 +154,26 @@ fn a_large_batch_builds_its_letters_beside_and_still_isolates_bad_mail() {
     let reasons = desk.run(&["quarantine", "list", "--json"]).ok().json().to_string();
     assert!(reasons.contains("no_such_helper") && reasons.contains("not a mail message"), "{reasons}");
     assert_eq!(desk.foreign_key_violations(), 0, "processed without SQLite's checks, every row refers to a row that exists");
+    assert_eq!(
+        desk.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND decision_zstd IS NULL AND decision IS NULL"),
+        0,
+        "every message's decision record, compressed beside the batch, kept from the pass that stood"
+    );
+}
+
+/// A desk whose hardware queue has a receipt template that cannot render: a request to
+/// `hardware@` fails while it is processed.
+fn desk_whose_hardware_receipt_fails() -> Desk {
+    let desk = Desk::with_config(
+        "[queues.general]\n\n[queues.hardware]\naddresses = [\"hardware@example.com\"]\ntemplates_dir = \"queue-templates\"\n",
+    );
+    let broken = desk.path().join("queue-templates/en/receipt.hbs");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, "{{no_such_helper ticket.number}}\n").unwrap();
+    desk
+}
+
+/// A request about a flickering monitor from `from`, written to the hardware queue.
+fn to_hardware(message_id: &str, from: &str) -> Vec<u8> {
+    String::from_utf8(request(message_id, from, "Monitor", "It flickers.")).unwrap().replace("To: help@", "To: hardware@").into_bytes()
 }
