@@ -29,7 +29,7 @@ use crate::interpret::fields::{split_field_block, split_subject_fields};
 use crate::parse::{clean_id, parse, Mail, ParseError};
 use crate::report::by_mail;
 use crate::store::compression::Compressor;
-use crate::store::messages::{Arrival, Decided, SourceFacts, Spooled};
+use crate::store::messages::{Arrival, Decided, EarlierKeys, SourceFacts, Spooled};
 use crate::store::{self, Store};
 use crate::ticket::{Role, SpoolId, TicketId};
 use crate::rules::route::{self, Routing};
@@ -63,12 +63,17 @@ fn body_hash(raw: &[u8]) -> String {
     hex::encode(&Sha256::digest(body_of(raw))[..16])
 }
 
-/// The same message stored under the key of earlier versions (the Message-ID alone),
-/// so that a retry of mail spooled before an upgrade still has one effect; only where
-/// `old_keys` (`store::messages::keys_before_body_hash`): a store begun since holds none,
-/// and at a million messages the look-up costs a page read.
-fn stored_before_upgrade(conn: &Connection, raw: &[u8], old_keys: bool) -> crate::store::Result<Option<Spooled>> {
-    if !old_keys {
+/// The same message stored under a key of earlier versions, so that a retry of mail
+/// spooled before an upgrade still has one effect: the key as a digest (before 0036), or
+/// the Message-ID alone (before 0035), only where the store held mail then (`old_keys`):
+/// at a million messages each look-up costs a page read.
+fn stored_before_upgrade(conn: &Connection, raw: &[u8], dedupe_key: &str, old_keys: EarlierKeys) -> crate::store::Result<Option<Spooled>> {
+    if old_keys.digests {
+        if let Some(spooled) = store::messages::inbound_by_digest(conn, dedupe_key)? {
+            return Ok(Some(spooled));
+        }
+    }
+    if !old_keys.message_id_alone {
         return Ok(None);
     }
     let Some(id) = scan_message_id(raw) else { return Ok(None) };
@@ -118,7 +123,7 @@ pub fn spool(store: &mut Store, incoming: &[Incoming<'_>], now: DateTime<Utc>) -
 /// Stores one message in the caller's transaction; for sources that do more in the same
 /// commit (IMAP quarantines oversized messages there).
 pub fn spool_in(conn: &Connection, message: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
-    spool_prepared_in(conn, message, None, store::messages::keys_before_body_hash(conn)?, now)
+    spool_prepared_in(conn, message, None, store::messages::earlier_keys(conn)?, now)
 }
 
 /// What the spool needs of a message's bytes besides the database, worked out on a
@@ -144,20 +149,20 @@ pub fn spool_prepared(
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Vec<Spooled>, store::Flush)> {
     let _thresholds = store::compression::hold_thresholds(&store.conn)?;
-    let old_keys = store::messages::keys_before_body_hash(&store.conn)?;
+    let old_keys = store::messages::earlier_keys(&store.conn)?;
     store.write_flushing(|tx| incoming.iter().zip(prepared).map(|(message, prepared)| spool_prepared_in(tx, message, Some(prepared), old_keys, now)).collect())
 }
 
 /// [`spool_in`] with what a reading thread [`prepare`]d, if it did.
-pub fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, old_keys: bool, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
-    if let Some(spooled) = stored_before_upgrade(conn, message.raw, old_keys)? {
-        return Ok(spooled);
-    }
-    store::cache_for_message(conn, message.raw.len())?;
+pub fn spool_prepared_in(conn: &Connection, message: &Incoming<'_>, prepared: Option<Prepared>, old_keys: EarlierKeys, now: DateTime<Utc>) -> anyhow::Result<Spooled> {
     let (dedupe_key, compressed) = match prepared {
         Some(Prepared { dedupe_key, compressed }) => (dedupe_key, compressed),
         None => (dedupe_key(message.raw), None),
     };
+    if let Some(spooled) = stored_before_upgrade(conn, message.raw, &dedupe_key, old_keys)? {
+        return Ok(spooled);
+    }
+    store::cache_for_message(conn, message.raw.len())?;
     let arrival = Arrival {
         raw: message.raw,
         dedupe_key: &dedupe_key,

@@ -187,7 +187,7 @@ fn message_id_lines(text: &str) -> Vec<String> {
     ids
 }
 
-/// Our own Message-IDs (`reqmail.TICKET.HASH@domain`) anywhere in `text`.
+/// Our own Message-IDs (`reqmail.…@domain`) anywhere in `text`.
 fn our_ids_in(text: &str, help_domain: &str) -> Vec<String> {
     let domain = help_domain.to_ascii_lowercase();
     let mut ids = Vec::new();

@@ -200,8 +200,10 @@ pub fn compose_as(outgoing: &Outgoing<'_>, message_id: &str) -> anyhow::Result<V
     Ok(message.formatted())
 }
 
-/// `reqmail.TICKET.HASH@domain`: unique per message, and recognisable as ours
-/// when it comes back.
+/// `reqmail.TIME.TICKET.HASH@domain`: unique per message, and recognisable as ours
+/// when it comes back. The time (microseconds, fixed-width hex) comes first so that the
+/// store's Message-ID index takes our letters in order, at its end: keyed by ticket,
+/// a letter about an old ticket dirtied a page anywhere in a large index.
 pub fn message_id(outgoing: &Outgoing<'_>) -> String {
     let domain = domain_of(outgoing);
     let mut hasher = Sha256::new();
@@ -212,7 +214,8 @@ pub fn message_id(outgoing: &Outgoing<'_>) -> String {
     hasher.update(outgoing.body.as_bytes());
     hasher.update(std::process::id().to_be_bytes());
     let digest = hex::encode(&hasher.finalize()[..8]);
-    format!("reqmail.{}.{}@{}", outgoing.ticket.map_or(0, |ticket| ticket.0), digest, domain)
+    let time = outgoing.date.timestamp_micros().max(0);
+    format!("reqmail.{time:014x}.{}.{digest}@{domain}", outgoing.ticket.map_or(0, |ticket| ticket.0))
 }
 
 #[cfg(test)]
@@ -239,10 +242,21 @@ mod tests {
     }
 
     #[test]
+    fn later_letters_sort_after_earlier_ones_whatever_their_ticket() {
+        let earlier = outgoing("s", None, &[]);
+        let mut later = outgoing("s", None, &[]);
+        later.ticket = Some(TicketId(3));
+        later.date += chrono::Duration::microseconds(1);
+        assert!(message_id(&later) > message_id(&earlier), "{} after {}", message_id(&later), message_id(&earlier));
+        later.date += chrono::Duration::days(365 * 100);
+        assert!(message_id(&later) > message_id(&earlier), "fixed width: {}", message_id(&later));
+    }
+
+    #[test]
     fn carries_thread_and_loop_headers() {
         let (id, raw) = compose(&outgoing("[REQ #7] Printer", Some("Ann"), &["orig@example.org".to_string()])).unwrap();
         let text = String::from_utf8(raw).unwrap();
-        assert!(id.starts_with("reqmail.7.") && id.ends_with("@example.com"), "{id}");
+        assert!(id.starts_with(&format!("reqmail.{:014x}.7.", 1_800_000_000_000_000i64)) && id.ends_with("@example.com"), "{id}");
         for expected in [
             "Auto-Submitted: auto-replied",
             "X-Auto-Response-Suppress: All",

@@ -463,7 +463,7 @@ async fn spool_batch(
                 .map(|(raw, source)| Incoming { raw, source, recipient: None, queue: queue.as_deref() })
                 .collect();
             let _thresholds = crate::store::compression::hold_thresholds(&store.conn)?;
-            let old_keys = crate::store::messages::keys_before_body_hash(&store.conn)?;
+            let old_keys = crate::store::messages::earlier_keys(&store.conn)?;
             store.write_flushed(|tx| {
                 let mut spooled = Vec::with_capacity(incoming.len());
                 for ((message, reason), prepared) in incoming.iter().zip(&reasons).zip(prepared) {

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rusqlite::functions::FunctionFlags;
-use crate::store::{params, Connection, OptionalExtension, Row};
+use crate::store::{params, params_from_iter, Connection, OptionalExtension, Row};
 use sha2::{Digest as _, Sha256};
 
 use crate::clock::format_time;
@@ -71,20 +71,47 @@ pub struct Arrival<'a> {
     pub received: DateTime<Utc>,
 }
 
-/// How a dedupe key is kept: the first 128 bits of its SHA-256 in base64, 22 characters
-/// where the key itself (a Message-ID with a body hash) takes 80 or more, in the row and
-/// again in its unique index. Two messages would have to collide in 128 bits to be taken
-/// for one.
+/// How a dedupe key is kept. A key with a Message-ID (`id:… body:…`): a `~`, then 96
+/// bits of the Message-ID's SHA-256 and 96 bits of the whole key's, in base64, so that
+/// the unique index of the keys also finds inbound mail by its Message-ID (a range of
+/// keys, [`message_id_keys`]): inbound mail needs no second index keyed at random, which
+/// at a million messages cost a page written for nearly every message (migration 0036).
+/// Other keys, and every key kept before: [`digest_key`]. Two messages would have to
+/// collide in 96 bits of both, or 128 bits, to be taken for one.
 pub fn stored_key(dedupe_key: &str) -> String {
-    base64::engine::general_purpose::STANDARD_NO_PAD.encode(&Sha256::digest(dedupe_key.as_bytes())[..16])
+    match dedupe_key.strip_prefix("id:").and_then(|rest| rest.rsplit_once(" body:")) {
+        Some((message_id, _)) => format!("{}{}", message_id_keys(message_id).0, base64_digest(dedupe_key, 12)),
+        None => digest_key(dedupe_key),
+    }
 }
 
-/// Adds `reqmail_dedupe_digest(key)` to `conn`: [`stored_key`], for the migration that
+/// The first 128 bits of the key's SHA-256 in base64, 22 characters where the key itself
+/// (a Message-ID with a body hash) takes 80 or more, in the row and again in its index.
+pub fn digest_key(dedupe_key: &str) -> String {
+    base64_digest(dedupe_key, 16)
+}
+
+fn base64_digest(text: &str, bytes: usize) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(&Sha256::digest(text.as_bytes())[..bytes])
+}
+
+/// The stored keys of inbound mail with `message_id` lie in `start..end` ([`stored_key`]):
+/// base64 sorts below `~`.
+pub fn message_id_keys(message_id: &str) -> (String, String) {
+    let start = format!("{KEY_WITH_MESSAGE_ID}{}", base64_digest(message_id, 12));
+    let end = format!("{start}{KEY_WITH_MESSAGE_ID}");
+    (start, end)
+}
+
+/// Starts the stored key of a message with a Message-ID; every other key sorts below it.
+const KEY_WITH_MESSAGE_ID: char = '~';
+
+/// Adds `reqmail_dedupe_digest(key)` to `conn`: [`digest_key`], for the migration that
 /// turned the stored keys into digests.
 pub fn register(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("reqmail_dedupe_digest", 1, flags, |context| {
-        Ok(context.get::<Option<String>>(0)?.map(|key| stored_key(&key)))
+        Ok(context.get::<Option<String>>(0)?.map(|key| digest_key(&key)))
     })
 }
 
@@ -120,19 +147,44 @@ pub fn spool_compressed(conn: &Connection, arrival: &Arrival<'_>, compressed: Op
         }
         return Ok(Spooled::New(SpoolId(id)));
     }
-    conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?.query_row(
-        [dedupe_key],
-        |row| {
-            let state: String = row.get(1)?;
-            Ok(Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" })
-        },
-    )
+    inbound_by_stored_key(conn, &dedupe_key)?.ok_or(crate::store::Error::NoRows)
 }
 
-/// Whether the store may hold mail spooled under the key of earlier versions, the
-/// Message-ID alone: it held mail when migration 0035 ran.
-pub fn keys_before_body_hash(conn: &Connection) -> crate::store::Result<bool> {
-    Ok(super::setting(conn, "keys_before_body_hash")?.is_some())
+fn inbound_by_stored_key(conn: &Connection, stored: &str) -> crate::store::Result<Option<Spooled>> {
+    conn.prepare_cached("SELECT id, state FROM messages WHERE direction = 'in' AND dedupe_key = ?1")?
+        .query_row([stored], |row| {
+            let state: String = row.get(1)?;
+            Ok(Spooled::Known { id: SpoolId(row.get(0)?), processed: state != "spooled" })
+        })
+        .optional()
+}
+
+/// The inbound message spooled under `dedupe_key` as the key was kept before migration
+/// 0036 ([`digest_key`]), where that differs from how it is kept now.
+pub fn inbound_by_digest(conn: &Connection, dedupe_key: &str) -> crate::store::Result<Option<Spooled>> {
+    let digest = digest_key(dedupe_key);
+    match digest == stored_key(dedupe_key) {
+        true => Ok(None),
+        false => inbound_by_stored_key(conn, &digest),
+    }
+}
+
+/// Which keys of earlier versions a store may hold mail under: each is set by the
+/// migration that changed the key if the store held mail then, and costs a look-up more
+/// for every message spooled. A store begun since holds neither.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EarlierKeys {
+    /// The Message-ID alone, before the key held a hash of the body (migration 0035).
+    pub message_id_alone: bool,
+    /// [`digest_key`] of every key, before a key began with its Message-ID's (0036).
+    pub digests: bool,
+}
+
+pub fn earlier_keys(conn: &Connection) -> crate::store::Result<EarlierKeys> {
+    Ok(EarlierKeys {
+        message_id_alone: super::setting(conn, "keys_before_body_hash")?.is_some(),
+        digests: super::setting(conn, "keys_before_message_id_prefix")?.is_some(),
+    })
 }
 
 /// The inbound message stored under `dedupe_key`, with its raw bytes.
@@ -339,19 +391,19 @@ pub enum TraceTarget {
 
 pub fn traced(conn: &Connection, target: &TraceTarget) -> crate::store::Result<Option<Traced>> {
     const COLUMNS: &str = "id, message_id, from_address, subject, received, state, ticket, decision_zstd, decision";
-    let (sql, key): (String, rusqlite::types::Value) = match target {
-        TraceTarget::Spool(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?1 AND direction = 'in'"), id.0.into()),
+    let (sql, keys): (String, Vec<rusqlite::types::Value>) = match target {
+        TraceTarget::Spool(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?1 AND direction = 'in'"), vec![id.0.into()]),
         TraceTarget::MessageId(message_id) => (
-            format!("SELECT {COLUMNS} FROM messages WHERE message_id = ?1 AND direction = 'in' ORDER BY id DESC LIMIT 1"),
-            message_id.clone().into(),
+            format!("SELECT {COLUMNS} FROM {} ORDER BY id DESC LIMIT 1", with_message_id(conn, "in", COLUMNS)),
+            message_id_params(conn, message_id).into_iter().map(Into::into).collect(),
         ),
         TraceTarget::Ticket(ticket) => (
             format!("SELECT {COLUMNS} FROM messages WHERE ticket = ?1 AND direction = 'in' ORDER BY id DESC LIMIT 1"),
-            ticket.0.into(),
+            vec![ticket.0.into()],
         ),
     };
     conn.prepare(&sql)?
-        .query_row([key], |row| {
+        .query_row(params_from_iter(keys), |row| {
             Ok(Traced {
                 id: SpoolId(row.get(0)?),
                 message_id: row.get(1)?,
@@ -368,9 +420,41 @@ pub fn traced(conn: &Connection, target: &TraceTarget) -> crate::store::Result<O
 
 /// The ticket a stored message (ours or theirs) belongs to.
 pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> crate::store::Result<Option<TicketId>> {
-    conn.prepare_cached("SELECT ticket FROM messages WHERE message_id = ?1 AND ticket IS NOT NULL ORDER BY id LIMIT 1")?
-        .query_row([message_id], |row| Ok(TicketId(row.get(0)?)))
-        .optional()
+    let sql = format!("SELECT ticket FROM {} WHERE ticket IS NOT NULL ORDER BY id LIMIT 1", with_message_id(conn, "", "id, ticket"));
+    conn.prepare_cached(&sql)?.query_row(params_from_iter(message_id_params(conn, message_id)), |row| Ok(TicketId(row.get(0)?))).optional()
+}
+
+/// The messages (`direction` 'in', 'out' or both: '') whose Message-ID is `?1`, as a
+/// subquery of `columns`, bound to [`message_id_params`]. On
+/// SQLite inbound mail is found through its dedupe key, and through the Message-ID index
+/// where it was kept before (migration 0036); PostgreSQL indexes every Message-ID.
+fn with_message_id(conn: &Connection, direction: &str, columns: &str) -> String {
+    let mut branches = Vec::new();
+    if conn.backend() == crate::store::Backend::Postgres {
+        let direction = if direction.is_empty() { String::new() } else { format!(" AND direction = '{direction}'") };
+        branches.push(format!("SELECT {columns} FROM messages WHERE message_id = ?1{direction}"));
+    } else {
+        if direction != "in" {
+            branches.push(format!("SELECT {columns} FROM messages WHERE direction = 'out' AND message_id = ?1"));
+        }
+        if direction != "out" {
+            branches.push(format!("SELECT {columns} FROM messages WHERE direction = 'in' AND dedupe_key < '~' AND message_id = ?1"));
+            branches.push(format!("SELECT {columns} FROM messages WHERE direction = 'in' AND dedupe_key >= ?2 AND dedupe_key < ?3 AND message_id = ?1"));
+        }
+    }
+    format!("({})", branches.join(" UNION ALL "))
+}
+
+/// The parameters of [`with_message_id`]: the Message-ID, and on SQLite the range of
+/// dedupe keys that begin with its digest.
+fn message_id_params(conn: &Connection, message_id: &str) -> Vec<String> {
+    match conn.backend() {
+        crate::store::Backend::Postgres => vec![message_id.to_string()],
+        crate::store::Backend::Sqlite => {
+            let (start, end) = message_id_keys(message_id);
+            vec![message_id.to_string(), start, end]
+        }
+    }
 }
 
 /// Our letters on `ticket` to any address of the person who has `reader`, newest first
@@ -478,11 +562,64 @@ mod tests {
         assert_eq!(stored.len(), 22, "{stored}");
         let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let again = Arrival { raw: b"Hi.", dedupe_key: key, source: "pipe", recipient: None, queue: None, received };
-        assert_eq!(spool(&conn, &again).unwrap(), Spooled::Known { id: SpoolId(1), processed: false });
-        assert!(inbound_by_key(&conn, key).unwrap().is_some());
-        assert!(keys_before_body_hash(&conn).unwrap(), "mail from before 0035 may be under the Message-ID alone");
+        assert!(matches!(spool(&conn, &again).unwrap(), Spooled::New(_)), "keys are kept otherwise since 0036");
+        assert_eq!(inbound_by_digest(&conn, key).unwrap(), Some(Spooled::Known { id: SpoolId(1), processed: false }));
+        let earlier = earlier_keys(&conn).unwrap();
+        assert!(earlier.message_id_alone, "mail from before 0035 may be under the Message-ID alone");
+        assert!(earlier.digests, "mail from before 0036 is under the digest of its key");
         let new = crate::store::Store::open_in_memory(&Default::default()).unwrap();
-        assert!(!keys_before_body_hash(&new.conn).unwrap());
+        let earlier = earlier_keys(&new.conn).unwrap();
+        assert!(!earlier.message_id_alone && !earlier.digests);
+    }
+
+    /// Inbound mail is found by its Message-ID through its dedupe key, ours and the mail
+    /// kept before 0036 through the Message-ID index; none of it by reading every row.
+    #[test]
+    fn mail_is_found_by_message_id_through_an_index() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        conn.execute_batch(
+            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
+             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated) VALUES
+               (1, 's', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z'),
+               (2, 's', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z');",
+        )
+        .unwrap();
+        let inbound = |message_id: &str, body: &str, key: String| {
+            let arrival = Arrival { raw: body.as_bytes(), dedupe_key: &key, source: "pipe", recipient: None, queue: None, received };
+            let Spooled::New(id) = spool(conn, &arrival).unwrap() else { panic!("new") };
+            conn.execute("UPDATE messages SET ticket = 1, message_id = ?2 WHERE id = ?1", params![id.0, message_id]).unwrap();
+            id
+        };
+        let mine = inbound("printer@example.org", "on fire", "id:printer@example.org body:1f".into());
+        let same_id_other_body = inbound("printer@example.org", "again", "id:printer@example.org body:2e".into());
+        let kept_before = inbound("old@example.org", "old", "x".into());
+        conn.execute("UPDATE messages SET dedupe_key = ?2 WHERE id = ?1", params![kept_before.0, digest_key("id:old@example.org body:3d")]).unwrap();
+        insert_outgoing_to_fill(conn, Some(TicketId(2)), "reqmail.1.2.3@example.com", "ann@example.org", "s", 0, received).unwrap();
+
+        assert_eq!(ticket_of_message_id(conn, "printer@example.org").unwrap(), Some(TicketId(1)));
+        assert_eq!(ticket_of_message_id(conn, "old@example.org").unwrap(), Some(TicketId(1)));
+        assert_eq!(ticket_of_message_id(conn, "reqmail.1.2.3@example.com").unwrap(), Some(TicketId(2)));
+        assert_eq!(ticket_of_message_id(conn, "printer@example.org.evil").unwrap(), None);
+        let traced_id = |id: &str| traced(conn, &TraceTarget::MessageId(id.into())).unwrap().map(|traced| traced.id);
+        assert_eq!(traced_id("printer@example.org"), Some(same_id_other_body), "the latest");
+        assert_eq!(traced_id("old@example.org"), Some(kept_before));
+        assert_eq!(traced_id("reqmail.1.2.3@example.com"), None, "ours is not inbound");
+        assert_ne!(mine, same_id_other_body);
+
+        let sql = format!("EXPLAIN QUERY PLAN SELECT ticket FROM {} ORDER BY id", with_message_id(conn, "", "id, ticket"));
+        let plan: Vec<String> = conn
+            .prepare(&sql)
+            .unwrap()
+            .query_map(params_from_iter(message_id_params(conn, "printer@example.org")), |row| row.get(3))
+            .unwrap()
+            .collect::<crate::store::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().all(|step| !step.starts_with("SCAN messages")), "{plan:?}");
+        for index in ["messages_message_id_out", "messages_message_id_in", "messages_inbound_dedupe"] {
+            assert!(plan.iter().any(|step| step.contains(index)), "{index} in {plan:?}");
+        }
     }
 
     #[test]
