@@ -298,6 +298,29 @@ fn spooled_message_is_resumed_by_the_next_pass() {
 }
 
 #[test]
+fn mail_spooled_under_the_digest_of_its_key_is_not_taken_twice_after_the_upgrade() {
+    let desk = Desk::new();
+    desk.run(&["ticket", "list"]).ok();
+    let raw = request("digest@example.org", "ann@example.org", "Crashed before 0036", "x");
+    // Stored by a process that died before processing it, as keys were kept before
+    // migration 0036; the migration marks a store that held mail then.
+    let key = reqmail::store::messages::digest_key(&reqmail::pipeline::dedupe_key(&raw));
+    desk.execute(
+        "INSERT INTO messages (direction, state, dedupe_key, source, received, size, raw) VALUES ('in', 'spooled', ?3, 'pipe', '2026-11-21T09:00:00Z', ?1, ?2)",
+        reqmail::store::params![raw.len() as i64, raw, key],
+    );
+    desk.execute("INSERT INTO settings (name, value) VALUES ('keys_before_message_id_prefix', 'kept')", reqmail::store::params![]);
+    desk.ingest(&raw).ok();
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.tickets().len(), 1);
+    assert_eq!(desk.outbox().len(), 1);
+    // And the ticket is found by the message's Message-ID, kept under its old key.
+    let trace = desk.run(&["trace", "<digest@example.org>", "--json"]).ok().json();
+    assert_eq!(trace["message"]["id"], 1, "{trace}");
+    assert_eq!(trace["message"]["ticket"], 1, "{trace}");
+}
+
+#[test]
 fn web_form_relay_mail_is_the_customers_in_reply_to() {
     let desk = Desk::with_config("[identify]\nform_relays = [\"forms@webform.example\"]\n");
     let relayed = b"From: Website contact form <forms@webform.example>\r\nReply-To: Dana Field <dana@customer.example>\r\nTo: help@example.com\r\nSubject: Contact form: printer offline\r\nMessage-ID: <form-1@webform.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nName: Dana Field\r\nEmail: dana@customer.example\r\nMessage: The printer is offline since Monday.\r\n";
