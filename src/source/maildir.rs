@@ -54,7 +54,8 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Spools and processes every file in `root/new`, `batch_size` files per transaction.
+/// Spools and processes every file in `root/new`, at most `batch_size` files per
+/// transaction ([`ramped`]).
 /// Another thread reads and parses the next batch's files meanwhile; a file is moved to
 /// `cur/` only after the transaction that processed it has committed.
 pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
@@ -70,7 +71,7 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
             // With batches to read ahead, the receipts' suggestions are looked up here too,
             // on a connection of this thread's own.
             let looker = if files.len() > site.config.inbound.batch_size { open_looker(site) } else { None };
-            for batch in files.chunks(site.config.inbound.batch_size) {
+            for batch in ramped(&files, site.config.inbound.batch_size) {
                 while let Ok(newer) = newer_compressors.try_recv() {
                     compressors = newer;
                 }
@@ -89,6 +90,25 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
             let _ = fresh.send(Compressors::of(store)?);
         }
         Ok(report)
+    })
+}
+
+/// `files` in batches of `batch_size`, the first ones smaller: the writer waits for the
+/// first batch to be read and parsed (some 60 ms for 500 messages) with nothing to do,
+/// so it begins with a small one and each next grows by a quarter, about as much more as
+/// the reader reads while the writer stores the one before.
+fn ramped(files: &[PathBuf], batch_size: usize) -> impl Iterator<Item = &[PathBuf]> {
+    const FIRST: usize = 64;
+    let mut size = FIRST.min(batch_size).max(1);
+    let mut rest = files;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (batch, after) = rest.split_at(size.min(rest.len()));
+        rest = after;
+        size = (size + size / 4).min(batch_size).max(1);
+        Some(batch)
     })
 }
 
@@ -168,5 +188,22 @@ fn acknowledge(root: &Path, path: &Path, quarantined: bool) -> anyhow::Result<()
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(error).with_context(|| format!("cannot move {} to {}", path.display(), target.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_begin_small_and_grow_to_the_batch_size() {
+        let files: Vec<PathBuf> = (0..5_000).map(|number| PathBuf::from(number.to_string())).collect();
+        let sizes: Vec<usize> = ramped(&files, 500).map(<[PathBuf]>::len).collect();
+        assert_eq!(&sizes[..6], [64, 80, 100, 125, 156, 195]);
+        assert!(sizes.iter().all(|size| *size <= 500) && sizes.contains(&500), "{sizes:?}");
+        assert_eq!(ramped(&files, 500).flatten().collect::<Vec<_>>(), files.iter().collect::<Vec<_>>(), "every file once, in order");
+        assert_eq!(ramped(&files[..50], 20).map(<[PathBuf]>::len).collect::<Vec<_>>(), [20, 20, 10]);
+        assert_eq!(ramped(&files[..3], 1).count(), 3);
+        assert_eq!(ramped(&[], 500).count(), 0);
     }
 }
