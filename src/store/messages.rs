@@ -579,13 +579,18 @@ mod tests {
         let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
         let conn = &store.conn;
         let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        conn.execute_batch(
-            "INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z');
-             INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated) VALUES
-               (1, 's', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z'),
-               (2, 's', 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z');",
-        )
-        .unwrap();
+        let person = crate::store::people::create(conn, "ann@example.org", None, crate::ticket::Role::Customer, received).unwrap();
+        let new = crate::store::tickets::NewTicket {
+            subject: "s".into(),
+            queue: "general".into(),
+            importance: crate::ticket::Level::Medium,
+            priority: crate::ticket::Level::Medium,
+            requester: person,
+            first_number: 1,
+        };
+        for _ in 0..2 {
+            crate::store::tickets::create(conn, &new, received).unwrap();
+        }
         let inbound = |message_id: &str, body: &str, key: String| {
             let arrival = Arrival { raw: body.as_bytes(), dedupe_key: &key, source: "pipe", recipient: None, queue: None, received };
             let Spooled::New(id) = spool(conn, &arrival).unwrap() else { panic!("new") };
