@@ -580,16 +580,13 @@ mod tests {
         let conn = &store.conn;
         let received = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let person = crate::store::people::create(conn, "ann@example.org", None, crate::ticket::Role::Customer, received).unwrap();
-        let new = crate::store::tickets::NewTicket {
-            subject: "s".into(),
-            queue: "general".into(),
-            importance: crate::ticket::Level::Medium,
-            priority: crate::ticket::Level::Medium,
-            requester: person,
-            first_number: 1,
-        };
-        for _ in 0..2 {
-            crate::store::tickets::create(conn, &new, received).unwrap();
+        for number in [1, 2] {
+            conn.execute(
+                "INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+                 VALUES (?1, 's', 'open', 'general', 'medium', 'medium', ?2, '2027-01-15T08:00:00Z', '2027-01-15T08:00:00Z')",
+                params![number, person.0],
+            )
+            .unwrap();
         }
         let inbound = |message_id: &str, body: &str, key: String| {
             let arrival = Arrival { raw: body.as_bytes(), dedupe_key: &key, source: "pipe", recipient: None, queue: None, received };
