@@ -144,7 +144,8 @@ pub struct InboundConfig {
     pub maildir: PathBuf,
     /// Messages larger than this are quarantined unread.
     pub max_message_bytes: usize,
-    /// How many Maildir files one transaction takes in a batch pass.
+    /// How many Maildir files one transaction takes in a batch pass, at most: the first
+    /// ones take fewer, so that processing starts before a whole batch is read.
     pub batch_size: usize,
     /// IMAP accounts read by `fetch` and `serve` (`[[inbound.imap]]`); none by default.
     pub imap: Vec<ImapConfig>,
