@@ -1074,6 +1074,16 @@ mod tests {
         assert_eq!(dedupe_key(message), dedupe_key(relayed), "trace headers are not the message");
         let other = b"Message-ID: <a@b>\r\nSubject: s\r\n\r\nanother body\r\n";
         assert_ne!(dedupe_key(message), dedupe_key(other), "a reused Message-ID is another message");
+        // However odd the Message-ID, the stored key is a fixed-size digest that begins
+        // with the Message-ID's, and a key without one never sorts among those.
+        let long = format!("Message-ID: <{}@x>\r\n\r\nb", "~".repeat(900));
+        for raw in [&message[..], b"Message-ID: <~ body:~@x>\r\n\r\nb", b"Message-ID: <id: body:@x>\r\n\r\nb", long.as_bytes(), b"\xff\xfe\0"] {
+            let stored = store::messages::stored_key(&dedupe_key(raw));
+            assert!(stored.len() <= 33 && stored.is_ascii(), "{stored}");
+            let with_id = scan_message_id(raw).is_some();
+            assert_eq!(stored.starts_with(&store::messages::message_id_keys(&scan_message_id(raw).unwrap_or_default()).0), with_id, "{stored}");
+            assert_eq!(stored.starts_with('~'), with_id, "{stored}");
+        }
         assert_eq!(body_of(b"A: b\n\nx"), b"x");
         assert_eq!(body_of(b"A: b\r\rx"), b"x");
         assert_eq!(body_of(b"no separator"), b"no separator");

@@ -79,10 +79,15 @@ pub struct Arrival<'a> {
 /// Other keys, and every key kept before: [`digest_key`]. Two messages would have to
 /// collide in 96 bits of both, or 128 bits, to be taken for one.
 pub fn stored_key(dedupe_key: &str) -> String {
-    match dedupe_key.strip_prefix("id:").and_then(|rest| rest.rsplit_once(" body:")) {
-        Some((message_id, _)) => format!("{}{}", message_id_keys(message_id).0, base64_digest(dedupe_key, 12)),
+    match message_id_of_key(dedupe_key) {
+        Some(message_id) => format!("{}{}", message_id_keys(message_id).0, base64_digest(dedupe_key, 12)),
         None => digest_key(dedupe_key),
     }
+}
+
+/// The Message-ID of an `id:… body:…` key (a Message-ID holds no space).
+fn message_id_of_key(dedupe_key: &str) -> Option<&str> {
+    dedupe_key.strip_prefix("id:")?.rsplit_once(" body:").map(|(message_id, _)| message_id)
 }
 
 /// The first 128 bits of the key's SHA-256 in base64, 22 characters where the key itself
@@ -162,10 +167,9 @@ fn inbound_by_stored_key(conn: &Connection, stored: &str) -> crate::store::Resul
 /// The inbound message spooled under `dedupe_key` as the key was kept before migration
 /// 0036 ([`digest_key`]), where that differs from how it is kept now.
 pub fn inbound_by_digest(conn: &Connection, dedupe_key: &str) -> crate::store::Result<Option<Spooled>> {
-    let digest = digest_key(dedupe_key);
-    match digest == stored_key(dedupe_key) {
-        true => Ok(None),
-        false => inbound_by_stored_key(conn, &digest),
+    match message_id_of_key(dedupe_key) {
+        Some(_) => inbound_by_stored_key(conn, &digest_key(dedupe_key)),
+        None => Ok(None),
     }
 }
 
@@ -181,10 +185,12 @@ pub struct EarlierKeys {
 }
 
 pub fn earlier_keys(conn: &Connection) -> crate::store::Result<EarlierKeys> {
-    Ok(EarlierKeys {
-        message_id_alone: super::setting(conn, "keys_before_body_hash")?.is_some(),
-        digests: super::setting(conn, "keys_before_message_id_prefix")?.is_some(),
-    })
+    let marks: Vec<String> = conn
+        .prepare_cached("SELECT name FROM settings WHERE name IN ('keys_before_body_hash', 'keys_before_message_id_prefix')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<crate::store::Result<_>>()?;
+    let marked = |name: &str| marks.iter().any(|mark| mark == name);
+    Ok(EarlierKeys { message_id_alone: marked("keys_before_body_hash"), digests: marked("keys_before_message_id_prefix") })
 }
 
 /// The inbound message stored under `dedupe_key`, with its raw bytes.
@@ -394,7 +400,7 @@ pub fn traced(conn: &Connection, target: &TraceTarget) -> crate::store::Result<O
     let (sql, keys): (String, Vec<rusqlite::types::Value>) = match target {
         TraceTarget::Spool(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?1 AND direction = 'in'"), vec![id.0.into()]),
         TraceTarget::MessageId(message_id) => (
-            format!("SELECT {COLUMNS} FROM {} ORDER BY id DESC LIMIT 1", with_message_id(conn, "in", COLUMNS)),
+            format!("SELECT {COLUMNS} FROM {} ORDER BY id DESC LIMIT 1", with_message_id(conn, true, COLUMNS)),
             message_id_params(conn, message_id).into_iter().map(Into::into).collect(),
         ),
         TraceTarget::Ticket(ticket) => (
@@ -420,29 +426,26 @@ pub fn traced(conn: &Connection, target: &TraceTarget) -> crate::store::Result<O
 
 /// The ticket a stored message (ours or theirs) belongs to.
 pub fn ticket_of_message_id(conn: &Connection, message_id: &str) -> crate::store::Result<Option<TicketId>> {
-    let sql = format!("SELECT ticket FROM {} WHERE ticket IS NOT NULL ORDER BY id LIMIT 1", with_message_id(conn, "", "id, ticket"));
+    let sql = format!("SELECT ticket FROM {} WHERE ticket IS NOT NULL ORDER BY id LIMIT 1", with_message_id(conn, false, "id, ticket"));
     conn.prepare_cached(&sql)?.query_row(params_from_iter(message_id_params(conn, message_id)), |row| Ok(TicketId(row.get(0)?))).optional()
 }
 
-/// The messages (`direction` 'in', 'out' or both: '') whose Message-ID is `?1`, as a
-/// subquery of `columns`, bound to [`message_id_params`]. On
-/// SQLite inbound mail is found through its dedupe key, and through the Message-ID index
-/// where it was kept before (migration 0036); PostgreSQL indexes every Message-ID.
-fn with_message_id(conn: &Connection, direction: &str, columns: &str) -> String {
-    let mut branches = Vec::new();
+/// The messages (inbound only, or ours too) whose Message-ID is `?1`, as a subquery of
+/// `columns`, bound to [`message_id_params`]. On SQLite inbound mail is found through its
+/// dedupe key, and through the Message-ID index where it was kept before (migration
+/// 0036, whose partial index the middle branch names word for word); PostgreSQL indexes
+/// every Message-ID.
+fn with_message_id(conn: &Connection, inbound_only: bool, columns: &str) -> String {
     if conn.backend() == crate::store::Backend::Postgres {
-        let direction = if direction.is_empty() { String::new() } else { format!(" AND direction = '{direction}'") };
-        branches.push(format!("SELECT {columns} FROM messages WHERE message_id = ?1{direction}"));
-    } else {
-        if direction != "in" {
-            branches.push(format!("SELECT {columns} FROM messages WHERE direction = 'out' AND message_id = ?1"));
-        }
-        if direction != "out" {
-            branches.push(format!("SELECT {columns} FROM messages WHERE direction = 'in' AND dedupe_key < '~' AND message_id = ?1"));
-            branches.push(format!("SELECT {columns} FROM messages WHERE direction = 'in' AND dedupe_key >= ?2 AND dedupe_key < ?3 AND message_id = ?1"));
-        }
+        let inbound = if inbound_only { " AND direction = 'in'" } else { "" };
+        return format!("(SELECT {columns} FROM messages WHERE message_id = ?1{inbound})");
     }
-    format!("({})", branches.join(" UNION ALL "))
+    let ours = format!("SELECT {columns} FROM messages WHERE direction = 'out' AND message_id = ?1 UNION ALL ");
+    format!(
+        "({}SELECT {columns} FROM messages WHERE direction = 'in' AND dedupe_key < '{KEY_WITH_MESSAGE_ID}' AND message_id = ?1
+          UNION ALL SELECT {columns} FROM messages WHERE direction = 'in' AND dedupe_key >= ?2 AND dedupe_key < ?3 AND message_id = ?1)",
+        if inbound_only { "" } else { &ours }
+    )
 }
 
 /// The parameters of [`with_message_id`]: the Message-ID, and on SQLite the range of
@@ -572,6 +575,10 @@ mod tests {
         assert!(!earlier.message_id_alone && !earlier.digests);
     }
 
+    fn traced_id_of(conn: &Connection, message_id: &str) -> Option<SpoolId> {
+        traced(conn, &TraceTarget::MessageId(message_id.into())).unwrap().map(|traced| traced.id)
+    }
+
     /// Inbound mail is found by its Message-ID through its dedupe key, ours and the mail
     /// kept before 0036 through the Message-ID index; none of it by reading every row.
     #[test]
@@ -604,13 +611,17 @@ mod tests {
         assert_eq!(ticket_of_message_id(conn, "old@example.org").unwrap(), Some(TicketId(1)));
         assert_eq!(ticket_of_message_id(conn, "reqmail.1.2.3@example.com").unwrap(), Some(TicketId(2)));
         assert_eq!(ticket_of_message_id(conn, "printer@example.org.evil").unwrap(), None);
-        let traced_id = |id: &str| traced(conn, &TraceTarget::MessageId(id.into())).unwrap().map(|traced| traced.id);
+        for hostile in ["", "~", "~~~~~~~~~~~~~~~~~~~~", "' OR 1=1 --", "printer@example.org body:1f", &"x".repeat(100_000), "\u{0}\u{feff}<>"] {
+            assert_eq!(ticket_of_message_id(conn, hostile).unwrap(), None, "{hostile:.40?}");
+            assert_eq!(traced_id_of(conn, hostile), None, "{hostile:.40?}");
+        }
+        let traced_id = |id: &str| traced_id_of(conn, id);
         assert_eq!(traced_id("printer@example.org"), Some(same_id_other_body), "the latest");
         assert_eq!(traced_id("old@example.org"), Some(kept_before));
         assert_eq!(traced_id("reqmail.1.2.3@example.com"), None, "ours is not inbound");
         assert_ne!(mine, same_id_other_body);
 
-        let sql = format!("EXPLAIN QUERY PLAN SELECT ticket FROM {} ORDER BY id", with_message_id(conn, "", "id, ticket"));
+        let sql = format!("EXPLAIN QUERY PLAN SELECT ticket FROM {} ORDER BY id", with_message_id(conn, false, "id, ticket"));
         let plan: Vec<String> = conn
             .prepare(&sql)
             .unwrap()
