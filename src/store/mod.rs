@@ -82,6 +82,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0034_status_days_by_statement.sql")),
     M::up(include_str!("migrations/0035_keys_before_body_hash.sql")),
     M::up(include_str!("migrations/0036_inbound_found_by_dedupe_key.sql")),
+    M::up(include_str!("migrations/0037_subject_sounds_in_fts5.sql")),
 ];
 
 /// The page size of a new store. Rows of history and compressed messages run to a few

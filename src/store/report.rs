@@ -413,6 +413,6 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM first_responses WHERE ticket = 1 AND at = '2026-11-02T10:00:00Z'"), 1);
         assert_eq!(count("SELECT SUM(minutes) FROM time_entries WHERE ticket = 1"), 45);
         // The search index is filled by `Store::open` after this migration (contentless).
-        assert_eq!(count("SELECT COUNT(*) FROM subject_sounds WHERE key = 'J530' AND ticket = 1"), 1, "jammed, by sound");
+        assert_eq!(crate::store::sounds::tickets_sounding(&conn, "J530"), [1], "jammed, by sound");
     }
 }

@@ -1,7 +1,7 @@
 //! The SQL behind search: the FTS5 index `search_text`, kept by triggers (migrations 0008
 //! and 0017; a new subject and a new note by [`index_subject`] and
 //! [`index_note_just_added`] since 0032 and 0033) and contentless (the text stays in its
-//! own tables), and the subjects' sound keys `subject_sounds` (migration 0015). On
+//! own tables), and the subjects' sound keys (`store::sounds`, written with them). On
 //! PostgreSQL `search_text` holds a tsvector per row under the same row numbers (its
 //! migration 0008): the same FTS5 query is asked as a tsquery, ranked by `ts_rank` and
 //! marked by `ts_headline`. There the index holds the text in Unicode's composed form (NFC,
@@ -55,13 +55,15 @@ pub fn index_deferred(conn: &Connection) -> crate::store::Result<()> {
     Ok(())
 }
 
-/// A new ticket's subject in the index (or kept back, see [`defer_indexing`]) and by
-/// sound. On PostgreSQL a trigger indexes it, as the tsvector its migrations define.
+/// A new ticket's subject in the index and by sound (or both kept back, see
+/// [`defer_indexing`]). On PostgreSQL a trigger indexes it, as the tsvector its
+/// migrations define.
 pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::store::Result<()> {
-    if conn.backend() == Backend::Sqlite {
-        index_row(conn, ticket * 4, Some(subject), None, ticket, None)?;
+    let kept_back = conn.backend() == Backend::Sqlite && index_row(conn, ticket * 4, Some(subject), None, ticket, None)?;
+    match kept_back {
+        true => Ok(()),
+        false => crate::store::sounds::index_subject(conn, ticket, subject),
     }
-    crate::store::sounds::index_subject(conn, ticket, subject)
 }
 
 /// The note of the history entry just added on this connection, in the index (or kept
@@ -73,21 +75,28 @@ pub fn index_note_just_added(conn: &Connection, ticket: i64, note: &str, message
     Ok(())
 }
 
-fn index_row(conn: &Connection, row: i64, subject: Option<&str>, body: Option<&str>, ticket: i64, message: Option<i64>) -> crate::store::Result<()> {
+/// Indexes a row, or keeps it back; whether it was kept back.
+fn index_row(conn: &Connection, row: i64, subject: Option<&str>, body: Option<&str>, ticket: i64, message: Option<i64>) -> crate::store::Result<bool> {
     let deferred: bool = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_deferred)")?.query_row([], |row| row.get(0))?;
     let insert = match deferred {
         true => "INSERT INTO search_pending (row, subject, body, ticket, message) VALUES (?1, ?2, ?3, ?4, ?5)",
         false => "INSERT INTO search_text (rowid, subject, body, ticket, message) VALUES (?1, ?2, ?3, ?4, ?5)",
     };
     conn.prepare_cached(insert)?.execute(params![row, subject, body, ticket, message])?;
-    Ok(())
+    Ok(deferred)
 }
 
-/// Moves the kept-back text into the index: all of it in one statement, one segment.
+/// Moves the kept-back text into the index, and the kept-back subjects' sound keys into
+/// theirs: each in one statement, one segment.
 fn index_pending(conn: &Connection) -> crate::store::Result<()> {
     conn.prepare_cached(
         "INSERT INTO search_text (rowid, subject, body, ticket, message)
          SELECT row, subject, body, ticket, message FROM search_pending ORDER BY row",
+    )?
+    .execute([])?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO ticket_sounds (rowid, keys)
+         SELECT ticket, reqmail_sound_tokens(subject) FROM search_pending WHERE subject IS NOT NULL ORDER BY ticket",
     )?
     .execute([])?;
     conn.prepare_cached("DELETE FROM search_pending")?.execute([])?;
@@ -259,6 +268,8 @@ pub fn reindex(conn: &Connection) -> crate::store::Result<()> {
          SELECT attachments.id * 4 + 2, CAST(blobs.content AS TEXT), attachments.message
            FROM attachments JOIN blobs ON blobs.sha256 = attachments.blob
           WHERE attachments.content_type LIKE 'text/%' AND blobs.size <= 1000000;
+         INSERT INTO ticket_sounds (ticket_sounds) VALUES ('delete-all');
+         INSERT INTO ticket_sounds (rowid, keys) SELECT number, reqmail_sound_tokens(subject) FROM tickets;
          DELETE FROM settings WHERE name = 'search_reindex';",
     )
 }
@@ -285,18 +296,31 @@ const REINDEX: &str = "search_reindex";
 /// little); the snippet is the subject.
 pub fn search_by_sound(conn: &Connection, keys: &[String], filter: &Filter, limit: usize) -> crate::store::Result<Vec<Hit>> {
     let Some((first, others)) = keys.split_first() else { return Ok(Vec::new()) };
-    // One key's tickets in index order, newest first, each checked for the other keys:
-    // SQLite stops as soon as it has `limit`.
-    let mut values = vec![Value::Text(first.clone())];
-    let mut sql = String::from(
-        "SELECT t.number, t.subject, t.status, t.queue FROM subject_sounds s JOIN tickets t ON t.number = s.ticket WHERE s.key = ?",
-    );
-    for key in others {
-        sql.push_str(" AND EXISTS (SELECT 1 FROM subject_sounds o WHERE o.key = ? AND o.ticket = s.ticket)");
-        values.push(Value::Text(key.clone()));
-    }
+    let mut values = Vec::new();
+    // The tickets in index order, newest first: SQLite stops as soon as it has `limit`.
+    let (mut sql, newest_first) = match conn.backend() {
+        Backend::Sqlite => {
+            index_kept_back(conn)?;
+            values.push(Value::Text(crate::store::sounds::every_key(keys)));
+            let sql = "SELECT t.number, t.subject, t.status, t.queue FROM ticket_sounds JOIN tickets t ON t.number = ticket_sounds.rowid
+                        WHERE ticket_sounds MATCH ?";
+            (sql.to_string(), " ORDER BY ticket_sounds.rowid DESC LIMIT ?")
+        }
+        // One key's tickets, each checked for the other keys.
+        Backend::Postgres => {
+            values.push(Value::Text(first.clone()));
+            let mut sql = String::from(
+                "SELECT t.number, t.subject, t.status, t.queue FROM subject_sounds s JOIN tickets t ON t.number = s.ticket WHERE s.key = ?",
+            );
+            for key in others {
+                sql.push_str(" AND EXISTS (SELECT 1 FROM subject_sounds o WHERE o.key = ? AND o.ticket = s.ticket)");
+                values.push(Value::Text(key.clone()));
+            }
+            (sql, " ORDER BY s.ticket DESC LIMIT ?")
+        }
+    };
     sql.push_str(&filter.sql(&mut values));
-    sql.push_str(" ORDER BY s.ticket DESC LIMIT ?");
+    sql.push_str(newest_first);
     values.push(Value::Integer(limit as i64));
     let mut statement = conn.prepare(&sql)?;
     let hits = statement.query_map(params_from_iter(values), |row| {
@@ -346,7 +370,40 @@ mod tests {
         assert_eq!(by_sound(&["P653"]), [1], "a new subject, new keys");
         conn.execute("DELETE FROM tickets WHERE number = 1", []).unwrap();
         assert!(by_sound(&["P653"]).is_empty());
-        assert_eq!(conn.query_row("SELECT COUNT(*) FROM subject_sounds", [], |row| row.get::<_, i64>(0)).unwrap(), 1, "only scanner's key");
+        assert_eq!(crate::store::sounds::tickets_sounding(&conn, "S560"), [2], "scanner's key");
+        assert!(crate::store::sounds::tickets_sounding(&conn, "P653").is_empty(), "no printer left");
+    }
+
+    /// In a batch the subjects' keys wait with the kept-back text, yet a search inside it
+    /// finds them; words of other scripts and numbers are keys of their own.
+    #[test]
+    fn kept_back_sound_keys_are_found_and_words_of_any_script_are_keys() {
+        let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
+        let conn = &store.conn;
+        conn.execute_batch("INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z')").unwrap();
+        let subjects = [(1, "Принтер сломан"), (2, "Printer 404 again"), (3, "Drucker défekt: 404")];
+        defer_indexing(conn).unwrap();
+        for (number, subject) in subjects {
+            conn.execute(
+                "INSERT INTO tickets (number, subject, status, queue, importance, priority, requester, created, updated)
+                 VALUES (?1, ?2, 'open', 'general', 'medium', 'medium', 1, '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z')",
+                params![number, subject],
+            )
+            .unwrap();
+            index_subject(conn, number, subject).unwrap();
+        }
+        let by_sound = |words: &str| -> Vec<i64> {
+            let keys = crate::store::sounds::sound_keys(words);
+            search_by_sound(conn, &keys, &Filter::default(), 10).unwrap().iter().map(|hit| hit.ticket).collect()
+        };
+        assert_eq!(by_sound("prynter"), [2], "found inside the batch");
+        index_deferred(conn).unwrap();
+        assert_eq!(by_sound("принтер"), [1]);
+        assert_eq!(by_sound("сломан принтер"), [1], "every word, in any order");
+        assert_eq!(by_sound("404"), [3, 2]);
+        assert_eq!(by_sound("drukker 404 defect"), [3]);
+        assert!(by_sound("принтер 404").is_empty());
+        assert!(by_sound("AND OR NOT").is_empty(), "query words are never FTS5 syntax");
     }
 
     /// A store from before the index was contentless, with a subject, a note (still with
@@ -382,8 +439,7 @@ mod tests {
         assert_eq!(snippets("quota"), [("attachment", "disk [quota] exceeded".to_string())]);
         assert!(snippets("matched").is_empty(), "how a note was matched is not its text");
         assert_eq!(count(&conn, "jammed").unwrap(), 1);
-        let jammed: i64 = conn.query_row("SELECT COUNT(*) FROM subject_sounds WHERE key = 'J530' AND ticket = 1", [], |row| row.get(0)).unwrap();
-        assert_eq!(jammed, 1, "jammed, by sound");
+        assert_eq!(crate::store::sounds::tickets_sounding(&conn, "J530"), [1], "jammed, by sound");
         // Its content table holds the row id, ticket and message, not the subject and body.
         let stored_columns: i64 = conn.query_row("SELECT COUNT(*) FROM pragma_table_info('search_text_content')", [], |row| row.get(0)).unwrap();
         assert_eq!(stored_columns, 3, "the index keeps no copy of the text");

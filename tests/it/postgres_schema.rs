@@ -4,10 +4,11 @@
 
 use crate::harness::postgres::Postgres;
 
-/// SQLite's tables that PostgreSQL keeps in a form of its own (0008): the FTS5 index
-/// and the tables SQLite keeps for it.
+/// SQLite's tables that PostgreSQL keeps in a form of its own: the FTS5 indexes of
+/// search (0008) and of the subjects' sound keys (0037), and the tables SQLite keeps for
+/// them.
 pub fn sqlite_only(table: &str) -> bool {
-    table == "search_text" || table.starts_with("search_text_")
+    ["search_text", "ticket_sounds"].iter().any(|index| table == *index || table.starts_with(&format!("{index}_")))
 }
 
 /// Per table of a SQLite file: its columns, with their declared types.

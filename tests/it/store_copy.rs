@@ -104,6 +104,15 @@ fn a_store_made_by_mail_goes_to_postgresql_and_back_unchanged() {
         assert_eq!(rows(&copy, table, columns.len()), expected, "table {table} after the round trip");
         rows_compared += expected.len();
     }
+    // The subjects' sound keys are rebuilt in the copy.
+    let by_sound = |conn: &rusqlite::Connection| -> Vec<i64> {
+        let subject: String = conn.query_row("SELECT subject FROM tickets WHERE number = 1", [], |row| row.get(0)).unwrap();
+        let keys = reqmail::store::sounds::tokens(&subject);
+        let mut query = conn.prepare("SELECT rowid FROM ticket_sounds WHERE ticket_sounds MATCH ?1 ORDER BY rowid").unwrap();
+        query.query_map([keys], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    assert!(by_sound(&original).contains(&1));
+    assert_eq!(by_sound(&copy), by_sound(&original), "the tickets whose subjects sound like the first's");
     for (table, least) in [("tickets", 5), ("history", 10), ("message_raw", 30), ("outbox", 3), ("status_changes", 8), ("knowledge_words", 1)] {
         let count: i64 = original.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0)).unwrap();
         assert!(count >= least, "the store holds {count} rows of {table}");

@@ -4,9 +4,9 @@
 //! Every table of the SQLite schema is copied row by row as it is stored, the derived
 //! ones too (reports' facts, sound keys, knowledge words: they hold history that cannot
 //! be derived again, or need the application's functions), with the target's triggers
-//! off meanwhile and foreign keys checked at commit. The one exception is the search
-//! index, which each store keeps in its own form (FTS5 on SQLite, tsvectors on
-//! PostgreSQL): it is rebuilt on the target. Rows are streamed, never held a table at a
+//! off meanwhile and foreign keys checked at commit. The exceptions are the search index
+//! and the subjects' sound keys, which each store keeps in its own form (FTS5 on SQLite;
+//! tsvectors and a row per ticket and key on PostgreSQL): they are rebuilt on the target. Rows are streamed, never held a table at a
 //! time. The verification sums each table on both sides in the same way: its row count
 //! and a SHA-256 over its rows in primary-key order (text in byte order on both), each
 //! value in one canonical encoding; the target's sums are read back after the commit.
@@ -369,7 +369,7 @@ pub fn to_postgres(sqlite: &Connection, url: &Url, replace: bool, progress: &mut
             return Err(NotEmpty { url: url.shown.clone(), table: table.name.clone() }.into());
         }
     }
-    let every_table: Vec<String> = schema.tables.iter().map(|table| quoted(&table.name)).chain([quoted("search_text")]).collect();
+    let every_table: Vec<String> = schema.tables.iter().map(|table| quoted(&table.name)).chain(REBUILT_ON_POSTGRES.map(quoted)).collect();
     if replace {
         transaction.batch_execute(&format!("TRUNCATE {} RESTART IDENTITY", every_table.join(", ")))?;
     }
@@ -404,6 +404,7 @@ pub fn to_postgres(sqlite: &Connection, url: &Url, replace: bool, progress: &mut
         source.push(sum);
     }
     transaction.batch_execute(REBUILD_SEARCH)?;
+    rebuild_subject_sounds(&snapshot, &mut transaction)?;
     advance_identities(&mut transaction)?;
     // The foreign keys are checked now: PostgreSQL alters no table with checks pending.
     transaction.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").context("the copied rows refer to rows that do not exist")?;
@@ -414,6 +415,25 @@ pub fn to_postgres(sqlite: &Connection, url: &Url, replace: bool, progress: &mut
     drop(snapshot);
     let target = postgres_sums(&mut client, url, &schema)?;
     Ok(Report::of(&schema, source, target))
+}
+
+/// PostgreSQL's tables that SQLite keeps in FTS5, rebuilt rather than copied.
+const REBUILT_ON_POSTGRES: [&str; 2] = ["search_text", "subject_sounds"];
+
+/// Each ticket's subject keys, as `store::sounds::index_subject` writes them.
+fn rebuild_subject_sounds(sqlite: &Connection, transaction: &mut postgres::Transaction<'_>) -> anyhow::Result<()> {
+    let copy_in = transaction.copy_in("COPY subject_sounds (key, ticket) FROM STDIN (FORMAT binary)")?;
+    let mut writer = BinaryCopyInWriter::new(copy_in, &[Type::TEXT, Type::INT8]);
+    let mut tickets = sqlite.prepare("SELECT number, subject FROM tickets")?;
+    let mut rows = tickets.query([])?;
+    while let Some(row) = rows.next()? {
+        let (number, subject): (i64, Option<String>) = (row.get(0)?, row.get(1)?);
+        for key in crate::store::sounds::sound_keys(subject.as_deref().unwrap_or_default()) {
+            writer.write(&[&key, &number]).context("cannot copy the subjects' sound keys")?;
+        }
+    }
+    writer.finish().context("cannot copy the subjects' sound keys")?;
+    Ok(())
 }
 
 /// The search index rebuilt from what it indexes, as its triggers (0008, in NFC since
@@ -640,15 +660,19 @@ mod tests {
     }
 
     #[test]
-    fn every_table_of_the_schema_is_copied_but_the_search_index() {
+    fn every_table_of_the_schema_is_copied_but_the_indexes_of_fts5() {
         let store = Store::open_in_memory(&StoreConfig::default()).unwrap();
         let schema = Schema::read(store.conn.as_sqlite().unwrap()).unwrap();
         let names: Vec<&str> = schema.tables.iter().map(|table| table.name.as_str()).collect();
-        for base in ["tickets", "history", "messages", "message_raw", "people", "addresses", "outbox", "scheduled_done", "status_changes", "subject_sounds"] {
+        for base in ["tickets", "history", "messages", "message_raw", "people", "addresses", "outbox", "scheduled_done", "status_changes"] {
             assert!(names.contains(&base), "{base} is copied");
         }
-        assert!(schema.sqlite_only.iter().any(|name| name == "search_text"));
-        assert!(schema.sqlite_only.iter().all(|name| name.starts_with("search_text")), "{:?}", schema.sqlite_only);
+        assert!(schema.sqlite_only.iter().any(|name| name == "search_text") && schema.sqlite_only.iter().any(|name| name == "ticket_sounds"));
+        assert!(
+            schema.sqlite_only.iter().all(|name| name.starts_with("search_text") || name.starts_with("ticket_sounds")),
+            "{:?}",
+            schema.sqlite_only
+        );
         // A table without a primary key is summed in the order of the index over all its columns.
         let status_changes = schema.tables.iter().find(|table| table.name == "status_changes").unwrap();
         let order: Vec<&str> = status_changes.order.iter().map(|&index| status_changes.columns[index].name.as_str()).collect();

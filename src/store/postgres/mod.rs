@@ -57,6 +57,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0034_status_days_by_statement", include_str!("../migrations/postgres/0034_status_days_by_statement.sql")),
     ("0035_keys_before_body_hash", include_str!("../migrations/postgres/0035_keys_before_body_hash.sql")),
     ("0036_inbound_found_by_dedupe_key", include_str!("../migrations/postgres/0036_inbound_found_by_dedupe_key.sql")),
+    ("0037_subject_sounds_in_fts5", include_str!("../migrations/postgres/0037_subject_sounds_in_fts5.sql")),
 ];
 
 /// Serialises schema changes of gateways starting at once (any fixed number: ours).
