@@ -59,11 +59,11 @@ pub fn index_deferred(conn: &Connection) -> crate::store::Result<()> {
 /// [`defer_indexing`]). On PostgreSQL a trigger indexes it, as the tsvector its
 /// migrations define.
 pub fn index_subject(conn: &Connection, ticket: i64, subject: &str) -> crate::store::Result<()> {
-    let kept_back = conn.backend() == Backend::Sqlite && index_row(conn, ticket * 4, Some(subject), None, ticket, None)?;
-    match kept_back {
-        true => Ok(()),
-        false => crate::store::sounds::index_subject(conn, ticket, subject),
+    // Kept back, the subject gives its sound keys with the rest (`index_pending`).
+    if conn.backend() == Backend::Sqlite && index_row(conn, ticket * 4, Some(subject), None, ticket, None)? {
+        return Ok(());
     }
+    crate::store::sounds::index_subject(conn, ticket, subject)
 }
 
 /// The note of the history entry just added on this connection, in the index (or kept
@@ -381,7 +381,8 @@ mod tests {
         let store = crate::store::Store::open_in_memory(&Default::default()).unwrap();
         let conn = &store.conn;
         conn.execute_batch("INSERT INTO people (id, role, created) VALUES (1, 'customer', '2026-11-01T00:00:00Z')").unwrap();
-        let subjects = [(1, "Принтер сломан"), (2, "Printer 404 again"), (3, "Drucker défekt: 404")];
+        let hostile = format!("\"* NEAR( OR) ^keys: -- \u{0} 😀 '; DROP TABLE tickets; {}", "x".repeat(10_000));
+        let subjects = [(1, "Принтер сломан"), (2, "Printer 404 again"), (3, "Drucker défekt: 404"), (4, hostile.as_str())];
         defer_indexing(conn).unwrap();
         for (number, subject) in subjects {
             conn.execute(
@@ -404,6 +405,9 @@ mod tests {
         assert_eq!(by_sound("drukker 404 defect"), [3]);
         assert!(by_sound("принтер 404").is_empty());
         assert!(by_sound("AND OR NOT").is_empty(), "query words are never FTS5 syntax");
+        assert_eq!(by_sound("near drop table"), [4], "a subject of FTS5 syntax is words like any other");
+        assert_eq!(by_sound(&hostile), [4]);
+        assert!(by_sound("\"* ( ) ^ : -- 😀").is_empty(), "no words, no keys");
     }
 
     /// A store from before the index was contentless, with a subject, a note (still with
