@@ -306,7 +306,7 @@ fn check_intake(config: &Config, now: DateTime<Utc>, findings: &mut Vec<Finding>
         (count, false) => findings.push(Finding::Ok(format!("intake {}: {count} messages being stored by a drain", path.display()))),
         (count, true) if stuck => findings.push(Finding::problem(
             format!("intake {}: {count} messages wait, the oldest since {}", path.display(), waiting.oldest.map(format_time).unwrap_or_default()),
-            "serve cannot store them: read its log (database locked or full?)",
+            "serve cannot store them: read its log (database locked or full?), and see whether other work keeps every CPU busy (serve processes mail only with CPU nothing else wants)",
         )),
         (count, true) => findings.push(Finding::Ok(format!("intake {}: {count} messages being stored by serve", path.display()))),
     }
