@@ -149,7 +149,6 @@ mod tests {
     #[test]
     fn processing_lowers_its_own_thread_once_and_no_other() {
         let before = priority();
-        assert_eq!(before.0, libc::SCHED_OTHER, "the test runs at the normal policy");
         let (lowered, started_after, again) = std::thread::spawn(|| {
             process_behind_arrivals();
             let lowered = priority();
@@ -159,9 +158,8 @@ mod tests {
         })
         .join()
         .unwrap();
-        let idle = (libc::SCHED_IDLE, before.1);
-        let nicer = (libc::SCHED_OTHER, (before.1 + PROCESSING_NICENESS).min(19));
-        assert!(lowered == idle || lowered == nicer, "lowered to {lowered:?}, expected {idle:?} or else {nicer:?}");
+        // Linux lets any thread make itself idle-class; its niceness stays as it was.
+        assert_eq!(lowered, (libc::SCHED_IDLE, before.1));
         assert_eq!(started_after, lowered, "a thread it starts inherits it");
         assert_eq!(again, lowered, "lowered once, not again on each call");
         assert_eq!(priority(), before, "the calling thread is left alone");
