@@ -7,9 +7,10 @@
 //! and foreign keys checked at commit. The exceptions are the search index and the
 //! subjects' sound keys, which each store keeps in its own form (FTS5 on SQLite;
 //! tsvectors and a row per ticket and key on PostgreSQL): they are rebuilt on the
-//! target. Rows are streamed, never held a table at a time. The verification sums each table on both sides in the same way: its row count
-//! and a SHA-256 over its rows in primary-key order (text in byte order on both), each
-//! value in one canonical encoding; the target's sums are read back after the commit.
+//! target. Rows are streamed, never held a table at a time. The verification sums each
+//! table on both sides in the same way: its row count and a SHA-256 over its rows in
+//! primary-key order (text in byte order on both), each value in one canonical encoding;
+//! the target's sums are read back after the commit.
 
 use std::path::Path;
 
