@@ -275,17 +275,18 @@ pub fn process_decided(site: &Site, store: &mut Store, ids: &[SpoolId], now: Dat
     Ok(process_decided_then(site, store, ids, now, |_| Ok(()))?.0)
 }
 
-/// [`process`] for messages a source read ahead ([`read_ahead`]) while it still held
+/// [`process_then`] for messages a source read ahead ([`read_ahead`]) while it still held
 /// their bytes, so that parsing is off the writer's thread.
 /// A message without one (`None`) is read from the store.
-pub fn process_read(
+pub fn process_read<T>(
     site: &Site,
     store: &mut Store,
     messages: Vec<(SpoolId, Option<ReadAhead>)>,
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<(SpoolId, Outcome)>> {
-    let (decided, ()) = process_each(site, store, messages.into_iter(), now, |_| Ok(()))?;
-    Ok(decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect())
+    before_commit: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<(SpoolId, Outcome)>, T)> {
+    let (decided, value) = process_each(site, store, messages.into_iter(), now, before_commit)?;
+    Ok((decided.into_iter().map(|(id, outcome, _)| (id, outcome)).collect(), value))
 }
 
 fn process_decided_then<T>(

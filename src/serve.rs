@@ -291,7 +291,7 @@ async fn watch_maildir(shared: SharedStore, stopped: watch::Receiver<bool>, wake
     let mut arrivals = None;
     let mut can_watch = true;
     loop {
-        let result = shared.run(|site, store, now| maildir::drain(site, store, &site.config.inbound.maildir, now)).await;
+        let result = shared.run(|site, store, now| maildir::drain(site, store, &site.config.inbound.maildir, now, None)).await;
         match result {
             Ok(report) if report.files > 0 => wake.notify_one(),
             Ok(_) => {}

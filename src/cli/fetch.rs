@@ -1,16 +1,14 @@
 //! `reqmail fetch`: one pass over the IMAP mailboxes and the inbound Maildir, with the
 //! outbox delivered alongside.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::PoisonError;
-use std::time::Duration;
 
 use crate::cli::{deliver_now, letters_written, Failure, Setup};
 use crate::pipeline;
 use crate::source::maildir::DrainReport;
 use crate::source::{imap, maildir, SharedStore};
 use crate::store::checkpointer::Checkpointer;
-use crate::transport::deliver::DeliveryReport;
+use crate::transport::deliver::{Courier, DeliveryReport};
 
 /// One pass over the configured IMAP mailboxes and the inbound Maildir (and whatever
 /// earlier runs left spooled).
@@ -95,20 +93,23 @@ impl Fetch {
 
         let mut store = core.store.lock().unwrap_or_else(PoisonError::into_inner);
         // While the Maildir is processed on this thread, others checkpoint the WAL and
-        // deliver the mail already committed: their disk waits overlap with the work of
-        // processing.
+        // deliver the letters each batch claimed in its commit: their disk waits overlap
+        // with the work of processing, and none waits for another's write lock.
         let checkpointer = Checkpointer::beside(&store, &setup.site.config.store);
-        let alongside = setup.site.config.outbound.deliver_immediately;
-        let stop = AtomicBool::new(false);
-        let report = std::thread::scope(|scope| {
-            let deliverer = alongside.then(|| scope.spawn(|| deliver_alongside(setup, &stop)));
-            let report = maildir::drain(&setup.site, &mut store, &setup.site.config.inbound.maildir, setup.clock.now());
-            stop.store(true, Ordering::SeqCst);
-            if let Some(delivered) = deliverer.and_then(|deliverer| deliverer.join().ok()) {
-                summary.letters.add(&delivered);
+        let now = setup.clock.now();
+        let mut courier = match setup.site.config.outbound.deliver_immediately {
+            true => Courier::start(&setup.site.config.store, &setup.site.config.outbound, now)
+                .map_err(|error| tracing::warn!("delivery during fetch postponed: {error:#}"))
+                .ok(),
+            false => None,
+        };
+        let report = maildir::drain(&setup.site, &mut store, &setup.site.config.inbound.maildir, now, courier.as_mut());
+        if let Some(courier) = courier {
+            match courier.finish(&mut store, now) {
+                Ok(delivered) => summary.letters.add(&delivered),
+                Err(error) => tracing::warn!("letters delivered during fetch stay claimed until their lease ends, and a later pass records them: {error:#}"),
             }
-            report
-        });
+        }
         if let Some(checkpointer) = checkpointer {
             checkpointer.finish(&store)?;
         }
@@ -131,28 +132,3 @@ impl Fetch {
     }
 }
 
-/// Delivers due outbox rows on its own connection until `stop` is set and nothing is
-/// due. Failures are logged and left to the final pass.
-fn deliver_alongside(setup: &Setup, stop: &AtomicBool) -> DeliveryReport {
-    let mut delivered = DeliveryReport::default();
-    let outbound = &setup.site.config.outbound;
-    let prepared = setup.open_store().and_then(|store| Ok((store, crate::transport::from_config(outbound)?)));
-    let (store, mut transport) = match prepared {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            tracing::warn!("delivery during fetch postponed: {error:#}");
-            return delivered;
-        }
-    };
-    loop {
-        match crate::transport::deliver::deliver_due(&store, transport.as_mut(), outbound, setup.clock.now()) {
-            Ok(report) if report.sent + report.deferred + report.failed > 0 => delivered.add(&report),
-            Ok(_) if stop.load(Ordering::SeqCst) => return delivered,
-            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
-            Err(error) => {
-                tracing::warn!("delivery during fetch postponed: {error:#}");
-                return delivered;
-            }
-        }
-    }
-}

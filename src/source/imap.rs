@@ -343,7 +343,7 @@ pub async fn fetch_mailbox(
         let all: Vec<u32> = batch.iter().map(|(uid, _)| *uid).collect();
         let processing = async {
             let waiting = pipeline::waiting_read(&spooled_ids, read);
-            core.run(move |site, store, now| Ok((pipeline::process_read(site, store, waiting, now)?, Compressors::of(store)?))).await
+            core.run(move |site, store, now| Ok((pipeline::process_read(site, store, waiting, now, |_| Ok(()))?.0, Compressors::of(store)?))).await
         };
         let marking = async {
             acknowledge(connection, config, &name, &all, &oversized).await?;

@@ -12,6 +12,7 @@ use crate::pipeline::{self, Incoming, Outcome};
 use crate::site::Site;
 use crate::store::messages::Spooled;
 use crate::store::Store;
+use crate::transport::deliver::Courier;
 use crate::transport::maildir::ensure_maildir;
 use super::Compressors;
 
@@ -57,8 +58,9 @@ pub fn waiting_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// Spools and processes every file in `root/new`, at most `batch_size` files per
 /// transaction ([`ramped`]).
 /// Another thread reads and parses the next batch's files meanwhile; a file is moved to
-/// `cur/` only after the transaction that processed it has committed.
-pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) -> anyhow::Result<DrainReport> {
+/// `cur/` only after the transaction that processed it has committed. With a `courier`,
+/// each batch's commit also claims the letters due, which it delivers meanwhile.
+pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>, mut courier: Option<&mut Courier>) -> anyhow::Result<DrainReport> {
     ensure_maildir(root)?;
     let files = waiting_files(root)?;
     let mut compressors = Compressors::of(store)?;
@@ -85,7 +87,7 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>) ->
         });
         let mut report = DrainReport::default();
         for read in batches {
-            store_batch(site, store, root, read?, now, &mut report)?;
+            store_batch(site, store, root, read?, now, &mut report, courier.as_deref_mut())?;
             // The reader may have finished already.
             let _ = fresh.send(Compressors::of(store)?);
         }
@@ -147,7 +149,15 @@ fn read_batch(site: &Site, compressors: &Compressors, looker: Option<&Store>, ba
 }
 
 /// Spools, processes and then acknowledges one batch of read files.
-fn store_batch(site: &Site, store: &mut Store, root: &Path, read: Vec<ReadFile>, now: DateTime<Utc>, report: &mut DrainReport) -> anyhow::Result<()> {
+fn store_batch(
+    site: &Site,
+    store: &mut Store,
+    root: &Path,
+    read: Vec<ReadFile>,
+    now: DateTime<Utc>,
+    report: &mut DrainReport,
+    mut courier: Option<&mut Courier>,
+) -> anyhow::Result<()> {
     let (mut paths, mut raws, mut prepared, mut read_ahead) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for file in read {
         paths.push(file.path);
@@ -162,9 +172,15 @@ fn store_batch(site: &Site, store: &mut Store, root: &Path, read: Vec<ReadFile>,
     drop(incoming);
     drop(raws);
     let waiting = pipeline::waiting_read(&spooled, read_ahead);
-    let outcomes = pipeline::process_read(site, store, waiting, now)?;
+    let (outcomes, claimed) = pipeline::process_read(site, store, waiting, now, |tx| match courier.as_deref_mut() {
+        Some(courier) => courier.settle(tx, now),
+        None => Ok(Vec::new()),
+    })?;
     // Processed while the spool went to the disk; acknowledged once it is there.
     flush.wait()?;
+    if let Some(courier) = courier {
+        courier.hand(claimed);
+    }
     for ((path, spooled), source) in paths.iter().zip(&spooled).zip(&sources) {
         let id = match spooled {
             Spooled::New(id) | Spooled::Known { id, .. } => *id,

@@ -47,21 +47,41 @@ pub fn enqueue(
 /// conditions repeat the inner ones: a row another gateway claimed while this statement
 /// waited for it is checked again and passed over (PostgreSQL rechecks only those).
 pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> crate::store::Result<Vec<Letter>> {
-    let claimed: Vec<(i64, bool)> = conn
-        .prepare_cached(
-            "UPDATE outbox SET next_attempt = ?2, claims = claims + 1, claimed_by = ?4 WHERE id IN
-               (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?3)
-               AND status = 'queued' AND next_attempt <= ?1
-             RETURNING id, claims > 1",
-        )?
-        .query_map(params![format_time(now), format_time(lease_until), limit, this_gateway()], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<crate::store::Result<_>>()?;
+    let claimed = claim_due_rows(conn, now, lease_until, limit)?;
+    claimed_letters(conn, &claimed)
+}
+
+/// A row [`claim_due_rows`] claimed.
+#[derive(Debug, Clone, Copy)]
+pub struct Claimed {
+    pub id: i64,
+    /// Claimed before, and that claim ran out ([`Letter::maybe_handed_over`]).
+    pub maybe_handed_over: bool,
+}
+
+/// [`claim_due`] without reading the letters, which [`claimed_letters`] reads, on
+/// another connection too once the claim has committed.
+pub fn claim_due_rows(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> crate::store::Result<Vec<Claimed>> {
+    conn.prepare_cached(
+        "UPDATE outbox SET next_attempt = ?2, claims = claims + 1, claimed_by = ?4 WHERE id IN
+           (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?3)
+           AND status = 'queued' AND next_attempt <= ?1
+         RETURNING id, claims > 1",
+    )?
+    .query_map(params![format_time(now), format_time(lease_until), limit, this_gateway()], |row| {
+        Ok(Claimed { id: row.get(0)?, maybe_handed_over: row.get(1)? })
+    })?
+    .collect()
+}
+
+/// The letters of `claimed`, in the order of their rows.
+pub fn claimed_letters(conn: &Connection, claimed: &[Claimed]) -> crate::store::Result<Vec<Letter>> {
     let mut rows = Vec::with_capacity(claimed.len());
     let mut statement = conn.prepare_cached(&format!(
         "SELECT o.id, o.ticket, o.sender, o.recipient, o.attempts, {RAW_COLUMNS} FROM outbox o JOIN messages m ON m.id = o.message {RAW_JOIN} WHERE o.id = ?1"
     ))?;
-    for (id, maybe_handed_over) in claimed {
-        rows.push(statement.query_row([id], |row| {
+    for claim in claimed {
+        rows.push(statement.query_row([claim.id], |row| {
             Ok(Letter {
                 id: row.get(0)?,
                 ticket: row.get::<_, Option<i64>>(1)?.map(TicketId),
@@ -69,7 +89,7 @@ pub fn claim_due(conn: &Connection, now: DateTime<Utc>, lease_until: DateTime<Ut
                 recipient: row.get(3)?,
                 attempts: row.get(4)?,
                 raw: crate::store::messages::stored_raw(conn, row, 5)?,
-                maybe_handed_over,
+                maybe_handed_over: claim.maybe_handed_over,
             })
         })?);
     }

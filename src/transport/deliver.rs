@@ -10,10 +10,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use std::sync::mpsc;
+
 use super::Transport;
-use crate::config::OutboundConfig;
-use crate::store::outbox::Letter;
-use crate::store::{self, Store};
+use crate::config::{OutboundConfig, StoreConfig};
+use crate::store::outbox::{Claimed, Letter};
+use crate::store::{self, Connection, Store};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -95,39 +97,51 @@ fn deliver_batch(
 ) -> anyhow::Result<()> {
     // Hand everything over first, then record the results in one short commit: no
     // lock is held while the network (or the disk) is slow.
+    let results = hand_over(&store.conn, transport, now, due)?;
+    let tx = store.conn.unchecked_write()?;
+    record(&tx, config, now, due, results, report)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Hands `due` to the transport, but for recipients whose mail bounced for good.
+fn hand_over(conn: &Connection, transport: &mut dyn Transport, now: DateTime<Utc>, due: &[Letter]) -> anyhow::Result<Vec<Outcome>> {
     let mut blocked = Vec::with_capacity(due.len());
     for row in due {
-        blocked.push(store::undeliverable::blocked_until(&store.conn, &row.recipient, now)?);
+        blocked.push(store::undeliverable::blocked_until(conn, &row.recipient, now)?);
     }
     let to_send: Vec<&Letter> = due.iter().zip(&blocked).filter(|(_, blocked)| blocked.is_none()).map(|(row, _)| row).collect();
     let mut handed = transport.send_all(&to_send).into_iter();
     if handed.as_slice().iter().any(Result::is_ok) {
         crate::fault::point("after-send");
     }
-    let results: Vec<Outcome> = blocked
+    Ok(blocked
         .into_iter()
         .map(|blocked| match blocked {
             Some(until) => Outcome::Blocked(until),
             None => Outcome::Handed(handed.next().unwrap_or_else(|| Err(super::TransportError::transient("no result from the transport")))),
         })
-        .collect();
-    let tx = store.conn.unchecked_write()?;
+        .collect())
+}
+
+/// Records in `tx` what became of each of `due`.
+fn record(tx: &Connection, config: &OutboundConfig, now: DateTime<Utc>, due: &[Letter], results: Vec<Outcome>, report: &mut DeliveryReport) -> anyhow::Result<()> {
     for (row, result) in due.iter().zip(results) {
         match result {
             // A permanent bounce since the letter was queued: do not send, say so on the ticket.
             Outcome::Blocked(until) => {
                 let detail = format!("mail to {} not sent: it bounced permanently; undeliverable until {until}", row.recipient);
-                if !store::outbox::give_up(&tx, row.id, &detail)? {
+                if !store::outbox::give_up(tx, row.id, &detail)? {
                     taken_over(row);
                     continue;
                 }
                 if let Some(ticket) = row.ticket {
-                    store::tickets::add_history(&tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
+                    store::tickets::add_history(tx, ticket, now, "reqmail", "mail-skipped", &detail, None)?;
                 }
                 report.failed += 1;
             }
             Outcome::Handed(Ok(())) => {
-                if !store::outbox::mark_sent(&tx, row.id, now)? {
+                if !store::outbox::mark_sent(tx, row.id, now)? {
                     taken_over(row);
                     continue;
                 }
@@ -136,7 +150,7 @@ fn deliver_batch(
             Outcome::Handed(Err(error)) if !error.permanent && row.attempts + 1 < config.max_attempts => {
                 let delay = backoff(config, row.attempts);
                 tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery deferred");
-                if !store::outbox::reschedule(&tx, row.id, now + delay, &error.message)? {
+                if !store::outbox::reschedule(tx, row.id, now + delay, &error.message)? {
                     taken_over(row);
                     continue;
                 }
@@ -144,20 +158,118 @@ fn deliver_batch(
             }
             Outcome::Handed(Err(error)) => {
                 tracing::warn!(outbox = row.id, recipient = row.recipient, %error, "delivery failed for good");
-                if !store::outbox::give_up(&tx, row.id, &error.message)? {
+                if !store::outbox::give_up(tx, row.id, &error.message)? {
                     taken_over(row);
                     continue;
                 }
                 if let Some(ticket) = row.ticket {
                     let detail = format!("mail to {} could not be delivered: {}", row.recipient, error.message);
-                    store::tickets::add_history(&tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
+                    store::tickets::add_history(tx, ticket, now, "reqmail", "delivery-failed", &detail, None)?;
                 }
                 report.failed += 1;
             }
         }
     }
-    tx.commit()?;
     Ok(())
+}
+
+/// Delivery beside a writer that seldom leaves the write lock free (`fetch` draining a
+/// Maildir): the writer claims what is due and records what was delivered in its own
+/// transactions ([`Courier::settle`]), and a thread of the courier's own reads the
+/// claimed letters and hands them to the transport meanwhile. Neither waits for the
+/// other's lock, and the letters leave while mail is still being processed rather than
+/// all after it.
+pub struct Courier {
+    claimed: Option<mpsc::Sender<Vec<Claimed>>>,
+    delivered: mpsc::Receiver<Delivered>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    config: OutboundConfig,
+    report: DeliveryReport,
+}
+
+/// What the courier's thread did with claimed rows.
+enum Delivered {
+    Handed(Vec<Letter>, Vec<Outcome>),
+    /// Not read or not handed over (the store failed): given back in the writer's next
+    /// transaction.
+    NotHanded(Vec<Claimed>, String),
+}
+
+impl Courier {
+    /// Starts the thread, with a connection of its own to `store` and the transport
+    /// `config` names.
+    pub fn start(store: &StoreConfig, config: &OutboundConfig, now: DateTime<Utc>) -> anyhow::Result<Courier> {
+        let reader = Store::open(store)?;
+        let mut transport = super::from_config(config)?;
+        let (claimed, to_deliver) = mpsc::channel::<Vec<Claimed>>();
+        let (handed, delivered) = mpsc::channel();
+        let thread = std::thread::Builder::new().name("courier".into()).spawn(move || {
+            for claims in to_deliver {
+                let done = store::outbox::claimed_letters(&reader.conn, &claims).map_err(anyhow::Error::from).and_then(|mut letters| {
+                    let results = hand_over(&reader.conn, transport.as_mut(), now, &letters)?;
+                    // Only the rows go back to be recorded.
+                    letters.iter_mut().for_each(|letter| letter.raw = Vec::new());
+                    Ok(Delivered::Handed(letters, results))
+                });
+                let _ = handed.send(done.unwrap_or_else(|error| Delivered::NotHanded(claims, format!("{error:#}"))));
+            }
+        })?;
+        Ok(Courier { claimed: Some(claimed), delivered, thread: Some(thread), config: config.clone(), report: DeliveryReport::default() })
+    }
+
+    /// In the writer's transaction `tx`: records what the thread delivered since the last
+    /// call and claims what is due at `now`, to be handed to the thread once `tx`
+    /// has committed ([`Courier::hand`]).
+    pub fn settle(&mut self, tx: &Connection, now: DateTime<Utc>) -> anyhow::Result<Vec<Claimed>> {
+        for delivered in self.delivered.try_iter().collect::<Vec<_>>() {
+            self.record(tx, now, delivered)?;
+        }
+        let mut claims = Vec::new();
+        loop {
+            let batch = store::outbox::claim_due_rows(tx, now, now + Duration::minutes(LEASE_MINUTES), BATCH)?;
+            let whole = batch.len() as i64 == BATCH;
+            claims.extend(batch);
+            if !whole {
+                return Ok(claims);
+            }
+        }
+    }
+
+    /// Hands the rows [`Courier::settle`] claimed to the thread, their claim committed.
+    pub fn hand(&self, claims: Vec<Claimed>) {
+        if let (false, Some(claimed)) = (claims.is_empty(), &self.claimed) {
+            // A thread that is gone has failed: what it did not hand back waits out its lease.
+            let _ = claimed.send(claims);
+        }
+    }
+
+    /// Waits for the thread and records what it did in `store`.
+    pub fn finish(mut self, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<DeliveryReport> {
+        self.claimed = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let delivered: Vec<Delivered> = self.delivered.try_iter().collect();
+        if !delivered.is_empty() {
+            let tx = store.conn.unchecked_write()?;
+            for delivered in delivered {
+                self.record(&tx, now, delivered)?;
+            }
+            tx.commit()?;
+        }
+        Ok(self.report)
+    }
+
+    fn record(&mut self, tx: &Connection, now: DateTime<Utc>, delivered: Delivered) -> anyhow::Result<()> {
+        match delivered {
+            Delivered::Handed(letters, results) => record(tx, &self.config, now, &letters, results, &mut self.report),
+            Delivered::NotHanded(claims, reason) => {
+                tracing::warn!("delivery during fetch postponed: {reason}");
+                let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
+                Ok(store::outbox::release(tx, &ids, now)?)
+            }
+        }
+    }
 }
 
 /// This gateway's claim on `row` lapsed while it was sending (a pass slower than the

@@ -29,7 +29,7 @@ impl TransportError {
 }
 
 /// Hands letters (envelope and raw bytes) to the next hop.
-pub trait Transport {
+pub trait Transport: Send {
     fn send(&mut self, letter: &Letter) -> Result<(), TransportError>;
 
     /// Hands over several letters, a result for each; a transport that can share work

@@ -161,6 +161,50 @@ fn a_large_batch_builds_its_letters_beside_and_still_isolates_bad_mail() {
     );
 }
 
+#[test]
+fn fetch_delivers_each_batchs_letters_while_the_next_is_processed_and_keeps_failed_ones() {
+    // The writer claims a batch's letters in the batch's own commit and records their
+    // delivery in a later one; a thread beside it writes them out meanwhile.
+    const REQUESTS: usize = 128;
+    let desk = Desk::with_config("[inbound]\nbatch_size = 16\n");
+    for index in 0..REQUESTS {
+        let raw = request(&format!("courier-{index}@example.org"), &format!("sender{index}@example.org"), &format!("Courier {index}"), "x");
+        desk.deliver_to_inbox(&format!("1795000000.M{index:06}P1.test"), &raw);
+    }
+    let line = desk.run(&["fetch"]).ok().stdout;
+    assert!(line.contains(&format!("letters written {REQUESTS}")), "{line}");
+    let mut receipts: Vec<String> = desk.outbox().iter().map(|mail| mail.to()).collect();
+    receipts.sort();
+    receipts.dedup();
+    assert_eq!(receipts.len(), REQUESTS, "one receipt per request");
+    assert_eq!(desk.outbox().len(), REQUESTS, "none twice");
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND attempts = 1"), REQUESTS as i64, "each recorded once");
+    // The first letter was written before the last request left new/.
+    use std::os::unix::fs::MetadataExt as _;
+    let changed = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).unwrap();
+        (meta.ctime(), meta.ctime_nsec())
+    };
+    let first_letter = std::fs::read_dir(desk.path().join("mail/outbox/new")).unwrap().map(|entry| changed(&entry.unwrap().path())).min().unwrap();
+    let last_acknowledged = std::fs::read_dir(desk.path().join("mail/inbox/cur")).unwrap().map(|entry| changed(&entry.unwrap().path())).max().unwrap();
+    assert!(first_letter < last_acknowledged, "letters leave while mail is processed: {first_letter:?} {last_acknowledged:?}");
+
+    // Letters that cannot be written stay queued, given back at once rather than held
+    // for the claim's lease, and leave with the next pass.
+    std::fs::remove_dir_all(desk.path().join("mail/outbox")).unwrap();
+    std::fs::write(desk.path().join("mail/outbox"), b"in the way").unwrap();
+    for index in 0..40 {
+        let raw = request(&format!("blocked-{index}@example.org"), &format!("later{index}@example.org"), &format!("Later {index}"), "x");
+        desk.deliver_to_inbox(&format!("1795000001.M{index:06}P1.test"), &raw);
+    }
+    desk.run(&["fetch", "-q"]).ok();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'queued' AND claims = 0"), 40);
+    std::fs::remove_file(desk.path().join("mail/outbox")).unwrap();
+    desk.run(&["tick"]).ok();
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'sent'"), (REQUESTS + 40) as i64);
+    assert_eq!(desk.outbox().len(), 40, "the 40 held back, each once");
+}
+
 /// A desk whose hardware queue has a receipt template that cannot render: a request to
 /// `hardware@` fails while it is processed.
 fn desk_whose_hardware_receipt_fails() -> Desk {
