@@ -189,8 +189,8 @@ fn fetch_delivers_each_batchs_letters_while_the_next_is_processed_and_keeps_fail
     let last_acknowledged = std::fs::read_dir(desk.path().join("mail/inbox/cur")).unwrap().map(|entry| changed(&entry.unwrap().path())).max().unwrap();
     assert!(first_letter < last_acknowledged, "letters leave while mail is processed: {first_letter:?} {last_acknowledged:?}");
 
-    // Letters that cannot be written stay queued, given back at once rather than held
-    // for the claim's lease, and leave with the next pass.
+    // Letters that cannot be written (the outbox cannot be opened) stay queued and
+    // unclaimed, and leave with the next pass.
     std::fs::remove_dir_all(desk.path().join("mail/outbox")).unwrap();
     std::fs::write(desk.path().join("mail/outbox"), b"in the way").unwrap();
     for index in 0..40 {
