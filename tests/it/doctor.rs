@@ -128,18 +128,27 @@ impl ShortLivedTls {
             "x509", "-req", "-in", "server.csr", "-CA", &certificates.ca.display().to_string(), "-CAkey", &ca_key.display().to_string(),
             "-CAcreateserial", "-CAserial", "serial", "-out", "cert.pem", "-days", &days.to_string(), "-extfile", "ext",
         ]);
-        let port = free_port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-accept", &port.to_string(), "-cert", "cert.pem", "-key", "key.pem"])
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let listening = crate::harness::dovecot::wait_until(std::time::Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        assert!(listening, "openssl s_server did not listen");
-        ShortLivedTls { child, port, _dir: dir }
+        // The port may be taken between `free_port` and the bind, by another test's
+        // server; s_server then exits without "ACCEPT", and another port is tried.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("openssl")
+                .args(["s_server", "-accept", &port.to_string(), "-cert", "cert.pem", "-key", "key.pem"])
+                .current_dir(dir.path())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut output = std::io::BufReader::new(child.stdout.take().unwrap());
+            let listening = std::io::BufRead::lines(&mut output).map_while(Result::ok).any(|line| line == "ACCEPT");
+            if listening {
+                std::thread::spawn(move || std::io::copy(&mut output, &mut std::io::sink()));
+                return ShortLivedTls { child, port, _dir: dir };
+            }
+            let _ = child.wait();
+        }
+        panic!("openssl s_server could not listen on any of five free ports");
     }
 }
 

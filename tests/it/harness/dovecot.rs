@@ -8,6 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{chown, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -52,8 +53,26 @@ fn make_certificates(dir: &Path) {
 }
 
 /// A free port on 127.0.0.1 at the time of asking (the caller retries on a collision).
+/// A port for a test server, from below the range the kernel hands to `bind(0)` and to
+/// outgoing connections, one after the other: a port the kernel gave one test could be
+/// given again to another test's server before the first had bound it. A port some other
+/// program holds is skipped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let kernel_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (low, span) = (kernel_from.saturating_sub(12_000).max(1024), 11_000);
+    // Runs at the same time (the SQLite and PostgreSQL passes of two checkouts) start apart.
+    let offset = std::process::id() % 50 * 200;
+    for _ in 0..span {
+        let port = (low + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {low} and {}", low + span);
 }
 
 /// Sends signal `name` (TERM, HUP…) to `pid` with the shell's `kill` builtin, which

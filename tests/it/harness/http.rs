@@ -48,9 +48,10 @@ impl HttpServer {
         HttpServer::serve(TcpListener::bind(("127.0.0.1", port)).expect("bind the reserved port"), answer)
     }
 
-    /// A port nobody listens on (bound, then closed), for an endpoint that is down.
+    /// A port nobody listens on, for an endpoint that is down; no other test's server
+    /// is given it (see `free_port`).
     pub fn closed_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        super::dovecot::free_port()
     }
 
     fn serve(listener: TcpListener, answer: Answer) -> HttpServer {
