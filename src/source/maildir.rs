@@ -85,13 +85,15 @@ pub fn drain(site: &Site, store: &mut Store, root: &Path, now: DateTime<Utc>, mu
                 }
             }
         });
-        let mut report = DrainReport::default();
-        for read in batches {
-            store_batch(site, store, root, read?, now, &mut report, courier.as_deref_mut())?;
-            // The reader may have finished already.
-            let _ = fresh.send(Compressors::of(store)?);
-        }
-        Ok(report)
+        store.unchecked(|store| {
+            let mut report = DrainReport::default();
+            for read in batches {
+                store_batch(site, store, root, read?, now, &mut report, courier.as_deref_mut())?;
+                // The reader may have finished already.
+                let _ = fresh.send(Compressors::of(store)?);
+            }
+            Ok(report)
+        })
     })
 }
 

@@ -123,6 +123,8 @@ pub(crate) fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Resul
 /// An open database with the schema at the latest version.
 pub struct Store {
     pub conn: Connection,
+    /// Inside [`Store::unchecked`]: SQLite's foreign-key checks are off.
+    unchecked: bool,
 }
 
 impl Store {
@@ -154,7 +156,7 @@ impl Store {
         // estimated costly enough to be compiled first, which took 0.49 of its 0.61 s.
         client.batch_execute(&format!("SET lock_timeout = {busy_timeout_ms}; SET jit = off"))?;
         postgres::migrate(&mut client).with_context(|| format!("database {}", url.shown))?;
-        Ok(Store { conn: Connection::Postgres(postgres::session::Session::new(client)) })
+        Ok(Store { conn: Connection::Postgres(postgres::session::Session::new(client)), unchecked: false })
     }
 
     fn prepare(mut conn: rusqlite::Connection, config: &StoreConfig) -> anyhow::Result<Store> {
@@ -207,7 +209,7 @@ impl Store {
                 Ok(tx.commit()?)
             })?;
         }
-        Ok(Store { conn })
+        Ok(Store { conn, unchecked: false })
     }
 
     /// For a process that handles one message and exits (the MTA pipe), as it leaves:
@@ -280,10 +282,19 @@ impl Store {
     /// (commands, the scheduler, retention) they stay on, and backups and
     /// purges check the whole store for rows that refer to nothing
     /// (`pragma_foreign_key_check`). PostgreSQL checks every key itself.
+    ///
+    /// Nested, it only runs `work`: switching the checks expires every prepared statement
+    /// (SQLite's flag pragmas do), so a drain that processes batch after batch switches
+    /// them off once, not once a batch.
     pub fn unchecked<T>(&mut self, work: impl FnOnce(&mut Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        if self.unchecked {
+            return work(self);
+        }
         // A no-op inside a transaction, so set between them.
         self.sqlite_batch("PRAGMA foreign_keys = OFF")?;
+        self.unchecked = true;
         let result = work(self);
+        self.unchecked = false;
         self.sqlite_batch("PRAGMA foreign_keys = ON")?;
         result
     }
@@ -543,5 +554,29 @@ mod tests {
         let mut memory = Store::open_in_memory(&StoreConfig::default()).unwrap();
         let ((), flush) = memory.write_flushing(|_| Ok(())).unwrap();
         assert!(flush.0.is_none(), "nothing to flush in memory");
+    }
+
+    #[test]
+    fn checks_switched_off_around_a_drain_stay_off_through_its_batches() {
+        let mut store = Store::open_in_memory(&StoreConfig::default()).unwrap();
+        let checked = |store: &Store| store.conn.query_row("PRAGMA foreign_keys", (), |row| row.get::<_, i64>(0)).unwrap() == 1;
+        // A statement each batch runs, counting how often SQLite prepared it again.
+        let batch = |store: &Store| {
+            let mut statement = store.conn.as_sqlite().unwrap().prepare_cached("SELECT value FROM settings WHERE name = 'x'").unwrap();
+            statement.exists(()).unwrap();
+            statement.get_status(rusqlite::StatementStatus::RePrepare)
+        };
+        store
+            .unchecked(|store| {
+                let before = batch(store);
+                for _ in 0..3 {
+                    store.unchecked(|store| Ok(batch(store)))?;
+                    assert!(!checked(store), "a batch inside turned the checks back on");
+                }
+                assert_eq!(batch(store), before, "the batches prepared the statement again");
+                Ok(())
+            })
+            .unwrap();
+        assert!(checked(&store));
     }
 }
