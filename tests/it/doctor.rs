@@ -128,8 +128,8 @@ impl ShortLivedTls {
             "x509", "-req", "-in", "server.csr", "-CA", &certificates.ca.display().to_string(), "-CAkey", &ca_key.display().to_string(),
             "-CAcreateserial", "-CAserial", "serial", "-out", "cert.pem", "-days", &days.to_string(), "-extfile", "ext",
         ]);
-        // The port may be taken between `free_port` and the bind, by another test's
-        // server; s_server then exits without "ACCEPT", and another port is tried.
+        // Should another program take the port before s_server binds it, s_server exits
+        // without "ACCEPT", and another port is tried.
         for _attempt in 0..5 {
             let port = free_port();
             let mut child = Command::new("openssl")

@@ -52,11 +52,11 @@ fn make_certificates(dir: &Path) {
     run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cert.pem", "-days", "3650", "-extfile", "ext"]);
 }
 
-/// A free port on 127.0.0.1 at the time of asking (the caller retries on a collision).
-/// A port for a test server, from below the range the kernel hands to `bind(0)` and to
-/// outgoing connections, one after the other: a port the kernel gave one test could be
-/// given again to another test's server before the first had bound it. A port some other
-/// program holds is skipped.
+/// A free port on 127.0.0.1 for a test server, from below the range the kernel hands to
+/// `bind(0)` and to outgoing connections, one after the other: a port the kernel gave one
+/// test could be given again to another test's server before the first had bound it. A
+/// port some other program holds is skipped (and the caller retries should one take it
+/// before the server binds it).
 pub fn free_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let kernel_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
