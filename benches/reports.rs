@@ -474,7 +474,7 @@ fn compare_fetch(site: &Site, large: &mut Store, tickets: u64, work: &std::path:
                 std::fs::write(inbox.join("new").join(name), mail.message(format!("{run}.{pass}.{side}.{index}"), index))?;
             }
             let started = Instant::now();
-            let drained = reqmail::source::maildir::drain(site, store, &inbox, scheduler_now())?;
+            let drained = reqmail::source::maildir::drain(site, store, &inbox, scheduler_now(), None)?;
             let elapsed = started.elapsed();
             anyhow::ensure!(drained.created + drained.updated == messages, "every generated message is applied: {drained:?}");
             rates[side].push(messages as f64 / elapsed.as_secs_f64());
