@@ -22,7 +22,7 @@ use crate::plan::{self, Change, Notice};
 use crate::rules::Rules;
 use crate::store::{self, Store};
 use crate::ticket::{ApprovalStage, Role, Status, Ticket};
-use crate::transport::{self, deliver::DeliveryReport};
+use crate::transport::{self, deliver::{Courier, DeliveryReport}};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,14 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
     let mut report = TickReport { resumed: pipeline::resume(site, store, now)?, ..TickReport::default() };
     reschedule_if_rules_changed(site, store)?;
     let numbers = store::tickets::due_for_scheduler(&store.conn, &format_time(now))?;
+    // A long pass delivers each commit's letters on another thread while the next
+    // commit's jobs run, as `fetch` does; a short one delivers them at the end.
+    let mut courier = match numbers.len() > TICKETS_PER_COMMIT {
+        true => Courier::start(&site.config.store, &site.config.outbound, now)
+            .map_err(|error| tracing::warn!("the pass's letters are delivered at its end: {error:#}"))
+            .ok(),
+        false => None,
+    };
     // In short transactions, mail arriving meanwhile waits a millisecond for the write
     // lock, not the whole pass.
     for chunk in numbers.chunks(TICKETS_PER_COMMIT) {
@@ -66,7 +74,20 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
             let next = next_look(&site.rules, &after, now);
             store::tickets::set_scheduler_at(&tx, number, next.map(format_time).as_deref())?;
         }
+        let claimed = match courier.as_mut() {
+            Some(courier) => courier.settle(&tx, now)?,
+            None => Vec::new(),
+        };
         tx.commit()?;
+        if let Some(courier) = &courier {
+            courier.hand(claimed);
+        }
+    }
+    if let Some(courier) = courier {
+        match courier.finish(store, now) {
+            Ok(delivered) => report.delivery.add(&delivered),
+            Err(error) => tracing::warn!("letters delivered during the pass stay claimed until their lease ends, and a later pass records them: {error:#}"),
+        }
     }
     report.purged = retention::purge_due(&site.config.retention, store, now)?;
     report.tutorial_steps = tutorial::tick(site, store, now)?;
@@ -76,7 +97,7 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
     }
     let outbound = &site.config.outbound;
     let mut transport = transport::from_config(outbound)?;
-    report.delivery = transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?;
+    report.delivery.add(&transport::deliver::deliver_due(store, transport.as_mut(), outbound, now)?);
     Ok(report)
 }
 

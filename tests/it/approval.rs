@@ -221,6 +221,41 @@ fn grace_counts_from_the_last_resolution_after_holds() {
     assert_eq!(status(&desk), "closed");
 }
 
+/// More tickets due than one of the pass's commits takes: each commit's letters are
+/// delivered on another thread while the next commit's jobs run.
+#[test]
+fn a_long_pass_closes_each_ticket_once_and_delivers_and_records_each_letter_once() {
+    let mut desk = Desk::with_config(&format!("{SITE}\n[limits]\nauto_mail_per_address = 5000\nauto_mail_global = 5000\n"));
+    desk.now = Some("2026-11-23T09:00:00Z".into());
+    resolved_ticket(&desk, "general");
+    desk.execute(
+        "INSERT INTO tickets (number, subject, status, queue, importance, priority, owner, requester, created, updated, due, resolved_at, scheduler_at)
+         SELECT n.i, 'Printer ' || n.i, status, queue, importance, priority, owner, requester, created, updated, due, resolved_at, scheduler_at
+         FROM (WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 450) SELECT i FROM n) AS n, tickets WHERE number = 1",
+        &[],
+    );
+    let sent_before = desk.count("SELECT COUNT(*) FROM outbox");
+    desk.now = Some("2026-11-28T09:00:00Z".into());
+    let pass = desk.run(&["tick"]).ok();
+    assert!(pass.stdout.contains("auto-closed 450"), "{}", pass.stdout);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM tickets WHERE status = 'closed'"), 450);
+    let closed = |desk: &Desk| {
+        let mut numbers: Vec<String> = desk.outbox().iter().filter(|mail| mail.body().contains("is now closed")).map(Mail::subject).collect();
+        numbers.sort();
+        numbers
+    };
+    let letters = closed(&desk);
+    assert_eq!(letters.len(), 450, "one letter a ticket");
+    letters.windows(2).for_each(|pair| assert_ne!(pair[0], pair[1], "a ticket's letter twice"));
+    // Each delivered letter recorded as sent, after one attempt: none left claimed.
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND attempts = 1"), sent_before + 450);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'"), 0);
+    // The next pass sends each ticket its survey, and no closing letter again.
+    desk.run(&["tick"]).ok();
+    assert_eq!(closed(&desk), letters);
+    assert_eq!(desk.outbox().iter().filter(|mail| mail.body().contains("How satisfied")).count(), 450);
+}
+
 #[test]
 fn two_ticks_at_once_close_once() {
     let mut desk = desk_at("2026-11-23T09:00:00Z");
