@@ -234,21 +234,21 @@ fn a_long_pass_closes_each_ticket_once_and_delivers_and_records_each_letter_once
          FROM (WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 450) SELECT i FROM n) AS n, tickets WHERE number = 1",
         &[],
     );
-    let sent_before = desk.count("SELECT COUNT(*) FROM outbox");
+    let letters_before = desk.count("SELECT COUNT(*) FROM outbox");
     desk.now = Some("2026-11-28T09:00:00Z".into());
     let pass = desk.run(&["tick"]).ok();
     assert!(pass.stdout.contains("auto-closed 450"), "{}", pass.stdout);
     assert_eq!(desk.count("SELECT COUNT(*) FROM tickets WHERE status = 'closed'"), 450);
     let closed = |desk: &Desk| {
-        let mut numbers: Vec<String> = desk.outbox().iter().filter(|mail| mail.body().contains("is now closed")).map(Mail::subject).collect();
-        numbers.sort();
-        numbers
+        let mut subjects: Vec<String> = desk.outbox().iter().filter(|mail| mail.body().contains("is now closed")).map(Mail::subject).collect();
+        subjects.sort();
+        subjects
     };
     let letters = closed(&desk);
     assert_eq!(letters.len(), 450, "one letter a ticket");
     letters.windows(2).for_each(|pair| assert_ne!(pair[0], pair[1], "a ticket's letter twice"));
     // Each delivered letter recorded as sent, after one attempt: none left claimed.
-    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND attempts = 1"), sent_before + 450);
+    assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND attempts = 1"), letters_before + 450);
     assert_eq!(desk.count("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'"), 0);
     // The next pass sends each ticket its survey, and no closing letter again.
     desk.run(&["tick"]).ok();
