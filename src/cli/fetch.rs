@@ -98,17 +98,12 @@ impl Fetch {
         let checkpointer = Checkpointer::beside(&store, &setup.site.config.store);
         let now = setup.clock.now();
         let mut courier = match setup.site.config.outbound.deliver_immediately {
-            true => Courier::start(&setup.site.config.store, &setup.site.config.outbound, now)
-                .map_err(|error| tracing::warn!("delivery during fetch postponed: {error:#}"))
-                .ok(),
+            true => Courier::beside(&setup.site.config.store, &setup.site.config.outbound, now),
             false => None,
         };
         let report = maildir::drain(&setup.site, &mut store, &setup.site.config.inbound.maildir, now, courier.as_mut());
         if let Some(courier) = courier {
-            match courier.finish(&mut store, now) {
-                Ok(delivered) => summary.letters.add(&delivered),
-                Err(error) => tracing::warn!("letters delivered during fetch stay claimed until their lease ends, and a later pass records them: {error:#}"),
-            }
+            summary.letters.add(&courier.finish(&mut store, now));
         }
         if let Some(checkpointer) = checkpointer {
             checkpointer.finish(&store)?;

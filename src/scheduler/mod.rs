@@ -57,9 +57,7 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
     // A long pass delivers each commit's letters on another thread while the next
     // commit's jobs run, as `fetch` does; a short one delivers them at the end.
     let mut courier = match numbers.len() > TICKETS_PER_COMMIT {
-        true => Courier::start(&site.config.store, &site.config.outbound, now)
-            .map_err(|error| tracing::warn!("the pass's letters are delivered at its end: {error:#}"))
-            .ok(),
+        true => Courier::beside(&site.config.store, &site.config.outbound, now),
         false => None,
     };
     // In short transactions, mail arriving meanwhile waits a millisecond for the write
@@ -84,10 +82,7 @@ pub fn tick(site: &Site, store: &mut Store, now: DateTime<Utc>) -> anyhow::Resul
         }
     }
     if let Some(courier) = courier {
-        match courier.finish(store, now) {
-            Ok(delivered) => report.delivery.add(&delivered),
-            Err(error) => tracing::warn!("letters delivered during the pass stay claimed until their lease ends, and a later pass records them: {error:#}"),
-        }
+        report.delivery.add(&courier.finish(store, now));
     }
     report.purged = retention::purge_due(&site.config.retention, store, now)?;
     report.tutorial_steps = tutorial::tick(site, store, now)?;

@@ -174,11 +174,11 @@ fn record(tx: &Connection, config: &OutboundConfig, now: DateTime<Utc>, due: &[L
 }
 
 /// Delivery beside a writer that seldom leaves the write lock free (`fetch` draining a
-/// Maildir): the writer claims what is due and records what was delivered in its own
-/// transactions ([`Courier::settle`]), and a thread of the courier's own reads the
-/// claimed letters and hands them to the transport meanwhile. Neither waits for the
-/// other's lock, and the letters leave while mail is still being processed rather than
-/// all after it.
+/// Maildir, a long `tick`): the writer claims what is due and records what was
+/// delivered in its own transactions ([`Courier::settle`]), and a thread of the
+/// courier's own reads the claimed letters and hands them to the transport meanwhile.
+/// Neither waits for the other's lock, and the letters leave while mail is still being
+/// processed rather than all after it.
 pub struct Courier {
     claimed: Option<mpsc::Sender<Vec<Claimed>>>,
     delivered: mpsc::Receiver<Delivered>,
@@ -196,9 +196,15 @@ enum Delivered {
 }
 
 impl Courier {
+    /// A courier beside a batch's writer; none when it cannot start (logged), and the
+    /// batch's letters are delivered after it.
+    pub fn beside(store: &StoreConfig, config: &OutboundConfig, now: DateTime<Utc>) -> Option<Courier> {
+        Courier::start(store, config, now).map_err(|error| tracing::warn!("letters are delivered after the batch: {error:#}")).ok()
+    }
+
     /// Starts the thread, with a connection of its own to `store` and the transport
     /// `config` names.
-    pub fn start(store: &StoreConfig, config: &OutboundConfig, now: DateTime<Utc>) -> anyhow::Result<Courier> {
+    fn start(store: &StoreConfig, config: &OutboundConfig, now: DateTime<Utc>) -> anyhow::Result<Courier> {
         let reader = Store::open(store)?;
         let mut transport = super::from_config(config)?;
         let (claimed, to_deliver) = mpsc::channel::<Vec<Claimed>>();
@@ -243,8 +249,16 @@ impl Courier {
         }
     }
 
-    /// Waits for the thread and records what it did in `store`.
-    pub fn finish(mut self, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<DeliveryReport> {
+    /// Waits for the thread and records what it did in `store`. When that fails (logged),
+    /// its letters stay claimed until their lease ends, and a later pass records them.
+    pub fn finish(self, store: &mut Store, now: DateTime<Utc>) -> DeliveryReport {
+        self.finish_recorded(store, now).unwrap_or_else(|error| {
+            tracing::warn!("delivered letters stay claimed until their lease ends, and a later pass records them: {error:#}");
+            DeliveryReport::default()
+        })
+    }
+
+    fn finish_recorded(mut self, store: &mut Store, now: DateTime<Utc>) -> anyhow::Result<DeliveryReport> {
         self.claimed = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -264,7 +278,7 @@ impl Courier {
         match delivered {
             Delivered::Handed(letters, results) => record(tx, &self.config, now, &letters, results, &mut self.report),
             Delivered::NotHanded(claims, reason) => {
-                tracing::warn!("delivery during fetch postponed: {reason}");
+                tracing::warn!("delivery beside the batch postponed: {reason}");
                 let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
                 Ok(store::outbox::release(tx, &ids, now)?)
             }
